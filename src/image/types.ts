@@ -1,0 +1,78 @@
+/**
+ * The image module's ports. Vocabulary from the OCI image spec: descriptor, manifest,
+ * config, layer, digest. See SPECS.md §2 (IMG-xx, SEC-xx).
+ */
+
+/** An OCI descriptor (IMG-06). */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] };
+  data?: string;
+  artifactType?: string;
+}
+
+/** The parts of an image config (`config` object of application/vnd.oci.image.config.v1+json) berth uses. */
+export interface ImageRuntimeConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  ExposedPorts?: Record<string, unknown>;
+  Volumes?: Record<string, unknown>;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+}
+
+/** A parsed image reference (containers-transports(5) syntax). */
+export type ImageReference =
+  | { transport: 'oci'; path: string; tag?: string; raw: string }
+  | { transport: 'oci-archive'; path: string; tag?: string; raw: string }
+  | { transport: 'docker'; raw: string; registry: string; repository: string; tag?: string; digest?: string };
+
+/** An image whose blobs are in the content store, all verified. */
+export interface PulledImage {
+  /** the reference as written in the pod spec */
+  reference: string;
+  /** digest of the selected (platform) manifest */
+  manifestDigest: string;
+  configDigest: string;
+  /** the whole config document */
+  config: { architecture?: string; os?: string; config?: ImageRuntimeConfig; rootfs?: { type: string; diff_ids: string[] } };
+  layers: Descriptor[];
+}
+
+/** A rendered root filesystem: a read-only tree, written once, used as an overlay lower. */
+export interface RenderedImage extends PulledImage {
+  /** absolute path of the rendered tree (`<state>/rendered/<key>/rootfs`) */
+  rootfs: string;
+}
+
+export interface PullOptions {
+  signal?: AbortSignal;
+}
+
+/** Fetch + verify + render, the three steps of the pod lifecycle's image phase. */
+export interface ImageService {
+  /** Resolve the reference, copy every blob into the store verified by size and digest. */
+  pull(reference: string, opts?: PullOptions): Promise<PulledImage>;
+  /** Apply the layers in order into a cached tree keyed by manifest digest; a no-op when cached. */
+  render(image: PulledImage, opts?: PullOptions): Promise<RenderedImage>;
+  /** Rendered trees present on the host, by key (for gc). */
+  listRendered(): Promise<string[]>;
+}
+
+/** Content-addressed, immutable blob storage (`<state>/blobs/<alg>/<hex>`), verify on commit. */
+export interface ContentStore {
+  has(digest: string): Promise<boolean>;
+  path(digest: string): string;
+  /** Stream `source` in; checks size and digest before the blob becomes visible. */
+  ingest(expected: { digest: string; size?: number }, source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): Promise<string>;
+  readAll(digest: string, maxBytes?: number): Promise<Buffer>;
+  list(): Promise<string[]>;
+  delete(digest: string): Promise<void>;
+}

@@ -1,0 +1,82 @@
+/**
+ * The runtime module's ports: an OCI runtime (crun, runc) driven through bundles, behind a
+ * per-container monitor (conmon) that holds stdio, writes CRI logs and the exit code, and
+ * lets apps outlive the agent. Observed, not remembered: status is read back from the
+ * monitor's exit file, the runtime's state and /proc.
+ */
+import type { Container, Pod } from '../spec/pod.js';
+
+/** The image config fields the bundle needs (OCI image config `config`, IMG-18..21). */
+export interface ImageProcessConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  StopSignal?: string;
+}
+
+/** Everything needed to start one execution of one app. */
+export interface AppLaunch {
+  /** runtime container id, `berth-…`; the same for every execution of an app */
+  containerId: string;
+  podUid: string;
+  namespace: string;
+  podName: string;
+  appName: string;
+  /** 0 for the first execution, then the restart count: names the log file and the upper dir */
+  execution: number;
+  /** directory for config.json and the per-execution overlay (`<state>/pods/<uid>/apps/<app>`) */
+  bundleDir: string;
+  /** the rendered image tree, used read-only as the overlay's lower dir */
+  rootfsLower: string;
+  image: ImageProcessConfig;
+  container: Container;
+  pod: Pod;
+  /** the pod's network namespace path; undefined for hostNetwork pods */
+  netnsPath?: string;
+  hostname: string;
+  /** absolute path of this execution's CRI-format log file */
+  logPath: string;
+  /** extra files to bind-mount read-only (e.g. /etc/hosts, /etc/resolv.conf): container path → host path */
+  etcFiles?: Record<string, string>;
+}
+
+export type AppState = 'created' | 'running' | 'exited' | 'unknown';
+
+export interface AppStatus {
+  containerId: string;
+  state: AppState;
+  pid?: number;
+  exitCode?: number;
+  /** epoch ms */
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** Start, observe, stop and remove app executions. Every method is idempotent. */
+export interface AppRuntime {
+  /** Fresh overlay on the lower tree, bundle, monitor, runtime create + start. */
+  start(launch: AppLaunch, signal?: AbortSignal): Promise<AppStatus>;
+  /** What the host says about the container now; `unknown` when there is no trace of it. */
+  status(containerId: string): Promise<AppStatus>;
+  /** Resolves with the exit code when the monitor reports the exit (already exited: at once). */
+  waitExit(containerId: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }>;
+  /** Stop signal (image StopSignal or SIGTERM), wait up to graceMs, then SIGKILL; no-op when not running. */
+  stop(containerId: string, graceMs: number, signal?: AbortSignal): Promise<void>;
+  /** Delete the runtime container, unmount and remove the execution's rootfs, forget exit files. */
+  remove(containerId: string): Promise<void>;
+  /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** The bare OCI runtime CLI (create/start/state/kill/delete), for the monitor and for tests. */
+export interface OciRuntime {
+  readonly name: string;
+  /** argv that runs the runtime (may be a wrapper, see cgroup mode detection) */
+  readonly command: string[];
+  state(id: string): Promise<{ status: string; pid: number; bundle: string } | undefined>;
+  kill(id: string, signal: string): Promise<void>;
+  delete(id: string, force?: boolean): Promise<void>;
+  list(): Promise<string[]>;
+}

@@ -1,0 +1,226 @@
+/**
+ * Kubernetes v1 Pod, the subset berth runs (DESIGN.md §2). Objects are strict: an unknown
+ * field is an error, so that typos never pass silently. Fields that need an API server are
+ * rejected with a message saying so (see unsupported.ts); scheduling fields are accepted
+ * and reported as ignored by the loader.
+ */
+import { z } from 'zod';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const Dns1123Label = z
+  .string()
+  .max(63)
+  .regex(DNS1123_LABEL, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit');
+export const Dns1123Subdomain = z
+  .string()
+  .max(253)
+  .regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain: lowercase letters, digits, "-" and "."');
+
+/** Kubernetes quantities (`100m`, `128Mi`, `1G`, `0.5`). */
+export const Quantity = z.union([
+  z.number(),
+  z.string().regex(/^[+-]?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?\d+)?$/, 'must be a quantity such as 100m, 128Mi or 2'),
+]);
+
+export const ObjectMeta = z
+  .object({
+    name: Dns1123Subdomain,
+    namespace: Dns1123Label.default('default'),
+    labels: z.record(z.string()).optional(),
+    annotations: z.record(z.string()).optional(),
+    uid: z.string().optional(),
+    generateName: z.string().optional(),
+  })
+  .strict();
+
+export const EnvVar = z
+  .object({
+    name: z.string().min(1).regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, 'must be a C identifier-like environment variable name'),
+    value: z.string().optional(),
+    valueFrom: z
+      .object({
+        fieldRef: z.object({ fieldPath: z.string(), apiVersion: z.string().optional() }).strict().optional(),
+        resourceFieldRef: z
+          .object({ resource: z.string(), containerName: z.string().optional(), divisor: Quantity.optional() })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const ContainerPort = z
+  .object({
+    containerPort: z.number().int().min(1).max(65535),
+    hostPort: z.number().int().min(1).max(65535).optional(),
+    hostIP: z.string().optional(),
+    protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
+    name: z.string().max(15).optional(),
+  })
+  .strict();
+
+export const VolumeMount = z
+  .object({
+    name: z.string(),
+    mountPath: z.string().startsWith('/', 'must be an absolute path'),
+    readOnly: z.boolean().optional(),
+    subPath: z.string().optional(),
+    mountPropagation: z.enum(['None', 'HostToContainer', 'Bidirectional']).optional(),
+  })
+  .strict();
+
+export const ResourceRequirements = z
+  .object({
+    limits: z.record(Quantity).optional(),
+    requests: z.record(Quantity).optional(),
+  })
+  .strict();
+
+const Capabilities = z.object({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() }).strict();
+
+export const SecurityContext = z
+  .object({
+    runAsUser: z.number().int().min(0).optional(),
+    runAsGroup: z.number().int().min(0).optional(),
+    runAsNonRoot: z.boolean().optional(),
+    readOnlyRootFilesystem: z.boolean().optional(),
+    privileged: z.boolean().optional(),
+    allowPrivilegeEscalation: z.boolean().optional(),
+    capabilities: Capabilities.optional(),
+  })
+  .strict();
+
+export const PodSecurityContext = z
+  .object({
+    runAsUser: z.number().int().min(0).optional(),
+    runAsGroup: z.number().int().min(0).optional(),
+    runAsNonRoot: z.boolean().optional(),
+    fsGroup: z.number().int().min(0).optional(),
+    supplementalGroups: z.array(z.number().int().min(0)).optional(),
+    sysctls: z.array(z.object({ name: z.string(), value: z.string() }).strict()).optional(),
+  })
+  .strict();
+
+const HttpGet = z
+  .object({
+    path: z.string().optional(),
+    port: z.union([z.number().int(), z.string()]),
+    host: z.string().optional(),
+    scheme: z.enum(['HTTP', 'HTTPS']).optional(),
+    httpHeaders: z.array(z.object({ name: z.string(), value: z.string() }).strict()).optional(),
+  })
+  .strict();
+const ExecAction = z.object({ command: z.array(z.string()).min(1) }).strict();
+const TcpSocket = z.object({ port: z.union([z.number().int(), z.string()]), host: z.string().optional() }).strict();
+
+export const Probe = z
+  .object({
+    exec: ExecAction.optional(),
+    httpGet: HttpGet.optional(),
+    tcpSocket: TcpSocket.optional(),
+    initialDelaySeconds: z.number().int().min(0).optional(),
+    periodSeconds: z.number().int().min(1).optional(),
+    timeoutSeconds: z.number().int().min(1).optional(),
+    successThreshold: z.number().int().min(1).optional(),
+    failureThreshold: z.number().int().min(1).optional(),
+    terminationGracePeriodSeconds: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+const LifecycleHandler = z
+  .object({ exec: ExecAction.optional(), httpGet: HttpGet.optional(), tcpSocket: TcpSocket.optional(), sleep: z.object({ seconds: z.number().int() }).strict().optional() })
+  .strict();
+
+export const Container = z
+  .object({
+    name: Dns1123Label,
+    image: z.string().min(1, 'must name an image'),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+    command: z.array(z.string()).optional(),
+    args: z.array(z.string()).optional(),
+    workingDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+    env: z.array(EnvVar).optional(),
+    ports: z.array(ContainerPort).optional(),
+    volumeMounts: z.array(VolumeMount).optional(),
+    resources: ResourceRequirements.optional(),
+    securityContext: SecurityContext.optional(),
+    livenessProbe: Probe.optional(),
+    readinessProbe: Probe.optional(),
+    startupProbe: Probe.optional(),
+    lifecycle: z.object({ postStart: LifecycleHandler.optional(), preStop: LifecycleHandler.optional() }).strict().optional(),
+    stdin: z.boolean().optional(),
+    tty: z.boolean().optional(),
+    terminationMessagePath: z.string().optional(),
+    terminationMessagePolicy: z.enum(['File', 'FallbackToLogsOnError']).optional(),
+  })
+  .strict();
+
+export const Volume = z
+  .object({
+    name: Dns1123Label,
+    hostPath: z
+      .object({
+        path: z.string().startsWith('/', 'must be an absolute path'),
+        type: z.enum(['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice']).optional(),
+      })
+      .strict()
+      .optional(),
+    emptyDir: z.object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: Quantity.optional() }).strict().optional(),
+  })
+  .strict();
+
+export const PodSpec = z
+  .object({
+    containers: z.array(Container).min(1, 'a pod needs at least one container'),
+    initContainers: z.array(Container).optional(),
+    restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
+    terminationGracePeriodSeconds: z.number().int().min(0).default(30),
+    hostNetwork: z.boolean().default(false),
+    hostname: Dns1123Label.optional(),
+    subdomain: Dns1123Label.optional(),
+    hostAliases: z.array(z.object({ ip: z.string(), hostnames: z.array(z.string()) }).strict()).optional(),
+    dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
+    dnsConfig: z
+      .object({
+        nameservers: z.array(z.string()).optional(),
+        searches: z.array(z.string()).optional(),
+        options: z.array(z.object({ name: z.string(), value: z.string().optional() }).strict()).optional(),
+      })
+      .strict()
+      .optional(),
+    securityContext: PodSecurityContext.optional(),
+    volumes: z.array(Volume).optional(),
+    // Scheduling fields: accepted so that the file stays a valid cluster Pod, ignored with a warning.
+    nodeSelector: z.record(z.string()).optional(),
+    affinity: z.record(z.unknown()).optional(),
+    tolerations: z.array(z.record(z.unknown())).optional(),
+    priorityClassName: z.string().optional(),
+    priority: z.number().int().optional(),
+    schedulerName: z.string().optional(),
+    nodeName: z.string().optional(),
+  })
+  .strict();
+
+export const Pod = z
+  .object({
+    apiVersion: z.literal('v1'),
+    kind: z.literal('Pod'),
+    metadata: ObjectMeta,
+    spec: PodSpec,
+    status: z.unknown().optional(),
+  })
+  .strict();
+
+export type Pod = z.infer<typeof Pod>;
+export type PodSpec = z.infer<typeof PodSpec>;
+export type Container = z.infer<typeof Container>;
+export type Volume = z.infer<typeof Volume>;
+export type EnvVar = z.infer<typeof EnvVar>;
+export type ContainerPort = z.infer<typeof ContainerPort>;
+export type RestartPolicy = PodSpec['restartPolicy'];
+
+/** The annotation that lists a pod's networks (the Multus convention). */
+export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
