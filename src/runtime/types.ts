@@ -40,6 +40,8 @@ export interface AppLaunch {
   logPath: string;
   /** extra files to bind-mount read-only (e.g. /etc/hosts, /etc/resolv.conf): container path → host path */
   etcFiles?: Record<string, string>;
+  /** volume mounts resolved by the caller (hostPath, emptyDir dirs): bind-mounted into the rootfs */
+  mounts?: Array<{ destination: string; source: string; readOnly: boolean }>;
 }
 
 export type AppState = 'created' | 'running' | 'exited' | 'unknown';
