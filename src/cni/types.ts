@@ -37,9 +37,9 @@ export interface RuntimeConf {
 /** A 1.x result (CNI-23); older results are converted up. */
 export interface CniResult {
   cniVersion: string;
-  interfaces?: Array<{ name: string; mac?: string; sandbox?: string; mtu?: number }>;
+  interfaces?: Array<{ name: string; mac?: string; sandbox?: string; mtu?: number; socketPath?: string; pciID?: string }>;
   ips?: Array<{ address: string; gateway?: string; interface?: number }>;
-  routes?: Array<{ dst: string; gw?: string }>;
+  routes?: Array<{ dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }>;
   dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
   [key: string]: unknown;
 }

@@ -1,0 +1,342 @@
+/**
+ * The CNI runtime: libcni's verbs on a network configuration list (SPECS.md §1).
+ *
+ * Lifecycle of an attachment (network, containerId, ifName):
+ *   ADD    plugins in list order, each gets the previous result as prevResult (CNI-08/12);
+ *          the first error halts; the final result is cached only after all succeed (CNI-24).
+ *          A failed ADD must be followed by a DEL (the caller does it).
+ *   CHECK  (≥0.4.0, unless disableCheck) plugins in order with the cached result (CNI-14).
+ *   DEL    plugins in reverse with the cached result when one exists and the version is
+ *          ≥0.4.0 (G4); removes the cache entry afterwards. Safe to repeat (CNI-13).
+ * Operations on one attachment are serialized inside one Cni instance (CNI-26).
+ */
+import { BerthError, silentLogger, wrap, type Logger } from '../common/index.js';
+import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
+import { ResultCache } from './cache.js';
+import { ExecCni } from './host/exec.js';
+import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
+import type { CachedAttachment, Cni, CniExec, CniResult, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
+import { validateContainerId, validateIfName, validateNetworkName } from './validate.js';
+import { versionAtLeast } from './version.js';
+
+export interface CniOptions {
+  /** berth passes `<state>/cni`; results go to `<cacheDir>/results/`. */
+  cacheDir: string;
+  /** CNI_PATH, searched in order (CNI-18). */
+  pluginPaths: string[];
+  exec?: CniExec;
+  log?: Logger;
+  /** Per plugin invocation; the plugin is killed after it (CNI-20). Default 30 s. */
+  timeoutMs?: number;
+  /** Pause between retries on "text file busy" (CNI-19). Default 1 s. (Added for tests.) */
+  retryDelayMs?: number;
+}
+
+export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000;
+const TEXT_BUSY_RETRIES = 5;
+
+type Obj = Record<string, unknown>;
+
+/**
+ * CNI-06/07/08: the stdin of one plugin: its own config with `name` and `cniVersion` of the
+ * list, `prevResult` when given, and `runtimeConfig` = the capability args the plugin declares
+ * (`capabilities[k] === true`), omitted when empty. `capabilities` itself is left in, as libcni
+ * does (G3).
+ */
+export function buildPluginConfig(
+  list: Pick<NetworkConfigList, 'name' | 'cniVersion'>,
+  plugin: PluginConf,
+  prevResult?: Obj,
+  capabilityArgs?: Record<string, unknown>,
+): Obj {
+  const conf: Obj = { ...plugin, name: list.name, cniVersion: list.cniVersion };
+  if (prevResult !== undefined) conf.prevResult = prevResult;
+  const rc: Obj = {};
+  for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) {
+    if (on && capabilityArgs && Object.hasOwn(capabilityArgs, cap) && capabilityArgs[cap] !== undefined) rc[cap] = capabilityArgs[cap];
+  }
+  if (Object.keys(rc).length > 0) conf.runtimeConfig = rc;
+  return conf;
+}
+
+/** CNI-10: `IgnoreUnknown=1` first, then the caller's pairs, as `K=V;K2=V2`. */
+export function formatCniArgs(args: Array<[string, string]> | undefined): string {
+  const pairs: Array<[string, string]> = [['IgnoreUnknown', '1']];
+  for (const [k, v] of args ?? []) {
+    if (k === '' || /[;=]/.test(k) || v.includes(';')) {
+      throw new BerthError('InvalidArgument', `invalid CNI_ARGS pair ${JSON.stringify(`${k}=${v}`)}`);
+    }
+    if (k !== 'IgnoreUnknown') pairs.push([k, v]);
+  }
+  return pairs.map(([k, v]) => `${k}=${v}`).join(';');
+}
+
+/** CNI-09: all six variables, empty where unused. */
+export function buildCniEnv(verb: CniVerb, rt: Partial<RuntimeConf>, pluginPaths: string[]): Record<string, string> {
+  return {
+    CNI_COMMAND: verb,
+    CNI_CONTAINERID: rt.containerId ?? '',
+    CNI_NETNS: rt.netns ?? '',
+    CNI_IFNAME: rt.ifName ?? '',
+    CNI_ARGS: formatCniArgs(rt.args),
+    CNI_PATH: pluginPaths.join(':'),
+  };
+}
+
+function isTextFileBusy(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 8; depth++) {
+    const o = e as { code?: unknown; errno?: unknown; message?: unknown; cause?: unknown };
+    if (o.code === 'ETXTBSY' || o.errno === 'ETXTBSY') return true;
+    if (typeof o.message === 'string' && /text file busy|ETXTBSY/i.test(o.message)) return true;
+    e = o.cause;
+  }
+  return false;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The supported list versions: the known shapes, or "" (a config without cniVersion). */
+function checkListVersion(list: NetworkConfigList): void {
+  if (list.cniVersion !== '' && !isKnownCniVersion(list.cniVersion)) {
+    throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `unsupported CNI version ${JSON.stringify(list.cniVersion)}` });
+  }
+}
+
+export class CniRuntime implements Cni {
+  private readonly exec: CniExec;
+  private readonly log: Logger;
+  private readonly cache: ResultCache;
+  private readonly pluginPaths: string[];
+  private readonly timeoutMs: number;
+  private readonly retryDelayMs: number;
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(opts: CniOptions) {
+    this.exec = opts.exec ?? new ExecCni();
+    this.log = (opts.log ?? silentLogger()).child({ component: 'cni' });
+    this.cache = new ResultCache(opts.cacheDir);
+    this.pluginPaths = [...opts.pluginPaths];
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
+    this.retryDelayMs = opts.retryDelayMs ?? 1000;
+  }
+
+  /** Where the cache entry of an attachment lives (CNI-24). */
+  cachePath(networkName: string, containerId: string, ifName: string): string {
+    return this.cache.path(networkName, containerId, ifName);
+  }
+
+  addNetworkList(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<CniResult> {
+    return this.serialized(list.name, rt, () => this.add(list, rt, signal));
+  }
+
+  checkNetworkList(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<void> {
+    return this.serialized(list.name, rt, () => this.check(list, rt, signal));
+  }
+
+  delNetworkList(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<void> {
+    return this.serialized(list.name, rt, () => this.del(list, rt, signal));
+  }
+
+  async getCachedResult(networkName: string, containerId: string, ifName: string): Promise<CachedAttachment | undefined> {
+    validateAttachment(networkName, containerId, ifName);
+    const e = await this.cache.read(networkName, containerId, ifName, '');
+    if (!e) return undefined;
+    const { v1: _v1, ...a } = e;
+    return { ...a, result: toV1Lenient(a.result) };
+  }
+
+  async getCachedAttachments(containerIdPrefix = ''): Promise<CachedAttachment[]> {
+    const all = await this.cache.list();
+    return all
+      .filter((e) => e.containerId.startsWith(containerIdPrefix))
+      .map(({ v1: _v1, ...a }) => ({ ...a, result: toV1Lenient(a.result) }));
+  }
+
+  // ---- verbs ----
+
+  private async add(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<CniResult> {
+    validateAttachment(list.name, rt.containerId, rt.ifName); // CNI-25
+    checkListVersion(list);
+    // CNI-12: no repeated ADD for the same attachment. The caller DELs first (or CHECKs and
+    // adopts the cached result with getCachedResult).
+    let cached;
+    try {
+      cached = await this.cache.read(list.name, rt.containerId, rt.ifName, list.cniVersion);
+    } catch {
+      cached = { unreadable: true };
+    }
+    if (cached) {
+      throw new BerthError('AlreadyExists', `network ${list.name} is already added to ${rt.containerId}/${rt.ifName}; DEL it first`);
+    }
+    const log = this.log.child({ network: list.name, containerId: rt.containerId });
+    let prev: Obj | undefined;
+    for (const plugin of list.plugins) {
+      const stdin = buildPluginConfig(list, plugin, prev, rt.capabilityArgs);
+      const out = await this.invoke('ADD', plugin, stdin, rt, signal, log);
+      let res: CniResult;
+      try {
+        res = parseResult(out, list.cniVersion);
+        prev = convertResult(res, list.cniVersion); // up (or down) to the list version for the next plugin
+      } catch (err) {
+        throw err instanceof CniError ? err.withPlugin(plugin.type, 'ADD') : err;
+      }
+    }
+    const final = prev ?? { cniVersion: list.cniVersion };
+    try {
+      await this.cache.write(
+        {
+          containerId: rt.containerId,
+          ifName: rt.ifName,
+          networkName: list.name,
+          netns: rt.netns,
+          cniArgs: rt.args ?? [],
+          capabilityArgs: rt.capabilityArgs ?? {},
+          config: list.bytes,
+          result: final as CniResult,
+        },
+        final,
+      );
+    } catch (err) {
+      throw wrap(err, `failed to set network ${JSON.stringify(list.name)} cached result`, 'Internal');
+    }
+    log.debug({ event: 'cni.added' }, 'cni add done');
+    return toV1(parseResult(final, list.cniVersion));
+  }
+
+  private async check(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<void> {
+    validateAttachment(list.name, rt.containerId, rt.ifName);
+    checkListVersion(list);
+    if (!versionAtLeast(list.cniVersion, '0.4.0')) {
+      throw new CniError({
+        cniCode: CniCode.IncompatibleCniVersion,
+        msg: `configuration version ${JSON.stringify(list.cniVersion)} does not support the CHECK command`,
+      });
+    }
+    if (list.disableCheck) return; // CNI-14
+    let entry;
+    try {
+      entry = await this.cache.read(list.name, rt.containerId, rt.ifName, list.cniVersion);
+    } catch (err) {
+      throw wrap(err, `failed to get network ${JSON.stringify(list.name)} cached result`, 'FailedPrecondition');
+    }
+    if (!entry) {
+      throw new BerthError('NotFound', `no cached result for network ${list.name} on ${rt.containerId}/${rt.ifName}: not added`);
+    }
+    const prev = convertResult(entry.result, list.cniVersion);
+    const log = this.log.child({ network: list.name, containerId: rt.containerId });
+    for (const plugin of list.plugins) {
+      await this.invoke('CHECK', plugin, buildPluginConfig(list, plugin, prev, rt.capabilityArgs), rt, signal, log);
+    }
+  }
+
+  private async del(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<void> {
+    validateAttachment(list.name, rt.containerId, rt.ifName);
+    const log = this.log.child({ network: list.name, containerId: rt.containerId });
+    let prev: Obj | undefined;
+    // G4: the cached result only when one exists and the version is ≥0.4.0.
+    if (isKnownCniVersion(list.cniVersion) && versionAtLeast(list.cniVersion, '0.4.0')) {
+      try {
+        const entry = await this.cache.read(list.name, rt.containerId, rt.ifName, list.cniVersion);
+        if (entry) prev = convertResult(entry.result, list.cniVersion);
+      } catch (err) {
+        // libcni drops an unreadable entry and deletes without prevResult.
+        log.warn({ err }, 'cni cache entry unreadable; deleting without prevResult');
+        await this.cache.remove(list.name, rt.containerId, rt.ifName);
+        prev = undefined;
+      }
+    }
+    for (let i = list.plugins.length - 1; i >= 0; i--) {
+      const plugin = list.plugins[i] as PluginConf;
+      await this.invoke('DEL', plugin, buildPluginConfig(list, plugin, prev, rt.capabilityArgs), rt, signal, log);
+    }
+    await this.cache.remove(list.name, rt.containerId, rt.ifName);
+    log.debug({ event: 'cni.deleted' }, 'cni del done');
+  }
+
+  // ---- invocation ----
+
+  /** Run one plugin (CNI-18..21): find it, run it with a timeout, retry on ETXTBSY, parse errors. */
+  private async invoke(verb: CniVerb, plugin: PluginConf, conf: Obj, rt: RuntimeConf, signal: AbortSignal | undefined, log: Logger): Promise<string> {
+    if (signal?.aborted) throw new BerthError('Canceled', `cni ${verb.toLowerCase()} canceled`, { cause: signal.reason });
+    let pluginPath: string;
+    try {
+      pluginPath = await this.exec.findInPath(plugin.type, this.pluginPaths);
+    } catch (err) {
+      throw wrap(err, `plugin type="${plugin.type}" failed (${verb.toLowerCase()})`);
+    }
+    const env = buildCniEnv(verb, rt, this.pluginPaths);
+    const stdin = JSON.stringify(conf);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        log.debug({ plugin: plugin.type, verb, attempt }, 'cni plugin exec');
+        return await this.exec.execPlugin(pluginPath, stdin, env, combined);
+      } catch (err) {
+        if (signal?.aborted) {
+          throw new BerthError('Canceled', `plugin type="${plugin.type}" canceled (${verb.toLowerCase()})`, { cause: err });
+        }
+        if (timeout.aborted) {
+          throw new BerthError('DeadlineExceeded', `plugin type="${plugin.type}" timed out after ${this.timeoutMs} ms (${verb.toLowerCase()}); killed`, {
+            cause: err,
+          });
+        }
+        if (attempt < TEXT_BUSY_RETRIES && isTextFileBusy(err)) {
+          log.debug({ plugin: plugin.type, verb, attempt }, 'cni plugin text file busy; retrying');
+          await sleep(this.retryDelayMs, combined);
+          continue;
+        }
+        if (err instanceof PluginExitError) {
+          throw parsePluginError(err.stdout, err.stderr, err.exitCode).withPlugin(plugin.type, verb);
+        }
+        if (err instanceof CniError) throw err.plugin ? err : err.withPlugin(plugin.type, verb);
+        throw wrap(err, `plugin type="${plugin.type}" failed (${verb.toLowerCase()})`);
+      }
+    }
+  }
+
+  /** CNI-26: one operation at a time per attachment (in this process). */
+  private serialized<T>(network: string, rt: RuntimeConf, fn: () => Promise<T>): Promise<T> {
+    const key = `${network}\0${rt.containerId}\0${rt.ifName}`;
+    const before = this.locks.get(key) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+}
+
+function validateAttachment(network: string, containerId: string, ifName: string): void {
+  validateContainerId(containerId);
+  validateNetworkName(network);
+  validateIfName(ifName);
+}
+
+function toV1Lenient(r: CniResult): CniResult {
+  try {
+    return toV1(r);
+  } catch {
+    return r;
+  }
+}
+
+/** A libcni-shaped CNI runtime (SPECS.md §1). */
+export function createCni(opts: CniOptions): CniRuntime {
+  return new CniRuntime(opts);
+}
