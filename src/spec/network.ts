@@ -13,13 +13,16 @@ export const PluginConf = z
   })
   .passthrough();
 
+/** libcni also accepts the strings "true"/"false" (any case) for its boolean flags (CNI-01). */
+const CniBool = z.preprocess((v) => (typeof v === 'string' && /^(true|false)$/i.test(v) ? v.toLowerCase() === 'true' : v), z.boolean());
+
 export const NetworkSpec = z
   .object({
     default: z.boolean().default(false),
     cniVersion: z.string().default('1.0.0'),
     cniVersions: z.array(z.string()).optional(),
-    disableCheck: z.boolean().optional(),
-    disableGC: z.boolean().optional(),
+    disableCheck: CniBool.optional(),
+    disableGC: CniBool.optional(),
     plugins: z.array(PluginConf).min(1, 'a network needs at least one plugin'),
   })
   .strict();

@@ -1,8 +1,8 @@
 /**
  * Kubernetes v1 Pod, the subset berth runs (DESIGN.md §2). Objects are strict: an unknown
  * field is an error, so that typos never pass silently. Fields that need an API server are
- * rejected with a message saying so (see unsupported.ts); scheduling fields are accepted
- * and reported as ignored by the loader.
+ * rejected with a message saying so (unsupported.ts); scheduling fields are accepted and
+ * reported as ignored by the loader. Checks that span fields live in checks.ts.
  */
 import { z } from 'zod';
 
@@ -54,7 +54,7 @@ export const EnvVar = z
 
 export const ContainerPort = z
   .object({
-    containerPort: z.number().int().min(1).max(65535),
+    containerPort: z.number({ required_error: 'a port needs containerPort (hostPort alone is not enough)' }).int().min(1).max(65535),
     hostPort: z.number().int().min(1).max(65535).optional(),
     hostIP: z.string().optional(),
     protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
@@ -201,6 +201,8 @@ export const PodSpec = z
     priority: z.number().int().optional(),
     schedulerName: z.string().optional(),
     nodeName: z.string().optional(),
+    topologySpreadConstraints: z.array(z.record(z.unknown())).optional(),
+    preemptionPolicy: z.enum(['PreemptLowerPriority', 'Never']).optional(),
   })
   .strict();
 

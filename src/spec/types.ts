@@ -16,6 +16,12 @@ export interface SourceRef {
   column: number;
 }
 
+/** A 1-based position in a file. */
+export interface Position {
+  line: number;
+  column: number;
+}
+
 /** One problem found in the input. `path` is the field path, e.g. `spec.containers[0].image`. */
 export interface SpecIssue {
   severity: 'error' | 'warning';
@@ -50,6 +56,11 @@ export interface LoadedPod {
   hash: string;
   /** empty when hostNetwork; otherwise the annotation's networks, or [{name: <default>, interface: 'eth0'}] */
   networks: PodNetworkRef[];
+  /**
+   * Positions of the fields cross-document checks report on (`metadata.name`, the networks
+   * annotation), keyed by field path. Optional: checks fall back to `source`.
+   */
+  positions?: Record<string, Position>;
 }
 
 export interface LoadedNetwork {
@@ -59,6 +70,8 @@ export interface LoadedNetwork {
   source: SourceRef;
   /** the CNI network configuration list built from the spec: {cniVersion, name, plugins, …} */
   conflist: Record<string, unknown>;
+  /** positions of `metadata.name`, `spec.default` and IPAM subnet / bridge fields, keyed by field path */
+  positions?: Record<string, Position>;
 }
 
 /** The result of parsing one file's text. */

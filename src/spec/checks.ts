@@ -1,0 +1,134 @@
+/**
+ * Checks across the fields of one validated Pod, the ones a schema cannot express: names
+ * that must be unique or must refer to something declared, one-of choices, and the networks
+ * annotation.
+ */
+import { Validator } from 'ip-num';
+import { parseNetworksAnnotation } from './annotation.js';
+import type { FieldPath } from './path.js';
+import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
+import type { PodNetworkRef } from './types.js';
+import type { RawIssue } from './unsupported.js';
+
+/** fieldRef paths berth can fill in without an API server. */
+export const SUPPORTED_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'status.podIP', 'spec.nodeName'] as const;
+
+const RESOURCE_FIELDS = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'];
+
+export interface PodCheckResult {
+  issues: RawIssue[];
+  /** the annotation's networks; undefined when the pod has no networks annotation */
+  networks?: PodNetworkRef[];
+}
+
+export function checkPod(pod: Pod): PodCheckResult {
+  const issues: RawIssue[] = [];
+  const error = (path: FieldPath, message: string, atKey = false): void => {
+    issues.push({ severity: 'error', path, message, ...(atKey ? { atKey } : {}) });
+  };
+  const spec = pod.spec;
+  const lists: Array<['containers' | 'initContainers', Container[]]> = [
+    ['initContainers', spec.initContainers ?? []],
+    ['containers', spec.containers],
+  ];
+  const allNames = new Set(lists.flatMap(([, cs]) => cs.map((c) => c.name)));
+
+  // Volumes: unique names, exactly one source.
+  const volumes = new Map<string, number>();
+  (spec.volumes ?? []).forEach((v, i) => {
+    const first = volumes.get(v.name);
+    if (first !== undefined) error(['spec', 'volumes', i, 'name'], `duplicate volume name "${v.name}" (also spec.volumes[${first}])`);
+    else volumes.set(v.name, i);
+    const sources = (['hostPath', 'emptyDir'] as const).filter((s) => v[s] !== undefined);
+    if (sources.length === 0) error(['spec', 'volumes', i], `volume "${v.name}" needs a source: hostPath or emptyDir`);
+    if (sources.length > 1) error(['spec', 'volumes', i], `volume "${v.name}" has more than one source (${sources.join(', ')}): give exactly one`);
+  });
+
+  // Containers: unique names across containers and initContainers, mounts, env, ports, probes.
+  const names = new Map<string, string>();
+  const hostPorts = new Map<string, string>();
+  for (const [list, containers] of lists) {
+    containers.forEach((c, ci) => {
+      const at = (...rest: Array<string | number>): FieldPath => ['spec', list, ci, ...rest];
+      const first = names.get(c.name);
+      if (first !== undefined) error(at('name'), `duplicate container name "${c.name}" (also ${first})`);
+      else names.set(c.name, `spec.${list}[${ci}]`);
+
+      const mountPaths = new Set<string>();
+      (c.volumeMounts ?? []).forEach((m, mi) => {
+        if (!volumes.has(m.name)) error(at('volumeMounts', mi, 'name'), `no volume named "${m.name}" in spec.volumes`);
+        if (mountPaths.has(m.mountPath)) error(at('volumeMounts', mi, 'mountPath'), `"${m.mountPath}" is mounted twice`);
+        mountPaths.add(m.mountPath);
+      });
+
+      (c.env ?? []).forEach((e, ei) => {
+        if (e.valueFrom === undefined) return;
+        if (e.value !== undefined) error(at('env', ei), `env "${e.name}" has both value and valueFrom: give one`);
+        const { fieldRef, resourceFieldRef } = e.valueFrom;
+        if (fieldRef === undefined && resourceFieldRef === undefined) {
+          error(at('env', ei, 'valueFrom'), 'valueFrom needs fieldRef or resourceFieldRef');
+        } else if (fieldRef !== undefined && resourceFieldRef !== undefined) {
+          error(at('env', ei, 'valueFrom'), 'valueFrom has both fieldRef and resourceFieldRef: give one');
+        }
+        if (fieldRef !== undefined) {
+          if (!(SUPPORTED_FIELD_PATHS as readonly string[]).includes(fieldRef.fieldPath)) {
+            error(at('env', ei, 'valueFrom', 'fieldRef', 'fieldPath'), `fieldPath "${fieldRef.fieldPath}" is not supported; berth supports ${SUPPORTED_FIELD_PATHS.join(', ')}`);
+          }
+          if (fieldRef.apiVersion !== undefined && fieldRef.apiVersion !== 'v1') {
+            error(at('env', ei, 'valueFrom', 'fieldRef', 'apiVersion'), `apiVersion must be "v1"`);
+          }
+        }
+        if (resourceFieldRef !== undefined) {
+          if (!RESOURCE_FIELDS.includes(resourceFieldRef.resource)) {
+            error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'resource'), `resource must be one of ${RESOURCE_FIELDS.join(', ')}`);
+          }
+          if (resourceFieldRef.containerName !== undefined && !allNames.has(resourceFieldRef.containerName)) {
+            error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'containerName'), `no container named "${resourceFieldRef.containerName}"`);
+          }
+        }
+      });
+
+      (c.ports ?? []).forEach((p, pi) => {
+        if (p.hostIP !== undefined && !Validator.isValidIPv4String(p.hostIP)[0] && !Validator.isValidIPv6String(p.hostIP)[0]) {
+          error(at('ports', pi, 'hostIP'), `"${p.hostIP}" is not an IP address`);
+        }
+        if (p.hostPort === undefined) return;
+        if (spec.hostNetwork && p.hostPort !== p.containerPort) {
+          error(at('ports', pi, 'hostPort'), `with hostNetwork, hostPort must equal containerPort (${p.containerPort})`);
+        }
+        const key = `${p.protocol}/${p.hostIP ?? '0.0.0.0'}:${p.hostPort}`;
+        const other = hostPorts.get(key);
+        if (other !== undefined) error(at('ports', pi, 'hostPort'), `hostPort ${p.hostPort}/${p.protocol} is already used by ${other}`);
+        else hostPorts.set(key, `spec.${list}[${ci}].ports[${pi}]`);
+      });
+
+      for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
+        const pr = c[probe];
+        if (pr === undefined) continue;
+        const handlers = (['exec', 'httpGet', 'tcpSocket'] as const).filter((h) => pr[h] !== undefined);
+        if (handlers.length !== 1) error(at(probe), `a probe needs exactly one of exec, httpGet, tcpSocket${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
+      }
+      for (const hook of ['postStart', 'preStop'] as const) {
+        const h = c.lifecycle?.[hook];
+        if (h === undefined) continue;
+        const handlers = (['exec', 'httpGet', 'tcpSocket', 'sleep'] as const).filter((k) => h[k] !== undefined);
+        if (handlers.length !== 1) error(at('lifecycle', hook), `a lifecycle hook needs exactly one of exec, httpGet, tcpSocket, sleep${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
+      }
+    });
+  }
+
+  // Networks annotation.
+  const annotationPath: FieldPath = ['metadata', 'annotations', NETWORKS_ANNOTATION];
+  const annotation = pod.metadata.annotations?.[NETWORKS_ANNOTATION];
+  let networks: PodNetworkRef[] | undefined;
+  if (annotation !== undefined) {
+    if (spec.hostNetwork) {
+      error(annotationPath, 'a pod with hostNetwork: true uses the host network and joins no other network: remove the annotation or hostNetwork');
+    } else {
+      const parsed = parseNetworksAnnotation(annotation);
+      for (const message of parsed.errors) error(annotationPath, message);
+      networks = parsed.networks;
+    }
+  }
+  return networks === undefined ? { issues } : { issues, networks };
+}
