@@ -1,0 +1,278 @@
+/**
+ * The image service: pull (resolve + copy verified blobs into the store), render (apply the
+ * layers into a cached tree), and the small reference index under `<state>/images/`.
+ *
+ * Host layout (DESIGN.md §3):
+ *   <state>/blobs/<alg>/<hex>                 content store (FsContentStore)
+ *   <state>/rendered/<manifestHex>/rootfs     rendered tree, written once, then a read-only lower
+ *   <state>/rendered/<manifestHex>/image.json the PulledImage the tree was rendered from
+ *   <state>/rendered/.tmp-<hex>-<rand>/       a render in progress (never looks complete)
+ *   <state>/images/refs.json                  reference → manifest digest
+ *
+ * A rendered tree is built in a temp directory beside its final place and renamed into place
+ * when complete, so a crash leaves only a `.tmp-*` directory (`pruneIncomplete` removes them).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BerthError, errnoOf, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
+import type { Logger } from '../common/index.js';
+import { FsContentStore } from './content-store.js';
+import { parseDigest } from './digest.js';
+import { applyLayerBlob } from './layer-apply.js';
+import type { ApplyOptions } from './layer-apply.js';
+import { ArchiveLayoutReader, DirLayoutReader } from './layout.js';
+import type { LayoutReader } from './layout.js';
+import { hostPlatform } from './platform.js';
+import type { Platform } from './platform.js';
+import { loadFromStore, pullFromLayout } from './pull.js';
+import { parseImageReference } from './reference.js';
+import type { ImageService, PullOptions, PulledImage, RenderedImage } from './types.js';
+
+export interface ImageServiceOptions {
+  stateDir: string;
+  log?: Logger;
+  /** platform to select from indexes; default: the host's (IMG-04/05) */
+  platform?: Platform;
+  /** limits and privilege of layer application (SEC-06, IMG-15/16) */
+  apply?: Omit<ApplyOptions, 'log' | 'signal'>;
+}
+
+/** One entry of `<state>/images/refs.json`. */
+export interface ImageRecord {
+  reference: string;
+  manifestDigest: string;
+  configDigest: string;
+  pulledAt: string;
+}
+
+interface RefsFile {
+  version: 1;
+  images: Record<string, ImageRecord>;
+}
+
+/** The ImageService port plus the helpers the CLI and garbage collection need. */
+export interface BerthImageService extends ImageService {
+  readonly store: FsContentStore;
+  /** The image last pulled for `reference`, rebuilt from the store; undefined if never pulled or its blobs are gone. */
+  get(reference: string): Promise<PulledImage | undefined>;
+  /** References recorded in `<state>/images/refs.json`. */
+  listImages(): Promise<ImageRecord[]>;
+  /** Forget a reference (its blobs stay until gc). */
+  removeImage(reference: string): Promise<void>;
+  /** `<state>/rendered/<key>/rootfs` of a key returned by listRendered/render. */
+  renderedPath(key: string): string;
+  /** Delete one rendered tree; "already gone" is success. */
+  removeRendered(key: string): Promise<void>;
+  /** Remove `.tmp-*` renders left by a crash; call only when no render is in flight. */
+  pruneIncomplete(): Promise<number>;
+}
+
+const KEY = /^(?:[a-f0-9]{64}|[a-f0-9]{128})$/;
+
+function checkKey(key: string): string {
+  if (!KEY.test(key)) throw new BerthError('InvalidArgument', `invalid rendered key "${key}"`);
+  return key;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+class LocalImageService implements BerthImageService {
+  readonly store: FsContentStore;
+  private readonly log: Logger;
+  private readonly platform: Platform;
+  private readonly renderedDir: string;
+  private readonly refsPath: string;
+  private readonly pulls = new Map<string, Promise<PulledImage>>();
+  private readonly renders = new Map<string, Promise<RenderedImage>>();
+  private refsLock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: ImageServiceOptions) {
+    this.store = new FsContentStore(opts.stateDir);
+    this.log = (opts.log ?? silentLogger()).child({ component: 'image' });
+    this.platform = opts.platform ?? hostPlatform();
+    this.renderedDir = join(opts.stateDir, 'rendered');
+    this.refsPath = join(opts.stateDir, 'images', 'refs.json');
+  }
+
+  pull(reference: string, opts: PullOptions = {}): Promise<PulledImage> {
+    // Concurrent pulls of the same reference share one operation.
+    const running = this.pulls.get(reference);
+    if (running) return running;
+    const p = this.doPull(reference, opts).finally(() => this.pulls.delete(reference));
+    this.pulls.set(reference, p);
+    return p;
+  }
+
+  private async doPull(reference: string, opts: PullOptions): Promise<PulledImage> {
+    const ref = parseImageReference(reference);
+    const log = this.log.child({ image: reference });
+    let reader: LayoutReader;
+    switch (ref.transport) {
+      case 'oci':
+        reader = new DirLayoutReader(ref.path);
+        break;
+      case 'oci-archive':
+        reader = new ArchiveLayoutReader(ref.path);
+        break;
+      case 'docker':
+        throw new BerthError('Unimplemented', `pulling from registries is not implemented yet (${ref.registry}/${ref.repository})`);
+    }
+    try {
+      const image = await pullFromLayout(reader, ref, { store: this.store, platform: this.platform, log, signal: opts.signal });
+      await this.record(image);
+      log.info({ digest: image.manifestDigest }, 'image pulled');
+      return image;
+    } finally {
+      await reader.close();
+    }
+  }
+
+  private withRefs<T>(fn: (refs: RefsFile) => Promise<T>): Promise<T> {
+    const run = this.refsLock.then(async () => {
+      const refs = (await readJsonIfExists<RefsFile>(this.refsPath)) ?? { version: 1, images: {} };
+      return fn(refs);
+    });
+    this.refsLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private record(image: PulledImage): Promise<void> {
+    return this.withRefs(async (refs) => {
+      refs.images[image.reference] = {
+        reference: image.reference,
+        manifestDigest: image.manifestDigest,
+        configDigest: image.configDigest,
+        pulledAt: new Date().toISOString(),
+      };
+      await writeJsonAtomic(this.refsPath, refs);
+    });
+  }
+
+  async listImages(): Promise<ImageRecord[]> {
+    const refs = await this.withRefs(async (r) => r);
+    return Object.values(refs.images).sort((a, b) => a.reference.localeCompare(b.reference));
+  }
+
+  async removeImage(reference: string): Promise<void> {
+    await this.withRefs(async (refs) => {
+      if (!(reference in refs.images)) return;
+      delete refs.images[reference];
+      await writeJsonAtomic(this.refsPath, refs);
+    });
+  }
+
+  async get(reference: string): Promise<PulledImage | undefined> {
+    const rec = (await this.listImages()).find((r) => r.reference === reference);
+    if (!rec) return undefined;
+    try {
+      return await loadFromStore(this.store, reference, rec.manifestDigest);
+    } catch (err) {
+      const code = (err as BerthError).code;
+      if (code === 'NotFound' || code === 'FailedPrecondition') return undefined;
+      throw err;
+    }
+  }
+
+  renderedPath(key: string): string {
+    return join(this.renderedDir, checkKey(key), 'rootfs');
+  }
+
+  render(image: PulledImage, opts: PullOptions = {}): Promise<RenderedImage> {
+    const key = parseDigest(image.manifestDigest).hex;
+    const running = this.renders.get(key);
+    if (running) return running.then((r) => ({ ...image, rootfs: r.rootfs }));
+    const p = this.doRender(key, image, opts).finally(() => this.renders.delete(key));
+    this.renders.set(key, p);
+    return p;
+  }
+
+  private async doRender(key: string, image: PulledImage, opts: PullOptions): Promise<RenderedImage> {
+    const final = join(this.renderedDir, key);
+    const rootfs = join(final, 'rootfs');
+    if (await exists(rootfs)) return { ...image, rootfs };
+    const diffIds = image.config.rootfs?.diff_ids ?? [];
+    if (image.config.rootfs?.type !== 'layers' || diffIds.length !== image.layers.length) {
+      throw new BerthError('InvalidArgument', `${image.reference}: config.rootfs does not describe the ${image.layers.length} layers`);
+    }
+    const log = this.log.child({ image: image.reference, digest: image.manifestDigest });
+    await mkdir(this.renderedDir, { recursive: true });
+    const tmp = join(this.renderedDir, `.tmp-${key}-${randomBytes(4).toString('hex')}`);
+    const tmpRoot = join(tmp, 'rootfs');
+    await mkdir(tmpRoot, { recursive: true, mode: 0o755 });
+    try {
+      for (const [i, layer] of image.layers.entries()) {
+        if ((await this.store.size(layer.digest)) !== layer.size) {
+          throw new BerthError('NotFound', `${image.reference}: layer ${layer.digest} is not in the content store; pull first`);
+        }
+        const r = await applyLayerBlob(
+          tmpRoot,
+          { path: this.store.path(layer.digest), digest: layer.digest, size: layer.size, diffId: diffIds[i] as string },
+          { ...this.opts.apply, log, signal: opts.signal },
+        );
+        log.debug({ layer: i, entries: r.entries, bytes: r.bytes }, 'layer applied');
+      }
+      await writeJsonAtomic(join(tmp, 'image.json'), image);
+      try {
+        await rename(tmp, final);
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        await rm(tmp, { recursive: true, force: true }); // someone else finished the same tree first
+      }
+      log.info({ rootfs }, 'image rendered');
+      return { ...image, rootfs };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async listRendered(): Promise<string[]> {
+    try {
+      return (await readdir(this.renderedDir)).filter((n) => KEY.test(n)).sort();
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async removeRendered(key: string): Promise<void> {
+    checkKey(key);
+    // Move aside first, so a half-deleted tree never looks complete.
+    const doomed = join(this.renderedDir, `.tmp-${key}-rm-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(join(this.renderedDir, key), doomed);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return;
+      throw err;
+    }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  async pruneIncomplete(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.renderedDir);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return 0;
+      throw err;
+    }
+    const stale = names.filter((n) => n.startsWith('.tmp-'));
+    for (const n of stale) await rm(join(this.renderedDir, n), { recursive: true, force: true });
+    return stale.length;
+  }
+}
+
+/** The composition root's constructor for the image module. */
+export function createImageService(opts: ImageServiceOptions): BerthImageService {
+  return new LocalImageService(opts);
+}

@@ -1,0 +1,16 @@
+export type * from './types.js';
+export { parseImageReference, parseDockerReference, formatImageReference, DEFAULT_REGISTRY, DEFAULT_TAG } from './reference.js';
+export { parseDigest, isValidDigest, digestOf, chainIds } from './digest.js';
+export type { DigestAlgorithm, ParsedDigest } from './digest.js';
+export { FsContentStore } from './content-store.js';
+export { secureJoin, cleanEntryPath } from './secure-join.js';
+export { applyTar, applyLayerBlob, detectCompression } from './layer-apply.js';
+export type { ApplyOptions, ApplyResult, LayerBlob, Compression } from './layer-apply.js';
+export { DirLayoutReader, ArchiveLayoutReader } from './layout.js';
+export type { LayoutReader } from './layout.js';
+export { hostPlatform, normalizePlatform, platformPreferences, selectManifest, formatPlatform } from './platform.js';
+export type { Platform } from './platform.js';
+export { pullFromLayout, loadFromStore, selectByTag } from './pull.js';
+export { MediaType, MAX_JSON_BODY, REF_NAME_ANNOTATION } from './media-types.js';
+export { createImageService } from './image-service.js';
+export type { BerthImageService, ImageServiceOptions, ImageRecord } from './image-service.js';

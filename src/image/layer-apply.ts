@@ -1,0 +1,460 @@
+/**
+ * Applying layer changesets to a directory (IMG-09..16) with tar safety (SEC-01..06).
+ *
+ * Every tar entry name is cleaned as Clean("/"+name) (SEC-01); its parent is resolved with
+ * chroot-scoped symlink evaluation (SEC-02, `secureJoin`); the final component is never
+ * followed: it is lstat'ed, removed unless dir-over-dir, and created exclusively (SEC-03).
+ * Symlinks are created verbatim (SEC-04), a non-directory root entry is refused (SEC-05), and
+ * entry counts and decompressed bytes are bounded (SEC-06).
+ *
+ * Whiteouts (IMG-12/13) are applied in one streaming pass: the applier tracks the host paths
+ * this layer created (and their ancestors) — umoci's `upperPaths`, containerd's
+ * `unpackedPaths` — and whiteouts only remove what is not in that set. That is exactly
+ * "opaque whiteout first, wherever it sits in the tar".
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsc, createReadStream } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { posix } from 'node:path';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { execa } from 'execa';
+import * as tar from 'tar-stream';
+import { BerthError, errnoOf, silentLogger } from '../common/index.js';
+import type { Logger } from '../common/index.js';
+import { parseDigest } from './digest.js';
+import { cleanEntryPath, resolveParent, secureJoin } from './secure-join.js';
+
+export interface ApplyOptions {
+  log?: Logger;
+  /** chown entries and mknod devices; default: running as root. */
+  privileged?: boolean;
+  /** SEC-06: maximum tar entries per layer (default 1,000,000). */
+  maxEntries?: number;
+  /** SEC-06: maximum decompressed bytes per layer (default 64 GiB). */
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar stream (the layer's DiffID). */
+  diffId: string;
+  bytes: number;
+  entries: number;
+}
+
+const WHITEOUT_PREFIX = '.wh.';
+const WHITEOUT_META_PREFIX = '.wh..wh.';
+const WHITEOUT_OPAQUE = '.wh..wh..opq';
+const SKIPPED_XATTRS = new Set(['security.selinux', 'system.nfs4_acl']);
+const DEFAULT_MAX_ENTRIES = 1_000_000;
+const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+
+interface Times {
+  atime: Date;
+  mtime: Date;
+}
+
+type Header = tar.Header & { pax?: Record<string, string> | null };
+
+function bad(message: string): BerthError {
+  return new BerthError('InvalidArgument', `invalid layer: ${message}`);
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const _chunk of stream) {
+    // discard
+  }
+}
+
+let setfattrAvailable: Promise<boolean> | undefined;
+function haveSetfattr(): Promise<boolean> {
+  setfattrAvailable ??= execa('setfattr', ['--version'], { reject: false }).then(
+    (r) => r.exitCode === 0,
+    () => false,
+  );
+  return setfattrAvailable;
+}
+
+/** The per-layer state of one changeset application. */
+class LayerApplier {
+  private readonly upper = new Set<string>();
+  private readonly savedTimes = new Map<string, Times>();
+  private readonly dirTimes = new Map<string, Times>();
+  private readonly log: Logger;
+  private readonly privileged: boolean;
+  private warnedXattr = false;
+  private warnedDevice = false;
+  entries = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: ApplyOptions,
+  ) {
+    this.log = opts.log ?? silentLogger();
+    this.privileged = opts.privileged ?? process.getuid?.() === 0;
+  }
+
+  /** Remember a directory's times before this layer changes its children (umoci keeps parent metadata). */
+  private async saveTimes(dir: string): Promise<void> {
+    if (this.savedTimes.has(dir)) return;
+    const st = await lstatOrUndefined(dir);
+    if (st?.isDirectory()) this.savedTimes.set(dir, { atime: st.atime, mtime: st.mtime });
+  }
+
+  private markUpper(p: string): void {
+    for (let cur = p; cur.length > this.root.length && !this.upper.has(cur); cur = posix.dirname(cur)) this.upper.add(cur);
+  }
+
+  /** mkdir -p of a resolved parent inside the root; a non-directory in the way is replaced (umoci NonDirParent). */
+  private async ensureDir(dir: string): Promise<void> {
+    const rel = posix.relative(this.root, dir);
+    if (rel.startsWith('..') || posix.isAbsolute(rel)) throw new BerthError('Internal', `resolved path ${dir} escapes ${this.root}`);
+    let cur = this.root;
+    for (const comp of rel === '' ? [] : rel.split('/')) {
+      const next = posix.join(cur, comp);
+      const st = await lstatOrUndefined(next);
+      if (st?.isDirectory()) {
+        cur = next;
+        continue;
+      }
+      if (st?.isSymbolicLink()) throw new BerthError('Internal', `unexpected symlink at resolved path ${next}`);
+      await this.saveTimes(cur);
+      if (st) await unlink(next);
+      await mkdir(next, 0o755);
+      cur = next;
+    }
+  }
+
+  /** Remove `p` unless this layer created it; recurse into directories this layer touched. */
+  private async removeLower(p: string): Promise<void> {
+    if (!this.upper.has(p)) {
+      await this.saveTimes(posix.dirname(p));
+      await rm(p, { recursive: true, force: true });
+      return;
+    }
+    const st = await lstatOrUndefined(p);
+    if (!st?.isDirectory()) return;
+    for (const child of await readdir(p)) await this.removeLower(posix.join(p, child));
+  }
+
+  private async whiteout(rel: string, base: string): Promise<void> {
+    const parentRel = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+    if (base === WHITEOUT_OPAQUE) {
+      // IMG-13: remove every lower child, keep the directory and what this layer created in it.
+      const dir = await secureJoin(this.root, parentRel);
+      const st = await lstatOrUndefined(dir);
+      if (!st?.isDirectory()) return;
+      for (const child of await readdir(dir)) await this.removeLower(posix.join(dir, child));
+      return;
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return; // AUFS meta entries (.wh..wh.plnk): ignore (IMG-12)
+    const name = base.slice(WHITEOUT_PREFIX.length);
+    // IMG-12 / containerd validateWhiteout: an empty name or one that escapes its directory is malicious.
+    if (name === '' || name === '.' || name === '..') throw bad(`whiteout "${rel}" escapes its directory`);
+    const parent = await secureJoin(this.root, parentRel);
+    const target = posix.join(parent, name);
+    if (!(await lstatOrUndefined(target))) return;
+    await this.removeLower(target);
+  }
+
+  private owner(h: Header): { uid: number; gid: number } {
+    const pax = h.pax ?? {};
+    const uid = pax.uid !== undefined ? Number.parseInt(pax.uid, 10) : h.uid;
+    const gid = pax.gid !== undefined ? Number.parseInt(pax.gid, 10) : h.gid;
+    return { uid: Number.isSafeInteger(uid) ? uid : 0, gid: Number.isSafeInteger(gid) ? gid : 0 };
+  }
+
+  private times(h: Header): Times {
+    const pax = h.pax ?? {};
+    const mtime = pax.mtime !== undefined ? new Date(Number.parseFloat(pax.mtime) * 1000) : h.mtime;
+    const atime = pax.atime !== undefined ? new Date(Number.parseFloat(pax.atime) * 1000) : mtime;
+    const ok = (d: Date | undefined): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
+    const m = ok(mtime) ? mtime : new Date(0);
+    return { mtime: m, atime: ok(atime) ? atime : m };
+  }
+
+  private mode(h: Header, isDir: boolean): number {
+    const m = (h.mode ?? 0o644) & 0o7777;
+    // Without privileges a directory must stay writable for its owner, or later entries cannot land in it.
+    return isDir && !this.privileged ? m | 0o700 : m;
+  }
+
+  private async xattrs(path: string, h: Header): Promise<void> {
+    const pax = h.pax ?? {};
+    const attrs = Object.entries(pax).filter(([k]) => k.startsWith('SCHILY.xattr.'));
+    for (const [key, value] of attrs) {
+      const name = key.slice('SCHILY.xattr.'.length);
+      if (SKIPPED_XATTRS.has(name)) continue;
+      if (!(await haveSetfattr())) {
+        if (!this.warnedXattr) this.log.warn({ path: h.name, xattr: name }, 'xattrs not applied: setfattr is not installed');
+        this.warnedXattr = true;
+        return;
+      }
+      const hex = `0x${Buffer.from(value, 'latin1').toString('hex')}`;
+      const r = await execa('setfattr', ['-h', '-n', name, '-v', hex, '--', path], { reject: false });
+      if (r.exitCode !== 0) this.log.warn({ path: h.name, xattr: name, stderr: r.stderr }, 'xattr not applied');
+    }
+  }
+
+  private async device(path: string, h: Header): Promise<boolean> {
+    const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
+    const args = kind === 'p' ? [path, 'p'] : [path, kind, String(h.devmajor ?? 0), String(h.devminor ?? 0)];
+    if (!this.privileged) {
+      if (!this.warnedDevice) this.log.warn({ path: h.name }, 'device and fifo entries skipped: not privileged (IMG-15)');
+      this.warnedDevice = true;
+      return false;
+    }
+    const r = await execa('mknod', ['-m', '0600', '--', ...args], { reject: false });
+    if (r.exitCode !== 0) {
+      this.log.warn({ path: h.name, stderr: r.stderr }, 'mknod failed; device entry skipped (IMG-15)');
+      return false;
+    }
+    return true;
+  }
+
+  /** IMG-16: chown by number, then chmod (so setuid survives). Never follows the final component. */
+  private async attributes(path: string, h: Header, kind: 'dir' | 'symlink' | 'other'): Promise<void> {
+    if (this.privileged) {
+      const { uid, gid } = this.owner(h);
+      await lchown(path, uid, gid);
+    }
+    if (kind !== 'symlink') await chmod(path, this.mode(h, kind === 'dir'));
+    await this.xattrs(path, h);
+    const t = this.times(h);
+    if (kind === 'dir') this.dirTimes.set(path, t);
+    else await lutimes(path, t.atime, t.mtime);
+  }
+
+  async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
+    if (this.opts.signal?.aborted) throw new BerthError('Canceled', 'layer application canceled', { cause: this.opts.signal.reason });
+    const max = this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (++this.entries > max) throw bad(`more than ${max} entries (SEC-06)`);
+    const type = h.type as string | null;
+    const rel = cleanEntryPath(h.name);
+    const known = ['file', 'contiguous-file', 'link', 'symlink', 'directory', 'character-device', 'block-device', 'fifo'];
+    if (type === null || !known.includes(type)) throw bad(`entry "${h.name}" has an unsupported type flag (IMG-16)`);
+
+    if (rel === '') {
+      // SEC-05: a non-directory entry for the root is malicious.
+      if (type !== 'directory') throw bad(`non-directory entry "${h.name}" for the root (SEC-05)`);
+      await this.attributes(this.root, h, 'dir');
+      await drain(stream);
+      return;
+    }
+    const base = posix.basename(rel);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      await drain(stream);
+      await this.whiteout(rel, base);
+      return;
+    }
+
+    const { parent, path } = await resolveParent(this.root, rel);
+    let linkTarget: string | undefined;
+    if (type === 'link') {
+      // IMG-14: the hardlink target is resolved inside the root, its last component not followed.
+      const linkRel = cleanEntryPath(h.linkname ?? '');
+      if (linkRel === '') throw bad(`hardlink "${h.name}" points at the root`);
+      linkTarget = (await resolveParent(this.root, linkRel)).path;
+      const st = await lstatOrUndefined(linkTarget);
+      if (!st) throw bad(`hardlink "${h.name}" to missing "${h.linkname}"`);
+      if (st.isDirectory()) throw bad(`hardlink "${h.name}" to directory "${h.linkname}"`);
+      if (linkTarget === path) {
+        this.markUpper(path);
+        await drain(stream);
+        return;
+      }
+    }
+    await this.ensureDir(parent);
+    const existing = await lstatOrUndefined(path);
+    if (existing && !(existing.isDirectory() && type === 'directory')) {
+      // IMG-11: anything but dir-over-dir is unlinked, then recreated.
+      await this.saveTimes(parent);
+      await rm(path, { recursive: true, force: true });
+    } else if (!existing) {
+      await this.saveTimes(parent);
+    }
+
+    switch (type) {
+      case 'directory':
+        if (!existing) await mkdir(path, 0o700);
+        await this.attributes(path, h, 'dir');
+        await drain(stream);
+        break;
+      case 'file':
+      case 'contiguous-file': {
+        const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of stream) {
+            let off = 0;
+            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+          }
+        } finally {
+          await fh.close();
+        }
+        await this.attributes(path, h, 'other');
+        break;
+      }
+      case 'symlink':
+        await symlink(h.linkname ?? '', path); // SEC-04: verbatim
+        await this.attributes(path, h, 'symlink');
+        await drain(stream);
+        break;
+      case 'link':
+        await link(linkTarget as string, path); // link(2) never follows a symlink target
+        await drain(stream);
+        break;
+      default:
+        await drain(stream);
+        if (!(await this.device(path, h))) return;
+        await this.attributes(path, h, 'other');
+    }
+    this.markUpper(path);
+  }
+
+  /** IMG-16: directory mtimes last; parents this layer touched implicitly keep their times. */
+  async finish(): Promise<void> {
+    const all = new Map(this.savedTimes);
+    for (const [p, t] of this.dirTimes) all.set(p, t);
+    for (const [p, t] of all) {
+      try {
+        await lutimes(p, t.atime, t.mtime);
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      }
+    }
+  }
+}
+
+/**
+ * Apply one uncompressed tar stream as a changeset onto `root` (an existing directory).
+ * Returns the DiffID computed over every byte consumed.
+ */
+export async function applyTar(root: string, source: AsyncIterable<Uint8Array>, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const rootClean = posix.normalize(root).replace(/\/+$/, '') || '/';
+  const applier = new LayerApplier(rootClean, opts);
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const extract = tar.extract();
+  const waitDrain = (): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        extract.off('drain', done);
+        extract.off('close', done);
+        resolve();
+      };
+      extract.on('drain', done);
+      extract.on('close', done);
+    });
+  const pump = (async () => {
+    try {
+      for await (const chunk of source) {
+        if (extract.destroyed) return;
+        bytes += chunk.length;
+        if (bytes > maxBytes) throw bad(`more than ${maxBytes} decompressed bytes (SEC-06)`);
+        hash.update(chunk);
+        if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await waitDrain();
+      }
+      extract.end(undefined);
+    } catch (err) {
+      extract.destroy(err as Error);
+      throw err;
+    }
+  })();
+  try {
+    for await (const entry of extract) await applier.entry(entry.header as Header, entry as AsyncIterable<Buffer>);
+  } catch (err) {
+    extract.destroy();
+    await pump.catch(() => undefined);
+    if (err instanceof BerthError) throw err;
+    throw new BerthError(errnoOf(err) ? 'Internal' : 'InvalidArgument', `applying layer: ${(err as Error).message}`, { cause: err });
+  }
+  await pump;
+  await applier.finish();
+  return { diffId: `sha256:${hash.digest('hex')}`, bytes, entries: applier.entries };
+}
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** IMG-10: sniff the compression from the magic bytes. */
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  // zstd skippable frame: 0x184D2A5? little-endian
+  if (head.length >= 4 && (head[0] ?? 0) >> 4 === 0x5 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
+  return 'none';
+}
+
+/** Stream a stored blob, verifying its size and digest as it is read (never past `size`). */
+async function* verifiedBlob(path: string, digest: string, size: number): AsyncGenerator<Buffer> {
+  const { algorithm } = parseDigest(digest);
+  const hash = createHash(algorithm);
+  let n = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (n > size) throw new BerthError('FailedPrecondition', `layer ${digest}: more than ${size} bytes`);
+    hash.update(chunk);
+    yield chunk;
+  }
+  const actual = `${algorithm}:${hash.digest('hex')}`;
+  if (n !== size || actual !== digest) throw new BerthError('FailedPrecondition', `layer ${digest}: content does not match (got ${actual}, ${n} bytes)`);
+}
+
+export interface LayerBlob {
+  /** host path of the blob (in the content store) */
+  path: string;
+  digest: string;
+  size: number;
+  /** config.rootfs.diff_ids[i] (IMG-09) */
+  diffId: string;
+}
+
+/** Apply one (compressed) layer blob onto `root`, verifying its digest and its DiffID while streaming (IMG-09/10). */
+export async function applyLayerBlob(root: string, layer: LayerBlob, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  parseDigest(layer.diffId);
+  const head = Buffer.alloc(6);
+  const fh = await open(layer.path, 'r');
+  let headLen: number;
+  try {
+    headLen = (await fh.read(head, 0, head.length, 0)).bytesRead;
+  } finally {
+    await fh.close();
+  }
+  const compression = detectCompression(head.subarray(0, headLen));
+  if (compression === 'zstd') {
+    throw new BerthError('Unimplemented', `layer ${layer.digest} is zstd-compressed; Node ${process.versions.node} has no zstd decompressor (IMG-10)`);
+  }
+  const compressed = verifiedBlob(layer.path, layer.digest, layer.size);
+  let tarStream: AsyncIterable<Uint8Array> = compressed;
+  let pipelineError: unknown;
+  if (compression === 'gzip') {
+    // zlib's gunzip handles multi-member gzip (IMG-10).
+    tarStream = pipeline(Readable.from(compressed), createGunzip(), (err) => {
+      pipelineError = err ?? undefined;
+    });
+  }
+  let result: ApplyResult;
+  try {
+    result = await applyTar(root, tarStream, opts);
+  } catch (err) {
+    throw pipelineError instanceof BerthError ? pipelineError : err;
+  }
+  if (pipelineError) throw pipelineError;
+  if (result.diffId !== layer.diffId) {
+    throw new BerthError('FailedPrecondition', `layer ${layer.digest}: DiffID ${result.diffId} does not match config ${layer.diffId} (IMG-09)`);
+  }
+  return result;
+}
