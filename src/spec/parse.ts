@@ -259,6 +259,7 @@ function zodMessage(issue: ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.received === 'undefined') return issue.message === 'Required' ? 'required field is missing' : issue.message;
+      if (issue.received === 'null') return `is empty: expected ${issue.expected}`;
       return `expected ${issue.expected}, got ${issue.received}`;
     case 'invalid_literal':
       return `must be ${JSON.stringify(issue.expected)}`;
