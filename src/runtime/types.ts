@@ -42,6 +42,10 @@ export interface AppLaunch {
   etcFiles?: Record<string, string>;
   /** volume mounts resolved by the caller (hostPath, emptyDir dirs): bind-mounted into the rootfs */
   mounts?: Array<{ destination: string; source: string; readOnly: boolean }>;
+  /** the pod's IPs, for `status.podIP(s)` fieldRefs in env (added by the runtime module) */
+  podIPs?: string[];
+  /** the host's IPs, for `status.hostIP(s)` fieldRefs in env (added by the runtime module) */
+  hostIPs?: string[];
 }
 
 export type AppState = 'created' | 'running' | 'exited' | 'unknown';

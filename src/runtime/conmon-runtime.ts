@@ -1,0 +1,538 @@
+/**
+ * AppRuntime over conmon + an OCI runtime (HOST-NOTES §5). conmon runs `runtime create`,
+ * holds the app's stdio, writes the CRI log and, when the app exits, the exit code to
+ * `<runDir>/exits/<id>`; berth then runs `runtime start`. conmon daemonizes (double fork), so
+ * apps and their monitors outlive the agent; every later call reads the state back from the
+ * host: the exit file, the runtime's `state`, /proc, and `meta.json` for what the host cannot
+ * tell (bundle dir, execution, monitor pid and start time).
+ *
+ * Layout under runDir:
+ *   bin/crun                      crun wrapper on hybrid cgroup hosts (resolveOciRuntime)
+ *   exits/<id>                    exit code written by conmon (mtime = finishedAt)
+ *   socks/<id>/                   conmon attach socket
+ *   containers/<id>/meta.json     what berth needs later (ContainerMeta)
+ *   containers/<id>/ctr.pid       app pid (runtime --pid-file)
+ *   containers/<id>/conmon.pid    monitor pid
+ *   containers/<id>/conmon.stderr monitor diagnostics
+ *   containers/<id>/persist/      conmon's persist dir (must exist before conmon starts)
+ * Layout under a launch's bundleDir:
+ *   config.json, rootfs/ (overlay mount point), exec-<n>/{upper,work}, ctl and winsz FIFOs
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir, readFile, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  BerthError,
+  errnoOf,
+  errorMessage,
+  readJsonIfExists,
+  readTextIfExists,
+  silentLogger,
+  sleep,
+  writeJsonAtomic,
+  type Logger,
+} from '../common/index.js';
+import { detectCgroupFacts, hostBoundingCapabilities, hostRlimits, parseCgroupMounts, type CgroupFacts } from './host-facts.js';
+import type { CliOciRuntime } from './oci-runtime.js';
+import { buildOciSpec, type BundleFacts } from './oci-spec.js';
+import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
+import { isAlive, readProcStat } from './proc.js';
+import type { AppLaunch, AppRuntime, AppStatus } from './types.js';
+
+export interface ContainerMeta {
+  containerId: string;
+  runtime: string;
+  bundleDir: string;
+  execution: number;
+  /** overlay mount point (`<bundleDir>/rootfs`) */
+  rootfs: string;
+  execDir: string;
+  logPath: string;
+  cgroupsPath: string;
+  stopSignal?: string;
+  createdAt: number;
+  startedAt?: number;
+  conmonPid?: number;
+  conmonStartTime?: number;
+  pid?: number;
+  pidStartTime?: number;
+}
+
+export interface ConmonRuntimeOptions {
+  runDir: string;
+  ociRuntime: CliOciRuntime;
+  conmonPath?: string;
+  log?: Logger;
+  /** parent of the apps' cgroups (default `berth`); tests use their own prefix */
+  cgroupParent?: string;
+  /** how long to wait for conmon's sync line (default 30 s) */
+  createTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+const EXIT_POLL_MS = 1000;
+const KILL_WAIT_MS = 10_000;
+const MONITOR_WAIT_MS = 5_000;
+
+function canceled(signal?: AbortSignal): BerthError {
+  return new BerthError('Canceled', 'operation canceled', { cause: signal?.reason });
+}
+
+export class ConmonRuntime implements AppRuntime {
+  readonly runDir: string;
+  readonly oci: CliOciRuntime;
+  private readonly conmonPath: string;
+  private readonly log: Logger;
+  private readonly cgroupParent: string;
+  private readonly createTimeoutMs: number;
+  private facts?: Promise<{ cgroup: CgroupFacts; bundle: Omit<BundleFacts, 'userDb'> }>;
+
+  constructor(opts: ConmonRuntimeOptions) {
+    this.runDir = opts.runDir;
+    this.oci = opts.ociRuntime;
+    this.conmonPath = opts.conmonPath ?? 'conmon';
+    this.log = (opts.log ?? silentLogger()).child({ component: 'runtime' });
+    this.cgroupParent = opts.cgroupParent ?? 'berth';
+    this.createTimeoutMs = opts.createTimeoutMs ?? 30_000;
+  }
+
+  get exitsDir(): string {
+    return join(this.runDir, 'exits');
+  }
+  get socksDir(): string {
+    return join(this.runDir, 'socks');
+  }
+  containerDir(id: string): string {
+    return join(this.runDir, 'containers', id);
+  }
+  exitFile(id: string): string {
+    return join(this.exitsDir, id);
+  }
+
+  /** Host facts the bundles need, read once. */
+  hostFacts() {
+    this.facts ??= (async () => {
+      const [cgroup, rlimits, boundingCapabilities] = await Promise.all([detectCgroupFacts(), hostRlimits(), hostBoundingCapabilities()]);
+      // crun behind the wrapper sees a pure v1 host
+      const mode = cgroup.mode === 'hybrid' && this.oci.name === 'crun' && cgroup.unifiedControllers.length > 0 ? 'v1' : cgroup.mode;
+      return { cgroup, bundle: { cgroupMode: mode, rlimits, boundingCapabilities, cgroupParent: this.cgroupParent } };
+    })();
+    return this.facts;
+  }
+
+  async readMeta(id: string): Promise<ContainerMeta | undefined> {
+    return readJsonIfExists<ContainerMeta>(join(this.containerDir(id), 'meta.json'));
+  }
+
+  private async writeMeta(meta: ContainerMeta): Promise<void> {
+    await writeJsonAtomic(join(this.containerDir(meta.containerId), 'meta.json'), meta);
+  }
+
+  async start(launch: AppLaunch, signal?: AbortSignal): Promise<AppStatus> {
+    const id = launch.containerId;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) throw new BerthError('InvalidArgument', `invalid container id "${id}"`);
+    const log = this.log.child({ containerId: id });
+    if (signal?.aborted) throw canceled(signal);
+    // Each execution starts from nothing: drop whatever an earlier one left.
+    if ((await this.list(id)).includes(id)) await this.remove(id);
+
+    const facts = await this.hostFacts();
+    const ctrDir = this.containerDir(id);
+    const persistDir = join(ctrDir, 'persist');
+    await Promise.all([mkdir(this.exitsDir, { recursive: true }), mkdir(this.socksDir, { recursive: true }), mkdir(persistDir, { recursive: true })]);
+    await mkdir(join(launch.logPath, '..'), { recursive: true });
+
+    const paths = overlayPaths(launch.bundleDir, launch.execution);
+    const spec = buildOciSpec(launch, facts.bundle); // before any host change: invalid input fails fast
+    const meta: ContainerMeta = {
+      containerId: id,
+      runtime: this.oci.name,
+      bundleDir: launch.bundleDir,
+      execution: launch.execution,
+      rootfs: paths.merged,
+      execDir: paths.execDir,
+      logPath: launch.logPath,
+      cgroupsPath: (spec.linux as { cgroupsPath: string }).cgroupsPath,
+      ...(launch.image.StopSignal ? { stopSignal: launch.image.StopSignal } : {}),
+      createdAt: Date.now(),
+    };
+    await this.writeMeta(meta);
+    try {
+      await mountOverlay(launch.rootfsLower, paths);
+      for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) await ensureMountPoint(paths.merged, dest, await isDir(src));
+      for (const m of launch.mounts ?? []) await ensureMountPoint(paths.merged, m.destination, await isDir(m.source));
+      await writeJsonAtomic(join(launch.bundleDir, 'config.json'), spec);
+      await Promise.all(['ctl', 'winsz', 'attach'].map((f) => rm(join(launch.bundleDir, f), { force: true })));
+      if (signal?.aborted) throw canceled(signal);
+
+      const pid = await this.spawnMonitor(id, launch, signal);
+      const [conmonPid, ctrStat] = await Promise.all([this.readPidFile(join(ctrDir, 'conmon.pid')), readProcStat(pid)]);
+      const conmonStat = conmonPid ? await readProcStat(conmonPid) : undefined;
+      Object.assign(meta, {
+        pid,
+        ...(ctrStat ? { pidStartTime: ctrStat.startTime } : {}),
+        ...(conmonPid ? { conmonPid } : {}),
+        ...(conmonStat ? { conmonStartTime: conmonStat.startTime } : {}),
+      });
+      await this.writeMeta(meta);
+      if (signal?.aborted) throw canceled(signal);
+      await this.oci.start(id, signal);
+      meta.startedAt = Date.now();
+      await this.writeMeta(meta);
+      log.debug({ pid, conmonPid }, 'app started');
+      return { containerId: id, state: 'running', pid, startedAt: meta.startedAt };
+    } catch (err) {
+      log.debug({ err }, 'start failed, cleaning up');
+      await this.remove(id).catch((e: unknown) => log.warn({ err: e }, 'cleanup after failed start'));
+      if (signal?.aborted) throw canceled(signal);
+      throw err;
+    }
+  }
+
+  /** Spawn conmon with the sync pipe on fd 3 and read ONE line: `{"data": pid}`. */
+  private async spawnMonitor(id: string, launch: AppLaunch, signal?: AbortSignal): Promise<number> {
+    const ctrDir = this.containerDir(id);
+    const args = [
+      '--api-version', '1',
+      '-c', id, '-u', id, '-n', id,
+      '-r', this.oci.runtimePath,
+      ...this.oci.command.slice(1).flatMap((a) => ['--runtime-arg', a]),
+      '-b', launch.bundleDir,
+      '-p', join(ctrDir, 'ctr.pid'),
+      '-P', join(ctrDir, 'conmon.pid'),
+      '-l', `k8s-file:${launch.logPath}`,
+      '--exit-dir', this.exitsDir,
+      '--socket-dir-path', this.socksDir,
+      '--persist-dir', join(ctrDir, 'persist'),
+      '--log-level', 'warning',
+    ];
+    const stderrPath = join(ctrDir, 'conmon.stderr');
+    const errFd = openSync(stderrPath, 'a');
+    let child;
+    try {
+      child = spawn(this.conmonPath, args, {
+        detached: true,
+        stdio: ['ignore', 'ignore', errFd, 'pipe'],
+        env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      });
+    } finally {
+      closeSync(errFd);
+    }
+    child.unref();
+    const pipe = child.stdio[3] as Readable;
+    const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new BerthError('FailedPrecondition', `spawn ${this.conmonPath}: ${e.message}`, { cause: e }))));
+    try {
+      const line = await Promise.race([readLine(pipe, this.createTimeoutMs, signal), spawnError]);
+      let msg: { data?: number; message?: string };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        throw new BerthError('Internal', `conmon sync pipe: unexpected "${line.slice(0, 200)}"`);
+      }
+      if (typeof msg.data !== 'number' || msg.data <= 0) {
+        const stderr = ((await readTextIfExists(stderrPath)) ?? '').trim().split('\n').slice(-3).join('; ');
+        throw new BerthError('Internal', `${this.oci.name} create ${id}: ${msg.message ?? stderr ?? 'failed'}`.trim());
+      }
+      return msg.data;
+    } finally {
+      pipe.destroy();
+    }
+  }
+
+  private async readPidFile(path: string): Promise<number | undefined> {
+    for (let i = 0; i < 20; i++) {
+      const text = await readTextIfExists(path);
+      const n = Number(text?.trim());
+      if (text && Number.isInteger(n) && n > 0) return n;
+      await sleep(5);
+    }
+    return undefined;
+  }
+
+  private async readExit(id: string): Promise<{ exitCode: number; finishedAt: number } | undefined> {
+    try {
+      const [text, st] = await Promise.all([readFile(this.exitFile(id), 'utf8'), stat(this.exitFile(id))]);
+      const code = Number(text.trim());
+      if (text.trim() === '' || !Number.isInteger(code)) return undefined; // being written
+      return { exitCode: code, finishedAt: st.mtimeMs };
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async monitorAlive(meta: ContainerMeta | undefined): Promise<boolean> {
+    return meta?.conmonPid !== undefined && (await isAlive(meta.conmonPid, meta.conmonStartTime));
+  }
+
+  /**
+   * exited (exit file) → created/running (runtime state, pid alive) → running while the monitor
+   * is still draining an exit → exited with code 255 when the monitor is gone without writing
+   * an exit file (killed, host rebooted) → unknown when nothing is left.
+   */
+  async status(id: string): Promise<AppStatus> {
+    const meta = await this.readMeta(id);
+    const base: AppStatus = { containerId: id, state: 'unknown', ...(meta?.startedAt ? { startedAt: meta.startedAt } : {}) };
+    const exit = await this.readExit(id);
+    if (exit) return { ...base, state: 'exited', ...exit };
+    const st = await this.oci.state(id).catch((err: unknown) => {
+      this.log.warn({ err, containerId: id }, 'runtime state failed');
+      return undefined;
+    });
+    if (!st && !meta) return base;
+    const pidStart = meta?.pid === st?.pid ? meta?.pidStartTime : undefined;
+    const pidAlive = st !== undefined && st.pid > 0 && (await isAlive(st.pid, pidStart));
+    if (st && pidAlive && (st.status === 'created' || st.status === 'creating')) return { ...base, state: 'created', pid: st.pid };
+    if (st && pidAlive && (st.status === 'running' || st.status === 'paused')) return { ...base, state: 'running', pid: st.pid };
+    if (await this.monitorAlive(meta)) {
+      // exited or exiting: conmon writes the exit file after draining the logs
+      const again = await this.readExit(id);
+      if (again) return { ...base, state: 'exited', ...again };
+      return { ...base, state: meta?.startedAt ? 'running' : 'created' };
+    }
+    const last = await this.readExit(id);
+    if (last) return { ...base, state: 'exited', ...last };
+    return { ...base, state: 'exited', exitCode: 255, finishedAt: Date.now() };
+  }
+
+  async waitExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
+    if (signal?.aborted) throw canceled(signal);
+    await mkdir(this.exitsDir, { recursive: true });
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let checking = false;
+      let watcher: FSWatcher | undefined;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        watcher?.close();
+        clearInterval(timer);
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => finish(() => reject(canceled(signal)));
+      const quick = () => {
+        this.readExit(id).then(
+          (e) => e && finish(() => resolve(e)),
+          () => undefined,
+        );
+      };
+      const slow = () => {
+        if (checking || settled) return;
+        checking = true;
+        this.status(id)
+          .then((s) => {
+            if (s.state === 'exited') finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? Date.now() }));
+            else if (s.state === 'unknown') finish(() => reject(new BerthError('NotFound', `container ${id} not found`)));
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            checking = false;
+          });
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        watcher = watch(this.exitsDir, (_ev, name) => {
+          if (name === null || String(name) === id) quick();
+        });
+        watcher.on('error', () => undefined);
+      } catch {
+        watcher = undefined;
+      }
+      const timer = setInterval(slow, EXIT_POLL_MS);
+      slow();
+    });
+  }
+
+  private async waitExitFor(id: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+    const timeout = AbortSignal.timeout(Math.max(1, ms));
+    const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      await this.waitExit(id, both);
+      return true;
+    } catch (err) {
+      if (signal?.aborted) throw canceled(signal);
+      if (timeout.aborted) return false;
+      throw err;
+    }
+  }
+
+  async stop(id: string, graceMs: number, signal?: AbortSignal): Promise<void> {
+    const st = await this.status(id);
+    if (st.state !== 'running' && st.state !== 'created') return;
+    const meta = await this.readMeta(id);
+    const stopSignal = normalizeSignal(meta?.stopSignal ?? 'SIGTERM');
+    const log = this.log.child({ containerId: id });
+    if (st.state === 'running' && graceMs > 0) {
+      await this.oci.kill(id, stopSignal).catch((err: unknown) => log.debug({ err }, 'stop signal not delivered'));
+      if (await this.waitExitFor(id, graceMs, signal)) return;
+      log.debug({ graceMs }, 'grace period over, killing');
+    }
+    await this.oci.kill(id, 'SIGKILL').catch((err: unknown) => log.debug({ err }, 'SIGKILL not delivered'));
+    if (await this.waitExitFor(id, KILL_WAIT_MS, signal)) return;
+    const after = await this.status(id);
+    if (after.state === 'running' || after.state === 'created') throw new BerthError('Unavailable', `container ${id} did not exit after SIGKILL`);
+  }
+
+  async remove(id: string): Promise<void> {
+    const meta = await this.readMeta(id);
+    const errors: unknown[] = [];
+    const st = await this.oci.state(id).catch(() => undefined);
+    try {
+      await this.oci.delete(id, true);
+    } catch (err) {
+      errors.push(err);
+    }
+    // Let the monitor finish (it writes the exit file when the app dies), so that it cannot
+    // write after we cleaned up; end it ourselves if it hangs on.
+    if (meta?.conmonPid !== undefined) {
+      const deadline = Date.now() + MONITOR_WAIT_MS;
+      while ((await this.monitorAlive(meta)) && Date.now() < deadline) await sleep(20);
+      if (await this.monitorAlive(meta)) {
+        try {
+          process.kill(meta.conmonPid, 'SIGKILL');
+        } catch (err) {
+          if (errnoOf(err) !== 'ESRCH') errors.push(err);
+        }
+      }
+    }
+    const bundleDir = meta?.bundleDir ?? (st?.bundle || undefined);
+    if (bundleDir) {
+      const rootfs = meta?.rootfs ?? join(bundleDir, 'rootfs');
+      try {
+        await unmountAll(rootfs);
+        await rmdir(rootfs).catch((err: unknown) => {
+          if (errnoOf(err) !== 'ENOENT') throw err;
+        });
+        for (const d of await execDirs(bundleDir)) await rm(d, { recursive: true, force: true });
+        await Promise.all(['config.json', 'ctl', 'winsz', 'attach'].map((f) => rm(join(bundleDir, f), { force: true })));
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    await this.removeCgroups(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`).catch((err: unknown) => errors.push(err));
+    for (const p of [this.exitFile(id), join(this.socksDir, id), this.containerDir(id)]) {
+      await rm(p, { recursive: true, force: true }).catch((err: unknown) => errors.push(err));
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new BerthError('Internal', `remove ${id}: ${errors.map(errorMessage).join('; ')}`, { cause: new AggregateError(errors) });
+  }
+
+  /** rmdir the leaf cgroup in every hierarchy (crun leaves some behind); busy dirs are retried. */
+  private async removeCgroups(cgroupsPath: string): Promise<void> {
+    const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+    for (const mount of [...v1, ...v2]) {
+      const dir = join(mount, cgroupsPath);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await rmdir(dir);
+          break;
+        } catch (err) {
+          const code = errnoOf(err);
+          if (code === 'ENOENT') break;
+          if (code === 'EBUSY' && attempt < 20) {
+            await sleep(25);
+            continue;
+          }
+          throw err;
+        }
+      }
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const ids = new Set<string>();
+    const add = (xs: string[]) => xs.filter((x) => x.startsWith(prefix) && !x.startsWith('.')).forEach((x) => ids.add(x));
+    add(await this.oci.list().catch(() => []));
+    add(await readdir(join(this.runDir, 'containers')).catch(() => []));
+    add(await readdir(this.exitsDir).catch(() => []));
+    return [...ids].sort();
+  }
+
+  /**
+   * Run a command inside a running app with the app's own confinement (user, env, cwd,
+   * capabilities, rlimits from its config.json). Added beyond the AppRuntime port.
+   */
+  async exec(id: string, argv: string[], opts: { signal?: AbortSignal; env?: string[] } = {}): Promise<ExecResult> {
+    if (argv.length === 0) throw new BerthError('InvalidArgument', 'exec needs a command');
+    const st = await this.status(id);
+    if (st.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
+    const meta = await this.readMeta(id);
+    if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
+    const config = JSON.parse(await readFile(join(meta.bundleDir, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const proc = { ...config.process, args: argv, terminal: false, env: [...((config.process.env as string[]) ?? []), ...(opts.env ?? [])] };
+    const file = join(this.containerDir(id), `exec-${process.pid}-${Date.now()}.json`);
+    await writeJsonAtomic(file, proc);
+    try {
+      const r = await this.oci.exec(id, file, opts.signal);
+      return { exitCode: r.exitCode ?? 255, stdout: String(r.stdout), stderr: String(r.stderr) };
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+}
+
+/** `TERM`, `15`, `sigterm` → `SIGTERM`; numbers pass through. */
+export function normalizeSignal(sig: string): string {
+  const s = sig.trim().toUpperCase();
+  if (/^\d+$/.test(s)) return s;
+  return s.startsWith('SIG') ? s : `SIG${s}`;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return true;
+  }
+}
+
+/** Read one newline-terminated line from a stream, without waiting for EOF. */
+function readLine(stream: Readable, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const cleanup = () => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onData = (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        cleanup();
+        resolve(buf.slice(0, nl));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      if (buf.trim()) resolve(buf.trim());
+      else reject(new BerthError('Internal', 'conmon exited without reporting the container pid'));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(new BerthError('Internal', `conmon sync pipe: ${e.message}`, { cause: e }));
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(canceled(signal));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new BerthError('Unavailable', `conmon did not report the container pid within ${timeoutMs} ms`));
+    }, timeoutMs);
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,40 @@
+export type { AppLaunch, AppRuntime, AppState, AppStatus, ImageProcessConfig, OciRuntime } from './types.js';
+export {
+  detectCgroupMode,
+  detectCgroupFacts,
+  hostRlimits,
+  hostBoundingCapabilities,
+  parseCgroupMounts,
+  parseProcLimits,
+  cgroupModeOf,
+  type CgroupFacts,
+  type CgroupMode,
+  type HostRlimits,
+  type Rlimit,
+} from './host-facts.js';
+export {
+  CliOciRuntime,
+  resolveOciRuntime,
+  crunNeedsWrapper,
+  crunWrapperScript,
+  findExecutable,
+  type OciRuntimeName,
+  type OciState,
+  type ResolveOciRuntimeOptions,
+} from './oci-runtime.js';
+export {
+  buildOciSpec,
+  buildEnv,
+  processArgs,
+  expandVars,
+  capabilitySet,
+  parseQuantity,
+  DEFAULT_CAPABILITIES,
+  type BundleFacts,
+  type OciSpec,
+} from './oci-spec.js';
+export { loadUserDb, resolveUserSpec, parsePasswd, parseGroup, type UserDb, type ResolvedUser } from './users.js';
+export { overlayPaths, mountOverlay, unmountAll, type OverlayPaths } from './overlay.js';
+export { ConmonRuntime, normalizeSignal, type ConmonRuntimeOptions, type ContainerMeta, type ExecResult } from './conmon-runtime.js';
+export { readCriLog, parseCriLine, type CriLine, type ReadCriLogOptions } from './logs.js';
+export { isAlive, readProcStat, parseProcStat, type ProcStat } from './proc.js';

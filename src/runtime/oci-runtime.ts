@@ -1,0 +1,164 @@
+/**
+ * The OCI runtime CLI (crun or runc), driven with the same argv for both. On a hybrid cgroup
+ * host whose cgroup2 mount still holds controllers, crun refuses to run ("cgroups in hybrid
+ * mode not supported"); berth then runs it through a wrapper that unmounts the cgroup2
+ * hierarchy in a private mount namespace, so that crun sees a pure v1 host (HOST-NOTES §4a).
+ * The wrapper is a file because conmon takes the runtime as a single path (`-r`).
+ */
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { execa } from 'execa';
+import { BerthError, writeFileAtomic } from '../common/index.js';
+import type { OciRuntime } from './types.js';
+import { detectCgroupFacts, type CgroupFacts } from './host-facts.js';
+
+export type OciRuntimeName = 'crun' | 'runc';
+
+export interface OciState {
+  status: string;
+  pid: number;
+  bundle: string;
+}
+
+/** Messages the runtimes print when a container id is unknown (crun and runc differ). */
+const NOT_EXIST = /does not exist|no such file or directory|not found|container not exist/i;
+
+export function isNotExistMessage(text: string): boolean {
+  return NOT_EXIST.test(text);
+}
+
+/**
+ * OciRuntime over a CLI. Added beyond the port: `runtimePath` (the single executable conmon
+ * gets as `-r`), `start`, `exec` and `run` (any subcommand).
+ */
+export class CliOciRuntime implements OciRuntime {
+  readonly name: string;
+  readonly command: string[];
+
+  constructor(name: string, command: string[]) {
+    if (command.length === 0) throw new BerthError('InvalidArgument', 'oci runtime command is empty');
+    this.name = name;
+    this.command = command;
+  }
+
+  /** The executable conmon runs (`-r`); the rest of `command` goes to `--runtime-arg`. */
+  get runtimePath(): string {
+    return this.command[0]!;
+  }
+
+  async run(args: string[], opts: { signal?: AbortSignal; timeoutMs?: number } = {}) {
+    return execa(this.command[0]!, [...this.command.slice(1), ...args], {
+      reject: false,
+      stdin: 'ignore',
+      timeout: opts.timeoutMs ?? 30_000,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+    });
+  }
+
+  private fail(verb: string, id: string, r: { stderr: unknown; stdout: unknown; exitCode?: number | undefined }): never {
+    const text = String(r.stderr || r.stdout || '').trim();
+    throw new BerthError(isNotExistMessage(text) ? 'NotFound' : 'Internal', `${this.name} ${verb} ${id}: ${text || `exit ${r.exitCode}`}`);
+  }
+
+  async state(id: string): Promise<OciState | undefined> {
+    const r = await this.run(['state', id]);
+    if (r.exitCode !== 0) {
+      const text = String(r.stderr);
+      if (isNotExistMessage(text)) return undefined;
+      this.fail('state', id, r);
+    }
+    const s = JSON.parse(String(r.stdout)) as { status?: string; pid?: number; bundle?: string };
+    return { status: s.status ?? 'unknown', pid: s.pid ?? 0, bundle: s.bundle ?? '' };
+  }
+
+  async start(id: string, signal?: AbortSignal): Promise<void> {
+    const r = await this.run(['start', id], signal ? { signal } : {});
+    if (r.exitCode !== 0) this.fail('start', id, r);
+  }
+
+  async kill(id: string, signal: string): Promise<void> {
+    const r = await this.run(['kill', id, signal]);
+    if (r.exitCode !== 0) this.fail('kill', id, r);
+  }
+
+  /** Tolerates an unknown id (already deleted). */
+  async delete(id: string, force = false): Promise<void> {
+    const r = await this.run(['delete', ...(force ? ['--force'] : []), id]);
+    if (r.exitCode !== 0 && !isNotExistMessage(String(r.stderr))) this.fail('delete', id, r);
+  }
+
+  async list(): Promise<string[]> {
+    const r = await this.run(['list', '-q']);
+    if (r.exitCode !== 0) this.fail('list', '', r);
+    return String(r.stdout)
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+
+  /** `exec --process <file> <id>`; the process JSON carries args, env, user and capabilities. */
+  async exec(id: string, processFile: string, signal?: AbortSignal) {
+    return this.run(['exec', '--process', processFile, id], { timeoutMs: 0, ...(signal ? { signal } : {}) });
+  }
+}
+
+async function isExecutable(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** First executable named `name` on PATH (plus the sbin dirs a non-login root shell may lack). */
+export async function findExecutable(name: string, pathEnv = process.env.PATH ?? ''): Promise<string | undefined> {
+  if (name.includes('/')) return (await isExecutable(name)) ? name : undefined;
+  const dirs = [...pathEnv.split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const d of dirs) {
+    const p = join(d, name);
+    if (await isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+/** Quote for a POSIX shell single-quoted context. */
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The wrapper that lets crun run on a hybrid host: a private mount namespace in which the
+ * cgroup2 mount is gone. `"$@"` passes conmon's (or berth's) argv through unchanged.
+ */
+export function crunWrapperScript(crunPath: string, unifiedMount: string): string {
+  const inner = `umount ${shq(unifiedMount)} 2>/dev/null || umount -l ${shq(unifiedMount)} || exit 125; exec ${shq(crunPath)} "$@"`;
+  return `#!/bin/sh\n# written by berth: run crun without the cgroup2 mount of this hybrid host (see HOST-NOTES §4)\nexec unshare -m --propagation private sh -c ${shq(inner)} crun "$@"\n`;
+}
+
+export interface ResolveOciRuntimeOptions {
+  name: OciRuntimeName;
+  /** berth's run dir; the crun wrapper goes to `<runDir>/bin/crun` */
+  runDir: string;
+  /** path of the runtime binary; default: found on PATH */
+  binary?: string;
+  /** cgroup facts; default: detected */
+  cgroup?: CgroupFacts;
+}
+
+/** Whether crun needs the wrapper on a host with these cgroup facts. */
+export function crunNeedsWrapper(cg: CgroupFacts): boolean {
+  return cg.mode === 'hybrid' && cg.unifiedControllers.length > 0 && cg.unifiedMount !== undefined;
+}
+
+/** The runtime berth should drive on this host (crun through the wrapper where needed). */
+export async function resolveOciRuntime(opts: ResolveOciRuntimeOptions): Promise<CliOciRuntime> {
+  const binary = opts.binary ?? (await findExecutable(opts.name));
+  if (!binary) throw new BerthError('FailedPrecondition', `OCI runtime ${opts.name} not found on PATH`);
+  if (opts.name === 'runc') return new CliOciRuntime('runc', [binary]);
+  const cg = opts.cgroup ?? (await detectCgroupFacts());
+  if (!crunNeedsWrapper(cg)) return new CliOciRuntime('crun', [binary]);
+  const wrapper = join(opts.runDir, 'bin', 'crun');
+  await writeFileAtomic(wrapper, crunWrapperScript(binary, cg.unifiedMount!), 0o755);
+  return new CliOciRuntime('crun', [wrapper]);
+}

@@ -1,0 +1,343 @@
+/**
+ * config.json for one app execution (OCI runtime spec 1.0.2), from the pod, the container and
+ * the image config (IMG-18..21). Pure apart from reading the image's /etc/passwd and
+ * /etc/group when `facts.userDb` is not given.
+ */
+import { BerthError } from '../common/index.js';
+import type { Container } from '../spec/pod.js';
+import { ALL_CAPABILITIES, type CgroupMode, type HostRlimits } from './host-facts.js';
+import type { AppLaunch, ImageProcessConfig } from './types.js';
+import { loadUserDb, resolveUserSpec, type UserDb } from './users.js';
+
+export interface BundleFacts {
+  cgroupMode: CgroupMode;
+  /** the host's limits; requested rlimits are capped at their hard values */
+  rlimits?: HostRlimits;
+  /** the host's capability bounding set; capabilities outside it are dropped */
+  boundingCapabilities?: string[];
+  /** parent of the apps' cgroups, default `berth` */
+  cgroupParent?: string;
+  /** the image's user database; default: read from `launch.rootfsLower` */
+  userDb?: UserDb;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_NOFILE = 1_048_576;
+
+/** The capabilities a container gets by default (containerd's and docker's default set). */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
+];
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/**
+ * kubelet's `$(VAR)` expansion: `$(NAME)` becomes the value when NAME is known and stays
+ * verbatim otherwise; `$$` is a literal `$` (so `$$(X)` gives `$(X)`); anything else is copied.
+ */
+export function expandVars(input: string, lookup: (name: string) => string | undefined): string {
+  let out = '';
+  let i = 0;
+  while (i < input.length) {
+    const c = input[i]!;
+    if (c !== '$' || i + 1 >= input.length) {
+      out += c;
+      i++;
+      continue;
+    }
+    const next = input[i + 1]!;
+    if (next === '$') {
+      out += '$';
+      i += 2;
+    } else if (next === '(') {
+      const close = input.indexOf(')', i + 2);
+      if (close < 0) {
+        out += '$(';
+        i += 2;
+      } else {
+        const name = input.slice(i + 2, close);
+        const v = lookup(name);
+        out += v ?? `$(${name})`;
+        i = close + 1;
+      }
+    } else {
+      out += `$${next}`;
+      i += 2;
+    }
+  }
+  return out;
+}
+
+/** Resolve a container env var's valueFrom.fieldRef against the pod (downward API subset). */
+function fieldRefValue(fieldPath: string, launch: AppLaunch): string {
+  const meta = launch.pod.metadata;
+  const m = /^metadata\.(labels|annotations)\['(.*)'\]$/.exec(fieldPath);
+  if (m) return (m[1] === 'labels' ? meta.labels : meta.annotations)?.[m[2]!] ?? '';
+  switch (fieldPath) {
+    case 'metadata.name':
+      return launch.podName;
+    case 'metadata.namespace':
+      return launch.namespace;
+    case 'metadata.uid':
+      return launch.podUid;
+    case 'spec.nodeName':
+      return launch.pod.spec.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return '';
+    case 'status.podIP':
+      return launch.podIPs?.[0] ?? '';
+    case 'status.podIPs':
+      return (launch.podIPs ?? []).join(',');
+    case 'status.hostIP':
+    case 'status.hostIPs':
+      return launch.hostIPs?.join(',') ?? '';
+    default:
+      throw new BerthError('InvalidArgument', `unsupported fieldRef ${fieldPath}`);
+  }
+}
+
+/** The container's own env, in order, with `$(VAR)` expanded against the vars before each one. */
+export function containerEnv(container: Container, launch: AppLaunch): Array<[string, string]> {
+  const defined = new Map<string, string>();
+  const out: Array<[string, string]> = [];
+  for (const e of container.env ?? []) {
+    let value: string;
+    if (e.value !== undefined) value = expandVars(e.value, (n) => defined.get(n));
+    else if (e.valueFrom?.fieldRef) value = fieldRefValue(e.valueFrom.fieldRef.fieldPath, launch);
+    else if (e.valueFrom?.resourceFieldRef) value = resourceFieldValue(e.valueFrom.resourceFieldRef.resource, container);
+    else value = '';
+    defined.set(e.name, value);
+    out.push([e.name, value]);
+  }
+  return out;
+}
+
+function resourceFieldValue(resource: string, container: Container): string {
+  const [kind, name] = resource.split('.');
+  const q = (kind === 'limits' ? container.resources?.limits : container.resources?.requests)?.[name ?? ''];
+  if (q === undefined) return '';
+  if (name === 'cpu') return String(Math.max(1, Math.ceil(parseCpuMillis(q) / 1000)));
+  return String(parseQuantity(q));
+}
+
+function splitEnv(entry: string): [string, string] {
+  const i = entry.indexOf('=');
+  return i < 0 ? [entry, ''] : [entry.slice(0, i), entry.slice(i + 1)];
+}
+
+/**
+ * process.env: HOSTNAME, then the image's Env, then the container's env (container wins,
+ * IMG-18); PATH defaults when nobody set it. Order of first definition is kept.
+ */
+export function buildEnv(launch: AppLaunch): string[] {
+  const env = new Map<string, string>();
+  env.set('HOSTNAME', launch.hostname);
+  for (const e of launch.image.Env ?? []) {
+    const [k, v] = splitEnv(e);
+    if (k) env.set(k, v);
+  }
+  for (const [k, v] of containerEnv(launch.container, launch)) env.set(k, v);
+  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** IMG-21: Kubernetes command/args over the image's Entrypoint/Cmd, with `$(VAR)` expansion. */
+export function processArgs(image: ImageProcessConfig, container: Container, env: Map<string, string> = new Map()): string[] {
+  let entrypoint = image.Entrypoint ?? [];
+  if (entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
+  const cmd = image.Cmd ?? [];
+  const expand = (xs: string[]) => xs.map((s) => expandVars(s, (n) => env.get(n)));
+  let args: string[];
+  if (container.command !== undefined) args = [...expand(container.command), ...expand(container.args ?? [])];
+  else if (container.args !== undefined) args = [...entrypoint, ...expand(container.args)];
+  else args = [...entrypoint, ...cmd];
+  if (args.length === 0 || args[0] === '') throw new BerthError('InvalidArgument', `container ${container.name}: no command specified`);
+  return args;
+}
+
+/** Kubernetes quantity → number (bytes for memory, cores for cpu). */
+export function parseQuantity(q: string | number): number {
+  if (typeof q === 'number') return q;
+  const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?\d+)?$/.exec(q.trim());
+  if (!m) throw new BerthError('InvalidArgument', `invalid quantity "${q}"`);
+  const n = Number(m[1]);
+  const suffix = m[2] ?? '';
+  const mult: Record<string, number> = {
+    '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  };
+  if (suffix.startsWith('e')) return n * 10 ** Number(suffix.slice(1));
+  return n * mult[suffix]!;
+}
+
+export function parseCpuMillis(q: string | number): number {
+  return Math.round(parseQuantity(q) * 1000);
+}
+
+function normCap(c: string): string {
+  const u = c.trim().toUpperCase();
+  return u.startsWith('CAP_') ? u : `CAP_${u}`;
+}
+
+/** Default set ± securityContext add/drop (`ALL` allowed in both); privileged = everything. */
+export function capabilitySet(container: Container, bounding?: string[]): string[] {
+  const sc = container.securityContext;
+  let caps: string[];
+  if (sc?.privileged) caps = [...ALL_CAPABILITIES];
+  else {
+    const add = (sc?.capabilities?.add ?? []).map(normCap);
+    const drop = (sc?.capabilities?.drop ?? []).map(normCap);
+    const set = new Set(DEFAULT_CAPABILITIES);
+    if (drop.includes('CAP_ALL')) set.clear();
+    for (const d of drop) set.delete(d);
+    if (add.includes('CAP_ALL')) for (const c of ALL_CAPABILITIES) set.add(c);
+    for (const a of add) if (a !== 'CAP_ALL') set.add(a);
+    caps = [...set];
+  }
+  return bounding ? caps.filter((c) => bounding.includes(c)) : caps;
+}
+
+function resolveProcessUser(launch: AppLaunch, facts: BundleFacts) {
+  const sc = launch.container.securityContext;
+  const psc = launch.pod.spec.securityContext;
+  const runAsUser = sc?.runAsUser ?? psc?.runAsUser;
+  const runAsGroup = sc?.runAsGroup ?? psc?.runAsGroup;
+  const imageUser = launch.image.User ?? '';
+  const needDb = runAsUser === undefined ? imageUser !== '' : runAsGroup === undefined;
+  const db = facts.userDb ?? (needDb ? loadUserDb(launch.rootfsLower) : { passwd: [], group: [] });
+  let uid: number;
+  let gid: number;
+  let additional: number[] = [];
+  if (runAsUser !== undefined) {
+    uid = runAsUser;
+    gid = runAsGroup ?? db.passwd.find((p) => p.uid === runAsUser)?.gid ?? 0;
+  } else {
+    const r = resolveUserSpec(imageUser, db);
+    uid = r.uid;
+    gid = runAsGroup ?? r.gid;
+    additional = r.additionalGids;
+  }
+  const extra = [...additional, ...(psc?.supplementalGroups ?? []), ...(psc?.fsGroup !== undefined ? [psc.fsGroup] : [])];
+  const additionalGids = [...new Set(extra)].filter((g) => g !== gid);
+  return { uid, gid, ...(additionalGids.length ? { additionalGids } : {}) };
+}
+
+function cgroupsPathOf(launch: AppLaunch, facts: BundleFacts): string {
+  const parent = facts.cgroupParent ?? 'berth';
+  return `/${parent}/${launch.containerId}`;
+}
+
+function resources(container: Container) {
+  const limits = container.resources?.limits ?? {};
+  const requests = container.resources?.requests ?? {};
+  const out: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  const cpu: Record<string, number> = {};
+  if (limits.cpu !== undefined) {
+    const period = 100_000;
+    cpu.period = period;
+    cpu.quota = Math.max(1000, Math.round((parseCpuMillis(limits.cpu) * period) / 1000));
+  }
+  const req = requests.cpu ?? limits.cpu;
+  if (req !== undefined) cpu.shares = Math.max(2, Math.round((parseCpuMillis(req) * 1024) / 1000));
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  if (limits.memory !== undefined) out.memory = { limit: Math.round(parseQuantity(limits.memory)) };
+  return out;
+}
+
+function rlimits(facts: BundleFacts) {
+  const hard = facts.rlimits?.RLIMIT_NOFILE?.hard ?? Infinity;
+  const n = Math.min(DEFAULT_NOFILE, hard);
+  return [{ type: 'RLIMIT_NOFILE', hard: n, soft: n }];
+}
+
+function defaultMounts(privileged: boolean) {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
+  ];
+}
+
+/** Bind mounts for etcFiles and volumes, in that order (volumes may shadow etc files). */
+export function bindMounts(launch: AppLaunch): Array<{ destination: string; type: string; source: string; options: string[] }> {
+  const out = [];
+  for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) {
+    out.push({ destination: dest, type: 'bind', source: src, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'] });
+  }
+  for (const m of launch.mounts ?? []) {
+    out.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', 'rprivate', m.readOnly ? 'ro' : 'rw'] });
+  }
+  return out;
+}
+
+/** Annotations naming the pod and app, kubelet's and berth's. */
+export function annotationsOf(launch: AppLaunch): Record<string, string> {
+  const a: Record<string, string> = {
+    'io.kubernetes.pod.name': launch.podName,
+    'io.kubernetes.pod.namespace': launch.namespace,
+    'io.kubernetes.pod.uid': launch.podUid,
+    'io.kubernetes.container.name': launch.appName,
+    'io.kubernetes.container.restartCount': String(launch.execution),
+    'berth.dev/pod-uid': launch.podUid,
+    'berth.dev/pod': `${launch.namespace}/${launch.podName}`,
+    'berth.dev/app': launch.appName,
+    'berth.dev/execution': String(launch.execution),
+    'berth.dev/container-id': launch.containerId,
+    'berth.dev/image': launch.container.image,
+  };
+  if (launch.image.StopSignal) a['org.opencontainers.image.stopSignal'] = launch.image.StopSignal;
+  return a;
+}
+
+export type OciSpec = Record<string, unknown> & {
+  process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number; additionalGids?: number[] } } & Record<string, unknown>;
+};
+
+export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
+  const { container } = launch;
+  const sc = container.securityContext;
+  const privileged = sc?.privileged === true;
+  const env = buildEnv(launch);
+  const envMap = new Map(containerEnv(container, launch));
+  const args = processArgs(launch.image, container, envMap);
+  const caps = capabilitySet(container, facts.boundingCapabilities);
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (launch.netnsPath !== undefined) namespaces.push({ type: 'network', path: launch.netnsPath });
+  const linux: Record<string, unknown> = {
+    namespaces,
+    cgroupsPath: cgroupsPathOf(launch, facts),
+    resources: resources(container),
+  };
+  if (!privileged) {
+    linux.maskedPaths = MASKED_PATHS;
+    linux.readonlyPaths = READONLY_PATHS;
+  }
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: resolveProcessUser(launch, facts),
+      args,
+      env,
+      cwd: container.workingDir || launch.image.WorkingDir || '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: rlimits(facts),
+      noNewPrivileges: sc?.allowPrivilegeEscalation === false,
+    },
+    root: { path: 'rootfs', readonly: sc?.readOnlyRootFilesystem === true },
+    hostname: launch.hostname,
+    mounts: [...defaultMounts(privileged), ...bindMounts(launch)],
+    annotations: annotationsOf(launch),
+    linux,
+  };
+}

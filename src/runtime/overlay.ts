@@ -1,0 +1,100 @@
+/**
+ * The per-execution root filesystem: an overlay whose lower dir is the rendered image tree
+ * (never written), with a fresh upper/work pair under `<bundleDir>/exec-<n>/`, mounted at
+ * `<bundleDir>/rootfs`. Every execution therefore starts from a clean copy of the image.
+ */
+import { readFile, mkdir, rm, lstat, writeFile, readdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { execa } from 'execa';
+import { BerthError, errnoOf, sleep } from '../common/index.js';
+import { unescapeMountPath } from './host-facts.js';
+import { resolveInRoot } from './users.js';
+
+export interface OverlayPaths {
+  merged: string;
+  execDir: string;
+  upper: string;
+  work: string;
+}
+
+export function overlayPaths(bundleDir: string, execution: number): OverlayPaths {
+  const execDir = join(bundleDir, `exec-${execution}`);
+  return { merged: join(bundleDir, 'rootfs'), execDir, upper: join(execDir, 'upper'), work: join(execDir, 'work') };
+}
+
+/** Mount points (unescaped) in /proc/self/mountinfo. */
+export async function mountPoints(): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map(unescapeMountPath);
+}
+
+export async function isMountPoint(path: string): Promise<boolean> {
+  return (await mountPoints()).includes(path);
+}
+
+const UNSAFE_OVERLAY_PATH = /[,:\n]/;
+
+export async function mountOverlay(lower: string, p: OverlayPaths): Promise<void> {
+  for (const d of [lower, p.upper, p.work]) {
+    if (UNSAFE_OVERLAY_PATH.test(d)) throw new BerthError('InvalidArgument', `overlay path must not contain , or : (${d})`);
+  }
+  await rm(p.execDir, { recursive: true, force: true });
+  await mkdir(p.upper, { recursive: true });
+  await mkdir(p.work, { recursive: true });
+  await mkdir(p.merged, { recursive: true });
+  await unmountAll(p.merged);
+  const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${p.upper},workdir=${p.work}`, p.merged], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  if (r.exitCode !== 0) throw new BerthError('Internal', `mount overlay at ${p.merged}: ${String(r.stderr).trim()}`);
+}
+
+/**
+ * Unmount everything stacked at `path`: retry a busy mount a few times, then detach it lazily.
+ * Not mounted is success.
+ */
+export async function unmountAll(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 20 && (await isMountPoint(path)); attempt++) {
+    const lazy = attempt >= 8;
+    const r = await execa('umount', [...(lazy ? ['-l'] : []), path], { reject: false, stdin: 'ignore' });
+    if (r.exitCode !== 0 && !lazy) await sleep(25 * (attempt + 1));
+  }
+  if (await isMountPoint(path)) throw new BerthError('Unavailable', `cannot unmount ${path}`);
+}
+
+/**
+ * Create the destination of a bind mount inside the mounted rootfs (writes go to the upper
+ * dir): a directory, or an empty file when the source is a file. Symlinks are resolved inside
+ * the rootfs, never on the host.
+ */
+export async function ensureMountPoint(rootfs: string, destination: string, sourceIsDir: boolean): Promise<void> {
+  const dest = posix.normalize(`/${destination}`);
+  const parent = resolveInRoot(rootfs, posix.dirname(dest));
+  const target = posix.join(parent, posix.basename(dest));
+  await mkdir(parent, { recursive: true });
+  try {
+    await lstat(target);
+    return;
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+  }
+  if (sourceIsDir) await mkdir(target, { recursive: true });
+  else await writeFile(target, '', { flag: 'wx' }).catch((err: unknown) => {
+    if (errnoOf(err) !== 'EEXIST') throw err;
+  });
+}
+
+/** Exec dirs (`exec-<n>`) present in a bundle dir. */
+export async function execDirs(bundleDir: string): Promise<string[]> {
+  try {
+    return (await readdir(bundleDir)).filter((n) => /^exec-\d+$/.test(n)).map((n) => join(bundleDir, n));
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
