@@ -1,0 +1,87 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCni, ResultCache } from '../../../src/cni/index.js';
+import { FakeCniExec } from './fake-cni-exec.js';
+
+describe('CNI-24 result cache', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-tcni-cache-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('round-trips an attachment; empty netns/cniArgs/capabilityArgs are omitted like Go omitempty', async () => {
+    const cache = new ResultCache(join(dir, 'cni'));
+    const config = '{"cniVersion":"1.0.0","name":"berth-tcni-net","plugins":[{"type":"bridge"}]}';
+    const result = { cniVersion: '1.0.0', ips: [{ address: '10.199.1.2/24' }] };
+    await cache.write({ containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config, result }, result);
+    const path = join(dir, 'cni', 'results', 'berth-tcni-net-berth-tcni-c1-eth0');
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({
+      kind: 'cniCacheV1',
+      containerId: 'berth-tcni-c1',
+      config: Buffer.from(config).toString('base64'),
+      ifName: 'eth0',
+      networkName: 'berth-tcni-net',
+      result,
+    });
+    const e = await cache.read('berth-tcni-net', 'berth-tcni-c1', 'eth0', '1.0.0');
+    expect(e).toEqual({ v1: true, containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config, result });
+    expect(await cache.list()).toHaveLength(1);
+    await cache.remove('berth-tcni-net', 'berth-tcni-c1', 'eth0');
+    await cache.remove('berth-tcni-net', 'berth-tcni-c1', 'eth0');
+    expect(await cache.read('berth-tcni-net', 'berth-tcni-c1', 'eth0', '1.0.0')).toBeUndefined();
+  });
+
+  it('reads a file written by libcni (Go field order, 0.4.0 result)', async () => {
+    const results = join(dir, 'cni', 'results');
+    await mkdir(results, { recursive: true });
+    const config = '{"cniVersion":"0.4.0","name":"berth-tcni-go","plugins":[{"type":"bridge"}]}';
+    await writeFile(
+      join(results, 'berth-tcni-go-berth-tcni-c2-eth0'),
+      JSON.stringify({
+        kind: 'cniCacheV1',
+        containerId: 'berth-tcni-c2',
+        config: Buffer.from(config).toString('base64'),
+        ifName: 'eth0',
+        networkName: 'berth-tcni-go',
+        netns: '/run/netns/berth-tcni-x',
+        cniArgs: [['K8S_POD_NAME', 'p']],
+        capabilityArgs: { portMappings: [] },
+        result: { cniVersion: '0.4.0', ips: [{ version: '4', address: '10.199.2.2/24' }] },
+      }),
+    );
+    const cni = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/x'], exec: new FakeCniExec() });
+    const a = await cni.getCachedResult('berth-tcni-go', 'berth-tcni-c2', 'eth0');
+    expect(a).toEqual({
+      containerId: 'berth-tcni-c2',
+      ifName: 'eth0',
+      networkName: 'berth-tcni-go',
+      netns: '/run/netns/berth-tcni-x',
+      cniArgs: [['K8S_POD_NAME', 'p']],
+      capabilityArgs: { portMappings: [] },
+      config,
+      result: { cniVersion: '1.0.0', ips: [{ address: '10.199.2.2/24' }] },
+    });
+    expect((await cni.getCachedAttachments()).map((x) => x.networkName)).toEqual(['berth-tcni-go']);
+  });
+
+  it('a file without kind is a bare legacy result: readable by key, skipped by listing, used by DEL', async () => {
+    const results = join(dir, 'cni', 'results');
+    await mkdir(results, { recursive: true });
+    await writeFile(join(results, 'berth-tcni-old-berth-tcni-c3-eth0'), JSON.stringify({ cniVersion: '0.3.1', ips: [{ version: '4', address: '10.199.3.2/24' }] }));
+    const exec = new FakeCniExec();
+    const cni = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/x'], exec });
+    const a = await cni.getCachedResult('berth-tcni-old', 'berth-tcni-c3', 'eth0');
+    expect(a?.result).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.199.3.2/24' }] });
+    expect(a?.config).toBe('');
+    expect(await cni.getCachedAttachments()).toEqual([]);
+    const list = { name: 'berth-tcni-old', cniVersion: '0.4.0', plugins: [{ type: 'bridge' }], bytes: '{}' };
+    await cni.delNetworkList(list, { containerId: 'berth-tcni-c3', netns: '', ifName: 'eth0' });
+    expect(exec.calls[0]?.conf.prevResult).toEqual({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.199.3.2/24' }] });
+    expect(await cni.getCachedResult('berth-tcni-old', 'berth-tcni-c3', 'eth0')).toBeUndefined();
+  });
+});
