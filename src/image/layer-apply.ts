@@ -278,17 +278,16 @@ class LayerApplier {
     }
     await this.ensureDir(parent);
     const existing = await lstatOrUndefined(path);
-    if (existing && !(existing.isDirectory() && type === 'directory')) {
+    const keepDir = existing?.isDirectory() === true && type === 'directory';
+    if (!keepDir) await this.saveTimes(parent);
+    if (existing && !keepDir) {
       // IMG-11: anything but dir-over-dir is unlinked, then recreated.
-      await this.saveTimes(parent);
       await rm(path, { recursive: true, force: true });
-    } else if (!existing) {
-      await this.saveTimes(parent);
     }
 
     switch (type) {
       case 'directory':
-        if (!existing) await mkdir(path, 0o700);
+        if (!keepDir) await mkdir(path, 0o700);
         await this.attributes(path, h, 'dir');
         await drain(stream);
         break;
@@ -359,6 +358,9 @@ export async function applyTar(root: string, source: AsyncIterable<Uint8Array>, 
       extract.on('drain', done);
       extract.on('close', done);
     });
+  // The pump feeds the tar parser; its failure (digest, limits, decompression) wins over the
+  // parser's generic "destroyed" error.
+  let pumpError: unknown;
   const pump = (async () => {
     try {
       for await (const chunk of source) {
@@ -370,19 +372,21 @@ export async function applyTar(root: string, source: AsyncIterable<Uint8Array>, 
       }
       extract.end(undefined);
     } catch (err) {
+      pumpError = err;
       extract.destroy(err as Error);
-      throw err;
     }
   })();
   try {
     for await (const entry of extract) await applier.entry(entry.header as Header, entry as AsyncIterable<Buffer>);
   } catch (err) {
     extract.destroy();
-    await pump.catch(() => undefined);
-    if (err instanceof BerthError) throw err;
-    throw new BerthError(errnoOf(err) ? 'Internal' : 'InvalidArgument', `applying layer: ${(err as Error).message}`, { cause: err });
+    await pump;
+    const e = pumpError ?? err;
+    if (e instanceof BerthError) throw e;
+    throw new BerthError(errnoOf(e) ? 'Internal' : 'InvalidArgument', `applying layer: ${(e as Error).message}`, { cause: e });
   }
   await pump;
+  if (pumpError) throw pumpError;
   await applier.finish();
   return { diffId: `sha256:${hash.digest('hex')}`, bytes, entries: applier.entries };
 }
