@@ -50,7 +50,7 @@ export class ResultCache {
     const file: CacheFile = {
       kind: CNI_CACHE_KIND,
       containerId: a.containerId,
-      config: Buffer.from(a.config, 'utf8').toString('base64'),
+      config: a.config,
       ifName: a.ifName,
       networkName: a.networkName,
     };
@@ -134,8 +134,8 @@ export function decodeCacheFile(
       result: parseResult(o, defaultVersion),
     };
   }
-  const config = typeof o.config === 'string' ? Buffer.from(o.config, 'base64').toString('utf8') : '';
-  const result: CniResult = parseResult(o.result ?? {}, defaultVersion || configVersion(config));
+  const config = typeof o.config === 'string' ? o.config : '';
+  const result: CniResult = parseResult(o.result ?? {}, defaultVersion || configVersion(Buffer.from(config, 'base64').toString('utf8')));
   return {
     v1: true,
     containerId: String(o.containerId ?? key?.containerId ?? ''),

@@ -14,6 +14,7 @@ import { BerthError, silentLogger, wrap, type Logger } from '../common/index.js'
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
 import { ExecCni } from './host/exec.js';
+import { parseNetworkConfigList } from './conf.js';
 import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
 import type { CachedAttachment, Cni, CniExec, CniResult, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
 import { validateContainerId, validateIfName, validateNetworkName } from './validate.js';
@@ -201,7 +202,7 @@ export class CniRuntime implements Cni {
           netns: rt.netns,
           cniArgs: rt.args ?? [],
           capabilityArgs: rt.capabilityArgs ?? {},
-          config: list.bytes,
+          config: Buffer.from(list.bytes, 'utf8').toString('base64'),
           result: final as CniResult,
         },
         final,
@@ -334,6 +335,15 @@ function toV1Lenient(r: CniResult): CniResult {
   } catch {
     return r;
   }
+}
+
+/**
+ * The network configuration list an attachment was ADDed with (DEL it with this, even when the
+ * network changed since). Undefined for a legacy cache entry, which does not hold it.
+ */
+export function cachedConfigList(a: CachedAttachment): NetworkConfigList | undefined {
+  if (!a.config) return undefined;
+  return parseNetworkConfigList(Buffer.from(a.config, 'base64').toString('utf8'), `cached config of ${a.networkName}-${a.containerId}-${a.ifName}`);
 }
 
 /** A libcni-shaped CNI runtime (SPECS.md §1). */

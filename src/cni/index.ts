@@ -2,7 +2,7 @@
 export type { CachedAttachment, Cni, CniExec, CniResult, NetnsManager, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
 export { parseNetworkConfigList, loadNetworkConfigLists, confListFromConf, parsePluginConf } from './conf.js';
 export { CURRENT_CNI_VERSION, KNOWN_CNI_VERSIONS, selectCniVersion, compareCniVersions, versionAtLeast } from './version.js';
-export { createCni, CniRuntime, buildPluginConfig, buildCniEnv, formatCniArgs, DEFAULT_PLUGIN_TIMEOUT_MS, type CniOptions } from './cni.js';
+export { createCni, cachedConfigList, CniRuntime, buildPluginConfig, buildCniEnv, formatCniArgs, DEFAULT_PLUGIN_TIMEOUT_MS, type CniOptions } from './cni.js';
 export { CniError, CniCode, PluginExitError, parsePluginError, berthCodeForCni, type CniVerb, type CniErrorInit } from './errors.js';
 export { parseResult, convertResult, toV1 } from './result.js';
 export { ResultCache, decodeCacheFile, CNI_CACHE_KIND, type CacheFile } from './cache.js';

@@ -51,6 +51,10 @@ export interface CachedAttachment {
   netns: string;
   cniArgs: Array<[string, string]>;
   capabilityArgs: Record<string, unknown>;
+  /**
+   * The conflist the attachment was ADDed with, as stored: base64 of its bytes (CNI-24); ""
+   * for a legacy cache file. `cachedConfigList()` decodes and parses it.
+   */
   config: string;
   result: CniResult;
 }

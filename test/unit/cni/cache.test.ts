@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCni, ResultCache } from '../../../src/cni/index.js';
+import { cachedConfigList, createCni, ResultCache } from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';
 
 describe('CNI-24 result cache', () => {
@@ -18,7 +18,8 @@ describe('CNI-24 result cache', () => {
     const cache = new ResultCache(join(dir, 'cni'));
     const config = '{"cniVersion":"1.0.0","name":"berth-tcni-net","plugins":[{"type":"bridge"}]}';
     const result = { cniVersion: '1.0.0', ips: [{ address: '10.199.1.2/24' }] };
-    await cache.write({ containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config, result }, result);
+    const b64 = Buffer.from(config).toString('base64');
+    await cache.write({ containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config: b64, result }, result);
     const path = join(dir, 'cni', 'results', 'berth-tcni-net-berth-tcni-c1-eth0');
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({
       kind: 'cniCacheV1',
@@ -29,7 +30,7 @@ describe('CNI-24 result cache', () => {
       result,
     });
     const e = await cache.read('berth-tcni-net', 'berth-tcni-c1', 'eth0', '1.0.0');
-    expect(e).toEqual({ v1: true, containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config, result });
+    expect(e).toEqual({ v1: true, containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config: b64, result });
     expect(await cache.list()).toHaveLength(1);
     await cache.remove('berth-tcni-net', 'berth-tcni-c1', 'eth0');
     await cache.remove('berth-tcni-net', 'berth-tcni-c1', 'eth0');
@@ -63,10 +64,11 @@ describe('CNI-24 result cache', () => {
       netns: '/run/netns/berth-tcni-x',
       cniArgs: [['K8S_POD_NAME', 'p']],
       capabilityArgs: { portMappings: [] },
-      config,
+      config: Buffer.from(config).toString('base64'),
       result: { cniVersion: '1.0.0', ips: [{ address: '10.199.2.2/24' }] },
     });
     expect((await cni.getCachedAttachments()).map((x) => x.networkName)).toEqual(['berth-tcni-go']);
+    expect(cachedConfigList(a!)?.name).toBe('berth-tcni-go');
   });
 
   it('a file without kind is a bare legacy result: readable by key, skipped by listing, used by DEL', async () => {
@@ -78,6 +80,7 @@ describe('CNI-24 result cache', () => {
     const a = await cni.getCachedResult('berth-tcni-old', 'berth-tcni-c3', 'eth0');
     expect(a?.result).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.199.3.2/24' }] });
     expect(a?.config).toBe('');
+    expect(cachedConfigList(a!)).toBeUndefined();
     expect(await cni.getCachedAttachments()).toEqual([]);
     const list = { name: 'berth-tcni-old', cniVersion: '0.4.0', plugins: [{ type: 'bridge' }], bytes: '{}' };
     await cni.delNetworkList(list, { containerId: 'berth-tcni-c3', netns: '', ifName: 'eth0' });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf } from '../../../src/common/index.js';
-import { CniError, createCni, parseNetworkConfigList, PluginExitError, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
+import { cachedConfigList, CniError, createCni, parseNetworkConfigList, PluginExitError, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';
 
 const BRIDGE_RESULT_100 = JSON.stringify({
@@ -119,7 +119,8 @@ describe('Cni with FakeCniExec', () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect((await stat(join(dir, 'cni', 'results'))).mode & 0o777).toBe(0o700);
     const cached = await cni().getCachedResult('berth-tcni-net', 'berth-tcni-c1', 'eth0');
-    expect(cached?.config).toBe(l.bytes);
+    expect(cached?.config).toBe(Buffer.from(l.bytes).toString('base64'));
+    expect(cachedConfigList(cached!)).toEqual(l);
     expect(cached?.result).toEqual(JSON.parse(BRIDGE_RESULT_100));
     expect((await cni().getCachedAttachments('berth-tcni-')).map((a) => a.containerId)).toEqual(['berth-tcni-c1']);
     expect(await cni().getCachedAttachments('other-')).toEqual([]);
