@@ -46,8 +46,13 @@ function loadDocument(doc: Document.Parsed, index: number, ctx: Ctx): void {
   };
   doc.warnings.forEach((w) => syntax('warning', w));
   if (doc.errors.length > 0) {
-    // The document's structure cannot be trusted: report it without a key (the file is invalid).
+    // The document's structure cannot be trusted (a half-written file, say): a pod name read
+    // from it might be truncated, so pod documents are reported without a key and the file
+    // counts as invalid. A broken Network is keyed by the name it seems to have, so that the
+    // desired set never silently falls back to the builtin default network meanwhile.
+    const key = brokenNetworkKey(doc);
     doc.errors.forEach((e) => syntax('error', e));
+    if (key !== undefined) for (const i of out.issues.slice(issuesBefore)) if (i.severity === 'error') i.key = key;
     return;
   }
   const contents = doc.contents;
@@ -128,6 +133,16 @@ function podKey(raw: Record<string, unknown>): string | undefined {
   if (typeof name !== 'string' || name === '') return undefined;
   if (namespace !== undefined && (typeof namespace !== 'string' || namespace === '')) return undefined;
   return `${namespace ?? 'default'}/${name}`;
+}
+
+/** The name of a document with syntax errors that still reads as kind Network, if any. */
+function brokenNetworkKey(doc: Document.Parsed): string | undefined {
+  const contents = doc.contents;
+  if (!isMap(contents)) return undefined;
+  const kind: unknown = contents.get('kind', true);
+  if (!isScalar(kind) || kind.value !== NETWORK_API.kind) return undefined;
+  const name: unknown = doc.getIn(['metadata', 'name'], true);
+  return isScalar(name) && typeof name.value === 'string' && name.value !== '' ? name.value : '?';
 }
 
 function networkKey(raw: Record<string, unknown>): string | undefined {
