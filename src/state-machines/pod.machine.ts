@@ -47,6 +47,8 @@ export interface PodMachineInput {
   apps: PodAppInput[];
   /** init containers already ran for this pod (an app was seen on the host) */
   initDone: boolean;
+  /** start straight in termination (a pod found on the host whose spec is gone) */
+  stopping?: boolean;
 }
 
 export interface StepError {
@@ -61,6 +63,7 @@ export interface PodContext {
   restartPolicy: RestartPolicy;
   appInputs: PodAppInput[];
   initDone: boolean;
+  stopping: boolean;
   netns: string | null;
   attachments: Attachment[];
   apps: Record<string, AppSummary>;
@@ -123,6 +126,7 @@ export const podMachine = setup({
     restartPolicy: input.restartPolicy,
     appInputs: input.apps,
     initDone: input.initDone,
+    stopping: input.stopping ?? false,
     netns: null,
     attachments: [],
     apps: {},
@@ -130,7 +134,7 @@ export const podMachine = setup({
     backoffMs: 0,
     lastError: null,
   }),
-  initial: 'pulling',
+  initial: 'init',
   on: {
     'pod.stop': '.terminating',
     'app.changed': {
@@ -138,6 +142,9 @@ export const podMachine = setup({
     },
   },
   states: {
+    init: {
+      always: [{ guard: ({ context }) => context.stopping, target: 'terminating' }, { target: 'pulling' }],
+    },
     pulling: {
       invoke: { src: 'pullImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) } },
     },
@@ -232,6 +239,7 @@ export const podMachine = setup({
 
 export type PodMachine = typeof podMachine;
 export type PodStateValue =
+  | 'init'
   | 'pulling'
   | 'rendering'
   | 'sandbox'

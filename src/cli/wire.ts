@@ -1,0 +1,77 @@
+/**
+ * The composition root: builds the real implementations behind the host interfaces from
+ * the command-line options. Nothing else in berth constructs them (or pino).
+ */
+import { isAbsolute, resolve } from 'node:path';
+import pino from 'pino';
+import { systemClock } from '../common/clock.js';
+import type { Logger } from '../common/logger.js';
+import { createCni, ExecCni, IpNetnsManager } from '../cni/index.js';
+import { createImageService } from '../image/index.js';
+import { ConmonRuntime, resolveOciRuntime } from '../runtime/index.js';
+import { cniCacheDir, createLimiter, type Host, type Layout } from '../reconciler/index.js';
+
+export interface GlobalOptions {
+  configDir: string;
+  specDir: string[];
+  stateDir: string;
+  runDir: string;
+  logDir: string;
+  runtime: 'crun' | 'runc';
+  cniPluginDir: string[];
+  cniConfDir: string[];
+  netnsDir: string;
+  concurrency: string;
+  logLevel: string;
+}
+
+export const DEFAULTS = {
+  configDir: '/etc/berth',
+  specDir: ['/etc/podspecs'],
+  stateDir: '/var/lib/berth',
+  runDir: '/run/berth',
+  logDir: '/var/log/pods',
+  runtime: 'crun',
+  cniPluginDir: ['/opt/cni/bin', '/usr/lib/cni'],
+  cniConfDir: ['/etc/cni/net.d'],
+  netnsDir: '/run/netns',
+  concurrency: '4',
+  logLevel: 'info',
+} as const;
+
+const abs = (p: string) => (isAbsolute(p) ? p : resolve(p));
+
+export function layoutOf(o: GlobalOptions): Layout {
+  return {
+    configDir: abs(o.configDir),
+    stateDir: abs(o.stateDir),
+    runDir: abs(o.runDir),
+    logDir: abs(o.logDir),
+    specDirs: o.specDir.map(abs),
+  };
+}
+
+/** NDJSON on stdout for the agent; on stderr for commands whose stdout is their answer. */
+export function createLogger(level: string, toStderr: boolean): Logger {
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: toStderr ? 2 : 1, sync: true })) as unknown as Logger;
+}
+
+export async function createHost(o: GlobalOptions, log: Logger): Promise<Host> {
+  const layout = layoutOf(o);
+  const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir });
+  return {
+    layout,
+    images: createImageService({ stateDir: layout.stateDir, log }),
+    cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log }),
+    netns: new IpNetnsManager({ dir: o.netnsDir, log }),
+    runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log }),
+    clock: systemClock,
+    log,
+    limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
+  };
+}
+
+/** The host without a runtime preflight, for commands that only read (status, logs). */
+export async function createReadOnlyHost(o: GlobalOptions, log: Logger): Promise<Host> {
+  return createHost(o, log);
+}

@@ -1,0 +1,7 @@
+export * from './layout.js';
+export * from './host.js';
+export * from './records.js';
+export * from './plan.js';
+export * from './status.js';
+export * from './sources.js';
+export { Reconciler, collectStatus, inputReportPath, type InputReport, type OnceResult, type ReconcilerOptions } from './reconciler.js';

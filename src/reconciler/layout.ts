@@ -1,0 +1,63 @@
+/**
+ * Where berth keeps things on the host (DESIGN.md §3) and how host objects are named.
+ * Every object carries the `berth` prefix so that `berth gc` and tests can find leaks.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoOf } from '../common/errors.js';
+
+export interface Layout {
+  configDir: string;
+  stateDir: string;
+  runDir: string;
+  logDir: string;
+  specDirs: string[];
+}
+
+export const PREFIX = 'berth';
+
+export const podsDir = (l: Layout) => join(l.stateDir, 'pods');
+export const podDir = (l: Layout, uid: string) => join(podsDir(l), uid);
+export const cniCacheDir = (l: Layout) => join(l.stateDir, 'cni');
+export const ipamDataDir = (l: Layout) => join(l.stateDir, 'cni', 'networks');
+export const podLogDir = (l: Layout, namespace: string, name: string, uid: string) =>
+  join(l.logDir, `${namespace}_${name}_${uid}`);
+export const appLogPath = (l: Layout, namespace: string, name: string, uid: string, app: string, execution: number) =>
+  join(podLogDir(l, namespace, name, uid), app, `${execution}.log`);
+
+/** The short id in every host object name of a pod: 12 hex digits of its uid. */
+export const podShortId = (uid: string) => uid.replace(/-/g, '').slice(0, 12);
+export const netnsName = (uid: string) => `${PREFIX}-${podShortId(uid)}`;
+/** CNI container id of the pod's sandbox (CNI-25 name rules hold). */
+export const sandboxId = (uid: string) => `${PREFIX}-${podShortId(uid)}`;
+export const containerId = (uid: string, app: string) => `${PREFIX}-${podShortId(uid)}-${app}`;
+
+/**
+ * A pod's uid: derived from the installation, the pod's namespace/name and the hash of its
+ * spec. Equal specs give equal uids, so a run interrupted at any point is finished by the
+ * next one on the same objects (no duplicates); a changed spec is a new pod.
+ */
+export function podUid(installationId: string, key: string, specHash: string): string {
+  const h = createHash('sha256').update(`berth/pod/v1\0${installationId}\0${key}\0${specHash}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A random id made once per state directory, so that two installations never share names. */
+export async function installationId(l: Layout): Promise<string> {
+  const file = join(l.stateDir, 'installation-id');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+  }
+  await mkdir(l.stateDir, { recursive: true });
+  const id = randomBytes(8).toString('hex');
+  try {
+    await writeFile(file, `${id}\n`, { flag: 'wx' });
+    return id;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return (await readFile(file, 'utf8')).trim();
+    throw err;
+  }
+}

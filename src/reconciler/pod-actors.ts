@@ -1,0 +1,311 @@
+/**
+ * The host side of the pod machine: each actor is one idempotent lifecycle step, safe to
+ * repeat after a crash at any point. They are provided to the pure machine with
+ * `podMachine.provide({ actors: createPodActors(...) })`.
+ */
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromPromise } from 'xstate';
+import { BerthError, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { NetworkConfigList, RuntimeConf } from '../cni/types.js';
+import { parseNetworkConfigList } from '../cni/index.js';
+import type { RenderedImage } from '../image/types.js';
+import type { AppLaunch } from '../runtime/types.js';
+import type { Container } from '../spec/pod.js';
+import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
+import type { AttachOut, Attachment, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
+import type { Host } from './host.js';
+import { appLogPath, containerId, netnsName, podDir, podLogDir, sandboxId } from './layout.js';
+import { podHostname, writeEtcFiles } from './pod-files.js';
+import type { PodRecord } from './records.js';
+
+/** The loopback attachment every pod sandbox gets before its networks (as CRI runtimes do). */
+export const LOOPBACK_LIST = JSON.stringify({ cniVersion: '1.0.0', name: 'berth-loopback', plugins: [{ type: 'loopback' }] });
+
+/** What a pod's actors keep in memory between steps (never in machine context). */
+export interface PodResources {
+  pulled: Map<string, Awaited<ReturnType<Host['images']['pull']>>>;
+  rendered: Map<string, RenderedImage>;
+  /** the sandbox existed before this agent touched it: attachments may be half made */
+  sandboxAdopted: boolean;
+  etcFiles?: Record<string, string>;
+  ips: string[];
+}
+
+export function newResources(): PodResources {
+  return { pulled: new Map(), rendered: new Map(), sandboxAdopted: false, ips: [] };
+}
+
+const allContainers = (rec: PodRecord): Array<{ c: Container; init: boolean }> => [
+  ...(rec.pod.spec.initContainers ?? []).map((c) => ({ c, init: true })),
+  ...rec.pod.spec.containers.map((c) => ({ c, init: false })),
+];
+
+function cniArgs(rec: PodRecord): Array<[string, string]> {
+  return [
+    ['K8S_POD_NAMESPACE', rec.namespace],
+    ['K8S_POD_NAME', rec.name],
+    ['K8S_POD_INFRA_CONTAINER_ID', sandboxId(rec.uid)],
+    ['K8S_POD_UID', rec.uid],
+  ];
+}
+
+/** hostPort mappings of every container, for the portMappings capability (CNI-07). */
+function portMappings(rec: PodRecord) {
+  const out: Array<{ hostPort: number; containerPort: number; protocol: string; hostIP?: string }> = [];
+  for (const c of rec.pod.spec.containers) {
+    for (const p of c.ports ?? []) {
+      if (!p.hostPort) continue;
+      out.push({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase(), ...(p.hostIP ? { hostIP: p.hostIP } : {}) });
+    }
+  }
+  return out;
+}
+
+function runtimeConf(rec: PodRecord, netns: string, ifName: string, capabilityArgs: Record<string, unknown>): RuntimeConf {
+  return { containerId: sandboxId(rec.uid), netns, ifName, args: cniArgs(rec), capabilityArgs };
+}
+
+/** The network lists of a pod, loopback first, with their capability arguments. */
+function attachmentsOf(rec: PodRecord): Array<{ list: NetworkConfigList; ifName: string; caps: Record<string, unknown> }> {
+  const out = [{ list: parseNetworkConfigList(LOOPBACK_LIST), ifName: 'lo', caps: {} as Record<string, unknown> }];
+  rec.networks.forEach((n, i) => {
+    const caps: Record<string, unknown> = {};
+    if (i === 0) {
+      const pm = portMappings(rec);
+      if (pm.length) caps.portMappings = pm;
+    }
+    if (n.ips?.length) caps.ips = n.ips;
+    if (n.mac) caps.mac = n.mac;
+    out.push({ list: parseNetworkConfigList(n.conflist), ifName: n.interface, caps });
+  });
+  return out;
+}
+
+/** env `valueFrom.fieldRef` resolved to values, so the bundle sees plain env. */
+function resolveFieldRefs(c: Container, rec: PodRecord, ips: string[]): Container {
+  if (!c.env?.some((e) => e.valueFrom?.fieldRef)) return c;
+  const fields: Record<string, string> = {
+    'metadata.name': rec.name,
+    'metadata.namespace': rec.namespace,
+    'metadata.uid': rec.uid,
+    'status.podIP': ips[0] ?? '',
+    'status.podIPs': ips.join(','),
+    'spec.nodeName': process.env.HOSTNAME ?? '',
+  };
+  return {
+    ...c,
+    env: c.env.map((e) => {
+      const path = e.valueFrom?.fieldRef?.fieldPath;
+      return path === undefined ? e : { name: e.name, value: fields[path] ?? '' };
+    }),
+  };
+}
+
+async function volumeMounts(rec: PodRecord, c: Container, dir: string): Promise<AppLaunch['mounts']> {
+  const vols = new Map((rec.pod.spec.volumes ?? []).map((v) => [v.name, v]));
+  const out: NonNullable<AppLaunch['mounts']> = [];
+  for (const m of c.volumeMounts ?? []) {
+    const v = vols.get(m.name);
+    if (!v) throw new BerthError('InvalidArgument', `volumeMount ${m.name}: no such volume`);
+    let source: string;
+    if (v.emptyDir) {
+      source = join(dir, 'volumes', v.name);
+    } else if (v.hostPath) {
+      source = v.hostPath.path;
+      const type = v.hostPath.type ?? '';
+      const st = await stat(source).catch((err) => (errnoOf(err) === 'ENOENT' ? undefined : Promise.reject(err)));
+      if (!st) {
+        if (type === 'DirectoryOrCreate' || type === '') await mkdir(source, { recursive: true });
+        else throw new BerthError('InvalidArgument', `hostPath ${source} of volume ${v.name} does not exist (type ${type})`);
+      }
+    } else throw new BerthError('InvalidArgument', `volume ${v.name} has no supported source`);
+    if (m.subPath) source = join(source, m.subPath);
+    out.push({ destination: m.mountPath, source, readOnly: m.readOnly ?? false });
+  }
+  return out;
+}
+
+export function createPodActors(host: Host, rec: PodRecord, res: PodResources, log: Logger) {
+  const { layout } = host;
+  const dir = podDir(layout, rec.uid);
+  const emptyDirs = async () => {
+    for (const v of rec.pod.spec.volumes ?? []) if (v.emptyDir) await mkdir(join(dir, 'volumes', v.name), { recursive: true });
+  };
+
+  async function launchFor(c: Container, execution: number): Promise<AppLaunch> {
+    const image = res.rendered.get(c.image);
+    if (!image) throw new BerthError('Unavailable', `image ${c.image} of ${c.name} is not rendered yet`);
+    const logPath = appLogPath(layout, rec.namespace, rec.name, rec.uid, c.name, execution);
+    const mounts = await volumeMounts(rec, c, dir);
+    const mounted = new Set(mounts?.map((m) => m.destination));
+    const etc = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
+    return {
+      containerId: containerId(rec.uid, c.name),
+      podUid: rec.uid,
+      namespace: rec.namespace,
+      podName: rec.name,
+      appName: c.name,
+      execution,
+      bundleDir: join(dir, 'apps', c.name),
+      rootfsLower: image.rootfs,
+      image: image.config.config ?? {},
+      container: resolveFieldRefs(c, rec, res.ips),
+      pod: rec.pod,
+      ...(rec.netns ? { netnsPath: rec.netns } : {}),
+      hostname: podHostname(rec.pod),
+      logPath,
+      etcFiles: etc,
+      mounts,
+    };
+  }
+
+  async function startExecution(c: Container, execution: number): Promise<AppStarted> {
+    const id = containerId(rec.uid, c.name);
+    await host.runtime.remove(id); // the previous execution, if any: every execution starts clean
+    const st = await host.runtime.start(await launchFor(c, execution));
+    log.info({ app: c.name, containerId: id, pid: st.pid, execution }, 'app started');
+    return { pid: st.pid, startedAt: st.startedAt ?? host.clock.now() };
+  }
+
+  const byName = (name: string) => {
+    const c = rec.pod.spec.containers.find((x) => x.name === name);
+    if (!c) throw new BerthError('NotFound', `no container ${name} in pod ${rec.key}`);
+    return c;
+  };
+
+  return {
+    pullImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
+      const refs = [...new Set(allContainers(rec).map((x) => x.c.image))];
+      await host.limit(() =>
+        Promise.all(
+          refs.map(async (ref) => {
+            const t0 = Date.now();
+            const img = await host.images.pull(ref, { signal });
+            res.pulled.set(ref, img);
+            log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
+          }),
+        ),
+      );
+      for (const x of allContainers(rec)) {
+        const app = rec.apps[x.c.name];
+        if (app) app.imageDigest = res.pulled.get(x.c.image)?.manifestDigest;
+      }
+    }),
+
+    renderImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
+      await host.limit(async () => {
+        for (const [ref, img] of res.pulled) {
+          if (res.rendered.has(ref)) continue;
+          const t0 = Date.now();
+          res.rendered.set(ref, await host.images.render(img, { signal }));
+          log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
+        }
+      });
+    }),
+
+    createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
+      await mkdir(dir, { recursive: true });
+      await emptyDirs();
+      if (rec.pod.spec.hostNetwork) {
+        res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, []);
+        return { netns: null };
+      }
+      const name = netnsName(rec.uid);
+      res.sandboxAdopted = await host.netns.exists(name);
+      const path = await host.netns.ensure(name);
+      rec.netns = path;
+      return { netns: path };
+    }),
+
+    attachNetworks: fromPromise<AttachOut, PodStepInput>(async ({ signal }) => {
+      if (rec.pod.spec.hostNetwork || !rec.netns) return { attachments: [] };
+      const netns = rec.netns;
+      const attachments: Attachment[] = [];
+      await host.limit(async () => {
+        for (const a of attachmentsOf(rec)) {
+          const rt = runtimeConf(rec, netns, a.ifName, a.caps);
+          // CNI-12: never ADD twice; a cached result means the attachment exists.
+          let result = (await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName))?.result;
+          if (!result) {
+            if (res.sandboxAdopted) await host.cni.delNetworkList(a.list, rt, signal).catch(() => undefined);
+            try {
+              result = await host.cni.addNetworkList(a.list, rt, signal);
+            } catch (err) {
+              // A DEL must follow even a failed ADD.
+              await host.cni.delNetworkList(a.list, rt).catch((e) => log.warn({ err: e, network: a.list.name }, 'cni del after failed add'));
+              throw err;
+            }
+            log.info({ network: a.list.name, ifName: a.ifName, ips: result.ips?.map((i) => i.address) }, 'network attached');
+          }
+          if (a.ifName === 'lo') continue;
+          attachments.push({ network: a.list.name, interface: a.ifName, ips: (result.ips ?? []).map((i) => i.address) });
+        }
+      });
+      res.ips = attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!));
+      res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, res.ips);
+      return { attachments };
+    }),
+
+    runInitContainers: fromPromise<void, PodStepInput>(async ({ signal }) => {
+      if (!res.etcFiles) res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, res.ips);
+      for (const c of rec.pod.spec.initContainers ?? []) {
+        const id = containerId(rec.uid, c.name);
+        await startExecution(c, 0);
+        const { exitCode } = await host.runtime.waitExit(id, signal);
+        await host.runtime.remove(id);
+        if (exitCode !== 0) throw new BerthError('Unavailable', `init container ${c.name} exited with code ${exitCode}`);
+        log.info({ app: c.name, exitCode }, 'init container completed');
+      }
+    }),
+
+    teardown: fromPromise<void, PodStepInput>(async () => {
+      const errors: unknown[] = [];
+      const grace = (rec.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      await Promise.all(
+        allContainers(rec).map(async ({ c }) => {
+          const id = containerId(rec.uid, c.name);
+          try {
+            await host.runtime.stop(id, grace);
+            await host.runtime.remove(id);
+          } catch (err) {
+            if (!isNotFound(err)) errors.push(err);
+          }
+        }),
+      );
+      if (!rec.pod.spec.hostNetwork) {
+        const netns = host.netns.path(netnsName(rec.uid));
+        for (const a of attachmentsOf(rec).reverse()) {
+          const rt = runtimeConf(rec, netns, a.ifName, a.caps);
+          try {
+            // The cached config is what was attached, even if the Network changed since.
+            const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
+            const list = cached ? parseNetworkConfigList(Buffer.from(cached.config, 'base64').toString('utf8')) : a.list;
+            await host.cni.delNetworkList(list, rt);
+          } catch (err) {
+            errors.push(err);
+          }
+        }
+        try {
+          await host.netns.remove(netnsName(rec.uid));
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      if (errors.length) throw new BerthError('Unavailable', `teardown of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+      await rm(podLogDir(layout, rec.namespace, rec.name, rec.uid), { recursive: true, force: true });
+    }),
+
+    app: appMachine.provide({
+      actors: {
+        startApp: fromPromise<AppStarted, AppStartInput>(({ input }) => startExecution(byName(input.app), input.execution)),
+        waitExit: fromPromise<AppExited, AppWaitInput>(async ({ input, signal }) => {
+          const r = await host.runtime.waitExit(containerId(rec.uid, input.app), signal);
+          log.info({ app: input.app, exitCode: r.exitCode }, 'app exited');
+          return r;
+        }),
+      },
+    }),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * One worker per pod uid: runs the pod machine with the host actors, writes the pod record
+ * when its status changes (only then), and logs every transition with pod/app fields.
+ * Like the kubelet's pod workers, one pod's work is serialized inside its machine.
+ */
+import { createActor, type Actor } from 'xstate';
+import type { Logger } from '../common/logger.js';
+import type { AppObserved, AppSummary } from '../state-machines/app.machine.js';
+import { podMachine, type PodStateValue } from '../state-machines/pod.machine.js';
+import type { Host } from './host.js';
+import { containerId } from './layout.js';
+import { createPodActors, newResources } from './pod-actors.js';
+import { removePodDir, writeRecord, type PodRecord } from './records.js';
+
+export function stateName(value: unknown): PodStateValue {
+  return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as PodStateValue;
+}
+
+export class PodWorker {
+  readonly rec: PodRecord;
+  private actor?: Actor<typeof podMachine>;
+  private readonly log: Logger;
+  private writes: Promise<void> = Promise.resolve();
+  private lastWritten = '';
+  private terminated?: Promise<void>;
+  private onChange: () => void;
+
+  constructor(
+    private readonly host: Host,
+    rec: PodRecord,
+    onChange: () => void = () => undefined,
+  ) {
+    this.rec = rec;
+    this.onChange = onChange;
+    this.log = host.log.child({ pod: rec.uid, podName: rec.key });
+  }
+
+  get state(): PodStateValue {
+    return this.actor ? stateName(this.actor.getSnapshot().value) : 'pending' as PodStateValue;
+  }
+
+  /** Observe the apps on the host, then run the machine from the top (every step is idempotent). */
+  async start(stopping = false): Promise<void> {
+    const apps = [];
+    let seen = false;
+    for (const c of this.rec.pod.spec.containers) {
+      const prev = this.rec.apps[c.name];
+      const st = await this.host.runtime.status(containerId(this.rec.uid, c.name));
+      let observed: AppObserved = { state: 'none' };
+      if (st.state === 'running') observed = { state: 'running', ...(st.pid ? { pid: st.pid } : {}), startedAt: st.startedAt ?? this.host.clock.now() };
+      else if (st.state === 'exited') {
+        observed = { state: 'exited', exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? this.host.clock.now(), ...(st.startedAt ? { startedAt: st.startedAt } : {}) };
+      }
+      if (observed.state !== 'none') seen = true;
+      apps.push({ name: c.name, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed });
+    }
+    const res = newResources();
+    const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, res, this.log) });
+    this.actor = createActor(machine, {
+      input: {
+        uid: this.rec.uid,
+        key: this.rec.key,
+        restartPolicy: this.rec.pod.spec.restartPolicy,
+        apps,
+        initDone: this.rec.initDone || seen,
+        stopping,
+      },
+    });
+    let lastState = '';
+    const lastApps = new Map<string, string>();
+    this.actor.subscribe({
+      next: (snap) => {
+        const state = stateName(snap.value);
+        const ctx = snap.context;
+        if (state !== lastState) {
+          const data: Record<string, unknown> = { state };
+          if ((state === 'setupBackoff' || state === 'failed') && ctx.lastError) data.err = ctx.lastError;
+          if (state === 'setupBackoff') data.retryInMs = ctx.backoffMs;
+          if (state === 'failed') this.log.error(data, 'pod state');
+          else this.log.info(data, 'pod state');
+          lastState = state;
+        }
+        for (const [app, s] of Object.entries(ctx.apps)) {
+          const sig = `${s.state}/${s.restartCount}`;
+          if (lastApps.get(app) !== sig) {
+            lastApps.set(app, sig);
+            const data: Record<string, unknown> = { app, state: s.state, restartCount: s.restartCount };
+            if (s.lastExit) data.exitCode = s.lastExit.exitCode;
+            if (s.state === 'backoff') data.retryInMs = s.backoffMs;
+            if (s.lastError) data.err = s.lastError;
+            if (s.state === 'failed') this.log.warn(data, 'app state');
+            else this.log.info(data, 'app state');
+          }
+        }
+        this.persist(state, ctx.apps, ctx.lastError, ctx.netns, ctx.attachments, ctx.initDone);
+        this.onChange();
+      },
+      error: (err) => this.log.error({ err }, 'pod worker failed'),
+    });
+    this.actor.start();
+  }
+
+  private persist(
+    phase: PodStateValue,
+    apps: Record<string, AppSummary>,
+    lastError: PodRecord['lastError'],
+    netns: string | null,
+    attachments: PodRecord['attachments'],
+    initDone: boolean,
+  ) {
+    if (phase === 'terminated') return;
+    const r = this.rec;
+    r.phase = phase;
+    r.lastError = lastError;
+    r.netns = netns ?? r.netns;
+    if (attachments.length) r.attachments = attachments;
+    r.initDone = initDone;
+    for (const [name, s] of Object.entries(apps)) r.apps[name] = { ...r.apps[name]!, ...s };
+    const { updatedAt: _u, ...rest } = r;
+    const sig = JSON.stringify(rest);
+    if (sig === this.lastWritten) return;
+    this.lastWritten = sig;
+    r.updatedAt = this.host.clock.now();
+    const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
+    this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
+  }
+
+  /** Tear the pod down completely; resolves when nothing of it is left on the host. */
+  terminate(): Promise<void> {
+    if (this.terminated) return this.terminated;
+    if (!this.actor) throw new Error('terminate before start');
+    const actor = this.actor;
+    this.terminated = new Promise<void>((resolve) => {
+      const sub = actor.subscribe((snap) => {
+        if (snap.status === 'done') {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+      if (actor.getSnapshot().status === 'done') resolve();
+    }).then(async () => {
+      await this.writes;
+      await removePodDir(this.host.layout, this.rec.uid);
+      this.log.info({ state: 'gone' }, 'pod removed');
+      this.onChange();
+    });
+    actor.send({ type: 'pod.stop' });
+    return this.terminated;
+  }
+
+  /** Stop driving the pod without touching it (agent shutdown: apps keep running). */
+  async detach(): Promise<void> {
+    this.actor?.stop();
+    await this.writes;
+  }
+
+  snapshot() {
+    return this.actor?.getSnapshot();
+  }
+}

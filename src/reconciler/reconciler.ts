@@ -1,0 +1,337 @@
+/**
+ * The reconciler: desired state from the spec directories, applied state from pod records,
+ * observed state from the host; one worker per pod uid. `once()` converges and waits until
+ * every pod is settled; `run()` keeps converging as files change and repairs drift.
+ */
+import { BerthError, errnoOf } from '../common/errors.js';
+import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import type { Logger } from '../common/logger.js';
+import { loadNetworkConfigLists } from '../cni/index.js';
+import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
+import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
+import type { Host } from './host.js';
+import { containerId, installationId, ipamDataDir, netnsName, podUid, type Layout } from './layout.js';
+import { diff, type ObservedApp, type PlanAction } from './plan.js';
+import { PodWorker } from './pod-worker.js';
+import { listRecords, writeRecord, type PodRecord } from './records.js';
+import { readSpecFiles, watchSpecDirs } from './sources.js';
+import { converged, issueRow, podStatusRow, type PodStatusRow } from './status.js';
+import { join } from 'node:path';
+
+export interface ReconcilerOptions {
+  /** directories with CNI conflists usable by name (`/etc/cni/net.d`, `<config>/net.d`) */
+  cniConfDirs: string[];
+  /** daemon: how often to look for drift (ms) */
+  resyncMs?: number;
+}
+
+/** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
+export interface InputReport {
+  at: string;
+  issues: SpecIssue[];
+  invalidKeys: string[];
+  conflicts: SpecIssue[];
+}
+
+export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
+
+export interface OnceResult {
+  exitCode: 0 | 1 | 2;
+  rows: PodStatusRow[];
+  issues: SpecIssue[];
+}
+
+export class Reconciler {
+  private readonly workers = new Map<string, PodWorker>();
+  private readonly pending = new Map<string, Promise<void>>();
+  private installation?: string;
+  private readonly log: Logger;
+  private syncing: Promise<void> = Promise.resolve();
+  private lastDesired?: DesiredSet;
+
+  constructor(
+    private readonly host: Host,
+    private readonly opts: ReconcilerOptions,
+  ) {
+    this.log = host.log.child({ component: 'reconciler' });
+  }
+
+  private async uidOf(): Promise<(p: LoadedPod) => string> {
+    this.installation ??= await installationId(this.host.layout);
+    const inst = this.installation;
+    return (p) => podUid(inst, p.key, p.hash);
+  }
+
+  async loadDesired(): Promise<DesiredSet> {
+    const files = await readSpecFiles(this.host.layout.specDirs);
+    const extra: LoadedNetwork[] = [];
+    for (const dir of this.opts.cniConfDirs) {
+      let lists;
+      try {
+        lists = await loadNetworkConfigLists(dir);
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT' || (err as BerthError).code === 'NotFound') continue;
+        this.log.warn({ err, dir }, 'cni configuration directory unreadable');
+        continue;
+      }
+      for (const l of lists) {
+        const conflist = JSON.parse(l.bytes) as Record<string, unknown>;
+        extra.push({
+          kind: 'Network',
+          name: l.name,
+          network: {
+            apiVersion: 'berth.dev/v1',
+            kind: 'Network',
+            metadata: { name: l.name },
+            spec: { default: false, cniVersion: l.cniVersion, plugins: l.plugins },
+          },
+          source: { file: dir, doc: 0, line: 1, column: 1 },
+          conflist,
+        });
+      }
+    }
+    return resolveDesired(files, {
+      builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(this.host.layout) }),
+      extraNetworks: extra,
+    });
+  }
+
+  /** The plan for the current input; with `observe`, also app restarts the host needs. */
+  async plan(observe = false): Promise<{ desired: DesiredSet; records: PodRecord[]; plan: PlanAction[] }> {
+    const desired = await this.loadDesired();
+    const records = await listRecords(this.host.layout);
+    const observed: Record<string, Record<string, ObservedApp>> = {};
+    if (observe) {
+      for (const r of records) {
+        observed[r.uid] = {};
+        for (const c of r.pod.spec.containers) {
+          const st = await this.host.runtime.status(containerId(r.uid, c.name));
+          observed[r.uid]![c.name] = { state: st.state, ...(st.exitCode !== undefined ? { exitCode: st.exitCode } : {}) };
+        }
+      }
+    }
+    return { desired, records, plan: diff(desired, records, await this.uidOf(), observed) };
+  }
+
+  private newRecord(pod: LoadedPod, uid: string, desired: DesiredSet): PodRecord {
+    const networks = pod.networks.map((n) => {
+      const net = desired.networks.find((x) => x.name === n.name);
+      if (!net) throw new BerthError('InvalidArgument', `pod ${pod.key}: network ${n.name} is not defined`);
+      return { ...n, conflist: JSON.stringify(net.conflist) };
+    });
+    const now = this.host.clock.now();
+    const apps: PodRecord['apps'] = {};
+    for (const c of pod.pod.spec.initContainers ?? []) apps[c.name] = { image: c.image, containerId: containerId(uid, c.name), init: true };
+    for (const c of pod.pod.spec.containers) apps[c.name] = { image: c.image, containerId: containerId(uid, c.name) };
+    return {
+      version: 1,
+      uid,
+      key: pod.key,
+      namespace: pod.namespace,
+      name: pod.name,
+      hash: pod.hash,
+      source: pod.source,
+      pod: pod.pod,
+      networks,
+      createdAt: now,
+      updatedAt: now,
+      phase: 'pending',
+      lastError: null,
+      netns: null,
+      attachments: [],
+      initDone: false,
+      apps,
+    };
+  }
+
+  /** Run `fn` after whatever is pending for the same pod key: one pod's work is serialized. */
+  private serial(key: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.pending.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn).catch((err) => this.log.error({ err, podName: key }, 'pod sync failed'));
+    this.pending.set(key, next);
+    return next;
+  }
+
+  private async startWorker(rec: PodRecord, stopping = false): Promise<PodWorker> {
+    const w = new PodWorker(this.host, rec);
+    this.workers.set(rec.uid, w);
+    await w.start(stopping);
+    return w;
+  }
+
+  private async terminate(rec: PodRecord): Promise<void> {
+    const w = this.workers.get(rec.uid) ?? (await this.startWorker(rec, true));
+    await w.terminate();
+    this.workers.delete(rec.uid);
+  }
+
+  /** Converge once: apply the plan, start or adopt a worker for every pod that should run. */
+  sync(): Promise<void> {
+    this.syncing = this.syncing.then(() => this.doSync()).catch((err) => this.log.error({ err }, 'sync failed'));
+    return this.syncing;
+  }
+
+  private async doSync(): Promise<void> {
+    const { desired, records, plan } = await this.plan();
+    this.lastDesired = desired;
+    for (const i of desired.issues) {
+      if (i.severity === 'error') this.log.error({ file: i.file, line: i.line, column: i.column, path: i.path, podName: i.key }, i.message);
+      else this.log.warn({ file: i.file, line: i.line, column: i.column, path: i.path, podName: i.key }, i.message);
+    }
+    for (const c of desired.conflicts) this.log.error({ file: c.file, line: c.line, podName: c.key, reason: 'Conflict' }, c.message);
+    await writeJsonAtomic(inputReportPath(this.host.layout), {
+      at: new Date(this.host.clock.now()).toISOString(),
+      issues: desired.issues,
+      invalidKeys: desired.invalidKeys,
+      conflicts: desired.conflicts,
+    } satisfies InputReport);
+    const recs = new Map(records.map((r) => [r.uid, r]));
+    const work: Promise<void>[] = [];
+    for (const a of plan) {
+      switch (a.action) {
+        case 'delete':
+          this.log.info({ podName: a.key, pod: a.uid, reason: a.reason }, 'deleting pod');
+          work.push(this.serial(a.key, () => this.terminate(recs.get(a.uid)!)));
+          break;
+        case 'create':
+        case 'update': {
+          const uid = a.uid;
+          const pod = a.pod;
+          if (a.action === 'update') {
+            this.log.info({ podName: a.key, pod: a.oldUid, newPod: uid }, 'pod spec changed: replacing pod');
+            const old = recs.get(a.oldUid)!;
+            work.push(this.serial(a.key, () => this.terminate(old)));
+          } else this.log.info({ podName: a.key, pod: uid, file: pod.source.file }, 'creating pod');
+          work.push(
+            this.serial(a.key, async () => {
+              const rec = this.newRecord(pod, uid, desired);
+              await writeRecord(this.host.layout, rec);
+              await this.startWorker(rec);
+            }),
+          );
+          break;
+        }
+        case 'keep': {
+          const w = this.workers.get(a.uid);
+          const rec = recs.get(a.uid)!;
+          if (!w) work.push(this.serial(a.key, async () => void (await this.startWorker(rec))));
+          else work.push(this.serial(a.key, () => this.repairDrift(w)));
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    await Promise.all(work);
+  }
+
+  /** A running pod whose sandbox vanished (someone deleted the netns) is recreated. */
+  private async repairDrift(w: PodWorker): Promise<void> {
+    const rec = w.rec;
+    if (rec.pod.spec.hostNetwork || w.state !== 'running') return;
+    if (await this.host.netns.exists(netnsName(rec.uid))) return;
+    this.log.warn({ pod: rec.uid, podName: rec.key }, 'pod sandbox is gone: recreating the pod');
+    await w.terminate();
+    this.workers.delete(rec.uid);
+    const fresh = { ...rec, phase: 'pending' as const, netns: null, attachments: [], initDone: false, lastError: null };
+    for (const a of Object.values(fresh.apps)) Object.assign(a, { state: undefined, pid: null });
+    await writeRecord(this.host.layout, fresh);
+    await this.startWorker(fresh);
+  }
+
+  /** Status rows of every pod driven now, plus rows for inputs that could not be applied. */
+  rows(): PodStatusRow[] {
+    const desired = this.lastDesired;
+    const invalid = new Map((desired?.issues ?? []).filter((i) => i.severity === 'error' && i.key).map((i) => [i.key!, i]));
+    const rows: PodStatusRow[] = [];
+    const keys = new Set<string>();
+    for (const w of this.workers.values()) {
+      rows.push(podStatusRow(w.rec, liveFromRecord(w.rec), invalid.get(w.rec.key)));
+      keys.add(w.rec.key);
+    }
+    for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
+    for (const c of desired?.conflicts ?? []) rows.push(issueRow(c, 'Conflict'));
+    return rows.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  /** Is every pod where it will stay without outside help (converged, or failed for good)? */
+  private settled(): boolean {
+    if ([...this.workers.values()].some((w) => w.state === 'terminating')) return false;
+    return [...this.workers.values()].every((w) => {
+      const snap = w.snapshot();
+      if (!snap) return false;
+      const state = w.state;
+      if (state === 'failed' || state === 'completed') return true;
+      if (state !== 'running') return false;
+      const apps = Object.values(snap.context.apps);
+      if (apps.length < w.rec.pod.spec.containers.length) return false;
+      return apps.every((a) => a.state === 'running' || a.state === 'succeeded' || a.state === 'failed');
+    });
+  }
+
+  /** `reconcile --once`: converge, wait until settled or the deadline, report. */
+  async once(timeoutMs: number): Promise<OnceResult> {
+    const deadline = this.host.clock.now() + timeoutMs;
+    await Promise.race([this.sync(), delay(timeoutMs)]);
+    while (!this.settled() && this.host.clock.now() < deadline) await delay(25);
+    const rows = this.rows();
+    const issues = [...(this.lastDesired?.issues ?? []), ...(this.lastDesired?.conflicts ?? [])];
+    for (const w of this.workers.values()) await w.detach();
+    const invalid = issues.some((i) => i.severity === 'error');
+    const pods = rows.filter((r) => r.uid !== null && r.status !== 'InvalidSpec');
+    const notConverged = pods.filter((r) => !converged(r));
+    for (const r of notConverged) this.log.warn({ podName: `${r.namespace}/${r.name}`, state: r.status, reason: r.reason, message: r.message }, 'pod did not converge');
+    return { exitCode: invalid ? 2 : notConverged.length > 0 || !this.settled() ? 1 : 0, rows, issues };
+  }
+
+  /** Daemon mode: converge now, on every change of the spec directories, and periodically. */
+  async run(signal: AbortSignal): Promise<void> {
+    const stopWatch = watchSpecDirs(this.host.layout.specDirs, () => void this.sync(), this.log);
+    const timer = setInterval(() => void this.sync(), this.opts.resyncMs ?? 10_000);
+    await this.sync();
+    this.log.info({ specDirs: this.host.layout.specDirs }, 'watching for changes');
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    clearInterval(timer);
+    await stopWatch();
+    await this.syncing;
+    for (const w of this.workers.values()) await w.detach();
+  }
+}
+
+function liveFromRecord(rec: PodRecord) {
+  const out: Record<string, { containerId: string; state: 'running' | 'exited' | 'unknown'; pid?: number; exitCode?: number; startedAt?: number }> = {};
+  for (const [name, a] of Object.entries(rec.apps)) {
+    const state = a.state === 'running' ? 'running' : a.lastExit && a.state !== 'starting' ? 'exited' : 'unknown';
+    out[name] = {
+      containerId: a.containerId,
+      state,
+      ...(a.pid ? { pid: a.pid } : {}),
+      ...(a.lastExit ? { exitCode: a.lastExit.exitCode } : {}),
+      ...(a.startedAt ? { startedAt: a.startedAt } : {}),
+    };
+  }
+  return out;
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+
+/**
+ * Status as `berth status` shows it from outside the agent: pod records and the last input
+ * report, with every app's state read back from the host now.
+ */
+export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
+  const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
+  const invalid = new Map((report?.issues ?? []).filter((i) => i.severity === 'error' && i.key).map((i) => [i.key!, i]));
+  const rows: PodStatusRow[] = [];
+  const keys = new Set<string>();
+  for (const rec of await listRecords(host.layout)) {
+    const live: Record<string, Awaited<ReturnType<Host['runtime']['status']>>> = {};
+    for (const c of rec.pod.spec.containers) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
+    rows.push(podStatusRow(rec, live, invalid.get(rec.key)));
+    keys.add(rec.key);
+  }
+  for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
+  for (const c of report?.conflicts ?? []) rows.push(issueRow(c, 'Conflict'));
+  return rows.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+}

@@ -1,0 +1,77 @@
+/**
+ * The pod record: what the host cannot tell about a pod (the applied spec, the network
+ * lists it was attached with, restart counts, back-off, the last reason), kept in
+ * `<state>/pods/<uid>/pod.json`. Written on change only; everything else is observed.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoOf } from '../common/errors.js';
+import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import type { Pod } from '../spec/pod.js';
+import type { PodNetworkRef, SourceRef } from '../spec/types.js';
+import type { AppSummary } from '../state-machines/app.machine.js';
+import type { Attachment, PodStateValue, StepError } from '../state-machines/pod.machine.js';
+import { podDir, podsDir, type Layout } from './layout.js';
+
+export interface NetworkAttachmentPlan extends PodNetworkRef {
+  /** the network configuration list's JSON, as attached (teardown works without the Network spec) */
+  conflist: string;
+}
+
+export interface AppRecord extends Partial<AppSummary> {
+  image: string;
+  imageDigest?: string;
+  containerId: string;
+  init?: boolean;
+}
+
+export interface PodRecord {
+  version: 1;
+  uid: string;
+  key: string;
+  namespace: string;
+  name: string;
+  hash: string;
+  source: SourceRef;
+  pod: Pod;
+  networks: NetworkAttachmentPlan[];
+  createdAt: number;
+  updatedAt: number;
+  phase: PodStateValue | 'pending';
+  lastError: StepError | null;
+  netns: string | null;
+  attachments: Attachment[];
+  initDone: boolean;
+  apps: Record<string, AppRecord>;
+}
+
+const recordPath = (l: Layout, uid: string) => join(podDir(l, uid), 'pod.json');
+
+export async function readRecord(l: Layout, uid: string): Promise<PodRecord | undefined> {
+  return readJsonIfExists<PodRecord>(recordPath(l, uid));
+}
+
+export async function writeRecord(l: Layout, rec: PodRecord): Promise<void> {
+  await writeJsonAtomic(recordPath(l, rec.uid), rec, 0o600);
+}
+
+export async function listRecords(l: Layout): Promise<PodRecord[]> {
+  let names: string[];
+  try {
+    names = await readdir(podsDir(l));
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return [];
+    throw err;
+  }
+  const out: PodRecord[] = [];
+  for (const n of names.sort()) {
+    const r = await readRecord(l, n).catch(() => undefined);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** Remove the pod's directory; the record goes with it, so this is the last teardown step. */
+export async function removePodDir(l: Layout, uid: string): Promise<void> {
+  await rm(podDir(l, uid), { recursive: true, force: true });
+}

@@ -1,0 +1,177 @@
+/**
+ * Pod status in kubectl's words (DESIGN.md §1), derived from the pod record (what berth
+ * decided) and what the host shows now (is the app's process there, how did it exit).
+ * `berth status -o json` is a stable interface: keep the field names.
+ */
+import type { SpecIssue } from '../spec/types.js';
+import type { AppStatus } from '../runtime/types.js';
+import type { PodRecord } from './records.js';
+
+export type PodStatusWord =
+  | 'Pending'
+  | 'ContainerCreating'
+  | 'Running'
+  | 'Completed'
+  | 'Error'
+  | 'CrashLoopBackOff'
+  | 'ErrImagePull'
+  | 'ImagePullBackOff'
+  | 'InvalidSpec'
+  | 'Conflict'
+  | 'Terminating'
+  | 'CreateContainerError';
+
+export interface AppStatusRow {
+  name: string;
+  state: 'waiting' | 'running' | 'terminated';
+  reason: string | null;
+  pid: number | null;
+  restartCount: number;
+  exitCode: number | null;
+  image: string;
+  imageDigest: string | null;
+  startedAt: string | null;
+}
+
+export interface PodStatusRow {
+  namespace: string;
+  name: string;
+  uid: string | null;
+  status: PodStatusWord;
+  ready: string;
+  restarts: number;
+  reason: string | null;
+  message: string | null;
+  source: string | null;
+  netns: string | null;
+  ips: string[];
+  networks: Array<{ name: string; interface: string; ips: string[] }>;
+  apps: AppStatusRow[];
+  createdAt: string | null;
+}
+
+const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+/** Status of an applied pod; `live` is the runtime's view of each app (by app name). */
+export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | undefined>, issue?: SpecIssue): PodStatusRow {
+  const policy = rec.pod.spec.restartPolicy;
+  const apps: AppStatusRow[] = rec.pod.spec.containers.map((c) => {
+    const a = rec.apps[c.name];
+    const l = live[c.name];
+    const running = l?.state === 'running';
+    const exited = l?.state === 'exited';
+    let reason: string | null = null;
+    if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) reason = 'CrashLoopBackOff';
+    else if (a?.state === 'failed' && a.lastError) reason = 'CreateContainerError';
+    else if (exited) reason = l.exitCode === 0 ? 'Completed' : 'Error';
+    else if (!running) reason = a?.state === 'starting' ? 'ContainerCreating' : null;
+    return {
+      name: c.name,
+      state: running ? 'running' : exited ? 'terminated' : 'waiting',
+      reason,
+      pid: running ? (l.pid ?? null) : null,
+      restartCount: a?.restartCount ?? 0,
+      exitCode: exited ? (l.exitCode ?? null) : (a?.lastExit?.exitCode ?? null),
+      image: c.image,
+      imageDigest: a?.imageDigest ?? null,
+      startedAt: iso(running ? (l.startedAt ?? a?.startedAt) : a?.startedAt),
+    };
+  });
+  const readyCount = apps.filter((a) => a.state === 'running').length;
+  let status: PodStatusWord;
+  let reason: string | null = null;
+  let message: string | null = null;
+  const err = rec.lastError;
+  switch (rec.phase) {
+    case 'terminating':
+    case 'terminated':
+      status = 'Terminating';
+      break;
+    case 'pending':
+      status = 'Pending';
+      break;
+    case 'pulling':
+    case 'rendering':
+    case 'sandbox':
+    case 'attaching':
+    case 'initializing':
+    case 'stepFailed':
+    case 'setupBackoff':
+      status = 'ContainerCreating';
+      if (err) {
+        message = err.message;
+        reason = err.step;
+        if (err.step === 'pull' || err.step === 'render') status = rec.phase === 'setupBackoff' ? 'ImagePullBackOff' : 'ErrImagePull';
+      }
+      break;
+    case 'failed':
+      status = err?.step === 'pull' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
+      reason = err?.step ?? null;
+      message = err?.message ?? null;
+      break;
+    default: {
+      const crash = apps.find((a) => a.reason === 'CrashLoopBackOff');
+      const failedStart = apps.find((a) => a.reason === 'CreateContainerError');
+      if (crash) {
+        status = 'CrashLoopBackOff';
+        reason = crash.name;
+        const last = rec.apps[crash.name]?.lastExit;
+        message = `back-off restarting app ${crash.name}${last ? ` (exit code ${last.exitCode})` : ''}`;
+      } else if (failedStart) {
+        status = 'CreateContainerError';
+        reason = failedStart.name;
+        message = rec.apps[failedStart.name]?.lastError?.message ?? null;
+      } else if (readyCount === apps.length) status = 'Running';
+      else if (apps.every((a) => a.state === 'terminated' && a.exitCode === 0) && policy !== 'Always') status = 'Completed';
+      else if (apps.some((a) => a.state === 'terminated' && a.exitCode !== 0)) status = 'Error';
+      else status = 'ContainerCreating';
+    }
+  }
+  if (issue) {
+    status = 'InvalidSpec';
+    reason = 'InvalidSpec';
+    message = `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message} (the last good spec keeps running)`;
+  }
+  return {
+    namespace: rec.namespace,
+    name: rec.name,
+    uid: rec.uid,
+    status,
+    ready: `${readyCount}/${apps.length}`,
+    restarts: apps.reduce((n, a) => n + a.restartCount, 0),
+    reason,
+    message,
+    source: rec.source.file,
+    netns: rec.netns,
+    ips: rec.attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!)),
+    networks: rec.attachments.map((a) => ({ name: a.network, interface: a.interface, ips: a.ips })),
+    apps,
+    createdAt: iso(rec.createdAt),
+  };
+}
+
+/** A row for a pod that has no applied spec: invalid from the start, or a losing duplicate. */
+export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): PodStatusRow {
+  const [namespace, name] = (issue.key ?? `default/${issue.file}`).split('/') as [string, string];
+  return {
+    namespace,
+    name,
+    uid: null,
+    status,
+    ready: '0/0',
+    restarts: 0,
+    reason: status,
+    message: `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`,
+    source: issue.file,
+    netns: null,
+    ips: [],
+    networks: [],
+    apps: [],
+    createdAt: null,
+  };
+}
+
+/** Has this pod reached what its spec asks for? (`reconcile --once` exit code 0) */
+export function converged(row: PodStatusRow): boolean {
+  return row.status === 'Running' || row.status === 'Completed';
+}
