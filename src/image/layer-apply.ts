@@ -383,7 +383,8 @@ export async function applyTar(root: string, source: AsyncIterable<Uint8Array>, 
     await pump;
     const e = pumpError ?? err;
     if (e instanceof BerthError) throw e;
-    throw new BerthError(errnoOf(e) ? 'Internal' : 'InvalidArgument', `applying layer: ${(e as Error).message}`, { cause: e });
+    const systemError = /^E[A-Z]+$/.test(errnoOf(e) ?? '');
+    throw new BerthError(systemError ? 'Internal' : 'InvalidArgument', `applying layer: ${(e as Error).message}`, { cause: e });
   }
   await pump;
   if (pumpError) throw pumpError;
@@ -415,6 +416,12 @@ async function* verifiedBlob(path: string, digest: string, size: number): AsyncG
   }
   const actual = `${algorithm}:${hash.digest('hex')}`;
   if (n !== size || actual !== digest) throw new BerthError('FailedPrecondition', `layer ${digest}: content does not match (got ${actual}, ${n} bytes)`);
+}
+
+async function verifyWhole(layer: { path: string; digest: string; size: number }): Promise<void> {
+  for await (const _chunk of verifiedBlob(layer.path, layer.digest, layer.size)) {
+    // hashing only
+  }
 }
 
 export interface LayerBlob {
@@ -454,7 +461,10 @@ export async function applyLayerBlob(root: string, layer: LayerBlob, opts: Apply
   try {
     result = await applyTar(root, tarStream, opts);
   } catch (err) {
-    throw pipelineError instanceof BerthError ? pipelineError : err;
+    if (pipelineError instanceof BerthError) throw pipelineError;
+    // A decompression or tar error may come from corrupt content: say so if the blob does not match its digest.
+    if (!(err instanceof BerthError) || err.code === 'InvalidArgument') await verifyWhole(layer);
+    throw err;
   }
   if (pipelineError) throw pipelineError;
   if (result.diffId !== layer.diffId) {

@@ -11,7 +11,7 @@ import type { FsContentStore } from './content-store.js';
 import { parseDigest } from './digest.js';
 import type { LayoutReader } from './layout.js';
 import { CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, REF_NAME_ANNOTATION, SCHEMA1_TYPES } from './media-types.js';
-import { formatPlatform, selectManifest } from './platform.js';
+import { formatPlatform, isAttestation, normalizePlatform, selectManifest } from './platform.js';
 import type { Platform } from './platform.js';
 import type { Descriptor, PulledImage } from './types.js';
 
@@ -172,7 +172,7 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
       const children = doc.manifests.map((d, i) => checkDescriptor(d, `${what} manifests[${i}]`));
       const chosen = selectManifest(children, ctx.platform);
       if (!chosen) {
-        const have = children.filter((c) => c.platform).map((c) => formatPlatform(c.platform as Platform));
+        const have = children.filter((c) => c.platform && !isAttestation(c)).map((c) => formatPlatform(normalizePlatform(c.platform ?? {})));
         throw new BerthError('NotFound', `${what}: no manifest for platform ${formatPlatform(ctx.platform)} (available: ${have.join(', ') || 'none'})`);
       }
       log.debug({ digest: chosen.digest }, 'index resolved to manifest');
