@@ -10,7 +10,7 @@
  *          ≥0.4.0 (G4); removes the cache entry afterwards. Safe to repeat (CNI-13).
  * Operations on one attachment are serialized inside one Cni instance (CNI-26).
  */
-import { BerthError, silentLogger, wrap, type Logger } from '../common/index.js';
+import { BerthError, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
 import { ExecCni } from './host/exec.js';
@@ -18,7 +18,7 @@ import { parseNetworkConfigList } from './conf.js';
 import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
 import type { CachedAttachment, Cni, CniExec, CniResult, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
 import { validateContainerId, validateIfName, validateNetworkName } from './validate.js';
-import { versionAtLeast } from './version.js';
+import { CURRENT_CNI_VERSION, versionAtLeast } from './version.js';
 
 export interface CniOptions {
   /** berth passes `<state>/cni`; results go to `<cacheDir>/results/`. */
@@ -163,6 +163,63 @@ export class CniRuntime implements Cni {
       .map(({ v1: _v1, ...a }) => ({ ...a, result: toV1Lenient(a.result) }));
   }
 
+  /**
+   * CNI-17: what a plugin speaks (`VERSION`; stdin `{"cniVersion":"1.1.0"}`, NETNS, IFNAME and
+   * PATH set to "dummy"). libcni's fallbacks: "unknown CNI_COMMAND: VERSION" means ["0.1.0"]; a
+   * 0.2.0 answer without a list means ["0.1.0","0.2.0"].
+   */
+  async getVersionInfo(type: string, signal?: AbortSignal): Promise<{ cniVersion: string; supportedVersions: string[] }> {
+    const rt = { containerId: '', netns: 'dummy', ifName: 'dummy' };
+    const env = { ...buildCniEnv('VERSION', rt, []), CNI_PATH: 'dummy', CNI_ARGS: '' };
+    let out: string;
+    try {
+      out = await this.invoke('VERSION', { type }, { cniVersion: CURRENT_CNI_VERSION }, rt, signal, this.log, env);
+    } catch (err) {
+      if (err instanceof CniError && /unknown CNI_COMMAND: VERSION/.test(err.msg)) return { cniVersion: '0.1.0', supportedVersions: ['0.1.0'] };
+      throw err;
+    }
+    let info: { cniVersion?: unknown; supportedVersions?: unknown };
+    try {
+      info = JSON.parse(out) as typeof info;
+    } catch (err) {
+      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse VERSION result: ${(err as Error).message}`, plugin: type, verb: 'VERSION' });
+    }
+    const cniVersion = typeof info.cniVersion === 'string' ? info.cniVersion : '';
+    if (Array.isArray(info.supportedVersions)) {
+      return { cniVersion, supportedVersions: info.supportedVersions.filter((v): v is string => typeof v === 'string') };
+    }
+    if (cniVersion === '' || cniVersion === '0.2.0') return { cniVersion: '0.2.0', supportedVersions: ['0.1.0', '0.2.0'] };
+    return { cniVersion, supportedVersions: [cniVersion] };
+  }
+
+  /**
+   * CNI-05 (libcni ValidateNetworkList): every plugin exists and supports the list version.
+   * Returns the capabilities the list declares. Throws one CniError (code 1) naming every
+   * plugin that does not fit, so a network can be refused before any pod uses it.
+   */
+  async validateNetworkList(list: NetworkConfigList, signal?: AbortSignal): Promise<string[]> {
+    validateNetworkName(list.name);
+    checkListVersion(list);
+    const problems: string[] = [];
+    const caps = new Set<string>();
+    for (const plugin of list.plugins) {
+      for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) if (on) caps.add(cap);
+      try {
+        const info = await this.getVersionInfo(plugin.type, signal);
+        if (!info.supportedVersions.includes(list.cniVersion || '0.1.0')) {
+          problems.push(`plugin type="${plugin.type}" does not support config version ${JSON.stringify(list.cniVersion)} (supports ${info.supportedVersions.join(', ')})`);
+        }
+      } catch (err) {
+        if (codeOf(err) === 'Canceled' || codeOf(err) === 'DeadlineExceeded') throw err;
+        problems.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (problems.length) {
+      throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `network ${list.name} is not usable: ${problems.join('; ')}` });
+    }
+    return [...caps].sort();
+  }
+
   // ---- verbs ----
 
   private async add(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<CniResult> {
@@ -267,7 +324,15 @@ export class CniRuntime implements Cni {
   // ---- invocation ----
 
   /** Run one plugin (CNI-18..21): find it, run it with a timeout, retry on ETXTBSY, parse errors. */
-  private async invoke(verb: CniVerb, plugin: PluginConf, conf: Obj, rt: RuntimeConf, signal: AbortSignal | undefined, log: Logger): Promise<string> {
+  private async invoke(
+    verb: CniVerb,
+    plugin: PluginConf,
+    conf: Obj,
+    rt: RuntimeConf,
+    signal: AbortSignal | undefined,
+    log: Logger,
+    envOverride?: Record<string, string>,
+  ): Promise<string> {
     if (signal?.aborted) throw new BerthError('Canceled', `cni ${verb.toLowerCase()} canceled`, { cause: signal.reason });
     let pluginPath: string;
     try {
@@ -275,7 +340,7 @@ export class CniRuntime implements Cni {
     } catch (err) {
       throw wrap(err, `plugin type="${plugin.type}" failed (${verb.toLowerCase()})`);
     }
-    const env = buildCniEnv(verb, rt, this.pluginPaths);
+    const env = envOverride ?? buildCniEnv(verb, rt, this.pluginPaths);
     const stdin = JSON.stringify(conf);
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;

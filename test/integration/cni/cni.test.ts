@@ -107,6 +107,30 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
     expect(await netns.list('berth-tcni-half')).toEqual([]);
   });
 
+  it('IpNetnsManager in another directory (unshare --net=<file>) makes usable handles', async () => {
+    const m = new IpNetnsManager({ dir: join(tmp, 'netns') });
+    const p = await m.ensure('berth-tcni-u');
+    expect(p).toBe(join(tmp, 'netns', 'berth-tcni-u'));
+    expect(await m.exists('berth-tcni-u')).toBe(true);
+    expect(await m.ensure('berth-tcni-u')).toBe(p);
+    expect(await sh('nsenter', [`--net=${p}`, 'ip', '-o', 'link'])).toContain('lo');
+    expect(await m.list('berth-tcni-')).toEqual(['berth-tcni-u']);
+    await m.remove('berth-tcni-u');
+    await m.remove('berth-tcni-u');
+    expect(await m.exists('berth-tcni-u')).toBe(false);
+    expect(await m.list('berth-tcni-')).toEqual([]);
+  });
+
+  it('CNI-05/17: VERSION probing of the reference plugins', async () => {
+    const info = await cni.getVersionInfo('bridge');
+    expect(info.supportedVersions).toContain('1.0.0');
+    expect(await cni.validateNetworkList(bridgeList)).toEqual(['portMappings']);
+    const v110 = parseNetworkConfigList(bridgeList.bytes.replace('"cniVersion":"1.0.0"', '"cniVersion":"1.1.0"'));
+    if (!info.supportedVersions.includes('1.1.0')) {
+      await expect(cni.validateNetworkList(v110)).rejects.toMatchObject({ cniCode: 1 });
+    }
+  });
+
   it('loopback brings lo up', async () => {
     await netns.ensure('berth-tcni-lo');
     const list = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth-tcni-lo', plugins: [{ type: 'loopback' }] }));
@@ -123,6 +147,13 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
   });
 
   it('bridge + host-local + portmap: two namespaces get addresses, ping each other, CHECK passes, DEL cleans up', async () => {
+    // A Linux bridge without a set address takes the lowest address of its ports, so it changes
+    // when a later veth joins, and the bridge plugin's CHECK of earlier attachments then fails
+    // ("Bridge interface … Mac doesn't match"). A bridge made beforehand with a fixed address
+    // keeps it; the plugin adopts an existing bridge.
+    await execa('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    await execa('ip', ['link', 'set', BRIDGE, 'address', '02:42:0a:c7:01:01']);
+    await execa('ip', ['link', 'set', BRIDGE, 'up']);
     await netns.ensure('berth-tcni-a');
     await netns.ensure('berth-tcni-b');
     const rtA = rtFor('berth-tcni-a', 'berth-tcni-ca', 39181);
