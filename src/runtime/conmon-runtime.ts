@@ -27,6 +27,7 @@ import {
   BerthError,
   errnoOf,
   errorMessage,
+  hasCode,
   readJsonIfExists,
   readTextIfExists,
   silentLogger,
@@ -140,17 +141,30 @@ export class ConmonRuntime implements AppRuntime {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) throw new BerthError('InvalidArgument', `invalid container id "${id}"`);
     const log = this.log.child({ containerId: id });
     if (signal?.aborted) throw canceled(signal);
-    // Each execution starts from nothing: drop whatever an earlier one left.
-    if ((await this.list(id)).includes(id)) await this.remove(id);
+    // Each execution starts from nothing: drop whatever an earlier one left. Cheap checks
+    // here (berth's own files); a runtime container without them is caught at create.
+    if ((await this.readMeta(id)) || (await this.readExit(id).catch(() => undefined)) || (await exists(this.containerDir(id)))) await this.remove(id);
+    try {
+      return await this.startOnce(launch, signal);
+    } catch (err) {
+      if (!hasCode(err, 'AlreadyExists')) throw err;
+      log.debug({ err }, 'stale runtime container, removing and retrying');
+      await this.remove(id);
+      return this.startOnce(launch, signal);
+    }
+  }
+
+  private async startOnce(launch: AppLaunch, signal?: AbortSignal): Promise<AppStatus> {
+    const id = launch.containerId;
+    const log = this.log.child({ containerId: id });
 
     const facts = await this.hostFacts();
+    const paths = overlayPaths(launch.bundleDir, launch.execution);
+    const spec = buildOciSpec(launch, facts.bundle); // before any host change: invalid input fails fast
     const ctrDir = this.containerDir(id);
     const persistDir = join(ctrDir, 'persist');
     await Promise.all([mkdir(this.exitsDir, { recursive: true }), mkdir(this.socksDir, { recursive: true }), mkdir(persistDir, { recursive: true })]);
     await mkdir(join(launch.logPath, '..'), { recursive: true });
-
-    const paths = overlayPaths(launch.bundleDir, launch.execution);
-    const spec = buildOciSpec(launch, facts.bundle); // before any host change: invalid input fails fast
     const meta: ContainerMeta = {
       containerId: id,
       runtime: this.oci.name,
@@ -238,7 +252,8 @@ export class ConmonRuntime implements AppRuntime {
       }
       if (typeof msg.data !== 'number' || msg.data <= 0) {
         const stderr = ((await readTextIfExists(stderrPath)) ?? '').trim().split('\n').slice(-3).join('; ');
-        throw new BerthError('Internal', `${this.oci.name} create ${id}: ${msg.message ?? stderr ?? 'failed'}`.trim());
+        const text = msg.message ?? stderr ?? 'failed';
+        throw new BerthError(/already exists|id exists/i.test(text) ? 'AlreadyExists' : 'Internal', `${this.oci.name} create ${id}: ${text}`.trim());
       }
       return msg.data;
     } finally {
@@ -392,12 +407,16 @@ export class ConmonRuntime implements AppRuntime {
     }
     // Let the monitor finish (it writes the exit file when the app dies), so that it cannot
     // write after we cleaned up; end it ourselves if it hangs on.
-    if (meta?.conmonPid !== undefined) {
+    const monitors: Array<{ pid: number; startTime?: number }> =
+      meta?.conmonPid !== undefined
+        ? [{ pid: meta.conmonPid, ...(meta.conmonStartTime !== undefined ? { startTime: meta.conmonStartTime } : {}) }]
+        : await this.findMonitors(id);
+    for (const m of monitors) {
       const deadline = Date.now() + MONITOR_WAIT_MS;
-      while ((await this.monitorAlive(meta)) && Date.now() < deadline) await sleep(20);
-      if (await this.monitorAlive(meta)) {
+      while ((await isAlive(m.pid, m.startTime)) && Date.now() < deadline) await sleep(20);
+      if (await isAlive(m.pid, m.startTime)) {
         try {
-          process.kill(meta.conmonPid, 'SIGKILL');
+          process.kill(m.pid, 'SIGKILL');
         } catch (err) {
           if (errnoOf(err) !== 'ESRCH') errors.push(err);
         }
@@ -425,6 +444,24 @@ export class ConmonRuntime implements AppRuntime {
     if (errors.length > 1) throw new BerthError('Internal', `remove ${id}: ${errors.map(errorMessage).join('; ')}`, { cause: new AggregateError(errors) });
   }
 
+  /**
+   * conmon processes of this runtime (same exit dir) for container `id`, found by command
+   * line; used when berth's meta.json is gone and the monitor pid with it.
+   */
+  async findMonitors(id: string): Promise<Array<{ pid: number; startTime: number }>> {
+    const out: Array<{ pid: number; startTime: number }> = [];
+    for (const name of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(name)) continue;
+      const argv = (await readTextIfExists(`/proc/${name}/cmdline`).catch(() => undefined))?.split('\0') ?? [];
+      if (!argv[0]?.endsWith('conmon')) continue;
+      const at = (flag: string) => argv[argv.indexOf(flag) + 1];
+      if (at('-c') !== id || at('--exit-dir') !== this.exitsDir) continue;
+      const st = await readProcStat(Number(name));
+      if (st && st.state !== 'Z') out.push({ pid: st.pid, startTime: st.startTime });
+    }
+    return out;
+  }
+
   /** rmdir the leaf cgroup in every hierarchy (crun leaves some behind); busy dirs are retried. */
   private async removeCgroups(cgroupsPath: string): Promise<void> {
     const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
@@ -444,6 +481,19 @@ export class ConmonRuntime implements AppRuntime {
           throw err;
         }
       }
+    }
+  }
+
+  /**
+   * rmdir the cgroup parent (`/berth`) in every hierarchy when no app cgroup is left under it;
+   * for garbage collection (runtimes leave the parent behind). Busy or non-empty is fine.
+   */
+  async pruneCgroupParent(): Promise<void> {
+    const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+    for (const mount of [...v1, ...v2]) {
+      await rmdir(join(mount, this.cgroupParent)).catch((err: unknown) => {
+        if (!['ENOENT', 'EBUSY', 'ENOTEMPTY'].includes(errnoOf(err) ?? '')) throw err;
+      });
     }
   }
 
@@ -484,6 +534,15 @@ export function normalizeSignal(sig: string): string {
   const s = sig.trim().toUpperCase();
   if (/^\d+$/.test(s)) return s;
   return s.startsWith('SIG') ? s : `SIG${s}`;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -50,8 +50,9 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
       for (const id of await rt.list(PREFIX)) await rt.remove(id).catch(() => undefined);
     }
     for (const ns of netnses) spawnSync('ip', ['netns', 'del', ns]);
+    for (const rt of runtimes.values()) await rt.pruneCgroupParent();
     const { v1, v2 } = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
-    for (const m of [...v1, ...v2]) await rmdir(join(m, PREFIX)).catch(() => undefined);
+    for (const m of [...v1, ...v2]) expect(existsSync(join(m, PREFIX))).toBe(false);
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -222,6 +223,25 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
         const r = await rt().exec(l.containerId, ['sh', '-c', 'cat /etc/berth-trt-lower; hostname']);
         expect(r).toMatchObject({ exitCode: 0 });
         expect(r.stdout.trim().split('\n')).toEqual(['lower', 'trt']);
+      } finally {
+        await rt().remove(l.containerId);
+      }
+    });
+
+    it('start replaces a stale runtime container with the same id even when berth lost its files', async () => {
+      const l = launch('stale', ['sleep', '1000']);
+      try {
+        const first = await rt().start(l);
+        const meta = (await rt().readMeta(l.containerId))!;
+        // forget berth's own records: only the runtime's state and the monitor are left
+        await rm(rt().containerDir(l.containerId), { recursive: true, force: true });
+        const second = await rt().start({ ...l, execution: 1, logPath: l.logPath.replace('0.log', '1.log') });
+        expect(second.pid).not.toBe(first.pid);
+        expect(existsSync(`/proc/${first.pid}`)).toBe(false);
+        expect(await rt().monitorAlive(meta)).toBe(false);
+        // the old monitor is gone, so it cannot write an exit file over the new execution's
+        await new Promise((r) => setTimeout(r, 300));
+        expect((await rt().status(l.containerId)).state).toBe('running');
       } finally {
         await rt().remove(l.containerId);
       }
