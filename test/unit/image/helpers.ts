@@ -45,7 +45,7 @@ export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
     } as tar.Header;
     await new Promise<void>((resolve, reject) => {
       if (body) pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
-      else pack.entry(header, (err) => (err ? reject(err) : resolve())).end();
+      else pack.entry(header, (err) => (err ? reject(err) : resolve())).end(undefined);
     });
   }
   pack.finalize();
