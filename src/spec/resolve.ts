@@ -139,6 +139,7 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
   claims.sort((a, b) => a.fileIndex - b.fileIndex || a.pos.line - b.pos.line || a.pos.column - b.pos.column);
 
   const owners = new Map<string, Claim>();
+  const losers = new Set<string>();
   const pods: LoadedPod[] = [];
   for (const claim of claims) {
     const owner = owners.get(claim.key);
@@ -147,12 +148,13 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
         severity: 'error',
         file: claim.file,
         ...(claim.pos.line > 0 ? claim.pos : {}),
-        path: 'metadata.name',
+        path: claim.pod ? 'metadata.name' : '',
         message: `pod "${claim.key}" is defined twice: here and in ${at(owner.file, owner.pos)}, which comes first and wins; this definition is ignored`,
         key: claim.key,
       };
       conflicts.push(issue);
-      cross.push(issue);
+      // The losing document's own errors are not the owner's: keep them, unkeyed.
+      if (!claim.pod) losers.add(`${claim.file}\0${claim.key}`);
       continue;
     }
     owners.set(claim.key, claim);
@@ -173,7 +175,7 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
     pods,
     networks: accepted,
     conflicts,
-    issues: mergeIssues(sorted, cross),
+    issues: mergeIssues(sorted, cross, losers),
     invalidKeys: [...invalidKeys],
     invalidFiles: [...invalidFiles],
   };
@@ -226,12 +228,21 @@ function subnetsOf(net: LoadedNetwork): SubnetAt[] {
   return out;
 }
 
-/** Every issue, file by file in file order, each file's sorted by position (stable). */
-function mergeIssues(sorted: ParsedFile[], cross: SpecIssue[]): SpecIssue[] {
+/**
+ * Every issue, file by file in file order, each file's sorted by position (stable). Issues of
+ * pod documents that lost a conflict lose their key (the key belongs to the owner).
+ */
+function mergeIssues(sorted: ParsedFile[], cross: SpecIssue[], losers: Set<string>): SpecIssue[] {
   const out: SpecIssue[] = [];
   const known = new Set(sorted.map((f) => f.file));
+  const unkey = (file: string, i: SpecIssue): SpecIssue => {
+    if (i.key === undefined || !losers.has(`${file}\0${i.key}`)) return i;
+    const { key: _key, ...rest } = i;
+    return rest;
+  };
   for (const f of sorted) {
-    const all = [...f.issues, ...cross.filter((i) => i.file === f.file)].map((issue, i) => ({ issue, i }));
+    const own = f.issues.map((i) => unkey(f.file, i));
+    const all = [...own, ...cross.filter((i) => i.file === f.file)].map((issue, i) => ({ issue, i }));
     all.sort((a, b) => (a.issue.line ?? 0) - (b.issue.line ?? 0) || (a.issue.column ?? 0) - (b.issue.column ?? 0) || a.i - b.i);
     out.push(...all.map((x) => x.issue));
   }

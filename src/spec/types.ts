@@ -86,12 +86,19 @@ export interface ParsedFile {
 export interface DesiredSet {
   pods: LoadedPod[];
   networks: LoadedNetwork[];
-  /** pods that lost a duplicate-definition conflict: key → issue */
+  /**
+   * One issue per pod document that lost a duplicate-definition conflict (`key` is the pod;
+   * file/line are the losing document's). Not repeated in `issues`.
+   */
   conflicts: SpecIssue[];
-  /** every error and warning, per file */
+  /**
+   * Every other error and warning, file by file in file-name order. An error whose `key`
+   * holds a "/" belongs to a pod in `invalidKeys`; a key without "/" names a Network;
+   * errors without a key make their file one of `invalidFiles`.
+   */
   issues: SpecIssue[];
   /** keys of pods whose current document is invalid (their last good spec keeps running) */
   invalidKeys: string[];
-  /** files that failed to parse as a whole (no pod key could be told) */
+  /** files with errors that no pod key could be told for (YAML syntax error etc.) */
   invalidFiles: string[];
 }

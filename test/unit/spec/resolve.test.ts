@@ -32,7 +32,7 @@ describe('resolveDesired: pods', () => {
     expect(conflict).toMatchObject({ severity: 'error', file: loser, line: 4, column: 9, path: 'metadata.name', key: 'default/web' });
     expect(conflict.message).toContain(`${winner}:4:9`);
     expect(formatIssue(conflict)).toMatch(new RegExp(`^${loser}:4:9: error: metadata.name: pod "default/web" is defined twice`));
-    expect(desired.issues).toContainEqual(conflict);
+    expect(desired.issues).toEqual([]);
     expect(desired.invalidKeys).toEqual([]);
   });
 
@@ -48,6 +48,15 @@ describe('resolveDesired: pods', () => {
     expect(desired.pods).toEqual([]);
     expect(desired.invalidKeys).toEqual(['default/web']);
     expect(desired.conflicts.map((c) => c.file)).toEqual(['b.yaml']);
+  });
+
+  it('does not pin the errors of a losing invalid document on the pod that owns the key', () => {
+    const desired = resolveDesired([parse('a.yaml', podYaml('web')), parse('b.yaml', podYaml('web', { spec: '  bogus: 1' }))]);
+    expect(desired.pods.map((p) => p.source.file)).toEqual(['a.yaml']);
+    expect(desired.invalidKeys).toEqual([]);
+    expect(desired.conflicts).toMatchObject([{ file: 'b.yaml', key: 'default/web' }]);
+    expect(desired.issues).toMatchObject([{ file: 'b.yaml', path: 'spec.bogus' }]);
+    expect(desired.issues[0]?.key).toBeUndefined();
   });
 
   it('lists invalid pods by key and unreadable files by name', () => {
