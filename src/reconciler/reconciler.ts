@@ -12,6 +12,7 @@ import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/ty
 import type { Host } from './host.js';
 import { containerId, installationId, ipamDataDir, netnsName, podUid, type Layout } from './layout.js';
 import { diff, type ObservedApp, type PlanAction } from './plan.js';
+import { bridgesOf, removeUnusedBridges } from './gc.js';
 import { PodWorker } from './pod-worker.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { readSpecFiles, watchSpecDirs } from './sources.js';
@@ -223,6 +224,11 @@ export class Reconciler {
       }
     }
     await Promise.all(work);
+    const deleted = plan.filter((a) => a.action === 'delete' || a.action === 'update');
+    if (deleted.length) {
+      const gone = records.filter((r) => deleted.some((d) => d.action === 'delete' ? d.uid === r.uid : d.oldUid === r.uid));
+      await removeUnusedBridges(gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), await listRecords(this.host.layout), this.log);
+    }
   }
 
   /** A running pod whose sandbox vanished (someone deleted the netns) is recreated. */
