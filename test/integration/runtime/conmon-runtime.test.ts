@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,64 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
         expect((await rt().waitExit(l.containerId)).exitCode).toBe(0);
         const lines = await collect(readCriLog(l.logPath));
         expect(lines).toEqual(['root:x:0:0:root:/root:/bin/sh', 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false', 'trt', '0']);
+      } finally {
+        await rt().remove(l.containerId);
+      }
+    });
+
+    it('confines the app: image user, capped NOFILE, etc files and volumes bound in, host network when no netns', async () => {
+      const hosts = join(tmp, `hosts-${name}`);
+      const vol = join(tmp, `vol-${name}`);
+      writeFileSync(hosts, '127.0.0.1 localhost berth-trt-host\n');
+      mkdirSync(vol, { mode: 0o777 });
+      chmodSync(vol, 0o777);
+      const base = launch('confine', ['sh', '-c', 'id -u; id -g; ulimit -n; cat /etc/hosts; echo written > /data/sub/out; readlink /proc/self/ns/net; test -w /etc/berth-trt-lower || echo ro']);
+      const l: AppLaunch = {
+        ...base,
+        image: { ...base.image, User: 'nobody' },
+        etcFiles: { '/etc/hosts': hosts },
+        mounts: [{ destination: '/data/sub', source: vol, readOnly: false }],
+      };
+      try {
+        await rt().start(l);
+        expect((await rt().waitExit(l.containerId)).exitCode).toBe(0);
+        const hostNofile = Number(/^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
+        const hostNet = execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).trim();
+        expect(await collect(readCriLog(l.logPath))).toEqual(['65534', '65534', String(Math.min(1048576, hostNofile)), '127.0.0.1 localhost berth-trt-host', hostNet, 'ro']);
+        expect(readFileSync(join(vol, 'out'), 'utf8')).toBe('written\n');
+        // mount points were made in the upper dir, never in the lower
+        expect(existsSync(join(lower, 'data'))).toBe(false);
+        expect(readFileSync(join(lower, 'etc/passwd'), 'utf8')).not.toContain('berth-trt-host');
+      } finally {
+        await rt().remove(l.containerId);
+      }
+    });
+
+    it('puts the app in its cgroup under the test parent with the memory and cpu limits', async () => {
+      const base = launch('cgroup', ['sleep', '1000']);
+      const container = { ...base.container, resources: { limits: { memory: '64Mi', cpu: '500m' } } };
+      const l: AppLaunch = { ...base, container };
+      try {
+        const st = await rt().start(l);
+        const { v1 } = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
+        const mem = v1.find((m) => m.endsWith('/memory'));
+        const cpu = v1.find((m) => m.endsWith('/cpu') || m.endsWith('/cpu,cpuacct'));
+        if (mem) expect(readFileSync(join(mem, PREFIX, l.containerId, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+        if (cpu) expect(readFileSync(join(cpu, PREFIX, l.containerId, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+        if (mem) expect(readFileSync(join(mem, PREFIX, l.containerId, 'cgroup.procs'), 'utf8')).toContain(String(st.pid));
+      } finally {
+        await rt().remove(l.containerId);
+      }
+    });
+
+    it('waitExit honours its AbortSignal', async () => {
+      const l = launch('abort', ['sleep', '1000']);
+      try {
+        await rt().start(l);
+        const ac = new AbortController();
+        const p = rt().waitExit(l.containerId, ac.signal);
+        setTimeout(() => ac.abort(), 100);
+        await expect(p).rejects.toMatchObject({ code: 'Canceled' });
       } finally {
         await rt().remove(l.containerId);
       }
