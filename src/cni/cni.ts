@@ -150,7 +150,15 @@ export class CniRuntime implements Cni {
 
   async getCachedResult(networkName: string, containerId: string, ifName: string): Promise<CachedAttachment | undefined> {
     validateAttachment(networkName, containerId, ifName);
-    const e = await this.cache.read(networkName, containerId, ifName, '');
+    let e;
+    try {
+      e = await this.cache.read(networkName, containerId, ifName, '');
+    } catch (err) {
+      // An unreadable entry is no usable attachment; a later DEL removes the file (CNI-13),
+      // and ADD refuses to run over it (AlreadyExists) until then.
+      this.log.warn({ err, network: networkName, containerId }, 'cni cache entry unreadable');
+      return undefined;
+    }
     if (!e) return undefined;
     const { v1: _v1, ...a } = e;
     return { ...a, result: toV1Lenient(a.result) };

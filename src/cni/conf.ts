@@ -129,9 +129,14 @@ async function readDirSorted(dir: string): Promise<string[]> {
  * Every network in `dir` (CNI-03): `*.conflist` sorted lexically, then the deprecated
  * `*.conf`/`*.json` wrapped as one-plugin lists. Unless `loadOnlyInlinedPlugins` is set,
  * `<dir>/<name>/*.conf` plugins are appended to a list. When several files define the same
- * name, the first (conflists before confs) wins. A missing directory gives [].
+ * name, the first (conflists before confs) wins. A missing directory gives []. A file that does
+ * not parse throws InvalidArgument, like libcni; with `onError` it is reported and skipped
+ * instead, so that one half-written file does not hide the other networks.
  */
-export async function loadNetworkConfigLists(dir: string): Promise<NetworkConfigList[]> {
+export async function loadNetworkConfigLists(
+  dir: string,
+  opts: { onError?: (file: string, err: BerthError) => void } = {},
+): Promise<NetworkConfigList[]> {
   const names = await readDirSorted(dir);
   const out: NetworkConfigList[] = [];
   const seen = new Set<string>();
@@ -140,8 +145,25 @@ export async function loadNetworkConfigLists(dir: string): Promise<NetworkConfig
     seen.add(l.name);
     out.push(l);
   };
+  const guarded = async (path: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!opts.onError) throw err;
+      opts.onError(path, err instanceof BerthError ? err : new BerthError('InvalidArgument', `${path}: ${(err as Error).message}`, { cause: err }));
+    }
+  };
   for (const f of names.filter((n) => n.endsWith('.conflist'))) {
     const path = join(dir, f);
+    await guarded(path, () => loadConflist(path));
+  }
+  for (const f of names.filter((n) => n.endsWith('.conf') || n.endsWith('.json'))) {
+    const path = join(dir, f);
+    await guarded(path, async () => add(confListFromConf(await readFile(path, 'utf8'), path)));
+  }
+  return out;
+
+  async function loadConflist(path: string): Promise<void> {
     const list = parseList(await readFile(path, 'utf8'), path, { allowNoPlugins: true });
     if (!list.loadOnlyInlinedPlugins) {
       const sub = join(dir, list.name);
@@ -159,9 +181,4 @@ export async function loadNetworkConfigLists(dir: string): Promise<NetworkConfig
     if (list.plugins.length === 0) throw invalid(path, 'no plugin configs found');
     add(list);
   }
-  for (const f of names.filter((n) => n.endsWith('.conf') || n.endsWith('.json'))) {
-    const path = join(dir, f);
-    add(confListFromConf(await readFile(path, 'utf8'), path));
-  }
-  return out;
 }

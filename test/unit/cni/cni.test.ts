@@ -179,6 +179,17 @@ describe('Cni with FakeCniExec', () => {
     await expect(stat(join(dir, 'cni', 'results', 'berth-tcni-net-berth-tcni-c1-eth0'))).rejects.toThrow();
   });
 
+  it('an unreadable cache entry: getCachedResult is undefined, ADD refuses (AlreadyExists), DEL clears it', async () => {
+    await mkdir(join(dir, 'cni', 'results'), { recursive: true });
+    await writeFile(join(dir, 'cni', 'results', 'berth-tcni-net-berth-tcni-c1-eth0'), '{"kind":"cniCacheV1",');
+    const c = cni();
+    expect(await c.getCachedResult('berth-tcni-net', 'berth-tcni-c1', 'eth0')).toBeUndefined();
+    await expect(c.addNetworkList(list(), rt)).rejects.toMatchObject({ code: 'AlreadyExists' });
+    await c.delNetworkList(list(), rt);
+    await c.addNetworkList(list(), rt);
+    expect(await c.getCachedResult('berth-tcni-net', 'berth-tcni-c1', 'eth0')).toBeDefined();
+  });
+
   it('CNI-13: a DEL error halts and keeps the cache entry', async () => {
     const c = cni();
     await c.addNetworkList(list(), rt);

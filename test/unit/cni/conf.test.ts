@@ -102,6 +102,16 @@ describe('CNI-03 loadNetworkConfigLists', () => {
     expect(lists.map((l) => l.plugins.map((p) => p.type))).toEqual([['foo', 'extra'], ['x'], ['extra']]);
   });
 
+  it('a file that does not parse throws InvalidArgument, or with onError is reported and skipped', async () => {
+    await writeFile(join(dir, '10-half.conflist'), '{"name":"half","plugins":[');
+    await writeFile(join(dir, '20-ok.conflist'), conf({ name: 'ok' }));
+    await expect(loadNetworkConfigLists(dir)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    const bad: string[] = [];
+    const lists = await loadNetworkConfigLists(dir, { onError: (file, err) => bad.push(`${file} ${err.code}`) });
+    expect(lists.map((l) => l.name)).toEqual(['ok']);
+    expect(bad).toEqual([`${join(dir, '10-half.conflist')} InvalidArgument`]);
+  });
+
   it('a missing directory has no networks', async () => {
     expect(await loadNetworkConfigLists(join(dir, 'nope'))).toEqual([]);
   });
