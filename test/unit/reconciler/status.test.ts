@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { converged, issueRow, podStatusRow } from '../../../src/reconciler/status.js';
+import type { PodRecord } from '../../../src/reconciler/records.js';
+
+function record(over: Partial<PodRecord> = {}): PodRecord {
+  return {
+    version: 1,
+    uid: 'u1',
+    key: 'default/web',
+    namespace: 'default',
+    name: 'web',
+    hash: 'h',
+    source: { file: '/specs/web.yaml', doc: 0, line: 1, column: 1 },
+    pod: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { containers: [{ name: 'a', image: 'img' }, { name: 'b', image: 'img' }], restartPolicy: 'Always', terminationGracePeriodSeconds: 30, hostNetwork: false },
+    },
+    networks: [],
+    createdAt: 1_000,
+    updatedAt: 1_000,
+    phase: 'running',
+    lastError: null,
+    netns: '/run/netns/berth-u1',
+    attachments: [{ network: 'podnet', interface: 'eth0', ips: ['10.87.0.5/16'] }],
+    initDone: true,
+    apps: { a: { image: 'img', containerId: 'berth-u1-a', state: 'running', restartCount: 0 }, b: { image: 'img', containerId: 'berth-u1-b', state: 'running', restartCount: 1 } },
+    ...over,
+  };
+}
+
+const running = (pid: number) => ({ containerId: 'x', state: 'running' as const, pid });
+
+describe('pod status (kubectl words)', () => {
+  it('is Running with every app running', () => {
+    const row = podStatusRow(record(), { a: running(10), b: running(11) });
+    expect(row).toMatchObject({ status: 'Running', ready: '2/2', restarts: 1, ips: ['10.87.0.5'] });
+    expect(row.networks).toEqual([{ name: 'podnet', interface: 'eth0', ips: ['10.87.0.5/16'] }]);
+    expect(row.apps.map((a) => a.pid)).toEqual([10, 11]);
+    expect(converged(row)).toBe(true);
+  });
+
+  it('is CrashLoopBackOff while an app waits to be restarted', () => {
+    const rec = record();
+    rec.apps.b = { ...rec.apps.b!, state: 'backoff', backoffMs: 10_000, restartCount: 2, lastExit: { exitCode: 1, finishedAt: 5 } };
+    const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1 } });
+    expect(row).toMatchObject({ status: 'CrashLoopBackOff', ready: '1/2', restarts: 2, reason: 'b' });
+    expect(row.message).toContain('exit code 1');
+    expect(converged(row)).toBe(false);
+  });
+
+  it('is ErrImagePull, then ImagePullBackOff', () => {
+    const err = { step: 'pull', code: 'Unavailable', message: 'registry down' };
+    expect(podStatusRow(record({ phase: 'stepFailed', lastError: err }), {}).status).toBe('ErrImagePull');
+    expect(podStatusRow(record({ phase: 'setupBackoff', lastError: err }), {}).status).toBe('ImagePullBackOff');
+  });
+
+  it('is Completed when every app exited 0 under OnFailure', () => {
+    const rec = record();
+    rec.pod.spec.restartPolicy = 'OnFailure';
+    const exited = { containerId: 'x', state: 'exited' as const, exitCode: 0 };
+    expect(podStatusRow(rec, { a: exited, b: exited }).status).toBe('Completed');
+  });
+
+  it('is InvalidSpec with file and line when the current document is bad', () => {
+    const row = podStatusRow(record(), { a: running(1), b: running(2) }, { severity: 'error', file: '/specs/web.yaml', line: 8, column: 7, path: 'spec.containers[0]', message: 'unknown field "comand"' });
+    expect(row.status).toBe('InvalidSpec');
+    expect(row.message).toBe('/specs/web.yaml:8:7: spec.containers[0]: unknown field "comand" (the last good spec keeps running)');
+  });
+
+  it('has rows for inputs that never applied', () => {
+    expect(issueRow({ severity: 'error', file: '/s/x.yaml', line: 3, path: 'metadata', message: 'duplicate', key: 'ns1/x' }, 'Conflict')).toMatchObject({
+      namespace: 'ns1',
+      name: 'x',
+      status: 'Conflict',
+      uid: null,
+    });
+  });
+});
