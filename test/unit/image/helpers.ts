@@ -15,6 +15,8 @@ export interface TarEntry {
   gid?: number;
   mtime?: Date;
   pax?: Record<string, string>;
+  devmajor?: number;
+  devminor?: number;
 }
 
 // Shorthands in the style of containerd's tartest.TarContext.
@@ -41,6 +43,8 @@ export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
       mtime: e.mtime ?? new Date(1_600_000_000_000),
       linkname: e.linkname,
       size: body?.length ?? 0,
+      devmajor: e.devmajor ?? 0,
+      devminor: e.devminor ?? 0,
       ...(e.pax ? { pax: e.pax } : {}),
     } as tar.Header;
     await new Promise<void>((resolve, reject) => {
