@@ -36,11 +36,11 @@ import {
   type Logger,
 } from '../common/index.js';
 import { detectCgroupFacts, hostBoundingCapabilities, hostRlimits, parseCgroupMounts, type CgroupFacts } from './host-facts.js';
-import type { CliOciRuntime } from './oci-runtime.js';
+import { CliOciRuntime, crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, type BundleFacts } from './oci-spec.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { isAlive, readProcStat } from './proc.js';
-import type { AppLaunch, AppRuntime, AppStatus } from './types.js';
+import type { AppLaunch, AppRuntime, AppStatus, OciRuntime } from './types.js';
 
 export interface ContainerMeta {
   containerId: string;
@@ -63,7 +63,8 @@ export interface ContainerMeta {
 
 export interface ConmonRuntimeOptions {
   runDir: string;
-  ociRuntime: CliOciRuntime;
+  /** state/kill/delete/list go through it; start and exec run its `command` (a CliOciRuntime is used as is) */
+  ociRuntime: OciRuntime;
   conmonPath?: string;
   log?: Logger;
   /** parent of the apps' cgroups (default `berth`); tests use their own prefix */
@@ -88,7 +89,8 @@ function canceled(signal?: AbortSignal): BerthError {
 
 export class ConmonRuntime implements AppRuntime {
   readonly runDir: string;
-  readonly oci: CliOciRuntime;
+  readonly oci: OciRuntime;
+  private readonly cli: CliOciRuntime;
   private readonly conmonPath: string;
   private readonly log: Logger;
   private readonly cgroupParent: string;
@@ -98,6 +100,7 @@ export class ConmonRuntime implements AppRuntime {
   constructor(opts: ConmonRuntimeOptions) {
     this.runDir = opts.runDir;
     this.oci = opts.ociRuntime;
+    this.cli = opts.ociRuntime instanceof CliOciRuntime ? opts.ociRuntime : new CliOciRuntime(opts.ociRuntime.name, opts.ociRuntime.command);
     this.conmonPath = opts.conmonPath ?? 'conmon';
     this.log = (opts.log ?? silentLogger()).child({ component: 'runtime' });
     this.cgroupParent = opts.cgroupParent ?? 'berth';
@@ -120,10 +123,15 @@ export class ConmonRuntime implements AppRuntime {
   /** Host facts the bundles need, read once. */
   hostFacts() {
     this.facts ??= (async () => {
-      const [cgroup, rlimits, boundingCapabilities] = await Promise.all([detectCgroupFacts(), hostRlimits(), hostBoundingCapabilities()]);
-      // crun behind the wrapper sees a pure v1 host
-      const mode = cgroup.mode === 'hybrid' && this.oci.name === 'crun' && cgroup.unifiedControllers.length > 0 ? 'v1' : cgroup.mode;
-      return { cgroup, bundle: { cgroupMode: mode, rlimits, boundingCapabilities, cgroupParent: this.cgroupParent } };
+      try {
+        const [cgroup, rlimits, boundingCapabilities] = await Promise.all([detectCgroupFacts(), hostRlimits(), hostBoundingCapabilities()]);
+        // crun behind the wrapper sees a pure v1 host
+        const mode = this.oci.name === 'crun' && crunNeedsWrapper(cgroup) ? 'v1' : cgroup.mode;
+        return { cgroup, bundle: { cgroupMode: mode, rlimits, boundingCapabilities, cgroupParent: this.cgroupParent } };
+      } catch (err) {
+        this.facts = undefined; // read again next time
+        throw err;
+      }
     })();
     return this.facts;
   }
@@ -197,7 +205,7 @@ export class ConmonRuntime implements AppRuntime {
       });
       await this.writeMeta(meta);
       if (signal?.aborted) throw canceled(signal);
-      await this.oci.start(id, signal);
+      await this.cli.start(id, signal);
       meta.startedAt = Date.now();
       await this.writeMeta(meta);
       log.debug({ pid, conmonPid }, 'app started');
@@ -216,8 +224,8 @@ export class ConmonRuntime implements AppRuntime {
     const args = [
       '--api-version', '1',
       '-c', id, '-u', id, '-n', id,
-      '-r', this.oci.runtimePath,
-      ...this.oci.command.slice(1).flatMap((a) => ['--runtime-arg', a]),
+      '-r', this.cli.runtimePath,
+      ...this.cli.command.slice(1).flatMap((a) => ['--runtime-arg', a]),
       '-b', launch.bundleDir,
       '-p', join(ctrDir, 'ctr.pid'),
       '-P', join(ctrDir, 'conmon.pid'),
@@ -521,7 +529,7 @@ export class ConmonRuntime implements AppRuntime {
     const file = join(this.containerDir(id), `exec-${process.pid}-${Date.now()}.json`);
     await writeJsonAtomic(file, proc);
     try {
-      const r = await this.oci.exec(id, file, opts.signal);
+      const r = await this.cli.exec(id, file, opts.signal);
       return { exitCode: r.exitCode ?? 255, stdout: String(r.stdout), stderr: String(r.stderr) };
     } finally {
       await unlink(file).catch(() => undefined);
