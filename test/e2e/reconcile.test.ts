@@ -151,3 +151,76 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
     expect(await leaksOf([...ids, sb.root])).toEqual([]);
   });
 });
+
+describe.skipIf(!isRoot)('daemon mode and dry-run', () => {
+  let sb: Sandbox;
+  let image: string;
+  const ids = new Set<string>(['berth-e2e1']);
+
+  beforeAll(async () => {
+    sb = await createSandbox('berth-e2e-d');
+    image = await buildBusyboxImage(join(sb.root, 'image'));
+    await sb.writeSpec('00-net.yaml', networkYaml('e2edaemon', 'berth-e2e1', '10.215.0.0/16', join(sb.root, 'ipam')));
+  });
+
+  afterAll(async () => {
+    const code = await sb.teardown();
+    const leaks = await leaksOf([...ids, sb.root]);
+    await sb.dispose();
+    expect(code).toBe(0);
+    expect(leaks).toEqual([]);
+  });
+
+  const waitFor = async (pred: (s: Awaited<ReturnType<Sandbox['status']>>) => boolean, ms: number) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const s = await sb.status();
+      if (pred(s)) return s;
+      if (Date.now() > end) throw new Error(`timed out; status: ${JSON.stringify(s.pods.map((p) => [p.name, p.status]))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('prints the plan without changing anything; exit 1 for pending changes, 0 for none', async () => {
+    await sb.writeSpec('p.yaml', podYaml('planned', image, [{ name: 'main', script: LOOP }]));
+    const r = await sb.run(['reconcile', '--once', '--dry-run']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/^create {2}default\/planned/m);
+    expect((await sb.status()).pods).toEqual([]);
+    expect((await sb.run(['reconcile', '--once'])).exitCode).toBe(0);
+    for (const p of (await sb.status()).pods) if (p.uid) ids.add(shortId(p.uid));
+    const again = await sb.run(['reconcile', '--once', '--dry-run']);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toBe('no changes');
+    await sb.removeSpec('p.yaml');
+    expect((await sb.run(['reconcile', '--once'])).exitCode).toBe(0);
+  });
+
+  it('reacts to new, changed and removed files within seconds, and leaves pods running when stopped', async () => {
+    const daemon = sb.spawn(['reconcile']);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const t0 = Date.now();
+      await sb.writeSpec('d.yaml', podYaml('watched', image, [{ name: 'main', script: LOOP }]));
+      const s1 = await waitFor((s) => s.pods.some((p) => p.name === 'watched' && p.status === 'Running'), 15_000);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      const first = s1.pods.find((p) => p.name === 'watched')!;
+      ids.add(shortId(first.uid!));
+      await sb.writeSpec('d.yaml', podYaml('watched', image, [{ name: 'main', script: `echo v2; ${LOOP}` }]));
+      const s2 = await waitFor((s) => s.pods.some((p) => p.name === 'watched' && p.uid !== first.uid && p.status === 'Running'), 20_000);
+      ids.add(shortId(s2.pods.find((p) => p.name === 'watched')!.uid!));
+      await sb.removeSpec('d.yaml');
+      await waitFor((s) => s.pods.length === 0, 20_000);
+      await sb.writeSpec('e.yaml', podYaml('survivor', image, [{ name: 'main', script: LOOP }]));
+      const s3 = await waitFor((s) => s.pods.some((p) => p.name === 'survivor' && p.status === 'Running'), 15_000);
+      ids.add(shortId(s3.pods.find((p) => p.name === 'survivor')!.uid!));
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    const res = await daemon;
+    expect(res.exitCode).toBe(0);
+    // the agent is gone; its pods are not
+    const after = await sb.status();
+    expect(after.pods.find((p) => p.name === 'survivor')).toMatchObject({ status: 'Running' });
+  });
+});
