@@ -168,6 +168,20 @@ export class FsContentStore implements ContentStore {
     return out.sort();
   }
 
+  /** Remove partial ingests left by a crash (call when no ingest is in flight); returns how many. */
+  async pruneIngest(): Promise<number> {
+    const dir = join(this.root, '.ingest');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return 0;
+      throw err;
+    }
+    for (const n of names) await rm(join(dir, n), { force: true, recursive: true });
+    return names.length;
+  }
+
   async delete(digest: string): Promise<void> {
     await rm(this.path(digest), { force: true });
   }

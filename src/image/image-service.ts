@@ -64,7 +64,7 @@ export interface BerthImageService extends ImageService {
   renderedPath(key: string): string;
   /** Delete one rendered tree; "already gone" is success. */
   removeRendered(key: string): Promise<void>;
-  /** Remove `.tmp-*` renders left by a crash; call only when no render is in flight. */
+  /** Remove `.tmp-*` renders and partial blob ingests left by a crash; call only when nothing is in flight. Returns how many. */
   pruneIncomplete(): Promise<number>;
 }
 
@@ -199,6 +199,7 @@ class LocalImageService implements BerthImageService {
     const final = join(this.renderedDir, key);
     const rootfs = join(final, 'rootfs');
     if (await exists(rootfs)) return { ...image, rootfs };
+    if (await exists(final)) await this.removeRendered(key); // damaged by hand: rebuild
     const diffIds = image.config.rootfs?.diff_ids ?? [];
     if (image.config.rootfs?.type !== 'layers' || diffIds.length !== image.layers.length) {
       throw new BerthError('InvalidArgument', `${image.reference}: config.rootfs does not describe the ${image.layers.length} layers`);
@@ -227,6 +228,7 @@ class LocalImageService implements BerthImageService {
         const code = errnoOf(err);
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
         await rm(tmp, { recursive: true, force: true }); // someone else finished the same tree first
+        if (!(await exists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
       }
       log.info({ rootfs }, 'image rendered');
       return { ...image, rootfs };
@@ -259,16 +261,15 @@ class LocalImageService implements BerthImageService {
   }
 
   async pruneIncomplete(): Promise<number> {
-    let names: string[];
+    let names: string[] = [];
     try {
       names = await readdir(this.renderedDir);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return 0;
-      throw err;
+      if (errnoOf(err) !== 'ENOENT') throw err;
     }
     const stale = names.filter((n) => n.startsWith('.tmp-'));
     for (const n of stale) await rm(join(this.renderedDir, n), { recursive: true, force: true });
-    return stale.length;
+    return stale.length + (await this.store.pruneIngest());
   }
 }
 

@@ -186,6 +186,24 @@ describe('pull + render from oci: layouts', () => {
   });
 });
 
+describe('crash leftovers', () => {
+  it('half-built renders and partial ingests are invisible and pruned; a damaged tree is rebuilt', async () => {
+    const { layout, state, manifestDigest } = await layoutWith({ layers: [layer0] });
+    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const img = await svc.pull(`oci:${layout}`);
+    await mkdir(join(state, 'rendered', `.tmp-${manifestDigest.slice(7)}-dead/rootfs/etc`), { recursive: true });
+    await mkdir(join(state, 'blobs', '.ingest'), { recursive: true });
+    await writeFile(join(state, 'blobs', '.ingest', 'partial'), 'half');
+    expect(await svc.listRendered()).toEqual([]);
+    expect(await svc.pruneIncomplete()).toBe(2);
+    expect(await readdir(join(state, 'rendered'))).toEqual([]);
+    const r = await svc.render(img);
+    await rm(r.rootfs, { recursive: true });
+    const again = await svc.render(img);
+    expect(Object.keys(await snapshot(again.rootfs))).toContain('opt/a');
+  });
+});
+
 describe('refusals', () => {
   it('a layer blob whose bytes do not match its digest is refused and nothing is kept (IMG-08)', async () => {
     const { layout, state } = fresh();
