@@ -135,20 +135,25 @@ function podKey(raw: Record<string, unknown>): string | undefined {
   return `${namespace ?? 'default'}/${name}`;
 }
 
-/** The name of a document with syntax errors that still reads as kind Network, if any. */
+/**
+ * For a document with syntax errors that still reads as kind Network: the name it seems to
+ * have, or "?" when none can be read (the network is then unknown but still counted invalid).
+ */
 function brokenNetworkKey(doc: Document.Parsed): string | undefined {
   const contents = doc.contents;
   if (!isMap(contents)) return undefined;
   const kind: unknown = contents.get('kind', true);
   if (!isScalar(kind) || kind.value !== NETWORK_API.kind) return undefined;
   const name: unknown = doc.getIn(['metadata', 'name'], true);
-  return isScalar(name) && typeof name.value === 'string' && name.value !== '' ? name.value : '?';
+  return isScalar(name) && typeof name.value === 'string' && name.value !== '' && !name.value.includes('/') ? name.value : '?';
 }
 
 function networkKey(raw: Record<string, unknown>): string | undefined {
   const meta = raw['metadata'];
   if (!isObject(meta)) return undefined;
-  return typeof meta['name'] === 'string' && meta['name'] !== '' ? meta['name'] : undefined;
+  const name = meta['name'];
+  // A network key never holds "/": that is how issue keys tell networks from pods.
+  return typeof name === 'string' && name !== '' ? name.replaceAll('/', '_') : undefined;
 }
 
 interface DocCtx {
