@@ -350,8 +350,17 @@ export class ConmonRuntime implements AppRuntime {
       const slow = () => {
         if (checking || settled) return;
         checking = true;
-        this.status(id)
+        // Cheap while the monitor lives (it writes the exit file); the full status (a runtime
+        // spawn) only when it is gone or unknown.
+        this.readMeta(id)
+          .then(async (meta) => {
+            const exit = await this.readExit(id);
+            if (exit) return { containerId: id, state: 'exited' as const, ...exit };
+            if (await this.monitorAlive(meta)) return undefined;
+            return this.status(id);
+          })
           .then((s) => {
+            if (!s) return;
             if (s.state === 'exited') finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? Date.now() }));
             else if (s.state === 'unknown') finish(() => reject(new BerthError('NotFound', `container ${id} not found`)));
           })
