@@ -92,6 +92,8 @@ class LayerApplier {
   private readonly upper = new Set<string>();
   private readonly savedTimes = new Map<string, Times>();
   private readonly dirTimes = new Map<string, Times>();
+  /** Resolved directories known to be real directories; forgotten on any removal. */
+  private readonly knownDirs = new Set<string>();
   private readonly log: Logger;
   private readonly privileged: boolean;
   private warnedXattr = false;
@@ -119,6 +121,7 @@ class LayerApplier {
 
   /** mkdir -p of a resolved parent inside the root; a non-directory in the way is replaced (umoci NonDirParent). */
   private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
     const rel = posix.relative(this.root, dir);
     if (rel.startsWith('..') || posix.isAbsolute(rel)) throw new BerthError('Internal', `resolved path ${dir} escapes ${this.root}`);
     let cur = this.root;
@@ -135,13 +138,19 @@ class LayerApplier {
       await mkdir(next, 0o755);
       cur = next;
     }
+    this.knownDirs.add(dir);
+  }
+
+  private async remove(p: string): Promise<void> {
+    this.knownDirs.clear();
+    await rm(p, { recursive: true, force: true });
   }
 
   /** Remove `p` unless this layer created it; recurse into directories this layer touched. */
   private async removeLower(p: string): Promise<void> {
     if (!this.upper.has(p)) {
       await this.saveTimes(posix.dirname(p));
-      await rm(p, { recursive: true, force: true });
+      await this.remove(p);
       return;
     }
     const st = await lstatOrUndefined(p);
@@ -282,7 +291,7 @@ class LayerApplier {
     if (!keepDir) await this.saveTimes(parent);
     if (existing && !keepDir) {
       // IMG-11: anything but dir-over-dir is unlinked, then recreated.
-      await rm(path, { recursive: true, force: true });
+      await this.remove(path);
     }
 
     switch (type) {
