@@ -1,0 +1,41 @@
+/** `berth reconcile [--once [--dry-run]]`: converge the host to the specs. */
+import type { Command } from 'commander';
+import { parseDuration } from '../../common/duration.js';
+import { formatIssue } from '../../spec/index.js';
+import { formatPlan, hasChanges, Reconciler } from '../../reconciler/index.js';
+import { createHost, createLogger } from '../wire.js';
+import { act, globalOptions, opts } from '../common.js';
+
+export function register(program: Command): void {
+  globalOptions(
+      program
+      .command('reconcile')
+      .description('converge the host to the specs: as a daemon, or --once')
+      .option('--once', 'converge once, wait until every pod is settled or --timeout passes, exit')
+      .option('--dry-run', 'print the plan, change nothing (with --once)')
+      .option('--timeout <duration>', 'how long --once waits for pods to settle', '2m')
+      .option('--resync <duration>', 'daemon: how often to look for drift', '10s'),
+  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string }, cmd: Command) => {
+    const o = opts(cmd);
+    const log = createLogger(o.logLevel, Boolean(cmdOpts.dryRun));
+    const timeoutMs = parseDuration(cmdOpts.timeout);
+    const host = await createHost(o, log);
+    const rec = new Reconciler(host, { cniConfDirs: o.cniConfDir, resyncMs: parseDuration(cmdOpts.resync) });
+    if (cmdOpts.dryRun) {
+      const { desired, plan } = await rec.plan(true);
+      for (const i of [...desired.issues, ...desired.conflicts]) process.stderr.write(`${formatIssue(i)}\n`);
+      const lines = formatPlan(plan);
+      process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes\n');
+      return desired.issues.some((i) => i.severity === 'error') || desired.conflicts.length ? 2 : hasChanges(plan) ? 1 : 0;
+    }
+    if (cmdOpts.once) {
+      const res = await rec.once(timeoutMs);
+      for (const i of res.issues.filter((x) => x.severity === 'error')) process.stderr.write(`${formatIssue(i)}\n`);
+      return res.exitCode;
+    }
+    const ac = new AbortController();
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+    await rec.run(ac.signal);
+    return 0;
+  }));
+}

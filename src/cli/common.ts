@@ -1,0 +1,56 @@
+/**
+ * What every command shares: the global options (every path configurable, DESIGN.md §1),
+ * exit-code plumbing, and pod lookup.
+ */
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { BerthError } from '../common/errors.js';
+import { listRecords } from '../reconciler/index.js';
+import { DEFAULTS, layoutOf, type GlobalOptions } from './wire.js';
+
+export const EXIT_USAGE = 3;
+
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+/** Add the global options to a (sub)command. */
+export function globalOptions(cmd: Command): Command {
+  return cmd
+    .option('--config-dir <dir>', 'configuration directory', DEFAULTS.configDir)
+    .option('--spec-dir <dir>', 'directory of pod and network specs (repeatable)', collect)
+    .option('--state-dir <dir>', 'state directory', DEFAULTS.stateDir)
+    .option('--run-dir <dir>', 'runtime directory', DEFAULTS.runDir)
+    .option('--log-dir <dir>', 'container log directory', DEFAULTS.logDir)
+    .addOption(new Option('--runtime <name>', 'OCI runtime').choices(['crun', 'runc']).default(DEFAULTS.runtime))
+    .option('--cni-plugin-dir <dir>', 'CNI plugin directory (repeatable)', collect)
+    .option('--cni-conf-dir <dir>', 'directory of CNI conflists usable by name (repeatable)', collect)
+    .option('--netns-dir <dir>', 'where network namespace handles live', DEFAULTS.netnsDir)
+    .option('--concurrency <n>', 'pods set up at once', DEFAULTS.concurrency)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', DEFAULTS.logLevel);
+}
+
+/** The global options of a command, defaults applied. */
+export function opts(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
+  return {
+    ...DEFAULTS,
+    ...o,
+    specDir: o.specDir?.length ? o.specDir : [...DEFAULTS.specDir],
+    cniPluginDir: o.cniPluginDir?.length ? o.cniPluginDir : [...DEFAULTS.cniPluginDir],
+    cniConfDir: o.cniConfDir?.length ? o.cniConfDir : [...DEFAULTS.cniConfDir, join(o.configDir ?? DEFAULTS.configDir, 'net.d')],
+  } as GlobalOptions;
+}
+
+/** Actions return their exit code; commander only awaits them. */
+export function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    process.exitCode = await fn(...args);
+  };
+}
+
+/** The newest applied pod of that name (`name` or `namespace/name`). */
+export async function findPod(o: GlobalOptions, name: string, namespace: string) {
+  const key = name.includes('/') ? name : `${namespace}/${name}`;
+  const recs = (await listRecords(layoutOf(o))).filter((r) => r.key === key);
+  if (recs.length === 0) throw new BerthError('NotFound', `pod ${key} not found`);
+  return recs.sort((a, b) => b.createdAt - a.createdAt)[0]!;
+}
