@@ -64,6 +64,8 @@ export interface ImageService {
   render(image: PulledImage, opts?: PullOptions): Promise<RenderedImage>;
   /** Rendered trees present on the host, by key (for gc). */
   listRendered(): Promise<string[]>;
+  /** Remove what a crash left half-written (ingest files, unfinished trees); returns how many. */
+  pruneIncomplete?(): Promise<number>;
 }
 
 /** Content-addressed, immutable blob storage (`<state>/blobs/<alg>/<hex>`), verify on commit. */

@@ -83,26 +83,6 @@ function attachmentsOf(rec: PodRecord): Array<{ list: NetworkConfigList; ifName:
   return out;
 }
 
-/** env `valueFrom.fieldRef` resolved to values, so the bundle sees plain env. */
-function resolveFieldRefs(c: Container, rec: PodRecord, ips: string[]): Container {
-  if (!c.env?.some((e) => e.valueFrom?.fieldRef)) return c;
-  const fields: Record<string, string> = {
-    'metadata.name': rec.name,
-    'metadata.namespace': rec.namespace,
-    'metadata.uid': rec.uid,
-    'status.podIP': ips[0] ?? '',
-    'status.podIPs': ips.join(','),
-    'spec.nodeName': process.env.HOSTNAME ?? '',
-  };
-  return {
-    ...c,
-    env: c.env.map((e) => {
-      const path = e.valueFrom?.fieldRef?.fieldPath;
-      return path === undefined ? e : { name: e.name, value: fields[path] ?? '' };
-    }),
-  };
-}
-
 async function volumeMounts(rec: PodRecord, c: Container, dir: string): Promise<AppLaunch['mounts']> {
   const vols = new Map((rec.pod.spec.volumes ?? []).map((v) => [v.name, v]));
   const out: NonNullable<AppLaunch['mounts']> = [];
@@ -151,7 +131,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       bundleDir: join(dir, 'apps', c.name),
       rootfsLower: image.rootfs,
       image: image.config.config ?? {},
-      container: resolveFieldRefs(c, rec, res.ips),
+      container: c,
+      podIPs: res.ips,
       pod: rec.pod,
       ...(rec.netns ? { netnsPath: rec.netns } : {}),
       hostname: podHostname(rec.pod),

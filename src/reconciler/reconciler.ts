@@ -16,7 +16,7 @@ import { bridgesOf, removeUnusedBridges } from './gc.js';
 import { PodWorker } from './pod-worker.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { readSpecFiles, watchSpecDirs } from './sources.js';
-import { converged, issueRow, podStatusRow, type PodStatusRow } from './status.js';
+import { converged, isPodKey, issueRow, podStatusRow, type PodStatusRow } from './status.js';
 import { join } from 'node:path';
 
 export interface ReconcilerOptions {
@@ -49,6 +49,7 @@ export class Reconciler {
   private readonly log: Logger;
   private syncing: Promise<void> = Promise.resolve();
   private lastDesired?: DesiredSet;
+  private pruned = false;
 
   constructor(
     private readonly host: Host,
@@ -173,6 +174,11 @@ export class Reconciler {
   }
 
   private async doSync(): Promise<void> {
+    if (!this.pruned) {
+      this.pruned = true;
+      const n = await this.host.images.pruneIncomplete?.().catch((err) => this.log.warn({ err }, 'image prune failed'));
+      if (n) this.log.info({ count: n }, 'removed half-written image data left by a crash');
+    }
     const { desired, records, plan } = await this.plan();
     this.lastDesired = desired;
     for (const i of desired.issues) {
@@ -227,7 +233,9 @@ export class Reconciler {
     const deleted = plan.filter((a) => a.action === 'delete' || a.action === 'update');
     if (deleted.length) {
       const gone = records.filter((r) => deleted.some((d) => d.action === 'delete' ? d.uid === r.uid : d.oldUid === r.uid));
-      await removeUnusedBridges(gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), await listRecords(this.host.layout), this.log);
+      const left = await listRecords(this.host.layout);
+      await removeUnusedBridges(gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
+      if (left.length === 0) await this.host.runtime.prune?.().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
     }
   }
 
@@ -248,7 +256,7 @@ export class Reconciler {
   /** Status rows of every pod driven now, plus rows for inputs that could not be applied. */
   rows(): PodStatusRow[] {
     const desired = this.lastDesired;
-    const invalid = new Map((desired?.issues ?? []).filter((i) => i.severity === 'error' && i.key).map((i) => [i.key!, i]));
+    const invalid = new Map((desired?.issues ?? []).filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
     const rows: PodStatusRow[] = [];
     const keys = new Set<string>();
     for (const w of this.workers.values()) {
@@ -328,7 +336,7 @@ const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
   const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
-  const invalid = new Map((report?.issues ?? []).filter((i) => i.severity === 'error' && i.key).map((i) => [i.key!, i]));
+  const invalid = new Map((report?.issues ?? []).filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
   const rows: PodStatusRow[] = [];
   const keys = new Set<string>();
   for (const rec of await listRecords(host.layout)) {

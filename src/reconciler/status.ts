@@ -152,7 +152,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
 
 /** A row for a pod that has no applied spec: invalid from the start, or a losing duplicate. */
 export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): PodStatusRow {
-  const [namespace, name] = (issue.key ?? `default/${issue.file}`).split('/') as [string, string];
+  const [namespace, name] = (isPodKey(issue.key) ? issue.key : `default/${issue.file}`).split('/') as [string, string];
   return {
     namespace,
     name,
@@ -174,4 +174,9 @@ export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): 
 /** Has this pod reached what its spec asks for? (`reconcile --once` exit code 0) */
 export function converged(row: PodStatusRow): boolean {
   return row.status === 'Running' || row.status === 'Completed';
+}
+
+/** Issue keys name a pod (`namespace/name`) or a network (`name`). */
+export function isPodKey(key: string | undefined): key is string {
+  return key !== undefined && key.includes('/');
 }

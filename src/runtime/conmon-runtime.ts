@@ -505,6 +505,11 @@ export class ConmonRuntime implements AppRuntime {
    * rmdir the cgroup parent (`/berth`) in every hierarchy when no app cgroup is left under it;
    * for garbage collection (runtimes leave the parent behind). Busy or non-empty is fine.
    */
+  /** AppRuntime.prune: the empty cgroup parents. */
+  prune(): Promise<void> {
+    return this.pruneCgroupParent();
+  }
+
   async pruneCgroupParent(): Promise<void> {
     const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
     for (const mount of [...v1, ...v2]) {

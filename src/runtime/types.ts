@@ -74,6 +74,8 @@ export interface AppRuntime {
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
   list(prefix: string): Promise<string[]>;
+  /** Remove shared leftovers no container needs any more (empty cgroup parents). */
+  prune?(): Promise<void>;
 }
 
 /** The bare OCI runtime CLI (create/start/state/kill/delete), for the monitor and for tests. */
