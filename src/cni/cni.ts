@@ -8,7 +8,11 @@
  *   CHECK  (≥0.4.0, unless disableCheck) plugins in order with the cached result (CNI-14).
  *   DEL    plugins in reverse with the cached result when one exists and the version is
  *          ≥0.4.0 (G4); removes the cache entry afterwards. Safe to repeat (CNI-13).
- * Operations on one attachment are serialized inside one Cni instance (CNI-26).
+ *   GC     (unless disableGC) DEL of this network's cached attachments not in the valid set,
+ *          then (≥1.1.0) GC to every plugin with the valid set, errors joined (CNI-15, G1).
+ *   STATUS (≥1.1.0) plugins in order, stop at the first error (CNI-16).
+ * Operations on one attachment are serialized inside one Cni instance (CNI-26); GC of a
+ * network waits for every operation on it and holds new ones back until it is done.
  */
 import { BerthError, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
@@ -16,7 +20,7 @@ import { ResultCache } from './cache.js';
 import { ExecCni } from './host/exec.js';
 import { parseNetworkConfigList } from './conf.js';
 import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
-import type { CachedAttachment, Cni, CniExec, CniResult, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
+import type { CachedAttachment, Cni, CniExec, CniResult, GcArgs, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
 import { validateContainerId, validateIfName, validateNetworkName } from './validate.js';
 import { CURRENT_CNI_VERSION, versionAtLeast } from './version.js';
 
@@ -121,6 +125,9 @@ export class CniRuntime implements Cni {
   private readonly timeoutMs: number;
   private readonly retryDelayMs: number;
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly versionInfos = new Map<string, { cniVersion: string; supportedVersions: string[] }>();
+  /** per network: the tail of its running GC (CNI-15: exclusive with ADD/DEL) */
+  private readonly gcs = new Map<string, Promise<unknown>>();
 
   constructor(opts: CniOptions) {
     this.exec = opts.exec ?? new ExecCni();
@@ -134,6 +141,27 @@ export class CniRuntime implements Cni {
   /** Where the cache entry of an attachment lives (CNI-24). */
   cachePath(networkName: string, containerId: string, ifName: string): string {
     return this.cache.path(networkName, containerId, ifName);
+  }
+
+  gcNetworkList(list: NetworkConfigList, args?: GcArgs, signal?: AbortSignal): Promise<void> {
+    return this.exclusive(list.name, () => this.gc(list, args, signal));
+  }
+
+  /**
+   * CNI-16 (libcni GetStatusNetworkList): nothing to ask below 1.1.0; else STATUS to each plugin
+   * in order with only `name` and `cniVersion` injected, the first error returned as is (50: no
+   * new ADD possible, 51: existing attachments may be degraded).
+   */
+  async getStatusNetworkList(list: NetworkConfigList, signal?: AbortSignal): Promise<void> {
+    validateNetworkName(list.name);
+    checkListVersion(list);
+    if (!isKnownCniVersion(list.cniVersion) || !versionAtLeast(list.cniVersion, '1.1.0')) return;
+    const log = this.log.child({ network: list.name });
+    const rt = { containerId: '', netns: '', ifName: '' };
+    const env = { ...buildCniEnv('STATUS', rt, this.pluginPaths), CNI_ARGS: '' };
+    for (const plugin of list.plugins) {
+      await this.invoke('STATUS', plugin, { ...plugin, name: list.name, cniVersion: list.cniVersion }, rt, signal, log, env);
+    }
   }
 
   addNetworkList(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<CniResult> {
@@ -198,6 +226,50 @@ export class CniRuntime implements Cni {
     }
     if (cniVersion === '' || cniVersion === '0.2.0') return { cniVersion: '0.2.0', supportedVersions: ['0.1.0', '0.2.0'] };
     return { cniVersion, supportedVersions: [cniVersion] };
+  }
+
+  /**
+   * What keeps a list from working on this host, per plugin, before any pod uses it: a plugin
+   * type (or its `ipam.type`) not found in the plugin path (CNI-18), or a plugin that does not
+   * speak the list's version (CNI-05, VERSION probing). The answer of VERSION is remembered per
+   * plugin file for this runtime's lifetime (the daemon asks on every resync). Never throws for
+   * a plugin's sake; `field` is `type` or `ipam.type`.
+   */
+  async pluginProblems(list: NetworkConfigList, signal?: AbortSignal): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>> {
+    const out: Array<{ index: number; field: 'type' | 'ipam.type'; message: string }> = [];
+    for (const [index, plugin] of list.plugins.entries()) {
+      const ipam = plugin.ipam as { type?: unknown } | undefined;
+      if (ipam && typeof ipam === 'object' && typeof ipam.type === 'string' && ipam.type !== '') {
+        try {
+          await this.exec.findInPath(ipam.type, this.pluginPaths);
+        } catch (err) {
+          out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${(err as Error).message}` });
+        }
+      }
+      let path: string;
+      try {
+        path = await this.exec.findInPath(plugin.type, this.pluginPaths);
+      } catch (err) {
+        out.push({ index, field: 'type', message: `unknown plugin type "${plugin.type}": ${(err as Error).message}` });
+        continue;
+      }
+      let info = this.versionInfos.get(path);
+      if (!info) {
+        try {
+          info = await this.getVersionInfo(plugin.type, signal);
+          this.versionInfos.set(path, info);
+        } catch (err) {
+          if (codeOf(err) === 'Canceled') throw err;
+          out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${(err as Error).message}` });
+          continue;
+        }
+      }
+      const v = list.cniVersion || '0.1.0';
+      if (!info.supportedVersions.includes(v)) {
+        out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not support cniVersion ${JSON.stringify(v)} (it supports ${info.supportedVersions.join(', ')})` });
+      }
+    }
+    return out;
   }
 
   /**
@@ -329,6 +401,53 @@ export class CniRuntime implements Cni {
     log.debug({ event: 'cni.deleted' }, 'cni del done');
   }
 
+  /**
+   * CNI-15 (libcni GCNetworkList). The stale attachments are DELeted with the cached netns, args
+   * and capability args; GC goes to every plugin even after an error; all errors are joined.
+   * The plugins' GC gets no CNI_CONTAINERID/NETNS/IFNAME and an empty CNI_ARGS, as from libcni.
+   */
+  private async gc(list: NetworkConfigList, args: GcArgs | undefined, signal?: AbortSignal): Promise<void> {
+    validateNetworkName(list.name);
+    if (list.disableGC) return;
+    const log = this.log.child({ network: list.name });
+    const valid = new Set((args?.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
+    const errors: unknown[] = [];
+    for (const a of await this.getCachedAttachments()) {
+      if (a.networkName !== list.name || valid.has(`${a.containerId}\0${a.ifName}`)) continue;
+      const rt: RuntimeConf = { containerId: a.containerId, netns: a.netns, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs };
+      try {
+        await this.del(list, rt, signal);
+        log.info({ containerId: a.containerId, ifName: a.ifName, event: 'cni.gc' }, 'cni gc deleted a stale attachment');
+      } catch (err) {
+        errors.push(wrap(err, `failed to delete stale attachment ${a.containerId} ${a.ifName}`));
+      }
+    }
+    if (isKnownCniVersion(list.cniVersion) && versionAtLeast(list.cniVersion, '1.1.0')) {
+      const validList = args?.validAttachments.map((a) => ({ containerID: a.containerID, ifname: a.ifname }));
+      const rt = { containerId: '', netns: '', ifName: '' };
+      const env = { ...buildCniEnv('GC', rt, this.pluginPaths), CNI_ARGS: '' };
+      for (const plugin of list.plugins) {
+        const conf: Obj = { ...plugin, name: list.name, cniVersion: list.cniVersion };
+        if (validList) {
+          conf['cni.dev/valid-attachments'] = validList;
+          conf['cni.dev/attachments'] = validList; // G1: the spec-v1.1.0 tag's key (libcni #1101)
+        }
+        try {
+          await this.invoke('GC', plugin, conf, rt, signal, log, env);
+        } catch (err) {
+          if (codeOf(err) === 'Canceled') throw err;
+          errors.push(err);
+        }
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) {
+      throw new BerthError(codeOf(errors[0]) ?? 'Internal', `gc of network ${list.name}: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`, {
+        cause: new AggregateError(errors),
+      });
+    }
+  }
+
   // ---- invocation ----
 
   /** Run one plugin (CNI-18..21): find it, run it with a timeout, retry on ETXTBSY, parse errors. */
@@ -379,10 +498,12 @@ export class CniRuntime implements Cni {
     }
   }
 
-  /** CNI-26: one operation at a time per attachment (in this process). */
+  /** CNI-26: one operation at a time per attachment (in this process), none during a GC of its network. */
   private serialized<T>(network: string, rt: RuntimeConf, fn: () => Promise<T>): Promise<T> {
     const key = `${network}\0${rt.containerId}\0${rt.ifName}`;
-    const before = this.locks.get(key) ?? Promise.resolve();
+    const gate = this.gcs.get(network);
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const before = gate ? Promise.all([prev, gate]) : prev;
     const run = before.then(fn, fn);
     const tail = run.then(
       () => undefined,
@@ -391,6 +512,23 @@ export class CniRuntime implements Cni {
     this.locks.set(key, tail);
     void tail.then(() => {
       if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+
+  /** Run `fn` once every operation on `network` queued so far is done, holding new ones back. */
+  private exclusive<T>(network: string, fn: () => Promise<T>): Promise<T> {
+    const pending = [...this.locks.entries()].filter(([k]) => k.startsWith(`${network}\0`)).map(([, p]) => p);
+    const prevGc = this.gcs.get(network);
+    if (prevGc) pending.push(prevGc);
+    const run = Promise.all(pending).then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.gcs.set(network, tail);
+    void tail.then(() => {
+      if (this.gcs.get(network) === tail) this.gcs.delete(network);
     });
     return run;
   }

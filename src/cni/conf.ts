@@ -159,7 +159,7 @@ export async function loadNetworkConfigLists(
   }
   for (const f of names.filter((n) => n.endsWith('.conf') || n.endsWith('.json'))) {
     const path = join(dir, f);
-    await guarded(path, async () => add(confListFromConf(await readFile(path, 'utf8'), path)));
+    await guarded(path, async () => add({ ...confListFromConf(await readFile(path, 'utf8'), path), file: path }));
   }
   return out;
 
@@ -179,6 +179,11 @@ export async function loadNetworkConfigLists(
       }
     }
     if (list.plugins.length === 0) throw invalid(path, 'no plugin configs found');
-    add(list);
+    // With plugins from <dir>/<name>/*.conf, `bytes` is rewritten to hold them: berth hands the
+    // list on as JSON (pod records, the cache's config), which must attach what was loaded.
+    // (libcni keeps the file's bytes and the appended plugins in memory only.)
+    const inline = (JSON.parse(list.bytes) as { plugins?: unknown[] }).plugins?.length ?? 0;
+    if (list.plugins.length !== inline) list.bytes = JSON.stringify({ ...(JSON.parse(list.bytes) as object), plugins: list.plugins });
+    add({ ...list, file: path });
   }
 }

@@ -13,6 +13,8 @@ export interface NetworkConfigList {
   loadOnlyInlinedPlugins?: boolean;
   plugins: PluginConf[];
   bytes: string;
+  /** the file it was loaded from (discovery only; never part of `bytes`) */
+  file?: string;
 }
 
 /** One plugin object (CNI-02). Unknown keys pass through unchanged. */
@@ -67,6 +69,23 @@ export interface Cni {
   delNetworkList(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<void>;
   getCachedResult(networkName: string, containerId: string, ifName: string): Promise<CachedAttachment | undefined>;
   getCachedAttachments(containerIdPrefix?: string): Promise<CachedAttachment[]>;
+  /**
+   * CNI-15: DEL this network's cached attachments missing from `validAttachments`, then (≥1.1.0)
+   * GC to every plugin. Skipped with `disableGC`. Exclusive with ADD/CHECK/DEL of the network.
+   */
+  gcNetworkList(list: NetworkConfigList, args?: GcArgs, signal?: AbortSignal): Promise<void>;
+  /** CNI-16: STATUS to every plugin in order (≥1.1.0; older lists succeed without a call). */
+  getStatusNetworkList(list: NetworkConfigList, signal?: AbortSignal): Promise<void>;
+}
+
+/** One attachment GC keeps (libcni types.GCAttachment; JSON `{containerID, ifname}`). */
+export interface GcAttachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface GcArgs {
+  validAttachments: GcAttachment[];
 }
 
 /** How plugins are run (libcni pkg/invoke Exec). Tests provide a fake. */

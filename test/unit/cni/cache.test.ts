@@ -87,4 +87,31 @@ describe('CNI-24 result cache', () => {
     expect(exec.calls[0]?.conf.prevResult).toEqual({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.199.3.2/24' }] });
     expect(await cni.getCachedResult('berth-tcni-old', 'berth-tcni-c3', 'eth0')).toBeUndefined();
   });
+
+  it('round trip with libcni: berth writes Go field order; a hand-written libcni file drives CHECK and GC-DEL', async () => {
+    const exec = new FakeCniExec();
+    exec.on('bridge', 'ADD', JSON.stringify({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.198.3.2/24' }] }));
+    const cni = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/x'], exec });
+    const list = { name: 'berth-tcn5-rt', cniVersion: '0.4.0', plugins: [{ type: 'bridge' }], bytes: '{"cniVersion":"0.4.0","name":"berth-tcn5-rt","plugins":[{"type":"bridge"}]}' };
+    await cni.addNetworkList(list, { containerId: 'berth-tcn5-b', netns: '/run/netns/b', ifName: 'eth0', args: [['A', 'b']], capabilityArgs: { mac: '02:00:00:00:00:01' } });
+    const written = await readFile(join(dir, 'cni', 'results', 'berth-tcn5-rt-berth-tcn5-b-eth0'), 'utf8');
+    // libcni's cachedInfo struct order, the result in the list's version as plugins wrote it
+    expect(Object.keys(JSON.parse(written) as object)).toEqual(['kind', 'containerId', 'config', 'ifName', 'networkName', 'netns', 'cniArgs', 'capabilityArgs', 'result']);
+    expect((JSON.parse(written) as { result: unknown }).result).toEqual({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.198.3.2/24' }] });
+
+    // As libcni (cnitool) writes it, byte for byte: Go's encoding/json, no spaces.
+    const goConfig = Buffer.from(list.bytes).toString('base64');
+    await writeFile(
+      join(dir, 'cni', 'results', 'berth-tcn5-rt-cnitool-0123456789abcdef0123-eth0'),
+      `{"kind":"cniCacheV1","containerId":"cnitool-0123456789abcdef0123","config":"${goConfig}","ifName":"eth0","networkName":"berth-tcn5-rt","netns":"/run/netns/t","cniArgs":[["K8S_POD_NAME","t"]],"result":{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.198.3.9/24"}],"dns":{}}}`,
+      { mode: 0o600 },
+    );
+    exec.calls.length = 0;
+    await cni.checkNetworkList(list, { containerId: 'cnitool-0123456789abcdef0123', netns: '/run/netns/t', ifName: 'eth0' });
+    expect(exec.calls[0]?.conf.prevResult).toEqual({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.198.3.9/24' }], dns: {} });
+    await cni.gcNetworkList(list, { validAttachments: [{ containerID: 'berth-tcn5-b', ifname: 'eth0' }] });
+    const del = exec.commands('DEL');
+    expect(del.map((c) => [c.env.CNI_CONTAINERID, c.env.CNI_NETNS, c.env.CNI_ARGS])).toEqual([['cnitool-0123456789abcdef0123', '/run/netns/t', 'IgnoreUnknown=1;K8S_POD_NAME=t']]);
+    expect((await cni.getCachedAttachments()).map((a) => a.containerId)).toEqual(['berth-tcn5-b']);
+  });
 });
