@@ -144,7 +144,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
   async function startExecution(c: Container, execution: number): Promise<AppStarted> {
     const id = containerId(rec.uid, c.name);
-    await host.runtime.remove(id); // the previous execution, if any: every execution starts clean
+    // The runtime drops whatever an earlier execution left: every execution starts clean.
     const st = await host.runtime.start(await launchFor(c, execution));
     log.info({ app: c.name, containerId: id, pid: st.pid, execution }, 'app started');
     return { pid: st.pid, startedAt: st.startedAt ?? host.clock.now() };

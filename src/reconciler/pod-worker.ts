@@ -39,13 +39,18 @@ export class PodWorker {
     return this.actor ? stateName(this.actor.getSnapshot().value) : 'pending' as PodStateValue;
   }
 
-  /** Observe the apps on the host, then run the machine from the top (every step is idempotent). */
-  async start(stopping = false): Promise<void> {
+  /**
+   * Observe the apps on the host, then run the machine from the top (every step is
+   * idempotent). `fresh`: the record was made by this agent just now, so nothing of the
+   * pod can be on the host yet and there is nothing to observe.
+   */
+  async start(opts: { stopping?: boolean; fresh?: boolean } = {}): Promise<void> {
+    const stopping = opts.stopping ?? false;
     const apps = [];
     let seen = false;
     for (const c of this.rec.pod.spec.containers) {
       const prev = this.rec.apps[c.name];
-      const st = await this.host.runtime.status(containerId(this.rec.uid, c.name));
+      const st = opts.fresh || stopping ? { state: 'unknown' as const } : await this.host.runtime.status(containerId(this.rec.uid, c.name));
       let observed: AppObserved = { state: 'none' };
       if (st.state === 'running') observed = { state: 'running', ...(st.pid ? { pid: st.pid } : {}), startedAt: st.startedAt ?? this.host.clock.now() };
       else if (st.state === 'exited') {

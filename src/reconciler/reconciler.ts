@@ -154,15 +154,15 @@ export class Reconciler {
     return next;
   }
 
-  private async startWorker(rec: PodRecord, stopping = false): Promise<PodWorker> {
+  private async startWorker(rec: PodRecord, opts: { stopping?: boolean; fresh?: boolean } = {}): Promise<PodWorker> {
     const w = new PodWorker(this.host, rec);
     this.workers.set(rec.uid, w);
-    await w.start(stopping);
+    await w.start(opts);
     return w;
   }
 
   private async terminate(rec: PodRecord): Promise<void> {
-    const w = this.workers.get(rec.uid) ?? (await this.startWorker(rec, true));
+    const w = this.workers.get(rec.uid) ?? (await this.startWorker(rec, { stopping: true }));
     await w.terminate();
     this.workers.delete(rec.uid);
   }
@@ -213,7 +213,7 @@ export class Reconciler {
             this.serial(a.key, async () => {
               const rec = this.newRecord(pod, uid, desired);
               await writeRecord(this.host.layout, rec);
-              await this.startWorker(rec);
+              await this.startWorker(rec, { fresh: true });
             }),
           );
           break;
