@@ -6,7 +6,9 @@
 import { BerthError, errnoOf } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import { loadNetworkConfigLists } from '../cni/index.js';
+import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
+import type { Cni } from '../cni/types.js';
+import type { FieldPath } from '../spec/path.js';
 import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
 import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
 import type { Host } from './host.js';
@@ -24,6 +26,11 @@ export interface ReconcilerOptions {
   cniConfDirs: string[];
   /** daemon: how often to look for drift (ms) */
   resyncMs?: number;
+  /**
+   * `--once`: how long an app must have been running to count as converged (ms). An app
+   * that crashes at once is seen running for a moment; this keeps that from passing.
+   */
+  minReadyMs?: number;
 }
 
 /** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
@@ -66,35 +73,12 @@ export class Reconciler {
 
   async loadDesired(): Promise<DesiredSet> {
     const files = await readSpecFiles(this.host.layout.specDirs);
-    const extra: LoadedNetwork[] = [];
-    for (const dir of this.opts.cniConfDirs) {
-      let lists;
-      try {
-        lists = await loadNetworkConfigLists(dir);
-      } catch (err) {
-        if (errnoOf(err) === 'ENOENT' || (err as BerthError).code === 'NotFound') continue;
-        this.log.warn({ err, dir }, 'cni configuration directory unreadable');
-        continue;
-      }
-      for (const l of lists) {
-        const conflist = JSON.parse(l.bytes) as Record<string, unknown>;
-        extra.push({
-          kind: 'Network',
-          name: l.name,
-          network: {
-            apiVersion: 'berth.dev/v1',
-            kind: 'Network',
-            metadata: { name: l.name },
-            spec: { default: false, cniVersion: l.cniVersion, plugins: l.plugins },
-          },
-          source: { file: dir, doc: 0, line: 1, column: 1 },
-          conflist,
-        });
-      }
-    }
+    const extra = await loadConfDirNetworks(this.opts.cniConfDirs, this.log);
+    const problems = await networkPluginProblems(this.host.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
     return resolveDesired(files, {
       builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(this.host.layout) }),
       extraNetworks: extra,
+      networkProblems: (n) => problems.get(n) ?? [],
     });
   }
 
@@ -279,7 +263,11 @@ export class Reconciler {
       if (state !== 'running') return false;
       const apps = Object.values(snap.context.apps);
       if (apps.length < w.rec.pod.spec.containers.length) return false;
-      return apps.every((a) => a.state === 'running' || a.state === 'succeeded' || a.state === 'failed');
+      const now = this.host.clock.now();
+      const minReady = this.opts.minReadyMs ?? 500;
+      return apps.every(
+        (a) => (a.state === 'running' && now - (a.startedAt ?? 0) >= minReady) || a.state === 'succeeded' || a.state === 'failed',
+      );
     });
   }
 
@@ -310,6 +298,68 @@ export class Reconciler {
     await this.syncing;
     for (const w of this.workers.values()) await w.detach();
   }
+}
+
+/** Networks of the CNI configuration lists in `dirs` (CNI-03), usable by name; unreadable dirs are skipped. */
+export async function loadConfDirNetworks(dirs: string[], log: Logger): Promise<LoadedNetwork[]> {
+  const extra: LoadedNetwork[] = [];
+  for (const dir of dirs) {
+    let lists;
+    try {
+      lists = await loadNetworkConfigLists(dir);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || (err as BerthError).code === 'NotFound') continue;
+      log.warn({ err, dir }, 'cni configuration directory unreadable');
+      continue;
+    }
+    for (const l of lists) {
+      const conflist = JSON.parse(l.bytes) as Record<string, unknown>;
+      extra.push({
+        kind: 'Network',
+        name: l.name,
+        network: {
+          apiVersion: 'berth.dev/v1',
+          kind: 'Network',
+          metadata: { name: l.name },
+          spec: { default: false, cniVersion: l.cniVersion, plugins: l.plugins },
+        },
+        source: { file: l.file ?? dir, doc: 0, line: 1, column: 1 },
+        conflist,
+      });
+    }
+  }
+  return extra;
+}
+
+/**
+ * Validation that needs the host's plugin path (issue: unknown plugin types are errors naming
+ * file and field): every plugin type and ipam type of each network is looked up, and each
+ * plugin's VERSION must include the list's version. Field paths are `spec.plugins[i].type` for
+ * Network documents and `plugins[i].type` for conflist files (`conflists`).
+ */
+export async function networkPluginProblems(
+  cni: Cni,
+  nets: LoadedNetwork[],
+  conflists: Set<LoadedNetwork>,
+): Promise<Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>> {
+  const out = new Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>();
+  if (!cni.pluginProblems) return out;
+  for (const n of nets) {
+    let list;
+    try {
+      list = parseNetworkConfigList(JSON.stringify(n.conflist), n.source.file);
+    } catch {
+      continue; // the spec checks report a list that does not parse
+    }
+    const found = await cni.pluginProblems(list).catch(() => []);
+    if (!found.length) continue;
+    const base: Array<string | number> = conflists.has(n) ? ['plugins'] : ['spec', 'plugins'];
+    out.set(
+      n,
+      found.map((p) => ({ path: [...base, p.index, ...(p.field === 'type' ? ['type'] : ['ipam', 'type'])], message: p.message })),
+    );
+  }
+  return out;
 }
 
 function liveFromRecord(rec: PodRecord) {
