@@ -10,9 +10,10 @@ import { BerthError, errnoOf, errorMessage, isNotFound } from '../common/errors.
 import type { Logger } from '../common/logger.js';
 import type { NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { parseNetworkConfigList } from '../cni/index.js';
-import type { RenderedImage } from '../image/types.js';
+import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
+import { podCapabilityArgs } from '../spec/cni-config.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
 import type { AttachOut, Attachment, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
 import type { Host } from './host.js';
@@ -51,34 +52,19 @@ function cniArgs(rec: PodRecord): Array<[string, string]> {
   ];
 }
 
-/** hostPort mappings of every container, for the portMappings capability (CNI-07). */
-function portMappings(rec: PodRecord) {
-  const out: Array<{ hostPort: number; containerPort: number; protocol: string; hostIP?: string }> = [];
-  for (const c of rec.pod.spec.containers) {
-    for (const p of c.ports ?? []) {
-      if (!p.hostPort) continue;
-      out.push({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase(), ...(p.hostIP ? { hostIP: p.hostIP } : {}) });
-    }
-  }
-  return out;
-}
-
 function runtimeConf(rec: PodRecord, netns: string, ifName: string, capabilityArgs: Record<string, unknown>): RuntimeConf {
   return { containerId: sandboxId(rec.uid), netns, ifName, args: cniArgs(rec), capabilityArgs };
 }
 
-/** The network lists of a pod, loopback first, with their capability arguments. */
-function attachmentsOf(rec: PodRecord): Array<{ list: NetworkConfigList; ifName: string; caps: Record<string, unknown> }> {
+/**
+ * The network lists of a pod, loopback first, with their capability arguments (CNI-07:
+ * portMappings and bandwidth on the first network, ips/mac from the networks annotation,
+ * dns from spec.dnsConfig; see podCapabilityArgs).
+ */
+export function attachmentsOf(rec: Pick<PodRecord, 'pod' | 'networks'>): Array<{ list: NetworkConfigList; ifName: string; caps: Record<string, unknown> }> {
   const out = [{ list: parseNetworkConfigList(LOOPBACK_LIST), ifName: 'lo', caps: {} as Record<string, unknown> }];
-  rec.networks.forEach((n, i) => {
-    const caps: Record<string, unknown> = {};
-    if (i === 0) {
-      const pm = portMappings(rec);
-      if (pm.length) caps.portMappings = pm;
-    }
-    if (n.ips?.length) caps.ips = n.ips;
-    if (n.mac) caps.mac = n.mac;
-    out.push({ list: parseNetworkConfigList(n.conflist), ifName: n.interface, caps });
+  rec.networks.forEach((n, index) => {
+    out.push({ list: parseNetworkConfigList(n.conflist), ifName: n.interface, caps: podCapabilityArgs({ pod: rec.pod, ref: n, index }) });
   });
   return out;
 }
@@ -159,11 +145,18 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   return {
     pullImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
       const refs = [...new Set(allContainers(rec).map((x) => x.c.image))];
+      // Containers sharing an image may ask for different policies: the most eager one wins.
+      const rank = { Never: 0, IfNotPresent: 1, Always: 2 } as const;
+      const pullPolicy = (ref: string) =>
+        allContainers(rec)
+          .filter((x) => x.c.image === ref)
+          .map((x) => x.c.imagePullPolicy)
+          .reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
       await host.limit(() =>
         Promise.all(
           refs.map(async (ref) => {
             const t0 = Date.now();
-            const img = await host.images.pull(ref, { signal });
+            const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref) });
             res.pulled.set(ref, img);
             log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
           }),

@@ -218,7 +218,7 @@ export class Reconciler {
     if (deleted.length) {
       const gone = records.filter((r) => deleted.some((d) => d.action === 'delete' ? d.uid === r.uid : d.oldUid === r.uid));
       const left = await listRecords(this.host.layout);
-      await removeUnusedBridges(gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
+      await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
       if (left.length === 0) await this.host.runtime.prune?.().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
     }
   }

@@ -5,6 +5,7 @@
  */
 import { Validator } from 'ip-num';
 import { parseNetworksAnnotation } from './annotation.js';
+import { EGRESS_BANDWIDTH_ANNOTATION, INGRESS_BANDWIDTH_ANNOTATION, parseBandwidth } from './cni-config.js';
 import type { FieldPath } from './path.js';
 import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';
@@ -115,6 +116,15 @@ export function checkPod(pod: Pod): PodCheckResult {
         if (handlers.length !== 1) error(at('lifecycle', hook), `a lifecycle hook needs exactly one of exec, httpGet, tcpSocket, sleep${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
       }
     });
+  }
+
+  // Bandwidth annotations (the bandwidth capability, in bits per second).
+  for (const key of [INGRESS_BANDWIDTH_ANNOTATION, EGRESS_BANDWIDTH_ANNOTATION]) {
+    const v = pod.metadata.annotations?.[key];
+    if (v === undefined) continue;
+    const parsed = parseBandwidth(v);
+    if ('error' in parsed) error(['metadata', 'annotations', key], parsed.error);
+    else if (spec.hostNetwork) issues.push({ severity: 'warning', path: ['metadata', 'annotations', key], message: 'ignored: a pod with hostNetwork: true has no CNI attachment to shape' });
   }
 
   // Networks annotation.

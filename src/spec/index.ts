@@ -4,7 +4,21 @@ export * from './network.js';
 export type * from './types.js';
 export { parseFile } from './parse.js';
 export { resolveDesired, compareFiles, type ResolveOptions } from './resolve.js';
-export { networkConflist, builtinDefaultNetwork, BUILTIN_NETWORK_NAME, BUILTIN_BRIDGE, BUILTIN_SUBNET } from './cni-config.js';
+export {
+  networkConflist,
+  builtinDefaultNetwork,
+  BUILTIN_NETWORK_NAME,
+  BUILTIN_BRIDGE,
+  BUILTIN_SUBNET,
+  podCapabilityArgs,
+  parseBandwidth,
+  parseKubeQuantity,
+  bandwidthBurst,
+  ipamRangeProblems,
+  INGRESS_BANDWIDTH_ANNOTATION,
+  EGRESS_BANDWIDTH_ANNOTATION,
+  type PodCapabilityInput,
+} from './cni-config.js';
 export { parseNetworksAnnotation, defaultInterface } from './annotation.js';
 export { formatIssue } from './format.js';
 export { formatPath } from './path.js';

@@ -7,7 +7,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { z, type ZodIssue } from 'zod';
 import { checkPod } from './checks.js';
-import { bridgeNames, cidrRange, ipamSubnets, networkConflist } from './cni-config.js';
+import { bridgeNames, cidrRange, ipamRangeProblems, ipamSubnets, networkConflist } from './cni-config.js';
 import { Network } from './network.js';
 import { formatPath, type FieldPath } from './path.js';
 import { NETWORKS_ANNOTATION, Pod } from './pod.js';
@@ -215,6 +215,7 @@ function loadNetwork(raw: Record<string, unknown>, ctx: DocCtx, key: string | un
       checks.push({ severity: 'error', path: ['spec', 'plugins', ...s.path], message: `"${s.cidr}" is not a subnet in CIDR notation (e.g. 10.88.0.0/16 or fd00:88::/64)` });
     }
   }
+  for (const p of ipamRangeProblems(network.spec.plugins)) checks.push({ severity: 'error', path: ['spec', 'plugins', ...p.path], message: p.message });
   network.spec.plugins.forEach((plugin, i) => {
     for (const k of Object.keys(plugin)) {
       if (k === 'runtimeConfig' || k.startsWith('cni.dev/')) {
@@ -237,6 +238,8 @@ function loadNetwork(raw: Record<string, unknown>, ctx: DocCtx, key: string | un
     ['spec', 'default'],
     ...subnets.map((s) => ['spec', 'plugins', ...s.path]),
     ...bridgeNames(network.spec.plugins).map((b) => ['spec', 'plugins', b.index, 'bridge']),
+    // for the plugin-path check the reconciler and `berth validate` add (see ResolveOptions)
+    ...network.spec.plugins.flatMap((_p, i) => [['spec', 'plugins', i, 'type'], ['spec', 'plugins', i, 'ipam', 'type']]),
   ]);
   return loaded;
 }

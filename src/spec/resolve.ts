@@ -18,6 +18,13 @@ export interface ResolveOptions {
   builtinDefault?: LoadedNetwork;
   /** networks from CNI configuration lists on the host (e.g. /etc/cni/net.d), after the Network documents */
   extraNetworks?: LoadedNetwork[];
+  /**
+   * Problems of a network that only the host can tell (its plugin types are not in the CNI
+   * plugin path, a plugin does not speak its version), found by the caller beforehand: each is
+   * an error at `path` (e.g. `spec.plugins[1].type`), and the network is left out like one
+   * that breaks a rule here. Not asked for the built-in default network.
+   */
+  networkProblems?: (net: LoadedNetwork) => Array<{ path: FieldPath; message: string }>;
 }
 
 const ANNOTATION_PATH = formatPath(['metadata', 'annotations', NETWORKS_ANNOTATION]);
@@ -92,6 +99,10 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
         blame(['spec', 'plugins', index, 'bridge'], `bridge "${bridge}" is already used by network "${other.name}" (${netRef(other, otherPath)}, ${formatPath(otherPath)})`);
         ok = false;
       }
+    }
+    for (const p of opts.networkProblems?.(net) ?? []) {
+      blame(p.path, p.message);
+      ok = false;
     }
     const mine = subnetsOf(net);
     for (const other of accepted) {

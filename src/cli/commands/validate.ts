@@ -1,8 +1,10 @@
 /** `berth validate PATH…`: check spec files without touching the host. */
 import type { Command } from 'commander';
-import { readSpecFiles } from '../../reconciler/index.js';
+import { createCni, ExecCni } from '../../cni/index.js';
+import { cniCacheDir, loadConfDirNetworks, networkPluginProblems, readSpecFiles } from '../../reconciler/index.js';
 import { formatIssue, resolveDesired } from '../../spec/index.js';
 import { act, globalOptions, opts } from '../common.js';
+import { createLogger, layoutOf } from '../wire.js';
 
 export function register(program: Command): void {
   globalOptions(
@@ -11,7 +13,13 @@ export function register(program: Command): void {
     .action(act(async (paths: string[], cmdOpts: { output?: string }, cmd: Command) => {
       const o = opts(cmd);
       const files = await readSpecFiles(paths.length ? paths : o.specDir);
-      const desired = resolveDesired(files);
+      // Networks of the CNI conf dirs are usable by name; plugin types must be in the plugin
+      // path (--cni-plugin-dir) and speak the list's version (VERSION is run, nothing else).
+      const log = createLogger('error', true);
+      const extra = await loadConfDirNetworks(o.cniConfDir, log);
+      const cni = createCni({ cacheDir: cniCacheDir(layoutOf(o)), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log });
+      const problems = await networkPluginProblems(cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
+      const desired = resolveDesired(files, { extraNetworks: extra, networkProblems: (n) => problems.get(n) ?? [] });
       const issues = [...desired.issues, ...desired.conflicts];
       if (cmdOpts.output === 'json') process.stdout.write(`${JSON.stringify({ files: files.map((f) => f.file), pods: desired.pods.map((p) => p.key), networks: desired.networks.map((n) => n.name), issues }, null, 2)}\n`);
       else {
