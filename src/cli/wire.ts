@@ -9,7 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { createCni, ExecCni, IpNetnsManager } from '../cni/index.js';
 import { createImageService } from '../image/index.js';
 import { ConmonRuntime, resolveOciRuntime } from '../runtime/index.js';
-import { cniCacheDir, createLimiter, type Host, type Layout } from '../reconciler/index.js';
+import { cniCacheDir, createLimiter, IpBridgeManager, type Host, type Layout } from '../reconciler/index.js';
 
 export interface GlobalOptions {
   configDir: string;
@@ -61,17 +61,13 @@ export async function createHost(o: GlobalOptions, log: Logger): Promise<Host> {
   const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir });
   return {
     layout,
-    images: createImageService({ stateDir: layout.stateDir, log }),
+    images: createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
     cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log }),
+    bridges: new IpBridgeManager(log),
     clock: systemClock,
     log,
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
   };
-}
-
-/** The host without a runtime preflight, for commands that only read (status, logs). */
-export async function createReadOnlyHost(o: GlobalOptions, log: Logger): Promise<Host> {
-  return createHost(o, log);
 }

@@ -20,12 +20,28 @@ export function bridgesOf(conflist: string): string[] {
   }
 }
 
-async function ports(bridge: string): Promise<string[] | undefined> {
-  try {
-    return await readdir(`/sys/class/net/${bridge}/brif`);
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return undefined; // no such bridge
-    throw err;
+/** Bridges berth owns on the host (the bridge plugin creates them and never deletes them). */
+export interface BridgeManager {
+  /** Delete the bridge if it exists and nothing is plugged into it; true when deleted. */
+  removeIfUnused(name: string): Promise<boolean>;
+}
+
+export class IpBridgeManager implements BridgeManager {
+  constructor(private readonly log: Logger) {}
+
+  async removeIfUnused(name: string): Promise<boolean> {
+    let ports: string[];
+    try {
+      ports = await readdir(`/sys/class/net/${name}/brif`);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return false; // no such bridge
+      throw err;
+    }
+    if (ports.length > 0) return false;
+    const r = await execa('ip', ['link', 'del', name], { reject: false });
+    if (r.exitCode === 0) return true;
+    if (!/Cannot find device/.test(r.stderr)) this.log.warn({ bridge: name, stderr: r.stderr }, 'bridge removal failed');
+    return false;
   }
 }
 
@@ -33,18 +49,15 @@ async function ports(bridge: string): Promise<string[] | undefined> {
  * Remove berth-named bridges that `candidates` (bridges of networks pods were attached to)
  * no longer need: none of `records` uses them and nothing is plugged into them.
  */
-export async function removeUnusedBridges(candidates: Iterable<string>, records: PodRecord[], log: Logger): Promise<string[]> {
+export async function removeUnusedBridges(bridges: BridgeManager, candidates: Iterable<string>, records: PodRecord[], log: Logger): Promise<string[]> {
   const used = new Set(records.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))));
   const removed: string[] = [];
   for (const br of new Set(candidates)) {
     if (!br.startsWith(PREFIX) || used.has(br)) continue;
-    const p = await ports(br);
-    if (p === undefined || p.length > 0) continue;
-    const r = await execa('ip', ['link', 'del', br], { reject: false });
-    if (r.exitCode === 0) {
+    if (await bridges.removeIfUnused(br)) {
       removed.push(br);
       log.info({ bridge: br }, 'removed unused bridge');
-    } else if (!/Cannot find device/.test(r.stderr)) log.warn({ bridge: br, stderr: r.stderr }, 'bridge removal failed');
+    }
   }
   return removed;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.js';
 import type { Cni, NetnsManager } from '../cni/types.js';
 import type { ImageService } from '../image/types.js';
 import type { AppRuntime } from '../runtime/types.js';
+import type { BridgeManager } from './gc.js';
 import type { Layout } from './layout.js';
 
 export interface Host {
@@ -12,6 +13,7 @@ export interface Host {
   cni: Cni;
   netns: NetnsManager;
   runtime: AppRuntime;
+  bridges: BridgeManager;
   clock: Clock;
   log: Logger;
   /** bounds how many pods run heavy setup steps at once */

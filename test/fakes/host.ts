@@ -1,0 +1,139 @@
+/**
+ * Hand-written fakes behind berth's host interfaces (STYLE.md: record calls, canned
+ * returns, no module mocking), for reconciler tests without root.
+ */
+import { BerthError } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/logger.js';
+import type { CachedAttachment, Cni, CniResult, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
+import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
+import { createLimiter, type Host, type Layout } from '../../src/reconciler/index.js';
+import type { AppLaunch, AppRuntime, AppStatus } from '../../src/runtime/types.js';
+
+export class FakeImages implements ImageService {
+  pulls: string[] = [];
+  failing = new Map<string, BerthError>();
+  async pull(reference: string): Promise<PulledImage> {
+    this.pulls.push(reference);
+    const err = this.failing.get(reference);
+    if (err) throw err;
+    return { reference, manifestDigest: `sha256:${'a'.repeat(64)}`, configDigest: `sha256:${'b'.repeat(64)}`, config: { config: { Cmd: ['/bin/sh'] } }, layers: [] };
+  }
+  async render(image: PulledImage): Promise<RenderedImage> {
+    return { ...image, rootfs: `/rendered/${image.manifestDigest}` };
+  }
+  async listRendered(): Promise<string[]> {
+    return [];
+  }
+}
+
+export class FakeNetns implements NetnsManager {
+  live = new Set<string>();
+  async ensure(name: string) {
+    this.live.add(name);
+    return this.path(name);
+  }
+  async remove(name: string) {
+    this.live.delete(name);
+  }
+  async exists(name: string) {
+    return this.live.has(name);
+  }
+  async list(prefix: string) {
+    return [...this.live].filter((n) => n.startsWith(prefix));
+  }
+  path(name: string) {
+    return `/run/netns/${name}`;
+  }
+}
+
+export class FakeCni implements Cni {
+  calls: Array<{ verb: 'ADD' | 'DEL'; network: string; containerId: string; ifName: string }> = [];
+  cache = new Map<string, CachedAttachment>();
+  private next = 2;
+  private key = (n: string, c: string, i: string) => `${n}-${c}-${i}`;
+  async addNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
+    this.calls.push({ verb: 'ADD', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
+    const result: CniResult = { cniVersion: '1.0.0', ips: [{ address: rt.ifName === 'lo' ? '127.0.0.1/8' : `10.9.0.${this.next++}/16` }] };
+    this.cache.set(this.key(list.name, rt.containerId, rt.ifName), {
+      containerId: rt.containerId,
+      ifName: rt.ifName,
+      networkName: list.name,
+      netns: rt.netns,
+      cniArgs: rt.args ?? [],
+      capabilityArgs: rt.capabilityArgs ?? {},
+      config: Buffer.from(list.bytes).toString('base64'),
+      result,
+    });
+    return result;
+  }
+  async checkNetworkList(): Promise<void> {}
+  async gcNetworkList(): Promise<void> {}
+  async getStatusNetworkList(): Promise<void> {}
+  async delNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    this.calls.push({ verb: 'DEL', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
+    this.cache.delete(this.key(list.name, rt.containerId, rt.ifName));
+  }
+  async getCachedResult(n: string, c: string, i: string) {
+    return this.cache.get(this.key(n, c, i));
+  }
+  async getCachedAttachments(prefix = '') {
+    return [...this.cache.values()].filter((a) => a.containerId.startsWith(prefix));
+  }
+}
+
+/** Apps run until the test ends them; `crashing` apps exit with 1 right after they start. */
+export class FakeRuntime implements AppRuntime {
+  starts: AppLaunch[] = [];
+  crashing = new Set<string>();
+  private states = new Map<string, AppStatus>();
+  private waiters = new Map<string, Array<(e: { exitCode: number; finishedAt: number }) => void>>();
+  private pid = 1000;
+
+  async start(launch: AppLaunch): Promise<AppStatus> {
+    this.starts.push(launch);
+    const st: AppStatus = { containerId: launch.containerId, state: 'running', pid: this.pid++, startedAt: Date.now() };
+    this.states.set(launch.containerId, st);
+    if (this.crashing.has(launch.appName)) setTimeout(() => this.exit(launch.containerId, 1), 5);
+    return st;
+  }
+  exit(id: string, exitCode: number) {
+    const st = this.states.get(id);
+    if (!st || st.state !== 'running') return;
+    this.states.set(id, { containerId: id, state: 'exited', exitCode, finishedAt: Date.now(), ...(st.startedAt ? { startedAt: st.startedAt } : {}) });
+    for (const w of this.waiters.get(id) ?? []) w({ exitCode, finishedAt: Date.now() });
+    this.waiters.delete(id);
+  }
+  async status(id: string): Promise<AppStatus> {
+    return this.states.get(id) ?? { containerId: id, state: 'unknown' };
+  }
+  waitExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
+    const st = this.states.get(id);
+    if (st?.state === 'exited') return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0 });
+    return new Promise((resolve, reject) => {
+      this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);
+      signal?.addEventListener('abort', () => reject(new BerthError('Canceled', 'canceled')), { once: true });
+    });
+  }
+  async stop(id: string): Promise<void> {
+    this.exit(id, 143);
+  }
+  async remove(id: string): Promise<void> {
+    this.states.delete(id);
+  }
+  async list(prefix: string): Promise<string[]> {
+    return [...this.states.keys()].filter((k) => k.startsWith(prefix));
+  }
+  running(): string[] {
+    return [...this.states.entries()].filter(([, s]) => s.state === 'running').map(([k]) => k);
+  }
+}
+
+export function fakeHost(layout: Layout) {
+  const images = new FakeImages();
+  const cni = new FakeCni();
+  const netns = new FakeNetns();
+  const runtime = new FakeRuntime();
+  const bridges = { removed: [] as string[], async removeIfUnused(name: string) { this.removed.push(name); return true; } };
+  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), limit: createLimiter(4) };
+  return { host, images, cni, netns, runtime, bridges };
+}
