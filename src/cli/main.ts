@@ -12,6 +12,7 @@ import * as validate from './commands/validate.js';
 import * as status from './commands/status.js';
 import * as describe from './commands/describe.js';
 import * as logs from './commands/logs.js';
+import * as net from './commands/net.js';
 
 const program = new Command('berth')
   .description('declarative container host agent: Kubernetes-style pod YAML to running, networked, supervised apps')
@@ -19,7 +20,7 @@ const program = new Command('berth')
   .exitOverride()
   .showHelpAfterError();
 
-for (const c of [reconcile, validate, status, describe, logs]) c.register(program);
+for (const c of [reconcile, validate, status, describe, logs, net]) c.register(program);
 
 async function main(argv: string[]): Promise<number> {
   try {
