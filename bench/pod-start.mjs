@@ -1,0 +1,429 @@
+#!/usr/bin/env node
+/**
+ * Pod start, image cached: berth's `reconcile --once` (process start to exit, which is when
+ * every app runs) for N pods, next to the bare steps it wraps (netns + CNI ADD + overlay +
+ * `crun run`/`runc run`) timed in the same run, on the same host and image tree.
+ *
+ *   npm run build && node bench/pod-start.mjs [--sizes 1,20] [--reps 5,3]
+ *        [--bare-runtimes crun,runc] [--berth-runtime crun] [--concurrency 4]
+ *        [--log-level debug] [--out bench/results/pod-start.json] [--keep]
+ *
+ * Environment equivalents: BENCH_SIZES, BENCH_REPS, BENCH_BARE_RUNTIMES, BENCH_BERTH_RUNTIME,
+ * BENCH_CONCURRENCY, BENCH_LOG_LEVEL, BENCH_OUT. Needs root. Every host object carries the
+ * `berth-bench` prefix (bridge berth-bench0, sandbox /tmp/berth-bench-*, bare netns and
+ * containers berth-bench-bare-<i>, cgroups /berth-bench/…) — except the objects berth itself
+ * names (netns and containers `berth-<pod id>`), which its own teardown removes and which this
+ * script checks for by pod id. Everything is removed on success, failure and SIGINT.
+ */
+/* global process, setTimeout */
+import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, open, cp, symlink, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir, hostname, cpus, totalmem, release, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { run, must, median, stats, r1 } from './lib/proc.mjs';
+import { BareRun, BRIDGE, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
+import { timeline, mergeTimelines } from './lib/timeline.mjs';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BUILT_CLI = join(REPO, 'dist/cli/main.js');
+// The run uses a snapshot of dist/ taken at its start (others may rebuild dist/ meanwhile).
+let CLI = BUILT_CLI;
+const SUBNET = '10.214.0.0/16';
+const NETWORK = 'berth-bench';
+const APP_SCRIPT = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
+
+// ---------------------------------------------------------------- options
+function option(flag, env, dflt) {
+  const i = process.argv.indexOf(flag);
+  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
+  return process.env[env] ?? dflt;
+}
+const sizes = option('--sizes', 'BENCH_SIZES', '1,20').split(',').map(Number);
+const repsList = option('--reps', 'BENCH_REPS', '5,3').split(',').map(Number);
+const repsFor = (k) => repsList[Math.min(k, repsList.length - 1)];
+const bareRuntimes = option('--bare-runtimes', 'BENCH_BARE_RUNTIMES', 'crun,runc').split(',').filter(Boolean);
+const berthRuntime = option('--berth-runtime', 'BENCH_BERTH_RUNTIME', 'crun');
+const concurrency = option('--concurrency', 'BENCH_CONCURRENCY', '');
+const logLevel = option('--log-level', 'BENCH_LOG_LEVEL', 'debug');
+const outFile = resolve(REPO, option('--out', 'BENCH_OUT', 'bench/results/pod-start.json'));
+const keep = process.argv.includes('--keep');
+
+const say = (...a) => process.stderr.write(`${a.join(' ')}\n`);
+
+// ---------------------------------------------------------------- sandbox and cleanup
+let sandbox;
+let berthArgs;
+let bareActive; // the BareRun in progress, for cleanup
+let berthChild; // the reconcile process in progress (ours: killed by pid on SIGINT)
+const berthPodIds = new Set(); // short ids of every pod berth made, for the leak check
+let specDir;
+
+async function berthCli(args, opts = {}) {
+  return run('node', [CLI, ...args, ...berthArgs], opts);
+}
+
+async function writeNetwork() {
+  await writeFile(
+    join(specDir, '00-network.yaml'),
+    `apiVersion: berth.dev/v1
+kind: Network
+metadata: {name: ${NETWORK}}
+spec:
+  default: true
+  cniVersion: "1.0.0"
+  plugins:
+    - type: bridge
+      bridge: ${BRIDGE}
+      isGateway: true
+      ipMasq: true
+      hairpinMode: true
+      ipam: {type: host-local, dataDir: ${join(sandbox, 'ipam')}, ranges: [[{subnet: ${SUBNET}}]], routes: [{dst: 0.0.0.0/0}]}
+    - {type: portmap, capabilities: {portMappings: true}}
+`,
+  );
+}
+
+function podYaml(name, image) {
+  return `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: app
+      image: ${image}
+      command: [sh, -c, ${JSON.stringify(APP_SCRIPT)}]
+`;
+}
+
+async function removePodSpecs() {
+  for (const f of await readdir(specDir)) if (f.startsWith('pod-')) await rm(join(specDir, f), { force: true });
+}
+
+/** Remove every pod spec and converge: berth tears its pods (and the unused bridge) down. */
+async function berthTeardown() {
+  await removePodSpecs();
+  const spawnMs = Date.now();
+  const logPath = join(sandbox, 'logs', `teardown-${spawnMs}.ndjson`);
+  const fh = await open(logPath, 'w');
+  try {
+    const r = await run('node', [CLI, 'reconcile', '--once', '--timeout', '120s', '--log-level', logLevel, ...berthArgs], {
+      stdout: fh.fd,
+      stderr: 'pipe',
+      waitClose: false,
+      onSpawn: (c) => (berthChild = c),
+    });
+    berthChild = undefined;
+    return { ...r, spawnMs, exitMs: Date.now(), logPath };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The bridge plugin (isGateway) turns net.ipv4.ip_forward on. Put it back when it was off
+ * before and no other bridge is left that may rely on it (other engineers' tests may run).
+ */
+let ipForwardBefore;
+let ipForwardNote = 'unchanged';
+async function restoreIpForward() {
+  if (ipForwardBefore !== '0') return;
+  const now1 = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+  if (now1 === '0') return;
+  const bridges = (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.trim();
+  if (bridges) {
+    ipForwardNote = `left at 1: other bridges exist (${bridges.split('\n').map((l) => l.split(': ')[1]).join(', ')})`;
+    return;
+  }
+  await writeFile('/proc/sys/net/ipv4/ip_forward', '0\n');
+  ipForwardNote = 'restored to 0';
+}
+
+let cleaningUp;
+async function cleanup() {
+  cleaningUp ??= (async () => {
+    const problems = [];
+    if (berthChild && berthChild.exitCode === null) {
+      try {
+        process.kill(berthChild.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    if (bareActive) problems.push(...(await bareActive.cleanup().catch((e) => [e.message])));
+    if (sandbox && specDir && existsSync(specDir)) {
+      const r = await berthTeardown().catch((e) => ({ code: -1, stderr: e.message }));
+      if (r.code !== 0) problems.push(`berth teardown exited ${r.code}: ${r.stderr}`);
+    }
+    await removeBridge().catch((e) => problems.push(e.message));
+    await removeCgroupParents().catch((e) => problems.push(e.message));
+    await restoreIpForward().catch((e) => problems.push(e.message));
+    if (sandbox) {
+      // never rm -rf through a mount: anything still mounted under the sandbox is a leak to report
+      const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(sandbox));
+      for (const m of mounts.reverse()) await run('umount', [m]);
+      const still = (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.split(' ')[1]?.startsWith(sandbox));
+      if (still.length) problems.push(`still mounted: ${still.join(', ')}`);
+      else if (!keep) await rm(sandbox, { recursive: true, force: true });
+    }
+    return problems;
+  })();
+  return cleaningUp;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    say(`\n${sig}: cleaning up…`);
+    cleanup()
+      .then((p) => {
+        if (p.length) say(`cleanup problems:\n  ${p.join('\n  ')}`);
+      })
+      .finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------- measurements
+async function berthStart(n, rep, image) {
+  const names = [];
+  for (let i = 0; i < n; i++) {
+    const name = `berth-bench-n${n}-r${rep}-p${String(i).padStart(2, '0')}`;
+    names.push(name);
+    await writeFile(join(specDir, `pod-${name}.yaml`), podYaml(name, image));
+  }
+  const extra = concurrency ? ['--concurrency', concurrency] : [];
+  const logPath = join(sandbox, 'logs', `start-n${n}-r${rep}.ndjson`);
+  const fh = await open(logPath, 'w');
+  let r;
+  const spawnMs = Date.now();
+  try {
+    r = await run('node', [CLI, 'reconcile', '--once', '--timeout', '120s', '--runtime', berthRuntime, '--log-level', logLevel, ...extra, ...berthArgs], {
+      stdout: fh.fd,
+      stderr: 'pipe',
+      waitClose: false,
+      onSpawn: (c) => (berthChild = c),
+    });
+  } finally {
+    berthChild = undefined;
+    await fh.close();
+  }
+  const exitMs = Date.now();
+  const text = await readFile(logPath, 'utf8');
+  if (r.code !== 0) throw new Error(`berth reconcile --once (N=${n}) exited ${r.code}: ${r.stderr}\n${text.slice(-3000)}`);
+  const st = await berthCli(['status', '-o', 'json']);
+  const pods = JSON.parse(st.stdout).pods;
+  for (const p of pods) if (p.uid) berthPodIds.add(p.uid.replace(/-/g, '').slice(0, 12));
+  const running = pods.filter((p) => names.includes(p.name) && p.status === 'Running' && p.apps.every((a) => a.state === 'running'));
+  if (running.length !== n) throw new Error(`berth: ${running.length}/${n} pods Running after reconcile --once: ${JSON.stringify(pods.map((p) => [p.name, p.status, p.reason]))}`);
+  const tl = timeline(text, spawnMs, exitMs);
+  return { ms: r.ms, timeline: tl };
+}
+
+async function berthStop(n) {
+  const r = await berthTeardown();
+  if (r.code !== 0) throw new Error(`berth teardown (N=${n}) exited ${r.code}: ${r.stderr}`);
+  const st = await berthCli(['status', '-o', 'json']);
+  const left = JSON.parse(st.stdout).pods;
+  if (left.length) throw new Error(`berth teardown left pods: ${left.map((p) => p.name).join(', ')}`);
+  const text = await readFile(r.logPath, 'utf8');
+  return { ms: r.ms, timeline: timeline(text, r.spawnMs, r.exitMs) };
+}
+
+async function bareStartStop(n, rt, ctx) {
+  const b = new BareRun({ root: join(sandbox, 'bare', rt.name), lower: ctx.lower, runtime: rt, list: ctx.list, args: ['sh', '-c', APP_SCRIPT], template: ctx.template, n });
+  bareActive = b;
+  const startMs = await b.start();
+  await b.verify();
+  const steps = {};
+  for (const p of b.pods) for (const [k, v] of Object.entries(p.times)) (steps[k] ??= []).push(v);
+  const stopMs = await b.teardown();
+  bareActive = undefined;
+  await rm(join(sandbox, 'bare', rt.name), { recursive: true, force: true });
+  await rm(join(sandbox, 'bare-ipam'), { recursive: true, force: true });
+  return { startMs, stopMs, steps };
+}
+
+async function versions() {
+  const first = async (cmd, args) => (await run(cmd, args).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
+  const pkgs = (await run('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'crun', 'runc', 'conmon', 'containernetworking-plugins', 'iproute2', 'iptables']).catch(() => ({ stdout: '' }))).stdout.trim().split('\n');
+  const head = (await run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
+  const dirty = (await run('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'])).stdout.trim().length > 0;
+  return { node: process.version, crun: await first('crun', ['--version']), runc: await first('runc', ['--version']), conmon: await first('conmon', ['--version']), packages: pkgs, berth: `${head}${dirty ? ' (src/ modified in the working tree)' : ''}` };
+}
+
+/** What a Node process costs before berth does anything. */
+async function cliFloor(reps) {
+  const out = { 'node -e 0': [], 'berth --version': [] };
+  for (let i = 0; i < reps; i++) {
+    out['node -e 0'].push((await must('node', ['-e', '0'])).ms);
+    out['berth --version'].push((await must('node', [CLI, '--version'])).ms);
+  }
+  return out;
+}
+
+async function otherActivity() {
+  const ns = (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith('berth') && !l.startsWith('berth-bench'));
+  const procs = (await run('ps', ['-eo', 'args='])).stdout.split('\n').filter((l) => /vitest|conmon/.test(l));
+  return { loadavg: loadavg().map((x) => Math.round(x * 100) / 100), foreignBerthNetns: ns.length, vitestOrConmonProcesses: procs.length };
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  if (process.getuid?.() !== 0) throw new Error('pod-start needs root (namespaces, mounts, containers)');
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} missing: run npm run build first`);
+  if (existsSync(`/sys/class/net/${BRIDGE}`)) throw new Error(`${BRIDGE} exists already: another bench running, or a leak (ip link del ${BRIDGE})`);
+  ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+
+  sandbox = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  specDir = join(sandbox, 'specs');
+  await mkdir(specDir, { recursive: true });
+  await mkdir(join(sandbox, 'logs'), { recursive: true });
+  berthArgs = ['--spec-dir', specDir, '--state-dir', join(sandbox, 'state'), '--run-dir', join(sandbox, 'run'), '--log-dir', join(sandbox, 'log'), '--config-dir', join(sandbox, 'config')];
+  say(`sandbox ${sandbox}`);
+  const snap = join(sandbox, 'berth');
+  await mkdir(snap);
+  const distBuiltAt = (await stat(BUILT_CLI)).mtime.toISOString();
+  await cp(join(REPO, 'dist'), join(snap, 'dist'), { recursive: true });
+  await cp(join(REPO, 'package.json'), join(snap, 'package.json'));
+  await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
+  CLI = join(snap, 'dist/cli/main.js');
+
+  const result = { bench: 'pod-start', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions()), distBuiltAt }, config: { sizes, reps: sizes.map((_, k) => repsFor(k)), berthRuntime, bareRuntimes, concurrency: concurrency || 'berth default (4)', logLevel, network: 'bridge (isGateway, ipMasq, hairpinMode) + host-local + portmap, no hostPorts; loopback', app: APP_SCRIPT }, activityBefore: await otherActivity() };
+
+  // image, once
+  await must('bash', [join(REPO, 'scripts/build-busybox-image.sh'), join(sandbox, 'image'), 'latest']);
+  const image = `oci:${join(sandbox, 'image')}:latest`;
+  await writeNetwork();
+
+  // warm the image cache (pull + render), not timed
+  say('warm-up: 1 pod through berth (pull + render), then teardown');
+  await writeFile(join(specDir, 'pod-berth-bench-warm.yaml'), podYaml('berth-bench-warm', image));
+  const warm = await berthCli(['reconcile', '--once', '--timeout', '120s', '--runtime', berthRuntime], { stdout: 'ignore', waitClose: false });
+  if (warm.code !== 0) throw new Error(`warm-up reconcile exited ${warm.code}: ${warm.stderr}`);
+  for (const p of JSON.parse((await berthCli(['status', '-o', 'json'])).stdout).pods) if (p.uid) berthPodIds.add(p.uid.replace(/-/g, '').slice(0, 12));
+  await berthStop(1);
+  const rendered = join(sandbox, 'state', 'rendered');
+  const hex = (await readdir(rendered)).find((d) => /^[0-9a-f]{64}$/.test(d) || d.startsWith('sha256'));
+  if (!hex) throw new Error(`no rendered image under ${rendered}`);
+  const lower = join(rendered, hex, 'rootfs');
+
+  // bare context: same image tree, same network shape, runtimes
+  const wrapperNeeded = await crunNeedsWrapper();
+  await mkdir(join(sandbox, 'bin'), { recursive: true });
+  const rtDefs = {
+    crun: { name: wrapperNeeded ? 'crun (hybrid-cgroup wrapper)' : 'crun', argv: wrapperNeeded ? [await writeCrunWrapper(join(sandbox, 'bin', 'crun'))] : ['crun'] },
+    runc: { name: 'runc', argv: ['runc'] },
+  };
+  const ctx = { lower, template: await specTemplate(join(sandbox, 'spec-template')), list: networkList({ name: NETWORK, subnet: SUBNET, dataDir: join(sandbox, 'bare-ipam') }) };
+  result.config.crunWrapper = wrapperNeeded;
+  // warm the bare path too (plugin binaries, runtime binaries in page cache), not timed
+  for (const name of bareRuntimes) await bareStartStop(1, rtDefs[name], ctx);
+
+  result.cliFloor = await cliFloor(5);
+  result.importCost = [];
+  for (let i = 0; i < 3; i++) result.importCost.push(JSON.parse((await must('node', [join(REPO, 'bench/lib/import-cost.mjs'), dirname(dirname(dirname(CLI)))])).stdout));
+  result.sizes = {};
+  for (let k = 0; k < sizes.length; k++) {
+    const n = sizes[k];
+    const reps = repsFor(k);
+    const S = (result.sizes[n] = { n, reps, berth: { start: [], teardown: [], timelines: [], teardownTimelines: [] }, bare: {} });
+    for (const name of bareRuntimes) S.bare[name] = { runtime: rtDefs[name].name, start: [], teardown: [], steps: {} };
+    for (let rep = 0; rep < reps; rep++) {
+      // interleaved, so slow drifts of the machine hit both sides alike
+      const b = await berthStart(n, rep, image);
+      S.berth.start.push(b.ms);
+      S.berth.timelines.push(b.timeline);
+      const t = await berthStop(n);
+      S.berth.teardown.push(t.ms);
+      S.berth.teardownTimelines.push(t.timeline);
+      let line = `N=${n} rep ${rep + 1}/${reps}: berth ${b.ms.toFixed(0)} ms (teardown ${t.ms.toFixed(0)})`;
+      for (const name of bareRuntimes) {
+        const x = await bareStartStop(n, rtDefs[name], ctx);
+        S.bare[name].start.push(x.startMs);
+        S.bare[name].teardown.push(x.stopMs);
+        for (const [s, v] of Object.entries(x.steps)) (S.bare[name].steps[s] ??= []).push(...v);
+        line += `, bare ${name} ${x.startMs.toFixed(0)} (teardown ${x.stopMs.toFixed(0)})`;
+      }
+      say(line);
+    }
+  }
+  result.activityAfter = await otherActivity();
+  result.ipForward = { before: ipForwardBefore, after: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() };
+  return result;
+}
+
+function summarize(result) {
+  const rows = [];
+  const summary = {};
+  for (const S of Object.values(result.sizes)) {
+    const bs = stats(S.berth.start);
+    const bt = stats(S.berth.teardown);
+    const s = (summary[S.n] = { berth: { startMedianMs: r1(bs.median), teardownMedianMs: r1(bt.median) }, bare: {}, breakdown: mergeTimelines(S.berth.timelines), teardownBreakdown: mergeTimelines(S.berth.teardownTimelines) });
+    for (const [name, B] of Object.entries(S.bare)) {
+      const st = stats(B.start);
+      const tt = stats(B.teardown);
+      const steps = {};
+      for (const [k, v] of Object.entries(B.steps)) steps[k] = r1(median(v));
+      s.bare[name] = { runtime: B.runtime, startMedianMs: r1(st.median), teardownMedianMs: r1(tt.median), ratioStart: r1(bs.median / st.median), ratioTeardown: r1(bt.median / tt.median), stepMediansPerPodMs: steps };
+      rows.push([S.n, S.reps, r1(bs.median), B.runtime, r1(st.median), `${(bs.median / st.median).toFixed(1)}x`, r1(bt.median), r1(tt.median), `${(bt.median / tt.median).toFixed(1)}x`]);
+    }
+  }
+  return { rows, summary };
+}
+
+function printTable(rows) {
+  const head = ['N', 'reps', 'berth ms', 'bare runtime', 'bare ms', 'berth/bare', 'berth teardown ms', 'bare teardown ms', 'teardown ratio'];
+  const all = [head, ...rows.map((r) => r.map(String))];
+  const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  for (const [j, r] of all.entries()) {
+    process.stdout.write(`${r.map((c, i) => c.padStart(w[i])).join('  ')}\n`);
+    if (j === 0) process.stdout.write(`${w.map((x) => '-'.repeat(x)).join('  ')}\n`);
+  }
+}
+
+function printBreakdown(summary, result) {
+  const cf = result.cliFloor;
+  process.stdout.write(`\nNode floor (median ms): node -e 0 ${r1(median(cf['node -e 0']))}, node dist/cli/main.js --version ${r1(median(cf['berth --version']))}, imports of deps + dist/ in one process ${r1(median(result.importCost.map((x) => x.totalMs)))}\n`);
+  for (const [n, s] of Object.entries(summary)) {
+    process.stdout.write(`\nberth N=${n}, wall segments (median ms, from the NDJSON timestamps):\n`);
+    for (const [k, v] of Object.entries(s.breakdown.wall)) process.stdout.write(`  ${k.padEnd(36)} ${r1(v)}\n`);
+    process.stdout.write(`berth N=${n}, per-pod phases (median ms per pod; sum over pods per run):\n`);
+    const ph = Object.entries(s.breakdown.phases).sort((a, b) => b[1].sumPerRun - a[1].sumPerRun);
+    for (const [k, v] of ph.slice(0, 14)) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  ${String(r1(v.sumPerRun)).padStart(8)}\n`);
+  }
+}
+
+let exitCode = 0;
+const t0 = performance.now();
+try {
+  const result = await main();
+  const { rows, summary } = summarize(result);
+  result.summary = summary;
+  result.totalSeconds = Math.round((performance.now() - t0) / 1000);
+  printTable(rows);
+  printBreakdown(summary, result);
+  await mkdir(dirname(outFile), { recursive: true });
+  await writeFile(outFile, `${JSON.stringify(result, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v), 2)}\n`);
+  say(`\nresults: ${outFile}`);
+} catch (err) {
+  exitCode = 1;
+  say(`pod-start failed: ${err.stack ?? err}`);
+} finally {
+  const problems = await cleanup();
+  if (problems.length) {
+    exitCode = 1;
+    say(`cleanup problems:\n  ${problems.join('\n  ')}`);
+  }
+  // berth's own objects are named berth-<pod id>: check them by id
+  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout.split('\n').filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes('berth-bench'));
+  if (leaks.length) {
+    exitCode = 1;
+    say(`leaks:\n  ${leaks.join('\n  ')}`);
+  }
+  if (keep && sandbox) say(`kept ${sandbox}`);
+  say(`ip_forward: ${ipForwardNote}`);
+}
+process.exit(exitCode);
+
