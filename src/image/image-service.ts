@@ -27,7 +27,15 @@ import { hostPlatform } from './platform.js';
 import type { Platform } from './platform.js';
 import { loadFromStore, pullFromLayout } from './pull.js';
 import { parseImageReference } from './reference.js';
-import type { ImageService, PullOptions, PulledImage, RenderedImage } from './types.js';
+import { parseAppcReference } from './appc/reference.js';
+import { AppcImages } from './appc/service.js';
+import type { ImagePullPolicy, ImageReference, ImageService, PullOptions, PulledImage, RenderedImage } from './types.js';
+import { pullFromDockerArchive } from './docker-archive.js';
+import { RegistrySource } from './registry/source.js';
+import type { DockerReference } from './registry/source.js';
+import { checkPolicy, loadPolicyContext } from './signature/policy-check.js';
+import type { PolicyVerdict } from './signature/policy-check.js';
+import { DEFAULT_POLICY } from './config/policy.js';
 
 export interface ImageServiceOptions {
   stateDir: string;
@@ -36,6 +44,25 @@ export interface ImageServiceOptions {
   platform?: Platform;
   /** limits and privilege of layer application (SEC-06, IMG-15/16) */
   apply?: Omit<ApplyOptions, 'log' | 'signal'>;
+  /**
+   * berth's configuration directory: registries.conf, auth.json, policy.json,
+   * registries.d/ (DESIGN.md §1); without it: no mirrors, anonymous pulls, accept anything
+   */
+  configDir?: string;
+  /** environment for credential lookup (REGISTRY_AUTH_FILE, DOCKER_CONFIG, HOME) */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The Kubernetes default imagePullPolicy: Always for `:latest` or no tag, IfNotPresent
+ * otherwise (digests included). Local transports (oci, oci-archive, docker-archive, aci)
+ * default to Always: the file is the source of truth, reading it is cheap, and blobs
+ * already in the store are not copied again.
+ */
+export function defaultPullPolicy(ref: ImageReference): ImagePullPolicy {
+  if (ref.transport !== 'docker') return 'Always';
+  if (ref.digest !== undefined) return 'IfNotPresent';
+  return ref.tag === undefined || ref.tag === 'latest' ? 'Always' : 'IfNotPresent';
 }
 
 /** One entry of `<state>/images/refs.json`. */
@@ -44,6 +71,8 @@ export interface ImageRecord {
   manifestDigest: string;
   configDigest: string;
   pulledAt: string;
+  /** the top-level manifest or index the reference resolved to, when it differs (what signatures sign) */
+  sourceDigest?: string;
 }
 
 interface RefsFile {
@@ -66,6 +95,12 @@ export interface BerthImageService extends ImageService {
   removeRendered(key: string): Promise<void>;
   /** Remove `.tmp-*` renders and partial blob ingests left by a crash; call only when nothing is in flight. Returns how many. */
   pruneIncomplete(): Promise<number>;
+  /** Evaluate the trust policy for a reference and its top-level manifest digest; PermissionDenied when refused. */
+  checkTrust(reference: string, sourceDigest: string, signal?: AbortSignal): Promise<PolicyVerdict>;
+  /** The registry transport (token cache, per-digest download dedupe and counters). */
+  readonly registry: RegistrySource;
+  /** appc images (ACI): the index of imported ACIs, discovery, trust, rendering */
+  readonly appc: AppcImages;
 }
 
 const KEY = /^(?:[a-f0-9]{64}|[a-f0-9]{128})$/;
@@ -94,9 +129,20 @@ class LocalImageService implements BerthImageService {
   private readonly pulls = new Map<string, Promise<PulledImage>>();
   private readonly renders = new Map<string, Promise<RenderedImage>>();
   private refsLock: Promise<unknown> = Promise.resolve();
+  readonly registry: RegistrySource;
+  readonly appc: AppcImages;
 
   constructor(private readonly opts: ImageServiceOptions) {
     this.store = new FsContentStore(opts.stateDir);
+    this.appc = new AppcImages({
+      stateDir: opts.stateDir,
+      configDir: opts.configDir ?? '/etc/berth',
+      store: this.store,
+      renderedDir: join(opts.stateDir, 'rendered'),
+      log: opts.log ?? silentLogger(),
+      ...(opts.apply ? { apply: opts.apply } : {}),
+    });
+    this.registry = new RegistrySource({ configDir: opts.configDir, store: this.store, platform: opts.platform ?? hostPlatform(), log: opts.log, env: opts.env });
     this.log = (opts.log ?? silentLogger()).child({ component: 'image' });
     this.platform = opts.platform ?? hostPlatform();
     this.renderedDir = join(opts.stateDir, 'rendered');
@@ -107,9 +153,61 @@ class LocalImageService implements BerthImageService {
     // Concurrent pulls of the same reference share one operation.
     const running = this.pulls.get(reference);
     if (running) return running;
-    const p = this.doPull(reference, opts).finally(() => this.pulls.delete(reference));
+    const p = this.pullWithPolicy(reference, opts).finally(() => this.pulls.delete(reference));
     this.pulls.set(reference, p);
     return p;
+  }
+
+  /** imagePullPolicy: Always resolves the reference again; IfNotPresent and Never use the store when it has the image. */
+  private async pullWithPolicy(reference: string, opts: PullOptions): Promise<PulledImage> {
+    const appcRef = parseAppcReference(reference);
+    if (appcRef) {
+      // appc trust (trustedkeys/, transports.appc) and pull policy are the appc service's
+      const image = await this.appc.pull(appcRef, opts);
+      await this.record(image);
+      return image;
+    }
+    const policy = opts.pullPolicy ?? defaultPullPolicy(parseImageReference(reference));
+    if (policy !== 'Always') {
+      const rec = (await this.listImages()).find((r) => r.reference === reference);
+      const cached = rec ? await this.get(reference) : undefined;
+      if (rec && cached) {
+        // the trust policy may have changed since the pull: check it again before use
+        await this.checkTrust(reference, rec.sourceDigest ?? rec.manifestDigest, opts.signal);
+        return cached;
+      }
+      if (policy === 'Never') {
+        throw new BerthError('FailedPrecondition', `ErrImageNeverPull: image ${reference} is not in the store and imagePullPolicy is Never`);
+      }
+    }
+    return this.doPull(reference, opts);
+  }
+
+  async checkTrust(reference: string, sourceDigest: string, signal?: AbortSignal): Promise<PolicyVerdict> {
+    const ctx = this.opts.configDir ? await loadPolicyContext(this.opts.configDir) : { policy: DEFAULT_POLICY, registriesD: { docker: {} } };
+    return checkPolicy(ctx, { ref: parseImageReference(reference), manifestDigest: sourceDigest, signal });
+  }
+
+  private async pullDocker(ref: DockerReference, opts: PullOptions): Promise<PulledImage> {
+    const ctx = this.opts.configDir ? await loadPolicyContext(this.opts.configDir) : undefined;
+    const pulled = await this.registry.pull(ref, {
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      // the policy sees the top-level manifest before any config or layer is downloaded
+      checkTopLevel: ctx ? async (resolved, digest) => void (await checkPolicy(ctx, { ref: resolved, manifestDigest: digest, signal: opts.signal })) : undefined,
+    });
+    const { sourceDigest, endpoint: _e, resolved: _r, ...image } = pulled;
+    await this.record(image, sourceDigest);
+    return image;
+  }
+
+  private async pullDockerArchive(ref: Extract<ImageReference, { transport: 'docker-archive' }>, opts: PullOptions): Promise<PulledImage> {
+    const log = this.log.child({ image: ref.raw });
+    const image = await pullFromDockerArchive(ref.path, ref, { store: this.store, log, signal: opts.signal });
+    await this.checkTrust(ref.raw, image.manifestDigest, opts.signal);
+    await this.record(image);
+    log.info({ digest: image.manifestDigest }, 'image pulled');
+    return image;
   }
 
   private async doPull(reference: string, opts: PullOptions): Promise<PulledImage> {
@@ -124,10 +222,17 @@ class LocalImageService implements BerthImageService {
         reader = new ArchiveLayoutReader(ref.path);
         break;
       case 'docker':
-        throw new BerthError('Unimplemented', `pulling from registries is not implemented yet (${ref.registry}/${ref.repository})`);
+        return this.pullDocker(ref, opts);
+      case 'docker-archive':
+        return this.pullDockerArchive(ref, opts);
+      case 'aci':
+      case 'aci-url':
+      case 'appc':
+        return this.appc.pull(ref, opts);
     }
     try {
       const image = await pullFromLayout(reader, ref, { store: this.store, platform: this.platform, log, signal: opts.signal });
+      await this.checkTrust(reference, image.manifestDigest, opts.signal);
       await this.record(image);
       log.info({ digest: image.manifestDigest }, 'image pulled');
       return image;
@@ -145,13 +250,14 @@ class LocalImageService implements BerthImageService {
     return run;
   }
 
-  private record(image: PulledImage): Promise<void> {
+  private record(image: PulledImage, sourceDigest?: string): Promise<void> {
     return this.withRefs(async (refs) => {
       refs.images[image.reference] = {
         reference: image.reference,
         manifestDigest: image.manifestDigest,
         configDigest: image.configDigest,
         pulledAt: new Date().toISOString(),
+        ...(sourceDigest !== undefined && sourceDigest !== image.manifestDigest ? { sourceDigest } : {}),
       };
       await writeJsonAtomic(this.refsPath, refs);
     });
@@ -171,6 +277,8 @@ class LocalImageService implements BerthImageService {
   }
 
   async get(reference: string): Promise<PulledImage | undefined> {
+    const appcRef = parseAppcReference(reference);
+    if (appcRef) return this.appc.get(reference, appcRef);
     const rec = (await this.listImages()).find((r) => r.reference === reference);
     if (!rec) return undefined;
     try {
@@ -187,6 +295,7 @@ class LocalImageService implements BerthImageService {
   }
 
   render(image: PulledImage, opts: PullOptions = {}): Promise<RenderedImage> {
+    if (image.appc) return this.appc.render(image, opts);
     const key = parseDigest(image.manifestDigest).hex;
     const running = this.renders.get(key);
     if (running) return running.then((r) => ({ ...image, rootfs: r.rootfs }));

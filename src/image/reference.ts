@@ -2,6 +2,7 @@
  * Image references, containers-transports(5) syntax (DESIGN.md §2):
  *   oci:/abs/layout[:tag]            an OCI image layout directory (IMG-17)
  *   oci-archive:/abs/file.tar[:tag]  a tar of such a layout
+ *   docker-archive:/abs/file.tar[:ref|:@N]  `docker save` / skopeo docker-archive output
  *   [docker://]name[:tag][@digest]   a registry reference, normalised per DST-01/02
  *
  * For `oci:` and `oci-archive:` the path ends at the first ':' after the transport, as
@@ -26,7 +27,7 @@ function invalid(raw: string, why: string): BerthError {
   return new BerthError('InvalidArgument', `invalid image reference "${raw}": ${why}`);
 }
 
-function parseLayoutRef(raw: string, transport: 'oci' | 'oci-archive', rest: string): ImageReference {
+function parseLayoutRef(raw: string, transport: 'oci' | 'oci-archive' | 'docker-archive', rest: string): ImageReference {
   const i = rest.indexOf(':');
   const path = i < 0 ? rest : rest.slice(0, i);
   const tag = i < 0 ? undefined : rest.slice(i + 1);
@@ -89,7 +90,9 @@ export function parseImageReference(s: string): ImageReference {
   if (s !== s.trim()) throw invalid(s, 'leading or trailing whitespace');
   if (s.startsWith('oci:')) return parseLayoutRef(s, 'oci', s.slice('oci:'.length));
   if (s.startsWith('oci-archive:')) return parseLayoutRef(s, 'oci-archive', s.slice('oci-archive:'.length));
-  for (const t of ['docker-archive:', 'aci:', 'aci+https:', 'appc:', 'dir:', 'containers-storage:', 'docker-daemon:']) {
+  // docker-archive:path[:docker-reference|:@index] (containers-transports(5))
+  if (s.startsWith('docker-archive:')) return parseLayoutRef(s, 'docker-archive', s.slice('docker-archive:'.length));
+  for (const t of ['aci:', 'aci+https:', 'appc:', 'dir:', 'containers-storage:', 'docker-daemon:']) {
     if (s.startsWith(t)) throw new BerthError('Unimplemented', `image transport "${t.slice(0, -1)}" is not implemented yet (${s})`);
   }
   return parseDockerReference(s);

@@ -32,6 +32,7 @@ export interface ImageRuntimeConfig {
 export type ImageReference =
   | { transport: 'oci'; path: string; tag?: string; raw: string }
   | { transport: 'oci-archive'; path: string; tag?: string; raw: string }
+  | { transport: 'docker-archive'; path: string; tag?: string; raw: string }
   | { transport: 'docker'; raw: string; registry: string; repository: string; tag?: string; digest?: string };
 
 /** An image whose blobs are in the content store, all verified. */
@@ -52,8 +53,25 @@ export interface RenderedImage extends PulledImage {
   rootfs: string;
 }
 
+/** Kubernetes `imagePullPolicy`; undefined means the Kubernetes default (see `defaultPullPolicy`). */
+export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** Progress of one blob of a pull, for `berth image pull` and logs. */
+export interface PullProgress {
+  kind: 'manifest' | 'config' | 'layer';
+  digest: string;
+  size: number;
+  /** bytes received so far */
+  bytes: number;
+  /** `cached`: already in the store, nothing downloaded */
+  state: 'cached' | 'downloading' | 'done';
+}
+
 export interface PullOptions {
   signal?: AbortSignal;
+  /** imagePullPolicy of the container that needs the image */
+  pullPolicy?: ImagePullPolicy;
+  onProgress?: (p: PullProgress) => void;
 }
 
 /** Fetch + verify + render, the three steps of the pod lifecycle's image phase. */

@@ -263,9 +263,9 @@ describe('refusals', () => {
     await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 
-  it('registry references parse but pulling them is Unimplemented for now', async () => {
+  it('a registry reference with imagePullPolicy Never and nothing stored fails without any network', async () => {
     const svc = createImageService({ stateDir: fresh().state, platform: amd64 });
-    await expect(svc.pull('busybox:latest')).rejects.toMatchObject({ code: 'Unimplemented' });
+    await expect(svc.pull('busybox:latest', { pullPolicy: 'Never' })).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('ErrImageNeverPull') });
     await expect(svc.pull('oci:relative')).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 });

@@ -26,7 +26,14 @@ describe('parseImageReference: local transports', () => {
     expect(hasCode(err, 'InvalidArgument')).toBe(true);
   });
 
-  it.each(['docker-archive:/x.tar', 'aci:/x.aci', 'appc:example.com/app:1.0'])('later transports are Unimplemented: %s', (raw) => {
+  it('docker-archive: path and optional reference or @index', () => {
+    expect(parseImageReference('docker-archive:/x.tar')).toEqual({ transport: 'docker-archive', path: '/x.tar', raw: 'docker-archive:/x.tar' });
+    expect(parseImageReference('docker-archive:/x.tar:localhost/busybox:latest')).toMatchObject({ path: '/x.tar', tag: 'localhost/busybox:latest' });
+    expect(parseImageReference('docker-archive:/x.tar:@1')).toMatchObject({ path: '/x.tar', tag: '@1' });
+    expect(() => parseImageReference('docker-archive:x.tar')).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+  });
+
+  it.each(['aci:/x.aci', 'appc:example.com/app:1.0'])('later transports are Unimplemented: %s', (raw) => {
     expect(() => parseImageReference(raw)).toThrow(expect.objectContaining({ code: 'Unimplemented' }));
   });
 });

@@ -1,0 +1,188 @@
+/**
+ * `docker-archive:` (containers-transports(5)): the tar `docker save` and
+ * `skopeo copy … docker-archive:` write — `manifest.json` (a list of
+ * `{Config, RepoTags, Layers}`), the config JSON, and one tar per layer (plain, or gzip/zstd
+ * in newer writers), possibly linked to each other by symlinks.
+ *
+ * The archive has no registry manifest, so berth writes one: an OCI manifest whose config
+ * and layer descriptors carry the digests and sizes measured from the archive (a plain tar
+ * layer's digest is its DiffID). Two sequential passes over the file: the first measures
+ * (sha256 and size of every member, small JSON members kept), the second streams the layers
+ * into the content store, which verifies them again. The synthesized manifest is stored
+ * too, so the image has a manifest digest and is a store citizen like any other.
+ *
+ * The selector after the path is a reference from RepoTags (`:busybox:latest`) or a
+ * zero-based index (`:@0`); without one the archive must hold exactly one image.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { BerthError, errnoOf, silentLogger } from '../common/index.js';
+import type { Logger } from '../common/index.js';
+import type { FsContentStore } from './content-store.js';
+import { digestOf } from './digest.js';
+import { MAX_JSON_BODY, MediaType } from './media-types.js';
+import { parseConfig } from './pull.js';
+import { parseDockerReference } from './reference.js';
+import type { Descriptor, PulledImage } from './types.js';
+
+interface Member {
+  size: number;
+  digest: string;
+  magic: Buffer;
+  /** kept for small .json members */
+  body?: Buffer;
+  link?: string;
+}
+
+interface ArchiveEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+const clean = (name: string) => posix.normalize(`/${name}`).slice(1);
+
+async function* entries(file: string, signal?: AbortSignal): AsyncGenerator<{ header: tar.Header; stream: AsyncIterable<Buffer> }> {
+  const extract = tar.extract();
+  const src = createReadStream(file);
+  src.on('error', (err) => extract.destroy(err));
+  src.pipe(extract);
+  try {
+    for await (const e of extract) {
+      if (signal?.aborted) throw new BerthError('Canceled', 'pull canceled');
+      yield { header: e.header, stream: e as AsyncIterable<Buffer> };
+      e.resume();
+    }
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') throw new BerthError('NotFound', `docker archive ${file} does not exist`, { cause: err });
+    if (err instanceof BerthError) throw err;
+    throw new BerthError('InvalidArgument', `${file}: not a readable tar (${(err as Error).message})`, { cause: err });
+  } finally {
+    src.destroy();
+    extract.destroy();
+  }
+}
+
+/** Pass 1: measure every member. */
+async function measure(file: string, signal?: AbortSignal): Promise<Map<string, Member>> {
+  const members = new Map<string, Member>();
+  let count = 0;
+  for await (const { header, stream } of entries(file, signal)) {
+    if (++count > 100_000) throw new BerthError('InvalidArgument', `${file}: too many tar entries`);
+    const name = clean(header.name);
+    if (header.type === 'symlink' || header.type === 'link') {
+      const target = header.type === 'symlink' ? clean(posix.join(posix.dirname(name), header.linkname ?? '')) : clean(header.linkname ?? '');
+      members.set(name, { size: 0, digest: '', magic: Buffer.alloc(0), link: target });
+      continue;
+    }
+    if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
+    const hash = createHash('sha256');
+    const keep = name.endsWith('.json') && (header.size ?? 0) <= MAX_JSON_BODY;
+    const parts: Buffer[] = [];
+    let size = 0;
+    let magic = Buffer.alloc(0);
+    for await (const chunk of stream) {
+      if (magic.length < 4) magic = Buffer.concat([magic, chunk.subarray(0, 4 - magic.length)]);
+      hash.update(chunk);
+      size += chunk.length;
+      if (keep) parts.push(chunk);
+    }
+    members.set(name, { size, digest: `sha256:${hash.digest('hex')}`, magic, ...(keep ? { body: Buffer.concat(parts) } : {}) });
+  }
+  return members;
+}
+
+function resolveMember(members: Map<string, Member>, name: string, file: string): { name: string; m: Member } {
+  let n = clean(name);
+  for (let i = 0; i < 16; i++) {
+    const m = members.get(n);
+    if (!m) throw new BerthError('InvalidArgument', `${file}: manifest.json names ${name}, which the archive does not hold`);
+    if (m.link === undefined) return { name: n, m };
+    n = m.link;
+  }
+  throw new BerthError('InvalidArgument', `${file}: symlink loop at ${name}`);
+}
+
+function layerMediaType(magic: Buffer): string {
+  if (magic[0] === 0x1f && magic[1] === 0x8b) return MediaType.ociLayerGzip;
+  if (magic.readUInt32LE(0) === 0xfd2fb528 || (magic.length >= 4 && (magic.readUInt32LE(0) & 0xfffffff0) === 0x184d2a50)) return MediaType.ociLayerZstd;
+  return MediaType.ociLayer;
+}
+
+function selectEntry(list: ArchiveEntry[], selector: string | undefined, file: string): ArchiveEntry {
+  const tags = list.flatMap((e) => e.RepoTags ?? []);
+  if (selector === undefined) {
+    if (list.length === 1) return list[0] as ArchiveEntry;
+    throw new BerthError('InvalidArgument', `${file} holds ${list.length} images; name one (:REPO:TAG or :@N; tags: ${tags.join(', ') || 'none'})`);
+  }
+  if (selector.startsWith('@')) {
+    const i = Number(selector.slice(1));
+    const e = Number.isSafeInteger(i) ? list[i] : undefined;
+    if (!e) throw new BerthError('NotFound', `${file}: no image at index ${selector.slice(1)} (${list.length} images)`);
+    return e;
+  }
+  const norm = (t: string) => {
+    try {
+      const r = parseDockerReference(t);
+      return `${r.registry}/${r.repository}:${r.tag ?? 'latest'}`;
+    } catch {
+      return t;
+    }
+  };
+  const want = norm(selector);
+  const hit = list.find((e) => (e.RepoTags ?? []).some((t) => t === selector || norm(t) === want));
+  if (!hit) throw new BerthError('NotFound', `${file}: no image tagged "${selector}" (tags: ${tags.join(', ') || 'none'})`);
+  return hit;
+}
+
+export interface DockerArchiveContext {
+  store: FsContentStore;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+/** Pull an image from a docker-archive tar into the store. */
+export async function pullFromDockerArchive(file: string, ref: { raw: string; tag?: string }, ctx: DockerArchiveContext): Promise<PulledImage> {
+  const log = ctx.log ?? silentLogger();
+  const members = await measure(file, ctx.signal);
+  const manifestJson = members.get('manifest.json')?.body;
+  if (!manifestJson) throw new BerthError('InvalidArgument', `${file}: not a docker archive (no manifest.json)`);
+  let list: ArchiveEntry[];
+  try {
+    list = JSON.parse(manifestJson.toString('utf8')) as ArchiveEntry[];
+  } catch (err) {
+    throw new BerthError('InvalidArgument', `${file}: manifest.json is not JSON`, { cause: err });
+  }
+  if (!Array.isArray(list) || list.some((e) => typeof e?.Config !== 'string' || !Array.isArray(e.Layers))) {
+    throw new BerthError('InvalidArgument', `${file}: manifest.json must be a list of {Config, RepoTags, Layers}`);
+  }
+  const entry = selectEntry(list, ref.tag, file);
+  const cfg = resolveMember(members, entry.Config, file);
+  if (!cfg.m.body) throw new BerthError('InvalidArgument', `${file}: config ${entry.Config} is missing or over ${MAX_JSON_BODY} bytes`);
+  const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: cfg.m.digest, size: cfg.m.size };
+  const layerMembers = entry.Layers.map((l) => resolveMember(members, l, file));
+  const layers: Descriptor[] = layerMembers.map(({ m }) => ({ mediaType: layerMediaType(m.magic), digest: m.digest, size: m.size }));
+  const config = parseConfig(cfg.m.body, layers, `${ref.raw} config`);
+
+  // Pass 2: stream the layers that are not stored yet into the store (verified again there).
+  const wanted = new Map<string, Member>();
+  for (const { name, m } of layerMembers) if ((await ctx.store.size(m.digest)) !== m.size) wanted.set(name, m);
+  if (wanted.size) {
+    for await (const { header, stream } of entries(file, ctx.signal)) {
+      const m = wanted.get(clean(header.name));
+      if (!m || header.type !== 'file') continue;
+      await ctx.store.ingest({ digest: m.digest, size: m.size }, Readable.from(stream));
+      wanted.delete(clean(header.name));
+      if (wanted.size === 0) break;
+    }
+  }
+  await ctx.store.ingest({ digest: configDesc.digest, size: configDesc.size }, Readable.from([cfg.m.body]));
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDesc, layers }));
+  const manifestDigest = digestOf(manifest);
+  await ctx.store.ingest({ digest: manifestDigest, size: manifest.length }, Readable.from([manifest]));
+  log.debug({ digest: manifestDigest, layers: layers.length }, 'docker archive imported');
+  return { reference: ref.raw, manifestDigest, configDigest: configDesc.digest, config, layers };
+}

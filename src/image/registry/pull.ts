@@ -1,0 +1,225 @@
+/**
+ * Pull from a registry (DST-03..07, IMG-01..08): resolve the reference on the first endpoint
+ * that has it (mirrors in order, the primary last), verify the manifest against the digest
+ * of a digest reference and against `Docker-Content-Digest`, follow indexes / manifest
+ * lists by platform, then copy config and layers into the content store, verified by size
+ * and digest while streaming. Layers of one image download in parallel; a blob wanted by
+ * several pulls at once is downloaded once (`BlobFetcher`, per digest, in-process); blobs
+ * already stored are not fetched again, so an interrupted pull resumes where it stopped.
+ *
+ * The top-level manifest is stored and handed to `checkTopLevel` (the signature policy)
+ * before anything else is downloaded.
+ */
+import { Readable, Transform } from 'node:stream';
+import { BerthError, codeOf, silentLogger } from '../../common/index.js';
+import type { Logger } from '../../common/index.js';
+import type { FsContentStore } from '../content-store.js';
+import { digestOf, parseDigest } from '../digest.js';
+import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, SCHEMA1_TYPES } from '../media-types.js';
+import { formatPlatform, isAttestation, normalizePlatform, selectManifest } from '../platform.js';
+import type { Platform } from '../platform.js';
+import { checkDescriptor, documentMediaType, parseConfig, parseManifest } from '../pull.js';
+import type { Descriptor, PulledImage, PullProgress } from '../types.js';
+import type { RegistryClient } from './client.js';
+
+const MAX_INDEX_DEPTH = 4;
+
+/** One download per digest at a time, shared by every pull of the process. */
+export class BlobFetcher {
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** blobs actually downloaded (for logs and tests) */
+  downloads = 0;
+  bytes = 0;
+
+  constructor(private readonly store: FsContentStore) {}
+
+  async fetch(clients: RegistryClient[], desc: Descriptor, kind: PullProgress['kind'], opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void> {
+    const have = await this.store.size(desc.digest);
+    if (have === desc.size) {
+      opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes: desc.size, state: 'cached' });
+      return;
+    }
+    const running = this.inflight.get(desc.digest);
+    if (running) return running;
+    const p = this.download(clients, desc, kind, opts).finally(() => this.inflight.delete(desc.digest));
+    this.inflight.set(desc.digest, p);
+    return p;
+  }
+
+  private async download(clients: RegistryClient[], desc: Descriptor, kind: PullProgress['kind'], opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void> {
+    if (desc.data !== undefined) {
+      await this.store.ingest({ digest: desc.digest, size: desc.size }, Readable.from([Buffer.from(desc.data, 'base64')]));
+      return;
+    }
+    let lastErr: unknown;
+    for (const client of clients) {
+      try {
+        const { stream, length } = await client.openBlob(desc.digest, opts.signal);
+        if (length !== undefined && length !== desc.size) {
+          stream.destroy();
+          throw new BerthError('FailedPrecondition', `${client.name}: blob ${desc.digest} is ${length} bytes, the manifest says ${desc.size}`);
+        }
+        let bytes = 0;
+        let lastReport = 0;
+        opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes: 0, state: 'downloading' });
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            bytes += chunk.length;
+            const now = Date.now();
+            if (now - lastReport > 100) {
+              lastReport = now;
+              opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes, state: 'downloading' });
+            }
+            cb(null, chunk);
+          },
+        });
+        stream.on('error', (e) => counter.destroy(e));
+        stream.pipe(counter);
+        try {
+          await this.store.ingest({ digest: desc.digest, size: desc.size }, counter);
+        } catch (err) {
+          stream.destroy();
+          if (codeOf(err) === 'FailedPrecondition') {
+            throw new BerthError('FailedPrecondition', `${client.name}: blob ${desc.digest} refused: ${(err as Error).message}`, { cause: err });
+          }
+          throw err;
+        }
+        this.downloads++;
+        this.bytes += bytes;
+        opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes, state: 'done' });
+        return;
+      } catch (err) {
+        lastErr = err;
+        // a corrupt blob is a verdict on the content, not on the endpoint: do not try elsewhere
+        const code = codeOf(err);
+        if (code === 'FailedPrecondition' || code === 'Canceled' || code === 'PermissionDenied') throw err;
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new BerthError('Unavailable', `blob ${desc.digest}: no endpoint could serve it`);
+  }
+}
+
+export interface RegistryPullContext {
+  store: FsContentStore;
+  blobs: BlobFetcher;
+  platform: Platform;
+  log?: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: PullProgress) => void;
+  /** called with the top-level manifest (stored, verified) before anything else is fetched */
+  checkTopLevel?: (digest: string, body: Buffer) => Promise<void>;
+}
+
+export interface RegistryPulled extends PulledImage {
+  /** digest of the top-level manifest or index the reference resolved to (what signatures sign) */
+  sourceDigest: string;
+  /** the endpoint that served the manifest */
+  endpoint: string;
+}
+
+function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new BerthError('InvalidArgument', `${what} is not valid JSON`, { cause: err });
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new BerthError('InvalidArgument', `${what} is not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** DST-04/06: the body must match the digest asked for and the Docker-Content-Digest header. */
+export function verifyManifestDigest(body: Buffer, wanted: string | undefined, headerDigest: string | undefined, what: string): string {
+  if (wanted !== undefined) {
+    const { algorithm } = parseDigest(wanted);
+    const actual = digestOf(body, algorithm);
+    if (actual !== wanted) throw new BerthError('FailedPrecondition', `${what}: manifest digest mismatch: got ${actual}, asked for ${wanted}`);
+  }
+  if (headerDigest) {
+    let alg;
+    try {
+      alg = parseDigest(headerDigest).algorithm;
+    } catch {
+      throw new BerthError('FailedPrecondition', `${what}: invalid Docker-Content-Digest "${headerDigest}"`);
+    }
+    const actual = digestOf(body, alg);
+    if (actual !== headerDigest) throw new BerthError('FailedPrecondition', `${what}: Docker-Content-Digest ${headerDigest} does not match the body (${actual})`);
+  }
+  return wanted ?? digestOf(body);
+}
+
+/** IMG-03: a descriptor for a fetched top-level document from its Content-Type, when meaningful. */
+function pseudoDescriptor(mediaType: string | undefined, digest: string, size: number): Descriptor | undefined {
+  if (!mediaType || !(MANIFEST_TYPES.has(mediaType) || INDEX_TYPES.has(mediaType) || SCHEMA1_TYPES.has(mediaType))) return undefined;
+  return { mediaType, digest, size };
+}
+
+async function fetchManifest(clients: RegistryClient[], reference: string, ctx: RegistryPullContext, what: string): Promise<{ body: Buffer; mediaType: string | undefined; headerDigest: string | undefined; client: RegistryClient; rest: RegistryClient[] }> {
+  let lastErr: unknown;
+  for (const [i, client] of clients.entries()) {
+    try {
+      const m = await client.getManifest(reference, ctx.signal);
+      return { body: m.body, mediaType: m.mediaType, headerDigest: m.headerDigest, client, rest: [client, ...clients.filter((_, j) => j !== i)] };
+    } catch (err) {
+      lastErr = err;
+      const code = codeOf(err);
+      if (code === 'Canceled' || code === 'FailedPrecondition') throw err;
+      if (client.endpoint.mirror) ctx.log?.warn({ err, image: what }, 'mirror failed, trying the next endpoint');
+    }
+  }
+  throw lastErr;
+}
+
+/** Pull `reference` (a tag or digest) of the repository the clients serve. */
+export async function pullFromRegistry(
+  clients: RegistryClient[],
+  ref: { raw: string; tag?: string; digest?: string },
+  ctx: RegistryPullContext,
+): Promise<RegistryPulled> {
+  if (clients.length === 0) throw new BerthError('Internal', 'no registry endpoint');
+  const log = ctx.log ?? silentLogger();
+  const what = ref.raw;
+  const top = await fetchManifest(clients, ref.digest ?? ref.tag ?? 'latest', ctx, what);
+  const order = top.rest;
+  const sourceDigest = verifyManifestDigest(top.body, ref.digest, top.headerDigest, `${what} (${top.client.name})`);
+  await ctx.store.ingest({ digest: sourceDigest, size: top.body.length }, Readable.from([top.body]));
+  ctx.onProgress?.({ kind: 'manifest', digest: sourceDigest, size: top.body.length, bytes: top.body.length, state: 'done' });
+  if (ctx.checkTopLevel) await ctx.checkTopLevel(sourceDigest, top.body);
+
+  let body = top.body;
+  let desc: Descriptor | undefined = pseudoDescriptor(top.mediaType, sourceDigest, top.body.length);
+  let digest = sourceDigest;
+  for (let depth = 0; ; depth++) {
+    if (depth > MAX_INDEX_DEPTH) throw new BerthError('InvalidArgument', `${what}: indexes nested more than ${MAX_INDEX_DEPTH} deep`);
+    const doc = parseJsonObject(body, `${what}: ${digest}`);
+    const mt = documentMediaType(desc, doc, `${what}: ${digest}`);
+    if (INDEX_TYPES.has(mt) || (!MANIFEST_TYPES.has(mt) && Array.isArray(doc.manifests))) {
+      if (!Array.isArray(doc.manifests)) throw new BerthError('InvalidArgument', `${what}: index without manifests`);
+      const children = doc.manifests.map((d, i) => checkDescriptor(d, `${what}: ${digest} manifests[${i}]`));
+      const chosen = selectManifest(children, ctx.platform);
+      if (!chosen) {
+        const have = children.filter((c) => c.platform && !isAttestation(c)).map((c) => formatPlatform(normalizePlatform(c.platform ?? {})));
+        throw new BerthError('NotFound', `${what}: no manifest for platform ${formatPlatform(ctx.platform)} (available: ${have.join(', ') || 'none'})`);
+      }
+      if (chosen.size > MAX_JSON_BODY) throw new BerthError('InvalidArgument', `${what}: manifest ${chosen.digest} is over ${MAX_JSON_BODY} bytes`);
+      log.debug({ digest: chosen.digest, platform: chosen.platform }, 'index resolved to manifest');
+      const child = await fetchManifest(order, chosen.digest, ctx, what);
+      verifyManifestDigest(child.body, chosen.digest, child.headerDigest, `${what} (${child.client.name})`);
+      if (child.body.length !== chosen.size) throw new BerthError('FailedPrecondition', `${what}: manifest ${chosen.digest} is ${child.body.length} bytes, the index says ${chosen.size}`);
+      await ctx.store.ingest({ digest: chosen.digest, size: chosen.size }, Readable.from([child.body]));
+      body = child.body;
+      desc = chosen;
+      digest = chosen.digest;
+      continue;
+    }
+    const manifest = parseManifest(body, desc ?? { mediaType: mt, digest, size: body.length }, `${what}: ${digest}`);
+    if (manifest.config.size > MAX_JSON_BODY) throw new BerthError('InvalidArgument', `${what}: config is over ${MAX_JSON_BODY} bytes`);
+    await ctx.blobs.fetch(order, manifest.config, 'config', ctx);
+    const config = parseConfig(await ctx.store.readAll(manifest.config.digest, MAX_JSON_BODY), manifest.layers, `${what} config`);
+    // Layers of one image in parallel; the first failure aborts the whole pull.
+    const results = await Promise.allSettled(manifest.layers.map((l) => ctx.blobs.fetch(order, l, 'layer', ctx)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return { reference: ref.raw, manifestDigest: digest, configDigest: manifest.config.digest, config, layers: manifest.layers, sourceDigest, endpoint: top.client.endpoint.host };
+  }
+}
