@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * berth's command line (DESIGN.md §1): one module per command under commands/. Exit codes
  * of `reconcile --once`: 0 converged, 1 not converged before --timeout (or, with
