@@ -230,6 +230,14 @@ describe('pod machine', () => {
     actor.stop();
   });
 
+  it('starts straight in termination for a pod whose spec is gone', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock);
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input: { ...input, stopping: true } }).start();
+    await waitFor(actor, (s) => s.status === 'done', { timeout: 1000 });
+    expect(host.calls).toEqual(['teardown']);
+  });
+
   it('retries teardown until it succeeds', async () => {
     const clock = new SimulatedClock();
     const host = fakeHost(clock);
