@@ -39,7 +39,11 @@ export const containerId = (uid: string, app: string) => `${PREFIX}-${podShortId
  * next one on the same objects (no duplicates); a changed spec is a new pod.
  */
 export function podUid(installationId: string, key: string, specHash: string): string {
-  const h = createHash('sha256').update(`berth/pod/v1\0${installationId}\0${key}\0${specHash}`).digest('hex');
+  const b = createHash('sha256').update(`berth/pod/v1\0${installationId}\0${key}\0${specHash}`).digest().subarray(0, 16);
+  // An RFC 9562 UUID, version 8 (name-based, custom hash), variant 10xx: appc pods need a UUID.
+  b[6] = (b[6]! & 0x0f) | 0x80;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
