@@ -107,4 +107,9 @@ export interface NetnsManager {
   exists(name: string): Promise<boolean>;
   list(prefix: string): Promise<string[]>;
   path(name: string): string;
+  /**
+   * Make a handle for the network namespace process `pid` is in (the handle was deleted
+   * while the namespace lives on, e.g. someone ran `ip netns delete`); returns its path.
+   */
+  attach?(name: string, pid: number): Promise<string>;
 }

@@ -237,6 +237,19 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     teardown: fromPromise<void, PodStepInput>(async () => {
       const errors: unknown[] = [];
       const grace = (rec.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      // A handle deleted by hand while the apps still hold the namespace: get it back from a
+      // live app before stopping them, or the plugins' DEL cannot undo what they did in it.
+      if (!rec.pod.spec.hostNetwork && host.netns.attach && !(await host.netns.exists(netnsName(rec.uid)))) {
+        for (const { c } of allContainers(rec)) {
+          const st = await host.runtime.status(containerId(rec.uid, c.name));
+          if (st.state !== 'running' || !st.pid) continue;
+          await host.netns.attach(netnsName(rec.uid), st.pid).then(
+            () => log.warn({ app: c.name, pid: st.pid }, 'network namespace handle was gone: attached it again from the app'),
+            (err) => log.warn({ err }, 'network namespace handle is gone and could not be attached again'),
+          );
+          break;
+        }
+      }
       await Promise.all(
         allContainers(rec).map(async ({ c }) => {
           const id = containerId(rec.uid, c.name);

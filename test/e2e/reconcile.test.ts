@@ -223,4 +223,24 @@ describe.skipIf(!isRoot)('daemon mode and dry-run', () => {
     const after = await sb.status();
     expect(after.pods.find((p) => p.name === 'survivor')).toMatchObject({ status: 'Running' });
   });
+
+  it('repairs drift: a pod whose network namespace was deleted by hand is recreated', async () => {
+    const before = (await sb.status()).pods.find((p) => p.name === 'survivor')!;
+    const daemon = sb.spawn(['reconcile', '--resync', '1s']);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      await execa('ip', ['netns', 'delete', before.netns!.split('/').pop()!]);
+      const s = await waitFor((st) => {
+        const p = st.pods.find((x) => x.name === 'survivor');
+        return !!p && p.status === 'Running' && p.apps[0]!.pid !== before.apps[0]!.pid;
+      }, 20_000);
+      const p = s.pods.find((x) => x.name === 'survivor')!;
+      const ns = await execa('ip', ['netns', 'list']);
+      expect(ns.stdout).toContain(p.netns!.split('/').pop()!);
+      expect(p.ips[0]).toMatch(/^10\.215\./);
+    } finally {
+      daemon.kill('SIGTERM');
+      await daemon;
+    }
+  });
 });

@@ -99,6 +99,23 @@ export class IpNetnsManager implements NetnsManager {
     return p;
   }
 
+  async attach(name: string, pid: number): Promise<string> {
+    const p = this.path(name);
+    if ((await this.state(name)) === 'mounted') return p;
+    await rm(p, { force: true });
+    try {
+      if (this.usesIp) await execa('ip', ['netns', 'attach', name, String(pid)]);
+      else {
+        await writeFile(p, '', { flag: 'wx', mode: 0o444 });
+        await execa('mount', ['--bind', `/proc/${pid}/ns/net`, p]);
+      }
+    } catch (err) {
+      if (!this.usesIp) await rm(p, { force: true }).catch(() => undefined);
+      throw new BerthError('Unavailable', `attach netns ${name} to pid ${pid}: ${stderrOf(err)}`, { cause: err });
+    }
+    return p;
+  }
+
   async remove(name: string): Promise<void> {
     const p = this.path(name);
     const st = await this.state(name);
