@@ -62,7 +62,7 @@ export async function createHost(o: GlobalOptions, log: Logger): Promise<Host> {
   return {
     layout,
     images: createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
-    cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log }),
+    cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, pinBridges: true }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log }),
     bridges: new IpBridgeManager(log),

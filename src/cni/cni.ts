@@ -18,6 +18,7 @@ import { BerthError, codeOf, silentLogger, wrap, type Logger } from '../common/i
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
 import { ExecCni } from './host/exec.js';
+import { pinBridgeMacs } from './host/bridge.js';
 import { parseNetworkConfigList } from './conf.js';
 import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
 import type { CachedAttachment, Cni, CniExec, CniResult, GcArgs, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
@@ -35,6 +36,11 @@ export interface CniOptions {
   timeoutMs?: number;
   /** Pause between retries on "text file busy" (CNI-19). Default 1 s. (Added for tests.) */
   retryDelayMs?: number;
+  /**
+   * Before an ADD, create the list's bridges with a fixed MAC (or pin an existing bridge's),
+   * so that the bridge plugin's CHECK does not fail when ports come and go (host/bridge.ts).
+   */
+  pinBridges?: boolean;
 }
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000;
@@ -124,6 +130,7 @@ export class CniRuntime implements Cni {
   private readonly pluginPaths: string[];
   private readonly timeoutMs: number;
   private readonly retryDelayMs: number;
+  private readonly pinBridges: boolean;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly versionInfos = new Map<string, { cniVersion: string; supportedVersions: string[] }>();
   /** per network: the tail of its running GC (CNI-15: exclusive with ADD/DEL) */
@@ -136,6 +143,7 @@ export class CniRuntime implements Cni {
     this.pluginPaths = [...opts.pluginPaths];
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
+    this.pinBridges = opts.pinBridges ?? false;
   }
 
   /** Where the cache entry of an attachment lives (CNI-24). */
@@ -317,6 +325,10 @@ export class CniRuntime implements Cni {
       throw new BerthError('AlreadyExists', `network ${list.name} is already added to ${rt.containerId}/${rt.ifName}; DEL it first`);
     }
     const log = this.log.child({ network: list.name, containerId: rt.containerId });
+    if (this.pinBridges) {
+      const pinned = await pinBridgeMacs(list);
+      if (pinned.length) log.info({ bridges: pinned }, 'bridge MAC pinned');
+    }
     let prev: Obj | undefined;
     for (const plugin of list.plugins) {
       const stdin = buildPluginConfig(list, plugin, prev, rt.capabilityArgs);

@@ -6,10 +6,11 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
-import { BerthError, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
+import { BerthError, codeOf, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { NetworkConfigList, RuntimeConf } from '../cni/types.js';
-import { parseNetworkConfigList } from '../cni/index.js';
+import { cachedConfigList, CniError, parseNetworkConfigList, versionAtLeast } from '../cni/index.js';
+import { isKnownCniVersion } from '../cni/result.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
@@ -19,10 +20,19 @@ import type { AttachOut, Attachment, PodStepInput, SandboxOut } from '../state-m
 import type { Host } from './host.js';
 import { appLogPath, containerId, netnsName, podDir, podLogDir, sandboxId } from './layout.js';
 import { podHostname, writeEtcFiles } from './pod-files.js';
-import type { PodRecord } from './records.js';
+import type { PodEvent, PodRecord } from './records.js';
 
 /** The loopback attachment every pod sandbox gets before its networks (as CRI runtimes do). */
 export const LOOPBACK_LIST = JSON.stringify({ cniVersion: '1.0.0', name: 'berth-loopback', plugins: [{ type: 'loopback' }] });
+
+/** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
+const APPC_MAPPED_ISOLATORS = [
+  'resource/cpu',
+  'resource/memory',
+  'os/linux/capabilities-retain-set',
+  'os/linux/capabilities-remove-set',
+  'os/linux/no-new-privileges',
+];
 
 /** What a pod's actors keep in memory between steps (never in machine context). */
 export interface PodResources {
@@ -69,10 +79,93 @@ export function attachmentsOf(rec: Pick<PodRecord, 'pod' | 'networks'>): Array<{
   return out;
 }
 
-async function volumeMounts(rec: PodRecord, c: Container, dir: string): Promise<AppLaunch['mounts']> {
+/**
+ * portmap 1.1.1's CHECK looks at ip6tables even for an IPv4-only attachment and fails with
+ * "could not check ipv6 dnat" (code 999) on this host's iptables-nft, every time (reproduced
+ * with the plugin alone). Treating that as a failure would repair healthy pods on every round,
+ * so for an attachment without an IPv6 address berth checks the list again without portmap
+ * (the other plugins still get their CHECK; portmap's IPv4 rules go unchecked).
+ */
+function isPortmapIpv6CheckBug(err: unknown, result: { ips?: Array<{ address: string }> }): boolean {
+  if (!(err instanceof CniError) || err.plugin !== 'portmap' || err.verb !== 'CHECK') return false;
+  if (!/ipv6/i.test(err.msg)) return false;
+  return !(result.ips ?? []).some((ip) => ip.address.includes(':'));
+}
+
+/**
+ * Periodic CHECK of a running pod's attachments (daemon mode, CNI-14): every attachment whose
+ * list is ≥0.4.0 and not `disableCheck` is CHECKed with the config it was ADDed with and the
+ * same runtime parameters. A failed CHECK (or a cache entry gone) repairs the attachment: DEL,
+ * then ADD again (a DEL follows a failed ADD too). Returns one event per repair attempt;
+ * healthy pods give none and are not touched.
+ */
+export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal): Promise<PodEvent[]> {
+  if (rec.pod.spec.hostNetwork || !rec.netns) return [];
+  const events: PodEvent[] = [];
+  for (const a of attachmentsOf(rec)) {
+    const rt = runtimeConf(rec, rec.netns, a.ifName, a.caps);
+    const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
+    const list = (cached && cachedConfigList(cached)) || a.list;
+    if (list.disableCheck || !isKnownCniVersion(list.cniVersion) || !versionAtLeast(list.cniVersion, '0.4.0')) continue;
+    let failure: unknown;
+    if (!cached) {
+      failure = new BerthError('NotFound', 'the attachment has no cached result');
+    } else {
+      try {
+        await host.cni.checkNetworkList(list, rt, signal);
+      } catch (err) {
+        failure = err;
+        if (isPortmapIpv6CheckBug(err, cached.result)) {
+          failure = undefined;
+          const rest = list.plugins.filter((p) => p.type !== 'portmap');
+          if (rest.length) await host.cni.checkNetworkList({ ...list, plugins: rest }, rt, signal).catch((e: unknown) => (failure = e));
+        }
+      }
+    }
+    if (failure === undefined) continue;
+    if (codeOf(failure) === 'Canceled') throw failure;
+    const why = errorMessage(failure);
+    const where = { network: list.name, interface: a.ifName };
+    log.warn({ ...where, err: failure, event: 'cni.checkFailed' }, 'cni check failed: repairing the attachment');
+    try {
+      await host.cni.delNetworkList(list, rt, signal);
+      let result;
+      try {
+        result = await host.cni.addNetworkList(list, rt, signal);
+      } catch (err) {
+        await host.cni.delNetworkList(list, rt).catch(() => undefined);
+        throw err;
+      }
+      const ips = (result.ips ?? []).map((i) => i.address);
+      rec.attachments = rec.attachments.map((x) => (x.network === list.name && x.interface === a.ifName ? { ...x, ips } : x));
+      log.warn({ ...where, ips, event: 'cni.repaired' }, 'attachment repaired');
+      events.push({ at: host.clock.now(), type: 'Warning', reason: 'NetworkRepaired', message: `CHECK failed (${why}); DEL + ADD done${ips.length ? `, ips ${ips.join(', ')}` : ''}`, ...where });
+    } catch (err) {
+      if (codeOf(err) === 'Canceled') throw err;
+      log.error({ ...where, err, event: 'cni.repairFailed' }, 'attachment repair failed');
+      events.push({ at: host.clock.now(), type: 'Warning', reason: 'NetworkRepairFailed', message: `CHECK failed (${why}); repair failed: ${errorMessage(err)}`, ...where });
+    }
+  }
+  return events;
+}
+
+/**
+ * The container's volumeMounts, plus an appc image's `mountPoints` bound to the pod volume of
+ * the same name when the container mounts nothing of that name or at that path (appc ACE).
+ */
+async function volumeMounts(
+  rec: PodRecord,
+  c: Container,
+  dir: string,
+  mountPoints: Array<{ name: string; path: string; readOnly?: boolean | undefined }> = [],
+): Promise<AppLaunch['mounts']> {
   const vols = new Map((rec.pod.spec.volumes ?? []).map((v) => [v.name, v]));
   const out: NonNullable<AppLaunch['mounts']> = [];
-  for (const m of c.volumeMounts ?? []) {
+  const explicit = c.volumeMounts ?? [];
+  const implied = mountPoints
+    .filter((mp) => vols.has(mp.name) && !explicit.some((m) => m.name === mp.name || m.mountPath === mp.path))
+    .map((mp) => ({ name: mp.name, mountPath: mp.path, readOnly: mp.readOnly ?? false, subPath: undefined }));
+  for (const m of [...explicit, ...implied]) {
     const v = vols.get(m.name);
     if (!v) throw new BerthError('InvalidArgument', `volumeMount ${m.name}: no such volume`);
     let source: string;
@@ -104,7 +197,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     const image = res.rendered.get(c.image);
     if (!image) throw new BerthError('Unavailable', `image ${c.image} of ${c.name} is not rendered yet`);
     const logPath = appLogPath(layout, rec.namespace, rec.name, rec.uid, c.name, execution);
-    const mounts = await volumeMounts(rec, c, dir);
+    const mounts = await volumeMounts(rec, c, dir, image.appc?.app?.mountPoints);
     const mounted = new Set(mounts?.map((m) => m.destination));
     const etc = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
     return {
@@ -175,6 +268,14 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
           const t0 = Date.now();
           res.rendered.set(ref, await host.images.render(img, { signal }));
           log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
+          // appc ACE: an executor may ignore isolators but must say which
+          const ignored = (img.appc?.app?.isolators ?? []).map((i) => i.name).filter((n) => !APPC_MAPPED_ISOLATORS.includes(n));
+          if (ignored.length === 0) continue;
+          for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
+            log.warn({ app: x.c.name, image: ref, ignoredIsolators: ignored }, 'appc isolators ignored');
+            const app = rec.apps[x.c.name];
+            if (app) Object.assign(app, { ignoredIsolators: ignored });
+          }
         }
       });
     }),

@@ -10,7 +10,7 @@ import { podMachine, type PodStateValue } from '../state-machines/pod.machine.js
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import { createPodActors, newResources } from './pod-actors.js';
-import { removePodDir, writeRecord, type PodRecord } from './records.js';
+import { MAX_POD_EVENTS, removePodDir, writeRecord, type PodEvent, type PodRecord } from './records.js';
 
 export function stateName(value: unknown): PodStateValue {
   return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as PodStateValue;
@@ -128,6 +128,19 @@ export class PodWorker {
     r.updatedAt = this.host.clock.now();
     const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
     this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
+  }
+
+  /**
+   * Add events to the pod record (newest kept) and write it in line with the state writes, so
+   * that an older queued snapshot never overwrites them.
+   */
+  recordEvents(events: PodEvent[]): Promise<void> {
+    const r = this.rec;
+    r.events = [...(r.events ?? []), ...events].slice(-MAX_POD_EVENTS);
+    r.updatedAt = this.host.clock.now();
+    const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
+    this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
+    return this.writes;
   }
 
   /** Tear the pod down completely; resolves when nothing of it is left on the host. */

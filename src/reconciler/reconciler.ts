@@ -17,6 +17,7 @@ import { diff, type ObservedApp, type PlanAction } from './plan.js';
 import { bridgesOf, removeUnusedBridges } from './gc.js';
 import { PodWorker } from './pod-worker.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
+import { checkPodAttachments } from './pod-actors.js';
 import { readSpecFiles, watchSpecDirs } from './sources.js';
 import { converged, isPodKey, issueRow, podStatusRow, type PodStatusRow } from './status.js';
 import { join } from 'node:path';
@@ -31,6 +32,8 @@ export interface ReconcilerOptions {
    * that crashes at once is seen running for a moment; this keeps that from passing.
    */
   minReadyMs?: number;
+  /** daemon: how often to CHECK every running pod's CNI attachments (ms); 0 turns it off. Default 60 s. */
+  cniCheckMs?: number;
 }
 
 /** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
@@ -57,6 +60,7 @@ export class Reconciler {
   private syncing: Promise<void> = Promise.resolve();
   private lastDesired?: DesiredSet;
   private pruned = false;
+  private checking?: Promise<number> | undefined;
 
   constructor(
     private readonly host: Host,
@@ -237,6 +241,32 @@ export class Reconciler {
     await this.startWorker(fresh);
   }
 
+  /**
+   * Daemon: CHECK the attachments of every running pod (one pod at a time, in line with its
+   * other work); a failed CHECK is repaired (DEL + ADD), logged with pod/network fields and
+   * recorded as an event in the pod record. Returns the number of repairs. Rounds never overlap.
+   */
+  checkNetworks(signal?: AbortSignal): Promise<number> {
+    this.checking ??= this.checkRound(signal).finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private async checkRound(signal?: AbortSignal): Promise<number> {
+    let repairs = 0;
+    for (const w of [...this.workers.values()]) {
+      if (signal?.aborted) break;
+      if (w.state !== 'running' || w.rec.pod.spec.hostNetwork) continue;
+      await this.serial(w.rec.key, async () => {
+        if (w.state !== 'running' || this.workers.get(w.rec.uid) !== w) return;
+        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal);
+        if (!events.length) return;
+        repairs += events.length;
+        await w.recordEvents(events);
+      });
+    }
+    return repairs;
+  }
+
   /** Status rows of every pod driven now, plus rows for inputs that could not be applied. */
   rows(): PodStatusRow[] {
     const desired = this.lastDesired;
@@ -290,10 +320,14 @@ export class Reconciler {
   async run(signal: AbortSignal): Promise<void> {
     const stopWatch = watchSpecDirs(this.host.layout.specDirs, () => void this.sync(), this.log);
     const timer = setInterval(() => void this.sync(), this.opts.resyncMs ?? 10_000);
+    const checkMs = this.opts.cniCheckMs ?? 60_000;
+    const checkTimer = checkMs > 0 ? setInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs) : undefined;
     await this.sync();
     this.log.info({ specDirs: this.host.layout.specDirs }, 'watching for changes');
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     clearInterval(timer);
+    if (checkTimer) clearInterval(checkTimer);
+    await this.checking?.catch(() => undefined);
     await stopWatch();
     await this.syncing;
     for (const w of this.workers.values()) await w.detach();

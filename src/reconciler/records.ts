@@ -25,6 +25,19 @@ export interface AppRecord extends Partial<AppSummary> {
   init?: boolean;
 }
 
+/** Something that happened to a pod that its state does not show (e.g. a repaired network). */
+export interface PodEvent {
+  at: number;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  network?: string;
+  interface?: string;
+}
+
+/** How many events a record keeps (the newest). */
+export const MAX_POD_EVENTS = 20;
+
 export interface PodRecord {
   version: 1;
   uid: string;
@@ -43,6 +56,8 @@ export interface PodRecord {
   attachments: Attachment[];
   initDone: boolean;
   apps: Record<string, AppRecord>;
+  /** recent events, oldest first (at most MAX_POD_EVENTS) */
+  events?: PodEvent[];
 }
 
 const recordPath = (l: Layout, uid: string) => join(podDir(l, uid), 'pod.json');

@@ -15,13 +15,15 @@ export function register(program: Command): void {
       .option('--dry-run', 'print the plan, change nothing (with --once)')
       .option('--timeout <duration>', 'how long --once waits for pods to settle', '2m')
       .option('--resync <duration>', 'daemon: how often to look for drift', '10s')
-      .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged', '500ms'),
-  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string; minReady: string }, cmd: Command) => {
+      .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged', '500ms')
+      .option('--cni-check <duration>', 'daemon: how often to CHECK the pods\' CNI attachments and repair failed ones (0: never)', '60s'),
+  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string; minReady: string; cniCheck: string }, cmd: Command) => {
     const o = opts(cmd);
     const log = createLogger(o.logLevel, Boolean(cmdOpts.dryRun));
     const timeoutMs = parseDuration(cmdOpts.timeout);
     const host = await createHost(o, log);
-    const rec = new Reconciler(host, { cniConfDirs: o.cniConfDir, resyncMs: parseDuration(cmdOpts.resync), minReadyMs: parseDuration(cmdOpts.minReady) });
+    const cniCheckMs = /^0+$/.test(cmdOpts.cniCheck) ? 0 : parseDuration(cmdOpts.cniCheck);
+    const rec = new Reconciler(host, { cniConfDirs: o.cniConfDir, resyncMs: parseDuration(cmdOpts.resync), minReadyMs: parseDuration(cmdOpts.minReady), cniCheckMs });
     if (cmdOpts.dryRun) {
       const { desired, plan } = await rec.plan(true);
       for (const i of [...desired.issues, ...desired.conflicts]) process.stderr.write(`${formatIssue(i)}\n`);

@@ -1,0 +1,102 @@
+/**
+ * The daemon's periodic CHECK (issue 5 §8) with fake host interfaces: healthy pods are left
+ * alone round after round, a failed CHECK is repaired (DEL + ADD) and recorded as an event,
+ * and portmap 1.1.1's IPv6 CHECK failure on an IPv4-only attachment is not a failure.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CniError, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
+import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
+import { fakeHost } from '../../fakes/host.js';
+
+const POD = `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+    - {name: a, image: "oci:/img:latest", command: [sleep, "1000"]}
+`;
+
+describe('periodic CHECK of attachments', () => {
+  let root: string;
+  let layout: Layout;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'berth-tcn5-check-'));
+    await mkdir(join(root, 'specs'));
+    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
+    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  async function running() {
+    const f = fakeHost(layout);
+    const checks: Array<{ network: string; plugins: string[]; ifName: string }> = [];
+    let fail: ((list: NetworkConfigList, ifName: string) => Error | undefined) | undefined;
+    (f.cni as unknown as { checkNetworkList: (list: NetworkConfigList, rt: RuntimeConf) => Promise<void> }).checkNetworkList = async (list, rt) => {
+      checks.push({ network: list.name, plugins: list.plugins.map((p) => p.type), ifName: rt.ifName });
+      const err = fail?.(list, rt.ifName);
+      if (err) throw err;
+    };
+    const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
+    await r.sync();
+    for (let i = 0; i < 200 && r.rows()[0]?.status !== 'Running'; i++) await new Promise((res) => setTimeout(res, 10));
+    expect(r.rows()[0]?.status).toBe('Running');
+    f.cni.calls = [];
+    return { f, r, checks, setFail: (fn: typeof fail) => (fail = fn) };
+  }
+
+  it('a healthy pod is CHECKed every round and never touched', async () => {
+    const { f, r, checks } = await running();
+    expect(await r.checkNetworks()).toBe(0);
+    expect(await r.checkNetworks()).toBe(0);
+    expect(checks.map((c) => `${c.network} ${c.ifName}`)).toEqual(['berth-loopback lo', 'berth eth0', 'berth-loopback lo', 'berth eth0']);
+    expect(f.cni.calls).toEqual([]);
+    expect((await listRecords(layout))[0]?.events).toBeUndefined();
+    await r.once(1000);
+  });
+
+  it('a failed CHECK is repaired with DEL + ADD, logged and recorded; the next round is quiet', async () => {
+    const { f, r, setFail } = await running();
+    let broken = true;
+    setFail((list) => (list.name === 'berth' && broken ? new CniError({ cniCode: 999, msg: 'Container veth name provided (eth0) does not match', plugin: 'bridge', verb: 'CHECK' }) : undefined));
+    f.cni.addNetworkList = ((orig) => async (...args: Parameters<typeof orig>) => {
+      broken = false;
+      return orig(...args);
+    })(f.cni.addNetworkList.bind(f.cni));
+    expect(await r.checkNetworks()).toBe(1);
+    expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.ifName}`)).toEqual(['DEL berth eth0', 'ADD berth eth0']);
+    const recs = await listRecords(layout);
+    const rec = recs[0]!;
+    expect(rec.events).toEqual([
+      expect.objectContaining({ type: 'Warning', reason: 'NetworkRepaired', network: 'berth', interface: 'eth0', message: expect.stringContaining('does not match') }),
+    ]);
+    expect(rec.attachments[0]?.ips).toEqual([expect.stringMatching(/^10\.9\.0\.\d+\/16$/)]);
+    f.cni.calls = [];
+    expect(await r.checkNetworks()).toBe(0);
+    expect(f.cni.calls).toEqual([]);
+    await r.once(1000);
+  });
+
+  it("portmap's ipv6 CHECK failure on an IPv4-only attachment: the list is CHECKed again without portmap, no repair", async () => {
+    const { f, r, checks, setFail } = await running();
+    setFail((list) =>
+      list.plugins.some((p) => p.type === 'portmap')
+        ? new CniError({ cniCode: 999, msg: 'could not check ipv6 dnat: chain CNI-DN-x does not exist', plugin: 'portmap', verb: 'CHECK' })
+        : undefined,
+    );
+    expect(await r.checkNetworks()).toBe(0);
+    expect(checks.filter((c) => c.network === 'berth').map((c) => c.plugins.join(','))).toEqual(['bridge,portmap', 'bridge']);
+    expect(f.cni.calls).toEqual([]);
+    await r.once(1000);
+  });
+
+  it('an attachment missing from the cache is re-added', async () => {
+    const { f, r } = await running();
+    for (const k of [...f.cni.cache.keys()]) if (k.startsWith('berth-berth')) f.cni.cache.delete(k);
+    expect(await r.checkNetworks()).toBe(1);
+    expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.ifName}`)).toEqual(['DEL berth eth0', 'ADD berth eth0']);
+    await r.once(1000);
+  });
+});
