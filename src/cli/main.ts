@@ -11,6 +11,8 @@ import * as validate from './commands/validate.js';
 import * as status from './commands/status.js';
 import * as describe from './commands/describe.js';
 import * as logs from './commands/logs.js';
+import * as image from './commands/image.js';
+import * as trust from './commands/trust.js';
 import * as net from './commands/net.js';
 
 const program = new Command('berth')
@@ -19,7 +21,7 @@ const program = new Command('berth')
   .exitOverride()
   .showHelpAfterError();
 
-for (const c of [reconcile, validate, status, describe, logs, net]) c.register(program);
+for (const c of [reconcile, validate, status, describe, logs, net, image, trust]) c.register(program);
 
 async function main(argv: string[]): Promise<number> {
   try {
