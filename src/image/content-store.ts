@@ -111,6 +111,52 @@ export class FsContentStore implements ContentStore {
     }
   }
 
+  /**
+   * Ingest content whose digest is not known in advance (an ACI's image ID is the sha512 of
+   * its uncompressed tar): hash while writing, then rename into the place the hash names.
+   * More than `maxBytes` is refused (InvalidArgument). Returns the digest, size and whether
+   * the blob was already there.
+   */
+  async ingestComputed(
+    algorithm: 'sha256' | 'sha512',
+    source: Source,
+    maxBytes = Number.MAX_SAFE_INTEGER,
+  ): Promise<{ digest: string; size: number; path: string; existed: boolean }> {
+    const ingestDir = join(this.root, '.ingest');
+    await mkdir(ingestDir, { recursive: true });
+    await mkdir(join(this.root, algorithm), { recursive: true });
+    const tmp = join(ingestDir, `computed-${randomBytes(8).toString('hex')}`);
+    const hash = createHash(algorithm);
+    let size = 0;
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      try {
+        for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+          const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+          size += buf.length;
+          if (size > maxBytes) throw new BerthError('InvalidArgument', `content larger than ${maxBytes} bytes`);
+          hash.update(buf);
+          let off = 0;
+          while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+        }
+      } finally {
+        closeSource(source);
+      }
+      const digest = `${algorithm}:${hash.digest('hex')}`;
+      const final = this.path(digest);
+      const existed = (await this.size(digest)) === size;
+      await fh.sync();
+      await fh.close();
+      if (existed) await rm(tmp, { force: true });
+      else await rename(tmp, final);
+      return { digest, size, path: final, existed };
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
   /** Read a whole blob, refusing one larger than `maxBytes`; re-verifies its digest. */
   async readAll(digest: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
     const { algorithm } = parseDigest(digest);

@@ -13,6 +13,7 @@ import { isAbsolute } from 'node:path';
 import { BerthError } from '../common/index.js';
 import type { ImageReference } from './types.js';
 import { parseDigest } from './digest.js';
+import { parseAppcReference } from './appc/reference.js';
 
 const LAYOUT_TAG = /^[A-Za-z0-9._:@/+-]+$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -92,7 +93,9 @@ export function parseImageReference(s: string): ImageReference {
   if (s.startsWith('oci-archive:')) return parseLayoutRef(s, 'oci-archive', s.slice('oci-archive:'.length));
   // docker-archive:path[:docker-reference|:@index] (containers-transports(5))
   if (s.startsWith('docker-archive:')) return parseLayoutRef(s, 'docker-archive', s.slice('docker-archive:'.length));
-  for (const t of ['aci:', 'aci+https:', 'appc:', 'dir:', 'containers-storage:', 'docker-daemon:']) {
+  const appc = parseAppcReference(s);
+  if (appc) return appc;
+  for (const t of ['dir:', 'containers-storage:', 'docker-daemon:']) {
     if (s.startsWith(t)) throw new BerthError('Unimplemented', `image transport "${t.slice(0, -1)}" is not implemented yet (${s})`);
   }
   return parseDockerReference(s);
@@ -100,6 +103,7 @@ export function parseImageReference(s: string): ImageReference {
 
 /** The canonical text of a reference (registry refs fully qualified). */
 export function formatImageReference(ref: ImageReference): string {
+  if (ref.transport === 'aci' || ref.transport === 'aci-url' || ref.transport === 'appc') return ref.raw;
   if (ref.transport !== 'docker') return `${ref.transport}:${ref.path}${ref.tag === undefined ? '' : `:${ref.tag}`}`;
   return `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}${ref.digest === undefined ? '' : `@${ref.digest}`}`;
 }

@@ -2,6 +2,7 @@
  * The image module's ports. Vocabulary from the OCI image spec: descriptor, manifest,
  * config, layer, digest. See SPECS.md §2 (IMG-xx, SEC-xx).
  */
+import type { App as AppcApp } from './appc/manifest.js';
 
 /** An OCI descriptor (IMG-06). */
 export interface Descriptor {
@@ -26,6 +27,8 @@ export interface ImageRuntimeConfig {
   Volumes?: Record<string, unknown>;
   Labels?: Record<string, string>;
   StopSignal?: string;
+  /** appc (ACI) apps only: what the OCI config shape cannot carry (see runtime `ImageProcessConfig.appc`) */
+  appc?: { supplementaryGids?: number[]; isolators?: Array<{ name: string; value: unknown }> };
 }
 
 /** A parsed image reference (containers-transports(5) syntax). */
@@ -33,7 +36,26 @@ export type ImageReference =
   | { transport: 'oci'; path: string; tag?: string; raw: string }
   | { transport: 'oci-archive'; path: string; tag?: string; raw: string }
   | { transport: 'docker-archive'; path: string; tag?: string; raw: string }
-  | { transport: 'docker'; raw: string; registry: string; repository: string; tag?: string; digest?: string };
+  | { transport: 'docker'; raw: string; registry: string; repository: string; tag?: string; digest?: string }
+  | AppcReference;
+
+/** appc references (`src/image/appc/reference.ts`): an ACI file, an ACI URL, a name found by discovery. */
+export type AppcReference =
+  | { transport: 'aci'; path: string; raw: string }
+  | { transport: 'aci-url'; url: string; raw: string }
+  | { transport: 'appc'; name: string; labels: Record<string, string>; raw: string };
+
+/** What an appc image (ACI) carries beyond the OCI-shaped config: rendering and executor inputs. */
+export interface AppcImageInfo {
+  /** `sha512-<hex>` of the uncompressed ACI (its blob in the store is `sha512:<hex>`) */
+  imageId: string;
+  name: string;
+  labels: Record<string, string>;
+  /** the image and its dependencies, upper first (acirenderer order: the diamond A→[B,C], B,C→[D] is A,C,D,B,D) */
+  images: Array<{ imageId: string; name: string; level: number; pathWhitelist?: string[] }>;
+  /** the top image's `app` (mountPoints, isolators, supplementary GIDs…) */
+  app?: AppcApp;
+}
 
 /** An image whose blobs are in the content store, all verified. */
 export interface PulledImage {
@@ -45,6 +67,8 @@ export interface PulledImage {
   /** the whole config document */
   config: { architecture?: string; os?: string; config?: ImageRuntimeConfig; rootfs?: { type: string; diff_ids: string[] } };
   layers: Descriptor[];
+  /** set for appc images (ACI): `layers` is then empty and the rendering follows appc's rules */
+  appc?: AppcImageInfo;
 }
 
 /** A rendered root filesystem: a read-only tree, written once, used as an overlay lower. */

@@ -142,6 +142,11 @@ export function buildEnv(launch: AppLaunch): string[] {
     const [k, v] = splitEnv(e);
     if (k) env.set(k, v);
   }
+  if (launch.image.appc) {
+    // appc ACE: every app sees its name and the executor's name
+    env.set('AC_APP_NAME', launch.appName);
+    env.set('container', 'berth');
+  }
   for (const [k, v] of containerEnv(launch.container, launch)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   return [...env].map(([k, v]) => `${k}=${v}`);
@@ -223,7 +228,12 @@ function resolveProcessUser(launch: AppLaunch, facts: BundleFacts) {
     gid = runAsGroup ?? r.gid;
     additional = r.additionalGids;
   }
-  const extra = [...additional, ...(psc?.supplementalGroups ?? []), ...(psc?.fsGroup !== undefined ? [psc.fsGroup] : [])];
+  const extra = [
+    ...additional,
+    ...(launch.image.appc?.supplementaryGids ?? []),
+    ...(psc?.supplementalGroups ?? []),
+    ...(psc?.fsGroup !== undefined ? [psc.fsGroup] : []),
+  ];
   const additionalGids = [...new Set(extra)].filter((g) => g !== gid);
   return { uid, gid, ...(additionalGids.length ? { additionalGids } : {}) };
 }
@@ -299,6 +309,45 @@ export function annotationsOf(launch: AppLaunch): Record<string, string> {
   return a;
 }
 
+/** The value of an appc isolator, or undefined. */
+function isolator(image: ImageProcessConfig, name: string): Record<string, unknown> | boolean | undefined {
+  const i = image.appc?.isolators?.find((x) => x.name === name);
+  return i === undefined ? undefined : (i.value as Record<string, unknown> | boolean);
+}
+
+/**
+ * appc isolators as the container's resources when the pod spec sets none:
+ * `resource/cpu` and `resource/memory` `{request, limit}` are Kubernetes quantities.
+ */
+function appcResources(image: ImageProcessConfig, container: Container): Container {
+  if (!image.appc?.isolators?.length) return container;
+  const limits: Record<string, string | number> = { ...(container.resources?.limits ?? {}) };
+  const requests: Record<string, string | number> = { ...(container.resources?.requests ?? {}) };
+  for (const kind of ['cpu', 'memory'] as const) {
+    const v = isolator(image, `resource/${kind}`);
+    if (typeof v !== 'object') continue;
+    const { limit, request } = v as { limit?: string | number; request?: string | number };
+    if (limits[kind] === undefined && limit !== undefined) limits[kind] = limit;
+    if (requests[kind] === undefined && request !== undefined) requests[kind] = request;
+  }
+  return { ...container, resources: { limits, requests } } as Container;
+}
+
+/** appc capability isolators: a retain set replaces the default set, a remove set drops from it. */
+function appcCapabilities(image: ImageProcessConfig, caps: string[], container: Container, bounding?: string[]): string[] {
+  const sc = container.securityContext;
+  if (sc?.privileged || sc?.capabilities) return caps; // the pod spec decides
+  const retain = isolator(image, 'os/linux/capabilities-retain-set');
+  const remove = isolator(image, 'os/linux/capabilities-remove-set');
+  let out = caps;
+  if (typeof retain === 'object' && Array.isArray(retain.set)) out = (retain.set as string[]).map(normCap);
+  if (typeof remove === 'object' && Array.isArray(remove.set)) {
+    const drop = new Set((remove.set as string[]).map(normCap));
+    out = out.filter((c) => !drop.has(c));
+  }
+  return bounding ? out.filter((c) => bounding.includes(c)) : out;
+}
+
 export type OciSpec = Record<string, unknown> & {
   process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number; additionalGids?: number[] } } & Record<string, unknown>;
 };
@@ -310,13 +359,13 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   const env = buildEnv(launch);
   const envMap = new Map(containerEnv(container, launch));
   const args = processArgs(launch.image, container, envMap);
-  const caps = capabilitySet(container, facts.boundingCapabilities);
+  const caps = appcCapabilities(launch.image, capabilitySet(container, facts.boundingCapabilities), container, facts.boundingCapabilities);
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (launch.netnsPath !== undefined) namespaces.push({ type: 'network', path: launch.netnsPath });
   const linux: Record<string, unknown> = {
     namespaces,
     cgroupsPath: cgroupsPathOf(launch, facts),
-    resources: resources(container),
+    resources: resources(appcResources(launch.image, container)),
   };
   if (!privileged) {
     linux.maskedPaths = MASKED_PATHS;
@@ -332,7 +381,7 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
       cwd: container.workingDir || launch.image.WorkingDir || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: rlimits(facts),
-      noNewPrivileges: sc?.allowPrivilegeEscalation === false,
+      noNewPrivileges: sc?.allowPrivilegeEscalation === false || (sc?.allowPrivilegeEscalation === undefined && isolator(launch.image, 'os/linux/no-new-privileges') === true),
     },
     root: { path: 'rootfs', readonly: sc?.readOnlyRootFilesystem === true },
     hostname: launch.hostname,

@@ -14,6 +14,13 @@ export interface ImageProcessConfig {
   Cmd?: string[] | null;
   WorkingDir?: string;
   StopSignal?: string;
+  /**
+   * Set for appc (ACI) apps (appc ACE): the environment gets `AC_APP_NAME` (the app's name)
+   * and `container`; supplementary GIDs and the isolators berth maps (`resource/cpu`,
+   * `resource/memory`, `os/linux/capabilities-retain-set` / `-remove-set`,
+   * `os/linux/no-new-privileges`) apply where the pod spec says nothing else.
+   */
+  appc?: { supplementaryGids?: number[]; isolators?: Array<{ name: string; value: unknown }> };
 }
 
 /** Everything needed to start one execution of one app. */

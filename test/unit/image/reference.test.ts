@@ -33,7 +33,7 @@ describe('parseImageReference: local transports', () => {
     expect(() => parseImageReference('docker-archive:x.tar')).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
   });
 
-  it.each(['aci:/x.aci', 'appc:example.com/app:1.0'])('later transports are Unimplemented: %s', (raw) => {
+  it.each(['dir:/x', 'containers-storage:busybox'])('later transports are Unimplemented: %s', (raw) => {
     expect(() => parseImageReference(raw)).toThrow(expect.objectContaining({ code: 'Unimplemented' }));
   });
 });
