@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectAciCompression, ingestAci, validateAci } from '../../../src/image/appc/archive.js';
@@ -140,15 +141,15 @@ describe('ACI files', () => {
     ['an OCI whiteout name', [{ name: 'rootfs/etc/.wh.passwd', content: '' }], /whiteout/],
   ])('refuses a layout with %s', async (_what, entries, re) => {
     const aci = await makeAci(manifest('example.com/app'), entries as never);
-    await expect(validateAci([aci], 'x.aci')).rejects.toThrow(re);
+    await expect(validateAci(Readable.from([aci]), 'x.aci')).rejects.toThrow(re);
   });
 
   it('refuses an ACI without manifest or rootfs, or with a bad manifest', async () => {
     const noRootfs = await makeAci(manifest('example.com/app'), [], { rootfsDir: false });
-    await expect(validateAci([noRootfs], 'x.aci')).rejects.toThrow(/no rootfs/);
+    await expect(validateAci(Readable.from([noRootfs]), 'x.aci')).rejects.toThrow(/no rootfs/);
     const badManifest = await makeAci('{"acKind":"ImageManifest","acVersion":"0.8.11","name":"BAD"}', []);
-    await expect(validateAci([badManifest], 'x.aci')).rejects.toThrow(/invalid appc image manifest/);
+    await expect(validateAci(Readable.from([badManifest]), 'x.aci')).rejects.toThrow(/invalid appc image manifest/);
     const ok2 = await makeAci(manifest('example.com/app'), [{ name: 'rootfs/x', content: '' }]);
-    expect((await validateAci([ok2], 'x.aci')).manifest.name).toBe('example.com/app');
+    expect((await validateAci(Readable.from([ok2]), 'x.aci')).manifest.name).toBe('example.com/app');
   });
 });

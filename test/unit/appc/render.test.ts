@@ -206,7 +206,7 @@ describe('the diamond A→[B,C], B,C→[D] with a whitelist', () => {
   it('refuses an image whose stored bytes do not match its ID', async () => {
     const x = await img('example.com/x', [f('rootfs/x')]);
     const aci = await readFile(join(dir, x.imageId));
-    aci[aci.length - 2000] ^= 1;
+    aci[aci.length - 2000]! ^= 1;
     const bad = 'sha512-' + '0'.repeat(128);
     await writeFile(join(dir, bad), aci);
     await expect(renderAciTree(join(dir, 'unused'), [{ imageId: bad, level: 0 }], (id) => join(dir, id), { dryRun: true })).rejects.toThrow(/corrupt/);
