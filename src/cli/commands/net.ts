@@ -88,7 +88,11 @@ async function statusOf(cni: CniRuntime, list: NetworkConfigList, plugins: NetPl
     return { state: 'ok', message: 'ok' };
   } catch (err) {
     if (err instanceof CniError) {
-      if (err.cniCode === 4 && /unknown CNI_COMMAND/i.test(err.msg)) return { state: 'unsupported', message: `not supported by plugin ${err.plugin ?? '?'}`, code: 4 };
+      // Plugins older than STATUS: "unknown CNI_COMMAND" (code 4), or, with libcni's empty
+      // CNI_CONTAINERID, skel's earlier "missing containerID" (code 3; Debian 1.1.1).
+      if ((err.cniCode === 4 && /unknown CNI_COMMAND/i.test(err.msg)) || (err.cniCode === 3 && /missing containerID/i.test(err.msg))) {
+        return { state: 'unsupported', message: `not supported by plugin ${err.plugin ?? '?'}`, code: err.cniCode };
+      }
       if (err.cniCode === 1) return { state: 'unsupported', message: `not supported by plugin ${err.plugin ?? '?'}: ${err.msg}`, code: 1 };
       return { state: 'error', message: err.message, code: err.cniCode };
     }
