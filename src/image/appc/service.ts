@@ -26,10 +26,10 @@ import { secureJoin } from '../secure-join.js';
 import type { ApplyOptions } from '../layer-apply.js';
 import type { AppcImageInfo, AppcReference, ImageRuntimeConfig, PullOptions, PulledImage, RenderedImage } from '../types.js';
 import { digestToImageId, imageIdToDigest, ingestAci, validateAci } from './archive.js';
-import { discover, httpOpen, type HttpGetOptions } from './discovery.js';
+import { discover, httpGet, httpOpen, type HttpGetOptions } from './discovery.js';
 import { labelMap, labelsMatch, type App, type Dependency, type ImageManifest } from './manifest.js';
 import { renderAciTree } from './render.js';
-import { checkAciTrust, type TrustVerdict } from './trust.js';
+import { checkAciTrust, pickConfirmedKey, type TrustVerdict } from './trust.js';
 
 /** Isolators berth maps to the OCI runtime spec; every other one is ignored (and reported). */
 export const SUPPORTED_ISOLATORS = [
@@ -264,6 +264,17 @@ export class AppcImages {
     expect: { name?: string; labels?: Record<string, string> } = {},
     signal?: AbortSignal,
   ): Promise<AppcRecord> {
+    const trustOf = (name: string) =>
+      checkAciTrust({
+        configDir: this.opts.configDir,
+        name,
+        aciPath: file,
+        signature,
+        source,
+        warn: (msg) => this.log.warn({ image: source }, msg),
+      });
+    // When the name is known (discovery), the signature is checked before anything is unpacked.
+    const early = expect.name !== undefined ? await trustOf(expect.name) : undefined;
     const ing = await ingestAci(this.opts.store, file, signal);
     const blob = this.opts.store.path(ing.digest);
     const drop = async () => {
@@ -278,14 +289,7 @@ export class AppcImages {
       if (expect.labels && !labelsMatch(expect.labels, labels)) {
         throw new BerthError('FailedPrecondition', `${source}: labels ${JSON.stringify(labels)} do not match the requested ${JSON.stringify(expect.labels)}`);
       }
-      const trust = await checkAciTrust({
-        configDir: this.opts.configDir,
-        name: manifest.name,
-        aciPath: file,
-        signature,
-        source,
-        warn: (msg) => this.log.warn({ image: source }, msg),
-      });
+      const trust = early ?? (await trustOf(manifest.name));
       if (trust.mode === 'insecure') this.log.warn({ image: source, reason: trust.reason }, 'appc image accepted without a valid signature');
       const rec: AppcRecord = {
         imageId: ing.imageId,
@@ -332,6 +336,28 @@ export class AppcImages {
       }
     }
     throw new BerthError('Unavailable', `appc ${name}: no discovered endpoint could be fetched (${errors.join('; ')})`);
+  }
+
+  /**
+   * A public key offered at the `ac-discovery-pubkeys` URL for `name`, only when it has the
+   * fingerprint the operator confirmed (PermissionDenied otherwise): the caller (`berth trust
+   * add`) stores it under `prefix`.
+   */
+  async fetchDiscoveredKey(name: string, expectedFingerprint: string | undefined, signal?: AbortSignal): Promise<{ prefix: string; fingerprint: string; armored: string; url: string }> {
+    if (!expectedFingerprint) throw new BerthError('PermissionDenied', `keys discovered for ${name} are trusted only with the fingerprint confirmed by the operator`);
+    const http = await this.httpOptions(signal);
+    const found = await discover(name, {}, http, 'pubkeys');
+    const errors: string[] = [];
+    for (const url of found.pubkeys) {
+      try {
+        const r = await httpGet(new URL(url), http, 1024 * 1024);
+        if (r.status !== 200) throw new BerthError('NotFound', `HTTP ${r.status}`);
+        return { prefix: found.prefix, url, ...(await pickConfirmedKey(r.body, expectedFingerprint, url)) };
+      } catch (err) {
+        errors.push(`${url}: ${(err as Error).message}`);
+      }
+    }
+    throw new BerthError('PermissionDenied', `no key with fingerprint ${expectedFingerprint} found for ${name} (${errors.join('; ')})`);
   }
 
   /** The record of a reference: imported from a file or URL, or found (store, then discovery). */
