@@ -16,6 +16,7 @@ export function networkConflist(net: Network): Record<string, unknown> {
   list['name'] = net.metadata.name;
   if (spec.disableCheck !== undefined) list['disableCheck'] = spec.disableCheck;
   if (spec.disableGC !== undefined) list['disableGC'] = spec.disableGC;
+  if (spec.loadOnlyInlinedPlugins !== undefined) list['loadOnlyInlinedPlugins'] = spec.loadOnlyInlinedPlugins;
   list['plugins'] = spec.plugins;
   return list;
 }

@@ -23,6 +23,8 @@ export const NetworkSpec = z
     cniVersions: z.array(z.string()).optional(),
     disableCheck: CniBool.optional(),
     disableGC: CniBool.optional(),
+    /** accepted for conflist parity (CNI-03); a Network's plugins are always inline */
+    loadOnlyInlinedPlugins: CniBool.optional(),
     plugins: z.array(PluginConf).min(1, 'a network needs at least one plugin'),
   })
   .strict();

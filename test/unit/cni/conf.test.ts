@@ -100,6 +100,9 @@ describe('CNI-03 loadNetworkConfigLists', () => {
     }
     const lists = await loadNetworkConfigLists(dir);
     expect(lists.map((l) => l.plugins.map((p) => p.type))).toEqual([['foo', 'extra'], ['x'], ['extra']]);
+    // the JSON handed on (pod records, the cache) holds the appended plugins too
+    expect(lists.map((l) => (JSON.parse(l.bytes) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type))).toEqual([['foo', 'extra'], ['x'], ['extra']]);
+    expect(lists.map((l) => l.file)).toEqual([join(dir, '10-a.conflist'), join(dir, '11-b.conflist'), join(dir, '12-c.conflist')]);
   });
 
   it('a file that does not parse throws InvalidArgument, or with onError is reported and skipped', async () => {
