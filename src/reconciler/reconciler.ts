@@ -6,13 +6,13 @@
 import { BerthError, errnoOf } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
-import type { Cni } from '../cni/types.js';
+import { cachedConfigList, loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
+import type { Cni, NetworkConfigList } from '../cni/types.js';
 import type { FieldPath } from '../spec/path.js';
 import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
 import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
 import type { Host } from './host.js';
-import { containerId, installationId, ipamDataDir, netnsName, podUid, type Layout } from './layout.js';
+import { containerId, installationId, ipamDataDir, netnsName, podUid, sandboxId, type Layout } from './layout.js';
 import { diff, type ObservedApp, type PlanAction } from './plan.js';
 import { bridgesOf, removeUnusedBridges } from './gc.js';
 import { PodWorker } from './pod-worker.js';
@@ -61,6 +61,7 @@ export class Reconciler {
   private lastDesired?: DesiredSet;
   private pruned = false;
   private checking?: Promise<number> | undefined;
+  private gcDone = false;
 
   constructor(
     private readonly host: Host,
@@ -219,11 +220,51 @@ export class Reconciler {
     }
     await Promise.all(work);
     const deleted = plan.filter((a) => a.action === 'delete' || a.action === 'update');
+    if (!this.gcDone || deleted.length) {
+      this.gcDone = true;
+      await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
+    }
     if (deleted.length) {
       const gone = records.filter((r) => deleted.some((d) => d.action === 'delete' ? d.uid === r.uid : d.oldUid === r.uid));
       const left = await listRecords(this.host.layout);
       await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
       if (left.length === 0) await this.host.runtime.prune?.().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
+    }
+  }
+
+  /**
+   * CNI-15: attachments in berth's CNI cache that no pod record accounts for (a crash between
+   * ADD and teardown's end, a record removed by hand) are garbage: each network that has such
+   * an entry gets gcNetworkList with the valid attachments of every record (loopback and each
+   * interface of each pod), which DELs the stale ones with their cached config, netns and
+   * arguments, and sends GC to plugins of lists ≥1.1.0. Runs at the first sync and after
+   * deletions (records of pods being set up exist before their ADD, so they are never taken).
+   */
+  private async gcAttachments(): Promise<void> {
+    const records = await listRecords(this.host.layout);
+    const valid = records.flatMap((r) => {
+      const id = sandboxId(r.uid);
+      return [{ containerID: id, ifname: 'lo' }, ...r.networks.map((n) => ({ containerID: id, ifname: n.interface }))];
+    });
+    const isValid = (a: { containerId: string; ifName: string }) => valid.some((v) => v.containerID === a.containerId && v.ifname === a.ifName);
+    const lists = new Map<string, NetworkConfigList>();
+    for (const a of await this.host.cni.getCachedAttachments()) {
+      if (lists.has(a.networkName) || isValid(a)) continue;
+      let list: NetworkConfigList | undefined;
+      try {
+        list = cachedConfigList(a);
+      } catch (err) {
+        this.log.warn({ err, network: a.networkName, containerId: a.containerId }, 'cni cache entry has an unreadable config');
+      }
+      if (list) lists.set(a.networkName, list);
+    }
+    for (const list of lists.values()) {
+      try {
+        await this.host.cni.gcNetworkList(list, { validAttachments: valid });
+        this.log.info({ network: list.name, event: 'cni.gc' }, 'stale cni attachments collected');
+      } catch (err) {
+        this.log.warn({ err, network: list.name }, 'cni gc failed');
+      }
     }
   }
 

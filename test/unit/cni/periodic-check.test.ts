@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
+import { CniError, parseNetworkConfigList, type GcArgs, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
 import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost } from '../../fakes/host.js';
 
@@ -98,5 +98,42 @@ describe('periodic CHECK of attachments', () => {
     expect(await r.checkNetworks()).toBe(1);
     expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.ifName}`)).toEqual(['DEL berth eth0', 'ADD berth eth0']);
     await r.once(1000);
+  });
+});
+
+describe('CNI-15 GC of stale attachments by the reconciler', () => {
+  let root: string;
+  let layout: Layout;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'berth-tcn5-gc-'));
+    await mkdir(join(root, 'specs'));
+    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
+    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  it('at the first sync, a cached attachment no record accounts for is collected; the pod\'s own are kept', async () => {
+    const f = fakeHost(layout);
+    const stale = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth', plugins: [{ type: 'bridge' }] }));
+    await f.cni.addNetworkList(stale, { containerId: 'berth-0123456789ab', netns: '/run/netns/berth-0123456789ab', ifName: 'eth0' });
+    const gcs: Array<{ network: string; valid: string[] }> = [];
+    f.cni.gcNetworkList = async (list: NetworkConfigList, args?: GcArgs) => {
+      gcs.push({ network: list.name, valid: (args?.validAttachments ?? []).map((a) => `${a.containerID}/${a.ifname}`) });
+      for (const a of await f.cni.getCachedAttachments()) {
+        if (a.networkName === list.name && !args?.validAttachments.some((v) => v.containerID === a.containerId && v.ifname === a.ifName)) {
+          await f.cni.delNetworkList(list, { containerId: a.containerId, netns: a.netns, ifName: a.ifName });
+        }
+      }
+    };
+    const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
+    const res = await r.once(5000);
+    expect(res.exitCode).toBe(0);
+    const id = `berth-${(await listRecords(layout))[0]!.uid.replace(/-/g, '').slice(0, 12)}`;
+    expect(gcs).toEqual([{ network: 'berth', valid: [`${id}/lo`, `${id}/eth0`] }]);
+    expect((await f.cni.getCachedAttachments()).map((a) => `${a.networkName} ${a.containerId}`).sort()).toEqual([`berth ${id}`, `berth-loopback ${id}`]);
+    // the next run has nothing stale: no GC
+    gcs.length = 0;
+    await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(5000);
+    expect(gcs).toEqual([]);
   });
 });
