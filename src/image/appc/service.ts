@@ -322,14 +322,17 @@ export class AppcImages {
       let aci: string | undefined;
       let asc: string | undefined;
       try {
-        aci = await this.download(ep.aci, http, size ?? MAX_DOWNLOAD, false);
-        asc = await this.download(ep.asc, http, MAX_SIG, true);
+        try {
+          aci = await this.download(ep.aci, http, size ?? MAX_DOWNLOAD, false);
+          asc = await this.download(ep.asc, http, MAX_SIG, true);
+        } catch (err) {
+          // an endpoint that cannot be fetched (scheme, HTTP error, network): try the next one
+          if ((err as BerthError).code === 'Canceled') throw err;
+          errors.push(`${ep.aci}: ${(err as Error).message}`);
+          continue;
+        }
         const sig = asc ? await readFile(asc) : undefined;
         return await this.importFile(aci!, sig, ep.aci, { name, labels }, signal);
-      } catch (err) {
-        const code = (err as BerthError).code;
-        if (code === 'PermissionDenied' || code === 'FailedPrecondition' || code === 'InvalidArgument' || code === 'Canceled') throw err;
-        errors.push(`${ep.aci}: ${(err as Error).message}`);
       } finally {
         if (aci) await rm(aci, { force: true });
         if (asc) await rm(asc, { force: true });
