@@ -117,7 +117,7 @@ describe('CNI-15 GC of stale attachments by the reconciler', () => {
     const stale = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth', plugins: [{ type: 'bridge' }] }));
     await f.cni.addNetworkList(stale, { containerId: 'berth-0123456789ab', netns: '/run/netns/berth-0123456789ab', ifName: 'eth0' });
     const gcs: Array<{ network: string; valid: string[] }> = [];
-    f.cni.gcNetworkList = async (list: NetworkConfigList, args?: GcArgs) => {
+    (f.cni as unknown as { gcNetworkList: (list: NetworkConfigList, args?: GcArgs) => Promise<void> }).gcNetworkList = async (list, args) => {
       gcs.push({ network: list.name, valid: (args?.validAttachments ?? []).map((a) => `${a.containerID}/${a.ifname}`) });
       for (const a of await f.cni.getCachedAttachments()) {
         if (a.networkName === list.name && !args?.validAttachments.some((v) => v.containerID === a.containerId && v.ifname === a.ifName)) {
