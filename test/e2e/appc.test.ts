@@ -121,7 +121,7 @@ spec:
     expect(r.exitCode).toBe(1);
     const pod = (await sb.status()).pods.find((p) => p.name === 'tampered')!;
     expect(pod.status).toBe('ErrImagePull');
-    expect(pod.message ?? '').toMatch(/tampered\.aci/);
+    expect(pod.message ?? '').toMatch(/tampered\.aci.*bad signature/);
     await sb.removeSpec('bad.yaml');
   });
 });

@@ -29,7 +29,7 @@ import { digestToImageId, imageIdToDigest, ingestAci, validateAci } from './arch
 import { discover, httpGet, httpOpen, type HttpGetOptions } from './discovery.js';
 import { labelMap, labelsMatch, type App, type Dependency, type ImageManifest } from './manifest.js';
 import { renderAciTree } from './render.js';
-import { checkAciTrust, pickConfirmedKey, type TrustVerdict } from './trust.js';
+import { allTrustedKeys, checkAciTrust, pickConfirmedKey, verifyDetached, type TrustVerdict } from './trust.js';
 
 /** Isolators berth maps to the OCI runtime spec; every other one is ignored (and reported). */
 export const SUPPORTED_ISOLATORS = [
@@ -275,7 +275,24 @@ export class AppcImages {
       });
     // When the name is known (discovery), the signature is checked before anything is unpacked.
     const early = expect.name !== undefined ? await trustOf(expect.name) : undefined;
-    const ing = await ingestAci(this.opts.store, file, signal);
+    let ing;
+    try {
+      ing = await ingestAci(this.opts.store, file, signal);
+    } catch (err) {
+      // A file that does not even decompress: if it carries a signature that no longer
+      // matches, that is the clearer reason (it was changed after signing).
+      if (signature !== undefined && early === undefined && (err as BerthError).code === 'InvalidArgument') {
+        const keys = await allTrustedKeys(this.opts.configDir);
+        const sigErr = await verifyDetached(file, signature, keys, source).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (sigErr instanceof BerthError && sigErr.details?.reason === 'badSignature') {
+          throw new BerthError('PermissionDenied', `${sigErr.message} (the file was changed after it was signed; it does not decompress either: ${(err as Error).message})`, { cause: err });
+        }
+      }
+      throw err;
+    }
     const blob = this.opts.store.path(ing.digest);
     const drop = async () => {
       if (!ing.existed) await this.opts.store.delete(ing.digest);

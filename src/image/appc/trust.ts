@@ -88,6 +88,26 @@ export async function trustedKeysFor(configDir: string, name: string, warn: (msg
   return out;
 }
 
+/** Every key in the keystore, whatever its prefix (to check a signature before the name is known). */
+export async function allTrustedKeys(configDir: string, warn: (msg: string) => void = () => undefined): Promise<TrustedKey[]> {
+  const base = join(trustedKeysDir(configDir), 'prefix.d');
+  const out: TrustedKey[] = [];
+  const walk = async (rel: string[], depth: number): Promise<void> => {
+    if (depth > 32) return;
+    if (rel.length) out.push(...(await keysIn(join(base, ...rel), rel.join('/'), warn)));
+    let subdirs: string[] = [];
+    try {
+      subdirs = (await readdir(join(base, ...rel), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') throw err;
+    }
+    for (const d of subdirs.sort()) await walk([...rel, d], depth + 1);
+  };
+  await walk([], 0);
+  out.push(...(await keysIn(join(trustedKeysDir(configDir), 'root.d'), undefined, warn)));
+  return out;
+}
+
 function denied(msg: string, cause?: unknown): BerthError {
   return new BerthError('PermissionDenied', msg, cause === undefined ? undefined : { cause });
 }
@@ -127,7 +147,7 @@ export async function verifyDetached(path: string, sig: Uint8Array, keys: Truste
     const keyId = first.keyID.toHex();
     return candidates.find((c) => c.key.getKeys().some((sk) => sk.getKeyID().toHex() === keyId)) ?? candidates[0]!;
   } catch (err) {
-    throw denied(`${what}: bad signature: ${(err as Error).message}`, err);
+    throw new BerthError('PermissionDenied', `${what}: bad signature: ${(err as Error).message}`, { cause: err, details: { reason: 'badSignature' } });
   }
 }
 
