@@ -68,7 +68,7 @@ async function pluginInfo(cni: CniRuntime, pluginPaths: string[], type: string):
  * could not answer anyway; at 1.1.0 every plugin is asked, and "unknown CNI_COMMAND" (code 4,
  * what the Debian 1.1.1 plugins say) is reported as not supported by that plugin.
  */
-async function statusOf(cni: CniRuntime, list: NetworkConfigList, plugins: NetPluginInfo[]): Promise<NetStatusInfo> {
+export async function statusOf(cni: CniRuntime, list: NetworkConfigList, plugins: NetPluginInfo[]): Promise<NetStatusInfo> {
   const lacking = plugins.filter((p) => !p.supportedVersions.includes('1.1.0')).map((p) => p.type);
   const v = list.cniVersion || '0.1.0';
   let atLeast110 = false;
