@@ -126,26 +126,28 @@ export function register(program: Command): void {
   const trust = program.command('trust').description('signature trust: keys per image prefix');
 
   globalOptions(trust.command('add').description('trust KEYFILE (an OpenPGP public key) for images under --prefix').argument('<keyfile>'))
-    .requiredOption('--prefix <prefix>', 'image prefix (docker: host[/namespace…]; appc: name prefix)')
+    .option('--prefix <prefix>', 'image prefix (docker: host[/namespace…]; appc: name prefix)')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key, trusted for every prefix')
     .action(
-      act(async (keyfile: string, c: { prefix: string; transport: string; root?: boolean }, cmd: Command) => {
+      act(async (keyfile: string, c: { prefix?: string; transport: string; root?: boolean }, cmd: Command) => {
         const { configDir } = layoutOf(opts(cmd));
+        if (c.prefix === undefined && !(c.root && c.transport === 'appc')) throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
+        const givenPrefix = c.prefix ?? '';
         const { data, keys } = await loadKeys(keyfile);
         const fprs = keys.map((k) => k.getFingerprint().toLowerCase());
         if (c.transport === 'appc') {
-          const dir = c.root ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(c.prefix));
+          const dir = c.root ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(givenPrefix));
           for (const k of keys) {
             const f = join(dir, k.getFingerprint().toLowerCase());
             await writeFileAtomic(f, k.armor(), 0o644);
-            process.stdout.write(`trusted ${k.getFingerprint().toLowerCase()} for appc ${c.root ? 'root' : `prefix ${c.prefix}`}: ${f}\n`);
+            process.stdout.write(`trusted ${k.getFingerprint().toLowerCase()} for appc ${c.root ? 'root' : `prefix ${givenPrefix}`}: ${f}\n`);
           }
           return 0;
         }
         if (c.transport !== 'docker') throw new BerthError('InvalidArgument', `--transport must be docker or appc`);
         if (c.root) throw new BerthError('InvalidArgument', '--root applies to --transport appc');
-        const prefix = c.prefix.replace(/\/+$/, '');
+        const prefix = givenPrefix.replace(/\/+$/, '');
         if (!prefix) throw new BerthError('InvalidArgument', '--prefix must not be empty');
         const keyPath = join(configDir, 'keys', `${fprs[0]}.gpg`);
         await writeFileAtomic(keyPath, data, 0o644);
@@ -181,24 +183,26 @@ export function register(program: Command): void {
     );
 
   globalOptions(trust.command('rm').description('stop trusting keys for a prefix').argument('[fingerprint]', 'only this key (appc)'))
-    .requiredOption('--prefix <prefix>', 'image prefix')
+    .option('--prefix <prefix>', 'image prefix')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key')
     .action(
-      act(async (fingerprint: string | undefined, c: { prefix: string; transport: string; root?: boolean }, cmd: Command) => {
+      act(async (fingerprint: string | undefined, c: { prefix?: string; transport: string; root?: boolean }, cmd: Command) => {
         const { configDir } = layoutOf(opts(cmd));
+        if (c.prefix === undefined && !(c.root && c.transport === 'appc')) throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
+        const givenPrefix = c.prefix ?? '';
         if (c.transport === 'appc') {
-          const dir = c.root ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(c.prefix));
+          const dir = c.root ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(givenPrefix));
           if (fingerprint) {
             if (!/^[a-f0-9]{40,64}$/i.test(fingerprint)) throw new BerthError('InvalidArgument', `invalid fingerprint ${fingerprint}`);
             await rm(join(dir, fingerprint.toLowerCase()));
             await rmdir(dir).catch(() => undefined);
           } else await rm(dir, { recursive: true });
-          process.stdout.write(`removed appc trust ${c.root ? 'root' : c.prefix}${fingerprint ? ` ${fingerprint}` : ''}\n`);
+          process.stdout.write(`removed appc trust ${c.root ? 'root' : givenPrefix}${fingerprint ? ` ${fingerprint}` : ''}\n`);
           return 0;
         }
         const policy = await readPolicy(configDir);
-        const prefix = c.prefix.replace(/\/+$/, '');
+        const prefix = givenPrefix.replace(/\/+$/, '');
         if (!policy.transports?.docker?.[prefix]) throw new BerthError('NotFound', `no trust entry for docker prefix ${prefix}`);
         delete policy.transports.docker[prefix];
         await writePolicy(configDir, policy);

@@ -95,6 +95,49 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     });
   });
 
+  it('registries.conf: mirrors first (a dead mirror is skipped), unqualified-search-registries, blocked prefixes', async () => {
+    const empty = await startRegistry(join(base, 'reg-empty'));
+    const dead = await freePort();
+    const dir = join(base, 'mirror-conf');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'registries.conf'),
+      [
+        `unqualified-search-registries = ["${empty.host}", "${reg.host}"]`,
+        '[[registry]]',
+        'prefix = "primary.berth-treg.test/mirrored"',
+        `location = "${empty.host}/berth-treg"`,
+        'insecure = true',
+        '[[registry.mirror]]',
+        `location = "127.0.0.1:${dead}"`,
+        'insecure = true',
+        '[[registry.mirror]]',
+        `location = "${reg.host}/berth-treg"`,
+        'insecure = true',
+        '[[registry]]',
+        `location = "${reg.host}"`,
+        'insecure = true',
+        '[[registry]]',
+        `location = "${empty.host}"`,
+        'insecure = true',
+        '[[registry]]',
+        'prefix = "blocked.berth-treg.test"',
+        'blocked = true',
+        '',
+      ].join('\n'),
+    );
+    const svc = service('mirror', { configDir: dir });
+    // primary.berth-treg.test/mirrored/busybox → mirror <reg>/berth-treg/busybox (the empty primary never asked)
+    const viaMirror = await svc.pull('primary.berth-treg.test/mirrored/busybox:v1');
+    expect(viaMirror.manifestDigest).toBe(manifestDigest);
+    expect((await empty.requests()).filter((r) => r.uri.includes('/manifests/'))).toEqual([]);
+    // an unqualified name: the first search registry lacks it, the second has it
+    const searched = await svc.pull('berth-treg/busybox:v1');
+    expect(searched.manifestDigest).toBe(manifestDigest);
+    await expect(svc.pull('blocked.berth-treg.test/x/y:1')).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('blocked') });
+    await empty.stop();
+  });
+
   it('chooses the host platform from a multi-platform index', async () => {
     // An index whose first entry is another platform: the host's must be chosen, not the first.
     const multi = join(base, 'multi');
