@@ -299,6 +299,8 @@ export class Reconciler {
       if (w.state !== 'running' || w.rec.pod.spec.hostNetwork) continue;
       await this.serial(w.rec.key, async () => {
         if (w.state !== 'running' || this.workers.get(w.rec.uid) !== w) return;
+        // A vanished sandbox is repairDrift's to recreate (the whole pod), not CHECK's.
+        if (!(await this.host.netns.exists(netnsName(w.rec.uid)))) return;
         const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal);
         if (!events.length) return;
         repairs += events.length;
