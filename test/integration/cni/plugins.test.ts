@@ -241,6 +241,30 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
     expect(await sh('ip', ['-n', 'berth-tcn5-n6', '-o', 'link', 'show'])).not.toContain('eth0');
   });
 
+  it('host-device + static IPAM: the parent link moves into the pod and back', async () => {
+    const l = list('berth-tcn5-hd', [{ type: 'host-device', device: PEER, ipam: { type: 'static', addresses: [{ address: '10.197.5.5/24' }] } }]);
+    const rt = rtFor('berth-tcn5-n6', 'berth-tcn5-c8', 'net5');
+    added.push({ list: l, rt });
+    await cni.addNetworkList(l, rt);
+    await cni.checkNetworkList(l, rt);
+    expect(await sh('ip', ['-n', 'berth-tcn5-n6', '-o', 'addr', 'show', 'net5'])).toContain('10.197.5.5/24');
+    expect((await links()).includes(PEER)).toBe(false);
+    await cni.delNetworkList(l, rt);
+    expect((await links()).includes(PEER)).toBe(true);
+    // host-device 1.1.1 is not idempotent either (CNI-13): a repeated DEL fails, the link is back.
+    await expect(cni.delNetworkList(l, rt)).rejects.toMatchObject({ plugin: 'host-device', verb: 'DEL' });
+    expect(await sh('ip', ['-n', 'berth-tcn5-n6', '-o', 'link', 'show'])).not.toContain('net5');
+  });
+
+  it('vlan: this kernel has no 802.1Q links, so ADD fails clearly at vlan', async () => {
+    const l = list('berth-tcn5-vl', [{ type: 'vlan', master: DUMMY, vlanId: 5, ipam: { type: 'static', addresses: [{ address: '10.197.6.5/24' }] } }]);
+    const rt = rtFor('berth-tcn5-n6', 'berth-tcn5-c9', 'net6');
+    added.push({ list: l, rt });
+    await expect(cni.addNetworkList(l, rt)).rejects.toMatchObject({ plugin: 'vlan', verb: 'ADD' });
+    await cni.delNetworkList(l, rt);
+    expect(await sh('ip', ['-n', 'berth-tcn5-n6', '-o', 'link', 'show'])).not.toContain('net6');
+  });
+
   describe('test plugins: 0.3.1 only, and 1.1.0 with GC and STATUS', () => {
     let bin: string;
     let record: string;
