@@ -9,7 +9,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage, createSandbox, isRoot, leaksOf, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
-import { gpgKey, pushOci, startRegistry, stopAll, stopGpgAgent } from '../integration/registry/helpers.js';
+import { gpgKey, pushOci, skopeo, startRegistry, stopAll, stopGpgAgent } from '../integration/registry/helpers.js';
 import type { RunningRegistry } from '../integration/registry/helpers.js';
 
 const LOOP = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
@@ -18,12 +18,13 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
   let sb: Sandbox;
   let reg: RunningRegistry;
   let ref: string;
+  let layout: string;
   let gpgHome: string | undefined;
   const ids = new Set<string>();
 
   beforeAll(async () => {
     sb = await createSandbox('berth-treg-e2e');
-    const layout = (await buildBusyboxImage(join(sb.root, 'image'))).replace(/^oci:/, '').replace(/:latest$/, '');
+    layout = (await buildBusyboxImage(join(sb.root, 'image'))).replace(/^oci:/, '').replace(/:latest$/, '');
     reg = await startRegistry(join(sb.root, 'registry'));
     await pushOci(`${layout}:latest`, `${reg.host}/berth-treg/busybox:v1`);
     await pushOci(`${layout}:latest`, `${reg.host}/berth-treg/signed/busybox:v1`);
@@ -77,7 +78,7 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
     expect(existsSync(inspect.rootfs)).toBe(true);
   });
 
-  it('trust add/ls/rm; a pod whose image is not signed by the trusted key reports ErrImagePull and does not start', async () => {
+  it('trust add/ls/rm; a pod signed by skopeo with the trusted key runs, one not signed for its reference reports ErrImagePull and does not start', async () => {
     const key = await gpgKey(join(sb.root, 'gpg'), 'berth-treg e2e <e2e@berth.test>');
     gpgHome = key.home;
     const prefix = `${reg.host}/berth-treg/signed`;
@@ -88,17 +89,30 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
     expect(existsSync(join(sb.root, 'config', 'trustedkeys', 'prefix.d', 'example.com', 'berth-treg', key.fingerprint.toLowerCase()))).toBe(true);
     const ls = JSON.parse((await sb.run(['trust', 'ls', '-o', 'json'])).stdout);
     expect(ls.trust).toContainEqual({ transport: 'docker', prefix, type: 'signedBy', keys: [key.fingerprint.toLowerCase()] });
-    await sb.writeSpec('signed.yaml', podYaml('unsigned-pod', `${prefix}/busybox:v1`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    // sign busybox:signed with skopeo --sign-by into a lookaside directory berth is told about in registries.d
+    const sigstore = join(sb.root, 'sigstore');
+    const skopeoRd = join(sb.root, 'skopeo-registries.d');
+    await mkdir(skopeoRd, { recursive: true });
+    await writeFile(join(skopeoRd, 'default.yaml'), `default-docker:\n  lookaside: file://${sigstore}\n  lookaside-staging: file://${sigstore}\n`);
+    await skopeo(['--registries.d', skopeoRd, 'copy', '--dest-tls-verify=false', '--sign-by', key.fingerprint, `oci:${layout}:latest`, `docker://${prefix}/busybox:signed`], { GNUPGHOME: key.home });
+    await mkdir(join(sb.root, 'config', 'registries.d'), { recursive: true });
+    await writeFile(join(sb.root, 'config', 'registries.d', 'berth-treg.yaml'), `docker:\n  ${prefix}:\n    lookaside: file://${sigstore}\n`);
+    await sb.writeSpec('signed.yaml', podYaml('signed-pod', `${prefix}/busybox:signed`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    await sb.writeSpec('unsigned.yaml', podYaml('unsigned-pod', `${prefix}/busybox:v1`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
     const r = await sb.run(['reconcile', '--once', '--timeout', '15s']);
     expect(r.exitCode).toBe(1);
-    const pod = (await sb.status()).pods.find((p) => p.name === 'unsigned-pod')!;
-    if (pod.uid) ids.add(shortId(pod.uid));
+    const pods = (await sb.status()).pods;
+    for (const p of pods) if (p.uid) ids.add(shortId(p.uid));
+    expect(pods.find((p) => p.name === 'signed-pod')).toMatchObject({ status: 'Running', ready: '1/1' });
+    const pod = pods.find((p) => p.name === 'unsigned-pod')!;
     expect(pod.status).toBe('ErrImagePull');
-    expect(pod.message).toMatch(/signedBy requires a signature|no signature found/);
+    // the only signature of this manifest names busybox:signed, not busybox:v1
+    expect(pod.message).toMatch(/signedBy not satisfied: signature-1: signature identity .*busybox:signed" does not match/);
     expect(pod.apps[0]?.pid ?? null).toBeNull();
     const rm = await sb.run(['trust', 'rm', '--prefix', prefix]);
     expect(rm.exitCode, rm.stderr).toBe(0);
     await sb.removeSpec('signed.yaml');
+    await sb.removeSpec('unsigned.yaml');
   });
 
   it('gc removes blobs and rendered trees once no pod uses them', async () => {
