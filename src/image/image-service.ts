@@ -378,7 +378,7 @@ class LocalImageService implements BerthImageService {
     }
     const stale = names.filter((n) => n.startsWith('.tmp-'));
     for (const n of stale) await rm(join(this.renderedDir, n), { recursive: true, force: true });
-    return stale.length + (await this.store.pruneIngest());
+    return stale.length + (await this.store.pruneIngest()) + (await this.appc.pruneTmp());
   }
 }
 

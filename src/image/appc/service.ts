@@ -6,8 +6,8 @@
  *   <state>/blobs/sha512/<hex>              the uncompressed ACI (image ID sha512-<hex>)
  *   <state>/appc/images/<hex>.json          an imported ACI: name, labels, manifest, trust
  *   <state>/appc/tmp/                       downloads in progress (removed on failure)
- *   <state>/rendered/<key>/rootfs           a rendered tree; key = sha256 of the flattened,
- *                                           ordered list of image IDs it was rendered from
+ *   <state>/rendered/<key>/rootfs           a rendered tree; key = sha512 (128 hex) of the
+ *                                           flattened, ordered list of image IDs it was rendered from
  *
  * An ACI reaches the index only after its layout, manifest and trust have been checked, so
  * dependencies found in the index (images pulled earlier, e.g. by `berth image pull aci:…`)
@@ -187,14 +187,32 @@ export class AppcImages {
     return matches[0];
   }
 
-  /** The newest imported image with this name whose labels match the requested ones. */
-  async find(name: string, labels: Record<string, string>): Promise<AppcRecord | undefined> {
-    const all = (await this.list()).filter((r) => r.name === name && labelsMatch(labels, r.labels));
+  /**
+   * The newest imported image with this name whose labels match the requested ones; with
+   * `platform`, an image's os/arch labels (when it has them) must also be the host's.
+   */
+  async find(name: string, labels: Record<string, string>, platform?: { os: string; arch: string }): Promise<AppcRecord | undefined> {
+    const fits = (r: AppcRecord) =>
+      !platform || ((r.labels.os === undefined || r.labels.os === platform.os) && (r.labels.arch === undefined || r.labels.arch === platform.arch));
+    const all = (await this.list()).filter((r) => r.name === name && labelsMatch(labels, r.labels) && fits(r));
     return all.sort((a, b) => b.importedAt.localeCompare(a.importedAt))[0];
   }
 
   async remove(imageId: string): Promise<void> {
     await rm(join(this.indexDir, `${imageId.replace(/^sha512-/, '')}.json`), { force: true });
+  }
+
+  /** Remove downloads a crash left in `<state>/appc/tmp` (call when nothing is in flight); returns how many. */
+  async pruneTmp(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return 0;
+      throw err;
+    }
+    for (const n of names) await rm(join(this.tmpDir, n), { recursive: true, force: true });
+    return names.length;
   }
 
   // ---- fetching ----
@@ -400,10 +418,8 @@ export class AppcImages {
         }
       }
       case 'appc': {
-        const platform = hostAppcPlatform();
-        const want = { os: platform.os, arch: platform.arch, ...ref.labels };
         if (opts.pullPolicy !== 'Always') {
-          const have = await this.find(ref.name, want);
+          const have = await this.find(ref.name, ref.labels, hostAppcPlatform());
           if (have) return have;
           if (opts.pullPolicy === 'Never') throw new BerthError('NotFound', `${ref.raw}: not in the store and imagePullPolicy is Never`);
         }
@@ -416,7 +432,7 @@ export class AppcImages {
   private async resolveDependency(d: Dependency, parent: AppcRecord, signal?: AbortSignal): Promise<AppcRecord> {
     const labels = labelMap(d.labels);
     const what = `dependency ${d.imageName}${d.imageID ? ` (${d.imageID})` : ''} of ${parent.name}`;
-    let rec = d.imageID ? await this.byId(d.imageID) : await this.find(d.imageName, labels);
+    let rec = d.imageID ? await this.byId(d.imageID) : await this.find(d.imageName, labels, hostAppcPlatform());
     if (!rec) {
       rec = await this.discoverAndImport(d.imageName, labels, signal, d.size).catch((err: unknown) => {
         throw new BerthError((err as BerthError).code ?? 'NotFound', `${what}: not in the store, and discovery failed: ${(err as Error).message}`, { cause: err });
@@ -466,10 +482,14 @@ export class AppcImages {
     };
   }
 
-  /** The render cache key: sha256 of the flattened, ordered image IDs (and their whitelist levels). */
+  /**
+   * The render cache key: sha512 of the flattened, ordered image IDs and their levels (the
+   * levels decide the whitelists). 128 hex digits, like appc's image IDs, so rendered trees of
+   * appc images are told apart from OCI ones (keyed by a sha256 manifest digest) by `image gc`.
+   */
   static renderKey(info: AppcImageInfo): string {
     const text = info.images.map((i) => `${i.imageId} ${i.level}`).join('\n');
-    return createHash('sha256').update(`appc-render-v1\n${text}`).digest('hex');
+    return createHash('sha512').update(`appc-render-v1\n${text}`).digest('hex');
   }
 
   /** Render (or reuse) the tree; `/path` users and groups are resolved against it. */
@@ -533,8 +553,7 @@ export class AppcImages {
   async get(reference: string, ref: AppcReference): Promise<PulledImage | undefined> {
     let top: AppcRecord | undefined;
     if (ref.transport === 'appc') {
-      const p = hostAppcPlatform();
-      top = await this.find(ref.name, { os: p.os, arch: p.arch, ...ref.labels });
+      top = await this.find(ref.name, ref.labels, hostAppcPlatform());
     } else {
       const src = ref.transport === 'aci' ? ref.path : ref.url;
       top = (await this.list()).filter((r) => r.source === src).sort((a, b) => b.importedAt.localeCompare(a.importedAt))[0];
