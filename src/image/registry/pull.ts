@@ -40,7 +40,13 @@ export class BlobFetcher {
       return;
     }
     const running = this.inflight.get(desc.digest);
-    if (running) return running;
+    if (running) {
+      // a shared download canceled by its first requester is not a failure for the others
+      return running.catch((err: unknown) => {
+        if (codeOf(err) === 'Canceled' && !opts.signal?.aborted) return this.fetch(clients, desc, kind, opts);
+        throw err;
+      });
+    }
     const p = this.download(clients, desc, kind, opts).finally(() => this.inflight.delete(desc.digest));
     this.inflight.set(desc.digest, p);
     return p;
@@ -89,6 +95,7 @@ export class BlobFetcher {
         opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes, state: 'done' });
         return;
       } catch (err) {
+        if (opts.signal?.aborted) throw new BerthError('Canceled', `blob ${desc.digest}: pull canceled`, { cause: err });
         lastErr = err;
         // a corrupt blob is a verdict on the content, not on the endpoint: do not try elsewhere
         const code = codeOf(err);

@@ -113,6 +113,11 @@ describe('client against an in-process registry', () => {
       const d = (req.url ?? '').split('/').pop();
       if (d === sha(layer)) {
         res.writeHead(200, { 'Content-Length': layer.length });
+        if (req.url?.includes('/slow/')) {
+          res.write(layer.subarray(0, 4));
+          setTimeout(() => res.end(layer.subarray(4)), 300);
+          return;
+        }
         res.end(req.url?.includes('corrupt') ? corruptLayer : layer);
       } else {
         res.writeHead(404);
@@ -179,7 +184,7 @@ describe('client against an in-process registry', () => {
       }
       if (ref === sha(layer)) {
         // blob storage elsewhere: a redirect to another host (port)
-        res.writeHead(307, { Location: `http://${reg.blobHost}/${repo.includes('corrupt') ? 'corrupt' : 'ok'}/${ref}` });
+        res.writeHead(307, { Location: `http://${reg.blobHost}/${repo.includes('corrupt') ? 'corrupt' : repo.includes('slow') ? 'slow' : 'ok'}/${ref}` });
         res.end();
         return;
       }
@@ -230,6 +235,22 @@ describe('client against an in-process registry', () => {
       pullFromRegistry([client('ns/corrupt')], { raw: 'x', tag: 'v1' }, { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } }),
     ).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('digest mismatch') });
     expect(await store.has(sha(layer))).toBe(false);
+  });
+
+  it('a shared download canceled by its first requester is fetched again for the others', async () => {
+    const store = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const blobs = new BlobFetcher(store);
+    const ac = new AbortController();
+    const ctx = { store, blobs, platform: { os: 'linux', architecture: 'amd64' } };
+    const seen = () => reg.seen.filter((s) => s.server === 'blobs' && s.path.includes('/slow/')).length;
+    const before = seen();
+    const first = pullFromRegistry([client('ns/slow')], { raw: 'x', tag: 'v1' }, { ...ctx, signal: ac.signal });
+    const second = pullFromRegistry([client('ns/slow')], { raw: 'x', tag: 'v1' }, ctx);
+    while (seen() === before) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    await expect(first).rejects.toMatchObject({ code: 'Canceled' });
+    expect((await second).manifestDigest).toBe(sha(manifest));
+    expect(await store.has(sha(layer))).toBe(true);
   });
 
   it('concurrent pulls share one download per digest; the policy hook sees the manifest before any blob', async () => {
