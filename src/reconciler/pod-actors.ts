@@ -366,12 +366,20 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         const netns = host.netns.path(netnsName(rec.uid));
         for (const a of attachmentsOf(rec).reverse()) {
           const rt = runtimeConf(rec, netns, a.ifName, a.caps);
+          let cached;
           try {
             // The cached config is what was attached, even if the Network changed since.
-            const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
+            cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
             const list = cached ? parseNetworkConfigList(Buffer.from(cached.config, 'base64').toString('utf8')) : a.list;
             await host.cni.delNetworkList(list, rt);
           } catch (err) {
+            // Without a cache entry nothing is known to be attached (never ADDed, or DELeted
+            // already, and a failed ADD was DELeted then). Some plugins fail such a DEL
+            // (host-device, sbr 1.1.1 are not idempotent); that must not hold the pod forever.
+            if (!cached && codeOf(err) !== 'Canceled') {
+              log.warn({ network: a.list.name, interface: a.ifName, err }, 'cni del of an attachment without a cached result failed; nothing recorded to clean');
+              continue;
+            }
             errors.push(err);
           }
         }
