@@ -42,9 +42,18 @@ export class BlobFetcher {
     const running = this.inflight.get(desc.digest);
     if (running) {
       // a shared download canceled by its first requester is not a failure for the others
-      return running.catch((err: unknown) => {
+      const shared = running.catch((err: unknown): Promise<void> => {
         if (codeOf(err) === 'Canceled' && !opts.signal?.aborted) return this.fetch(clients, desc, kind, opts);
         throw err;
+      });
+      const signal = opts.signal;
+      if (!signal) return shared;
+      // …and a waiter that is canceled stops waiting
+      return new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(new BerthError('Canceled', `blob ${desc.digest}: pull canceled`));
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        shared.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
       });
     }
     const p = this.download(clients, desc, kind, opts).finally(() => this.inflight.delete(desc.digest));
