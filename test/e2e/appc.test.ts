@@ -27,6 +27,7 @@ describe.skipIf(!isRoot)('appc apps through berth reconcile --once', () => {
     await trustKey(configDir, 'example.com/taci', key.fingerprint, key.armoredPublic);
     const script = [
       'echo "app=$AC_APP_NAME ids=$(id -u):$(id -g) groups=$(id -G) cwd=$(pwd) greeting=$GREETING container=$container path=$PATH"',
+      'echo "volume=$(cat /data/shared.txt)"',
       'i=0; until wget -q -O - http://127.0.0.1:8080/hello.txt; do i=$((i+1)); [ $i -gt 50 ] && echo no-answer && break; sleep 0.2; done',
       'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done',
     ].join('; ');
@@ -43,6 +44,7 @@ describe.skipIf(!isRoot)('appc apps through berth reconcile --once', () => {
           group: 'nogroup',
           supplementaryGids: [50],
           workingDirectory: '/srv/work',
+          mountPoints: [{ name: 'data', path: '/data', readOnly: true }],
           environment: [{ name: 'GREETING', value: 'hello-appc' }],
           isolators: [
             { name: 'resource/memory', value: { limit: '64Mi' } },
@@ -64,7 +66,9 @@ describe.skipIf(!isRoot)('appc apps through berth reconcile --once', () => {
     expect(leaks).toEqual([]);
   });
 
-  it('runs an ACI app next to an OCI app in one pod: user, group, working directory, environment, AC_APP_NAME, shared netns', async () => {
+  it('runs an ACI app next to an OCI app in one pod: user, group, working directory, environment, AC_APP_NAME, mountPoints, shared netns', async () => {
+    await mkdir(join(sb.root, 'data'), { recursive: true });
+    await writeFile(join(sb.root, 'data', 'shared.txt'), 'from-pod-volume\n');
     await sb.writeSpec(
       'mixed.yaml',
       `apiVersion: v1
@@ -78,6 +82,9 @@ spec:
       command: [sh, -c, "mkdir -p /tmp/www && echo shared-netns > /tmp/www/hello.txt && exec httpd -f -p 8080 -h /tmp/www"]
     - name: client
       image: aci:${aci}
+  volumes:
+    - name: data
+      hostPath: {path: ${join(sb.root, 'data')}}
 `,
     );
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
@@ -97,6 +104,7 @@ spec:
     expect(out).toMatch(/groups=65534 50\b/);
     expect(out).toContain('cwd=/srv/work greeting=hello-appc container=berth path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     expect(out).toContain('shared-netns');
+    expect(out).toContain('volume=from-pod-volume'); // the image's mountPoint "data", bound to the pod volume "data"
   });
 
   it('refuses a tampered ACI with a clear reason (ErrImagePull)', async () => {

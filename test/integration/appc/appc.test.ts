@@ -188,6 +188,30 @@ describe.skipIf(!isRoot)('appc images', () => {
         return base;
       };
       await publish(NAME, '1.0.0', goodKey, ['/bin/echo', 'discovered and verified']);
+      // an image whose dependency is found by discovery too (not in the store)
+      const baseFile = join(tmp, 'taci-base.aci');
+      await buildAci(baseFile, {
+        manifest: { acKind: 'ImageManifest', acVersion: '0.8.11', name: '127.0.0.1/taci/base', labels: [{ name: 'version', value: '2.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }] },
+        files: { 'etc/base-marker': 'from base' },
+      });
+      await goodKey.sign(baseFile);
+      served.set('/images/127.0.0.1/taci/base-2.0.0-linux-amd64.aci', await readFile(baseFile));
+      served.set('/images/127.0.0.1/taci/base-2.0.0-linux-amd64.aci.asc', await readFile(`${baseFile}.asc`));
+      const topFile = join(tmp, 'taci-top.aci');
+      await buildAci(topFile, {
+        manifest: {
+          acKind: 'ImageManifest',
+          acVersion: '0.8.11',
+          name: '127.0.0.1/taci/top',
+          labels: [{ name: 'version', value: '1.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+          dependencies: [{ imageName: '127.0.0.1/taci/base', labels: [{ name: 'version', value: '2.0.0' }] }],
+          app: { exec: ['/bin/cat', '/etc/base-marker'], user: '0', group: '0' },
+        },
+        busybox: false,
+      });
+      await goodKey.sign(topFile);
+      served.set('/files/top.aci', await readFile(topFile));
+      served.set('/files/top.aci.asc', await readFile(`${topFile}.asc`));
       await publish('127.0.0.1/taci/other', '1.0.0', otherKey, ['/bin/true']);
       const tampered = await publish(NAME, '6.6.6', goodKey, ['/bin/true']);
       const bytes = Buffer.from(served.get(`${tampered}.aci`) as Buffer);
@@ -210,6 +234,23 @@ describe.skipIf(!isRoot)('appc images', () => {
         expect((await disc.pull(`appc:${NAME}:1.0.0`)).appc?.imageId).toBe(pulled.appc!.imageId);
       } finally {
         served.set('/taci?ac-discovery=1', page);
+      }
+    });
+
+    it('pulls aci+http:// from an insecure host, resolving its dependency by discovery', async () => {
+      const pulled = await disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`);
+      expect(pulled.appc!.images.map((i) => i.name)).toEqual(['127.0.0.1/taci/top', '127.0.0.1/taci/base']);
+      const r = await disc.render(pulled);
+      expect(await readFile(join(r.rootfs, 'etc/base-marker'), 'utf8')).toBe('from base');
+    });
+
+    it('refuses plain http for a host that is not marked insecure', async () => {
+      const saved = await readFile(join(configDir, 'registries.conf'));
+      await writeFile(join(configDir, 'registries.conf'), '');
+      try {
+        await expect(disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`)).rejects.toThrow(/plain http is allowed only for hosts marked insecure/);
+      } finally {
+        await writeFile(join(configDir, 'registries.conf'), saved);
       }
     });
 
