@@ -114,6 +114,11 @@ async function walkImage(
       }
       const rel = name === 'rootfs' ? '.' : name.slice('rootfs/'.length);
       const renamed: tar.Header = { ...h, name: h.type === 'directory' ? `${rel}/` : rel };
+      if (h.pax) {
+        // the new name and link target are written again; the originals must not come back
+        const { path: _p, linkpath: _l, ...pax } = h.pax as Record<string, string>;
+        renamed.pax = pax;
+      }
       if (h.type === 'link' && h.linkname) {
         const target = cleanName(h.linkname);
         if (!target.startsWith('rootfs/')) throw new BerthError('InvalidArgument', `hard link "${name}" points outside rootfs`);

@@ -203,6 +203,17 @@ describe('the diamond A→[B,C], B,C→[D] with a whitelist', () => {
     await expect(lstat(join(root, 'junk'))).rejects.toThrow(/ENOENT/); // not whitelisted
   });
 
+  it('keeps long (pax) names below the rootfs when re-packing', async () => {
+    const long = `rootfs/${'deep-directory-name/'.repeat(8)}file-with-a-long-name.txt`;
+    const x = await img('example.com/long', [f(long, 'long'), { name: `rootfs/${'l'.repeat(120)}`, type: 'symlink', linkname: `/${'t'.repeat(120)}` }]);
+    const root = join(dir, 'long');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(root);
+    await renderAciTree(root, [{ imageId: x.imageId, level: 0 }], (id) => join(dir, id), { privileged: false });
+    expect(await readFile(join(root, long.slice('rootfs/'.length)), 'utf8')).toBe('long');
+    expect(await readlink(join(root, 'l'.repeat(120)))).toBe(`/${'t'.repeat(120)}`);
+  });
+
   it('refuses an image whose stored bytes do not match its ID', async () => {
     const x = await img('example.com/x', [f('rootfs/x')]);
     const aci = await readFile(join(dir, x.imageId));
