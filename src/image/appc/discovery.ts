@@ -117,6 +117,8 @@ export function discoveryPrefixes(name: string): string[] {
 export interface HttpGetOptions {
   /** whether plain http (and unverified TLS) is allowed for a host (`host` or `host:port`) */
   isInsecure: (hostPort: string) => boolean;
+  /** hosts whose registries.conf entry says `blocked = true` are refused (also as a redirect target) */
+  isBlocked?: (hostPort: string) => boolean;
   /** test hook, like appc's: the port discovery pages are fetched from (default 443/80) */
   port?: number;
   signal?: AbortSignal;
@@ -130,12 +132,18 @@ export interface HttpGetOptions {
 export async function httpOpen(url: URL, opts: HttpGetOptions): Promise<HttpResponse> {
   const insecureHost = (u: URL) => opts.isInsecure(u.host) || opts.isInsecure(u.hostname);
   const insecure = insecureHost(url);
+  const blocked = (u: URL) => opts.isBlocked?.(u.host) === true || opts.isBlocked?.(u.hostname) === true;
+  if (blocked(url)) throw new BerthError('PermissionDenied', `${url.href}: host ${url.host} is blocked in registries.conf`);
   if (url.protocol === 'http:' && !insecure) {
     throw new BerthError('PermissionDenied', `${url.href}: plain http is allowed only for hosts marked insecure = true in registries.conf`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError('InvalidArgument', `${url.href}: only https (or http for insecure hosts) is supported`);
   const attempt = async (u: URL) => {
     const res = await send({ url: u, insecureTls: insecure, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (blocked(res.url)) {
+      res.body.destroy();
+      throw new BerthError('PermissionDenied', `${u.href}: redirected to ${res.url.href}, whose host is blocked in registries.conf`);
+    }
     if (res.url.protocol === 'http:' && !insecureHost(res.url)) {
       res.body.destroy();
       throw new BerthError('PermissionDenied', `${u.href}: redirected to plain http ${res.url.href}, which is not an insecure host`);

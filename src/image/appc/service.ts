@@ -221,6 +221,7 @@ export class AppcImages {
     const conf = await loadRegistriesConf(this.opts.configDir);
     return {
       isInsecure: (host) => findRegistry(conf, host)?.insecure === true,
+      isBlocked: (host) => findRegistry(conf, host)?.blocked === true,
       ...(this.opts.discoveryPort ? { port: this.opts.discoveryPort } : {}),
       ...(signal ? { signal } : {}),
     };

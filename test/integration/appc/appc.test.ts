@@ -244,11 +244,13 @@ describe.skipIf(!isRoot)('appc images', () => {
       expect(await readFile(join(r.rootfs, 'etc/base-marker'), 'utf8')).toBe('from base');
     });
 
-    it('refuses plain http for a host that is not marked insecure', async () => {
+    it('refuses plain http for a host that is not marked insecure, and any host marked blocked', async () => {
       const saved = await readFile(join(configDir, 'registries.conf'));
       await writeFile(join(configDir, 'registries.conf'), '');
       try {
         await expect(disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`)).rejects.toThrow(/plain http is allowed only for hosts marked insecure/);
+        await writeFile(join(configDir, 'registries.conf'), `[[registry]]\nlocation = "127.0.0.1:${port}"\ninsecure = true\nblocked = true\n`);
+        await expect(disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`)).rejects.toThrow(/blocked in registries.conf/);
       } finally {
         await writeFile(join(configDir, 'registries.conf'), saved);
       }
