@@ -1,0 +1,51 @@
+/**
+ * `berth image gc`: what pod records use is kept whatever its age; references pulled within
+ * the grace period are kept; the rest goes with its blobs and rendered trees.
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { imageGc } from '../../../src/cli/commands/image.js';
+import { DEFAULTS, type GlobalOptions } from '../../../src/cli/wire.js';
+import { createImageService } from '../../../src/image/index.js';
+import { dir, file, makeTar, writeImage, writeIndex } from '../image/helpers.js';
+
+const HOUR = 3_600_000;
+
+describe('image gc', () => {
+  it('keeps what pods use and what was pulled recently; collects the rest with its rendered tree', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-treg-gc-'));
+    const state = join(root, 'state');
+    const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
+    const images: Record<string, Awaited<ReturnType<typeof writeImage>>> = {};
+    for (const name of ['used', 'unused']) {
+      const layout = join(root, name);
+      images[name] = await writeImage(layout, { layers: [await makeTar([dir('etc'), file(`etc/${name}`, name)])] });
+      await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: images[name].manifestDigest, size: images[name].manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    }
+    const svc = createImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
+    const used = await svc.pull(`oci:${join(root, 'used')}:v1`);
+    const unused = await svc.pull(`oci:${join(root, 'unused')}:v1`);
+    await svc.render(used);
+    await svc.render(unused);
+    await mkdir(join(state, 'pods', 'uid-1'), { recursive: true });
+    await writeFile(join(state, 'pods', 'uid-1', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-1', key: 'default/p', apps: { main: { image: `oci:${join(root, 'used')}:v1`, imageDigest: used.manifestDigest, containerId: 'berth-x' } } }));
+
+    // within the grace period nothing goes
+    const none = await imageGc(o, svc, HOUR, false);
+    expect(none).toEqual({ blobs: [], bytes: 0, rendered: [], references: [] });
+
+    // two hours later: the unused image goes (dry run first changes nothing)
+    const later = Date.now() + 2 * HOUR;
+    const dry = await imageGc(o, svc, HOUR, true, later);
+    expect(dry.references).toEqual([`oci:${join(root, 'unused')}:v1`]);
+    expect((await svc.listImages()).length).toBe(2);
+    const r = await imageGc(o, svc, HOUR, false, later);
+    expect(r.blobs.sort()).toEqual([images.unused!.manifestDigest, images.unused!.configDigest, ...images.unused!.layerDigests].sort());
+    expect(r.rendered).toEqual([unused.manifestDigest.slice(7)]);
+    expect((await svc.listImages()).map((i) => i.reference)).toEqual([`oci:${join(root, 'used')}:v1`]);
+    expect(await svc.listRendered()).toEqual([used.manifestDigest.slice(7)]);
+    for (const d of [used.manifestDigest, used.configDigest, ...used.layers.map((l) => l.digest)]) expect(await svc.store.has(d)).toBe(true);
+  });
+});
