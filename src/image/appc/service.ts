@@ -15,7 +15,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, errnoOf, readJsonIfExists, writeJsonAtomic } from '../../common/index.js';
@@ -404,7 +404,16 @@ export class AppcImages {
     switch (ref.transport) {
       case 'aci': {
         if (!(await exists(ref.path))) throw new BerthError('NotFound', `${ref.raw}: no such file`);
-        return this.importFile(ref.path, await this.readSigFile(`${ref.path}.asc`), ref.path, {}, opts.signal);
+        // Verify and unpack a private copy: the file cannot change between the signature check and the import.
+        const sig = await this.readSigFile(`${ref.path}.asc`);
+        await mkdir(this.tmpDir, { recursive: true });
+        const copy = join(this.tmpDir, `local-${randomBytes(8).toString('hex')}`);
+        try {
+          await copyFile(ref.path, copy);
+          return await this.importFile(copy, sig, ref.path, {}, opts.signal);
+        } finally {
+          await rm(copy, { force: true });
+        }
       }
       case 'aci-url': {
         const http = await this.httpOptions(opts.signal);
