@@ -7,10 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsContentStore } from '../../../src/image/content-store.js';
@@ -18,6 +15,9 @@ import { checkRealm, parseChallenges, TokenCache } from '../../../src/image/regi
 import { RegistryClient } from '../../../src/image/registry/client.js';
 import { registryError, retryAfterMs } from '../../../src/image/registry/http.js';
 import { BlobFetcher, pullFromRegistry, verifyManifestDigest } from '../../../src/image/registry/pull.js';
+import { tempDirs } from './tmp.js';
+
+const tmp = tempDirs();
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -200,7 +200,7 @@ describe('client against an in-process registry', () => {
     new RegistryClient({ host: reg.host, insecure: true, repository: repo }, { tokens, credentials: async () => creds, sleep: async () => undefined });
 
   it('follows the token flow once, then pulls manifest, config and the redirected layer without leaking Authorization', async () => {
-    const store = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const store = new FsContentStore(await tmp());
     const before = reg.tokenRequests.length;
     const img = await pullFromRegistry([client()], { raw: `${reg.host}/ns/app:v1`, tag: 'v1' }, { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } });
     expect(img.manifestDigest).toBe(sha(manifest));
@@ -223,14 +223,14 @@ describe('client against an in-process registry', () => {
   });
 
   it('refuses a Docker-Content-Digest that does not match, and a missing tag is NotFound', async () => {
-    const store = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const store = new FsContentStore(await tmp());
     const ctx = { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } };
     await expect(pullFromRegistry([client()], { raw: 'x', tag: 'baddigest' }, ctx)).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('Docker-Content-Digest') });
     await expect(pullFromRegistry([client()], { raw: 'x', tag: 'nope' }, ctx)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('MANIFEST_UNKNOWN: manifest unknown') });
   });
 
   it('a corrupted blob is refused and not stored', async () => {
-    const store = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const store = new FsContentStore(await tmp());
     await expect(
       pullFromRegistry([client('ns/corrupt')], { raw: 'x', tag: 'v1' }, { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } }),
     ).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('digest mismatch') });
@@ -238,7 +238,7 @@ describe('client against an in-process registry', () => {
   });
 
   it('a shared download canceled by its first requester is fetched again for the others', async () => {
-    const store = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const store = new FsContentStore(await tmp());
     const blobs = new BlobFetcher(store);
     const ac = new AbortController();
     const ctx = { store, blobs, platform: { os: 'linux', architecture: 'amd64' } };
@@ -254,7 +254,7 @@ describe('client against an in-process registry', () => {
   });
 
   it('concurrent pulls share one download per digest; the policy hook sees the manifest before any blob', async () => {
-    const store = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const store = new FsContentStore(await tmp());
     const blobs = new BlobFetcher(store);
     const tokens = new TokenCache();
     const before = reg.seen.filter((s) => s.server === 'blobs').length;
@@ -264,7 +264,7 @@ describe('client against an in-process registry', () => {
     expect(reg.seen.filter((s) => s.server === 'blobs').length - before).toBe(1);
     expect(blobs.downloads).toBe(2); // config + layer
 
-    const store2 = new FsContentStore(await mkdtemp(join(tmpdir(), 'berth-treg-unit-')));
+    const store2 = new FsContentStore(await tmp());
     await expect(
       pullFromRegistry([client()], { raw: 'x', tag: 'v1' }, {
         store: store2,

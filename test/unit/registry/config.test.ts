@@ -2,8 +2,7 @@
  * The ecosystem's configuration formats as berth reads them: registries.conf (DST-13),
  * auth.json / docker config.json (DST-15/16), policy.json and registries.d.
  */
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { authFiles, findCredentials, lookupAuth, normalizeAuthKey } from '../../../src/image/config/auth-file.js';
@@ -11,6 +10,9 @@ import { dockerScopes, parsePolicy, pathScopes, requirementsFor } from '../../..
 import { endpointsFor, findRegistry, loadRegistriesConf, parseRegistriesConf } from '../../../src/image/config/registries-conf.js';
 import { lookasideFor, parseRegistriesD, signatureUrl } from '../../../src/image/config/registries-d.js';
 import { isUnqualified } from '../../../src/image/registry/source.js';
+import { tempDirs } from './tmp.js';
+
+const tmp = tempDirs();
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -93,7 +95,7 @@ location = "hub-mirror.local"
   });
 
   it('drop-ins in registries.conf.d override entries of the same prefix', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'berth-treg-unit-'));
+    const dir = await tmp();
     await writeFile(join(dir, 'registries.conf'), '[[registry]]\nlocation = "a.io"\n\n[[registry]]\nlocation = "b.io"\n');
     await mkdir(join(dir, 'registries.conf.d'));
     await writeFile(join(dir, 'registries.conf.d', '10-a.conf'), '[[registry]]\nlocation = "a.io"\ninsecure = true\n');
@@ -141,7 +143,7 @@ describe('credentials (DST-15/16)', () => {
   });
 
   it('searches <config-dir>/auth.json, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, then the docker config', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'berth-treg-unit-'));
+    const dir = await tmp();
     const env = { REGISTRY_AUTH_FILE: join(dir, 'env.json'), HOME: join(dir, 'home'), XDG_RUNTIME_DIR: join(dir, 'run') };
     expect(authFiles({ configDir: join(dir, 'cfg'), env })).toEqual([join(dir, 'cfg', 'auth.json'), join(dir, 'env.json'), join(dir, 'run', 'containers', 'auth.json'), join(dir, 'home', '.docker', 'config.json')]);
     expect(authFiles({ env: { DOCKER_CONFIG: '/d' }, home: '/h' })).toEqual(['/d/config.json']);

@@ -2,20 +2,22 @@
  * `berth image gc`: what pod records use is kept whatever its age; references pulled within
  * the grace period are kept; the rest goes with its blobs and rendered trees.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { imageGc } from '../../../src/cli/commands/image.js';
 import { DEFAULTS, type GlobalOptions } from '../../../src/cli/wire.js';
 import { createImageService } from '../../../src/image/index.js';
 import { dir, file, makeTar, writeImage, writeIndex } from '../image/helpers.js';
+import { tempDirs } from './tmp.js';
+
+const tmp = tempDirs();
 
 const HOUR = 3_600_000;
 
 describe('image gc', () => {
   it('keeps what pods use and what was pulled recently; collects the rest with its rendered tree', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'berth-treg-gc-'));
+    const root = await tmp();
     const state = join(root, 'state');
     const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
     const images: Record<string, Awaited<ReturnType<typeof writeImage>>> = {};

@@ -3,8 +3,7 @@
  * made in-process by openpgp: payload shape, digest and identity checks, wrong keys, and
  * the requirement types.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,9 @@ import type { SignedIdentity } from '../../../src/image/config/policy.js';
 import { parseImageReference } from '../../../src/image/reference.js';
 import { checkPolicy } from '../../../src/image/signature/policy-check.js';
 import { identityMatches, parsePayload, readPublicKeys, verifyImageSignature } from '../../../src/image/signature/simple-signing.js';
+import { tempDirs } from './tmp.js';
+
+const tmp = tempDirs();
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -93,7 +95,7 @@ describe('simple signing', () => {
   describe('checkPolicy', () => {
     let dir: string;
     beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'berth-treg-unit-'));
+      dir = await tmp();
       await writeFile(join(dir, 'trusted.asc'), trusted.armored);
     });
     const policy = () =>
