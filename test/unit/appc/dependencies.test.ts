@@ -1,0 +1,61 @@
+/** Dependency resolution from the store of imported ACIs: labels, imageID, size, cycles. */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/common/index.js';
+import { AppcImages } from '../../../src/image/appc/service.js';
+import { FsContentStore } from '../../../src/image/content-store.js';
+import { imageIdOf, makeAci, manifest } from './helpers.js';
+
+let dir: string;
+let svc: AppcImages;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-taci-deps-'));
+  const configDir = join(dir, 'config');
+  await mkdir(configDir);
+  await writeFile(join(configDir, 'policy.json'), JSON.stringify({ default: [{ type: 'reject' }], transports: { appc: { 'example.com': [{ type: 'insecureAcceptAnything' }] } } }));
+  const stateDir = join(dir, 'state');
+  svc = new AppcImages({ stateDir, configDir, store: new FsContentStore(stateDir), renderedDir: join(stateDir, 'rendered'), log: silentLogger() });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function aci(file: string, name: string, extra: Record<string, unknown> = {}): Promise<{ path: string; id: string; size: number }> {
+  const buf = await makeAci(manifest(name, extra), [{ name: 'rootfs/x', content: name }]);
+  const path = join(dir, file);
+  await writeFile(path, buf);
+  return { path, id: imageIdOf(buf), size: buf.length };
+}
+
+describe('dependencies from the store', () => {
+  it('resolves by name and labels (the newest match), by imageID prefix, and enforces size', async () => {
+    const v1 = await aci('base1.aci', 'example.com/base', { labels: [{ name: 'version', value: '1' }] });
+    const v2 = await aci('base2.aci', 'example.com/base', { labels: [{ name: 'version', value: '2' }] });
+    await svc.pull({ transport: 'aci', path: v1.path, raw: `aci:${v1.path}` });
+    await svc.pull({ transport: 'aci', path: v2.path, raw: `aci:${v2.path}` });
+    const byLabel = await aci('app1.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: '1' }] }] });
+    expect((await svc.pull({ transport: 'aci', path: byLabel.path, raw: 'a' })).appc!.images[1]!.imageId).toBe(v1.id);
+    const byId = await aci('app2.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', imageID: v2.id.slice(0, 7 + 40), size: v2.size }] });
+    expect((await svc.pull({ transport: 'aci', path: byId.path, raw: 'b' })).appc!.images[1]!.imageId).toBe(v2.id);
+    const badSize = await aci('app3.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', imageID: v2.id, size: v2.size - 1 }] });
+    await expect(svc.pull({ transport: 'aci', path: badSize.path, raw: 'c' })).rejects.toThrow(/size \d+ bytes, the manifest says/);
+    const badName = await aci('app4.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/other', imageID: v2.id }] });
+    await expect(svc.pull({ transport: 'aci', path: badName.path, raw: 'd' })).rejects.toMatchObject({ code: 'FailedPrecondition' });
+  });
+
+  it('stops a dependency cycle through names', async () => {
+    const a = await aci('cyc-a.aci', 'example.com/cyc-a', { dependencies: [{ imageName: 'example.com/cyc-b' }] });
+    const b = await aci('cyc-b.aci', 'example.com/cyc-b', { dependencies: [{ imageName: 'example.com/cyc-a' }] });
+    // import both without resolving (a pull resolves dependencies): import the files directly
+    await svc.importFile(a.path, undefined, a.path);
+    await svc.importFile(b.path, undefined, b.path);
+    await expect(svc.pull({ transport: 'aci', path: a.path, raw: 'e' })).rejects.toThrow(/more than 256 dependencies \(or a dependency cycle\)/);
+  });
+
+  it('refuses an image for another platform', async () => {
+    const other = await aci('arm.aci', 'example.com/arm', { labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: process.arch === 'arm64' ? 'amd64' : 'aarch64' }] });
+    await expect(svc.pull({ transport: 'aci', path: other.path, raw: 'f' })).rejects.toThrow(/this host is linux/);
+  });
+});
