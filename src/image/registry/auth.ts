@@ -4,7 +4,6 @@
  * per realm, service and scope until they expire.
  */
 import { BerthError } from '../../common/index.js';
-import { isLoopbackOrPrivate } from './hosts.js';
 import { readBody, registryError, send } from './http.js';
 
 export interface Challenge {
@@ -77,8 +76,9 @@ export interface TokenOptions {
 }
 
 /**
- * DST-11: the realm must be https unless the registry is insecure. An http realm on a
- * private or loopback address is accepted only for an insecure registry as well.
+ * DST-11: the realm must be https unless the registry is configured insecure (then http is
+ * accepted too, e.g. a token server beside a registry on 127.0.0.1). Realms on private
+ * addresses are not refused: registries on private networks commonly run their own.
  */
 export function checkRealm(realm: string, insecure: boolean): URL {
   let url: URL;
@@ -89,7 +89,6 @@ export function checkRealm(realm: string, insecure: boolean): URL {
   }
   if (url.protocol === 'https:') return url;
   if (url.protocol === 'http:' && insecure) return url;
-  if (url.protocol === 'http:' && isLoopbackOrPrivate(url.hostname) && insecure) return url;
   throw new BerthError('FailedPrecondition', `token realm ${realm} must use https (the registry is not configured insecure)`);
 }
 
