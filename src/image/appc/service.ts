@@ -401,6 +401,13 @@ export class AppcImages {
 
   /** The record of a reference: imported from a file or URL, or found (store, then discovery). */
   async fetch(ref: AppcReference, opts: PullOptions = {}): Promise<AppcRecord> {
+    if (ref.transport !== 'appc' && (opts.pullPolicy === 'IfNotPresent' || opts.pullPolicy === 'Never')) {
+      // a file or URL imported before is used as it was imported (its trust was checked then)
+      const src = ref.transport === 'aci' ? ref.path : ref.url;
+      const have = (await this.list()).filter((r) => r.source === src).sort((a, b) => b.importedAt.localeCompare(a.importedAt))[0];
+      if (have) return have;
+      if (opts.pullPolicy === 'Never') throw new BerthError('FailedPrecondition', `ErrImageNeverPull: image ${ref.raw} is not in the store and imagePullPolicy is Never`);
+    }
     switch (ref.transport) {
       case 'aci': {
         if (!(await exists(ref.path))) throw new BerthError('NotFound', `${ref.raw}: no such file`);
@@ -431,7 +438,7 @@ export class AppcImages {
         if (opts.pullPolicy !== 'Always') {
           const have = await this.find(ref.name, ref.labels, hostAppcPlatform());
           if (have) return have;
-          if (opts.pullPolicy === 'Never') throw new BerthError('NotFound', `${ref.raw}: not in the store and imagePullPolicy is Never`);
+          if (opts.pullPolicy === 'Never') throw new BerthError('FailedPrecondition', `ErrImageNeverPull: image ${ref.raw} is not in the store and imagePullPolicy is Never`);
         }
         return this.discoverAndImport(ref.name, ref.labels, opts.signal);
       }

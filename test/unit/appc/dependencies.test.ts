@@ -54,6 +54,17 @@ describe('dependencies from the store', () => {
     await expect(svc.pull({ transport: 'aci', path: a.path, raw: 'e' })).rejects.toThrow(/more than 256 dependencies \(or a dependency cycle\)/);
   });
 
+  it('imagePullPolicy: IfNotPresent and Never use what was imported from the same file; Never refuses the rest', async () => {
+    const x = await aci('policy.aci', 'example.com/policy');
+    const ref = { transport: 'aci' as const, path: x.path, raw: `aci:${x.path}` };
+    await expect(svc.pull(ref, { pullPolicy: 'Never' })).rejects.toThrow(/ErrImageNeverPull/);
+    const first = await svc.pull(ref);
+    await rm(x.path);
+    expect((await svc.pull(ref, { pullPolicy: 'IfNotPresent' })).appc!.imageId).toBe(first.appc!.imageId);
+    expect((await svc.pull(ref, { pullPolicy: 'Never' })).appc!.imageId).toBe(first.appc!.imageId);
+    await expect(svc.pull(ref, { pullPolicy: 'Always' })).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
   it('refuses an image for another platform', async () => {
     const other = await aci('arm.aci', 'example.com/arm', { labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: process.arch === 'arm64' ? 'amd64' : 'aarch64' }] });
     await expect(svc.pull({ transport: 'aci', path: other.path, raw: 'f' })).rejects.toThrow(/this host is linux/);
