@@ -140,12 +140,19 @@ export async function fetchToken(
     if (service) form.set('service', service);
     for (const s of scopes) form.append('scope', s);
     res = await send({ method: 'POST', url, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.toString(), insecureTls: opts.insecure, signal: opts.signal });
-  } else {
+    if (res.status === 404 || res.status === 405) {
+      // a token server that only speaks GET (go-containerregistry falls back the same way)
+      res.body.resume();
+      res = undefined;
+    }
+  }
+  if (!res) {
+    const basic = creds && 'password' in creds ? creds : undefined;
     const q = new URL(url.href);
     if (service) q.searchParams.set('service', service);
     for (const s of scopes) q.searchParams.append('scope', s);
-    if (creds) q.searchParams.set('account', creds.username);
-    const headers: Record<string, string> = creds ? { Authorization: basicHeader(creds) } : {};
+    if (basic) q.searchParams.set('account', basic.username);
+    const headers: Record<string, string> = basic ? { Authorization: basicHeader(basic) } : {};
     res = await send({ url: q, headers, insecureTls: opts.insecure, signal: opts.signal });
   }
   const body = await readBody(res, 1024 * 1024);

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsContentStore } from '../../../src/image/content-store.js';
-import { checkRealm, parseChallenges, TokenCache } from '../../../src/image/registry/auth.js';
+import { checkRealm, fetchToken, parseChallenges, TokenCache } from '../../../src/image/registry/auth.js';
 import { RegistryClient } from '../../../src/image/registry/client.js';
 import { registryError, retryAfterMs } from '../../../src/image/registry/http.js';
 import { BlobFetcher, pullFromRegistry, verifyManifestDigest } from '../../../src/image/registry/pull.js';
@@ -128,6 +128,23 @@ describe('client against an in-process registry', () => {
       const url = new URL(req.url ?? '/', 'http://x');
       const auth = req.headers.authorization;
       reg.seen.push({ path: url.pathname, server: 'registry', ...(auth ? { auth } : {}) });
+      if (url.pathname === '/token-get-only') {
+        res.writeHead(req.method === 'POST' ? 404 : 200, { 'Content-Type': 'application/json' });
+        res.end(req.method === 'POST' ? '' : JSON.stringify({ token: 'T-anon' }));
+        return;
+      }
+      if (url.pathname === '/token' && req.method === 'POST') {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          const form = new URLSearchParams(body);
+          reg.tokenRequests.push({ scope: form.getAll('scope'), auth: `refresh:${form.get('refresh_token')}` });
+          const ok = form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === 'R1';
+          res.writeHead(ok ? 200 : 401, { 'Content-Type': 'application/json' });
+          res.end(ok ? JSON.stringify({ access_token: 'T1', expires_in: 300 }) : '{"errors":[{"code":"UNAUTHORIZED"}]}');
+        });
+        return;
+      }
       if (url.pathname === '/token') {
         const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : undefined;
         reg.tokenRequests.push({ scope: url.searchParams.getAll('scope'), ...(basic ? { auth: basic } : {}), ...(url.searchParams.get('account') ? { account: url.searchParams.get('account')! } : {}) });
@@ -211,6 +228,15 @@ describe('client against an in-process registry', () => {
     for (const g of blobGets) expect(g.auth).toBeUndefined();
     expect(await store.has(sha(layer))).toBe(true);
     expect(await store.has(sha(manifest))).toBe(true);
+  });
+
+  it('an identity token is exchanged with a POST (refresh_token grant); a GET-only token server is asked with GET', async () => {
+    const tokens = new TokenCache();
+    const c = new RegistryClient({ host: reg.host, insecure: true, repository: 'ns/app' }, { tokens, credentials: async () => ({ identityToken: 'R1' }) });
+    expect((await c.getManifest('v1')).mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    expect(reg.tokenRequests.at(-1)).toEqual({ scope: ['repository:ns/app:pull'], auth: 'refresh:R1' });
+    const t = await fetchToken({ scheme: 'bearer', params: { realm: `http://${reg.host}/token-get-only`, service: 'fake' } }, ['repository:x:pull'], { identityToken: 'R1' }, { insecure: true });
+    expect(t).toEqual({ token: 'T-anon', expiresIn: 60 });
   });
 
   it('wrong credentials: PermissionDenied naming the user', async () => {
