@@ -58,7 +58,7 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
     expect(verify.stdout).toContain(`ok   ${ref}`);
   });
 
-  it('a pod with a registry image converges through reconcile --once', async () => {
+  it('pods with a registry image by tag and by digest converge through reconcile --once', async () => {
     // imagePullPolicy Always: the agent resolves the tag again (and logs the pull) although the image is stored
     await sb.writeSpec(
       'reg.yaml',
@@ -72,6 +72,15 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
     const inspect = JSON.parse((await sb.run(['image', 'inspect', ref])).stdout);
     expect(pod.apps[0]?.imageDigest).toBe(inspect.manifestDigest);
     expect(r.stdout).toContain('"msg":"image pull finished"');
+    // by digest: the same image, resolved without the tag
+    const byDigest = `${reg.host}/berth-treg/busybox@${inspect.manifestDigest}`;
+    await sb.writeSpec('reg-digest.yaml', podYaml('reg-digest-pod', byDigest, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    const r2 = await sb.run(['reconcile', '--once', '--timeout', '60s']);
+    expect(r2.exitCode, r2.stderr + r2.stdout.slice(-2000)).toBe(0);
+    const dpod = (await sb.status()).pods.find((p) => p.name === 'reg-digest-pod')!;
+    if (dpod.uid) ids.add(shortId(dpod.uid));
+    expect(dpod).toMatchObject({ status: 'Running', ready: '1/1' });
+    expect(dpod.apps[0]?.imageDigest).toBe(inspect.manifestDigest);
     // gc with no grace keeps what a pod uses
     const gc = await sb.run(['image', 'gc', '--grace', '0s']);
     expect(gc.exitCode, gc.stderr).toBe(0);
@@ -117,6 +126,7 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
 
   it('gc removes blobs and rendered trees once no pod uses them', async () => {
     await sb.removeSpec('reg.yaml');
+    await sb.removeSpec('reg-digest.yaml');
     expect((await sb.run(['reconcile', '--once', '--timeout', '60s'])).exitCode).toBe(0);
     const gc = await sb.run(['image', 'gc', '--grace', '0s']);
     expect(gc.exitCode, gc.stderr).toBe(0);
