@@ -6,24 +6,18 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
-import { BerthError, codeOf, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
+import { BerthError, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { NetworkConfigList, RuntimeConf } from '../cni/types.js';
-import { cachedConfigList, CniError, parseNetworkConfigList, versionAtLeast } from '../cni/index.js';
-import { isKnownCniVersion } from '../cni/result.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
-import { podCapabilityArgs } from '../spec/cni-config.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
-import type { AttachOut, Attachment, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
+import type { AttachOut, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
 import type { Host } from './host.js';
-import { appLogPath, containerId, netnsName, podDir, podLogDir, sandboxId } from './layout.js';
+import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.js';
 import { podHostname, writeEtcFiles } from './pod-files.js';
-import type { PodEvent, PodRecord } from './records.js';
-
-/** The loopback attachment every pod sandbox gets before its networks (as CRI runtimes do). */
-export const LOOPBACK_LIST = JSON.stringify({ cniVersion: '1.0.0', name: 'berth-loopback', plugins: [{ type: 'loopback' }] });
+import type { PodRecord } from './records.js';
+import { attachAll, detachAll } from './attachments.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
 const APPC_MAPPED_ISOLATORS = [
@@ -52,102 +46,6 @@ const allContainers = (rec: PodRecord): Array<{ c: Container; init: boolean }> =
   ...(rec.pod.spec.initContainers ?? []).map((c) => ({ c, init: true })),
   ...rec.pod.spec.containers.map((c) => ({ c, init: false })),
 ];
-
-function cniArgs(rec: PodRecord): Array<[string, string]> {
-  return [
-    ['K8S_POD_NAMESPACE', rec.namespace],
-    ['K8S_POD_NAME', rec.name],
-    ['K8S_POD_INFRA_CONTAINER_ID', sandboxId(rec.uid)],
-    ['K8S_POD_UID', rec.uid],
-  ];
-}
-
-function runtimeConf(rec: PodRecord, netns: string, ifName: string, capabilityArgs: Record<string, unknown>): RuntimeConf {
-  return { containerId: sandboxId(rec.uid), netns, ifName, args: cniArgs(rec), capabilityArgs };
-}
-
-/**
- * The network lists of a pod, loopback first, with their capability arguments (CNI-07:
- * portMappings and bandwidth on the first network, ips/mac from the networks annotation,
- * dns from spec.dnsConfig; see podCapabilityArgs).
- */
-export function attachmentsOf(rec: Pick<PodRecord, 'pod' | 'networks'>): Array<{ list: NetworkConfigList; ifName: string; caps: Record<string, unknown> }> {
-  const out = [{ list: parseNetworkConfigList(LOOPBACK_LIST), ifName: 'lo', caps: {} as Record<string, unknown> }];
-  rec.networks.forEach((n, index) => {
-    out.push({ list: parseNetworkConfigList(n.conflist), ifName: n.interface, caps: podCapabilityArgs({ pod: rec.pod, ref: n, index }) });
-  });
-  return out;
-}
-
-/**
- * portmap 1.1.1's CHECK looks at ip6tables even for an IPv4-only attachment and fails with
- * "could not check ipv6 dnat" (code 999) on this host's iptables-nft, every time (reproduced
- * with the plugin alone). Treating that as a failure would repair healthy pods on every round,
- * so for an attachment without an IPv6 address berth checks the list again without portmap
- * (the other plugins still get their CHECK; portmap's IPv4 rules go unchecked).
- */
-function isPortmapIpv6CheckBug(err: unknown, result: { ips?: Array<{ address: string }> }): boolean {
-  if (!(err instanceof CniError) || err.plugin !== 'portmap' || err.verb !== 'CHECK') return false;
-  if (!/ipv6/i.test(err.msg)) return false;
-  return !(result.ips ?? []).some((ip) => ip.address.includes(':'));
-}
-
-/**
- * Periodic CHECK of a running pod's attachments (daemon mode, CNI-14): every attachment whose
- * list is ≥0.4.0 and not `disableCheck` is CHECKed with the config it was ADDed with and the
- * same runtime parameters. A failed CHECK (or a cache entry gone) repairs the attachment: DEL,
- * then ADD again (a DEL follows a failed ADD too). Returns one event per repair attempt;
- * healthy pods give none and are not touched.
- */
-export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal): Promise<PodEvent[]> {
-  if (rec.pod.spec.hostNetwork || !rec.netns) return [];
-  const events: PodEvent[] = [];
-  for (const a of attachmentsOf(rec)) {
-    const rt = runtimeConf(rec, rec.netns, a.ifName, a.caps);
-    const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
-    const list = (cached && cachedConfigList(cached)) || a.list;
-    if (list.disableCheck || !isKnownCniVersion(list.cniVersion) || !versionAtLeast(list.cniVersion, '0.4.0')) continue;
-    let failure: unknown;
-    if (!cached) {
-      failure = new BerthError('NotFound', 'the attachment has no cached result');
-    } else {
-      try {
-        await host.cni.checkNetworkList(list, rt, signal);
-      } catch (err) {
-        failure = err;
-        if (isPortmapIpv6CheckBug(err, cached.result)) {
-          failure = undefined;
-          const rest = list.plugins.filter((p) => p.type !== 'portmap');
-          if (rest.length) await host.cni.checkNetworkList({ ...list, plugins: rest }, rt, signal).catch((e: unknown) => (failure = e));
-        }
-      }
-    }
-    if (failure === undefined) continue;
-    if (codeOf(failure) === 'Canceled') throw failure;
-    const why = errorMessage(failure);
-    const where = { network: list.name, interface: a.ifName };
-    log.warn({ ...where, err: failure, event: 'cni.checkFailed' }, 'cni check failed: repairing the attachment');
-    try {
-      await host.cni.delNetworkList(list, rt, signal);
-      let result;
-      try {
-        result = await host.cni.addNetworkList(list, rt, signal);
-      } catch (err) {
-        await host.cni.delNetworkList(list, rt).catch(() => undefined);
-        throw err;
-      }
-      const ips = (result.ips ?? []).map((i) => i.address);
-      rec.attachments = rec.attachments.map((x) => (x.network === list.name && x.interface === a.ifName ? { ...x, ips } : x));
-      log.warn({ ...where, ips, event: 'cni.repaired' }, 'attachment repaired');
-      events.push({ at: host.clock.now(), type: 'Warning', reason: 'NetworkRepaired', message: `CHECK failed (${why}); DEL + ADD done${ips.length ? `, ips ${ips.join(', ')}` : ''}`, ...where });
-    } catch (err) {
-      if (codeOf(err) === 'Canceled') throw err;
-      log.error({ ...where, err, event: 'cni.repairFailed' }, 'attachment repair failed');
-      events.push({ at: host.clock.now(), type: 'Warning', reason: 'NetworkRepairFailed', message: `CHECK failed (${why}); repair failed: ${errorMessage(err)}`, ...where });
-    }
-  }
-  return events;
-}
 
 /**
  * The container's volumeMounts, plus an appc image's `mountPoints` bound to the pod volume of
@@ -297,27 +195,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     attachNetworks: fromPromise<AttachOut, PodStepInput>(async ({ signal }) => {
       if (rec.pod.spec.hostNetwork || !rec.netns) return { attachments: [] };
       const netns = rec.netns;
-      const attachments: Attachment[] = [];
-      await host.limit(async () => {
-        for (const a of attachmentsOf(rec)) {
-          const rt = runtimeConf(rec, netns, a.ifName, a.caps);
-          // CNI-12: never ADD twice; a cached result means the attachment exists.
-          let result = (await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName))?.result;
-          if (!result) {
-            if (res.sandboxAdopted) await host.cni.delNetworkList(a.list, rt, signal).catch(() => undefined);
-            try {
-              result = await host.cni.addNetworkList(a.list, rt, signal);
-            } catch (err) {
-              // A DEL must follow even a failed ADD.
-              await host.cni.delNetworkList(a.list, rt).catch((e) => log.warn({ err: e, network: a.list.name }, 'cni del after failed add'));
-              throw err;
-            }
-            log.info({ network: a.list.name, ifName: a.ifName, ips: result.ips?.map((i) => i.address) }, 'network attached');
-          }
-          if (a.ifName === 'lo') continue;
-          attachments.push({ network: a.list.name, interface: a.ifName, ips: (result.ips ?? []).map((i) => i.address) });
-        }
-      });
+      const attachments = await host.limit(() => attachAll(host, rec, netns, res.sandboxAdopted, log, signal));
       res.ips = attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!));
       res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, res.ips);
       return { attachments };
@@ -363,26 +241,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         }),
       );
       if (!rec.pod.spec.hostNetwork) {
-        const netns = host.netns.path(netnsName(rec.uid));
-        for (const a of attachmentsOf(rec).reverse()) {
-          const rt = runtimeConf(rec, netns, a.ifName, a.caps);
-          let cached;
-          try {
-            // The cached config is what was attached, even if the Network changed since.
-            cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
-            const list = cached ? parseNetworkConfigList(Buffer.from(cached.config, 'base64').toString('utf8')) : a.list;
-            await host.cni.delNetworkList(list, rt);
-          } catch (err) {
-            // Without a cache entry nothing is known to be attached (never ADDed, or DELeted
-            // already, and a failed ADD was DELeted then). Some plugins fail such a DEL
-            // (host-device, sbr 1.1.1 are not idempotent); that must not hold the pod forever.
-            if (!cached && codeOf(err) !== 'Canceled') {
-              log.warn({ network: a.list.name, interface: a.ifName, err }, 'cni del of an attachment without a cached result failed; nothing recorded to clean');
-              continue;
-            }
-            errors.push(err);
-          }
-        }
+        errors.push(...(await detachAll(host, rec, host.netns.path(netnsName(rec.uid)), log)));
         try {
           await host.netns.remove(netnsName(rec.uid));
         } catch (err) {

@@ -3,24 +3,22 @@
  * observed state from the host; one worker per pod uid. `once()` converges and waits until
  * every pod is settled; `run()` keeps converging as files change and repairs drift.
  */
-import { BerthError, errnoOf } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import { cachedConfigList, loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
-import type { Cni, NetworkConfigList } from '../cni/types.js';
-import type { FieldPath } from '../spec/path.js';
-import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
-import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
-import type { Host } from './host.js';
-import { containerId, installationId, ipamDataDir, netnsName, podUid, sandboxId, type Layout } from './layout.js';
-import { diff, type ObservedApp, type PlanAction } from './plan.js';
+import { cachedConfigList } from '../cni/index.js';
+import type { NetworkConfigList } from '../cni/types.js';
+import type { AppStatus } from '../runtime/types.js';
+import type { DesiredSet, LoadedPod, SpecIssue } from '../spec/types.js';
+import { checkPodAttachments } from './attachments.js';
+import { inputReportPath, loadDesired, recordFor, type InputReport } from './desired.js';
 import { bridgesOf, removeUnusedBridges } from './gc.js';
+import type { Host } from './host.js';
+import { containerId, installationId, netnsName, podUid, sandboxId } from './layout.js';
+import { diff, type ObservedApp, type PlanAction } from './plan.js';
 import { PodWorker } from './pod-worker.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
-import { checkPodAttachments } from './pod-actors.js';
-import { readSpecFiles, watchSpecDirs } from './sources.js';
-import { converged, isPodKey, issueRow, podStatusRow, type PodStatusRow } from './status.js';
-import { join } from 'node:path';
+import { watchSpecDirs } from './sources.js';
+import { converged, statusRows, type PodStatusRow } from './status.js';
 
 export interface ReconcilerOptions {
   /** directories with CNI conflists usable by name (`/etc/cni/net.d`, `<config>/net.d`) */
@@ -35,16 +33,6 @@ export interface ReconcilerOptions {
   /** daemon: how often to CHECK every running pod's CNI attachments (ms); 0 turns it off. Default 60 s. */
   cniCheckMs?: number;
 }
-
-/** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
-export interface InputReport {
-  at: string;
-  issues: SpecIssue[];
-  invalidKeys: string[];
-  conflicts: SpecIssue[];
-}
-
-export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
 
 export interface OnceResult {
   exitCode: 0 | 1 | 2;
@@ -76,15 +64,8 @@ export class Reconciler {
     return (p) => podUid(inst, p.key, p.hash);
   }
 
-  async loadDesired(): Promise<DesiredSet> {
-    const files = await readSpecFiles(this.host.layout.specDirs);
-    const extra = await loadConfDirNetworks(this.opts.cniConfDirs, this.log);
-    const problems = await networkPluginProblems(this.host.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
-    return resolveDesired(files, {
-      builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(this.host.layout) }),
-      extraNetworks: extra,
-      networkProblems: (n) => problems.get(n) ?? [],
-    });
+  loadDesired(): Promise<DesiredSet> {
+    return loadDesired(this.host, this.opts.cniConfDirs, this.log);
   }
 
   /** The plan for the current input; with `observe`, also app restarts the host needs. */
@@ -102,37 +83,6 @@ export class Reconciler {
       }
     }
     return { desired, records, plan: diff(desired, records, await this.uidOf(), observed) };
-  }
-
-  private newRecord(pod: LoadedPod, uid: string, desired: DesiredSet): PodRecord {
-    const networks = pod.networks.map((n) => {
-      const net = desired.networks.find((x) => x.name === n.name);
-      if (!net) throw new BerthError('InvalidArgument', `pod ${pod.key}: network ${n.name} is not defined`);
-      return { ...n, conflist: JSON.stringify(net.conflist) };
-    });
-    const now = this.host.clock.now();
-    const apps: PodRecord['apps'] = {};
-    for (const c of pod.pod.spec.initContainers ?? []) apps[c.name] = { image: c.image, containerId: containerId(uid, c.name), init: true };
-    for (const c of pod.pod.spec.containers) apps[c.name] = { image: c.image, containerId: containerId(uid, c.name) };
-    return {
-      version: 1,
-      uid,
-      key: pod.key,
-      namespace: pod.namespace,
-      name: pod.name,
-      hash: pod.hash,
-      source: pod.source,
-      pod: pod.pod,
-      networks,
-      createdAt: now,
-      updatedAt: now,
-      phase: 'pending',
-      lastError: null,
-      netns: null,
-      attachments: [],
-      initDone: false,
-      apps,
-    };
   }
 
   /** Run `fn` after whatever is pending for the same pod key: one pod's work is serialized. */
@@ -200,7 +150,7 @@ export class Reconciler {
           } else this.log.info({ podName: a.key, pod: uid, file: pod.source.file }, 'creating pod');
           work.push(
             this.serial(a.key, async () => {
-              const rec = this.newRecord(pod, uid, desired);
+              const rec = recordFor(pod, uid, desired, this.host.clock.now());
               await writeRecord(this.host.layout, rec);
               await this.startWorker(rec, { fresh: true });
             }),
@@ -312,17 +262,12 @@ export class Reconciler {
 
   /** Status rows of every pod driven now, plus rows for inputs that could not be applied. */
   rows(): PodStatusRow[] {
-    const desired = this.lastDesired;
-    const invalid = new Map((desired?.issues ?? []).filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
-    const rows: PodStatusRow[] = [];
-    const keys = new Set<string>();
-    for (const w of this.workers.values()) {
-      rows.push(podStatusRow(w.rec, liveFromRecord(w.rec), invalid.get(w.rec.key)));
-      keys.add(w.rec.key);
-    }
-    for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
-    for (const c of desired?.conflicts ?? []) rows.push(issueRow(c, 'Conflict'));
-    return rows.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+    const d = this.lastDesired;
+    return statusRows(
+      [...this.workers.values()].map((w) => ({ rec: w.rec, live: liveFromRecord(w.rec) })),
+      d?.issues ?? [],
+      d?.conflicts ?? [],
+    );
   }
 
   /** Is every pod where it will stay without outside help (converged, or failed for good)? */
@@ -377,68 +322,6 @@ export class Reconciler {
   }
 }
 
-/** Networks of the CNI configuration lists in `dirs` (CNI-03), usable by name; unreadable dirs are skipped. */
-export async function loadConfDirNetworks(dirs: string[], log: Logger): Promise<LoadedNetwork[]> {
-  const extra: LoadedNetwork[] = [];
-  for (const dir of dirs) {
-    let lists;
-    try {
-      lists = await loadNetworkConfigLists(dir);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT' || (err as BerthError).code === 'NotFound') continue;
-      log.warn({ err, dir }, 'cni configuration directory unreadable');
-      continue;
-    }
-    for (const l of lists) {
-      const conflist = JSON.parse(l.bytes) as Record<string, unknown>;
-      extra.push({
-        kind: 'Network',
-        name: l.name,
-        network: {
-          apiVersion: 'berth.dev/v1',
-          kind: 'Network',
-          metadata: { name: l.name },
-          spec: { default: false, cniVersion: l.cniVersion, plugins: l.plugins },
-        },
-        source: { file: l.file ?? dir, doc: 0, line: 1, column: 1 },
-        conflist,
-      });
-    }
-  }
-  return extra;
-}
-
-/**
- * Validation that needs the host's plugin path (issue: unknown plugin types are errors naming
- * file and field): every plugin type and ipam type of each network is looked up, and each
- * plugin's VERSION must include the list's version. Field paths are `spec.plugins[i].type` for
- * Network documents and `plugins[i].type` for conflist files (`conflists`).
- */
-export async function networkPluginProblems(
-  cni: Cni,
-  nets: LoadedNetwork[],
-  conflists: Set<LoadedNetwork>,
-): Promise<Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>> {
-  const out = new Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>();
-  if (!cni.pluginProblems) return out;
-  for (const n of nets) {
-    let list;
-    try {
-      list = parseNetworkConfigList(JSON.stringify(n.conflist), n.source.file);
-    } catch {
-      continue; // the spec checks report a list that does not parse
-    }
-    const found = await cni.pluginProblems(list).catch(() => []);
-    if (!found.length) continue;
-    const base: Array<string | number> = conflists.has(n) ? ['plugins'] : ['spec', 'plugins'];
-    out.set(
-      n,
-      found.map((p) => ({ path: [...base, p.index, ...(p.field === 'type' ? ['type'] : ['ipam', 'type'])], message: p.message })),
-    );
-  }
-  return out;
-}
-
 function liveFromRecord(rec: PodRecord) {
   const out: Record<string, { containerId: string; state: 'running' | 'exited' | 'unknown'; pid?: number; exitCode?: number; startedAt?: number }> = {};
   for (const [name, a] of Object.entries(rec.apps)) {
@@ -456,23 +339,17 @@ function liveFromRecord(rec: PodRecord) {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-
 /**
  * Status as `berth status` shows it from outside the agent: pod records and the last input
  * report, with every app's state read back from the host now.
  */
 export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
   const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
-  const invalid = new Map((report?.issues ?? []).filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
-  const rows: PodStatusRow[] = [];
-  const keys = new Set<string>();
+  const pods = [];
   for (const rec of await listRecords(host.layout)) {
-    const live: Record<string, Awaited<ReturnType<Host['runtime']['status']>>> = {};
+    const live: Record<string, AppStatus> = {};
     for (const c of rec.pod.spec.containers) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
-    rows.push(podStatusRow(rec, live, invalid.get(rec.key)));
-    keys.add(rec.key);
+    pods.push({ rec, live });
   }
-  for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
-  for (const c of report?.conflicts ?? []) rows.push(issueRow(c, 'Conflict'));
-  return rows.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  return statusRows(pods, report?.issues ?? [], report?.conflicts ?? []);
 }

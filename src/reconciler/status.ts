@@ -180,3 +180,21 @@ export function converged(row: PodStatusRow): boolean {
 export function isPodKey(key: string | undefined): key is string {
   return key !== undefined && key.includes('/');
 }
+
+/**
+ * Rows for every applied pod (with its apps' live state), pods whose current document is
+ * invalid (InvalidSpec: the last good spec keeps running, or never applied), and documents
+ * that lost a duplicate conflict. Sorted by namespace/name.
+ */
+export function statusRows(
+  pods: Array<{ rec: PodRecord; live: Record<string, AppStatus | undefined> }>,
+  issues: SpecIssue[],
+  conflicts: SpecIssue[],
+): PodStatusRow[] {
+  const invalid = new Map(issues.filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
+  const rows = pods.map(({ rec, live }) => podStatusRow(rec, live, invalid.get(rec.key)));
+  const keys = new Set(pods.map((p) => p.rec.key));
+  for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
+  for (const c of conflicts) rows.push(issueRow(c, 'Conflict'));
+  return rows.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+}

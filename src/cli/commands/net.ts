@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
 import { CniError, ExecCni, parseNetworkConfigList, versionAtLeast, type CachedAttachment, type CniRuntime, type NetworkConfigList } from '../../cni/index.js';
-import { LOOPBACK_LIST } from '../../reconciler/pod-actors.js';
+import { LOOPBACK_LIST } from '../../reconciler/attachments.js';
 import { Reconciler } from '../../reconciler/index.js';
 import { act, globalOptions, opts } from '../common.js';
 import { createHost, createLogger } from '../wire.js';

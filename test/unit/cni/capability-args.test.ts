@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildPluginConfig, parseNetworkConfigList } from '../../../src/cni/index.js';
-import { attachmentsOf } from '../../../src/reconciler/pod-actors.js';
-import { networkPluginProblems } from '../../../src/reconciler/reconciler.js';
+import { attachmentsOf } from '../../../src/reconciler/attachments.js';
+import { networkPluginProblems } from '../../../src/reconciler/index.js';
 import { bandwidthBurst, formatIssue, parseBandwidth, parseFile, resolveDesired, type Pod } from '../../../src/spec/index.js';
 import { createCni } from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';

@@ -1,0 +1,132 @@
+/**
+ * Desired state: the spec directories and CNI conflists read and checked into a DesiredSet,
+ * the pod record a new pod starts with, and the input report `berth status` reads.
+ */
+import { join } from 'node:path';
+import { BerthError, errnoOf } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
+import type { Cni } from '../cni/types.js';
+import type { FieldPath } from '../spec/path.js';
+import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
+import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
+import type { Host } from './host.js';
+import { containerId, ipamDataDir, type Layout } from './layout.js';
+import type { PodRecord } from './records.js';
+import { readSpecFiles } from './sources.js';
+
+/** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
+export interface InputReport {
+  at: string;
+  issues: SpecIssue[];
+  invalidKeys: string[];
+  conflicts: SpecIssue[];
+}
+
+export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
+
+/** Read the spec directories and conflists, check them together (plugin path included). */
+export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger): Promise<DesiredSet> {
+  const files = await readSpecFiles(host.layout.specDirs);
+  const extra = await loadConfDirNetworks(cniConfDirs, log);
+  const problems = await networkPluginProblems(host.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
+  return resolveDesired(files, {
+    builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(host.layout) }),
+    extraNetworks: extra,
+    networkProblems: (n) => problems.get(n) ?? [],
+  });
+}
+
+/** The record a pod starts with: written before anything of it exists on the host. */
+export function recordFor(pod: LoadedPod, uid: string, desired: DesiredSet, now: number): PodRecord {
+  const networks = pod.networks.map((n) => {
+    const net = desired.networks.find((x) => x.name === n.name);
+    if (!net) throw new BerthError('InvalidArgument', `pod ${pod.key}: network ${n.name} is not defined`);
+    return { ...n, conflist: JSON.stringify(net.conflist) };
+  });
+  const apps: PodRecord['apps'] = {};
+  for (const c of pod.pod.spec.initContainers ?? []) apps[c.name] = { image: c.image, containerId: containerId(uid, c.name), init: true };
+  for (const c of pod.pod.spec.containers) apps[c.name] = { image: c.image, containerId: containerId(uid, c.name) };
+  return {
+    version: 1,
+    uid,
+    key: pod.key,
+    namespace: pod.namespace,
+    name: pod.name,
+    hash: pod.hash,
+    source: pod.source,
+    pod: pod.pod,
+    networks,
+    createdAt: now,
+    updatedAt: now,
+    phase: 'pending',
+    lastError: null,
+    netns: null,
+    attachments: [],
+    initDone: false,
+    apps,
+  };
+}
+
+/** Networks of the CNI configuration lists in `dirs` (CNI-03), usable by name; unreadable dirs are skipped. */
+export async function loadConfDirNetworks(dirs: string[], log: Logger): Promise<LoadedNetwork[]> {
+  const extra: LoadedNetwork[] = [];
+  for (const dir of dirs) {
+    let lists;
+    try {
+      lists = await loadNetworkConfigLists(dir);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || (err as BerthError).code === 'NotFound') continue;
+      log.warn({ err, dir }, 'cni configuration directory unreadable');
+      continue;
+    }
+    for (const l of lists) {
+      const conflist = JSON.parse(l.bytes) as Record<string, unknown>;
+      extra.push({
+        kind: 'Network',
+        name: l.name,
+        network: {
+          apiVersion: 'berth.dev/v1',
+          kind: 'Network',
+          metadata: { name: l.name },
+          spec: { default: false, cniVersion: l.cniVersion, plugins: l.plugins },
+        },
+        source: { file: l.file ?? dir, doc: 0, line: 1, column: 1 },
+        conflist,
+      });
+    }
+  }
+  return extra;
+}
+
+/**
+ * Validation that needs the host's plugin path (issue: unknown plugin types are errors naming
+ * file and field): every plugin type and ipam type of each network is looked up, and each
+ * plugin's VERSION must include the list's version. Field paths are `spec.plugins[i].type` for
+ * Network documents and `plugins[i].type` for conflist files (`conflists`).
+ */
+export async function networkPluginProblems(
+  cni: Cni,
+  nets: LoadedNetwork[],
+  conflists: Set<LoadedNetwork>,
+): Promise<Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>> {
+  const out = new Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>();
+  if (!cni.pluginProblems) return out;
+  for (const n of nets) {
+    let list;
+    try {
+      list = parseNetworkConfigList(JSON.stringify(n.conflist), n.source.file);
+    } catch {
+      continue; // the spec checks report a list that does not parse
+    }
+    const found = await cni.pluginProblems(list).catch(() => []);
+    if (!found.length) continue;
+    const base: Array<string | number> = conflists.has(n) ? ['plugins'] : ['spec', 'plugins'];
+    out.set(
+      n,
+      found.map((p) => ({ path: [...base, p.index, ...(p.field === 'type' ? ['type'] : ['ipam', 'type'])], message: p.message })),
+    );
+  }
+  return out;
+}
+
