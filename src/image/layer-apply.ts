@@ -94,11 +94,19 @@ class LayerApplier {
   private readonly dirTimes = new Map<string, Times>();
   /** Resolved directories known to be real directories; forgotten on any removal. */
   private readonly knownDirs = new Set<string>();
+  /**
+   * Resolved parents of this layer's entries (parentRel → host path). A resolution only
+   * changes when this layer creates a symlink or removes something, so both clear it;
+   * creating files and directories leaves every earlier resolution as it was.
+   */
+  private readonly parents = new Map<string, string>();
   private readonly log: Logger;
   private readonly privileged: boolean;
   private warnedXattr = false;
   private warnedDevice = false;
   entries = 0;
+  private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
 
   constructor(
     private readonly root: string,
@@ -113,6 +121,17 @@ class LayerApplier {
     if (this.savedTimes.has(dir)) return;
     const st = await lstatOrUndefined(dir);
     if (st?.isDirectory()) this.savedTimes.set(dir, { atime: st.atime, mtime: st.mtime });
+  }
+
+  /** resolveParent (SEC-02) through the per-layer cache of resolved parent directories. */
+  private async resolveParent(rel: string): Promise<{ parent: string; path: string }> {
+    const parentRel = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+    let parent = this.parents.get(parentRel);
+    if (parent === undefined) {
+      parent = (await resolveParent(this.root, rel)).parent;
+      this.parents.set(parentRel, parent);
+    }
+    return { parent, path: posix.join(parent, posix.basename(rel)) };
   }
 
   private markUpper(p: string): void {
@@ -134,7 +153,10 @@ class LayerApplier {
       }
       if (st?.isSymbolicLink()) throw new BerthError('Internal', `unexpected symlink at resolved path ${next}`);
       await this.saveTimes(cur);
-      if (st) await unlink(next);
+      if (st) {
+        this.parents.clear();
+        await unlink(next);
+      }
       await mkdir(next, 0o755);
       cur = next;
     }
@@ -143,6 +165,7 @@ class LayerApplier {
 
   private async remove(p: string): Promise<void> {
     this.knownDirs.clear();
+    this.parents.clear();
     await rm(p, { recursive: true, force: true });
   }
 
@@ -246,6 +269,40 @@ class LayerApplier {
     else await lutimes(path, t.atime, t.mtime);
   }
 
+  /**
+   * A regular file, the common entry: created exclusively without following a final symlink
+   * (SEC-03); when something is already there (IMG-11) it is removed and the create retried.
+   * Attributes go through the open descriptor (IMG-16: chown, then chmod, then times), and a
+   * chown that would change nothing is skipped: fewer calls per entry is most of the cost.
+   */
+  private async regularFile(path: string, h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
+    const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+    let fh;
+    try {
+      fh = await open(path, flags, 0o600);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+      await this.remove(path);
+      fh = await open(path, flags, 0o600);
+    }
+    try {
+      for await (const chunk of stream) {
+        let off = 0;
+        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      }
+      if (this.privileged) {
+        const { uid, gid } = this.owner(h);
+        if (uid !== this.euid || gid !== this.egid) await fh.chown(uid, gid);
+      }
+      await fh.chmod(this.mode(h, false));
+      const t = this.times(h);
+      await fh.utimes(t.atime, t.mtime);
+    } finally {
+      await fh.close();
+    }
+    await this.xattrs(path, h);
+  }
+
   async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
     if (this.opts.signal?.aborted) throw new BerthError('Canceled', 'layer application canceled', { cause: this.opts.signal.reason });
     const max = this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -269,13 +326,13 @@ class LayerApplier {
       return;
     }
 
-    const { parent, path } = await resolveParent(this.root, rel);
+    const { parent, path } = await this.resolveParent(rel);
     let linkTarget: string | undefined;
     if (type === 'link') {
       // IMG-14: the hardlink target is resolved inside the root, its last component not followed.
       const linkRel = cleanEntryPath(h.linkname ?? '');
       if (linkRel === '') throw bad(`hardlink "${h.name}" points at the root`);
-      linkTarget = (await resolveParent(this.root, linkRel)).path;
+      linkTarget = (await this.resolveParent(linkRel)).path;
       const st = await lstatOrUndefined(linkTarget);
       if (!st) throw bad(`hardlink "${h.name}" to missing "${h.linkname}"`);
       if (st.isDirectory()) throw bad(`hardlink "${h.name}" to directory "${h.linkname}"`);
@@ -286,6 +343,12 @@ class LayerApplier {
       }
     }
     await this.ensureDir(parent);
+    if (type === 'file' || type === 'contiguous-file') {
+      await this.saveTimes(parent);
+      await this.regularFile(path, h, stream);
+      this.markUpper(path);
+      return;
+    }
     const existing = await lstatOrUndefined(path);
     const keepDir = existing?.isDirectory() === true && type === 'directory';
     if (!keepDir) await this.saveTimes(parent);
@@ -300,26 +363,14 @@ class LayerApplier {
         await this.attributes(path, h, 'dir');
         await drain(stream);
         break;
-      case 'file':
-      case 'contiguous-file': {
-        const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of stream) {
-            let off = 0;
-            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-          }
-        } finally {
-          await fh.close();
-        }
-        await this.attributes(path, h, 'other');
-        break;
-      }
       case 'symlink':
+        this.parents.clear(); // paths through this name now resolve through the link
         await symlink(h.linkname ?? '', path); // SEC-04: verbatim
         await this.attributes(path, h, 'symlink');
         await drain(stream);
         break;
       case 'link':
+        this.parents.clear(); // the target may be a symlink: the new name is one too
         await link(linkTarget as string, path); // link(2) never follows a symlink target
         await drain(stream);
         break;
