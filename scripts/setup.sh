@@ -14,7 +14,7 @@ repo=$(pwd)
 # The components berth drives (DESIGN.md §3) and the tools its tests and benchmarks use.
 packages=(crun runc conmon containernetworking-plugins iproute2 iptables busybox-static
           umoci skopeo jq git ca-certificates procps psmisc gnupg bzip2 xz-utils
-          docker-registry apache2-utils curl)
+          docker-registry apache2-utils curl appc-spec)
 if [ -z "${BERTH_SKIP_APT:-}" ]; then
   missing=()
   for p in "${packages[@]}"; do
