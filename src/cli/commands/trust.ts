@@ -17,6 +17,7 @@ import type { Command } from 'commander';
 import type * as openpgp from 'openpgp';
 import { BerthError, errnoOf, readTextIfExists, writeFileAtomic, writeJsonAtomic } from '../../common/index.js';
 import { parsePolicy, policyPath } from '../../image/config/policy.js';
+import { createImageService } from '../../image/index.js';
 import { readPublicKeys } from '../../image/signature/simple-signing.js';
 import { table } from '../format.js';
 import { act, globalOptions, opts } from '../common.js';
@@ -125,13 +126,34 @@ export async function listTrust(configDir: string): Promise<TrustEntry[]> {
 export function register(program: Command): void {
   const trust = program.command('trust').description('signature trust: keys per image prefix');
 
-  globalOptions(trust.command('add').description('trust KEYFILE (an OpenPGP public key) for images under --prefix').argument('<keyfile>'))
+  globalOptions(
+    trust
+      .command('add')
+      .description('trust KEYFILE (an OpenPGP public key) for images under --prefix; appc keys can be discovered instead (--discover NAME --fingerprint FPR)')
+      .argument('[keyfile]'),
+  )
     .option('--prefix <prefix>', 'image prefix (docker: host[/namespace…]; appc: name prefix)')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key, trusted for every prefix')
+    .option('--discover <name>', 'appc: fetch the key from the ac-discovery-pubkeys of NAME (needs --fingerprint)')
+    .option('--fingerprint <fpr>', 'with --discover: the fingerprint you checked out of band; any other key is refused')
     .action(
-      act(async (keyfile: string, c: { prefix?: string; transport: string; root?: boolean }, cmd: Command) => {
-        const { configDir } = layoutOf(opts(cmd));
+      act(async (keyfile: string | undefined, c: { prefix?: string; transport: string; root?: boolean; discover?: string; fingerprint?: string }, cmd: Command) => {
+        const { configDir, stateDir } = layoutOf(opts(cmd));
+        if (c.discover !== undefined) {
+          if (c.transport !== 'appc' && c.transport !== 'docker') throw new BerthError('InvalidArgument', '--transport must be docker or appc');
+          if (!c.fingerprint) {
+            throw new BerthError('InvalidArgument', `--discover trusts a key only with --fingerprint: check the fingerprint of ${c.discover}'s key out of band, then pass it`);
+          }
+          const images = createImageService({ stateDir, configDir });
+          const found = await images.appc.fetchDiscoveredKey(c.discover, c.fingerprint.replace(/\s+/g, '').toLowerCase());
+          const prefix = c.prefix ?? found.prefix;
+          const f = join(configDir, 'trustedkeys', 'prefix.d', prefixPath(prefix), found.fingerprint.toLowerCase());
+          await writeFileAtomic(f, found.armored, 0o644);
+          process.stdout.write(`trusted ${found.fingerprint.toLowerCase()} from ${found.url} for appc prefix ${prefix}: ${f}\n`);
+          return 0;
+        }
+        if (keyfile === undefined) throw new BerthError('InvalidArgument', 'a KEYFILE is required (or --discover NAME --fingerprint FPR for appc)');
         if (c.prefix === undefined && !(c.root && c.transport === 'appc')) throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
         const givenPrefix = c.prefix ?? '';
         const { data, keys } = await loadKeys(keyfile);
