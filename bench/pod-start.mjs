@@ -27,7 +27,7 @@ import { BareRun, BRIDGE, crunNeedsWrapper, writeCrunWrapper, networkList, specT
 import { timeline, mergeTimelines } from './lib/timeline.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BUILT_CLI = join(REPO, 'dist/berth.mjs');
+const BUILT_CLI = join(REPO, 'dist/bundle/berth.mjs');
 // The run uses a snapshot of dist/ taken at its start (others may rebuild dist/ meanwhile).
 let CLI = BUILT_CLI;
 const SUBNET = '10.214.0.0/16';
@@ -288,7 +288,7 @@ async function main() {
   await cp(join(REPO, 'dist'), join(snap, 'dist'), { recursive: true });
   await cp(join(REPO, 'package.json'), join(snap, 'package.json'));
   await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
-  CLI = join(snap, 'dist/berth.mjs');
+  CLI = join(snap, 'dist/bundle/berth.mjs');
 
   const result = { bench: 'pod-start', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions()), distBuiltAt }, config: { sizes, reps: sizes.map((_, k) => repsFor(k)), berthRuntime, bareRuntimes, concurrency: concurrency || 'berth default (4)', logLevel, network: 'bridge (isGateway, ipMasq, hairpinMode) + host-local + portmap, no hostPorts; loopback', app: APP_SCRIPT }, activityBefore: await otherActivity() };
 
@@ -385,7 +385,7 @@ function printTable(rows) {
 
 function printBreakdown(summary, result) {
   const cf = result.cliFloor;
-  process.stdout.write(`\nNode floor (median ms): node -e 0 ${r1(median(cf['node -e 0']))}, node dist/berth.mjs --version ${r1(median(cf['berth --version']))}, imports of deps + dist/ in one process ${r1(median(result.importCost.map((x) => x.totalMs)))}\n`);
+  process.stdout.write(`\nNode floor (median ms): node -e 0 ${r1(median(cf['node -e 0']))}, node dist/bundle/berth.mjs --version ${r1(median(cf['berth --version']))}, imports of deps + dist/ in one process ${r1(median(result.importCost.map((x) => x.totalMs)))}\n`);
   for (const [n, s] of Object.entries(summary)) {
     process.stdout.write(`\nberth N=${n}, wall segments (median ms, from the NDJSON timestamps):\n`);
     for (const [k, v] of Object.entries(s.breakdown.wall)) process.stdout.write(`  ${k.padEnd(36)} ${r1(v)}\n`);

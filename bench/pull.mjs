@@ -11,7 +11,7 @@
  * docker-registry on 127.0.0.1 (a free port; the process is killed by PID at the end).
  *
  * Timed per repetition, berth and peer interleaved, each from an empty destination:
- *   berth  `node dist/berth.mjs image pull --render REF` (process start to exit: manifest,
+ *   berth  `node dist/bundle/berth.mjs image pull --render REF` (process start to exit: manifest,
  *          config, layers in parallel into the content store, verified, then rendered)
  *   lib    the same through the library in this process (no Node start-up): pull, render
  *   peer   `skopeo copy docker://REF oci:DIR:tag` + `umoci unpack --image DIR:tag BUNDLE`
@@ -32,7 +32,7 @@ import { spawn } from 'node:child_process';
 import { must, median, r1, stats } from './lib/proc.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(REPO, 'dist/berth.mjs');
+const CLI = join(REPO, 'dist/bundle/berth.mjs');
 
 function option(flag, env, dflt) {
   const i = process.argv.indexOf(flag);

@@ -35,8 +35,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
-chmod +x dist/berth.mjs
-ln -sf "$repo/dist/berth.mjs" /usr/local/bin/berth
+chmod +x dist/bundle/berth.mjs
+ln -sf "$repo/dist/bundle/berth.mjs" /usr/local/bin/berth
 
 # The example image (examples/pods use oci:/opt/berth/images/busybox:latest).
 bash scripts/build-busybox-image.sh /opt/berth/images/busybox latest >/dev/null

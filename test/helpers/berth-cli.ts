@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(REPO, 'dist/berth.mjs');
+export const CLI = join(REPO, 'dist/bundle/berth.mjs');
 export const isRoot = process.getuid?.() === 0;
 
 export interface Sandbox {

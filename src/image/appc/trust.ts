@@ -18,7 +18,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+import { loadOpenpgp } from '../signature/openpgp.js';
 import { BerthError, errnoOf } from '../../common/index.js';
 import { loadPolicy } from '../config/policy.js';
 
@@ -48,7 +49,8 @@ async function readKeyFile(file: string): Promise<openpgp.Key[]> {
   const data = await readFile(file);
   if (data.length > MAX_KEY_FILE) throw new BerthError('InvalidArgument', `${file}: larger than ${MAX_KEY_FILE} bytes`);
   const text = data.toString('utf8');
-  return text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? openpgp.readKeys({ armoredKeys: text }) : openpgp.readKeys({ binaryKeys: data });
+  const pgp = await loadOpenpgp();
+  return text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? pgp.readKeys({ armoredKeys: text }) : pgp.readKeys({ binaryKeys: data });
 }
 
 async function keysIn(dir: string, prefix: string | undefined, warn: (msg: string) => void): Promise<TrustedKey[]> {
@@ -114,7 +116,8 @@ function denied(msg: string, cause?: unknown): BerthError {
 
 async function readSignature(sig: Uint8Array): Promise<openpgp.Signature> {
   const text = Buffer.from(sig).toString('utf8');
-  return text.includes('-----BEGIN PGP SIGNATURE-----') ? openpgp.readSignature({ armoredSignature: text }) : openpgp.readSignature({ binarySignature: sig });
+  const pgp = await loadOpenpgp();
+  return text.includes('-----BEGIN PGP SIGNATURE-----') ? pgp.readSignature({ armoredSignature: text }) : pgp.readSignature({ binarySignature: sig });
 }
 
 /**
@@ -134,10 +137,10 @@ export async function verifyDetached(path: string, sig: Uint8Array, keys: Truste
   if (candidates.length === 0) {
     throw denied(`${what}: signed by key ${issuers.join(', ') || '(unknown)'}, which is not trusted for this name (trustedkeys has ${keys.length ? keys.map((k) => k.fingerprint).join(', ') : 'no key for it'})`);
   }
-  const message = await openpgp.createMessage({ binary: Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array> });
+  const message = await (await loadOpenpgp()).createMessage({ binary: Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array> });
   let result;
   try {
-    result = await openpgp.verify({ message, signature, verificationKeys: candidates.map((c) => c.key), format: 'binary' });
+    result = await (await loadOpenpgp()).verify({ message, signature, verificationKeys: candidates.map((c) => c.key), format: 'binary' });
     // The data stream must be consumed for the signature check to complete.
     const reader = (result.data as unknown as ReadableStream<Uint8Array>).getReader();
     for (;;) if ((await reader.read()).done) break;
@@ -228,7 +231,8 @@ export async function pickConfirmedKey(data: Uint8Array, expectedFingerprint: st
   let keys: openpgp.Key[];
   const text = Buffer.from(data).toString('utf8');
   try {
-    keys = text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? await openpgp.readKeys({ armoredKeys: text }) : await openpgp.readKeys({ binaryKeys: data });
+    const pgp = await loadOpenpgp();
+    keys = text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? await pgp.readKeys({ armoredKeys: text }) : await pgp.readKeys({ binaryKeys: data });
   } catch (err) {
     throw new BerthError('InvalidArgument', `${url}: not an OpenPGP public key (${(err as Error).message})`, { cause: err });
   }

@@ -9,7 +9,8 @@
  * keys, the critical section must hold exactly these fields, the digest must be the digest
  * of the manifest that is run, and the identity must satisfy the policy's signedIdentity.
  */
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+import { loadOpenpgp } from './openpgp.js';
 import { BerthError } from '../../common/index.js';
 import type { SignedIdentity } from '../config/policy.js';
 import { parseDockerReference } from '../reference.js';
@@ -31,9 +32,9 @@ function denied(msg: string, cause?: unknown): BerthError {
 export async function readPublicKeys(data: Uint8Array | string, where: string): Promise<openpgp.Key[]> {
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
   try {
-    if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) return await openpgp.readKeys({ armoredKeys: typeof data === 'string' ? data : Buffer.from(data).toString('utf8') });
+    if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) return await (await loadOpenpgp()).readKeys({ armoredKeys: typeof data === 'string' ? data : Buffer.from(data).toString('utf8') });
     const bin = typeof data === 'string' ? Buffer.from(data, 'base64') : data;
-    return await openpgp.readKeys({ binaryKeys: bin });
+    return await (await loadOpenpgp()).readKeys({ binaryKeys: bin });
   } catch (err) {
     throw new BerthError('InvalidArgument', `${where}: not an OpenPGP public key (${(err as Error).message})`, { cause: err });
   }
@@ -44,13 +45,13 @@ export async function verifySignedMessage(sig: Uint8Array, keys: openpgp.Key[]):
   if (sig.length > MAX_SIGNATURE) throw denied(`signature over ${MAX_SIGNATURE} bytes`);
   let message;
   try {
-    message = await openpgp.readMessage({ binaryMessage: sig });
+    message = await (await loadOpenpgp()).readMessage({ binaryMessage: sig });
   } catch (err) {
     throw denied(`signature is not an OpenPGP message: ${(err as Error).message}`, err);
   }
   let result;
   try {
-    result = await openpgp.verify({ message, verificationKeys: keys, format: 'binary', expectSigned: true });
+    result = await (await loadOpenpgp()).verify({ message, verificationKeys: keys, format: 'binary', expectSigned: true });
   } catch (err) {
     throw denied(`signature not made by a trusted key: ${(err as Error).message}`, err);
   }
