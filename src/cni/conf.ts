@@ -44,7 +44,7 @@ interface ParseOptions {
   allowNoPlugins?: boolean;
 }
 
-function parseList(bytes: string, source: string | undefined, opts: ParseOptions): NetworkConfigList {
+function parseObject(bytes: string, source: string | undefined): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(bytes);
@@ -52,7 +52,11 @@ function parseList(bytes: string, source: string | undefined, opts: ParseOptions
     throw invalid(source, (err as Error).message);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(source, 'not a JSON object');
-  const o = raw as Record<string, unknown>;
+  return raw as Record<string, unknown>;
+}
+
+function parseList(bytes: string, source: string | undefined, opts: ParseOptions): NetworkConfigList {
+  const o = parseObject(bytes, source);
 
   if (typeof o.name !== 'string' || o.name === '') throw invalid(source, 'missing name');
   if (!CNI_NAME.test(o.name)) throw invalid(source, `invalid network name ${JSON.stringify(o.name)}: must match ${CNI_NAME.source}`);
@@ -103,14 +107,7 @@ export function parseNetworkConfigList(bytes: string, source?: string): NetworkC
 
 /** CNI-03: a legacy single-plugin `.conf` wrapped as a one-plugin list (libcni ConfListFromConf). */
 export function confListFromConf(bytes: string, source?: string): NetworkConfigList {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(bytes);
-  } catch (err) {
-    throw invalid(source, (err as Error).message);
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(source, 'not a JSON object');
-  const conf = raw as Record<string, unknown>;
+  const conf = parseObject(bytes, source);
   const list: Record<string, unknown> = { name: conf.name, plugins: [conf] };
   if (conf.cniVersion !== undefined) list.cniVersion = conf.cniVersion;
   return parseNetworkConfigList(JSON.stringify(list), source);

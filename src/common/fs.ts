@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoOf } from './errors.js';
 
@@ -35,6 +35,17 @@ export async function readTextIfExists(path: string): Promise<string | undefined
     return await readFile(path, 'utf8');
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Is there anything at `p` (a dangling symlink counts)? Errors other than ENOENT are thrown. */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
     throw err;
   }
 }

@@ -13,9 +13,9 @@
  * when complete, so a crash leaves only a `.tmp-*` directory (`pruneIncomplete` removes them).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, errnoOf, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
+import { BerthError, errnoOf, pathExists, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import { FsContentStore } from './content-store.js';
 import { parseDigest } from './digest.js';
@@ -110,15 +110,6 @@ function checkKey(key: string): string {
   return key;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 class LocalImageService implements BerthImageService {
   readonly store: FsContentStore;
@@ -307,8 +298,8 @@ class LocalImageService implements BerthImageService {
   private async doRender(key: string, image: PulledImage, opts: PullOptions): Promise<RenderedImage> {
     const final = join(this.renderedDir, key);
     const rootfs = join(final, 'rootfs');
-    if (await exists(rootfs)) return { ...image, rootfs };
-    if (await exists(final)) await this.removeRendered(key); // damaged by hand: rebuild
+    if (await pathExists(rootfs)) return { ...image, rootfs };
+    if (await pathExists(final)) await this.removeRendered(key); // damaged by hand: rebuild
     const diffIds = image.config.rootfs?.diff_ids ?? [];
     if (image.config.rootfs?.type !== 'layers' || diffIds.length !== image.layers.length) {
       throw new BerthError('InvalidArgument', `${image.reference}: config.rootfs does not describe the ${image.layers.length} layers`);
@@ -337,7 +328,7 @@ class LocalImageService implements BerthImageService {
         const code = errnoOf(err);
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
         await rm(tmp, { recursive: true, force: true }); // someone else finished the same tree first
-        if (!(await exists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
+        if (!(await pathExists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
       }
       log.info({ rootfs }, 'image rendered');
       return { ...image, rootfs };

@@ -28,6 +28,7 @@ import {
   errnoOf,
   errorMessage,
   hasCode,
+  pathExists,
   readJsonIfExists,
   readTextIfExists,
   silentLogger,
@@ -151,7 +152,7 @@ export class ConmonRuntime implements AppRuntime {
     if (signal?.aborted) throw canceled(signal);
     // Each execution starts from nothing: drop whatever an earlier one left. Cheap checks
     // here (berth's own files); a runtime container without them is caught at create.
-    if ((await this.readMeta(id)) || (await this.readExit(id).catch(() => undefined)) || (await exists(this.containerDir(id)))) await this.remove(id);
+    if ((await this.readMeta(id)) || (await this.readExit(id).catch(() => undefined)) || (await pathExists(this.containerDir(id)))) await this.remove(id);
     try {
       return await this.startOnce(launch, signal);
     } catch (err) {
@@ -558,14 +559,6 @@ export function normalizeSignal(sig: string): string {
   return s.startsWith('SIG') ? s : `SIG${s}`;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function isDir(p: string): Promise<boolean> {
   try {

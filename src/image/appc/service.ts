@@ -15,10 +15,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BerthError, errnoOf, readJsonIfExists, writeJsonAtomic } from '../../common/index.js';
+import { BerthError, errnoOf, pathExists, readJsonIfExists, writeJsonAtomic } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
 import type { FsContentStore } from '../content-store.js';
 import { findRegistry, loadRegistriesConf } from '../config/registries-conf.js';
@@ -115,15 +115,6 @@ export async function resolveFileOwners(rootfs: string, user: string, group: str
   return `${u}:${g}`;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 /**
  * The flattened dependency list, upper first, as appc's `createDepList` builds it: each
@@ -410,7 +401,7 @@ export class AppcImages {
     }
     switch (ref.transport) {
       case 'aci': {
-        if (!(await exists(ref.path))) throw new BerthError('NotFound', `${ref.raw}: no such file`);
+        if (!(await pathExists(ref.path))) throw new BerthError('NotFound', `${ref.raw}: no such file`);
         // Verify and unpack a private copy: the file cannot change between the signature check and the import.
         const sig = await this.readSigFile(`${ref.path}.asc`);
         await mkdir(this.tmpDir, { recursive: true });
@@ -530,8 +521,8 @@ export class AppcImages {
     const info = image.appc!;
     const final = join(this.opts.renderedDir, key);
     const rootfs = join(final, 'rootfs');
-    if (await exists(rootfs)) return rootfs;
-    if (await exists(final)) await rm(final, { recursive: true, force: true });
+    if (await pathExists(rootfs)) return rootfs;
+    if (await pathExists(final)) await rm(final, { recursive: true, force: true });
     for (const i of info.images) {
       if (!(await this.opts.store.has(imageIdToDigest(i.imageId)))) {
         throw new BerthError('NotFound', `${image.reference}: ACI ${i.imageId} (${i.name}) is not in the content store; pull first`);
@@ -556,7 +547,7 @@ export class AppcImages {
         const code = errnoOf(err);
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
         await rm(tmp, { recursive: true, force: true });
-        if (!(await exists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
+        if (!(await pathExists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
       }
       log.info({ rootfs, images: info.images.length, entries: r.selected.reduce((n, s) => n + s.length, 0), ms: Date.now() - t0 }, 'appc image rendered');
       return rootfs;

@@ -7,7 +7,7 @@
  * insecure endpoint is tried over https without verification first, then over http.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { BerthError, codeOf, silentLogger } from '../../common/index.js';
+import { BerthError, codeOf, silentLogger, sleep } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
 import { MAX_JSON_BODY, MediaType } from '../media-types.js';
 import { basicHeader, parseChallenges, TokenCache } from './auth.js';
@@ -50,21 +50,10 @@ export interface FetchedManifest {
   headerDigest: string | undefined;
 }
 
+/** The common sleep, with a cancel reported as this module's Canceled error. */
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new BerthError('Canceled', 'pull canceled'));
-      return;
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new BerthError('Canceled', 'pull canceled'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+  return sleep(ms, signal).catch(() => {
+    throw new BerthError('Canceled', 'pull canceled');
   });
 }
 
@@ -149,7 +138,7 @@ export class RegistryClient {
     await this.ping(signal);
     const url = new URL(path, this.base);
     const attempts = this.deps.attempts ?? 3;
-    const sleep = this.deps.sleep ?? abortableSleep;
+    const wait = this.deps.sleep ?? abortableSleep;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const auth = await this.authorize(signal, false);
@@ -173,7 +162,7 @@ export class RegistryClient {
       if ((res.status === 429 || res.status === 503) && attempt < attempts) {
         const delay = Math.min(retry ?? 1000 * attempt, this.deps.maxRetryDelayMs ?? 10_000);
         this.log.warn({ status: res.status, delayMs: delay, attempt }, 'registry asked to retry later');
-        await sleep(delay, signal);
+        await wait(delay, signal);
         continue;
       }
       throw err;
