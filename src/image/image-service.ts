@@ -36,6 +36,7 @@ import type { DockerReference } from './registry/source.js';
 import { checkPolicy, loadPolicyContext } from './signature/policy-check.js';
 import type { PolicyVerdict } from './signature/policy-check.js';
 import { DEFAULT_POLICY } from './config/policy.js';
+import { publishRenderedTree } from './rendered-tree.js';
 
 export interface ImageServiceOptions {
   stateDir: string;
@@ -321,15 +322,7 @@ class LocalImageService implements BerthImageService {
         );
         log.debug({ layer: i, entries: r.entries, bytes: r.bytes }, 'layer applied');
       }
-      await writeJsonAtomic(join(tmp, 'image.json'), image);
-      try {
-        await rename(tmp, final);
-      } catch (err) {
-        const code = errnoOf(err);
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        await rm(tmp, { recursive: true, force: true }); // someone else finished the same tree first
-        if (!(await pathExists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
-      }
+      await publishRenderedTree(tmp, final, image);
       log.info({ rootfs }, 'image rendered');
       return { ...image, rootfs };
     } catch (err) {

@@ -15,7 +15,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, errnoOf, pathExists, readJsonIfExists, writeJsonAtomic } from '../../common/index.js';
@@ -30,6 +30,7 @@ import { discover, httpGet, httpOpen, type HttpGetOptions } from './discovery.js
 import { labelMap, labelsMatch, type App, type Dependency, type ImageManifest } from './manifest.js';
 import { renderAciTree } from './render.js';
 import { allTrustedKeys, checkAciTrust, pickConfirmedKey, verifyDetached, type TrustVerdict } from './trust.js';
+import { publishRenderedTree } from '../rendered-tree.js';
 
 /** Isolators berth maps to the OCI runtime spec; every other one is ignored (and reported). */
 export const SUPPORTED_ISOLATORS = [
@@ -540,15 +541,7 @@ export class AppcImages {
         log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      await writeJsonAtomic(join(tmp, 'image.json'), image);
-      try {
-        await rename(tmp, final);
-      } catch (err) {
-        const code = errnoOf(err);
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        await rm(tmp, { recursive: true, force: true });
-        if (!(await pathExists(rootfs))) throw new BerthError('Unavailable', `${final} exists but holds no rootfs; retry`);
-      }
+      await publishRenderedTree(tmp, final, image);
       log.info({ rootfs, images: info.images.length, entries: r.selected.reduce((n, s) => n + s.length, 0), ms: Date.now() - t0 }, 'appc image rendered');
       return rootfs;
     } catch (err) {
