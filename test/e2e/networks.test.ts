@@ -117,7 +117,10 @@ describe.skipIf(!isRoot)('pods on several networks', () => {
       expect(await waitFor(/attachment repaired/, 15_000)).toBe(true);
       const lines = out.split('\n').filter((l) => /cni check failed|attachment repaired/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines.every((l) => l.podName === 'default/peer-a' && l.network === 'e2na' && l.interface === 'eth0')).toBe(true);
-      const rec = JSON.parse(await readFile(join(sb.root, 'state', 'pods', a.uid!, 'pod.json'), 'utf8')) as { events?: Array<{ reason: string; network: string }> };
+      // The event is written to the record just after the log line: wait for the write.
+      const readRec = async () => JSON.parse(await readFile(join(sb.root, 'state', 'pods', a.uid!, 'pod.json'), 'utf8')) as { events?: Array<{ reason: string; network: string }> };
+      let rec = await readRec();
+      for (let end = Date.now() + 5000; !rec.events?.length && Date.now() < end; rec = await readRec()) await new Promise((r) => setTimeout(r, 100));
       expect(rec.events).toEqual([expect.objectContaining({ reason: 'NetworkRepaired', network: 'e2na' })]);
       // reachable again, and the repair round after is quiet
       const ip = (await execa('ip', ['-n', nsOf(a), '-o', '-4', 'addr', 'show', 'eth0'])).stdout.match(/inet (\S+)/)?.[1];
