@@ -7,9 +7,9 @@
  * does.) A file without `kind` is a bare legacy result. The cache is the source of truth for
  * CHECK and DEL; it is written only after every ADD plugin succeeded.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoOf, writeFileAtomic } from '../common/index.js';
+import { errnoOf, readdirIfExists, writeFileAtomic } from '../common/index.js';
 import { parseResult } from './result.js';
 import type { CachedAttachment, CniResult } from './types.js';
 
@@ -83,13 +83,7 @@ export class ResultCache {
 
   /** Every cniCacheV1 entry (legacy files cannot be attributed and are skipped). */
   async list(): Promise<CacheEntry[]> {
-    let names: string[];
-    try {
-      names = (await readdir(this.resultsDir)).sort();
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return [];
-      throw err;
-    }
+    const names = await readdirIfExists(this.resultsDir);
     const out: CacheEntry[] = [];
     for (const n of names) {
       if (n.endsWith('.tmp')) continue;

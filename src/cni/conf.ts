@@ -2,9 +2,9 @@
  * Network configuration lists (CNI-01..03): parsing with libcni's checks, and discovery in a
  * directory as libcni/cnitool do it.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, errnoOf } from '../common/index.js';
+import { BerthError, readdirIfExists } from '../common/index.js';
 import type { NetworkConfigList, PluginConf } from './types.js';
 import { CNI_NAME } from './validate.js';
 import { selectCniVersion } from './version.js';
@@ -113,15 +113,6 @@ export function confListFromConf(bytes: string, source?: string): NetworkConfigL
   return parseNetworkConfigList(JSON.stringify(list), source);
 }
 
-async function readDirSorted(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 /**
  * Every network in `dir` (CNI-03): `*.conflist` sorted lexically, then the deprecated
  * `*.conf`/`*.json` wrapped as one-plugin lists. Unless `loadOnlyInlinedPlugins` is set,
@@ -134,7 +125,7 @@ export async function loadNetworkConfigLists(
   dir: string,
   opts: { onError?: (file: string, err: BerthError) => void } = {},
 ): Promise<NetworkConfigList[]> {
-  const names = await readDirSorted(dir);
+  const names = await readdirIfExists(dir);
   const out: NetworkConfigList[] = [];
   const seen = new Set<string>();
   const add = (l: NetworkConfigList): void => {
@@ -164,7 +155,7 @@ export async function loadNetworkConfigLists(
     const list = parseList(await readFile(path, 'utf8'), path, { allowNoPlugins: true });
     if (!list.loadOnlyInlinedPlugins) {
       const sub = join(dir, list.name);
-      for (const pf of (await readDirSorted(sub)).filter((n) => n.endsWith('.conf'))) {
+      for (const pf of (await readdirIfExists(sub)).filter((n) => n.endsWith('.conf'))) {
         const ppath = join(sub, pf);
         let praw: unknown;
         try {

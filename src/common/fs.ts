@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoOf } from './errors.js';
 
@@ -35,6 +35,16 @@ export async function readTextIfExists(path: string): Promise<string | undefined
     return await readFile(path, 'utf8');
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Names in a directory, sorted; none when the directory does not exist. */
+export async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return [];
     throw err;
   }
 }

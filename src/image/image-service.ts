@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, errnoOf, pathExists, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
+import { BerthError, errnoOf, pathExists, readdirIfExists, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import { FsContentStore } from './content-store.js';
 import { parseDigest } from './digest.js';
@@ -332,12 +332,7 @@ class LocalImageService implements BerthImageService {
   }
 
   async listRendered(): Promise<string[]> {
-    try {
-      return (await readdir(this.renderedDir)).filter((n) => KEY.test(n)).sort();
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return [];
-      throw err;
-    }
+    return (await readdirIfExists(this.renderedDir)).filter((n) => KEY.test(n));
   }
 
   async removeRendered(key: string): Promise<void> {

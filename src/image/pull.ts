@@ -21,7 +21,8 @@ function invalid(message: string): BerthError {
   return new BerthError('InvalidArgument', message);
 }
 
-function parseJson(body: Buffer, what: string): Record<string, unknown> {
+/** A manifest, index or config body as a JSON object (never re-serialized: digests cover the bytes). */
+export function parseJson(body: Buffer, what: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(body.toString('utf8'));

@@ -3,10 +3,9 @@
  * lists it was attached with, restart counts, back-off, the last reason), kept in
  * `<state>/pods/<uid>/pod.json`. Written on change only; everything else is observed.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoOf } from '../common/errors.js';
-import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import { readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Pod } from '../spec/pod.js';
 import type { PodNetworkRef, SourceRef } from '../spec/types.js';
 import type { AppSummary } from '../state-machines/app.machine.js';
@@ -71,15 +70,8 @@ export async function writeRecord(l: Layout, rec: PodRecord): Promise<void> {
 }
 
 export async function listRecords(l: Layout): Promise<PodRecord[]> {
-  let names: string[];
-  try {
-    names = await readdir(podsDir(l));
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return [];
-    throw err;
-  }
   const out: PodRecord[] = [];
-  for (const n of names.sort()) {
+  for (const n of await readdirIfExists(podsDir(l))) {
     const r = await readRecord(l, n).catch(() => undefined);
     if (r) out.push(r);
   }

@@ -3,10 +3,10 @@
  * (never written), with a fresh upper/work pair under `<bundleDir>/exec-<n>/`, mounted at
  * `<bundleDir>/rootfs`. Every execution therefore starts from a clean copy of the image.
  */
-import { readFile, mkdir, rm, lstat, writeFile, readdir } from 'node:fs/promises';
+import { readFile, mkdir, rm, lstat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
-import { BerthError, errnoOf, sleep } from '../common/index.js';
+import { BerthError, errnoOf, readdirIfExists, sleep } from '../common/index.js';
 import { unescapeMountPath } from './host-facts.js';
 import { resolveInRoot } from './users.js';
 
@@ -91,10 +91,5 @@ export async function ensureMountPoint(rootfs: string, destination: string, sour
 
 /** Exec dirs (`exec-<n>`) present in a bundle dir. */
 export async function execDirs(bundleDir: string): Promise<string[]> {
-  try {
-    return (await readdir(bundleDir)).filter((n) => /^exec-\d+$/.test(n)).map((n) => join(bundleDir, n));
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return [];
-    throw err;
-  }
+  return (await readdirIfExists(bundleDir)).filter((n) => /^exec-\d+$/.test(n)).map((n) => join(bundleDir, n));
 }

@@ -11,10 +11,10 @@
  * crash between creating the file and mounting onto it is half-made: ensure() replaces it,
  * remove() deletes it.
  */
-import { readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BerthError, errnoOf, silentLogger, type Logger } from '../../common/index.js';
+import { BerthError, errnoOf, readdirIfExists, silentLogger, type Logger } from '../../common/index.js';
 import type { NetnsManager } from '../types.js';
 
 export const DEFAULT_NETNS_DIR = '/run/netns';
@@ -135,14 +135,7 @@ export class IpNetnsManager implements NetnsManager {
 
   /** Names in the directory that start with `prefix`, mounted or not (GC removes both). */
   async list(prefix: string): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return [];
-      throw err;
-    }
-    return names.filter((n) => n.startsWith(prefix) && NETNS_NAME.test(n)).sort();
+    return (await readdirIfExists(this.dir)).filter((n) => n.startsWith(prefix) && NETNS_NAME.test(n));
   }
 }
 

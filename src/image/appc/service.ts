@@ -18,7 +18,7 @@ import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BerthError, errnoOf, pathExists, readJsonIfExists, writeJsonAtomic } from '../../common/index.js';
+import { BerthError, errnoOf, pathExists, readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
 import type { FsContentStore } from '../content-store.js';
 import { findRegistry, loadRegistriesConf } from '../config/registries-conf.js';
@@ -153,15 +153,8 @@ export class AppcImages {
   // ---- index ----
 
   async list(): Promise<AppcRecord[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.indexDir);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return [];
-      throw err;
-    }
     const out: AppcRecord[] = [];
-    for (const n of names.filter((x) => /^[a-f0-9]{128}\.json$/.test(x)).sort()) {
+    for (const n of (await readdirIfExists(this.indexDir)).filter((x) => /^[a-f0-9]{128}\.json$/.test(x))) {
       const r = await readJsonIfExists<AppcRecord>(join(this.indexDir, n)).catch(() => undefined);
       if (r && (await this.opts.store.has(imageIdToDigest(r.imageId)))) out.push(r);
     }

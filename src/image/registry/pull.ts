@@ -18,7 +18,7 @@ import { digestOf, parseDigest } from '../digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, SCHEMA1_TYPES } from '../media-types.js';
 import { formatPlatform, isAttestation, normalizePlatform, selectManifest } from '../platform.js';
 import type { Platform } from '../platform.js';
-import { checkDescriptor, documentMediaType, parseConfig, parseManifest } from '../pull.js';
+import { checkDescriptor, documentMediaType, parseConfig, parseJson, parseManifest } from '../pull.js';
 import type { Descriptor, PulledImage, PullProgress } from '../types.js';
 import type { RegistryClient } from './client.js';
 
@@ -133,17 +133,6 @@ export interface RegistryPulled extends PulledImage {
   endpoint: string;
 }
 
-function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new BerthError('InvalidArgument', `${what} is not valid JSON`, { cause: err });
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new BerthError('InvalidArgument', `${what} is not a JSON object`);
-  return v as Record<string, unknown>;
-}
-
 /** DST-04/06: the body must match the digest asked for and the Docker-Content-Digest header. */
 export function verifyManifestDigest(body: Buffer, wanted: string | undefined, headerDigest: string | undefined, what: string): string {
   if (wanted !== undefined) {
@@ -207,7 +196,7 @@ export async function pullFromRegistry(
   let digest = sourceDigest;
   for (let depth = 0; ; depth++) {
     if (depth > MAX_INDEX_DEPTH) throw new BerthError('InvalidArgument', `${what}: indexes nested more than ${MAX_INDEX_DEPTH} deep`);
-    const doc = parseJsonObject(body, `${what}: ${digest}`);
+    const doc = parseJson(body, `${what}: ${digest}`);
     const mt = documentMediaType(desc, doc, `${what}: ${digest}`);
     if (INDEX_TYPES.has(mt) || (!MANIFEST_TYPES.has(mt) && Array.isArray(doc.manifests))) {
       if (!Array.isArray(doc.manifests)) throw new BerthError('InvalidArgument', `${what}: index without manifests`);
