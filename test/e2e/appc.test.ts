@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, createSandbox, isRoot, leaksOf, networkYaml, shortId, type Sandbox } from './../helpers/berth-cli.js';
+import { buildBusyboxImage, closeSandbox, createSandbox, isRoot, networkYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
 import { buildAci, makeGpgKey, trustKey } from '../integration/appc/aci-helpers.js';
 
 const BRIDGE = 'berth-taci0';
@@ -59,9 +59,7 @@ describe.skipIf(!isRoot)('appc apps through berth reconcile --once', () => {
   });
 
   afterAll(async () => {
-    const code = await sb.teardown();
-    const leaks = await leaksOf([...ids, sb.root]);
-    await sb.dispose();
+    const { code, leaks } = await closeSandbox(sb, ids);
     expect(code).toBe(0);
     expect(leaks).toEqual([]);
   });

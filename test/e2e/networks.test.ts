@@ -10,11 +10,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, createSandbox, isRoot, leaksOf, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
+import { buildBusyboxImage, closeSandbox, createSandbox, isRoot, LOOP, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
 
 const BR_A = 'berth-e2na';
 const BR_B = 'berth-e2nb';
-const LOOP = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
 
 const net = (name: string, bridge: string, subnet: string, dataDir: string) => `apiVersion: berth.dev/v1
 kind: Network
@@ -48,10 +47,8 @@ describe.skipIf(!isRoot)('pods on several networks', () => {
   });
 
   afterAll(async () => {
-    const code = await sb.teardown();
-    const leaks = await leaksOf([...ids, sb.root]);
+    const { code, leaks } = await closeSandbox(sb, ids);
     for (const br of [BR_A, BR_B]) await execa('ip', ['link', 'del', br], { reject: false });
-    await sb.dispose();
     expect(code).toBe(0);
     expect(leaks).toEqual([]);
   });

@@ -7,10 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, createSandbox, isRoot, leaksOf, networkYaml, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
+import { buildBusyboxImage, closeSandbox, createSandbox, isRoot, leaksOf, LOOP, networkYaml, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
 
 const BRIDGE = 'berth-e2e0';
-const LOOP = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
 
 describe.skipIf(!isRoot)('reconcile --once end to end', () => {
   let sb: Sandbox;
@@ -24,9 +23,7 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
   });
 
   afterAll(async () => {
-    const code = await sb.teardown();
-    const leaks = await leaksOf([...ids, sb.root]);
-    await sb.dispose();
+    const { code, leaks } = await closeSandbox(sb, ids);
     expect(code).toBe(0);
     expect(leaks).toEqual([]);
   });
@@ -164,9 +161,7 @@ describe.skipIf(!isRoot)('daemon mode and dry-run', () => {
   });
 
   afterAll(async () => {
-    const code = await sb.teardown();
-    const leaks = await leaksOf([...ids, sb.root]);
-    await sb.dispose();
+    const { code, leaks } = await closeSandbox(sb, ids);
     expect(code).toBe(0);
     expect(leaks).toEqual([]);
   });

@@ -8,11 +8,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, createSandbox, isRoot, leaksOf, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
+import { buildBusyboxImage, createSandbox, isRoot, leaksOf, LOOP, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
 import { gpgKey, pushOci, skopeo, startRegistry, stopAll, stopGpgAgent } from '../integration/registry/helpers.js';
 import type { RunningRegistry } from '../integration/registry/helpers.js';
 
-const LOOP = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
 
 describe.skipIf(!isRoot)('images from a registry, end to end', () => {
   let sb: Sandbox;

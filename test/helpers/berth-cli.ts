@@ -114,6 +114,20 @@ export async function leaksOf(ids: string[]): Promise<string[]> {
 
 export const shortId = (uid: string) => uid.replace(/-/g, '').slice(0, 12);
 
+/** An app that runs until it is stopped and exits at once on TERM. */
+export const LOOP = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
+
+/**
+ * End a test file's sandbox: tear its pods down with berth itself, list what they left on the
+ * host (by the given identifiers), then remove the sandbox. The caller asserts on both.
+ */
+export async function closeSandbox(sb: Sandbox, ids: Iterable<string>): Promise<{ code: number; leaks: string[] }> {
+  const code = await sb.teardown();
+  const leaks = await leaksOf([...ids, sb.root]);
+  await sb.dispose();
+  return { code, leaks };
+}
+
 /** A reproducible busybox OCI layout built once per test file. */
 export async function buildBusyboxImage(dir: string): Promise<string> {
   await execa('bash', [join(REPO, 'scripts/build-busybox-image.sh'), dir, 'latest']);
