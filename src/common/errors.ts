@@ -46,10 +46,6 @@ export function codeOf(err: unknown): ErrorCode | undefined {
 export const hasCode = (err: unknown, code: ErrorCode): boolean => codeOf(err) === code;
 export const isNotFound = (err: unknown): boolean => hasCode(err, 'NotFound');
 export const isInvalid = (err: unknown): boolean => hasCode(err, 'InvalidArgument');
-export const isTransient = (err: unknown): boolean => {
-  const c = codeOf(err);
-  return c === 'Unavailable' || c === 'DeadlineExceeded';
-};
 
 /** errno of a Node system error (ENOENT, EBUSY, …), or undefined. */
 export function errnoOf(err: unknown): string | undefined {
