@@ -85,7 +85,8 @@ const notProvided = (name: string) => () => {
   throw new Error(`actor ${name} was not provided`);
 };
 
-function toAppError(error: unknown): AppError {
+/** A thrown error as serializable machine context: its BerthError code (or Internal) and message. */
+export function toAppError(error: unknown): AppError {
   const e = error as { code?: unknown; message?: unknown } | null;
   return {
     code: typeof e?.code === 'string' ? e.code : 'Internal',

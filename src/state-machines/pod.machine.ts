@@ -12,7 +12,7 @@
  * Termination is one-way: a stopped pod never starts again; a new spec is a new pod.
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
-import { appMachine } from './app.machine.js';
+import { appMachine, toAppError } from './app.machine.js';
 import type { AppChangedEvent, AppMachineInput, AppObserved, AppSummary, RestartPolicy } from './app.machine.js';
 import { backoffDelay } from './backoff.js';
 
@@ -82,12 +82,7 @@ const notProvided = (name: string) => () => {
 const PERMANENT = new Set(['InvalidArgument', 'FailedPrecondition', 'Unimplemented', 'PermissionDenied']);
 
 function stepError(step: string, error: unknown): StepError {
-  const e = error as { code?: unknown; message?: unknown } | null;
-  return {
-    step,
-    code: typeof e?.code === 'string' ? e.code : 'Internal',
-    message: typeof e?.message === 'string' ? e.message : String(error),
-  };
+  return { step, ...toAppError(error) };
 }
 
 const appId = (name: string) => `app:${name}`;
