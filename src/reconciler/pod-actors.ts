@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fromPromise } from 'xstate';
 import { BerthError, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
@@ -215,7 +216,9 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
     teardown: fromPromise<void, PodStepInput>(async () => {
       const errors: unknown[] = [];
-      const grace = (rec.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      const seconds = rec.pod.spec.terminationGracePeriodSeconds ?? 30;
+      const { ms: grace, clamped } = gracePeriodMs(seconds);
+      if (clamped) log.warn({ terminationGracePeriodSeconds: seconds, waitSeconds: Math.floor(MAX_TIMER_MS / 1000) }, 'terminationGracePeriodSeconds is longer than berth can wait: waiting the longest a timer allows, then SIGKILL');
       // A handle deleted by hand while the apps still hold the namespace: get it back from a
       // live app before stopping them, or the plugins' DEL cannot undo what they did in it.
       if (!rec.pod.spec.hostNetwork && host.netns.attach && !(await host.netns.exists(netnsName(rec.uid)))) {

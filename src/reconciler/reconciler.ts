@@ -5,6 +5,7 @@
  */
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
+import { safeInterval, timerMs } from '../common/timers.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import type { AppStatus } from '../runtime/types.js';
@@ -58,9 +59,9 @@ export class Reconciler {
     this.log = host.log.child({ component: 'reconciler' });
   }
 
-  private async uidOf(): Promise<(p: LoadedPod) => string> {
-    this.installation ??= await installationId(this.host.layout);
-    const inst = this.installation;
+  private async uidOf(create = true): Promise<(p: LoadedPod) => string> {
+    const inst = this.installation ?? (await installationId(this.host.layout, { create }));
+    if (create) this.installation = inst;
     return (p) => podUid(inst, p.key, p.hash);
   }
 
@@ -68,7 +69,7 @@ export class Reconciler {
     return loadDesired(this.host, this.opts.cniConfDirs, this.log);
   }
 
-  /** The plan for the current input; with `observe`, also app restarts the host needs. */
+  /** The plan for the current input; with `observe` (--dry-run), also app restarts the host needs, and nothing is written. */
   async plan(observe = false): Promise<{ desired: DesiredSet; records: PodRecord[]; plan: PlanAction[] }> {
     const desired = await this.loadDesired();
     const records = await listRecords(this.host.layout);
@@ -82,7 +83,7 @@ export class Reconciler {
         }
       }
     }
-    return { desired, records, plan: diff(desired, records, await this.uidOf(), observed) };
+    return { desired, records, plan: diff(desired, records, await this.uidOf(!observe), observed) };
   }
 
   /** Run `fn` after whatever is pending for the same pod key: one pod's work is serialized. */
@@ -307,9 +308,9 @@ export class Reconciler {
   /** Daemon mode: converge now, on every change of the spec directories, and periodically. */
   async run(signal: AbortSignal): Promise<void> {
     const stopWatch = watchSpecDirs(this.host.layout.specDirs, () => void this.sync(), this.log);
-    const timer = setInterval(() => void this.sync(), this.opts.resyncMs ?? 10_000);
+    const timer = safeInterval(() => void this.sync(), this.opts.resyncMs ?? 10_000);
     const checkMs = this.opts.cniCheckMs ?? 60_000;
-    const checkTimer = checkMs > 0 ? setInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs) : undefined;
+    const checkTimer = checkMs > 0 ? safeInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs) : undefined;
     await this.sync();
     this.log.info({ specDirs: this.host.layout.specDirs }, 'watching for changes');
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -337,7 +338,7 @@ function liveFromRecord(rec: PodRecord) {
   return out;
 }
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, timerMs(ms)));
 
 /**
  * Status as `berth status` shows it from outside the agent: pod records and the last input
