@@ -45,6 +45,51 @@ const API_POD_FIELDS: Record<string, string> = {
   runtimeClassName: 'runtimeClassName (RuntimeClass objects)',
 };
 
+/**
+ * Valid Kubernetes fields berth does not implement (yet): refused with the reason, so that a
+ * Pod the kubelet would run is never half-run ("accepted and ignored") and never told
+ * "unknown field" either.
+ */
+const NOT_YET = 'is not supported by berth yet';
+const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
+  shareProcessNamespace: `${NOT_YET}: apps of a pod each get their own PID namespace`,
+  hostUsers: `${NOT_YET}: user namespaces are not offered; remove the field (the default, true, is what berth does)`,
+  activeDeadlineSeconds: `${NOT_YET}: pods are not ended after a deadline`,
+  readinessGates: `${NOT_YET}: there is no API server to set the gate conditions`,
+  resources: `${NOT_YET}: set resources per container`,
+  setHostnameAsFQDN: NOT_YET,
+  hostnameOverride: NOT_YET,
+  ephemeralContainers: 'is not supported by berth: ephemeral containers are added through the API server',
+  overhead: 'is not supported by berth: it is set by RuntimeClass admission in an API server',
+};
+
+/** Container fields berth does not implement (yet), with the reason. */
+const UNSUPPORTED_CONTAINER_FIELDS: Record<string, string> = {
+  livenessProbe: `${NOT_YET}: probes are not run, so the pod would look healthy when it is not`,
+  readinessProbe: `${NOT_YET}: probes are not run, so the pod would look ready when it is not`,
+  startupProbe: `${NOT_YET}: probes are not run`,
+  lifecycle: `${NOT_YET}: postStart and preStop hooks are not run`,
+  restartPolicy: `${NOT_YET}: sidecar containers (initContainers with restartPolicy: Always) are not run`,
+  resizePolicy: `${NOT_YET}: a resource change restarts the app`,
+  stdinOnce: `${NOT_YET}: berth does not attach to stdin`,
+  volumeDevices: 'is not supported by berth: block volumes come from PersistentVolumeClaims, which need an API server',
+};
+
+/** Security fields that have no meaning on a Linux host. */
+const WINDOWS_ONLY = 'is not supported by berth: it applies to Windows containers, berth runs Linux containers';
+
+/** Pod security context fields berth does not implement (yet). */
+const UNSUPPORTED_POD_SECURITY_FIELDS: Record<string, string> = {
+  windowsOptions: WINDOWS_ONLY,
+  fsGroupChangePolicy: `${NOT_YET}: volume ownership is not changed to fsGroup (fsGroup is added to the apps' groups)`,
+  seLinuxChangePolicy: `${NOT_YET}: volumes are not relabelled`,
+};
+
+/** Read-only metadata an API server writes (kubeadm and `kubectl get -o yaml` leave it in files): accepted, no effect. */
+export const READ_ONLY_METADATA = ['creationTimestamp', 'resourceVersion', 'selfLink', 'generation', 'managedFields', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const;
+/** Metadata that only means something to controllers of an API server: accepted with a warning. */
+export const CONTROLLER_METADATA = ['ownerReferences', 'finalizers'] as const;
+
 /** Scheduling fields: accepted by the schema, reported as ignored. */
 export const SCHEDULING_FIELDS = [
   'nodeSelector', 'affinity', 'tolerations', 'priorityClassName', 'priority', 'schedulerName',
@@ -64,6 +109,22 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
   }
   for (const field of SCHEDULING_FIELDS) {
     if (field in spec) issues.push({ severity: 'warning', path: ['spec', field], message: SCHEDULING_IGNORED, atKey: true });
+  }
+  if ('schedulingGates' in spec) issues.push({ severity: 'warning', path: ['spec', 'schedulingGates'], message: SCHEDULING_IGNORED, atKey: true });
+  for (const [field, why] of Object.entries(UNSUPPORTED_POD_FIELDS)) {
+    if (field in spec && !(field === 'hostUsers' && spec[field] === true)) issues.push({ severity: 'error', path: ['spec', field], message: `${field} ${why}`, atKey: true });
+  }
+  const psc = spec['securityContext'];
+  if (isObject(psc)) {
+    for (const [field, why] of Object.entries(UNSUPPORTED_POD_SECURITY_FIELDS)) {
+      if (field in psc) issues.push({ severity: 'error', path: ['spec', 'securityContext', field], message: `${field} ${why}`, atKey: true });
+    }
+  }
+  const meta = raw['metadata'];
+  if (isObject(meta)) {
+    for (const field of CONTROLLER_METADATA) {
+      if (field in meta) issues.push({ severity: 'warning', path: ['metadata', field], message: 'ignored: only controllers of a Kubernetes API server act on it', atKey: true });
+    }
   }
 
   const volumes = spec['volumes'];
@@ -86,6 +147,13 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
     if (!Array.isArray(containers)) continue;
     containers.forEach((c: unknown, ci) => {
       if (!isObject(c)) return;
+      for (const [field, why] of Object.entries(UNSUPPORTED_CONTAINER_FIELDS)) {
+        if (field in c) issues.push({ severity: 'error', path: ['spec', list, ci, field], message: `${field} ${why}`, atKey: true });
+      }
+      const sc = c['securityContext'];
+      if (isObject(sc) && 'windowsOptions' in sc) {
+        issues.push({ severity: 'error', path: ['spec', list, ci, 'securityContext', 'windowsOptions'], message: `windowsOptions ${WINDOWS_ONLY}`, atKey: true });
+      }
       if ('envFrom' in c) {
         issues.push({ severity: 'error', path: ['spec', list, ci, 'envFrom'], message: `envFrom (configMaps and secrets) ${NO_API_SERVER}; list the variables under env`, atKey: true });
       }

@@ -194,7 +194,6 @@ describe('parseFile: checks across fields', () => {
     ['hostNetwork with the networks annotation', podYaml('p', { annotation: 'podnet', spec: '  hostNetwork: true' }), 'metadata.annotations["k8s.v1.cni.cncf.io/networks"]', 'hostNetwork'],
     ['hostPort other than containerPort with hostNetwork', podYaml('p', { spec: '  hostNetwork: true' }).replace('image: busybox', 'image: busybox\n      ports: [{containerPort: 80, hostPort: 8080}]'), 'spec.containers[0].ports[0].hostPort', 'must equal containerPort'],
     ['a hostPort used twice', podYaml('p', { spec: '  initContainers: [{name: i, image: busybox, ports: [{containerPort: 1, hostPort: 53, protocol: UDP}]}]' }).replace('image: busybox\n', 'image: busybox\n      ports: [{containerPort: 53, hostPort: 53, protocol: UDP}]\n'), 'spec.containers[0].ports[0].hostPort', 'hostPort 53/UDP is already used by spec.initContainers[0].ports[0]'],
-    ['a probe without a handler', podYaml('p').replace('image: busybox', 'image: busybox\n      livenessProbe: {periodSeconds: 5}'), 'spec.containers[0].livenessProbe', 'exactly one of exec, httpGet, tcpSocket'],
     ['a malformed annotation', podYaml('p', { annotation: '[{"name": "a"' }), 'metadata.annotations["k8s.v1.cni.cncf.io/networks"]', 'not valid JSON'],
   ])('rejects %s', (_what, text, path, message) => {
     const parsed = parseFile(text, 'c.yaml');
