@@ -3,10 +3,10 @@
  * repeat after a crash at any point. They are provided to the pure machine with
  * `podMachine.provide({ actors: createPodActors(...) })`.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
-import { BerthError, errnoOf, errorMessage, isNotFound } from '../common/errors.js';
+import { BerthError, errorMessage, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
@@ -19,6 +19,8 @@ import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.
 import { podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
 import { attachAll, detachAll } from './attachments.js';
+import { ensureEmptyDirs, releaseAppMounts, releasePodMounts, volumeMounts } from './volumes.js';
+import { containerEnv } from '../runtime/oci-spec.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
 const APPC_MAPPED_ISOLATORS = [
@@ -48,58 +50,15 @@ const allContainers = (rec: PodRecord): Array<{ c: Container; init: boolean }> =
   ...rec.pod.spec.containers.map((c) => ({ c, init: false })),
 ];
 
-/**
- * The container's volumeMounts, plus an appc image's `mountPoints` bound to the pod volume of
- * the same name when the container mounts nothing of that name or at that path (appc ACE).
- */
-async function volumeMounts(
-  rec: PodRecord,
-  c: Container,
-  dir: string,
-  mountPoints: Array<{ name: string; path: string; readOnly?: boolean | undefined }> = [],
-): Promise<AppLaunch['mounts']> {
-  const vols = new Map((rec.pod.spec.volumes ?? []).map((v) => [v.name, v]));
-  const out: NonNullable<AppLaunch['mounts']> = [];
-  const explicit = c.volumeMounts ?? [];
-  const implied = mountPoints
-    .filter((mp) => vols.has(mp.name) && !explicit.some((m) => m.name === mp.name || m.mountPath === mp.path))
-    .map((mp) => ({ name: mp.name, mountPath: mp.path, readOnly: mp.readOnly ?? false, subPath: undefined }));
-  for (const m of [...explicit, ...implied]) {
-    const v = vols.get(m.name);
-    if (!v) throw new BerthError('InvalidArgument', `volumeMount ${m.name}: no such volume`);
-    let source: string;
-    if (v.emptyDir) {
-      source = join(dir, 'volumes', v.name);
-    } else if (v.hostPath) {
-      source = v.hostPath.path;
-      const type = v.hostPath.type ?? '';
-      const st = await stat(source).catch((err) => (errnoOf(err) === 'ENOENT' ? undefined : Promise.reject(err)));
-      if (!st) {
-        if (type === 'DirectoryOrCreate' || type === '') await mkdir(source, { recursive: true });
-        else throw new BerthError('InvalidArgument', `hostPath ${source} of volume ${v.name} does not exist (type ${type})`);
-      }
-    } else throw new BerthError('InvalidArgument', `volume ${v.name} has no supported source`);
-    if (m.subPath) source = join(source, m.subPath);
-    out.push({ destination: m.mountPath, source, readOnly: m.readOnly ?? false });
-  }
-  return out;
-}
-
 export function createPodActors(host: Host, rec: PodRecord, res: PodResources, log: Logger) {
   const { layout } = host;
   const dir = podDir(layout, rec.uid);
-  const emptyDirs = async () => {
-    for (const v of rec.pod.spec.volumes ?? []) if (v.emptyDir) await mkdir(join(dir, 'volumes', v.name), { recursive: true });
-  };
 
   async function launchFor(c: Container, execution: number): Promise<AppLaunch> {
     const image = res.rendered.get(c.image);
     if (!image) throw new BerthError('Unavailable', `image ${c.image} of ${c.name} is not rendered yet`);
     const logPath = appLogPath(layout, rec.namespace, rec.name, rec.uid, c.name, execution);
-    const mounts = await volumeMounts(rec, c, dir, image.appc?.app?.mountPoints);
-    const mounted = new Set(mounts?.map((m) => m.destination));
-    const etc = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
-    return {
+    const launch: AppLaunch = {
       containerId: containerId(rec.uid, c.name),
       podUid: rec.uid,
       namespace: rec.namespace,
@@ -115,9 +74,12 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       ...(rec.netns ? { netnsPath: rec.netns } : {}),
       hostname: podHostname(rec.pod),
       logPath,
-      etcFiles: etc,
-      mounts,
     };
+    // Volumes pinned inside their roots (volumes.ts); subPathExpr expands from the container's env.
+    launch.mounts = await volumeMounts({ pod: rec.pod, container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch) });
+    const mounted = new Set(launch.mounts.map((m) => m.destination));
+    launch.etcFiles = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
+    return launch;
   }
 
   async function startExecution(c: Container, execution: number): Promise<AppStarted> {
@@ -181,7 +143,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
     createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
       await mkdir(dir, { recursive: true });
-      await emptyDirs();
+      await ensureEmptyDirs(rec.pod, dir);
       if (rec.pod.spec.hostNetwork) {
         res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, []);
         return { netns: null };
@@ -209,6 +171,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         await startExecution(c, 0);
         const { exitCode } = await host.runtime.waitExit(id, signal);
         await host.runtime.remove(id);
+        await releaseAppMounts(dir, c.name);
         if (exitCode !== 0) throw new BerthError('Unavailable', `init container ${c.name} exited with code ${exitCode}`);
         log.info({ app: c.name, exitCode }, 'init container completed');
       }
@@ -243,6 +206,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
           }
         }),
       );
+      // the apps are gone: unmount the pinned volume sources (never removed through a mount)
+      await releasePodMounts(dir).catch((err: unknown) => errors.push(err));
       if (!rec.pod.spec.hostNetwork) {
         errors.push(...(await detachAll(host, rec, host.netns.path(netnsName(rec.uid)), log)));
         try {

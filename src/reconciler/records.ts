@@ -11,6 +11,7 @@ import type { PodNetworkRef, SourceRef } from '../spec/types.js';
 import type { AppSummary } from '../state-machines/app.machine.js';
 import type { Attachment, PodStateValue, StepError } from '../state-machines/pod.machine.js';
 import { podDir, podsDir, type Layout } from './layout.js';
+import { unmountAtOrBelow } from '../runtime/volume-paths.js';
 
 export interface NetworkAttachmentPlan extends PodNetworkRef {
   /** the network configuration list's JSON, as attached (teardown works without the Network spec) */
@@ -78,7 +79,13 @@ export async function listRecords(l: Layout): Promise<PodRecord[]> {
   return out;
 }
 
-/** Remove the pod's directory; the record goes with it, so this is the last teardown step. */
+/**
+ * Remove the pod's directory; the record goes with it, so this is the last teardown step.
+ * Whatever is still mounted below it (volume pins, a rootfs after a crash) is unmounted
+ * first, and nothing is removed while a mount is left: a recursive removal through a bind
+ * mount would delete the volume's or the host's files.
+ */
 export async function removePodDir(l: Layout, uid: string): Promise<void> {
+  await unmountAtOrBelow(podDir(l, uid));
   await rm(podDir(l, uid), { recursive: true, force: true });
 }

@@ -16,6 +16,14 @@ export const SUPPORTED_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'me
 
 const RESOURCE_FIELDS = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'];
 
+/** Why a subPath is not a local descending path (the API server's words), or undefined. */
+export function descendingPathProblem(p: string | undefined): string | undefined {
+  if (!p) return undefined;
+  if (p.startsWith('/')) return 'must be a relative path';
+  if (p.split('/').includes('..')) return "must not contain '..'";
+  return undefined;
+}
+
 export interface PodCheckResult {
   issues: RawIssue[];
   /** the annotation's networks; undefined when the pod has no networks annotation */
@@ -60,6 +68,12 @@ export function checkPod(pod: Pod): PodCheckResult {
         if (!volumes.has(m.name)) error(at('volumeMounts', mi, 'name'), `no volume named "${m.name}" in spec.volumes`);
         if (mountPaths.has(m.mountPath)) error(at('volumeMounts', mi, 'mountPath'), `"${m.mountPath}" is mounted twice`);
         mountPaths.add(m.mountPath);
+        // As the API server: a local descending path, never absolute, never '..'.
+        for (const field of ['subPath', 'subPathExpr'] as const) {
+          const problem = descendingPathProblem(m[field]);
+          if (problem) error(at('volumeMounts', mi, field), problem);
+        }
+        if (m.subPath && m.subPathExpr) error(at('volumeMounts', mi, 'subPathExpr'), 'subPathExpr and subPath are mutually exclusive');
       });
 
       (c.env ?? []).forEach((e, ei) => {

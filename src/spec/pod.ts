@@ -68,6 +68,8 @@ export const VolumeMount = z
     mountPath: z.string().startsWith('/', 'must be an absolute path'),
     readOnly: z.boolean().optional(),
     subPath: z.string().optional(),
+    /** like subPath, with `$(VAR)` expanded from the container's env; exclusive with subPath */
+    subPathExpr: z.string().optional(),
     mountPropagation: z.enum(['None', 'HostToContainer', 'Bidirectional']).optional(),
   })
   .strict();
