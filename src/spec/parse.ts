@@ -7,6 +7,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { z, type ZodIssue } from 'zod';
 import { checkPod } from './checks.js';
+import { checkPodLimits, checkRawLimits } from './limits.js';
 import { bridgeNames, cidrRange, ipamRangeProblems, ipamSubnets, networkConflist } from './cni-config.js';
 import { Network } from './network.js';
 import { formatPath, type FieldPath } from './path.js';
@@ -168,7 +169,7 @@ interface DocCtx {
 function loadPod(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefined): LoadedPod | undefined {
   const { located, out } = ctx;
   const before = out.length;
-  const scanned = scanPod(raw);
+  const scanned = [...scanPod(raw), ...checkRawLimits(raw)];
   const reported = new Set(scanned.filter((i) => i.severity === 'error').map((i) => formatPath(i.path)));
   out.push(...located(scanned, key));
 
@@ -179,7 +180,7 @@ function loadPod(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefi
   }
   const pod = result.data;
   const checked = checkPod(pod);
-  out.push(...located(checked.issues, key));
+  out.push(...located([...checked.issues, ...checkPodLimits(pod)], key));
   if (hasErrors(out, before)) return undefined;
 
   const loaded: LoadedPod = {
