@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { BerthError, errorMessage } from '../common/errors.js';
 import { EXIT_USAGE } from './common.js';
+import { exitAfterFlush, toleratePipeClose } from './exit.js';
 import * as reconcile from './commands/reconcile.js';
 import * as validate from './commands/validate.js';
 import * as status from './commands/status.js';
@@ -34,10 +35,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+toleratePipeClose(process.stdout);
+toleratePipeClose(process.stderr);
+
+// Never process.exit() before stdout has drained: a piped reader would get a cut-off output.
 main(process.argv).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (err) => {
     process.stderr.write(`berth: internal error: ${errorMessage(err)}\n`);
-    process.exit(EXIT_USAGE);
+    return exitAfterFlush(EXIT_USAGE);
   },
 );
