@@ -103,14 +103,44 @@ function ruleApplies(rule: DockerSeccompRule, caps: Set<string>, native: string,
   return true;
 }
 
+/** Actions that take an errno (crun 1.8.1 refuses `errnoRet`/`defaultErrnoRet` on any other). */
+const ERRNO_ACTIONS = new Set(['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']);
+
+/**
+ * What both runtimes here (crun 1.8.1, runc 1.1.5) would refuse or berth cannot honour,
+ * refused up front so that an app never starts under one runtime and fails under the other:
+ * - `flags`: runc 1.1.5 fails every non-empty list ("seccomp flags are not yet supported");
+ * - an errno on an action other than ERRNO/TRACE: crun fails ("errno value specified for
+ *   action SCMP_ACT_ALLOW"), runc ignores it;
+ * - SCMP_ACT_NOTIFY and `listenerPath`: they need a seccomp agent, and berth runs none.
+ */
+function checkPortable(profile: DockerSeccompProfile, source: string): void {
+  const refuse = (what: string) => {
+    throw new BerthError('InvalidArgument', `${source}: ${what}`);
+  };
+  if (profile.architectures?.length && profile.archMap?.length) refuse('both "architectures" and "archMap" are given; use one of them');
+  if (profile.flags?.length) refuse(`"flags" (${profile.flags.join(', ')}) is not supported by berth: runc 1.1 refuses seccomp flags`);
+  if (profile.listenerPath !== undefined || profile.listenerMetadata !== undefined) refuse('"listenerPath" is not supported by berth: it runs no seccomp notify agent');
+  if (profile.defaultErrnoRet !== undefined && !ERRNO_ACTIONS.has(profile.defaultAction)) {
+    refuse(`"defaultErrnoRet" is only valid with defaultAction SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${profile.defaultAction}`);
+  }
+  if (profile.defaultAction === 'SCMP_ACT_NOTIFY') refuse('defaultAction SCMP_ACT_NOTIFY is not supported by berth: it runs no seccomp notify agent');
+  (profile.syscalls ?? []).forEach((rule, i) => {
+    if (rule.name !== undefined && rule.names?.length) refuse(`syscalls[${i}] has both "name" and "names"; use "names"`);
+    if (rule.name === undefined && !rule.names?.length) refuse(`syscalls[${i}] names no syscall`);
+    if (rule.errnoRet !== undefined && !ERRNO_ACTIONS.has(rule.action)) {
+      refuse(`syscalls[${i}].errnoRet is only valid with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${rule.action}`);
+    }
+    if (rule.action === 'SCMP_ACT_NOTIFY') refuse(`syscalls[${i}].action SCMP_ACT_NOTIFY is not supported by berth: it runs no seccomp notify agent`);
+  });
+}
+
 /**
  * A Docker- or OCI-format profile → OCI `linux.seccomp` for an app with these capabilities
  * on this architecture and kernel. `source` names the profile in error messages.
  */
 export function convertProfile(profile: DockerSeccompProfile, opts: ConvertOptions, source = 'seccomp profile'): OciSeccomp {
-  if (profile.architectures?.length && profile.archMap?.length) {
-    throw new BerthError('InvalidArgument', `${source}: both "architectures" and "archMap" are given; use one of them`);
-  }
+  checkPortable(profile, source);
   const native = nativeArch(opts.arch ?? process.arch);
   const kernel = opts.kernelRelease ?? release();
   const caps = new Set(opts.capabilities.map((c) => c.toUpperCase()));
@@ -123,22 +153,15 @@ export function convertProfile(profile: DockerSeccompProfile, opts: ConvertOptio
     architectures = entry ? [entry.architecture, ...(entry.subArchitectures ?? [])] : [];
   }
   if (architectures.length) out.architectures = architectures;
-  if (profile.flags?.length) out.flags = [...profile.flags];
-  if (profile.listenerPath !== undefined) out.listenerPath = profile.listenerPath;
-  if (profile.listenerMetadata !== undefined) out.listenerMetadata = profile.listenerMetadata;
   const syscalls: OciSeccompSyscall[] = [];
-  (profile.syscalls ?? []).forEach((rule, i) => {
-    if (rule.name !== undefined && rule.names?.length) {
-      throw new BerthError('InvalidArgument', `${source}: syscalls[${i}] has both "name" and "names"; use "names"`);
-    }
+  for (const rule of profile.syscalls ?? []) {
     const names = rule.name !== undefined ? [rule.name] : rule.names ?? [];
-    if (names.length === 0) throw new BerthError('InvalidArgument', `${source}: syscalls[${i}] names no syscall`);
-    if (!ruleApplies(rule, caps, native, kernel)) return;
+    if (!ruleApplies(rule, caps, native, kernel)) continue;
     const s: OciSeccompSyscall = { names: [...names], action: rule.action };
     if (rule.errnoRet !== undefined) s.errnoRet = rule.errnoRet;
     if (rule.args?.length) s.args = rule.args.map((a) => ({ ...a }));
     syscalls.push(s);
-  });
+  }
   if (syscalls.length) out.syscalls = syscalls;
   return out;
 }

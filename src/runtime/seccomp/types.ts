@@ -15,12 +15,9 @@ export const SECCOMP_OPERATORS = [
   'SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ',
 ] as const;
 
-/**
- * Filter flags both runtimes here accept (crun 1.8.1, runc 1.1.5). runc 1.1.5 refuses
- * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ("unknown flag"), so berth refuses it too rather
- * than let an app fail at start under one runtime only.
- */
-export const SECCOMP_FLAGS = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] as const;
+export const SECCOMP_FLAGS = [
+  'SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
+] as const;
 
 const arch = z.string().regex(/^SCMP_ARCH_[A-Z0-9_]+$/, 'expected an SCMP_ARCH_* name');
 const u64 = z.number().int().nonnegative();
@@ -83,9 +80,6 @@ export interface OciSeccomp {
   defaultAction: SeccompAction;
   defaultErrnoRet?: number;
   architectures?: string[];
-  flags?: string[];
-  listenerPath?: string;
-  listenerMetadata?: string;
   syscalls?: OciSeccompSyscall[];
 }
 
