@@ -90,7 +90,7 @@ export class FsContentStore implements ContentStore {
         closeSource(source);
       }
       if (size !== undefined && written !== size) {
-        throw new BerthError('FailedPrecondition', `blob ${expected.digest}: size ${written}, expected ${size}`, {
+        throw new BerthError('FailedPrecondition', `blob ${expected.digest}: the data ended after ${written} of the declared ${size} bytes`, {
           details: { digest: expected.digest, expectedSize: size, actualSize: written },
         });
       }

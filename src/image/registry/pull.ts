@@ -10,7 +10,7 @@
  * The top-level manifest is stored and handed to `checkTopLevel` (the signature policy)
  * before anything else is downloaded.
  */
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BerthError, codeOf, silentLogger } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
 import type { FsContentStore } from '../content-store.js';
@@ -23,6 +23,14 @@ import type { Descriptor, PulledImage, PullProgress } from '../types.js';
 import type { RegistryClient } from './client.js';
 
 const MAX_INDEX_DEPTH = 4;
+
+/** Why a response body stopped, in words: Node says "aborted" (ECONNRESET) or "Premature close". */
+function whyEnded(cause: unknown): string {
+  const e = cause as { code?: string; message?: string };
+  if (e.code === 'ECONNRESET' || e.message === 'aborted') return 'the connection was closed';
+  if (e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.code === 'ERR_STREAM_DESTROYED') return 'the response was cut off';
+  return e.message ?? String(cause);
+}
 
 /** One download per digest at a time, shared by every pull of the process. */
 export class BlobFetcher {
@@ -77,21 +85,33 @@ export class BlobFetcher {
         let bytes = 0;
         let lastReport = 0;
         opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes: 0, state: 'downloading' });
-        const counter = new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            bytes += chunk.length;
-            const now = Date.now();
-            if (now - lastReport > 100) {
-              lastReport = now;
-              opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes, state: 'downloading' });
+        // A stream that stops before the declared size (the connection cut, or a body that
+        // ends early) says so, naming the blob: not Node's "aborted" / "Stream was destroyed".
+        const endedEarly = (cause?: unknown) =>
+          new BerthError(
+            'Unavailable',
+            `${client.name}: ${kind} ${desc.digest}: the registry's stream ended after ${bytes} of ${desc.size} bytes${cause === undefined ? '' : ` (${whyEnded(cause)})`}`,
+            { ...(cause === undefined ? {} : { cause }), details: { digest: desc.digest, expectedSize: desc.size, receivedBytes: bytes } },
+          );
+        async function* counted(): AsyncGenerator<Buffer> {
+          try {
+            for await (const chunk of stream as AsyncIterable<Buffer>) {
+              bytes += chunk.length;
+              const now = Date.now();
+              if (now - lastReport > 100) {
+                lastReport = now;
+                opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes, state: 'downloading' });
+              }
+              yield chunk;
             }
-            cb(null, chunk);
-          },
-        });
-        stream.on('error', (e) => counter.destroy(e));
-        stream.pipe(counter);
+          } catch (err) {
+            if (opts.signal?.aborted || bytes >= desc.size) throw err;
+            throw endedEarly(err);
+          }
+          if (bytes < desc.size) throw endedEarly();
+        }
         try {
-          await this.store.ingest({ digest: desc.digest, size: desc.size }, counter);
+          await this.store.ingest({ digest: desc.digest, size: desc.size }, counted());
         } catch (err) {
           stream.destroy();
           if (codeOf(err) === 'FailedPrecondition') {
