@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import pino from 'pino';
 import { systemClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import { createCni, ExecCni, IpNetnsManager } from '../cni/index.js';
+import { createCni, ExecCni, HostIptables, IpNetnsManager } from '../cni/index.js';
 import { createImageService } from '../image/index.js';
 import { ConmonRuntime, resolveOciRuntime } from '../runtime/index.js';
 import { cniCacheDir, createLimiter, IpBridgeManager, type Host, type Layout } from '../reconciler/index.js';
@@ -62,7 +62,7 @@ export async function createHost(o: GlobalOptions, log: Logger): Promise<Host> {
   return {
     layout,
     images: createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
-    cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, pinBridges: true }),
+    cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, pinBridges: true, iptables: new HostIptables() }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log }),
     bridges: new IpBridgeManager(log),

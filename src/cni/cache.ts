@@ -7,13 +7,25 @@
  * does.) A file without `kind` is a bare legacy result. The cache is the source of truth for
  * CHECK and DEL; it is written only after every ADD plugin succeeded.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, readdirIfExists, writeFileAtomic } from '../common/index.js';
 import { parseResult } from './result.js';
 import type { CachedAttachment, CniResult } from './types.js';
 
 export const CNI_CACHE_KIND = 'cniCacheV1';
+
+/**
+ * The temporary name writeFileAtomic gives a cache file while it is written
+ * (`<final name>.<8 hex>.tmp`); nothing else in the results dir ends like this.
+ */
+export const CACHE_TEMP_NAME = /^.+\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * A temporary file older than this is an interrupted write: a live writer renames or removes
+ * its file within milliseconds (it writes a few KiB and renames it), so 10 s is far beyond it.
+ */
+export const STALE_TEMP_MS = 10_000;
 
 /** The on-disk JSON. */
 export interface CacheFile {
@@ -79,6 +91,29 @@ export class ResultCache {
 
   async remove(networkName: string, containerId: string, ifName: string): Promise<void> {
     await rm(this.path(networkName, containerId, ifName), { force: true });
+  }
+
+  /**
+   * Issue 14 item 10: remove temporary files of interrupted writes (a crash between write and
+   * rename). Only berth's own temporary names, only regular files, only when last modified
+   * more than `minAgeMs` ago (so never a file a live writer, in this or another process, is
+   * still writing or about to rename). Returns the names removed.
+   */
+  async removeStaleTempFiles(minAgeMs = STALE_TEMP_MS, now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    for (const n of await readdirIfExists(this.resultsDir)) {
+      if (!CACHE_TEMP_NAME.test(n)) continue;
+      const p = join(this.resultsDir, n);
+      try {
+        const st = await lstat(p);
+        if (!st.isFile() || now - st.mtimeMs < minAgeMs) continue;
+        await rm(p, { force: true });
+        removed.push(n);
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw err; // renamed or removed by its writer meanwhile
+      }
+    }
+    return removed;
   }
 
   /** Every cniCacheV1 entry (legacy files cannot be attributed and are skipped). */

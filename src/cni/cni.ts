@@ -19,6 +19,7 @@ import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } fr
 import { ResultCache } from './cache.js';
 import { ExecCni } from './host/exec.js';
 import { pinBridgeMacs } from './host/bridge.js';
+import { listMasquerades, removeIpMasqLeftovers, type Iptables } from './host/ipmasq.js';
 import { parseNetworkConfigList } from './conf.js';
 import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
 import type { CachedAttachment, Cni, CniExec, CniResult, GcArgs, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
@@ -41,6 +42,11 @@ export interface CniOptions {
    * so that the bridge plugin's CHECK does not fail when ports come and go (host/bridge.ts).
    */
   pinBridges?: boolean;
+  /**
+   * After a successful DEL of a list that masquerades (`ipMasq: true`), remove the nat rules and
+   * chain the plugin left because the pod's interface was gone (host/ipmasq.ts). Off when unset.
+   */
+  iptables?: Iptables;
 }
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000;
@@ -131,6 +137,7 @@ export class CniRuntime implements Cni {
   private readonly timeoutMs: number;
   private readonly retryDelayMs: number;
   private readonly pinBridges: boolean;
+  private readonly iptables: Iptables | undefined;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly versionInfos = new Map<string, { cniVersion: string; supportedVersions: string[] }>();
   /** per network: the tail of its running GC (CNI-15: exclusive with ADD/DEL) */
@@ -144,6 +151,7 @@ export class CniRuntime implements Cni {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
     this.pinBridges = opts.pinBridges ?? false;
+    this.iptables = opts.iptables;
   }
 
   /** Where the cache entry of an attachment lives (CNI-24). */
@@ -198,6 +206,13 @@ export class CniRuntime implements Cni {
     if (!e) return undefined;
     const { v1: _v1, ...a } = e;
     return { ...a, result: toV1Lenient(a.result) };
+  }
+
+  /** Issue 14 item 10: temporary files of interrupted cache writes, removed (see ResultCache). */
+  async removeStaleCacheFiles(minAgeMs?: number): Promise<string[]> {
+    const removed = await this.cache.removeStaleTempFiles(minAgeMs);
+    if (removed.length) this.log.info({ files: removed, dir: this.cache.resultsDir, event: 'cni.cacheTempRemoved' }, 'removed temporary files of interrupted cni cache writes');
+    return removed;
   }
 
   async getCachedAttachments(containerIdPrefix = ''): Promise<CachedAttachment[]> {
@@ -393,11 +408,13 @@ export class CniRuntime implements Cni {
     validateAttachment(list.name, rt.containerId, rt.ifName);
     const log = this.log.child({ network: list.name, containerId: rt.containerId });
     let prev: Obj | undefined;
+    let cachedIps: string[] | undefined;
     // G4: the cached result only when one exists and the version is ≥0.4.0.
     if (isKnownCniVersion(list.cniVersion) && versionAtLeast(list.cniVersion, '0.4.0')) {
       try {
         const entry = await this.cache.read(list.name, rt.containerId, rt.ifName, list.cniVersion);
         if (entry) prev = convertResult(entry.result, list.cniVersion);
+        if (entry) cachedIps = (entry.result.ips ?? []).map((i) => i.address);
       } catch (err) {
         // libcni drops an unreadable entry and deletes without prevResult.
         log.warn({ err }, 'cni cache entry unreadable; deleting without prevResult');
@@ -409,8 +426,28 @@ export class CniRuntime implements Cni {
       const plugin = list.plugins[i] as PluginConf;
       await this.invoke('DEL', plugin, buildPluginConfig(list, plugin, prev, rt.capabilityArgs), rt, signal, log);
     }
+    await this.removeMasqLeftovers(list, rt, cachedIps, log);
     await this.cache.remove(list.name, rt.containerId, rt.ifName);
     log.debug({ event: 'cni.deleted' }, 'cni del done');
+  }
+
+  /**
+   * Issue 14 item 11: what a masquerading plugin's DEL could not remove (its interface was gone)
+   * is removed by name. IPv6 tables are looked at when the cached result had an IPv6 address
+   * (or when nothing was cached). A failure is logged, never fails the DEL: the plugins are done
+   * and the attachment is gone; a rule left is reported with what it is.
+   */
+  private async removeMasqLeftovers(list: NetworkConfigList, rt: RuntimeConf, cachedIps: string[] | undefined, log: Logger): Promise<void> {
+    if (!this.iptables || !listMasquerades(list)) return;
+    const families: Array<4 | 6> = cachedIps && !cachedIps.some((ip) => ip.includes(':')) ? [4] : [4, 6];
+    try {
+      const removed = await removeIpMasqLeftovers(this.iptables, { network: list.name, containerId: rt.containerId, families }, log);
+      if (removed.length) {
+        log.warn({ ifName: rt.ifName, ips: cachedIps ?? [], removed, event: 'cni.ipMasqLeftovers' }, 'removed masquerade rules the plugin left behind (its interface was gone)');
+      }
+    } catch (err) {
+      log.warn({ err, ifName: rt.ifName, ips: cachedIps ?? [] }, 'could not remove masquerade rules the plugin left behind');
+    }
   }
 
   /**

@@ -10,3 +10,4 @@ export { validateContainerId, validateNetworkName, validateIfName, CNI_NAME } fr
 export { ExecCni } from './host/exec.js';
 export { pinBridgeMacs, stableBridgeMac, listBridges } from './host/bridge.js';
 export { IpNetnsManager, DEFAULT_NETNS_DIR, validateNetnsName } from './host/netns.js';
+export { HostIptables, removeIpMasqLeftovers, findLeftovers, removalScript, ipMasqChainName, ipMasqComment, listMasquerades, type Iptables, type IptablesLeftovers } from './host/ipmasq.js';

@@ -69,6 +69,8 @@ export interface Cni {
   delNetworkList(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<void>;
   getCachedResult(networkName: string, containerId: string, ifName: string): Promise<CachedAttachment | undefined>;
   getCachedAttachments(containerIdPrefix?: string): Promise<CachedAttachment[]>;
+  /** Remove temporary files of interrupted cache writes older than `minAgeMs`; returns their names. */
+  removeStaleCacheFiles?(minAgeMs?: number): Promise<string[]>;
   /**
    * CNI-15: DEL this network's cached attachments missing from `validAttachments`, then (≥1.1.0)
    * GC to every plugin. Skipped with `disableGC`. Exclusive with ADD/CHECK/DEL of the network.
@@ -112,4 +114,9 @@ export interface NetnsManager {
    * while the namespace lives on, e.g. someone ran `ip netns delete`); returns its path.
    */
   attach?(name: string, pid: number): Promise<string>;
+  /**
+   * The interfaces in the namespace and their addresses (`10.0.0.5/24`); undefined when the
+   * namespace is not there. Lets an adopted sandbox be checked against its cached attachments.
+   */
+  addresses?(name: string): Promise<Record<string, string[]> | undefined>;
 }

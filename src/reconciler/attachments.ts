@@ -6,12 +6,12 @@
 import { BerthError, codeOf, errorMessage } from '../common/errors.js';
 import type { Attachment } from '../state-machines/pod.machine.js';
 import type { Logger } from '../common/logger.js';
-import type { NetworkConfigList, RuntimeConf } from '../cni/types.js';
+import type { CachedAttachment, CniResult, NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { cachedConfigList, CniError, parseNetworkConfigList, versionAtLeast } from '../cni/index.js';
 import { isKnownCniVersion } from '../cni/result.js';
 import { podCapabilityArgs } from '../spec/cni-config.js';
 import type { Host } from './host.js';
-import { sandboxId } from './layout.js';
+import { netnsName, sandboxId } from './layout.js';
 import type { PodEvent, PodRecord } from './records.js';
 
 /** The loopback attachment every pod sandbox gets before its networks (as CRI runtimes do). */
@@ -115,18 +115,83 @@ export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logge
 
 
 /**
- * ADD every attachment of the pod, loopback first (CNI-12: an attachment with a cached
- * result exists and is never ADDed again). `adopted`: the sandbox existed before this agent
- * touched it, so an attachment without a cached result may be half made: DEL it first. A DEL
- * follows a failed ADD. Returns the pod's network attachments (loopback left out).
+ * Why an attachment with a cached result cannot be kept (undefined: it can). A namespace made
+ * just now (after a reboot, or after someone deleted it) holds nothing the cache names: the
+ * result, its IPAM reservation and the host's rules for it are stale. In an adopted namespace,
+ * the interface the result names, or one of its addresses, may be gone (a deleted veth).
+ * `present` is what the namespace holds, undefined when it could not be looked at.
+ */
+export function staleReason(adopted: boolean, present: Record<string, string[]> | undefined, ifName: string, result: CniResult): string | undefined {
+  if (!adopted) return 'the network namespace was created anew';
+  if (!present) return undefined;
+  const have = present[ifName];
+  if (!have) return `interface ${ifName} is missing from the network namespace`;
+  const bare = (a: string) => a.split('/')[0]!.toLowerCase();
+  const want = (result.ips ?? [])
+    .filter((ip) => ip.interface === undefined || result.interfaces?.[ip.interface]?.name === ifName)
+    .map((ip) => ip.address);
+  const missing = want.filter((w) => !have.some((h) => bare(h) === bare(w)));
+  return missing.length ? `address ${missing.join(', ')} is missing from ${ifName}` : undefined;
+}
+
+/**
+ * DEL a stale attachment with the config it was ADDed with: the plugins release its IPAM
+ * reservation and host rules (CniRuntime removes masquerade rules the bridge plugin cannot
+ * find once the interface is gone). Should that DEL fail and the network have changed since,
+ * the current config is tried. An attachment that cannot be released is an error (the cache
+ * entry stays and a new ADD could not run over it); the pod's setup is retried.
+ */
+async function releaseStale(host: Host, list: NetworkConfigList, cached: CachedAttachment, rt: RuntimeConf, why: string, log: Logger, signal?: AbortSignal): Promise<void> {
+  const where = { network: list.name, interface: rt.ifName, ips: (cached.result.ips ?? []).map((i) => i.address) };
+  log.warn({ ...where, reason: why, event: 'cni.staleAttachment' }, 'cached attachment is stale: DEL from the cache, then ADD');
+  let cachedList: NetworkConfigList | undefined;
+  try {
+    cachedList = cachedConfigList(cached);
+  } catch (err) {
+    log.warn({ ...where, err }, 'cached config of the attachment is unreadable; deleting with the current one');
+  }
+  let failure: unknown;
+  for (const l of cachedList && cachedList.bytes !== list.bytes ? [cachedList, list] : [cachedList ?? list]) {
+    try {
+      await host.cni.delNetworkList(l, rt, signal);
+      return;
+    } catch (err) {
+      if (codeOf(err) === 'Canceled') throw err;
+      log.warn({ ...where, err, config: l === list ? 'current' : 'cached' }, 'cni del of the stale attachment failed');
+      failure = err;
+    }
+  }
+  throw new BerthError(codeOf(failure) ?? 'Unavailable', `stale attachment ${list.name}/${rt.ifName} (${why}) could not be released: ${errorMessage(failure)}`, { cause: failure });
+}
+
+/**
+ * ADD every attachment of the pod, loopback first. An attachment with a cached result is kept
+ * as it is (CNI-12: never ADDed again) while it is really there: in a namespace that was just
+ * created, or in an adopted one that lacks its interface or address, it is stale and gets DEL
+ * from the cache, then a fresh ADD (issue 14 item 1). `adopted`: the sandbox existed before
+ * this agent touched it, so an attachment without a cached result may be half made: DEL it
+ * first. A DEL follows a failed ADD. Returns the pod's network attachments (loopback left out).
  */
 export async function attachAll(host: Host, rec: PodRecord, netns: string, adopted: boolean, log: Logger, signal?: AbortSignal): Promise<Attachment[]> {
   const attachments: Attachment[] = [];
+  let present: Record<string, string[]> | undefined;
+  if (adopted && host.netns.addresses) {
+    present = await host.netns.addresses(netnsName(rec.uid)).catch((err: unknown) => {
+      log.warn({ err }, 'could not list the addresses in the adopted network namespace; keeping its cached attachments');
+      return undefined;
+    });
+  }
   for (const a of attachmentsOf(rec)) {
     const rt = runtimeConf(rec, netns, a.ifName, a.caps);
-    let result = (await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName))?.result;
+    const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
+    let result = cached?.result;
+    const why = cached && staleReason(adopted, present, a.ifName, cached.result);
+    if (cached && why) {
+      await releaseStale(host, a.list, cached, rt, why, log, signal);
+      result = undefined;
+    }
     if (!result) {
-      if (adopted) await host.cni.delNetworkList(a.list, rt, signal).catch(() => undefined);
+      if (adopted && !cached) await host.cni.delNetworkList(a.list, rt, signal).catch(() => undefined);
       try {
         result = await host.cni.addNetworkList(a.list, rt, signal);
       } catch (err) {

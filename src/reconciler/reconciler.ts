@@ -190,8 +190,10 @@ export class Reconciler {
    * interface of each pod), which DELs the stale ones with their cached config, netns and
    * arguments, and sends GC to plugins of lists ≥1.1.0. Runs at the first sync and after
    * deletions (records of pods being set up exist before their ADD, so they are never taken).
+   * Temporary files of interrupted cache writes go first (issue 14 item 10).
    */
   private async gcAttachments(): Promise<void> {
+    await this.host.cni.removeStaleCacheFiles?.().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
     const records = await listRecords(this.host.layout);
     const valid = records.flatMap((r) => {
       const id = sandboxId(r.uid);

@@ -133,6 +133,25 @@ export class IpNetnsManager implements NetnsManager {
     await rm(p, { force: true });
   }
 
+  async addresses(name: string): Promise<Record<string, string[]> | undefined> {
+    const p = this.path(name);
+    if ((await this.state(name)) !== 'mounted') return undefined;
+    let out: string;
+    try {
+      out = (await execa('nsenter', [`--net=${p}`, 'ip', '-j', 'addr', 'show'])).stdout;
+    } catch (err) {
+      if ((await this.state(name)) !== 'mounted') return undefined;
+      throw new BerthError('Unavailable', `list addresses in netns ${name}: ${stderrOf(err)}`, { cause: err });
+    }
+    const links = JSON.parse(out || '[]') as Array<{ ifname?: string; addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
+    const res: Record<string, string[]> = {};
+    for (const l of links) {
+      if (!l.ifname) continue;
+      res[l.ifname] = (l.addr_info ?? []).filter((a) => a.local).map((a) => `${a.local}/${a.prefixlen ?? ''}`);
+    }
+    return res;
+  }
+
   /** Names in the directory that start with `prefix`, mounted or not (GC removes both). */
   async list(prefix: string): Promise<string[]> {
     return (await readdirIfExists(this.dir)).filter((n) => n.startsWith(prefix) && NETNS_NAME.test(n));
