@@ -25,6 +25,7 @@ export function globalOptions(cmd: Command): Command {
     .option('--cni-conf-dir <dir>', 'directory of CNI conflists usable by name (repeatable)', collect)
     .option('--netns-dir <dir>', 'where network namespace handles live', DEFAULTS.netnsDir)
     .option('--concurrency <n>', 'pods set up at once', DEFAULTS.concurrency)
+    .option('--pids-limit <n>', 'most processes and threads one app may have (0: no limit)', DEFAULTS.pidsLimit)
     .option('--log-level <level>', 'trace, debug, info, warn, error', DEFAULTS.logLevel);
 }
 

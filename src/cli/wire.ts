@@ -56,9 +56,10 @@ export function createLogger(level: string, toStderr: boolean): Logger {
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: toStderr ? 2 : 1, sync: true })) as unknown as Logger;
 }
 
-export async function createHost(o: GlobalOptions, log: Logger): Promise<Host> {
+/** `readOnly`: for commands that only look (status, describe, --dry-run): nothing is written on the host. */
+export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly?: boolean } = {}): Promise<Host> {
   const layout = layoutOf(o);
-  const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir });
+  const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir, ...(opts.readOnly ? { readOnly: true } : {}) });
   return {
     layout,
     images: createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),

@@ -12,8 +12,8 @@ import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
 import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
 import type { Host } from './host.js';
 import { containerId, ipamDataDir, type Layout } from './layout.js';
-import type { PodRecord } from './records.js';
-import { readSpecFiles } from './sources.js';
+import { listRecords, type PodRecord } from './records.js';
+import { readSources, sourceIssue, type SourceFailure } from './sources.js';
 
 /** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
 export interface InputReport {
@@ -25,16 +25,57 @@ export interface InputReport {
 
 export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
 
-/** Read the spec directories and conflists, check them together (plugin path included). */
+/**
+ * Read the spec directories and conflists, check them together (plugin path included). A spec
+ * directory that does not exist or cannot be read is an error for that source, never "no pods":
+ * its error is in `issues` (keyed by the directory), and every applied pod whose record came
+ * from a file in it is held as it is (its file counts as invalid, so the diff keeps it).
+ */
 export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger): Promise<DesiredSet> {
-  const files = await readSpecFiles(host.layout.specDirs);
+  const { files, failed } = await readSources(host.layout.specDirs);
   const extra = await loadConfDirNetworks(cniConfDirs, log);
   const problems = await networkPluginProblems(host.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
-  return resolveDesired(files, {
+  const failedFiles = failed.map((f) => ({ file: f.path, pods: [], networks: [], issues: [{ ...sourceIssue(f), message: `${f.message}: nothing it held is changed` }] }));
+  const desired = resolveDesired([...failedFiles, ...files], {
     builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(host.layout) }),
     extraNetworks: extra,
     networkProblems: (n) => problems.get(n) ?? [],
   });
+  if (failed.length) {
+    const healthy = host.layout.specDirs.filter((d) => !failed.some((f) => f.path === d));
+    holdFailedSources(desired, failed, healthy, await listRecords(host.layout));
+  }
+  return desired;
+}
+
+/** Is `file` in the source (the directory itself, a file in it, or the file given directly)? */
+export const inSource = (file: string, source: string): boolean => file === source || file.startsWith(source.endsWith('/') ? source : `${source}/`);
+
+/**
+ * While a source has failed, only pods whose spec file lies in a source that was read may be
+ * deleted: every other applied pod — from the failed source, or from a directory that is no
+ * longer given at all (`--spec-dir /typo` for `/etc/podspecs`) — is held as it is. Its file
+ * joins `invalidFiles`, so the plan keeps the pod; pods of no given source get a
+ * SourceError warning that says why they were not deleted.
+ */
+export function holdFailedSources(desired: DesiredSet, failed: SourceFailure[], healthy: string[], records: PodRecord[]): void {
+  const held = new Set(desired.invalidFiles);
+  const noted = new Set<string>();
+  for (const r of records) {
+    const file = r.source.file;
+    if (healthy.some((h) => inSource(file, h))) continue;
+    held.add(file);
+    if (failed.some((f) => inSource(file, f.path)) || noted.has(file)) continue;
+    noted.add(file);
+    desired.issues.push({
+      severity: 'warning',
+      file,
+      path: '',
+      reason: 'SourceError',
+      message: `not deleted while ${failed.map((f) => f.path).join(', ')} cannot be read: the file is in no spec directory that was read`,
+    });
+  }
+  desired.invalidFiles = [...held];
 }
 
 /** The record a pod starts with: written before anything of it exists on the host. */

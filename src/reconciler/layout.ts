@@ -47,14 +47,19 @@ export function podUid(installationId: string, key: string, specHash: string): s
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** A random id made once per state directory, so that two installations never share names. */
-export async function installationId(l: Layout): Promise<string> {
+/**
+ * A random id made once per state directory, so that two installations never share names.
+ * With `create: false` (read-only commands) a missing id is not written: a throw-away one is
+ * returned (no pod can be named after an id that was never saved).
+ */
+export async function installationId(l: Layout, opts: { create?: boolean } = {}): Promise<string> {
   const file = join(l.stateDir, 'installation-id');
   try {
     return (await readFile(file, 'utf8')).trim();
   } catch (err) {
     if (errnoOf(err) !== 'ENOENT') throw err;
   }
+  if (opts.create === false) return randomBytes(8).toString('hex');
   await mkdir(l.stateDir, { recursive: true });
   const id = randomBytes(8).toString('hex');
   try {

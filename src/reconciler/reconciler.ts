@@ -59,9 +59,9 @@ export class Reconciler {
     this.log = host.log.child({ component: 'reconciler' });
   }
 
-  private async uidOf(): Promise<(p: LoadedPod) => string> {
-    this.installation ??= await installationId(this.host.layout);
-    const inst = this.installation;
+  private async uidOf(create = true): Promise<(p: LoadedPod) => string> {
+    const inst = this.installation ?? (await installationId(this.host.layout, { create }));
+    if (create) this.installation = inst;
     return (p) => podUid(inst, p.key, p.hash);
   }
 
@@ -69,7 +69,7 @@ export class Reconciler {
     return loadDesired(this.host, this.opts.cniConfDirs, this.log);
   }
 
-  /** The plan for the current input; with `observe`, also app restarts the host needs. */
+  /** The plan for the current input; with `observe` (--dry-run), also app restarts the host needs, and nothing is written. */
   async plan(observe = false): Promise<{ desired: DesiredSet; records: PodRecord[]; plan: PlanAction[] }> {
     const desired = await this.loadDesired();
     const records = await listRecords(this.host.layout);
@@ -83,7 +83,7 @@ export class Reconciler {
         }
       }
     }
-    return { desired, records, plan: diff(desired, records, await this.uidOf(), observed) };
+    return { desired, records, plan: diff(desired, records, await this.uidOf(!observe), observed) };
   }
 
   /** Run `fn` after whatever is pending for the same pod key: one pod's work is serialized. */

@@ -2,59 +2,241 @@
  * Sources of desired state: spec directories (DESIGN.md §2 "Files"). A directory holds
  * `*.yaml`, `*.yml`, `*.json`; dotfiles and editor/backup files are ignored; subdirectories
  * are not read. A half-written file is simply invalid now and valid a moment later.
+ *
+ * A source is never silently empty: a directory that does not exist or cannot be read is a
+ * failed source (nothing it owned may be changed), while an existing, empty directory holds no
+ * pods. Files are read safely: only regular files (after following a symlink), opened without
+ * blocking, at most MAX_SPEC_FILE_BYTES, valid UTF-8; every file skipped or refused is
+ * reported with its reason.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { watch } from 'chokidar';
-import { errnoOf } from '../common/errors.js';
+import { errnoOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { parseFile } from '../spec/index.js';
-import type { ParsedFile } from '../spec/types.js';
+import type { ParsedFile, SpecIssue } from '../spec/types.js';
 
 const SPEC_FILE = /\.(ya?ml|json)$/;
 const IGNORED = /(^\.|~$|\.swp$|\.bak$|\.tmp$)/;
+
+/** The largest spec file berth reads (the API server's request limit is 3 MiB; a file may hold several documents). */
+export const MAX_SPEC_FILE_BYTES = 4 * 1024 * 1024;
 
 export function isSpecFile(name: string): boolean {
   return SPEC_FILE.test(name) && !IGNORED.test(name);
 }
 
-/** Spec files of the directories (or files given directly), sorted by file name within each. */
-export async function listSpecFiles(paths: string[]): Promise<string[]> {
+/** A spec directory (or a file given directly) that could not be read: nothing it owned is changed. */
+export interface SourceFailure {
+  path: string;
+  message: string;
+}
+
+export interface SpecSources {
+  /** the spec files read, in order; a file refused or skipped is here with its issue and no documents */
+  files: ParsedFile[];
+  failed: SourceFailure[];
+}
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** What kind of thing a non-regular file is, for messages. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+function sourceMessage(path: string, err: unknown, what: string): string {
+  const errno = errnoOf(err);
+  if (errno === 'ENOENT') return `${what} ${path} does not exist`;
+  if (errno === 'EACCES' || errno === 'EPERM') return `${what} ${path} cannot be read: permission denied`;
+  return `${what} ${path} cannot be read: ${errorMessage(err)}`;
+}
+
+/**
+ * The spec files of each path: a directory's spec files sorted by name, a file as it is.
+ * A path that does not exist or cannot be listed is a failed source.
+ */
+export async function listSources(paths: string[]): Promise<{ files: string[]; failed: SourceFailure[] }> {
   const files: string[] = [];
+  const failed: SourceFailure[] = [];
   for (const p of paths) {
-    let st;
+    let st: Stats;
     try {
       st = await stat(p);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') continue; // a spec dir that does not exist yet holds no pods
-      throw err;
-    }
-    if (st.isFile()) {
-      files.push(p);
+      failed.push({ path: p, message: sourceMessage(p, err, errnoOf(err) === 'ENOENT' && isSpecFile(p) ? 'spec file' : 'spec directory') });
       continue;
     }
-    const entries = await readdir(p, { withFileTypes: true });
-    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if ((e.isFile() || e.isSymbolicLink()) && isSpecFile(e.name)) files.push(join(p, e.name));
+    if (!st.isDirectory()) {
+      files.push(p); // a file given directly; readSpecFile refuses what is not a regular file
+      continue;
+    }
+    try {
+      const entries = await readdir(p, { withFileTypes: true });
+      for (const e of entries.sort((a, b) => byName(a.name, b.name))) if (isSpecFile(e.name)) files.push(join(p, e.name));
+    } catch (err) {
+      failed.push({ path: p, message: sourceMessage(p, err, 'spec directory') });
     }
   }
-  return files;
+  return { files, failed };
 }
 
-export async function readSpecFiles(paths: string[]): Promise<ParsedFile[]> {
-  const out: ParsedFile[] = [];
-  for (const file of await listSpecFiles(paths)) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') continue; // removed between listing and reading
-      out.push({ file, pods: [], networks: [], issues: [{ severity: 'error', file, path: '', message: `cannot read: ${String(err)}` }] });
+/** Spec files of the directories (or files given directly), sorted by file name within each. */
+export async function listSpecFiles(paths: string[]): Promise<string[]> {
+  return (await listSources(paths)).files;
+}
+
+/**
+ * The offset of the first byte that is not part of a well-formed UTF-8 sequence (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or -1.
+ */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
       continue;
     }
-    out.push(parseFile(text, file));
+    let n: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0;
+      else if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90;
+      else if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined) return i;
+      if (k === 1 ? d < lo || d > hi : d < 0x80 || d > 0xbf) return i + k;
+    }
+    i += n + 1;
   }
-  return out;
+  return -1;
+}
+
+/** 1-based line and column (in characters) of byte `offset`, all bytes before it being valid UTF-8. */
+function positionOfByte(b: Uint8Array, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) {
+    if (b[i] === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  const column = [...new TextDecoder('utf-8').decode(b.subarray(lineStart, offset))].length + 1;
+  return { line, column };
+}
+
+type ReadResult = { text: string } | { issue: SpecIssue } | { gone: true };
+
+const refuse = (file: string, message: string, severity: 'error' | 'warning' = 'error', at: { line?: number; column?: number } = {}): ReadResult => ({
+  issue: { severity, file, ...at, path: '', message },
+});
+
+/**
+ * Read one spec file without ever blocking: stat (following symlinks) and refuse anything
+ * that is not a regular file before opening it, open with O_NONBLOCK (a FIFO swapped in
+ * meanwhile cannot hang us) and check the descriptor again, read at most the size limit,
+ * and decode strictly.
+ */
+export async function readSpecFile(file: string): Promise<ReadResult> {
+  let st: Stats;
+  try {
+    st = await stat(file);
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === 'ENOENT') {
+      const link = await lstat(file).catch(() => undefined);
+      if (link?.isSymbolicLink()) return refuse(file, 'dangling symlink: its target does not exist; not read', 'warning');
+      return { gone: true }; // removed between listing and reading
+    }
+    if (errno === 'ELOOP') return refuse(file, 'symlink loop: not read');
+    return refuse(file, `cannot read: ${errorMessage(err)}`);
+  }
+  if (!st.isFile()) {
+    if (st.isDirectory()) return refuse(file, 'is a directory: subdirectories are not read', 'warning');
+    return refuse(file, `is ${kindOf(st)}, not a regular file: refused`);
+  }
+  const tooBig = (size: number | string) => refuse(file, `is ${size} bytes, more than the limit of ${MAX_SPEC_FILE_BYTES} bytes (4 MiB) per spec file: refused`);
+  if (st.size > MAX_SPEC_FILE_BYTES) return tooBig(st.size);
+  let bytes: Uint8Array;
+  try {
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    try {
+      const fst = await fh.stat();
+      if (!fst.isFile()) return refuse(file, `is ${kindOf(fst)}, not a regular file: refused`);
+      const buf = Buffer.alloc(Math.min(MAX_SPEC_FILE_BYTES + 1, Math.max(fst.size + 1, 4096)));
+      let n = 0;
+      for (;;) {
+        if (n === buf.length) break;
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      if (n > MAX_SPEC_FILE_BYTES) return tooBig(`more than ${MAX_SPEC_FILE_BYTES}`);
+      if (n === buf.length) {
+        // it grew while we read: a writer is at work; the next pass sees the finished file
+        return refuse(file, 'changed while being read (a writer is at work?): not read this time');
+      }
+      bytes = buf.subarray(0, n);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return { gone: true };
+    return refuse(file, `cannot read: ${errorMessage(err)}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const pos = positionOfByte(bytes, Math.max(at, 0));
+    return refuse(file, `invalid UTF-8: byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at} is not part of a valid UTF-8 sequence`, 'error', pos);
+  }
+  if (text.trim() === '') {
+    // A file truncated by a writer that is about to fill it (kubelet: "file was empty").
+    return refuse(file, 'is empty: taken as half-written, the pods it held keep running (remove the file to remove them)');
+  }
+  return { text };
+}
+
+/** Read and parse every spec file of the paths; failed sources and refused files are reported, never dropped. */
+export async function readSources(paths: string[]): Promise<SpecSources> {
+  const { files: names, failed } = await listSources(paths);
+  const files: ParsedFile[] = [];
+  for (const file of names) {
+    const r = await readSpecFile(file);
+    if ('gone' in r) continue;
+    if ('issue' in r) files.push({ file, pods: [], networks: [], issues: [r.issue] });
+    else files.push(parseFile(r.text, file));
+  }
+  return { files, failed };
+}
+
+/** The issue that reports a failed source (no key: it is about a file or directory, not one document). */
+export const sourceIssue = (f: SourceFailure): SpecIssue => ({ severity: 'error', file: f.path, path: '', message: f.message, reason: 'SourceError' });
+
+/** Parsed spec files of the paths, each failed source as one more file holding its error. */
+export async function readSpecFiles(paths: string[]): Promise<ParsedFile[]> {
+  const { files, failed } = await readSources(paths);
+  return [...failed.map((f) => ({ file: f.path, pods: [], networks: [], issues: [sourceIssue(f)] })), ...files];
 }
 
 /**

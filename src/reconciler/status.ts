@@ -192,7 +192,17 @@ export function statusRows(
   conflicts: SpecIssue[],
 ): PodStatusRow[] {
   const invalid = new Map(issues.filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
-  const rows = pods.map(({ rec, live }) => podStatusRow(rec, live, invalid.get(rec.key)));
+  // Errors without a key are about a whole file (a YAML syntax error, a refused file) or a
+  // whole source (a spec directory that cannot be read): pods applied from it are held.
+  const whole = issues.filter((i) => i.severity === 'error' && i.key === undefined && i.reason === undefined);
+  const sources = issues.filter((i) => i.reason === 'SourceError');
+  const rows = pods.map(({ rec, live }) => {
+    const fileIssue = whole.find((i) => i.file === rec.source.file);
+    const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue);
+    const file = rec.source.file;
+    const source = fileIssue ? undefined : sources.find((i) => i.file === file || file.startsWith(i.file.endsWith('/') ? i.file : `${i.file}/`));
+    return source ? { ...row, reason: 'SourceError', message: `${source.message} (the pod is kept as it is)` } : row;
+  });
   const keys = new Set(pods.map((p) => p.rec.key));
   for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
   for (const c of conflicts) rows.push(issueRow(c, 'Conflict'));

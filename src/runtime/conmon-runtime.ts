@@ -37,9 +37,18 @@ import {
   writeJsonAtomic,
   type Logger,
 } from '../common/index.js';
-import { detectCgroupFacts, hostBoundingCapabilities, hostRlimits, parseCgroupMounts, type CgroupFacts } from './host-facts.js';
+import {
+  detectCgroupFacts,
+  hostBoundingCapabilities,
+  hostDevices,
+  hostLsm,
+  hostOomScoreAdj,
+  hostRlimits,
+  parseCgroupMounts,
+  type CgroupFacts,
+} from './host-facts.js';
 import { CliOciRuntime, crunNeedsWrapper } from './oci-runtime.js';
-import { buildOciSpec, type BundleFacts } from './oci-spec.js';
+import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { isAlive, readProcStat } from './proc.js';
 import type { AppLaunch, AppRuntime, AppStatus, OciRuntime } from './types.js';
@@ -73,6 +82,10 @@ export interface ConmonRuntimeOptions {
   cgroupParent?: string;
   /** how long to wait for conmon's sync line (default 30 s) */
   createTimeoutMs?: number;
+  /** pids limit of every app (`--pids-limit`, default DEFAULT_PIDS_LIMIT; 0: none) */
+  pidsLimit?: number;
+  /** where Localhost seccomp profiles live (`<config-dir>/seccomp`) */
+  seccompDir?: string;
 }
 
 export interface ExecResult {
@@ -97,6 +110,8 @@ export class ConmonRuntime implements AppRuntime {
   private readonly log: Logger;
   private readonly cgroupParent: string;
   private readonly createTimeoutMs: number;
+  private readonly pidsLimit: number | undefined;
+  private readonly seccompDir: string | undefined;
   private facts?: Promise<{ cgroup: CgroupFacts; bundle: Omit<BundleFacts, 'userDb'> }>;
 
   constructor(opts: ConmonRuntimeOptions) {
@@ -107,6 +122,8 @@ export class ConmonRuntime implements AppRuntime {
     this.log = (opts.log ?? silentLogger()).child({ component: 'runtime' });
     this.cgroupParent = opts.cgroupParent ?? 'berth';
     this.createTimeoutMs = opts.createTimeoutMs ?? 30_000;
+    this.pidsLimit = opts.pidsLimit;
+    this.seccompDir = opts.seccompDir;
   }
 
   get exitsDir(): string {
@@ -126,10 +143,29 @@ export class ConmonRuntime implements AppRuntime {
   hostFacts() {
     this.facts ??= (async () => {
       try {
-        const [cgroup, rlimits, boundingCapabilities] = await Promise.all([detectCgroupFacts(), hostRlimits(), hostBoundingCapabilities()]);
+        const [cgroup, rlimits, boundingCapabilities, devices, lsm, oomAdj] = await Promise.all([
+          detectCgroupFacts(),
+          hostRlimits(),
+          hostBoundingCapabilities(),
+          hostDevices(),
+          hostLsm(),
+          hostOomScoreAdj(),
+        ]);
         // crun behind the wrapper sees a pure v1 host
         const mode = this.oci.name === 'crun' && crunNeedsWrapper(cgroup) ? 'v1' : cgroup.mode;
-        return { cgroup, bundle: { cgroupMode: mode, rlimits, boundingCapabilities, cgroupParent: this.cgroupParent } };
+        const bundle: Omit<BundleFacts, 'userDb'> = {
+          cgroupMode: mode,
+          rlimits,
+          boundingCapabilities,
+          cgroupParent: this.cgroupParent,
+          hostDevices: devices,
+          lsm,
+          // without CAP_SYS_RESOURCE no child can go below this process's oom_score_adj
+          ...(boundingCapabilities.includes('CAP_SYS_RESOURCE') ? {} : { oomScoreAdjFloor: oomAdj }),
+          ...(this.pidsLimit !== undefined ? { pidsLimit: this.pidsLimit } : {}),
+          ...(this.seccompDir !== undefined ? { seccompDir: this.seccompDir } : {}),
+        };
+        return { cgroup, bundle };
       } catch (err) {
         this.facts = undefined; // read again next time
         throw err;
@@ -171,6 +207,7 @@ export class ConmonRuntime implements AppRuntime {
     const facts = await this.hostFacts();
     const paths = overlayPaths(launch.bundleDir, launch.execution);
     const spec = buildOciSpec(launch, facts.bundle); // before any host change: invalid input fails fast
+    for (const w of bundleWarnings(launch, facts.bundle)) log.warn({ pod: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
     const ctrDir = this.containerDir(id);
     const persistDir = join(ctrDir, 'persist');
     await Promise.all([mkdir(this.exitsDir, { recursive: true }), mkdir(this.socksDir, { recursive: true }), mkdir(persistDir, { recursive: true })]);

@@ -4,7 +4,7 @@
  * CAP_SYS_RESOURCE, so a spec must never ask for more) and the capability bounding set.
  * The parsers are pure; the readers take their input from /proc and /sys.
  */
-import { readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '../common/index.js';
 
@@ -134,4 +134,74 @@ export async function hostBoundingCapabilities(procRoot = '/proc'): Promise<stri
   const status = await readFile(join(procRoot, 'self/status'), 'utf8');
   const m = /^CapBnd:\s*([0-9a-f]+)/m.exec(status);
   return m ? capabilitiesOfMask(m[1]!) : [...ALL_CAPABILITIES];
+}
+
+/** A device node of the host, as a privileged app gets it (OCI `linux.devices`). */
+export interface HostDevice {
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
+}
+
+/** Linux dev_t → major/minor (the glibc encoding Node's `rdev` carries). */
+export function devMajorMinor(rdev: number): { major: number; minor: number } {
+  const r = BigInt(rdev);
+  const major = Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn));
+  const minor = Number((r & 0xffn) | ((r >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+/**
+ * The host's character and block devices under `/dev` (what a privileged container sees, as
+ * containerd's WithHostDevices gives it); /dev/pts, /dev/shm, /dev/mqueue and the console
+ * are the container's own.
+ */
+export async function hostDevices(devRoot = '/dev'): Promise<HostDevice[]> {
+  const skip = new Set(['pts', 'shm', 'mqueue', 'console', 'ptmx', 'fd', 'core', 'stdin', 'stdout', 'stderr']);
+  const out: HostDevice[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'EACCES') return; // vanished while listing
+      throw err;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (depth === 0 && skip.has(e.name)) continue;
+      if (e.isDirectory() && depth < 4) await walk(p, depth + 1);
+      else if (e.isCharacterDevice() || e.isBlockDevice()) {
+        const st = await lstat(p).catch(() => undefined);
+        if (!st) continue;
+        out.push({ path: p, type: e.isCharacterDevice() ? 'c' : 'b', ...devMajorMinor(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+      }
+    }
+  };
+  await walk(devRoot, 0);
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** Which Linux security modules are active on the host (AppArmor and SELinux labels need them). */
+export interface HostLsm {
+  apparmor: boolean;
+  selinux: boolean;
+}
+
+export async function hostLsm(sysRoot = '/sys'): Promise<HostLsm> {
+  const apparmor = ((await readFile(join(sysRoot, 'module/apparmor/parameters/enabled'), 'utf8').catch(() => '')).trim() === 'Y');
+  const selinux = await readFile(join(sysRoot, 'fs/selinux/enforce'), 'utf8').then(
+    () => true,
+    () => false,
+  );
+  return { apparmor, selinux };
+}
+
+/** This process's oom_score_adj: without CAP_SYS_RESOURCE, children cannot go below it. */
+export async function hostOomScoreAdj(procRoot = '/proc'): Promise<number> {
+  return Number((await readFile(join(procRoot, 'self/oom_score_adj'), 'utf8')).trim()) || 0;
 }

@@ -30,6 +30,10 @@ export {
   capabilitySet,
   parseQuantity,
   DEFAULT_CAPABILITIES,
+  DEFAULT_PIDS_LIMIT,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  bundleWarnings,
   type BundleFacts,
   type OciSpec,
 } from './oci-spec.js';
@@ -38,3 +42,4 @@ export { overlayPaths, mountOverlay, unmountAll, type OverlayPaths } from './ove
 export { ConmonRuntime, normalizeSignal, type ConmonRuntimeOptions, type ContainerMeta, type ExecResult } from './conmon-runtime.js';
 export { readCriLog, parseCriLine, type CriLine, type ReadCriLogOptions } from './logs.js';
 export { isAlive, readProcStat, parseProcStat, type ProcStat } from './proc.js';
+export { qosClass, oomScoreAdj, type QosClass } from './qos.js';

@@ -127,12 +127,16 @@ function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The wrapper's inner command: drop the cgroup2 mount, then exec crun. */
+const crunWrapperInner = (crunPath: string, unifiedMount: string) =>
+  `umount ${shq(unifiedMount)} 2>/dev/null || umount -l ${shq(unifiedMount)} || exit 125; exec ${shq(crunPath)} "$@"`;
+
 /**
  * The wrapper that lets crun run on a hybrid host: a private mount namespace in which the
  * cgroup2 mount is gone. `"$@"` passes conmon's (or berth's) argv through unchanged.
  */
 export function crunWrapperScript(crunPath: string, unifiedMount: string): string {
-  const inner = `umount ${shq(unifiedMount)} 2>/dev/null || umount -l ${shq(unifiedMount)} || exit 125; exec ${shq(crunPath)} "$@"`;
+  const inner = crunWrapperInner(crunPath, unifiedMount);
   return `#!/bin/sh\n# written by berth: run crun without the cgroup2 mount of this hybrid host (see HOST-NOTES §4)\nexec unshare -m --propagation private sh -c ${shq(inner)} crun "$@"\n`;
 }
 
@@ -144,6 +148,11 @@ export interface ResolveOciRuntimeOptions {
   binary?: string;
   /** cgroup facts; default: detected */
   cgroup?: CgroupFacts;
+  /**
+   * Write nothing (read-only commands: status, describe, --dry-run): the wrapper's command line
+   * runs inline. Enough for state queries; conmon needs the wrapper file.
+   */
+  readOnly?: boolean;
 }
 
 /** Whether crun needs the wrapper on a host with these cgroup facts. */
@@ -158,6 +167,7 @@ export async function resolveOciRuntime(opts: ResolveOciRuntimeOptions): Promise
   if (opts.name === 'runc') return new CliOciRuntime('runc', [binary]);
   const cg = opts.cgroup ?? (await detectCgroupFacts());
   if (!crunNeedsWrapper(cg)) return new CliOciRuntime('crun', [binary]);
+  if (opts.readOnly) return new CliOciRuntime('crun', ['unshare', '-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun']);
   const wrapper = join(opts.runDir, 'bin', 'crun');
   await writeFileAtomic(wrapper, crunWrapperScript(binary, cg.unifiedMount!), 0o755);
   return new CliOciRuntime('crun', [wrapper]);

@@ -5,9 +5,16 @@
  */
 import { BerthError } from '../common/index.js';
 import type { Container } from '../spec/pod.js';
-import { ALL_CAPABILITIES, type CgroupMode, type HostRlimits } from './host-facts.js';
+import { ALL_CAPABILITIES, type CgroupMode, type HostDevice, type HostLsm, type HostRlimits } from './host-facts.js';
 import type { AppLaunch, ImageProcessConfig } from './types.js';
+import { totalmem } from 'node:os';
+import { normalizeSysctlName } from '../spec/security.js';
+import { oomScoreAdj } from './qos.js';
+import { seccompFor } from './seccomp/index.js';
+import { parseCpuMillis, parseQuantity } from './quantity.js';
 import { loadUserDb, resolveUserSpec, type UserDb } from './users.js';
+
+export { parseCpuMillis, parseQuantity } from './quantity.js';
 
 export interface BundleFacts {
   cgroupMode: CgroupMode;
@@ -19,7 +26,28 @@ export interface BundleFacts {
   cgroupParent?: string;
   /** the image's user database; default: read from `launch.rootfsLower` */
   userDb?: UserDb;
+  /** pids cgroup limit of every app (`--pids-limit`); 0 or less: no limit. Default DEFAULT_PIDS_LIMIT */
+  pidsLimit?: number;
+  /** the machine's memory, for the kubelet's Burstable oom_score_adj; default os.totalmem() */
+  machineMemoryBytes?: number;
+  /**
+   * the lowest oom_score_adj the runtime may set: without CAP_SYS_RESOURCE a process cannot go
+   * below its parent's; default -1000 (no floor)
+   */
+  oomScoreAdjFloor?: number;
+  /** the host's devices, given to privileged apps */
+  hostDevices?: HostDevice[];
+  /** the security modules the host runs */
+  lsm?: HostLsm;
+  /** `<config-dir>/seccomp`: where Localhost seccomp profiles live */
+  seccompDir?: string;
 }
+
+/**
+ * Default pids limit of an app (`--pids-limit`): podman's default. The kubelet sets none by
+ * default, which lets a fork bomb take the host; berth takes the stricter of the two.
+ */
+export const DEFAULT_PIDS_LIMIT = 2048;
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_NOFILE = 1_048_576;
@@ -31,10 +59,19 @@ export const DEFAULT_CAPABILITIES = [
   'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
 ];
 
+/**
+ * Paths masked in every unprivileged app: the union of containerd's default
+ * (oci/spec.go `defaultUnixEnv`/WithMaskedPaths: acpi, asound, kcore, keys, latency_stats,
+ * timer_list, timer_stats, sched_debug, scsi, /sys/firmware, /sys/devices/virtual/powercap)
+ * and podman's (containers/common `DefaultMaskedPaths`, which adds /sys/dev/block and
+ * /sys/fs/selinux).
+ */
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/sys/dev/block', '/sys/fs/selinux',
 ];
+/** Read-only in every unprivileged app (containerd's and podman's lists are the same). */
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 /**
@@ -166,25 +203,6 @@ export function processArgs(image: ImageProcessConfig, container: Container, env
   return args;
 }
 
-/** Kubernetes quantity → number (bytes for memory, cores for cpu). */
-export function parseQuantity(q: string | number): number {
-  if (typeof q === 'number') return q;
-  const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?\d+)?$/.exec(q.trim());
-  if (!m) throw new BerthError('InvalidArgument', `invalid quantity "${q}"`);
-  const n = Number(m[1]);
-  const suffix = m[2] ?? '';
-  const mult: Record<string, number> = {
-    '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-  };
-  if (suffix.startsWith('e')) return n * 10 ** Number(suffix.slice(1));
-  return n * mult[suffix]!;
-}
-
-export function parseCpuMillis(q: string | number): number {
-  return Math.round(parseQuantity(q) * 1000);
-}
-
 function normCap(c: string): string {
   const u = c.trim().toUpperCase();
   return u.startsWith('CAP_') ? u : `CAP_${u}`;
@@ -228,13 +246,20 @@ function resolveProcessUser(launch: AppLaunch, facts: BundleFacts) {
     gid = runAsGroup ?? r.gid;
     additional = r.additionalGids;
   }
+  const strict = psc?.supplementalGroupsPolicy === 'Strict'; // only the groups the pod spec names
   const extra = [
-    ...additional,
+    ...(strict ? [] : additional),
     ...(launch.image.appc?.supplementaryGids ?? []),
     ...(psc?.supplementalGroups ?? []),
     ...(psc?.fsGroup !== undefined ? [psc.fsGroup] : []),
   ];
   const additionalGids = [...new Set(extra)].filter((g) => g !== gid);
+  if (uid === 0 && (sc?.runAsNonRoot ?? psc?.runAsNonRoot) === true) {
+    // the kubelet's CreateContainerConfigError, with its words
+    throw new BerthError('InvalidArgument', `container has runAsNonRoot and image will run as root (pod: "${launch.namespace}/${launch.podName}", container: ${launch.appName})`, {
+      details: { reason: 'CreateContainerConfigError' },
+    });
+  }
   return { uid, gid, ...(additionalGids.length ? { additionalGids } : {}) };
 }
 
@@ -243,10 +268,12 @@ function cgroupsPathOf(launch: AppLaunch, facts: BundleFacts): string {
   return `/${parent}/${launch.containerId}`;
 }
 
-function resources(container: Container) {
+function resources(container: Container, privileged: boolean, facts: BundleFacts) {
   const limits = container.resources?.limits ?? {};
   const requests = container.resources?.requests ?? {};
-  const out: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  const out: Record<string, unknown> = { devices: [{ allow: privileged, access: 'rwm' }] };
+  const pids = facts.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+  if (pids > 0) out.pids = { limit: pids };
   const cpu: Record<string, number> = {};
   if (limits.cpu !== undefined) {
     const period = 100_000;
@@ -278,14 +305,19 @@ function defaultMounts(privileged: boolean) {
   ];
 }
 
-/** Bind mounts for etcFiles and volumes, in that order (volumes may shadow etc files). */
-export function bindMounts(launch: AppLaunch): Array<{ destination: string; type: string; source: string; options: string[] }> {
+/**
+ * Bind mounts for etcFiles and volumes, in that order (volumes may shadow etc files). Volumes
+ * are `nosuid,nodev` unless the app is privileged: a setuid file or a device node made in a
+ * volume gives nothing, in the app or to a host user who finds the directory.
+ */
+export function bindMounts(launch: AppLaunch, privileged = false): Array<{ destination: string; type: string; source: string; options: string[] }> {
   const out = [];
   for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) {
     out.push({ destination: dest, type: 'bind', source: src, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'] });
   }
   for (const m of launch.mounts ?? []) {
-    out.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', 'rprivate', m.readOnly ? 'ro' : 'rw'] });
+    const options = ['rbind', 'rprivate', m.readOnly ? 'ro' : 'rw', ...(privileged ? [] : ['nosuid', 'nodev'])];
+    out.push({ destination: m.destination, type: 'bind', source: m.source, options });
   }
   return out;
 }
@@ -352,40 +384,111 @@ export type OciSpec = Record<string, unknown> & {
   process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number; additionalGids?: number[] } } & Record<string, unknown>;
 };
 
+/** The pod's sysctls for the OCI spec (validated against the kubelet's safe set in spec/security.ts). */
+function sysctlsOf(launch: AppLaunch): Record<string, string> | undefined {
+  const list = launch.pod.spec.securityContext?.sysctls ?? [];
+  if (list.length === 0) return undefined;
+  return Object.fromEntries(list.map((x) => [normalizeSysctlName(x.name), x.value]));
+}
+
+/** AppArmor and SELinux labels, where the host runs the module (see `bundleWarnings` otherwise). */
+function lsmLabels(launch: AppLaunch, facts: BundleFacts, privileged: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  const sc = launch.container.securityContext;
+  const psc = launch.pod.spec.securityContext;
+  const aa = sc?.appArmorProfile ?? psc?.appArmorProfile;
+  if (facts.lsm?.apparmor && aa && !privileged) {
+    if (aa.type === 'Localhost' && aa.localhostProfile) out.apparmorProfile = aa.localhostProfile;
+    else if (aa.type === 'Unconfined') out.apparmorProfile = 'unconfined';
+  }
+  const se = sc?.seLinuxOptions ?? psc?.seLinuxOptions;
+  if (facts.lsm?.selinux && se?.user && se.role && se.type && se.level) out.selinuxLabel = `${se.user}:${se.role}:${se.type}:${se.level}`;
+  return out;
+}
+
+/**
+ * What the bundle cannot honour on this host, for the caller to log with the pod and app:
+ * an AppArmor or SELinux setting on a host without that module (Kubernetes nodes without the
+ * module run such pods too), and an oom_score_adj the runtime may not lower.
+ */
+export function bundleWarnings(launch: AppLaunch, facts: BundleFacts): string[] {
+  const out: string[] = [];
+  const sc = launch.container.securityContext;
+  const psc = launch.pod.spec.securityContext;
+  const aaField = sc?.appArmorProfile ? 'securityContext.appArmorProfile' : psc?.appArmorProfile ? 'spec.securityContext.appArmorProfile' : undefined;
+  const aa = sc?.appArmorProfile ?? psc?.appArmorProfile;
+  if (aaField && aa && aa.type !== 'Unconfined') {
+    if (!facts.lsm?.apparmor) out.push(`${aaField} ${aa.type} not applied: this host does not run AppArmor`);
+    else if (aa.type === 'RuntimeDefault') out.push(`${aaField} RuntimeDefault not applied: berth ships no AppArmor profile (seccomp RuntimeDefault, capabilities and masked paths still apply)`);
+  }
+  const seField = sc?.seLinuxOptions ? 'securityContext.seLinuxOptions' : psc?.seLinuxOptions ? 'spec.securityContext.seLinuxOptions' : undefined;
+  if (seField) {
+    const se = sc?.seLinuxOptions ?? psc?.seLinuxOptions;
+    if (!facts.lsm?.selinux) out.push(`${seField} not applied: this host does not run SELinux`);
+    else if (!(se?.user && se.role && se.type && se.level)) out.push(`${seField} not applied: berth needs user, role, type and level to build a label`);
+  }
+  return out;
+}
+
 export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   const { container } = launch;
+  const podSpec = launch.pod.spec;
   const sc = container.securityContext;
   const privileged = sc?.privileged === true;
   const env = buildEnv(launch);
   const envMap = new Map(containerEnv(container, launch));
   const args = processArgs(launch.image, container, envMap);
   const caps = appcCapabilities(launch.image, capabilitySet(container, facts.boundingCapabilities), container, facts.boundingCapabilities);
-  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  const user = resolveProcessUser(launch, facts);
+  const namespaces: Array<{ type: string; path?: string }> = [
+    ...(podSpec.hostPID ? [] : [{ type: 'pid' }]),
+    ...(podSpec.hostIPC ? [] : [{ type: 'ipc' }]),
+    { type: 'uts' },
+    { type: 'mount' },
+  ];
   if (launch.netnsPath !== undefined) namespaces.push({ type: 'network', path: launch.netnsPath });
+  // A cgroup namespace hides the host's cgroup tree; on v1 and hybrid hosts runtimes cannot
+  // give one that works (crun runs behind a v1-only view here), so only on v2.
+  if (facts.cgroupMode === 'v2') namespaces.push({ type: 'cgroup' });
   const linux: Record<string, unknown> = {
     namespaces,
     cgroupsPath: cgroupsPathOf(launch, facts),
-    resources: resources(appcResources(launch.image, container)),
+    resources: resources(appcResources(launch.image, container), privileged, facts),
   };
-  if (!privileged) {
+  const sysctl = sysctlsOf(launch);
+  if (sysctl) linux.sysctl = sysctl;
+  if (privileged) {
+    if (facts.hostDevices?.length) linux.devices = facts.hostDevices;
+  } else {
     linux.maskedPaths = MASKED_PATHS;
     linux.readonlyPaths = READONLY_PATHS;
+    const seccomp = seccompFor(sc?.seccompProfile ?? podSpec.securityContext?.seccompProfile, {
+      capabilities: caps,
+      privileged,
+      ...(facts.seccompDir !== undefined ? { profileDir: facts.seccompDir } : {}),
+    });
+    if (seccomp) linux.seccomp = seccomp;
   }
+  const oom = Math.max(oomScoreAdj(launch.pod, container, facts.machineMemoryBytes ?? totalmem()), facts.oomScoreAdjFloor ?? -1000);
+  const noNewPrivileges =
+    !privileged && (sc?.allowPrivilegeEscalation === false || (sc?.allowPrivilegeEscalation === undefined && isolator(launch.image, 'os/linux/no-new-privileges') === true));
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: resolveProcessUser(launch, facts),
+      user,
       args,
       env,
       cwd: container.workingDir || launch.image.WorkingDir || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: rlimits(facts),
-      noNewPrivileges: sc?.allowPrivilegeEscalation === false || (sc?.allowPrivilegeEscalation === undefined && isolator(launch.image, 'os/linux/no-new-privileges') === true),
+      noNewPrivileges,
+      oomScoreAdj: oom,
+      ...lsmLabels(launch, facts, privileged),
     },
     root: { path: 'rootfs', readonly: sc?.readOnlyRootFilesystem === true },
     hostname: launch.hostname,
-    mounts: [...defaultMounts(privileged), ...bindMounts(launch)],
+    mounts: [...defaultMounts(privileged), ...bindMounts(launch, privileged)],
     annotations: annotationsOf(launch),
     linux,
   };

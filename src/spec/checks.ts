@@ -9,6 +9,7 @@ import { EGRESS_BANDWIDTH_ANNOTATION, INGRESS_BANDWIDTH_ANNOTATION, parseBandwid
 import type { FieldPath } from './path.js';
 import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';
+import { checkSecurity } from './security.js';
 import type { RawIssue } from './unsupported.js';
 
 /** fieldRef paths berth can fill in without an API server. */
@@ -154,5 +155,6 @@ export function checkPod(pod: Pod): PodCheckResult {
       networks = parsed.networks;
     }
   }
+  issues.push(...checkSecurity(pod));
   return networks === undefined ? { issues } : { issues, networks };
 }

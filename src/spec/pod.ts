@@ -32,6 +32,17 @@ export const ObjectMeta = z
     annotations: z.record(z.string()).optional(),
     uid: z.string().optional(),
     generateName: z.string().optional(),
+    // Written by an API server (kubeadm and `kubectl get -o yaml` leave them in files): no
+    // effect on a static pod, as for the kubelet. Controller fields are warned about (unsupported.ts).
+    creationTimestamp: z.union([z.string(), z.null()]).optional(),
+    resourceVersion: z.string().optional(),
+    selfLink: z.string().optional(),
+    generation: z.number().int().optional(),
+    managedFields: z.array(z.unknown()).optional(),
+    deletionTimestamp: z.union([z.string(), z.null()]).optional(),
+    deletionGracePeriodSeconds: z.number().int().optional(),
+    ownerReferences: z.array(z.unknown()).optional(),
+    finalizers: z.array(z.string()).optional(),
   })
   .strict();
 
@@ -83,6 +94,25 @@ export const ResourceRequirements = z
 
 const Capabilities = z.object({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() }).strict();
 
+/** `seccompProfile` (pod and container): berth's default is RuntimeDefault, as the restricted profile asks. */
+export const SeccompProfile = z
+  .object({
+    type: z.enum(['RuntimeDefault', 'Localhost', 'Unconfined']),
+    /** a path relative to `<config-dir>/seccomp/`; only with type Localhost */
+    localhostProfile: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** `appArmorProfile`: applied where the host runs AppArmor, otherwise a warning names the field. */
+export const AppArmorProfile = z
+  .object({ type: z.enum(['RuntimeDefault', 'Localhost', 'Unconfined']), localhostProfile: z.string().min(1).optional() })
+  .strict();
+
+/** `seLinuxOptions`: applied where the host runs SELinux, otherwise a warning names the field. */
+export const SELinuxOptions = z
+  .object({ user: z.string().optional(), role: z.string().optional(), type: z.string().optional(), level: z.string().optional() })
+  .strict();
+
 export const SecurityContext = z
   .object({
     runAsUser: z.number().int().min(0).optional(),
@@ -92,8 +122,14 @@ export const SecurityContext = z
     privileged: z.boolean().optional(),
     allowPrivilegeEscalation: z.boolean().optional(),
     capabilities: Capabilities.optional(),
+    seccompProfile: SeccompProfile.optional(),
+    appArmorProfile: AppArmorProfile.optional(),
+    seLinuxOptions: SELinuxOptions.optional(),
+    procMount: z.enum(['Default', 'Unmasked']).optional(),
   })
   .strict();
+
+export const Sysctl = z.object({ name: z.string().min(1), value: z.string() }).strict();
 
 export const PodSecurityContext = z
   .object({
@@ -102,7 +138,11 @@ export const PodSecurityContext = z
     runAsNonRoot: z.boolean().optional(),
     fsGroup: z.number().int().min(0).optional(),
     supplementalGroups: z.array(z.number().int().min(0)).optional(),
-    sysctls: z.array(z.object({ name: z.string(), value: z.string() }).strict()).optional(),
+    supplementalGroupsPolicy: z.enum(['Merge', 'Strict']).optional(),
+    sysctls: z.array(Sysctl).optional(),
+    seccompProfile: SeccompProfile.optional(),
+    appArmorProfile: AppArmorProfile.optional(),
+    seLinuxOptions: SELinuxOptions.optional(),
   })
   .strict();
 
@@ -195,6 +235,14 @@ export const PodSpec = z
       .optional(),
     securityContext: PodSecurityContext.optional(),
     volumes: z.array(Volume).optional(),
+    hostPID: z.boolean().optional(),
+    hostIPC: z.boolean().optional(),
+    /** no services on a single host: there are no service links to inject */
+    enableServiceLinks: z.boolean().optional(),
+    os: z.object({ name: z.string().refine((v) => v === 'linux', 'berth runs Linux pods only: os.name must be "linux"') }).strict().optional(),
+    /** only the default, true: user namespaces are refused (unsupported.ts) */
+    hostUsers: z.boolean().optional(),
+    schedulingGates: z.array(z.object({ name: z.string() }).strict()).optional(),
     // Scheduling fields: accepted so that the file stays a valid cluster Pod, ignored with a warning.
     nodeSelector: z.record(z.string()).optional(),
     affinity: z.record(z.unknown()).optional(),
@@ -225,6 +273,9 @@ export type Volume = z.infer<typeof Volume>;
 export type EnvVar = z.infer<typeof EnvVar>;
 export type ContainerPort = z.infer<typeof ContainerPort>;
 export type RestartPolicy = PodSpec['restartPolicy'];
+export type SecurityContext = z.infer<typeof SecurityContext>;
+export type PodSecurityContext = z.infer<typeof PodSecurityContext>;
+export type SeccompProfile = z.infer<typeof SeccompProfile>;
 
 /** The annotation that lists a pod's networks (the Multus convention). */
 export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';

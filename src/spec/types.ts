@@ -32,6 +32,11 @@ export interface SpecIssue {
   message: string;
   /** namespace/name of the pod (or network name) the issue belongs to, when it can be told */
   key?: string;
+  /**
+   * 'SourceError': a spec source (directory) could not be read; `file` is the source, or the
+   * file of a pod held because of it. Its pods are kept as they are, not InvalidSpec.
+   */
+  reason?: 'SourceError';
 }
 
 /** One network a pod joins, from the k8s.v1.cni.cncf.io/networks annotation (or the default). */

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .action(act(async (pod: string, cmdOpts: { namespace: string }, cmd: Command) => {
       const o = opts(cmd);
-      const host = await createHost(o, createLogger('warn', true));
+      const host = await createHost(o, createLogger('warn', true), { readOnly: true });
       const rec = await findPod(o, pod, cmdOpts.namespace);
       const row = (await collectStatus(host)).find((r) => r.uid === rec.uid)!;
       const out: string[] = [

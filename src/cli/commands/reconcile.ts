@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../common/duration.js';
 import { formatIssue } from '../../spec/index.js';
 import { formatPlan, hasChanges, Reconciler } from '../../reconciler/index.js';
-import { createHost, createLogger } from '../wire.js';
+import { acquireAgentLock } from '../../reconciler/lock.js';
+import { createHost, createLogger, layoutOf } from '../wire.js';
 import { act, globalOptions, opts } from '../common.js';
 
 export function register(program: Command): void {
@@ -21,7 +22,9 @@ export function register(program: Command): void {
     const o = opts(cmd);
     const log = createLogger(o.logLevel, Boolean(cmdOpts.dryRun));
     const timeoutMs = parseDuration(cmdOpts.timeout);
-    const host = await createHost(o, log);
+    // One agent per state dir, for the agent's whole life; --dry-run only reads and takes none.
+    const lock = cmdOpts.dryRun ? undefined : await acquireAgentLock(layoutOf(o).stateDir);
+    const host = await createHost(o, log, cmdOpts.dryRun ? { readOnly: true } : {});
     const cniCheckMs = /^0+$/.test(cmdOpts.cniCheck) ? 0 : parseDuration(cmdOpts.cniCheck);
     const rec = new Reconciler(host, { cniConfDirs: o.cniConfDir, resyncMs: parseDuration(cmdOpts.resync), minReadyMs: parseDuration(cmdOpts.minReady), cniCheckMs });
     if (cmdOpts.dryRun) {
@@ -39,6 +42,7 @@ export function register(program: Command): void {
     const ac = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
     await rec.run(ac.signal);
+    await lock?.release();
     return 0;
   }));
 }

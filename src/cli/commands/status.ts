@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .action(act(async (pod: string | undefined, cmdOpts: { output?: string; namespace: string }, cmd: Command) => {
       const o = opts(cmd);
       const log = createLogger('warn', true);
-      const host = await createHost(o, log);
+      const host = await createHost(o, log, { readOnly: true });
       let rows: PodStatusRow[] = await collectStatus(host);
       if (pod) {
         const key = pod.includes('/') ? pod : `${cmdOpts.namespace}/${pod}`;

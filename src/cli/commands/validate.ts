@@ -1,7 +1,7 @@
 /** `berth validate PATH…`: check spec files without touching the host. */
 import type { Command } from 'commander';
 import { createCni, ExecCni } from '../../cni/index.js';
-import { cniCacheDir, loadConfDirNetworks, networkPluginProblems, readSpecFiles } from '../../reconciler/index.js';
+import { cniCacheDir, loadConfDirNetworks, networkPluginProblems, readSources, sourceIssue } from '../../reconciler/index.js';
 import { formatIssue, resolveDesired } from '../../spec/index.js';
 import { act, globalOptions, opts } from '../common.js';
 import { createLogger, layoutOf } from '../wire.js';
@@ -12,7 +12,11 @@ export function register(program: Command): void {
     .option('-o, --output <format>', 'json for machine-readable issues')
     .action(act(async (paths: string[], cmdOpts: { output?: string }, cmd: Command) => {
       const o = opts(cmd);
-      const files = await readSpecFiles(paths.length ? paths : o.specDir);
+      // Without PATH, the spec directories (--spec-dir, default /etc/podspecs) are checked; a
+      // path that does not exist or cannot be read (a FIFO, a device) is an error, never "no pods".
+      const { files, failed } = await readSources(paths.length ? paths : o.specDir);
+      const hint = paths.length ? '' : ' (no PATH given: checking the spec directories; give PATH… or --spec-dir)';
+      const sourceIssues = failed.map((f) => ({ ...sourceIssue(f), message: `${f.message}${hint}` }));
       // Networks of the CNI conf dirs are usable by name; plugin types must be in the plugin
       // path (--cni-plugin-dir) and speak the list's version (VERSION is run, nothing else).
       const log = createLogger('error', true);
@@ -20,7 +24,7 @@ export function register(program: Command): void {
       const cni = createCni({ cacheDir: cniCacheDir(layoutOf(o)), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log });
       const problems = await networkPluginProblems(cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
       const desired = resolveDesired(files, { extraNetworks: extra, networkProblems: (n) => problems.get(n) ?? [] });
-      const issues = [...desired.issues, ...desired.conflicts];
+      const issues = [...sourceIssues, ...desired.issues, ...desired.conflicts];
       if (cmdOpts.output === 'json') process.stdout.write(`${JSON.stringify({ files: files.map((f) => f.file), pods: desired.pods.map((p) => p.key), networks: desired.networks.map((n) => n.name), issues }, null, 2)}\n`);
       else {
         for (const i of issues) process.stdout.write(`${formatIssue(i)}\n`);

@@ -299,6 +299,6 @@ describe('rlimits and resources', () => {
       memory: { limit: 64 * 1024 * 1024 },
     });
     const none = buildOciSpec(launchOf(), facts);
-    expect((none.linux as { resources: Record<string, unknown> }).resources).toEqual({ devices: [{ allow: false, access: 'rwm' }] });
+    expect((none.linux as { resources: Record<string, unknown> }).resources).toEqual({ devices: [{ allow: false, access: 'rwm' }], pids: { limit: 2048 } });
   });
 });
