@@ -6,7 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
-import { BerthError, errorMessage, isNotFound } from '../common/errors.js';
+import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
@@ -96,53 +96,73 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     return c;
   };
 
+  // Containers sharing an image may ask for different policies: the most eager one wins.
+  const rank = { Never: 0, IfNotPresent: 1, Always: 2 } as const;
+  const pullPolicy = (ref: string) =>
+    allContainers(rec)
+      .filter((x) => x.c.image === ref)
+      .map((x) => x.c.imagePullPolicy)
+      .reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
+
+  async function pullOne(ref: string, signal?: AbortSignal) {
+    const t0 = Date.now();
+    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref) });
+    res.pulled.set(ref, img);
+    log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
+    for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
+      const app = rec.apps[x.c.name];
+      if (app) app.imageDigest = img.manifestDigest;
+    }
+    return img;
+  }
+
+  async function renderOne(ref: string, img: Awaited<ReturnType<Host['images']['pull']>>, signal?: AbortSignal) {
+    const t0 = Date.now();
+    res.rendered.set(ref, await host.images.render(img, { signal }));
+    log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
+    // appc ACE: an executor may ignore isolators but must say which
+    const ignored = (img.appc?.app?.isolators ?? []).map((i) => i.name).filter((n) => !APPC_MAPPED_ISOLATORS.includes(n));
+    if (ignored.length === 0) return;
+    for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
+      log.warn({ app: x.c.name, image: ref, ignoredIsolators: ignored }, 'appc isolators ignored');
+      const app = rec.apps[x.c.name];
+      if (app) Object.assign(app, { ignoredIsolators: ignored });
+    }
+  }
+
+  /**
+   * The image of an app about to (re)start, pulled and rendered now if the pod was adopted
+   * without them. A failure is the app's `ErrImagePull` and backs off unless it is bad input
+   * or policy (as the pod's pull step: a missing image source may come back).
+   */
+  async function imageFor(c: Container, signal?: AbortSignal): Promise<void> {
+    if (res.rendered.has(c.image)) return;
+    try {
+      await host.limit(async () => {
+        if (res.rendered.has(c.image)) return;
+        const img = res.pulled.get(c.image) ?? (await pullOne(c.image, signal));
+        await renderOne(c.image, img, signal);
+      });
+    } catch (err) {
+      const code = codeOf(err) ?? 'Internal';
+      throw new BerthError(code === 'NotFound' ? 'Unavailable' : code, errorMessage(err), { cause: err, details: { reason: 'ErrImagePull' } });
+    }
+  }
+
   return {
     pullImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
       const refs = [...new Set(allContainers(rec).map((x) => x.c.image))];
-      // Containers sharing an image may ask for different policies: the most eager one wins.
-      const rank = { Never: 0, IfNotPresent: 1, Always: 2 } as const;
-      const pullPolicy = (ref: string) =>
-        allContainers(rec)
-          .filter((x) => x.c.image === ref)
-          .map((x) => x.c.imagePullPolicy)
-          .reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
-      await host.limit(() =>
-        Promise.all(
-          refs.map(async (ref) => {
-            const t0 = Date.now();
-            const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref) });
-            res.pulled.set(ref, img);
-            log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
-          }),
-        ),
-      );
-      for (const x of allContainers(rec)) {
-        const app = rec.apps[x.c.name];
-        if (app) app.imageDigest = res.pulled.get(x.c.image)?.manifestDigest;
-      }
+      await host.limit(() => Promise.all(refs.map((ref) => pullOne(ref, signal))));
     }),
 
     renderImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
       await host.limit(async () => {
-        for (const [ref, img] of res.pulled) {
-          if (res.rendered.has(ref)) continue;
-          const t0 = Date.now();
-          res.rendered.set(ref, await host.images.render(img, { signal }));
-          log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
-          // appc ACE: an executor may ignore isolators but must say which
-          const ignored = (img.appc?.app?.isolators ?? []).map((i) => i.name).filter((n) => !APPC_MAPPED_ISOLATORS.includes(n));
-          if (ignored.length === 0) continue;
-          for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
-            log.warn({ app: x.c.name, image: ref, ignoredIsolators: ignored }, 'appc isolators ignored');
-            const app = rec.apps[x.c.name];
-            if (app) Object.assign(app, { ignoredIsolators: ignored });
-          }
-        }
+        for (const [ref, img] of res.pulled) if (!res.rendered.has(ref)) await renderOne(ref, img, signal);
       });
     }),
 
     createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       await ensureEmptyDirs(rec.pod, dir);
       if (rec.pod.spec.hostNetwork) {
         res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, []);
@@ -222,7 +242,11 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
     app: appMachine.provide({
       actors: {
-        startApp: fromPromise<AppStarted, AppStartInput>(({ input }) => startExecution(byName(input.app), input.execution)),
+        startApp: fromPromise<AppStarted, AppStartInput>(async ({ input, signal }) => {
+          const c = byName(input.app);
+          await imageFor(c, signal);
+          return startExecution(c, input.execution);
+        }),
         waitExit: fromPromise<AppExited, AppWaitInput>(async ({ input, signal }) => {
           const r = await host.runtime.waitExit(containerId(rec.uid, input.app), signal);
           log.info({ app: input.app, exitCode: r.exitCode }, 'app exited');

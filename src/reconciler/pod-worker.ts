@@ -5,8 +5,9 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { Logger } from '../common/logger.js';
-import type { AppObserved, AppSummary } from '../state-machines/app.machine.js';
-import { podMachine, type PodStateValue } from '../state-machines/pod.machine.js';
+import type { AppStatus } from '../runtime/types.js';
+import type { AppObserved, AppRecorded, AppSummary } from '../state-machines/app.machine.js';
+import { podMachine, type PodAppInput, type PodStateValue } from '../state-machines/pod.machine.js';
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import { createPodActors, newResources } from './pod-actors.js';
@@ -14,6 +15,17 @@ import { MAX_POD_EVENTS, removePodDir, writeRecord, type PodEvent, type PodRecor
 
 export function stateName(value: unknown): PodStateValue {
   return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as PodStateValue;
+}
+
+/**
+ * The app machine's view of a runtime status: running (adopted as is), exited (with
+ * `startedAt` only when the execution had been started: without it, it is an interrupted
+ * start, not an app exit), or none (nothing, or created but never started: start it).
+ */
+export function observedApp(st: AppStatus, now: number): AppObserved {
+  if (st.state === 'running') return { state: 'running', ...(st.pid ? { pid: st.pid } : {}), startedAt: st.startedAt ?? now };
+  if (st.state === 'exited') return { state: 'exited', exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? now, ...(st.startedAt ? { startedAt: st.startedAt } : {}) };
+  return { state: 'none' };
 }
 
 export class PodWorker {
@@ -42,22 +54,24 @@ export class PodWorker {
   /**
    * Observe the apps on the host, then run the machine from the top (every step is
    * idempotent). `fresh`: the record was made by this agent just now, so nothing of the
-   * pod can be on the host yet and there is nothing to observe.
+   * pod can be on the host yet and there is nothing to observe. Apps seen on the host
+   * (running, or exited after they had started) make this an adoption: the machine skips
+   * pulling and rendering, and only an app that needs a (re)start fetches its image.
    */
   async start(opts: { stopping?: boolean; fresh?: boolean } = {}): Promise<void> {
     const stopping = opts.stopping ?? false;
-    const apps = [];
+    const apps: PodAppInput[] = [];
     let seen = false;
+    const now = this.host.clock.now();
     for (const c of this.rec.pod.spec.containers) {
       const prev = this.rec.apps[c.name];
-      const st = opts.fresh || stopping ? { state: 'unknown' as const } : await this.host.runtime.status(containerId(this.rec.uid, c.name));
-      let observed: AppObserved = { state: 'none' };
-      if (st.state === 'running') observed = { state: 'running', ...(st.pid ? { pid: st.pid } : {}), startedAt: st.startedAt ?? this.host.clock.now() };
-      else if (st.state === 'exited') {
-        observed = { state: 'exited', exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? this.host.clock.now(), ...(st.startedAt ? { startedAt: st.startedAt } : {}) };
-      }
-      if (observed.state !== 'none') seen = true;
-      apps.push({ name: c.name, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed });
+      const id = containerId(this.rec.uid, c.name);
+      const st: AppStatus = opts.fresh || stopping ? { containerId: id, state: 'unknown' } : await this.host.runtime.status(id);
+      const observed = observedApp(st, now);
+      // An execution that exited before it was started is the agent's own interrupted start.
+      if (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined)) seen = true;
+      const recorded: AppRecorded = { state: prev?.state, lastExit: prev?.lastExit ?? null, backoffMs: prev?.backoffMs, lastError: prev?.lastError ?? null };
+      apps.push({ name: c.name, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed, recorded });
     }
     const res = newResources();
     const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, res, this.log) });
@@ -69,6 +83,8 @@ export class PodWorker {
         apps,
         initDone: this.rec.initDone || seen,
         stopping,
+        adopt: seen && !stopping,
+        now,
       },
     });
     let lastState = '';

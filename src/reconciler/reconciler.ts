@@ -8,7 +8,6 @@ import type { Logger } from '../common/logger.js';
 import { safeInterval, timerMs } from '../common/timers.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
-import type { AppStatus } from '../runtime/types.js';
 import type { DesiredSet, LoadedPod, SpecIssue } from '../spec/types.js';
 import { checkPodAttachments } from './attachments.js';
 import { inputReportPath, loadDesired, recordFor, type InputReport } from './desired.js';
@@ -17,6 +16,7 @@ import type { Host } from './host.js';
 import { containerId, installationId, netnsName, podUid, sandboxId } from './layout.js';
 import { diff, type ObservedApp, type PlanAction } from './plan.js';
 import { PodWorker } from './pod-worker.js';
+import { observePod } from './observe.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
 import { converged, statusRows, type PodStatusRow } from './status.js';
@@ -344,15 +344,12 @@ const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, timerMs(ms)
 
 /**
  * Status as `berth status` shows it from outside the agent: pod records and the last input
- * report, with every app's state read back from the host now.
+ * report, with every app's state, the netns handle and the CNI cache read back from the
+ * host now (observePod); the record adds only what the host cannot tell.
  */
 export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
   const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
   const pods = [];
-  for (const rec of await listRecords(host.layout)) {
-    const live: Record<string, AppStatus> = {};
-    for (const c of rec.pod.spec.containers) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
-    pods.push({ rec, live });
-  }
+  for (const rec of await listRecords(host.layout)) pods.push({ rec, ...(await observePod(host, rec)) });
   return statusRows(pods, report?.issues ?? [], report?.conflicts ?? []);
 }

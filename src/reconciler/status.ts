@@ -1,10 +1,12 @@
 /**
- * Pod status in kubectl's words (DESIGN.md §1), derived from the pod record (what berth
- * decided) and what the host shows now (is the app's process there, how did it exit).
- * `berth status -o json` is a stable interface: keep the field names.
+ * Pod status in kubectl's words (DESIGN.md §1), observed: from what the host shows now (is
+ * the app's process there, how did it exit, the netns handle, the CNI cache), plus the pod
+ * record for what the host cannot tell (restart counts, back-off, the last error, how far
+ * setup got). `berth status -o json` is a stable interface: keep the field names.
  */
 import type { SpecIssue } from '../spec/types.js';
 import type { AppStatus } from '../runtime/types.js';
+import type { Attachment } from '../state-machines/pod.machine.js';
 import type { PodRecord } from './records.js';
 
 export type PodStatusWord =
@@ -52,37 +54,62 @@ export interface PodStatusRow {
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
-/** Status of an applied pod; `live` is the runtime's view of each app (by app name). */
-export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | undefined>, issue?: SpecIssue): PodStatusRow {
+/** The pod's network as the host shows it: the netns handle (null when gone) and the CNI cache. */
+export interface ObservedNetwork {
+  netns: string | null;
+  attachments: Attachment[];
+}
+
+type AppRec = PodRecord['apps'][string];
+
+/** Has the host seen this execution run? An exit before "started" is the agent's interrupted start. */
+const ranAndExited = (l: AppStatus | undefined): boolean => l?.state === 'exited' && l.startedAt !== undefined;
+
+/** Why an app that the host does not show running waits, in the kubelet's words. */
+function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string | null {
+  if (a?.lastError?.reason === 'ErrImagePull') return a.state === 'backoff' || a.state === 'startFailed' ? 'ImagePullBackOff' : 'ErrImagePull';
+  if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
+  if (a?.state === 'failed' && a.lastError) return 'CreateContainerError';
+  if (ranAndExited(l)) return l?.exitCode === 0 ? 'Completed' : 'Error';
+  return l?.state === 'created' || a?.state === 'starting' ? 'ContainerCreating' : null;
+}
+
+function appRow(rec: PodRecord, c: PodRecord['pod']['spec']['containers'][number], l: AppStatus | undefined): AppStatusRow {
+  const a = rec.apps[c.name];
+  const running = l?.state === 'running';
+  const exited = ranAndExited(l);
+  return {
+    name: c.name,
+    state: running ? 'running' : exited ? 'terminated' : 'waiting',
+    reason: running ? null : waitingReason(a, l),
+    pid: running ? (l.pid ?? null) : null,
+    restartCount: a?.restartCount ?? 0,
+    exitCode: exited ? (l?.exitCode ?? null) : (a?.lastExit?.exitCode ?? null),
+    image: c.image,
+    imageDigest: a?.imageDigest ?? null,
+    startedAt: iso(running ? (l.startedAt ?? a?.startedAt) : a?.startedAt),
+  };
+}
+
+/**
+ * Status of an applied pod, observed: `live` is the runtime's view of each app (by app name),
+ * `net` the host's view of the network (default: the record's). Once the host shows an app
+ * (running, or exited after it started) the pod's word comes from its apps — every app
+ * running is Running whatever phase the record was left in; the record only adds what the
+ * host cannot tell (restart counts, back-off, the last error). Before that, the record's
+ * setup phase says how far setup got (ContainerCreating, ErrImagePull, …).
+ */
+export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | undefined>, issue?: SpecIssue, net?: ObservedNetwork): PodStatusRow {
   const policy = rec.pod.spec.restartPolicy;
-  const apps: AppStatusRow[] = rec.pod.spec.containers.map((c) => {
-    const a = rec.apps[c.name];
-    const l = live[c.name];
-    const running = l?.state === 'running';
-    const exited = l?.state === 'exited';
-    let reason: string | null = null;
-    if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) reason = 'CrashLoopBackOff';
-    else if (a?.state === 'failed' && a.lastError) reason = 'CreateContainerError';
-    else if (exited) reason = l.exitCode === 0 ? 'Completed' : 'Error';
-    else if (!running) reason = a?.state === 'starting' ? 'ContainerCreating' : null;
-    return {
-      name: c.name,
-      state: running ? 'running' : exited ? 'terminated' : 'waiting',
-      reason,
-      pid: running ? (l.pid ?? null) : null,
-      restartCount: a?.restartCount ?? 0,
-      exitCode: exited ? (l.exitCode ?? null) : (a?.lastExit?.exitCode ?? null),
-      image: c.image,
-      imageDigest: a?.imageDigest ?? null,
-      startedAt: iso(running ? (l.startedAt ?? a?.startedAt) : a?.startedAt),
-    };
-  });
+  const apps = rec.pod.spec.containers.map((c) => appRow(rec, c, live[c.name]));
   const readyCount = apps.filter((a) => a.state === 'running').length;
+  const seen = apps.some((a) => a.state !== 'waiting');
   let status: PodStatusWord;
   let reason: string | null = null;
   let message: string | null = null;
   const err = rec.lastError;
-  switch (rec.phase) {
+  const phase = seen && rec.phase !== 'terminating' && rec.phase !== 'terminated' ? 'running' : rec.phase;
+  switch (phase) {
     case 'terminating':
     case 'terminated':
       status = 'Terminating';
@@ -111,12 +138,17 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       break;
     default: {
       const crash = apps.find((a) => a.reason === 'CrashLoopBackOff');
+      const image = apps.find((a) => a.reason === 'ImagePullBackOff' || a.reason === 'ErrImagePull');
       const failedStart = apps.find((a) => a.reason === 'CreateContainerError');
       if (crash) {
         status = 'CrashLoopBackOff';
         reason = crash.name;
         const last = rec.apps[crash.name]?.lastExit;
         message = `back-off restarting app ${crash.name}${last ? ` (exit code ${last.exitCode})` : ''}`;
+      } else if (image) {
+        status = image.reason as 'ImagePullBackOff' | 'ErrImagePull';
+        reason = image.name;
+        message = rec.apps[image.name]?.lastError?.message ?? null;
       } else if (failedStart) {
         status = 'CreateContainerError';
         reason = failedStart.name;
@@ -132,6 +164,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     reason = 'InvalidSpec';
     message = `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message} (the last good spec keeps running)`;
   }
+  const network = net ?? { netns: rec.netns, attachments: rec.attachments };
   return {
     namespace: rec.namespace,
     name: rec.name,
@@ -142,9 +175,9 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     reason,
     message,
     source: rec.source.file,
-    netns: rec.netns,
-    ips: rec.attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!)),
-    networks: rec.attachments.map((a) => ({ name: a.network, interface: a.interface, ips: a.ips })),
+    netns: network.netns,
+    ips: network.attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!)),
+    networks: network.attachments.map((a) => ({ name: a.network, interface: a.interface, ips: a.ips })),
     apps,
     createdAt: iso(rec.createdAt),
   };
@@ -187,7 +220,7 @@ export function isPodKey(key: string | undefined): key is string {
  * that lost a duplicate conflict. Sorted by namespace/name.
  */
 export function statusRows(
-  pods: Array<{ rec: PodRecord; live: Record<string, AppStatus | undefined> }>,
+  pods: Array<{ rec: PodRecord; live: Record<string, AppStatus | undefined>; net?: ObservedNetwork }>,
   issues: SpecIssue[],
   conflicts: SpecIssue[],
 ): PodStatusRow[] {
@@ -196,9 +229,9 @@ export function statusRows(
   // whole source (a spec directory that cannot be read): pods applied from it are held.
   const whole = issues.filter((i) => i.severity === 'error' && i.key === undefined && i.reason === undefined);
   const sources = issues.filter((i) => i.reason === 'SourceError');
-  const rows = pods.map(({ rec, live }) => {
+  const rows = pods.map(({ rec, live, net }) => {
     const fileIssue = whole.find((i) => i.file === rec.source.file);
-    const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue);
+    const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue, net);
     const file = rec.source.file;
     const source = fileIssue ? undefined : sources.find((i) => i.file === file || file.startsWith(i.file.endsWith('/') ? i.file : `${i.file}/`));
     return source ? { ...row, reason: 'SourceError', message: `${source.message} (the pod is kept as it is)` } : row;

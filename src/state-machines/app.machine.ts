@@ -26,11 +26,24 @@ export interface AppExited {
   finishedAt: number;
 }
 
-/** What the host showed about this app when the machine was created (agent restart, adoption). */
+/**
+ * What the host showed about this app when the machine was created (agent restart, adoption).
+ * An `exited` execution without `startedAt` never reached "started" (the agent was killed
+ * while starting it): that is not an app exit, its start is simply redone.
+ */
 export type AppObserved =
   | { state: 'running'; pid?: number; startedAt: number }
   | { state: 'exited'; exitCode: number; startedAt?: number; finishedAt: number }
   | { state: 'none' };
+
+/** What the pod record says this app's machine last reported (before an agent restart). */
+export interface AppRecorded {
+  state?: AppStateValue | undefined;
+  lastExit?: AppExited | null | undefined;
+  backoffMs?: number | undefined;
+  /** set when the last start failed: a back-off then waits for a start, not for an exit's restart */
+  lastError?: AppError | null | undefined;
+}
 
 export interface AppMachineInput {
   app: string;
@@ -39,11 +52,17 @@ export interface AppMachineInput {
   restartCount: number;
   backoffStep: number;
   observed: AppObserved;
+  /** the record's last report, so that an exit already answered is not answered again */
+  recorded?: AppRecorded;
+  /** the clock when the host was observed (ms), to resume a recorded back-off where it was */
+  now?: number;
 }
 
 export interface AppError {
   code: string;
   message: string;
+  /** kubelet's waiting reason when the error says more than its code (`ErrImagePull`) */
+  reason?: string;
 }
 
 export interface AppContext {
@@ -59,6 +78,8 @@ export interface AppContext {
   lastError: AppError | null;
   /** an exit is being answered with a restart: the next start counts as one */
   restartPending: boolean;
+  /** how the first state was chosen from what the host and the record showed */
+  adoption: Adoption;
 }
 
 /** What an app machine tells its pod on every state it enters (serializable). */
@@ -87,11 +108,61 @@ const notProvided = (name: string) => () => {
 
 /** A thrown error as serializable machine context: its BerthError code (or Internal) and message. */
 export function toAppError(error: unknown): AppError {
-  const e = error as { code?: unknown; message?: unknown } | null;
+  const e = error as { code?: unknown; message?: unknown; details?: { reason?: unknown } } | null;
+  const reason = e?.details?.reason;
   return {
     code: typeof e?.code === 'string' ? e.code : 'Internal',
     message: typeof e?.message === 'string' ? e.message : String(error),
+    ...(typeof reason === 'string' ? { reason } : {}),
   };
+}
+
+/** How the machine picks up what an earlier agent left (see `adopting`). */
+type Adoption = 'running' | 'redo' | 'counted' | 'backoff' | 'exited' | 'start';
+
+const sameExit = (a: AppExited | null | undefined, b: AppExited) =>
+  !!a && a.exitCode === b.exitCode && Math.abs(a.finishedAt - b.finishedAt) < 1;
+
+/** States in which the record's restart count already includes the last exit. */
+const COUNTED: ReadonlyArray<AppStateValue | undefined> = ['restarting', 'starting', 'startFailed'];
+
+function adoption(input: AppMachineInput): Adoption {
+  const o = input.observed;
+  if (o.state === 'running') return 'running';
+  if (o.state === 'none') return 'start';
+  if (o.startedAt === undefined) return 'redo';
+  const known = sameExit(input.recorded?.lastExit, { exitCode: o.exitCode, finishedAt: o.finishedAt });
+  if (known && COUNTED.includes(input.recorded?.state)) return 'counted';
+  // a back-off after a failed start: the exit's restart was counted before that start
+  if (known && input.recorded?.state === 'backoff') return input.recorded.lastError ? 'counted' : 'backoff';
+  return 'exited';
+}
+
+function initialContext(input: AppMachineInput): AppContext {
+  const o = input.observed;
+  const how = adoption(input);
+  const recordedExit = input.recorded?.lastExit ?? null;
+  const base: AppContext = {
+    app: input.app,
+    restartPolicy: input.restartPolicy,
+    restartCount: input.restartCount,
+    backoffStep: input.backoffStep,
+    backoffMs: 0,
+    pid: null,
+    startedAt: null,
+    lastExit: recordedExit,
+    lastError: null,
+    restartPending: false,
+    adoption: how,
+  };
+  if (o.state === 'running') return { ...base, pid: o.pid ?? null, startedAt: o.startedAt };
+  if (o.state !== 'exited' || how === 'redo') return base;
+  const ctx = { ...base, startedAt: o.startedAt ?? null, lastExit: { exitCode: o.exitCode, finishedAt: o.finishedAt } };
+  if (how === 'backoff') {
+    const waited = Math.max(0, (input.now ?? o.finishedAt) - o.finishedAt);
+    return { ...ctx, restartPending: true, backoffMs: Math.max(0, (input.recorded?.backoffMs ?? 0) - waited) };
+  }
+  return ctx;
 }
 
 /** Errors that will not go away by trying again: bad input, not a host hiccup. */
@@ -143,29 +214,18 @@ export const appMachine = setup({
   },
 }).createMachine({
   id: 'app',
-  context: ({ input }) => ({
-    app: input.app,
-    restartPolicy: input.restartPolicy,
-    restartCount: input.restartCount,
-    backoffStep: input.backoffStep,
-    backoffMs: 0,
-    pid: input.observed.state === 'running' ? (input.observed.pid ?? null) : null,
-    startedAt: input.observed.state === 'none' ? null : (input.observed.startedAt ?? null),
-    lastExit:
-      input.observed.state === 'exited'
-        ? { exitCode: input.observed.exitCode, finishedAt: input.observed.finishedAt }
-        : null,
-    lastError: null,
-    restartPending: false,
-  }),
+  context: ({ input }) => initialContext(input),
   initial: 'adopting',
   states: {
-    // Decide from what the host showed: adopt a running execution, judge a finished one,
-    // or start the first.
+    // Decide from what the host showed and the record said: adopt a running execution;
+    // redo a start that never got to "started" (not an exit, not a restart); start again
+    // after an exit whose restart was counted already; wait out a recorded back-off; judge
+    // an exit nobody answered yet; or start the first execution.
     adopting: {
       always: [
-        { guard: ({ context }) => context.pid !== null || (context.startedAt !== null && context.lastExit === null), target: 'running' },
-        { guard: ({ context }) => context.lastExit !== null, target: 'exited' },
+        { guard: ({ context }) => context.adoption === 'running', target: 'running' },
+        { guard: ({ context }) => context.adoption === 'backoff', target: 'backoff' },
+        { guard: ({ context }) => context.adoption === 'exited', target: 'exited' },
         { target: 'starting' },
       ],
     },

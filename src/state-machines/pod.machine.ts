@@ -3,7 +3,8 @@
  * reconciler through `podMachine.provide({ actors })`, tests provide fakes the same way.
  *
  *   pulling → rendering → sandbox → attaching → initializing → running ⇄ (apps back off)
- *        ╰──────── transient error: setupBackoff, then again from pulling ─────╯
+ *        ╰──────── transient error: setupBackoff, then again from the top ─────╯
+ *   adoption (apps seen on the host): sandbox → attaching → running, no pull or render
  *   any state ── pod.stop ──► terminating (until teardown succeeds) → terminated
  *
  * Every step is idempotent (images and trees are cached, the sandbox is adopted when it
@@ -13,7 +14,7 @@
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { appMachine, toAppError } from './app.machine.js';
-import type { AppChangedEvent, AppMachineInput, AppObserved, AppSummary, RestartPolicy } from './app.machine.js';
+import type { AppChangedEvent, AppMachineInput, AppObserved, AppRecorded, AppSummary, RestartPolicy } from './app.machine.js';
 import { backoffDelay } from './backoff.js';
 
 export interface PodStepInput {
@@ -38,6 +39,8 @@ export interface PodAppInput {
   restartCount: number;
   backoffStep: number;
   observed: AppObserved;
+  /** the record's last report of this app (agent restart) */
+  recorded?: AppRecorded;
 }
 
 export interface PodMachineInput {
@@ -49,6 +52,13 @@ export interface PodMachineInput {
   initDone: boolean;
   /** start straight in termination (a pod found on the host whose spec is gone) */
   stopping?: boolean;
+  /**
+   * apps of the pod were seen on the host (agent restart): adopt them without pulling or
+   * rendering images first; an app that needs a (re)start fetches its own image then
+   */
+  adopt?: boolean;
+  /** the clock when the host was observed (ms) */
+  now?: number;
 }
 
 export interface StepError {
@@ -64,6 +74,8 @@ export interface PodContext {
   appInputs: PodAppInput[];
   initDone: boolean;
   stopping: boolean;
+  adopt: boolean;
+  now: number | undefined;
   netns: string | null;
   attachments: Attachment[];
   apps: Record<string, AppSummary>;
@@ -122,6 +134,8 @@ export const podMachine = setup({
     appInputs: input.apps,
     initDone: input.initDone,
     stopping: input.stopping ?? false,
+    adopt: input.adopt ?? false,
+    now: input.now,
     netns: null,
     attachments: [],
     apps: {},
@@ -138,7 +152,11 @@ export const podMachine = setup({
   },
   states: {
     init: {
-      always: [{ guard: ({ context }) => context.stopping, target: 'terminating' }, { target: 'pulling' }],
+      always: [
+        { guard: ({ context }) => context.stopping, target: 'terminating' },
+        { guard: ({ context }) => context.adopt, target: 'sandbox' },
+        { target: 'pulling' },
+      ],
     },
     pulling: {
       invoke: { src: 'pullImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) } },
@@ -185,7 +203,7 @@ export const podMachine = setup({
       ],
     },
     setupBackoff: {
-      after: { setupBackoff: 'pulling' },
+      after: { setupBackoff: 'init' },
     },
     running: {
       entry: [
@@ -198,6 +216,8 @@ export const podMachine = setup({
               restartCount: a.restartCount,
               backoffStep: a.backoffStep,
               observed: a.observed,
+              ...(a.recorded ? { recorded: a.recorded } : {}),
+              ...(context.now !== undefined ? { now: context.now } : {}),
             };
             enqueue.spawnChild('app', { id: appId(a.name), input });
           }

@@ -123,6 +123,11 @@ export class FakeRuntime implements AppRuntime {
   async list(prefix: string): Promise<string[]> {
     return [...this.states.keys()].filter((k) => k.startsWith(prefix));
   }
+  /** Make the host show `st` for a container (what a killed agent or a reboot left). */
+  setStatus(st: AppStatus) {
+    if (st.state === 'unknown') this.states.delete(st.containerId);
+    else this.states.set(st.containerId, st);
+  }
   running(): string[] {
     return [...this.states.entries()].filter(([, s]) => s.state === 'running').map(([k]) => k);
   }

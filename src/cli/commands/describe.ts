@@ -21,7 +21,7 @@ export function register(program: Command): void {
         `Status:       ${row.status}${row.message ? ` (${row.message})` : ''}`,
         `Created:      ${new Date(rec.createdAt).toISOString()}`,
         `Restart:      ${rec.pod.spec.restartPolicy}`,
-        `Netns:        ${rec.netns ?? (rec.pod.spec.hostNetwork ? 'host' : '-')}`,
+        `Netns:        ${row.netns ?? (rec.pod.spec.hostNetwork ? 'host' : '-')}`,
         `IPs:          ${row.ips.join(', ') || '-'}`,
         'Networks:',
         ...row.networks.map((n) => `  ${n.name} on ${n.interface}: ${n.ips.join(', ')}`),

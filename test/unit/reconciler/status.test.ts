@@ -44,7 +44,7 @@ describe('pod status (kubectl words)', () => {
   it('is CrashLoopBackOff while an app waits to be restarted', () => {
     const rec = record();
     rec.apps.b = { ...rec.apps.b!, state: 'backoff', backoffMs: 10_000, restartCount: 2, lastExit: { exitCode: 1, finishedAt: 5 } };
-    const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1 } });
+    const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1, startedAt: 1 } });
     expect(row).toMatchObject({ status: 'CrashLoopBackOff', ready: '1/2', restarts: 2, reason: 'b' });
     expect(row.message).toContain('exit code 1');
     expect(converged(row)).toBe(false);
@@ -59,7 +59,7 @@ describe('pod status (kubectl words)', () => {
   it('is Completed when every app exited 0 under OnFailure', () => {
     const rec = record();
     rec.pod.spec.restartPolicy = 'OnFailure';
-    const exited = { containerId: 'x', state: 'exited' as const, exitCode: 0 };
+    const exited = { containerId: 'x', state: 'exited' as const, exitCode: 0, startedAt: 1 };
     expect(podStatusRow(rec, { a: exited, b: exited }).status).toBe('Completed');
   });
 

@@ -108,7 +108,7 @@ describe('app machine', () => {
     const host = fakeApps(clock);
     const actor = createActor(appMachine.provide({ actors: host.actors }), {
       clock,
-      input: { app: 'a', restartPolicy: 'OnFailure', restartCount: 0, backoffStep: 0, observed: { state: 'exited', exitCode: 0, finishedAt: 5 } },
+      input: { app: 'a', restartPolicy: 'OnFailure', restartCount: 0, backoffStep: 0, observed: { state: 'exited', exitCode: 0, startedAt: 1, finishedAt: 5 } },
     }).start();
     expect(actor.getSnapshot().value).toBe('succeeded');
     expect(host.starts).toHaveLength(0);

@@ -1,0 +1,56 @@
+/**
+ * What the host shows about a pod now, for `status` and `describe` (observed, not
+ * remembered): each app's runtime status, the netns handle, and the CNI cache's results for
+ * the pod's attachments. Read-only: nothing is created or changed.
+ */
+import { errorMessage } from '../common/errors.js';
+import type { AppStatus } from '../runtime/types.js';
+import type { Attachment } from '../state-machines/pod.machine.js';
+import { attachmentsOf } from './attachments.js';
+import type { Host } from './host.js';
+import { containerId, netnsName, sandboxId } from './layout.js';
+import type { PodRecord } from './records.js';
+import type { ObservedNetwork } from './status.js';
+
+export interface PodObservation {
+  live: Record<string, AppStatus>;
+  net: ObservedNetwork;
+}
+
+/** The apps' runtime status by app name. */
+export async function observeApps(host: Pick<Host, 'runtime'>, rec: PodRecord): Promise<Record<string, AppStatus>> {
+  const live: Record<string, AppStatus> = {};
+  for (const c of rec.pod.spec.containers) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
+  return live;
+}
+
+/**
+ * The pod's network on the host: the netns handle if it exists (null when it is gone: then
+ * no address is shown, whatever the cache says) and, per network of the pod, the addresses
+ * of the CNI cache's result (none when the attachment has no cached result).
+ */
+export async function observeNetwork(host: Pick<Host, 'cni' | 'netns' | 'log'>, rec: PodRecord): Promise<ObservedNetwork> {
+  if (rec.pod.spec.hostNetwork) return { netns: null, attachments: [] };
+  const name = netnsName(rec.uid);
+  const exists = await host.netns.exists(name);
+  let lists: Array<{ network: string; interface: string }>;
+  try {
+    lists = attachmentsOf(rec)
+      .filter((a) => a.ifName !== 'lo')
+      .map((a) => ({ network: a.list.name, interface: a.ifName }));
+  } catch (err) {
+    host.log.warn({ pod: rec.uid, err: errorMessage(err) }, 'pod record has an unreadable network list');
+    lists = rec.attachments.map((a) => ({ network: a.network, interface: a.interface }));
+  }
+  const attachments: Attachment[] = [];
+  for (const l of lists) {
+    const cached = exists ? await host.cni.getCachedResult(l.network, sandboxId(rec.uid), l.interface).catch(() => undefined) : undefined;
+    attachments.push({ ...l, ips: (cached?.result.ips ?? []).map((i) => i.address) });
+  }
+  return { netns: exists ? host.netns.path(name) : null, attachments };
+}
+
+export async function observePod(host: Pick<Host, 'runtime' | 'cni' | 'netns' | 'log'>, rec: PodRecord): Promise<PodObservation> {
+  const [live, net] = await Promise.all([observeApps(host, rec), observeNetwork(host, rec)]);
+  return { live, net };
+}
