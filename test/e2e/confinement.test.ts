@@ -4,7 +4,7 @@
  * cgroup), a fork bomb stays inside its pids limit, setuid files written by container root
  * give a host user nothing, runAsNonRoot is enforced and sysctls take effect.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +71,23 @@ ${extra.container ?? ''}`;
         container: '      volumeMounts: [{name: data, mountPath: /data}]\n',
       }),
     );
+    await mkdir(join(sb.root, 'config', 'seccomp', 'profiles'), { recursive: true });
+    await writeFile(
+      join(sb.root, 'config', 'seccomp', 'profiles', 'no-mkdir.json'),
+      JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }),
+    );
+    await sb.writeSpec(
+      'localhost.yaml',
+      pod('localhost', busybox, `mkdir /tmp/x && echo MKDIR-OK || echo MKDIR-DENIED; ${LOOP}`, {
+        container: '      securityContext: {seccompProfile: {type: Localhost, localhostProfile: profiles/no-mkdir.json}}\n',
+      }),
+    );
+    await sb.writeSpec(
+      'privileged.yaml',
+      pod('privileged', busybox, `grep -E '^Seccomp:' /proc/self/status; mkdir -p /mnt/t && mount -t tmpfs t /mnt/t && echo MOUNT-OK; grep ' /sys ' /proc/mounts; echo PRIV-DONE; ${LOOP}`, {
+        container: '      securityContext: {privileged: true}\n',
+      }),
+    );
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s', '--pids-limit', String(PIDS_LIMIT)]);
     // the root pod never converges: the exit code says some pod failed
     expect([0, 1]).toContain(r.exitCode);
@@ -103,6 +120,18 @@ ${extra.container ?? ''}`;
     expect(log).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(log).toMatch(/^CapEff:\s+0+$/m);
     expect(log).toMatch(/pgr=0\s+2000/);
+  });
+
+  it('applies a Localhost seccomp profile from <config-dir>/seccomp', async () => {
+    expect(await logOf('localhost')).toContain('MKDIR-DENIED');
+  });
+
+  it('gives privileged apps what privileged means: no seccomp, mount, writable /sys', async () => {
+    const log = await logOf('privileged');
+    expect(log).toContain('PRIV-DONE');
+    expect(log).toMatch(/^Seccomp:\s+0$/m);
+    expect(log).toContain('MOUNT-OK');
+    expect(log).toMatch(/ \/sys sysfs rw/);
   });
 
   it('refuses runAsNonRoot with a root image, with the kubelet reason and message', async () => {
