@@ -129,7 +129,9 @@ export function staleReason(adopted: boolean, present: Record<string, string[]> 
   const bare = (a: string) => a.split('/')[0]!.toLowerCase();
   const want = (result.ips ?? [])
     .filter((ip) => ip.interface === undefined || result.interfaces?.[ip.interface]?.name === ifName)
-    .map((ip) => ip.address);
+    .map((ip) => ip.address)
+    // a pod's sysctls may turn IPv6 off after the loopback ADD reported ::1: not a lost lo
+    .filter((a) => ifName !== 'lo' || !a.includes(':'));
   const missing = want.filter((w) => !have.some((h) => bare(h) === bare(w)));
   return missing.length ? `address ${missing.join(', ')} is missing from ${ifName}` : undefined;
 }

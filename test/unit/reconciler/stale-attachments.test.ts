@@ -82,7 +82,8 @@ describe('stale cached attachments', () => {
     expect(staleReason(true, { lo: [] }, 'eth0', r)).toMatch(/interface eth0 is missing/);
     expect(staleReason(true, { eth0: ['10.231.0.6/24'] }, 'eth0', r)).toMatch(/address 10\.231\.0\.5\/24 is missing from eth0/);
     expect(staleReason(true, { eth0: ['10.231.0.5/24'] }, 'eth0', r)).toBeUndefined();
-    expect(staleReason(true, { lo: ['127.0.0.1/8'] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }] })).toBeUndefined();
+    expect(staleReason(true, { lo: ['127.0.0.1/8'] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }, { address: '::1/128' }] })).toBeUndefined();
+    expect(staleReason(true, { lo: [] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }] })).toMatch(/127\.0\.0\.1\/8 is missing from lo/);
   });
 
   it('a stale attachment whose DEL fails with the cached config is DELeted with the current one; if that fails too, it is an error', async () => {
