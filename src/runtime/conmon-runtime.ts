@@ -50,6 +50,7 @@ import {
 import { CliOciRuntime, crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
+import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import type { AppLaunch, AppRuntime, AppStatus, OciRuntime } from './types.js';
 
@@ -207,6 +208,9 @@ export class ConmonRuntime implements AppRuntime {
     const facts = await this.hostFacts();
     const paths = overlayPaths(launch.bundleDir, launch.execution);
     const spec = buildOciSpec(launch, facts.bundle); // before any host change: invalid input fails fast
+    // E2BIG from execve would only show in the app's log, as "exit code 1"
+    const e2big = execArgsProblem(spec.process.args, spec.process.env);
+    if (e2big) throw new BerthError('InvalidArgument', `app ${launch.appName}: ${e2big}`);
     for (const w of bundleWarnings(launch, facts.bundle)) log.warn({ pod: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
     const ctrDir = this.containerDir(id);
     const persistDir = join(ctrDir, 'persist');

@@ -188,6 +188,27 @@ function checkExecStrings(c: Container, at: FieldPath, issues: RawIssue[]): void
   }
 }
 
+/**
+ * The kernel's verdict on a process's final argv and envp (after the image's environment and
+ * `$(VAR)` expansion): undefined when execve(2) takes them, else why not, in its words.
+ */
+export function execArgsProblem(args: readonly string[], env: readonly string[]): string | undefined {
+  let total = 16; // the two NULL pointers that end argv and envp
+  for (const [i, a] of args.entries()) {
+    const n = bytes(a) + 1;
+    if (n > MAX_ARG_STRLEN) return `Argument list too long: argument ${i} is ${n} bytes with its NUL, and the kernel takes at most ${MAX_ARG_STRLEN} bytes per string (MAX_ARG_STRLEN)`;
+    total += n + 8;
+  }
+  for (const e of env) {
+    const n = bytes(e) + 1;
+    const name = e.includes('=') ? e.slice(0, Math.min(e.indexOf('='), 64)) : e.slice(0, 64);
+    if (n > MAX_ARG_STRLEN) return `Argument list too long: environment variable ${name} is ${n} bytes with its NUL, and the kernel takes at most ${MAX_ARG_STRLEN} bytes per string (MAX_ARG_STRLEN)`;
+    total += n + 8;
+  }
+  if (total > EXEC_ARGS_LIMIT) return `Argument list too long: the command and environment come to ${total} bytes (strings, NULs and pointers), over the ${EXEC_ARGS_LIMIT} bytes execve(2) takes`;
+  return undefined;
+}
+
 function checkHostPorts(c: Container, at: FieldPath, issues: RawIssue[]): void {
   (c.ports ?? []).forEach((p, pi) => {
     if (p.hostPort === undefined || p.hostPort >= 1024) return;
