@@ -236,7 +236,11 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
           errors.push(err);
         }
       }
-      if (errors.length) throw new BerthError('Unavailable', `teardown of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+      if (errors.length) {
+        const err = new BerthError('Unavailable', `teardown of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+        log.error({ err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
+        throw err;
+      }
       await rm(podLogDir(layout, rec.namespace, rec.name, rec.uid), { recursive: true, force: true });
     }),
 
