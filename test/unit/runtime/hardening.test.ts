@@ -44,7 +44,7 @@ function launchOf(container: Obj = {}, podSpec: Obj = {}, image: Obj = { Cmd: ['
 
 const GiB = 2 ** 30;
 const facts: BundleFacts = { cgroupMode: 'v1', machineMemoryBytes: 8 * GiB, userDb: { passwd: [], group: [] } };
-const specOf = (l: AppLaunch, f: BundleFacts = facts) => buildOciSpec(l, f) as Obj & { process: Obj; linux: Obj; mounts: Array<{ destination: string; options: string[] }> };
+const specOf = (l: AppLaunch, f: BundleFacts = facts) => buildOciSpec(l, f) as unknown as Obj & { process: Obj; linux: Obj; mounts: Array<{ destination: string; options: string[] }> };
 
 describe('unprivileged defaults', () => {
   const spec = specOf(launchOf());
