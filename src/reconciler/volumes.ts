@@ -9,12 +9,12 @@
  * `<pod>/volume-subpaths/<volume>/<app>/<mount index>`, which is what the OCI runtime
  * binds into the app. A link swapped in after the check cannot redirect the mount.
  */
-import { chmod, mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, realpath } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
 import { readdirIfExists } from '../common/fs.js';
 import type { AppLaunch } from '../runtime/types.js';
-import { openPath, pathComponents, pinMount, removePinTree, resolveBeneath, unpinMount, type NodeKind, type PinnedNode } from '../runtime/volume-paths.js';
+import { currentPath, openPath, pathComponents, pinMount, removePinTree, resolveBeneath, unpinMount, type NodeKind, type PinnedNode } from '../runtime/volume-paths.js';
 import { expandVars } from '../runtime/oci-spec.js';
 import type { Container, Pod, Volume } from '../spec/pod.js';
 
@@ -74,7 +74,11 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
         const what = sub ? `subPath "${sub}" of volume "${v.name}"` : `volume "${v.name}"`;
         if (sub) node = await resolveBeneath(root, sub, { what, createMode: root.mode || 0o755 });
         const target = pinTarget(podDir, v.name, c.name, index);
-        await pinMount(node, target, what);
+        // A whole hostPath keeps the host's mounts below it (as the runtime's rbind gave it),
+        // unless it holds berth's pod dirs: then copying it would copy every pin (kubelet's
+        // subPath pins are plain binds too).
+        const recursive = !sub && !!v.hostPath && !(await holdsPods(root, podDir));
+        await pinMount(node, target, what, { recursive });
         out.push({ destination: m.mountPath, source: target, readOnly: m.readOnly ?? false });
       } finally {
         if (node !== root) await node.close();
@@ -86,6 +90,14 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
     throw err;
   }
   return out;
+}
+
+/** Whether the volume's tree and berth's pods dir contain one another. */
+async function holdsPods(root: PinnedNode, podDir: string): Promise<boolean> {
+  const a = await currentPath(root);
+  const b = await realpath(dirname(podDir)).catch(() => dirname(podDir));
+  const within = (x: string, y: string) => x === y || x.startsWith(y.endsWith('/') ? y : `${y}/`);
+  return within(a, b) || within(b, a);
 }
 
 /** The mount's subPath, `subPathExpr` expanded from the container's env; validated either way. */

@@ -16,7 +16,7 @@
  * mount: targets are unmounted first and then removed with rmdir/unlink only.
  */
 import { constants as fsc } from 'node:fs';
-import { chmod, lstat, mkdir, open, readFile, readdir, realpath, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readFile, readdir, readlink, realpath, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { BerthError, errnoOf, errorMessage, sleep } from '../common/index.js';
@@ -88,6 +88,11 @@ export async function openPath(path: string, opts: { follow: boolean; descriptio
     throw err;
   }
   return PinnedNode.of(handle, opts.description ?? path);
+}
+
+/** Where the kernel says the pinned inode is now (readlink of the fd): for decisions, never for lookups. */
+export async function currentPath(node: PinnedNode): Promise<string> {
+  return readlink(node.procPath);
 }
 
 /** The components of a relative path inside a volume; refuses absolute paths and `..`. */
@@ -175,8 +180,10 @@ function wrapFs(err: unknown, message: string): BerthError {
  * Bind-mount the pinned node onto `target` (created: a directory for a directory, an empty
  * file otherwise), replacing whatever was pinned there. Afterwards the target shows the
  * pinned inode whatever happens to the path it was found at; the node may be closed.
+ * `recursive` carries the mounts below the node along (`--rbind`); never use it for a tree
+ * that holds pin targets, or every pin would copy all earlier ones.
  */
-export async function pinMount(node: PinnedNode, target: string, what: string): Promise<void> {
+export async function pinMount(node: PinnedNode, target: string, what: string, opts: { recursive?: boolean } = {}): Promise<void> {
   if (node.kind === 'Symlink') throw new BerthError('FailedPrecondition', `${what} is a symlink: refused (it could point outside the volume)`);
   await mkdir(posix.dirname(target), { recursive: true, mode: 0o700 });
   await unpinMount(target);
@@ -184,7 +191,7 @@ export async function pinMount(node: PinnedNode, target: string, what: string): 
   else await writeFile(target, '', { flag: 'wx', mode: 0o600 });
   // /proc/<pid>/fd/<n>: mount(8) is another process, our fd table is reached through our pid
   const source = `/proc/${process.pid}/fd/${node.fd}`;
-  const r = await execa('mount', ['--no-canonicalize', '--bind', source, target], { reject: false, stdin: 'ignore' });
+  const r = await execa('mount', ['--no-canonicalize', opts.recursive ? '--rbind' : '--bind', source, target], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) {
     await removeTarget(target).catch(() => undefined);
     throw new BerthError('Internal', `${what}: bind mount of the pinned path onto ${target} failed: ${String(r.stderr).trim() || `mount exited with ${r.exitCode}`}`);

@@ -3,6 +3,7 @@
  * subPath and subPathExpr, hostPath types, appc mountPoints, and release of the pins.
  */
 import { createServer, type Server } from 'node:net';
+import { execa } from 'execa';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +142,28 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
     const bad = app([{ name: 'h', mountPath: '/h', subPath: 'etc' }]);
     await expect(volumeMounts({ pod: pod(vols, [bad]), container: bad, podDir })).rejects.toMatchObject({ message: expect.stringContaining('is a symlink: refused') });
     await releasePodMounts(podDir);
+  });
+
+  it('a whole hostPath keeps the host mounts below it, unless it holds the pods dir (no pin copies pins)', async () => {
+    const sub = join(host, 'dir', 'sub');
+    await execa('mount', ['-t', 'tmpfs', 'berth-vol-test', sub]);
+    await writeFile(join(sub, 'on-tmpfs'), 'x');
+    const c = app([{ name: 'h', mountPath: '/h' }]);
+    const p = pod([{ name: 'h', hostPath: { path: join(host, 'dir'), type: 'Directory' } }], [c]);
+    const [m] = await volumeMounts({ pod: p, container: c, podDir });
+    expect(await readFile(join(m!.source, 'sub', 'on-tmpfs'), 'utf8')).toBe('x');
+    expect(await mountsAtOrBelow(pinsDir(podDir))).toHaveLength(2);
+    await releasePodMounts(podDir);
+    expect(await mountsAtOrBelow(pinsDir(podDir))).toEqual([]);
+    // the host's own mount is untouched
+    expect(await readFile(join(sub, 'on-tmpfs'), 'utf8')).toBe('x');
+
+    // a hostPath above the pods dir: plain binds, so pins never nest however many there are
+    const wide = pod([{ name: 'h', hostPath: { path: dir, type: 'Directory' } }], [app([{ name: 'h', mountPath: '/a' }, { name: 'h', mountPath: '/b' }, { name: 'h', mountPath: '/c' }])]);
+    await volumeMounts({ pod: wide, container: wide.spec.containers[0]!, podDir });
+    expect(await mountsAtOrBelow(pinsDir(podDir))).toHaveLength(3);
+    await releasePodMounts(podDir);
+    expect(await mountsAtOrBelow(podDir)).toEqual([]);
   });
 
   it('appc mountPoints go through the same pinning; release leaves the volume intact', async () => {
