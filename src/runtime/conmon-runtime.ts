@@ -283,6 +283,7 @@ export class ConmonRuntime implements AppRuntime {
     let child;
     try {
       child = spawn(this.conmonPath, args, {
+        cwd: ctrDir, // conmon writes relative files (`oom` on an OOM kill) to its working directory
         detached: true,
         stdio: ['ignore', 'ignore', errFd, 'pipe'],
         env: { ...process.env, _OCI_SYNCPIPE: '3' },

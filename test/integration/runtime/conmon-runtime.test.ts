@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -248,6 +248,8 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
         const meta = await rt().readMeta(l.containerId);
         expect(meta?.conmonPid).toBeGreaterThan(0);
         expect(await rt().monitorAlive(meta)).toBe(true);
+        // conmon works in its container dir: relative files it writes (`oom` on an OOM kill) stay there
+        expect(readlinkSync(`/proc/${meta!.conmonPid}/cwd`)).toBe(rt().containerDir(l.containerId));
         await rt().stop(l.containerId, 0);
         expect(await rt().status(l.containerId)).toMatchObject({ state: 'exited', exitCode: 137 });
       } finally {
