@@ -18,7 +18,7 @@ import type { FieldPath } from './path.js';
 import type { Container, Pod } from './pod.js';
 import type { RawIssue } from './unsupported.js';
 
-/** The largest Pod document berth reads, as JSON bytes (1.5 MiB, etcd's default request limit). */
+/** The largest Pod or Network document berth reads, as JSON bytes (1.5 MiB, etcd's default request limit). */
 export const MAX_DOCUMENT_BYTES = 1536 * 1024;
 /** The API server's limit on the total size of an object's annotations (keys and values). */
 export const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
@@ -38,7 +38,7 @@ const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 
 // ---- checks on the raw document (before the schema) ---------------------------------
 
-/** Document size and NUL bytes, on the raw document. */
+/** Document size and NUL bytes, on the raw document (Pods and Networks). */
 export function checkRawLimits(raw: Record<string, unknown>): RawIssue[] {
   const issues: RawIssue[] = [];
   const size = bytes(JSON.stringify(raw) ?? '');
@@ -46,7 +46,7 @@ export function checkRawLimits(raw: Record<string, unknown>): RawIssue[] {
     issues.push({
       severity: 'error',
       path: [],
-      message: `the document is ${size} bytes as JSON; a Pod may have at most ${MAX_DOCUMENT_BYTES} bytes (1.5 MiB, the largest object a Kubernetes API server stores with etcd's default limit)`,
+      message: `the document is ${size} bytes as JSON; a document may have at most ${MAX_DOCUMENT_BYTES} bytes (1.5 MiB, the largest object a Kubernetes API server stores with etcd's default limit)`,
     });
   }
   findNuls(raw, [], issues);

@@ -203,6 +203,7 @@ function loadPod(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefi
 function loadNetwork(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefined): LoadedNetwork | undefined {
   const { located, out } = ctx;
   const before = out.length;
+  out.push(...located(checkRawLimits(raw), key));
   const result = Network.safeParse(raw);
   if (!result.success) {
     out.push(...located(zodIssues(result.error.issues, new Set(), Network), key));

@@ -35,7 +35,7 @@ describe('size limits', () => {
     const huge = parseFile(pod({ metadata: { annotations: { a: 'x'.repeat(1600 * 1024) } } }), 'p.json');
     expect(huge.pods).toEqual([]);
     expect(errors(huge.issues).map((i) => `${i.path}: ${i.message}`)).toEqual([
-      expect.stringMatching(new RegExp(`^: the document is \\d+ bytes as JSON; a Pod may have at most ${MAX_DOCUMENT_BYTES} bytes`)),
+      expect.stringMatching(new RegExp(`^: the document is \\d+ bytes as JSON; a document may have at most ${MAX_DOCUMENT_BYTES} bytes`)),
       expect.stringMatching(/^metadata\.annotations: Too long/),
     ]);
     expect(errors(huge.issues)[0]).toMatchObject({ line: 1, key: 'default/lim' });
@@ -125,6 +125,15 @@ describe('NUL bytes', () => {
       '13: spec.containers[0].volumeMounts[0].mountPath',
     ]);
     expect(nul[1]!.message).toMatch(/^contains a NUL byte \(at character 7\): the kernel reads strings up to the first NUL/);
+  });
+});
+
+describe('NUL bytes in a Network', () => {
+  it('refuses a NUL in a plugin field, naming it', () => {
+    const text = ['apiVersion: berth.dev/v1', 'kind: Network', 'metadata: {name: n}', 'spec:', '  plugins:', '    - {type: bridge, bridge: "br\\0x"}'].join('\n');
+    const r = parseFile(text, 'net.yaml');
+    expect(r.networks).toEqual([]);
+    expect(errors(r.issues).map(formatIssue)).toEqual([expect.stringMatching(/^net\.yaml:6:30: error: spec\.plugins\[0\]\.bridge: contains a NUL byte/)]);
   });
 });
 
