@@ -5,7 +5,7 @@
  * scripts/build-busybox-image.sh builds the example image, offline).
  */
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { REPO } from './berth-cli.js';
@@ -122,12 +122,4 @@ export function parseProbeOutput(text: string): Map<string, string> {
     if (m) out.set(m[1]!, m[2]!);
   }
   return out;
-}
-
-/** Whether a path exists (for skip messages and clean-up checks). */
-export async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
 }
