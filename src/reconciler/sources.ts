@@ -76,7 +76,9 @@ export async function listSources(paths: string[]): Promise<{ files: string[]; f
       continue;
     }
     if (!st.isDirectory()) {
-      files.push(p); // a file given directly; readSpecFile refuses what is not a regular file
+      // a file given directly; anything else (a FIFO, a device) fails the source at once
+      if (st.isFile()) files.push(p);
+      else failed.push({ path: p, message: `${p} is ${kindOf(st)}, not a regular file or directory` });
       continue;
     }
     try {

@@ -87,8 +87,8 @@ describe('spec sources', () => {
     await execa('mkfifo', [join(dir, 'f')]);
     const files = await readSpecFiles([join(dir, 'f'), join(dir, 'gone.yaml')]);
     expect(files.flatMap((f) => f.issues.map((i) => i.message))).toEqual([
+      `${join(dir, 'f')} is a FIFO, not a regular file or directory`,
       `spec file ${join(dir, 'gone.yaml')} does not exist`,
-      'is a FIFO, not a regular file: refused',
     ]);
   });
 
