@@ -3,7 +3,7 @@
  * repeat after a crash at any point. They are provided to the pure machine with
  * `podMachine.provide({ actors: createPodActors(...) })`.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
 import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.js';
@@ -19,6 +19,7 @@ import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.
 import { podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
 import { attachAll, detachAll } from './attachments.js';
+import { reattachSandbox } from './sandbox.js';
 import { ensureEmptyDirs, releaseAppMounts, releasePodMounts, volumeMounts } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
 
@@ -163,13 +164,14 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
     createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700); // private: volumes and upper dirs below (host-dirs.ts)
       await ensureEmptyDirs(rec.pod, dir);
       if (rec.pod.spec.hostNetwork) {
         res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, []);
         return { netns: null };
       }
       const name = netnsName(rec.uid);
-      res.sandboxAdopted = await host.netns.exists(name);
+      res.sandboxAdopted = (await host.netns.exists(name)) || (await reattachSandbox(host, rec, log));
       const path = await host.netns.ensure(name);
       rec.netns = path;
       return { netns: path };
@@ -204,17 +206,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       if (clamped) log.warn({ terminationGracePeriodSeconds: seconds, waitSeconds: Math.floor(MAX_TIMER_MS / 1000) }, 'terminationGracePeriodSeconds is longer than berth can wait: waiting the longest a timer allows, then SIGKILL');
       // A handle deleted by hand while the apps still hold the namespace: get it back from a
       // live app before stopping them, or the plugins' DEL cannot undo what they did in it.
-      if (!rec.pod.spec.hostNetwork && host.netns.attach && !(await host.netns.exists(netnsName(rec.uid)))) {
-        for (const { c } of allContainers(rec)) {
-          const st = await host.runtime.status(containerId(rec.uid, c.name));
-          if (st.state !== 'running' || !st.pid) continue;
-          await host.netns.attach(netnsName(rec.uid), st.pid).then(
-            () => log.warn({ app: c.name, pid: st.pid }, 'network namespace handle was gone: attached it again from the app'),
-            (err) => log.warn({ err }, 'network namespace handle is gone and could not be attached again'),
-          );
-          break;
-        }
-      }
+      await reattachSandbox(host, rec, log);
       await Promise.all(
         allContainers(rec).map(async ({ c }) => {
           const id = containerId(rec.uid, c.name);

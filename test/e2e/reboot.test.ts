@@ -161,6 +161,18 @@ describe.skipIf(!isRoot)('simulated reboot and repaired veths', () => {
     expect(again.networks[0]!.ips[0]).not.toBe(a.networks[0]!.ips[0]);
   });
 
+  it('--once after a namespace handle was deleted while its app runs: the handle is made again from the app, the attachment kept', async () => {
+    const c = podsOf(await sb.status())[2]!;
+    await execa('ip', ['netns', 'delete', nsOf(c)]);
+    const r = await run();
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/network namespace handle was gone: attached it again from the app/);
+    expect(r.stdout).not.toMatch(/cached attachment is stale/);
+    const again = podsOf(await expectNetworked())[2]!;
+    expect(again.apps[0]!.pid).toBe(c.apps[0]!.pid);
+    expect(again.networks).toEqual(c.networks);
+  });
+
   it("the daemon's CHECK repairs a deleted veth and removes the old masquerade rule and chain", async () => {
     const b = podsOf(await sb.status())[1]!;
     const daemon = sb.spawn(['reconcile', '--cni-check', '1s', '--resync', '1h']);
