@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emptyDirPath, ensureEmptyDirs, pinsDir, releaseAppMounts, releasePodMounts, volumeMounts } from '../../../src/reconciler/volumes.js';
+import { removePodDir } from '../../../src/reconciler/records.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../../../src/runtime/volume-paths.js';
 import type { Container, Pod } from '../../../src/spec/pod.js';
 
@@ -164,6 +165,21 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
     expect(await mountsAtOrBelow(pinsDir(podDir))).toHaveLength(3);
     await releasePodMounts(podDir);
     expect(await mountsAtOrBelow(podDir)).toEqual([]);
+  });
+
+  it('removing a pod dir that a crash left with pins unmounts them first and deletes nothing through them', async () => {
+    const c = app([{ name: 'h', mountPath: '/h' }, { name: 'e', mountPath: '/e', subPath: 'x' }]);
+    const p = pod([{ name: 'h', hostPath: { path: join(host, 'dir'), type: 'Directory' } }, { name: 'e', emptyDir: {} }], [c]);
+    await ensureEmptyDirs(p, podDir);
+    await volumeMounts({ pod: p, container: c, podDir });
+    await writeFile(join(host, 'dir', 'precious'), 'keep me');
+    // no release: the agent died here; the pod is removed later
+    const layout = { configDir: dir, stateDir: dir, runDir: dir, logDir: dir, specDirs: [] };
+    await removePodDir(layout, 'uid');
+    await expect(stat(podDir)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await mountsAtOrBelow(dir)).toEqual([]);
+    expect(await readFile(join(host, 'dir', 'precious'), 'utf8')).toBe('keep me');
+    expect((await stat(join(host, 'dir', 'sub'))).isDirectory()).toBe(true);
   });
 
   it('appc mountPoints go through the same pinning; release leaves the volume intact', async () => {
