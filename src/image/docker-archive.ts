@@ -84,12 +84,21 @@ async function measure(file: string, signal?: AbortSignal): Promise<Map<string, 
     const parts: Buffer[] = [];
     let size = 0;
     let magic = Buffer.alloc(0);
-    for await (const chunk of stream) {
-      if (magic.length < 4) magic = Buffer.concat([magic, chunk.subarray(0, 4 - magic.length)]);
-      hash.update(chunk);
-      size += chunk.length;
-      if (keep) parts.push(chunk);
+    const truncated = (cause?: unknown) =>
+      new BerthError('InvalidArgument', `${file}: member ${name} declares ${header.size ?? '?'} bytes, but the archive ended after ${size} of them: the file is truncated`, cause === undefined ? undefined : { cause });
+    try {
+      for await (const chunk of stream) {
+        if (magic.length < 4) magic = Buffer.concat([magic, chunk.subarray(0, 4 - magic.length)]);
+        hash.update(chunk);
+        size += chunk.length;
+        if (keep) parts.push(chunk);
+      }
+    } catch (err) {
+      // tar-stream says "Unexpected end of data" or "Stream was destroyed"
+      if (err instanceof BerthError || signal?.aborted) throw err;
+      throw truncated(err);
     }
+    if (header.size !== undefined && size < header.size) throw truncated();
     members.set(name, { size, digest: `sha256:${hash.digest('hex')}`, magic, ...(keep ? { body: Buffer.concat(parts) } : {}) });
   }
   return members;

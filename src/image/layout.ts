@@ -175,11 +175,13 @@ export class ArchiveLayoutReader implements LayoutReader {
         const type = String.fromCharCode(header[156] ?? 0);
         const size = parseOctal(header, 124, 12);
         const dataOff = pos + BLOCK;
-        if (dataOff + size > fileSize) throw new BerthError('InvalidArgument', `${this.file}: truncated tar`);
         let name = cstr(header, 0, 100);
         if (header.subarray(257, 262).toString('latin1') === 'ustar') {
           const prefix = cstr(header, 345, 155);
           if (prefix) name = `${prefix}/${name}`;
+        }
+        if (dataOff + size > fileSize) {
+          throw new BerthError('InvalidArgument', `${this.file}: member ${longName ?? name} declares ${size} bytes, but the archive ends after ${fileSize - dataOff} of them: the file is truncated`);
         }
         if (type === 'x' || type === 'L') {
           if (size > 1024 * 1024) throw new BerthError('InvalidArgument', `${this.file}: oversized tar extended header`);
