@@ -430,6 +430,21 @@ export function bundleWarnings(launch: AppLaunch, facts: BundleFacts): string[] 
   return out;
 }
 
+/**
+ * no_new_privs: on unless the spec allows escalation. The kubelet leaves it off when
+ * `allowPrivilegeEscalation` is unset, containerd's base spec turns it on; berth takes the
+ * stricter default. Privileged apps and apps with CAP_SYS_ADMIN escalate anyway (the
+ * Kubernetes rule), so for them it is off; an appc image's `os/linux/no-new-privileges`
+ * isolator decides when the pod spec says nothing.
+ */
+function noNewPrivilegesOf(launch: AppLaunch, caps: string[], privileged: boolean): boolean {
+  if (privileged || caps.includes('CAP_SYS_ADMIN')) return false;
+  const allow = launch.container.securityContext?.allowPrivilegeEscalation;
+  if (allow !== undefined) return !allow;
+  const appc = isolator(launch.image, 'os/linux/no-new-privileges');
+  return typeof appc === 'boolean' ? appc : true;
+}
+
 export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   const { container } = launch;
   const podSpec = launch.pod.spec;
@@ -470,8 +485,7 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
     if (seccomp) linux.seccomp = seccomp;
   }
   const oom = Math.max(oomScoreAdj(launch.pod, container, facts.machineMemoryBytes ?? totalmem()), facts.oomScoreAdjFloor ?? -1000);
-  const noNewPrivileges =
-    !privileged && (sc?.allowPrivilegeEscalation === false || (sc?.allowPrivilegeEscalation === undefined && isolator(launch.image, 'os/linux/no-new-privileges') === true));
+  const noNewPrivileges = noNewPrivilegesOf(launch, caps, privileged);
   return {
     ociVersion: '1.0.2',
     process: {

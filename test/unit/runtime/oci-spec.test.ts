@@ -278,7 +278,11 @@ describe('security', () => {
     const spec = buildOciSpec(launchOf({ securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true } }), facts);
     expect(spec.process.noNewPrivileges).toBe(true);
     expect(spec.root).toEqual({ path: 'rootfs', readonly: true });
-    expect(proc(launchOf()).noNewPrivileges).toBe(false);
+    // stricter than the kubelet's default (off) and like containerd's base spec: on unless allowed
+    expect(proc(launchOf()).noNewPrivileges).toBe(true);
+    expect(proc(launchOf({ securityContext: { allowPrivilegeEscalation: true } })).noNewPrivileges).toBe(false);
+    expect(proc(launchOf({ securityContext: { capabilities: { add: ['SYS_ADMIN'] } } })).noNewPrivileges).toBe(false);
+    expect(proc(launchOf({ securityContext: { privileged: true } })).noNewPrivileges).toBe(false);
   });
 });
 
