@@ -21,7 +21,8 @@ export type PodStatusWord =
   | 'InvalidSpec'
   | 'Conflict'
   | 'Terminating'
-  | 'CreateContainerError';
+  | 'CreateContainerError'
+  | 'CreateContainerConfigError';
 
 export interface AppStatusRow {
   name: string;
@@ -69,7 +70,7 @@ const ranAndExited = (l: AppStatus | undefined): boolean => l?.state === 'exited
 function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string | null {
   if (a?.lastError?.reason === 'ErrImagePull') return a.state === 'backoff' || a.state === 'startFailed' ? 'ImagePullBackOff' : 'ErrImagePull';
   if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
-  if (a?.state === 'failed' && a.lastError) return 'CreateContainerError';
+  if (a?.state === 'failed' && a.lastError) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
   if (ranAndExited(l)) return l?.exitCode === 0 ? 'Completed' : 'Error';
   return l?.state === 'created' || a?.state === 'starting' ? 'ContainerCreating' : null;
 }
@@ -139,7 +140,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     default: {
       const crash = apps.find((a) => a.reason === 'CrashLoopBackOff');
       const image = apps.find((a) => a.reason === 'ImagePullBackOff' || a.reason === 'ErrImagePull');
-      const failedStart = apps.find((a) => a.reason === 'CreateContainerError');
+      const failedStart = apps.find((a) => a.reason === 'CreateContainerError' || a.reason === 'CreateContainerConfigError');
       if (crash) {
         status = 'CrashLoopBackOff';
         reason = crash.name;
@@ -150,7 +151,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
         reason = image.name;
         message = rec.apps[image.name]?.lastError?.message ?? null;
       } else if (failedStart) {
-        status = 'CreateContainerError';
+        status = failedStart.reason as 'CreateContainerError' | 'CreateContainerConfigError';
         reason = failedStart.name;
         message = rec.apps[failedStart.name]?.lastError?.message ?? null;
       } else if (readyCount === apps.length) status = 'Running';
