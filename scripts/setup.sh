@@ -12,9 +12,10 @@ repo=$(pwd)
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (berth manages namespaces, mounts and containers)" >&2; exit 1; }
 
 # The components berth drives (DESIGN.md §3) and the tools its tests and benchmarks use.
-packages=(crun runc conmon containernetworking-plugins iproute2 iptables busybox-static
+packages=(crun runc conmon containernetworking-plugins iproute2 iptables util-linux busybox-static
           umoci skopeo jq git ca-certificates procps psmisc gnupg bzip2 xz-utils
-          docker-registry apache2-utils curl appc-spec)
+          docker-registry apache2-utils curl appc-spec gcc libc6-dev
+          podman netavark aardvark-dns containerd)
 if [ -z "${BERTH_SKIP_APT:-}" ]; then
   missing=()
   for p in "${packages[@]}"; do
