@@ -143,7 +143,10 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
       pod('ok', {
         volumes: '[{name: data, emptyDir: {}}]',
         init: [container('prep', 'mkdir -p /data/only && echo inside > /data/only/f && echo outside > /data/top', '[{name: data, mountPath: /data}]')],
-        apps: [container('app', `echo "LS=$(ls /data | tr '\\n' ' ')"; cat /data/f; test -e /data/top || echo NO-TOP; touch /data/made; ${LOOP}`, '[{name: data, mountPath: /data, subPath: only}]')],
+        apps: [
+          container('app', `L=$(ls /data | tr '\\n' ' '); touch /data/made /expr/made; echo "LS=$L"; cat /data/f; test -e /data/top || echo NO-TOP; ${LOOP}`, '[{name: data, mountPath: /data, subPath: only}, {name: data, mountPath: /expr, subPathExpr: "by-pod/$(POD)"}]') +
+            '\n      env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]',
+        ],
       }),
     );
     const r = await sb.run(['reconcile', '--once', '--timeout', '40s']);
@@ -154,7 +157,7 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
     expect((await stat(vol)).mode & 0o777).toBe(0o777);
     // the app's mount is pinned under the pod dir while it runs
     const pins = await mountsAtOrBelow(join(sb.root, 'state', 'pods', p.uid!, 'volume-subpaths'));
-    expect(pins).toEqual([join(sb.root, 'state', 'pods', p.uid!, 'volume-subpaths', 'data', 'app', '0')]);
+    expect(pins.sort()).toEqual([0, 1].map((i) => join(sb.root, 'state', 'pods', p.uid!, 'volume-subpaths', 'data', 'app', String(i))));
     let log = '';
     for (let i = 0; i < 50 && !log.includes('NO-TOP'); i++) {
       log = (await sb.run(['logs', 'ok', '-c', 'app'])).stdout;
@@ -165,6 +168,8 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
     expect(log).toContain('NO-TOP');
     expect(await readFile(join(vol, 'only', 'made'), 'utf8')).toBe('');
     expect(await readFile(join(vol, 'top'), 'utf8')).toBe('outside\n');
+    // subPathExpr expanded from the container's env (a fieldRef), created inside the volume
+    expect(await readFile(join(vol, 'by-pod', 'ok', 'made'), 'utf8')).toBe('');
   });
 
   it('hostPath type File on a missing path fails clearly; DirectoryOrCreate creates the directory', async () => {
