@@ -64,6 +64,17 @@ describe.skipIf(!isRoot)('sources, safe reading, the agent lock, last known good
     expect(w).toMatchObject({ status: 'Running', reason: 'SourceError' });
     expect(w.message).toContain(typo);
     expect(w.apps[0]!.pid).toBe(pid);
+    // the daemon logs the error, leaves the host as it is and tries again at the next sync
+    const daemon = execa('node', [CLI, 'reconcile', '--resync', '1s', ...withSpecDir(typo)], { reject: false });
+    daemons.push(daemon.pid!);
+    let out = '';
+    daemon.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    for (let i = 0; i < 400 && out.split(`spec directory ${typo} does not exist`).length < 3; i++) await new Promise((res) => setTimeout(res, 25));
+    expect(out.split(`spec directory ${typo} does not exist`).length).toBeGreaterThanOrEqual(3);
+    expect(out).not.toContain('deleting pod');
+    daemon.kill('SIGTERM');
+    expect((await daemon).exitCode).toBe(0);
+    expect((await web()).apps[0]!.pid).toBe(pid);
     // the right directory again: nothing to do, no reason left
     const again = await sb.run(['reconcile', '--once', '--timeout', '30s']);
     expect(again.exitCode, again.stderr).toBe(0);
