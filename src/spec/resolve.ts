@@ -6,7 +6,9 @@
  * - networks: unique names, at most one default, unique bridges, no overlapping subnets;
  *   a network that breaks a rule is left out, and the later one (in file order) is blamed;
  * - the default network: the Network marked `default: true`, else the built-in `berth`;
- * - each pod's networks resolve to known networks, else the pod is held as InvalidSpec.
+ * - each pod's networks resolve to known networks, else the pod is held as InvalidSpec;
+ * - a hostPort (protocol, host IP, port) belongs to the first pod that asks for it; a later
+ *   pod asking for the same one (or the same port on 0.0.0.0 / ::) is held as InvalidSpec.
  */
 import { bridgeNames, builtinDefaultNetwork, cidrRange, ipamSubnets, rangesOverlap, type AddressRange } from './cni-config.js';
 import { formatPath, type FieldPath } from './path.js';
@@ -149,6 +151,7 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
   });
   claims.sort((a, b) => a.fileIndex - b.fileIndex || a.pos.line - b.pos.line || a.pos.column - b.pos.column);
 
+  const hostPorts: HostPortOwners = new Map();
   const owners = new Map<string, Claim>();
   const losers = new Set<string>();
   const pods: LoadedPod[] = [];
@@ -176,6 +179,12 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
     const resolved = resolvePodNetworks(claim.pod, byName, defaultNet, whyInvalid, invalidNetworks, rejected);
     if ('error' in resolved) {
       cross.push(resolved.error);
+      invalidKeys.add(claim.key);
+      continue;
+    }
+    const clash = hostPortClash(claim.pod, hostPorts);
+    if (clash) {
+      cross.push(clash);
       invalidKeys.add(claim.key);
       continue;
     }
@@ -222,6 +231,43 @@ function resolvePodNetworks(
   }
   if (problems.length > 0) return fail(ANNOTATION_PATH, problems.join('; '));
   return { networks: pod.networks.map((r) => ({ ...r })) };
+}
+
+/** protocol/port → the host IPs taken and by whom. */
+type HostPortOwners = Map<string, Array<{ hostIP: string; pod: LoadedPod; path: string }>>;
+
+const ANY_IP = new Set(['', '0.0.0.0', '::']);
+
+/** The first hostPort of `pod` another pod already holds, as an issue; records the pod's ports otherwise. */
+function hostPortClash(pod: LoadedPod, owners: HostPortOwners): SpecIssue | undefined {
+  const mine: Array<{ key: string; hostIP: string; path: string }> = [];
+  const lists = [['initContainers', pod.pod.spec.initContainers ?? []], ['containers', pod.pod.spec.containers]] as const;
+  for (const [list, containers] of lists) {
+    containers.forEach((c, ci) => {
+      (c.ports ?? []).forEach((p, pi) => {
+        // with hostNetwork, every containerPort is a port of the host
+        const port = p.hostPort ?? (pod.pod.spec.hostNetwork ? p.containerPort : undefined);
+        if (port === undefined) return;
+        mine.push({ key: `${p.protocol}/${port}`, hostIP: p.hostIP ?? '', path: formatPath(['spec', list, ci, 'ports', pi, p.hostPort !== undefined ? 'hostPort' : 'containerPort']) });
+      });
+    });
+  }
+  for (const m of mine) {
+    const taken = owners.get(m.key)?.find((o) => o.pod.key !== pod.key && (ANY_IP.has(o.hostIP) || ANY_IP.has(m.hostIP) || o.hostIP === m.hostIP));
+    if (!taken) continue;
+    const [protocol, port] = m.key.split('/');
+    const where = taken.hostIP && !ANY_IP.has(taken.hostIP) ? ` on ${taken.hostIP}` : '';
+    return {
+      severity: 'error',
+      file: pod.source.file,
+      ...positionOf(pod, m.path),
+      path: m.path,
+      message: `hostPort ${port}/${protocol} is already used by pod "${taken.pod.key}"${where} (${at(taken.pod.source.file, positionOf(taken.pod, taken.path))}, ${taken.path}); this pod is not started`,
+      key: pod.key,
+    };
+  }
+  for (const m of mine) owners.set(m.key, [...(owners.get(m.key) ?? []), { hostIP: m.hostIP, pod, path: m.path }]);
+  return undefined;
 }
 
 interface SubnetAt {

@@ -190,3 +190,33 @@ describe('resolveDesired: networks', () => {
     expect(desired.networks.map((n) => n.name)).toEqual(['podnet', 'hostnet']);
   });
 });
+
+describe('resolveDesired: hostPorts across pods', () => {
+  const withPort = (name: string, port: string, spec = '') =>
+    podYaml(name, spec ? { spec } : {}).replace('image: busybox\n', `image: busybox\n      ports: [${port}]\n`);
+
+  it('gives a hostPort to the first pod by file order and holds the second as invalid, naming both', () => {
+    const desired = resolveDesired([parse('b.yaml', withPort('second', '{containerPort: 80, hostPort: 8080}')), parse('a.yaml', withPort('first', '{containerPort: 80, hostPort: 8080}'))]);
+    expect(desired.pods.map((p) => p.key)).toEqual(['default/first']);
+    expect(desired.invalidKeys).toEqual(['default/second']);
+    const issue = errors(desired.issues)[0]!;
+    expect(issue).toMatchObject({ file: 'b.yaml', path: 'spec.containers[0].ports[0].hostPort', key: 'default/second' });
+    expect(issue.message).toContain('hostPort 8080/TCP is already used by pod "default/first"');
+    expect(issue.message).toContain('a.yaml');
+  });
+
+  it.each([
+    ['another protocol', '{containerPort: 53, hostPort: 53, protocol: UDP}', '{containerPort: 53, hostPort: 53, protocol: TCP}', true],
+    ['two host IPs', '{containerPort: 80, hostPort: 80, hostIP: 127.0.0.1}', '{containerPort: 80, hostPort: 80, hostIP: 127.0.0.2}', true],
+    ['a host IP and every address', '{containerPort: 80, hostPort: 80, hostIP: 127.0.0.1}', '{containerPort: 80, hostPort: 80}', false],
+    ['the same IP', '{containerPort: 80, hostPort: 80, hostIP: 127.0.0.1}', '{containerPort: 81, hostPort: 80, hostIP: 127.0.0.1}', false],
+  ])('%s', (_what, a, b, fine) => {
+    const desired = resolveDesired([parse('a.yaml', withPort('a', a)), parse('b.yaml', withPort('b', b))]);
+    expect(desired.pods.length).toBe(fine ? 2 : 1);
+  });
+
+  it('counts the containerPorts of hostNetwork pods as host ports', () => {
+    const desired = resolveDesired([parse('a.yaml', withPort('a', '{containerPort: 9100}', '  hostNetwork: true')), parse('b.yaml', withPort('b', '{containerPort: 9100, hostPort: 9100}'))]);
+    expect(desired.invalidKeys).toEqual(['default/b']);
+  });
+});
