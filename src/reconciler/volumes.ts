@@ -79,7 +79,8 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
         // subPath pins are plain binds too).
         const recursive = !sub && !!v.hostPath && !(await holdsPods(root, podDir));
         await pinMount(node, target, what, { recursive });
-        out.push({ destination: m.mountPath, source: target, readOnly: m.readOnly ?? false });
+        const propagation = 'mountPropagation' in m ? m.mountPropagation : undefined;
+        out.push({ destination: m.mountPath, source: target, readOnly: m.readOnly ?? false, ...(propagation ? { propagation } : {}) });
       } finally {
         if (node !== root) await node.close();
         await root.close();
@@ -181,15 +182,15 @@ async function openHostPath(volume: string, path: string, type: string): Promise
       }
     } else {
       const want = TYPE_KIND[type];
-      throw new BerthError('FailedPrecondition', `${desc} does not exist (type ${type} needs ${want ? KIND_NOUN[want] : 'it'} there)`);
+      throw new BerthError('Unavailable', `${desc} does not exist (type ${type} needs ${want ? KIND_NOUN[want] : 'it'} there)`);
     }
     node = await openPath(path, { follow: true, description: desc });
-    if (!node) throw new BerthError('FailedPrecondition', `${desc} disappeared right after it was created`);
+    if (!node) throw new BerthError('Unavailable', `${desc} disappeared right after it was created`);
   }
   const want = TYPE_KIND[type];
   if (want && node.kind !== want) {
     await node.close();
-    throw new BerthError('FailedPrecondition', `hostPath type check failed for volume "${volume}": ${path} is not ${KIND_NOUN[want]} (type ${type})`);
+    throw new BerthError('Unavailable', `hostPath type check failed for volume "${volume}": ${path} is not ${KIND_NOUN[want]} (type ${type})`);
   }
   return node;
 }

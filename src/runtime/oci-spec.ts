@@ -305,6 +305,9 @@ function defaultMounts(privileged: boolean) {
   ];
 }
 
+/** Kubernetes `mountPropagation` → the OCI mount option (the kubelet's mapping). */
+const PROPAGATION = { None: 'rprivate', HostToContainer: 'rslave', Bidirectional: 'rshared' } as const;
+
 /**
  * Bind mounts for etcFiles and volumes, in that order (volumes may shadow etc files). Volumes
  * are `nosuid,nodev` unless the app is privileged: a setuid file or a device node made in a
@@ -316,7 +319,7 @@ export function bindMounts(launch: AppLaunch, privileged = false): Array<{ desti
     out.push({ destination: dest, type: 'bind', source: src, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'] });
   }
   for (const m of launch.mounts ?? []) {
-    const options = ['rbind', 'rprivate', m.readOnly ? 'ro' : 'rw', ...(privileged ? [] : ['nosuid', 'nodev'])];
+    const options = ['rbind', PROPAGATION[m.propagation ?? 'None'], m.readOnly ? 'ro' : 'rw', ...(privileged ? [] : ['nosuid', 'nodev'])];
     out.push({ destination: m.destination, type: 'bind', source: m.source, options });
   }
   return out;

@@ -48,7 +48,13 @@ export interface AppLaunch {
   /** extra files to bind-mount read-only (e.g. /etc/hosts, /etc/resolv.conf): container path → host path */
   etcFiles?: Record<string, string>;
   /** volume mounts resolved by the caller (hostPath, emptyDir dirs): bind-mounted into the rootfs */
-  mounts?: Array<{ destination: string; source: string; readOnly: boolean }>;
+  mounts?: Array<{
+    destination: string;
+    source: string;
+    readOnly: boolean;
+    /** `mountPropagation`: None (rprivate, the default), HostToContainer (rslave), Bidirectional (rshared, privileged only) */
+    propagation?: 'None' | 'HostToContainer' | 'Bidirectional';
+  }>;
   /** the pod's IPs, for `status.podIP(s)` fieldRefs in env (added by the runtime module) */
   podIPs?: string[];
   /** the host's IPs, for `status.hostIP(s)` fieldRefs in env (added by the runtime module) */

@@ -93,6 +93,11 @@ export function checkSecurity(pod: Pod): RawIssue[] {
   for (const [list, containers] of lists) {
     containers.forEach((c, ci) => {
       const sc = c.securityContext;
+      (c.volumeMounts ?? []).forEach((m, mi) => {
+        if (m.mountPropagation === 'Bidirectional' && !sc?.privileged) {
+          error(['spec', list, ci, 'volumeMounts', mi, 'mountPropagation'], 'Bidirectional mount propagation is available only to privileged containers');
+        }
+      });
       if (!sc) return;
       const at = (...rest: Array<string | number>): FieldPath => ['spec', list, ci, 'securityContext', ...rest];
       checkProfile(sc.seccompProfile, at('seccompProfile'), error);

@@ -183,7 +183,7 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
       'hp2.yaml',
       pod('hp-dir', { volumes: `[{name: h, hostPath: {path: ${made}, type: DirectoryOrCreate}}]`, apps: [container('app', `touch /h/from-app; ${LOOP}`, '[{name: h, mountPath: /h}]')] }),
     );
-    const r = await sb.run(['reconcile', '--once', '--timeout', '30s']);
+    const r = await sb.run(['reconcile', '--once', '--timeout', '10s']);
     expect(r.exitCode).toBe(1);
     const bad = await podStatus('hp-file');
     expect(bad.message).toContain(`hostPath ${missing} of volume "h" does not exist (type File needs a file there)`);

@@ -77,6 +77,19 @@ describe('unprivileged defaults', () => {
     expect((spec.linux.resources as { devices: unknown }).devices).toEqual([{ allow: false, access: 'rwm' }]);
   });
 
+  it('maps mountPropagation as the kubelet does (rprivate, rslave, rshared)', () => {
+    const l = launchOf();
+    l.mounts = [
+      { destination: '/a', source: '/v/a', readOnly: false },
+      { destination: '/b', source: '/v/b', readOnly: true, propagation: 'HostToContainer' },
+      { destination: '/c', source: '/v/c', readOnly: false, propagation: 'Bidirectional' },
+    ];
+    const opts = (d: string) => specOf(l).mounts.find((m) => m.destination === d)!.options;
+    expect(opts('/a')).toContain('rprivate');
+    expect(opts('/b')).toEqual(expect.arrayContaining(['rslave', 'ro']));
+    expect(opts('/c')).toContain('rshared');
+  });
+
   it('gives a cgroup namespace on cgroup v2 hosts only', () => {
     const types = (f: BundleFacts) => (specOf(launchOf(), f).linux.namespaces as Array<{ type: string }>).map((n) => n.type);
     expect(types(facts)).not.toContain('cgroup');

@@ -58,6 +58,7 @@ describe('security fields of the Pod API', () => {
     ['a liveness probe (not run yet)', withContainer('      livenessProbe: {exec: {command: [true]}}'), 'spec.containers[0].livenessProbe', 'livenessProbe is not supported by berth yet'],
     ['shareProcessNamespace', withSpec('  shareProcessNamespace: true'), 'spec.shareProcessNamespace', 'is not supported by berth yet'],
     ['hostUsers: false', withSpec('  hostUsers: false'), 'spec.hostUsers', 'user namespaces'],
+    ['Bidirectional propagation without privileged', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace('image: busybox\n', 'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n'), 'spec.containers[0].volumeMounts[0].mountPropagation', 'only to privileged containers'],
     ['os windows', withSpec('  os: {name: windows}'), 'spec.os.name', 'Linux pods only'],
   ])('refuses %s naming the field', (_what, text, path, message) => {
     const issues = errors(parseFile(text, 'c.yaml').issues);
