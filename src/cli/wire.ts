@@ -2,14 +2,15 @@
  * The composition root: builds the real implementations behind the host interfaces from
  * the command-line options. Nothing else in berth constructs them (or pino).
  */
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import pino from 'pino';
 import { systemClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { createCni, ExecCni, HostIptables, IpNetnsManager } from '../cni/index.js';
 import { createImageService } from '../image/index.js';
-import { ConmonRuntime, resolveOciRuntime } from '../runtime/index.js';
-import { cniCacheDir, createLimiter, IpBridgeManager, type Host, type Layout } from '../reconciler/index.js';
+import { BerthError } from '../common/errors.js';
+import { ConmonRuntime, DEFAULT_PIDS_LIMIT, resolveOciRuntime } from '../runtime/index.js';
+import { cniCacheDir, createLimiter, IpBridgeManager, secureHostDirs, type Host, type Layout } from '../reconciler/index.js';
 
 export interface GlobalOptions {
   configDir: string;
@@ -22,6 +23,7 @@ export interface GlobalOptions {
   cniConfDir: string[];
   netnsDir: string;
   concurrency: string;
+  pidsLimit: string;
   logLevel: string;
 }
 
@@ -36,8 +38,15 @@ export const DEFAULTS = {
   cniConfDir: ['/etc/cni/net.d'],
   netnsDir: '/run/netns',
   concurrency: '4',
+  pidsLimit: String(DEFAULT_PIDS_LIMIT),
   logLevel: 'info',
 } as const;
+
+function pidsLimitOf(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new BerthError('InvalidArgument', `--pids-limit: "${v}" is not a whole number ≥ 0`);
+  return n;
+}
 
 const abs = (p: string) => (isAbsolute(p) ? p : resolve(p));
 
@@ -59,13 +68,14 @@ export function createLogger(level: string, toStderr: boolean): Logger {
 /** `readOnly`: for commands that only look (status, describe, --dry-run): nothing is written on the host. */
 export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly?: boolean } = {}): Promise<Host> {
   const layout = layoutOf(o);
+  if (!opts.readOnly) await secureHostDirs(layout, log);
   const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir, ...(opts.readOnly ? { readOnly: true } : {}) });
   return {
     layout,
     images: createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
     cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, pinBridges: true, iptables: new HostIptables() }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
-    runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log }),
+    runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log, pidsLimit: pidsLimitOf(o.pidsLimit), seccompDir: join(layout.configDir, 'seccomp') }),
     bridges: new IpBridgeManager(log),
     clock: systemClock,
     log,

@@ -8,3 +8,4 @@ export { loadDesired, loadConfDirNetworks, networkPluginProblems, recordFor, inp
 export { attachmentsOf, LOOPBACK_LIST } from './attachments.js';
 export { Reconciler, collectStatus, type OnceResult, type ReconcilerOptions } from './reconciler.js';
 export { IpBridgeManager, type BridgeManager } from './gc.js';
+export { secureHostDirs, ROOT_DIR_MODE, PRIVATE_DIR_MODE } from './host-dirs.js';
