@@ -11,7 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.js';
 import type { CniResult, NetworkConfigList } from '../../../src/cni/index.js';
 import { attachAll, staleReason } from '../../../src/reconciler/attachments.js';
-import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
+import { reattachSandbox } from '../../../src/reconciler/sandbox.js';
+import { containerId, listRecords, netnsName, Reconciler, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost, FakeRuntime } from '../../fakes/host.js';
 
 const POD = `apiVersion: v1
@@ -112,5 +113,26 @@ describe('stale cached attachments', () => {
     currentFails = true;
     tried.length = 0;
     await expect(attachAll(f.host, rec, rec.netns!, false, silentLogger())).rejects.toThrow(/stale attachment berth-loopback\/lo .*could not be released/);
+  });
+
+  it('a handle deleted while an app runs is made again from the app; with no app running nothing is made', async () => {
+    const { f } = await converged();
+    const rec = (await listRecords(layout))[0]!;
+    const attached: Array<{ name: string; pid: number }> = [];
+    const netns = f.netns as unknown as { attach: (name: string, pid: number) => Promise<string> };
+    netns.attach = async (name, pid) => {
+      attached.push({ name, pid });
+      return f.netns.ensure(name);
+    };
+    expect(await reattachSandbox(f.host, rec, silentLogger())).toBe(false); // the handle is there
+    f.netns.live.clear();
+    expect(await reattachSandbox(f.host, rec, silentLogger())).toBe(true);
+    const pid = (await f.runtime.status(containerId(rec.uid, 'a'))).pid;
+    expect(pid).toBeGreaterThan(0);
+    expect(attached).toEqual([{ name: netnsName(rec.uid), pid }]);
+    f.netns.live.clear();
+    const rebooted = { ...f.host, runtime: new FakeRuntime() };
+    expect(await reattachSandbox(rebooted, rec, silentLogger())).toBe(false);
+    expect(attached).toHaveLength(1);
   });
 });
