@@ -203,6 +203,22 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
       }
     });
 
+    it('an app killed for memory leaves conmon\'s oom file in its container dir, not in the agent\'s working directory', async () => {
+      const base = launch('oom', ['sh', '-c', 'x=$(head -c 268435456 /dev/zero | tr "\\000" a); echo survived']);
+      const l: AppLaunch = { ...base, container: { ...base.container, resources: { limits: { memory: '16Mi' } } } };
+      const stray = join(process.cwd(), 'oom');
+      const strayBefore = existsSync(stray);
+      try {
+        await rt().start(l);
+        const exit = await rt().waitExit(l.containerId);
+        expect(exit.exitCode).not.toBe(0);
+        expect(existsSync(join(rt().containerDir(l.containerId), 'oom'))).toBe(true);
+        if (!strayBefore) expect(existsSync(stray)).toBe(false);
+      } finally {
+        await rt().remove(l.containerId);
+      }
+    });
+
     it('waitExit honours its AbortSignal', async () => {
       const l = launch('abort', ['sleep', '1000']);
       try {
