@@ -3,6 +3,7 @@
  * (bind-mounted read-only), and the pod's emptyDir volumes.
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/fs.js';
 import type { Pod } from '../spec/pod.js';
@@ -13,7 +14,9 @@ export interface EtcFiles {
   '/etc/resolv.conf': string;
 }
 
+/** The pod's hostname: the node's for hostNetwork pods (they share its UTS namespace), else hostname or the pod name. */
 export function podHostname(pod: Pod): string {
+  if (pod.spec.hostNetwork) return hostname();
   return (pod.spec.hostname ?? pod.metadata.name).slice(0, 63);
 }
 

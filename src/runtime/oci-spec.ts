@@ -461,7 +461,8 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   const namespaces: Array<{ type: string; path?: string }> = [
     ...(podSpec.hostPID ? [] : [{ type: 'pid' }]),
     ...(podSpec.hostIPC ? [] : [{ type: 'ipc' }]),
-    { type: 'uts' },
+    // hostNetwork pods share the node's UTS namespace too: their hostname is the node's
+    ...(podSpec.hostNetwork ? [] : [{ type: 'uts' }]),
     { type: 'mount' },
   ];
   if (launch.netnsPath !== undefined) namespaces.push({ type: 'network', path: launch.netnsPath });
@@ -504,7 +505,7 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
       ...lsmLabels(launch, facts, privileged),
     },
     root: { path: 'rootfs', readonly: sc?.readOnlyRootFilesystem === true },
-    hostname: launch.hostname,
+    ...(podSpec.hostNetwork ? {} : { hostname: launch.hostname }),
     mounts: [...defaultMounts(privileged), ...bindMounts(launch, privileged)],
     annotations: annotationsOf(launch),
     linux,

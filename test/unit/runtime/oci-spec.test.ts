@@ -205,11 +205,12 @@ describe('namespaces, mounts, hostname, annotations', () => {
     expect(ns).toEqual([{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network', path: '/run/netns/berth-x' }]);
   });
 
-  it('host network: no network namespace at all', () => {
+  it('host network: no network or UTS namespace (the hostname is the node\'s)', () => {
     const spec = buildOciSpec(launchOf({}, { podSpec: { hostNetwork: true } }), facts);
     const ns = (spec.linux as { namespaces: Array<{ type: string }> }).namespaces.map((n) => n.type);
     expect(ns).not.toContain('network');
-    expect(ns).toEqual(['pid', 'ipc', 'uts', 'mount']);
+    expect(ns).toEqual(['pid', 'ipc', 'mount']);
+    expect(spec.hostname).toBeUndefined();
   });
 
   it('default mounts, then etc files read-only, then volumes', () => {
