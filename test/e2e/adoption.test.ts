@@ -5,7 +5,7 @@
  * interrupted is started again without counting a restart.
  */
 import { cp, readFile, rename, rm } from 'node:fs/promises';
-import { watch } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSandbox, createSandbox, isRoot, LOOP, networkYaml, podYaml, shortId, type Sandbox, type StatusJson } from '../helpers/berth-cli.js';
@@ -104,13 +104,21 @@ describe.skipIf(!isRoot)('agent restarts adopt what runs', () => {
     const d3 = startDaemon();
     await waitFor(allRunning(PODS), 30_000);
     const containers = join(sb.root, 'run', 'containers');
+    // The kill lands once the runtime wrote the execution's meta.json (before "started"):
+    // conmon, the runtime's create and start are still to come.
     const started = new Promise<string>((resolve) => {
       const w = watch(containers, (_ev, name) => {
-        if (name && String(name).endsWith('-main') && !s1.pods.some((p) => String(name).includes(shortId(p.uid!)))) {
-          killDaemon(d3);
-          w.close();
-          resolve(String(name));
-        }
+        const id = name ? String(name) : '';
+        if (!id.endsWith('-main') || s1.pods.some((p) => id.includes(shortId(p.uid!)))) return;
+        w.close();
+        const end = Date.now() + 5000;
+        const poll = () => {
+          if (existsSync(join(containers, id, 'meta.json')) || Date.now() > end) {
+            killDaemon(d3);
+            resolve(id);
+          } else setImmediate(poll);
+        };
+        poll();
       });
     });
     await sb.writeSpec('ad-4.yaml', podYaml('ad-4', image, [{ name: 'main', script: LOOP }]));
