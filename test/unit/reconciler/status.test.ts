@@ -63,6 +63,33 @@ describe('pod status (kubectl words)', () => {
     expect(podStatusRow(rec, { a: exited, b: exited }).status).toBe('Completed');
   });
 
+  it('is what the host shows once an app is seen, whatever setup phase the record was left in', () => {
+    const rec = record({ phase: 'setupBackoff', lastError: { step: 'pull', code: 'Unavailable', message: 'no such layout' } });
+    expect(podStatusRow(rec, { a: running(10), b: running(11) })).toMatchObject({ status: 'Running', ready: '2/2', message: null });
+    // nothing seen yet: the record tells how far setup got
+    expect(podStatusRow(rec, {}).status).toBe('ImagePullBackOff');
+  });
+
+  it('shows an execution that exited before it was started (the agent killed in its start) as waiting, not as an exit', () => {
+    const rec = record();
+    rec.apps.b = { ...rec.apps.b!, state: 'starting' };
+    const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 255 } });
+    expect(row).toMatchObject({ status: 'ContainerCreating', ready: '1/2' });
+    expect(row.apps[1]).toMatchObject({ state: 'waiting', reason: 'ContainerCreating', exitCode: null });
+  });
+
+  it("is ImagePullBackOff when an app's restart waits for its image", () => {
+    const rec = record();
+    rec.apps.b = { ...rec.apps.b!, state: 'backoff', backoffMs: 1000, lastError: { code: 'Unavailable', message: 'no such layout', reason: 'ErrImagePull' } };
+    const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1, startedAt: 1 } });
+    expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'b', message: 'no such layout' });
+  });
+
+  it('takes the network from the host when given: no netns handle, no address', () => {
+    const row = podStatusRow(record(), { a: running(10), b: running(11) }, undefined, { netns: null, attachments: [{ network: 'podnet', interface: 'eth0', ips: [] }] });
+    expect(row).toMatchObject({ netns: null, ips: [], networks: [{ name: 'podnet', interface: 'eth0', ips: [] }] });
+  });
+
   it('is InvalidSpec with file and line when the current document is bad', () => {
     const row = podStatusRow(record(), { a: running(1), b: running(2) }, { severity: 'error', file: '/specs/web.yaml', line: 8, column: 7, path: 'spec.containers[0]', message: 'unknown field "comand"' });
     expect(row.status).toBe('InvalidSpec');
