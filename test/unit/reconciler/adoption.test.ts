@@ -80,6 +80,17 @@ describe('agent restarts (fake host)', () => {
     expect((await listRecords(layout))[0]!.apps.a).toMatchObject({ restartCount: 0 });
   });
 
+  it('starts an execution left created but never started (killed between create and start) without counting a restart', async () => {
+    const f = fakeHost(layout);
+    await writeFile(join(specs, 'web.yaml'), pod('web', ['a']));
+    await reconciler(f).once(5000);
+    const [rec] = await listRecords(layout);
+    f.runtime.setStatus({ containerId: containerId(rec!.uid, 'a'), state: 'created', pid: 4242 });
+    expect((await reconciler(f).once(5000)).exitCode).toBe(0);
+    expect(f.runtime.starts.map((s) => s.execution)).toEqual([0, 0]);
+    expect((await collectStatus(f.host))[0]).toMatchObject({ status: 'Running', restarts: 0 });
+  });
+
   it('status comes from the host: Running whatever phase the record was left in, addresses from the CNI cache', async () => {
     const f = fakeHost(layout);
     await writeFile(join(specs, 'web.yaml'), pod('web', ['a', 'b']));
