@@ -21,6 +21,8 @@ export interface InputReport {
   issues: SpecIssue[];
   invalidKeys: string[];
   conflicts: SpecIssue[];
+  /** `key@hash` of every pod document that loaded (a file-wide error does not hold these) */
+  loaded?: string[];
 }
 
 export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');

@@ -131,6 +131,7 @@ export class Reconciler {
       issues: desired.issues,
       invalidKeys: desired.invalidKeys,
       conflicts: desired.conflicts,
+      loaded: desired.pods.map((p) => `${p.key}@${p.hash}`),
     } satisfies InputReport);
     const recs = new Map(records.map((r) => [r.uid, r]));
     const work: Promise<void>[] = [];
@@ -270,6 +271,7 @@ export class Reconciler {
       [...this.workers.values()].map((w) => ({ rec: w.rec, live: liveFromRecord(w.rec) })),
       d?.issues ?? [],
       d?.conflicts ?? [],
+      d?.pods.map((p) => `${p.key}@${p.hash}`),
     );
   }
 
@@ -351,5 +353,5 @@ export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
   const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
   const pods = [];
   for (const rec of await listRecords(host.layout)) pods.push({ rec, ...(await observePod(host, rec)) });
-  return statusRows(pods, report?.issues ?? [], report?.conflicts ?? []);
+  return statusRows(pods, report?.issues ?? [], report?.conflicts ?? [], report?.loaded);
 }

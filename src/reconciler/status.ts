@@ -224,14 +224,17 @@ export function statusRows(
   pods: Array<{ rec: PodRecord; live: Record<string, AppStatus | undefined>; net?: ObservedNetwork }>,
   issues: SpecIssue[],
   conflicts: SpecIssue[],
+  /** `key@hash` of the pod documents that loaded this round: a file-wide error holds only the others */
+  loaded?: string[],
 ): PodStatusRow[] {
+  const fresh = new Set(loaded ?? []);
   const invalid = new Map(issues.filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
   // Errors without a key are about a whole file (a YAML syntax error, a refused file) or a
   // whole source (a spec directory that cannot be read): pods applied from it are held.
   const whole = issues.filter((i) => i.severity === 'error' && i.key === undefined && i.reason === undefined);
   const sources = issues.filter((i) => i.reason === 'SourceError');
   const rows = pods.map(({ rec, live, net }) => {
-    const fileIssue = whole.find((i) => i.file === rec.source.file);
+    const fileIssue = fresh.has(`${rec.key}@${rec.hash}`) ? undefined : whole.find((i) => i.file === rec.source.file);
     const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue, net);
     const file = rec.source.file;
     const source = fileIssue ? undefined : sources.find((i) => i.file === file || file.startsWith(i.file.endsWith('/') ? i.file : `${i.file}/`));

@@ -165,5 +165,8 @@ describe('last known good', () => {
     expect(row!.status).toBe('InvalidSpec');
     expect(row!.message).toMatch(new RegExp(`^${file}:\\d+:\\d+: invalid YAML: .*\\(the last good spec keeps running\\)$`));
     expect(row!.apps[0]!.pid).toBe(7);
+    // a pod of the same file whose own document loaded this round is not held by the file's error
+    const [fine] = statusRows([{ rec, live: { a: { containerId: 'x', state: 'running', pid: 7 } } }], desired.issues, [], ['default/web@h']);
+    expect(fine!.status).toBe('Running');
   });
 });
