@@ -15,6 +15,7 @@ import * as logs from './commands/logs.js';
 import * as image from './commands/image.js';
 import * as trust from './commands/trust.js';
 import * as net from './commands/net.js';
+import * as gc from './commands/gc.js';
 
 const program = new Command('berth')
   .description('declarative container host agent: Kubernetes-style pod YAML to running, networked, supervised apps')
@@ -22,7 +23,7 @@ const program = new Command('berth')
   .exitOverride()
   .showHelpAfterError();
 
-for (const c of [reconcile, validate, status, describe, logs, net, image, trust]) c.register(program);
+for (const c of [reconcile, validate, status, describe, logs, net, image, trust, gc]) c.register(program);
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -1,0 +1,115 @@
+/**
+ * `berth gc [--dry-run] [-o json]` (DESIGN.md §1, issue 13 item 9, issue 14 item 6): remove
+ * every berth object no pod record owns — runtime containers and monitor files, CNI
+ * attachments (DEL: IPAM and masquerade rules go with them), masquerade rules left behind,
+ * netns handles, host-local reservations, mounts and pod dirs, log dirs, interrupted cache
+ * writes, unused bridges — then the image gc (`berth image gc`). The find step is pure
+ * (reconciler/orphans.ts); --dry-run prints its list and changes nothing. The apply step
+ * takes the agent lock: with an agent running, gc refuses (exit 3), as the agent collects
+ * its own garbage. Exit 0 when done, 1 when some removal failed (each named on stderr).
+ */
+import type { Command } from 'commander';
+import { BerthError, codeOf, errorMessage, parseDuration } from '../../common/index.js';
+import { HostIptables } from '../../cni/index.js';
+import { ConmonRuntime, resolveOciRuntime, type AppRuntime, type OciRuntime } from '../../runtime/index.js';
+import { Reconciler } from '../../reconciler/index.js';
+import { acquireAgentLock, type AgentLock } from '../../reconciler/lock.js';
+import { applyOrphans, plannedAction, type Outcome } from '../../reconciler/orphan-apply.js';
+import { scanHost } from '../../reconciler/orphan-scan.js';
+import { findOrphans } from '../../reconciler/orphans.js';
+import { BUILTIN_SOURCE_FILE } from '../../spec/cni-config.js';
+import { act, EXIT_USAGE, globalOptions, opts } from '../common.js';
+import { table } from '../format.js';
+import { createHost, createLogger } from '../wire.js';
+import { imageGc, imageService } from './image.js';
+
+export interface GcRow {
+  kind: string;
+  name: string;
+  reason: string;
+  action: string;
+  error?: string;
+}
+
+export function gcTable(rows: GcRow[]): string {
+  if (rows.length === 0) return 'nothing to collect';
+  return table([['KIND', 'NAME', 'ACTION', 'REASON'], ...rows.map((r) => [r.kind, r.name, r.error ? `failed: ${r.error}` : r.action, r.reason])]);
+}
+
+const RUNTIMES = ['crun', 'runc'] as const;
+
+export function register(program: Command): void {
+  globalOptions(program.command('gc').description('remove every berth object no pod owns (netns, containers, CNI attachments and IPAM, masquerade rules, mounts, pod and log dirs, bridges, images past the grace period)'))
+    .option('--dry-run', 'only list what would be removed')
+    .option('--grace <duration>', 'image gc: keep what was pulled or written within this time', '1h')
+    .option('-o, --output <format>', 'json')
+    .action(
+      act(async (c: { dryRun?: boolean; grace: string; output?: string }, cmd: Command) => {
+        const o = opts(cmd);
+        const dryRun = Boolean(c.dryRun);
+        if (c.output !== undefined && c.output !== 'json') throw new BerthError('InvalidArgument', `-o: unknown format "${c.output}" (json)`);
+        const graceMs = parseDuration(c.grace);
+        const log = createLogger(o.logLevel === 'info' ? 'warn' : o.logLevel, true);
+        let lock: AgentLock | undefined;
+        if (!dryRun) {
+          try {
+            lock = await acquireAgentLock(o.stateDir);
+          } catch (err) {
+            if (codeOf(err) !== 'FailedPrecondition') throw err;
+            process.stderr.write(`berth: ${errorMessage(err)}; a running agent collects its own garbage (berth gc --dry-run only lists)\n`);
+            return EXIT_USAGE;
+          }
+        }
+        try {
+          const host = await createHost(o, log, { readOnly: dryRun });
+          const ocis: OciRuntime[] = [];
+          for (const name of RUNTIMES) {
+            const rt = await resolveOciRuntime({ name, runDir: host.layout.runDir, ...(dryRun ? { readOnly: true } : {}) }).catch(() => undefined);
+            if (rt) ocis.push(rt);
+          }
+          const iptables = new HostIptables();
+          const specNetworks = await new Reconciler(host, { cniConfDirs: o.cniConfDir })
+            .loadDesired()
+            .then((d) => d.networks.filter((n) => n.source.file !== BUILTIN_SOURCE_FILE).map((n) => JSON.stringify(n.conflist)))
+            .catch(() => [] as string[]);
+          const observed = await scanHost({ layout: host.layout, cni: host.cni, netns: host.netns, ociRuntimes: ocis, iptables, specNetworks });
+          const orphans = findOrphans(observed);
+          const rows: GcRow[] = [];
+          const svc = imageService(o, log);
+          if (dryRun) {
+            for (const x of orphans) rows.push({ kind: x.kind, name: x.name, reason: x.reason, action: plannedAction(x) });
+            const img = await imageGc(o, svc, graceMs, true);
+            rows.push(...imageRows(img, 'would remove'));
+          } else {
+            const runtimes: Partial<Record<'crun' | 'runc', AppRuntime>> = {};
+            for (const oci of ocis) {
+              runtimes[oci.name as 'crun' | 'runc'] = oci.name === o.runtime ? host.runtime : new ConmonRuntime({ runDir: host.layout.runDir, ociRuntime: oci, log });
+            }
+            const outcomes: Outcome[] = await applyOrphans({ host, runtimes, iptables }, orphans, observed.records);
+            for (const x of outcomes) rows.push({ kind: x.orphan.kind, name: x.orphan.name, reason: x.orphan.reason, action: x.action, ...(x.error ? { error: x.error } : {}) });
+            try {
+              rows.push(...imageRows(await imageGc(o, svc, graceMs, false), 'removed'));
+            } catch (err) {
+              rows.push({ kind: 'image', name: '-', reason: 'image gc', action: 'failed', error: errorMessage(err) });
+            }
+            if (observed.records.length === 0) await host.runtime.prune?.().catch((err: unknown) => log.warn({ err }, 'runtime prune failed'));
+          }
+          if (c.output === 'json') process.stdout.write(`${JSON.stringify({ dryRun, orphans: rows }, null, 2)}\n`);
+          else process.stdout.write(`${gcTable(rows)}\n`);
+          const failed = rows.filter((r) => r.error);
+          for (const f of failed) process.stderr.write(`berth gc: could not remove ${f.kind} ${f.name}: ${f.error}\n`);
+          return failed.length ? 1 : 0;
+        } finally {
+          await lock?.release();
+        }
+      }),
+    );
+}
+
+function imageRows(r: { references: string[]; rendered: string[]; blobs: string[] }, action: string): GcRow[] {
+  return [
+    ...r.references.map((name) => ({ kind: 'image', name, reason: 'no pod uses it and it was pulled before the grace period', action })),
+    ...r.rendered.map((name) => ({ kind: 'rendered', name, reason: 'rendered tree of no kept image, older than the grace period', action })),
+    ...r.blobs.map((name) => ({ kind: 'blob', name, reason: 'no kept image refers to it, older than the grace period', action })),
+  ];
+}
