@@ -69,8 +69,9 @@ const ranAndExited = (l: AppStatus | undefined): boolean => l?.state === 'exited
 /** Why an app that the host does not show running waits, in the kubelet's words. */
 function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string | null {
   if (a?.lastError?.reason === 'ErrImagePull') return a.state === 'backoff' || a.state === 'startFailed' ? 'ImagePullBackOff' : 'ErrImagePull';
+  // a start that failed (not an exit: exits clear lastError) is the start's reason, retried or not
+  if ((a?.state === 'failed' || a?.state === 'backoff') && a.lastError) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
   if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
-  if (a?.state === 'failed' && a.lastError) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
   if (ranAndExited(l)) return l?.exitCode === 0 ? 'Completed' : 'Error';
   return l?.state === 'created' || a?.state === 'starting' ? 'ContainerCreating' : null;
 }
