@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BENCHES = ['pod-start.mjs', 'cni.mjs', 'pull.mjs', 'aci-render.mjs'];
+const BENCHES = ['pod-start.mjs', 'cni.mjs', 'pull.mjs', 'aci-render.mjs', 'bundle-defaults.mjs'];
 const sep = process.argv.indexOf('--');
 const extra = sep >= 0 ? process.argv.slice(sep + 1) : [];
 // Ctrl-C reaches the benchmark too (same process group); let it clean up before we exit
