@@ -118,6 +118,34 @@ spec:
     expect((JSON.parse(again.stdout) as GcJson).orphans.filter((o) => o.kind !== 'blob' && o.kind !== 'rendered' && o.kind !== 'image')).toEqual([]);
   }, 240_000);
 
+  it('removes the masquerade rule a second ADD left for a recorded pod, keeps the pod\'s own (issue 14 item 6)', async () => {
+    const keep = (await sb.status()).pods.find((p) => p.name === 'keep')!;
+    const cid = `berth-${shortId(keep.uid!)}`;
+    const own = (await natSave()).split('\n').find((l) => l.startsWith('-A POSTROUTING') && l.includes(`id: \\"${cid}\\"`))!;
+    expect(own).toContain(`-s ${keep.ips[0]}/32`);
+    const chain = /-j (\S+)/.exec(own)![1]!;
+    // what a second agent's ADD of the same pod leaves: the same comment and chain, another address
+    const rule = ['-s', '10.196.77.250/32', '-m', 'comment', '--comment', `name: "e2gc" id: "${cid}"`, '-j', chain];
+    await execa('iptables', ['-t', 'nat', '-A', 'POSTROUTING', ...rule]);
+    try {
+      const dry = await sb.run(['gc', '--dry-run', '-o', 'json']);
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      const listed = (JSON.parse(dry.stdout) as GcJson).orphans.filter((o) => o.kind === 'iptables');
+      expect(listed).toHaveLength(1);
+      expect(listed[0]!.name).toContain('10.196.77.250/32');
+      expect(listed[0]!.reason).toMatch(/second ADD/);
+      const gc = await sb.run(['gc']);
+      expect(gc.exitCode, `${gc.stdout}\n${gc.stderr}`).toBe(0);
+      const nat = await natSave();
+      expect(nat).not.toContain('10.196.77.250');
+      expect(nat).toContain(own);
+      const k = (await sb.status()).pods.find((p) => p.name === 'keep')!;
+      expect(k.apps[0]!.pid).toBe(keep.apps[0]!.pid);
+    } finally {
+      await execa('iptables', ['-t', 'nat', '-D', 'POSTROUTING', ...rule], { reject: false });
+    }
+  }, 120_000);
+
   it('refuses to apply while an agent holds the lock (exit 3); --dry-run still lists', async () => {
     const agent = sb.spawn(['reconcile']);
     try {
@@ -131,6 +159,7 @@ spec:
       expect(r.stderr).toMatch(/another berth \(pid \d+\) holds .*a running agent collects its own garbage/);
       const dry = await sb.run(['gc', '--dry-run']);
       expect(dry.exitCode, dry.stderr).toBe(0);
+      expect(dry.stderr).toMatch(/note: another berth \(pid \d+\) holds .*collects its own garbage/);
     } finally {
       agent.kill('SIGTERM');
       await agent;

@@ -8,12 +8,13 @@
  * takes the agent lock: with an agent running, gc refuses (exit 3), as the agent collects
  * its own garbage. Exit 0 when done, 1 when some removal failed (each named on stderr).
  */
+import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BerthError, codeOf, errorMessage, parseDuration } from '../../common/index.js';
 import { HostIptables } from '../../cni/index.js';
 import { ConmonRuntime, resolveOciRuntime, type AppRuntime, type OciRuntime } from '../../runtime/index.js';
 import { Reconciler } from '../../reconciler/index.js';
-import { acquireAgentLock, type AgentLock } from '../../reconciler/lock.js';
+import { acquireAgentLock, lockPath, type AgentLock } from '../../reconciler/lock.js';
 import { applyOrphans, plannedAction, type Outcome } from '../../reconciler/orphan-apply.js';
 import { scanHost } from '../../reconciler/orphan-scan.js';
 import { findOrphans } from '../../reconciler/orphans.js';
@@ -38,6 +39,25 @@ export function gcTable(rows: GcRow[]): string {
 
 const RUNTIMES = ['crun', 'runc'] as const;
 
+/**
+ * Is the agent lock of `stateDir` held? Read from /proc/locks without taking it (a dry run
+ * must not keep an agent that starts at that moment from locking). The pid is the holder's,
+ * as written into the lock file.
+ */
+export async function lockHolder(stateDir: string): Promise<{ pid?: number } | undefined> {
+  const path = lockPath(stateDir);
+  const st = await stat(path).catch(() => undefined);
+  if (!st) return undefined;
+  const locks = await readFile('/proc/locks', 'utf8').catch(() => '');
+  const held = locks.split('\n').some((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === 'FLOCK' && f[5]?.split(':')[2] === String(st.ino);
+  });
+  if (!held) return undefined;
+  const pid = (await readFile(path, 'utf8').catch(() => '')).trim();
+  return /^\d+$/.test(pid) ? { pid: Number(pid) } : {};
+}
+
 export function register(program: Command): void {
   globalOptions(program.command('gc').description('remove every berth object no pod owns (netns, containers, CNI attachments and IPAM, masquerade rules, mounts, pod and log dirs, bridges, images past the grace period)'))
     .option('--dry-run', 'only list what would be removed')
@@ -51,7 +71,12 @@ export function register(program: Command): void {
         const graceMs = parseDuration(c.grace);
         const log = createLogger(o.logLevel === 'info' ? 'warn' : o.logLevel, true);
         let lock: AgentLock | undefined;
-        if (!dryRun) {
+        if (dryRun) {
+          const holder = await lockHolder(o.stateDir);
+          if (holder) {
+            process.stderr.write(`berth: note: another berth (pid ${holder.pid ?? 'unknown'}) holds ${o.stateDir}; a running agent collects its own garbage, so berth gc would refuse to apply this list now\n`);
+          }
+        } else {
           try {
             lock = await acquireAgentLock(o.stateDir);
           } catch (err) {
