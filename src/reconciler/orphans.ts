@@ -251,7 +251,16 @@ export function findOrphans(h: ObservedHost): Orphan[] {
   const ownedCids = new Set([...liveSandbox, ...h.attachments.filter(ownedAttachment).map((a) => a.containerId)]);
   for (const r of h.ipam) {
     const s = shortOfName(r.containerId);
-    if (!s || ownedCids.has(r.containerId)) continue;
+    if (!s) continue;
+    if (liveSandbox.has(r.containerId)) {
+      // A pod with a record: a reservation of an address it does not have on that network is
+      // a second ADD's (two agents on one state dir, issue 14 item 6).
+      const have = podIps.get(`${r.network}/${r.containerId}`);
+      if (!have || have.has(bare(r.ip))) continue;
+      out.push({ kind: 'ipam', name: r.file, reason: `${r.ip} on ${r.network} is reserved for ${r.containerId}, which does not have it (a second ADD)`, file: r.file });
+      continue;
+    }
+    if (ownedCids.has(r.containerId)) continue;
     if (!r.own && !traced.has(s) && !ourNetworks.has(r.network)) continue;
     out.push({
       kind: 'ipam',

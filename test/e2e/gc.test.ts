@@ -6,7 +6,7 @@
  * keeps running with the same PID. Host objects are named berth-e2gc…; subnet 10.196.77.0/24.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,8 @@ spec:
     // what a second agent's ADD of the same pod leaves: the same comment and chain, another address
     const rule = ['-s', '10.196.77.250/32', '-m', 'comment', '--comment', `name: "e2gc" id: "${cid}"`, '-j', chain];
     await execa('iptables', ['-t', 'nat', '-A', 'POSTROUTING', ...rule]);
+    const reservation = join(sb.root, 'ipam', 'e2gc', '10.196.77.250');
+    await writeFile(reservation, `${cid}\r\neth0`);
     try {
       const dry = await sb.run(['gc', '--dry-run', '-o', 'json']);
       expect(dry.exitCode, dry.stderr).toBe(0);
@@ -134,15 +136,20 @@ spec:
       expect(listed).toHaveLength(1);
       expect(listed[0]!.name).toContain('10.196.77.250/32');
       expect(listed[0]!.reason).toMatch(/second ADD/);
+      const ipam = (JSON.parse(dry.stdout) as GcJson).orphans.filter((o) => o.kind === 'ipam');
+      expect(ipam.map((o) => o.name)).toEqual([reservation]);
       const gc = await sb.run(['gc']);
       expect(gc.exitCode, `${gc.stdout}\n${gc.stderr}`).toBe(0);
       const nat = await natSave();
       expect(nat).not.toContain('10.196.77.250');
       expect(nat).toContain(own);
+      expect(existsSync(reservation)).toBe(false);
+      expect(await readdir(join(sb.root, 'ipam', 'e2gc'))).toContain(keep.ips[0]!.split('/')[0]!);
       const k = (await sb.status()).pods.find((p) => p.name === 'keep')!;
       expect(k.apps[0]!.pid).toBe(keep.apps[0]!.pid);
     } finally {
       await execa('iptables', ['-t', 'nat', '-D', 'POSTROUTING', ...rule], { reject: false });
+      await rm(reservation, { force: true });
     }
   }, 120_000);
 
