@@ -15,6 +15,7 @@ import { containerId, listRecords, podDir, podShortId, Reconciler, sandboxId, ty
 import { applyOrphans } from '../../../src/reconciler/orphan-apply.js';
 import { scanHost } from '../../../src/reconciler/orphan-scan.js';
 import { findOrphans, masqRules, type ObservedHost } from '../../../src/reconciler/orphans.js';
+import { gcTable } from '../../../src/cli/commands/gc.js';
 import { fakeHost } from '../../fakes/host.js';
 
 const pod = (name: string) => `apiVersion: v1
@@ -179,5 +180,19 @@ describe('berth gc: find and apply', () => {
     expect(await readdir(layout.logDir)).not.toContain(`default_lost_${lost.uid}`);
     // nothing left to find
     expect(findOrphans(await scan()).map((o) => o.kind)).toEqual([]);
+  });
+
+  it('a removal that fails is reported by name; the others still happen', async () => {
+    const { f, lost, ipt, scan } = await setup();
+    f.netns.remove = async () => {
+      throw new Error('netns busy');
+    };
+    const observed = await scan();
+    const outcomes = await applyOrphans({ host: f.host, iptables: ipt }, findOrphans(observed), observed.records);
+    expect(outcomes.filter((o) => !o.ok).map((o) => [o.orphan.kind, o.orphan.name, o.error])).toEqual([['netns', sandboxId(lost.uid), 'netns busy']]);
+    expect(existsSync(podDir(layout, lost.uid))).toBe(false);
+    expect(gcTable(outcomes.map((o) => ({ kind: o.orphan.kind, name: o.orphan.name, reason: o.orphan.reason, action: o.action, ...(o.error ? { error: o.error } : {}) })))).toMatch(
+      new RegExp(`netns\\s+${sandboxId(lost.uid)}\\s+failed: netns busy`),
+    );
   });
 });
