@@ -51,6 +51,21 @@ export interface PodStatusRow {
   networks: Array<{ name: string; interface: string; ips: string[] }>;
   apps: AppStatusRow[];
   createdAt: string | null;
+  /** the pod's metadata.labels (for `status -l`) */
+  labels: Record<string, string>;
+  /** every app's declared ports */
+  ports: PortRow[];
+  /** when the newest restart happened: the restarted app's last exit (else its start) */
+  lastRestartAt: string | null;
+}
+
+export interface PortRow {
+  app: string;
+  name: string | null;
+  containerPort: number;
+  hostPort: number | null;
+  hostIP: string | null;
+  protocol: string;
 }
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
@@ -167,6 +182,10 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     message = `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message} (the last good spec keeps running)`;
   }
   const network = net ?? { netns: rec.netns, attachments: rec.attachments };
+  const restartTimes = apps
+    .filter((a) => a.restartCount > 0)
+    .map((a) => rec.apps[a.name]?.lastExit?.finishedAt ?? rec.apps[a.name]?.startedAt ?? 0)
+    .filter((t) => t > 0);
   return {
     namespace: rec.namespace,
     name: rec.name,
@@ -182,6 +201,11 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     networks: network.attachments.map((a) => ({ name: a.network, interface: a.interface, ips: a.ips })),
     apps,
     createdAt: iso(rec.createdAt),
+    labels: { ...(rec.pod.metadata.labels ?? {}) },
+    ports: rec.pod.spec.containers.flatMap((c) =>
+      (c.ports ?? []).map((p) => ({ app: c.name, name: p.name ?? null, containerPort: p.containerPort, hostPort: p.hostPort ?? null, hostIP: p.hostIP ?? null, protocol: p.protocol ?? 'TCP' })),
+    ),
+    lastRestartAt: restartTimes.length ? iso(Math.max(...restartTimes)) : null,
   };
 }
 
@@ -203,6 +227,9 @@ export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): 
     networks: [],
     apps: [],
     createdAt: null,
+    labels: {},
+    ports: [],
+    lastRestartAt: null,
   };
 }
 
