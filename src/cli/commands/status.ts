@@ -83,7 +83,8 @@ function print(rows: PodStatusRow[], out: Output, c: StatusOpts): void {
 
 /**
  * `-w`: the rows once, then a row each time a pod's row changes (or the pod goes: its last
- * row again, as kubectl prints a deleted object), polling every second until SIGINT/SIGTERM.
+ * row again, as kubectl prints a deleted object), polling every second until SIGINT/SIGTERM
+ * (exit 0) or until stdout's reader goes away.
  * Table rows line up with the first table; `-o json` prints every row as one JSON line,
  * `-o yaml` one document per row, `-o jsonpath` the template over `{"pods": [row]}`.
  */
@@ -92,6 +93,7 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
   const head = statusHead(tableOpts);
   let w = widths([...(c.headers ? [head] : []), ...first.map((r) => statusCells(r, tableOpts))]);
   const emit = (r: PodStatusRow) => {
+    if (process.stdout.destroyed) return;
     switch (out.kind) {
       case 'json':
         return void process.stdout.write(`${JSON.stringify(podJson(r))}\n`);
@@ -120,6 +122,8 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // a reader that went away (`berth status -w | head -3`) ends the watch too
+  process.stdout.once('close', onSignal);
   let failing = false;
   try {
     while (!stop.signal.aborted) {
@@ -147,6 +151,7 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.stdout.off('close', onSignal);
   }
   return 0;
 }
@@ -172,7 +177,8 @@ Examples:
   berth status -A -o wide
   berth status -l 'app=web,tier in (front,edge)' --sort-by .restarts
   berth status -o jsonpath='{range .pods[*]}{.name}{"\\t"}{.status}{"\\n"}{end}'
-  berth status -w`,
+  berth status -w
+`,
     )
     .action(
       act(async (pod: string | undefined, c: StatusOpts, cmd: Command) => {
