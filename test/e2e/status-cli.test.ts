@@ -200,6 +200,22 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     await remember();
   });
 
+  it('shows RESTARTS as "N (AGE ago)" for a crashing app, sorts it last by .restarts', async () => {
+    await sb.writeSpec('crash.yaml', pod('crash', 'crashns', { app: 'crash' }).replace(JSON.stringify(LOOP), JSON.stringify('echo bye; exit 1')));
+    const r = await sb.run(['reconcile', '--once', '--timeout', '8s']);
+    await remember();
+    expect(r.exitCode, r.stderr).toBe(1); // a crash loop does not converge
+    const rows = names((await status('-n', 'crashns', '--no-headers')).stdout);
+    expect(rows).toHaveLength(1);
+    const line = (await status('-n', 'crashns', '--no-headers')).stdout;
+    expect(line).toMatch(/^crash +0\/1 +(CrashLoopBackOff|Error|ContainerCreating) +[1-9]\d* \(\d+s ago\) +\d+s$/);
+    const doc = JSON.parse((await status('-n', 'crashns', '-o', 'json')).stdout) as { pods: Array<Row & { lastRestartAt: string | null }> };
+    expect(doc.pods[0]!.restarts).toBeGreaterThan(0);
+    expect(Date.parse(doc.pods[0]!.lastRestartAt!)).toBeGreaterThan(Date.parse(doc.pods[0]!.createdAt!) - 1);
+    expect((await status('-A', '--sort-by', '.restarts', '-o', 'name')).stdout.split('\n').pop()).toBe('pod/crash');
+    await sb.removeSpec('crash.yaml');
+  });
+
   it('creates nothing: status on fresh directories leaves them absent', async () => {
     const state = join(sb.root, 'fresh-state');
     const run = join(sb.root, 'fresh-run');
