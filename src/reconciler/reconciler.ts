@@ -162,7 +162,21 @@ export class Reconciler {
         case 'keep': {
           const w = this.workers.get(a.uid);
           const rec = recs.get(a.uid)!;
-          if (!w) work.push(this.serial(a.key, async () => void (await this.startWorker(rec))));
+          const pod = a.pod;
+          if (!w && pod && (rec.phase === 'terminating' || rec.phase === 'terminated')) {
+            // A teardown a killed agent left half done and the pod's file put back: termination
+            // is one-way, so finish it and start the pod afresh (the app's exit was our own stop,
+            // not a restart).
+            this.log.info({ podName: a.key, pod: a.uid }, 'finishing an interrupted teardown before starting the pod again');
+            work.push(this.serial(a.key, () => this.terminate(rec)));
+            work.push(
+              this.serial(a.key, async () => {
+                const fresh = recordFor(pod, a.uid, desired, this.host.clock.now());
+                await writeRecord(this.host.layout, fresh);
+                await this.startWorker(fresh, { fresh: true });
+              }),
+            );
+          } else if (!w) work.push(this.serial(a.key, async () => void (await this.startWorker(rec))));
           else work.push(this.serial(a.key, () => this.repairDrift(w)));
           break;
         }
