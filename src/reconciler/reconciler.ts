@@ -189,6 +189,10 @@ export class Reconciler {
     if (!this.gcDone || deleted.length) {
       this.gcDone = true;
       await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
+    } else {
+      // A temporary file too young at the first pass (the agent killed just before this one
+      // started) goes at a later pass once it is old enough (issue 14 item 10).
+      await this.host.cni.removeStaleCacheFiles?.().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
     }
     if (deleted.length) {
       const gone = records.filter((r) => deleted.some((d) => d.action === 'delete' ? d.uid === r.uid : d.oldUid === r.uid));
