@@ -3,10 +3,11 @@
  * the pod record a new pod starts with, and the input report `berth status` reads.
  */
 import { join } from 'node:path';
-import { BerthError, errnoOf } from '../common/errors.js';
+import { BerthError, errnoOf, errorMessage, hasCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
 import type { Cni } from '../cni/types.js';
+import { parseImageReference } from '../image/index.js';
 import type { FieldPath } from '../spec/path.js';
 import { builtinDefaultNetwork, resolveDesired } from '../spec/index.js';
 import type { DesiredSet, LoadedNetwork, LoadedPod, SpecIssue } from '../spec/types.js';
@@ -42,12 +43,24 @@ export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger
     builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(host.layout) }),
     extraNetworks: extra,
     networkProblems: (n) => problems.get(n) ?? [],
+    imageProblem,
   });
   if (failed.length) {
     const healthy = host.layout.specDirs.filter((d) => !failed.some((f) => f.path === d));
     holdFailedSources(desired, failed, healthy, await listRecords(host.layout));
   }
   return desired;
+}
+
+/** Why `ref` is not an image reference berth can pull (InvalidArgument / Unimplemented from the parser), or undefined. */
+export function imageProblem(ref: string): string | undefined {
+  try {
+    parseImageReference(ref);
+    return undefined;
+  } catch (err) {
+    if (hasCode(err, 'InvalidArgument') || hasCode(err, 'Unimplemented')) return errorMessage(err);
+    throw err;
+  }
 }
 
 /** Is `file` in the source (the directory itself, a file in it, or the file given directly)? */

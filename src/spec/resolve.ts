@@ -27,6 +27,12 @@ export interface ResolveOptions {
    * that breaks a rule here. Not asked for the built-in default network.
    */
   networkProblems?: (net: LoadedNetwork) => Array<{ path: FieldPath; message: string }>;
+  /**
+   * Why an image reference cannot be pulled as written (its syntax: containers-transports,
+   * appc names), or undefined; the pod naming it is held as InvalidSpec. The image module
+   * parses references, so the caller provides the check.
+   */
+  imageProblem?: (ref: string) => string | undefined;
 }
 
 const ANNOTATION_PATH = formatPath(['metadata', 'annotations', NETWORKS_ANNOTATION]);
@@ -182,6 +188,12 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
       invalidKeys.add(claim.key);
       continue;
     }
+    const badImage = opts.imageProblem ? imageIssue(claim.pod, opts.imageProblem) : undefined;
+    if (badImage) {
+      cross.push(badImage);
+      invalidKeys.add(claim.key);
+      continue;
+    }
     const clash = hostPortClash(claim.pod, hostPorts);
     if (clash) {
       cross.push(clash);
@@ -231,6 +243,20 @@ function resolvePodNetworks(
   }
   if (problems.length > 0) return fail(ANNOTATION_PATH, problems.join('; '));
   return { networks: pod.networks.map((r) => ({ ...r })) };
+}
+
+/** The first container image of `pod` whose reference `problem` refuses, as an issue. */
+function imageIssue(pod: LoadedPod, problem: (ref: string) => string | undefined): SpecIssue | undefined {
+  const lists = [['initContainers', pod.pod.spec.initContainers ?? []], ['containers', pod.pod.spec.containers]] as const;
+  for (const [list, containers] of lists) {
+    for (const [ci, c] of containers.entries()) {
+      const why = problem(c.image);
+      if (why === undefined) continue;
+      const path = formatPath(['spec', list, ci, 'image']);
+      return { severity: 'error', file: pod.source.file, ...positionOf(pod, path), path, message: why, key: pod.key };
+    }
+  }
+  return undefined;
 }
 
 /** protocol/port → the host IPs taken and by whom. */

@@ -1,7 +1,7 @@
 /** `berth validate PATH…`: check spec files without touching the host. */
 import type { Command } from 'commander';
 import { createCni, ExecCni } from '../../cni/index.js';
-import { cniCacheDir, loadConfDirNetworks, networkPluginProblems, readSources, sourceIssue } from '../../reconciler/index.js';
+import { cniCacheDir, imageProblem, loadConfDirNetworks, networkPluginProblems, readSources, sourceIssue } from '../../reconciler/index.js';
 import { formatIssue, resolveDesired } from '../../spec/index.js';
 import { act, globalOptions, opts } from '../common.js';
 import { createLogger, layoutOf } from '../wire.js';
@@ -23,7 +23,7 @@ export function register(program: Command): void {
       const extra = await loadConfDirNetworks(o.cniConfDir, log);
       const cni = createCni({ cacheDir: cniCacheDir(layoutOf(o)), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log });
       const problems = await networkPluginProblems(cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
-      const desired = resolveDesired(files, { extraNetworks: extra, networkProblems: (n) => problems.get(n) ?? [] });
+      const desired = resolveDesired(files, { extraNetworks: extra, networkProblems: (n) => problems.get(n) ?? [], imageProblem });
       const issues = [...sourceIssues, ...desired.issues, ...desired.conflicts];
       if (cmdOpts.output === 'json') process.stdout.write(`${JSON.stringify({ files: files.map((f) => f.file), pods: desired.pods.map((p) => p.key), networks: desired.networks.map((n) => n.name), issues }, null, 2)}\n`);
       else {

@@ -220,3 +220,19 @@ describe('resolveDesired: hostPorts across pods', () => {
     expect(desired.invalidKeys).toEqual(['default/b']);
   });
 });
+
+describe('resolveDesired: image references', () => {
+  it.each(['Busy Box:latest!!', 'registry.example.com:5000/App:1.0', 'dir:/x', 'docker.io/library/busybox@sha256:1234'])('holds a pod whose image "%s" cannot be pulled as written', async (ref) => {
+    const { imageProblem } = await import('../../../src/reconciler/desired.js');
+    const doc = podYaml('p').replace('image: busybox', `image: ${JSON.stringify(ref)}`);
+    const desired = resolveDesired([parse('a.yaml', doc)], { imageProblem });
+    expect(desired.pods).toEqual([]);
+    expect(desired.invalidKeys).toEqual(['default/p']);
+    expect(errors(desired.issues)[0]).toMatchObject({ path: 'spec.containers[0].image', key: 'default/p' });
+  });
+
+  it.each(['busybox', 'oci:/opt/x:latest', 'aci:/x.aci', 'appc:example.com/app:1.0,os=linux', 'localhost:5000/a/b@sha256:' + 'a'.repeat(64)])('accepts %s', async (ref) => {
+    const { imageProblem } = await import('../../../src/reconciler/desired.js');
+    expect(imageProblem(ref)).toBeUndefined();
+  });
+});
