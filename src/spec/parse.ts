@@ -193,10 +193,14 @@ function loadPod(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefi
     hash: specHash(pod),
     networks: checked.networks ?? [],
   };
-  loaded.positions = positionsOf(ctx, [
-    ['metadata', 'name'],
-    ['metadata', 'annotations', NETWORKS_ANNOTATION],
-  ]);
+  // where the cross-document checks point: images (reference syntax) and ports (hostPort owners)
+  const perContainer = (['initContainers', 'containers'] as const).flatMap((list) =>
+    (pod.spec[list] ?? []).flatMap((c, ci) => [
+      ['spec', list, ci, 'image'] as FieldPath,
+      ...(c.ports ?? []).flatMap((_, pi) => [['spec', list, ci, 'ports', pi, 'hostPort'] as FieldPath, ['spec', list, ci, 'ports', pi, 'containerPort'] as FieldPath]),
+    ]),
+  );
+  loaded.positions = positionsOf(ctx, [['metadata', 'name'], ['metadata', 'annotations', NETWORKS_ANNOTATION], ...perContainer]);
   return loaded;
 }
 

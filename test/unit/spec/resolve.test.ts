@@ -228,7 +228,7 @@ describe('resolveDesired: image references', () => {
     const desired = resolveDesired([parse('a.yaml', doc)], { imageProblem });
     expect(desired.pods).toEqual([]);
     expect(desired.invalidKeys).toEqual(['default/p']);
-    expect(errors(desired.issues)[0]).toMatchObject({ path: 'spec.containers[0].image', key: 'default/p' });
+    expect(errors(desired.issues)[0]).toMatchObject({ path: 'spec.containers[0].image', key: 'default/p', line: 8 });
   });
 
   it.each(['busybox', 'oci:/opt/x:latest', 'aci:/x.aci', 'appc:example.com/app:1.0,os=linux', 'localhost:5000/a/b@sha256:' + 'a'.repeat(64)])('accepts %s', async (ref) => {
