@@ -34,9 +34,14 @@ export interface RegistryEntry {
 export interface RegistriesConf {
   unqualifiedSearchRegistries: string[];
   registries: RegistryEntry[];
+  /** settings of the files berth does not apply (`file: key`), for the caller to warn about */
+  notApplied?: string[];
 }
 
 export const EMPTY_REGISTRIES_CONF: RegistriesConf = { unqualifiedSearchRegistries: [], registries: [] };
+
+/** Top-level keys of containers-registries.conf(5) berth reads; any other is reported as not applied. */
+const APPLIED_KEYS = new Set(['unqualified-search-registries', 'registry', 'registries']);
 
 function bad(file: string, why: string): BerthError {
   return new BerthError('InvalidArgument', `${file}: ${why}`);
@@ -73,6 +78,9 @@ export function parseRegistriesConf(text: string, file = 'registries.conf'): Reg
     throw new BerthError('InvalidArgument', `${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   const out: RegistriesConf = { unqualifiedSearchRegistries: strList(doc['unqualified-search-registries'], file, 'unqualified-search-registries'), registries: [] };
+  // short-name-mode, [aliases], credential-helpers…: valid in the format, not implemented here
+  const notApplied = Object.keys(doc).filter((k) => !APPLIED_KEYS.has(k)).map((k) => `${file}: ${k}`);
+  if (notApplied.length) out.notApplied = notApplied;
   const regs = doc.registry;
   if (regs !== undefined && !Array.isArray(regs)) throw bad(file, '[[registry]] must be an array of tables');
   for (const [i, r] of ((regs as unknown[]) ?? []).entries()) {
@@ -121,9 +129,11 @@ export function parseRegistriesConf(text: string, file = 'registries.conf'): Reg
 /** Merge drop-ins: a later entry of the same prefix replaces the earlier one; a later search list replaces. */
 export function mergeRegistriesConf(base: RegistriesConf, over: RegistriesConf, overHasSearch: boolean): RegistriesConf {
   const regs = base.registries.filter((r) => !over.registries.some((o) => o.prefix === r.prefix));
+  const notApplied = [...(base.notApplied ?? []), ...(over.notApplied ?? [])];
   return {
     unqualifiedSearchRegistries: overHasSearch ? over.unqualifiedSearchRegistries : base.unqualifiedSearchRegistries,
     registries: [...regs, ...over.registries],
+    ...(notApplied.length ? { notApplied } : {}),
   };
 }
 

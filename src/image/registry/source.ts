@@ -49,6 +49,8 @@ export class RegistrySource {
   readonly tokens = new TokenCache();
   readonly blobs: BlobFetcher;
   private readonly log: Logger;
+  /** registries.conf settings already warned about (once per agent) */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly opts: RegistrySourceOptions) {
     this.blobs = new BlobFetcher(opts.store);
@@ -65,6 +67,11 @@ export class RegistrySource {
 
   async pull(ref: DockerReference, opts: RegistryPullOptions = {}): Promise<RegistryPulled & { resolved: DockerReference }> {
     const conf = this.opts.configDir ? await loadRegistriesConf(this.opts.configDir) : EMPTY_REGISTRIES_CONF;
+    for (const setting of conf.notApplied ?? []) {
+      if (this.warned.has(setting)) continue;
+      this.warned.add(setting);
+      this.log.warn({ setting }, `registries.conf setting not applied by berth (short names resolve through unqualified-search-registries, else Docker Hub): ${setting}`);
+    }
     const t0 = Date.now();
     const before = this.blobs.bytes;
     this.log.info({ image: ref.raw }, 'image pull started');

@@ -78,6 +78,13 @@ location = "hub-mirror.local"
     expect(() => endpointsFor(conf, 'x.blocked.io', 'app', false)).toThrow(expect.objectContaining({ code: 'PermissionDenied', message: expect.stringContaining('blocked') }));
   });
 
+  it('reports the settings it does not apply (short-name-mode, aliases…) instead of dropping them silently', () => {
+    const conf = parseRegistriesConf('short-name-mode = "enforcing"\nunqualified-search-registries = ["quay.io"]\n[aliases]\n"busybox" = "docker.io/library/busybox"\n', '/c/registries.conf');
+    expect(conf.notApplied).toEqual(['/c/registries.conf: short-name-mode', '/c/registries.conf: aliases']);
+    expect(conf.unqualifiedSearchRegistries).toEqual(['quay.io']);
+    expect(parseRegistriesConf('unqualified-search-registries = ["quay.io"]\n').notApplied).toBeUndefined();
+  });
+
   it('legacy v1 tables', () => {
     const v1 = parseRegistriesConf(`[registries.search]\nregistries = ["quay.io"]\n[registries.insecure]\nregistries = ["10.0.0.1:5000"]\n[registries.block]\nregistries = ["evil.io"]\n`);
     expect(v1.unqualifiedSearchRegistries).toEqual(['quay.io']);
