@@ -16,31 +16,51 @@ export interface Host {
   bridges: BridgeManager;
   clock: Clock;
   log: Logger;
-  /** bounds how many pods run heavy setup steps at once */
-  limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * bounds how many pods run heavy setup steps at once; a waiting step of higher `priority`
+   * (a pod further along: attach over render over pull) goes first
+   */
+  limit: <T>(fn: () => Promise<T>, priority?: number) => Promise<T>;
 }
 
-/** A counting semaphore: at most `n` functions run at once, the rest queue in order. */
-export function createLimiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+/** Priorities of the setup steps: a pod that got further is finished before others start. */
+export const STEP_PRIORITY = { pull: 0, render: 1, attach: 2 } as const;
+
+/**
+ * A counting semaphore: at most `n` functions run at once; the rest wait, highest priority
+ * first, then in order. Without priorities every pod would pull, then every pod render, then
+ * every pod attach, and under an agent killed often no pod would ever reach its apps (found by
+ * scripts/chaos.mjs); with them a pod that got further is finished first.
+ */
+export function createLimiter(n: number): <T>(fn: () => Promise<T>, priority?: number) => Promise<T> {
   let active = 0;
-  const queue: Array<() => void> = [];
+  let seq = 0;
+  const queue: Array<{ priority: number; seq: number; run: () => void }> = [];
   const next = () => {
-    if (active >= n) return;
-    const run = queue.shift();
-    if (run) {
-      active++;
-      run();
+    if (active >= n || queue.length === 0) return;
+    let best = 0;
+    for (let i = 1; i < queue.length; i++) {
+      const q = queue[i]!;
+      const b = queue[best]!;
+      if (q.priority > b.priority || (q.priority === b.priority && q.seq < b.seq)) best = i;
     }
+    const [job] = queue.splice(best, 1);
+    active++;
+    job!.run();
   };
-  return <T>(fn: () => Promise<T>) =>
+  return <T>(fn: () => Promise<T>, priority = 0) =>
     new Promise<T>((resolve, reject) => {
-      queue.push(() => {
-        fn()
-          .then(resolve, reject)
-          .finally(() => {
-            active--;
-            next();
-          });
+      queue.push({
+        priority,
+        seq: seq++,
+        run: () => {
+          fn()
+            .then(resolve, reject)
+            .finally(() => {
+              active--;
+              next();
+            });
+        },
       });
       next();
     });

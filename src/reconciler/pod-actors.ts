@@ -14,7 +14,7 @@ import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
 import type { AttachOut, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
-import type { Host } from './host.js';
+import { STEP_PRIORITY, type Host } from './host.js';
 import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.js';
 import { podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
@@ -143,7 +143,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         if (res.rendered.has(c.image)) return;
         const img = res.pulled.get(c.image) ?? (await pullOne(c.image, signal));
         await renderOne(c.image, img, signal);
-      });
+      }, STEP_PRIORITY.render);
     } catch (err) {
       const code = codeOf(err) ?? 'Internal';
       throw new BerthError(code === 'NotFound' ? 'Unavailable' : code, errorMessage(err), { cause: err, details: { reason: 'ErrImagePull' } });
@@ -153,13 +153,13 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   return {
     pullImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
       const refs = [...new Set(allContainers(rec).map((x) => x.c.image))];
-      await host.limit(() => Promise.all(refs.map((ref) => pullOne(ref, signal))));
+      await host.limit(() => Promise.all(refs.map((ref) => pullOne(ref, signal))), STEP_PRIORITY.pull);
     }),
 
     renderImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
       await host.limit(async () => {
         for (const [ref, img] of res.pulled) if (!res.rendered.has(ref)) await renderOne(ref, img, signal);
-      });
+      }, STEP_PRIORITY.render);
     }),
 
     createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
@@ -180,7 +180,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     attachNetworks: fromPromise<AttachOut, PodStepInput>(async ({ signal }) => {
       if (rec.pod.spec.hostNetwork || !rec.netns) return { attachments: [] };
       const netns = rec.netns;
-      const attachments = await host.limit(() => attachAll(host, rec, netns, res.sandboxAdopted, log, signal));
+      const attachments = await host.limit(() => attachAll(host, rec, netns, res.sandboxAdopted, log, signal), STEP_PRIORITY.attach);
       res.ips = attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!));
       res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, res.ips);
       return { attachments };
