@@ -17,14 +17,14 @@ export interface Host {
   clock: Clock;
   log: Logger;
   /**
-   * bounds how many pods run heavy setup steps at once; a waiting step of higher `priority`
-   * (a pod further along: attach over render over pull) goes first
+   * bounds how many pods run heavy setup steps and app starts at once; a waiting step of
+   * higher `priority` (a pod further along: start over attach over render over pull) goes first
    */
   limit: <T>(fn: () => Promise<T>, priority?: number) => Promise<T>;
 }
 
 /** Priorities of the setup steps: a pod that got further is finished before others start. */
-export const STEP_PRIORITY = { pull: 0, render: 1, attach: 2 } as const;
+export const STEP_PRIORITY = { pull: 0, render: 1, attach: 2, start: 3 } as const;
 
 /**
  * A counting semaphore: at most `n` functions run at once; the rest wait, highest priority

@@ -86,7 +86,10 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   async function startExecution(c: Container, execution: number): Promise<AppStarted> {
     const id = containerId(rec.uid, c.name);
     // The runtime drops whatever an earlier execution left: every execution starts clean.
-    const st = await host.runtime.start(await launchFor(c, execution));
+    const launch = await launchFor(c, execution);
+    // bounded like the setup steps, first in line: twenty starts at once on two cores each took
+    // seconds, and an agent killed meanwhile had started none
+    const st = await host.limit(() => host.runtime.start(launch), STEP_PRIORITY.start);
     log.info({ app: c.name, containerId: id, pid: st.pid, execution }, 'app started');
     return { pid: st.pid, startedAt: st.startedAt ?? host.clock.now() };
   }
