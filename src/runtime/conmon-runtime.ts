@@ -211,7 +211,7 @@ export class ConmonRuntime implements AppRuntime {
     // E2BIG from execve would only show in the app's log, as "exit code 1"
     const e2big = execArgsProblem(spec.process.args, spec.process.env);
     if (e2big) throw new BerthError('InvalidArgument', `app ${launch.appName}: ${e2big}`);
-    for (const w of bundleWarnings(launch, facts.bundle)) log.warn({ pod: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
+    for (const w of bundleWarnings(launch, facts.bundle)) log.warn({ pod: launch.podUid, podName: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
     const ctrDir = this.containerDir(id);
     const persistDir = join(ctrDir, 'persist');
     await Promise.all([mkdir(this.exitsDir, { recursive: true }), mkdir(this.socksDir, { recursive: true }), mkdir(persistDir, { recursive: true })]);
