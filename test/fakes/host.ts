@@ -2,6 +2,9 @@
  * Hand-written fakes behind berth's host interfaces (STYLE.md: record calls, canned
  * returns, no module mocking), for reconciler tests without root.
  */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import type { CachedAttachment, Cni, CniResult, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
@@ -141,4 +144,22 @@ export function fakeHost(layout: Layout) {
   const bridges = { removed: [] as string[], async removeIfUnused(name: string) { this.removed.push(name); return true; } };
   const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), limit: createLimiter(4) };
   return { host, images, cni, netns, runtime, bridges };
+}
+
+/** The one-app pod most reconciler tests run. */
+export const WEB_POD = `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+    - {name: a, image: "oci:/img:latest", command: [sleep, "1000"]}
+`;
+
+/** A temporary root laid out as berth's directories, its spec dir holding `specs` (file name → text). */
+export async function tempLayout(prefix: string, specs: Record<string, string> = {}): Promise<{ root: string; layout: Layout }> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  await mkdir(join(root, 'specs'));
+  const layout: Layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
+  for (const [name, text] of Object.entries(specs)) await writeFile(join(root, 'specs', name), text);
+  return { root, layout };
 }

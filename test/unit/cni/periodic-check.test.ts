@@ -9,24 +9,14 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniError, parseNetworkConfigList, type GcArgs, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
 import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
-import { fakeHost } from '../../fakes/host.js';
+import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
-const POD = `apiVersion: v1
-kind: Pod
-metadata: {name: web}
-spec:
-  containers:
-    - {name: a, image: "oci:/img:latest", command: [sleep, "1000"]}
-`;
 
 describe('periodic CHECK of attachments', () => {
   let root: string;
   let layout: Layout;
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'berth-tcn5-check-'));
-    await mkdir(join(root, 'specs'));
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
-    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+    ({ root, layout } = await tempLayout('berth-tcn5-check-', { 'web.yaml': WEB_POD }));
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
@@ -108,7 +98,7 @@ describe('CNI-15 GC of stale attachments by the reconciler', () => {
     root = await mkdtemp(join(tmpdir(), 'berth-tcn5-gc-'));
     await mkdir(join(root, 'specs'));
     layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
-    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+    await writeFile(join(root, 'specs', 'web.yaml'), WEB_POD);
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 

@@ -4,31 +4,20 @@
  * 14 item 10). It must go at a later pass once it is old enough, not wait for the next pod
  * deletion or agent restart.
  */
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ResultCache } from '../../../src/cni/index.js';
 import { Reconciler, type Layout } from '../../../src/reconciler/index.js';
-import { fakeHost } from '../../fakes/host.js';
+import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
-const POD = `apiVersion: v1
-kind: Pod
-metadata: {name: web}
-spec:
-  containers:
-    - {name: a, image: "oci:/img:latest", command: [sleep, "1000"]}
-`;
 
 describe('CNI cache temporary files left by a kill just before the agent started', () => {
   let root: string;
   let layout: Layout;
 
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'berth-ctl-'));
-    await mkdir(join(root, 'specs'));
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
-    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+    ({ root, layout } = await tempLayout('berth-ctl-', { 'web.yaml': WEB_POD }));
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 

@@ -4,30 +4,18 @@
  * record is gone; the file is put back. Termination is one-way: the next agent finishes the
  * teardown and creates the pod afresh. The app's exit was the agent's own stop, never a restart.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collectStatus, containerId, listRecords, Reconciler, writeRecord, type Layout } from '../../../src/reconciler/index.js';
-import { fakeHost } from '../../fakes/host.js';
+import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
-const POD = `apiVersion: v1
-kind: Pod
-metadata: {name: web}
-spec:
-  containers:
-    - {name: a, image: "oci:/img:latest", command: [sleep, "1000"]}
-`;
 
 describe('a teardown interrupted by a kill, the pod file put back', () => {
   let root: string;
   let layout: Layout;
 
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'berth-itd-'));
-    await mkdir(join(root, 'specs'));
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
-    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+    ({ root, layout } = await tempLayout('berth-itd-', { 'web.yaml': WEB_POD }));
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 

@@ -5,9 +5,8 @@
  * without a trace in this state dir; a second ADD's masquerade rule of a recorded pod is; the
  * apply step removes through the ports and leaves the recorded pod alone.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ipMasqChainName, type Iptables } from '../../../src/cni/index.js';
@@ -16,7 +15,7 @@ import { applyOrphans } from '../../../src/reconciler/orphan-apply.js';
 import { scanHost } from '../../../src/reconciler/orphan-scan.js';
 import { findOrphans, masqRules, type ObservedHost } from '../../../src/reconciler/orphans.js';
 import { gcTable } from '../../../src/cli/commands/gc.js';
-import { fakeHost } from '../../fakes/host.js';
+import { fakeHost, tempLayout } from '../../fakes/host.js';
 
 const pod = (name: string) => `apiVersion: v1
 kind: Pod
@@ -57,11 +56,7 @@ describe('berth gc: find and apply', () => {
   let root: string;
   let layout: Layout;
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'berth-tgc-'));
-    await mkdir(join(root, 'specs'));
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
-    await writeFile(join(root, 'specs', 'keep.yaml'), pod('keep'));
-    await writeFile(join(root, 'specs', 'lost.yaml'), pod('lost'));
+    ({ root, layout } = await tempLayout('berth-tgc-', { 'keep.yaml': pod('keep'), 'lost.yaml': pod('lost') }));
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 

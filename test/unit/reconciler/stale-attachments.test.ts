@@ -4,33 +4,21 @@
  * adopted namespace keeps its attachments unless the interface or address the cache names is
  * missing; an attachment that cannot be released is an error, never a silent keep.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.js';
 import type { CniResult, NetworkConfigList } from '../../../src/cni/index.js';
 import { attachAll, staleReason } from '../../../src/reconciler/attachments.js';
 import { reattachSandbox } from '../../../src/reconciler/sandbox.js';
 import { containerId, listRecords, netnsName, Reconciler, type Layout } from '../../../src/reconciler/index.js';
-import { fakeHost, FakeRuntime } from '../../fakes/host.js';
+import { fakeHost, tempLayout, WEB_POD, FakeRuntime } from '../../fakes/host.js';
 
-const POD = `apiVersion: v1
-kind: Pod
-metadata: {name: web}
-spec:
-  containers:
-    - {name: a, image: "oci:/img:latest", command: [sleep, "1000"]}
-`;
 
 describe('stale cached attachments', () => {
   let root: string;
   let layout: Layout;
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'berth-trb-'));
-    await mkdir(join(root, 'specs'));
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
-    await writeFile(join(root, 'specs', 'web.yaml'), POD);
+    ({ root, layout } = await tempLayout('berth-trb-', { 'web.yaml': WEB_POD }));
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
