@@ -9,7 +9,7 @@ import { EGRESS_BANDWIDTH_ANNOTATION, INGRESS_BANDWIDTH_ANNOTATION, parseBandwid
 import type { FieldPath } from './path.js';
 import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';
-import { checkSecurity } from './security.js';
+import { checkSecurity, descendingPathProblem } from './security.js';
 import type { RawIssue } from './unsupported.js';
 
 /** fieldRef paths berth can fill in without an API server. */
@@ -17,13 +17,6 @@ export const SUPPORTED_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'me
 
 const RESOURCE_FIELDS = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'];
 
-/** Why a subPath is not a local descending path (the API server's words), or undefined. */
-export function descendingPathProblem(p: string | undefined): string | undefined {
-  if (!p) return undefined;
-  if (p.startsWith('/')) return 'must be a relative path';
-  if (p.split('/').includes('..')) return "must not contain '..'";
-  return undefined;
-}
 
 export interface PodCheckResult {
   issues: RawIssue[];

@@ -37,11 +37,15 @@ export function normalizeSysctlName(name: string): string {
   return name.replace(/[./]/g, (c) => (c === '/' ? '.' : '/'));
 }
 
-/** A relative path with no `..` component, as profile paths must be. */
-function relativeInside(p: string): string | undefined {
-  if (p.startsWith('/')) return 'must be a path relative to the profile directory';
+/**
+ * Why a path from a spec that must stay below its root (a subPath, a Localhost profile) is not
+ * a local descending path, in the API server's words, or undefined. (NUL bytes are refused for
+ * every string by limits.ts.)
+ */
+export function descendingPathProblem(p: string | undefined): string | undefined {
+  if (!p) return undefined;
+  if (p.startsWith('/')) return 'must be a relative path';
   if (p.split('/').includes('..')) return "must not contain '..'";
-  if (p.includes('\0')) return 'must not contain NUL';
   return undefined;
 }
 
@@ -52,7 +56,7 @@ function checkProfile(profile: Profile, path: FieldPath, error: (p: FieldPath, m
   if (profile.type === 'Localhost') {
     if (profile.localhostProfile === undefined) error(path, 'localhostProfile must be set when type is Localhost');
     else {
-      const bad = relativeInside(profile.localhostProfile);
+      const bad = descendingPathProblem(profile.localhostProfile);
       if (bad) error([...path, 'localhostProfile'], bad);
     }
   } else if (profile.localhostProfile !== undefined) {

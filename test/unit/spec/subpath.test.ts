@@ -3,7 +3,7 @@
  * absolute, never a `..` component, and not both on one mount.
  */
 import { describe, expect, it } from 'vitest';
-import { descendingPathProblem } from '../../../src/spec/checks.js';
+import { descendingPathProblem } from '../../../src/spec/security.js';
 import { parseFile } from '../../../src/spec/index.js';
 import { errors, podYaml } from './helpers.js';
 
