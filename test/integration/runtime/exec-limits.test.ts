@@ -4,64 +4,50 @@
  * (the image's environment included) are now checked before anything is created, and the
  * limit is the kernel's: a string just under MAX_ARG_STRLEN still runs.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConmonRuntime, resolveOciRuntime } from '../../../src/runtime/index.js';
 import { MAX_ARG_STRLEN } from '../../../src/spec/limits.js';
-import { buildBusyboxRootfs, makeLaunch } from './helpers.js';
+import { closeRuntimeSandbox, makeLaunch, openRuntimeSandbox, type RuntimeSandbox } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 const PREFIX = 'berth-te2big';
 
 describe.skipIf(!isRoot)('argument and environment limits at start', () => {
-  let tmp = '';
-  let lower = '';
-  let rt: ConmonRuntime;
+  let sb: RuntimeSandbox | undefined;
 
   beforeAll(async () => {
-    tmp = await mkdtemp(`/tmp/${PREFIX}-`);
-    lower = join(tmp, 'lower');
-    await buildBusyboxRootfs(lower);
-    const runDir = join(tmp, 'run');
-    rt = new ConmonRuntime({ runDir, ociRuntime: await resolveOciRuntime({ name: 'crun', runDir }), cgroupParent: PREFIX });
+    sb = await openRuntimeSandbox(PREFIX);
   });
 
   afterAll(async () => {
-    if (rt) {
-      for (const id of await rt.list(PREFIX)) await rt.remove(id).catch(() => undefined);
-      await rt.pruneCgroupParent();
-    }
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-    expect(spawnSync('sh', ['-c', `ps -eo args= | grep -c '[c]onmon.*${PREFIX}'`]).stdout.toString().trim()).toBe('0');
+    expect(await closeRuntimeSandbox(sb, PREFIX)).toBe(0);
   });
 
   const launch = (what: string, env: string[]) => {
-    const l = makeLaunch({ tmp, lower, id: `${PREFIX}-${what}`, command: ['sh', '-c', 'echo ${#BIG}'] });
+    const l = makeLaunch({ tmp: sb!.tmp, lower: sb!.lower, id: `${PREFIX}-${what}`, command: ['sh', '-c', 'echo ${#BIG}'] });
     return { ...l, image: { ...l.image, Env: ['PATH=/bin', ...env] } };
   };
 
   it('refuses an image environment variable over MAX_ARG_STRLEN with the real reason, creating nothing', async () => {
     const l = launch('one', [`BIG=${'x'.repeat(MAX_ARG_STRLEN)}`]);
-    await expect(rt.start(l)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/^app app: Argument list too long: environment variable BIG is 131077 bytes/) });
-    expect(await rt.list(PREFIX)).toEqual([]);
+    await expect(sb!.rt.start(l)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/^app app: Argument list too long: environment variable BIG is 131077 bytes/) });
+    expect(await sb!.rt.list(PREFIX)).toEqual([]);
   });
 
   it('refuses an environment over what execve takes in total', async () => {
     const l = launch('total', Array.from({ length: 20 }, (_, i) => `V${i}=${'x'.repeat(120 * 1024)}`));
-    await expect(rt.start(l)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('over the 2097152 bytes execve(2) takes') });
+    await expect(sb!.rt.start(l)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('over the 2097152 bytes execve(2) takes') });
   });
 
   it('runs a variable just under the limit', async () => {
     const n = MAX_ARG_STRLEN - 'BIG='.length - 1;
     const l = launch('fits', [`BIG=${'x'.repeat(n)}`]);
     try {
-      await rt.start(l);
-      expect((await rt.waitExit(l.containerId)).exitCode).toBe(0);
+      await sb!.rt.start(l);
+      expect((await sb!.rt.waitExit(l.containerId)).exitCode).toBe(0);
       expect(await readFile(l.logPath, 'utf8')).toContain(`stdout F ${n}`);
     } finally {
-      await rt.remove(l.containerId).catch(() => undefined);
+      await sb!.rt.remove(l.containerId).catch(() => undefined);
     }
   });
 });

@@ -1,8 +1,9 @@
 /** Shared set-up for the runtime integration tests: a busybox rootfs and launches. */
-import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Pod } from '../../../src/spec/pod.js';
-import type { AppLaunch } from '../../../src/runtime/index.js';
+import { ConmonRuntime, resolveOciRuntime, type AppLaunch } from '../../../src/runtime/index.js';
 
 export const PREFIX = 'berth-trt';
 
@@ -54,4 +55,30 @@ export function makeLaunch(o: LaunchOptions): AppLaunch {
     hostname: 'trt',
     logPath: join(o.tmp, 'logs', o.id, `${execution}.log`),
   };
+}
+
+/** A temp dir with a busybox lower tree and a ConmonRuntime (crun) whose cgroup parent is `prefix`. */
+export interface RuntimeSandbox {
+  tmp: string;
+  lower: string;
+  rt: ConmonRuntime;
+}
+
+export async function openRuntimeSandbox(prefix: string): Promise<RuntimeSandbox> {
+  const tmp = await mkdtemp(`/tmp/${prefix}-`);
+  const lower = join(tmp, 'lower');
+  await buildBusyboxRootfs(lower);
+  const runDir = join(tmp, 'run');
+  const rt = new ConmonRuntime({ runDir, ociRuntime: await resolveOciRuntime({ name: 'crun', runDir }), cgroupParent: prefix });
+  return { tmp, lower, rt };
+}
+
+/** Remove every container of the sandbox, its cgroup parent and its dir; returns how many monitors naming `prefix` are left. */
+export async function closeRuntimeSandbox(sb: RuntimeSandbox | undefined, prefix: string): Promise<number> {
+  if (sb) {
+    for (const id of await sb.rt.list(prefix)) await sb.rt.remove(id).catch(() => undefined);
+    await sb.rt.pruneCgroupParent();
+    await rm(sb.tmp, { recursive: true, force: true });
+  }
+  return Number(spawnSync('sh', ['-c', `ps -eo args= | grep -c '[c]onmon.*${prefix}'`]).stdout.toString().trim());
 }
