@@ -10,7 +10,7 @@ import { createCni, ExecCni, HostIptables, IpNetnsManager } from '../cni/index.j
 import { createImageService } from '../image/index.js';
 import { BerthError } from '../common/errors.js';
 import { ConmonRuntime, DEFAULT_PIDS_LIMIT, resolveOciRuntime } from '../runtime/index.js';
-import { cniCacheDir, createLimiter, IpBridgeManager, secureHostDirs, type Host, type Layout } from '../reconciler/index.js';
+import { cniCacheDir, createLimiter, discardEvents, FileEventSink, IpBridgeManager, secureHostDirs, type Host, type Layout } from '../reconciler/index.js';
 
 export interface GlobalOptions {
   configDir: string;
@@ -79,6 +79,7 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     bridges: new IpBridgeManager(log),
     clock: systemClock,
     log,
+    events: opts.readOnly ? discardEvents : new FileEventSink({ layout, clock: systemClock, log }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
   };
 }

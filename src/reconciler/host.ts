@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.js';
 import type { Cni, NetnsManager } from '../cni/types.js';
 import type { ImageService } from '../image/types.js';
 import type { AppRuntime } from '../runtime/types.js';
+import type { EventSink } from './events.js';
 import type { BridgeManager } from './gc.js';
 import type { Layout } from './layout.js';
 
@@ -16,6 +17,8 @@ export interface Host {
   bridges: BridgeManager;
   clock: Clock;
   log: Logger;
+  /** kubectl-style pod events (Pulling, Started, BackOff…), see events.ts */
+  events: EventSink;
   /**
    * bounds how many pods run heavy setup steps and app starts at once; a waiting step of
    * higher `priority` (a pod further along: start over attach over render over pull) goes first

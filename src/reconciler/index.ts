@@ -9,3 +9,4 @@ export { attachmentsOf, LOOPBACK_LIST } from './attachments.js';
 export { Reconciler, collectStatus, type OnceResult, type ReconcilerOptions } from './reconciler.js';
 export { IpBridgeManager, type BridgeManager } from './gc.js';
 export { secureHostDirs, ROOT_DIR_MODE, PRIVATE_DIR_MODE } from './host-dirs.js';
+export * from './events.js';

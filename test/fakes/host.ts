@@ -9,7 +9,7 @@ import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import type { CachedAttachment, Cni, CniResult, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
-import { createLimiter, type Host, type Layout } from '../../src/reconciler/index.js';
+import { createLimiter, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
 import type { AppLaunch, AppRuntime, AppStatus } from '../../src/runtime/types.js';
 
 export class FakeImages implements ImageService {
@@ -136,14 +136,27 @@ export class FakeRuntime implements AppRuntime {
   }
 }
 
+/** Records every event; `reasons()` lists them in order (optionally of one pod). */
+export class RecordingEvents implements EventSink {
+  events: PodEventInput[] = [];
+  emit(ev: PodEventInput): void {
+    this.events.push(ev);
+  }
+  async flush(): Promise<void> {}
+  reasons(uid?: string): string[] {
+    return this.events.filter((e) => !uid || e.uid === uid).map((e) => e.reason);
+  }
+}
+
 export function fakeHost(layout: Layout) {
   const images = new FakeImages();
   const cni = new FakeCni();
   const netns = new FakeNetns();
   const runtime = new FakeRuntime();
   const bridges = { removed: [] as string[], async removeIfUnused(name: string) { this.removed.push(name); return true; } };
-  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), limit: createLimiter(4) };
-  return { host, images, cni, netns, runtime, bridges };
+  const events = new RecordingEvents();
+  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), events, limit: createLimiter(4) };
+  return { host, images, cni, netns, runtime, bridges, events };
 }
 
 /** The one-app pod most reconciler tests run. */
