@@ -14,7 +14,7 @@ repo=$(pwd)
 # The components berth drives (DESIGN.md §3) and the tools its tests and benchmarks use.
 packages=(crun runc conmon containernetworking-plugins iproute2 iptables util-linux busybox-static
           umoci skopeo jq git ca-certificates procps psmisc gnupg bzip2 xz-utils
-          docker-registry apache2-utils curl appc-spec gcc libc6-dev
+          docker-registry apache2-utils curl appc-spec gcc libc6-dev golang-go golang-github-appc-spec-dev
           podman netavark aardvark-dns containerd)
 if [ -z "${BERTH_SKIP_APT:-}" ]; then
   missing=()
