@@ -12,9 +12,13 @@ export const EXIT_USAGE = 3;
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
-/** Add the global options to a (sub)command. */
-export function globalOptions(cmd: Command): Command {
-  return cmd
+/**
+ * The global options, defined once on the program: commander recognises them before and after
+ * any subcommand (`berth status --state-dir X`, `berth --state-dir X image ls`), `opts()`
+ * reads them with the command's own, and `berth --help` lists them once.
+ */
+export function addGlobalOptions(program: Command): Command {
+  return program
     .option('--config-dir <dir>', 'configuration directory', DEFAULTS.configDir)
     .option('--spec-dir <dir>', 'directory of pod and network specs (repeatable)', collect)
     .option('--state-dir <dir>', 'state directory', DEFAULTS.stateDir)
@@ -26,7 +30,13 @@ export function globalOptions(cmd: Command): Command {
     .option('--netns-dir <dir>', 'where network namespace handles live', DEFAULTS.netnsDir)
     .option('--concurrency <n>', 'pods set up at once', DEFAULTS.concurrency)
     .option('--pids-limit <n>', 'most processes and threads one app may have (0: no limit)', DEFAULTS.pidsLimit)
-    .option('--log-level <level>', 'trace, debug, info, warn, error', DEFAULTS.logLevel);
+    .option('--log-level <level>', 'trace, debug, info, warn, error', DEFAULTS.logLevel)
+    .addOption(new Option('--log-format <format>', 'json (NDJSON), text (human lines), auto: text on a terminal').choices(['auto', 'json', 'text']).default('auto'));
+}
+
+/** A (sub)command as it was defined: the global options are the program's (addGlobalOptions). */
+export function globalOptions(cmd: Command): Command {
+  return cmd;
 }
 
 /** The global options of a command, defaults applied. */

@@ -5,8 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { BerthError, errorMessage } from '../common/errors.js';
-import { EXIT_USAGE } from './common.js';
+import { addGlobalOptions, EXIT_USAGE } from './common.js';
 import { exitAfterFlush, toleratePipeClose } from './exit.js';
+import { setLogFormat } from './wire.js';
 import * as reconcile from './commands/reconcile.js';
 import * as validate from './commands/validate.js';
 import * as status from './commands/status.js';
@@ -21,7 +22,11 @@ const program = new Command('berth')
   .description('declarative container host agent: Kubernetes-style pod YAML to running, networked, supervised apps')
   .version('0.1.0')
   .exitOverride()
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .hook('preAction', (_program, action) => setLogFormat(String(action.optsWithGlobals().logFormat ?? 'auto')));
+
+// Global options once, in `berth --help`; every subcommand's help points there.
+addGlobalOptions(program).addHelpText('afterAll', ({ command }) => (command === program ? '' : '\nGlobal options (--state-dir, --spec-dir, --config-dir, --log-level, --log-format, …): see berth --help'));
 
 for (const c of [reconcile, validate, status, describe, logs, net, image, trust, gc]) c.register(program);
 

@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { createCni, ExecCni, HostIptables, IpNetnsManager } from '../cni/index.js';
 import { createImageService } from '../image/index.js';
 import { BerthError } from '../common/errors.js';
+import { humanStream, useHumanLines } from './log-format.js';
 import { ConmonRuntime, DEFAULT_PIDS_LIMIT, resolveOciRuntime } from '../runtime/index.js';
 import { cniCacheDir, createLimiter, discardEvents, FileEventSink, IpBridgeManager, secureHostDirs, type Host, type Layout } from '../reconciler/index.js';
 
@@ -60,9 +61,22 @@ export function layoutOf(o: GlobalOptions): Layout {
   };
 }
 
-/** NDJSON on stdout for the agent; on stderr for commands whose stdout is their answer. */
+let logFormat = 'auto';
+
+/** `--log-format` of the command being run (set once by main before its action). */
+export function setLogFormat(format: string): void {
+  useHumanLines(format, 2); // refuses an unknown format before anything runs
+  logFormat = format;
+}
+
+/**
+ * The only pino berth makes: on stdout for the agent, on stderr for commands whose stdout is
+ * their answer; NDJSON, or human lines on a terminal (log-format.ts).
+ */
 export function createLogger(level: string, toStderr: boolean): Logger {
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: toStderr ? 2 : 1, sync: true })) as unknown as Logger;
+  const fd = toStderr ? 2 : 1;
+  if (useHumanLines(logFormat, fd)) return pino({ level, base: {}, timestamp: pino.stdTimeFunctions.isoTime }, humanStream(fd, level)) as unknown as Logger;
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: fd, sync: true })) as unknown as Logger;
 }
 
 /** `readOnly`: for commands that only look (status, describe, --dry-run): nothing is written on the host. */
