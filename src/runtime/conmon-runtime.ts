@@ -49,6 +49,7 @@ import {
 } from './host-facts.js';
 import { CliOciRuntime, crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
+import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
@@ -248,6 +249,10 @@ export class ConmonRuntime implements AppRuntime {
       });
       await this.writeMeta(meta);
       if (signal?.aborted) throw canceled(signal);
+      if (launch.appcPreStart) {
+        const { exec, timeoutMs } = launch.appcPreStart;
+        await runPreStartInCreated(this.cli, id, launch.bundleDir, exec, { logPath: launch.logPath, timeoutMs, ...(signal ? { signal } : {}) });
+      }
       await this.cli.start(id, signal);
       meta.startedAt = Date.now();
       await this.writeMeta(meta);
@@ -561,6 +566,14 @@ export class ConmonRuntime implements AppRuntime {
         if (!['ENOENT', 'EBUSY', 'ENOTEMPTY'].includes(errnoOf(err) ?? '')) throw err;
       });
     }
+  }
+
+  /** appc post-stop over the exited app's rootfs (appc-handlers.ts); the app must not be running. */
+  async runAfterExit(id: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }) {
+    const meta = await this.readMeta(id);
+    if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
+    if ((await this.status(id)).state === 'running') throw new BerthError('FailedPrecondition', `container ${id} is still running`);
+    return runAfterExitInRootfs(this.cli, id, meta.bundleDir, meta.rootfs, argv, { logPath: meta.logPath, ...opts });
   }
 
   async list(prefix: string): Promise<string[]> {

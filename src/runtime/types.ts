@@ -59,6 +59,12 @@ export interface AppLaunch {
   podIPs?: string[];
   /** the host's IPs, for `status.hostIP(s)` fieldRefs in env (added by the runtime module) */
   hostIPs?: string[];
+  /**
+   * appc `pre-start` event handler: run inside the created container (the app's own process
+   * settings, argv replaced) before the app's process is exec'd; not exiting 0 within
+   * timeoutMs fails the start (src/runtime/appc-handlers.ts)
+   */
+  appcPreStart?: { exec: string[]; timeoutMs: number };
 }
 
 export type AppState = 'created' | 'running' | 'exited' | 'unknown';
@@ -89,6 +95,12 @@ export interface AppRuntime {
   list(prefix: string): Promise<string[]>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
   prune?(): Promise<void>;
+  /**
+   * appc `post-stop`: run argv after the app exited, over its still-mounted rootfs with its own
+   * process settings and mounts (a one-shot container, see appc-handlers.ts). FailedPrecondition
+   * when the rootfs is gone.
+   */
+  runAfterExit?(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
 }
 
 /** The bare OCI runtime CLI (create/start/state/kill/delete), for the monitor and for tests. */
