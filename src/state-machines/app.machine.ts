@@ -6,6 +6,7 @@
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { backoffDelay, nextBackoffStep } from './backoff.js';
+import { probeMachine, type ProbeConfigInput, type ProbeOutput, type ProbeReadyEvent, type ProbeTimings } from './probe.machine.js';
 
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 
@@ -24,6 +25,21 @@ export interface AppWaitInput {
 export interface AppExited {
   exitCode: number;
   finishedAt: number;
+  /** the kubelet's terminated reason: Completed (0), Error, OOMKilled, StartError */
+  reason?: string;
+  /** the termination message (terminationMessagePath, or the log's tail with FallbackToLogsOnError) */
+  message?: string;
+}
+
+/** Why the supervisor itself killed a running execution (the restart policy then decides). */
+export type KillReason = 'liveness' | 'startup' | 'postStart';
+
+export interface AppHookInput {
+  app: string;
+}
+export interface AppKillInput {
+  app: string;
+  reason: KillReason;
 }
 
 /**
@@ -78,6 +94,14 @@ export interface AppContext {
   lastError: AppError | null;
   /** an exit is being answered with a restart: the next start counts as one */
   restartPending: boolean;
+  /** the startup probe succeeded (or there is none) and the execution runs */
+  started: boolean;
+  /** the readiness probe passes (or there is none) and the execution runs, started */
+  ready: boolean;
+  /** ms from the container's start to the startup probe's success (liveness/readiness begin then) */
+  startupElapsedMs: number;
+  /** set while (and after) the supervisor kills the execution: a failed probe or postStart hook */
+  killReason: KillReason | null;
   /** how the first state was chosen from what the host and the record showed */
   adoption: Adoption;
 }
@@ -92,6 +116,10 @@ export interface AppSummary {
   lastExit: AppExited | null;
   lastError: AppError | null;
   backoffStep: number;
+  /** the readiness probe passes, or there is none and the app runs, started (kubelet's `ready`) */
+  ready: boolean;
+  /** the startup probe has succeeded, or there is none and the app runs (kubelet's `started`) */
+  started: boolean;
 }
 
 export interface AppChangedEvent {
@@ -100,7 +128,7 @@ export interface AppChangedEvent {
   summary: AppSummary;
 }
 
-export type AppEvent = { type: 'app.restartNow' };
+export type AppEvent = { type: 'app.restartNow' } | ProbeReadyEvent;
 
 const notProvided = (name: string) => () => {
   throw new Error(`actor ${name} was not provided`);
@@ -153,6 +181,10 @@ function initialContext(input: AppMachineInput): AppContext {
     lastExit: recordedExit,
     lastError: null,
     restartPending: false,
+    started: false,
+    ready: false,
+    startupElapsedMs: 0,
+    killReason: null,
     adoption: how,
   };
   if (o.state === 'running') return { ...base, pid: o.pid ?? null, startedAt: o.startedAt };
@@ -168,6 +200,23 @@ function initialContext(input: AppMachineInput): AppContext {
 /** Errors that will not go away by trying again: bad input, not a host hiccup. */
 const PERMANENT = new Set(['InvalidArgument', 'FailedPrecondition', 'NotFound', 'Unimplemented', 'PermissionDenied']);
 
+/**
+ * A start whose process could not be executed (entrypoint missing, bad cwd): the kubelet
+ * records it as a terminated execution, exit code 128, reason StartError, which the restart
+ * policy answers like any other exit (back-off under Always/OnFailure, failed under Never).
+ */
+function startErrorExit(error: unknown): AppExited | null {
+  const e = error as { message?: unknown; details?: { reason?: unknown; at?: unknown } } | null;
+  if (e?.details?.reason !== 'StartError') return null;
+  const at = typeof e.details.at === 'number' ? e.details.at : 0;
+  return { exitCode: 128, finishedAt: at, reason: 'StartError', message: typeof e.message === 'string' ? e.message : String(error) };
+}
+
+/** No probes unless the reconciler provides their settings (standalone machines, tests). */
+const noProbes = probeMachine.provide({ actors: { probeConfig: fromPromise<ProbeTimings | null, ProbeConfigInput>(async () => null) } });
+
+const probeFailed = (output: ProbeOutput | undefined) => output?.result === 'failure';
+
 export const appMachine = setup({
   types: {
     context: {} as AppContext,
@@ -177,9 +226,16 @@ export const appMachine = setup({
   actors: {
     startApp: fromPromise<AppStarted, AppStartInput>(notProvided('startApp')),
     waitExit: fromPromise<AppExited, AppWaitInput>(notProvided('waitExit')),
+    /** lifecycle.postStart: resolves at once when the container has none */
+    postStart: fromPromise<void, AppHookInput>(async () => undefined),
+    /** stop the execution (preStop, stop signal, SIGKILL) after a failed probe or hook */
+    killApp: fromPromise<void, AppKillInput>(notProvided('killApp')),
+    probe: noProbes,
   },
   guards: {
     shouldRestart: ({ context }) => {
+      // killed for a failed probe or hook: restarted unless the policy is Never (kubelet computePodActions)
+      if (context.killReason) return context.restartPolicy !== 'Never';
       const code = context.lastExit?.exitCode ?? 0;
       if (context.restartPolicy === 'Always') return true;
       if (context.restartPolicy === 'OnFailure') return code !== 0;
@@ -187,6 +243,7 @@ export const appMachine = setup({
     },
     succeeded: ({ context }) => (context.lastExit?.exitCode ?? 1) === 0,
     permanentStartError: ({ context }) => PERMANENT.has(context.lastError?.code ?? ''),
+    startErrorExit: ({ context }) => context.lastExit?.reason === 'StartError' && context.lastError === null,
   },
   delays: {
     restartBackoff: ({ context }) => context.backoffMs,
@@ -207,6 +264,8 @@ export const appMachine = setup({
           lastExit: context.lastExit,
           lastError: context.lastError,
           backoffStep: context.backoffStep,
+          ready: context.ready,
+          started: context.started,
         },
       };
       enqueue.sendParent(event);
@@ -223,7 +282,8 @@ export const appMachine = setup({
     // an exit nobody answered yet; or start the first execution.
     adopting: {
       always: [
-        { guard: ({ context }) => context.adoption === 'running', target: 'running' },
+        // adopted running: its postStart ran under the earlier agent; probes begin afresh
+        { guard: ({ context }) => context.adoption === 'running', target: 'running.up' },
         { guard: ({ context }) => context.adoption === 'backoff', target: 'backoff' },
         { guard: ({ context }) => context.adoption === 'exited', target: 'exited' },
         { target: 'starting' },
@@ -244,12 +304,17 @@ export const appMachine = setup({
         },
         onError: {
           target: 'startFailed',
-          actions: assign(({ event }) => ({ lastError: toAppError(event.error) })),
+          actions: assign(({ event, context }) => {
+            const exit = startErrorExit(event.error);
+            if (exit) return { lastError: null, lastExit: exit, startedAt: exit.finishedAt, pid: null };
+            return { lastError: toAppError(event.error), lastExit: context.lastExit };
+          }),
         },
       },
     },
     startFailed: {
       always: [
+        { guard: 'startErrorExit', target: 'exited' },
         { guard: 'permanentStartError', target: 'failed' },
         {
           target: 'backoff',
@@ -260,14 +325,16 @@ export const appMachine = setup({
         },
       ],
     },
+    // The execution runs: postStart first (the app does not count as running until it
+    // completes), then the startup probe, then liveness and readiness; a failed hook or
+    // liveness/startup probe kills the execution, and its exit is answered as any other.
     running: {
-      entry: { type: 'notifyParent', params: { state: 'running' } },
       invoke: {
         src: 'waitExit',
         input: ({ context }) => ({ app: context.app }),
         onDone: {
           target: 'exited',
-          actions: assign(({ event }) => ({ lastExit: event.output, pid: null })),
+          actions: assign(({ event }) => ({ lastExit: event.output, pid: null, ready: false, started: false })),
         },
         onError: {
           target: 'exited',
@@ -275,8 +342,74 @@ export const appMachine = setup({
             lastError: toAppError(event.error),
             lastExit: { exitCode: -1, finishedAt: 0 },
             pid: null,
+            ready: false,
+            started: false,
           })),
         },
+      },
+      initial: 'postStarting',
+      states: {
+        postStarting: {
+          invoke: {
+            src: 'postStart',
+            input: ({ context }) => ({ app: context.app }),
+            onDone: 'up',
+            onError: { target: 'killing', actions: assign({ killReason: 'postStart' }) },
+          },
+        },
+        up: {
+          entry: { type: 'notifyParent', params: { state: 'running' } },
+          initial: 'startup',
+          states: {
+            startup: {
+              invoke: {
+                src: 'probe',
+                input: ({ context }) => ({ app: context.app, kind: 'startup' as const }),
+                onDone: [
+                  { guard: ({ event }) => probeFailed(event.output), target: '#app.running.killing', actions: assign({ killReason: 'startup' }) },
+                  {
+                    target: 'started',
+                    actions: [
+                      assign(({ event }) => ({ started: true, startupElapsedMs: event.output?.elapsedMs ?? 0 })),
+                      { type: 'notifyParent', params: { state: 'running' } },
+                    ],
+                  },
+                ],
+              },
+            },
+            started: {
+              invoke: [
+                {
+                  id: 'liveness',
+                  src: 'probe',
+                  input: ({ context }) => ({ app: context.app, kind: 'liveness' as const, elapsedMs: context.startupElapsedMs }),
+                  onDone: { guard: ({ event }) => probeFailed(event.output), target: '#app.running.killing', actions: assign({ killReason: 'liveness' }) },
+                },
+                {
+                  id: 'readiness',
+                  src: 'probe',
+                  input: ({ context }) => ({ app: context.app, kind: 'readiness' as const, elapsedMs: context.startupElapsedMs }),
+                  // no readiness probe: ready once started
+                  onDone: { guard: ({ event }) => event.output?.result === 'absent', actions: [assign({ ready: true }), { type: 'notifyParent', params: { state: 'running' } }] },
+                },
+              ],
+              on: {
+                'probe.ready': { actions: [assign({ ready: ({ event }) => event.ready }), { type: 'notifyParent', params: { state: 'running' } }] },
+              },
+            },
+          },
+        },
+        killing: {
+          entry: [assign({ ready: false }), { type: 'notifyParent', params: { state: 'running' } }],
+          invoke: {
+            src: 'killApp',
+            input: ({ context }) => ({ app: context.app, reason: context.killReason ?? 'liveness' }),
+            onDone: 'killed',
+            onError: 'killed',
+          },
+        },
+        // stopped by the supervisor: its exit (waitExit above) ends the execution
+        killed: {},
       },
     },
     exited: {
@@ -306,6 +439,7 @@ export const appMachine = setup({
         actions: assign(({ context }) => ({
           restartCount: context.restartPending ? context.restartCount + 1 : context.restartCount,
           restartPending: false,
+          killReason: null,
         })),
       },
     },
