@@ -20,7 +20,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -34,6 +34,7 @@ import {
   silentLogger,
   sleep,
   timeoutSignal,
+  writeFileAtomic,
   writeJsonAtomic,
   type Logger,
 } from '../common/index.js';
@@ -53,7 +54,8 @@ import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
-import type { AppLaunch, AppRuntime, AppStatus, OciRuntime } from './types.js';
+import { runExec } from './exec.js';
+import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime } from './types.js';
 
 export interface ContainerMeta {
   containerId: string;
@@ -88,12 +90,6 @@ export interface ConmonRuntimeOptions {
   pidsLimit?: number;
   /** where Localhost seccomp profiles live (`<config-dir>/seccomp`) */
   seccompDir?: string;
-}
-
-export interface ExecResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
 }
 
 const EXIT_POLL_MS = 1000;
@@ -262,6 +258,9 @@ export class ConmonRuntime implements AppRuntime {
       log.debug({ err }, 'start failed, cleaning up');
       await this.remove(id).catch((e: unknown) => log.warn({ err: e }, 'cleanup after failed start'));
       if (signal?.aborted) throw canceled(signal);
+      if (err instanceof BerthError && err.code === 'Internal' && isStartError(err.message)) {
+        throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${err.message}`, { cause: err, details: { reason: 'StartError' } });
+      }
       throw err;
     }
   }
@@ -310,7 +309,10 @@ export class ConmonRuntime implements AppRuntime {
       if (typeof msg.data !== 'number' || msg.data <= 0) {
         const stderr = ((await readTextIfExists(stderrPath)) ?? '').trim().split('\n').slice(-3).join('; ');
         const text = msg.message ?? stderr ?? 'failed';
-        throw new BerthError(/already exists|id exists/i.test(text) ? 'AlreadyExists' : 'Internal', `${this.oci.name} create ${id}: ${text}`.trim());
+        const message = `${this.oci.name} create ${id}: ${text}`.trim();
+        if (/already exists|id exists/i.test(text)) throw new BerthError('AlreadyExists', message);
+        if (isStartError(text)) throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${text}`, { details: { reason: 'StartError' } });
+        throw new BerthError('Internal', message);
       }
       return msg.data;
     } finally {
@@ -353,7 +355,7 @@ export class ConmonRuntime implements AppRuntime {
     const meta = await this.readMeta(id);
     const base: AppStatus = { containerId: id, state: 'unknown', ...(meta?.startedAt ? { startedAt: meta.startedAt } : {}) };
     const exit = await this.readExit(id);
-    if (exit) return { ...base, state: 'exited', ...exit };
+    if (exit) return { ...base, state: 'exited', ...exit, ...(await this.exitReason(id, meta)) };
     const st = await this.oci.state(id).catch((err: unknown) => {
       this.log.warn({ err, containerId: id }, 'runtime state failed');
       return undefined;
@@ -366,18 +368,40 @@ export class ConmonRuntime implements AppRuntime {
     if (await this.monitorAlive(meta)) {
       // exited or exiting: conmon writes the exit file after draining the logs
       const again = await this.readExit(id);
-      if (again) return { ...base, state: 'exited', ...again };
+      if (again) return { ...base, state: 'exited', ...again, ...(await this.exitReason(id, meta)) };
       return { ...base, state: meta?.startedAt ? 'running' : 'created' };
     }
     const last = await this.readExit(id);
-    if (last) return { ...base, state: 'exited', ...last };
-    return { ...base, state: 'exited', exitCode: 255, finishedAt: Date.now() };
+    if (last) return { ...base, state: 'exited', ...last, ...(await this.exitReason(id, meta)) };
+    return { ...base, state: 'exited', exitCode: 255, finishedAt: Date.now(), ...(await this.exitReason(id, meta)) };
   }
 
-  async waitExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
-    if (signal?.aborted) throw canceled(signal);
-    await mkdir(this.exitsDir, { recursive: true });
-    return new Promise((resolve, reject) => {
+  async waitExit(id: string, signal?: AbortSignal): Promise<AppExit> {
+    const exit = await this.waitExitCode(id, signal);
+    return { ...exit, ...(await this.exitReason(id, await this.readMeta(id))) };
+  }
+
+  /**
+   * `{ reason: 'OOMKilled' }` when the kernel's OOM killer killed a process of this execution:
+   * the oom_kill count of the container's memory cgroup (v1 `memory.oom_control`, v2
+   * `memory.events`). The cgroup lives until remove() (the runtime's delete), so the count is
+   * there when conmon reports the exit; it is recorded in the container dir the first time it
+   * is read, for the status calls after the cgroup is gone (a reboot, a remove by hand).
+   */
+  async exitReason(id: string, meta: ContainerMeta | undefined): Promise<{ reason?: 'OOMKilled' }> {
+    const record = join(this.containerDir(id), 'oom_kill');
+    const recorded = await readTextIfExists(record).catch(() => undefined);
+    let count = recorded !== undefined ? Number(recorded.trim()) : undefined;
+    if (count === undefined || !Number.isFinite(count)) {
+      count = await oomKillCount(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`);
+      if (count !== undefined && (await pathExists(this.containerDir(id)))) await writeFileAtomic(record, `${count}\n`).catch(() => undefined);
+    }
+    return count !== undefined && count > 0 ? { reason: 'OOMKilled' } : {};
+  }
+
+  private waitExitCode(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
+    if (signal?.aborted) return Promise.reject(canceled(signal));
+    return mkdir(this.exitsDir, { recursive: true }).then(() => new Promise((resolve, reject) => {
       let settled = false;
       let checking = false;
       let watcher: FSWatcher | undefined;
@@ -429,14 +453,14 @@ export class ConmonRuntime implements AppRuntime {
       }
       const timer = setInterval(slow, EXIT_POLL_MS);
       slow();
-    });
+    }));
   }
 
   private async waitExitFor(id: string, ms: number, signal?: AbortSignal): Promise<boolean> {
     const timeout = timeoutSignal(ms);
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
-      await this.waitExit(id, both);
+      await this.waitExitCode(id, both);
       return true;
     } catch (err) {
       if (signal?.aborted) throw canceled(signal);
@@ -445,11 +469,11 @@ export class ConmonRuntime implements AppRuntime {
     }
   }
 
-  async stop(id: string, graceMs: number, signal?: AbortSignal): Promise<void> {
+  async stop(id: string, graceMs: number, signal?: AbortSignal, opts: { stopSignal?: string } = {}): Promise<void> {
     const st = await this.status(id);
     if (st.state !== 'running' && st.state !== 'created') return;
     const meta = await this.readMeta(id);
-    const stopSignal = normalizeSignal(meta?.stopSignal ?? 'SIGTERM');
+    const stopSignal = normalizeSignal(opts.stopSignal || meta?.stopSignal || 'SIGTERM');
     const log = this.log.child({ containerId: id });
     if (st.state === 'running' && graceMs > 0) {
       await this.oci.kill(id, stopSignal).catch((err: unknown) => log.debug({ err }, 'stop signal not delivered'));
@@ -586,26 +610,47 @@ export class ConmonRuntime implements AppRuntime {
   }
 
   /**
-   * Run a command inside a running app with the app's own confinement (user, env, cwd,
-   * capabilities, rlimits from its config.json). Added beyond the AppRuntime port.
+   * Run a command inside the running app, as confined as the app (its bundle's `process`,
+   * namespaces, cgroup, seccomp): see exec.ts.
    */
-  async exec(id: string, argv: string[], opts: { signal?: AbortSignal; env?: string[] } = {}): Promise<ExecResult> {
+  async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new BerthError('InvalidArgument', 'exec needs a command');
     const st = await this.status(id);
     if (st.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
     const meta = await this.readMeta(id);
     if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
-    const config = JSON.parse(await readFile(join(meta.bundleDir, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
-    const proc = { ...config.process, args: argv, terminal: false, env: [...((config.process.env as string[]) ?? []), ...(opts.env ?? [])] };
-    const file = join(this.containerDir(id), `exec-${process.pid}-${Date.now()}.json`);
-    await writeJsonAtomic(file, proc);
-    try {
-      const r = await this.cli.exec(id, file, opts.signal);
-      return { exitCode: r.exitCode ?? 255, stdout: String(r.stdout), stderr: String(r.stderr) };
-    } finally {
-      await unlink(file).catch(() => undefined);
-    }
+    return runExec({ containerId: id, command: this.cli.command, bundleDir: meta.bundleDir, workDir: this.containerDir(id) }, argv, opts);
   }
+}
+
+/**
+ * The OOM killer's kill count of a cgroup: the sum over the hierarchies that have it (v1
+ * `memory.oom_control` `oom_kill`, v2 `memory.events` `oom_kill`); undefined when the cgroup
+ * is gone from all of them.
+ */
+export async function oomKillCount(cgroupsPath: string): Promise<number | undefined> {
+  const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+  let found = false;
+  let total = 0;
+  const files = [...v1.map((m) => join(m, cgroupsPath, 'memory.oom_control')), ...v2.map((m) => join(m, cgroupsPath, 'memory.events'))];
+  for (const f of files) {
+    const text = await readTextIfExists(f).catch(() => undefined);
+    if (text === undefined) continue;
+    const m = /^oom_kill (\d+)$/m.exec(text);
+    if (!m) continue;
+    found = true;
+    total += Number(m[1]);
+  }
+  return found ? total : undefined;
+}
+
+/**
+ * The runtime's create failed because the process cannot be executed: the entrypoint is not
+ * found or not executable, or the working directory is not a directory (crun and runc
+ * messages). The kubelet's StartError / ContainerCannotRun.
+ */
+export function isStartError(text: string): boolean {
+  return /executable file .*not found|open executable|exec format error|chdir( to cwd)?[\s`"(]|exec: "[^"]*": (permission denied|no such file|not a directory)|no such file or directory.*exec/i.test(text);
 }
 
 /** `TERM`, `15`, `sigterm` → `SIGTERM`; numbers pass through. */

@@ -1,4 +1,5 @@
-export type { AppLaunch, AppRuntime, AppState, AppStatus, ImageProcessConfig, OciRuntime } from './types.js';
+export type { AppExit, AppLaunch, AppRuntime, AppState, AppStatus, ExecOptions, ExecResult, ImageProcessConfig, OciRuntime } from './types.js';
+export { EXEC_OUTPUT_CAP } from './types.js';
 export {
   detectCgroupMode,
   detectCgroupFacts,
@@ -39,7 +40,7 @@ export {
 } from './oci-spec.js';
 export { loadUserDb, resolveUserSpec, parsePasswd, parseGroup, type UserDb, type ResolvedUser } from './users.js';
 export { overlayPaths, mountOverlay, unmountAll, type OverlayPaths } from './overlay.js';
-export { ConmonRuntime, normalizeSignal, type ConmonRuntimeOptions, type ContainerMeta, type ExecResult } from './conmon-runtime.js';
+export { ConmonRuntime, normalizeSignal, type ConmonRuntimeOptions, type ContainerMeta } from './conmon-runtime.js';
 export { readCriLog, parseCriLine, type CriLine, type ReadCriLogOptions } from './logs.js';
 export { isAlive, readProcStat, parseProcStat, type ProcStat } from './proc.js';
 export { qosClass, oomScoreAdj, type QosClass } from './qos.js';

@@ -54,6 +54,8 @@ export interface AppLaunch {
     readOnly: boolean;
     /** `mountPropagation`: None (rprivate, the default), HostToContainer (rslave), Bidirectional (rshared, privileged only) */
     propagation?: 'None' | 'HostToContainer' | 'Bidirectional';
+    /** no execution from the mount (image volumes, as the kubelet mounts them) */
+    noexec?: boolean;
   }>;
   /** the pod's IPs, for `status.podIP(s)` fieldRefs in env (added by the runtime module) */
   podIPs?: string[];
@@ -77,18 +79,67 @@ export interface AppStatus {
   /** epoch ms */
   startedAt?: number;
   finishedAt?: number;
+  /** the execution was ended by the kernel's OOM killer (the container cgroup's oom_kill count > 0) */
+  reason?: 'OOMKilled';
 }
+
+/** What `waitExit` resolves with. */
+export interface AppExit {
+  exitCode: number;
+  /** epoch ms */
+  finishedAt: number;
+  reason?: 'OOMKilled';
+}
+
+/** How `exec` runs a command inside a running app. */
+export interface ExecOptions {
+  /** kill the exec'd process (and only it) after this many ms; the result has `timedOut: true` */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** 'pipe' (default): capture stdout/stderr, each capped at EXEC_OUTPUT_CAP bytes; 'inherit': this process's stdio (berth exec) */
+  stdio?: 'pipe' | 'inherit';
+  /** allocate a terminal for the process (with stdio 'inherit') */
+  tty?: boolean;
+  /** pass stdin through (with stdio 'inherit'); otherwise the process gets /dev/null */
+  stdin?: boolean;
+  /** extra environment, added after the app's own */
+  env?: string[];
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** captured output (stdio 'pipe'), cut at EXEC_OUTPUT_CAP bytes; empty with 'inherit' */
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** The kubelet keeps 10 KiB of a probe's output; exec results are capped the same way. */
+export const EXEC_OUTPUT_CAP = 10 * 1024;
 
 /** Start, observe, stop and remove app executions. Every method is idempotent. */
 export interface AppRuntime {
-  /** Fresh overlay on the lower tree, bundle, monitor, runtime create + start. */
+  /**
+   * Fresh overlay on the lower tree, bundle, monitor, runtime create + start. A process that
+   * cannot be executed (entrypoint missing or not executable, bad working directory) rejects
+   * with BerthError('FailedPrecondition', …, { details: { reason: 'StartError' } }).
+   */
   start(launch: AppLaunch, signal?: AbortSignal): Promise<AppStatus>;
   /** What the host says about the container now; `unknown` when there is no trace of it. */
   status(containerId: string): Promise<AppStatus>;
   /** Resolves with the exit code when the monitor reports the exit (already exited: at once). */
-  waitExit(containerId: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }>;
-  /** Stop signal (image StopSignal or SIGTERM), wait up to graceMs, then SIGKILL; no-op when not running. */
-  stop(containerId: string, graceMs: number, signal?: AbortSignal): Promise<void>;
+  waitExit(containerId: string, signal?: AbortSignal): Promise<AppExit>;
+  /**
+   * Stop signal (`opts.stopSignal`, else the image's StopSignal, else SIGTERM), wait up to
+   * graceMs, then SIGKILL; no-op when not running.
+   */
+  stop(containerId: string, graceMs: number, signal?: AbortSignal, opts?: { stopSignal?: string }): Promise<void>;
+  /**
+   * Run argv inside the running app, as confined as the app itself (its namespaces, cgroup,
+   * user, capabilities, seccomp, no_new_privs, apparmor, env, cwd from its own bundle).
+   * FailedPrecondition when the app is not running.
+   */
+  exec(containerId: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Delete the runtime container, unmount and remove the execution's rootfs, forget exit files. */
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */

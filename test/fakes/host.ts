@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/common/logger.js';
 import type { CachedAttachment, Cni, CniResult, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
 import { createLimiter, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
-import type { AppLaunch, AppRuntime, AppStatus } from '../../src/runtime/types.js';
+import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult } from '../../src/runtime/types.js';
 
 export class FakeImages implements ImageService {
   pulls: string[] = [];
@@ -84,41 +84,61 @@ export class FakeCni implements Cni {
   }
 }
 
-/** Apps run until the test ends them; `crashing` apps exit with 1 right after they start. */
+/**
+ * Apps run until the test ends them; `crashing` apps exit with 1 right after they start;
+ * `unstartable` apps fail to start with a StartError (entrypoint not found). `exec` answers
+ * with `execHandler` (default: exit 0, no output) and records every call in `execs`;
+ * `stop` records its stop signal in `stops`.
+ */
 export class FakeRuntime implements AppRuntime {
   starts: AppLaunch[] = [];
   crashing = new Set<string>();
+  unstartable = new Set<string>();
+  execs: Array<{ containerId: string; argv: string[]; opts: ExecOptions }> = [];
+  stops: Array<{ containerId: string; graceMs: number; stopSignal?: string }> = [];
+  execHandler: (containerId: string, argv: string[], opts: ExecOptions) => ExecResult | Promise<ExecResult> = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false });
   private states = new Map<string, AppStatus>();
-  private waiters = new Map<string, Array<(e: { exitCode: number; finishedAt: number }) => void>>();
+  private waiters = new Map<string, Array<(e: AppExit) => void>>();
   private pid = 1000;
 
   async start(launch: AppLaunch): Promise<AppStatus> {
     this.starts.push(launch);
+    if (this.unstartable.has(launch.appName)) {
+      throw new BerthError('FailedPrecondition', `app ${launch.appName}: executable file not found in $PATH`, { details: { reason: 'StartError' } });
+    }
     const st: AppStatus = { containerId: launch.containerId, state: 'running', pid: this.pid++, startedAt: Date.now() };
     this.states.set(launch.containerId, st);
     if (this.crashing.has(launch.appName)) setTimeout(() => this.exit(launch.containerId, 1), 5);
     return st;
   }
-  exit(id: string, exitCode: number) {
+  /** End a running app with exitCode (and reason, e.g. 'OOMKilled' with 137). */
+  exit(id: string, exitCode: number, reason?: 'OOMKilled') {
     const st = this.states.get(id);
     if (!st || st.state !== 'running') return;
-    this.states.set(id, { containerId: id, state: 'exited', exitCode, finishedAt: Date.now(), ...(st.startedAt ? { startedAt: st.startedAt } : {}) });
-    for (const w of this.waiters.get(id) ?? []) w({ exitCode, finishedAt: Date.now() });
+    const finishedAt = Date.now();
+    this.states.set(id, { containerId: id, state: 'exited', exitCode, finishedAt, ...(st.startedAt ? { startedAt: st.startedAt } : {}), ...(reason ? { reason } : {}) });
+    for (const w of this.waiters.get(id) ?? []) w({ exitCode, finishedAt, ...(reason ? { reason } : {}) });
     this.waiters.delete(id);
   }
   async status(id: string): Promise<AppStatus> {
     return this.states.get(id) ?? { containerId: id, state: 'unknown' };
   }
-  waitExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
+  waitExit(id: string, signal?: AbortSignal): Promise<AppExit> {
     const st = this.states.get(id);
-    if (st?.state === 'exited') return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0 });
+    if (st?.state === 'exited') return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0, ...(st.reason ? { reason: st.reason } : {}) });
     return new Promise((resolve, reject) => {
       this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);
       signal?.addEventListener('abort', () => reject(new BerthError('Canceled', 'canceled')), { once: true });
     });
   }
-  async stop(id: string): Promise<void> {
+  async stop(id: string, graceMs = 0, _signal?: AbortSignal, opts: { stopSignal?: string } = {}): Promise<void> {
+    this.stops.push({ containerId: id, graceMs, ...(opts.stopSignal ? { stopSignal: opts.stopSignal } : {}) });
     this.exit(id, 143);
+  }
+  async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    this.execs.push({ containerId: id, argv, opts });
+    if (this.states.get(id)?.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
+    return this.execHandler(id, argv, opts);
   }
   async remove(id: string): Promise<void> {
     this.states.delete(id);
