@@ -11,6 +11,7 @@ import { createImageService } from '../image/index.js';
 import { BerthError } from '../common/errors.js';
 import { humanStream, useHumanLines } from './log-format.js';
 import { ConmonRuntime, DEFAULT_PIDS_LIMIT, resolveOciRuntime } from '../runtime/index.js';
+import { AppcMetadataService } from '../appc-metadata/service.js';
 import { cniCacheDir, createLimiter, discardEvents, FileEventSink, IpBridgeManager, secureHostDirs, type Host, type Layout } from '../reconciler/index.js';
 
 export interface GlobalOptions {
@@ -94,6 +95,8 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     clock: systemClock,
     log,
     events: opts.readOnly ? discardEvents : new FileEventSink({ layout, clock: systemClock, log }),
+    // listeners open when a pod with ACI apps is registered: a read-only command opens none
+    ...(opts.readOnly ? {} : { appcMetadata: new AppcMetadataService({ stateDir: layout.stateDir, log }) }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
   };
 }

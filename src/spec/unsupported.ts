@@ -6,6 +6,7 @@
  * - scheduling fields are accepted (the file stays a valid cluster Pod) and ignored with a warning.
  */
 import type { FieldPath } from './path.js';
+import { probeIssues } from './probe-checks.js';
 
 export interface RawIssue {
   severity: 'error' | 'warning';
@@ -65,10 +66,6 @@ const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
 
 /** Container fields berth does not implement (yet), with the reason. */
 const UNSUPPORTED_CONTAINER_FIELDS: Record<string, string> = {
-  livenessProbe: `${NOT_YET}: probes are not run, so the pod would look healthy when it is not`,
-  readinessProbe: `${NOT_YET}: probes are not run, so the pod would look ready when it is not`,
-  startupProbe: `${NOT_YET}: probes are not run`,
-  lifecycle: `${NOT_YET}: postStart and preStop hooks are not run`,
   restartPolicy: `${NOT_YET}: sidecar containers (initContainers with restartPolicy: Always) are not run`,
   resizePolicy: `${NOT_YET}: a resource change restarts the app`,
   stdinOnce: `${NOT_YET}: berth does not attach to stdin`,
@@ -150,6 +147,7 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
       for (const [field, why] of Object.entries(UNSUPPORTED_CONTAINER_FIELDS)) {
         if (field in c) issues.push({ severity: 'error', path: ['spec', list, ci, field], message: `${field} ${why}`, atKey: true });
       }
+      issues.push(...probeIssues(list, ci, c));
       const sc = c['securityContext'];
       if (isObject(sc) && 'windowsOptions' in sc) {
         issues.push({ severity: 'error', path: ['spec', list, ci, 'securityContext', 'windowsOptions'], message: `windowsOptions ${WINDOWS_ONLY}`, atKey: true });

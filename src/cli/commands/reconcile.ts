@@ -35,13 +35,13 @@ export function register(program: Command): void {
       return desired.issues.some((i) => i.severity === 'error') || desired.conflicts.length ? 2 : hasChanges(plan) ? 1 : 0;
     }
     if (cmdOpts.once) {
-      const res = await rec.once(timeoutMs);
+      const res = await rec.once(timeoutMs).finally(() => host.appcMetadata?.close());
       for (const i of res.issues.filter((x) => x.severity === 'error')) process.stderr.write(`${formatIssue(i)}\n`);
       return res.exitCode;
     }
     const ac = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
-    await rec.run(ac.signal);
+    await rec.run(ac.signal).finally(() => host.appcMetadata?.close());
     await lock?.release();
     return 0;
   }));

@@ -55,7 +55,7 @@ describe('security fields of the Pod API', () => {
     ['procMount Unmasked', withContainer('      securityContext: {procMount: Unmasked}'), 'spec.containers[0].securityContext.procMount', 'is not supported by berth'],
     ['privileged without privilege escalation', withContainer('      securityContext: {privileged: true, allowPrivilegeEscalation: false}'), 'spec.containers[0].securityContext.allowPrivilegeEscalation', 'cannot set allowPrivilegeEscalation to false and privileged to true'],
     ['windowsOptions', withContainer('      securityContext: {windowsOptions: {runAsUserName: x}}'), 'spec.containers[0].securityContext.windowsOptions', 'Windows containers'],
-    ['a liveness probe (not run yet)', withContainer('      livenessProbe: {exec: {command: [true]}}'), 'spec.containers[0].livenessProbe', 'livenessProbe is not supported by berth yet'],
+    ['a liveness probe with successThreshold 2', withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'), 'spec.containers[0].livenessProbe.successThreshold', 'must be 1 for a liveness probe'],
     ['shareProcessNamespace', withSpec('  shareProcessNamespace: true'), 'spec.shareProcessNamespace', 'is not supported by berth yet'],
     ['hostUsers: false', withSpec('  hostUsers: false'), 'spec.hostUsers', 'user namespaces'],
     ['Bidirectional propagation without privileged', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace('image: busybox\n', 'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n'), 'spec.containers[0].volumeMounts[0].mountPropagation', 'only to privileged containers'],

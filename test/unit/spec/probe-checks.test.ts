@@ -1,0 +1,36 @@
+/** Probes and lifecycle hooks are accepted (berth runs them) and checked as the API server does. */
+import { describe, expect, it } from 'vitest';
+import { parseFile } from '../../../src/spec/index.js';
+import { errors, podYaml } from './helpers.js';
+
+const withContainer = (lines: string) => podYaml('p').replace('image: busybox\n', `image: busybox\n${lines}\n`);
+const withInit = (lines: string) =>
+  podYaml('p').replace('  containers:\n', `  initContainers:\n    - name: init\n      image: busybox\n${lines}\n  containers:\n`);
+
+describe('probe and lifecycle checks', () => {
+  it('accepts every probe kind and exec/httpGet/sleep hooks', () => {
+    const parsed = parseFile(
+      withContainer(`      livenessProbe: {exec: {command: ["true"]}, initialDelaySeconds: 5, periodSeconds: 3, terminationGracePeriodSeconds: 2}
+      readinessProbe: {httpGet: {path: /healthz, port: 8080}, successThreshold: 2}
+      startupProbe: {tcpSocket: {port: 8080}, failureThreshold: 30}
+      lifecycle:
+        postStart: {exec: {command: [sh, -c, "echo hi"]}}
+        preStop: {sleep: {seconds: 1}}`),
+      'p.yaml',
+    );
+    expect(errors(parsed.issues)).toEqual([]);
+  });
+
+  it.each([
+    ['liveness successThreshold 2', withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'), 'spec.containers[0].livenessProbe.successThreshold', 'must be 1'],
+    ['startup successThreshold 3', withContainer('      startupProbe: {exec: {command: [true]}, successThreshold: 3}'), 'spec.containers[0].startupProbe.successThreshold', 'must be 1'],
+    ['readiness terminationGracePeriodSeconds', withContainer('      readinessProbe: {exec: {command: [true]}, terminationGracePeriodSeconds: 3}'), 'spec.containers[0].readinessProbe.terminationGracePeriodSeconds', 'must not be set'],
+    ['a tcpSocket preStop', withContainer('      lifecycle: {preStop: {tcpSocket: {port: 80}}}'), 'spec.containers[0].lifecycle.preStop.tcpSocket', 'is not supported by berth'],
+    ['a probe on an init container', withInit('      readinessProbe: {exec: {command: [true]}}'), 'spec.initContainers[0].readinessProbe', 'must not be set for init containers'],
+    ['a hook on an init container', withInit('      lifecycle: {postStart: {exec: {command: [true]}}}'), 'spec.initContainers[0].lifecycle', 'must not be set for init containers'],
+  ])('refuses %s', (_what, text, path, message) => {
+    const issues = errors(parseFile(text, 'p.yaml').issues);
+    expect(issues.map((i) => i.path)).toContain(path);
+    expect(issues.find((i) => i.path === path)?.message).toContain(message);
+  });
+});
