@@ -10,3 +10,4 @@ export { Reconciler, collectStatus, type OnceResult, type ReconcilerOptions } fr
 export { IpBridgeManager, type BridgeManager } from './gc.js';
 export { secureHostDirs, ROOT_DIR_MODE, PRIVATE_DIR_MODE } from './host-dirs.js';
 export * from './events.js';
+export { issueEvents, IssueEventTracker } from './issue-events.js';

@@ -22,6 +22,7 @@ import { attachAll, detachAll } from './attachments.js';
 import { reattachSandbox } from './sandbox.js';
 import { ensureEmptyDirs, releaseAppMounts, releasePodMounts, volumeMounts } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
+import { prepareAppcLaunch, runAppcPostStop, withImplicitAppcVolumes } from './appc-hooks.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
 const APPC_MAPPED_ISOLATORS = [
@@ -77,10 +78,17 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       logPath,
     };
     // Volumes pinned inside their roots (volumes.ts); subPathExpr expands from the container's env.
-    launch.mounts = await volumeMounts({ pod: rec.pod, container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch) });
+    launch.mounts = await volumeMounts({ pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log), container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch) });
     const mounted = new Set(launch.mounts.map((m) => m.destination));
     launch.etcFiles = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
+    // ACI apps: pre-start handler, AC_METADATA_URL (appc-hooks.ts)
+    await prepareAppcLaunch({ rec, container: c, launch, rendered: res.rendered, ips: res.ips, stateDir: layout.stateDir, metadata: host.appcMetadata, log });
     return launch;
+  }
+
+  /** an ACI app's post-stop handler, after its exit and before its overlay goes (appc-hooks.ts) */
+  function postStop(c: Container): Promise<void> {
+    return runAppcPostStop(host.runtime, rec, c, res.rendered.get(c.image), join(dir, 'apps', c.name), log);
   }
 
   async function startExecution(c: Container, execution: number): Promise<AppStarted> {
@@ -215,6 +223,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
           const id = containerId(rec.uid, c.name);
           try {
             await host.runtime.stop(id, grace);
+            await postStop(c);
             await host.runtime.remove(id);
           } catch (err) {
             if (!isNotFound(err)) errors.push(err);
@@ -236,6 +245,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         log.error({ err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
         throw err;
       }
+      await host.appcMetadata?.unregister(rec.uid);
       await rm(podLogDir(layout, rec.namespace, rec.name, rec.uid), { recursive: true, force: true });
     }),
 
@@ -249,6 +259,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         waitExit: fromPromise<AppExited, AppWaitInput>(async ({ input, signal }) => {
           const r = await host.runtime.waitExit(containerId(rec.uid, input.app), signal);
           log.info({ app: input.app, exitCode: r.exitCode }, 'app exited');
+          await postStop(byName(input.app));
           return r;
         }),
       },

@@ -11,7 +11,8 @@ import { podMachine, type PodAppInput, type PodStateValue } from '../state-machi
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import { createPodActors, newResources } from './pod-actors.js';
-import { MAX_POD_EVENTS, removePodDir, writeRecord, type PodEvent, type PodRecord } from './records.js';
+import { PodEventDeriver } from './pod-events.js';
+import { removePodDir, writeRecord, type PodEvent, type PodRecord } from './records.js';
 
 export function stateName(value: unknown): PodStateValue {
   return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as PodStateValue;
@@ -43,6 +44,7 @@ export class PodWorker {
     onChange: () => void = () => undefined,
   ) {
     this.rec = rec;
+    delete rec.events; // older versions kept events in the record; events.ts keeps them now
     this.onChange = onChange;
     this.log = host.log.child({ pod: rec.uid, podName: rec.key });
   }
@@ -89,6 +91,7 @@ export class PodWorker {
     });
     let lastState = '';
     const lastApps = new Map<string, string>();
+    const events = new PodEventDeriver(this.host, this.rec);
     this.actor.subscribe({
       next: (snap) => {
         const state = stateName(snap.value);
@@ -113,6 +116,7 @@ export class PodWorker {
             else this.log.info(data, 'app state');
           }
         }
+        events.observe({ state, apps: ctx.apps, lastError: ctx.lastError });
         this.persist(state, ctx.apps, ctx.lastError, ctx.netns, ctx.attachments, ctx.initDone);
         this.onChange();
       },
@@ -147,12 +151,16 @@ export class PodWorker {
   }
 
   /**
-   * Add events to the pod record (newest kept) and write it in line with the state writes, so
-   * that an older queued snapshot never overwrites them.
+   * Emit events about the pod (a repaired network) and write the record in line with the
+   * state writes (the repair changed its attachments), so that an older queued snapshot
+   * never overwrites it.
    */
   recordEvents(events: PodEvent[]): Promise<void> {
     const r = this.rec;
-    r.events = [...(r.events ?? []), ...events].slice(-MAX_POD_EVENTS);
+    for (const e of events) {
+      const where = [e.network && `network ${e.network}`, e.interface && `interface ${e.interface}`].filter(Boolean).join(', ');
+      this.host.events.emit({ uid: r.uid, podName: r.key, type: e.type, reason: e.reason, message: where ? `${where}: ${e.message}` : e.message });
+    }
     r.updatedAt = this.host.clock.now();
     const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
     this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));

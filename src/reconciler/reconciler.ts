@@ -10,6 +10,7 @@ import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import type { DesiredSet, LoadedPod, SpecIssue } from '../spec/types.js';
 import { checkPodAttachments } from './attachments.js';
+import { IssueEventTracker } from './issue-events.js';
 import { inputReportPath, loadDesired, recordFor, type InputReport } from './desired.js';
 import { bridgesOf, removeUnusedBridges } from './gc.js';
 import type { Host } from './host.js';
@@ -51,12 +52,14 @@ export class Reconciler {
   private pruned = false;
   private checking?: Promise<number> | undefined;
   private gcDone = false;
+  private readonly issueEvents: IssueEventTracker;
 
   constructor(
     private readonly host: Host,
     private readonly opts: ReconcilerOptions,
   ) {
     this.log = host.log.child({ component: 'reconciler' });
+    this.issueEvents = new IssueEventTracker(host);
   }
 
   private async uidOf(create = true): Promise<(p: LoadedPod) => string> {
@@ -126,6 +129,7 @@ export class Reconciler {
       else this.log.warn({ file: i.file, line: i.line, column: i.column, path: i.path, podName: i.key }, i.message);
     }
     for (const c of desired.conflicts) this.log.error({ file: c.file, line: c.line, podName: c.key, reason: 'Conflict' }, c.message);
+    this.issueEvents.report(desired.issues, records, desired.pods.map((p) => `${p.key}@${p.hash}`));
     await writeJsonAtomic(inputReportPath(this.host.layout), {
       at: new Date(this.host.clock.now()).toISOString(),
       issues: desired.issues,
@@ -246,6 +250,7 @@ export class Reconciler {
     if (rec.pod.spec.hostNetwork || w.state !== 'running') return;
     if (await this.host.netns.exists(netnsName(rec.uid))) return;
     this.log.warn({ pod: rec.uid, podName: rec.key }, 'pod sandbox is gone: recreating the pod');
+    this.host.events.emit({ uid: rec.uid, podName: rec.key, type: 'Normal', reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
     await w.terminate();
     this.workers.delete(rec.uid);
     const fresh = { ...rec, phase: 'pending' as const, netns: null, attachments: [], initDone: false, lastError: null };

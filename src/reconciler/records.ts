@@ -25,7 +25,7 @@ export interface AppRecord extends Partial<AppSummary> {
   init?: boolean;
 }
 
-/** Something that happened to a pod that its state does not show (e.g. a repaired network). */
+/** Something that happened to a pod's network (a repair), handed to the event sink (events.ts). */
 export interface PodEvent {
   at: number;
   type: 'Normal' | 'Warning';
@@ -34,9 +34,6 @@ export interface PodEvent {
   network?: string;
   interface?: string;
 }
-
-/** How many events a record keeps (the newest). */
-export const MAX_POD_EVENTS = 20;
 
 export interface PodRecord {
   version: 1;
@@ -56,7 +53,7 @@ export interface PodRecord {
   attachments: Attachment[];
   initDone: boolean;
   apps: Record<string, AppRecord>;
-  /** recent events, oldest first (at most MAX_POD_EVENTS) */
+  /** events of older versions (now in `<state>/events/<uid>.json`, events.ts): dropped at the next write */
   events?: PodEvent[];
 }
 

@@ -114,11 +114,12 @@ describe.skipIf(!isRoot)('pods on several networks', () => {
       expect(await waitFor(/attachment repaired/, 15_000)).toBe(true);
       const lines = out.split('\n').filter((l) => /cni check failed|attachment repaired/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines.every((l) => l.podName === 'default/peer-a' && l.network === 'e2na' && l.interface === 'eth0')).toBe(true);
-      // The event is written to the record just after the log line: wait for the write.
-      const readRec = async () => JSON.parse(await readFile(join(sb.root, 'state', 'pods', a.uid!, 'pod.json'), 'utf8')) as { events?: Array<{ reason: string; network: string }> };
-      let rec = await readRec();
-      for (let end = Date.now() + 5000; !rec.events?.length && Date.now() < end; rec = await readRec()) await new Promise((r) => setTimeout(r, 100));
-      expect(rec.events).toEqual([expect.objectContaining({ reason: 'NetworkRepaired', network: 'e2na' })]);
+      // The event is written to the pod's events file just after the log line: wait for the write.
+      type EventsFile = { events?: Array<{ reason: string; message: string }> };
+      const readEvents = async () => (JSON.parse(await readFile(join(sb.root, 'state', 'events', `${a.uid!}.json`), 'utf8').catch(() => '{}')) as EventsFile).events ?? [];
+      const repaired = async () => (await readEvents()).filter((e) => e.reason === 'NetworkRepaired');
+      for (let end = Date.now() + 5000; !(await repaired()).length && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+      expect(await repaired()).toEqual([expect.objectContaining({ reason: 'NetworkRepaired', message: expect.stringContaining('network e2na') })]);
       // reachable again, and the repair round after is quiet
       const ip = (await execa('ip', ['-n', nsOf(a), '-o', '-4', 'addr', 'show', 'eth0'])).stdout.match(/inet (\S+)/)?.[1];
       expect(ip).toBeDefined();
