@@ -31,6 +31,7 @@ export function addGlobalOptions(program: Command): Command {
     .option('--concurrency <n>', 'pods set up at once', DEFAULTS.concurrency)
     .option('--pids-limit <n>', 'most processes and threads one app may have (0: no limit)', DEFAULTS.pidsLimit)
     .option('--log-level <level>', 'trace, debug, info, warn, error', DEFAULTS.logLevel)
+    .option('--debug', 'print stack traces with errors')
     .addOption(new Option('--log-format <format>', 'json (NDJSON), text (human lines), auto: text on a terminal').choices(['auto', 'json', 'text']).default('auto'));
 }
 
