@@ -20,7 +20,7 @@ import { podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
 import { attachAll, detachAll } from './attachments.js';
 import { reattachSandbox } from './sandbox.js';
-import { ensureEmptyDirs, releaseAppMounts, releasePodMounts, volumeMounts } from './volumes.js';
+import { ensureEmptyDirs, imageVolumeRefs, releaseAppMounts, releasePodMounts, volumeMounts, type VolumeContext } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
 import { prepareAppcLaunch, runAppcPostStop, withImplicitAppcVolumes } from './appc-hooks.js';
 
@@ -56,6 +56,12 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   const { layout } = host;
   const dir = podDir(layout, rec.uid);
 
+  /** what the volumes need beyond the spec: the pod's identity (downwardAPI), the image volumes' trees */
+  const volumeContext: VolumeContext = {
+    identity: { name: rec.name, namespace: rec.namespace, uid: rec.uid },
+    imageRoot: (ref) => res.rendered.get(ref)?.rootfs,
+  };
+
   async function launchFor(c: Container, execution: number): Promise<AppLaunch> {
     const image = res.rendered.get(c.image);
     if (!image) throw new BerthError('Unavailable', `image ${c.image} of ${c.name} is not rendered yet`);
@@ -78,7 +84,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       logPath,
     };
     // Volumes pinned inside their roots (volumes.ts); subPathExpr expands from the container's env.
-    launch.mounts = await volumeMounts({ pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log), container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch) });
+    launch.mounts = await volumeMounts({ pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log), container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch), context: volumeContext });
     const mounted = new Set(launch.mounts.map((m) => m.destination));
     launch.etcFiles = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
     // ACI apps: pre-start handler, AC_METADATA_URL (appc-hooks.ts)
@@ -111,10 +117,14 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   // Containers sharing an image may ask for different policies: the most eager one wins.
   const rank = { Never: 0, IfNotPresent: 1, Always: 2 } as const;
   const pullPolicy = (ref: string) =>
-    allContainers(rec)
-      .filter((x) => x.c.image === ref)
-      .map((x) => x.c.imagePullPolicy)
-      .reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
+    [
+      ...allContainers(rec)
+        .filter((x) => x.c.image === ref)
+        .map((x) => x.c.imagePullPolicy),
+      ...imageVolumeRefs(rec.pod)
+        .filter((v) => v.reference === ref)
+        .map((v) => v.pullPolicy),
+    ].reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
 
   async function pullOne(ref: string, signal?: AbortSignal) {
     const t0 = Date.now();
@@ -148,12 +158,16 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
    * or policy (as the pod's pull step: a missing image source may come back).
    */
   async function imageFor(c: Container, signal?: AbortSignal): Promise<void> {
-    if (res.rendered.has(c.image)) return;
+    // the app's own image and the image volumes it mounts
+    const refs = [c.image, ...imageVolumeRefs(rec.pod, c).map((v) => v.reference)].filter((ref) => !res.rendered.has(ref));
+    if (refs.length === 0) return;
     try {
       await host.limit(async () => {
-        if (res.rendered.has(c.image)) return;
-        const img = res.pulled.get(c.image) ?? (await pullOne(c.image, signal));
-        await renderOne(c.image, img, signal);
+        for (const ref of refs) {
+          if (res.rendered.has(ref)) continue;
+          const img = res.pulled.get(ref) ?? (await pullOne(ref, signal));
+          await renderOne(ref, img, signal);
+        }
       }, STEP_PRIORITY.render);
     } catch (err) {
       const code = codeOf(err) ?? 'Internal';
@@ -163,7 +177,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
   return {
     pullImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
-      const refs = [...new Set(allContainers(rec).map((x) => x.c.image))];
+      const refs = [...new Set([...allContainers(rec).map((x) => x.c.image), ...imageVolumeRefs(rec.pod).map((v) => v.reference)])];
       await host.limit(() => Promise.all(refs.map((ref) => pullOne(ref, signal))), STEP_PRIORITY.pull);
     }),
 
@@ -176,7 +190,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await chmod(dir, 0o700); // private: volumes and upper dirs below (host-dirs.ts)
-      await ensureEmptyDirs(rec.pod, dir);
+      await ensureEmptyDirs(rec.pod, dir, volumeContext);
       if (rec.pod.spec.hostNetwork) {
         res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, []);
         return { netns: null };

@@ -8,33 +8,103 @@
  * `resolveBeneath`), and the result is bind-mounted from the fd onto a private target,
  * `<pod>/volume-subpaths/<volume>/<app>/<mount index>`, which is what the OCI runtime
  * binds into the app. A link swapped in after the check cannot redirect the mount.
+ *
+ * Volume sources: emptyDir (emptydir.ts: a directory, a tmpfs for `medium: Memory`, a
+ * size-limited loop filesystem for `sizeLimit`), hostPath (the host's path checked against
+ * its `type`), downwardAPI (downward-api.ts, written atomically, always read-only) and image
+ * (an OCI image rendered by the image service, always read-only and noexec). fsGroup
+ * ownership (runtime/volume-ownership.ts) is set on emptyDir and downwardAPI volumes when
+ * they are set up, as the kubelet does; never on hostPath or image volumes.
  */
-import { chmod, mkdir, open, realpath } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, open, readlink, realpath, statfs } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
 import { readdirIfExists } from '../common/fs.js';
+import { DATA_DIR_LINK, writeAtomic } from '../runtime/atomic-writer.js';
 import type { AppLaunch } from '../runtime/types.js';
+import { applyFsGroup, fsGroupMode } from '../runtime/volume-ownership.js';
 import { currentPath, openPath, pathComponents, pinMount, removePinTree, resolveBeneath, unpinMount, type NodeKind, type PinnedNode } from '../runtime/volume-paths.js';
 import { expandVars } from '../runtime/oci-spec.js';
 import type { Container, Pod, Volume } from '../spec/pod.js';
+import { downwardApiFiles, type NodeAllocatable, type PodIdentity } from './downward-api.js';
+import { emptyDirPath, ensureEmptyDir, releaseVolumeMounts } from './emptydir.js';
 
-/** emptyDir directories are world-writable, as the kubelet makes them (the pod dir above is private). */
-export const EMPTY_DIR_MODE = 0o777;
+export { EMPTY_DIR_MODE, emptyDirPath } from './emptydir.js';
 
-export const emptyDirPath = (podDir: string, volume: string) => join(podDir, 'volumes', volume);
+/** The downwardAPI volume's root: world-readable, like the kubelet's (a wrapped emptyDir); the app gets it read-only. */
+const DOWNWARD_DIR_MODE = 0o777;
+
+/** What the volumes need to know beyond the pod spec. */
+export interface VolumeContext {
+  /** the pod's name, namespace and uid (downwardAPI); default: the spec's name and namespace, the pod dir's name */
+  identity?: PodIdentity;
+  /** unset limits in downwardAPI resourceFieldRefs; default: this machine (all CPUs, all memory, the pod dir's filesystem) */
+  node?: NodeAllocatable;
+  /** an image volume's rendered root filesystem by reference (the pod's pull and render steps made it) */
+  imageRoot?: (reference: string) => string | undefined;
+}
+
+function identityOf(pod: Pod, podDir: string, ctx?: VolumeContext): PodIdentity {
+  return ctx?.identity ?? { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: basename(podDir) };
+}
+
+async function nodeOf(podDir: string, ctx?: VolumeContext): Promise<NodeAllocatable> {
+  if (ctx?.node) return ctx.node;
+  const fs = await statfs(dirname(podDir)).catch(() => undefined);
+  return { cpuCores: cpus().length || 1, memoryBytes: totalmem(), ephemeralStorageBytes: fs ? fs.blocks * fs.bsize : 0 };
+}
+
+const fsGroupOf = (pod: Pod) => pod.spec.securityContext?.fsGroup;
+const changePolicyOf = (pod: Pod) => pod.spec.securityContext?.fsGroupChangePolicy ?? 'Always';
+
+/** fsGroup ownership of a volume's root and everything below (the kubelet's SetVolumeOwnership). */
+async function ownVolume(pod: Pod, path: string, what: string, readOnly: boolean): Promise<void> {
+  const fsGroup = fsGroupOf(pod);
+  if (fsGroup === undefined) return;
+  const root = await openPath(path, { follow: false, description: what });
+  if (!root) throw new BerthError('Internal', `${what}: ${path} disappeared`);
+  try {
+    await applyFsGroup(root, fsGroup, { policy: changePolicyOf(pod), readOnly });
+  } catch (err) {
+    throw new BerthError('Unavailable', `${what}: cannot give it the group fsGroup ${fsGroup}: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    await root.close();
+  }
+}
+
+/** Write the downwardAPI volume's files (atomically; unchanged files are left as they are). */
+async function writeDownwardApi(pod: Pod, v: Volume, podDir: string, ctx?: VolumeContext): Promise<string> {
+  const dir = emptyDirPath(podDir, v.name);
+  const what = `downwardAPI volume "${v.name}"`;
+  const files = downwardApiFiles(pod, v, identityOf(pod, podDir, ctx), await nodeOf(podDir, ctx));
+  const fsGroup = fsGroupOf(pod);
+  const changed = await writeAtomic(dir, files, { what, dirMode: DOWNWARD_DIR_MODE, extraModeBits: fsGroup === undefined ? 0 : fsGroupMode(0, false, true) });
+  if (changed) await ownVolume(pod, dir, what, true);
+  return dir;
+}
+
+/** Set up one emptyDir or downwardAPI volume (the others need nothing before an app mounts them). */
+async function setUpVolume(pod: Pod, v: Volume, podDir: string, ctx?: VolumeContext): Promise<void> {
+  if (v.emptyDir) {
+    const p = await ensureEmptyDir(pod, v, podDir);
+    await ownVolume(pod, p, `emptyDir volume "${v.name}"`, false);
+  } else if (v.downwardAPI) {
+    await writeDownwardApi(pod, v, podDir, ctx);
+  }
+}
+
 export const pinsDir = (podDir: string) => join(podDir, 'volume-subpaths');
 export const pinTarget = (podDir: string, volume: string, app: string, index: number) => join(pinsDir(podDir), volume, app, String(index));
 
 type MountPoint = { name: string; path: string; readOnly?: boolean | undefined };
 
-/** Create the pod's emptyDir directories (mode 0777 whatever the umask). */
-export async function ensureEmptyDirs(pod: Pod, podDir: string): Promise<void> {
-  for (const v of pod.spec.volumes ?? []) {
-    if (!v.emptyDir) continue;
-    const p = emptyDirPath(podDir, v.name);
-    await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE });
-    await chmod(p, EMPTY_DIR_MODE);
-  }
+/**
+ * Set up the pod's volumes when its sandbox is made: emptyDirs (mode 0777 whatever the umask,
+ * on their backing), downwardAPI files, fsGroup ownership of both.
+ */
+export async function ensureEmptyDirs(pod: Pod, podDir: string, ctx?: VolumeContext): Promise<void> {
+  for (const v of pod.spec.volumes ?? []) await setUpVolume(pod, v, podDir, ctx);
 }
 
 export interface VolumeMountsInput {
@@ -45,6 +115,8 @@ export interface VolumeMountsInput {
   mountPoints?: MountPoint[] | undefined;
   /** the container's env, for `subPathExpr` (kubelet expands it from the container's env only); called only when needed */
   envOf?: () => Array<[string, string]>;
+  /** identity, node and image roots (see VolumeContext) */
+  context?: VolumeContext;
 }
 
 /**
@@ -68,11 +140,13 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
       const v = vols.get(m.name);
       if (!v) throw new BerthError('InvalidArgument', `volumeMount ${m.name}: no such volume`);
       const sub = subPathOf(m, v.name, lookup);
-      const root = await openVolume(v, podDir);
+      const root = await openVolume(pod, v, podDir, input.context, !!sub);
+      // downwardAPI and image volumes are read-only whatever the mount says (the kubelet's rule)
+      const fixed = !!v.downwardAPI || !!v.image;
       let node: PinnedNode = root;
       try {
         const what = sub ? `subPath "${sub}" of volume "${v.name}"` : `volume "${v.name}"`;
-        if (sub) node = await resolveBeneath(root, sub, { what, createMode: root.mode || 0o755 });
+        if (sub) node = await resolveBeneath(root, sub, { what, ...(fixed ? {} : { createMode: root.mode & 0o7777 || 0o755 }) });
         const target = pinTarget(podDir, v.name, c.name, index);
         // A whole hostPath keeps the host's mounts below it (as the runtime's rbind gave it),
         // unless it holds berth's pod dirs: then copying it would copy every pin (kubelet's
@@ -80,7 +154,7 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
         const recursive = !sub && !!v.hostPath && !(await holdsPods(root, podDir));
         await pinMount(node, target, what, { recursive });
         const propagation = 'mountPropagation' in m ? m.mountPropagation : undefined;
-        out.push({ destination: m.mountPath, source: target, readOnly: m.readOnly ?? false, ...(propagation ? { propagation } : {}) });
+        out.push({ destination: m.mountPath, source: target, readOnly: fixed || (m.readOnly ?? false), ...(propagation ? { propagation } : {}), ...(v.image ? { noexec: true } : {}) });
       } finally {
         if (node !== root) await node.close();
         await root.close();
@@ -140,23 +214,45 @@ const TYPE_KIND: Record<string, NodeKind | undefined> = {
   BlockDevice: 'BlockDevice',
 };
 
-/** The volume's root as a pinned node: the emptyDir, or the hostPath checked against its type. */
-async function openVolume(v: Volume, podDir: string): Promise<PinnedNode> {
+async function openDirectory(p: string, what: string): Promise<PinnedNode> {
+  const node = await openPath(p, { follow: false, description: what });
+  if (node?.kind !== 'Directory') {
+    await node?.close();
+    throw new BerthError('Internal', `${what}: ${p} is ${node ? 'not a directory' : 'missing'}`);
+  }
+  return node;
+}
+
+/**
+ * The volume's root as a pinned node: the emptyDir (set up again if a reboot took its
+ * mount), the hostPath checked against its type, the downwardAPI files (rewritten: an app's
+ * restart sees the current labels; a subPath resolves in the data directory itself, as its
+ * names are links), or the image's rendered tree.
+ */
+async function openVolume(pod: Pod, v: Volume, podDir: string, ctx: VolumeContext | undefined, forSubPath: boolean): Promise<PinnedNode> {
   if (v.emptyDir) {
-    const p = emptyDirPath(podDir, v.name);
-    let node = await openPath(p, { follow: false, description: `emptyDir ${v.name}` });
-    if (!node) {
-      await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE });
-      await chmod(p, EMPTY_DIR_MODE);
-      node = await openPath(p, { follow: false, description: `emptyDir ${v.name}` });
-    }
-    if (node?.kind !== 'Directory') {
-      await node?.close();
-      throw new BerthError('Internal', `emptyDir ${p} of volume "${v.name}" is not a directory`);
-    }
-    return node;
+    const what = `emptyDir volume "${v.name}"`;
+    const existed = await openPath(emptyDirPath(podDir, v.name), { follow: false, description: what });
+    await existed?.close();
+    const p = await ensureEmptyDir(pod, v, podDir);
+    if (!existed) await ownVolume(pod, p, what, false);
+    return openDirectory(p, what);
   }
   if (v.hostPath) return openHostPath(v.name, v.hostPath.path, v.hostPath.type ?? '');
+  if (v.downwardAPI) {
+    const dir = await writeDownwardApi(pod, v, podDir, ctx);
+    const what = `downwardAPI volume "${v.name}"`;
+    if (!forSubPath) return openDirectory(dir, what);
+    const data = await readlink(join(dir, DATA_DIR_LINK));
+    if (!data.startsWith('..') || data.includes('/')) throw new BerthError('Internal', `${what}: unexpected ${DATA_DIR_LINK} link "${data}"`);
+    return openDirectory(join(dir, data), what);
+  }
+  if (v.image) {
+    const what = `image volume "${v.name}" (${v.image.reference})`;
+    const root = ctx?.imageRoot?.(v.image.reference);
+    if (!root) throw new BerthError('Unavailable', `${what}: the image is not pulled and rendered yet`);
+    return openDirectory(root, what);
+  }
   throw new BerthError('InvalidArgument', `volume ${v.name} has no supported source`);
 }
 
@@ -207,7 +303,17 @@ export async function releaseAppMounts(podDir: string, app: string): Promise<voi
   if (errors.length) throw new BerthError('Unavailable', `release of ${app}'s volume pins: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
 }
 
-/** Unmount and remove every pin of the pod (teardown); nothing there is success. */
+/**
+ * Unmount and remove every pin of the pod, then the volumes' own mounts (tmpfs, size-limited
+ * filesystems) at teardown; nothing there is success.
+ */
 export async function releasePodMounts(podDir: string): Promise<void> {
   await removePinTree(pinsDir(podDir), 2);
+  await releaseVolumeMounts(podDir);
+}
+
+/** The image volumes' references and pull policies (of the pod, or of what one container mounts). */
+export function imageVolumeRefs(pod: Pod, container?: Container): Array<{ reference: string; pullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined }> {
+  const mounted = container ? new Set((container.volumeMounts ?? []).map((m) => m.name)) : undefined;
+  return (pod.spec.volumes ?? []).flatMap((v) => (v.image && (!mounted || mounted.has(v.name)) ? [{ reference: v.image.reference, pullPolicy: v.image.pullPolicy }] : []));
 }

@@ -319,7 +319,7 @@ export function bindMounts(launch: AppLaunch, privileged = false): Array<{ desti
     out.push({ destination: dest, type: 'bind', source: src, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'] });
   }
   for (const m of launch.mounts ?? []) {
-    const options = ['rbind', PROPAGATION[m.propagation ?? 'None'], m.readOnly ? 'ro' : 'rw', ...(privileged ? [] : ['nosuid', 'nodev'])];
+    const options = ['rbind', PROPAGATION[m.propagation ?? 'None'], m.readOnly ? 'ro' : 'rw', ...(privileged ? [] : ['nosuid', 'nodev']), ...(m.noexec ? ['noexec'] : [])];
     out.push({ destination: m.destination, type: 'bind', source: m.source, options });
   }
   return out;

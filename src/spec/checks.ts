@@ -11,9 +11,7 @@ import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';
 import { checkSecurity, descendingPathProblem } from './security.js';
 import type { RawIssue } from './unsupported.js';
-
-/** fieldRef paths berth can fill in without an API server. */
-export const SUPPORTED_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'status.podIP', 'spec.nodeName'] as const;
+import { bindsAnyIP, describeHostPort, hostPortsClash, hostPortsOf, type HostPortUse } from './host-ports.js';
 
 const RESOURCE_FIELDS = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'];
 
@@ -49,7 +47,6 @@ export function checkPod(pod: Pod): PodCheckResult {
 
   // Containers: unique names across containers and initContainers, mounts, env, ports, probes.
   const names = new Map<string, string>();
-  const hostPorts = new Map<string, string>();
   for (const [list, containers] of lists) {
     containers.forEach((c, ci) => {
       const at = (...rest: Array<string | number>): FieldPath => ['spec', list, ci, ...rest];
@@ -79,10 +76,8 @@ export function checkPod(pod: Pod): PodCheckResult {
         } else if (fieldRef !== undefined && resourceFieldRef !== undefined) {
           error(at('env', ei, 'valueFrom'), 'valueFrom has both fieldRef and resourceFieldRef: give one');
         }
+        // fieldPath: pod-api-checks.ts
         if (fieldRef !== undefined) {
-          if (!(SUPPORTED_FIELD_PATHS as readonly string[]).includes(fieldRef.fieldPath)) {
-            error(at('env', ei, 'valueFrom', 'fieldRef', 'fieldPath'), `fieldPath "${fieldRef.fieldPath}" is not supported; berth supports ${SUPPORTED_FIELD_PATHS.join(', ')}`);
-          }
           if (fieldRef.apiVersion !== undefined && fieldRef.apiVersion !== 'v1') {
             error(at('env', ei, 'valueFrom', 'fieldRef', 'apiVersion'), `apiVersion must be "v1"`);
           }
@@ -105,17 +100,13 @@ export function checkPod(pod: Pod): PodCheckResult {
         if (spec.hostNetwork && p.hostPort !== p.containerPort) {
           error(at('ports', pi, 'hostPort'), `with hostNetwork, hostPort must equal containerPort (${p.containerPort})`);
         }
-        const key = `${p.protocol}/${p.hostIP ?? '0.0.0.0'}:${p.hostPort}`;
-        const other = hostPorts.get(key);
-        if (other !== undefined) error(at('ports', pi, 'hostPort'), `hostPort ${p.hostPort}/${p.protocol} is already used by ${other}`);
-        else hostPorts.set(key, `spec.${list}[${ci}].ports[${pi}]`);
       });
 
       for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
         const pr = c[probe];
         if (pr === undefined) continue;
-        const handlers = (['exec', 'httpGet', 'tcpSocket'] as const).filter((h) => pr[h] !== undefined);
-        if (handlers.length !== 1) error(at(probe), `a probe needs exactly one of exec, httpGet, tcpSocket${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
+        const handlers = (['exec', 'httpGet', 'tcpSocket', 'grpc'] as const).filter((h) => pr[h] !== undefined);
+        if (handlers.length !== 1) error(at(probe), `a probe needs exactly one of exec, httpGet, tcpSocket, grpc${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
       }
       for (const hook of ['postStart', 'preStop'] as const) {
         const h = c.lifecycle?.[hook];
@@ -124,6 +115,14 @@ export function checkPod(pod: Pod): PodCheckResult {
         if (handlers.length !== 1) error(at('lifecycle', hook), `a lifecycle hook needs exactly one of exec, httpGet, tcpSocket, sleep${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
       }
     });
+  }
+
+  // Host ports of the pod: one socket each (0.0.0.0 and "" overlap every IP, as across pods: host-ports.ts).
+  const taken: HostPortUse[] = [];
+  for (const use of hostPortsOf(pod)) {
+    const other = taken.find((t) => hostPortsClash(t, use));
+    if (other) issues.push({ severity: 'error', path: use.field, message: `hostPort ${describeHostPort(use)} is already used by ${other.path.replace(/\.(hostPort|containerPort)$/, '')}${bindsAnyIP(other.hostIP) === bindsAnyIP(use.hostIP) ? '' : ` (${describeHostPort(other)})`}` });
+    else taken.push(use);
   }
 
   // Bandwidth annotations (the bandwidth capability, in bits per second).

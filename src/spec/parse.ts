@@ -8,6 +8,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type D
 import { z, type ZodIssue } from 'zod';
 import { checkPod } from './checks.js';
 import { checkPodLimits, checkRawLimits } from './limits.js';
+import { checkPodApi } from './pod-api-checks.js';
 import { bridgeNames, cidrRange, ipamRangeProblems, ipamSubnets, networkConflist } from './cni-config.js';
 import { Network } from './network.js';
 import { formatPath, type FieldPath } from './path.js';
@@ -180,7 +181,7 @@ function loadPod(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefi
   }
   const pod = result.data;
   const checked = checkPod(pod);
-  out.push(...located([...checked.issues, ...checkPodLimits(pod)], key));
+  out.push(...located([...checked.issues, ...checkPodLimits(pod), ...checkPodApi(pod)], key));
   if (hasErrors(out, before)) return undefined;
 
   const loaded: LoadedPod = {

@@ -157,12 +157,15 @@ const HttpGet = z
   .strict();
 const ExecAction = z.object({ command: z.array(z.string()).min(1) }).strict();
 const TcpSocket = z.object({ port: z.union([z.number().int(), z.string()]), host: z.string().optional() }).strict();
+/** gRPC health checking (grpc.health.v1): a number only, as the API server wants */
+const GrpcAction = z.object({ port: z.number().int().min(1).max(65535), service: z.string().optional() }).strict();
 
 export const Probe = z
   .object({
     exec: ExecAction.optional(),
     httpGet: HttpGet.optional(),
     tcpSocket: TcpSocket.optional(),
+    grpc: GrpcAction.optional(),
     initialDelaySeconds: z.number().int().min(0).optional(),
     periodSeconds: z.number().int().min(1).optional(),
     timeoutSeconds: z.number().int().min(1).optional(),
@@ -192,8 +195,26 @@ export const Container = z
     livenessProbe: Probe.optional(),
     readinessProbe: Probe.optional(),
     startupProbe: Probe.optional(),
-    lifecycle: z.object({ postStart: LifecycleHandler.optional(), preStop: LifecycleHandler.optional() }).strict().optional(),
+    lifecycle: z
+      .object({
+        postStart: LifecycleHandler.optional(),
+        preStop: LifecycleHandler.optional(),
+        /** the signal that stops the app, over the image's STOPSIGNAL (checked in pod-api-checks.ts) */
+        stopSignal: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    /** only `Always`, on init containers: a sidecar (pod-api-checks.ts) */
+    restartPolicy: z.enum(['Always']).optional(),
+    /** a resource change of a berth pod is always a restart of its apps: both policies are met */
+    resizePolicy: z
+      .array(z.object({ resourceName: z.string(), restartPolicy: z.enum(['NotRequired', 'RestartContainer']) }).strict())
+      .optional(),
+    /** an open stdin (conmon -i) that nobody writes to: berth has no attach, as a kubelet pod nobody attaches to */
     stdin: z.boolean().optional(),
+    /** with stdin: closed after the first attach ends; berth has no attach, so it stays open and empty */
+    stdinOnce: z.boolean().optional(),
+    /** the app runs on a terminal (conmon -t); its output is logged from the terminal */
     tty: z.boolean().optional(),
     terminationMessagePath: z.string().optional(),
     terminationMessagePolicy: z.enum(['File', 'FallbackToLogsOnError']).optional(),
@@ -222,7 +243,12 @@ export const PodSpec = z
     terminationGracePeriodSeconds: z.number().int().min(0).default(30),
     hostNetwork: z.boolean().default(false),
     hostname: Dns1123Label.optional(),
+    /** the pod's FQDN is hostname.subdomain.namespace.svc.cluster.local (/etc/hosts; pod-files.ts) */
     subdomain: Dns1123Label.optional(),
+    /** the kernel hostname is the FQDN (at most 64 characters, pod-api-checks.ts) */
+    setHostnameAsFQDN: z.boolean().optional(),
+    /** pod-level resources: refused (unsupported.ts) until the apps of a pod share a cgroup */
+    resources: ResourceRequirements.optional(),
     hostAliases: z.array(z.object({ ip: z.string(), hostnames: z.array(z.string()) }).strict()).optional(),
     dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
     dnsConfig: z
@@ -239,9 +265,12 @@ export const PodSpec = z
     hostIPC: z.boolean().optional(),
     /** no services on a single host: there are no service links to inject */
     enableServiceLinks: z.boolean().optional(),
-    os: z.object({ name: z.string().refine((v) => v === 'linux', 'berth runs Linux pods only: os.name must be "linux"') }).strict().optional(),
+    /** "linux"; "windows" is refused (unsupported.ts) */
+    os: z.object({ name: z.string().min(1) }).strict().optional(),
     /** only the default, true: user namespaces are refused (unsupported.ts) */
     hostUsers: z.boolean().optional(),
+    /** false only (there are no service account tokens to mount; true is refused in unsupported.ts) */
+    automountServiceAccountToken: z.boolean().optional(),
     schedulingGates: z.array(z.object({ name: z.string() }).strict()).optional(),
     // Scheduling fields: accepted so that the file stays a valid cluster Pod, ignored with a warning.
     nodeSelector: z.record(z.string()).optional(),

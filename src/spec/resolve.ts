@@ -12,6 +12,7 @@
  */
 import { bridgeNames, builtinDefaultNetwork, cidrRange, ipamSubnets, rangesOverlap, type AddressRange } from './cni-config.js';
 import { formatPath, type FieldPath } from './path.js';
+import { bindsAnyIP, hostPortsClash, hostPortsOf, type HostPortUse } from './host-ports.js';
 import { NETWORKS_ANNOTATION } from './pod.js';
 import type { DesiredSet, LoadedNetwork, LoadedPod, ParsedFile, Position, SourceRef, SpecIssue } from './types.js';
 
@@ -157,7 +158,7 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
   });
   claims.sort((a, b) => a.fileIndex - b.fileIndex || a.pos.line - b.pos.line || a.pos.column - b.pos.column);
 
-  const hostPorts: HostPortOwners = new Map();
+  const hostPorts: HostPortOwners = [];
   const owners = new Map<string, Claim>();
   const losers = new Set<string>();
   const pods: LoadedPod[] = [];
@@ -259,40 +260,26 @@ function imageIssue(pod: LoadedPod, problem: (ref: string) => string | undefined
   return undefined;
 }
 
-/** protocol/port → the host IPs taken and by whom. */
-type HostPortOwners = Map<string, Array<{ hostIP: string; pod: LoadedPod; path: string }>>;
+/** The host ports taken so far, each with the pod that holds it. */
+type HostPortOwners = Array<{ use: HostPortUse; pod: LoadedPod }>;
 
-const ANY_IP = new Set(['', '0.0.0.0', '::']);
-
-/** The first hostPort of `pod` another pod already holds, as an issue; records the pod's ports otherwise. */
+/** The first hostPort of `pod` another pod already holds (host-ports.ts rule), as an issue; records the pod's ports otherwise. */
 function hostPortClash(pod: LoadedPod, owners: HostPortOwners): SpecIssue | undefined {
-  const mine: Array<{ key: string; hostIP: string; path: string }> = [];
-  const lists = [['initContainers', pod.pod.spec.initContainers ?? []], ['containers', pod.pod.spec.containers]] as const;
-  for (const [list, containers] of lists) {
-    containers.forEach((c, ci) => {
-      (c.ports ?? []).forEach((p, pi) => {
-        // with hostNetwork, every containerPort is a port of the host
-        const port = p.hostPort ?? (pod.pod.spec.hostNetwork ? p.containerPort : undefined);
-        if (port === undefined) return;
-        mine.push({ key: `${p.protocol}/${port}`, hostIP: p.hostIP ?? '', path: formatPath(['spec', list, ci, 'ports', pi, p.hostPort !== undefined ? 'hostPort' : 'containerPort']) });
-      });
-    });
-  }
+  const mine = hostPortsOf(pod.pod);
   for (const m of mine) {
-    const taken = owners.get(m.key)?.find((o) => o.pod.key !== pod.key && (ANY_IP.has(o.hostIP) || ANY_IP.has(m.hostIP) || o.hostIP === m.hostIP));
+    const taken = owners.find((o) => o.pod.key !== pod.key && hostPortsClash(o.use, m));
     if (!taken) continue;
-    const [protocol, port] = m.key.split('/');
-    const where = taken.hostIP && !ANY_IP.has(taken.hostIP) ? ` on ${taken.hostIP}` : '';
+    const where = bindsAnyIP(taken.use.hostIP) ? '' : ` on ${taken.use.hostIP}`;
     return {
       severity: 'error',
       file: pod.source.file,
       ...positionOf(pod, m.path),
       path: m.path,
-      message: `hostPort ${port}/${protocol} is already used by pod "${taken.pod.key}"${where} (${at(taken.pod.source.file, positionOf(taken.pod, taken.path))}, ${taken.path}); this pod is not started`,
+      message: `hostPort ${m.port}/${m.protocol} is already used by pod "${taken.pod.key}"${where} (${at(taken.pod.source.file, positionOf(taken.pod, taken.use.path))}, ${taken.use.path}); this pod is not started`,
       key: pod.key,
     };
   }
-  for (const m of mine) owners.set(m.key, [...(owners.get(m.key) ?? []), { hostIP: m.hostIP, pod, path: m.path }]);
+  for (const use of mine) owners.push({ use, pod });
   return undefined;
 }
 

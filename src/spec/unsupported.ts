@@ -16,7 +16,7 @@ export interface RawIssue {
   atKey?: boolean;
 }
 
-const NO_API_SERVER = 'needs a Kubernetes API server, which berth does not have';
+const NO_API_SERVER = 'is not supported by berth: it needs a Kubernetes API server, which berth does not have';
 const SCHEDULING_IGNORED = 'ignored: berth runs pods on this host only';
 
 /** Volume sources that read objects from the API server. */
@@ -25,7 +25,6 @@ const API_VOLUMES: Record<string, string> = {
   configMap: 'a configMap volume',
   persistentVolumeClaim: 'a persistentVolumeClaim volume',
   projected: 'a projected volume',
-  downwardAPI: 'a downwardAPI volume',
   ephemeral: 'an ephemeral volume (it creates a PersistentVolumeClaim)',
   csi: 'a csi volume (CSI drivers are registered through the API server)',
 };
@@ -34,13 +33,14 @@ const API_VOLUMES: Record<string, string> = {
 const OTHER_VOLUMES = [
   'nfs', 'iscsi', 'glusterfs', 'rbd', 'cephfs', 'cinder', 'fc', 'flexVolume', 'flocker',
   'awsElasticBlockStore', 'gcePersistentDisk', 'azureDisk', 'azureFile', 'vsphereVolume',
-  'quobyte', 'photonPersistentDisk', 'portworxVolume', 'scaleIO', 'storageos', 'gitRepo', 'image',
+  'quobyte', 'photonPersistentDisk', 'portworxVolume', 'scaleIO', 'storageos', 'gitRepo',
 ];
 
 const API_POD_FIELDS: Record<string, string> = {
   serviceAccountName: 'serviceAccountName',
   serviceAccount: 'serviceAccount',
-  automountServiceAccountToken: 'automountServiceAccountToken (service account tokens)',
+  // false is what berth does (no token is mounted): accepted by the schema
+  automountServiceAccountToken: 'automountServiceAccountToken: true (service account tokens)',
   imagePullSecrets: 'imagePullSecrets (use auth.json in the config directory instead)',
   resourceClaims: 'resourceClaims',
   runtimeClassName: 'runtimeClassName (RuntimeClass objects)',
@@ -54,21 +54,20 @@ const API_POD_FIELDS: Record<string, string> = {
 const NOT_YET = 'is not supported by berth yet';
 const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
   shareProcessNamespace: `${NOT_YET}: apps of a pod each get their own PID namespace`,
-  hostUsers: `${NOT_YET}: user namespaces are not offered; remove the field (the default, true, is what berth does)`,
-  activeDeadlineSeconds: `${NOT_YET}: pods are not ended after a deadline`,
-  readinessGates: `${NOT_YET}: there is no API server to set the gate conditions`,
-  resources: `${NOT_YET}: set resources per container`,
-  setHostnameAsFQDN: NOT_YET,
-  hostnameOverride: NOT_YET,
+  hostUsers:
+    `${NOT_YET}: user namespaces are not set up, apps run in the host's user namespace; a pod of its own would need a uid/gid range for the pod (/etc/subuid), ` +
+    "the image's files mapped into it (an idmapped overlay mount or a chowned copy of the image) and its volumes' ownership mapped alike, " +
+    'which berth does not set up; remove the field (the default, true, is what berth does)',
+  resources:
+    `${NOT_YET}: pod-level resources need a cgroup for the whole pod, and each app of a berth pod has a cgroup of its own ` +
+    '(berth/<container id>) with no pod cgroup above it; set resources per container',
+  hostnameOverride: `${NOT_YET}: the pod's hostname is spec.hostname (or the pod name), and spec.subdomain gives its FQDN`,
   ephemeralContainers: 'is not supported by berth: ephemeral containers are added through the API server',
   overhead: 'is not supported by berth: it is set by RuntimeClass admission in an API server',
 };
 
 /** Container fields berth does not implement (yet), with the reason. */
 const UNSUPPORTED_CONTAINER_FIELDS: Record<string, string> = {
-  restartPolicy: `${NOT_YET}: sidecar containers (initContainers with restartPolicy: Always) are not run`,
-  resizePolicy: `${NOT_YET}: a resource change restarts the app`,
-  stdinOnce: `${NOT_YET}: berth does not attach to stdin`,
   volumeDevices: 'is not supported by berth: block volumes come from PersistentVolumeClaims, which need an API server',
 };
 
@@ -78,7 +77,6 @@ const WINDOWS_ONLY = 'is not supported by berth: it applies to Windows container
 /** Pod security context fields berth does not implement (yet). */
 const UNSUPPORTED_POD_SECURITY_FIELDS: Record<string, string> = {
   windowsOptions: WINDOWS_ONLY,
-  fsGroupChangePolicy: `${NOT_YET}: volume ownership is not changed to fsGroup (fsGroup is added to the apps' groups)`,
   seLinuxChangePolicy: `${NOT_YET}: volumes are not relabelled`,
 };
 
@@ -102,6 +100,7 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
   if (!isObject(spec)) return issues;
 
   for (const [field, what] of Object.entries(API_POD_FIELDS)) {
+    if (field === 'automountServiceAccountToken' && spec[field] !== true) continue;
     if (field in spec) issues.push({ severity: 'error', path: ['spec', field], message: `${what} ${NO_API_SERVER}`, atKey: true });
   }
   for (const field of SCHEDULING_FIELDS) {
@@ -110,6 +109,10 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
   if ('schedulingGates' in spec) issues.push({ severity: 'warning', path: ['spec', 'schedulingGates'], message: SCHEDULING_IGNORED, atKey: true });
   for (const [field, why] of Object.entries(UNSUPPORTED_POD_FIELDS)) {
     if (field in spec && !(field === 'hostUsers' && spec[field] === true)) issues.push({ severity: 'error', path: ['spec', field], message: `${field} ${why}`, atKey: true });
+  }
+  const os = spec['os'];
+  if (isObject(os) && os['name'] === 'windows') {
+    issues.push({ severity: 'error', path: ['spec', 'os', 'name'], message: 'os.name "windows" is not supported by berth: berth runs Linux pods only (use "linux")' });
   }
   const psc = spec['securityContext'];
   if (isObject(psc)) {
@@ -133,7 +136,7 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
         if (api !== undefined) {
           issues.push({ severity: 'error', path: ['spec', 'volumes', i, key], message: `${api} ${NO_API_SERVER}; use a hostPath or emptyDir volume`, atKey: true });
         } else if (OTHER_VOLUMES.includes(key)) {
-          issues.push({ severity: 'error', path: ['spec', 'volumes', i, key], message: `${key} volumes are not supported by berth; use a hostPath or emptyDir volume`, atKey: true });
+          issues.push({ severity: 'error', path: ['spec', 'volumes', i, key], message: `${key} volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume`, atKey: true });
         }
       }
     });

@@ -135,16 +135,15 @@ describe('parseFile: fields berth cannot honour', () => {
       ['error', 'spec.volumes[0].secret', 17],
       ['error', 'spec.volumes[1].persistentVolumeClaim', 19],
     ]);
-    for (const i of issues) expect(i.message).toContain('needs a Kubernetes API server, which berth does not have');
+    for (const i of issues) expect(i.message).toContain('is not supported by berth: it needs a Kubernetes API server, which berth does not have');
     expect(new Set(issues.map((i) => i.key))).toEqual(new Set(['default/cluster-only']));
   });
 
   it.each([
     ['serviceAccount', '  serviceAccount: x', 'spec.serviceAccount'],
-    ['automountServiceAccountToken', '  automountServiceAccountToken: false', 'spec.automountServiceAccountToken'],
+    ['automountServiceAccountToken: true', '  automountServiceAccountToken: true', 'spec.automountServiceAccountToken'],
     ['configMap volume', '  volumes: [{name: c, configMap: {name: c}}]', 'spec.volumes[0].configMap'],
     ['projected volume', '  volumes: [{name: c, projected: {sources: []}}]', 'spec.volumes[0].projected'],
-    ['downwardAPI volume', '  volumes: [{name: c, downwardAPI: {items: []}}]', 'spec.volumes[0].downwardAPI'],
   ])('%s needs an API server', (_what, spec, path) => {
     const issues = parseFile(podYaml('p', { spec }), 'a.yaml').issues;
     expect(issues.map((i) => i.path)).toEqual([path]);
@@ -159,7 +158,7 @@ describe('parseFile: fields berth cannot honour', () => {
 
   it('names volume types it has no driver for', () => {
     const issues = parseFile(podYaml('p', { spec: '  volumes: [{name: n, nfs: {server: s, path: /x}}]' }), 'a.yaml').issues;
-    expect(issues.map((i) => [i.path, i.message])).toEqual([['spec.volumes[0].nfs', 'nfs volumes are not supported by berth; use a hostPath or emptyDir volume']]);
+    expect(issues.map((i) => [i.path, i.message])).toEqual([['spec.volumes[0].nfs', 'nfs volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume']]);
   });
 
   it.each([
@@ -189,7 +188,7 @@ describe('parseFile: checks across fields', () => {
     ['a volume with two sources', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}, hostPath: {path: /x}}]' }), 'spec.volumes[0]', 'more than one source'],
     ['duplicate volume names', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}]' }), 'spec.volumes[1].name', 'duplicate volume name'],
     ['hostPort without containerPort', withContainer('      ports: [{hostPort: 8080}]'), 'spec.containers[0].ports[0].containerPort', 'hostPort alone is not enough'],
-    ['an unsupported fieldRef', withContainer('      env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}]'), 'spec.containers[0].env[0].valueFrom.fieldRef.fieldPath', 'fieldPath "metadata.labels" is not supported'],
+    ['an unsupported fieldRef', withContainer('      env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}]'), 'spec.containers[0].env[0].valueFrom.fieldRef.fieldPath', 'fieldPath "metadata.labels" is only valid in a downwardAPI volume'],
     ['value and valueFrom together', withContainer('      env: [{name: A, value: x, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]'), 'spec.containers[0].env[0]', 'both value and valueFrom'],
     ['hostNetwork with the networks annotation', podYaml('p', { annotation: 'podnet', spec: '  hostNetwork: true' }), 'metadata.annotations["k8s.v1.cni.cncf.io/networks"]', 'hostNetwork'],
     ['hostPort other than containerPort with hostNetwork', podYaml('p', { spec: '  hostNetwork: true' }).replace('image: busybox', 'image: busybox\n      ports: [{containerPort: 80, hostPort: 8080}]'), 'spec.containers[0].ports[0].hostPort', 'must equal containerPort'],
@@ -204,8 +203,11 @@ describe('parseFile: checks across fields', () => {
     expect(issues[0]?.key).toBe('default/p');
   });
 
-  it.each(['metadata.name', 'metadata.namespace', 'metadata.uid', 'status.podIP', 'spec.nodeName'])('supports fieldRef %s', (fieldPath) => {
-    const parsed = parseFile(podYaml('p').replace('image: busybox', `image: busybox\n      env: [{name: A, valueFrom: {fieldRef: {fieldPath: ${fieldPath}}}}]`), 'f.yaml');
+  it.each([
+    'metadata.name', 'metadata.namespace', 'metadata.uid', "metadata.labels['app.kubernetes.io/name']", "metadata.annotations['example.com/x']",
+    'spec.nodeName', 'spec.serviceAccountName', 'status.hostIP', 'status.hostIPs', 'status.podIP', 'status.podIPs',
+  ])('supports fieldRef %s', (fieldPath) => {
+    const parsed = parseFile(podYaml('p').replace('image: busybox', `image: busybox\n      env: [{name: A, valueFrom: {fieldRef: {fieldPath: ${JSON.stringify(fieldPath)}}}}]`), 'f.yaml');
     expect(parsed.issues).toEqual([]);
   });
 
