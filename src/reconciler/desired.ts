@@ -15,6 +15,7 @@ import type { Host } from './host.js';
 import { containerId, ipamDataDir, type Layout } from './layout.js';
 import { listRecords, type PodRecord } from './records.js';
 import { readSources, sourceIssue, type SourceFailure } from './sources.js';
+import type { GitSnapshot } from '../source/git.js';
 
 /** What the last convergence saw in the input, for `berth status` (`<state>/reconcile.json`). */
 export interface InputReport {
@@ -24,6 +25,23 @@ export interface InputReport {
   conflicts: SpecIssue[];
   /** `key@hash` of every pod document that loaded (a file-wide error does not hold these) */
   loaded?: string[];
+  /** each git source: its applied commit and why a newer tip is not applied */
+  sources?: SourceReport[];
+}
+
+/** A git source as `<state>/reconcile.json` (and status) shows it. */
+export interface SourceReport {
+  type: 'git';
+  repo: string;
+  ref: string;
+  path: string;
+  specDir: string;
+  revision: string | null;
+  error: string | null;
+}
+
+export function sourceReport(s: GitSnapshot, c: { repo: string; ref: string; path: string }): SourceReport {
+  return { type: 'git', repo: c.repo, ref: c.ref, path: c.path, specDir: s.specDir, revision: s.revision, error: s.error };
 }
 
 export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
@@ -34,8 +52,17 @@ export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json')
  * its error is in `issues` (keyed by the directory), and every applied pod whose record came
  * from a file in it is held as it is (its file counts as invalid, so the diff keeps it).
  */
-export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger): Promise<DesiredSet> {
-  const { files, failed } = await readSources(host.layout.specDirs);
+export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger, git: GitSnapshot[] = []): Promise<DesiredSet> {
+  // A git source is one more spec directory: its applied checkout. One without any applied
+  // commit yet is a failed source (never "no pods").
+  const gitDirs = git.filter((g) => g.revision !== null).map((g) => g.specDir);
+  const roots = [...host.layout.specDirs, ...gitDirs];
+  const read = await readSources(roots);
+  const files = [...git.flatMap((g) => (g.revision !== null ? g.refused : [])), ...read.files];
+  const failed = [
+    ...read.failed,
+    ...git.filter((g) => g.revision === null).map((g) => ({ path: g.specDir, message: `git source ${g.label} has no applied commit yet (${g.error ?? 'not fetched yet'})` })),
+  ];
   const extra = await loadConfDirNetworks(cniConfDirs, log);
   const problems = await networkPluginProblems(host.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
   const failedFiles = failed.map((f) => ({ file: f.path, pods: [], networks: [], issues: [{ ...sourceIssue(f), message: `${f.message}: nothing it held is changed` }] }));
@@ -46,8 +73,14 @@ export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger
     imageProblem,
   });
   if (failed.length) {
-    const healthy = host.layout.specDirs.filter((d) => !failed.some((f) => f.path === d));
+    const healthy = roots.filter((d) => !failed.some((f) => f.path === d));
     holdFailedSources(desired, failed, healthy, await listRecords(host.layout));
+  }
+  for (const g of git) {
+    if (g.revision === null) continue;
+    // a newer tip that cannot be applied: the applied commit stays, and the source reports why
+    if (g.error) desired.issues.push({ severity: 'error', file: g.specDir, path: '', reason: 'SourceError', message: `git source ${g.label}: ${g.error}; commit ${g.revision.slice(0, 12)} stays applied` });
+    for (const p of desired.pods) if (inSource(p.source.file, g.specDir)) p.source = { ...p.source, revision: g.revision };
   }
   return desired;
 }

@@ -167,6 +167,20 @@ export class PodWorker {
     return this.writes;
   }
 
+  /**
+   * The same spec read from another place or commit (a git source moved on, the document
+   * moved in its file): the record says where it was applied from (`source.revision` for
+   * status), written in line with the state writes.
+   */
+  updateSource(source: PodRecord['source']): Promise<void> {
+    const r = this.rec;
+    r.source = source;
+    r.updatedAt = this.host.clock.now();
+    const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
+    this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
+    return this.writes;
+  }
+
   /** Tear the pod down completely; resolves when nothing of it is left on the host. */
   terminate(): Promise<void> {
     if (this.terminated) return this.terminated;

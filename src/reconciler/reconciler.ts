@@ -5,18 +5,20 @@
  */
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import { safeInterval, timerMs } from '../common/timers.js';
+import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import type { DesiredSet, LoadedPod, SpecIssue } from '../spec/types.js';
 import { checkPodAttachments } from './attachments.js';
 import { IssueEventTracker } from './issue-events.js';
-import { inputReportPath, loadDesired, recordFor, type InputReport } from './desired.js';
+import { inputReportPath, loadDesired, recordFor, sourceReport, type InputReport } from './desired.js';
 import { bridgesOf, removeUnusedBridges } from './gc.js';
 import type { Host } from './host.js';
 import { containerId, installationId, netnsName, podUid, sandboxId } from './layout.js';
 import { diff, type ObservedApp, type PlanAction } from './plan.js';
+import { PodQueues } from './pod-queues.js';
 import { PodWorker } from './pod-worker.js';
+import type { GitSource } from '../source/git.js';
 import { observePod } from './observe.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
@@ -34,6 +36,10 @@ export interface ReconcilerOptions {
   minReadyMs?: number;
   /** daemon: how often to CHECK every running pod's CNI attachments (ms); 0 turns it off. Default 60 s. */
   cniCheckMs?: number;
+  /** git sources (`--git-repo`), read beside the spec directories */
+  gitSources?: GitSource[];
+  /** daemon: how often each git source is fetched (ms, ±10 %). Default 60 s. */
+  gitIntervalMs?: number;
 }
 
 export interface OnceResult {
@@ -44,15 +50,23 @@ export interface OnceResult {
 
 export class Reconciler {
   private readonly workers = new Map<string, PodWorker>();
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly queues: PodQueues;
   private installation?: string;
   private readonly log: Logger;
   private syncing: Promise<void> = Promise.resolve();
+  /** a sync asked for while one runs and not started yet: later requests join it (coalesced) */
+  private syncQueued?: Promise<void> | undefined;
   private lastDesired?: DesiredSet;
   private pruned = false;
   private checking?: Promise<number> | undefined;
   private gcDone = false;
   private readonly issueEvents: IssueEventTracker;
+  private closed = false;
+  /** record creation and the attachment/bridge clean-up never overlap (a GC must see every record whose ADD may run) */
+  private recordLock: Promise<unknown> = Promise.resolve();
+  private gone: PodRecord[] = [];
+  private cleanupWanted = false;
+  private cleaning?: Promise<void> | undefined;
 
   constructor(
     private readonly host: Host,
@@ -60,6 +74,7 @@ export class Reconciler {
   ) {
     this.log = host.log.child({ component: 'reconciler' });
     this.issueEvents = new IssueEventTracker(host);
+    this.queues = new PodQueues(this.log);
   }
 
   private async uidOf(create = true): Promise<(p: LoadedPod) => string> {
@@ -68,8 +83,19 @@ export class Reconciler {
     return (p) => podUid(inst, p.key, p.hash);
   }
 
-  loadDesired(): Promise<DesiredSet> {
-    return loadDesired(this.host, this.opts.cniConfDirs, this.log);
+  async loadDesired(): Promise<DesiredSet> {
+    const git = this.opts.gitSources ?? [];
+    await Promise.all(git.map((g) => g.init()));
+    return loadDesired(this.host, this.opts.cniConfDirs, this.log, git.map((g) => g.snapshot()));
+  }
+
+  /**
+   * Fetch every git source now (SIGHUP, `--once`, the poll timer); a new commit is applied by
+   * the sync that follows. Never rejects: a failed fetch is that source's error.
+   */
+  async refreshSources(opts: { sync?: boolean } = {}): Promise<void> {
+    const changed = await Promise.all((this.opts.gitSources ?? []).map((g) => g.refresh()));
+    if (opts.sync && changed.some(Boolean)) await this.sync();
   }
 
   /** The plan for the current input; with `observe` (--dry-run), also app restarts the host needs, and nothing is written. */
@@ -89,12 +115,15 @@ export class Reconciler {
     return { desired, records, plan: diff(desired, records, await this.uidOf(!observe), observed) };
   }
 
-  /** Run `fn` after whatever is pending for the same pod key: one pod's work is serialized. */
+  /** Run `fn` in line with the pod key's other work (its pod worker queue). */
   private serial(key: string, fn: () => Promise<void>): Promise<void> {
-    const prev = this.pending.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn).catch((err) => this.log.error({ err, podName: key }, 'pod sync failed'));
-    this.pending.set(key, next);
-    return next;
+    return this.queues.run(key, fn);
+  }
+
+  private withRecordLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.recordLock.then(fn, fn);
+    this.recordLock = run.catch(() => undefined);
+    return run;
   }
 
   private async startWorker(rec: PodRecord, opts: { stopping?: boolean; fresh?: boolean } = {}): Promise<PodWorker> {
@@ -104,16 +133,44 @@ export class Reconciler {
     return w;
   }
 
+  /** Write a new pod's record and start its worker (under the record lock: see gcAttachments). */
+  private async createPod(rec: PodRecord): Promise<void> {
+    if (this.closed || this.workers.has(rec.uid)) return;
+    await this.withRecordLock(async () => {
+      if (this.closed) return;
+      await writeRecord(this.host.layout, rec);
+      await this.startWorker(rec, { fresh: true });
+    });
+  }
+
   private async terminate(rec: PodRecord): Promise<void> {
     const w = this.workers.get(rec.uid) ?? (await this.startWorker(rec, { stopping: true }));
     await w.terminate();
-    this.workers.delete(rec.uid);
+    if (this.workers.get(rec.uid) === w) this.workers.delete(rec.uid);
+    this.afterTeardown(rec);
   }
 
-  /** Converge once: apply the plan, start or adopt a worker for every pod that should run. */
+  /**
+   * Converge once: read the input, then hand every pod key its work and return — a pod's
+   * teardown never holds up another pod (issue 13 item 1). Calls while a sync runs are
+   * coalesced into one sync after it.
+   */
   sync(): Promise<void> {
-    this.syncing = this.syncing.then(() => this.doSync()).catch((err) => this.log.error({ err }, 'sync failed'));
-    return this.syncing;
+    if (this.syncQueued) return this.syncQueued;
+    const next = this.syncing
+      .then(() => {
+        this.syncQueued = undefined;
+        return this.closed ? undefined : this.doSync();
+      })
+      .catch((err) => this.log.error({ err }, 'sync failed'));
+    this.syncQueued = next;
+    this.syncing = next;
+    return next;
+  }
+
+  /** Nothing is running or waiting: no pod key has work, no sync is queued, no clean-up runs. */
+  private idle(): boolean {
+    return this.queues.idle() && !this.syncQueued && !this.cleaning;
   }
 
   private async doSync(): Promise<void> {
@@ -122,7 +179,15 @@ export class Reconciler {
       const n = await this.host.images.pruneIncomplete?.().catch((err) => this.log.warn({ err }, 'image prune failed'));
       if (n) this.log.info({ count: n }, 'removed half-written image data left by a crash');
     }
-    const { desired, records, plan } = await this.plan();
+    // A fetched commit is switched to here, between syncs, so that one sync reads one commit.
+    for (const g of this.opts.gitSources ?? []) await g.activate().catch((err) => this.log.error({ err, repo: g.config.repo }, 'git checkout switch failed'));
+    const gens = new Map<string, number>();
+    // the generation of each key's queue before its records are read: a key that did work since has a stale snapshot
+    const before = (key: string) => this.queues.generation(key);
+    const records = await listRecords(this.host.layout);
+    for (const r of records) if (!gens.has(r.key)) gens.set(r.key, before(r.key));
+    const desired = await this.loadDesired();
+    for (const p of desired.pods) if (!gens.has(p.key)) gens.set(p.key, before(p.key));
     this.lastDesired = desired;
     for (const i of desired.issues) {
       if (i.severity === 'error') this.log.error({ file: i.file, line: i.line, column: i.column, path: i.path, podName: i.key }, i.message);
@@ -136,31 +201,52 @@ export class Reconciler {
       invalidKeys: desired.invalidKeys,
       conflicts: desired.conflicts,
       loaded: desired.pods.map((p) => `${p.key}@${p.hash}`),
+      ...((this.opts.gitSources ?? []).length ? { sources: (this.opts.gitSources ?? []).map((g) => sourceReport(g.snapshot(), g.config)) } : {}),
     } satisfies InputReport);
+    if (this.gcDone) {
+      // A temporary file too young at the first pass (the agent killed just before this one
+      // started) goes at a later pass once it is old enough (issue 14 item 10).
+      await this.host.cni.removeStaleCacheFiles?.().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
+    }
+    const uidOf = await this.uidOf();
+    const byKey = new Map<string, PodRecord[]>();
+    for (const p of desired.pods) byKey.set(p.key, []);
+    for (const r of records) byKey.set(r.key, [...(byKey.get(r.key) ?? []), r]);
+    for (const [key, snap] of byKey) {
+      const gen = gens.get(key) ?? 0;
+      this.queues.request(key, async () => {
+        // the snapshot is good while the key did nothing since it was read; else read again
+        const recs = this.queues.generation(key) === gen ? snap : (await listRecords(this.host.layout)).filter((r) => r.key === key);
+        await this.syncKey(key, recs, desired, uidOf);
+      });
+    }
+    if (!this.gcDone) {
+      // The first pass collects what a crash left. It waits for the record lock behind the
+      // new pods handed out just now, so that their records are seen (their ADD comes later).
+      this.gcDone = true;
+      this.afterTeardown();
+    }
+  }
+
+  /** One pod key's sync, in its queue: the plan of this key from its records now, applied in order. */
+  private async syncKey(key: string, records: PodRecord[], desired: DesiredSet, uidOf: (p: LoadedPod) => string): Promise<void> {
+    const plan = diff({ ...desired, pods: desired.pods.filter((p) => p.key === key) }, records, uidOf);
     const recs = new Map(records.map((r) => [r.uid, r]));
-    const work: Promise<void>[] = [];
     for (const a of plan) {
+      if (this.closed) return;
       switch (a.action) {
         case 'delete':
           this.log.info({ podName: a.key, pod: a.uid, reason: a.reason }, 'deleting pod');
-          work.push(this.serial(a.key, () => this.terminate(recs.get(a.uid)!)));
+          await this.terminate(recs.get(a.uid)!);
           break;
         case 'create':
         case 'update': {
-          const uid = a.uid;
           const pod = a.pod;
           if (a.action === 'update') {
-            this.log.info({ podName: a.key, pod: a.oldUid, newPod: uid }, 'pod spec changed: replacing pod');
-            const old = recs.get(a.oldUid)!;
-            work.push(this.serial(a.key, () => this.terminate(old)));
-          } else this.log.info({ podName: a.key, pod: uid, file: pod.source.file }, 'creating pod');
-          work.push(
-            this.serial(a.key, async () => {
-              const rec = recordFor(pod, uid, desired, this.host.clock.now());
-              await writeRecord(this.host.layout, rec);
-              await this.startWorker(rec, { fresh: true });
-            }),
-          );
+            this.log.info({ podName: a.key, pod: a.oldUid, newPod: a.uid }, 'pod spec changed: replacing pod');
+            await this.terminate(recs.get(a.oldUid)!);
+          } else this.log.info({ podName: a.key, pod: a.uid, file: pod.source.file }, 'creating pod');
+          await this.createPod(recordFor(pod, a.uid, desired, this.host.clock.now()));
           break;
         }
         case 'keep': {
@@ -172,38 +258,39 @@ export class Reconciler {
             // is one-way, so finish it and start the pod afresh (the app's exit was our own stop,
             // not a restart).
             this.log.info({ podName: a.key, pod: a.uid }, 'finishing an interrupted teardown before starting the pod again');
-            work.push(this.serial(a.key, () => this.terminate(rec)));
-            work.push(
-              this.serial(a.key, async () => {
-                const fresh = recordFor(pod, a.uid, desired, this.host.clock.now());
-                await writeRecord(this.host.layout, fresh);
-                await this.startWorker(fresh, { fresh: true });
-              }),
-            );
-          } else if (!w) work.push(this.serial(a.key, async () => void (await this.startWorker(rec))));
-          else work.push(this.serial(a.key, () => this.repairDrift(w)));
+            await this.terminate(rec);
+            await this.createPod(recordFor(pod, a.uid, desired, this.host.clock.now()));
+          } else if (!w) {
+            if (!this.closed) await this.startWorker(rec);
+          } else {
+            // same spec from another commit or place: the record says where it was applied from
+            if (pod && JSON.stringify(w.rec.source) !== JSON.stringify(pod.source)) await w.updateSource(pod.source);
+            await this.repairDrift(w);
+          }
           break;
         }
         default:
           break;
       }
     }
-    await Promise.all(work);
-    const deleted = plan.filter((a) => a.action === 'delete' || a.action === 'update');
-    if (!this.gcDone || deleted.length) {
-      this.gcDone = true;
-      await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
-    } else {
-      // A temporary file too young at the first pass (the agent killed just before this one
-      // started) goes at a later pass once it is old enough (issue 14 item 10).
-      await this.host.cni.removeStaleCacheFiles?.().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
-    }
-    if (deleted.length) {
-      const gone = records.filter((r) => deleted.some((d) => d.action === 'delete' ? d.uid === r.uid : d.oldUid === r.uid));
-      const left = await listRecords(this.host.layout);
-      await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
-      if (left.length === 0) await this.host.runtime.prune?.().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
-    }
+  }
+
+  /** After teardowns: stale CNI attachments, bridges no pod uses, runtime leftovers; batched, never overlapping pod creation. */
+  private afterTeardown(rec?: PodRecord): void {
+    if (rec) this.gone.push(rec);
+    this.cleanupWanted = true;
+    this.cleaning ??= (async () => {
+      while (this.cleanupWanted) {
+        this.cleanupWanted = false;
+        const gone = this.gone.splice(0);
+        await this.withRecordLock(async () => {
+          await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
+          const left = await listRecords(this.host.layout);
+          await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
+          if (gone.length && left.length === 0) await this.host.runtime.prune?.().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
+        }).catch((err) => this.log.warn({ err }, 'clean-up after teardown failed'));
+      }
+    })().finally(() => (this.cleaning = undefined));
   }
 
   /**
@@ -255,8 +342,11 @@ export class Reconciler {
     this.workers.delete(rec.uid);
     const fresh = { ...rec, phase: 'pending' as const, netns: null, attachments: [], initDone: false, lastError: null };
     for (const a of Object.values(fresh.apps)) Object.assign(a, { state: undefined, pid: null });
-    await writeRecord(this.host.layout, fresh);
-    await this.startWorker(fresh);
+    await this.withRecordLock(async () => {
+      if (this.closed) return;
+      await writeRecord(this.host.layout, fresh);
+      await this.startWorker(fresh);
+    });
   }
 
   /**
@@ -320,16 +410,19 @@ export class Reconciler {
   /** `reconcile --once`: converge, wait until settled or the deadline, report. */
   async once(timeoutMs: number): Promise<OnceResult> {
     const deadline = this.host.clock.now() + timeoutMs;
-    await Promise.race([this.sync(), delay(timeoutMs)]);
-    while (!this.settled() && this.host.clock.now() < deadline) await delay(25);
+    // `--once` fetches every git source first: what it applies is the tip now
+    await Promise.race([this.refreshSources().then(() => this.sync()), delay(timeoutMs)]);
+    while ((!this.idle() || !this.settled()) && this.host.clock.now() < deadline) await delay(25);
     const rows = this.rows();
     const issues = [...(this.lastDesired?.issues ?? []), ...(this.lastDesired?.conflicts ?? [])];
+    const done = this.idle() && this.settled();
+    this.close();
     for (const w of this.workers.values()) await w.detach();
     const invalid = issues.some((i) => i.severity === 'error');
     const pods = rows.filter((r) => r.uid !== null && r.status !== 'InvalidSpec');
     const notConverged = pods.filter((r) => !converged(r));
     for (const r of notConverged) this.log.warn({ podName: `${r.namespace}/${r.name}`, state: r.status, reason: r.reason, message: r.message }, 'pod did not converge');
-    return { exitCode: invalid ? 2 : notConverged.length > 0 || !this.settled() ? 1 : 0, rows, issues };
+    return { exitCode: invalid ? 2 : notConverged.length > 0 || !done ? 1 : 0, rows, issues };
   }
 
   /** Daemon mode: converge now, on every change of the spec directories, and periodically. */
@@ -338,15 +431,52 @@ export class Reconciler {
     const timer = safeInterval(() => void this.sync(), this.opts.resyncMs ?? 10_000);
     const checkMs = this.opts.cniCheckMs ?? 60_000;
     const checkTimer = checkMs > 0 ? safeInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs) : undefined;
+    // Each git source is fetched at once, then every --git-interval (±10 %, so that a fleet
+    // started together does not fetch together); a new commit triggers a sync.
+    const polls = new Map<GitSource, NodeJS.Timeout>();
+    const poll = (g: GitSource) => {
+      void g.refresh(signal).then((changed) => {
+        if (changed && !signal.aborted) void this.sync();
+        if (signal.aborted) return;
+        const every = this.opts.gitIntervalMs ?? 60_000;
+        polls.set(g, safeTimeout(() => poll(g), every * (0.9 + Math.random() * 0.2)));
+      });
+    };
     await this.sync();
-    this.log.info({ specDirs: this.host.layout.specDirs }, 'watching for changes');
+    for (const g of this.opts.gitSources ?? []) poll(g);
+    this.log.info({ specDirs: this.host.layout.specDirs, git: (this.opts.gitSources ?? []).map((g) => g.label) }, 'watching for changes');
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     clearInterval(timer);
     if (checkTimer) clearInterval(checkTimer);
+    for (const t of polls.values()) clearTimeout(t);
+    // no new pod work starts; a teardown under way is left to the next agent (termination is one-way)
+    this.close();
     await this.checking?.catch(() => undefined);
     await stopWatch();
     await this.syncing;
     for (const w of this.workers.values()) await w.detach();
+  }
+
+  /** Resolves when no pod key has work, no sync is queued and no clean-up runs (tests, `--once`). */
+  async whenIdle(): Promise<void> {
+    while (!this.idle()) {
+      await this.syncQueued;
+      await this.queues.whenIdle();
+      await this.cleaning;
+    }
+  }
+
+  /** Stop driving pods without touching them: no new work starts, every worker is detached. */
+  async stop(): Promise<void> {
+    this.close();
+    await this.syncing;
+    for (const w of this.workers.values()) await w.detach();
+  }
+
+  /** No new work starts from here on (the end of `--once`, agent shutdown). */
+  private close(): void {
+    this.closed = true;
+    this.queues.close();
   }
 }
 

@@ -14,6 +14,8 @@ export interface SourceRef {
   doc: number;
   line: number;
   column: number;
+  /** the commit of a git source the file was read from (set by the reconciler's loadDesired) */
+  revision?: string;
 }
 
 /** A 1-based position in a file. */

@@ -34,11 +34,14 @@ describe('CNI cache temporary files left by a kill just before the agent started
 
     const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
     await r.sync(); // the new agent's first pass: too young to tell from a live write
+    await r.whenIdle();
     expect(await readdir(results)).toContain(tmp);
 
     const past = new Date(Date.now() - 60_000); // time passes
     await utimes(join(results, tmp), past, past);
     await r.sync(); // a resync: no pod changed
+    await r.whenIdle();
     expect(await readdir(results)).not.toContain(tmp);
+    await r.stop();
   });
 });
