@@ -11,6 +11,7 @@ import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';
 import { checkSecurity, descendingPathProblem } from './security.js';
 import type { RawIssue } from './unsupported.js';
+import { checkVolumes, VOLUME_SOURCES } from './volume-checks.js';
 import { bindsAnyIP, describeHostPort, hostPortsClash, hostPortsOf, type HostPortUse } from './host-ports.js';
 
 const RESOURCE_FIELDS = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'];
@@ -40,10 +41,11 @@ export function checkPod(pod: Pod): PodCheckResult {
     const first = volumes.get(v.name);
     if (first !== undefined) error(['spec', 'volumes', i, 'name'], `duplicate volume name "${v.name}" (also spec.volumes[${first}])`);
     else volumes.set(v.name, i);
-    const sources = (['hostPath', 'emptyDir'] as const).filter((s) => v[s] !== undefined);
-    if (sources.length === 0) error(['spec', 'volumes', i], `volume "${v.name}" needs a source: hostPath or emptyDir`);
+    const sources = VOLUME_SOURCES.filter((s) => v[s] !== undefined);
+    if (sources.length === 0) error(['spec', 'volumes', i], `volume "${v.name}" needs a source: hostPath or emptyDir (or ${VOLUME_SOURCES.slice(2).join(', ')})`);
     if (sources.length > 1) error(['spec', 'volumes', i], `volume "${v.name}" has more than one source (${sources.join(', ')}): give exactly one`);
   });
+  checkVolumes(pod, error);
 
   // Containers: unique names across containers and initContainers, mounts, env, ports, probes.
   const names = new Map<string, string>();

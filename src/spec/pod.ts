@@ -137,6 +137,8 @@ export const PodSecurityContext = z
     runAsGroup: z.number().int().min(0).optional(),
     runAsNonRoot: z.boolean().optional(),
     fsGroup: z.number().int().min(0).optional(),
+    /** when the volumes' ownership is changed to fsGroup (runtime/volume-ownership.ts) */
+    fsGroupChangePolicy: z.enum(['OnRootMismatch', 'Always']).optional(),
     supplementalGroups: z.array(z.number().int().min(0)).optional(),
     supplementalGroupsPolicy: z.enum(['Merge', 'Strict']).optional(),
     sysctls: z.array(Sysctl).optional(),
@@ -232,6 +234,27 @@ export const Volume = z
       .strict()
       .optional(),
     emptyDir: z.object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: Quantity.optional() }).strict().optional(),
+    /** files of pod metadata and container resources (reconciler/downward-api.ts; checked in spec/volume-checks.ts) */
+    downwardAPI: z
+      .object({
+        defaultMode: z.number().int().min(0).max(0o777).optional(),
+        items: z
+          .array(
+            z
+              .object({
+                path: z.string().min(1),
+                fieldRef: z.object({ fieldPath: z.string(), apiVersion: z.string().optional() }).strict().optional(),
+                resourceFieldRef: z.object({ resource: z.string(), containerName: z.string().optional(), divisor: Quantity.optional() }).strict().optional(),
+                mode: z.number().int().min(0).max(0o777).optional(),
+              })
+              .strict(),
+          )
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    /** an OCI image mounted read-only and noexec (the kubelet's image volume) */
+    image: z.object({ reference: z.string().min(1), pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional() }).strict().optional(),
   })
   .strict();
 
