@@ -5,8 +5,9 @@
  * the pod's `kubectl.kubernetes.io/default-container`, else its first; with more than one app
  * kubectl's "Defaulted container" notice goes to stderr.
  *
- * -i passes stdin through. -t allocates a terminal (stdout and stderr arrive on it); with -i
- * stdin must be a terminal, else, as kubectl, "Unable to use a TTY" and no terminal.
+ * -i passes stdin through. -t allocates a terminal (stdout and stderr arrive on it), relayed
+ * by the runtime from berth's own terminal: when stdin is not a terminal, as kubectl, "Unable
+ * to use a TTY - input is not a terminal…" and the command runs without one.
  */
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
@@ -48,7 +49,8 @@ export function register(program: Command): void {
         if (!appRec) throw new BerthError('NotFound', `container ${app} not found in pod ${rec.key} (apps: ${Object.keys(rec.apps).join(', ')})`);
         if (notice && !c.quiet) process.stderr.write(`${notice}\n`);
         let tty = Boolean(c.tty);
-        if (tty && c.stdin && !process.stdin.isTTY) {
+        // the runtime runs the terminal from berth's own: stdin must be one (kubectl says the same)
+        if (tty && !process.stdin.isTTY) {
           tty = false;
           if (!c.quiet) process.stderr.write('Unable to use a TTY - input is not a terminal or the right kind of file\n');
         }
