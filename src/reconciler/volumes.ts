@@ -16,7 +16,7 @@
  * ownership (runtime/volume-ownership.ts) is set on emptyDir and downwardAPI volumes when
  * they are set up, as the kubelet does; never on hostPath or image volumes.
  */
-import { chmod, mkdir, open, readlink, realpath, statfs } from 'node:fs/promises';
+import { mkdir, open, readlink, realpath, statfs } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';

@@ -5,7 +5,7 @@
  */
 import type { FieldPath } from './path.js';
 import type { Pod } from './pod.js';
-import { parseQuantity } from '../runtime/quantity.js';
+import { parseKubeQuantity } from './cni-config.js';
 
 /** Volume sources berth mounts (checks.ts: exactly one per volume). */
 export const VOLUME_SOURCES = ['hostPath', 'emptyDir', 'downwardAPI', 'image'] as const;
@@ -59,13 +59,8 @@ export function checkVolumes(pod: Pod, error: (path: FieldPath, message: string)
           if (!(DOWNWARD_RESOURCES as readonly string[]).includes(r.resource)) error(at('resourceFieldRef', 'resource'), `"${r.resource}" is not supported: supported values: ${DOWNWARD_RESOURCES.join(', ')}`);
           else if (r.divisor !== undefined) {
             const allowed = r.resource.endsWith('.cpu') ? CPU_DIVISORS : BYTE_DIVISORS;
-            const ok = allowed.some((a) => {
-              try {
-                return parseQuantity(a) === parseQuantity(r.divisor!);
-              } catch {
-                return false;
-              }
-            });
+            const d = parseKubeQuantity(String(r.divisor));
+            const ok = d !== undefined && allowed.some((a) => parseKubeQuantity(a) === d);
             if (!ok) error(at('resourceFieldRef', 'divisor'), `must be one of ${allowed.join(', ')} for ${r.resource}`);
           }
         }

@@ -15,7 +15,6 @@ import { mountsAtOrBelow, unmountAtOrBelow } from '../../../src/runtime/volume-p
 import type { Container, Pod } from '../../../src/spec/pod.js';
 
 const isRoot = process.getuid?.() === 0;
-const MiB = 2 ** 20;
 
 /** The mountinfo line fields of the mount at `p`: fs type and super options. */
 async function mountOf(p: string): Promise<{ type: string; options: string; superOptions: string } | undefined> {
