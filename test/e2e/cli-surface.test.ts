@@ -2,8 +2,8 @@
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { CLI, REPO } from '../helpers/berth-cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, closeSandbox, createSandbox, LOOP, podYaml, REPO, shortId, type Sandbox } from '../helpers/berth-cli.js';
 
 const berth = (...args: string[]) => execa(CLI, args, { reject: false, env: { NO_COLOR: '1' } });
 
@@ -43,5 +43,43 @@ describe('berth version, completion, man, errors', () => {
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     const usage = await berth('status', '--no-such-flag');
     expect(usage.exitCode).toBe(3);
+  });
+});
+
+describe('reconcile --once summary', () => {
+  let sb: Sandbox | undefined;
+  const uids = new Set<string>();
+  afterAll(async () => {
+    if (!sb) return;
+    const { leaks } = await closeSandbox(sb, [...uids].map(shortId));
+    expect(leaks).toEqual([]);
+  });
+
+  it('says pod by pod what changed, where it ended and why not; -o json for CI, a log record when piped', async () => {
+    sb = await createSandbox('berth-e2e-summary');
+    const image = 'oci:/opt/berth/images/busybox:latest';
+    await sb.writeSpec('good.yaml', podYaml('good', image, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    await sb.writeSpec('bad.yaml', podYaml('bad', 'oci:/nonexistent/berth-summary:x', [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    type Summary = { exitCode: number; pods: Array<{ name: string; change: string; converged: boolean; why: string | null }> };
+    const first = await sb.run(['reconcile', '--once', '--timeout', '20s', '-o', 'json']);
+    expect(first.exitCode, first.stderr).toBe(1);
+    const s1 = JSON.parse(first.stdout) as Summary;
+    expect(s1.exitCode).toBe(1);
+    const byName = (s: Summary) => Object.fromEntries(s.pods.map((p) => [p.name, p]));
+    expect(byName(s1).good).toMatchObject({ change: 'created', converged: true, why: null });
+    expect(byName(s1).bad).toMatchObject({ change: 'created', converged: false });
+    expect(byName(s1).bad!.why).toMatch(/ErrImagePull|ImagePullBackOff/);
+    for (const p of (await sb.status()).pods) if (p.uid) uids.add(p.uid);
+
+    await sb.removeSpec('bad.yaml');
+    const second = await sb.run(['reconcile', '--once', '--timeout', '20s']);
+    expect(second.exitCode, second.stderr).toBe(0);
+    // stdout is not a terminal: NDJSON, the summary is its last record
+    const last = JSON.parse(second.stdout.trim().split('\n').at(-1)!) as { msg: string; summary: Summary };
+    expect(last.msg).toBe('reconcile summary');
+    expect(byName(last.summary)).toMatchObject({ good: { change: 'unchanged', converged: true }, bad: { change: 'deleted' } });
+
+    const human = await sb.run(['reconcile', '--once', '--timeout', '20s', '--log-format', 'text']);
+    expect(human.stdout).toMatch(/NAMESPACE\s+NAME\s+CHANGE\s+STATUS\s+READY\ndefault\s+good\s+unchanged\s+Running\s+1\/1\n\nconverged: 1 unchanged$/);
   });
 });
