@@ -112,6 +112,12 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
 
 const postStops = new Map<string, Promise<void>>();
 
+/** Whether a post-stop handler of a pod (`uid`) is running: its app has not finished ending (`--once` waits). */
+export function appcPostStopRunning(uid: string): boolean {
+  const prefix = `${containerId(uid, '')}`;
+  return [...postStops.keys()].some((k) => k.startsWith(prefix));
+}
+
 /**
  * The app's post-stop handler, once per execution (a marker in the bundle dir remembers the
  * execution it ran for, across agent restarts). Only when the container has exited; a failure

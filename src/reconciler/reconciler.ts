@@ -23,6 +23,7 @@ import { observePod } from './observe.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
 import { converged, statusRows, type PodStatusRow } from './status.js';
+import { appcPostStopRunning } from './appc-hooks.js';
 
 export interface ReconcilerOptions {
   /** directories with CNI conflists usable by name (`/etc/cni/net.d`, `<config>/net.d`) */
@@ -395,6 +396,7 @@ export class Reconciler {
       const snap = w.snapshot();
       if (!snap) return false;
       const state = w.state;
+      if (appcPostStopRunning(w.rec.uid)) return false; // an ACI app is still ending (appc-hooks.ts)
       if (state === 'failed' || state === 'completed') return true;
       if (state !== 'running') return false;
       const apps = Object.values(snap.context.apps);
