@@ -15,6 +15,7 @@ import type { Container } from '../spec/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
 import type { AttachOut, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
 import { STEP_PRIORITY, type Host } from './host.js';
+import { createSupervision, exitDetails, terminationMount } from './probing.js';
 import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.js';
 import { podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
@@ -85,6 +86,9 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     };
     // Volumes pinned inside their roots (volumes.ts); subPathExpr expands from the container's env.
     launch.mounts = await volumeMounts({ pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log), container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch), context: volumeContext });
+    // terminationMessagePath: a host file bind-mounted read-write, read back at the exit (probing.ts)
+    const term = await terminationMount(dir, c);
+    if (term && !launch.mounts.some((m) => m.destination === term.destination)) launch.mounts.push(term);
     const mounted = new Set(launch.mounts.map((m) => m.destination));
     launch.etcFiles = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
     // ACI apps: pre-start handler, AC_METADATA_URL (appc-hooks.ts)
@@ -174,6 +178,10 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       throw new BerthError(code === 'NotFound' ? 'Unavailable' : code, errorMessage(err), { cause: err, details: { reason: 'ErrImagePull' } });
     }
   }
+
+  // probes, postStart, kills after a failed probe or hook (probing.ts); the execution each app runs now
+  const supervision = createSupervision(host, rec, log, byName);
+  const executions = new Map<string, number>();
 
   return {
     pullImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
@@ -268,14 +276,30 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         startApp: fromPromise<AppStarted, AppStartInput>(async ({ input, signal }) => {
           const c = byName(input.app);
           await imageFor(c, signal);
-          return startExecution(c, input.execution);
+          executions.set(c.name, input.execution);
+          try {
+            return await startExecution(c, input.execution);
+          } catch (err) {
+            // a process that cannot run is an exit (StartError, 128) at this time, not a failed setup
+            const details = (err as { details?: Record<string, unknown> }).details;
+            if (details?.reason !== 'StartError') throw err;
+            host.events.emit({ uid: rec.uid, podName: rec.key, app: c.name, type: 'Warning', reason: 'Failed', message: `Error: ${errorMessage(err)}` });
+            throw new BerthError(codeOf(err) ?? 'FailedPrecondition', errorMessage(err), { cause: err, details: { ...details, at: host.clock.now() } });
+          }
         }),
         waitExit: fromPromise<AppExited, AppWaitInput>(async ({ input, signal }) => {
           const r = await host.runtime.waitExit(containerId(rec.uid, input.app), signal);
-          log.info({ app: input.app, exitCode: r.exitCode }, 'app exited');
-          await postStop(byName(input.app));
-          return r;
+          const c = byName(input.app);
+          const execution = executions.get(c.name) ?? rec.apps[c.name]?.restartCount ?? 0;
+          const details = await exitDetails(dir, c, r, appLogPath(layout, rec.namespace, rec.name, rec.uid, c.name, execution)).catch((err: unknown) => {
+            log.warn({ app: c.name, err }, 'termination message could not be read');
+            return { reason: r.exitCode === 0 ? 'Completed' : 'Error' };
+          });
+          log.info({ app: input.app, exitCode: r.exitCode, reason: details.reason }, 'app exited');
+          await postStop(c);
+          return { exitCode: r.exitCode, finishedAt: r.finishedAt, ...details };
         }),
+        ...supervision,
       },
     }),
   };

@@ -399,13 +399,19 @@ export class Reconciler {
       if (appcPostStopRunning(w.rec.uid)) return false; // an ACI app is still ending (appc-hooks.ts)
       if (state === 'failed' || state === 'completed') return true;
       if (state !== 'running') return false;
-      const apps = Object.values(snap.context.apps);
+      const apps = Object.entries(snap.context.apps);
       if (apps.length < w.rec.pod.spec.containers.length) return false;
       const now = this.host.clock.now();
       const minReady = this.opts.minReadyMs ?? 500;
-      return apps.every(
-        (a) => (a.state === 'running' && now - (a.startedAt ?? 0) >= minReady) || a.state === 'succeeded' || a.state === 'failed',
-      );
+      const spec = [...w.rec.pod.spec.containers, ...(w.rec.pod.spec.initContainers ?? [])];
+      // converged when the kubelet would call the pod Ready: an app with a readiness probe when it
+      // passes; others started (startup probe) and still running after --min-ready
+      return apps.every(([name, a]) => {
+        if (a.state === 'succeeded' || a.state === 'failed') return true;
+        if (a.state !== 'running') return false;
+        if (spec.find((c) => c.name === name)?.readinessProbe) return a.ready === true;
+        return a.started !== false && now - (a.startedAt ?? 0) >= minReady;
+      });
     });
   }
 

@@ -120,7 +120,7 @@ export function probeSettings(p: ProbeTimings | null | undefined): Settings | nu
 const initialResult = (kind: ProbeKind): ProbeResult | null => (kind === 'readiness' ? 'failure' : kind === 'liveness' ? 'success' : null);
 
 /** A hung handler must not stop the schedule: the attempt is a failure this long after its timeout. */
-const HANDLER_SLACK_MS = 1000;
+const HANDLER_SLACK_MS = 5000;
 
 export const probeMachine = setup({
   types: {
