@@ -112,6 +112,8 @@ export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs:
       podRefs.add(app.image);
       if (app.imageDigest) await closure(svc, app.imageDigest, live);
     }
+    // image volumes are the pod's images too
+    for (const v of r.pod?.spec.volumes ?? []) if (v.image) podRefs.add(v.image.reference);
   }
   const keptRefs: ImageRecord[] = [];
   const droppedRefs: ImageRecord[] = [];

@@ -50,4 +50,22 @@ describe('image gc', () => {
     expect(await svc.listRendered()).toEqual([used.manifestDigest.slice(7)]);
     for (const d of [used.manifestDigest, used.configDigest, ...used.layers.map((l) => l.digest)]) expect(await svc.store.has(d)).toBe(true);
   });
+
+  it('keeps the image of an image volume whatever its age', async () => {
+    const root = await tmp();
+    const state = join(root, 'state');
+    const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
+    const layout = join(root, 'vol');
+    const img = await writeImage(layout, { layers: [await makeTar([dir('etc'), file('etc/vol', 'vol')])] });
+    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    const svc = createImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
+    const ref = `oci:${layout}:v1`;
+    await svc.render(await svc.pull(ref));
+    await mkdir(join(state, 'pods', 'uid-2'), { recursive: true });
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [], volumes: [{ name: 'v', image: { reference: ref } }] } };
+    await writeFile(join(state, 'pods', 'uid-2', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-2', key: 'default/p', pod, apps: {} }));
+    const r = await imageGc(o, svc, HOUR, false, Date.now() + 2 * HOUR);
+    expect(r).toEqual({ blobs: [], bytes: 0, rendered: [], references: [] });
+    expect((await svc.listImages()).map((i) => i.reference)).toEqual([ref]);
+  });
 });
