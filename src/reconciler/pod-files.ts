@@ -3,10 +3,11 @@
  * (bind-mounted read-only), and the pod's emptyDir volumes.
  */
 import { mkdir, readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/fs.js';
 import type { Pod } from '../spec/pod.js';
+import { podFqdn, podOwnHostname } from '../spec/pod-api-checks.js';
 
 export interface EtcFiles {
   '/etc/hosts': string;
@@ -14,16 +15,43 @@ export interface EtcFiles {
   '/etc/resolv.conf': string;
 }
 
-/** The pod's hostname: the node's for hostNetwork pods (they share its UTS namespace), else hostname or the pod name. */
+/**
+ * The pod's hostname, as the kubelet sets it: the node's for hostNetwork pods (they share its
+ * UTS namespace), else spec.hostname or the pod name (cut to 63 characters); with
+ * setHostnameAsFQDN and a subdomain, the FQDN (hostname.subdomain.namespace.svc.cluster.local).
+ */
 export function podHostname(pod: Pod): string {
   if (pod.spec.hostNetwork) return hostname();
-  return (pod.spec.hostname ?? pod.metadata.name).slice(0, 63);
+  const own = podOwnHostname(pod);
+  return (pod.spec.setHostnameAsFQDN && podFqdn(pod, own)) || own;
 }
 
+/** The node's name, as the kubelet reports it in spec.nodeName of a static pod: its hostname, lowercase. */
+export function nodeName(): string {
+  return hostname().toLowerCase();
+}
+
+/**
+ * The node's IPs (status.hostIP(s)): the addresses of its non-loopback interfaces, IPv4 first
+ * (the kubelet's node IP family order), link-local IPv6 left out.
+ */
+export function nodeIPs(): string[] {
+  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  const usable = all.filter((a) => !a.internal && !(a.family === 'IPv6' && /^fe80:/i.test(a.address)));
+  const v4 = usable.filter((a) => a.family === 'IPv4').map((a) => a.address);
+  const v6 = usable.filter((a) => a.family === 'IPv6').map((a) => a.address);
+  return [...new Set([...v4, ...v6])];
+}
+
+/**
+ * /etc/hosts as the kubelet writes it for a pod with its own network: localhost, each pod IP
+ * with the FQDN (when the pod has a subdomain) and the hostname, then the hostAliases.
+ */
 export function hostsFile(pod: Pod, ips: string[]): string {
-  const name = podHostname(pod);
+  const name = pod.spec.hostNetwork ? hostname() : podOwnHostname(pod);
+  const fqdn = pod.spec.hostNetwork ? undefined : podFqdn(pod, name);
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
-  for (const ip of ips) lines.push(`${ip}\t${name}`);
+  for (const ip of ips) lines.push(fqdn ? `${ip}\t${fqdn}\t${name}` : `${ip}\t${name}`);
   for (const a of pod.spec.hostAliases ?? []) lines.push(`${a.ip}\t${a.hostnames.join(' ')}`);
   return `# written by berth\n${lines.join('\n')}\n`;
 }

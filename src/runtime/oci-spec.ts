@@ -7,7 +7,8 @@ import { BerthError } from '../common/index.js';
 import type { Container } from '../spec/pod.js';
 import { ALL_CAPABILITIES, type CgroupMode, type HostDevice, type HostLsm, type HostRlimits } from './host-facts.js';
 import type { AppLaunch, ImageProcessConfig } from './types.js';
-import { totalmem } from 'node:os';
+import { statfsSync } from 'node:fs';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { normalizeSysctlName } from '../spec/security.js';
 import { oomScoreAdj } from './qos.js';
 import { seccompFor } from './seccomp/index.js';
@@ -111,7 +112,12 @@ export function expandVars(input: string, lookup: (name: string) => string | und
   return out;
 }
 
-/** Resolve a container env var's valueFrom.fieldRef against the pod (downward API subset). */
+/**
+ * A container env var's valueFrom.fieldRef, as the kubelet fills it: every path it supports
+ * (spec/pod-api-checks.ts ENV_FIELD_PATHS). spec.nodeName is the node's name (the kubelet sets
+ * it on static pods), spec.serviceAccountName is empty (no service accounts without an API
+ * server), status.podIP(s) and status.hostIP(s) come from the launch (comma-separated lists).
+ */
 function fieldRefValue(fieldPath: string, launch: AppLaunch): string {
   const meta = launch.pod.metadata;
   const m = /^metadata\.(labels|annotations)\['(.*)'\]$/.exec(fieldPath);
@@ -124,7 +130,7 @@ function fieldRefValue(fieldPath: string, launch: AppLaunch): string {
     case 'metadata.uid':
       return launch.podUid;
     case 'spec.nodeName':
-      return launch.pod.spec.nodeName ?? '';
+      return hostname().toLowerCase();
     case 'spec.serviceAccountName':
       return '';
     case 'status.podIP':
@@ -132,8 +138,9 @@ function fieldRefValue(fieldPath: string, launch: AppLaunch): string {
     case 'status.podIPs':
       return (launch.podIPs ?? []).join(',');
     case 'status.hostIP':
+      return launch.hostIPs?.[0] ?? '';
     case 'status.hostIPs':
-      return launch.hostIPs?.join(',') ?? '';
+      return (launch.hostIPs ?? []).join(',');
     default:
       throw new BerthError('InvalidArgument', `unsupported fieldRef ${fieldPath}`);
   }
@@ -147,7 +154,7 @@ export function containerEnv(container: Container, launch: AppLaunch): Array<[st
     let value: string;
     if (e.value !== undefined) value = expandVars(e.value, (n) => defined.get(n));
     else if (e.valueFrom?.fieldRef) value = fieldRefValue(e.valueFrom.fieldRef.fieldPath, launch);
-    else if (e.valueFrom?.resourceFieldRef) value = resourceFieldValue(e.valueFrom.resourceFieldRef.resource, container);
+    else if (e.valueFrom?.resourceFieldRef) value = resourceFieldValue(e.valueFrom.resourceFieldRef, container, launch);
     else value = '';
     defined.set(e.name, value);
     out.push([e.name, value]);
@@ -155,12 +162,39 @@ export function containerEnv(container: Container, launch: AppLaunch): Array<[st
   return out;
 }
 
-function resourceFieldValue(resource: string, container: Container): string {
-  const [kind, name] = resource.split('.');
-  const q = (kind === 'limits' ? container.resources?.limits : container.resources?.requests)?.[name ?? ''];
-  if (q === undefined) return '';
-  if (name === 'cpu') return String(Math.max(1, Math.ceil(parseCpuMillis(q) / 1000)));
-  return String(parseQuantity(q));
+/**
+ * A resourceFieldRef as the kubelet fills it (ExtractContainerResourceValue): the named
+ * container's (default: this one's) limit or request, divided by the divisor (default 1) and
+ * rounded up; cpu in cores (divisor 1) or millicores (1m). A limit not set is the node's
+ * allocatable (berth reserves nothing: every CPU, all memory, the size of the filesystem of
+ * the app's bundle); a request not set is the limit when one is set (the API's defaulting), else 0.
+ */
+function resourceFieldValue(ref: { resource: string; containerName?: string | undefined; divisor?: string | number | undefined }, self: Container, launch: AppLaunch): string {
+  const [kind, name = ''] = ref.resource.split('.');
+  const named = ref.containerName ? [...(launch.pod.spec.initContainers ?? []), ...launch.pod.spec.containers].find((c) => c.name === ref.containerName) : undefined;
+  const c = named ?? self;
+  const limits = c.resources?.limits ?? {};
+  const requests = c.resources?.requests ?? {};
+  let q: string | number | undefined = kind === 'limits' ? limits[name] : (requests[name] ?? limits[name]);
+  if (q === undefined) q = kind === 'limits' ? nodeAllocatable(name, launch) : 0;
+  const d = ref.divisor === undefined ? 1 : parseQuantity(ref.divisor);
+  if (!(d > 0)) throw new BerthError('InvalidArgument', `resourceFieldRef ${ref.resource}: the divisor must be positive`);
+  if (name === 'cpu') return String(Math.ceil(parseCpuMillis(q) / Math.round(d * 1000)));
+  return String(Math.ceil(parseQuantity(q) / d));
+}
+
+function nodeAllocatable(name: string, launch: AppLaunch): number {
+  if (name === 'cpu') return availableParallelism();
+  if (name === 'memory') return totalmem();
+  if (name === 'ephemeral-storage') {
+    try {
+      const st = statfsSync(launch.bundleDir);
+      return st.blocks * st.bsize;
+    } catch {
+      return 0;
+    }
+  }
+  throw new BerthError('InvalidArgument', `resourceFieldRef: unknown resource "${name}"`);
 }
 
 function splitEnv(entry: string): [string, string] {

@@ -3,8 +3,8 @@
  * honours (k8s pkg/apis/core/validation, read for its rules and limits, worded here):
  * port names (IANA_SVC_NAME) unique per container, resource names and requests ≤ limits,
  * hostAliases, dnsConfig (3 nameservers, 32 search domains, 2048 characters), probe
- * handlers and ports (a named port must be declared by the container), successThreshold 1
- * for liveness and startup probes, lifecycle.stopSignal, restartPolicy only on init
+ * and hook ports (a named port must be declared by the container; successThreshold is
+ * probe-checks.ts's), lifecycle.stopSignal, restartPolicy only on init
  * containers, env fieldRef paths, and the FQDN length of setHostnameAsFQDN.
  */
 import { Validator } from 'ip-num';
@@ -202,12 +202,9 @@ function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContai
   for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
     const pr = c[probe];
     if (pr === undefined) continue;
-    if (probe !== 'readinessProbe' && pr.successThreshold !== undefined && pr.successThreshold !== 1) {
-      error(at(probe, 'successThreshold'), `must be 1 for a ${probe === 'livenessProbe' ? 'liveness' : 'startup'} probe`);
-    }
-    if (pr.terminationGracePeriodSeconds !== undefined) {
-      if (probe === 'readinessProbe') error(at(probe, 'terminationGracePeriodSeconds'), 'must not be set for a readiness probe');
-      else if (pr.terminationGracePeriodSeconds < 1) error(at(probe, 'terminationGracePeriodSeconds'), 'must be greater than 0');
+    // successThreshold 1 and no grace on readiness probes: probe-checks.ts
+    if (probe !== 'readinessProbe' && pr.terminationGracePeriodSeconds !== undefined && pr.terminationGracePeriodSeconds < 1) {
+      error(at(probe, 'terminationGracePeriodSeconds'), 'must be greater than 0');
     }
     if (pr.httpGet) checkPort(c, pr.httpGet.port, at(probe, 'httpGet', 'port'), error);
     if (pr.tcpSocket) checkPort(c, pr.tcpSocket.port, at(probe, 'tcpSocket', 'port'), error);
