@@ -16,7 +16,7 @@
  * ownership (runtime/volume-ownership.ts) is set on emptyDir and downwardAPI volumes when
  * they are set up, as the kubelet does; never on hostPath or image volumes.
  */
-import { mkdir, open, readlink, realpath, statfs } from 'node:fs/promises';
+import { chmod, mkdir, open, readlink, realpath, statfs } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
@@ -31,6 +31,10 @@ import { downwardApiFiles, type NodeAllocatable, type PodIdentity } from './down
 import { emptyDirPath, ensureEmptyDir, releaseVolumeMounts } from './emptydir.js';
 
 export { EMPTY_DIR_MODE, emptyDirPath } from './emptydir.js';
+
+/** What hostPath DirectoryOrCreate and FileOrCreate make (the kubelet's modes). */
+const HOST_DIR_MODE = 0o755;
+const HOST_FILE_MODE = 0o644;
 
 /** The downwardAPI volume's root: world-readable, like the kubelet's (a wrapped emptyDir); the app gets it read-only. */
 const DOWNWARD_DIR_MODE = 0o777;
@@ -266,15 +270,22 @@ async function openHostPath(volume: string, path: string, type: string): Promise
   let node = await openPath(path, { follow: true, description: desc });
   if (!node) {
     if (type === '' || type === 'DirectoryOrCreate') {
-      await mkdir(path, { recursive: true, mode: 0o755 }).catch((err: unknown) => {
+      // the kubelet's MkdirAll(path, 0755): every directory made is 0755, whatever berth's umask
+      const first = await mkdir(path, { recursive: true, mode: HOST_DIR_MODE }).catch((err: unknown) => {
         throw new BerthError('FailedPrecondition', `${desc}: cannot create the directory: ${errorMessage(err)}`, { cause: err });
       });
+      if (first) for (let d = path; d.length >= first.length; d = dirname(d)) await chmod(d, HOST_DIR_MODE);
     } else if (type === 'FileOrCreate') {
       try {
-        await (await open(path, 'a', 0o644)).close();
+        // the kubelet's empty 0644 file, made only when nothing is there
+        const f = await open(path, 'wx', HOST_FILE_MODE);
+        await f.chmod(HOST_FILE_MODE);
+        await f.close();
       } catch (err) {
-        const why = errnoOf(err) === 'ENOENT' ? 'its parent directory does not exist (FileOrCreate creates only the file)' : errorMessage(err);
-        throw new BerthError('FailedPrecondition', `${desc}: cannot create the file: ${why}`, { cause: err });
+        if (errnoOf(err) !== 'EEXIST') {
+          const why = errnoOf(err) === 'ENOENT' ? 'its parent directory does not exist (FileOrCreate creates only the file)' : errorMessage(err);
+          throw new BerthError('FailedPrecondition', `${desc}: cannot create the file: ${why}`, { cause: err });
+        }
       }
     } else {
       const want = TYPE_KIND[type];

@@ -172,6 +172,38 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     expect(await mountsAtOrBelow(podDir)).toEqual([]);
   });
 
+  it('hostPath DirectoryOrCreate and FileOrCreate make 0755 directories and a 0644 file whatever the umask; an existing file is kept', async () => {
+    const host = join(dir, 'host');
+    await mkdir(host);
+    await writeFile(join(host, 'kept'), 'data', { mode: 0o600 });
+    const c = app([{ name: 'd', mountPath: '/d' }, { name: 'f', mountPath: '/f' }, { name: 'k', mountPath: '/k' }]);
+    const p = pod({
+      containers: [c],
+      volumes: [
+        { name: 'd', hostPath: { path: join(host, 'a', 'b'), type: 'DirectoryOrCreate' } },
+        { name: 'f', hostPath: { path: join(host, 'new-file'), type: 'FileOrCreate' } },
+        { name: 'k', hostPath: { path: join(host, 'kept'), type: 'FileOrCreate' } },
+      ],
+    });
+    const old = process.umask(0o077);
+    try {
+      await volumeMounts({ pod: p, container: c, podDir });
+    } finally {
+      process.umask(old);
+    }
+    expect(((await stat(join(host, 'a'))).mode & 0o7777).toString(8)).toBe('755');
+    expect(((await stat(join(host, 'a', 'b'))).mode & 0o7777).toString(8)).toBe('755');
+    const f = await stat(join(host, 'new-file'));
+    expect([f.isFile(), f.size, (f.mode & 0o7777).toString(8)]).toEqual([true, 0, '644']);
+    const k = await stat(join(host, 'kept'));
+    expect([k.size, (k.mode & 0o7777).toString(8)]).toEqual([4, '600']);
+    // hostPath is never given fsGroup's group (the kubelet's rule)
+    const withGroup = pod({ ...p.spec, securityContext: { fsGroup: 4321 } });
+    await volumeMounts({ pod: withGroup, container: c, podDir });
+    expect((await stat(join(host, 'kept'))).gid).toBe(0);
+    await releasePodMounts(podDir);
+  });
+
   it('image volumes: the rendered tree, read-only and noexec, a subPath inside it; missing tree is Unavailable', async () => {
     const tree = join(dir, 'rendered', 'rootfs');
     await mkdir(join(tree, 'etc'), { recursive: true });
