@@ -54,7 +54,9 @@ import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
+import { monitorCommand } from './monitor-scope.js';
 import { runExec } from './exec.js';
+import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
 import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime } from './types.js';
 
 export interface ContainerMeta {
@@ -281,12 +283,18 @@ export class ConmonRuntime implements AppRuntime {
       '--socket-dir-path', this.socksDir,
       '--persist-dir', join(ctrDir, 'persist'),
       '--log-level', 'warning',
+      // tty: the app runs on a terminal conmon holds (its output is logged from it); stdin:
+      // conmon keeps the app's stdin open (nobody attaches, so it stays empty, as under a kubelet)
+      ...(launch.container.tty ? ['-t'] : []),
+      ...(launch.container.stdin ? ['-i'] : []),
     ];
     const stderrPath = join(ctrDir, 'conmon.stderr');
     const errFd = openSync(stderrPath, 'a');
     let child;
     try {
-      child = spawn(this.conmonPath, args, {
+      // its own scope when systemd runs the host: a stop of the agent's unit never reaches it
+      const mon = monitorCommand(this.conmonPath, args, id);
+      child = spawn(mon.command, mon.args, {
         cwd: ctrDir, // conmon writes relative files (`oom` on an OOM kill) to its working directory
         detached: true,
         stdio: ['ignore', 'ignore', errFd, 'pipe'],
@@ -607,6 +615,16 @@ export class ConmonRuntime implements AppRuntime {
     add(await readdir(join(this.runDir, 'containers')).catch(() => []));
     add(await readdir(this.exitsDir).catch(() => []));
     return [...ids].sort();
+  }
+
+  /**
+   * Rotate the live log of a running app when it reached limits.maxBytes (log-rotation.ts:
+   * rename, then conmon reopens through its ctl FIFO; no line is lost). False when not rotated.
+   */
+  async rotateLog(id: string, limits: LogRotationLimits): Promise<boolean> {
+    const meta = await this.readMeta(id);
+    if (!meta || !(await this.monitorAlive(meta))) return false;
+    return rotateLogIfNeeded(meta.logPath, limits, () => reopenConmonLog(join(meta.bundleDir, 'ctl')));
   }
 
   /**

@@ -4,8 +4,9 @@
  * `P` lines are partial: their text continues on the next line of the same stream, up to an
  * `F` line. readCriLog yields one string per logical line (without the newline).
  */
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { watch } from 'node:fs';
+import { join } from 'node:path';
 import { errnoOf, sleep } from '../common/index.js';
 
 export interface CriLine {
@@ -44,6 +45,12 @@ class Assembler {
   constructor(private readonly opts: ReadCriLogOptions) {}
 
   push(raw: string): string | undefined {
+    const l = this.pushLine(raw);
+    return l && this.format(l.time, l.text);
+  }
+
+  /** The logical line `raw` completes, with the time of its first fragment. */
+  pushLine(raw: string): { time: string; text: string } | undefined {
     const l = parseCriLine(raw);
     if (!l) return undefined;
     if (this.opts.stream && l.stream !== this.opts.stream) return undefined;
@@ -55,17 +62,21 @@ class Assembler {
       return undefined;
     }
     this.pending.delete(l.stream);
-    return this.format(time, text);
+    return { time, text };
   }
 
   /** Partials that never got their `F` (the app exited mid-line). */
   flush(): string[] {
-    const out = [...this.pending.values()].map((p) => this.format(p.time, p.text));
+    return this.flushLines().map((p) => this.format(p.time, p.text));
+  }
+
+  flushLines(): Array<{ time: string; text: string }> {
+    const out = [...this.pending.values()];
     this.pending.clear();
     return out;
   }
 
-  private format(time: string, text: string): string {
+  format(time: string, text: string): string {
     return this.opts.timestamps ? `${time} ${text}` : text;
   }
 }
@@ -146,5 +157,175 @@ export async function* readCriLog(path: string, opts: ReadCriLogOptions = {}): A
     }
   } finally {
     watcher?.close();
+  }
+}
+
+/** One file of an app's log: an execution's rotated files (stamp order), then its live `<n>.log`. */
+export interface LogSegment {
+  execution: number;
+  path: string;
+  /** the live file (not rotated) */
+  live: boolean;
+}
+
+/** Every log segment in an app's log dir, in the order it was written. */
+export async function logSegments(dir: string): Promise<LogSegment[]> {
+  const names = await readdir(dir).catch((err: unknown) => {
+    if (errnoOf(err) === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  const out: Array<LogSegment & { key: string }> = [];
+  for (const n of names) {
+    const m = /^(\d+)\.log(?:\.(\d{8}-\d{6}\.\d{3}(?:-\d+)?))?$/.exec(n);
+    if (!m) continue;
+    out.push({ execution: Number(m[1]), path: join(dir, n), live: m[2] === undefined, key: m[2] ?? '~' });
+  }
+  out.sort((a, b) => a.execution - b.execution || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return out.map(({ key: _k, ...s }) => s);
+}
+
+export interface ReadAppLogOptions {
+  /** the execution to start with (default: the latest); with follow, later ones follow it */
+  execution?: number;
+  /** only the last N logical lines of what exists when reading starts */
+  tail?: number;
+  /** only lines written at or after this time (epoch ms) */
+  sinceMs?: number;
+  timestamps?: boolean;
+  /** keep reading: across rotations and into the next executions (restarts) */
+  follow?: boolean;
+  /** following ends when this says the log's owner is gone (the pod deleted) */
+  gone?: () => Promise<boolean>;
+  signal?: AbortSignal;
+  pollMs?: number;
+}
+
+/**
+ * An app's log (`dir` holds `<execution>.log` and its rotated files): one execution, all its
+ * segments in order; with `follow`, appended lines, the rotated-away file read to its end
+ * before the new one, and each later execution as it appears, until aborted or `gone`.
+ * Segments are tracked by inode, so a rename under the reader loses nothing.
+ */
+export async function* readAppLog(dir: string, opts: ReadAppLogOptions = {}): AsyncIterable<string> {
+  const asm = new Assembler({});
+  const initial = await logSegments(dir);
+  const first = opts.execution ?? initial.at(-1)?.execution;
+  let cur: { ino: number; offset: number; execution: number } | undefined;
+  const done = new Set<number>();
+  let rest = '';
+  let startExec = first;
+  const keep = (l: { time: string; text: string }) => opts.sinceMs === undefined || (Date.parse(l.time) || 0) >= opts.sinceMs;
+
+  /** Read what is there now; returns the completed lines. */
+  const drain = async (final: boolean): Promise<Array<{ time: string; text: string }>> => {
+    const out: Array<{ time: string; text: string }> = [];
+    const push = (raw: string) => {
+      const l = asm.pushLine(raw);
+      if (l && keep(l)) out.push(l);
+    };
+    for (let guard = 0; guard < 1000; guard++) {
+      if (startExec === undefined) {
+        startExec = (await logSegments(dir)).at(-1)?.execution;
+        if (startExec === undefined) return out;
+      }
+      const segs = (await logSegments(dir)).filter((s) => s.execution >= (cur?.execution ?? startExec!) && (opts.follow || s.execution === startExec));
+      const withIno: Array<LogSegment & { ino: number }> = [];
+      for (const s of segs) {
+        const st = await stat(s.path).catch(() => undefined);
+        if (st && !done.has(st.ino)) withIno.push({ ...s, ino: st.ino });
+      }
+      let idx = cur ? withIno.findIndex((s) => s.ino === cur!.ino) : -1;
+      if (idx < 0) {
+        // start, or the file we read is gone: the next one not read yet
+        if (withIno.length === 0) return out;
+        if (cur) done.add(cur.ino);
+        idx = 0;
+        if (cur && withIno[0]!.execution !== cur.execution) {
+          if (rest) push(rest);
+          rest = '';
+          for (const l of asm.flushLines()) if (keep(l)) out.push(l);
+        }
+        cur = { ino: withIno[0]!.ino, offset: 0, execution: withIno[0]!.execution };
+      }
+      const seg = withIno[idx]!;
+      const text = await readFrom(seg.path, seg.ino, cur!);
+      if (text === undefined) continue; // replaced under us: list again
+      const lines = (rest + text).split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) push(l);
+      const next = withIno[idx + 1];
+      if (!next) {
+        if (final || (!opts.follow && !seg.live)) {
+          if (rest) push(rest);
+          rest = '';
+          for (const l of asm.flushLines()) if (keep(l)) out.push(l);
+        }
+        return out;
+      }
+      // a later segment exists: this one is complete (renamed away, or its execution ended)
+      done.add(seg.ino);
+      if (next.execution !== seg.execution) {
+        if (rest) push(rest);
+        rest = '';
+        for (const l of asm.flushLines()) if (keep(l)) out.push(l);
+      }
+      cur = { ino: next.ino, offset: 0, execution: next.execution };
+    }
+    return out;
+  };
+
+  const fmt = (l: { time: string; text: string }) => (opts.timestamps ? `${l.time} ${l.text}` : l.text);
+  let lines = await drain(!opts.follow);
+  if (opts.tail !== undefined) lines = opts.tail <= 0 ? [] : lines.slice(-opts.tail);
+  for (const l of lines) yield fmt(l);
+  if (!opts.follow) return;
+  const pollMs = opts.pollMs ?? 250;
+  let wake: (() => void) | undefined;
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    watcher = watch(dir, () => wake?.());
+    watcher.on('error', () => undefined);
+  } catch {
+    watcher = undefined;
+  }
+  try {
+    while (!opts.signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        sleep(pollMs, opts.signal).then(resolve, resolve);
+      });
+      wake = undefined;
+      if (opts.signal?.aborted) break;
+      const gone = (await opts.gone?.()) ?? false;
+      for (const l of await drain(gone)) yield fmt(l);
+      if (gone) return;
+    }
+  } finally {
+    watcher?.close();
+  }
+}
+
+/** Bytes of `path` after cur.offset, when it still is inode `ino` (else undefined); advances cur.offset. */
+async function readFrom(path: string, ino: number, cur: { offset: number }): Promise<string | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (st.ino !== ino) return undefined;
+    if (st.size <= cur.offset) return '';
+    const buf = Buffer.alloc(st.size - cur.offset);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, cur.offset);
+    // whole records only (conmon ends every one with a newline): no UTF-8 sequence is split
+    const end = bytesRead > 0 ? buf.lastIndexOf(0x0a, bytesRead - 1) : -1;
+    if (end < 0) return '';
+    cur.offset += end + 1;
+    return buf.subarray(0, end + 1).toString('utf8');
+  } finally {
+    await fh.close();
   }
 }

@@ -140,6 +140,11 @@ export interface AppRuntime {
    * FailedPrecondition when the app is not running.
    */
   exec(containerId: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Rotate the running app's live log when it reached limits.maxBytes, keeping limits.maxFiles
+   * files (log-rotation.ts); resolves false when nothing was rotated.
+   */
+  rotateLog?(containerId: string, limits: { maxBytes: number; maxFiles: number }): Promise<boolean>;
   /** Delete the runtime container, unmount and remove the execution's rootfs, forget exit files. */
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
