@@ -54,7 +54,6 @@ import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
-import { monitorCommand } from './monitor-scope.js';
 import { runExec } from './exec.js';
 import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
 import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime } from './types.js';
@@ -283,18 +282,12 @@ export class ConmonRuntime implements AppRuntime {
       '--socket-dir-path', this.socksDir,
       '--persist-dir', join(ctrDir, 'persist'),
       '--log-level', 'warning',
-      // tty: the app runs on a terminal conmon holds (its output is logged from it); stdin:
-      // conmon keeps the app's stdin open (nobody attaches, so it stays empty, as under a kubelet)
-      ...(launch.container.tty ? ['-t'] : []),
-      ...(launch.container.stdin ? ['-i'] : []),
     ];
     const stderrPath = join(ctrDir, 'conmon.stderr');
     const errFd = openSync(stderrPath, 'a');
     let child;
     try {
-      // its own scope when systemd runs the host: a stop of the agent's unit never reaches it
-      const mon = monitorCommand(this.conmonPath, args, id);
-      child = spawn(mon.command, mon.args, {
+      child = spawn(this.conmonPath, args, {
         cwd: ctrDir, // conmon writes relative files (`oom` on an OOM kill) to its working directory
         detached: true,
         stdio: ['ignore', 'ignore', errFd, 'pipe'],
