@@ -56,7 +56,7 @@ export interface TableOptions {
 export function statusHead(o: TableOptions): string[] {
   const head = ['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE'];
   if (o.allNamespaces) head.unshift('NAMESPACE');
-  if (o.wide) head.push('IP', 'NETWORKS', 'PORTS', 'IMAGE');
+  if (o.wide) head.push('IP', 'NETWORKS', 'PORTS', 'IMAGE', 'REVISION');
   return head;
 }
 
@@ -70,6 +70,7 @@ export function statusCells(r: PodStatusRow, o: TableOptions): string[] {
       r.networks.map((n) => `${n.name}(${n.interface})`).join(',') || (r.netns === null && r.uid ? 'host' : '<none>'),
       portsText(r),
       [...new Set(r.apps.map((a) => a.image))].join(',') || '<none>',
+      r.revision ? r.revision.slice(0, 12) : '<none>',
     );
   }
   return line;
@@ -104,7 +105,8 @@ export function podJson(r: PodStatusRow) {
     restarts: r.restarts,
     reason: r.reason,
     message: r.message,
-    source: r.source,
+    // the spec file, and the git commit it was applied from (null for spec directories)
+    source: { file: r.source, revision: r.revision ?? null },
     netns: r.netns,
     ips: r.ips,
     networks: r.networks,

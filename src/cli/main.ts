@@ -20,6 +20,7 @@ import * as gc from './commands/gc.js';
 import * as version from './commands/version.js';
 import * as completion from './commands/completion.js';
 import * as man from './commands/man.js';
+import * as condition from './commands/condition.js';
 import { VERSION } from './commands/version.js';
 
 const program = new Command('berth')
@@ -32,7 +33,7 @@ const program = new Command('berth')
 // Global options once, in `berth --help`; every subcommand's help points there.
 addGlobalOptions(program).addHelpText('afterAll', ({ command }) => (command === program ? '' : '\nGlobal options (--state-dir, --spec-dir, --config-dir, --log-level, --log-format, …): see berth --help'));
 
-for (const c of [reconcile, validate, status, describe, logs, exec, net, image, trust, gc, version, completion, man]) c.register(program);
+for (const c of [reconcile, validate, status, describe, logs, exec, condition, net, image, trust, gc, version, completion, man]) c.register(program);
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -10,17 +10,20 @@ import { attachmentsOf } from './attachments.js';
 import type { Host } from './host.js';
 import { containerId, netnsName, sandboxId } from './layout.js';
 import type { PodRecord } from './records.js';
-import type { ObservedNetwork } from './status.js';
+import { readGateConditions } from './pod-conditions.js';
+import type { GateConditions, ObservedNetwork } from './status.js';
 
 export interface PodObservation {
   live: Record<string, AppStatus>;
   net: ObservedNetwork;
+  /** the readiness gates' conditions (berth condition) */
+  gates: GateConditions;
 }
 
 /** The apps' runtime status by app name. */
 export async function observeApps(host: Pick<Host, 'runtime'>, rec: PodRecord): Promise<Record<string, AppStatus>> {
   const live: Record<string, AppStatus> = {};
-  for (const c of rec.pod.spec.containers) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
+  for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers]) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
   return live;
 }
 
@@ -50,7 +53,7 @@ export async function observeNetwork(host: Pick<Host, 'cni' | 'netns' | 'log'>, 
   return { netns: exists ? host.netns.path(name) : null, attachments };
 }
 
-export async function observePod(host: Pick<Host, 'runtime' | 'cni' | 'netns' | 'log'>, rec: PodRecord): Promise<PodObservation> {
-  const [live, net] = await Promise.all([observeApps(host, rec), observeNetwork(host, rec)]);
-  return { live, net };
+export async function observePod(host: Pick<Host, 'runtime' | 'cni' | 'netns' | 'log' | 'layout'>, rec: PodRecord): Promise<PodObservation> {
+  const [live, net, gates] = await Promise.all([observeApps(host, rec), observeNetwork(host, rec), readGateConditions(host.layout, rec.uid)]);
+  return { live, net, gates };
 }

@@ -7,7 +7,9 @@ import { createActor, type Actor } from 'xstate';
 import type { Logger } from '../common/logger.js';
 import type { AppStatus } from '../runtime/types.js';
 import type { AppObserved, AppRecorded, AppSummary } from '../state-machines/app.machine.js';
-import { podMachine, type PodAppInput, type PodStateValue } from '../state-machines/pod.machine.js';
+import { podMachine, type PodAppInput, type PodAppKind, type PodStateValue } from '../state-machines/pod.machine.js';
+import type { Container } from '../spec/pod.js';
+import { isSidecar, podEnding } from './pod-stop.js';
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import { createPodActors, newResources } from './pod-actors.js';
@@ -65,15 +67,20 @@ export class PodWorker {
     const apps: PodAppInput[] = [];
     let seen = false;
     const now = this.host.clock.now();
-    for (const c of this.rec.pod.spec.containers) {
+    const kinds: Array<[Container, PodAppKind]> = [
+      ...(this.rec.pod.spec.initContainers ?? []).map((c): [Container, PodAppKind] => [c, isSidecar(c) ? 'sidecar' : 'init']),
+      ...this.rec.pod.spec.containers.map((c): [Container, PodAppKind] => [c, 'app']),
+    ];
+    for (const [c, kind] of kinds) {
       const prev = this.rec.apps[c.name];
       const id = containerId(this.rec.uid, c.name);
       const st: AppStatus = opts.fresh || stopping ? { containerId: id, state: 'unknown' } : await this.host.runtime.status(id);
       const observed = observedApp(st, now);
       // An execution that exited before it was started is the agent's own interrupted start.
-      if (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined)) seen = true;
+      // Only a regular app seen says init is done (init containers and sidecars run before).
+      if (kind === 'app' && (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined))) seen = true;
       const recorded: AppRecorded = { state: prev?.state, lastExit: prev?.lastExit ?? null, backoffMs: prev?.backoffMs, lastError: prev?.lastError ?? null };
-      apps.push({ name: c.name, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed, recorded });
+      apps.push({ name: c.name, kind, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed, recorded });
     }
     const res = newResources();
     const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, res, this.log) });
@@ -87,6 +94,7 @@ export class PodWorker {
         stopping,
         adopt: seen && !stopping,
         now,
+        ...podEnding(this.rec, now),
       },
     });
     let lastState = '';

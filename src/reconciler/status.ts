@@ -46,6 +46,8 @@ export interface PodStatusRow {
   reason: string | null;
   message: string | null;
   source: string | null;
+  /** the git commit the pod's spec was applied from (git sources only) */
+  revision?: string | null;
   netns: string | null;
   ips: string[];
   networks: Array<{ name: string; interface: string; ips: string[] }>;
@@ -196,6 +198,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     reason,
     message,
     source: rec.source.file,
+    revision: rec.source.revision ?? null,
     netns: network.netns,
     ips: network.attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!)),
     networks: network.attachments.map((a) => ({ name: a.network, interface: a.interface, ips: a.ips })),

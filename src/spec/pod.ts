@@ -264,6 +264,10 @@ export const PodSpec = z
     initContainers: z.array(Container).optional(),
     restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
     terminationGracePeriodSeconds: z.number().int().min(0).default(30),
+    /** the pod is ended (phase Failed, reason DeadlineExceeded) this long after it started (pod.machine.ts) */
+    activeDeadlineSeconds: z.number().int().min(1, 'must be at least 1').optional(),
+    /** conditions that must be True for the pod to be Ready, set with `berth condition POD TYPE=True|False` (pod-conditions.ts) */
+    readinessGates: z.array(z.object({ conditionType: z.string().min(1) }).strict()).optional(),
     hostNetwork: z.boolean().default(false),
     hostname: Dns1123Label.optional(),
     /** the pod's FQDN is hostname.subdomain.namespace.svc.cluster.local (/etc/hosts; pod-files.ts) */

@@ -6,16 +6,23 @@
  *        ╰──────── transient error: setupBackoff, then again from the top ─────╯
  *   adoption (apps seen on the host): sandbox → attaching → running, no pull or render
  *   any state ── pod.stop ──► terminating (until teardown succeeds) → terminated
+ *   initializing: each init container in order, as a child app machine (kubelet: OnFailure
+ *     under a pod's Always/OnFailure, so a failing one is restarted with back-off, Never
+ *     under Never); a sidecar (restartPolicy Always) is waited for until it is started and
+ *     keeps running beside the apps. An init container that fails for good → ending → failed.
+ *   activeDeadlineSeconds after the pod started ──► ending (every app killed) → failed
+ *   every regular app final while sidecars run ──► ending (sidecars killed) → completed
  *
  * Every step is idempotent (images and trees are cached, the sandbox is adopted when it
  * exists), so retrying from the top after an error or an agent restart is safe. Apps are
  * supervised by child app machines, which report every state they enter (`app.changed`).
  * Termination is one-way: a stopped pod never starts again; a new spec is a new pod.
  */
-import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { appMachine, toAppError } from './app.machine.js';
 import type { AppChangedEvent, AppMachineInput, AppObserved, AppRecorded, AppSummary, RestartPolicy } from './app.machine.js';
 import { backoffDelay } from './backoff.js';
+import { MAX_TIMER_MS } from '../common/timers.js';
 
 export interface PodStepInput {
   uid: string;
@@ -34,8 +41,13 @@ export interface AttachOut {
   attachments: Attachment[];
 }
 
+/** A regular container, an init container that runs to completion, or a sidecar (init container with restartPolicy Always). */
+export type PodAppKind = 'app' | 'init' | 'sidecar';
+
 export interface PodAppInput {
   name: string;
+  /** default 'app'; init containers and sidecars come first, in spec order */
+  kind?: PodAppKind;
   restartCount: number;
   backoffStep: number;
   observed: AppObserved;
@@ -59,6 +71,10 @@ export interface PodMachineInput {
   adopt?: boolean;
   /** the clock when the host was observed (ms) */
   now?: number;
+  /** activeDeadlineSeconds: ms left before the pod is ended with DeadlineExceeded (0: at once) */
+  deadlineMs?: number;
+  /** the pod ended for good before (deadline, an init container under Never): stay failed */
+  ended?: StepError;
 }
 
 export interface StepError {
@@ -73,6 +89,15 @@ export interface PodContext {
   restartPolicy: RestartPolicy;
   appInputs: PodAppInput[];
   initDone: boolean;
+  /** the init container being run (index into the init containers and sidecars) */
+  initIndex: number;
+  /** ids of the app machines spawned so far */
+  spawned: string[];
+  deadlineMs: number | undefined;
+  /** why the pod is being ended (ending state): DeadlineExceeded, InitFailed, Completed */
+  endReason: EndReason | null;
+  /** started as a pod that ended for good before (input.ended) */
+  ended: boolean;
   stopping: boolean;
   adopt: boolean;
   now: number | undefined;
@@ -85,7 +110,21 @@ export interface PodContext {
   lastError: StepError | null;
 }
 
-export type PodEvent = { type: 'pod.stop' } | AppChangedEvent;
+export type PodEvent = { type: 'pod.stop' } | { type: 'pod.deadline' } | AppChangedEvent;
+
+export type EndReason = 'DeadlineExceeded' | 'InitFailed' | 'Completed';
+
+export interface PodKillInput {
+  uid: string;
+  reason: EndReason;
+}
+export interface InitFinishInput {
+  uid: string;
+  app: string;
+}
+
+/** The kubelet's message for a pod past its activeDeadlineSeconds. */
+export const DEADLINE_MESSAGE = 'Pod was active on the node longer than the specified deadline';
 
 const notProvided = (name: string) => () => {
   throw new Error(`actor ${name} was not provided`);
@@ -99,6 +138,44 @@ function stepError(step: string, error: unknown): StepError {
 
 const appId = (name: string) => `app:${name}`;
 
+const kindOf = (a: PodAppInput): PodAppKind => a.kind ?? 'app';
+const initInputs = (ctx: PodContext) => ctx.appInputs.filter((a) => kindOf(a) !== 'app');
+const regularInputs = (ctx: PodContext) => ctx.appInputs.filter((a) => kindOf(a) === 'app');
+
+/** C4: a sidecar is started when its startup probe passed, or, without one, when it runs (its postStart done). */
+export function isStarted(s: AppSummary | undefined): boolean {
+  return !!s && s.state === 'running' && s.started;
+}
+
+/** The first init container from `from` on that is still to run (one the record shows succeeded is not run again). */
+function nextInit(ctx: PodContext, from: number): number {
+  const inits = initInputs(ctx);
+  let i = from;
+  while (i < inits.length && kindOf(inits[i]!) === 'init' && inits[i]!.recorded?.state === 'succeeded') i++;
+  return i;
+}
+
+/** kubelet: init containers run with OnFailure under a pod's Always or OnFailure, Never under Never; sidecars always restart. */
+function policyOf(kind: PodAppKind, pod: RestartPolicy): RestartPolicy {
+  if (kind === 'sidecar') return 'Always';
+  if (kind === 'init') return pod === 'Never' ? 'Never' : 'OnFailure';
+  return pod;
+}
+
+function childInput(ctx: PodContext, a: PodAppInput): AppMachineInput {
+  return {
+    app: a.name,
+    restartPolicy: policyOf(kindOf(a), ctx.restartPolicy),
+    restartCount: a.restartCount,
+    backoffStep: a.backoffStep,
+    observed: a.observed,
+    ...(a.recorded ? { recorded: a.recorded } : {}),
+    ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+  };
+}
+
+const currentInit = (ctx: PodContext): PodAppInput | undefined => initInputs(ctx)[ctx.initIndex];
+
 export const podMachine = setup({
   types: {
     context: {} as PodContext,
@@ -110,20 +187,55 @@ export const podMachine = setup({
     renderImages: fromPromise<void, PodStepInput>(notProvided('renderImages')),
     createSandbox: fromPromise<SandboxOut, PodStepInput>(notProvided('createSandbox')),
     attachNetworks: fromPromise<AttachOut, PodStepInput>(notProvided('attachNetworks')),
-    runInitContainers: fromPromise<void, PodStepInput>(notProvided('runInitContainers')),
+    /** what every app start needs and earlier steps may have skipped (the pod's /etc files) */
+    prepareApps: fromPromise<void, PodStepInput>(notProvided('prepareApps')),
+    /** an init container completed: free what its execution holds (it is not run again) */
+    finishInit: fromPromise<void, InitFinishInput>(notProvided('finishInit')),
+    /** stop the pod's apps without tearing the pod down (deadline, failed init, sidecars after completion) */
+    killPod: fromPromise<void, PodKillInput>(notProvided('killPod')),
     teardown: fromPromise<void, PodStepInput>(notProvided('teardown')),
     app: appMachine,
   },
   delays: {
     setupBackoff: ({ context }) => context.backoffMs,
     teardownRetry: 2000,
+    killRetry: 2000,
   },
   guards: {
     permanentError: ({ context }) => PERMANENT.has(context.lastError?.code ?? ''),
     allAppsFinal: ({ context }) => {
-      const s = Object.values(context.apps);
-      return s.length === context.appInputs.length && s.every((a) => a.state === 'succeeded' || a.state === 'failed');
+      const regular = regularInputs(context);
+      return regular.every((a) => {
+        const s = context.apps[a.name];
+        return s !== undefined && (s.state === 'succeeded' || s.state === 'failed');
+      });
     },
+    sidecarsRunning: ({ context }) => context.appInputs.some((a) => kindOf(a) === 'sidecar' && context.spawned.includes(appId(a.name))),
+    initsDone: ({ context }) => context.initIndex >= initInputs(context).length,
+    currentSidecarStarted: ({ context }) => {
+      const a = currentInit(context);
+      return !!a && kindOf(a) === 'sidecar' && isStarted(context.apps[a.name]);
+    },
+    currentInitSucceeded: ({ context }) => {
+      const a = currentInit(context);
+      return !!a && kindOf(a) === 'init' && context.apps[a.name]?.state === 'succeeded';
+    },
+    currentInitFailed: ({ context }) => {
+      const a = currentInit(context);
+      return !!a && context.apps[a.name]?.state === 'failed';
+    },
+  },
+  actions: {
+    spawnCurrentInit: enqueueActions(({ context, enqueue }) => {
+      const a = currentInit(context);
+      if (!a || context.spawned.includes(appId(a.name))) return;
+      enqueue.spawnChild('app', { id: appId(a.name), input: childInput(context, a) });
+      enqueue.assign({ spawned: [...context.spawned, appId(a.name)] });
+    }),
+    stopAll: enqueueActions(({ context, enqueue }) => {
+      for (const id of context.spawned) enqueue.stopChild(id);
+      enqueue.assign({ spawned: [] });
+    }),
   },
 }).createMachine({
   id: 'pod',
@@ -133,6 +245,11 @@ export const podMachine = setup({
     restartPolicy: input.restartPolicy,
     appInputs: input.apps,
     initDone: input.initDone,
+    initIndex: 0,
+    spawned: [],
+    deadlineMs: input.deadlineMs,
+    endReason: null,
+    ended: input.ended !== undefined,
     stopping: input.stopping ?? false,
     adopt: input.adopt ?? false,
     now: input.now,
@@ -141,11 +258,29 @@ export const podMachine = setup({
     apps: {},
     attempt: 0,
     backoffMs: 0,
-    lastError: null,
+    lastError: input.ended ?? null,
   }),
   initial: 'init',
+  // activeDeadlineSeconds: a timer can wait at most MAX_TIMER_MS, so a longer one is re-armed
+  entry: enqueueActions(({ context, enqueue }) => {
+    if (context.deadlineMs !== undefined && !context.stopping && !context.ended) enqueue.raise({ type: 'pod.deadline' }, { id: 'activeDeadline', delay: Math.min(Math.max(0, context.deadlineMs), MAX_TIMER_MS) });
+  }),
   on: {
     'pod.stop': '.terminating',
+    'pod.deadline': [
+      {
+        guard: ({ context }) => (context.deadlineMs ?? 0) > MAX_TIMER_MS,
+        actions: enqueueActions(({ context, enqueue }) => {
+          const left = (context.deadlineMs ?? 0) - MAX_TIMER_MS;
+          enqueue.assign({ deadlineMs: left });
+          enqueue.raise({ type: 'pod.deadline' }, { id: 'activeDeadline', delay: Math.min(left, MAX_TIMER_MS) });
+        }),
+      },
+      {
+      target: '.ending',
+      actions: assign({ endReason: 'DeadlineExceeded', lastError: { step: 'deadline', code: 'DeadlineExceeded', message: DEADLINE_MESSAGE } }),
+      },
+    ],
     'app.changed': {
       actions: assign({ apps: ({ context, event }) => ({ ...context.apps, [event.app]: event.summary }) }),
     },
@@ -154,6 +289,7 @@ export const podMachine = setup({
     init: {
       always: [
         { guard: ({ context }) => context.stopping, target: 'terminating' },
+        { guard: ({ context }) => context.ended, target: 'failed' },
         { guard: ({ context }) => context.adopt, target: 'sandbox' },
         { target: 'pulling' },
       ],
@@ -181,12 +317,53 @@ export const podMachine = setup({
       },
     },
     initializing: {
-      always: { guard: ({ context }) => context.initDone, target: 'running' },
-      invoke: {
-        src: 'runInitContainers',
-        input: ({ context }) => ({ uid: context.uid }),
-        onDone: { target: 'running', actions: assign({ initDone: true }) },
-        onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('init', event.error) }) },
+      initial: 'preparing',
+      states: {
+        preparing: {
+          // init done before (an app was seen on the host, or the record says so): sidecars and apps are spawned by running
+          always: { guard: ({ context }) => context.initDone, target: '#pod.running' },
+          invoke: {
+            src: 'prepareApps',
+            input: ({ context }) => ({ uid: context.uid }),
+            onDone: {
+              target: 'next',
+              actions: assign(({ context }) => ({ initIndex: nextInit(context, 0) })),
+            },
+            onError: { target: '#pod.stepFailed', actions: assign({ lastError: ({ event }) => stepError('init', event.error) }) },
+          },
+        },
+        next: {
+          always: [
+            { guard: 'initsDone', target: '#pod.running', actions: assign({ initDone: true }) },
+            { target: 'waiting', actions: 'spawnCurrentInit' },
+          ],
+        },
+        // the current init container's machine reports through app.changed (handled at the root)
+        waiting: {
+          always: [
+            { guard: 'currentSidecarStarted', target: 'next', actions: assign(({ context }) => ({ initIndex: nextInit(context, context.initIndex + 1) })) },
+            { guard: 'currentInitSucceeded', target: 'finishing' },
+            {
+              guard: 'currentInitFailed',
+              target: '#pod.ending',
+              actions: assign(({ context }) => {
+                const a = currentInit(context)!;
+                const s = context.apps[a.name];
+                const why = s?.lastError ? s.lastError.message : `exit code ${s?.lastExit?.exitCode ?? -1}`;
+                return { endReason: 'InitFailed' as const, lastError: { step: 'init', code: 'InitFailed', message: `init container ${a.name} failed: ${why}` } };
+              }),
+            },
+          ],
+        },
+        finishing: {
+          invoke: {
+            src: 'finishInit',
+            input: ({ context }) => ({ uid: context.uid, app: currentInit(context)!.name }),
+            onDone: { target: 'next', actions: assign(({ context }) => ({ initIndex: nextInit(context, context.initIndex + 1) })) },
+            // what is left of it goes with the pod's teardown
+            onError: { target: 'next', actions: assign(({ context }) => ({ initIndex: nextInit(context, context.initIndex + 1) })) },
+          },
+        },
       },
     },
     // Permanent errors (bad input) fail the pod; others back off and retry from the top.
@@ -208,29 +385,44 @@ export const podMachine = setup({
     running: {
       entry: [
         assign({ attempt: 0, lastError: null }),
+        // sidecars not spawned yet (init done before an agent restart), then the apps
         enqueueActions(({ context, enqueue }) => {
+          const spawned = [...context.spawned];
           for (const a of context.appInputs) {
-            const input: AppMachineInput = {
-              app: a.name,
-              restartPolicy: context.restartPolicy,
-              restartCount: a.restartCount,
-              backoffStep: a.backoffStep,
-              observed: a.observed,
-              ...(a.recorded ? { recorded: a.recorded } : {}),
-              ...(context.now !== undefined ? { now: context.now } : {}),
-            };
-            enqueue.spawnChild('app', { id: appId(a.name), input });
+            if (kindOf(a) === 'init' || spawned.includes(appId(a.name))) continue;
+            enqueue.spawnChild('app', { id: appId(a.name), input: childInput(context, a) });
+            spawned.push(appId(a.name));
           }
+          enqueue.assign({ spawned });
         }),
       ],
-      always: { guard: 'allAppsFinal', target: 'completed' },
+      always: [
+        { guard: and(['allAppsFinal', 'sidecarsRunning']), target: 'ending', actions: assign({ endReason: 'Completed' }) },
+        { guard: 'allAppsFinal', target: 'completed' },
+      ],
     },
-    completed: {},
-    failed: {},
+    // Stop what still runs of the pod without tearing it down: every app at the deadline,
+    // the sidecars after a failed init container or once the regular apps are done.
+    ending: {
+      entry: 'stopAll',
+      initial: 'killing',
+      states: {
+        killing: {
+          invoke: {
+            src: 'killPod',
+            input: ({ context }) => ({ uid: context.uid, reason: context.endReason ?? 'Completed' }),
+            onDone: [{ guard: ({ context }) => context.endReason === 'Completed', target: '#pod.completed' }, { target: '#pod.failed' }],
+            onError: 'retrying',
+          },
+        },
+        retrying: { after: { killRetry: 'killing' } },
+      },
+      on: { 'pod.deadline': {} },
+    },
+    completed: { on: { 'pod.deadline': {} } },
+    failed: { on: { 'pod.deadline': {} } },
     terminating: {
-      entry: enqueueActions(({ context, enqueue }) => {
-        for (const a of context.appInputs) enqueue.stopChild(appId(a.name));
-      }),
+      entry: 'stopAll',
       initial: 'tearingDown',
       states: {
         tearingDown: {
@@ -246,7 +438,7 @@ export const podMachine = setup({
         },
         retrying: { after: { teardownRetry: 'tearingDown' } },
       },
-      on: { 'pod.stop': {} },
+      on: { 'pod.stop': {}, 'pod.deadline': {} },
     },
     terminated: { type: 'final' },
   },
@@ -263,6 +455,7 @@ export type PodStateValue =
   | 'stepFailed'
   | 'setupBackoff'
   | 'running'
+  | 'ending'
   | 'completed'
   | 'failed'
   | 'terminating'

@@ -6,6 +6,8 @@ import { formatPlan, hasChanges, Reconciler } from '../../reconciler/index.js';
 import { acquireAgentLock } from '../../reconciler/lock.js';
 import { createHost, createLogger, layoutOf } from '../wire.js';
 import { act, globalOptions, opts } from '../common.js';
+import { GitSource } from '../../source/git.js';
+import { collectFlag, gitSourceConfigs, type GitFlags } from '../../source/git-flags.js';
 
 export function register(program: Command): void {
   globalOptions(
@@ -17,16 +19,33 @@ export function register(program: Command): void {
       .option('--timeout <duration>', 'how long --once waits for pods to settle', '2m')
       .option('--resync <duration>', 'daemon: how often to look for drift', '10s')
       .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged', '500ms')
-      .option('--cni-check <duration>', 'daemon: how often to CHECK the pods\' CNI attachments and repair failed ones (0: never)', '60s'),
-  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string; minReady: string; cniCheck: string }, cmd: Command) => {
-    const o = opts(cmd);
+      .option('--cni-check <duration>', 'daemon: how often to CHECK the pods\' CNI attachments and repair failed ones (0: never)', '60s')
+      .option('--git-repo <url>', 'a git repository of specs (repeatable; combines with --spec-dir)', collectFlag)
+      .option('--git-ref <ref>', 'branch, tag, ref or commit to apply: once for every --git-repo, or once per --git-repo in order (default: HEAD)', collectFlag)
+      .option('--git-path <dir>', 'directory in the repository; {hostname} is replaced by --hostname: once, or once per --git-repo (default: the top)', collectFlag)
+      .option('--git-interval <duration>', 'daemon: how often to fetch each git source (±10 %); SIGHUP fetches at once', '60s')
+      .option('--git-verify', 'apply only commits signed by a key in <config-dir>/git-trust/')
+      .option('--hostname <name>', 'the name {hostname} stands for in --git-path (default: this host\'s name)'),
+  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
+    const git = gitSourceConfigs(cmdOpts);
+    const given = cmd.optsWithGlobals() as { specDir?: string[] };
+    // With git sources and no --spec-dir, the git sources are all there is (not /etc/podspecs too).
+    const o = git.length && !given.specDir?.length ? { ...opts(cmd), specDir: [] } : opts(cmd);
     const log = createLogger(o.logLevel, Boolean(cmdOpts.dryRun));
     const timeoutMs = parseDuration(cmdOpts.timeout);
     // One agent per state dir, for the agent's whole life; --dry-run only reads and takes none.
     const lock = cmdOpts.dryRun ? undefined : await acquireAgentLock(layoutOf(o).stateDir);
     const host = await createHost(o, log, cmdOpts.dryRun ? { readOnly: true } : {});
     const cniCheckMs = /^0+$/.test(cmdOpts.cniCheck) ? 0 : parseDuration(cmdOpts.cniCheck);
-    const rec = new Reconciler(host, { cniConfDirs: o.cniConfDir, resyncMs: parseDuration(cmdOpts.resync), minReadyMs: parseDuration(cmdOpts.minReady), cniCheckMs });
+    const gitSources = git.map((c) => new GitSource(c, { stateDir: host.layout.stateDir, configDir: host.layout.configDir, log }));
+    const rec = new Reconciler(host, {
+      cniConfDirs: o.cniConfDir,
+      resyncMs: parseDuration(cmdOpts.resync),
+      minReadyMs: parseDuration(cmdOpts.minReady),
+      cniCheckMs,
+      gitSources,
+      gitIntervalMs: parseDuration(cmdOpts.gitInterval),
+    });
     if (cmdOpts.dryRun) {
       const { desired, plan } = await rec.plan(true);
       for (const i of [...desired.issues, ...desired.conflicts]) process.stderr.write(`${formatIssue(i)}\n`);
@@ -41,6 +60,11 @@ export function register(program: Command): void {
     }
     const ac = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+    // SIGHUP: fetch every git source now and read every source again
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'fetching the git sources and reading every source now');
+      void rec.refreshSources().then(() => rec.sync());
+    });
     await rec.run(ac.signal).finally(() => host.appcMetadata?.close());
     await lock?.release();
     return 0;

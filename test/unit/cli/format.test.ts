@@ -109,7 +109,7 @@ describe('status formatting (kubectl get pods)', () => {
     const doc = JSON.parse(statusJson(rows)) as { pods: Array<Record<string, unknown>> };
     expect(Object.keys(doc.pods[0]!)).toEqual([
       'namespace', 'name', 'uid', 'status', 'ready', 'restarts', 'reason', 'message', 'source', 'netns', 'ips', 'networks', 'apps',
-      'labels', 'ports', 'createdAt', 'lastRestartAt',
+      'initContainers', 'conditions', 'labels', 'ports', 'createdAt', 'lastRestartAt',
     ]);
     expect(doc.pods[0]!.labels).toEqual({ app: 'web' });
     expect(statusDoc(rows).pods[1]!.namespace).toBe('data');

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { appMachine, type AppExited, type AppMachineInput, type AppStarted, type AppStartInput } from '../../../src/state-machines/app.machine.js';
-import { podMachine, type AttachOut, type PodMachineInput, type PodStepInput, type SandboxOut } from '../../../src/state-machines/pod.machine.js';
+import { podMachine, type AttachOut, type PodMachineInput, type PodStepInput, type SandboxOut, type InitFinishInput, type PodKillInput } from '../../../src/state-machines/pod.machine.js';
 import { BerthError } from '../../../src/common/errors.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 2));
@@ -123,7 +123,9 @@ describe('pod machine adoption', () => {
         calls.push('attach');
         return { attachments: [] };
       }),
-      runInitContainers: step('init'),
+      prepareApps: step('init'),
+      finishInit: fromPromise<void, InitFinishInput>(async () => void calls.push('finishInit')),
+      killPod: fromPromise<void, PodKillInput>(async () => void calls.push('kill')),
       teardown: step('teardown'),
       app: appMachine.provide({ actors: apps.actors }),
     };

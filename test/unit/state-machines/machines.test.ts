@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { backoffDelay, nextBackoffStep } from '../../../src/state-machines/backoff.js';
-import { podMachine, type AttachOut, type PodMachineInput, type PodStepInput, type SandboxOut } from '../../../src/state-machines/pod.machine.js';
+import { podMachine, type AttachOut, type PodMachineInput, type PodStepInput, type SandboxOut, type InitFinishInput, type PodKillInput } from '../../../src/state-machines/pod.machine.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput } from '../../../src/state-machines/app.machine.js';
 import { BerthError } from '../../../src/common/errors.js';
 
@@ -166,7 +166,9 @@ describe('pod machine', () => {
         calls.push('attach');
         return { attachments: [{ network: 'berth', interface: 'eth0', ips: ['10.87.0.2/16'] }] };
       }),
-      runInitContainers: step('init'),
+      prepareApps: step('init'),
+      finishInit: fromPromise<void, InitFinishInput>(async () => void calls.push('finishInit')),
+      killPod: fromPromise<void, PodKillInput>(async () => void calls.push('kill')),
       teardown: step('teardown'),
       app: appMachine.provide({ actors: apps.actors }),
     };
@@ -224,9 +226,10 @@ describe('pod machine', () => {
   it('skips init containers when the apps were already seen on the host', async () => {
     const clock = new SimulatedClock();
     const host = fakeHost(clock);
-    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input: { ...input, initDone: true } }).start();
-    await waitFor(actor, (s) => s.value === 'running', { timeout: 1000 });
-    expect(host.calls).not.toContain('init');
+    const withInit = { ...input, apps: [{ name: 'setup', kind: 'init' as const, restartCount: 0, backoffStep: 0, observed: { state: 'none' as const } }, ...input.apps] };
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input: { ...withInit, initDone: true } }).start();
+    await waitFor(actor, (s) => s.value === 'running' && Object.keys(s.context.apps).length === 2, { timeout: 1000 });
+    expect(host.apps.starts.map((s) => s.app)).toEqual(['a', 'b']);
     actor.stop();
   });
 
