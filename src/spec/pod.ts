@@ -233,7 +233,8 @@ export const Volume = z
       })
       .strict()
       .optional(),
-    emptyDir: z.object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: Quantity.optional() }).strict().optional(),
+    /** medium HugePages[-size] passes here and is refused with its reason (unsupported.ts) */
+    emptyDir: z.object({ medium: z.union([z.enum(['', 'Memory']), z.string().startsWith('HugePages')]).optional(), sizeLimit: Quantity.optional() }).strict().optional(),
     /** files of pod metadata and container resources (reconciler/downward-api.ts; checked in spec/volume-checks.ts) */
     downwardAPI: z
       .object({

@@ -139,6 +139,10 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
           issues.push({ severity: 'error', path: ['spec', 'volumes', i, key], message: `${key} volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume`, atKey: true });
         }
       }
+      const medium = isObject(vol['emptyDir']) ? vol['emptyDir']['medium'] : undefined;
+      if (typeof medium === 'string' && medium.startsWith('HugePages')) {
+        issues.push({ severity: 'error', path: ['spec', 'volumes', i, 'emptyDir', 'medium'], message: `medium ${medium} is not supported by berth: berth does not reserve huge pages for pods; use medium Memory (a tmpfs) or the default (disk)` });
+      }
     });
   }
 

@@ -110,6 +110,12 @@ describe('downwardAPI validation (as the API server)', () => {
     expect(errs(items).join('\n')).toContain(message);
   });
 
+  it('emptyDir medium HugePages is refused with the reason', () => {
+    const text = ['apiVersion: v1', 'kind: Pod', 'metadata: {name: p}', 'spec:', '  containers: [{name: app, image: busybox}]', '  volumes: [{name: h, emptyDir: {medium: HugePages-2Mi}}]', ''].join('\n');
+    const issues = parseFile(text, 'a.yaml').issues.filter((i) => i.severity === 'error');
+    expect(issues.map((i) => [i.path, i.message])).toEqual([['spec.volumes[0].emptyDir.medium', expect.stringContaining('medium HugePages-2Mi is not supported by berth: berth does not reserve huge pages')]]);
+  });
+
   it('image volumes, downwardAPI volumes and fsGroupChangePolicy are accepted', () => {
     const text = [
       'apiVersion: v1',
