@@ -262,6 +262,7 @@ export class Reconciler {
             await this.terminate(rec);
             await this.createPod(recordFor(pod, a.uid, desired, this.host.clock.now()));
           } else if (!w) {
+            if (pod) rec.source = pod.source; // written with the worker's first state
             if (!this.closed) await this.startWorker(rec);
           } else {
             // same spec from another commit or place: the record says where it was applied from

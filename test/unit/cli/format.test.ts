@@ -90,8 +90,8 @@ describe('status formatting (kubectl get pods)', () => {
     expect(statusTable(rows, { now: NOW, allNamespaces: true }).split('\n')[2]).toMatch(/^data {8}db {5}2\/2/);
     expect(statusTable(rows, { now: NOW, noHeaders: true }).split('\n')).toEqual(['web   2/2   Running   0   3m', 'db    2/2   Running   0   3m']);
     const wide = statusTable(rows, { now: NOW, wide: true }).split('\n');
-    expect(wide[0]).toMatch(/AGE +IP +NETWORKS +PORTS +IMAGE$/);
-    expect(wide[1]).toMatch(/10\.87\.0\.5 +podnet\(eth0\) +8080->80\/TCP,53\/UDP +img$/);
+    expect(wide[0]).toMatch(/AGE +IP +NETWORKS +PORTS +IMAGE +REVISION$/);
+    expect(wide[1]).toMatch(/10\.87\.0\.5 +podnet\(eth0\) +8080->80\/TCP,53\/UDP +img +<none>$/);
   });
 
   it('sorts by a field of each pod\'s JSON', () => {
@@ -103,6 +103,21 @@ describe('status formatting (kubectl get pods)', () => {
     some.restarts = 2;
     expect(sortRows([crashing, ...rows, some], '.restarts').map((r) => r.name)).toEqual(['web', 'db', 'some', 'crash']);
     expect(sortRows([some, ...rows], '.labels.app').map((r) => r.name)).toEqual(['some', 'db', 'web']);
+  });
+
+  it('shows the git commit a pod was applied from: REVISION of -o wide, source.revision of -o json', () => {
+    const rec = record('web');
+    const plain = row(rec);
+    rec.source = { ...rec.source, revision: '0123456789abcdef0123456789abcdef01234567' };
+    const fromGit = row(rec);
+    const table = statusTable([plain, fromGit], { wide: true, now: Date.parse('2026-01-01T00:00:00Z') }).split('\n');
+    expect(table[1]).toMatch(/ <none>$/);
+    expect(table[2]).toMatch(/ 0123456789ab$/);
+    const doc = JSON.parse(statusJson([plain, fromGit])) as { pods: Array<{ source: unknown }> };
+    expect(doc.pods.map((p) => p.source)).toEqual([
+      { file: '/specs/web.yaml', revision: null },
+      { file: '/specs/web.yaml', revision: '0123456789abcdef0123456789abcdef01234567' },
+    ]);
   });
 
   it('keeps the documented -o json fields and adds labels, ports and times', () => {
