@@ -196,6 +196,22 @@ describe('user (IMG-19)', () => {
     // container securityContext beats the pod's
     expect(user(undefined, { securityContext: { runAsUser: 11 } }, { securityContext: { runAsUser: 5, runAsGroup: 6 } })).toEqual({ uid: 11, gid: 6 });
   });
+
+  it("supplementalGroupsPolicy: Merge (default) keeps the image's /etc/group memberships, Strict only the pod's groups", () => {
+    const sc = { supplementalGroups: [7], fsGroup: 9 };
+    expect(user('app', {}, { securityContext: sc })).toEqual({ uid: 1000, gid: 1001, additionalGids: [50, 10, 7, 9] });
+    expect(user('app', {}, { securityContext: { ...sc, supplementalGroupsPolicy: 'Merge' } })).toEqual({ uid: 1000, gid: 1001, additionalGids: [50, 10, 7, 9] });
+    expect(user('app', {}, { securityContext: { ...sc, supplementalGroupsPolicy: 'Strict' } })).toEqual({ uid: 1000, gid: 1001, additionalGids: [7, 9] });
+  });
+
+  it('image volumes are mounted noexec, other volumes are not', () => {
+    const launch: AppLaunch = { ...launchOf({}), mounts: [{ destination: '/img', source: '/pin/0', readOnly: true, noexec: true }, { destination: '/data', source: '/pin/1', readOnly: false }] };
+    const mounts = (buildOciSpec(launch, facts).mounts as Array<{ destination: string; options: string[] }>).filter((m) => m.destination === '/img' || m.destination === '/data');
+    expect(mounts.map((m) => [m.destination, m.options.join(',')])).toEqual([
+      ['/img', 'rbind,rprivate,ro,nosuid,nodev,noexec'],
+      ['/data', 'rbind,rprivate,rw,nosuid,nodev'],
+    ]);
+  });
 });
 
 describe('namespaces, mounts, hostname, annotations', () => {
