@@ -4,7 +4,7 @@
  * actors provided by the reconciler (`appMachine.provide({ actors })`); time comes from the
  * actor system's clock, so tests drive it with a SimulatedClock.
  */
-import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, stateIn } from 'xstate';
 import { backoffDelay, nextBackoffStep } from './backoff.js';
 import { probeMachine, type ProbeConfigInput, type ProbeOutput, type ProbeReadyEvent, type ProbeTimings } from './probe.machine.js';
 
@@ -102,6 +102,8 @@ export interface AppContext {
   startupElapsedMs: number;
   /** set while (and after) the supervisor kills the execution: a failed probe or postStart hook */
   killReason: KillReason | null;
+  /** the execution exited while being killed (its exit is answered once the kill is over) */
+  exitSeen: boolean;
   /** how the first state was chosen from what the host and the record showed */
   adoption: Adoption;
 }
@@ -185,6 +187,7 @@ function initialContext(input: AppMachineInput): AppContext {
     ready: false,
     startupElapsedMs: 0,
     killReason: null,
+    exitSeen: false,
     adoption: how,
   };
   if (o.state === 'running') return { ...base, pid: o.pid ?? null, startedAt: o.startedAt };
@@ -332,20 +335,34 @@ export const appMachine = setup({
       invoke: {
         src: 'waitExit',
         input: ({ context }) => ({ app: context.app }),
-        onDone: {
-          target: 'exited',
-          actions: assign(({ event }) => ({ lastExit: event.output, pid: null, ready: false, started: false })),
-        },
-        onError: {
-          target: 'exited',
-          actions: assign(({ event }) => ({
-            lastError: toAppError(event.error),
-            lastExit: { exitCode: -1, finishedAt: 0 },
-            pid: null,
-            ready: false,
-            started: false,
-          })),
-        },
+        // an exit while the supervisor still stops the execution waits for the stop to end, so
+        // that the stop never reaches the next execution
+        onDone: [
+          {
+            guard: stateIn('#app.running.killing'),
+            actions: assign(({ event }) => ({ lastExit: event.output, pid: null, ready: false, started: false, exitSeen: true })),
+          },
+          {
+            target: 'exited',
+            actions: assign(({ event }) => ({ lastExit: event.output, pid: null, ready: false, started: false })),
+          },
+        ],
+        onError: [
+          {
+            guard: stateIn('#app.running.killing'),
+            actions: assign(({ event }) => ({ lastError: toAppError(event.error), lastExit: { exitCode: -1, finishedAt: 0 }, pid: null, ready: false, started: false, exitSeen: true })),
+          },
+          {
+            target: 'exited',
+            actions: assign(({ event }) => ({
+              lastError: toAppError(event.error),
+              lastExit: { exitCode: -1, finishedAt: 0 },
+              pid: null,
+              ready: false,
+              started: false,
+            })),
+          },
+        ],
       },
       initial: 'postStarting',
       states: {
@@ -404,8 +421,8 @@ export const appMachine = setup({
           invoke: {
             src: 'killApp',
             input: ({ context }) => ({ app: context.app, reason: context.killReason ?? 'liveness' }),
-            onDone: 'killed',
-            onError: 'killed',
+            onDone: [{ guard: ({ context }) => context.exitSeen, target: '#app.exited' }, { target: 'killed' }],
+            onError: [{ guard: ({ context }) => context.exitSeen, target: '#app.exited' }, { target: 'killed' }],
           },
         },
         // stopped by the supervisor: its exit (waitExit above) ends the execution
@@ -440,6 +457,7 @@ export const appMachine = setup({
           restartCount: context.restartPending ? context.restartCount + 1 : context.restartCount,
           restartPending: false,
           killReason: null,
+          exitSeen: false,
         })),
       },
     },

@@ -148,6 +148,30 @@ describe('liveness probe', () => {
   });
 });
 
+describe('kill ordering', () => {
+  it('an exit seen while the kill still runs is answered once the kill is over (the stop never reaches the next execution)', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock, { probes: { liveness: { periodSeconds: 1, failureThreshold: 1 } }, answer: () => false });
+    let finishKill!: () => void;
+    host.actors.killApp = fromPromise<void, AppKillInput>(async ({ input }) => {
+      host.kills.push({ reason: input.reason, at: clock.now() });
+      host.exit(143);
+      await new Promise<void>((r) => (finishKill = r));
+    });
+    const actor = run(clock, host);
+    await tick();
+    await tick();
+    expect(host.kills).toHaveLength(1);
+    expect(host.starts).toHaveLength(1);
+    expect(actor.getSnapshot().matches({ running: 'killing' })).toBe(true);
+    finishKill();
+    await tick();
+    expect(host.starts).toHaveLength(2);
+    expect(actor.getSnapshot().context.lastExit).toMatchObject({ exitCode: 143 });
+    actor.stop();
+  });
+});
+
 describe('readiness probe', () => {
   it('is not ready before its first success, ready after successThreshold successes, not ready after failureThreshold failures', async () => {
     const clock = new SimulatedClock();
