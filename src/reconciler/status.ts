@@ -22,6 +22,7 @@ export type PodStatusWord =
   | 'Conflict'
   | 'Terminating'
   | 'CreateContainerError'
+  | 'StartError'
   | 'CreateContainerConfigError';
 
 export interface AppStatusRow {
@@ -89,7 +90,9 @@ function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string 
   // a start that failed (not an exit: exits clear lastError) is the start's reason, retried or not
   if ((a?.state === 'failed' || a?.state === 'backoff') && a.lastError) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
   if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
-  if (ranAndExited(l)) return l?.exitCode === 0 ? 'Completed' : 'Error';
+  if (ranAndExited(l)) return l?.reason ?? (l?.exitCode === 0 ? 'Completed' : 'Error');
+  // a process that could not be run, not retried (restartPolicy Never): its container is gone
+  if (a?.state === 'failed' && a.lastExit?.reason === 'StartError') return 'StartError';
   return l?.state === 'created' || a?.state === 'starting' ? 'ContainerCreating' : null;
 }
 
@@ -158,7 +161,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     default: {
       const crash = apps.find((a) => a.reason === 'CrashLoopBackOff');
       const image = apps.find((a) => a.reason === 'ImagePullBackOff' || a.reason === 'ErrImagePull');
-      const failedStart = apps.find((a) => a.reason === 'CreateContainerError' || a.reason === 'CreateContainerConfigError');
+      const failedStart = apps.find((a) => a.reason === 'CreateContainerError' || a.reason === 'CreateContainerConfigError' || a.reason === 'StartError');
       if (crash) {
         status = 'CrashLoopBackOff';
         reason = crash.name;
@@ -169,9 +172,9 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
         reason = image.name;
         message = rec.apps[image.name]?.lastError?.message ?? null;
       } else if (failedStart) {
-        status = failedStart.reason as 'CreateContainerError' | 'CreateContainerConfigError';
+        status = failedStart.reason as 'CreateContainerError' | 'CreateContainerConfigError' | 'StartError';
         reason = failedStart.name;
-        message = rec.apps[failedStart.name]?.lastError?.message ?? null;
+        message = rec.apps[failedStart.name]?.lastError?.message ?? rec.apps[failedStart.name]?.lastExit?.message ?? null;
       } else if (readyCount === apps.length) status = 'Running';
       else if (apps.every((a) => a.state === 'terminated' && a.exitCode === 0) && policy !== 'Always') status = 'Completed';
       else if (apps.some((a) => a.state === 'terminated' && a.exitCode !== 0)) status = 'Error';
