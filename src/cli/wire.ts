@@ -11,6 +11,7 @@ import { createImageService } from '../image/index.js';
 import { BerthError } from '../common/errors.js';
 import { humanStream, useHumanLines } from './log-format.js';
 import { ConmonRuntime, DEFAULT_PIDS_LIMIT, resolveOciRuntime } from '../runtime/index.js';
+import { logRotationOf } from '../runtime/log-rotation.js';
 import { AppcMetadataService } from '../appc-metadata/service.js';
 import { cniCacheDir, createLimiter, discardEvents, FileEventSink, IpBridgeManager, secureHostDirs, type Host, type Layout } from '../reconciler/index.js';
 
@@ -26,6 +27,8 @@ export interface GlobalOptions {
   netnsDir: string;
   concurrency: string;
   pidsLimit: string;
+  containerLogMaxSize: string;
+  containerLogMaxFiles: string;
   logLevel: string;
 }
 
@@ -41,6 +44,8 @@ export const DEFAULTS = {
   netnsDir: '/run/netns',
   concurrency: '4',
   pidsLimit: String(DEFAULT_PIDS_LIMIT),
+  containerLogMaxSize: '10Mi',
+  containerLogMaxFiles: '5',
   logLevel: 'info',
 } as const;
 
@@ -90,7 +95,15 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     images: createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
     cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, pinBridges: true, iptables: new HostIptables() }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
-    runtime: new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log, pidsLimit: pidsLimitOf(o.pidsLimit), seccompDir: join(layout.configDir, 'seccomp') }),
+    runtime: new ConmonRuntime({
+      runDir: layout.runDir,
+      ociRuntime,
+      log,
+      pidsLimit: pidsLimitOf(o.pidsLimit),
+      seccompDir: join(layout.configDir, 'seccomp'),
+      // the agent rotates the apps' logs (kubelet's container log manager); read-only commands do not
+      ...(opts.readOnly ? {} : { logRotation: logRotationOf(o.containerLogMaxSize ?? DEFAULTS.containerLogMaxSize, o.containerLogMaxFiles ?? DEFAULTS.containerLogMaxFiles) }),
+    }),
     bridges: new IpBridgeManager(log),
     clock: systemClock,
     log,

@@ -91,6 +91,11 @@ export interface ConmonRuntimeOptions {
   pidsLimit?: number;
   /** where Localhost seccomp profiles live (`<config-dir>/seccomp`) */
   seccompDir?: string;
+  /**
+   * rotate the running apps' logs at these limits, checked every intervalMs (default 10 s, as
+   * the kubelet); the timer does not keep the process alive. Unset: no rotation (read-only use).
+   */
+  logRotation?: LogRotationLimits & { intervalMs?: number };
 }
 
 const EXIT_POLL_MS = 1000;
@@ -123,6 +128,33 @@ export class ConmonRuntime implements AppRuntime {
     this.createTimeoutMs = opts.createTimeoutMs ?? 30_000;
     this.pidsLimit = opts.pidsLimit;
     this.seccompDir = opts.seccompDir;
+    if (opts.logRotation) {
+      const limits = { maxBytes: opts.logRotation.maxBytes, maxFiles: opts.logRotation.maxFiles };
+      this.rotationTimer = setInterval(() => void this.rotateLogs(limits), opts.logRotation.intervalMs ?? 10_000);
+      this.rotationTimer.unref();
+    }
+  }
+
+  private rotationTimer?: NodeJS.Timeout;
+  private rotating = false;
+
+  /** One rotation round over every container with a live monitor. */
+  async rotateLogs(limits: LogRotationLimits): Promise<void> {
+    if (this.rotating) return;
+    this.rotating = true;
+    try {
+      for (const id of await readdir(join(this.runDir, 'containers')).catch(() => [] as string[])) {
+        await this.rotateLog(id, limits).catch((err: unknown) => this.log.warn({ err, containerId: id }, 'log rotation failed'));
+      }
+    } finally {
+      this.rotating = false;
+    }
+  }
+
+  /** Stop the log rotation timer. */
+  close(): void {
+    if (this.rotationTimer) clearInterval(this.rotationTimer);
+    this.rotationTimer = undefined;
   }
 
   get exitsDir(): string {

@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BerthError, errnoOf } from '../common/index.js';
+import { parseQuantity } from './quantity.js';
 
 export interface LogRotationLimits {
   /** rotate when the live file reaches this many bytes */
@@ -28,6 +29,18 @@ export function checkLogRotation(l: LogRotationLimits): LogRotationLimits {
   if (!Number.isInteger(l.maxBytes) || l.maxBytes < 1) throw new BerthError('InvalidArgument', `--container-log-max-size must be a positive size, got ${l.maxBytes}`);
   if (!Number.isInteger(l.maxFiles) || l.maxFiles < 2) throw new BerthError('InvalidArgument', `--container-log-max-files must be at least 2, got ${l.maxFiles}`);
   return l;
+}
+
+/** The limits from the flags' text (`10Mi`, `5`), checked. */
+export function logRotationOf(maxSize: string, maxFiles: string): LogRotationLimits {
+  let maxBytes: number;
+  try {
+    maxBytes = Math.floor(parseQuantity(maxSize));
+  } catch {
+    throw new BerthError('InvalidArgument', `--container-log-max-size: "${maxSize}" is not a size (10Mi, 500Ki, 1G)`);
+  }
+  const files = Number(maxFiles);
+  return checkLogRotation({ maxBytes, maxFiles: Number.isInteger(files) ? files : NaN });
 }
 
 /** `20261202-004501.123` (UTC, sorts as it happened); a counter suffix keeps names unique. */
