@@ -94,6 +94,22 @@ export function statusTable(rows: PodStatusRow[], o: TableOptions & { noHeaders?
   return all.map((r) => tableLine(r, w)).join('\n');
 }
 
+function appJson(a: PodStatusRow['apps'][number]) {
+  return {
+    name: a.name,
+    state: a.state,
+    reason: a.reason,
+    pid: a.pid,
+    restartCount: a.restartCount,
+    exitCode: a.exitCode,
+    image: a.image,
+    imageDigest: a.imageDigest,
+    startedAt: a.startedAt,
+    ready: a.ready,
+    started: a.started,
+  };
+}
+
 /** One pod of `berth status -o json` (DESIGN.md §1 fields, then the added ones). */
 export function podJson(r: PodStatusRow) {
   return {
@@ -110,17 +126,9 @@ export function podJson(r: PodStatusRow) {
     netns: r.netns,
     ips: r.ips,
     networks: r.networks,
-    apps: r.apps.map((a) => ({
-      name: a.name,
-      state: a.state,
-      reason: a.reason,
-      pid: a.pid,
-      restartCount: a.restartCount,
-      exitCode: a.exitCode,
-      image: a.image,
-      imageDigest: a.imageDigest,
-      startedAt: a.startedAt,
-    })),
+    apps: r.apps.map(appJson),
+    initContainers: r.initContainers.map((a) => ({ ...appJson(a), sidecar: a.sidecar })),
+    conditions: r.conditions,
     labels: r.labels,
     ports: r.ports,
     createdAt: r.createdAt,

@@ -7,6 +7,8 @@
 import type { SpecIssue } from '../spec/types.js';
 import type { AppStatus } from '../runtime/types.js';
 import type { Attachment } from '../state-machines/pod.machine.js';
+import type { Container } from '../spec/pod.js';
+import { isSidecar } from './pod-stop.js';
 import type { PodRecord } from './records.js';
 
 export type PodStatusWord =
@@ -23,7 +25,11 @@ export type PodStatusWord =
   | 'Terminating'
   | 'CreateContainerError'
   | 'StartError'
-  | 'CreateContainerConfigError';
+  | 'CreateContainerConfigError'
+  | 'PodInitializing'
+  | 'DeadlineExceeded'
+  /** kubectl's words for a pod whose init containers have not all completed: Init:1/3, Init:Error, Init:CrashLoopBackOff… */
+  | `Init:${string}`;
 
 export interface AppStatusRow {
   name: string;
@@ -35,6 +41,23 @@ export interface AppStatusRow {
   image: string;
   imageDigest: string | null;
   startedAt: string | null;
+  /** the kubelet's `ready`: running and its readiness probe passing (or none) */
+  ready: boolean;
+  /** the kubelet's `started`: running and its startup probe passed (or none) */
+  started: boolean;
+}
+
+/** An init container's row: a sidecar (restartPolicy Always) keeps running beside the apps. */
+export interface InitStatusRow extends AppStatusRow {
+  sidecar: boolean;
+}
+
+/** A pod condition as the kubelet sets it (status.conditions). */
+export interface PodCondition {
+  type: string;
+  status: 'True' | 'False';
+  reason?: string;
+  message?: string;
 }
 
 export interface PodStatusRow {
@@ -53,6 +76,10 @@ export interface PodStatusRow {
   ips: string[];
   networks: Array<{ name: string; interface: string; ips: string[] }>;
   apps: AppStatusRow[];
+  /** init containers and sidecars, in spec order */
+  initContainers: InitStatusRow[];
+  /** PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled, then the readiness gates' conditions */
+  conditions: PodCondition[];
   createdAt: string | null;
   /** the pod's metadata.labels (for `status -l`) */
   labels: Record<string, string>;
@@ -96,7 +123,7 @@ function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string 
   return l?.state === 'created' || a?.state === 'starting' ? 'ContainerCreating' : null;
 }
 
-function appRow(rec: PodRecord, c: PodRecord['pod']['spec']['containers'][number], l: AppStatus | undefined): AppStatusRow {
+function appRow(rec: PodRecord, c: Container, l: AppStatus | undefined): AppStatusRow {
   const a = rec.apps[c.name];
   const running = l?.state === 'running';
   const exited = ranAndExited(l);
@@ -110,7 +137,77 @@ function appRow(rec: PodRecord, c: PodRecord['pod']['spec']['containers'][number
     image: c.image,
     imageDigest: a?.imageDigest ?? null,
     startedAt: iso(running ? (l.startedAt ?? a?.startedAt) : a?.startedAt),
+    // a record without the probes' fields (older agent) means running is ready
+    ready: running && (a?.ready ?? true),
+    started: running && (a?.started ?? true),
   };
+}
+
+const WAITING_REASONS = new Set(['CrashLoopBackOff', 'ErrImagePull', 'ImagePullBackOff', 'CreateContainerError', 'CreateContainerConfigError']);
+
+/**
+ * An init container's row: one that completed was removed from the host (pod-actors
+ * finishInit), so its exit comes from the record; one that failed for good is shown by its exit.
+ */
+function initRow(rec: PodRecord, c: Container, l: AppStatus | undefined): InitStatusRow {
+  const a = rec.apps[c.name];
+  const row = appRow(rec, c, l);
+  const sidecar = isSidecar(c);
+  if (l?.state !== 'running' && !ranAndExited(l) && (a?.state === 'succeeded' || a?.state === 'failed') && a.lastExit) {
+    const code = a.lastExit.exitCode;
+    return { ...row, sidecar, state: 'terminated', exitCode: code, reason: code === 0 ? 'Completed' : a.lastError?.reason ?? 'Error' };
+  }
+  return { ...row, sidecar };
+}
+
+/**
+ * kubectl's word for a pod whose init containers are not all done (printers.go printPod): the
+ * first init container that has not completed (nor is a started sidecar) says it —
+ * Init:Error after a failed run, Init:CrashLoopBackOff while it backs off, Init:N/M while it
+ * runs or waits; null once they are all done.
+ */
+export function initWord(inits: InitStatusRow[]): `Init:${string}` | null {
+  for (const [i, r] of inits.entries()) {
+    if (r.state === 'terminated' && r.exitCode === 0 && !WAITING_REASONS.has(r.reason ?? '')) continue;
+    if (r.sidecar && r.state === 'running' && r.started) continue;
+    if (r.reason && WAITING_REASONS.has(r.reason)) return `Init:${r.reason}`;
+    if (r.state === 'terminated') return `Init:${r.reason && r.reason !== 'Completed' ? r.reason : `ExitCode:${r.exitCode ?? -1}`}`;
+    return `Init:${i}/${inits.length}`;
+  }
+  return null;
+}
+
+/** The readiness gates' conditions as `berth condition` set them (pod-conditions.ts): type → True/False. */
+export type GateConditions = Record<string, 'True' | 'False'>;
+
+/** The kubelet's pod conditions (status.conditions), in its order, then the gates' conditions. */
+export function podConditions(rec: PodRecord, apps: AppStatusRow[], inits: InitStatusRow[], completed: boolean, gates: GateConditions = {}): PodCondition[] {
+  const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => ({ type, status: ok ? 'True' : 'False', ...(!ok && reason ? { reason } : {}), ...(!ok && message ? { message } : {}) });
+  const sandboxReady = !['pending', 'pulling', 'rendering', 'sandbox', 'attaching', 'terminated'].includes(rec.phase) || apps.some((a) => a.state !== 'waiting');
+  const initialized = rec.initDone || inits.length === 0 || initWord(inits) === null;
+  const incomplete = inits.filter((r) => !(r.state === 'terminated' && r.exitCode === 0) && !(r.sidecar && r.started)).map((r) => r.name);
+  const unready = [...inits.filter((r) => r.sidecar && !r.ready), ...apps.filter((a) => !a.ready)].map((a) => a.name);
+  const containersReady = unready.length === 0;
+  const unreadyGates = (rec.pod.spec.readinessGates ?? []).map((g) => g.conditionType).filter((t) => gates[t] !== 'True');
+  const gateMessage = unreadyGates.map((t) => (gates[t] === undefined ? `corresponding condition of pod readiness gate "${t}" does not exist.` : `the status of pod readiness gate "${t}" is not "True", but False`)).join(', ');
+  const notReadyWhy = (): [string, string] => {
+    if (completed) return ['PodCompleted', ''];
+    if (!containersReady) return ['ContainersNotReady', `containers with unready status: [${unready.join(' ')}]`];
+    return ['ReadinessGatesNotReady', gateMessage];
+  };
+  const [why, whyMsg] = notReadyWhy();
+  const out = [
+    cond('PodReadyToStartContainers', sandboxReady),
+    cond('Initialized', initialized, completed ? 'PodCompleted' : 'ContainersNotInitialized', completed ? '' : `containers with incomplete status: [${incomplete.join(' ')}]`),
+    cond('Ready', !completed && containersReady && unreadyGates.length === 0, why, whyMsg),
+    cond('ContainersReady', !completed && containersReady, completed ? 'PodCompleted' : 'ContainersNotReady', completed ? '' : `containers with unready status: [${unready.join(' ')}]`),
+    cond('PodScheduled', true),
+  ];
+  for (const g of rec.pod.spec.readinessGates ?? []) {
+    const v = gates[g.conditionType];
+    if (v !== undefined) out.push({ type: g.conditionType, status: v });
+  }
+  return out;
 }
 
 /**
@@ -121,16 +218,21 @@ function appRow(rec: PodRecord, c: PodRecord['pod']['spec']['containers'][number
  * host cannot tell (restart counts, back-off, the last error). Before that, the record's
  * setup phase says how far setup got (ContainerCreating, ErrImagePull, …).
  */
-export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | undefined>, issue?: SpecIssue, net?: ObservedNetwork): PodStatusRow {
+export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | undefined>, issue?: SpecIssue, net?: ObservedNetwork, gates?: GateConditions): PodStatusRow {
   const policy = rec.pod.spec.restartPolicy;
   const apps = rec.pod.spec.containers.map((c) => appRow(rec, c, live[c.name]));
-  const readyCount = apps.filter((a) => a.state === 'running').length;
+  const inits = (rec.pod.spec.initContainers ?? []).map((c) => initRow(rec, c, live[c.name]));
+  const sidecars = inits.filter((r) => r.sidecar);
+  // READY as kubectl counts it: the apps and the sidecars
+  const readyCount = [...sidecars, ...apps].filter((a) => a.ready).length;
+  const runningCount = apps.filter((a) => a.state === 'running').length;
   const seen = apps.some((a) => a.state !== 'waiting');
   let status: PodStatusWord;
   let reason: string | null = null;
   let message: string | null = null;
   const err = rec.lastError;
-  const phase = seen && rec.phase !== 'terminating' && rec.phase !== 'terminated' ? 'running' : rec.phase;
+  const ending = rec.phase === 'terminating' || rec.phase === 'terminated';
+  const phase = seen && !ending && !(rec.phase === 'failed' && err?.step === 'deadline') ? 'running' : rec.phase;
   switch (phase) {
     case 'terminating':
     case 'terminated':
@@ -154,8 +256,9 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       }
       break;
     case 'failed':
-      status = err?.step === 'pull' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
-      reason = err?.step ?? null;
+      if (err?.step === 'deadline') status = 'DeadlineExceeded';
+      else status = err?.step === 'pull' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
+      reason = err?.code === 'DeadlineExceeded' ? 'DeadlineExceeded' : (err?.step ?? null);
       message = err?.message ?? null;
       break;
     default: {
@@ -175,10 +278,27 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
         status = failedStart.reason as 'CreateContainerError' | 'CreateContainerConfigError' | 'StartError';
         reason = failedStart.name;
         message = rec.apps[failedStart.name]?.lastError?.message ?? rec.apps[failedStart.name]?.lastExit?.message ?? null;
-      } else if (readyCount === apps.length) status = 'Running';
+      } else if (runningCount === apps.length) status = 'Running';
       else if (apps.every((a) => a.state === 'terminated' && a.exitCode === 0) && policy !== 'Always') status = 'Completed';
       else if (apps.some((a) => a.state === 'terminated' && a.exitCode !== 0)) status = 'Error';
-      else status = 'ContainerCreating';
+      // the apps' default waiting reason once a pod has init containers (kubelet)
+      else status = inits.length > 0 ? 'PodInitializing' : 'ContainerCreating';
+    }
+  }
+  // Init containers not all done: the first one that is not says it (kubectl), whatever the
+  // setup phase — only an image error keeps its own words, prefixed.
+  const initializing = inits.length > 0 && !rec.initDone && !ending && status !== 'DeadlineExceeded' && !seen;
+  if (initializing) {
+    const word = initWord(inits);
+    if (status === 'ErrImagePull' || status === 'ImagePullBackOff') status = `Init:${status}`;
+    else if (word) {
+      status = word;
+      const bad = inits.find((r) => r.state !== 'running' && r.reason && r.reason !== 'Completed');
+      if (bad && !reason) {
+        reason = bad.name;
+        const a = rec.apps[bad.name];
+        message = a?.lastError?.message ?? (a?.lastExit ? `init container ${bad.name} exited with code ${a.lastExit.exitCode}` : null);
+      }
     }
   }
   if (issue) {
@@ -187,17 +307,20 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     message = `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message} (the last good spec keeps running)`;
   }
   const network = net ?? { netns: rec.netns, attachments: rec.attachments };
-  const restartTimes = apps
+  // restarts: every init container's while initializing, then the sidecars' and the apps' (kubectl)
+  const counted = initializing ? [...inits, ...apps] : [...sidecars, ...apps];
+  const restartTimes = counted
     .filter((a) => a.restartCount > 0)
     .map((a) => rec.apps[a.name]?.lastExit?.finishedAt ?? rec.apps[a.name]?.startedAt ?? 0)
     .filter((t) => t > 0);
+  const completed = status === 'Completed';
   return {
     namespace: rec.namespace,
     name: rec.name,
     uid: rec.uid,
     status,
-    ready: `${readyCount}/${apps.length}`,
-    restarts: apps.reduce((n, a) => n + a.restartCount, 0),
+    ready: `${readyCount}/${apps.length + sidecars.length}`,
+    restarts: counted.reduce((n, a) => n + a.restartCount, 0),
     reason,
     message,
     source: rec.source.file,
@@ -206,6 +329,8 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     ips: network.attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!)),
     networks: network.attachments.map((a) => ({ name: a.network, interface: a.interface, ips: a.ips })),
     apps,
+    initContainers: inits,
+    conditions: podConditions(rec, apps, inits, completed, gates),
     createdAt: iso(rec.createdAt),
     labels: { ...(rec.pod.metadata.labels ?? {}) },
     ports: rec.pod.spec.containers.flatMap((c) =>
@@ -232,6 +357,8 @@ export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): 
     ips: [],
     networks: [],
     apps: [],
+    initContainers: [],
+    conditions: [],
     createdAt: null,
     labels: {},
     ports: [],
@@ -241,7 +368,11 @@ export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): 
 
 /** Has this pod reached what its spec asks for? (`reconcile --once` exit code 0) */
 export function converged(row: PodStatusRow): boolean {
-  return row.status === 'Running' || row.status === 'Completed';
+  if (row.status === 'Completed') return true;
+  // Running and every app and sidecar ready (readiness probes); the readiness gates are set
+  // from outside (berth condition) and are not waited for
+  const ready = row.conditions.find((c) => c.type === 'ContainersReady');
+  return row.status === 'Running' && (ready === undefined || ready.status === 'True');
 }
 
 /** Issue keys name a pod (`namespace/name`) or a network (`name`). */
@@ -255,7 +386,7 @@ export function isPodKey(key: string | undefined): key is string {
  * that lost a duplicate conflict. Sorted by namespace/name.
  */
 export function statusRows(
-  pods: Array<{ rec: PodRecord; live: Record<string, AppStatus | undefined>; net?: ObservedNetwork }>,
+  pods: Array<{ rec: PodRecord; live: Record<string, AppStatus | undefined>; net?: ObservedNetwork; gates?: GateConditions }>,
   issues: SpecIssue[],
   conflicts: SpecIssue[],
   /** `key@hash` of the pod documents that loaded this round: a file-wide error holds only the others */
@@ -267,9 +398,9 @@ export function statusRows(
   // whole source (a spec directory that cannot be read): pods applied from it are held.
   const whole = issues.filter((i) => i.severity === 'error' && i.key === undefined && i.reason === undefined);
   const sources = issues.filter((i) => i.reason === 'SourceError');
-  const rows = pods.map(({ rec, live, net }) => {
+  const rows = pods.map(({ rec, live, net, gates }) => {
     const fileIssue = fresh.has(`${rec.key}@${rec.hash}`) ? undefined : whole.find((i) => i.file === rec.source.file);
-    const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue, net);
+    const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue, net, gates);
     const file = rec.source.file;
     const source = fileIssue ? undefined : sources.find((i) => i.file === file || file.startsWith(i.file.endsWith('/') ? i.file : `${i.file}/`));
     return source ? { ...row, reason: 'SourceError', message: `${source.message} (the pod is kept as it is)` } : row;
