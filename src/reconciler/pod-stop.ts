@@ -53,6 +53,7 @@ export async function stopPodContainers(host: Host, rec: PodRecord, opts: StopOp
     const id = containerId(rec.uid, c.name);
     try {
       await stopOne(c, until);
+      opts.log.info({ app: c.name, reason: opts.reason }, 'app stopped');
       if (opts.remove) await host.runtime.remove(id);
     } catch (err) {
       if (!isNotFound(err)) {
