@@ -527,7 +527,8 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      // tty: a terminal from conmon (-t, conmon-runtime.ts), as the kubelet asks of its runtime
+      terminal: container.tty === true,
       user,
       args,
       env,
