@@ -6,16 +6,18 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
-import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.js';
+import { BerthError, codeOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
-import type { AttachOut, PodStepInput, SandboxOut } from '../state-machines/pod.machine.js';
+import { DEADLINE_MESSAGE, type AttachOut, type InitFinishInput, type PodKillInput, type PodStepInput, type SandboxOut } from '../state-machines/pod.machine.js';
+import { stopPodContainers } from './pod-stop.js';
 import { STEP_PRIORITY, type Host } from './host.js';
 import { createSupervision, exitDetails, terminationMount } from './probing.js';
+import { stopApp } from './app-stop.js';
 import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.js';
 import { nodeIPs, podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
@@ -115,7 +117,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   }
 
   const byName = (name: string) => {
-    const c = rec.pod.spec.containers.find((x) => x.name === name);
+    const c = allContainers(rec).find((x) => x.c.name === name)?.c;
     if (!c) throw new BerthError('NotFound', `no container ${name} in pod ${rec.key}`);
     return c;
   };
@@ -181,6 +183,12 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     }
   }
 
+  /** One app stopped before `deadline` (epoch ms): preStop, stop signal, SIGKILL (app-stop.ts, C5). */
+  const stopOne = async (c: Container, deadline: number): Promise<void> => {
+    await stopApp(host, rec, c, { deadline, log });
+    await postStop(c); // before the teardown removes the overlay
+  };
+
   // probes, postStart, kills after a failed probe or hook (probing.ts); the execution each app runs now
   const supervision = createSupervision(host, rec, log, byName);
   const executions = new Map<string, number>();
@@ -221,17 +229,27 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       return { attachments };
     }),
 
-    runInitContainers: fromPromise<void, PodStepInput>(async ({ signal }) => {
+    prepareApps: fromPromise<void, PodStepInput>(async () => {
       if (!res.etcFiles) res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, res.ips);
-      for (const c of rec.pod.spec.initContainers ?? []) {
-        const id = containerId(rec.uid, c.name);
-        await startExecution(c, 0);
-        const { exitCode } = await host.runtime.waitExit(id, signal);
-        await host.runtime.remove(id);
-        await releaseAppMounts(dir, c.name);
-        if (exitCode !== 0) throw new BerthError('Unavailable', `init container ${c.name} exited with code ${exitCode}`);
-        log.info({ app: c.name, exitCode }, 'init container completed');
+    }),
+
+    // An init container that completed is not run again: its execution is removed (its log
+    // stays, and the record keeps its exit) and its volume pins released.
+    finishInit: fromPromise<void, InitFinishInput>(async ({ input }) => {
+      await host.runtime.remove(containerId(rec.uid, input.app));
+      await releaseAppMounts(dir, input.app);
+      log.info({ app: input.app, exitCode: 0 }, 'init container completed');
+    }),
+
+    // Ending without a teardown: the pod stays (Failed or Completed, its exits shown) until deleted.
+    killPod: fromPromise<void, PodKillInput>(async ({ input }) => {
+      if (input.reason === 'DeadlineExceeded') {
+        log.warn({ activeDeadlineSeconds: rec.pod.spec.activeDeadlineSeconds }, DEADLINE_MESSAGE);
+        host.events.emit({ uid: rec.uid, podName: rec.key, type: 'Warning', reason: 'DeadlineExceeded', message: DEADLINE_MESSAGE });
       }
+      const { ms: graceMs } = gracePeriodMs(rec.pod.spec.terminationGracePeriodSeconds ?? 30);
+      const errors = await stopPodContainers(host, rec, { graceMs, remove: false, log, reason: input.reason, stopOne });
+      if (errors.length) throw new BerthError('Unavailable', `stopping the apps of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
     }),
 
     teardown: fromPromise<void, PodStepInput>(async () => {
@@ -242,18 +260,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       // A handle deleted by hand while the apps still hold the namespace: get it back from a
       // live app before stopping them, or the plugins' DEL cannot undo what they did in it.
       await reattachSandbox(host, rec, log);
-      await Promise.all(
-        allContainers(rec).map(async ({ c }) => {
-          const id = containerId(rec.uid, c.name);
-          try {
-            await host.runtime.stop(id, grace);
-            await postStop(c);
-            await host.runtime.remove(id);
-          } catch (err) {
-            if (!isNotFound(err)) errors.push(err);
-          }
-        }),
-      );
+      // apps in parallel, then the sidecars in reverse order (pod-stop.ts)
+      errors.push(...(await stopPodContainers(host, rec, { graceMs: grace, remove: true, log, reason: 'Killing', stopOne })));
       // the apps are gone: unmount the pinned volume sources (never removed through a mount)
       await releasePodMounts(dir).catch((err: unknown) => errors.push(err));
       if (!rec.pod.spec.hostNetwork) {

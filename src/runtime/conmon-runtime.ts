@@ -55,6 +55,7 @@ import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } fr
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import { runExec } from './exec.js';
+import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
 import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime } from './types.js';
 
 export interface ContainerMeta {
@@ -90,6 +91,11 @@ export interface ConmonRuntimeOptions {
   pidsLimit?: number;
   /** where Localhost seccomp profiles live (`<config-dir>/seccomp`) */
   seccompDir?: string;
+  /**
+   * rotate the running apps' logs at these limits, checked every intervalMs (default 10 s, as
+   * the kubelet); the timer does not keep the process alive. Unset: no rotation (read-only use).
+   */
+  logRotation?: LogRotationLimits & { intervalMs?: number };
 }
 
 const EXIT_POLL_MS = 1000;
@@ -122,6 +128,33 @@ export class ConmonRuntime implements AppRuntime {
     this.createTimeoutMs = opts.createTimeoutMs ?? 30_000;
     this.pidsLimit = opts.pidsLimit;
     this.seccompDir = opts.seccompDir;
+    if (opts.logRotation) {
+      const limits = { maxBytes: opts.logRotation.maxBytes, maxFiles: opts.logRotation.maxFiles };
+      this.rotationTimer = setInterval(() => void this.rotateLogs(limits), opts.logRotation.intervalMs ?? 10_000);
+      this.rotationTimer.unref();
+    }
+  }
+
+  private rotationTimer?: NodeJS.Timeout;
+  private rotating = false;
+
+  /** One rotation round over every container with a live monitor. */
+  async rotateLogs(limits: LogRotationLimits): Promise<void> {
+    if (this.rotating) return;
+    this.rotating = true;
+    try {
+      for (const id of await readdir(join(this.runDir, 'containers')).catch(() => [] as string[])) {
+        await this.rotateLog(id, limits).catch((err: unknown) => this.log.warn({ err, containerId: id }, 'log rotation failed'));
+      }
+    } finally {
+      this.rotating = false;
+    }
+  }
+
+  /** Stop the log rotation timer. */
+  close(): void {
+    if (this.rotationTimer) clearInterval(this.rotationTimer);
+    this.rotationTimer = undefined;
   }
 
   get exitsDir(): string {
@@ -611,6 +644,16 @@ export class ConmonRuntime implements AppRuntime {
     add(await readdir(join(this.runDir, 'containers')).catch(() => []));
     add(await readdir(this.exitsDir).catch(() => []));
     return [...ids].sort();
+  }
+
+  /**
+   * Rotate the live log of a running app when it reached limits.maxBytes (log-rotation.ts:
+   * rename, then conmon reopens through its ctl FIFO; no line is lost). False when not rotated.
+   */
+  async rotateLog(id: string, limits: LogRotationLimits): Promise<boolean> {
+    const meta = await this.readMeta(id);
+    if (!meta || !(await this.monitorAlive(meta))) return false;
+    return rotateLogIfNeeded(meta.logPath, limits, () => reopenConmonLog(join(meta.bundleDir, 'ctl')));
   }
 
   /**
