@@ -124,4 +124,48 @@ spec:
     const t = (l: { time?: string | number } | undefined) => (typeof l?.time === 'number' ? l.time : Date.parse(String(l?.time)));
     expect(t(stopped('app'))).toBeLessThanOrEqual(t(stopped('proxy')));
   });
+
+  it('keeps a pod with a readiness gate not Ready until berth condition sets it, and ends it at activeDeadlineSeconds', async () => {
+    await sb.writeSpec(
+      'gated.yaml',
+      `apiVersion: v1
+kind: Pod
+metadata: {name: gated}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 2
+  activeDeadlineSeconds: 6
+  readinessGates: [{conditionType: example.com/warm}]
+  containers:
+    - name: app
+      image: ${IMAGE}
+      command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
+`,
+    );
+    const up = await sb.run(['reconcile', '--once', '--timeout', '60s']);
+    expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);
+    const gated = async () => (await rows()).find((r) => r.name === 'gated')!;
+    const first = await gated();
+    ids.add(shortId(first.uid!));
+    expect(first).toMatchObject({ status: 'Running', ready: '1/1' });
+    expect(first.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False' });
+    const bad = await sb.run(['condition', 'gated', 'other=True']);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('has no readiness gate "other"');
+    const set = await sb.run(['condition', 'gated', 'example.com/warm=True']);
+    expect(set.exitCode, set.stderr).toBe(0);
+    const after = await gated();
+    expect(after.conditions?.filter((c) => c.type === 'Ready' || c.type === 'example.com/warm').map((c) => c.status)).toEqual(['True', 'True']);
+
+    // the deadline passes while no agent runs: the next agent ends the pod at once
+    await sleep(Math.max(0, Date.parse((after as unknown as { createdAt: string }).createdAt) + 6500 - Date.now()));
+    const end = await sb.run(['reconcile', '--once', '--timeout', '30s']);
+    expect(end.stdout).toContain('Pod was active on the node longer than the specified deadline');
+    const failed = await gated();
+    expect(failed).toMatchObject({ status: 'DeadlineExceeded', reason: 'DeadlineExceeded' });
+    expect(failed.apps[0]).toMatchObject({ state: 'terminated' });
+    const events = await sb.run(['describe', 'gated']);
+    expect(events.stdout).toContain('DeadlineExceeded');
+    await sb.removeSpec('gated.yaml');
+  });
 });
