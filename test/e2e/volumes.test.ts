@@ -6,6 +6,7 @@
  * pod's metadata and resources and are read-only; an image volume shows the image's files
  * read-only and noexec. Nothing is left mounted after the teardown.
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSandbox, isRoot, leaksOf, LOOP, shortId, type Sandbox } from '../helpers/berth-cli.js';
@@ -136,5 +137,50 @@ describe.skipIf(!isRoot)('volumes as the kubelet sets them up', () => {
     const podDir = join(sb.root, 'state', 'pods', p.uid!);
     const mounts = await mountsAtOrBelow(join(podDir, 'volumes'));
     expect(mounts.sort()).toEqual([join(podDir, 'volumes', 'disk'), join(podDir, 'volumes', 'mem')]);
+  });
+
+  it('a hostPath of type File that is missing is retried and the app starts once the file appears', async () => {
+    const path = join(sb.root, 'host-file');
+    await sb.writeSpec(
+      'wait.yaml',
+      [
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata: {name: waits}',
+        'spec:',
+        '  hostNetwork: true',
+        '  terminationGracePeriodSeconds: 2',
+        `  volumes: [{name: f, hostPath: {path: ${path}, type: File}}]`,
+        '  containers:',
+        `    - {name: app, image: "${IMAGE}", command: [sh, -c, ${JSON.stringify(`cat /f; ${LOOP}`)}], volumeMounts: [{name: f, mountPath: /f}]}`,
+        '',
+      ].join('\n'),
+    );
+    const daemon = sb.spawn(['reconcile']);
+    try {
+      const waitFor = async (ok: (p: Awaited<ReturnType<Sandbox['status']>>['pods'][number] | undefined) => boolean) => {
+        for (let i = 0; i < 240; i++) {
+          const p = (await sb.status().catch(() => ({ pods: [] as never[] }))).pods.find((x) => x.name === 'waits');
+          if (ok(p)) return p;
+          await new Promise((res) => setTimeout(res, 250));
+        }
+        throw new Error('timed out');
+      };
+      const waiting = await waitFor((p) => !!p?.message?.includes('does not exist'));
+      expect(waiting!.message).toContain(`hostPath ${path} of volume "f" does not exist (type File needs a file there)`);
+      expect(waiting!.apps[0]!.state).not.toBe('running');
+      await writeFile(path, 'arrived\n');
+      const running = await waitFor((p) => p?.apps[0]?.state === 'running');
+      expect(running!.status).toBe('Running');
+      let log = '';
+      for (let i = 0; i < 50 && !log.includes('arrived'); i++) {
+        log = (await sb.run(['logs', 'waits', '-c', 'app'])).stdout;
+        if (!log.includes('arrived')) await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(log).toContain('arrived');
+    } finally {
+      daemon.kill('SIGTERM');
+      await daemon;
+    }
   });
 });
