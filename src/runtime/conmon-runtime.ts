@@ -54,6 +54,7 @@ import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
+import { monitorCommand } from './monitor-scope.js';
 import { runExec } from './exec.js';
 import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
 import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime } from './types.js';
@@ -323,7 +324,9 @@ export class ConmonRuntime implements AppRuntime {
     const errFd = openSync(stderrPath, 'a');
     let child;
     try {
-      child = spawn(this.conmonPath, args, {
+      // its own scope when systemd runs the host: a stop of the agent's unit never reaches it
+      const mon = monitorCommand(this.conmonPath, args, id);
+      child = spawn(mon.command, mon.args, {
         cwd: ctrDir, // conmon writes relative files (`oom` on an OOM kill) to its working directory
         detached: true,
         stdio: ['ignore', 'ignore', errFd, 'pipe'],

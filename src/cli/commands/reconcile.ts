@@ -5,6 +5,8 @@ import { formatIssue } from '../../spec/index.js';
 import { formatPlan, hasChanges, Reconciler } from '../../reconciler/index.js';
 import { acquireAgentLock } from '../../reconciler/lock.js';
 import { createHost, createLogger, layoutOf } from '../wire.js';
+import { startDaemon } from '../../daemon/daemon.js';
+import { takeNotifyEnv } from '../../daemon/notify.js';
 import { act, globalOptions, opts } from '../common.js';
 import { GitSource } from '../../source/git.js';
 import { collectFlag, gitSourceConfigs, type GitFlags } from '../../source/git-flags.js';
@@ -27,6 +29,8 @@ export function register(program: Command): void {
       .option('--git-verify', 'apply only commits signed by a key in <config-dir>/git-trust/')
       .option('--hostname <name>', 'the name {hostname} stands for in --git-path (default: this host\'s name)'),
   ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
+    // systemd's notify socket is the agent's alone: no child (conmon, crun, runc) may see it
+    const notifyEnv = takeNotifyEnv();
     const git = gitSourceConfigs(cmdOpts);
     const given = cmd.optsWithGlobals() as { specDir?: string[] };
     // With git sources and no --spec-dir, the git sources are all there is (not /etc/podspecs too).
@@ -58,14 +62,20 @@ export function register(program: Command): void {
       for (const i of res.issues.filter((x) => x.severity === 'error')) process.stderr.write(`${formatIssue(i)}\n`);
       return res.exitCode;
     }
+    const daemon = await startDaemon({ host, rows: () => rec.rows(), log, notifyEnv, git: gitSources });
     const ac = new AbortController();
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        daemon.stopping(sig);
+        ac.abort();
+      });
+    }
     // SIGHUP: fetch every git source now and read every source again
     process.on('SIGHUP', () => {
       log.info({ signal: 'SIGHUP' }, 'fetching the git sources and reading every source now');
       void rec.refreshSources().then(() => rec.sync());
     });
-    await rec.run(ac.signal).finally(() => host.appcMetadata?.close());
+    await rec.run(ac.signal).finally(() => host.appcMetadata?.close()).finally(() => daemon.stop());
     await lock?.release();
     return 0;
   }));
