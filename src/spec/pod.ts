@@ -208,7 +208,10 @@ export const Container = z
       .optional(),
     /** only `Always`, on init containers: a sidecar (pod-api-checks.ts) */
     restartPolicy: z.enum(['Always']).optional(),
-    /** a resource change of a berth pod is always a restart of its apps: both policies are met */
+    /**
+     * accepted: a changed resource (any spec change) replaces the whole pod, as the kubelet does
+     * when a static pod's file changes (in-place resize needs the API server's resize call)
+     */
     resizePolicy: z
       .array(z.object({ resourceName: z.string(), restartPolicy: z.enum(['NotRequired', 'RestartContainer']) }).strict())
       .optional(),
@@ -294,7 +297,7 @@ export const PodSpec = z
     /** no services on a single host: there are no service links to inject */
     enableServiceLinks: z.boolean().optional(),
     /** "linux"; "windows" is refused (unsupported.ts) */
-    os: z.object({ name: z.string().min(1) }).strict().optional(),
+    os: z.object({ name: z.enum(['linux', 'windows']) }).strict().optional(),
     /** only the default, true: user namespaces are refused (unsupported.ts) */
     hostUsers: z.boolean().optional(),
     /** false only (there are no service account tokens to mount; true is refused in unsupported.ts) */

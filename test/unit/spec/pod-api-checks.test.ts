@@ -91,3 +91,11 @@ describe('the API server checks berth makes too', () => {
     else expect(got).toContain(problem);
   });
 });
+
+describe('os', () => {
+  it('takes linux, refuses windows as not supported and any other name as the API server does', () => {
+    expect(errors(parseFile(withSpec('  os: {name: linux}'), 'o.yaml').issues)).toEqual([]);
+    expect(errors(parseFile(withSpec('  os: {name: windows}'), 'o.yaml').issues).map((i) => i.message)).toEqual(['os.name "windows" is not supported by berth: berth runs Linux pods only (use "linux")']);
+    expect(errors(parseFile(withSpec('  os: {name: darwin}'), 'o.yaml').issues).map((i) => i.message)).toEqual(['must be one of "linux", "windows", not "darwin"']);
+  });
+});
