@@ -65,6 +65,7 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
   if (argv.length === 0 || argv[0] === '') throw new BerthError('InvalidArgument', 'exec needs a command');
   const stdio = opts.stdio ?? 'pipe';
   if (opts.tty && stdio !== 'inherit') throw new BerthError('InvalidArgument', 'exec: a terminal needs stdio "inherit"');
+  if (opts.stdin && stdio !== 'inherit') throw new BerthError('InvalidArgument', 'exec: stdin is passed only with stdio "inherit"');
   if (opts.signal?.aborted) throw new BerthError('Canceled', 'exec canceled', { cause: opts.signal.reason });
   const proc = await execProcess(target.bundleDir, argv, opts);
   const base = join(target.workDir, `exec-${randomUUID()}`);
