@@ -451,6 +451,9 @@ export class Reconciler {
         polls.set(g, safeTimeout(() => poll(g), every * (0.9 + Math.random() * 0.2)));
       });
     };
+    // The first fetch gets a moment before the first sync, so that a fresh host does not
+    // report its git sources as failed for an instant; a slow remote does not hold up the rest.
+    if (this.opts.gitSources?.length) await Promise.race([this.refreshSources(), delay(10_000)]);
     await this.sync();
     for (const g of this.opts.gitSources ?? []) poll(g);
     this.log.info({ specDirs: this.host.layout.specDirs, git: (this.opts.gitSources ?? []).map((g) => g.label) }, 'watching for changes');
