@@ -248,7 +248,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         host.events.emit({ uid: rec.uid, podName: rec.key, type: 'Warning', reason: 'DeadlineExceeded', message: DEADLINE_MESSAGE });
       }
       const { ms: graceMs } = gracePeriodMs(rec.pod.spec.terminationGracePeriodSeconds ?? 30);
-      const errors = await stopPodContainers(host, rec, { graceMs, remove: false, log, reason: input.reason, stopOne });
+      // after the apps completed or an init container failed only sidecars are left running
+      const errors = await stopPodContainers(host, rec, { graceMs, remove: false, log, reason: input.reason, stopOne, sidecarsOnly: input.reason !== 'DeadlineExceeded' });
       if (errors.length) throw new BerthError('Unavailable', `stopping the apps of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
     }),
 

@@ -35,6 +35,8 @@ export interface StopOptions {
   remove: boolean;
   log: Logger;
   reason?: string;
+  /** only the sidecars (the apps have exited, or never started) */
+  sidecarsOnly?: boolean;
   /** stop one container before its deadline (epoch ms); default: runtime.stop with the time left */
   stopOne?: (c: Container, deadline: number) => Promise<void>;
 }
@@ -63,7 +65,7 @@ export async function stopPodContainers(host: Host, rec: PodRecord, opts: StopOp
     }
   };
   const { parallel, sidecars } = stopOrder(rec);
-  await Promise.all(parallel.map((c) => one(c, deadline)));
+  if (!opts.sidecarsOnly) await Promise.all(parallel.map((c) => one(c, deadline)));
   for (const c of sidecars) {
     const now = host.clock.now();
     const until = Math.max(deadline, now + Math.min(opts.graceMs, MIN_SIDECAR_GRACE_MS));
