@@ -351,7 +351,7 @@ export class ConmonRuntime implements AppRuntime {
         const text = msg.message ?? stderr ?? 'failed';
         const message = `${this.oci.name} create ${id}: ${text}`.trim();
         if (/already exists|id exists/i.test(text)) throw new BerthError('AlreadyExists', message);
-        if (isStartError(text)) throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${text}`, { details: { reason: 'StartError' } });
+        if (isStartError(text, launch.container.workingDir || launch.image.WorkingDir)) throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${text}`, { details: { reason: 'StartError' } });
         throw new BerthError('Internal', message);
       }
       return msg.data;
@@ -699,8 +699,10 @@ export async function oomKillCount(cgroupsPath: string): Promise<number | undefi
  * found or not executable, or the working directory is not a directory (crun and runc
  * messages). The kubelet's StartError / ContainerCannotRun.
  */
-export function isStartError(text: string): boolean {
-  return /executable file .*not found|open executable|exec format error|chdir( to cwd)?[\s`"(]|exec: "[^"]*": (permission denied|no such file|not a directory)|no such file or directory.*exec/i.test(text);
+export function isStartError(text: string, cwd?: string): boolean {
+  // runc makes the working directory: a cwd that is a file fails as its mkdir
+  if (cwd && text.includes(`mkdir ${cwd}: not a directory`)) return true;
+  return /executable file .*not found|open executable|exec format error|chdir( to cwd)?[\s`"(]|exec: \\?"[^"]*": .*(permission denied|no such file|not a directory)|no such file or directory.*exec/i.test(text);
 }
 
 /** `TERM`, `15`, `sigterm` → `SIGTERM`; numbers pass through. */
