@@ -132,11 +132,17 @@ export async function runAppcPostStop(runtime: AppRuntime, rec: PodRecord, c: Co
   if (running) return running;
   const p = (async () => {
     const st = await runtime.status(id);
-    if (st.state !== 'exited') return;
+    if (st.state !== 'exited') {
+      log.debug({ app: c.name, state: st.state }, 'appc post-stop skipped: the app has not exited');
+      return;
+    }
     const marker = join(bundleDir, 'appc-post-stop.json');
     const execution = String(st.startedAt ?? st.finishedAt ?? 0);
     const done = await readFile(marker, 'utf8').catch(() => '');
-    if (done === execution) return;
+    if (done === execution) {
+      log.debug({ app: c.name }, 'appc post-stop already ran for this execution');
+      return;
+    }
     if (!runtime.runAfterExit) throw new BerthError('FailedPrecondition', `app ${c.name}: this runtime cannot run appc post-stop handlers`);
     const r = await runtime.runAfterExit(id, post.exec, { timeoutMs: APPC_HANDLER_TIMEOUT_MS });
     await writeFile(marker, execution, { mode: 0o600 });
