@@ -101,3 +101,36 @@ describe('reified pod manifest', () => {
     expect(hostAddressFor('not-an-ip')).toBeUndefined();
   });
 });
+
+describe('metadata worker source check', () => {
+  it('answers a pod only from its own address', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { request } = await import('node:http');
+    const { METADATA_WORKER_SOURCE } = await import('../../../src/appc-metadata/worker.js');
+    const w = new Worker(METADATA_WORKER_SOURCE, { eval: true });
+    const call = (msg: Record<string, unknown>) =>
+      new Promise<{ port?: number; error?: string }>((resolve) => {
+        w.once('message', resolve);
+        w.postMessage(msg);
+      });
+    try {
+      const { port } = await call({ id: 1, op: 'listen', address: '127.0.0.1', port: 0 });
+      const token = 'c'.repeat(32);
+      await call({ id: 2, op: 'set', pod: { uid: UID, token, key: '00', podIP: '127.0.0.2', address: '127.0.0.1', get: { 'pod/uuid': { type: 'text/plain; charset=us-ascii', body: UID } } } });
+      const from = (localAddress: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port, path: `/${token}/acMetadata/v1/pod/uuid`, headers: H, localAddress }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await from('127.0.0.2')).toBe(200);
+      expect(await from('127.0.0.3')).toBe(403); // another pod (or the host) with the right token
+      await call({ id: 3, op: 'close' });
+    } finally {
+      await w.terminate();
+    }
+  });
+});
