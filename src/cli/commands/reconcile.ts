@@ -2,7 +2,10 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../common/duration.js';
 import { formatIssue } from '../../spec/index.js';
-import { formatPlan, hasChanges, Reconciler } from '../../reconciler/index.js';
+import { formatPlan, hasChanges, listRecords, Reconciler, type PodRecord } from '../../reconciler/index.js';
+import { BerthError } from '../../common/errors.js';
+import { useHumanLines } from '../log-format.js';
+import { formatSummary, summarize } from '../once-summary.js';
 import { acquireAgentLock } from '../../reconciler/lock.js';
 import { createHost, createLogger, layoutOf } from '../wire.js';
 import { startDaemon } from '../../daemon/daemon.js';
@@ -18,6 +21,7 @@ export function register(program: Command): void {
       .description('converge the host to the specs: as a daemon, or --once')
       .option('--once', 'converge once, wait until every pod is settled or --timeout passes, exit')
       .option('--dry-run', 'print the plan, change nothing (with --once)')
+      .option('-o, --output <format>', 'with --once: json prints the summary as one JSON document on stdout (logs go to stderr)')
       .option('--timeout <duration>', 'how long --once waits for pods to settle', '2m')
       .option('--resync <duration>', 'daemon: how often to look for drift', '10s')
       .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged', '500ms')
@@ -28,14 +32,15 @@ export function register(program: Command): void {
       .option('--git-interval <duration>', 'daemon: how often to fetch each git source (±10 %); SIGHUP fetches at once', '60s')
       .option('--git-verify', 'apply only commits signed by a key in <config-dir>/git-trust/')
       .option('--hostname <name>', 'the name {hostname} stands for in --git-path (default: this host\'s name)'),
-  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
+  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; output?: string; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
     // systemd's notify socket is the agent's alone: no child (conmon, crun, runc) may see it
     const notifyEnv = takeNotifyEnv();
     const git = gitSourceConfigs(cmdOpts);
     const given = cmd.optsWithGlobals() as { specDir?: string[] };
     // With git sources and no --spec-dir, the git sources are all there is (not /etc/podspecs too).
     const o = git.length && !given.specDir?.length ? { ...opts(cmd), specDir: [] } : opts(cmd);
-    const log = createLogger(o.logLevel, Boolean(cmdOpts.dryRun));
+    if (cmdOpts.output !== undefined && (cmdOpts.output !== 'json' || !cmdOpts.once || cmdOpts.dryRun)) throw new BerthError('InvalidArgument', `-o ${cmdOpts.output}: only --once has an output format, json`);
+    const log = createLogger(o.logLevel, Boolean(cmdOpts.dryRun) || cmdOpts.output === 'json');
     const timeoutMs = parseDuration(cmdOpts.timeout);
     // One agent per state dir, for the agent's whole life; --dry-run only reads and takes none.
     const lock = cmdOpts.dryRun ? undefined : await acquireAgentLock(layoutOf(o).stateDir);
@@ -58,8 +63,13 @@ export function register(program: Command): void {
       return desired.issues.some((i) => i.severity === 'error') || desired.conflicts.length ? 2 : hasChanges(plan) ? 1 : 0;
     }
     if (cmdOpts.once) {
+      const before = podsOf(await listRecords(host.layout));
       const res = await rec.once(timeoutMs).finally(() => host.appcMetadata?.close());
       for (const i of res.issues.filter((x) => x.severity === 'error')) process.stderr.write(`${formatIssue(i)}\n`);
+      const summary = summarize(before, res);
+      if (cmdOpts.output === 'json') process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      else if (useHumanLines(logFormatOf(cmd), 1)) process.stdout.write(`\n${formatSummary(summary)}`);
+      else log.info({ summary }, 'reconcile summary');
       return res.exitCode;
     }
     const daemon = await startDaemon({ host, rows: () => rec.rows(), log, notifyEnv, git: gitSources });
@@ -79,4 +89,13 @@ export function register(program: Command): void {
     await lock?.release();
     return 0;
   }));
+}
+
+const logFormatOf = (cmd: Command) => String(cmd.optsWithGlobals().logFormat ?? 'auto');
+
+/** namespace/name → uid of the newest record of each pod (an older one may still be terminating). */
+function podsOf(records: PodRecord[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of [...records].sort((a, b) => a.createdAt - b.createdAt)) out.set(r.key, r.uid);
+  return out;
 }
