@@ -2,6 +2,7 @@
  * Files a pod's apps see that berth writes: /etc/hosts, /etc/hostname, /etc/resolv.conf
  * (bind-mounted read-only), and the pod's emptyDir volumes.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -31,12 +32,37 @@ export function nodeName(): string {
   return hostname().toLowerCase();
 }
 
+/** The interfaces of the default routes (IPv4 from /proc/net/route, IPv6 from /proc/net/ipv6_route). */
+function defaultRouteInterfaces(): string[] {
+  const out: string[] = [];
+  const read = (path: string): string[] => {
+    try {
+      return readFileSync(path, 'utf8').split('\n');
+    } catch {
+      return [];
+    }
+  };
+  for (const line of read('/proc/net/route').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === '00000000' && f[7] === '00000000' && f[0]) out.push(f[0]);
+  }
+  for (const line of read('/proc/net/ipv6_route')) {
+    const f = line.trim().split(/\s+/);
+    if (f[0] === '0'.repeat(32) && f[1] === '00' && f[9] && f[9] !== 'lo') out.push(f[9]);
+  }
+  return [...new Set(out)];
+}
+
 /**
- * The node's IPs (status.hostIP(s)): the addresses of its non-loopback interfaces, IPv4 first
- * (the kubelet's node IP family order), link-local IPv6 left out.
+ * The node's IPs (status.hostIP(s)), as the kubelet picks its node IP without --node-ip: the
+ * addresses of the interface of the default route (IPv4 first, link-local IPv6 left out), so
+ * that pod bridges and veths never count; without a default route, every non-loopback address.
  */
 export function nodeIPs(): string[] {
-  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  const ifaces = networkInterfaces();
+  const routed = defaultRouteInterfaces().filter((n) => ifaces[n]?.length);
+  const pick = routed.length ? routed : Object.keys(ifaces);
+  const all = pick.flatMap((n) => ifaces[n] ?? []);
   const usable = all.filter((a) => !a.internal && !(a.family === 'IPv6' && /^fe80:/i.test(a.address)));
   const v4 = usable.filter((a) => a.family === 'IPv4').map((a) => a.address);
   const v6 = usable.filter((a) => a.family === 'IPv6').map((a) => a.address);
@@ -44,10 +70,16 @@ export function nodeIPs(): string[] {
 }
 
 /**
- * /etc/hosts as the kubelet writes it for a pod with its own network: localhost, each pod IP
- * with the FQDN (when the pod has a subdomain) and the hostname, then the hostAliases.
+ * /etc/hosts as the kubelet writes it: for a pod with its own network localhost, each pod IP
+ * with the FQDN (when the pod has a subdomain) and the hostname, then the hostAliases; for a
+ * hostNetwork pod the node's own /etc/hosts (`nodeHosts`), then the hostAliases.
  */
-export function hostsFile(pod: Pod, ips: string[]): string {
+export function hostsFile(pod: Pod, ips: string[], nodeHosts?: string): string {
+  if (pod.spec.hostNetwork && nodeHosts !== undefined) {
+    const aliases = (pod.spec.hostAliases ?? []).map((a) => `${a.ip}\t${a.hostnames.join(' ')}`);
+    const base = nodeHosts.endsWith('\n') || nodeHosts === '' ? nodeHosts : `${nodeHosts}\n`;
+    return aliases.length ? `${base}\n# Entries added by HostAliases.\n${aliases.join('\n')}\n` : base;
+  }
   const name = pod.spec.hostNetwork ? hostname() : podOwnHostname(pod);
   const fqdn = pod.spec.hostNetwork ? undefined : podFqdn(pod, name);
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
@@ -69,10 +101,11 @@ export async function resolvConf(pod: Pod, hostResolv = '/etc/resolv.conf'): Pro
 }
 
 /** Write the pod's etc files under `dir`; returns container path → host path. */
-export async function writeEtcFiles(dir: string, pod: Pod, ips: string[]): Promise<Record<string, string>> {
+export async function writeEtcFiles(dir: string, pod: Pod, ips: string[], nodeHostsPath = '/etc/hosts'): Promise<Record<string, string>> {
   await mkdir(dir, { recursive: true });
+  const nodeHosts = pod.spec.hostNetwork ? await readFile(nodeHostsPath, 'utf8').catch(() => undefined) : undefined;
   const files: EtcFiles = {
-    '/etc/hosts': hostsFile(pod, ips),
+    '/etc/hosts': hostsFile(pod, ips, nodeHosts),
     '/etc/hostname': `${podHostname(pod)}\n`,
     '/etc/resolv.conf': await resolvConf(pod),
   };

@@ -3,9 +3,10 @@
  * item 6): subdomain and setHostnameAsFQDN (the kernel hostname, $HOSTNAME and /etc/hosts as
  * the kubelet makes them), every env fieldRef path the kubelet fills and resourceFieldRef,
  * tty (the app's stdout is a terminal, logged from it) and stdin (open, empty), and a
- * hostNetwork pod whose pod IP is the node's.
+ * hostNetwork pod whose pod IP, hostname and /etc/hosts are the node's.
  * Host objects: bridge berth-pa0, subnet 10.247.0.0/24, IPAM dataDir under the sandbox.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +82,7 @@ spec:
   containers:
     - name: main
       image: ${IMAGE}
-      command: [sh, -c, ${JSON.stringify(`echo "UNAME=$(hostname)"; env | grep '^F_' | sort; echo MAIN-DONE; ${LOOP}`)}]
+      command: [sh, -c, ${JSON.stringify(`echo "UNAME=$(hostname)"; env | grep '^F_' | sort; echo HOSTS-BEGIN; cat /etc/hosts; echo HOSTS-END; echo MAIN-DONE; ${LOOP}`)}]
       env:
 ${[env('F_POD_IP', 'status.podIP'), env('F_HOST_IP', 'status.hostIP'), env('F_NODE', 'spec.nodeName')].join('\n')}
 `,
@@ -141,5 +142,8 @@ ${[env('F_POD_IP', 'status.podIP'), env('F_HOST_IP', 'status.hostIP'), env('F_NO
     expect(out).toContain(`F_POD_IP=${nodeIPs()[0]}\n`);
     expect(out).toContain(`F_HOST_IP=${nodeIPs()[0]}\n`);
     expect(out).toContain(`F_NODE=${hostname().toLowerCase()}\n`);
+    // the node's /etc/hosts, as the kubelet gives hostNetwork pods
+    const hosts = readFileSync('/etc/hosts', 'utf8');
+    expect(out).toContain(`HOSTS-BEGIN\n${hosts.endsWith('\n') ? hosts : `${hosts}\n`}HOSTS-END\n`);
   });
 });

@@ -53,3 +53,12 @@ describe('subdomain and setHostnameAsFQDN (the kubelet rules)', () => {
     expect(nodeName()).toBe(hostname().toLowerCase());
   });
 });
+
+describe('a hostNetwork pod', () => {
+  it("sees the node's /etc/hosts, with its hostAliases after it, as under the kubelet", () => {
+    const node = '127.0.0.1\tlocalhost\n192.0.2.10\tnode-1\n';
+    const p = pod({ hostNetwork: true, hostAliases: [{ ip: '10.1.2.3', hostnames: ['db', 'db.local'] }] });
+    expect(hostsFile(p, [], node)).toBe(`${node}\n# Entries added by HostAliases.\n10.1.2.3\tdb db.local\n`);
+    expect(hostsFile(pod({ hostNetwork: true }), [], node)).toBe(node);
+  });
+});
