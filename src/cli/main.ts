@@ -11,6 +11,7 @@ import * as reconcile from './commands/reconcile.js';
 import * as validate from './commands/validate.js';
 import * as status from './commands/status.js';
 import * as describe from './commands/describe.js';
+import * as events from './commands/events.js';
 import * as logs from './commands/logs.js';
 import * as exec from './commands/exec.js';
 import * as image from './commands/image.js';
@@ -33,7 +34,7 @@ const program = new Command('berth')
 // Global options once, in `berth --help`; every subcommand's help points there.
 addGlobalOptions(program).addHelpText('afterAll', ({ command }) => (command === program ? '' : '\nGlobal options (--state-dir, --spec-dir, --config-dir, --log-level, --log-format, …): see berth --help'));
 
-for (const c of [reconcile, validate, status, describe, logs, exec, condition, net, image, trust, gc, version, completion, man]) c.register(program);
+for (const c of [reconcile, validate, status, describe, events, logs, exec, condition, net, image, trust, gc, version, completion, man]) c.register(program);
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -72,6 +72,26 @@ export async function readPodEvents(l: Layout, uid: string, now = Date.now()): P
   return (f?.events ?? []).filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);
 }
 
+/** Every pod's kept events (pods deleted within the hour too), by events file. */
+export async function readAllEvents(l: Layout, now = Date.now()): Promise<Array<{ uid: string; podName: string; events: StoredEvent[] }>> {
+  let names: string[];
+  try {
+    names = (await readdir(eventsDir(l))).sort();
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return [];
+    throw err;
+  }
+  const out: Array<{ uid: string; podName: string; events: StoredEvent[] }> = [];
+  for (const n of names) {
+    const uid = n.replace(/\.json$/, '');
+    if (!n.endsWith('.json') || !UID_RE.test(uid)) continue;
+    const f = await readJsonIfExists<PodEventsFile>(join(eventsDir(l), n)).catch(() => undefined);
+    const events = (f?.events ?? []).filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);
+    if (f && events.length) out.push({ uid, podName: f.podName, events });
+  }
+  return out;
+}
+
 /** Merge `ev` into `list` (kubelet correlator: identical events are counted, not repeated). */
 export function mergeEvent(list: StoredEvent[], ev: PodEventInput, now: number): StoredEvent[] {
   const live = list.filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);

@@ -120,5 +120,9 @@ describe.skipIf(!isRoot)('berth reconcile as a service', () => {
     for (const re of [/^ {2}Normal +Pulling +\S+ +berth +Pulling image "oci:/m, /^ {2}Normal +Pulled +\S+ +berth +Successfully pulled image/m, /^ {2}Normal +Created +\S+ +berth +Created container main$/m, /^ {2}Normal +Started +\S+ +berth +Started container main$/m]) {
       expect(d.stdout).toMatch(re);
     }
+    const ev = await sb.run(['events', 'svc-web']);
+    expect(ev.exitCode, ev.stderr).toBe(0);
+    expect(ev.stdout).toMatch(/^NAMESPACE +LAST SEEN +TYPE +REASON +OBJECT +MESSAGE$/m);
+    expect(ev.stdout).toMatch(/^default +\S+ +Normal +Started +pod\/svc-web +Started container main$/m);
   });
 });
