@@ -104,28 +104,44 @@ async function makeDiskImage(path: string, bytes: number, what: string): Promise
 
 /**
  * Make the emptyDir's directory and its backing (idempotent: a mounted volume is kept as it
- * is). Returns the directory.
+ * is). Returns the directory and whether it is new (made or mounted now). A new directory, or
+ * one being set up (`setUp`), gets the mode 0777; the caller sets its ownership.
  */
-export async function ensureEmptyDir(pod: Pod, v: Volume, podDir: string, nodeAllocatable?: number): Promise<string> {
+export async function ensureEmptyDir(pod: Pod, v: Volume, podDir: string, opts: { setUp?: boolean; nodeAllocatable?: number } = {}): Promise<{ path: string; fresh: boolean }> {
   const p = emptyDirPath(podDir, v.name);
   const what = `emptyDir volume "${v.name}"`;
-  await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE });
-  const backing = backingOf(pod, v, nodeAllocatable);
+  let fresh = (await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE })) !== undefined;
+  const backing = backingOf(pod, v, opts.nodeAllocatable);
   if (backing.kind !== 'dir' && !(await isMountPoint(p))) {
+    fresh = true;
     if (backing.kind === 'tmpfs') {
       await mount(['--no-canonicalize', '-t', 'tmpfs', '-o', `nosuid,nodev,mode=0777,size=${backing.bytes}`, 'tmpfs', p], what);
     } else {
       const img = diskImagePath(podDir, v.name);
-      const fresh = !(await stat(img).catch(() => undefined));
-      if (fresh) await makeDiskImage(img, diskImageBytes(backing.limit), what);
+      const made = !(await stat(img).catch(() => undefined));
+      if (made) await makeDiskImage(img, diskImageBytes(backing.limit), what);
       await mount(['--no-canonicalize', '-t', 'ext4', '-o', 'loop,nosuid,nodev', img, p], what);
-      if (fresh) await rmdir(join(p, 'lost+found')).catch(() => undefined); // not the app's: an emptyDir starts empty
+      if (made) await rmdir(join(p, 'lost+found')).catch(() => undefined); // not the app's: an emptyDir starts empty
     }
   }
-  const st = await stat(p);
-  // the kubelet's 0777 (a setgid bit from fsGroup stays)
-  if ((st.mode & 0o777) !== EMPTY_DIR_MODE) await chmod(p, (st.mode & 0o7000) | EMPTY_DIR_MODE);
-  return p;
+  if (fresh || opts.setUp) {
+    const st = await stat(p);
+    // the kubelet's 0777 (a setgid bit from fsGroup stays)
+    if ((st.mode & 0o777) !== EMPTY_DIR_MODE) await chmod(p, (st.mode & 0o7000) | EMPTY_DIR_MODE);
+  }
+  return { path: p, fresh };
+}
+
+/** Marks a volume whose set-up (mode, ownership) is done, as the kubelet's ready dir: an agent restart does not redo it. */
+export const readyMarker = (podDir: string, volume: string) => join(podDir, 'volume-ready', volume);
+
+export async function isSetUp(podDir: string, volume: string): Promise<boolean> {
+  return (await stat(readyMarker(podDir, volume)).catch(() => undefined)) !== undefined;
+}
+
+export async function markSetUp(podDir: string, volume: string): Promise<void> {
+  await mkdir(join(podDir, 'volume-ready'), { recursive: true, mode: 0o700 });
+  await writeFile(readyMarker(podDir, volume), '');
 }
 
 /** Unmount every volume backing of the pod (teardown) and drop the disk images. */
@@ -136,4 +152,5 @@ export async function releaseVolumeMounts(podDir: string): Promise<void> {
     throw new BerthError('Unavailable', `unmount of the pod's volumes: ${errorMessage(err)}`, { cause: err });
   }
   await rm(diskImagesDir(podDir), { recursive: true, force: true });
+  await rm(join(podDir, 'volume-ready'), { recursive: true, force: true });
 }

@@ -28,7 +28,7 @@ import { currentPath, openPath, pathComponents, pinMount, removePinTree, resolve
 import { expandVars } from '../runtime/oci-spec.js';
 import type { Container, Pod, Volume } from '../spec/pod.js';
 import { downwardApiFiles, type NodeAllocatable, type PodIdentity } from './downward-api.js';
-import { emptyDirPath, ensureEmptyDir, releaseVolumeMounts } from './emptydir.js';
+import { emptyDirPath, ensureEmptyDir, isSetUp, markSetUp, releaseVolumeMounts } from './emptydir.js';
 
 export { EMPTY_DIR_MODE, emptyDirPath } from './emptydir.js';
 
@@ -91,8 +91,13 @@ async function writeDownwardApi(pod: Pod, v: Volume, podDir: string, ctx?: Volum
 /** Set up one emptyDir or downwardAPI volume (the others need nothing before an app mounts them). */
 async function setUpVolume(pod: Pod, v: Volume, podDir: string, ctx?: VolumeContext): Promise<void> {
   if (v.emptyDir) {
-    const p = await ensureEmptyDir(pod, v, podDir);
-    await ownVolume(pod, p, `emptyDir volume "${v.name}"`, false);
+    // set up once, as the kubelet: again only when the directory or its mount is new (a reboot)
+    const setUp = !(await isSetUp(podDir, v.name));
+    const { path, fresh } = await ensureEmptyDir(pod, v, podDir, { setUp });
+    if (fresh || setUp) {
+      await ownVolume(pod, path, `emptyDir volume "${v.name}"`, false);
+      await markSetUp(podDir, v.name);
+    }
   } else if (v.downwardAPI) {
     await writeDownwardApi(pod, v, podDir, ctx);
   }
@@ -236,11 +241,8 @@ async function openDirectory(p: string, what: string): Promise<PinnedNode> {
 async function openVolume(pod: Pod, v: Volume, podDir: string, ctx: VolumeContext | undefined, forSubPath: boolean): Promise<PinnedNode> {
   if (v.emptyDir) {
     const what = `emptyDir volume "${v.name}"`;
-    const existed = await openPath(emptyDirPath(podDir, v.name), { follow: false, description: what });
-    await existed?.close();
-    const p = await ensureEmptyDir(pod, v, podDir);
-    if (!existed) await ownVolume(pod, p, what, false);
-    return openDirectory(p, what);
+    await setUpVolume(pod, v, podDir, ctx);
+    return openDirectory(emptyDirPath(podDir, v.name), what);
   }
   if (v.hostPath) return openHostPath(v.name, v.hostPath.path, v.hostPath.type ?? '');
   if (v.downwardAPI) {

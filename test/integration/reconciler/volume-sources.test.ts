@@ -9,7 +9,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, readdir, rm, stat, symlink, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { diskImagePath } from '../../../src/reconciler/emptydir.js';
+import { diskImagePath, readyMarker } from '../../../src/reconciler/emptydir.js';
 import { emptyDirPath, ensureEmptyDirs, releasePodMounts, volumeMounts, type VolumeContext } from '../../../src/reconciler/volumes.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../../../src/runtime/volume-paths.js';
 import type { Container, Pod } from '../../../src/spec/pod.js';
@@ -122,12 +122,17 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     expect((await lstat(join(e, 'link'))).gid).toBe(4321);
     const host = await stat(outside);
     expect([host.gid, (host.mode & 0o777).toString(8)]).toEqual([0, '644']); // the link's target untouched
-    // OnRootMismatch: root matches, so a new file keeps its group
+    // set up once, as the kubelet: an agent restart (set-up called again) changes nothing
     await writeFile(join(e, 'late'), 'y', { mode: 0o600 });
     await execa('chgrp', ['0', join(e, 'late')]);
+    await ensureEmptyDirs(pod(spec()), podDir);
+    expect((await stat(join(e, 'late'))).gid).toBe(0);
+    // a new set-up: OnRootMismatch sees a matching root and skips the walk, Always walks
+    await rm(readyMarker(podDir, 'e'));
     await ensureEmptyDirs(pod(spec('OnRootMismatch')), podDir);
     expect((await stat(join(e, 'late'))).gid).toBe(0);
-    await ensureEmptyDirs(pod(spec()), podDir); // Always: changed
+    await rm(readyMarker(podDir, 'e'));
+    await ensureEmptyDirs(pod(spec()), podDir);
     expect((await stat(join(e, 'late'))).gid).toBe(4321);
   });
 
