@@ -10,7 +10,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
-import { BerthError, errorMessage } from '../common/index.js';
+import { BerthError, errorMessage, safeTimeout, timeoutSignal } from '../common/index.js';
 import type { Container } from '../spec/pod.js';
 import type { AppRuntime } from '../runtime/types.js';
 
@@ -94,7 +94,7 @@ function runSleep(seconds: number, opts: HandlerOptions): Promise<HandlerResult>
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({ ok: true, message: '' });
     };
-    const timer = setTimeout(done, ms);
+    const timer = safeTimeout(done, ms);
     const onAbort = () => {
       clearTimeout(timer);
       reject(new BerthError('Canceled', 'sleep canceled', { cause: opts.signal?.reason }));
@@ -119,7 +119,7 @@ function hostPort(host: string, port: number): string {
 }
 
 function deadlineSignal(opts: HandlerOptions): { signal: AbortSignal; timedOut: () => boolean } {
-  const timeout = AbortSignal.timeout(Math.max(1, opts.timeoutMs));
+  const timeout = timeoutSignal(opts.timeoutMs);
   return { signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout, timedOut: () => timeout.aborted };
 }
 

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, readTextIfExists, sleep, writeJsonAtomic } from '../common/index.js';
+import { BerthError, readTextIfExists, safeTimeout, sleep, writeJsonAtomic } from '../common/index.js';
 import { isAlive, readProcStat } from './proc.js';
 import { EXEC_OUTPUT_CAP, type ExecOptions, type ExecResult } from './types.js';
 
@@ -113,7 +113,7 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
         if (!done) child.kill('SIGKILL');
       })();
     };
-    const timer = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? setTimeout(() => ((timedOut = true), killExeced()), opts.timeoutMs) : undefined;
+    const timer = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? safeTimeout(() => ((timedOut = true), killExeced()), opts.timeoutMs) : undefined;
     const onAbort = () => killExeced();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     let res;

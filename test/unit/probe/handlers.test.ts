@@ -87,6 +87,10 @@ describe('httpGet', () => {
     expect(await runHandler(rt, { httpGet: { port } }, target(port, { podIP: undefined as unknown as string }), T)).toMatchObject({ ok: false });
   });
 
+  it('a timeout longer than a timer can wait is clamped, not fired at once', async () => {
+    expect(await runHandler(rt, { httpGet: { port, path: '/ok' } }, target(port), { timeoutMs: 2 ** 33 })).toEqual({ ok: true, message: 'fine' });
+  });
+
   it('a lifecycle httpGet succeeds on any response', async () => {
     expect(await runHandler(rt, { httpGet: { port, path: '/500' } }, target(port), { ...T, purpose: 'lifecycle' })).toMatchObject({ ok: true });
     expect(seen[0]).toMatchObject({ 'user-agent': expect.stringMatching(/^kube-lifecycle\//) });
