@@ -5,6 +5,7 @@
  * reported as ignored by the loader. Checks that span fields live in checks.ts.
  */
 import { z } from 'zod';
+import { qualifiedNameProblems } from './limits.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -271,7 +272,18 @@ export const PodSpec = z
     /** the pod is ended (phase Failed, reason DeadlineExceeded) this long after it started (pod.machine.ts) */
     activeDeadlineSeconds: z.number().int().min(1, 'must be at least 1').optional(),
     /** conditions that must be True for the pod to be Ready, set with `berth condition POD TYPE=True|False` (pod-conditions.ts) */
-    readinessGates: z.array(z.object({ conditionType: z.string().min(1) }).strict()).optional(),
+    readinessGates: z
+      .array(
+        z
+          .object({
+            // a qualified name, as the API server checks it (example.com/lb-ready)
+            conditionType: z.string().superRefine((v, ctx) => {
+              for (const m of qualifiedNameProblems(v)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: m });
+            }),
+          })
+          .strict(),
+      )
+      .optional(),
     hostNetwork: z.boolean().default(false),
     hostname: Dns1123Label.optional(),
     /** the pod's FQDN is hostname.subdomain.namespace.svc.cluster.local (/etc/hosts; pod-files.ts) */
