@@ -90,6 +90,9 @@ export function podOwnHostname(pod: Pod): string {
 }
 
 const STANDARD_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
+/** resourceFieldRef divisors the API server takes */
+const CPU_DIVISORS = ['1m', '1'];
+const BYTE_DIVISORS = ['1', '1k', '1M', '1G', '1T', '1P', '1E', '1Ki', '1Mi', '1Gi', '1Ti', '1Pi', '1Ei'];
 
 export function checkPodApi(pod: Pod): RawIssue[] {
   const issues: RawIssue[] = [];
@@ -221,12 +224,18 @@ function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContai
     if (!(LINUX_STOP_SIGNALS as readonly string[]).includes(stop)) error(at('lifecycle', 'stopSignal'), `"${stop}" is not a Linux signal name (e.g. SIGTERM, SIGINT, SIGQUIT, SIGUSR1)`);
   }
 
-  // env fieldRef paths
+  // env fieldRef paths and resourceFieldRef divisors
   (c.env ?? []).forEach((e, ei) => {
     const f = e.valueFrom?.fieldRef;
-    if (!f) return;
-    const bad = envFieldPathProblem(f.fieldPath);
-    if (bad) error(at('env', ei, 'valueFrom', 'fieldRef', 'fieldPath'), bad);
+    if (f) {
+      const bad = envFieldPathProblem(f.fieldPath);
+      if (bad) error(at('env', ei, 'valueFrom', 'fieldRef', 'fieldPath'), bad);
+    }
+    const r = e.valueFrom?.resourceFieldRef;
+    if (r?.divisor !== undefined) {
+      const allowed = r.resource.endsWith('.cpu') ? CPU_DIVISORS : BYTE_DIVISORS;
+      if (!allowed.includes(String(r.divisor))) error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'divisor'), `must be one of ${allowed.join(', ')} for ${r.resource}`);
+    }
   });
 }
 
