@@ -53,7 +53,9 @@ const API_POD_FIELDS: Record<string, string> = {
  */
 const NOT_YET = 'is not supported by berth yet';
 const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
-  shareProcessNamespace: `${NOT_YET}: apps of a pod each get their own PID namespace`,
+  shareProcessNamespace:
+    `${NOT_YET}: apps of a pod each get their own PID namespace; a shared one needs a process that holds it for the pod's ` +
+    "whole life, whatever app restarts (the kubelet's pause container), which berth does not run",
   hostUsers:
     `${NOT_YET}: user namespaces are not set up, apps run in the host's user namespace; a pod of its own would need a uid/gid range for the pod (/etc/subuid), ` +
     "the image's files mapped into it (an idmapped overlay mount or a chowned copy of the image) and its volumes' ownership mapped alike, " +
