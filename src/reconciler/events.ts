@@ -109,6 +109,8 @@ export function mergeEvent(list: StoredEvent[], ev: PodEventInput, now: number):
 export class FileEventSink implements EventSink {
   private readonly pods = new Map<string, { file: PodEventsFile; loaded: Promise<void>; queue: Promise<void>; dirty: boolean }>();
   private readonly log: Logger;
+  /** the first emit sweeps once, so that agents run only with --once drop expired files too */
+  private sweeping?: Promise<unknown>;
 
   constructor(private readonly opts: { layout: Layout; clock: Clock; log: Logger }) {
     this.log = opts.log.child({ component: 'events' });
@@ -121,6 +123,7 @@ export class FileEventSink implements EventSink {
         return;
       }
       const now = this.opts.clock.now();
+      this.sweeping ??= this.sweep().catch((err: unknown) => this.log.warn({ err }, 'event sweep failed'));
       this.log.debug({ pod: ev.uid, podName: ev.podName, ...(ev.app ? { app: ev.app } : {}), event: ev.reason, type: ev.type }, ev.message);
       let p = this.pods.get(ev.uid);
       if (!p) {
@@ -156,6 +159,7 @@ export class FileEventSink implements EventSink {
   }
 
   async flush(): Promise<void> {
+    await this.sweeping;
     await Promise.all([...this.pods.values()].map((p) => p.queue));
   }
 

@@ -43,9 +43,10 @@ describe('pod events from machine transitions', () => {
   it('an app that keeps crashing: Warning BackOff "Back-off restarting failed container a" (once the restart is delayed)', async () => {
     const f = fakeHost(layout);
     f.runtime.crashing.add('a');
-    // (minReadyMs: an app seen running for a moment is not settled: once waits the full time)
-    await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 60_000 }).once(1500);
-    expect(f.events.reasons(), JSON.stringify(f.events.events)).toContain('BackOff');
+    const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
+    await r.sync();
+    expect(await waitFor(() => f.events.reasons().includes('BackOff'), 10_000), JSON.stringify(f.events.events)).toBe(true);
+    await r.once(0); // detach
     const back = f.events.events.find((e) => e.reason === 'BackOff')!;
     expect(back).toMatchObject({ type: 'Warning', app: 'a', message: 'Back-off restarting failed container a' });
     // the first restart is immediate (no back-off): two starts before the BackOff
@@ -57,7 +58,10 @@ describe('pod events from machine transitions', () => {
   it('a failing pull: Warning Failed (the message, then Error: ErrImagePull), Normal BackOff "Back-off pulling image"', async () => {
     const f = fakeHost(layout);
     f.images.failing.set('oci:/img:latest', new BerthError('Unavailable', 'oci:/img:latest: connection refused'));
-    await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(1000);
+    const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
+    await r.sync();
+    expect(await waitFor(() => f.events.reasons().includes('BackOff'), 10_000)).toBe(true);
+    await r.once(0); // detach
     expect(f.events.events.map((e) => `${e.type} ${e.reason} ${e.message}`)).toEqual([
       'Normal Pulling Pulling image "oci:/img:latest"',
       'Warning Failed Failed to pull image: oci:/img:latest: connection refused',
@@ -73,7 +77,10 @@ describe('pod events from machine transitions', () => {
     f.netns.ensure = async () => {
       throw new BerthError('Unavailable', 'ip netns add: Permission denied');
     };
-    await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(1000);
+    const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
+    await r.sync();
+    expect(await waitFor(() => f.events.reasons().includes('FailedCreatePodSandBox'), 10_000)).toBe(true);
+    await r.once(0); // detach
     expect(f.events.events.find((e) => e.reason === 'FailedCreatePodSandBox')).toMatchObject({ type: 'Warning', message: 'Failed to create pod sandbox: ip netns add: Permission denied' });
     await rm(join(root, 'specs', 'web.yaml'));
     await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(5000);

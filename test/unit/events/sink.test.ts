@@ -64,6 +64,16 @@ describe('FileEventSink', () => {
     expect(await readPodEvents(layout, UID, now)).toHaveLength(0);
     expect(await s.sweep()).toBe(1);
     expect(await readdir(eventsDir(layout))).toEqual([]);
+
+    // a new sink (an agent run with --once) sweeps at its first emit
+    const old = sink();
+    old.emit({ ...ev('Killing', 'Stopping container a', 'a'), uid: '0a1b2c3d-0000-8000-8000-000000000003' });
+    await old.flush();
+    now += EVENT_TTL_MS;
+    const fresh = sink();
+    fresh.emit(ev('Pulling', 'Pulling image "x"'));
+    await fresh.flush();
+    expect(await readdir(eventsDir(layout))).toEqual([`${UID}.json`]);
   });
 
   it('readAllEvents lists every pod file with its live events', async () => {
