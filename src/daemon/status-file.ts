@@ -42,7 +42,8 @@ export interface AgentSnapshot {
 /** Sources and readiness from the last sync's input report (`<state>/reconcile.json`). */
 export async function readAgentInputs(layout: Layout, startedAt: number): Promise<Pick<AgentSnapshot, 'report' | 'sources' | 'readiness'>> {
   const report = await readJsonIfExists<InputReport>(inputReportPath(layout)).catch(() => undefined);
-  const synced = report !== undefined && Date.parse(report.at) >= startedAt - 1000;
+  // written by this agent's first sync (an earlier agent's report does not count)
+  const synced = report !== undefined && Date.parse(report.at) >= startedAt;
   const sourceErrors = synced ? report.issues.filter((i) => i.reason === 'SourceError' && i.severity === 'error') : [];
   const git = synced ? (report.sources ?? []) : [];
   const sources: SourceStatus[] = [
