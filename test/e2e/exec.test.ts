@@ -51,7 +51,7 @@ spec:
     );
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(r.exitCode, r.stderr).toBe(0);
-    for (const p of (await sb.status()).pods) ids.add(shortId(p.uid));
+    for (const p of (await sb.status()).pods) if (p.uid) ids.add(shortId(p.uid));
   });
 
   afterAll(async () => {
