@@ -13,7 +13,7 @@
  *   put in the app's environment (appc-metadata/service.ts).
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -89,6 +89,11 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
   if (!image?.appc) return;
   const pre = image.appc.app?.eventHandlers?.find((h) => h.name === 'pre-start');
   if (pre) launch.appcPreStart = { exec: pre.exec, timeoutMs: APPC_HANDLER_TIMEOUT_MS };
+  // kept with the bundle: an agent that adopts the exited app without rendering its image still runs it
+  const post = image.appc.app?.eventHandlers?.find((h) => h.name === 'post-stop');
+  await mkdir(launch.bundleDir, { recursive: true, mode: 0o700 });
+  if (post) await writeFile(join(launch.bundleDir, POST_STOP_EXEC), JSON.stringify(post.exec), { mode: 0o600 });
+  else await rm(join(launch.bundleDir, POST_STOP_EXEC), { force: true });
   if (!input.metadata) {
     log.warn({ app: c.name }, 'appc metadata service not available in this agent: AC_METADATA_URL is not set');
     return;
@@ -112,6 +117,16 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
 
 const postStops = new Map<string, Promise<void>>();
 
+/** The post-stop argv saved with the bundle at launch (for an agent that did not render the image). */
+const POST_STOP_EXEC = 'appc-post-stop-exec.json';
+
+async function savedPostStop(bundleDir: string): Promise<string[] | undefined> {
+  const text = await readFile(join(bundleDir, POST_STOP_EXEC), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const argv = JSON.parse(text) as unknown;
+  return Array.isArray(argv) && argv.length > 0 && argv.every((a) => typeof a === 'string') ? argv : undefined;
+}
+
 /** Whether a post-stop handler of a pod (`uid`) is running: its app has not finished ending (`--once` waits). */
 export function appcPostStopRunning(uid: string): boolean {
   const prefix = `${containerId(uid, '')}`;
@@ -124,8 +139,9 @@ export function appcPostStopRunning(uid: string): boolean {
  * is logged (the app has ended either way, as rkt's ExecStopPost).
  */
 export async function runAppcPostStop(runtime: AppRuntime, rec: PodRecord, c: Container, image: RenderedImage | undefined, bundleDir: string, log: Logger): Promise<void> {
-  const post = image?.appc?.app?.eventHandlers?.find((h) => h.name === 'post-stop');
-  if (!post) return;
+  const exec = image ? image.appc?.app?.eventHandlers?.find((h) => h.name === 'post-stop')?.exec : await savedPostStop(bundleDir);
+  if (!exec) return;
+  const post = { exec };
   const id = containerId(rec.uid, c.name);
   const key = `${id}`;
   const running = postStops.get(key);

@@ -1,5 +1,5 @@
 /** appc executor duties of the reconciler (appc-hooks.ts): implicit volumes and post-stop once per execution. */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -57,5 +57,10 @@ describe('appc hooks', () => {
     startedAt = 2000; // the next execution
     await runAppcPostStop(runtime, rec, c, image, dir, silentLogger());
     expect(runs).toHaveLength(2);
+    // an agent that adopted the exited app without its image: the argv saved at launch
+    startedAt = 3000;
+    await writeFile(join(dir, 'appc-post-stop-exec.json'), JSON.stringify(['/ace-validator', 'poststop']));
+    await runAppcPostStop(runtime, rec, c, undefined, dir, silentLogger());
+    expect(runs).toHaveLength(3);
   });
 });
