@@ -162,8 +162,8 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     expect(byNamespace.stdout).toBe('pod/cache\npod/db\npod/web'); // execa strips the final newline
     const wide = await status('-o', 'wide');
     const [head, row] = wide.stdout.split('\n');
-    expect(head).toMatch(/^NAME +READY +STATUS +RESTARTS +AGE +IP +NETWORKS +PORTS +IMAGE$/);
-    expect(row).toMatch(new RegExp(`^web .* 10\\.234\\.0\\.\\d+ +stnet\\(eth0\\) +${HOST_PORT}->80/TCP,53/UDP +${IMAGE.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`));
+    expect(head).toMatch(/^NAME +READY +STATUS +RESTARTS +AGE +IP +NETWORKS +PORTS +IMAGE +REVISION$/);
+    expect(row).toMatch(new RegExp(`^web .* 10\\.234\\.0\\.\\d+ +stnet\\(eth0\\) +${HOST_PORT}->80/TCP,53/UDP +${IMAGE.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +<none>$`)); // REVISION: a spec dir has none
   });
 
   it('-w prints the rows, then a new row when a pod is added, and stops on SIGTERM with exit 0', async () => {
