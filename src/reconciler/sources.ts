@@ -17,17 +17,13 @@ import { watch } from 'chokidar';
 import { errnoOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { parseFile } from '../spec/index.js';
+import { isSpecFile } from '../spec/spec-files.js';
 import type { ParsedFile, SpecIssue } from '../spec/types.js';
-
-const SPEC_FILE = /\.(ya?ml|json)$/;
-const IGNORED = /(^\.|~$|\.swp$|\.bak$|\.tmp$)/;
 
 /** The largest spec file berth reads (the API server's request limit is 3 MiB; a file may hold several documents). */
 export const MAX_SPEC_FILE_BYTES = 4 * 1024 * 1024;
 
-export function isSpecFile(name: string): boolean {
-  return SPEC_FILE.test(name) && !IGNORED.test(name);
-}
+export { isSpecFile };
 
 /** A spec directory (or a file given directly) that could not be read: nothing it owned is changed. */
 export interface SourceFailure {

@@ -17,7 +17,7 @@ import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import type { ParsedFile } from '../spec/types.js';
-import { isSpecFile } from '../reconciler/sources.js';
+import { isSpecFile } from '../spec/spec-files.js';
 import { git, runGit } from './git-command.js';
 import { verifyCommit } from './git-trust.js';
 
