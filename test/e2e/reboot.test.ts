@@ -183,7 +183,9 @@ describe.skipIf(!isRoot)('simulated reboot and repaired veths', () => {
       return re.test(out);
     };
     try {
-      expect(await waitFor(/watching for changes/, 30_000)).toBe(true);
+      // the pod adopted by this daemon (the sync loop no longer waits for pods, so "watching for
+      // changes" comes before that): a veth deleted now is CHECK's to find, not the adoption's
+      expect(await waitFor(new RegExp(`"podName":"default/${b.name}","state":"running","msg":"pod state"`), 30_000)).toBe(true);
       const veth = await hostVeth(nsOf(b));
       expect(veth).toBeDefined();
       await execa('ip', ['link', 'del', veth!]);
