@@ -10,11 +10,10 @@
  *
  * emit() never throws and never blocks: writes are queued per pod, in order.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../common/clock.js';
-import { errnoOf } from '../common/errors.js';
-import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import { readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import type { Layout } from './layout.js';
 
@@ -74,13 +73,7 @@ export async function readPodEvents(l: Layout, uid: string, now = Date.now()): P
 
 /** Every pod's kept events (pods deleted within the hour too), by events file. */
 export async function readAllEvents(l: Layout, now = Date.now()): Promise<Array<{ uid: string; podName: string; events: StoredEvent[] }>> {
-  let names: string[];
-  try {
-    names = (await readdir(eventsDir(l))).sort();
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return [];
-    throw err;
-  }
+  const names = await readdirIfExists(eventsDir(l));
   const out: Array<{ uid: string; podName: string; events: StoredEvent[] }> = [];
   for (const n of names) {
     const uid = n.replace(/\.json$/, '');
@@ -170,13 +163,7 @@ export class FileEventSink implements EventSink {
   async sweep(): Promise<number> {
     const now = this.opts.clock.now();
     const dir = eventsDir(this.opts.layout);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return 0;
-      throw err;
-    }
+    const names = await readdirIfExists(dir);
     let removed = 0;
     for (const n of names) {
       const uid = n.replace(/\.json$/, '');

@@ -59,13 +59,18 @@ export async function terminationMount(podDir: string, c: Container): Promise<{ 
 }
 
 /** At most `max` bytes from the start of a file, without following a symlink at its path; '' when missing. */
-async function readHead(path: string, max: number): Promise<string> {
-  let fh;
+/** A file opened for reading without following a symlink at its path; undefined when it cannot be. */
+async function openNoFollow(path: string) {
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
-    return '';
+    return undefined;
   }
+}
+
+async function readHead(path: string, max: number): Promise<string> {
+  const fh = await openNoFollow(path);
+  if (!fh) return '';
   try {
     const buf = Buffer.alloc(max);
     const { bytesRead } = await fh.read(buf, 0, max, 0);
@@ -77,12 +82,8 @@ async function readHead(path: string, max: number): Promise<string> {
 
 /** The last `lines` logical lines of a CRI log, then at most `bytes` bytes of them (kubelet ReadLogs TailLines + LimitBytes). */
 export async function logTail(path: string, lines: number, bytes: number): Promise<string> {
-  let fh;
-  try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return '';
-  }
+  const fh = await openNoFollow(path);
+  if (!fh) return '';
   try {
     const { size } = await fh.stat();
     // 80 lines of a CRI log: their text is at most what the limit keeps, plus the line prefixes
