@@ -33,6 +33,9 @@ function walk(program: Command, words: string[]): { cmd: Command; options: reado
   return { cmd, options, ...(valueFor ? { valueFor } : {}) };
 }
 
+/** The subcommands help lists (commander keeps `hidden` private). */
+export const visibleCommands = (cmd: Command): Command[] => cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
+
 /** Does this command take a pod as its first argument? */
 const takesPod = (cmd: Command) => (cmd.registeredArguments[0]?.name() ?? '') === 'pod';
 
@@ -45,7 +48,7 @@ export async function complete(program: Command, words: string[], current: strin
   const starts = (xs: string[]) => xs.filter((x) => x.startsWith(current));
   if (valueFor) return starts(valueFor.argChoices ?? (valueFor.long === '--output' ? ['wide', 'json', 'yaml', 'name', 'jsonpath='] : []));
   if (current.startsWith('-')) return starts(options.filter((o) => !o.hidden && o.long).map((o) => o.long!).concat('--help'));
-  const subs = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden).map((c) => c.name());
+  const subs = visibleCommands(cmd).map((c) => c.name());
   if (subs.length) return starts(subs);
   if (takesPod(cmd)) return starts(await pods());
   return [];

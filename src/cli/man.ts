@@ -4,6 +4,7 @@
  * manual cannot drift from the commands.
  */
 import type { Command } from 'commander';
+import { visibleCommands } from './completion.js';
 
 /** roff-escape a line of text (backslashes, leading dots and quotes). */
 const esc = (s: string) => s.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-');
@@ -16,8 +17,7 @@ function helpOf(cmd: Command): string {
 }
 
 function walk(cmd: Command, path: string[] = []): Array<{ path: string[]; cmd: Command }> {
-  const visible = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
-  return visible.flatMap((c) => [{ path: [...path, c.name()], cmd: c }, ...walk(c, [...path, c.name()])]);
+  return visibleCommands(cmd).flatMap((c) => [{ path: [...path, c.name()], cmd: c }, ...walk(c, [...path, c.name()])]);
 }
 
 export interface ManSections {
