@@ -20,6 +20,7 @@ import type { Logger } from '../common/logger.js';
 import { buildPodManifest, appcAnnotations, type AciAppInfo, type Annotation } from '../appc-metadata/pod-manifest.js';
 import type { AppcMetadataService, MetadataApp } from '../appc-metadata/service.js';
 import { validateAci } from '../image/appc/archive.js';
+import { parseImageReference } from '../image/index.js';
 import type { MountPoint } from '../image/appc/manifest.js';
 import type { RenderedImage } from '../image/types.js';
 import type { AppLaunch, AppRuntime } from '../runtime/types.js';
@@ -98,6 +99,19 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
     log.warn({ app: c.name }, 'appc metadata service not available in this agent: AC_METADATA_URL is not set');
     return;
   }
+  const url = await serveAppcPod({ ...input, metadata: input.metadata }, c.name);
+  const env = (launch.image.Env ?? []).filter((e) => !e.startsWith('AC_METADATA_URL='));
+  launch.image = { ...launch.image, Env: [...env, `AC_METADATA_URL=${url}`] };
+}
+
+/**
+ * Serve the pod on the metadata service (again: the data is replaced) and return its
+ * `AC_METADATA_URL`, the same for the pod's whole life (token and port derive from the agent's
+ * secret and the remembered port). Called at every ACI app's launch, and when an agent adopts a
+ * running pod, so that its apps keep their metadata without a restart.
+ */
+export async function serveAppcPod(input: Omit<AppcLaunchInput, 'container' | 'launch' | 'log'> & { metadata: AppcMetadataService }, forApp?: string): Promise<string> {
+  const { rec } = input;
   const apps: AciAppInfo[] = [];
   const served: MetadataApp[] = [];
   for (const x of rec.pod.spec.containers) {
@@ -109,10 +123,18 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
     served.push({ name: x.name, imageId: img.appc.imageId, imageManifestText: text, imageAnnotations: (manifest.annotations ?? []) as Annotation[], appAnnotations: [] });
   }
   const podIP = rec.pod.spec.hostNetwork ? undefined : input.ips.find((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip));
-  if (!rec.pod.spec.hostNetwork && !podIP) throw new BerthError('FailedPrecondition', `app ${c.name}: the appc metadata service needs an IPv4 pod address; pod ${rec.key} has ${input.ips.join(', ') || 'none'}`);
-  const url = await input.metadata.register({ uid: rec.uid, podIP, manifest: buildPodManifest(rec.pod, apps), annotations: appcAnnotations(rec.pod.metadata.annotations), apps: served });
-  const env = (launch.image.Env ?? []).filter((e) => !e.startsWith('AC_METADATA_URL='));
-  launch.image = { ...launch.image, Env: [...env, `AC_METADATA_URL=${url}`] };
+  if (!rec.pod.spec.hostNetwork && !podIP) throw new BerthError('FailedPrecondition', `${forApp ? `app ${forApp}: ` : ''}the appc metadata service needs an IPv4 pod address; pod ${rec.key} has ${input.ips.join(', ') || 'none'}`);
+  return input.metadata.register({ uid: rec.uid, podIP, manifest: buildPodManifest(rec.pod, apps), annotations: appcAnnotations(rec.pod.metadata.annotations), apps: served });
+}
+
+/** Is the reference an appc image (an ACI file or URL, or an appc name found by discovery)? */
+export function isAppcReference(ref: string): boolean {
+  try {
+    const t = parseImageReference(ref).transport;
+    return t === 'aci' || t === 'aci-url' || t === 'appc';
+  } catch {
+    return false; // validation refused it before; nothing to serve
+  }
 }
 
 const postStops = new Map<string, Promise<void>>();

@@ -25,7 +25,7 @@ import { attachAll, detachAll } from './attachments.js';
 import { reattachSandbox } from './sandbox.js';
 import { ensureEmptyDirs, imageVolumeRefs, releaseAppMounts, releasePodMounts, volumeMounts, type VolumeContext } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
-import { prepareAppcLaunch, runAppcPostStop, withImplicitAppcVolumes } from './appc-hooks.js';
+import { isAppcReference, prepareAppcLaunch, runAppcPostStop, serveAppcPod, withImplicitAppcVolumes } from './appc-hooks.js';
 import { containerSpecHash } from './pod-changes.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
@@ -196,6 +196,24 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     await postStop(c); // before the teardown removes the overlay
   };
 
+  /**
+   * A pod with ACI apps is served on the metadata service once its IPs are known: a pod this
+   * agent adopts (its apps running since before an agent restart) keeps answering its apps'
+   * AC_METADATA_URL without a restart. The appc images are fetched from the store for it.
+   */
+  async function serveAppcMetadata(signal?: AbortSignal): Promise<void> {
+    const metadata = host.appcMetadata;
+    const aci = rec.pod.spec.containers.filter((c) => isAppcReference(c.image));
+    if (!metadata || aci.length === 0) return;
+    try {
+      for (const c of aci) await imageFor(c, signal);
+      await serveAppcPod({ rec, rendered: res.rendered, ips: res.ips, stateDir: layout.stateDir, metadata });
+    } catch (err) {
+      // never what holds the pod's supervision up: each ACI app's launch serves the pod again
+      log.warn({ err }, 'appc metadata service: the pod could not be served before its apps start');
+    }
+  }
+
   // probes, postStart, kills after a failed probe or hook (probing.ts); the execution each app runs now
   const supervision = createSupervision(host, rec, log, byName);
   const executions = new Map<string, number>();
@@ -228,11 +246,15 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     }),
 
     attachNetworks: fromPromise<AttachOut, PodStepInput>(async ({ signal }) => {
-      if (rec.pod.spec.hostNetwork || !rec.netns) return { attachments: [] };
+      if (rec.pod.spec.hostNetwork || !rec.netns) {
+        await serveAppcMetadata(signal);
+        return { attachments: [] };
+      }
       const netns = rec.netns;
       const attachments = await host.limit(() => attachAll(host, rec, netns, res.sandboxAdopted, log, signal), STEP_PRIORITY.attach);
       res.ips = attachments.flatMap((a) => a.ips.map((ip) => ip.split('/')[0]!));
       res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, res.ips);
+      await serveAppcMetadata(signal);
       return { attachments };
     }),
 
