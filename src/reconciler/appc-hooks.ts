@@ -85,7 +85,7 @@ export interface AppcLaunchInput {
 
 /** Set the launch's pre-start handler and `AC_METADATA_URL` for an ACI app; nothing for OCI apps. */
 export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
-  const { rec, container: c, launch, log } = input;
+  const { container: c, launch, log } = input;
   const image = input.rendered.get(c.image);
   if (!image?.appc) return;
   const pre = image.appc.app?.eventHandlers?.find((h) => h.name === 'pre-start');
