@@ -486,6 +486,7 @@ function printBreakdown(summary, result) {
     process.stdout.write(`berth N=${n}, per-pod phases (median ms per pod; sum over pods per run):\n`);
     const ph = Object.entries(s.breakdown.phases).sort((a, b) => b[1].sumPerRun - a[1].sumPerRun);
     for (const [k, v] of ph.slice(0, 14)) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  ${String(r1(v.sumPerRun)).padStart(8)}\n`);
+    for (const [k, v] of Object.entries(s.breakdown.work ?? {})) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  (inside the limiter)\n`);
   }
 }
 
