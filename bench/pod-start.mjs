@@ -16,22 +16,24 @@
  * script checks for by pod id. Everything is removed on success, failure and SIGINT.
  */
 /* global process, setTimeout */
-import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, open, cp, symlink, stat } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, readdir, rm, open, cp, symlink, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir, hostname, cpus, totalmem, release, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { run, must, median, stats, r1 } from './lib/proc.mjs';
-import { BareRun, BRIDGE, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
+import { BareRun, BRIDGE, BENCH_NAME, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
 import { timeline, mergeTimelines } from './lib/timeline.mjs';
+import { PodmanPeer, PODMAN_IMAGE, PODMAN_HOST_NS } from './lib/podman.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT_CLI = join(REPO, 'dist/bundle/berth.mjs');
 // The run uses a snapshot of dist/ taken at its start (others may rebuild dist/ meanwhile).
 let CLI = BUILT_CLI;
-const SUBNET = '10.214.0.0/16';
-const NETWORK = 'berth-bench';
+const SUBNET = process.env.BENCH_SUBNET || '10.214.0.0/16';
+const NETWORK = BENCH_NAME;
 const APP_SCRIPT = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
 
 // ---------------------------------------------------------------- options
@@ -49,6 +51,12 @@ const concurrency = option('--concurrency', 'BENCH_CONCURRENCY', '');
 const logLevel = option('--log-level', 'BENCH_LOG_LEVEL', 'debug');
 const outFile = resolve(REPO, option('--out', 'BENCH_OUT', 'bench/results/pod-start.json'));
 const keep = process.argv.includes('--keep');
+// the peer: podman kube play / kube down of the same pods (none: berth and the bare steps only)
+const peers = option('--peers', 'BENCH_PEERS', 'podman').split(',').filter((x) => x && x !== 'none');
+// both YAMLs say it: an image in the store is used as it is (podman's default for kube play)
+const pullPolicy = option('--pull-policy', 'BENCH_PULL_POLICY', 'IfNotPresent');
+// N > 1: one file per pod, and/or all pods in one multi-document file
+const layouts = option('--layouts', 'BENCH_LAYOUTS', 'files,multi').split(',').filter(Boolean);
 
 const say = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 
@@ -59,6 +67,7 @@ let bareActive; // the BareRun in progress, for cleanup
 let berthChild; // the reconcile process in progress (ours: killed by pid on SIGINT)
 const berthPodIds = new Set(); // short ids of every pod berth made, for the leak check
 let specDir;
+let podman; // the PodmanPeer, for cleanup
 
 async function berthCli(args, opts = {}) {
   return run('node', [CLI, ...args, ...berthArgs], opts);
@@ -94,8 +103,14 @@ spec:
   containers:
     - name: app
       image: ${image}
-      command: [sh, -c, ${JSON.stringify(APP_SCRIPT)}]
+${pullPolicy ? `      imagePullPolicy: ${pullPolicy}\n` : ''}      command: [sh, -c, ${JSON.stringify(APP_SCRIPT)}]
 `;
+}
+
+/** The pod files of one run: `files` one per pod, `multi` one multi-document file. [{file, text}] */
+function podFiles(names, image, layout, prefix) {
+  if (layout === 'multi') return [{ file: `pod-${prefix}-all.yaml`, text: names.map((n) => podYaml(n, image)).join('---\n') }];
+  return names.map((n) => ({ file: `pod-${n}.yaml`, text: podYaml(n, image) }));
 }
 
 async function removePodSpecs() {
@@ -154,6 +169,7 @@ async function cleanup() {
       await new Promise((r) => setTimeout(r, 500));
     }
     if (bareActive) problems.push(...(await bareActive.cleanup().catch((e) => [e.message])));
+    if (podman) problems.push(...(await podman.cleanup().catch((e) => [e.message])));
     if (sandbox && specDir && existsSync(specDir)) {
       const r = await berthTeardown().catch((e) => ({ code: -1, stderr: e.message }));
       if (r.code !== 0) problems.push(`berth teardown exited ${r.code}: ${r.stderr}`);
@@ -186,13 +202,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 // ---------------------------------------------------------------- measurements
-async function berthStart(n, rep, image) {
+async function berthStart(n, rep, image, layout) {
   const names = [];
-  for (let i = 0; i < n; i++) {
-    const name = `berth-bench-n${n}-r${rep}-p${String(i).padStart(2, '0')}`;
-    names.push(name);
-    await writeFile(join(specDir, `pod-${name}.yaml`), podYaml(name, image));
-  }
+  for (let i = 0; i < n; i++) names.push(`berth-bench-n${n}${layout === 'multi' ? 'm' : ''}-r${rep}-p${String(i).padStart(2, '0')}`);
+  for (const f of podFiles(names, image, layout, `berth-bench-n${n}-r${rep}`)) await writeFile(join(specDir, f.file), f.text);
   const extra = concurrency ? ['--concurrency', concurrency] : [];
   const logPath = join(sandbox, 'logs', `start-n${n}-r${rep}.ndjson`);
   const fh = await open(logPath, 'w');
@@ -219,6 +232,46 @@ async function berthStart(n, rep, image) {
   if (running.length !== n) throw new Error(`berth: ${running.length}/${n} pods Running after reconcile --once: ${JSON.stringify(pods.map((p) => [p.name, p.status, p.reason]))}`);
   const tl = timeline(text, spawnMs, exitMs);
   return { ms: r.ms, timeline: tl };
+}
+
+/**
+ * podman: the same pods (image from podman's store), `podman kube play` of each file in turn
+ * (one process per file, as a user would run them), timed from the first spawn to the last
+ * exit; checked: every exit 0 and `podman pod ps` shows the N pods Running. Returns the files.
+ */
+async function podmanStart(n, rep, layout) {
+  const names = [];
+  for (let i = 0; i < n; i++) names.push(`berth-bench-pm-n${n}${layout === 'multi' ? 'm' : ''}-r${rep}-p${String(i).padStart(2, '0')}`);
+  const dir = join(sandbox, 'podman-specs');
+  await mkdir(dir, { recursive: true });
+  const files = [];
+  for (const f of podFiles(names, PODMAN_IMAGE, layout, `berth-bench-pm-n${n}-r${rep}`)) {
+    files.push(join(dir, f.file));
+    await writeFile(join(dir, f.file), f.text);
+  }
+  const t0 = performance.now();
+  for (const f of files) {
+    const r = await podman.podman(['kube', 'play', f]);
+    if (r.code !== 0) throw new Error(`podman kube play ${f} exited ${r.code}: ${r.stderr}`);
+  }
+  const ms = performance.now() - t0;
+  const running = (await podman.runningPods()).filter((p) => names.includes(p));
+  if (running.length !== n) throw new Error(`podman: ${running.length}/${n} pods Running after kube play`);
+  return { ms, files };
+}
+
+/** `podman kube down` of the same files in turn; checked: exit 0 and no pod left. */
+async function podmanStop(files) {
+  const t0 = performance.now();
+  for (const f of files) {
+    const r = await podman.podman(['kube', 'down', f]);
+    if (r.code !== 0) throw new Error(`podman kube down ${f} exited ${r.code}: ${r.stderr}`);
+  }
+  const ms = performance.now() - t0;
+  const left = await podman.podCount();
+  if (left) throw new Error(`podman kube down left ${left} pods`);
+  for (const f of files) await rm(f, { force: true });
+  return { ms };
 }
 
 async function berthStop(n) {
@@ -276,7 +329,9 @@ async function main() {
   if (existsSync(`/sys/class/net/${BRIDGE}`)) throw new Error(`${BRIDGE} exists already: another bench running, or a leak (ip link del ${BRIDGE})`);
   ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
 
-  sandbox = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  // lower case: podman names an image pulled from `oci:PATH` after PATH, and names are lower case
+  sandbox = join(tmpdir(), `${BENCH_NAME}-${randomBytes(4).toString('hex')}`);
+  await mkdir(sandbox, { mode: 0o700 });
   specDir = join(sandbox, 'specs');
   await mkdir(specDir, { recursive: true });
   await mkdir(join(sandbox, 'logs'), { recursive: true });
@@ -320,26 +375,54 @@ async function main() {
   result.config.crunWrapper = wrapperNeeded;
   // warm the bare path too (plugin binaries, runtime binaries in page cache), not timed
   for (const name of bareRuntimes) await bareStartStop(1, rtDefs[name], ctx);
+  if (peers.includes('podman')) {
+    podman = new PodmanPeer({ root: join(sandbox, 'podman'), runtimePath: wrapperNeeded ? rtDefs.crun.argv[0] : undefined });
+    await podman.setup(join(sandbox, 'image'));
+    result.versions.podman = await podman.version();
+    result.config.podman = { hostNetns: `${PODMAN_HOST_NS} (nsenter --net)`, network: 'podman default bridge (netavark)', runtime: wrapperNeeded ? 'crun via the same hybrid-cgroup wrapper' : 'crun', image: PODMAN_IMAGE };
+    say('warm-up: 1 pod through podman (builds its pause image), not timed');
+    await podmanStop((await podmanStart(1, 'warm', 'files')).files);
+  }
 
   result.cliFloor = await cliFloor(5);
   result.importCost = [];
   for (let i = 0; i < 3; i++) result.importCost.push(JSON.parse((await must('node', [join(REPO, 'bench/lib/import-cost.mjs'), dirname(dirname(dirname(CLI)))])).stdout));
   result.sizes = {};
-  for (let k = 0; k < sizes.length; k++) {
-    const n = sizes[k];
+  const runs = sizes.flatMap((n, k) => (n === 1 ? ['files'] : layouts).map((layout) => ({ n, k, layout })));
+  for (const { n, k, layout } of runs) {
     const reps = repsFor(k);
-    const S = (result.sizes[n] = { n, reps, berth: { start: [], teardown: [], timelines: [], teardownTimelines: [] }, bare: {} });
-    for (const name of bareRuntimes) S.bare[name] = { runtime: rtDefs[name].name, start: [], teardown: [], steps: {} };
+    const key = layout === 'files' ? String(n) : `${n}-${layout}`;
+    const S = (result.sizes[key] = { n, layout, reps, berth: { start: [], teardown: [], timelines: [], teardownTimelines: [] }, bare: {}, peers: {} });
+    // the bare steps do not depend on how the pods are spread over files: once per size
+    const bareHere = layout === (n === 1 ? 'files' : layouts[0]) ? bareRuntimes : [];
+    for (const name of bareHere) S.bare[name] = { runtime: rtDefs[name].name, start: [], teardown: [], steps: {} };
+    if (podman) S.peers.podman = { start: [], teardown: [] };
     for (let rep = 0; rep < reps; rep++) {
-      // interleaved, so slow drifts of the machine hit both sides alike
-      const b = await berthStart(n, rep, image);
-      S.berth.start.push(b.ms);
-      S.berth.timelines.push(b.timeline);
-      const t = await berthStop(n);
-      S.berth.teardown.push(t.ms);
-      S.berth.teardownTimelines.push(t.timeline);
-      let line = `N=${n} rep ${rep + 1}/${reps}: berth ${b.ms.toFixed(0)} ms (teardown ${t.ms.toFixed(0)})`;
-      for (const name of bareRuntimes) {
+      // interleaved, so slow drifts of the machine hit every side alike; who goes first alternates
+      const berthSide = async () => {
+        const b = await berthStart(n, rep, image, layout);
+        S.berth.start.push(b.ms);
+        S.berth.timelines.push(b.timeline);
+        const t = await berthStop(n);
+        S.berth.teardown.push(t.ms);
+        S.berth.teardownTimelines.push(t.timeline);
+        return `berth ${b.ms.toFixed(0)} ms (teardown ${t.ms.toFixed(0)})`;
+      };
+      const podmanSide = async () => {
+        if (!podman) return '';
+        const u = await podmanStart(n, rep, layout);
+        const d = await podmanStop(u.files);
+        S.peers.podman.start.push(u.ms);
+        S.peers.podman.teardown.push(d.ms);
+        return `, podman ${u.ms.toFixed(0)} (down ${d.ms.toFixed(0)})`;
+      };
+      let line = `N=${n} ${layout} rep ${rep + 1}/${reps}: `;
+      if (rep % 2 === 0) line += (await berthSide()) + (await podmanSide());
+      else {
+        const pm = await podmanSide();
+        line += (await berthSide()) + pm;
+      }
+      for (const name of bareHere) {
         const x = await bareStartStop(n, rtDefs[name], ctx);
         S.bare[name].start.push(x.startMs);
         S.bare[name].teardown.push(x.stopMs);
@@ -357,10 +440,11 @@ async function main() {
 function summarize(result) {
   const rows = [];
   const summary = {};
-  for (const S of Object.values(result.sizes)) {
+  const peerRows = [];
+  for (const [key, S] of Object.entries(result.sizes)) {
     const bs = stats(S.berth.start);
     const bt = stats(S.berth.teardown);
-    const s = (summary[S.n] = { berth: { startMedianMs: r1(bs.median), teardownMedianMs: r1(bt.median) }, bare: {}, breakdown: mergeTimelines(S.berth.timelines), teardownBreakdown: mergeTimelines(S.berth.teardownTimelines) });
+    const s = (summary[key] = { berth: { startMedianMs: r1(bs.median), teardownMedianMs: r1(bt.median) }, bare: {}, breakdown: mergeTimelines(S.berth.timelines), teardownBreakdown: mergeTimelines(S.berth.teardownTimelines) });
     for (const [name, B] of Object.entries(S.bare)) {
       const st = stats(B.start);
       const tt = stats(B.teardown);
@@ -369,12 +453,21 @@ function summarize(result) {
       s.bare[name] = { runtime: B.runtime, startMedianMs: r1(st.median), teardownMedianMs: r1(tt.median), ratioStart: r1(bs.median / st.median), ratioTeardown: r1(bt.median / tt.median), stepMediansPerPodMs: steps };
       rows.push([S.n, S.reps, r1(bs.median), B.runtime, r1(st.median), `${(bs.median / st.median).toFixed(1)}x`, r1(bt.median), r1(tt.median), `${(bt.median / tt.median).toFixed(1)}x`]);
     }
+    const P = S.peers?.podman;
+    if (P && P.start.length) {
+      const ps = stats(P.start);
+      const pt = stats(P.teardown);
+      const goal = S.n === 1 ? 0.5 : 0.2;
+      s.podman = { startMedianMs: r1(ps.median), teardownMedianMs: r1(pt.median), ratioStart: Math.round((bs.median / ps.median) * 100) / 100, ratioTeardown: Math.round((bt.median / pt.median) * 100) / 100, goal };
+      const what = S.n === 1 ? '1 pod' : `${S.n} pods, ${S.layout === 'multi' ? 'one multi-document file' : 'one file each'}`;
+      peerRows.push([`${what} up`, S.reps, r1(ps.median), r1(bs.median), `${s.podman.ratioStart.toFixed(2)}x`, `<= ${goal}x`]);
+      peerRows.push([`${what} down`, S.reps, r1(pt.median), r1(bt.median), `${s.podman.ratioTeardown.toFixed(2)}x`, `<= ${goal}x`]);
+    }
   }
-  return { rows, summary };
+  return { rows, peerRows, summary };
 }
 
-function printTable(rows) {
-  const head = ['N', 'reps', 'berth ms', 'bare runtime', 'bare ms', 'berth/bare', 'berth teardown ms', 'bare teardown ms', 'teardown ratio'];
+function printTable(rows, head = ['N', 'reps', 'berth ms', 'bare runtime', 'bare ms', 'berth/bare', 'berth teardown ms', 'bare teardown ms', 'teardown ratio']) {
   const all = [head, ...rows.map((r) => r.map(String))];
   const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   for (const [j, r] of all.entries()) {
@@ -387,11 +480,13 @@ function printBreakdown(summary, result) {
   const cf = result.cliFloor;
   process.stdout.write(`\nNode floor (median ms): node -e 0 ${r1(median(cf['node -e 0']))}, node dist/bundle/berth.mjs --version ${r1(median(cf['berth --version']))}, imports of deps + dist/ in one process ${r1(median(result.importCost.map((x) => x.totalMs)))}\n`);
   for (const [n, s] of Object.entries(summary)) {
+    if (!s.breakdown.wall) continue;
     process.stdout.write(`\nberth N=${n}, wall segments (median ms, from the NDJSON timestamps):\n`);
     for (const [k, v] of Object.entries(s.breakdown.wall)) process.stdout.write(`  ${k.padEnd(36)} ${r1(v)}\n`);
     process.stdout.write(`berth N=${n}, per-pod phases (median ms per pod; sum over pods per run):\n`);
     const ph = Object.entries(s.breakdown.phases).sort((a, b) => b[1].sumPerRun - a[1].sumPerRun);
     for (const [k, v] of ph.slice(0, 14)) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  ${String(r1(v.sumPerRun)).padStart(8)}\n`);
+    for (const [k, v] of Object.entries(s.breakdown.work ?? {})) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  (inside the limiter)\n`);
   }
 }
 
@@ -399,9 +494,13 @@ let exitCode = 0;
 const t0 = performance.now();
 try {
   const result = await main();
-  const { rows, summary } = summarize(result);
+  const { rows, peerRows, summary } = summarize(result);
   result.summary = summary;
   result.totalSeconds = Math.round((performance.now() - t0) / 1000);
+  if (peerRows.length) {
+    printTable(peerRows, ['', 'reps', 'podman kube play/down ms', 'berth reconcile --once ms', 'berth/podman', 'goal']);
+    process.stdout.write('\n');
+  }
   printTable(rows);
   printBreakdown(summary, result);
   await mkdir(dirname(outFile), { recursive: true });
@@ -417,7 +516,7 @@ try {
     say(`cleanup problems:\n  ${problems.join('\n  ')}`);
   }
   // berth's own objects are named berth-<pod id>: check them by id
-  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout.split('\n').filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes('berth-bench'));
+  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout.split('\n').filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes(BENCH_NAME));
   if (leaks.length) {
     exitCode = 1;
     say(`leaks:\n  ${leaks.join('\n  ')}`);

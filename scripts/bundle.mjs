@@ -19,7 +19,7 @@ try {
 }
 
 await build({
-  entryPoints: { berth: 'src/cli/main.ts' },
+  entryPoints: { berth: 'src/cli/entry.ts' },
   outdir: 'dist/bundle',
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',

@@ -16,8 +16,10 @@ import { join } from 'node:path';
 import { must, run, now } from './proc.mjs';
 
 export const CNI_DIR = '/usr/lib/cni';
-export const BRIDGE = 'berth-bench0';
-export const CGROUP_PARENT = 'berth-bench';
+// BENCH_NAME: the prefix of every host object, so that two benches can run side by side
+export const BENCH_NAME = process.env.BENCH_NAME || 'berth-bench';
+export const BRIDGE = `${BENCH_NAME}0`;
+export const CGROUP_PARENT = BENCH_NAME;
 
 /** The network list both berth and the bare steps use (berth's built-in default shape). */
 export function networkList({ name, subnet, dataDir }) {
@@ -128,7 +130,7 @@ export class BareRun {
   }
 
   id(i) {
-    return `berth-bench-bare-${i}`;
+    return `${BENCH_NAME}-bare-${i}`;
   }
 
   async start() {

@@ -52,6 +52,12 @@ export function timeline(text, spawnMs, exitMs) {
       (phases[key] ??= []).push(ms[k].t - ms[k - 1].t);
     }
   }
+  // work the pod's steps log themselves (`ms`), next to the phases that include queueing:
+  // "pod pulling → image pulled" also counts the wait for a setup-limiter slot
+  const work = {};
+  for (const e of events) {
+    if (e.pod && typeof e.ms === 'number' && (e.msg === 'image pulled' || e.msg === 'image rendered')) (work[`${e.msg} (own ms)`] ??= []).push(e.ms);
+  }
   const firstLog = events.length ? t(events[0]) : NaN;
   const lastLog = events.length ? t(events[events.length - 1]) : NaN;
   const firstPod = Math.min(...[...pods.values()].map((ms) => ms[0]?.t ?? Infinity));
@@ -67,6 +73,7 @@ export function timeline(text, spawnMs, exitMs) {
       'last log line → exit': exitMs - lastLog,
     },
     phases,
+    work,
     errors: events.filter((e) => e.level >= 50).map((e) => e.msg),
   };
 }
@@ -75,11 +82,14 @@ export function timeline(text, spawnMs, exitMs) {
 export function mergeTimelines(tls) {
   const wall = {};
   const phases = {};
+  const work = {};
   for (const tl of tls) {
     for (const [k, v] of Object.entries(tl.wall)) (wall[k] ??= []).push(v);
     for (const [k, v] of Object.entries(tl.phases)) (phases[k] ??= []).push(...v);
+    for (const [k, v] of Object.entries(tl.work ?? {})) (work[k] ??= []).push(...v);
   }
-  const out = { wall: {}, phases: {} };
+  const out = { wall: {}, phases: {}, work: {} };
+  for (const [k, v] of Object.entries(work)) out.work[k] = { medianPerPod: median(v), count: v.length };
   for (const [k, v] of Object.entries(wall)) out.wall[k] = median(v);
   for (const [k, v] of Object.entries(phases)) {
     const total = v.reduce((a, b) => a + b, 0) / tls.length;

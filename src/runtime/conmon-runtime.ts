@@ -382,6 +382,15 @@ export class ConmonRuntime implements AppRuntime {
     }
   }
 
+  /**
+   * Started (meta.startedAt) and the app's process alive with the start time recorded at
+   * create: the runtime would say running (berth never pauses), so it is not asked.
+   */
+  private async startedAndAlive(meta: ContainerMeta | undefined): Promise<number | undefined> {
+    if (meta?.startedAt === undefined || meta.pid === undefined || meta.pidStartTime === undefined) return undefined;
+    return (await isAlive(meta.pid, meta.pidStartTime)) ? meta.pid : undefined;
+  }
+
   async monitorAlive(meta: ContainerMeta | undefined): Promise<boolean> {
     return meta?.conmonPid !== undefined && (await isAlive(meta.conmonPid, meta.conmonStartTime));
   }
@@ -396,6 +405,8 @@ export class ConmonRuntime implements AppRuntime {
     const base: AppStatus = { containerId: id, state: 'unknown', ...(meta?.startedAt ? { startedAt: meta.startedAt } : {}) };
     const exit = await this.readExit(id);
     if (exit) return { ...base, state: 'exited', ...exit, ...(await this.exitReason(id, meta)) };
+    const livePid = await this.startedAndAlive(meta);
+    if (livePid !== undefined) return { ...base, state: 'running', pid: livePid };
     const st = await this.oci.state(id).catch((err: unknown) => {
       this.log.warn({ err, containerId: id }, 'runtime state failed');
       return undefined;
@@ -510,9 +521,11 @@ export class ConmonRuntime implements AppRuntime {
   }
 
   async stop(id: string, graceMs: number, signal?: AbortSignal, opts: { stopSignal?: string } = {}): Promise<void> {
-    const st = await this.status(id);
-    if (st.state !== 'running' && st.state !== 'created') return;
     const meta = await this.readMeta(id);
+    // no exit file and started and alive (status() without the runtime's state: one process
+    // spawn, through the hybrid-cgroup wrapper four, per stop)
+    const st = !(await this.readExit(id)) && (await this.startedAndAlive(meta)) !== undefined ? { state: 'running' as const } : await this.status(id);
+    if (st.state !== 'running' && st.state !== 'created') return;
     const stopSignal = normalizeSignal(opts.stopSignal || meta?.stopSignal || 'SIGTERM');
     const log = this.log.child({ containerId: id });
     if (st.state === 'running' && graceMs > 0) {
@@ -529,7 +542,8 @@ export class ConmonRuntime implements AppRuntime {
   async remove(id: string): Promise<void> {
     const meta = await this.readMeta(id);
     const errors: unknown[] = [];
-    const st = await this.oci.state(id).catch(() => undefined);
+    // the runtime's state only for the bundle path, when berth's meta.json does not have it
+    const st = meta?.bundleDir ? undefined : await this.oci.state(id).catch(() => undefined);
     try {
       await this.oci.delete(id, true);
     } catch (err) {
