@@ -26,6 +26,8 @@ import { reattachSandbox } from './sandbox.js';
 import { ensureEmptyDirs, imageVolumeRefs, releaseAppMounts, releasePodMounts, volumeMounts, type VolumeContext } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
 import { prepareAppcLaunch, runAppcPostStop, withImplicitAppcVolumes } from './appc-hooks.js';
+import { ensurePodUserns } from './userns.js';
+import type { PodUserns } from '../runtime/userns.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
 const APPC_MAPPED_ISOLATORS = [
@@ -44,6 +46,8 @@ export interface PodResources {
   sandboxAdopted: boolean;
   etcFiles?: Record<string, string>;
   ips: string[];
+  /** hostUsers: false: the pod's user namespace (userns.ts) */
+  userns?: PodUserns;
 }
 
 export function newResources(): PodResources {
@@ -85,6 +89,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       hostIPs: nodeIPs(),
       pod: rec.pod,
       ...(rec.netns ? { netnsPath: rec.netns } : {}),
+      ...(rec.pod.spec.hostUsers === false ? { userns: (res.userns ??= await ensurePodUserns(host, dir, rec.uid, undefined)) } : {}),
       hostname: podHostname(rec.pod),
       logPath,
     };
@@ -215,6 +220,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       }
       const name = netnsName(rec.uid);
       res.sandboxAdopted = (await host.netns.exists(name)) || (await reattachSandbox(host, rec, log));
+      // hostUsers: false (never with hostNetwork): the pod's user namespace, and its network namespace made inside it (userns.ts)
+      if (rec.pod.spec.hostUsers === false) res.userns = await ensurePodUserns(host, dir, rec.uid, name);
       const path = await host.netns.ensure(name);
       rec.netns = path;
       return { netns: path };
