@@ -116,7 +116,7 @@ export async function podRange(layout: Layout, uid: string, pool?: UsernsPool): 
  */
 export async function ensurePodUserns(host: Host, podDirPath: string, uid: string, netnsName: string | undefined): Promise<PodUserns> {
   const problem = await host.runtime.usernsProblem?.();
-  if (problem) throw new BerthError('FailedPrecondition', `hostUsers: false is not supported by berth here: ${problem}`, { details: { reason: 'CreateContainerConfigError' } });
+  if (problem) throw new BerthError('FailedPrecondition', `hostUsers: false is not supported by berth: ${problem}`, { details: { reason: 'CreateContainerConfigError' } });
   const range = await podRange(host.layout, uid);
   const userns = { ...range, path: join(podDirPath, USERNS_PIN) };
   await pinUserns(range, userns.path);

@@ -57,7 +57,9 @@ describe('security fields of the Pod API', () => {
     ['windowsOptions', withContainer('      securityContext: {windowsOptions: {runAsUserName: x}}'), 'spec.containers[0].securityContext.windowsOptions', 'Windows containers'],
     ['a liveness probe with successThreshold 2', withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'), 'spec.containers[0].livenessProbe.successThreshold', 'must be 1 for a liveness probe'],
     ['shareProcessNamespace', withSpec('  shareProcessNamespace: true'), 'spec.shareProcessNamespace', 'is not supported by berth yet'],
-    ['hostUsers: false', withSpec('  hostUsers: false'), 'spec.hostUsers', 'user namespaces'],
+    ['hostUsers: false with hostNetwork', withSpec('  hostUsers: false\n  hostNetwork: true'), 'spec.hostNetwork', 'may not be true when `hostUsers` is false'],
+    ['hostUsers: false with hostPID', withSpec('  hostUsers: false\n  hostPID: true'), 'spec.hostPID', 'may not be true when `hostUsers` is false'],
+    ['hostUsers: false with hostIPC', withSpec('  hostUsers: false\n  hostIPC: true'), 'spec.hostIPC', 'may not be true when `hostUsers` is false'],
     ['Bidirectional propagation without privileged', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace('image: busybox\n', 'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n'), 'spec.containers[0].volumeMounts[0].mountPropagation', 'only to privileged containers'],
     ['os windows', withSpec('  os: {name: windows}'), 'spec.os.name', 'Linux pods only'],
   ])('refuses %s naming the field', (_what, text, path, message) => {
