@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_USERNS_POOL, pickRange, podRange, rangeOfFile, subidEntry, usernsPoolFrom } from '../../../src/reconciler/userns.js';
+import type { rangeOfFile} from '../../../src/reconciler/userns.js';
+import { DEFAULT_USERNS_POOL, pickRange, podRange, subidEntry, usernsPoolFrom } from '../../../src/reconciler/userns.js';
 import type { Layout } from '../../../src/reconciler/layout.js';
 
 describe('pickRange', () => {
