@@ -526,8 +526,8 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   if (privileged) {
     if (facts.hostDevices?.length) linux.devices = facts.hostDevices;
   } else {
-    linux.maskedPaths = MASKED_PATHS;
-    linux.readonlyPaths = READONLY_PATHS;
+    // procMount: Unmasked (hostUsers: false only, spec/security.ts): none, as the kubelet asks
+    if (sc?.procMount !== 'Unmasked') Object.assign(linux, { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS });
     const seccomp = seccompFor(sc?.seccompProfile ?? podSpec.securityContext?.seccompProfile, {
       capabilities: caps,
       privileged,

@@ -17,7 +17,7 @@ import { mountsAtOrBelow } from '../../src/runtime/volume-paths.js';
 const BRIDGE = 'berth-usrns0';
 const IMAGE = 'oci:/opt/berth/images/busybox:latest';
 
-const podYaml = (name: string, extra = '') => `apiVersion: v1
+const podYaml = (name: string, extra = '', securityContext = '') => `apiVersion: v1
 kind: Pod
 metadata: {name: ${name}}
 spec:
@@ -29,7 +29,7 @@ ${extra}  volumes: [{name: data, emptyDir: {}}]
       image: ${IMAGE}
       command: [sh, -c, ${JSON.stringify(`echo from-app > /in-rootfs; nc -l -p 80 & ${LOOP}`)}]
       volumeMounts: [{name: data, mountPath: /data}]
-`;
+${securityContext ? `      securityContext: ${securityContext}\n` : ''}`;
 
 interface Range {
   hostId: number;
@@ -44,7 +44,7 @@ describe.skipIf(!isRoot)('hostUsers: false: a user namespace per pod', () => {
     sb = await createSandbox('berth-userns');
     await sb.writeSpec('00-net.yaml', networkYaml('usernsnet', BRIDGE, '10.248.0.0/16', join(sb.root, 'ipam')));
     await sb.writeSpec('a.yaml', podYaml('userns-a'));
-    await sb.writeSpec('b.yaml', podYaml('userns-b'));
+    await sb.writeSpec('b.yaml', podYaml('userns-b', '', '{procMount: Unmasked}'));
     const r = await sb.run(['reconcile', '--once', '--timeout', '90s']);
     expect(r.exitCode, r.stderr.slice(-2000)).toBe(0);
   }, 180_000);
@@ -109,6 +109,11 @@ describe.skipIf(!isRoot)('hostUsers: false: a user namespace per pod', () => {
     const [ra, rb] = [await rangeOf(a.uid!), await rangeOf(b.uid!)];
     expect(ra.hostId + ra.length <= rb.hostId || rb.hostId + rb.length <= ra.hostId).toBe(true);
     expect((await procIds(b.apps[0]!.pid!)).uid).toBe(rb.hostId);
+  });
+
+  it('masks /proc in the app, unless its procMount is Unmasked (allowed in a user namespace only)', async () => {
+    expect(await exec('userns-a', 'sh', '-c', 'wc -c < /proc/timer_list')).toBe('0');
+    expect(Number(await exec('userns-b', 'sh', '-c', 'wc -c < /proc/timer_list'))).toBeGreaterThan(0);
   });
 
   it('has the network namespace owned by the pod\'s user namespace: its root binds port 80, has no CAP_NET_ADMIN it was not given', async () => {

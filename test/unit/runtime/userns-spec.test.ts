@@ -51,6 +51,14 @@ describe('config.json of an app with hostUsers: false', () => {
     for (const m of spec.mounts.filter((x) => x.type !== 'bind')) expect(m.uidMappings).toBeUndefined();
   });
 
+  it('masks nothing in /proc for procMount: Unmasked, and keeps the masks otherwise', () => {
+    const l = launch(userns);
+    expect((spec.linux as Record<string, unknown>).maskedPaths).toContain('/proc/kcore');
+    const unmasked = buildOciSpec({ ...l, container: { ...l.container, securityContext: { procMount: 'Unmasked' } } }, facts) as unknown as Spec;
+    expect((unmasked.linux as Record<string, unknown>).maskedPaths).toBeUndefined();
+    expect((unmasked.linux as Record<string, unknown>).readonlyPaths).toBeUndefined();
+  });
+
   it('says nothing of user namespaces for a pod in the host\'s', () => {
     const host = buildOciSpec(launch(), facts) as unknown as Spec;
     expect(host.linux.namespaces.map((n) => n.type)).not.toContain('user');
