@@ -27,6 +27,8 @@ import { ensureEmptyDirs, imageVolumeRefs, releaseAppMounts, releasePodMounts, v
 import { containerEnv } from '../runtime/oci-spec.js';
 import { isAppcReference, prepareAppcLaunch, runAppcPostStop, serveAppcPod, withImplicitAppcVolumes } from './appc-hooks.js';
 import { containerSpecHash } from './pod-changes.js';
+import { ensurePodUserns } from './userns.js';
+import type { PodUserns } from '../runtime/userns.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
 const APPC_MAPPED_ISOLATORS = [
@@ -47,6 +49,8 @@ export interface PodResources {
   ips: string[];
   /** the container spec a running execution was started from, when the pod's spec has a newer one (its preStop and stop signal apply) */
   retired: Map<string, Container>;
+  /** hostUsers: false: the pod's user namespace (userns.ts) */
+  userns?: PodUserns;
 }
 
 export function newResources(): PodResources {
@@ -88,6 +92,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       hostIPs: nodeIPs(),
       pod: rec.pod,
       ...(rec.netns ? { netnsPath: rec.netns } : {}),
+      ...(rec.pod.spec.hostUsers === false ? { userns: (res.userns ??= await ensurePodUserns(host, dir, rec.uid, undefined)) } : {}),
       hostname: podHostname(rec.pod),
       logPath,
     };
@@ -240,6 +245,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       }
       const name = netnsName(rec.uid);
       res.sandboxAdopted = (await host.netns.exists(name)) || (await reattachSandbox(host, rec, log));
+      // hostUsers: false (never with hostNetwork): the pod's user namespace, and its network namespace made inside it (userns.ts)
+      if (rec.pod.spec.hostUsers === false) res.userns = await ensurePodUserns(host, dir, rec.uid, name);
       const path = await host.netns.ensure(name);
       rec.netns = path;
       return { netns: path };

@@ -52,6 +52,7 @@ import { CliOciRuntime, crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
+import { idmapMount, probeIdmap } from './userns.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import { monitorCommand } from './monitor-scope.js';
@@ -118,6 +119,7 @@ export class ConmonRuntime implements AppRuntime {
   private readonly pidsLimit: number | undefined;
   private readonly seccompDir: string | undefined;
   private facts?: Promise<{ cgroup: CgroupFacts; bundle: Omit<BundleFacts, 'userDb'> }>;
+  private usernsCheck?: Promise<string | undefined>;
 
   constructor(opts: ConmonRuntimeOptions) {
     this.runDir = opts.runDir;
@@ -206,6 +208,19 @@ export class ConmonRuntime implements AppRuntime {
     return this.facts;
   }
 
+  /**
+   * Why pods with `hostUsers: false` cannot run on this host, or undefined: the runtime must
+   * make idmapped mounts from `mounts[].uidMappings` (crun does; runc 1.1 ignores the field,
+   * and a volume's files would get the pod's host IDs), and the kernel must idmap the
+   * filesystem of the state dir (tried once with a directory in the run dir).
+   */
+  usernsProblem(): Promise<string | undefined> {
+    this.usernsCheck ??= this.oci.name !== 'crun'
+      ? Promise.resolve(`the OCI runtime is ${this.oci.name}, which does not make the idmapped mounts a pod's volumes need (OCI mounts[].uidMappings, runc 1.2 or crun); run berth with --runtime crun`)
+      : probeIdmap(join(this.runDir, 'userns-probe'));
+    return this.usernsCheck;
+  }
+
   async readMeta(id: string): Promise<ContainerMeta | undefined> {
     return readJsonIfExists<ContainerMeta>(join(this.containerDir(id), 'meta.json'));
   }
@@ -261,9 +276,11 @@ export class ConmonRuntime implements AppRuntime {
     };
     await this.writeMeta(meta);
     try {
-      await mountOverlay(launch.rootfsLower, paths);
-      for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) await ensureMountPoint(paths.merged, dest, await isDir(src));
-      for (const m of launch.mounts ?? []) await ensureMountPoint(paths.merged, m.destination, await isDir(m.source));
+      const userns = launch.userns;
+      const owner = userns ? { uid: userns.hostId, gid: userns.hostId } : undefined;
+      await mountOverlay(launch.rootfsLower, paths, userns && owner ? { owner, lowerView: (lower, at) => idmapMount(lower, at, userns.path) } : undefined);
+      for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) await ensureMountPoint(paths.merged, dest, await isDir(src), owner);
+      for (const m of launch.mounts ?? []) await ensureMountPoint(paths.merged, m.destination, await isDir(m.source), owner);
       await writeJsonAtomic(join(launch.bundleDir, 'config.json'), spec);
       await Promise.all(['ctl', 'winsz', 'attach'].map((f) => rm(join(launch.bundleDir, f), { force: true })));
       if (signal?.aborted) throw canceled(signal);

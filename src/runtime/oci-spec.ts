@@ -14,6 +14,7 @@ import { oomScoreAdj } from './qos.js';
 import { seccompFor } from './seccomp/index.js';
 import { parseCpuMillis, parseQuantity } from './quantity.js';
 import { loadUserDb, resolveUserSpec, type UserDb } from './users.js';
+import { idMappings, type IdRange } from './userns.js';
 
 export { parseCpuMillis, parseQuantity } from './quantity.js';
 
@@ -359,6 +360,16 @@ export function bindMounts(launch: AppLaunch, privileged = false): Array<{ desti
   return out;
 }
 
+/**
+ * In a user namespace every bind mount is idmapped with the pod's mapping (the kubelet's
+ * CRI `Mount.uidMappings`, OCI 1.1 `mounts[].uidMappings`): a file keeps on disk the IDs it
+ * has in the app, so root-owned host files are root's in the app too.
+ */
+function withIdmap<T extends object>(mounts: T[], userns: IdRange | undefined): T[] {
+  if (!userns) return mounts;
+  return mounts.map((m) => ({ ...m, uidMappings: idMappings(userns), gidMappings: idMappings(userns) }));
+}
+
 /** Annotations naming the pod and app, kubelet's and berth's. */
 export function annotationsOf(launch: AppLaunch): Record<string, string> {
   const a: Record<string, string> = {
@@ -500,6 +511,7 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
     { type: 'mount' },
   ];
   if (launch.netnsPath !== undefined) namespaces.push({ type: 'network', path: launch.netnsPath });
+  if (launch.userns) namespaces.push({ type: 'user', path: launch.userns.path });
   // A cgroup namespace hides the host's cgroup tree; on v1 and hybrid hosts runtimes cannot
   // give one that works (crun runs behind a v1-only view here), so only on v2.
   if (facts.cgroupMode === 'v2') namespaces.push({ type: 'cgroup' });
@@ -508,13 +520,14 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
     cgroupsPath: cgroupsPathOf(launch, facts),
     resources: resources(appcResources(launch.image, container), privileged, facts),
   };
+  if (launch.userns) Object.assign(linux, { uidMappings: idMappings(launch.userns), gidMappings: idMappings(launch.userns) });
   const sysctl = sysctlsOf(launch);
   if (sysctl) linux.sysctl = sysctl;
   if (privileged) {
     if (facts.hostDevices?.length) linux.devices = facts.hostDevices;
   } else {
-    linux.maskedPaths = MASKED_PATHS;
-    linux.readonlyPaths = READONLY_PATHS;
+    // procMount: Unmasked (hostUsers: false only, spec/security.ts): none, as the kubelet asks
+    if (sc?.procMount !== 'Unmasked') Object.assign(linux, { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS });
     const seccomp = seccompFor(sc?.seccompProfile ?? podSpec.securityContext?.seccompProfile, {
       capabilities: caps,
       privileged,
@@ -541,7 +554,7 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
     },
     root: { path: 'rootfs', readonly: sc?.readOnlyRootFilesystem === true },
     ...(podSpec.hostNetwork ? {} : { hostname: launch.hostname }),
-    mounts: [...defaultMounts(privileged), ...bindMounts(launch, privileged)],
+    mounts: [...defaultMounts(privileged), ...withIdmap(bindMounts(launch, privileged), launch.userns)],
     annotations: annotationsOf(launch),
     linux,
   };

@@ -3,7 +3,7 @@
  * (never written), with a fresh upper/work pair under `<bundleDir>/exec-<n>/`, mounted at
  * `<bundleDir>/rootfs`. Every execution therefore starts from a clean copy of the image.
  */
-import { readFile, mkdir, rm, lstat, writeFile } from 'node:fs/promises';
+import { chown, lchown, readFile, mkdir, rm, lstat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { BerthError, errnoOf, readdirIfExists, sleep } from '../common/index.js';
@@ -38,7 +38,18 @@ export async function isMountPoint(path: string): Promise<boolean> {
 
 const UNSAFE_OVERLAY_PATH = /[,:\n]/;
 
-export async function mountOverlay(lower: string, p: OverlayPaths): Promise<void> {
+/**
+ * How a pod with a user namespace gets its rootfs (runtime/userns.ts): `lowerView` mounts a
+ * view of the lower tree at a directory (an idmapped mount), used as the lower dir and
+ * unmounted as soon as the overlay holds it; the upper dir (the rootfs's own root directory)
+ * and the mount points made later are owned by `owner`, the container's root on the host.
+ */
+export interface OverlayUserns {
+  lowerView: (lower: string, at: string) => Promise<void>;
+  owner: { uid: number; gid: number };
+}
+
+export async function mountOverlay(lower: string, p: OverlayPaths, userns?: OverlayUserns): Promise<void> {
   for (const d of [lower, p.upper, p.work]) {
     if (UNSAFE_OVERLAY_PATH.test(d)) throw new BerthError('InvalidArgument', `overlay path must not contain , or : (${d})`);
   }
@@ -47,11 +58,23 @@ export async function mountOverlay(lower: string, p: OverlayPaths): Promise<void
   await mkdir(p.work, { recursive: true });
   await mkdir(p.merged, { recursive: true });
   await unmountAll(p.merged);
-  const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${p.upper},workdir=${p.work}`, p.merged], {
-    reject: false,
-    stdin: 'ignore',
-  });
-  if (r.exitCode !== 0) throw new BerthError('Internal', `mount overlay at ${p.merged}: ${String(r.stderr).trim()}`);
+  let lowerDir = lower;
+  if (userns) {
+    await chown(p.upper, userns.owner.uid, userns.owner.gid);
+    lowerDir = join(p.execDir, 'lower');
+    await mkdir(lowerDir);
+    await userns.lowerView(lower, lowerDir);
+  }
+  try {
+    const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerDir},upperdir=${p.upper},workdir=${p.work}`, p.merged], {
+      reject: false,
+      stdin: 'ignore',
+    });
+    if (r.exitCode !== 0) throw new BerthError('Internal', `mount overlay at ${p.merged}: ${String(r.stderr).trim()}`);
+  } finally {
+    // the overlay keeps its own clone of the view: nothing stays mounted at lowerDir
+    if (lowerDir !== lower) await unmountAll(lowerDir);
+  }
 }
 
 /**
@@ -72,11 +95,13 @@ export async function unmountAll(path: string): Promise<void> {
  * dir): a directory, or an empty file when the source is a file. Symlinks are resolved inside
  * the rootfs, never on the host.
  */
-export async function ensureMountPoint(rootfs: string, destination: string, sourceIsDir: boolean): Promise<void> {
+export async function ensureMountPoint(rootfs: string, destination: string, sourceIsDir: boolean, owner?: { uid: number; gid: number }): Promise<void> {
   const dest = posix.normalize(`/${destination}`);
   const parent = resolveInRoot(rootfs, posix.dirname(dest));
   const target = posix.join(parent, posix.basename(dest));
-  await mkdir(parent, { recursive: true });
+  const made = await mkdir(parent, { recursive: true });
+  // in a user namespace, what berth makes belongs to the container's root, not to an unmapped host root
+  if (made && owner) await chownMade(rootfs, made, parent, owner);
   try {
     await lstat(target);
     return;
@@ -87,6 +112,16 @@ export async function ensureMountPoint(rootfs: string, destination: string, sour
   else await writeFile(target, '', { flag: 'wx' }).catch((err: unknown) => {
     if (errnoOf(err) !== 'EEXIST') throw err;
   });
+  if (owner) await lchown(target, owner.uid, owner.gid);
+}
+
+/** chown `first` (the first directory mkdir made) and every directory below it down to `last`. */
+async function chownMade(rootfs: string, first: string, last: string, owner: { uid: number; gid: number }): Promise<void> {
+  if (!first.startsWith(rootfs)) return;
+  for (let d = last; d.length >= first.length; d = posix.dirname(d)) {
+    await lchown(d, owner.uid, owner.gid);
+    if (d === first) break;
+  }
 }
 
 /** Exec dirs (`exec-<n>`) present in a bundle dir. */

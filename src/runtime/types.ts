@@ -5,6 +5,7 @@
  * monitor's exit file, the runtime's state and /proc.
  */
 import type { Container, Pod } from '../spec/pod.js';
+import type { PodUserns } from './userns.js';
 
 /** The image config fields the bundle needs (OCI image config `config`, IMG-18..21). */
 export interface ImageProcessConfig {
@@ -42,6 +43,8 @@ export interface AppLaunch {
   pod: Pod;
   /** the pod's network namespace path; undefined for hostNetwork pods */
   netnsPath?: string;
+  /** `hostUsers: false`: the pod's user namespace, joined by the app (runtime/userns.ts) */
+  userns?: PodUserns;
   hostname: string;
   /** absolute path of this execution's CRI-format log file */
   logPath: string;
@@ -149,6 +152,8 @@ export interface AppRuntime {
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
   list(prefix: string): Promise<string[]>;
+  /** Why pods with `hostUsers: false` cannot run here (runtime or kernel), or undefined when they can. */
+  usernsProblem?(): Promise<string | undefined>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
   prune?(): Promise<void>;
   /**

@@ -101,6 +101,11 @@ export function checkPodApi(pod: Pod): RawIssue[] {
   };
   const spec = pod.spec;
 
+  // a user namespace of the pod's own and the host's namespaces do not go together (the API server's validateHostUsers)
+  if (spec.hostUsers === false) {
+    for (const f of ['hostNetwork', 'hostPID', 'hostIPC'] as const) if (spec[f]) error(['spec', f], 'may not be true when `hostUsers` is false');
+  }
+
   // hostname / FQDN
   if (spec.setHostnameAsFQDN && !spec.hostNetwork) {
     const fqdn = podFqdn(pod, podOwnHostname(pod));

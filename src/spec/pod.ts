@@ -310,7 +310,7 @@ export const PodSpec = z
     enableServiceLinks: z.boolean().optional(),
     /** "linux"; "windows" is refused (unsupported.ts) */
     os: z.object({ name: z.enum(['linux', 'windows']) }).strict().optional(),
-    /** only the default, true: user namespaces are refused (unsupported.ts) */
+    /** false: the pod's apps run in a user namespace of their own (runtime/userns.ts) */
     hostUsers: z.boolean().optional(),
     /** false only (there are no service account tokens to mount; true is refused in unsupported.ts) */
     automountServiceAccountToken: z.boolean().optional(),

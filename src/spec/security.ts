@@ -111,9 +111,8 @@ export function checkSecurity(pod: Pod): RawIssue[] {
         const adds = (sc.capabilities?.add ?? []).map((x) => x.toUpperCase().replace(/^CAP_/, ''));
         if (adds.includes('SYS_ADMIN')) error(at('allowPrivilegeEscalation'), 'cannot set allowPrivilegeEscalation to false and capabilities.add CAP_SYS_ADMIN');
       }
-      if (sc.procMount === 'Unmasked') {
-        error(at('procMount'), 'procMount: Unmasked is not supported by berth: an unmasked /proc is only safe inside a user namespace (hostUsers: false), which berth does not offer yet');
-      }
+      // the API server's rule: an unmasked /proc only inside a user namespace of the pod's own
+      if (sc.procMount === 'Unmasked' && pod.spec.hostUsers !== false) error(at('procMount'), '`hostUsers` must be false to use `Unmasked`');
     });
   }
   return issues;

@@ -56,10 +56,6 @@ const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
   shareProcessNamespace:
     `${NOT_YET}: apps of a pod each get their own PID namespace; a shared one needs a process that holds it for the pod's ` +
     "whole life, whatever app restarts (the kubelet's pause container), which berth does not run",
-  hostUsers:
-    `${NOT_YET}: user namespaces are not set up, apps run in the host's user namespace; a pod of its own would need a uid/gid range for the pod (/etc/subuid), ` +
-    "the image's files mapped into it (an idmapped overlay mount or a chowned copy of the image) and its volumes' ownership mapped alike, " +
-    'which berth does not set up; remove the field (the default, true, is what berth does)',
   resources:
     `${NOT_YET}: pod-level resources need a cgroup for the whole pod, and each app of a berth pod has a cgroup of its own ` +
     '(berth/<container id>) with no pod cgroup above it; set resources per container',
@@ -110,7 +106,7 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
   }
   if ('schedulingGates' in spec) issues.push({ severity: 'warning', path: ['spec', 'schedulingGates'], message: SCHEDULING_IGNORED, atKey: true });
   for (const [field, why] of Object.entries(UNSUPPORTED_POD_FIELDS)) {
-    if (field in spec && !(field === 'hostUsers' && spec[field] === true)) issues.push({ severity: 'error', path: ['spec', field], message: `${field} ${why}`, atKey: true });
+    if (field in spec) issues.push({ severity: 'error', path: ['spec', field], message: `${field} ${why}`, atKey: true });
   }
   const os = spec['os'];
   if (isObject(os) && os['name'] === 'windows') {
