@@ -5,13 +5,15 @@
  * hostAliases, dnsConfig (3 nameservers, 32 search domains, 2048 characters), probe
  * and hook ports (a named port must be declared by the container; successThreshold is
  * probe-checks.ts's), lifecycle.stopSignal, restartPolicy only on init
- * containers, env fieldRef paths, and the FQDN length of setHostnameAsFQDN.
+ * containers, env fieldRef paths, the FQDN length of setHostnameAsFQDN, pod-level resources
+ * (pod-resources.ts) and shareProcessNamespace without hostPID.
  */
 import { Validator } from 'ip-num';
 import { parseKubeQuantity } from './cni-config.js';
 import type { FieldPath } from './path.js';
 import type { Container, Pod } from './pod.js';
 import { qualifiedNameProblems } from './limits.js';
+import { checkPodResources } from './pod-resources.js';
 import type { RawIssue } from './unsupported.js';
 
 /** The cluster domain of berth pods' FQDNs (`hostname.subdomain.namespace.svc.cluster.local`). */
@@ -141,6 +143,10 @@ export function checkPodApi(pod: Pod): RawIssue[] {
       if (o.name === '') error(['spec', 'dnsConfig', 'options', i, 'name'], 'must not be empty');
     });
   }
+
+  // pod-level resources (pod-resources.ts); one PID namespace is the host's or the pod's
+  checkPodResources(pod, error);
+  if (spec.shareProcessNamespace && spec.hostPID) error(['spec', 'shareProcessNamespace'], 'ShareProcessNamespace and HostPID cannot both be enabled');
 
   const lists: Array<['containers' | 'initContainers', Container[]]> = [
     ['initContainers', spec.initContainers ?? []],

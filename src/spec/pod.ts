@@ -290,7 +290,7 @@ export const PodSpec = z
     subdomain: Dns1123Label.optional(),
     /** the kernel hostname is the FQDN (at most 64 characters, pod-api-checks.ts) */
     setHostnameAsFQDN: z.boolean().optional(),
-    /** pod-level resources: refused (unsupported.ts) until the apps of a pod share a cgroup */
+    /** pod-level resources (cpu and memory, pod-api-checks.ts): a pod cgroup above the apps' (runtime/pod-cgroup.ts) */
     resources: ResourceRequirements.optional(),
     hostAliases: z.array(z.object({ ip: z.string(), hostnames: z.array(z.string()) }).strict()).optional(),
     dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
@@ -305,6 +305,8 @@ export const PodSpec = z
     securityContext: PodSecurityContext.optional(),
     volumes: z.array(Volume).optional(),
     hostPID: z.boolean().optional(),
+    /** the apps share one PID namespace held by the pod's infra process (reconciler/pod-infra.ts) */
+    shareProcessNamespace: z.boolean().optional(),
     hostIPC: z.boolean().optional(),
     /** no services on a single host: there are no service links to inject */
     enableServiceLinks: z.boolean().optional(),

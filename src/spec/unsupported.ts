@@ -53,16 +53,10 @@ const API_POD_FIELDS: Record<string, string> = {
  */
 const NOT_YET = 'is not supported by berth yet';
 const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
-  shareProcessNamespace:
-    `${NOT_YET}: apps of a pod each get their own PID namespace; a shared one needs a process that holds it for the pod's ` +
-    "whole life, whatever app restarts (the kubelet's pause container), which berth does not run",
   hostUsers:
     `${NOT_YET}: user namespaces are not set up, apps run in the host's user namespace; a pod of its own would need a uid/gid range for the pod (/etc/subuid), ` +
     "the image's files mapped into it (an idmapped overlay mount or a chowned copy of the image) and its volumes' ownership mapped alike, " +
     'which berth does not set up; remove the field (the default, true, is what berth does)',
-  resources:
-    `${NOT_YET}: pod-level resources need a cgroup for the whole pod, and each app of a berth pod has a cgroup of its own ` +
-    '(berth/<container id>) with no pod cgroup above it; set resources per container',
   hostnameOverride: `${NOT_YET}: the pod's hostname is spec.hostname (or the pod name), and spec.subdomain gives its FQDN`,
   ephemeralContainers: 'is not supported by berth: ephemeral containers are added through the API server',
   overhead: 'is not supported by berth: it is set by RuntimeClass admission in an API server',
