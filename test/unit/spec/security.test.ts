@@ -56,7 +56,7 @@ describe('security fields of the Pod API', () => {
     ['privileged without privilege escalation', withContainer('      securityContext: {privileged: true, allowPrivilegeEscalation: false}'), 'spec.containers[0].securityContext.allowPrivilegeEscalation', 'cannot set allowPrivilegeEscalation to false and privileged to true'],
     ['windowsOptions', withContainer('      securityContext: {windowsOptions: {runAsUserName: x}}'), 'spec.containers[0].securityContext.windowsOptions', 'Windows containers'],
     ['a liveness probe with successThreshold 2', withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'), 'spec.containers[0].livenessProbe.successThreshold', 'must be 1 for a liveness probe'],
-    ['shareProcessNamespace', withSpec('  shareProcessNamespace: true'), 'spec.shareProcessNamespace', 'is not supported by berth yet'],
+    ['shareProcessNamespace with hostPID', withSpec('  shareProcessNamespace: true\n  hostPID: true'), 'spec.shareProcessNamespace', 'ShareProcessNamespace and HostPID cannot both be enabled'],
     ['hostUsers: false', withSpec('  hostUsers: false'), 'spec.hostUsers', 'user namespaces'],
     ['Bidirectional propagation without privileged', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace('image: busybox\n', 'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n'), 'spec.containers[0].volumeMounts[0].mountPropagation', 'only to privileged containers'],
     ['os windows', withSpec('  os: {name: windows}'), 'spec.os.name', 'Linux pods only'],
@@ -70,6 +70,10 @@ describe('security fields of the Pod API', () => {
   it('accepts hostPID, hostIPC, hostUsers: true, os linux and enableServiceLinks', () => {
     const parsed = parseFile(withSpec('  hostPID: true\n  hostIPC: true\n  hostUsers: true\n  os: {name: linux}\n  enableServiceLinks: false'), 'h.yaml');
     expect(errors(parsed.issues)).toEqual([]);
+  });
+
+  it('accepts shareProcessNamespace', () => {
+    expect(errors(parseFile(withSpec('  shareProcessNamespace: true'), 'h.yaml').issues)).toEqual([]);
   });
 
   it('warns about controller metadata', () => {
