@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildOciSpec, type BundleFacts } from '../../../src/runtime/index.js';
+import { qosClass } from '../../../src/runtime/qos.js';
 import { cpuQuotaUs, cpuShares, cpuWeight, v1ControllerMounts, v1PodCgroupFiles, v2PodCgroupFiles } from '../../../src/runtime/pod-cgroup.js';
 import { infraLaunch } from '../../../src/reconciler/pod-infra.js';
 import type { PodRecord } from '../../../src/reconciler/records.js';
@@ -44,6 +45,14 @@ describe('pod cgroup values (the kubelet formulas)', () => {
     expect(m.get('cpu')).toBe('/sys/fs/cgroup/cpu,cpuacct');
     expect(m.get('memory')).toBe('/sys/fs/cgroup/memory');
     expect(m.has('unified')).toBe(false);
+  });
+});
+
+describe('QoS class from pod-level resources (the kubelet ComputePodQOS)', () => {
+  it('pod limits equal to the (defaulted) requests for cpu and memory: Guaranteed, whatever the containers say', () => {
+    expect(qosClass(podOf({ resources: { limits: { cpu: '1', memory: '64Mi' } } }))).toBe('Guaranteed');
+    expect(qosClass(podOf({ resources: { limits: { cpu: '1', memory: '64Mi' }, requests: { cpu: '500m' } } }))).toBe('Burstable');
+    expect(qosClass(podOf({ resources: { limits: { memory: '64Mi' } } }))).toBe('Burstable');
   });
 });
 
