@@ -163,6 +163,13 @@ const TcpSocket = z.object({ port: z.union([z.number().int(), z.string()]), host
 /** gRPC health checking (grpc.health.v1): a number only, as the API server wants */
 const GrpcAction = z.object({ port: z.number().int().min(1).max(65535), service: z.string().optional() }).strict();
 
+/**
+ * A probe count the API server defaults when it is 0 as when it is unset (an int32, not a
+ * pointer: SetDefaults_Probe): 0 becomes the kubelet's default (period 10, timeout 1,
+ * success 1, failure 3); negative values are invalid.
+ */
+const ProbeDefaulted = z.preprocess((v) => (v === 0 ? undefined : v), z.number().int().min(0, 'must be greater than or equal to 0').optional());
+
 export const Probe = z
   .object({
     exec: ExecAction.optional(),
@@ -170,10 +177,10 @@ export const Probe = z
     tcpSocket: TcpSocket.optional(),
     grpc: GrpcAction.optional(),
     initialDelaySeconds: z.number().int().min(0).optional(),
-    periodSeconds: z.number().int().min(1).optional(),
-    timeoutSeconds: z.number().int().min(1).optional(),
-    successThreshold: z.number().int().min(1).optional(),
-    failureThreshold: z.number().int().min(1).optional(),
+    periodSeconds: ProbeDefaulted,
+    timeoutSeconds: ProbeDefaulted,
+    successThreshold: ProbeDefaulted,
+    failureThreshold: ProbeDefaulted,
     terminationGracePeriodSeconds: z.number().int().min(0).optional(),
   })
   .strict();
