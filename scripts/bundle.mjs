@@ -1,4 +1,4 @@
-/* global process */
+/* global process, console */
 // Bundle the CLI into ES modules under dist/bundle/ (entry dist/bundle/berth.mjs). Node
 // spends most of a short berth run loading code: one bundle loads in about half the time
 // of hundreds of files, and with splitting the dependencies that only some runs need
@@ -40,6 +40,14 @@ const { readFile, writeFile } = await import('node:fs/promises');
 const entry = 'dist/bundle/berth.mjs';
 await writeFile(entry, `#!/usr/bin/env node\n${await readFile(entry, 'utf8')}`);
 await chmod(entry, 0o755);
+
+// The pod infra process of shareProcessNamespace pods, next to the bundle (dist/bundle/berth-pause):
+// a static C binary (scripts/build-pause.sh). Without a C compiler berth still builds; such pods then fail to start with the reason.
+try {
+  execFileSync('bash', ['scripts/build-pause.sh', 'dist/bundle/berth-pause'], { stdio: ['ignore', 'ignore', 'inherit'] });
+} catch {
+  console.warn('bundle: dist/bundle/berth-pause not built (see above): pods with shareProcessNamespace cannot start');
+}
 
 // berth(1) from the same command definitions (`berth __man`): dist/man/berth.1.
 const { execFileSync: run } = await import('node:child_process');

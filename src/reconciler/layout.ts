@@ -32,6 +32,10 @@ export const netnsName = (uid: string) => `${PREFIX}-${podShortId(uid)}`;
 /** CNI container id of the pod's sandbox (CNI-25 name rules hold). */
 export const sandboxId = (uid: string) => `${PREFIX}-${podShortId(uid)}`;
 export const containerId = (uid: string, app: string) => `${PREFIX}-${podShortId(uid)}-${app}`;
+/** The pod infra process of shareProcessNamespace pods (pod-infra.ts): `POD` is no app name (those are lowercase). */
+export const infraContainerId = (uid: string) => containerId(uid, 'POD');
+/** The pod cgroup of pod-level resources, below the runtime's cgroup parent (runtime/pod-cgroup.ts). */
+export const podCgroupName = (uid: string) => `pod-${podShortId(uid)}`;
 
 /**
  * A pod's uid: derived from the installation, the pod's namespace/name and the hash of its

@@ -18,7 +18,9 @@ import { stopPodContainers } from './pod-stop.js';
 import { STEP_PRIORITY, type Host } from './host.js';
 import { createSupervision, exitDetails, terminationMount } from './probing.js';
 import { stopApp } from './app-stop.js';
-import { appLogPath, containerId, netnsName, podDir, podLogDir } from './layout.js';
+import { appLogPath, containerId, netnsName, podCgroupName, podDir, podLogDir } from './layout.js';
+import { ensureInfra, removeInfra } from './pod-infra.js';
+import { podLevelResources } from '../spec/pod-resources.js';
 import { nodeIPs, podHostname, writeEtcFiles } from './pod-files.js';
 import type { PodRecord } from './records.js';
 import { attachAll, detachAll } from './attachments.js';
@@ -72,6 +74,16 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     imageRoot: (ref) => res.rendered.get(ref)?.rootfs,
   };
 
+  // pod-level resources: the pod cgroup; shareProcessNamespace: the infra process (one start at a time)
+  const podCgroup = rec.pod.spec.resources ? podCgroupName(rec.uid) : undefined;
+  let infraStarting: Promise<number> | undefined;
+  const infraPid = (): Promise<number> => (infraStarting ??= ensureInfra(host, rec, dir, log).finally(() => (infraStarting = undefined)));
+  async function ensurePodLevel(): Promise<void> {
+    const resources = podLevelResources(rec.pod);
+    if (podCgroup && resources) await host.runtime.ensurePodCgroup?.(podCgroup, resources);
+    if (rec.pod.spec.shareProcessNamespace) await infraPid();
+  }
+
   async function launchFor(c: Container, execution: number): Promise<AppLaunch> {
     const image = res.rendered.get(c.image);
     if (!image) throw new BerthError('Unavailable', `image ${c.image} of ${c.name} is not rendered yet`);
@@ -95,6 +107,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       ...(rec.pod.spec.hostUsers === false ? { userns: (res.userns ??= await ensurePodUserns(host, dir, rec.uid, undefined)) } : {}),
       hostname: podHostname(rec.pod),
       logPath,
+      ...(podCgroup ? { podCgroup } : {}),
+      ...(rec.pod.spec.shareProcessNamespace ? { pidNamespacePath: `/proc/${await infraPid()}/ns/pid` } : {}),
     };
     // Volumes pinned inside their roots (volumes.ts); subPathExpr expands from the container's env.
     launch.mounts = await volumeMounts({ pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log), container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch), context: volumeContext });
@@ -241,6 +255,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       await ensureEmptyDirs(rec.pod, dir, volumeContext);
       if (rec.pod.spec.hostNetwork) {
         res.etcFiles = await writeEtcFiles(join(dir, 'etc'), rec.pod, []);
+        await ensurePodLevel();
         return { netns: null };
       }
       const name = netnsName(rec.uid);
@@ -249,6 +264,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       if (rec.pod.spec.hostUsers === false) res.userns = await ensurePodUserns(host, dir, rec.uid, name);
       const path = await host.netns.ensure(name);
       rec.netns = path;
+      await ensurePodLevel();
       return { netns: path };
     }),
 
@@ -324,6 +340,9 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       await reattachSandbox(host, rec, log);
       // apps in parallel, then the sidecars in reverse order (pod-stop.ts)
       errors.push(...(await stopPodContainers(host, rec, { graceMs: grace, remove: true, log, reason: 'Killing', stopOne })));
+      // then the pod infra process and the pod cgroup (pod-infra.ts, runtime/pod-cgroup.ts)
+      if (rec.pod.spec.shareProcessNamespace) await removeInfra(host, rec).catch((err: unknown) => errors.push(err));
+      if (podCgroup && errors.length === 0) await host.runtime.removePodCgroup?.(podCgroup).catch((err: unknown) => errors.push(err));
       // the apps are gone: unmount the pinned volume sources (never removed through a mount)
       await releasePodMounts(dir).catch((err: unknown) => errors.push(err));
       if (!rec.pod.spec.hostNetwork) {

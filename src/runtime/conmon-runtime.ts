@@ -56,9 +56,10 @@ import { idmapMount, probeIdmap } from './userns.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import { monitorCommand } from './monitor-scope.js';
+import { podCgroupPath, removePodCgroupDirs, writePodCgroup } from './pod-cgroup.js';
 import { runExec } from './exec.js';
 import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
-import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime } from './types.js';
+import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime, PodCgroupResources } from './types.js';
 
 export interface ContainerMeta {
   containerId: string;
@@ -657,10 +658,25 @@ export class ConmonRuntime implements AppRuntime {
   async pruneCgroupParent(): Promise<void> {
     const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
     for (const mount of [...v1, ...v2]) {
+      // pod cgroups a crash left behind, when empty (pod-cgroup.ts)
+      for (const name of (await readdir(join(mount, this.cgroupParent)).catch(() => [] as string[])).filter((n) => n.startsWith('pod-'))) {
+        await rmdir(join(mount, this.cgroupParent, name)).catch(() => undefined);
+      }
       await rmdir(join(mount, this.cgroupParent)).catch((err: unknown) => {
         if (!['ENOENT', 'EBUSY', 'ENOTEMPTY'].includes(errnoOf(err) ?? '')) throw err;
       });
     }
+  }
+
+  /** AppRuntime.ensurePodCgroup: the pod cgroup with its limits, where the OCI runtime will look for it. */
+  async ensurePodCgroup(name: string, resources: PodCgroupResources): Promise<void> {
+    const facts = await this.hostFacts();
+    await writePodCgroup(facts.bundle.cgroupMode, podCgroupPath(this.cgroupParent, name), resources);
+  }
+
+  /** AppRuntime.removePodCgroup */
+  async removePodCgroup(name: string): Promise<void> {
+    await removePodCgroupDirs(podCgroupPath(this.cgroupParent, name));
   }
 
   /** appc post-stop over the exited app's rootfs (appc-handlers.ts); the app must not be running. */

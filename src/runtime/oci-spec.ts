@@ -300,7 +300,7 @@ function resolveProcessUser(launch: AppLaunch, facts: BundleFacts) {
 
 function cgroupsPathOf(launch: AppLaunch, facts: BundleFacts): string {
   const parent = facts.cgroupParent ?? 'berth';
-  return `/${parent}/${launch.containerId}`;
+  return launch.podCgroup ? `/${parent}/${launch.podCgroup}/${launch.containerId}` : `/${parent}/${launch.containerId}`;
 }
 
 function resources(container: Container, privileged: boolean, facts: BundleFacts) {
@@ -504,7 +504,8 @@ export function buildOciSpec(launch: AppLaunch, facts: BundleFacts): OciSpec {
   const caps = appcCapabilities(launch.image, capabilitySet(container, facts.boundingCapabilities), container, facts.boundingCapabilities);
   const user = resolveProcessUser(launch, facts);
   const namespaces: Array<{ type: string; path?: string }> = [
-    ...(podSpec.hostPID ? [] : [{ type: 'pid' }]),
+    // shareProcessNamespace: the pod infra process's PID namespace (reconciler/pod-infra.ts)
+    ...(podSpec.hostPID ? [] : [launch.pidNamespacePath ? { type: 'pid', path: launch.pidNamespacePath } : { type: 'pid' }]),
     ...(podSpec.hostIPC ? [] : [{ type: 'ipc' }]),
     // hostNetwork pods share the node's UTS namespace too: their hostname is the node's
     ...(podSpec.hostNetwork ? [] : [{ type: 'uts' }]),

@@ -5,6 +5,7 @@
  */
 import type { Container, Pod } from '../spec/pod.js';
 import { parseQuantity } from './quantity.js';
+import { podLevelResources } from '../spec/pod-resources.js';
 
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 
@@ -33,6 +34,13 @@ function limitsOf(c: Container): Record<string, number> {
 }
 
 export function qosClass(pod: Pod): QosClass {
+  // pod-level resources decide when they name cpu or memory (the kubelet's ComputePodQOS)
+  const podLevel = podLevelResources(pod);
+  if (podLevel && (Object.keys(podLevel.limits).length || Object.keys(podLevel.requests).length)) {
+    const { limits, requests } = podLevel;
+    if (![...Object.values(limits), ...Object.values(requests)].some((v) => v !== 0)) return 'BestEffort';
+    return QOS_RESOURCES.every((r) => limits[r] !== undefined && requests[r] === limits[r]) ? 'Guaranteed' : 'Burstable';
+  }
   const containers = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
   let anySet = false;
   let guaranteed = true;

@@ -45,6 +45,10 @@ export interface AppLaunch {
   netnsPath?: string;
   /** `hostUsers: false`: the pod's user namespace, joined by the app (runtime/userns.ts) */
   userns?: PodUserns;
+  /** shareProcessNamespace: the PID namespace to join (`/proc/<infra pid>/ns/pid`, reconciler/pod-infra.ts) */
+  pidNamespacePath?: string;
+  /** pod-level resources: the pod cgroup (`pod-<short id>`, below the cgroup parent) the app's cgroup goes in */
+  podCgroup?: string;
   hostname: string;
   /** absolute path of this execution's CRI-format log file */
   logPath: string;
@@ -92,6 +96,12 @@ export interface AppExit {
   /** epoch ms */
   finishedAt: number;
   reason?: 'OOMKilled';
+}
+
+/** Limits of a pod cgroup (pod-level resources after the API server's defaulting). */
+export interface PodCgroupResources {
+  limits: { cpu?: number; memory?: number };
+  requests: { cpu?: number; memory?: number };
 }
 
 /** How `exec` runs a command inside a running app. */
@@ -156,6 +166,14 @@ export interface AppRuntime {
   usernsProblem?(): Promise<string | undefined>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
   prune?(): Promise<void>;
+  /**
+   * Pod-level resources: make the pod cgroup `name` below the cgroup parent with these limits
+   * (cpu in cores, memory in bytes) in every hierarchy that has the controller
+   * (runtime/pod-cgroup.ts); idempotent, rewrites the limits.
+   */
+  ensurePodCgroup?(name: string, resources: PodCgroupResources): Promise<void>;
+  /** Remove the pod cgroup `name` (its apps' cgroups are gone); no-op when it is not there. */
+  removePodCgroup?(name: string): Promise<void>;
   /**
    * appc `post-stop`: run argv after the app exited, over its still-mounted rootfs with its own
    * process settings and mounts (a one-shot container, see appc-handlers.ts). FailedPrecondition

@@ -5,13 +5,15 @@
  * hostAliases, dnsConfig (3 nameservers, 32 search domains, 2048 characters), probe
  * and hook ports (a named port must be declared by the container; successThreshold is
  * probe-checks.ts's), lifecycle.stopSignal, restartPolicy only on init
- * containers, env fieldRef paths, and the FQDN length of setHostnameAsFQDN.
+ * containers, env fieldRef paths, the FQDN length of setHostnameAsFQDN, pod-level resources
+ * (pod-resources.ts) and shareProcessNamespace without hostPID.
  */
 import { Validator } from 'ip-num';
 import { parseKubeQuantity } from './cni-config.js';
 import type { FieldPath } from './path.js';
 import type { Container, Pod } from './pod.js';
 import { qualifiedNameProblems } from './limits.js';
+import { checkPodResources } from './pod-resources.js';
 import type { RawIssue } from './unsupported.js';
 
 /** The cluster domain of berth pods' FQDNs (`hostname.subdomain.namespace.svc.cluster.local`). */
@@ -146,6 +148,12 @@ export function checkPodApi(pod: Pod): RawIssue[] {
       if (o.name === '') error(['spec', 'dnsConfig', 'options', i, 'name'], 'must not be empty');
     });
   }
+
+  // pod-level resources (pod-resources.ts); one PID namespace is the host's or the pod's
+  checkPodResources(pod, error);
+  if (spec.shareProcessNamespace && spec.hostPID) error(['spec', 'shareProcessNamespace'], 'ShareProcessNamespace and HostPID cannot both be enabled');
+  // berth's pause runs in the host's user namespace: apps in a pod user namespace cannot join its PID namespace
+  if (spec.shareProcessNamespace && spec.hostUsers === false) error(['spec', 'shareProcessNamespace'], 'is not supported by berth together with `hostUsers: false`: the pod\'s pause process (which holds the shared PID namespace) does not run in the pod\'s user namespace yet');
 
   const lists: Array<['containers' | 'initContainers', Container[]]> = [
     ['initContainers', spec.initContainers ?? []],

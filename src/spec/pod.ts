@@ -163,6 +163,13 @@ const TcpSocket = z.object({ port: z.union([z.number().int(), z.string()]), host
 /** gRPC health checking (grpc.health.v1): a number only, as the API server wants */
 const GrpcAction = z.object({ port: z.number().int().min(1).max(65535), service: z.string().optional() }).strict();
 
+/**
+ * A probe count the API server defaults when it is 0 as when it is unset (an int32, not a
+ * pointer: SetDefaults_Probe): 0 becomes the kubelet's default (period 10, timeout 1,
+ * success 1, failure 3); negative values are invalid.
+ */
+const ProbeDefaulted = z.preprocess((v) => (v === 0 ? undefined : v), z.number().int().min(0, 'must be greater than or equal to 0').optional());
+
 export const Probe = z
   .object({
     exec: ExecAction.optional(),
@@ -170,10 +177,10 @@ export const Probe = z
     tcpSocket: TcpSocket.optional(),
     grpc: GrpcAction.optional(),
     initialDelaySeconds: z.number().int().min(0).optional(),
-    periodSeconds: z.number().int().min(1).optional(),
-    timeoutSeconds: z.number().int().min(1).optional(),
-    successThreshold: z.number().int().min(1).optional(),
-    failureThreshold: z.number().int().min(1).optional(),
+    periodSeconds: ProbeDefaulted,
+    timeoutSeconds: ProbeDefaulted,
+    successThreshold: ProbeDefaulted,
+    failureThreshold: ProbeDefaulted,
     terminationGracePeriodSeconds: z.number().int().min(0).optional(),
   })
   .strict();
@@ -290,7 +297,7 @@ export const PodSpec = z
     subdomain: Dns1123Label.optional(),
     /** the kernel hostname is the FQDN (at most 64 characters, pod-api-checks.ts) */
     setHostnameAsFQDN: z.boolean().optional(),
-    /** pod-level resources: refused (unsupported.ts) until the apps of a pod share a cgroup */
+    /** pod-level resources (cpu and memory, pod-api-checks.ts): a pod cgroup above the apps' (runtime/pod-cgroup.ts) */
     resources: ResourceRequirements.optional(),
     hostAliases: z.array(z.object({ ip: z.string(), hostnames: z.array(z.string()) }).strict()).optional(),
     dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']).optional(),
@@ -305,6 +312,8 @@ export const PodSpec = z
     securityContext: PodSecurityContext.optional(),
     volumes: z.array(Volume).optional(),
     hostPID: z.boolean().optional(),
+    /** the apps share one PID namespace held by the pod's infra process (reconciler/pod-infra.ts) */
+    shareProcessNamespace: z.boolean().optional(),
     hostIPC: z.boolean().optional(),
     /** no services on a single host: there are no service links to inject */
     enableServiceLinks: z.boolean().optional(),

@@ -2,7 +2,7 @@
  * What the API server refuses about probes and lifecycle hooks (k8s.io/kubernetes
  * pkg/apis/core/validation: validateProbe, validateLifecycle, validateInitContainers), checked
  * on the raw document so that berth, which runs them, never runs what a cluster would refuse:
- * - liveness and startup probes need successThreshold 1;
+ * - liveness and startup probes need successThreshold 1 (0 is defaulted to 1, as the API server does);
  * - a readiness probe has no terminationGracePeriodSeconds (it never kills);
  * - init containers that run to completion have no probes and no lifecycle (sidecars,
  *   restartPolicy: Always, may);
@@ -29,7 +29,7 @@ export function probeIssues(list: 'containers' | 'initContainers', ci: number, c
   for (const f of PROBES) {
     const p = c[f];
     if (!isObject(p)) continue;
-    if (f !== 'readinessProbe' && p['successThreshold'] !== undefined && p['successThreshold'] !== 1) {
+    if (f !== 'readinessProbe' && p['successThreshold'] !== undefined && p['successThreshold'] !== 1 && p['successThreshold'] !== 0) {
       issues.push({ severity: 'error', path: at(f, 'successThreshold'), message: `must be 1 for a ${f === 'livenessProbe' ? 'liveness' : 'startup'} probe` });
     }
     if (f === 'readinessProbe' && 'terminationGracePeriodSeconds' in p) {

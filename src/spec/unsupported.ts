@@ -53,12 +53,6 @@ const API_POD_FIELDS: Record<string, string> = {
  */
 const NOT_YET = 'is not supported by berth yet';
 const UNSUPPORTED_POD_FIELDS: Record<string, string> = {
-  shareProcessNamespace:
-    `${NOT_YET}: apps of a pod each get their own PID namespace; a shared one needs a process that holds it for the pod's ` +
-    "whole life, whatever app restarts (the kubelet's pause container), which berth does not run",
-  resources:
-    `${NOT_YET}: pod-level resources need a cgroup for the whole pod, and each app of a berth pod has a cgroup of its own ` +
-    '(berth/<container id>) with no pod cgroup above it; set resources per container',
   hostnameOverride: `${NOT_YET}: the pod's hostname is spec.hostname (or the pod name), and spec.subdomain gives its FQDN`,
   ephemeralContainers: 'is not supported by berth: ephemeral containers are added through the API server',
   overhead: 'is not supported by berth: it is set by RuntimeClass admission in an API server',

@@ -64,6 +64,7 @@ describe('the API server checks berth makes too', () => {
     ['resizePolicy, tty, stdin, stdinOnce', withContainer('      resizePolicy: [{resourceName: cpu, restartPolicy: NotRequired}, {resourceName: memory, restartPolicy: RestartContainer}]\n      tty: true\n      stdin: true\n      stdinOnce: true')],
     ['subdomain and setHostnameAsFQDN, enableServiceLinks, automountServiceAccountToken false', withSpec('  hostname: db-0\n  subdomain: db\n  setHostnameAsFQDN: true\n  enableServiceLinks: true\n  automountServiceAccountToken: false')],
     ['hostUsers false (a user namespace of the pod\'s own)', withSpec('  hostUsers: false')],
+    ['pod-level resources and shareProcessNamespace', withSpec('  shareProcessNamespace: true\n  resources: {limits: {cpu: "1", memory: 64Mi}, requests: {cpu: 500m}}')],
     ['read-only metadata as kubeadm and podman write it', podYaml('p').replace('  name: p\n', '  name: p\n  creationTimestamp: null\n  resourceVersion: "42"\n  generation: 3\n  selfLink: /api/v1/namespaces/default/pods/p\n  managedFields: []\n')],
   ])('accepts %s', (_what, text) => {
     const parsed = parseFile(text, 'ok.yaml');
@@ -73,7 +74,6 @@ describe('the API server checks berth makes too', () => {
 
   it.each([
     ['os windows', withSpec('  os: {name: windows}'), 'spec.os.name', 'os.name "windows" is not supported by berth'],
-    ['pod-level resources', withSpec('  resources: {limits: {cpu: "1"}}'), 'spec.resources', 'each app of a berth pod has a cgroup of its own'],
     ['automountServiceAccountToken true', withSpec('  automountServiceAccountToken: true'), 'spec.automountServiceAccountToken', 'is not supported by berth: it needs a Kubernetes API server'],
   ])('refuses %s as not supported by berth, not as an unknown field', (_what, text, path, message) => {
     const issues = errors(parseFile(text, 'n.yaml').issues);

@@ -33,4 +33,14 @@ describe('probe and lifecycle checks', () => {
     expect(issues.map((i) => i.path)).toContain(path);
     expect(issues.find((i) => i.path === path)?.message).toContain(message);
   });
+
+  it('defaults counts set to 0 as the API server does (0 is unset for an int32), and refuses negatives', async () => {
+    const { probeSettings } = await import('../../../src/state-machines/probe.machine.js');
+    const parsed = parseFile(withContainer('      livenessProbe: {exec: {command: ["true"]}, periodSeconds: 0, timeoutSeconds: 0, successThreshold: 0, failureThreshold: 0}'), 'p.yaml');
+    expect(errors(parsed.issues)).toEqual([]);
+    const probe = parsed.pods[0]!.pod.spec.containers[0]!.livenessProbe;
+    expect(probeSettings(probe)).toEqual({ initialDelayMs: 0, periodMs: 10_000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 });
+    const bad = errors(parseFile(withContainer('      readinessProbe: {exec: {command: ["true"]}, periodSeconds: -1}'), 'p.yaml').issues);
+    expect(bad.map((i) => i.path)).toContain('spec.containers[0].readinessProbe.periodSeconds');
+  });
 });

@@ -37,6 +37,8 @@ describe('public Pod manifests', () => {
     'k8s-docs-custom-dns.yaml',
     'podman-kube-generate-bind-mount.yaml', // creationTimestamp as podman writes it
     'podman-play-kube-hostport-tcp.yaml',
+    'k8s-docs-pod-level-resources.yaml', // spec.resources: a pod cgroup
+    'podman-play-kube-shared-namespace.yaml', // shareProcessNamespace: the pause infra process
   ])('%s validates', (name) => {
     expect(parse(name).issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
   });

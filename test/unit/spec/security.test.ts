@@ -56,10 +56,11 @@ describe('security fields of the Pod API', () => {
     ['privileged without privilege escalation', withContainer('      securityContext: {privileged: true, allowPrivilegeEscalation: false}'), 'spec.containers[0].securityContext.allowPrivilegeEscalation', 'cannot set allowPrivilegeEscalation to false and privileged to true'],
     ['windowsOptions', withContainer('      securityContext: {windowsOptions: {runAsUserName: x}}'), 'spec.containers[0].securityContext.windowsOptions', 'Windows containers'],
     ['a liveness probe with successThreshold 2', withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'), 'spec.containers[0].livenessProbe.successThreshold', 'must be 1 for a liveness probe'],
-    ['shareProcessNamespace', withSpec('  shareProcessNamespace: true'), 'spec.shareProcessNamespace', 'is not supported by berth yet'],
     ['hostUsers: false with hostNetwork', withSpec('  hostUsers: false\n  hostNetwork: true'), 'spec.hostNetwork', 'may not be true when `hostUsers` is false'],
     ['hostUsers: false with hostPID', withSpec('  hostUsers: false\n  hostPID: true'), 'spec.hostPID', 'may not be true when `hostUsers` is false'],
     ['hostUsers: false with hostIPC', withSpec('  hostUsers: false\n  hostIPC: true'), 'spec.hostIPC', 'may not be true when `hostUsers` is false'],
+    ['shareProcessNamespace with hostPID', withSpec('  shareProcessNamespace: true\n  hostPID: true'), 'spec.shareProcessNamespace', 'ShareProcessNamespace and HostPID cannot both be enabled'],
+    ['shareProcessNamespace with hostUsers: false', withSpec('  shareProcessNamespace: true\n  hostUsers: false'), 'spec.shareProcessNamespace', 'is not supported by berth together with `hostUsers: false`'],
     ['Bidirectional propagation without privileged', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace('image: busybox\n', 'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n'), 'spec.containers[0].volumeMounts[0].mountPropagation', 'only to privileged containers'],
     ['os windows', withSpec('  os: {name: windows}'), 'spec.os.name', 'Linux pods only'],
   ])('refuses %s naming the field', (_what, text, path, message) => {
@@ -77,6 +78,10 @@ describe('security fields of the Pod API', () => {
   it('accepts hostPID, hostIPC, hostUsers: true, os linux and enableServiceLinks', () => {
     const parsed = parseFile(withSpec('  hostPID: true\n  hostIPC: true\n  hostUsers: true\n  os: {name: linux}\n  enableServiceLinks: false'), 'h.yaml');
     expect(errors(parsed.issues)).toEqual([]);
+  });
+
+  it('accepts shareProcessNamespace', () => {
+    expect(errors(parseFile(withSpec('  shareProcessNamespace: true'), 'h.yaml').issues)).toEqual([]);
   });
 
   it('warns about controller metadata', () => {
