@@ -28,15 +28,23 @@ export interface OnceSummary {
   issues: string[];
 }
 
-/** `before`: namespace/name → uid of every pod record when the run began. */
-export function summarize(before: Map<string, string>, res: OnceResult): OnceSummary {
+/** A pod record's identity: its uid, and the hash of the spec it runs (a container update keeps the uid). */
+export interface AppliedPod {
+  uid: string;
+  hash: string;
+}
+
+/** `before`/`after`: namespace/name → the pod record when the run began and when it ended. */
+export function summarize(before: Map<string, AppliedPod>, res: OnceResult, after: Map<string, AppliedPod> = new Map()): OnceSummary {
   const pods: SummaryRow[] = [];
   const seen = new Set<string>();
   for (const r of res.rows) {
     const key = `${r.namespace}/${r.name}`;
     seen.add(key);
     const prev = before.get(key);
-    const change: PodChange = r.uid === null ? 'invalid' : prev === undefined ? 'created' : prev !== r.uid ? 'updated' : 'unchanged';
+    const now = after.get(key);
+    const updated = prev !== undefined && (prev.uid !== r.uid || (now !== undefined && now.uid === prev.uid && now.hash !== prev.hash));
+    const change: PodChange = r.uid === null ? 'invalid' : prev === undefined ? 'created' : updated ? 'updated' : 'unchanged';
     pods.push(row(r, change));
   }
   for (const key of [...before.keys()].filter((k) => !seen.has(k)).sort()) {

@@ -1,14 +1,18 @@
 /**
  * The pure diff of desired state against what is applied (pod records) and observed.
  * One pod's actions are ordered: an update deletes the old pod before creating the new.
+ * A change confined to regular containers keeps the pod (same uid, pod-changes.ts) and
+ * restarts only those apps (`update-apps`).
  */
 import type { DesiredSet, LoadedPod } from '../spec/types.js';
+import { changedApps, changedPodFields, type AppChange } from './pod-changes.js';
 import type { PodRecord } from './records.js';
 
 export type PlanAction =
   | { action: 'create'; key: string; uid: string; pod: LoadedPod }
-  | { action: 'update'; key: string; uid: string; oldUid: string; pod: LoadedPod }
+  | { action: 'update'; key: string; uid: string; oldUid: string; pod: LoadedPod; fields: string[] }
   | { action: 'delete'; key: string; uid: string; reason: 'removed' | 'superseded' }
+  | { action: 'update-apps'; key: string; uid: string; pod: LoadedPod; apps: AppChange[] }
   | { action: 'keep'; key: string; uid: string; pod?: LoadedPod; invalid: boolean }
   | { action: 'restart-app'; key: string; uid: string; app: string; exitCode: number };
 
@@ -38,16 +42,19 @@ export function diff(
     seen.add(pod.key);
     const uid = uidOf(pod);
     const existing = byKey.get(pod.key) ?? [];
-    const same = existing.find((r) => r.uid === uid);
-    const others = existing.filter((r) => r.uid !== uid);
+    // a record of the same content is the same pod, also under an older uid scheme (whole-spec hash)
+    const same = existing.find((r) => r.uid === uid) ?? existing.find((r) => r.hash === pod.hash);
+    const others = existing.filter((r) => r !== same);
     if (same) {
       for (const o of others) out.push({ action: 'delete', key: pod.key, uid: o.uid, reason: 'superseded' });
-      out.push({ action: 'keep', key: pod.key, uid, pod, invalid: false });
-      out.push(...appRestarts(same, observed[uid]));
+      const apps = same.hash === pod.hash ? [] : changedApps(same.pod, pod.pod);
+      if (apps.length) out.push({ action: 'update-apps', key: pod.key, uid: same.uid, pod, apps });
+      else out.push({ action: 'keep', key: pod.key, uid: same.uid, pod, invalid: false });
+      out.push(...appRestarts(same, observed[same.uid]).filter((a) => a.action !== 'restart-app' || !apps.some((c) => c.name === a.app)));
     } else if (others.length > 0) {
       const [first, ...rest] = others;
       for (const o of rest) out.push({ action: 'delete', key: pod.key, uid: o.uid, reason: 'superseded' });
-      out.push({ action: 'update', key: pod.key, uid, oldUid: first!.uid, pod });
+      out.push({ action: 'update', key: pod.key, uid, oldUid: first!.uid, pod, fields: changedPodFields(first!.pod, pod.pod) });
     } else {
       out.push({ action: 'create', key: pod.key, uid, pod });
     }
@@ -87,12 +94,14 @@ export const hasChanges = (plan: PlanAction[]) => plan.some((a) => a.action !== 
 export function formatPlan(plan: PlanAction[]): string[] {
   return plan
     .filter((a) => a.action !== 'keep')
-    .map((a) => {
+    .flatMap((a) => {
       switch (a.action) {
         case 'create':
           return `create  ${a.key}  (${a.pod.source.file}, uid ${a.uid})`;
         case 'update':
-          return `update  ${a.key}  (spec changed: pod ${a.oldUid} is stopped, ${a.uid} started)`;
+          return `update  ${a.key}  (pod-level spec changed${a.fields.length ? `: ${a.fields.join(', ')}` : ''}; pod ${a.oldUid} is stopped, ${a.uid} started)`;
+        case 'update-apps':
+          return a.apps.map((c) => `restart app  ${a.key}/${c.name}  (container spec changed: ${c.fields.join(', ')}; the pod and its other apps keep running)`);
         case 'delete':
           return `delete  ${a.key}  (${a.reason === 'removed' ? 'spec removed' : 'superseded'}, uid ${a.uid})`;
         case 'restart-app':

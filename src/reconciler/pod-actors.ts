@@ -6,14 +6,14 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
-import { BerthError, codeOf, errorMessage } from '../common/errors.js';
+import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
-import { DEADLINE_MESSAGE, type AttachOut, type InitFinishInput, type PodKillInput, type PodStepInput, type SandboxOut } from '../state-machines/pod.machine.js';
+import { DEADLINE_MESSAGE, type AttachOut, type InitFinishInput, type PodKillInput, type PodStepInput, type ReplaceAppsInput, type SandboxOut } from '../state-machines/pod.machine.js';
 import { stopPodContainers } from './pod-stop.js';
 import { STEP_PRIORITY, type Host } from './host.js';
 import { createSupervision, exitDetails, terminationMount } from './probing.js';
@@ -26,6 +26,7 @@ import { reattachSandbox } from './sandbox.js';
 import { ensureEmptyDirs, imageVolumeRefs, releaseAppMounts, releasePodMounts, volumeMounts, type VolumeContext } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
 import { prepareAppcLaunch, runAppcPostStop, withImplicitAppcVolumes } from './appc-hooks.js';
+import { containerSpecHash } from './pod-changes.js';
 
 /** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
 const APPC_MAPPED_ISOLATORS = [
@@ -44,10 +45,12 @@ export interface PodResources {
   sandboxAdopted: boolean;
   etcFiles?: Record<string, string>;
   ips: string[];
+  /** the container spec a running execution was started from, when the pod's spec has a newer one (its preStop and stop signal apply) */
+  retired: Map<string, Container>;
 }
 
 export function newResources(): PodResources {
-  return { pulled: new Map(), rendered: new Map(), sandboxAdopted: false, ips: [] };
+  return { pulled: new Map(), rendered: new Map(), sandboxAdopted: false, ips: [], retired: new Map() };
 }
 
 const allContainers = (rec: PodRecord): Array<{ c: Container; init: boolean }> => [
@@ -112,6 +115,10 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     // bounded like the setup steps, first in line: twenty starts at once on two cores each took
     // seconds, and an agent killed meanwhile had started none
     const st = await host.limit(() => host.runtime.start(launch), STEP_PRIORITY.start);
+    // what this execution runs, so that a later spec change (or an agent restart after one) replaces it
+    const app = rec.apps[c.name];
+    if (app) app.specHash = containerSpecHash(c);
+    res.retired.delete(c.name);
     log.info({ app: c.name, containerId: id, pid: st.pid, execution }, 'app started');
     return { pid: st.pid, startedAt: st.startedAt ?? host.clock.now() };
   }
@@ -251,6 +258,31 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       // after the apps completed or an init container failed only sidecars are left running
       const errors = await stopPodContainers(host, rec, { graceMs, remove: false, log, reason: input.reason, stopOne, sidecarsOnly: input.reason !== 'DeadlineExceeded' });
       if (errors.length) throw new BerthError('Unavailable', `stopping the apps of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+    }),
+
+    // A regular container's spec changed: stop its execution as the kubelet does (preStop and
+    // stop signal of the spec it runs, the pod's grace period), then remove it; the pod machine
+    // starts it again from the new spec.
+    replaceApps: fromPromise<void, ReplaceAppsInput>(async ({ input }) => {
+      const { ms: graceMs } = gracePeriodMs(rec.pod.spec.terminationGracePeriodSeconds ?? 30);
+      const deadline = host.clock.now() + graceMs;
+      const errors: unknown[] = [];
+      await Promise.all(
+        input.apps.map(async (name) => {
+          const c = res.retired.get(name) ?? byName(name);
+          const message = `Container ${name} definition changed, will be restarted`;
+          log.info({ app: name, reason: 'Killing' }, message);
+          host.events.emit({ uid: rec.uid, podName: rec.key, app: name, type: 'Normal', reason: 'Killing', message });
+          try {
+            await stopOne(c, deadline);
+            await host.runtime.remove(containerId(rec.uid, name));
+            await releaseAppMounts(dir, name);
+          } catch (err) {
+            if (!isNotFound(err)) errors.push(err);
+          }
+        }),
+      );
+      if (errors.length) throw new BerthError('Unavailable', `replacing ${input.apps.join(', ')} of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
     }),
 
     teardown: fromPromise<void, PodStepInput>(async () => {

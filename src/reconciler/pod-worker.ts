@@ -9,10 +9,12 @@ import type { AppStatus } from '../runtime/types.js';
 import type { AppObserved, AppRecorded, AppSummary } from '../state-machines/app.machine.js';
 import { podMachine, type PodAppInput, type PodAppKind, type PodStateValue } from '../state-machines/pod.machine.js';
 import type { Container } from '../spec/pod.js';
+import type { LoadedPod } from '../spec/types.js';
 import { isSidecar, podEnding } from './pod-stop.js';
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
-import { createPodActors, newResources } from './pod-actors.js';
+import { createPodActors, newResources, type PodResources } from './pod-actors.js';
+import { containerSpecHash } from './pod-changes.js';
 import { PodEventDeriver } from './pod-events.js';
 import { removePodDir, writeRecord, type PodEvent, type PodRecord } from './records.js';
 
@@ -39,6 +41,7 @@ export class PodWorker {
   private lastWritten = '';
   private terminated?: Promise<void>;
   private onChange: () => void;
+  private readonly res: PodResources = newResources();
 
   constructor(
     private readonly host: Host,
@@ -80,10 +83,12 @@ export class PodWorker {
       // Only a regular app seen says init is done (init containers and sidecars run before).
       if (kind === 'app' && (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined))) seen = true;
       const recorded: AppRecorded = { state: prev?.state, lastExit: prev?.lastExit ?? null, backoffMs: prev?.backoffMs, lastError: prev?.lastError ?? null };
-      apps.push({ name: c.name, kind, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed, recorded });
+      // a regular app's spec now and the one its execution on the host was started from (an agent
+      // killed after the record took a new spec, before the app was replaced: replaced now)
+      const spec = kind === 'app' ? { spec: containerSpecHash(c), ...(prev?.specHash ? { runningSpec: prev.specHash } : {}) } : {};
+      apps.push({ name: c.name, kind, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed, recorded, ...spec });
     }
-    const res = newResources();
-    const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, res, this.log) });
+    const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, this.res, this.log) });
     this.actor = createActor(machine, {
       input: {
         uid: this.rec.uid,
@@ -153,9 +158,15 @@ export class PodWorker {
     const sig = JSON.stringify(rest);
     if (sig === this.lastWritten) return;
     this.lastWritten = sig;
-    r.updatedAt = this.host.clock.now();
-    const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
+    void this.writeNow();
+  }
+
+  /** Write the record as it is now, in line with the state writes (an older queued snapshot never overwrites it). */
+  private writeNow(): Promise<void> {
+    this.rec.updatedAt = this.host.clock.now();
+    const snapshot = JSON.parse(JSON.stringify(this.rec)) as PodRecord;
     this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
+    return this.writes;
   }
 
   /**
@@ -169,10 +180,7 @@ export class PodWorker {
       const where = [e.network && `network ${e.network}`, e.interface && `interface ${e.interface}`].filter(Boolean).join(', ');
       this.host.events.emit({ uid: r.uid, podName: r.key, type: e.type, reason: e.reason, message: where ? `${where}: ${e.message}` : e.message });
     }
-    r.updatedAt = this.host.clock.now();
-    const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
-    this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
-    return this.writes;
+    return this.writeNow();
   }
 
   /**
@@ -183,10 +191,34 @@ export class PodWorker {
   updateSource(source: PodRecord['source']): Promise<void> {
     const r = this.rec;
     r.source = source;
-    r.updatedAt = this.host.clock.now();
-    const snapshot = JSON.parse(JSON.stringify(r)) as PodRecord;
-    this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
-    return this.writes;
+    return this.writeNow();
+  }
+
+  /**
+   * The same pod with new specs for some regular containers (pod-changes.ts): the record takes
+   * the new spec first (an agent killed after this replaces the apps at its next start), then
+   * the machine replaces each app whose execution runs an older spec.
+   */
+  updateApps(pod: LoadedPod, apps: string[]): Promise<void> {
+    const r = this.rec;
+    for (const name of apps) {
+      const old = r.pod.spec.containers.find((c) => c.name === name);
+      if (old && !this.res.retired.has(name)) this.res.retired.set(name, old);
+    }
+    r.pod = pod.pod;
+    r.hash = pod.hash;
+    r.source = pod.source;
+    for (const c of pod.pod.spec.containers) {
+      const a = r.apps[c.name];
+      if (!a || a.image === c.image) continue;
+      a.image = c.image;
+      delete a.imageDigest; // set again when the new image is pulled
+    }
+    const specs = Object.fromEntries(pod.pod.spec.containers.map((c) => [c.name, containerSpecHash(c)]));
+    return this.writeNow().then(() => {
+      this.log.info({ apps }, 'container spec changed: replacing the apps');
+      this.actor?.send({ type: 'pod.update', specs });
+    });
   }
 
   /** Tear the pod down completely; resolves when nothing of it is left on the host. */

@@ -20,6 +20,7 @@ import { PodQueues } from './pod-queues.js';
 import { PodWorker } from './pod-worker.js';
 import type { GitSource } from '../source/git.js';
 import { observePod } from './observe.js';
+import { podLevelHash } from './pod-changes.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
 import { converged, statusRows, type PodStatusRow } from './status.js';
@@ -83,7 +84,8 @@ export class Reconciler {
   private async uidOf(create = true): Promise<(p: LoadedPod) => string> {
     const inst = this.installation ?? (await installationId(this.host.layout, { create }));
     if (create) this.installation = inst;
-    return (p) => podUid(inst, p.key, p.hash);
+    // the uid follows the pod-level spec only: a change of one container's own fields is the same pod (pod-changes.ts)
+    return (p) => podUid(inst, p.key, podLevelHash(p.pod));
   }
 
   async loadDesired(): Promise<DesiredSet> {
@@ -246,10 +248,27 @@ export class Reconciler {
         case 'update': {
           const pod = a.pod;
           if (a.action === 'update') {
-            this.log.info({ podName: a.key, pod: a.oldUid, newPod: a.uid }, 'pod spec changed: replacing pod');
+            this.log.info({ podName: a.key, pod: a.oldUid, newPod: a.uid, fields: a.fields }, 'pod-level spec changed: replacing pod');
             await this.terminate(recs.get(a.oldUid)!);
           } else this.log.info({ podName: a.key, pod: a.uid, file: pod.source.file }, 'creating pod');
           await this.createPod(recordFor(pod, a.uid, desired, this.host.clock.now()));
+          break;
+        }
+        case 'update-apps': {
+          const rec = recs.get(a.uid)!;
+          const names = a.apps.map((c) => c.name);
+          this.log.info({ podName: a.key, pod: a.uid, apps: names }, 'container spec changed: restarting only those apps');
+          const w = this.workers.get(a.uid);
+          if (w) await w.updateApps(a.pod, names);
+          else if (rec.phase === 'terminating' || rec.phase === 'terminated') {
+            // an interrupted teardown is finished first (termination is one-way), then the pod starts afresh
+            await this.terminate(rec);
+            await this.createPod(recordFor(a.pod, a.uid, desired, this.host.clock.now()));
+          } else if (!this.closed) {
+            // no worker yet (agent start): it adopts the apps and replaces those started from the older spec
+            const started = await this.startWorker(rec);
+            await started.updateApps(a.pod, names);
+          }
           break;
         }
         case 'keep': {

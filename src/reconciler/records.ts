@@ -23,6 +23,8 @@ export interface AppRecord extends Partial<AppSummary> {
   imageDigest?: string;
   containerId: string;
   init?: boolean;
+  /** the container spec hash its current execution was started from (pod-changes.ts) */
+  specHash?: string;
 }
 
 /** Something that happened to a pod's network (a repair), handed to the event sink (events.ts). */

@@ -12,11 +12,13 @@
  *     keeps running beside the apps. An init container that fails for good → ending → failed.
  *   activeDeadlineSeconds after the pod started ──► ending (every app killed) → failed
  *   every regular app final while sidecars run ──► ending (sidecars killed) → completed
+ *   running ── pod.update (a regular container's spec changed) ──► replacing (those apps
+ *     stopped, their machines dropped) → running (started again from the new spec)
  *
  * Every step is idempotent (images and trees are cached, the sandbox is adopted when it
  * exists), so retrying from the top after an error or an agent restart is safe. Apps are
  * supervised by child app machines, which report every state they enter (`app.changed`).
- * Termination is one-way: a stopped pod never starts again; a new spec is a new pod.
+ * Termination is one-way: a stopped pod never starts again; a new pod-level spec is a new pod.
  */
 import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { appMachine, toAppError } from './app.machine.js';
@@ -53,6 +55,10 @@ export interface PodAppInput {
   observed: AppObserved;
   /** the record's last report of this app (agent restart) */
   recorded?: AppRecorded;
+  /** the hash of the app's container spec now (regular apps: a change replaces the running execution) */
+  spec?: string;
+  /** the spec hash the execution seen on the host was started from (the record's), if known */
+  runningSpec?: string;
 }
 
 export interface PodMachineInput {
@@ -104,13 +110,25 @@ export interface PodContext {
   netns: string | null;
   attachments: Attachment[];
   apps: Record<string, AppSummary>;
+  /** the container spec hash each regular app should run (pod.update changes it) */
+  specOf: Record<string, string>;
+  /** the spec hash each spawned regular app's execution was started from */
+  spawnedSpec: Record<string, string>;
+  /** the apps being replaced (replacing state) */
+  replacing: string[];
   /** failed setup attempts in a row */
   attempt: number;
   backoffMs: number;
   lastError: StepError | null;
 }
 
-export type PodEvent = { type: 'pod.stop' } | { type: 'pod.deadline' } | AppChangedEvent;
+/** A regular container's spec changed (same pod): `specs` are the container spec hashes now. */
+export interface PodUpdateEvent {
+  type: 'pod.update';
+  specs: Record<string, string>;
+}
+
+export type PodEvent = { type: 'pod.stop' } | { type: 'pod.deadline' } | PodUpdateEvent | AppChangedEvent;
 
 export type EndReason = 'DeadlineExceeded' | 'InitFailed' | 'Completed';
 
@@ -121,6 +139,10 @@ export interface PodKillInput {
 export interface InitFinishInput {
   uid: string;
   app: string;
+}
+export interface ReplaceAppsInput {
+  uid: string;
+  apps: string[];
 }
 
 /** The kubelet's message for a pod past its activeDeadlineSeconds. */
@@ -176,6 +198,19 @@ function childInput(ctx: PodContext, a: PodAppInput): AppMachineInput {
 
 const currentInit = (ctx: PodContext): PodAppInput | undefined => initInputs(ctx)[ctx.initIndex];
 
+const isFinal = (s: AppSummary | undefined) => s?.state === 'succeeded' || s?.state === 'failed';
+
+/**
+ * Regular apps whose machine runs an execution of an older spec than the pod's now. An app
+ * that ended for good (Never, or OnFailure after success) is not started again for a new
+ * spec, as the kubelet does not; one that runs or waits to restart is replaced.
+ */
+function staleApps(ctx: PodContext): string[] {
+  return regularInputs(ctx)
+    .map((a) => a.name)
+    .filter((n) => ctx.spawned.includes(appId(n)) && ctx.specOf[n] !== undefined && ctx.spawnedSpec[n] !== ctx.specOf[n] && !isFinal(ctx.apps[n]));
+}
+
 export const podMachine = setup({
   types: {
     context: {} as PodContext,
@@ -194,12 +229,15 @@ export const podMachine = setup({
     /** stop the pod's apps without tearing the pod down (deadline, failed init, sidecars after completion) */
     killPod: fromPromise<void, PodKillInput>(notProvided('killPod')),
     teardown: fromPromise<void, PodStepInput>(notProvided('teardown')),
+    /** stop these apps and remove their containers (their spec changed); the pod stays */
+    replaceApps: fromPromise<void, ReplaceAppsInput>(notProvided('replaceApps')),
     app: appMachine,
   },
   delays: {
     setupBackoff: ({ context }) => context.backoffMs,
     teardownRetry: 2000,
     killRetry: 2000,
+    replaceRetry: 2000,
   },
   guards: {
     permanentError: ({ context }) => PERMANENT.has(context.lastError?.code ?? ''),
@@ -210,6 +248,7 @@ export const podMachine = setup({
         return s !== undefined && (s.state === 'succeeded' || s.state === 'failed');
       });
     },
+    appsStale: ({ context }) => staleApps(context).length > 0,
     sidecarsRunning: ({ context }) => context.appInputs.some((a) => kindOf(a) === 'sidecar' && context.spawned.includes(appId(a.name))),
     initsDone: ({ context }) => context.initIndex >= initInputs(context).length,
     currentSidecarStarted: ({ context }) => {
@@ -256,6 +295,9 @@ export const podMachine = setup({
     netns: null,
     attachments: [],
     apps: {},
+    specOf: Object.fromEntries(input.apps.filter((a) => kindOf(a) === 'app' && a.spec !== undefined).map((a) => [a.name, a.spec!])),
+    spawnedSpec: {},
+    replacing: [],
     attempt: 0,
     backoffMs: 0,
     lastError: input.ended ?? null,
@@ -284,6 +326,8 @@ export const podMachine = setup({
     'app.changed': {
       actions: assign({ apps: ({ context, event }) => ({ ...context.apps, [event.app]: event.summary }) }),
     },
+    // apps not spawned yet start from the new spec; running ones are replaced once the pod runs
+    'pod.update': { actions: assign({ specOf: ({ context, event }) => ({ ...context.specOf, ...event.specs }) }) },
   },
   states: {
     init: {
@@ -388,18 +432,55 @@ export const podMachine = setup({
         // sidecars not spawned yet (init done before an agent restart), then the apps
         enqueueActions(({ context, enqueue }) => {
           const spawned = [...context.spawned];
+          const spawnedSpec = { ...context.spawnedSpec };
           for (const a of context.appInputs) {
             if (kindOf(a) === 'init' || spawned.includes(appId(a.name))) continue;
             enqueue.spawnChild('app', { id: appId(a.name), input: childInput(context, a) });
             spawned.push(appId(a.name));
+            // an execution adopted from the host runs the spec it was started from
+            // (the record's, else the spec the pod had when the machine was made), others the spec now
+            const spec = a.observed.state === 'running' ? (a.runningSpec ?? a.spec) : context.specOf[a.name];
+            if (kindOf(a) === 'app' && spec !== undefined) spawnedSpec[a.name] = spec;
           }
-          enqueue.assign({ spawned });
+          enqueue.assign({ spawned, spawnedSpec });
         }),
       ],
       always: [
+        { guard: 'appsStale', target: 'replacing' },
         { guard: and(['allAppsFinal', 'sidecarsRunning']), target: 'ending', actions: assign({ endReason: 'Completed' }) },
         { guard: 'allAppsFinal', target: 'completed' },
       ],
+    },
+    // Apps whose container spec changed: their machines are dropped, their executions stopped
+    // (preStop, grace) and removed; back in running they start again from the new spec, as
+    // the kubelet restarts a container whose definition changed (the restart counts).
+    replacing: {
+      entry: enqueueActions(({ context, enqueue }) => {
+        const names = staleApps(context);
+        for (const n of names) enqueue.stopChild(appId(n));
+        const spawnedSpec = { ...context.spawnedSpec };
+        for (const n of names) delete spawnedSpec[n];
+        enqueue.assign({
+          replacing: names,
+          spawned: context.spawned.filter((id) => !names.some((n) => appId(n) === id)),
+          spawnedSpec,
+          appInputs: context.appInputs.map((a) =>
+            names.includes(a.name) ? { name: a.name, kind: kindOf(a), restartCount: (context.apps[a.name]?.restartCount ?? a.restartCount) + 1, backoffStep: 0, observed: { state: 'none' as const }, ...(a.spec !== undefined ? { spec: a.spec } : {}) } : a,
+          ),
+        });
+      }),
+      initial: 'stopping',
+      states: {
+        stopping: {
+          invoke: {
+            src: 'replaceApps',
+            input: ({ context }) => ({ uid: context.uid, apps: context.replacing }),
+            onDone: { target: '#pod.running', actions: assign({ replacing: [] }) },
+            onError: { target: 'retrying', actions: assign({ lastError: ({ event }) => stepError('replace', event.error) }) },
+          },
+        },
+        retrying: { after: { replaceRetry: 'stopping' } },
+      },
     },
     // Stop what still runs of the pod without tearing it down: every app at the deadline,
     // the sidecars after a failed init container or once the regular apps are done.
@@ -455,6 +536,7 @@ export type PodStateValue =
   | 'stepFailed'
   | 'setupBackoff'
   | 'running'
+  | 'replacing'
   | 'ending'
   | 'completed'
   | 'failed'

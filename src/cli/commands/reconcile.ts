@@ -5,7 +5,7 @@ import { formatIssue } from '../../spec/index.js';
 import { formatPlan, hasChanges, listRecords, Reconciler, type PodRecord } from '../../reconciler/index.js';
 import { BerthError } from '../../common/errors.js';
 import { useHumanLines } from '../log-format.js';
-import { formatSummary, summarize } from '../once-summary.js';
+import { formatSummary, summarize, type AppliedPod } from '../once-summary.js';
 import { acquireAgentLock } from '../../reconciler/lock.js';
 import { createHost, createLogger, layoutOf } from '../wire.js';
 import { startDaemon } from '../../daemon/daemon.js';
@@ -66,7 +66,7 @@ export function register(program: Command): void {
       const before = podsOf(await listRecords(host.layout));
       const res = await rec.once(timeoutMs).finally(() => host.appcMetadata?.close());
       for (const i of res.issues.filter((x) => x.severity === 'error')) process.stderr.write(`${formatIssue(i)}\n`);
-      const summary = summarize(before, res);
+      const summary = summarize(before, res, podsOf(await listRecords(host.layout)));
       if (cmdOpts.output === 'json') process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else if (useHumanLines(logFormatOf(cmd), 1)) process.stdout.write(`\n${formatSummary(summary)}`);
       else log.info({ summary }, 'reconcile summary');
@@ -94,8 +94,8 @@ export function register(program: Command): void {
 const logFormatOf = (cmd: Command) => String(cmd.optsWithGlobals().logFormat ?? 'auto');
 
 /** namespace/name → uid of the newest record of each pod (an older one may still be terminating). */
-function podsOf(records: PodRecord[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const r of [...records].sort((a, b) => a.createdAt - b.createdAt)) out.set(r.key, r.uid);
+function podsOf(records: PodRecord[]): Map<string, AppliedPod> {
+  const out = new Map<string, AppliedPod>();
+  for (const r of [...records].sort((a, b) => a.createdAt - b.createdAt)) out.set(r.key, { uid: r.uid, hash: r.hash });
   return out;
 }

@@ -6,7 +6,8 @@ const row = (name: string, uid: string | null, status: string, extra: Partial<Po
   ({ namespace: 'default', name, uid, status, ready: status === 'Running' ? '1/1' : '0/1', restarts: 0, reason: null, message: null, source: null, netns: null, ips: [], networks: [], apps: [], createdAt: null, labels: {}, ports: [], lastRestartAt: null, conditions: [], ...extra }) as PodStatusRow;
 
 describe('reconcile --once summary', () => {
-  const before = new Map([['default/web', 'u1'], ['default/db', 'u2'], ['default/old', 'u3']]);
+  const applied = (uid: string, hash = 'h1') => ({ uid, hash });
+  const before = new Map([['default/web', applied('u1')], ['default/db', applied('u2')], ['default/old', applied('u3')]]);
   const res: OnceResult = {
     exitCode: 1,
     rows: [row('web', 'u1', 'Running'), row('db', 'u9', 'CrashLoopBackOff', { reason: 'main', message: 'back-off 20s restarting failed container main' }), row('new', 'u4', 'Running'), row('typo', null, 'InvalidSpec', { message: 'spec.containers[0].imagee: unknown field' })],
@@ -23,6 +24,11 @@ describe('reconcile --once summary', () => {
       ['old', 'deleted', true],
     ]);
     expect(s.pods[1]!.why).toBe('CrashLoopBackOff: back-off 20s restarting failed container main');
+  });
+
+  it('counts a pod whose apps were replaced (same uid, new spec hash) as updated', () => {
+    const s = summarize(before, res, new Map([['default/web', applied('u1', 'h2')]]));
+    expect(s.pods.find((p) => p.name === 'web')!.change).toBe('updated');
   });
 
   it('prints a table, one line per failure and a count line', () => {

@@ -32,7 +32,7 @@ describe('agent restarts with init containers and sidecars (fake host)', () => {
 
   it('resumes init where it was: the running sidecar adopted, the running init container waited for, then the app', async () => {
     const f = fakeHost(layout);
-    expect((await reconciler(f).once(300)).exitCode).toBe(1); // setup still running
+    expect((await reconciler(f).once(2000)).exitCode).toBe(1); // setup still running
     const [rec] = await listRecords(layout);
     expect(f.runtime.starts.map((s) => s.appName)).toEqual(['proxy', 'setup']);
     expect((await collectStatus(f.host))[0]).toMatchObject({ status: 'Init:1/2' });

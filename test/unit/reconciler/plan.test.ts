@@ -69,8 +69,33 @@ describe('diff (desired vs applied)', () => {
     const old = pod('a', 'h1');
     const now = pod('a', 'h2');
     expect(diff(desired([now]), [rec(old, uidOf(old))], uidOf)).toEqual([
-      { action: 'update', key: 'default/a', uid: 'uid-a-h2', oldUid: 'uid-a-h1', pod: now },
+      { action: 'update', key: 'default/a', uid: 'uid-a-h2', oldUid: 'uid-a-h1', pod: now, fields: [] },
     ]);
+  });
+
+  it('restarts only the apps whose container spec changed when the pod-level spec is the same (same uid)', () => {
+    const old = pod('a', 'h1');
+    const now = pod('a', 'h2');
+    now.pod = { ...now.pod, spec: { ...now.pod.spec, containers: [{ name: 'main', image: 'oci:/img2', env: [{ name: 'X', value: '1' }] }] } };
+    const sameUid = () => 'uid-a';
+    const plan = diff(desired([now]), [rec(old, 'uid-a')], sameUid);
+    expect(plan).toEqual([{ action: 'update-apps', key: 'default/a', uid: 'uid-a', pod: now, apps: [{ name: 'main', fields: ['env', 'image'] }] }]);
+    expect(formatPlan(plan)).toEqual(['restart app  default/a/main  (container spec changed: env, image; the pod and its other apps keep running)']);
+    expect(hasChanges(plan)).toBe(true);
+  });
+
+  it('keeps a pod applied under an older uid scheme when its content is the same', () => {
+    const a = pod('a', 'h1');
+    expect(diff(desired([a]), [rec(a, 'legacy-uid')], uidOf)).toEqual([{ action: 'keep', key: 'default/a', uid: 'legacy-uid', pod: a, invalid: false }]);
+  });
+
+  it('names the pod-level fields that changed', () => {
+    const old = pod('a', 'h1');
+    const now = pod('a', 'h2');
+    now.pod = { ...now.pod, metadata: { ...now.pod.metadata, labels: { x: 'y' } }, spec: { ...now.pod.spec, hostNetwork: true } };
+    const [a] = diff(desired([now]), [rec(old, uidOf(old))], uidOf);
+    expect(a).toMatchObject({ action: 'update', fields: ['metadata.labels', 'spec.hostNetwork'] });
+    expect(formatPlan([a!])[0]).toContain('pod-level spec changed: metadata.labels, spec.hostNetwork;');
   });
 
   it('keeps the last good spec running when the document became invalid', () => {

@@ -12,9 +12,10 @@ import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/in
 import type { DesiredSet } from '../../../src/spec/types.js';
 import { FakeRuntime, fakeHost, tempLayout } from '../../fakes/host.js';
 
+// the label makes each edit a pod-level change (a new pod), the command alone would restart only the app
 const pod = (name: string, arg = '1000') => `apiVersion: v1
 kind: Pod
-metadata: {name: ${name}}
+metadata: {name: ${name}, labels: {rev: "${arg}"}}
 spec:
   terminationGracePeriodSeconds: 30
   containers:
