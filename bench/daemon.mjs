@@ -227,16 +227,21 @@ async function waitStatusRunning(names, timeoutMs) {
   );
 }
 
-/** Host PIDs of processes whose last argv word is `token` (the apps' $0). */
+/**
+ * Host PIDs of processes whose last argv word is `token` (the apps' $0), without the shell's
+ * own forks (`sleep 1 &` is a copy of the shell until it execs): those whose parent matches too.
+ */
 async function pidsOf(token) {
-  const out = [];
+  const found = new Map();
   for (const e of await readdir('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
     const argv = cmd.split('\0').filter(Boolean);
-    if (argv[0] === 'sh' && argv[argv.length - 1] === token) out.push(Number(e));
+    if (argv[0] !== 'sh' || argv[argv.length - 1] !== token) continue;
+    const st = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+    found.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
   }
-  return out;
+  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
 }
 
 /** Every berth pod dir is gone and the bridge with it (the daemon's teardown finished). */
@@ -351,14 +356,16 @@ async function partReaction(image, result) {
     for (let rep = 0; rep < reps; rep++) {
       const names = Array.from({ length: n }, (_, i) => `${BENCH_NAME}-d${n}-r${rep}-p${String(i).padStart(2, '0')}`);
       const t0 = await publish(names.map((nm) => [`pod-${nm}.yaml`, podYaml(nm, image)]));
-      const statusP = waitStatusRunning(names, 120_000);
-      const tRun = await waitStarted(names.map((nm) => [nm, 'app']), t0, 120_000);
+      const limit = 120_000 + n * 6000; // generous: a busy machine
+      const statusP = waitStatusRunning(names, limit).catch((e) => e);
+      const tRun = await waitStarted(names.map((nm) => [nm, 'app']), t0, limit);
       const tStatus = await statusP;
+      if (tStatus instanceof Error) throw tStatus;
       for (const nm of names) if ((await pidsOf(`${nm}-app`)).length !== 1) throw new Error(`${nm}: not exactly one app process`);
       S.berthRunning.push(tRun - t0);
       S.berthStatus.push(tStatus - t0);
       await removePodFiles();
-      S.berthTeardown.push(await waitNoPods(120_000));
+      S.berthTeardown.push(await waitNoPods(120_000 + n * 6000));
 
       const b = await bareRun(n, [null], (i) => ['sh', '-c', APP_SCRIPT, `bare-${i}`]);
       const bareMs = await b.start();
@@ -379,22 +386,22 @@ async function partChange(image, result) {
     const name = `${BENCH_NAME}-chg-r${rep}`;
     const file = `pod-${name}.yaml`;
     const t0 = await publish([[file, podYaml(name, image, ['a', 'b'], { b: { V: '0' } })]]);
-    await waitStarted([[name, 'a'], [name, 'b']], t0, 60_000);
-    await waitStatusRunning([name], 60_000);
+    await waitStarted([[name, 'a'], [name, 'b']], t0, 120_000);
+    await waitStatusRunning([name], 120_000);
     const [pidA] = await pidsOf(`${name}-a`);
     const [pidB] = await pidsOf(`${name}-b`);
     const t1 = await publish([[file, podYaml(name, image, ['a', 'b'], { b: { V: '1' } })]]);
-    const tB = await waitStarted([[name, 'b']], t1, 60_000);
+    const tB = await waitStarted([[name, 'b']], t1, 120_000);
     // the old b gone, one new b; a as it was, or restarted too (whole pod replaced)
     await waitFor('the old app b to be gone', async () => !(await pidsOf(`${name}-b`)).includes(pidB), 30_000);
-    await waitStatusRunning([name], 60_000);
+    await waitStatusRunning([name], 120_000);
     const aNow = await pidsOf(`${name}-a`);
     const kept = aNow.length === 1 && aNow[0] === pidA;
     const aRestarted = (await startedTimes(name, 'a')).some((t) => t >= t1);
     out.berth.push(tB - t1);
     out.otherKept.push(kept);
     await removePodFiles();
-    await waitNoPods(60_000);
+    await waitNoPods(120_000);
 
     const b = await bareRun(1, ['a', 'b'], (i, app) => ['sh', '-c', APP_SCRIPT, `bare-${i}-${app}`]);
     await b.start();
@@ -437,7 +444,7 @@ async function partIdle(image, result) {
   const names = Array.from({ length: idlePods }, (_, i) => `${BENCH_NAME}-idle-p${String(i).padStart(3, '0')}`);
   const t0 = await publish(names.map((nm) => [`pod-${nm}.yaml`, podYaml(nm, image)]));
   const tRun = await waitStarted(names.map((nm) => [nm, 'app']), t0, 120_000 + idlePods * 6000); // generous: a busy machine
-  await waitStatusRunning(names, 60_000);
+  await waitStatusRunning(names, 120_000);
   out.allRunningMs = r1(tRun - t0);
   say(`idle: ${idlePods} pods running ${((tRun - t0) / 1000).toFixed(1)} s after the rename; settling 15 s`);
   if (cpuProf) {
@@ -505,7 +512,7 @@ async function partIdle(image, result) {
   const uidToName = new Map(recs.map((r) => [r.uid, r.pod?.metadata?.name]));
   const offA = { log: await sizeOf(daemon.logPath), crun: await sizeOf(w.crunLog), cni: await sizeOf(w.cniLog) };
   const tc = await publish([[`pod-${victim}.yaml`, podYaml(victim, image, ['app'], { app: { V: '1' } })]]);
-  const tv = await waitStarted([[victim, 'app']], tc, 60_000);
+  const tv = await waitStarted([[victim, 'app']], tc, 120_000);
   await sleep(3000); // the rest of its work (old execution's removal, clean-up) has time to show
   const offB = { log: await sizeOf(daemon.logPath), crun: await sizeOf(w.crunLog), cni: await sizeOf(w.cniLog) };
   for (const r of await podRecords()) uidToName.set(r.uid, r.pod?.metadata?.name);
@@ -649,7 +656,7 @@ async function main() {
   await waitStarted([[`${BENCH_NAME}-warm`, 'app']], tw, 120_000);
   await waitStatusRunning([`${BENCH_NAME}-warm`], 30_000);
   await removePodFiles();
-  await waitNoPods(60_000);
+  await waitNoPods(120_000);
   const rendered = join(layout.stateDir, 'rendered');
   const hex = (await readdir(rendered)).find((d) => /^[0-9a-f]{64}$/.test(d) || d.startsWith('sha256'));
   if (!hex) throw new Error(`no rendered image under ${rendered}`);
