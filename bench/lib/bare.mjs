@@ -8,6 +8,8 @@
  *
  * Every host object is named `berth-bench-bare-<i>` (netns, CNI container id, OCI container
  * id, cgroup `/berth-bench/<id>`); mounts live under the bench sandbox (`/tmp/berth-bench-…`).
+ * A pod of several apps (`apps: ['a', 'b']`) has one container per app, `berth-bench-bare-<i>-<app>`,
+ * each with its own overlay, in the pod's netns; `restartApp` stops and starts one of them.
  */
 /* global process, setTimeout, structuredClone */
 import { mkdir, rm, writeFile, readFile, readdir, rmdir } from 'node:fs/promises';
@@ -104,11 +106,11 @@ export async function specTemplate(dir) {
   return spec;
 }
 
-function bundleConfig(template, { rootfs, netnsPath, id, args }) {
+function bundleConfig(template, { rootfs, netnsPath, id, args, env = [] }) {
   const s = structuredClone(template);
   s.process.terminal = false;
   s.process.args = args;
-  s.process.env = ['PATH=/bin:/sbin:/usr/bin:/usr/sbin'];
+  s.process.env = ['PATH=/bin:/sbin:/usr/bin:/usr/sbin', ...env];
   s.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]; // within the host's hard 20000
   s.root = { path: rootfs, readonly: false };
   s.hostname = id;
@@ -124,8 +126,12 @@ function bundleConfig(template, { rootfs, netnsPath, id, args }) {
  * used on failure and on SIGINT.
  */
 export class BareRun {
-  constructor({ root, lower, runtime, list, args, template, n }) {
-    Object.assign(this, { root, lower, runtime, list, args, template, n });
+  /**
+   * `args`: the app's argv, or `(podIndex, app) => argv`; `apps`: app names of each pod
+   * (default one unnamed app: the container is named as the pod); `env`: extra `K=V` strings.
+   */
+  constructor({ root, lower, runtime, list, args, template, n, apps = [null], env = [] }) {
+    Object.assign(this, { root, lower, runtime, list, args, template, n, apps, env });
     this.pods = [];
   }
 
@@ -133,11 +139,15 @@ export class BareRun {
     return `${BENCH_NAME}-bare-${i}`;
   }
 
+  argsFor(i, app) {
+    return typeof this.args === 'function' ? this.args(i, app) : this.args;
+  }
+
   async start() {
     const t0 = now();
     for (let i = 0; i < this.n; i++) {
       const id = this.id(i);
-      const pod = { id, i, times: {}, netns: `/run/netns/${id}` };
+      const pod = { id, i, times: {}, netns: `/run/netns/${id}`, containers: [] };
       this.pods.push(pod);
       const T = pod.times;
       let t = now();
@@ -152,42 +162,84 @@ export class BareRun {
       pod.haveEth = true;
       T['cni total'] = now() - t;
 
-      t = now();
-      const dir = join(this.root, id);
-      const upper = join(dir, 'upper');
-      const work = join(dir, 'work');
-      const merged = join(dir, 'rootfs');
-      await mkdir(upper, { recursive: true });
-      await mkdir(work, { recursive: true });
-      await mkdir(merged, { recursive: true });
-      pod.merged = merged;
-      await must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${this.lower},upperdir=${upper},workdir=${work}`, merged]);
-      pod.mounted = true;
-      T['mount'] = now() - t;
-
-      t = now();
-      const cfg = bundleConfig(this.template, { rootfs: merged, netnsPath: pod.netns, id, args: this.args });
-      await writeFile(join(dir, 'config.json'), JSON.stringify(cfg));
-      T['config.json'] = now() - t;
-
-      t = now();
-      pod.container = true;
-      const [bin, ...pre] = this.runtime.argv;
-      // stdio of a detached container is the runtime's own: nothing we wait on
-      const r = await run(bin, [...pre, 'run', '--detach', '--bundle', dir, id], { stdout: 'ignore', stderr: 'pipe', waitClose: false });
-      if (r.code !== 0) throw new Error(`${this.runtime.name} run ${id} exited ${r.code}: ${r.stderr.trim()}`);
-      T[`${this.runtime.name} run`] = now() - t;
+      for (const app of this.apps) {
+        const c = { app, cid: app === null ? id : `${id}-${app}`, generation: 0 };
+        pod.containers.push(c);
+        await this.runContainer(pod, c, T, this.env);
+      }
     }
     return now() - t0;
+  }
+
+  /** Overlay (fresh upper/work), config.json, `run --detach`; step times added to T. */
+  async runContainer(pod, c, T, env) {
+    let t = now();
+    const dir = join(this.root, c.cid, String(c.generation));
+    const upper = join(dir, 'upper');
+    const work = join(dir, 'work');
+    const merged = join(dir, 'rootfs');
+    await mkdir(upper, { recursive: true });
+    await mkdir(work, { recursive: true });
+    await mkdir(merged, { recursive: true });
+    c.merged = merged;
+    await must('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${this.lower},upperdir=${upper},workdir=${work}`, merged]);
+    c.mounted = true;
+    T['mount'] = (T['mount'] ?? 0) + now() - t;
+
+    t = now();
+    const cfg = bundleConfig(this.template, { rootfs: merged, netnsPath: pod.netns, id: c.cid, args: this.argsFor(pod.i, c.app), env });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(cfg));
+    T['config.json'] = (T['config.json'] ?? 0) + now() - t;
+
+    t = now();
+    c.container = true;
+    const [bin, ...pre] = this.runtime.argv;
+    const pidFile = join(dir, 'pid');
+    // stdio of a detached container is the runtime's own: nothing we wait on
+    const r = await run(bin, [...pre, 'run', '--detach', '--pid-file', pidFile, '--bundle', dir, c.cid], { stdout: 'ignore', stderr: 'pipe', waitClose: false });
+    if (r.code !== 0) throw new Error(`${this.runtime.name} run ${c.cid} exited ${r.code}: ${r.stderr.trim()}`);
+    T[`${this.runtime.name} run`] = (T[`${this.runtime.name} run`] ?? 0) + now() - t;
+    c.pid = Number((await readFile(pidFile, 'utf8')).trim());
+  }
+
+  /**
+   * The bare stop + start of one app of pod i: `kill` SIGTERM, wait until its process is gone
+   * (polling /proc every 2 ms), `delete`, umount; then a fresh overlay, config.json with
+   * `env`, `run --detach`. The pod's netns and its other apps are untouched. Returns
+   * `{ ms, stopMs, startMs }`.
+   */
+  async restartApp(i, app, env) {
+    const pod = this.pods.find((p) => p.i === i);
+    const c = pod.containers.find((x) => x.app === app);
+    const [bin, ...pre] = this.runtime.argv;
+    const t0 = now();
+    await must(bin, [...pre, 'kill', c.cid, 'TERM']);
+    await waitGone(c.pid, 10_000);
+    await must(bin, [...pre, 'delete', c.cid]);
+    c.container = false;
+    await must('umount', [c.merged]);
+    c.mounted = false;
+    const t1 = now();
+    c.generation++;
+    await this.runContainer(pod, c, {}, env);
+    const t2 = now();
+    return { ms: t2 - t0, stopMs: t1 - t0, startMs: t2 - t1 };
+  }
+
+  /** The host PID of an app's process (from `run --pid-file`). */
+  pidOf(i, app) {
+    return this.pods.find((p) => p.i === i)?.containers.find((x) => x.app === app)?.pid;
   }
 
   /** Every container reports `running` (checked after the clock stopped). */
   async verify() {
     const [bin, ...pre] = this.runtime.argv;
     for (const p of this.pods) {
-      const r = await must(bin, [...pre, 'state', p.id]);
-      const st = JSON.parse(r.stdout);
-      if (st.status !== 'running') throw new Error(`bare ${p.id}: ${st.status}`);
+      for (const c of p.containers) {
+        const r = await must(bin, [...pre, 'state', c.cid]);
+        const st = JSON.parse(r.stdout);
+        if (st.status !== 'running') throw new Error(`bare ${c.cid}: ${st.status}`);
+      }
     }
   }
 
@@ -208,18 +260,20 @@ export class BareRun {
           errors.push(`${p.id} ${what}: ${err.message}`);
         }
       };
-      if (p.container) {
-        await step('delete', async () => {
-          const r = await run(bin, [...pre, 'delete', '--force', p.id]);
-          if (r.code !== 0 && !/does not exist|not exist|no such/i.test(r.stderr)) throw new Error(r.stderr.trim());
-          p.container = false;
-        });
-      }
-      if (p.mounted) {
-        await step('umount', async () => {
-          await must('umount', [p.merged]);
-          p.mounted = false;
-        });
+      for (const c of [...p.containers].reverse()) {
+        if (c.container) {
+          await step(`delete ${c.cid}`, async () => {
+            const r = await run(bin, [...pre, 'delete', '--force', c.cid]);
+            if (r.code !== 0 && !/does not exist|not exist|no such/i.test(r.stderr)) throw new Error(r.stderr.trim());
+            c.container = false;
+          });
+        }
+        if (c.mounted) {
+          await step(`umount ${c.cid}`, async () => {
+            await must('umount', [c.merged]);
+            c.mounted = false;
+          });
+        }
       }
       if (p.haveEth) {
         await step('cni del eth0', async () => {
@@ -242,9 +296,25 @@ export class BareRun {
     }
     await removeBridge().catch((err) => errors.push(`bridge: ${err.message}`));
     await removeCgroupParents().catch((err) => errors.push(`cgroups: ${err.message}`));
-    this.pods = this.pods.filter((p) => p.container || p.mounted || p.haveEth || p.haveLo || p.haveNetns);
+    this.pods = this.pods.filter((p) => p.containers.some((c) => c.container || c.mounted) || p.haveEth || p.haveLo || p.haveNetns);
     if (strict && errors.length) throw new Error(`bare teardown: ${errors.join('; ')}`);
     return errors;
+  }
+}
+
+/** Resolves when the process is gone or a zombie (its exit happened); throws after `ms`. */
+export async function waitGone(pid, ms) {
+  const until = now() + ms;
+  for (;;) {
+    let st;
+    try {
+      st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    if (st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'Z') return;
+    if (now() > until) throw new Error(`process ${pid} still there after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 2));
   }
 }
 

@@ -4,6 +4,7 @@
  * daemon's periodic CHECK with repair.
  */
 import { BerthError, codeOf, errorMessage } from '../common/errors.js';
+import { pathExists } from '../common/fs.js';
 import type { Attachment } from '../state-machines/pod.machine.js';
 import type { Logger } from '../common/logger.js';
 import type { CachedAttachment, CniResult, NetworkConfigList, RuntimeConf } from '../cni/types.js';
@@ -63,7 +64,7 @@ function isPortmapIpv6CheckBug(err: unknown, result: { ips?: Array<{ address: st
  * then ADD again (a DEL follows a failed ADD too). Returns one event per repair attempt;
  * healthy pods give none and are not touched.
  */
-export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal): Promise<PodEvent[]> {
+export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal, opts: { full?: boolean } = {}): Promise<PodEvent[]> {
   if (rec.pod.spec.hostNetwork || !rec.netns) return [];
   const events: PodEvent[] = [];
   for (const a of attachmentsOf(rec)) {
@@ -71,6 +72,8 @@ export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logge
     const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
     const list = (cached && cachedConfigList(cached)) || a.list;
     if (list.disableCheck || !isKnownCniVersion(list.cniVersion) || !versionAtLeast(list.cniVersion, '0.4.0')) continue;
+    // between two plugin CHECKs of the pod, only its host side is looked at (no plugin run)
+    if (opts.full === false && cached && (await hostSideIntact(cached.result))) continue;
     let failure: unknown;
     if (!cached) {
       failure = new BerthError('NotFound', 'the attachment has no cached result');
@@ -113,6 +116,28 @@ export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logge
   return events;
 }
 
+
+/**
+ * The daemon's check round runs the plugins' CHECK of a pod at its first round and every
+ * FULL_CHECK_EVERY-th after (with `--cni-check 60s`: every 10 minutes); the rounds between
+ * look only at the host side of its attachments (hostSideIntact), which shows a deleted veth
+ * or bridge without running a plugin. Four plugin runs per pod and round cost an idle agent
+ * with 100 pods about a tenth of a core (bench/daemon.mjs, issue 11).
+ */
+export const FULL_CHECK_EVERY = 10;
+
+/**
+ * Every interface outside the pod's namespace that the result names (a bridge, a veth's host
+ * end) is there: a look at /sys/class/net. A name that could not be a link name counts as gone.
+ */
+export async function hostSideIntact(result: CniResult): Promise<boolean> {
+  for (const i of result.interfaces ?? []) {
+    if (i.sandbox) continue;
+    if (!/^[^/\0\s]{1,15}$/.test(i.name) || i.name === '.' || i.name === '..') return false;
+    if (!(await pathExists(`/sys/class/net/${i.name}`))) return false;
+  }
+  return true;
+}
 
 /**
  * Why an attachment with a cached result cannot be kept (undefined: it can). A namespace made

@@ -9,7 +9,7 @@ import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import type { DesiredSet, LoadedPod, SpecIssue } from '../spec/types.js';
-import { checkPodAttachments } from './attachments.js';
+import { checkPodAttachments, FULL_CHECK_EVERY } from './attachments.js';
 import { IssueEventTracker } from './issue-events.js';
 import { inputReportPath, loadDesired, recordFor, sourceReport, type InputReport } from './desired.js';
 import { bridgesOf, removeUnusedBridges } from './gc.js';
@@ -61,6 +61,8 @@ export class Reconciler {
   private lastDesired?: DesiredSet;
   private pruned = false;
   private checking?: Promise<number> | undefined;
+  /** check rounds each pod has had: the plugins' CHECK runs every FULL_CHECK_EVERY-th (attachments.ts) */
+  private readonly checkRounds = new Map<string, number>();
   private gcDone = false;
   private readonly issueEvents: IssueEventTracker;
   private closed = false;
@@ -389,12 +391,16 @@ export class Reconciler {
         if (w.state !== 'running' || this.workers.get(w.rec.uid) !== w) return;
         // A vanished sandbox is repairDrift's to recreate (the whole pod), not CHECK's.
         if (!(await this.host.netns.exists(netnsName(w.rec.uid)))) return;
-        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal);
+        const round = this.checkRounds.get(w.rec.uid) ?? 0;
+        this.checkRounds.set(w.rec.uid, round + 1);
+        const full = round % FULL_CHECK_EVERY === 0;
+        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal, { full });
         if (!events.length) return;
         repairs += events.length;
         await w.recordEvents(events);
       });
     }
+    for (const uid of [...this.checkRounds.keys()]) if (!this.workers.has(uid)) this.checkRounds.delete(uid);
     return repairs;
   }
 

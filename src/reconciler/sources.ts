@@ -215,16 +215,48 @@ export async function readSpecFile(file: string): Promise<ReadResult> {
   return { text };
 }
 
+/**
+ * What each file held at its last read, for the daemon's relist: a file whose device, inode,
+ * mode, size and change times are those of the last read is not read and parsed again (with
+ * 100 pods, that was most of an idle sync's work). As in git's racy-clean rule, a file read
+ * less than RACY_MS after it changed is read again every time, since a second change within
+ * the file system's timestamp granularity would keep every one of those fields.
+ */
+const lastRead = new Map<string, { key: string; parsed: ParsedFile }>();
+const RACY_MS = 2000;
+
+async function identity(file: string): Promise<{ key: string; changedMs: number } | undefined> {
+  try {
+    const st = await stat(file, { bigint: true });
+    if (!st.isFile()) return undefined;
+    return { key: `${st.dev}:${st.ino}:${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, changedMs: Number(st.ctimeNs / 1_000_000n) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Read and parse every spec file of the paths; failed sources and refused files are reported, never dropped. */
 export async function readSources(paths: string[]): Promise<SpecSources> {
   const { files: names, failed } = await listSources(paths);
   const files: ParsedFile[] = [];
   for (const file of names) {
+    const id = await identity(file);
+    const last = lastRead.get(file);
+    if (id && last?.key === id.key) {
+      files.push(structuredClone(last.parsed));
+      continue;
+    }
+    // the kernel's file times are wall clock: so is this
+    const readAt = Date.now();
     const r = await readSpecFile(file);
     if ('gone' in r) continue;
-    if ('issue' in r) files.push({ file, pods: [], networks: [], issues: [r.issue] });
-    else files.push(parseFile(r.text, file));
+    const parsed = 'issue' in r ? { file, pods: [], networks: [], issues: [r.issue] } : parseFile(r.text, file);
+    files.push(parsed);
+    if (id && readAt - id.changedMs >= RACY_MS) lastRead.set(file, { key: id.key, parsed: structuredClone(parsed) });
+    else lastRead.delete(file);
   }
+  const listed = new Set(names);
+  for (const f of [...lastRead.keys()]) if (!listed.has(f)) lastRead.delete(f);
   return { files, failed };
 }
 

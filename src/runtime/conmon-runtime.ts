@@ -489,16 +489,19 @@ export class ConmonRuntime implements AppRuntime {
           () => undefined,
         );
       };
+      let known: ContainerMeta | undefined; // an execution's monitor does not change: read once
       const slow = () => {
         if (checking || settled) return;
         checking = true;
-        // Cheap while the monitor lives (it writes the exit file); the full status (a runtime
-        // spawn) only when it is gone or unknown.
-        this.readMeta(id)
+        // Cheap while the monitor lives: one /proc read (it writes the exit file, which the
+        // watcher sees); the exit file and the full status (a runtime spawn) only when it is
+        // gone or unknown. An idle agent runs this once a second for every app.
+        (known ? Promise.resolve(known) : this.readMeta(id))
           .then(async (meta) => {
+            if (meta?.conmonPid !== undefined) known = meta;
+            if (await this.monitorAlive(meta)) return undefined;
             const exit = await this.readExit(id);
             if (exit) return { containerId: id, state: 'exited' as const, ...exit };
-            if (await this.monitorAlive(meta)) return undefined;
             return this.status(id);
           })
           .then((s) => {

@@ -3,7 +3,7 @@
  * reaps orphans late, so an exited monitor lingers as a zombie, and pid_max is small enough
  * that PIDs are reused. A process is "the one we started" only when its start time matches.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 export interface ProcStat {
   pid: number;
@@ -29,7 +29,9 @@ export function parseProcStat(text: string): ProcStat | undefined {
 export async function readProcStat(pid: number, procRoot = '/proc'): Promise<ProcStat | undefined> {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
-    return parseProcStat(await readFile(`${procRoot}/${pid}/stat`, 'utf8'));
+    // A read of procfs never waits on a disk: synchronously it saves readFile's four thread-pool
+    // round trips, and an idle agent does it every second for every app (waitExit).
+    return parseProcStat(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 /**
  * The daemon's periodic CHECK (issue 5 §8) with fake host interfaces: healthy pods are left
- * alone round after round, a failed CHECK is repaired (DEL + ADD) and recorded as an event,
+ * alone round after round (the plugins' CHECK every FULL_CHECK_EVERY-th, the host side between),
+ * a failed CHECK is repaired (DEL + ADD) and recorded as an event,
  * and portmap 1.1.1's IPv6 CHECK failure on an IPv4-only attachment is not a failure.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniError, parseNetworkConfigList, type GcArgs, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
 import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
+import { FULL_CHECK_EVERY } from '../../../src/reconciler/attachments.js';
 import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
 
@@ -37,13 +39,40 @@ describe('periodic CHECK of attachments', () => {
     return { f, r, checks, setFail: (fn: typeof fail) => (fail = fn) };
   }
 
-  it('a healthy pod is CHECKed every round and never touched', async () => {
+  it('a healthy pod is CHECKed at its first round and every FULL_CHECK_EVERY-th, and never touched', async () => {
     const { f, r, checks } = await running();
-    expect(await r.checkNetworks()).toBe(0);
-    expect(await r.checkNetworks()).toBe(0);
+    for (let i = 0; i <= FULL_CHECK_EVERY; i++) expect(await r.checkNetworks()).toBe(0);
     expect(checks.map((c) => `${c.network} ${c.ifName}`)).toEqual(['berth-loopback lo', 'berth eth0', 'berth-loopback lo', 'berth eth0']);
     expect(f.cni.calls).toEqual([]);
     expect(f.events.reasons()).not.toContain('NetworkRepaired');
+    await r.once(1000);
+  });
+
+  it('between plugin CHECKs, a host-side link the result names that is gone (a deleted veth) is CHECKed and repaired at once', async () => {
+    const { f, r, checks, setFail } = await running();
+    expect(await r.checkNetworks()).toBe(0); // the first round: the plugins' CHECK
+    checks.length = 0;
+    // the cached result names a host-side link: `lo` is there on every host, the veth is not
+    const names = { host: 'lo' };
+    const orig = f.cni.getCachedResult.bind(f.cni);
+    f.cni.getCachedResult = async (...args: Parameters<typeof orig>) => {
+      const c = await orig(...args);
+      if (!c || args[0] !== 'berth') return c;
+      return { ...c, result: { ...c.result, interfaces: [{ name: names.host }, { name: 'eth0', sandbox: '/run/netns/x' }] } };
+    };
+    expect(await r.checkNetworks()).toBe(0);
+    expect(checks).toEqual([]); // host side there: no plugin run
+    names.host = 'berthtgone0';
+    let broken = true;
+    setFail((list) => (list.name === 'berth' && broken ? new CniError({ cniCode: 999, msg: 'veth gone', plugin: 'bridge', verb: 'CHECK' }) : undefined));
+    f.cni.addNetworkList = ((add) => async (...args: Parameters<typeof add>) => {
+      broken = false;
+      names.host = 'lo';
+      return add(...args);
+    })(f.cni.addNetworkList.bind(f.cni));
+    expect(await r.checkNetworks()).toBe(1);
+    expect(checks.map((c) => `${c.network} ${c.ifName}`)).toEqual(['berth eth0']);
+    expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.ifName}`)).toEqual(['DEL berth eth0', 'ADD berth eth0']);
     await r.once(1000);
   });
 

@@ -113,6 +113,30 @@ describe('spec sources', () => {
     expect(f!.issues[0]).toMatchObject({ severity: 'error', message: expect.stringContaining('is empty') });
   });
 
+  it('sees every change of a file it read before: at once after a write, and after the file was stable (reused read)', async () => {
+    const file = join(dir, 'web.yaml');
+    const names = async () => (await readSources([dir])).files.flatMap((f) => f.pods.map((p) => p.key));
+    await writeFile(file, POD);
+    expect(await names()).toEqual(['default/web']);
+    // the same size, written right after the read: seen although times may not have moved
+    await writeFile(file, POD.replace('web', 'wab'));
+    expect(await names()).toEqual(['default/wab']);
+    // stable for longer than the racy window: the next reads reuse the parse, and change nothing
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(await names()).toEqual(['default/wab']);
+    const again = await readSources([dir]);
+    again.files[0]!.pods.length = 0; // a caller that changes what it got does not change the next read
+    expect(await names()).toEqual(['default/wab']);
+    await writeFile(file, POD.replace('web', 'wib'));
+    expect(await names()).toEqual(['default/wib']);
+    // replaced by a FIFO of the same name: refused, not the old content
+    await rm(file);
+    await execa('mkfifo', [file]);
+    const [f] = (await readSources([dir])).files;
+    expect(f!.pods).toEqual([]);
+    expect(f!.issues[0]!.message).toMatch(/FIFO/);
+  });
+
   it('finds the first invalid UTF-8 byte', () => {
     const at = (...b: number[]) => firstInvalidUtf8(Uint8Array.from(b));
     expect(at(0x61, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80)).toBe(-1);
