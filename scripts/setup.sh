@@ -15,7 +15,7 @@ repo=$(pwd)
 packages=(crun runc conmon containernetworking-plugins iproute2 iptables util-linux busybox-static
           umoci skopeo jq git ca-certificates procps psmisc gnupg bzip2 xz-utils
           docker-registry apache2-utils curl appc-spec gcc libc6-dev golang-go golang-github-appc-spec-dev
-          podman netavark aardvark-dns containerd man-db)
+          podman catatonit netavark aardvark-dns containerd man-db)
 if [ -z "${BERTH_SKIP_APT:-}" ]; then
   missing=()
   for p in "${packages[@]}"; do
