@@ -159,13 +159,39 @@ export interface AppRuntime {
   runAfterExit?(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
 }
 
-/** The bare OCI runtime CLI (create/start/state/kill/delete), for the monitor and for tests. */
+/** What one runtime subcommand returned; a non-zero exit is a result, not a rejection. */
+export interface OciRunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** ended by `timeoutMs` (or the caller's signal) */
+  timedOut: boolean;
+}
+
+/**
+ * The bare OCI runtime (crun, runc): create through a monitor, then start/state/kill/delete,
+ * `exec --process` and any other subcommand. `ConmonRuntime` drives every implementation
+ * through this port only.
+ */
 export interface OciRuntime {
   readonly name: string;
-  /** argv that runs the runtime (may be a wrapper, see cgroup mode detection) */
+  /**
+   * The argv that runs the runtime (may be a wrapper, see cgroup mode detection). A monitor
+   * cannot call back into berth, so conmon gets `command[0]` as `-r` and the rest as
+   * `--runtime-arg`; an exec with a terminal spawns it with inherited stdio.
+   */
   readonly command: string[];
+  /** undefined when the runtime does not know the id */
   state(id: string): Promise<{ status: string; pid: number; bundle: string } | undefined>;
+  /** Start the created container's process; NotFound for an unknown id. */
+  start(id: string, signal?: AbortSignal): Promise<void>;
+  /** NotFound for an unknown id. */
   kill(id: string, signal: string): Promise<void>;
+  /** Idempotent: an unknown id is success. */
   delete(id: string, force?: boolean): Promise<void>;
   list(): Promise<string[]>;
+  /** `exec --process <file> <id>`: the process JSON carries args, env, user and capabilities. */
+  exec(id: string, processFile: string, signal?: AbortSignal): Promise<OciRunResult>;
+  /** Any subcommand (`run --bundle …` for one-shot containers); `timeoutMs` 0 waits for ever. */
+  run(args: string[], opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<OciRunResult>;
 }
