@@ -107,7 +107,7 @@ export interface ImageService {
   /** Rendered trees present on the host, by key (for gc). */
   listRendered(): Promise<string[]>;
   /** Remove what a crash left half-written (ingest files, unfinished trees); returns how many. */
-  pruneIncomplete?(): Promise<number>;
+  pruneIncomplete(): Promise<number>;
 }
 
 /** What the content store knows of one committed blob. */

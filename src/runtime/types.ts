@@ -144,19 +144,19 @@ export interface AppRuntime {
    * Rotate the running app's live log when it reached limits.maxBytes, keeping limits.maxFiles
    * files (log-rotation.ts); resolves false when nothing was rotated.
    */
-  rotateLog?(containerId: string, limits: { maxBytes: number; maxFiles: number }): Promise<boolean>;
+  rotateLog(containerId: string, limits: { maxBytes: number; maxFiles: number }): Promise<boolean>;
   /** Delete the runtime container, unmount and remove the execution's rootfs, forget exit files. */
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
   list(prefix: string): Promise<string[]>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
-  prune?(): Promise<void>;
+  prune(): Promise<void>;
   /**
    * appc `post-stop`: run argv after the app exited, over its still-mounted rootfs with its own
    * process settings and mounts (a one-shot container, see appc-handlers.ts). FailedPrecondition
    * when the rootfs is gone.
    */
-  runAfterExit?(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
+  runAfterExit(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
 }
 
 /** What one runtime subcommand returned; a non-zero exit is a result, not a rejection. */
