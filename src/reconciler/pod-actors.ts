@@ -26,15 +26,7 @@ import { reattachSandbox } from './sandbox.js';
 import { ensureEmptyDirs, imageVolumeRefs, releaseAppMounts, releasePodMounts, volumeMounts, type VolumeContext } from './volumes.js';
 import { containerEnv } from '../runtime/oci-spec.js';
 import { prepareAppcLaunch, runAppcPostStop, withImplicitAppcVolumes } from './appc-hooks.js';
-
-/** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
-const APPC_MAPPED_ISOLATORS = [
-  'resource/cpu',
-  'resource/memory',
-  'os/linux/capabilities-retain-set',
-  'os/linux/capabilities-remove-set',
-  'os/linux/no-new-privileges',
-];
+import { ignoredIsolators } from '../image/appc/service.js';
 
 /** What a pod's actors keep in memory between steps (never in machine context). */
 export interface PodResources {
@@ -151,7 +143,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     res.rendered.set(ref, await host.images.render(img, { signal }));
     log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
     // appc ACE: an executor may ignore isolators but must say which
-    const ignored = (img.appc?.app?.isolators ?? []).map((i) => i.name).filter((n) => !APPC_MAPPED_ISOLATORS.includes(n));
+    const ignored = ignoredIsolators(img.appc?.app);
     if (ignored.length === 0) return;
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
       log.warn({ app: x.c.name, image: ref, ignoredIsolators: ignored }, 'appc isolators ignored');
