@@ -70,7 +70,7 @@ export interface Cni {
   getCachedResult(networkName: string, containerId: string, ifName: string): Promise<CachedAttachment | undefined>;
   getCachedAttachments(containerIdPrefix?: string): Promise<CachedAttachment[]>;
   /** Remove temporary files of interrupted cache writes older than `minAgeMs`; returns their names. */
-  removeStaleCacheFiles?(minAgeMs?: number): Promise<string[]>;
+  removeStaleCacheFiles(minAgeMs?: number): Promise<string[]>;
   /**
    * CNI-15: DEL this network's cached attachments missing from `validAttachments`, then (≥1.1.0)
    * GC to every plugin. Skipped with `disableGC`. Exclusive with ADD/CHECK/DEL of the network.
@@ -79,9 +79,9 @@ export interface Cni {
   /** CNI-16: STATUS to every plugin in order (≥1.1.0; older lists succeed without a call). */
   getStatusNetworkList(list: NetworkConfigList, signal?: AbortSignal): Promise<void>;
   /** CNI-17: VERSION of one plugin type. */
-  getVersionInfo?(type: string, signal?: AbortSignal): Promise<{ cniVersion: string; supportedVersions: string[] }>;
+  getVersionInfo(type: string, signal?: AbortSignal): Promise<{ cniVersion: string; supportedVersions: string[] }>;
   /** Plugin types (and ipam types) not in the plugin path, or not speaking the list's version. */
-  pluginProblems?(list: NetworkConfigList, signal?: AbortSignal): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>>;
+  pluginProblems(list: NetworkConfigList, signal?: AbortSignal): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>>;
 }
 
 /** One attachment GC keeps (libcni types.GCAttachment; JSON `{containerID, ifname}`). */
@@ -113,10 +113,10 @@ export interface NetnsManager {
    * Make a handle for the network namespace process `pid` is in (the handle was deleted
    * while the namespace lives on, e.g. someone ran `ip netns delete`); returns its path.
    */
-  attach?(name: string, pid: number): Promise<string>;
+  attach(name: string, pid: number): Promise<string>;
   /**
    * The interfaces in the namespace and their addresses (`10.0.0.5/24`); undefined when the
    * namespace is not there. Lets an adopted sandbox be checked against its cached attachments.
    */
-  addresses?(name: string): Promise<Record<string, string[]> | undefined>;
+  addresses(name: string): Promise<Record<string, string[]> | undefined>;
 }

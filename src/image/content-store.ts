@@ -1,16 +1,17 @@
 /**
  * FsContentStore: content-addressed, immutable blobs at `<stateDir>/blobs/<alg>/<hex>`
- * (DESIGN.md §3). Verify on commit (IMG-07/08): the digest is validated before it becomes a
- * path, the source is streamed into a temp file beside the blobs while hashing, reading stops
- * as soon as more than `size` bytes arrive, and only a blob whose size and digest match is
- * renamed into place. On mismatch nothing is kept and the error is FailedPrecondition.
+ * (DESIGN.md §3), implementing the ContentStore port (src/image/types.ts). Verify on commit
+ * (IMG-07/08): the digest is validated before it names a file, a writer streams into a temp
+ * file under `blobs/.ingest` while hashing, refuses the first byte past the expected size, and
+ * only a blob whose size and digest match is renamed into place. On mismatch nothing is kept
+ * and the error is FailedPrecondition.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, errnoOf } from '../common/index.js';
-import type { ContentStore } from './types.js';
+import type { BlobInfo, ContentStore, ContentWriter, WriterExpectation } from './types.js';
 import { parseDigest } from './digest.js';
 
 type Source = AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
@@ -18,6 +19,79 @@ type Source = AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 function closeSource(source: Source): void {
   const s = source as { destroy?: () => void };
   if (typeof s.destroy === 'function') s.destroy();
+}
+
+class FsWriter implements ContentWriter {
+  offset = 0;
+  private done = false;
+  private readonly hash: Hash;
+
+  constructor(
+    private readonly store: FsContentStore,
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+    private readonly algorithm: 'sha256' | 'sha512',
+    private readonly expected: { digest?: string; size?: number; maxBytes: number },
+  ) {
+    this.hash = createHash(algorithm);
+  }
+
+  private what(): string {
+    return this.expected.digest ?? `${this.algorithm} content`;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.done) throw new BerthError('FailedPrecondition', `blob ${this.what()}: write after commit or abort`);
+    const next = this.offset + chunk.length;
+    const { size, maxBytes } = this.expected;
+    if (size !== undefined && next > size) {
+      throw new BerthError('FailedPrecondition', `blob ${this.what()}: more than the expected ${size} bytes`, { details: { digest: this.expected.digest, expectedSize: size } });
+    }
+    if (next > maxBytes) throw new BerthError('InvalidArgument', `content larger than ${maxBytes} bytes`);
+    this.hash.update(chunk);
+    let off = 0;
+    while (off < chunk.length) off += (await this.fh.write(chunk, off, chunk.length - off)).bytesWritten;
+    this.offset = next;
+  }
+
+  async commit(): Promise<BlobInfo & { existed: boolean }> {
+    if (this.done) throw new BerthError('FailedPrecondition', `blob ${this.what()}: already committed or aborted`);
+    try {
+      const { digest: want, size } = this.expected;
+      if (size !== undefined && this.offset !== size) {
+        throw new BerthError('FailedPrecondition', `blob ${want}: the data ended after ${this.offset} of the declared ${size} bytes`, {
+          details: { digest: want, expectedSize: size, actualSize: this.offset },
+        });
+      }
+      const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
+      if (want !== undefined && actual !== want) {
+        throw new BerthError('FailedPrecondition', `blob digest mismatch: got ${actual}, expected ${want}`, { details: { digest: want, actual } });
+      }
+      const present = await this.store.info(actual);
+      await this.fh.sync();
+      await this.fh.close();
+      this.done = true;
+      if (present?.size === this.offset) {
+        await rm(this.tmp, { force: true });
+        return { ...present, existed: true };
+      }
+      await rename(this.tmp, this.store.blobPath(actual));
+      const committed = await this.store.info(actual);
+      if (!committed) throw new BerthError('Internal', `blob ${actual} vanished right after its commit`);
+      return { ...committed, existed: false };
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (!this.done) {
+      this.done = true;
+      await this.fh.close().catch(() => undefined); // closing a handle a failed write left: nothing to report
+    }
+    await rm(this.tmp, { force: true });
+  }
 }
 
 export class FsContentStore implements ContentStore {
@@ -28,131 +102,74 @@ export class FsContentStore implements ContentStore {
     this.root = join(stateDir, 'blobs');
   }
 
-  path(digest: string): string {
+  /**
+   * The file of a blob. Not part of the ContentStore port: only the layer appliers that read a
+   * blob twice or by random access use it (image-service.ts `doRender` → `applyLayerBlob`,
+   * appc/service.ts → `renderAciTree`).
+   */
+  blobPath(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.root, algorithm, hex);
   }
 
-  async has(digest: string): Promise<boolean> {
+  async info(digest: string): Promise<BlobInfo | undefined> {
     try {
-      return (await stat(this.path(digest))).isFile();
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return false;
-      throw err;
-    }
-  }
-
-  /** Size of a stored blob, or undefined when absent. */
-  async size(digest: string): Promise<number | undefined> {
-    try {
-      return (await stat(this.path(digest))).size;
+      const st = await stat(this.blobPath(digest));
+      return st.isFile() ? { digest, size: st.size, committedAt: st.mtimeMs } : undefined;
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return undefined;
       throw err;
     }
   }
 
-  async ingest(expected: { digest: string; size?: number }, source: Source): Promise<string> {
-    const { algorithm, hex } = parseDigest(expected.digest);
-    const size = expected.size;
-    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
-      closeSource(source);
-      throw new BerthError('InvalidArgument', `invalid size ${size} for ${expected.digest}`);
-    }
-    const final = join(this.root, algorithm, hex);
-    const existing = await this.size(expected.digest);
-    if (existing !== undefined && (size === undefined || existing === size)) {
-      closeSource(source);
-      return final;
-    }
-    const ingestDir = join(this.root, '.ingest');
-    await mkdir(ingestDir, { recursive: true });
-    await mkdir(join(this.root, algorithm), { recursive: true });
-    const tmp = join(ingestDir, `${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
-    const hash = createHash(algorithm);
-    let written = 0;
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      try {
-        for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-          const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          written += buf.length;
-          if (size !== undefined && written > size) {
-            throw new BerthError('FailedPrecondition', `blob ${expected.digest}: more than the expected ${size} bytes`, {
-              details: { digest: expected.digest, expectedSize: size },
-            });
-          }
-          hash.update(buf);
-          let off = 0;
-          while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-        }
-      } finally {
-        closeSource(source);
-      }
-      if (size !== undefined && written !== size) {
-        throw new BerthError('FailedPrecondition', `blob ${expected.digest}: the data ended after ${written} of the declared ${size} bytes`, {
-          details: { digest: expected.digest, expectedSize: size, actualSize: written },
-        });
-      }
-      const actual = `${algorithm}:${hash.digest('hex')}`;
-      if (actual !== expected.digest) {
-        throw new BerthError('FailedPrecondition', `blob digest mismatch: got ${actual}, expected ${expected.digest}`, {
-          details: { digest: expected.digest, actual },
-        });
-      }
-      await fh.sync();
-      await fh.close();
-      await rename(tmp, final);
-      return final;
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await rm(tmp, { force: true });
-      throw err;
-    }
+  async has(digest: string): Promise<boolean> {
+    return (await this.info(digest)) !== undefined;
   }
 
-  /**
-   * Ingest content whose digest is not known in advance (an ACI's image ID is the sha512 of
-   * its uncompressed tar): hash while writing, then rename into the place the hash names.
-   * More than `maxBytes` is refused (InvalidArgument). Returns the digest, size and whether
-   * the blob was already there.
-   */
-  async ingestComputed(
-    algorithm: 'sha256' | 'sha512',
-    source: Source,
-    maxBytes = Number.MAX_SAFE_INTEGER,
-  ): Promise<{ digest: string; size: number; path: string; existed: boolean }> {
+  async writer(expected: WriterExpectation): Promise<ContentWriter> {
+    let algorithm: 'sha256' | 'sha512';
+    let want: { digest?: string; size?: number; maxBytes: number };
+    if ('digest' in expected) {
+      algorithm = parseDigest(expected.digest).algorithm as 'sha256' | 'sha512';
+      const size = expected.size;
+      if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new BerthError('InvalidArgument', `invalid size ${size} for ${expected.digest}`);
+      want = { digest: expected.digest, maxBytes: Number.MAX_SAFE_INTEGER, ...(size !== undefined ? { size } : {}) };
+    } else {
+      algorithm = expected.algorithm;
+      want = { maxBytes: expected.maxBytes ?? Number.MAX_SAFE_INTEGER };
+    }
     const ingestDir = join(this.root, '.ingest');
     await mkdir(ingestDir, { recursive: true });
     await mkdir(join(this.root, algorithm), { recursive: true });
-    const tmp = join(ingestDir, `computed-${randomBytes(8).toString('hex')}`);
-    const hash = createHash(algorithm);
-    let size = 0;
-    const fh = await open(tmp, 'wx', 0o644);
+    const name = want.digest ? parseDigest(want.digest).hex.slice(0, 16) : 'computed';
+    const tmp = join(ingestDir, `${name}-${randomBytes(6).toString('hex')}`);
+    return new FsWriter(this, await open(tmp, 'wx', 0o644), tmp, algorithm, want);
+  }
+
+  async ingest(expected: WriterExpectation, source: Source): Promise<BlobInfo & { existed: boolean }> {
+    let w: ContentWriter;
+    try {
+      if ('digest' in expected) {
+        const present = await this.info(expected.digest);
+        if (present && (expected.size === undefined || present.size === expected.size)) {
+          closeSource(source);
+          return { ...present, existed: true };
+        }
+      }
+      w = await this.writer(expected);
+    } catch (err) {
+      closeSource(source);
+      throw err;
+    }
     try {
       try {
-        for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-          const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          size += buf.length;
-          if (size > maxBytes) throw new BerthError('InvalidArgument', `content larger than ${maxBytes} bytes`);
-          hash.update(buf);
-          let off = 0;
-          while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-        }
+        for await (const chunk of source as AsyncIterable<Uint8Array | string>) await w.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       } finally {
         closeSource(source);
       }
-      const digest = `${algorithm}:${hash.digest('hex')}`;
-      const final = this.path(digest);
-      const existed = (await this.size(digest)) === size;
-      await fh.sync();
-      await fh.close();
-      if (existed) await rm(tmp, { force: true });
-      else await rename(tmp, final);
-      return { digest, size, path: final, existed };
+      return await w.commit();
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      await rm(tmp, { force: true });
+      await w.abort();
       throw err;
     }
   }
@@ -160,10 +177,9 @@ export class FsContentStore implements ContentStore {
   /** Read a whole blob, refusing one larger than `maxBytes`; re-verifies its digest. */
   async readAll(digest: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
     const { algorithm } = parseDigest(digest);
-    const p = this.path(digest);
     let fh;
     try {
-      fh = await open(p, 'r');
+      fh = await open(this.blobPath(digest), 'r');
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') throw new BerthError('NotFound', `blob ${digest} not in the content store`, { cause: err });
       throw err;
@@ -187,12 +203,14 @@ export class FsContentStore implements ContentStore {
   }
 
   /** A stream of a stored blob (not re-verified: callers that need it hash while reading). */
-  openRead(digest: string): NodeJS.ReadableStream {
-    return createReadStream(this.path(digest));
+  async reader(digest: string): Promise<NodeJS.ReadableStream> {
+    // a missing blob is NotFound here, not an 'error' event later (blobs are never replaced, so the check holds)
+    if (!(await this.has(digest))) throw new BerthError('NotFound', `blob ${digest} not in the content store`);
+    return createReadStream(this.blobPath(digest));
   }
 
-  async list(): Promise<string[]> {
-    const out: string[] = [];
+  async walk(fn: (info: BlobInfo) => void | Promise<void>): Promise<void> {
+    const digests: string[] = [];
     for (const alg of ['sha256', 'sha512'] as const) {
       let names: string[];
       try {
@@ -205,16 +223,18 @@ export class FsContentStore implements ContentStore {
         const d = `${alg}:${n}`;
         try {
           parseDigest(d);
-          out.push(d);
+          digests.push(d);
         } catch {
-          // not a blob (stray file): ignore
+          // not a blob (a stray file): not part of the store
         }
       }
     }
-    return out.sort();
+    for (const d of digests.sort()) {
+      const info = await this.info(d);
+      if (info) await fn(info);
+    }
   }
 
-  /** Remove partial ingests left by a crash (call when no ingest is in flight); returns how many. */
   async pruneIngest(): Promise<number> {
     const dir = join(this.root, '.ingest');
     let names: string[];
@@ -229,6 +249,6 @@ export class FsContentStore implements ContentStore {
   }
 
   async delete(digest: string): Promise<void> {
-    await rm(this.path(digest), { force: true });
+    await rm(this.blobPath(digest), { force: true });
   }
 }

@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { BerthError, errnoOf, silentLogger } from '../common/index.js';
 import type { Logger } from '../common/index.js';
-import type { FsContentStore } from './content-store.js';
+import type { ContentStore } from './types.js';
 import { digestOf } from './digest.js';
 import { MAX_JSON_BODY, MediaType } from './media-types.js';
 import { parseConfig } from './pull.js';
@@ -148,7 +148,7 @@ function selectEntry(list: ArchiveEntry[], selector: string | undefined, file: s
 }
 
 export interface DockerArchiveContext {
-  store: FsContentStore;
+  store: ContentStore;
   log?: Logger;
   signal?: AbortSignal;
 }
@@ -178,7 +178,7 @@ export async function pullFromDockerArchive(file: string, ref: { raw: string; ta
 
   // Pass 2: stream the layers that are not stored yet into the store (verified again there).
   const wanted = new Map<string, Member>();
-  for (const { name, m } of layerMembers) if ((await ctx.store.size(m.digest)) !== m.size) wanted.set(name, m);
+  for (const { name, m } of layerMembers) if ((await ctx.store.info(m.digest))?.size !== m.size) wanted.set(name, m);
   if (wanted.size) {
     for await (const { header, stream } of entries(file, ctx.signal)) {
       const m = wanted.get(clean(header.name));

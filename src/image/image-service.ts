@@ -312,12 +312,12 @@ class LocalImageService implements BerthImageService {
     await mkdir(tmpRoot, { recursive: true, mode: 0o755 });
     try {
       for (const [i, layer] of image.layers.entries()) {
-        if ((await this.store.size(layer.digest)) !== layer.size) {
+        if ((await this.store.info(layer.digest))?.size !== layer.size) {
           throw new BerthError('NotFound', `${image.reference}: layer ${layer.digest} is not in the content store; pull first`);
         }
         const r = await applyLayerBlob(
           tmpRoot,
-          { path: this.store.path(layer.digest), digest: layer.digest, size: layer.size, diffId: diffIds[i] as string },
+          { path: this.store.blobPath(layer.digest), digest: layer.digest, size: layer.size, diffId: diffIds[i] as string },
           { ...this.opts.apply, log, signal: opts.signal },
         );
         log.debug({ layer: i, entries: r.entries, bytes: r.bytes }, 'layer applied');

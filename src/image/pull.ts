@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { BerthError, silentLogger } from '../common/index.js';
 import type { Logger } from '../common/index.js';
-import type { FsContentStore } from './content-store.js';
+import type { ContentStore } from './types.js';
 import { parseDigest } from './digest.js';
 import type { LayoutReader } from './layout.js';
 import { CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, REF_NAME_ANNOTATION, SCHEMA1_TYPES } from './media-types.js';
@@ -102,7 +102,7 @@ export function parseConfig(body: Buffer, layers: Descriptor[], what: string): P
 }
 
 export interface PullContext {
-  store: FsContentStore;
+  store: ContentStore;
   platform: Platform;
   log?: Logger;
   signal?: AbortSignal;
@@ -119,7 +119,7 @@ async function copyBlob(reader: LayoutReader, desc: Descriptor, ctx: PullContext
     await ctx.store.ingest({ digest: desc.digest, size: desc.size }, Readable.from([Buffer.from(desc.data, 'base64')]));
     return;
   }
-  const have = await ctx.store.size(desc.digest);
+  const have = (await ctx.store.info(desc.digest))?.size;
   if (have === desc.size) return;
   if (!(await reader.hasBlob(desc.digest)) && desc.urls?.length) {
     throw new BerthError('NotFound', `blob ${desc.digest} is a foreign layer (${desc.urls.join(', ')}) not present in the layout; fetching foreign layers is not supported`);
@@ -189,12 +189,12 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
 }
 
 /** Rebuild a PulledImage from blobs already in the store (manifest digest known). */
-export async function loadFromStore(store: FsContentStore, reference: string, manifestDigest: string): Promise<PulledImage> {
+export async function loadFromStore(store: ContentStore, reference: string, manifestDigest: string): Promise<PulledImage> {
   const body = await store.readAll(manifestDigest, MAX_JSON_BODY);
   const manifest = parseManifest(body, undefined, `${reference}: ${manifestDigest}`);
   const config = parseConfig(await store.readAll(manifest.config.digest, MAX_JSON_BODY), manifest.layers, `${reference} config`);
   for (const l of manifest.layers) {
-    if ((await store.size(l.digest)) !== l.size) throw new BerthError('NotFound', `${reference}: layer ${l.digest} is not in the content store`);
+    if ((await store.info(l.digest))?.size !== l.size) throw new BerthError('NotFound', `${reference}: layer ${l.digest} is not in the content store`);
   }
   return { reference, manifestDigest, configDigest: manifest.config.digest, config, layers: manifest.layers };
 }

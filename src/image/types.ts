@@ -107,16 +107,70 @@ export interface ImageService {
   /** Rendered trees present on the host, by key (for gc). */
   listRendered(): Promise<string[]>;
   /** Remove what a crash left half-written (ingest files, unfinished trees); returns how many. */
-  pruneIncomplete?(): Promise<number>;
+  pruneIncomplete(): Promise<number>;
 }
 
-/** Content-addressed, immutable blob storage (`<state>/blobs/<alg>/<hex>`), verify on commit. */
+/** What the content store knows of one committed blob. */
+export interface BlobInfo {
+  digest: string;
+  size: number;
+  /** epoch ms at which the blob was committed (for gc's grace period) */
+  committedAt: number;
+}
+
+/** What a writer expects: a digest to check at commit (with a size), or an algorithm to compute one. */
+export type WriterExpectation =
+  | { digest: string; size?: number }
+  | {
+      /** the digest is not known in advance (an ACI's image ID is the sha512 of its tar) */
+      algorithm: 'sha256' | 'sha512';
+      /** more is refused with InvalidArgument */
+      maxBytes?: number;
+    };
+
+/**
+ * One ingest in progress (containerd's content.Writer): bytes go to a private place, nothing
+ * is visible under any digest until `commit` has checked size and digest.
+ */
+export interface ContentWriter {
+  /** bytes accepted so far */
+  readonly offset: number;
+  /** FailedPrecondition past the expected size, InvalidArgument past `maxBytes`. */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Check the size and digest, then make the blob visible; FailedPrecondition on a mismatch,
+   * and nothing is kept. `existed`: the same blob was already there (nothing changed).
+   */
+  commit(): Promise<BlobInfo & { existed: boolean }>;
+  /** Drop what was written; harmless after commit and when repeated. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Content-addressed, immutable blob storage, shaped like containerd's content store: info,
+ * readers, writers that verify at commit, walk, delete. No paths are handed out through the
+ * port (FsContentStore's `blobPath` is its own, for the layer appliers, see there).
+ * The contract suite is test/contract/content-store.ts.
+ */
 export interface ContentStore {
+  /** undefined when the blob is not there */
+  info(digest: string): Promise<BlobInfo | undefined>;
   has(digest: string): Promise<boolean>;
-  path(digest: string): string;
-  /** Stream `source` in; checks size and digest before the blob becomes visible. */
-  ingest(expected: { digest: string; size?: number }, source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): Promise<string>;
+  /** A stream of the stored bytes (not re-verified; hash while reading if it matters). NotFound when absent. */
+  reader(digest: string): Promise<NodeJS.ReadableStream>;
+  /** The whole blob, re-verified; NotFound when absent, FailedPrecondition over `maxBytes` or corrupt. */
   readAll(digest: string, maxBytes?: number): Promise<Buffer>;
-  list(): Promise<string[]>;
+  /** Start an ingest; InvalidArgument for a malformed digest or size. */
+  writer(expected: WriterExpectation): Promise<ContentWriter>;
+  /**
+   * Stream `source` through a writer and commit it (the source is closed in every case). A blob
+   * already present with the expected size is not read again.
+   */
+  ingest(expected: WriterExpectation, source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): Promise<BlobInfo & { existed: boolean }>;
+  /** Every committed blob, in digest order. */
+  walk(fn: (info: BlobInfo) => void | Promise<void>): Promise<void>;
+  /** Idempotent: a missing blob is success. */
   delete(digest: string): Promise<void>;
+  /** Drop what interrupted ingests left (call when none is in flight); returns how many. */
+  pruneIngest(): Promise<number>;
 }

@@ -181,7 +181,6 @@ export async function runAppcPostStop(runtime: AppRuntime, rec: PodRecord, c: Co
       log.debug({ app: c.name }, 'appc post-stop already ran for this execution');
       return;
     }
-    if (!runtime.runAfterExit) throw new BerthError('FailedPrecondition', `app ${c.name}: this runtime cannot run appc post-stop handlers`);
     const r = await runtime.runAfterExit(id, post.exec, { timeoutMs: APPC_HANDLER_TIMEOUT_MS });
     await writeFile(marker, execution, { mode: 0o600 });
     const fields = { app: c.name, handler: 'post-stop', exitCode: r.exitCode, ...(r.timedOut ? { timedOut: true } : {}) };

@@ -202,7 +202,7 @@ async function releaseStale(host: Host, list: NetworkConfigList, cached: CachedA
 export async function attachAll(host: Host, rec: PodRecord, netns: string, adopted: boolean, log: Logger, signal?: AbortSignal): Promise<Attachment[]> {
   const attachments: Attachment[] = [];
   let present: Record<string, string[]> | undefined;
-  if (adopted && host.netns.addresses) {
+  if (adopted) {
     present = await host.netns.addresses(netnsName(rec.uid)).catch((err: unknown) => {
       log.warn({ err }, 'could not list the addresses in the adopted network namespace; keeping its cached attachments');
       return undefined;

@@ -200,7 +200,6 @@ export async function networkPluginProblems(
   conflists: Set<LoadedNetwork>,
 ): Promise<Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>> {
   const out = new Map<LoadedNetwork, Array<{ path: FieldPath; message: string }>>();
-  if (!cni.pluginProblems) return out;
   for (const n of nets) {
     let list;
     try {

@@ -140,7 +140,7 @@ export async function applyOrphans(d: ApplyDeps, orphans: Orphan[], records: Pod
           done('removed');
           break;
         case 'cni-cache-temp': {
-          tempsRemoved ??= host.cni.removeStaleCacheFiles?.() ?? Promise.resolve([]);
+          tempsRemoved ??= host.cni.removeStaleCacheFiles();
           done((await tempsRemoved).includes(o.name) ? 'removed' : 'already gone');
           break;
         }

@@ -31,15 +31,7 @@ import { isAppcReference, prepareAppcLaunch, runAppcPostStop, serveAppcPod, with
 import { containerSpecHash } from './pod-changes.js';
 import { ensurePodUserns } from './userns.js';
 import type { PodUserns } from '../runtime/userns.js';
-
-/** appc isolators the runtime maps to the OCI spec (runtime `buildOciSpec`); the others are ignored. */
-const APPC_MAPPED_ISOLATORS = [
-  'resource/cpu',
-  'resource/memory',
-  'os/linux/capabilities-retain-set',
-  'os/linux/capabilities-remove-set',
-  'os/linux/no-new-privileges',
-];
+import { ignoredIsolators } from '../image/appc/service.js';
 
 /** What a pod's actors keep in memory between steps (never in machine context). */
 export interface PodResources {
@@ -177,7 +169,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     res.rendered.set(ref, await host.images.render(img, { signal }));
     log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
     // appc ACE: an executor may ignore isolators but must say which
-    const ignored = (img.appc?.app?.isolators ?? []).map((i) => i.name).filter((n) => !APPC_MAPPED_ISOLATORS.includes(n));
+    const ignored = ignoredIsolators(img.appc?.app);
     if (ignored.length === 0) return;
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
       log.warn({ app: x.c.name, image: ref, ignoredIsolators: ignored }, 'appc isolators ignored');

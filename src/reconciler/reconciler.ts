@@ -181,7 +181,7 @@ export class Reconciler {
   private async doSync(): Promise<void> {
     if (!this.pruned) {
       this.pruned = true;
-      const n = await this.host.images.pruneIncomplete?.().catch((err) => this.log.warn({ err }, 'image prune failed'));
+      const n = await this.host.images.pruneIncomplete().catch((err) => this.log.warn({ err }, 'image prune failed'));
       if (n) this.log.info({ count: n }, 'removed half-written image data left by a crash');
     }
     // A fetched commit is switched to here, between syncs, so that one sync reads one commit.
@@ -211,7 +211,7 @@ export class Reconciler {
     if (this.gcDone) {
       // A temporary file too young at the first pass (the agent killed just before this one
       // started) goes at a later pass once it is old enough (issue 14 item 10).
-      await this.host.cni.removeStaleCacheFiles?.().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
+      await this.host.cni.removeStaleCacheFiles().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
     }
     const uidOf = await this.uidOf();
     const byKey = new Map<string, PodRecord[]>();
@@ -310,7 +310,7 @@ export class Reconciler {
           await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
           const left = await listRecords(this.host.layout);
           await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
-          if (gone.length && left.length === 0) await this.host.runtime.prune?.().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
+          if (gone.length && left.length === 0) await this.host.runtime.prune().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
         }).catch((err) => this.log.warn({ err }, 'clean-up after teardown failed'));
       }
     })().finally(() => (this.cleaning = undefined));
@@ -326,7 +326,7 @@ export class Reconciler {
    * Temporary files of interrupted cache writes go first (issue 14 item 10).
    */
   private async gcAttachments(): Promise<void> {
-    await this.host.cni.removeStaleCacheFiles?.().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
+    await this.host.cni.removeStaleCacheFiles().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
     const records = await listRecords(this.host.layout);
     const valid = records.flatMap((r) => {
       const id = sandboxId(r.uid);

@@ -13,7 +13,7 @@ import type { PodRecord } from './records.js';
 /** Re-make a missing handle from the first running app of the pod; true when it did. */
 export async function reattachSandbox(host: Host, rec: PodRecord, log: Logger): Promise<boolean> {
   const name = netnsName(rec.uid);
-  if (rec.pod.spec.hostNetwork || !host.netns.attach || (await host.netns.exists(name))) return false;
+  if (rec.pod.spec.hostNetwork || (await host.netns.exists(name))) return false;
   const apps = [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers];
   for (const c of apps) {
     const st = await host.runtime.status(containerId(rec.uid, c.name));

@@ -17,12 +17,11 @@
 import { appendFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, writeJsonAtomic } from '../common/index.js';
+import type { OciRuntime } from './types.js';
 
 /** The runtime CLI calls these need (OciCli in oci-runtime.ts). */
-export interface HandlerCli {
-  exec(id: string, processFile: string, signal?: AbortSignal): Promise<{ exitCode?: number | undefined; stdout: unknown; stderr: unknown; timedOut?: boolean }>;
-  run(args: string[], opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ exitCode?: number | undefined; stdout: unknown; stderr: unknown; timedOut?: boolean }>;
-}
+/** The runtime calls a handler makes (the OciRuntime port's). */
+export type HandlerCli = Pick<OciRuntime, 'exec' | 'run'>;
 
 interface Config {
   process: Record<string, unknown> & { env?: string[] };
@@ -71,7 +70,7 @@ export async function runPreStartInCreated(cli: HandlerCli, id: string, bundleDi
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const r = await cli.exec(id, file, ac.signal);
-    const res: HandlerRun = { exitCode: r.exitCode ?? 255, stdout: cap(r.stdout), stderr: cap(r.stderr), timedOut: ac.signal.aborted && !opts.signal?.aborted };
+    const res: HandlerRun = { exitCode: r.exitCode, stdout: cap(r.stdout), stderr: cap(r.stderr), timedOut: ac.signal.aborted && !opts.signal?.aborted };
     await appendOutput(opts.logPath, res);
     if (res.exitCode !== 0 || res.timedOut) {
       const why = res.timedOut ? `did not finish within ${opts.timeoutMs} ms` : `exited with code ${res.exitCode}`;
@@ -121,7 +120,7 @@ export async function runAfterExitInRootfs(cli: HandlerCli, id: string, bundleDi
   await cli.run(['delete', '--force', hookId]).catch(() => undefined); // a leftover of a killed agent
   try {
     const r = await cli.run(['run', '--bundle', dir, hookId], { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
-    const res: HandlerRun = { exitCode: r.exitCode ?? 255, stdout: cap(r.stdout), stderr: cap(r.stderr), timedOut: r.timedOut === true };
+    const res: HandlerRun = { exitCode: r.exitCode, stdout: cap(r.stdout), stderr: cap(r.stderr), timedOut: r.timedOut };
     await appendOutput(opts.logPath, res);
     return res;
   } finally {

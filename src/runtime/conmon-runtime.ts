@@ -48,7 +48,7 @@ import {
   parseCgroupMounts,
   type CgroupFacts,
 } from './host-facts.js';
-import { CliOciRuntime, crunNeedsWrapper } from './oci-runtime.js';
+import { crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
@@ -82,7 +82,7 @@ export interface ContainerMeta {
 
 export interface ConmonRuntimeOptions {
   runDir: string;
-  /** state/kill/delete/list go through it; start and exec run its `command` (a CliOciRuntime is used as is) */
+  /** every runtime call goes through this port; conmon runs its `command` for create */
   ociRuntime: OciRuntime;
   conmonPath?: string;
   log?: Logger;
@@ -112,7 +112,6 @@ function canceled(signal?: AbortSignal): BerthError {
 export class ConmonRuntime implements AppRuntime {
   readonly runDir: string;
   readonly oci: OciRuntime;
-  private readonly cli: CliOciRuntime;
   private readonly conmonPath: string;
   private readonly log: Logger;
   private readonly cgroupParent: string;
@@ -125,7 +124,6 @@ export class ConmonRuntime implements AppRuntime {
   constructor(opts: ConmonRuntimeOptions) {
     this.runDir = opts.runDir;
     this.oci = opts.ociRuntime;
-    this.cli = opts.ociRuntime instanceof CliOciRuntime ? opts.ociRuntime : new CliOciRuntime(opts.ociRuntime.name, opts.ociRuntime.command);
     this.conmonPath = opts.conmonPath ?? 'conmon';
     this.log = (opts.log ?? silentLogger()).child({ component: 'runtime' });
     this.cgroupParent = opts.cgroupParent ?? 'berth';
@@ -299,9 +297,9 @@ export class ConmonRuntime implements AppRuntime {
       if (signal?.aborted) throw canceled(signal);
       if (launch.appcPreStart) {
         const { exec, timeoutMs } = launch.appcPreStart;
-        await runPreStartInCreated(this.cli, id, launch.bundleDir, exec, { logPath: launch.logPath, timeoutMs, ...(signal ? { signal } : {}) });
+        await runPreStartInCreated(this.oci, id, launch.bundleDir, exec, { logPath: launch.logPath, timeoutMs, ...(signal ? { signal } : {}) });
       }
-      await this.cli.start(id, signal);
+      await this.oci.start(id, signal);
       meta.startedAt = Date.now();
       await this.writeMeta(meta);
       log.debug({ pid, conmonPid }, 'app started');
@@ -323,8 +321,8 @@ export class ConmonRuntime implements AppRuntime {
     const args = [
       '--api-version', '1',
       '-c', id, '-u', id, '-n', id,
-      '-r', this.cli.runtimePath,
-      ...this.cli.command.slice(1).flatMap((a) => ['--runtime-arg', a]),
+      '-r', this.oci.command[0]!,
+      ...this.oci.command.slice(1).flatMap((a) => ['--runtime-arg', a]),
       '-b', launch.bundleDir,
       '-p', join(ctrDir, 'ctr.pid'),
       '-P', join(ctrDir, 'conmon.pid'),
@@ -687,7 +685,7 @@ export class ConmonRuntime implements AppRuntime {
     const meta = await this.readMeta(id);
     if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
     if ((await this.status(id)).state === 'running') throw new BerthError('FailedPrecondition', `container ${id} is still running`);
-    return runAfterExitInRootfs(this.cli, id, meta.bundleDir, meta.rootfs, argv, { logPath: meta.logPath, ...opts });
+    return runAfterExitInRootfs(this.oci, id, meta.bundleDir, meta.rootfs, argv, { logPath: meta.logPath, ...opts });
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -719,7 +717,7 @@ export class ConmonRuntime implements AppRuntime {
     if (st.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
     const meta = await this.readMeta(id);
     if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
-    return runExec({ containerId: id, command: this.cli.command, bundleDir: meta.bundleDir, workDir: this.containerDir(id) }, argv, opts);
+    return runExec({ containerId: id, command: this.oci.command, bundleDir: meta.bundleDir, workDir: this.containerDir(id) }, argv, opts);
   }
 }
 

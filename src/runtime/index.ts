@@ -1,4 +1,4 @@
-export type { AppExit, AppLaunch, AppRuntime, AppState, AppStatus, ExecOptions, ExecResult, ImageProcessConfig, OciRuntime } from './types.js';
+export type { AppExit, AppLaunch, AppRuntime, AppState, AppStatus, ExecOptions, ExecResult, ImageProcessConfig, OciRunResult, OciRuntime } from './types.js';
 export { EXEC_OUTPUT_CAP } from './types.js';
 export {
   detectCgroupMode,

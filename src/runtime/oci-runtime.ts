@@ -9,7 +9,7 @@ import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { BerthError, writeFileAtomic } from '../common/index.js';
-import type { OciRuntime } from './types.js';
+import type { OciRunResult, OciRuntime } from './types.js';
 import { detectCgroupFacts, type CgroupFacts } from './host-facts.js';
 
 export type OciRuntimeName = 'crun' | 'runc';
@@ -27,10 +27,7 @@ export function isNotExistMessage(text: string): boolean {
   return NOT_EXIST.test(text);
 }
 
-/**
- * OciRuntime over a CLI. Added beyond the port: `runtimePath` (the single executable conmon
- * gets as `-r`), `start`, `exec` and `run` (any subcommand).
- */
+/** OciRuntime over a CLI (crun, runc, or the crun wrapper). */
 export class CliOciRuntime implements OciRuntime {
   readonly name: string;
   readonly command: string[];
@@ -41,21 +38,17 @@ export class CliOciRuntime implements OciRuntime {
     this.command = command;
   }
 
-  /** The executable conmon runs (`-r`); the rest of `command` goes to `--runtime-arg`. */
-  get runtimePath(): string {
-    return this.command[0]!;
-  }
-
-  async run(args: string[], opts: { signal?: AbortSignal; timeoutMs?: number } = {}) {
-    return execa(this.command[0]!, [...this.command.slice(1), ...args], {
+  async run(args: string[], opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<OciRunResult> {
+    const r = await execa(this.command[0]!, [...this.command.slice(1), ...args], {
       reject: false,
       stdin: 'ignore',
       timeout: opts.timeoutMs ?? 30_000,
       ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     });
+    return { exitCode: r.exitCode ?? 255, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), timedOut: r.timedOut === true };
   }
 
-  private fail(verb: string, id: string, r: { stderr: unknown; stdout: unknown; exitCode?: number | undefined }): never {
+  private fail(verb: string, id: string, r: OciRunResult): never {
     const text = String(r.stderr || r.stdout || '').trim();
     throw new BerthError(isNotExistMessage(text) ? 'NotFound' : 'Internal', `${this.name} ${verb} ${id}: ${text || `exit ${r.exitCode}`}`);
   }
@@ -97,7 +90,7 @@ export class CliOciRuntime implements OciRuntime {
   }
 
   /** `exec --process <file> <id>`; the process JSON carries args, env, user and capabilities. */
-  async exec(id: string, processFile: string, signal?: AbortSignal) {
+  async exec(id: string, processFile: string, signal?: AbortSignal): Promise<OciRunResult> {
     return this.run(['exec', '--process', processFile, id], { timeoutMs: 0, ...(signal ? { signal } : {}) });
   }
 }

@@ -157,7 +157,7 @@ export interface AppRuntime {
    * Rotate the running app's live log when it reached limits.maxBytes, keeping limits.maxFiles
    * files (log-rotation.ts); resolves false when nothing was rotated.
    */
-  rotateLog?(containerId: string, limits: { maxBytes: number; maxFiles: number }): Promise<boolean>;
+  rotateLog(containerId: string, limits: { maxBytes: number; maxFiles: number }): Promise<boolean>;
   /** Delete the runtime container, unmount and remove the execution's rootfs, forget exit files. */
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
@@ -165,7 +165,7 @@ export interface AppRuntime {
   /** Why pods with `hostUsers: false` cannot run here (runtime or kernel), or undefined when they can. */
   usernsProblem?(): Promise<string | undefined>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
-  prune?(): Promise<void>;
+  prune(): Promise<void>;
   /**
    * Pod-level resources: make the pod cgroup `name` below the cgroup parent with these limits
    * (cpu in cores, memory in bytes) in every hierarchy that has the controller
@@ -179,16 +179,42 @@ export interface AppRuntime {
    * process settings and mounts (a one-shot container, see appc-handlers.ts). FailedPrecondition
    * when the rootfs is gone.
    */
-  runAfterExit?(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
+  runAfterExit(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
 }
 
-/** The bare OCI runtime CLI (create/start/state/kill/delete), for the monitor and for tests. */
+/** What one runtime subcommand returned; a non-zero exit is a result, not a rejection. */
+export interface OciRunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** ended by `timeoutMs` (or the caller's signal) */
+  timedOut: boolean;
+}
+
+/**
+ * The bare OCI runtime (crun, runc): create through a monitor, then start/state/kill/delete,
+ * `exec --process` and any other subcommand. `ConmonRuntime` drives every implementation
+ * through this port only.
+ */
 export interface OciRuntime {
   readonly name: string;
-  /** argv that runs the runtime (may be a wrapper, see cgroup mode detection) */
+  /**
+   * The argv that runs the runtime (may be a wrapper, see cgroup mode detection). A monitor
+   * cannot call back into berth, so conmon gets `command[0]` as `-r` and the rest as
+   * `--runtime-arg`; an exec with a terminal spawns it with inherited stdio.
+   */
   readonly command: string[];
+  /** undefined when the runtime does not know the id */
   state(id: string): Promise<{ status: string; pid: number; bundle: string } | undefined>;
+  /** Start the created container's process; NotFound for an unknown id. */
+  start(id: string, signal?: AbortSignal): Promise<void>;
+  /** NotFound for an unknown id. */
   kill(id: string, signal: string): Promise<void>;
+  /** Idempotent: an unknown id is success. */
   delete(id: string, force?: boolean): Promise<void>;
   list(): Promise<string[]>;
+  /** `exec --process <file> <id>`: the process JSON carries args, env, user and capabilities. */
+  exec(id: string, processFile: string, signal?: AbortSignal): Promise<OciRunResult>;
+  /** Any subcommand (`run --bundle …` for one-shot containers); `timeoutMs` 0 waits for ever. */
+  run(args: string[], opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<OciRunResult>;
 }

@@ -41,10 +41,8 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
       ]),
     );
     await sb.writeSpec('b.yaml', podYaml('pod-b', image, [{ name: 'main', script: `echo hello-from-b; ${LOOP}` }]));
-    const t0 = Date.now();
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(30_000);
     await remember();
     const st = await sb.status();
     const a = st.pods.find((p) => p.name === 'pod-a')!;
@@ -195,10 +193,8 @@ describe.skipIf(!isRoot)('daemon mode and dry-run', () => {
     const daemon = sb.spawn(['reconcile']);
     try {
       await new Promise((r) => setTimeout(r, 1500));
-      const t0 = Date.now();
       await sb.writeSpec('d.yaml', podYaml('watched', image, [{ name: 'main', script: LOOP }]));
       const s1 = await waitFor((s) => s.pods.some((p) => p.name === 'watched' && p.status === 'Running'), 15_000);
-      expect(Date.now() - t0).toBeLessThan(10_000);
       const first = s1.pods.find((p) => p.name === 'watched')!;
       ids.add(shortId(first.uid!));
       await sb.writeSpec('d.yaml', podYaml('watched', image, [{ name: 'main', script: `echo v2; ${LOOP}` }]));

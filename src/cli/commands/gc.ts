@@ -117,7 +117,7 @@ export function register(program: Command): void {
             } catch (err) {
               rows.push({ kind: 'image', name: '-', reason: 'image gc', action: 'failed', error: errorMessage(err) });
             }
-            if (observed.records.length === 0) await host.runtime.prune?.().catch((err: unknown) => log.warn({ err }, 'runtime prune failed'));
+            if (observed.records.length === 0) await host.runtime.prune().catch((err: unknown) => log.warn({ err }, 'runtime prune failed'));
           }
           if (c.output === 'json') process.stdout.write(`${JSON.stringify({ dryRun, orphans: rows }, null, 2)}\n`);
           else process.stdout.write(`${gcTable(rows)}\n`);

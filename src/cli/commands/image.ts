@@ -11,7 +11,6 @@
  * the appc store.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
@@ -128,15 +127,12 @@ export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs:
   }
   const result: GcResult = { blobs: [], bytes: 0, rendered: [], references: droppedRefs.map((r) => r.reference) };
   if (!dryRun) for (const r of droppedRefs) await svc.removeImage(r.reference);
-  for (const d of await svc.store.list()) {
-    if (live.has(d) || !d.startsWith('sha256:')) continue;
-    const p = svc.store.path(d);
-    const m = await mtimeMs(p);
-    if (m === undefined || now - m < graceMs) continue;
+  await svc.store.walk(async ({ digest: d, size, committedAt }) => {
+    if (live.has(d) || !d.startsWith('sha256:') || now - committedAt < graceMs) return;
     result.blobs.push(d);
-    result.bytes += (await svc.store.size(d)) ?? 0;
+    result.bytes += size;
     if (!dryRun) await svc.store.delete(d);
-  }
+  });
   for (const key of await svc.listRendered()) {
     if (key.length !== 64 || live.has(`sha256:${key}`)) continue;
     const m = await mtimeMs(dirname(svc.renderedPath(key)));
@@ -147,10 +143,10 @@ export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs:
   return result;
 }
 
-async function hashFile(path: string): Promise<{ digest: string; size: number }> {
+async function hashBlob(svc: BerthImageService, digest: string): Promise<{ digest: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of (await svc.store.reader(digest)) as AsyncIterable<Buffer>) {
     h.update(chunk);
     size += chunk.length;
   }
@@ -165,7 +161,7 @@ export async function verifyImage(svc: BerthImageService, rec: ImageRecord): Pro
   for (const l of img.layers) {
     if (!l.digest.startsWith('sha256:')) continue;
     try {
-      const { digest, size } = await hashFile(svc.store.path(l.digest));
+      const { digest, size } = await hashBlob(svc, l.digest);
       if (digest !== l.digest || size !== l.size) problems.push(`${rec.reference}: layer ${l.digest} is corrupt (got ${digest}, ${size} bytes)`);
     } catch (err) {
       problems.push(`${rec.reference}: layer ${l.digest}: ${errorMessage(err)}`);

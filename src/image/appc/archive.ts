@@ -12,7 +12,7 @@ import { createGunzip } from 'node:zlib';
 import { execa } from 'execa';
 import * as tar from 'tar-stream';
 import { BerthError } from '../../common/index.js';
-import type { FsContentStore } from '../content-store.js';
+import type { ContentStore } from '../types.js';
 import { parseImageManifest, type ImageManifest } from './manifest.js';
 
 export type AciCompression = 'gzip' | 'bzip2' | 'xz' | 'none';
@@ -82,14 +82,14 @@ export async function openUncompressed(path: string, signal?: AbortSignal): Prom
 
 /** Copy an ACI file's uncompressed tar into the store; returns the image ID and blob digest. */
 export async function ingestAci(
-  store: FsContentStore,
+  store: ContentStore,
   path: string,
   signal?: AbortSignal,
 ): Promise<{ imageId: string; digest: string; size: number; existed: boolean; compression: AciCompression }> {
   const { compression, stream } = await openUncompressed(path, signal);
   let r;
   try {
-    r = await store.ingestComputed('sha512', stream, MAX_ACI_BYTES);
+    r = await store.ingest({ algorithm: 'sha512', maxBytes: MAX_ACI_BYTES }, stream);
   } catch (err) {
     if (err instanceof BerthError) throw err;
     throw new BerthError('InvalidArgument', `${path}: cannot decompress (${compression}): ${(err as Error).message}`, { cause: err });

@@ -297,12 +297,11 @@ export class AppcImages {
       }
       throw err;
     }
-    const blob = this.opts.store.path(ing.digest);
     const drop = async () => {
       if (!ing.existed) await this.opts.store.delete(ing.digest);
     };
     try {
-      const { manifest } = await validateAci(this.opts.store.openRead(ing.digest), source);
+      const { manifest } = await validateAci(await this.opts.store.reader(ing.digest), source);
       const labels = labelMap(manifest.labels);
       if (expect.name !== undefined && manifest.name !== expect.name) {
         throw new BerthError('FailedPrecondition', `${source}: the image is named ${manifest.name}, not ${expect.name} as discovered`);
@@ -324,7 +323,6 @@ export class AppcImages {
       };
       await writeJsonAtomic(join(this.indexDir, `${ing.imageId.slice('sha512-'.length)}.json`), rec);
       this.log.info({ image: source, digest: ing.digest, name: manifest.name, compression: ing.compression, trust: trust.mode, signer: trust.fingerprint }, 'appc image imported');
-      void blob;
       return rec;
     } catch (err) {
       await drop();
@@ -529,7 +527,7 @@ export class AppcImages {
     const log = this.log.child({ image: image.reference, digest: image.manifestDigest });
     try {
       const t0 = Date.now();
-      const r = await renderAciTree(tmpRoot, info.images, (id) => this.opts.store.path(imageIdToDigest(id)), {
+      const r = await renderAciTree(tmpRoot, info.images, (id) => this.opts.store.blobPath(imageIdToDigest(id)), {
         ...this.opts.apply,
         log,
         ...(opts.signal ? { signal: opts.signal } : {}),

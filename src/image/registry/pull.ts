@@ -13,7 +13,7 @@
 import { Readable } from 'node:stream';
 import { BerthError, codeOf, silentLogger } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
-import type { FsContentStore } from '../content-store.js';
+import type { ContentStore } from '../types.js';
 import { digestOf, parseDigest } from '../digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, SCHEMA1_TYPES } from '../media-types.js';
 import { formatPlatform, isAttestation, normalizePlatform, selectManifest } from '../platform.js';
@@ -39,10 +39,10 @@ export class BlobFetcher {
   downloads = 0;
   bytes = 0;
 
-  constructor(private readonly store: FsContentStore) {}
+  constructor(private readonly store: ContentStore) {}
 
   async fetch(clients: RegistryClient[], desc: Descriptor, kind: PullProgress['kind'], opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void> {
-    const have = await this.store.size(desc.digest);
+    const have = (await this.store.info(desc.digest))?.size;
     if (have === desc.size) {
       opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes: desc.size, state: 'cached' });
       return;
@@ -136,7 +136,7 @@ export class BlobFetcher {
 }
 
 export interface RegistryPullContext {
-  store: FsContentStore;
+  store: ContentStore;
   blobs: BlobFetcher;
   platform: Platform;
   log?: Logger;

@@ -9,7 +9,7 @@ import { BerthError, codeOf, silentLogger } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
 import { findCredentials } from '../config/auth-file.js';
 import { EMPTY_REGISTRIES_CONF, endpointsFor, loadRegistriesConf } from '../config/registries-conf.js';
-import type { FsContentStore } from '../content-store.js';
+import type { ContentStore } from '../types.js';
 import type { Platform } from '../platform.js';
 import { DEFAULT_REGISTRY } from '../reference.js';
 import type { ImageReference, PullProgress } from '../types.js';
@@ -24,7 +24,7 @@ export type DockerReference = Extract<ImageReference, { transport: 'docker' }>;
 export interface RegistrySourceOptions {
   /** where registries.conf and auth.json live; undefined: no configuration, anonymous pulls */
   configDir?: string;
-  store: FsContentStore;
+  store: ContentStore;
   platform: Platform;
   log?: Logger;
   env?: NodeJS.ProcessEnv;

@@ -376,11 +376,9 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
       ]);
       const r2 = rtFor('berth-tcn5-n7', 'berth-tcn5-h1');
       added.push({ list: l, rt: r2 });
-      const started = Date.now();
       const err = await t.addNetworkList(l, r2).catch((e: unknown) => e);
       expect(codeOf(err)).toBe('DeadlineExceeded');
       expect(String(err)).toContain('plugin type="berth-tcn5-v110" timed out after 1500 ms (add); killed');
-      expect(Date.now() - started).toBeLessThan(10_000);
       // the killed plugin (exec'd into `sleep 300`) is gone; its exit may be reaped a moment later
       let left = '';
       for (let i = 0; i < 20; i++) {

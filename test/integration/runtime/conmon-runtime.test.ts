@@ -119,9 +119,8 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
       try {
         await rt().start(l);
         await new Promise((r) => setTimeout(r, 200)); // let the shell install its trap
-        const t0 = Date.now();
         await rt().stop(l.containerId, 10_000);
-        expect(Date.now() - t0).toBeLessThan(5000);
+        // 42, not 137: the stop signal ended it, no SIGKILL after the grace period
         expect(await rt().status(l.containerId)).toMatchObject({ state: 'exited', exitCode: 42 });
       } finally {
         await rt().remove(l.containerId);

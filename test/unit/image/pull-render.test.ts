@@ -233,7 +233,7 @@ describe('refusals', () => {
     const { layout, state } = await layoutWith({ layers: [layer0] });
     const svc = createImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}`);
-    const p = svc.store.path(img.layers[0]?.digest ?? '');
+    const p = svc.store.blobPath(img.layers[0]?.digest ?? '');
     const bytes = await readFile(p);
     bytes[20] = (bytes[20] ?? 0) ^ 1;
     await writeFile(p, bytes);

@@ -2,29 +2,8 @@ import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConmonRuntime, type OciRuntime } from '../../../src/runtime/index.js';
-
-/** Records calls and answers from a table; no process is ever run. */
-class FakeOciRuntime implements OciRuntime {
-  readonly name = 'fake';
-  readonly command = ['/nonexistent/fake-runtime'];
-  states = new Map<string, { status: string; pid: number; bundle: string }>();
-  calls: string[] = [];
-  async state(id: string) {
-    this.calls.push(`state ${id}`);
-    return this.states.get(id);
-  }
-  async kill(id: string, signal: string) {
-    this.calls.push(`kill ${id} ${signal}`);
-  }
-  async delete(id: string) {
-    this.calls.push(`delete ${id}`);
-    this.states.delete(id);
-  }
-  async list() {
-    return [...this.states.keys()];
-  }
-}
+import { ConmonRuntime } from '../../../src/runtime/index.js';
+import { FakeOciRuntime } from '../../fakes/oci-runtime.js';
 
 describe('ConmonRuntime observation (no root: fake runtime, real files and /proc)', () => {
   let runDir = '';
@@ -46,6 +25,10 @@ describe('ConmonRuntime observation (no root: fake runtime, real files and /proc
       JSON.stringify({ containerId: id, runtime: 'fake', bundleDir: '/b', execution: 0, rootfs: '/b/rootfs', execDir: '/b/exec-0', logPath: '/l', cgroupsPath: `/berth/${id}`, createdAt: 1, startedAt: 2, ...extra }),
     );
   };
+
+  it('drives the OciRuntime port it is given, whatever implements it (no re-wrapping)', () => {
+    expect(rt.oci).toBe(oci);
+  });
 
   it('no trace at all is unknown', async () => {
     expect(await rt.status('berth-a')).toEqual({ containerId: 'berth-a', state: 'unknown' });
