@@ -83,6 +83,21 @@ export interface AppStatus {
   reason?: 'OOMKilled';
 }
 
+/**
+ * What changed under a running app behind the agent's back (drift, issue 13 item 8), as the
+ * host shows it now. Every field false/undefined: nothing to repair.
+ */
+export interface AppDrift {
+  /** the app runs but its monitor (conmon) is gone: nobody holds its stdio, writes its log or will report its exit */
+  monitorLost: boolean;
+  /** the rendered tree the running execution's overlay was mounted on (its lower dir) */
+  lowerDir?: string;
+  /** lowerDir no longer exists on the host (removed by hand or by a gc) */
+  lowerGone: boolean;
+  /** the execution's bundle (`config.json` under bundleDir) was removed */
+  bundleGone: boolean;
+}
+
 /** What `waitExit` resolves with. */
 export interface AppExit {
   exitCode: number;
@@ -149,6 +164,13 @@ export interface AppRuntime {
   remove(containerId: string): Promise<void>;
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Drift of a running app (a killed monitor, a removed lower dir or bundle); undefined when
+   * the app is not running or the runtime cannot tell.
+   */
+  drift?(containerId: string): Promise<AppDrift | undefined>;
+  /** Write the running app's bundle config again from the runtime's own copy (after it was removed); false when there is no copy. */
+  restoreBundle?(containerId: string): Promise<boolean>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
   prune?(): Promise<void>;
   /**
