@@ -3,6 +3,7 @@
  * observed state from the host; one worker per pod uid. `once()` converges and waits until
  * every pod is settled; `run()` keeps converging as files change and repairs drift.
  */
+import { codeOf } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
@@ -377,7 +378,11 @@ export class Reconciler {
         if (w.state !== 'running' || this.workers.get(w.rec.uid) !== w) return;
         // A vanished sandbox is repairDrift's to recreate (the whole pod), not CHECK's.
         if (!(await this.host.netns.exists(netnsName(w.rec.uid)))) return;
-        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal);
+        // a CHECK cut short by the agent's stop is no failure (it logged "pod sync failed" at every SIGTERM)
+        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal).catch((err: unknown) => {
+          if (signal?.aborted && codeOf(err) === 'Canceled') return [];
+          throw err;
+        });
         if (!events.length) return;
         repairs += events.length;
         await w.recordEvents(events);

@@ -11,9 +11,9 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ResultPromise } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSandbox, createSandbox, isRoot, podYaml, shortId, type Sandbox, type StatusJson } from '../helpers/berth-cli.js';
+import { CLI, closeSandbox, createSandbox, isRoot, podYaml, shortId, type Sandbox, type StatusJson } from '../helpers/berth-cli.js';
 
 const IMAGE = 'oci:/opt/berth/images/busybox:latest';
 /** prints a line every half second (so that a lost monitor shows in the log), exits at once on TERM */
@@ -70,6 +70,8 @@ describe.skipIf(!isRoot)('the daemon repairs drift', () => {
   };
   const eventOf = (reason: string) => until(`a ${reason} event`, async () => (await events()).find((e) => e.reason === reason), 30_000);
   const runDir = () => join(sb.root, 'run');
+  /** `berth exec` with the sandbox's directories before `--` (after it they would be the command's) */
+  const exec = (argv: string[]) => execa('node', [CLI, 'exec', ...sb.args, POD, '--', ...argv], { reject: false });
 
   beforeAll(async () => {
     sb = await createSandbox('berth-e2drift');
@@ -144,7 +146,7 @@ describe.skipIf(!isRoot)('the daemon repairs drift', () => {
       return a?.state === 'running' && a.pid !== before.pid ? a : undefined;
     });
     expect(after.restartCount).toBe(before.restartCount + 1);
-    const r = await sb.run(['exec', POD, '--', 'ls', '/bin/sh']);
+    const r = await exec(['ls', '/bin/sh']);
     expect(r.exitCode, r.stderr).toBe(0);
   });
 
@@ -153,7 +155,7 @@ describe.skipIf(!isRoot)('the daemon repairs drift', () => {
     await rm(join(sb.root, 'state', 'pods', uid, 'apps', 'main', 'config.json'));
     const ev = await eventOf('BundleRemoved');
     expect(ev.message).toMatch(/config.json written again/);
-    const r = await sb.run(['exec', POD, '--', 'echo', 'ok']);
+    const r = await exec(['echo', 'ok']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('ok');
     expect((await app())!.pid).toBe(before.pid);
