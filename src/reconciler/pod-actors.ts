@@ -7,6 +7,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
 import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.js';
+import { pathExists } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
@@ -184,6 +185,14 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
    * or policy (as the pod's pull step: a missing image source may come back).
    */
   async function imageFor(c: Container, signal?: AbortSignal): Promise<void> {
+    // a tree removed behind our back (drift.ts) is rendered again, not mounted as a missing lower dir
+    for (const ref of [c.image, ...imageVolumeRefs(rec.pod, c).map((v) => v.reference)]) {
+      const tree = res.rendered.get(ref);
+      if (tree && !(await pathExists(tree.rootfs))) {
+        log.warn({ app: c.name, image: ref, rootfs: tree.rootfs }, 'rendered tree is gone: rendering it again');
+        res.rendered.delete(ref);
+      }
+    }
     // the app's own image and the image volumes it mounts
     const refs = [c.image, ...imageVolumeRefs(rec.pod, c).map((v) => v.reference)].filter((ref) => !res.rendered.has(ref));
     if (refs.length === 0) return;

@@ -3,6 +3,7 @@
  * observed state from the host; one worker per pod uid. `once()` converges and waits until
  * every pod is settled; `run()` keeps converging as files change and repairs drift.
  */
+import { codeOf } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
@@ -25,11 +26,14 @@ import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
 import { converged, statusRows, type PodStatusRow } from './status.js';
 import { appcPostStopRunning } from './appc-hooks.js';
+import { driftDirs, repairAppDrift, runningApps, watchDrift } from './drift.js';
 
 export interface ReconcilerOptions {
   /** directories with CNI conflists usable by name (`/etc/cni/net.d`, `<config>/net.d`) */
   cniConfDirs: string[];
-  /** daemon: how often to look for drift (ms) */
+  /** daemon: how often to relist the host for drift (ms, `--relist-interval`); default 10 s */
+  relistMs?: number;
+  /** the old name of relistMs (`--resync`) */
   resyncMs?: number;
   /**
    * `--once`: how long an app must have been running to count as converged (ms). An app
@@ -357,8 +361,12 @@ export class Reconciler {
   /** A running pod whose sandbox vanished (someone deleted the netns) is recreated. */
   private async repairDrift(w: PodWorker): Promise<void> {
     const rec = w.rec;
-    if (rec.pod.spec.hostNetwork || w.state !== 'running') return;
-    if (await this.host.netns.exists(netnsName(rec.uid))) return;
+    if (w.state !== 'running') return;
+    if (rec.pod.spec.hostNetwork || (await this.host.netns.exists(netnsName(rec.uid)))) {
+      // the sandbox is there: the apps' monitors, trees and bundles (drift.ts)
+      await repairAppDrift(this.host, rec, runningApps(w.snapshot()?.context.apps), this.log.child({ pod: rec.uid, podName: rec.key }));
+      return;
+    }
     this.log.warn({ pod: rec.uid, podName: rec.key }, 'pod sandbox is gone: recreating the pod');
     this.host.events.emit({ uid: rec.uid, podName: rec.key, type: 'Normal', reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
     await w.terminate();
@@ -394,7 +402,11 @@ export class Reconciler {
         const round = this.checkRounds.get(w.rec.uid) ?? 0;
         this.checkRounds.set(w.rec.uid, round + 1);
         const full = round % FULL_CHECK_EVERY === 0;
-        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal, { full });
+        // a CHECK cut short by the agent's stop is no failure (it logged "pod sync failed" at every SIGTERM)
+        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal, { full }).catch((err: unknown) => {
+          if (signal?.aborted && codeOf(err) === 'Canceled') return [];
+          throw err;
+        });
         if (!events.length) return;
         repairs += events.length;
         await w.recordEvents(events);
@@ -462,7 +474,9 @@ export class Reconciler {
   /** Daemon mode: converge now, on every change of the spec directories, and periodically. */
   async run(signal: AbortSignal): Promise<void> {
     const stopWatch = watchSpecDirs(this.host.layout.specDirs, () => void this.sync(), this.log);
-    const timer = safeInterval(() => void this.sync(), this.opts.resyncMs ?? 10_000);
+    const timer = safeInterval(() => void this.sync(), this.opts.relistMs ?? this.opts.resyncMs ?? 10_000);
+    // host events where there are some (a netns handle or rendered tree removed); the relist otherwise (drift.ts)
+    const stopDrift = watchDrift(driftDirs(this.host), () => void this.sync(), this.log);
     const checkMs = this.opts.cniCheckMs ?? 60_000;
     const checkTimer = checkMs > 0 ? safeInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs) : undefined;
     // Each git source is fetched at once, then every --git-interval (±10 %, so that a fleet
@@ -484,6 +498,7 @@ export class Reconciler {
     this.log.info({ specDirs: this.host.layout.specDirs, git: (this.opts.gitSources ?? []).map((g) => g.label) }, 'watching for changes');
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     clearInterval(timer);
+    stopDrift();
     if (checkTimer) clearInterval(checkTimer);
     for (const t of polls.values()) clearTimeout(t);
     // no new pod work starts; a teardown under way is left to the next agent (termination is one-way)

@@ -15,6 +15,7 @@
  *   containers/<id>/conmon.pid    monitor pid
  *   containers/<id>/conmon.stderr monitor diagnostics
  *   containers/<id>/persist/      conmon's persist dir (must exist before conmon starts)
+ *   containers/<id>/config.json   a copy of the bundle's config.json (restoreBundle after drift)
  * Layout under a launch's bundleDir:
  *   config.json, rootfs/ (overlay mount point), exec-<n>/{upper,work}, ctl and winsz FIFOs
  */
@@ -51,7 +52,7 @@ import {
 import { crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
-import { ensureMountPoint, execDirs, mountOverlay, overlayPaths, unmountAll } from './overlay.js';
+import { ensureMountPoint, execDirs, mountOverlay, overlayLowerDir, overlayPaths, unmountAll } from './overlay.js';
 import { idmapMount, probeIdmap } from './userns.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
@@ -59,7 +60,7 @@ import { monitorCommand } from './monitor-scope.js';
 import { podCgroupPath, removePodCgroupDirs, writePodCgroup } from './pod-cgroup.js';
 import { runExec } from './exec.js';
 import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
-import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime, PodCgroupResources } from './types.js';
+import type { AppDrift, AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime, PodCgroupResources } from './types.js';
 
 export interface ContainerMeta {
   containerId: string;
@@ -68,6 +69,8 @@ export interface ContainerMeta {
   execution: number;
   /** overlay mount point (`<bundleDir>/rootfs`) */
   rootfs: string;
+  /** the overlay's lower dir (the rendered image tree) this execution is mounted on */
+  lowerDir?: string;
   execDir: string;
   logPath: string;
   cgroupsPath: string;
@@ -267,6 +270,7 @@ export class ConmonRuntime implements AppRuntime {
       bundleDir: launch.bundleDir,
       execution: launch.execution,
       rootfs: paths.merged,
+      lowerDir: launch.rootfsLower,
       execDir: paths.execDir,
       logPath: launch.logPath,
       cgroupsPath: (spec.linux as { cgroupsPath: string }).cgroupsPath,
@@ -281,6 +285,7 @@ export class ConmonRuntime implements AppRuntime {
       for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) await ensureMountPoint(paths.merged, dest, await isDir(src), owner);
       for (const m of launch.mounts ?? []) await ensureMountPoint(paths.merged, m.destination, await isDir(m.source), owner);
       await writeJsonAtomic(join(launch.bundleDir, 'config.json'), spec);
+      await writeJsonAtomic(join(ctrDir, 'config.json'), spec); // restoreBundle's copy
       await Promise.all(['ctl', 'winsz', 'attach'].map((f) => rm(join(launch.bundleDir, f), { force: true })));
       if (signal?.aborted) throw canceled(signal);
 
@@ -441,6 +446,40 @@ export class ConmonRuntime implements AppRuntime {
     const last = await this.readExit(id);
     if (last) return { ...base, state: 'exited', ...last, ...(await this.exitReason(id, meta)) };
     return { ...base, state: 'exited', exitCode: 255, finishedAt: Date.now(), ...(await this.exitReason(id, meta)) };
+  }
+
+  /**
+   * Drift of a started, running app (issue 13 item 8): its monitor gone without an exit file
+   * (killed: a monitor that is gone can never write one, so nobody will report the app's exit
+   * nor collect its output), its overlay's lower dir removed, its bundle's config.json removed.
+   */
+  async drift(id: string): Promise<AppDrift | undefined> {
+    const meta = await this.readMeta(id);
+    if (!meta?.startedAt || meta.conmonPid === undefined || (await this.readExit(id))) return undefined;
+    // cheap while the monitor lives (a /proc read); the runtime's state only when it is gone
+    let monitorLost = false;
+    if (!(await this.monitorAlive(meta))) {
+      if (await this.readExit(id)) return undefined; // it wrote the exit, then ended
+      // gone without an exit: is the app itself still there?
+      const st = await this.oci.state(id).catch(() => undefined);
+      const alive = st !== undefined && st.pid > 0 && (st.status === 'running' || st.status === 'paused') && (await isAlive(st.pid, meta.pid === st.pid ? meta.pidStartTime : undefined));
+      if (!alive) return undefined;
+      monitorLost = true;
+    }
+    const lowerDir = meta.lowerDir ?? (await overlayLowerDir(meta.rootfs));
+    const lowerGone = lowerDir !== undefined && !(await pathExists(lowerDir));
+    const bundleGone = !(await pathExists(join(meta.bundleDir, 'config.json')));
+    return { monitorLost, lowerGone, bundleGone, ...(lowerDir !== undefined ? { lowerDir } : {}) };
+  }
+
+  /** Put the running app's config.json back into its bundle from the copy in the container dir. */
+  async restoreBundle(id: string): Promise<boolean> {
+    const meta = await this.readMeta(id);
+    const copy = await readTextIfExists(join(this.containerDir(id), 'config.json'));
+    if (!meta || copy === undefined) return false;
+    await mkdir(meta.bundleDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(join(meta.bundleDir, 'config.json'), copy);
+    return true;
   }
 
   async waitExit(id: string, signal?: AbortSignal): Promise<AppExit> {

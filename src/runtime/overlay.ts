@@ -36,6 +36,21 @@ export async function isMountPoint(path: string): Promise<boolean> {
   return (await mountPoints()).includes(path);
 }
 
+/** The lower dir of the overlay mounted at `path` (its mount options in /proc/self/mountinfo); undefined when none is. */
+export async function overlayLowerDir(path: string): Promise<string | undefined> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of text.split('\n').reverse()) {
+    const f = line.split(' ');
+    if (f[4] === undefined || unescapeMountPath(f[4]) !== path) continue;
+    const sep = f.indexOf('-');
+    if (f[sep + 1] !== 'overlay') return undefined;
+    // berth's lower dirs never hold `,` or `:` (mountOverlay refuses them)
+    const opt = (f[sep + 3] ?? '').split(',').find((o) => o.startsWith('lowerdir='));
+    return opt ? unescapeMountPath(opt.slice('lowerdir='.length)) : undefined;
+  }
+  return undefined;
+}
+
 const UNSAFE_OVERLAY_PATH = /[,:\n]/;
 
 /**

@@ -90,6 +90,21 @@ export interface AppStatus {
   reason?: 'OOMKilled';
 }
 
+/**
+ * What changed under a running app behind the agent's back (drift, issue 13 item 8), as the
+ * host shows it now. Every field false/undefined: nothing to repair.
+ */
+export interface AppDrift {
+  /** the app runs but its monitor (conmon) is gone: nobody holds its stdio, writes its log or will report its exit */
+  monitorLost: boolean;
+  /** the rendered tree the running execution's overlay was mounted on (its lower dir) */
+  lowerDir?: string;
+  /** lowerDir no longer exists on the host (removed by hand or by a gc) */
+  lowerGone: boolean;
+  /** the execution's bundle (`config.json` under bundleDir) was removed */
+  bundleGone: boolean;
+}
+
 /** What `waitExit` resolves with. */
 export interface AppExit {
   exitCode: number;
@@ -164,6 +179,13 @@ export interface AppRuntime {
   list(prefix: string): Promise<string[]>;
   /** Why pods with `hostUsers: false` cannot run here (runtime or kernel), or undefined when they can. */
   usernsProblem?(): Promise<string | undefined>;
+  /**
+   * Drift of a running app (a killed monitor, a removed lower dir or bundle); undefined when
+   * the app is not running or the runtime cannot tell.
+   */
+  drift?(containerId: string): Promise<AppDrift | undefined>;
+  /** Write the running app's bundle config again from the runtime's own copy (after it was removed); false when there is no copy. */
+  restoreBundle?(containerId: string): Promise<boolean>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
   prune(): Promise<void>;
   /**

@@ -1,5 +1,5 @@
 /** `berth reconcile [--once [--dry-run]]`: converge the host to the specs. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseDuration } from '../../common/duration.js';
 import { formatIssue } from '../../spec/index.js';
 import { formatPlan, hasChanges, listRecords, Reconciler, type PodRecord } from '../../reconciler/index.js';
@@ -23,7 +23,9 @@ export function register(program: Command): void {
       .option('--dry-run', 'print the plan, change nothing (with --once)')
       .option('-o, --output <format>', 'with --once: json prints the summary as one JSON document on stdout (logs go to stderr)')
       .option('--timeout <duration>', 'how long --once waits for pods to settle', '2m')
-      .option('--resync <duration>', 'daemon: how often to look for drift', '10s')
+      .option('--relist-interval <duration>', 'daemon: how often to relist the host for drift (killed monitors, removed trees, netns) besides the host events', '10s')
+      // the old name of --relist-interval, kept for scripts and units that use it
+      .addOption(new Option('--resync <duration>').hideHelp())
       .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged', '500ms')
       .option('--cni-check <duration>', 'daemon: how often to CHECK the pods\' CNI attachments and repair failed ones (0: never)', '60s')
       .option('--git-repo <url>', 'a git repository of specs (repeatable; combines with --spec-dir)', collectFlag)
@@ -32,7 +34,7 @@ export function register(program: Command): void {
       .option('--git-interval <duration>', 'daemon: how often to fetch each git source (±10 %); SIGHUP fetches at once', '60s')
       .option('--git-verify', 'apply only commits signed by a key in <config-dir>/git-trust/')
       .option('--hostname <name>', 'the name {hostname} stands for in --git-path (default: this host\'s name)'),
-  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; output?: string; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
+  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; output?: string; timeout: string; relistInterval: string; resync?: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
     // systemd's notify socket is the agent's alone: no child (conmon, crun, runc) may see it
     const notifyEnv = takeNotifyEnv();
     const git = gitSourceConfigs(cmdOpts);
@@ -45,11 +47,14 @@ export function register(program: Command): void {
     // One agent per state dir, for the agent's whole life; --dry-run only reads and takes none.
     const lock = cmdOpts.dryRun ? undefined : await acquireAgentLock(layoutOf(o).stateDir);
     const host = await createHost(o, log, cmdOpts.dryRun ? { readOnly: true } : {});
+    // --relist-interval given wins over the old --resync; a relist needs time in between
+    const relistMs = parseDuration(cmd.getOptionValueSource('relistInterval') !== 'cli' && cmdOpts.resync !== undefined ? cmdOpts.resync : cmdOpts.relistInterval);
+    if (relistMs < 100) throw new BerthError('InvalidArgument', `--relist-interval must be at least 100ms (got ${relistMs}ms)`);
     const cniCheckMs = /^0+$/.test(cmdOpts.cniCheck) ? 0 : parseDuration(cmdOpts.cniCheck);
     const gitSources = git.map((c) => new GitSource(c, { stateDir: host.layout.stateDir, configDir: host.layout.configDir, log }));
     const rec = new Reconciler(host, {
       cniConfDirs: o.cniConfDir,
-      resyncMs: parseDuration(cmdOpts.resync),
+      relistMs,
       minReadyMs: parseDuration(cmdOpts.minReady),
       cniCheckMs,
       gitSources,
