@@ -275,7 +275,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       }
       if (errors.length) {
         const err = new BerthError('Unavailable', `teardown of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
-        log.error({ err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
+        log.error({ reason: 'FailedKillPod', err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
         throw err;
       }
       await host.appcMetadata?.unregister(rec.uid);
