@@ -10,13 +10,12 @@ import { acquireAgentLock } from '../../reconciler/lock.js';
 import { createHost, createLogger, layoutOf } from '../wire.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { takeNotifyEnv } from '../../daemon/notify.js';
-import { act, globalOptions, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 import { GitSource } from '../../source/git.js';
 import { collectFlag, gitSourceConfigs, type GitFlags } from '../../source/git-flags.js';
 
 export function register(program: Command): void {
-  globalOptions(
-      program
+  const command = program
       .command('reconcile')
       .description('converge the host to the specs: as a daemon, or --once')
       .option('--once', 'converge once, wait until every pod is settled or --timeout passes, exit')
@@ -31,8 +30,15 @@ export function register(program: Command): void {
       .option('--git-path <dir>', 'directory in the repository; {hostname} is replaced by --hostname: once, or once per --git-repo (default: the top)', collectFlag)
       .option('--git-interval <duration>', 'daemon: how often to fetch each git source (±10 %); SIGHUP fetches at once', '60s')
       .option('--git-verify', 'apply only commits signed by a key in <config-dir>/git-trust/')
-      .option('--hostname <name>', 'the name {hostname} stands for in --git-path (default: this host\'s name)'),
-  ).action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; output?: string; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
+      .option('--hostname <name>', 'the name {hostname} stands for in --git-path (default: this host\'s name)');
+  command.addHelpText('after', examples([
+    ['converge once: a progress line per pod on a terminal, then a summary table; exit 0 when every pod converged', 'berth reconcile --once --spec-dir examples/pods'],
+    ['what would change, without changing anything (exit 1: changes pending)', 'berth reconcile --once --dry-run'],
+    ['for CI: the summary as one JSON document on stdout, logs on stderr', 'berth reconcile --once --timeout 5m -o json > summary.json'],
+    ['the host agent: converge, then follow every change of the spec directories', 'berth reconcile --spec-dir /etc/podspecs'],
+    ['specs from git, one directory per host, only signed commits', "berth reconcile --git-repo https://git.example.com/fleet.git --git-path 'hosts/{hostname}' --git-verify"],
+  ]));
+  command.action(act(async (cmdOpts: { once?: boolean; dryRun?: boolean; output?: string; timeout: string; resync: string; minReady: string; cniCheck: string; gitInterval: string } & GitFlags, cmd: Command) => {
     // systemd's notify socket is the agent's alone: no child (conmon, crun, runc) may see it
     const notifyEnv = takeNotifyEnv();
     const git = gitSourceConfigs(cmdOpts);

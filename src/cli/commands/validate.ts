@@ -3,13 +3,17 @@ import type { Command } from 'commander';
 import { createCni, ExecCni } from '../../cni/index.js';
 import { cniCacheDir, imageProblem, loadConfDirNetworks, networkPluginProblems, readSources, sourceIssue } from '../../reconciler/index.js';
 import { formatIssue, resolveDesired } from '../../spec/index.js';
-import { act, globalOptions, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 import { createLogger, layoutOf } from '../wire.js';
 
 export function register(program: Command): void {
-  globalOptions(
-      program.command('validate').description('check spec files without touching the host').argument('[paths...]', 'files or directories'))
+  program.command('validate').description('check spec files without touching the host').argument('[paths...]', 'files or directories')
     .option('-o, --output <format>', 'json for machine-readable issues')
+    .addHelpText('after', examples([
+      ['check the spec directories (--spec-dir, default /etc/podspecs) as reconcile would read them', 'berth validate'],
+      ['check files or directories before committing them; exit 2 on any error', 'berth validate web.yaml specs/'],
+      ['issues as JSON (file, line, column, path, reason, message, severity) for an editor or CI', 'berth validate -o json specs/ | jq \'.issues[] | select(.severity == "error")\''],
+    ]))
     .action(act(async (paths: string[], cmdOpts: { output?: string }, cmd: Command) => {
       const o = opts(cmd);
       // Without PATH, the spec directories (--spec-dir, default /etc/podspecs) are checked; a
