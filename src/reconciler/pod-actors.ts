@@ -9,7 +9,7 @@ import { fromPromise } from 'xstate';
 import { BerthError, codeOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
-import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
+import type { ImagePullPolicy, PullProgress, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
@@ -136,7 +136,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
   async function pullOne(ref: string, signal?: AbortSignal) {
     const t0 = Date.now();
-    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref) });
+    const progress = host.pullProgress;
+    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), ...(progress ? { onProgress: (p: PullProgress) => progress(rec.key, p) } : {}) });
     res.pulled.set(ref, img);
     log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
