@@ -38,7 +38,8 @@ describe.runIf(isRoot)('reconcile --once progress display', () => {
     const cmd = ['node', CLI, 'reconcile', '--once', '--timeout', '8s', ...sb.args].map((a) => `'${a}'`).join(' ');
     await execa('script', ['-q', '-e', '-c', `stty cols 120; ${cmd}`, out], { reject: false, timeout: 120_000 });
     const text = await readFile(out, 'utf8');
-    expect(text).toMatch(/\x1b\[\d+F\x1b\[J/); // lines taken back and redrawn
+    const esc = String.fromCharCode(27);
+    expect(text).toMatch(new RegExp(`${esc}\\[\\d+F${esc}\\[J`)); // lines taken back and redrawn
     expect(text).toMatch(/default\/cli-prog-ok +(pulling|rendering|sandbox|running|initializing|creating) /);
     expect(text).toMatch(/default\/cli-prog-bad +back-off +ImagePullBackOff: .*does not exist/);
     expect(text).toMatch(/WARN.*default\/cli-prog-bad: pod did not converge.*ImagePullBackOff/);
