@@ -37,9 +37,12 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(new Option('--log-format <format>', 'json (NDJSON), text (human lines), auto: text on a terminal').choices(['auto', 'json', 'text']).default('auto'));
 }
 
-/** A (sub)command as it was defined: the global options are the program's (addGlobalOptions). */
-export function globalOptions(cmd: Command): Command {
-  return cmd;
+/**
+ * `--help` that teaches (issue 12 item 5): an Examples section after the options, each example
+ * a `# what it does` line and the command line; the man page shows the same text (man.ts).
+ */
+export function examples(list: Array<[what: string, line: string]>): string {
+  return `\nExamples:\n${list.map(([what, line]) => `  # ${what}\n  ${line}`).join('\n')}`;
 }
 
 /** The global options of a command, defaults applied. */

@@ -6,7 +6,7 @@
  * `--log-level debug` or lower. The agent's own pid is left out of human lines (an app's `pid` stays). The human form is pino-pretty run in-process as pino's
  * destination stream: one logger, two renderings.
  */
-import { build as prettyStream, isColorSupported } from 'pino-pretty';
+import { build as prettyStream, isColorSupported, prettyFactory, type PrettyOptions } from 'pino-pretty';
 import { BerthError } from '../common/errors.js';
 
 export type LogFormat = 'auto' | 'json' | 'text';
@@ -45,18 +45,19 @@ export function humanMessage(log: Record<string, unknown>, stacks = false): stri
   return line;
 }
 
+function prettyOptions(level: string): PrettyOptions {
+  const stacks = level === 'debug' || level === 'trace';
+  return { colorize: isColorSupported, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', hideObject: true, messageFormat: (log) => humanMessage(log, stacks) };
+}
+
 /** The destination stream for a human-readable logger on `fd`. */
 export function humanStream(fd: 1 | 2, level: string) {
-  const stacks = level === 'debug' || level === 'trace';
-  return prettyStream({
-    destination: fd,
-    sync: true,
-    colorize: isColorSupported,
-    translateTime: 'SYS:HH:MM:ss',
-    ignore: 'pid,hostname',
-    hideObject: true,
-    messageFormat: (log) => humanMessage(log, stacks),
-  });
+  return prettyStream({ ...prettyOptions(level), destination: fd, sync: true });
+}
+
+/** One pino record (parsed) as the human line humanStream writes, for a destination of berth's own (progress.ts). */
+export function humanFormatter(level: string): (record: Record<string, unknown>) => string {
+  return prettyFactory(prettyOptions(level));
 }
 
 /** `--log-format`: auto means text when the destination is a terminal. */

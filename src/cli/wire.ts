@@ -79,14 +79,16 @@ export function setLogFormat(format: string): void {
  * The only pino berth makes: on stdout for the agent, on stderr for commands whose stdout is
  * their answer; NDJSON, or human lines on a terminal (log-format.ts).
  */
-export function createLogger(level: string, toStderr: boolean): Logger {
+export function createLogger(level: string, toStderr: boolean, destination?: { write(line: string): void }): Logger {
+  // a destination of berth's own (the progress display) gets every record as NDJSON
+  if (destination) return pino({ level, base: {}, timestamp: pino.stdTimeFunctions.isoTime }, destination) as unknown as Logger;
   const fd = toStderr ? 2 : 1;
   if (useHumanLines(logFormat, fd)) return pino({ level, base: {}, timestamp: pino.stdTimeFunctions.isoTime }, humanStream(fd, level)) as unknown as Logger;
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: fd, sync: true })) as unknown as Logger;
 }
 
 /** `readOnly`: for commands that only look (status, describe, --dry-run): nothing is written on the host. */
-export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly?: boolean } = {}): Promise<Host> {
+export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly?: boolean; pullProgress?: Host['pullProgress'] } = {}): Promise<Host> {
   const layout = layoutOf(o);
   if (!opts.readOnly) await secureHostDirs(layout, log);
   const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir, ...(opts.readOnly ? { readOnly: true } : {}) });
@@ -111,5 +113,6 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     // listeners open when a pod with ACI apps is registered: a read-only command opens none
     ...(opts.readOnly ? {} : { appcMetadata: new AppcMetadataService({ stateDir: layout.stateDir, log }) }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
+    ...(opts.pullProgress ? { pullProgress: opts.pullProgress } : {}),
   };
 }

@@ -223,7 +223,7 @@ class LocalImageService implements BerthImageService {
         return this.appc.pull(ref, opts);
     }
     try {
-      const image = await pullFromLayout(reader, ref, { store: this.store, platform: this.platform, log, signal: opts.signal });
+      const image = await pullFromLayout(reader, ref, { store: this.store, platform: this.platform, log, signal: opts.signal, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
       await this.checkTrust(reference, image.manifestDigest, opts.signal);
       await this.record(image);
       log.info({ digest: image.manifestDigest }, 'image pulled');

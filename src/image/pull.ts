@@ -13,7 +13,7 @@ import type { LayoutReader } from './layout.js';
 import { CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, REF_NAME_ANNOTATION, SCHEMA1_TYPES } from './media-types.js';
 import { formatPlatform, isAttestation, normalizePlatform, selectManifest } from './platform.js';
 import type { Platform } from './platform.js';
-import type { Descriptor, PulledImage } from './types.js';
+import type { Descriptor, PulledImage, PullProgress } from './types.js';
 
 const MAX_INDEX_DEPTH = 4;
 
@@ -106,6 +106,8 @@ export interface PullContext {
   platform: Platform;
   log?: Logger;
   signal?: AbortSignal;
+  /** each layer copied (or found in the store) */
+  onProgress?: (p: PullProgress) => void;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -183,7 +185,12 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
     const manifest = parseManifest(body, desc, what);
     const configBody = await copySmall(reader, manifest.config, ctx, 'config');
     const config = parseConfig(configBody, manifest.layers, `${what} config`);
-    for (const layer of manifest.layers) await copyBlob(reader, layer, ctx);
+    for (const layer of manifest.layers) {
+      const cached = (await ctx.store.info(layer.digest))?.size === layer.size;
+      ctx.onProgress?.({ kind: 'layer', digest: layer.digest, size: layer.size, bytes: 0, state: cached ? 'cached' : 'downloading' });
+      await copyBlob(reader, layer, ctx);
+      ctx.onProgress?.({ kind: 'layer', digest: layer.digest, size: layer.size, bytes: layer.size, state: cached ? 'cached' : 'done' });
+    }
     return { reference: ref.raw, manifestDigest: desc.digest, configDigest: manifest.config.digest, config, layers: manifest.layers };
   }
 }

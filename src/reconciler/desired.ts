@@ -53,25 +53,7 @@ export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json')
  * from a file in it is held as it is (its file counts as invalid, so the diff keeps it).
  */
 export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger, git: GitSnapshot[] = []): Promise<DesiredSet> {
-  // A git source is one more spec directory: its applied checkout. One without any applied
-  // commit yet is a failed source (never "no pods").
-  const gitDirs = git.filter((g) => g.revision !== null).map((g) => g.specDir);
-  const roots = [...host.layout.specDirs, ...gitDirs];
-  const read = await readSources(roots);
-  const files = [...git.flatMap((g) => (g.revision !== null ? g.refused : [])), ...read.files];
-  const failed = [
-    ...read.failed,
-    ...git.filter((g) => g.revision === null).map((g) => ({ path: g.specDir, message: `git source ${g.label} has no applied commit yet (${g.error ?? 'not fetched yet'})` })),
-  ];
-  const extra = await loadConfDirNetworks(cniConfDirs, log);
-  const problems = await networkPluginProblems(host.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
-  const failedFiles = failed.map((f) => ({ file: f.path, pods: [], networks: [], issues: [{ ...sourceIssue(f), message: `${f.message}: nothing it held is changed` }] }));
-  const desired = resolveDesired([...failedFiles, ...files], {
-    builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(host.layout) }),
-    extraNetworks: extra,
-    networkProblems: (n) => problems.get(n) ?? [],
-    imageProblem,
-  });
+  const { desired, failed, roots } = await checkInput({ roots: host.layout.specDirs, cni: host.cni, cniConfDirs, layout: host.layout, log, git, failedNote: () => ': nothing it held is changed' });
   if (failed.length) {
     const healthy = roots.filter((d) => !failed.some((f) => f.path === d));
     holdFailedSources(desired, failed, healthy, await listRecords(host.layout));
@@ -83,6 +65,49 @@ export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger
     for (const p of desired.pods) if (inSource(p.source.file, g.specDir)) p.source = { ...p.source, revision: g.revision };
   }
   return desired;
+}
+
+export interface InputChecks {
+  /** spec directories or files */
+  roots: string[];
+  /** looks up the networks' plugin types in the plugin path */
+  cni: Cni;
+  cniConfDirs: string[];
+  layout: Layout;
+  log: Logger;
+  git?: GitSnapshot[];
+  /** appended to the message of a source that cannot be read */
+  failedNote?: (f: SourceFailure) => string;
+}
+
+/**
+ * Every check on the input, file by file and across documents, as `reconcile` applies it and
+ * `validate` reports it (one code path, so the two cannot disagree): parse and schema checks,
+ * image reference syntax, networks and their plugin types, duplicate pods, hostPort clashes,
+ * network references. Nothing on the host is read but the CNI conf dirs and plugin path.
+ */
+export async function checkInput(c: InputChecks): Promise<{ desired: DesiredSet; failed: SourceFailure[]; roots: string[]; files: string[] }> {
+  const git = c.git ?? [];
+  // A git source is one more spec directory: its applied checkout. One without any applied
+  // commit yet is a failed source (never "no pods").
+  const gitDirs = git.filter((g) => g.revision !== null).map((g) => g.specDir);
+  const roots = [...c.roots, ...gitDirs];
+  const read = await readSources(roots);
+  const files = [...git.flatMap((g) => (g.revision !== null ? g.refused : [])), ...read.files];
+  const failed = [
+    ...read.failed,
+    ...git.filter((g) => g.revision === null).map((g) => ({ path: g.specDir, message: `git source ${g.label} has no applied commit yet (${g.error ?? 'not fetched yet'})` })),
+  ];
+  const extra = await loadConfDirNetworks(c.cniConfDirs, c.log);
+  const problems = await networkPluginProblems(c.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
+  const failedFiles = failed.map((f) => ({ file: f.path, pods: [], networks: [], issues: [{ ...sourceIssue(f), message: `${f.message}${c.failedNote?.(f) ?? ''}` }] }));
+  const desired = resolveDesired([...failedFiles, ...files], {
+    builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(c.layout) }),
+    extraNetworks: extra,
+    networkProblems: (n) => problems.get(n) ?? [],
+    imageProblem,
+  });
+  return { desired, failed, roots, files: files.map((f) => f.file) };
 }
 
 /** Why `ref` is not an image reference berth can pull (InvalidArgument / Unimplemented from the parser), or undefined. */

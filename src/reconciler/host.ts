@@ -2,7 +2,7 @@
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Cni, NetnsManager } from '../cni/types.js';
-import type { ImageService } from '../image/types.js';
+import type { ImageService, PullProgress } from '../image/types.js';
 import type { AppRuntime } from '../runtime/types.js';
 import type { AppcMetadataService } from '../appc-metadata/service.js';
 import type { EventSink } from './events.js';
@@ -27,6 +27,8 @@ export interface Host {
    * higher `priority` (a pod further along: start over attach over render over pull) goes first
    */
   limit: <T>(fn: () => Promise<T>, priority?: number) => Promise<T>;
+  /** a port for the bytes of each image pull, by pod (`reconcile --once`'s progress display); none: not reported */
+  pullProgress?: (podKey: string, p: PullProgress) => void;
 }
 
 /** Priorities of the setup steps: a pod that got further is finished before others start. */

@@ -4,7 +4,7 @@ export * from './records.js';
 export * from './plan.js';
 export * from './status.js';
 export * from './sources.js';
-export { imageProblem, loadDesired, loadConfDirNetworks, networkPluginProblems, recordFor, inputReportPath, type InputReport } from './desired.js';
+export { checkInput, imageProblem, loadDesired, loadConfDirNetworks, networkPluginProblems, recordFor, inputReportPath, type InputChecks, type InputReport } from './desired.js';
 export { attachmentsOf, LOOPBACK_LIST } from './attachments.js';
 export { Reconciler, collectStatus, type OnceResult, type ReconcilerOptions } from './reconciler.js';
 export { IpBridgeManager, type BridgeManager } from './gc.js';

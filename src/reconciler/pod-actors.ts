@@ -10,7 +10,7 @@ import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.j
 import { pathExists } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
-import type { ImagePullPolicy, RenderedImage } from '../image/types.js';
+import type { ImagePullPolicy, PullProgress, RenderedImage } from '../image/types.js';
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../spec/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
@@ -155,7 +155,8 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
   async function pullOne(ref: string, signal?: AbortSignal) {
     const t0 = Date.now();
-    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref) });
+    const progress = host.pullProgress;
+    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), ...(progress ? { onProgress: (p: PullProgress) => progress(rec.key, p) } : {}) });
     res.pulled.set(ref, img);
     log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
@@ -356,7 +357,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       }
       if (errors.length) {
         const err = new BerthError('Unavailable', `teardown of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
-        log.error({ err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
+        log.error({ reason: 'FailedKillPod', err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
         throw err;
       }
       await host.appcMetadata?.unregister(rec.uid);

@@ -19,6 +19,7 @@ import type { PodStateValue, StepError } from '../state-machines/pod.machine.js'
 import type { PodEventInput } from './events.js';
 import type { Host } from './host.js';
 import type { PodRecord } from './records.js';
+import { stepReason } from './status.js';
 
 export interface PodSnapshotView {
   state: PodStateValue;
@@ -113,7 +114,8 @@ export class PodEventDeriver {
       case 'teardown':
         return [{ type: 'Warning', reason: 'FailedKillPod', message: `error killing pod: ${e.message}` }];
       default:
-        return [{ type: 'Warning', reason: 'Failed', message: `Error: ${reasonOf(e) ? `${reasonOf(e)}: ` : ''}${e.message}` }];
+        // kubectl's word first (CreateContainerError, CreateContainerConfigError…), as the kubelet's "Error: …" lines
+        return [{ type: 'Warning', reason: 'Failed', message: `Error: ${reasonOf(e) ?? stepReason(e)}: ${e.message}` }];
     }
   }
 

@@ -17,6 +17,7 @@ import { createPodActors, newResources, type PodResources } from './pod-actors.j
 import { containerSpecHash } from './pod-changes.js';
 import { PodEventDeriver } from './pod-events.js';
 import { removePodDir, writeRecord, type PodEvent, type PodRecord } from './records.js';
+import { appFailureReason, stepReason } from './status.js';
 
 export function stateName(value: unknown): PodStateValue {
   return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as PodStateValue;
@@ -111,9 +112,10 @@ export class PodWorker {
         const ctx = snap.context;
         if (state !== lastState) {
           const data: Record<string, unknown> = { state };
-          if ((state === 'setupBackoff' || state === 'failed') && ctx.lastError) data.err = ctx.lastError;
+          if ((state === 'setupBackoff' || state === 'failed') && ctx.lastError) Object.assign(data, { reason: stepReason(ctx.lastError, state === 'setupBackoff'), err: ctx.lastError });
           if (state === 'setupBackoff') data.retryInMs = ctx.backoffMs;
           if (state === 'failed') this.log.error(data, 'pod state');
+          else if (state === 'setupBackoff') this.log.warn(data, 'pod state');
           else this.log.info(data, 'pod state');
           lastState = state;
         }
@@ -125,7 +127,9 @@ export class PodWorker {
             if (s.lastExit) data.exitCode = s.lastExit.exitCode;
             if (s.state === 'backoff') data.retryInMs = s.backoffMs;
             if (s.lastError) data.err = s.lastError;
-            if (s.state === 'failed') this.log.warn(data, 'app state');
+            const reason = appFailureReason(s);
+            if (reason) data.reason = reason;
+            if (s.state === 'failed' || reason) this.log.warn(data, 'app state');
             else this.log.info(data, 'app state');
           }
         }

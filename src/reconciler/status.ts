@@ -100,6 +100,33 @@ export interface PortRow {
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
+/**
+ * kubectl's word for a failed pod step (the row's `reason`, the log line's `reason`), never
+ * the step's own name: the image steps ErrImagePull (ImagePullBackOff while backing off), the
+ * sandbox and its networks FailedCreatePodSandBox (the kubelet's event), preparing the apps
+ * CreateContainerConfigError or CreateContainerError, a failed init container Error (kubectl
+ * shows Init:Error), the deadline DeadlineExceeded, teardown FailedKillPod.
+ */
+export function stepReason(err: { step: string; code?: string; reason?: string }, backoff = false): string {
+  switch (err.step) {
+    case 'pull':
+    case 'render':
+      return backoff ? 'ImagePullBackOff' : 'ErrImagePull';
+    case 'sandbox':
+    case 'attach':
+      return 'FailedCreatePodSandBox';
+    case 'deadline':
+      return 'DeadlineExceeded';
+    case 'teardown':
+      return 'FailedKillPod';
+    case 'init':
+      if (err.code === 'InitFailed') return 'Error';
+      return err.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
+    default:
+      return err.code === 'DeadlineExceeded' ? 'DeadlineExceeded' : err.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
+  }
+}
+
 /** The pod's network as the host shows it: the netns handle (null when gone) and the CNI cache. */
 export interface ObservedNetwork {
   netns: string | null;
@@ -110,6 +137,19 @@ type AppRec = PodRecord['apps'][string];
 
 /** Has the host seen this execution run? An exit before "started" is the agent's interrupted start. */
 const ranAndExited = (l: AppStatus | undefined): boolean => l?.state === 'exited' && l.startedAt !== undefined;
+
+/**
+ * The kubelet's word for an app whose start failed or that backs off (the log line's
+ * `reason`), or null: ErrImagePull / ImagePullBackOff, CreateContainerConfigError,
+ * CreateContainerError, CrashLoopBackOff.
+ */
+export function appFailureReason(a: { state?: string; lastError?: { reason?: string } | null; backoffMs?: number }): string | null {
+  const backoff = a.state === 'backoff' || a.state === 'startFailed';
+  if (a.lastError?.reason === 'ErrImagePull') return backoff ? 'ImagePullBackOff' : 'ErrImagePull';
+  if (a.lastError && (backoff || a.state === 'failed')) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
+  if (a.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
+  return null;
+}
 
 /** Why an app that the host does not show running waits, in the kubelet's words. */
 function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string | null {
@@ -251,14 +291,14 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       status = 'ContainerCreating';
       if (err) {
         message = err.message;
-        reason = err.step;
+        reason = stepReason(err, rec.phase === 'setupBackoff');
         if (err.step === 'pull' || err.step === 'render') status = rec.phase === 'setupBackoff' ? 'ImagePullBackOff' : 'ErrImagePull';
       }
       break;
     case 'failed':
       if (err?.step === 'deadline') status = 'DeadlineExceeded';
       else status = err?.step === 'pull' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
-      reason = err?.code === 'DeadlineExceeded' ? 'DeadlineExceeded' : (err?.step ?? null);
+      reason = err ? stepReason(err) : null;
       message = err?.message ?? null;
       break;
     default: {
@@ -267,17 +307,17 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       const failedStart = apps.find((a) => a.reason === 'CreateContainerError' || a.reason === 'CreateContainerConfigError' || a.reason === 'StartError');
       if (crash) {
         status = 'CrashLoopBackOff';
-        reason = crash.name;
+        reason = 'CrashLoopBackOff';
         const last = rec.apps[crash.name]?.lastExit;
         message = `back-off restarting app ${crash.name}${last ? ` (exit code ${last.exitCode})` : ''}`;
       } else if (image) {
         status = image.reason as 'ImagePullBackOff' | 'ErrImagePull';
-        reason = image.name;
-        message = rec.apps[image.name]?.lastError?.message ?? null;
+        reason = status;
+        message = appMessage(image.name, rec.apps[image.name]?.lastError?.message);
       } else if (failedStart) {
         status = failedStart.reason as 'CreateContainerError' | 'CreateContainerConfigError' | 'StartError';
-        reason = failedStart.name;
-        message = rec.apps[failedStart.name]?.lastError?.message ?? rec.apps[failedStart.name]?.lastExit?.message ?? null;
+        reason = status;
+        message = appMessage(failedStart.name, rec.apps[failedStart.name]?.lastError?.message ?? rec.apps[failedStart.name]?.lastExit?.message);
       } else if (runningCount === apps.length) status = 'Running';
       else if (apps.every((a) => a.state === 'terminated' && a.exitCode === 0) && policy !== 'Always') status = 'Completed';
       else if (apps.some((a) => a.state === 'terminated' && a.exitCode !== 0)) status = 'Error';
@@ -295,9 +335,9 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       status = word;
       const bad = inits.find((r) => r.state !== 'running' && r.reason && r.reason !== 'Completed');
       if (bad && !reason) {
-        reason = bad.name;
+        reason = bad.reason;
         const a = rec.apps[bad.name];
-        message = a?.lastError?.message ?? (a?.lastExit ? `init container ${bad.name} exited with code ${a.lastExit.exitCode}` : null);
+        message = a?.lastError ? `init container ${bad.name}: ${a.lastError.message}` : a?.lastExit ? `init container ${bad.name} exited with code ${a.lastExit.exitCode}` : null;
       }
     }
   }
@@ -339,6 +379,9 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     lastRestartAt: restartTimes.length ? iso(Math.max(...restartTimes)) : null,
   };
 }
+
+/** An app's message with the app named (the row's reason is the kubelet's word, not the app). */
+const appMessage = (app: string, message: string | undefined): string | null => (message ? `app ${app}: ${message}` : null);
 
 /** A row for a pod that has no applied spec: invalid from the start, or a losing duplicate. */
 export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): PodStatusRow {

@@ -2,7 +2,7 @@
 import { Argument, type Command } from 'commander';
 import { listRecords } from '../../reconciler/index.js';
 import { complete, completionScript } from '../completion.js';
-import { act } from '../common.js';
+import { act, examples } from '../common.js';
 import { DEFAULTS } from '../wire.js';
 
 export function register(program: Command): void {
@@ -10,7 +10,12 @@ export function register(program: Command): void {
     .command('completion')
     .description('print a shell completion script (commands, flags, flag values, pod names)')
     .addArgument(new Argument('<shell>').choices(['bash', 'zsh', 'fish']))
-    .addHelpText('after', '\nExamples:\n  source <(berth completion bash)\n  berth completion zsh > "${fpath[1]}/_berth"\n  berth completion fish > ~/.config/fish/completions/berth.fish')
+    .addHelpText('after', examples([
+      ['bash, for this shell', 'source <(berth completion bash)'],
+      ['bash, for every shell of this host', 'berth completion bash > /etc/bash_completion.d/berth'],
+      ['zsh', 'berth completion zsh > "${fpath[1]}/_berth"'],
+      ['fish', 'berth completion fish > ~/.config/fish/completions/berth.fish'],
+    ]))
     .action(act(async (shell: string) => {
       process.stdout.write(completionScript(shell));
       return 0;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { collectStatus, containerId, readPodEvents } from '../../reconciler/index.js';
 import type { AppStatus } from '../../runtime/types.js';
 import { createHost, createLogger } from '../wire.js';
-import { act, findPod, globalOptions, opts } from '../common.js';
+import { act, examples, findPod, opts } from '../common.js';
 import { formatDescribe } from '../describe-format.js';
 
 /** `name/hostIP` as kubectl's Node line: the first non-internal IPv4 of the host. */
@@ -16,9 +16,12 @@ function nodeLine(): string {
 }
 
 export function register(program: Command): void {
-  globalOptions(
-      program.command('describe').description('a pod in kubectl describe\'s layout: containers, state, probes, env, mounts, conditions, volumes, events').argument('<pod>'))
+  program.command('describe').description('a pod in kubectl describe\'s layout: containers, state, probes, env, mounts, conditions, volumes, events').argument('<pod>')
     .option('-n, --namespace <ns>', 'namespace', 'default')
+    .addHelpText('after', examples([
+      ['containers, state, probes, mounts, conditions and the events of pod web', 'berth describe web'],
+      ['a pod of another namespace', 'berth describe -n monitoring node-exporter'],
+    ]))
     .action(act(async (pod: string, cmdOpts: { namespace: string }, cmd: Command) => {
       const o = opts(cmd);
       const host = await createHost(o, createLogger('warn', true), { readOnly: true });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readAllEvents, type StoredEvent } from '../../reconciler/index.js';
 import { sleep } from '../../common/clock.js';
 import { layoutOf } from '../wire.js';
-import { act, globalOptions, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 import { kubeAge, table } from '../format.js';
 import { BerthError } from '../../common/errors.js';
 
@@ -25,15 +25,19 @@ const json = (r: Row) => {
 const idOf = (r: Row) => `${r.uid}\0${r.e.type}\0${r.e.reason}\0${r.e.app ?? ''}\0${r.e.message}`;
 
 export function register(program: Command): void {
-  globalOptions(
-    program
+  program
       .command('events')
       .description("the pods' events (kubectl get events), oldest first: of one pod (any instance of that name), or of every pod")
       .argument('[pod]', 'name or namespace/name')
       .option('-n, --namespace <ns>', 'namespace of POD', 'default')
       .option('-w, --watch', 'after the list, print events as they happen (until interrupted)')
-      .option('-o, --output <format>', 'json (with -w: one JSON object per line)'),
-  ).action(
+      .option('-o, --output <format>', 'json (with -w: one JSON object per line)')
+    .addHelpText('after', examples([
+      ['every event of every pod, oldest first', 'berth events'],
+      ['the events of pod web, then new ones as they happen', 'berth events web -w'],
+      ['as JSON, for a script', 'berth events -o json | jq \'.[] | select(.type == "Warning")\''],
+    ]))
+    .action(
     act(async (pod: string | undefined, cmdOpts: { namespace: string; watch?: boolean; output?: string }, cmd: Command) => {
       if (cmdOpts.output !== undefined && cmdOpts.output !== 'json') throw new BerthError('InvalidArgument', `-o ${cmdOpts.output}: the output formats are json`);
       const layout = layoutOf(opts(cmd));

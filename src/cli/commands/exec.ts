@@ -14,7 +14,7 @@ import { BerthError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
 import { ConmonRuntime, resolveOciRuntime } from '../../runtime/index.js';
 import { layoutOf } from '../wire.js';
-import { act, findPod, opts } from '../common.js';
+import { act, examples, findPod, opts } from '../common.js';
 
 const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
 
@@ -40,6 +40,11 @@ export function register(program: Command): void {
     .option('-i, --stdin', 'pass stdin to the command')
     .option('-t, --tty', 'stdin is a TTY: allocate a terminal')
     .option('-q, --quiet', 'print only what the command prints')
+    .addHelpText('after', examples([
+      ['run a command in app probe of pod web', 'berth exec web -c probe -- id'],
+      ['an interactive shell in the default app', 'berth exec -it web -- sh'],
+      ["feed stdin to the command; berth exits with the command's exit code", 'echo hello | berth exec -i web -- cat'],
+    ]))
     .action(
       act(async (pod: string, command: string[], c: { container?: string; namespace: string; stdin?: boolean; tty?: boolean; quiet?: boolean }, cmd: Command) => {
         const o = opts(cmd);

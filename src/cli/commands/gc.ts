@@ -19,7 +19,7 @@ import { applyOrphans, plannedAction, type Outcome } from '../../reconciler/orph
 import { scanHost } from '../../reconciler/orphan-scan.js';
 import { findOrphans } from '../../reconciler/orphans.js';
 import { BUILTIN_SOURCE_FILE } from '../../spec/cni-config.js';
-import { act, EXIT_USAGE, globalOptions, opts } from '../common.js';
+import { act, examples, EXIT_USAGE, opts } from '../common.js';
 import { table } from '../format.js';
 import { createHost, createLogger } from '../wire.js';
 import { imageGc, imageService } from './image.js';
@@ -59,10 +59,15 @@ export async function lockHolder(stateDir: string): Promise<{ pid?: number } | u
 }
 
 export function register(program: Command): void {
-  globalOptions(program.command('gc').description('remove every berth object no pod owns (netns, containers, CNI attachments and IPAM, masquerade rules, mounts, pod and log dirs, bridges, images past the grace period)'))
+  program.command('gc').description('remove every berth object no pod owns (netns, containers, CNI attachments and IPAM, masquerade rules, mounts, pod and log dirs, bridges, images past the grace period)')
     .option('--dry-run', 'only list what would be removed')
     .option('--grace <duration>', 'image gc: keep what was pulled or written within this time', '1h')
     .option('-o, --output <format>', 'json')
+    .addHelpText('after', examples([
+      ['list what no pod owns (netns, containers, CNI attachments, mounts, bridges, images), remove nothing', 'berth gc --dry-run'],
+      ['remove it; images pulled in the last hour are kept', 'berth gc'],
+      ['as JSON', 'berth gc --dry-run -o json'],
+    ]))
     .action(
       act(async (c: { dryRun?: boolean; grace: string; output?: string }, cmd: Command) => {
         const o = opts(cmd);

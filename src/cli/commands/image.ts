@@ -20,7 +20,7 @@ import { createImageService, MAX_JSON_BODY, parseImageReference } from '../../im
 import type { BerthImageService, ImageRecord, PullProgress } from '../../image/index.js';
 import { listRecords } from '../../reconciler/index.js';
 import { table } from '../format.js';
-import { act, globalOptions, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 import { createLogger, layoutOf, type GlobalOptions } from '../wire.js';
 
 export function imageService(o: GlobalOptions, log: Logger): BerthImageService {
@@ -176,12 +176,24 @@ export async function verifyImage(svc: BerthImageService, rec: ImageRecord): Pro
 }
 
 export function register(program: Command): void {
-  const image = program.command('image').description('the image store: pull, ls, inspect, rm, gc, verify');
+  const image = program
+    .command('image')
+    .description('the image store: pull, ls, inspect, rm, gc, verify')
+    .addHelpText('after', examples([
+      ['pull an image ahead of the pods that use it', 'berth image pull registry.example.com:5000/app:1.0'],
+      ['what is in the store', 'berth image ls'],
+      ['free space: remove what no pod uses', 'berth image gc'],
+    ]));
 
-  globalOptions(image.command('pull').description('pull an image into the store (and check the trust policy)').argument('<reference>'))
+  image.command('pull').description('pull an image into the store (and check the trust policy)').argument('<reference>')
     .option('--policy <policy>', 'Always, IfNotPresent or Never (default: Kubernetes default of the reference)')
     .option('--render', 'also render the root filesystem')
     .option('-q, --quiet', 'print only the digest')
+    .addHelpText('after', examples([
+      ['pull from a registry (registries.conf, auth.json and policy.json of --config-dir apply)', 'berth image pull registry.example.com:5000/app:1.0'],
+      ['from a local OCI layout, and render its root filesystem', 'berth image pull --render oci:/opt/berth/images/busybox:latest'],
+      ['only the digest, for a script', 'berth image pull -q docker-archive:/tmp/app.tar'],
+    ]))
     .action(
       act(async (reference: string, c: { policy?: string; render?: boolean; quiet?: boolean }, cmd: Command) => {
         const o = opts(cmd);
@@ -204,8 +216,12 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(image.command('ls').description('references in the store'))
+  image.command('ls').description('references in the store')
     .option('-o, --output <format>', 'json')
+    .addHelpText('after', examples([
+      ['every reference in the store with its digest', 'berth image ls'],
+      ['as JSON', 'berth image ls -o json'],
+    ]))
     .action(
       act(async (c: { output?: string }, cmd: Command) => {
         const o = opts(cmd);
@@ -233,7 +249,10 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(image.command('inspect').description('manifest, config and layers of a stored image (JSON)').argument('<reference>'))
+  image.command('inspect').description('manifest, config and layers of a stored image (JSON)').argument('<reference>')
+    .addHelpText('after', examples([
+      ['manifest, config and layers of a stored image', 'berth image inspect oci:/opt/berth/images/busybox:latest | jq .config'],
+    ]))
     .action(
       act(async (reference: string, _c: unknown, cmd: Command) => {
         const o = opts(cmd);
@@ -249,8 +268,12 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(image.command('rm').description('forget references (blobs go at the next gc)').argument('<references...>'))
+  image.command('rm').description('forget references (blobs go at the next gc)').argument('<references...>')
     .option('--force', 'also when a pod record still uses it')
+    .addHelpText('after', examples([
+      ['forget a reference; its blobs go at the next gc', 'berth image rm registry.example.com:5000/app:1.0'],
+      ['also when a pod record still names it', 'berth image rm --force oci:/opt/images/old:1'],
+    ]))
     .action(
       act(async (references: string[], c: { force?: boolean }, cmd: Command) => {
         const o = opts(cmd);
@@ -276,9 +299,13 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(image.command('gc').description('remove blobs and rendered trees no pod and no recent pull uses'))
+  image.command('gc').description('remove blobs and rendered trees no pod and no recent pull uses')
     .option('--grace <duration>', 'keep what was pulled or written within this time', '1h')
     .option('--dry-run', 'only print what would be removed')
+    .addHelpText('after', examples([
+      ['what would be removed', 'berth image gc --dry-run'],
+      ['remove what no pod uses and was not pulled in the last 10 minutes', 'berth image gc --grace 10m'],
+    ]))
     .action(
       act(async (c: { grace: string; dryRun?: boolean }, cmd: Command) => {
         const o = opts(cmd);
@@ -292,7 +319,11 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(image.command('verify').description('re-hash stored blobs and check the trust policy').argument('[references...]', 'default: every stored reference'))
+  image.command('verify').description('re-hash stored blobs and check the trust policy').argument('[references...]', 'default: every stored reference')
+    .addHelpText('after', examples([
+      ['re-hash every stored blob and check the trust policy again', 'berth image verify'],
+      ['one image', 'berth image verify registry.example.com:5000/app:1.0'],
+    ]))
     .action(
       act(async (references: string[], _c: unknown, cmd: Command) => {
         const o = opts(cmd);

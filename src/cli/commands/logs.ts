@@ -14,7 +14,7 @@ import { parseDuration } from '../../common/duration.js';
 import { logSegments, readAppLog } from '../../runtime/logs.js';
 import { podLogDir } from '../../reconciler/index.js';
 import { layoutOf } from '../wire.js';
-import { act, findPod, opts } from '../common.js';
+import { act, examples, findPod, opts } from '../common.js';
 import { pickApp } from './exec.js';
 
 interface LogsFlags {
@@ -45,6 +45,12 @@ export function register(program: Command): void {
     .option('--since-time <time>', 'only lines at or after this RFC 3339 time')
     .option('--all-containers', "every app's log (init containers first)")
     .option('--prefix', 'prefix each line with [pod/NAME/APP]')
+    .addHelpText('after', examples([
+      ['the log of the default app of pod web', 'berth logs web'],
+      ['follow app httpd across restarts, with timestamps', 'berth logs web -c httpd -f --timestamps'],
+      ['why did it crash: the execution before the restart, last 50 lines', 'berth logs web -c httpd --previous --tail 50'],
+      ['every app of the pod, each line prefixed, of the last 10 minutes', 'berth logs web --all-containers --prefix --since 10m'],
+    ]))
     .action(
       act(async (pod: string, c: LogsFlags, cmd: Command) => {
         const o = opts(cmd);

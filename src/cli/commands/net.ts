@@ -9,7 +9,7 @@ import { BerthError } from '../../common/errors.js';
 import { CniError, ExecCni, parseNetworkConfigList, versionAtLeast, type CachedAttachment, type CniRuntime, type NetworkConfigList } from '../../cni/index.js';
 import { LOOPBACK_LIST } from '../../reconciler/attachments.js';
 import { Reconciler } from '../../reconciler/index.js';
-import { act, globalOptions, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 import { createHost, createLogger } from '../wire.js';
 
 export interface NetPluginInfo {
@@ -187,9 +187,19 @@ export function netInspectText(n: NetInfo): string {
 }
 
 export function register(program: Command): void {
-  const net = program.command('net').description('networks and attachments');
-  globalOptions(net.command('ls').description('networks, their plugins and versions, attachments and STATUS'))
+  const net = program
+    .command('net')
+    .description('networks and attachments')
+    .addHelpText('after', examples([
+      ['every network berth knows, with its attachments', 'berth net ls'],
+      ['one network in detail', 'berth net inspect podnet'],
+    ]));
+  net.command('ls').description('networks, their plugins and versions, attachments and STATUS')
     .option('-o, --output <format>', 'json')
+    .addHelpText('after', examples([
+      ['every network (Network documents, conflists, the built-in default) with its attachments', 'berth net ls'],
+      ['as JSON', 'berth net ls -o json'],
+    ]))
     .action(
       act(async (cmdOpts: { output?: string }, cmd: Command) => {
         const nets = await collectNetworks(cmd);
@@ -198,8 +208,11 @@ export function register(program: Command): void {
         return 0;
       }),
     );
-  globalOptions(net.command('inspect').description('one network in detail').argument('<name>', 'network name'))
+  net.command('inspect').description('one network in detail').argument('<name>', 'network name')
     .option('-o, --output <format>', 'json')
+    .addHelpText('after', examples([
+      ['the CNI configuration list, subnets and attachments of network podnet', 'berth net inspect podnet'],
+    ]))
     .action(
       act(async (name: string, cmdOpts: { output?: string }, cmd: Command) => {
         const nets = await collectNetworks(cmd, name);

@@ -12,7 +12,7 @@ import { createHost, createLogger } from '../wire.js';
 import { podJson, sortRows, statusCells, statusDoc, statusHead, statusJson, statusTable, tableLine, widths, type TableOptions } from '../format.js';
 import { execute, parseTemplate, relaxedPath, type Template } from '../jsonpath.js';
 import { matches, parseSelector, type Selector } from '../selector.js';
-import { act, EXIT_USAGE, globalOptions, opts } from '../common.js';
+import { act, examples, EXIT_USAGE, opts } from '../common.js';
 
 type Output = { kind: 'table' | 'wide' | 'json' | 'yaml' | 'name' } | { kind: 'jsonpath'; template: Template };
 
@@ -157,12 +157,10 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
 }
 
 export function register(program: Command): void {
-  globalOptions(
-    program
+  program
       .command('status')
       .description('one row per pod (kubectl get pods conventions)')
-      .argument('[pod]', 'only this pod (name or namespace/name)'),
-  )
+      .argument('[pod]', 'only this pod (name or namespace/name)')
     .option('-o, --output <format>', `output format: ${FORMATS}`)
     .option('-n, --namespace <ns>', 'only pods of this namespace', 'default')
     .option('-A, --all-namespaces', 'pods of every namespace, with a NAMESPACE column')
@@ -170,16 +168,12 @@ export function register(program: Command): void {
     .option('-w, --watch', 'after the rows, print a row each time a pod changes (until interrupted)')
     .option('--no-headers', 'leave out the header line')
     .option('--sort-by <jsonpath>', "sort by a field of each pod's JSON, e.g. .name, .restarts, .status")
-    .addHelpText(
-      'after',
-      `
-Examples:
-  berth status -A -o wide
-  berth status -l 'app=web,tier in (front,edge)' --sort-by .restarts
-  berth status -o jsonpath='{range .pods[*]}{.name}{"\\t"}{.status}{"\\n"}{end}'
-  berth status -w
-`,
-    )
+    .addHelpText('after', examples([
+      ['every pod of every namespace, with IPs, networks, ports, images and git revisions', 'berth status -A -o wide'],
+      ['pods by label, most restarted last', "berth status -l 'app=web,tier in (front,edge)' --sort-by .restarts"],
+      ['name and status of each pod, for a script', `berth status -o jsonpath='{range .pods[*]}{.name}{"\\t"}{.status}{"\\n"}{end}'`],
+      ['a row each time a pod changes, until interrupted', 'berth status -w'],
+    ]))
     .action(
       act(async (pod: string | undefined, c: StatusOpts, cmd: Command) => {
         let out: Output;

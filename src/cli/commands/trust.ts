@@ -20,7 +20,7 @@ import { parsePolicy, policyPath } from '../../image/config/policy.js';
 import { createImageService } from '../../image/index.js';
 import { readPublicKeys } from '../../image/signature/simple-signing.js';
 import { table } from '../format.js';
-import { act, globalOptions, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 import { layoutOf } from '../wire.js';
 
 interface RawPolicy {
@@ -124,19 +124,27 @@ export async function listTrust(configDir: string): Promise<TrustEntry[]> {
 }
 
 export function register(program: Command): void {
-  const trust = program.command('trust').description('signature trust: keys per image prefix');
+  const trust = program
+    .command('trust')
+    .description('signature trust: keys per image prefix')
+    .addHelpText('after', examples([
+      ['require signatures by this key for images under a prefix', 'berth trust add --prefix registry.example.com/team key.asc'],
+      ['what is trusted', 'berth trust ls'],
+    ]));
 
-  globalOptions(
-    trust
+  trust
       .command('add')
       .description('trust KEYFILE (an OpenPGP public key) for images under --prefix; appc keys can be discovered instead (--discover NAME --fingerprint FPR)')
-      .argument('[keyfile]'),
-  )
+      .argument('[keyfile]')
     .option('--prefix <prefix>', 'image prefix (docker: host[/namespace…]; appc: name prefix)')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key, trusted for every prefix')
     .option('--discover <name>', 'appc: fetch the key from the ac-discovery-pubkeys of NAME (needs --fingerprint)')
     .option('--fingerprint <fpr>', 'with --discover: the fingerprint you checked out of band; any other key is refused')
+    .addHelpText('after', examples([
+      ['trust an OpenPGP key for images under a registry namespace (policy.json signedBy)', 'berth trust add --prefix registry.example.com/team key.asc'],
+      ['appc: fetch the key by meta discovery, accepting only the fingerprint checked out of band', 'berth trust add --transport appc --prefix example.com/app --discover example.com/app --fingerprint 0123ABCD...'],
+    ]))
     .action(
       act(async (keyfile: string | undefined, c: { prefix?: string; transport: string; root?: boolean; discover?: string; fingerprint?: string }, cmd: Command) => {
         const { configDir, stateDir } = layoutOf(opts(cmd));
@@ -191,8 +199,12 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(trust.command('ls').description('trusted keys per prefix'))
+  trust.command('ls').description('trusted keys per prefix')
     .option('-o, --output <format>', 'json')
+    .addHelpText('after', examples([
+      ['the trusted keys per prefix and transport', 'berth trust ls'],
+      ['as JSON', 'berth trust ls -o json'],
+    ]))
     .action(
       act(async (c: { output?: string }, cmd: Command) => {
         const { configDir } = layoutOf(opts(cmd));
@@ -204,10 +216,14 @@ export function register(program: Command): void {
       }),
     );
 
-  globalOptions(trust.command('rm').description('stop trusting keys for a prefix').argument('[fingerprint]', 'only this key (appc)'))
+  trust.command('rm').description('stop trusting keys for a prefix').argument('[fingerprint]', 'only this key (appc)')
     .option('--prefix <prefix>', 'image prefix')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key')
+    .addHelpText('after', examples([
+      ['stop trusting every key for a prefix', 'berth trust rm --prefix registry.example.com/team'],
+      ['appc: remove one key of a prefix', 'berth trust rm --transport appc --prefix example.com/app 0123ABCD...'],
+    ]))
     .action(
       act(async (fingerprint: string | undefined, c: { prefix?: string; transport: string; root?: boolean }, cmd: Command) => {
         const { configDir } = layoutOf(opts(cmd));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { execa } from 'execa';
 import { BerthError } from '../../common/errors.js';
-import { act, opts } from '../common.js';
+import { act, examples, opts } from '../common.js';
 
 /** Set by the bundler (scripts/bundle.mjs) from package.json and `git rev-parse`. */
 declare const __BERTH_VERSION__: string | undefined;
@@ -96,7 +96,10 @@ export function register(program: Command): void {
     .command('version')
     .description('versions of berth and of the runtimes, conmon and CNI plugins it finds')
     .option('-o, --output <format>', 'json for one JSON document')
-    .addHelpText('after', '\nExamples:\n  berth version\n  berth version -o json | jq .runtimes')
+    .addHelpText('after', examples([
+      ['berth, node, the OCI runtimes, conmon and the CNI plugins found', 'berth version'],
+      ['the same as JSON (version, commit, node, runtimes, conmon, cni)', 'berth version -o json | jq .runtimes'],
+    ]))
     .action(act(async (cmdOpts: { output?: string }, cmd: Command) => {
       if (cmdOpts.output !== undefined && cmdOpts.output !== 'json') throw new BerthError('InvalidArgument', `-o ${cmdOpts.output}: the only output format of version is json`);
       const report = await versionReport(opts(cmd).cniPluginDir);

@@ -88,7 +88,7 @@ describe('StartError under restartPolicy Never', () => {
       apps: { a: { image: 'img', containerId: 'berth-u1-a', state: 'failed', restartCount: 0, lastError: null, lastExit: { exitCode: 128, finishedAt: 5, reason: 'StartError', message: 'exec: "nope": not found' } } },
     } as PodRecord;
     const row = podStatusRow(rec, { a: { containerId: 'berth-u1-a', state: 'unknown' } });
-    expect(row).toMatchObject({ status: 'StartError', reason: 'a', message: 'exec: "nope": not found' });
+    expect(row).toMatchObject({ status: 'StartError', reason: 'StartError', message: 'app a: exec: "nope": not found' });
     expect(row.apps[0]).toMatchObject({ reason: 'StartError', exitCode: 128 });
   });
 });

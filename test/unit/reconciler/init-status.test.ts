@@ -42,7 +42,7 @@ describe('status words with init containers', () => {
   it('Init:Error after a failed run, Init:CrashLoopBackOff while it backs off; init restarts counted while initializing', () => {
     const failed = rec('initializing', { proxy: on, setup: { state: 'exited', lastExit: { exitCode: 2, finishedAt: 2 }, restartCount: 3 } });
     const r = podStatusRow(failed, { proxy: running('proxy'), setup: exited('setup', 2) });
-    expect(r).toMatchObject({ status: 'Init:Error', reason: 'setup', restarts: 3 });
+    expect(r).toMatchObject({ status: 'Init:Error', reason: 'Error', restarts: 3 });
     const backoff = rec('initializing', { proxy: on, setup: { state: 'backoff', backoffMs: 20_000, lastExit: { exitCode: 2, finishedAt: 2 }, restartCount: 3 } });
     expect(podStatusRow(backoff, { proxy: running('proxy'), setup: exited('setup', 2) }).status).toBe('Init:CrashLoopBackOff');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { converged, issueRow, podStatusRow } from '../../../src/reconciler/status.js';
+import { appFailureReason, converged, issueRow, podStatusRow, stepReason } from '../../../src/reconciler/status.js';
 import type { PodRecord } from '../../../src/reconciler/records.js';
 
 function record(over: Partial<PodRecord> = {}): PodRecord {
@@ -45,7 +45,7 @@ describe('pod status (kubectl words)', () => {
     const rec = record();
     rec.apps.b = { ...rec.apps.b!, state: 'backoff', backoffMs: 10_000, restartCount: 2, lastExit: { exitCode: 1, finishedAt: 5 } };
     const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1, startedAt: 1 } });
-    expect(row).toMatchObject({ status: 'CrashLoopBackOff', ready: '1/2', restarts: 2, reason: 'b' });
+    expect(row).toMatchObject({ status: 'CrashLoopBackOff', ready: '1/2', restarts: 2, reason: 'CrashLoopBackOff' });
     expect(row.message).toContain('exit code 1');
     expect(converged(row)).toBe(false);
   });
@@ -54,6 +54,29 @@ describe('pod status (kubectl words)', () => {
     const err = { step: 'pull', code: 'Unavailable', message: 'registry down' };
     expect(podStatusRow(record({ phase: 'stepFailed', lastError: err }), {}).status).toBe('ErrImagePull');
     expect(podStatusRow(record({ phase: 'setupBackoff', lastError: err }), {}).status).toBe('ImagePullBackOff');
+  });
+
+  it('gives a failed setup step kubectl\'s reason word, never the step name', () => {
+    const at = (phase: PodRecord['phase'], step: string, code = 'Unavailable') => podStatusRow(record({ phase, lastError: { step, code, message: 'why' } }), {});
+    expect(at('stepFailed', 'pull')).toMatchObject({ status: 'ErrImagePull', reason: 'ErrImagePull', message: 'why' });
+    expect(at('setupBackoff', 'render')).toMatchObject({ status: 'ImagePullBackOff', reason: 'ImagePullBackOff' });
+    expect(at('setupBackoff', 'sandbox')).toMatchObject({ status: 'ContainerCreating', reason: 'FailedCreatePodSandBox' });
+    expect(at('setupBackoff', 'attach')).toMatchObject({ status: 'ContainerCreating', reason: 'FailedCreatePodSandBox' });
+    expect(at('setupBackoff', 'init')).toMatchObject({ reason: 'CreateContainerError' });
+    expect(at('failed', 'pull', 'PermissionDenied')).toMatchObject({ status: 'ErrImagePull', reason: 'ErrImagePull' });
+    expect(at('failed', 'deadline', 'DeadlineExceeded')).toMatchObject({ status: 'DeadlineExceeded', reason: 'DeadlineExceeded' });
+    expect(at('failed', 'init', 'InitFailed')).toMatchObject({ status: 'Error', reason: 'Error' });
+    expect(stepReason({ step: 'teardown', code: 'Unavailable' })).toBe('FailedKillPod');
+    expect(stepReason({ step: 'init', code: 'InvalidArgument', reason: 'CreateContainerConfigError' })).toBe('CreateContainerConfigError');
+  });
+
+  it('names the app whose start failed in the message; the reason is the kubelet\'s word', () => {
+    expect(appFailureReason({ state: 'backoff', lastError: { reason: 'ErrImagePull' } })).toBe('ImagePullBackOff');
+    expect(appFailureReason({ state: 'failed', lastError: { reason: 'ErrImagePull' } })).toBe('ErrImagePull');
+    expect(appFailureReason({ state: 'backoff', lastError: {} })).toBe('CreateContainerError');
+    expect(appFailureReason({ state: 'failed', lastError: { reason: 'CreateContainerConfigError' } })).toBe('CreateContainerConfigError');
+    expect(appFailureReason({ state: 'backoff', lastError: null, backoffMs: 10_000 })).toBe('CrashLoopBackOff');
+    expect(appFailureReason({ state: 'running', lastError: null })).toBeNull();
   });
 
   it('is Completed when every app exited 0 under OnFailure', () => {
@@ -82,7 +105,7 @@ describe('pod status (kubectl words)', () => {
     const rec = record();
     rec.apps.b = { ...rec.apps.b!, state: 'backoff', backoffMs: 1000, lastError: { code: 'Unavailable', message: 'no such layout', reason: 'ErrImagePull' } };
     const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1, startedAt: 1 } });
-    expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'b', message: 'no such layout' });
+    expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'ImagePullBackOff', message: 'app b: no such layout' });
   });
 
   it('takes the network from the host when given: no netns handle, no address', () => {
