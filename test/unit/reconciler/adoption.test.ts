@@ -58,7 +58,7 @@ describe('agent restarts (fake host)', () => {
     expect(res.exitCode).toBe(1);
     expect(f.images.pulls.length).toBeGreaterThan(1);
     const row = (await collectStatus(f.host))[0]!;
-    expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'b', ready: '1/2', restarts: 1, message: 'no such layout' });
+    expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'ImagePullBackOff', ready: '1/2', restarts: 1, message: 'app b: no such layout' });
     expect(row.apps.find((a) => a.name === 'b')).toMatchObject({ reason: 'ImagePullBackOff', restartCount: 1 });
     // the source is back: the app is started again, its restart counted once
     f.images.failing.clear();
