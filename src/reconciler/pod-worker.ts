@@ -83,7 +83,7 @@ export class PodWorker {
       // An execution that exited before it was started is the agent's own interrupted start.
       // Only a regular app seen says init is done (init containers and sidecars run before).
       if (kind === 'app' && (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined))) seen = true;
-      const recorded: AppRecorded = { state: prev?.state, lastExit: prev?.lastExit ?? null, backoffMs: prev?.backoffMs, lastError: prev?.lastError ?? null };
+      const recorded: AppRecorded = { state: prev?.state, lastExit: prev?.lastExit ?? null, backoffMs: prev?.backoffMs, lastError: prev?.lastError ?? null, ready: prev?.ready, started: prev?.started };
       // a regular app's spec now and the one its execution on the host was started from (an agent
       // killed after the record took a new spec, before the app was replaced: replaced now)
       const spec = kind === 'app' ? { spec: containerSpecHash(c), ...(prev?.specHash ? { runningSpec: prev.specHash } : {}) } : {};

@@ -59,6 +59,9 @@ export interface AppRecorded {
   backoffMs?: number | undefined;
   /** set when the last start failed: a back-off then waits for a start, not for an exit's restart */
   lastError?: AppError | null | undefined;
+  /** the running execution's last readiness and startup results (kept through an adoption until a probe says otherwise) */
+  ready?: boolean | undefined;
+  started?: boolean | undefined;
 }
 
 export interface AppMachineInput {
@@ -190,7 +193,9 @@ function initialContext(input: AppMachineInput): AppContext {
     exitSeen: false,
     adoption: how,
   };
-  if (o.state === 'running') return { ...base, pid: o.pid ?? null, startedAt: o.startedAt };
+  // an adopted execution keeps what it last showed (READY does not flap at every agent restart); probes then decide
+  const kept = input.recorded?.state === 'running' ? { ready: input.recorded.ready === true, started: input.recorded.started === true } : {};
+  if (o.state === 'running') return { ...base, ...kept, pid: o.pid ?? null, startedAt: o.startedAt };
   if (o.state !== 'exited' || how === 'redo') return base;
   const ctx = { ...base, startedAt: o.startedAt ?? null, lastExit: { exitCode: o.exitCode, finishedAt: o.finishedAt } };
   if (how === 'backoff') {

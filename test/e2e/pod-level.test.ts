@@ -30,7 +30,7 @@ describe.skipIf(!isRoot)('pod-level fields: shareProcessNamespace and resources'
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const waitLog = async (pod: string, app: string, mark: string) => {
-    for (let i = 0; i < 150 && !(await logs(pod, app)).includes(mark); i++) await sleep(100);
+    for (let i = 0; i < 300 && !(await logs(pod, app)).includes(mark); i++) await sleep(100);
   };
 
   beforeAll(async () => {
@@ -81,7 +81,7 @@ spec:
       ids.add(shortId(p.uid));
       short[p.name] = shortId(p.uid);
     }
-    await waitLog('shared', 'b', 'CHECK-DONE');
+    await waitLog('shared', 'b', '\nCHECK-DONE\n'); // the line itself, not the script in a ps listing
   }, 180_000);
 
   afterAll(async () => {

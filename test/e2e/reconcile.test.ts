@@ -198,8 +198,8 @@ describe.skipIf(!isRoot)('daemon mode and dry-run', () => {
       const first = s1.pods.find((p) => p.name === 'watched')!;
       ids.add(shortId(first.uid!));
       await sb.writeSpec('d.yaml', podYaml('watched', image, [{ name: 'main', script: `echo v2; ${LOOP}` }]));
-      const s2 = await waitFor((s) => s.pods.some((p) => p.name === 'watched' && p.uid !== first.uid && p.status === 'Running'), 20_000);
-      ids.add(shortId(s2.pods.find((p) => p.name === 'watched')!.uid!));
+      // a changed command restarts the app in the same pod (smallest change)
+      await waitFor((s) => s.pods.some((p) => p.name === 'watched' && p.uid === first.uid && p.apps[0]!.pid !== first.apps[0]!.pid && p.apps[0]!.restartCount === 1 && p.status === 'Running'), 20_000);
       await sb.removeSpec('d.yaml');
       await waitFor((s) => s.pods.length === 0, 20_000);
       await sb.writeSpec('e.yaml', podYaml('survivor', image, [{ name: 'main', script: LOOP }]));

@@ -187,7 +187,7 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     // every line of the JSON stream is one pod's row; the old pods did not change
     const lines = jsonOut.trim().split('\n').map((l) => JSON.parse(l) as Row);
     expect(lines.slice(0, 2).map((p) => p.name)).toEqual(['cache', 'db']);
-    expect(new Set(lines.slice(2).map((p) => p.name))).toEqual(new Set(['queue']));
+    expect(new Set(lines.slice(2).map((p) => p.name)), JSON.stringify(lines.filter((p) => p.name !== 'queue'))).toEqual(new Set(['queue']));
     // the added rows line up under the first table's columns
     const header = first[0]!;
     const added = tableOut.split('\n').find((l) => /^data +queue /.test(l))!;
