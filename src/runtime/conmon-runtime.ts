@@ -57,7 +57,7 @@ import { idmapMount, probeIdmap } from './userns.js';
 import { execArgsProblem } from '../spec/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import { monitorCommand } from './monitor-scope.js';
-import { podCgroupPath, removePodCgroupDirs, writePodCgroup } from './pod-cgroup.js';
+import { podCgroupPath, removeCgroupDirs, writePodCgroup } from './pod-cgroup.js';
 import { runExec } from './exec.js';
 import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
 import type { AppDrift, AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime, PodCgroupResources } from './types.js';
@@ -638,7 +638,7 @@ export class ConmonRuntime implements AppRuntime {
         errors.push(err);
       }
     }
-    await this.removeCgroups(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`).catch((err: unknown) => errors.push(err));
+    await removeCgroupDirs(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`) // crun leaves some behind.catch((err: unknown) => errors.push(err));
     for (const p of [this.exitFile(id), join(this.socksDir, id), this.containerDir(id)]) {
       await rm(p, { recursive: true, force: true }).catch((err: unknown) => errors.push(err));
     }
@@ -662,28 +662,6 @@ export class ConmonRuntime implements AppRuntime {
       if (st && st.state !== 'Z') out.push({ pid: st.pid, startTime: st.startTime });
     }
     return out;
-  }
-
-  /** rmdir the leaf cgroup in every hierarchy (crun leaves some behind); busy dirs are retried. */
-  private async removeCgroups(cgroupsPath: string): Promise<void> {
-    const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
-    for (const mount of [...v1, ...v2]) {
-      const dir = join(mount, cgroupsPath);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await rmdir(dir);
-          break;
-        } catch (err) {
-          const code = errnoOf(err);
-          if (code === 'ENOENT') break;
-          if (code === 'EBUSY' && attempt < 20) {
-            await sleep(25);
-            continue;
-          }
-          throw err;
-        }
-      }
-    }
   }
 
   /**
@@ -716,7 +694,7 @@ export class ConmonRuntime implements AppRuntime {
 
   /** AppRuntime.removePodCgroup */
   async removePodCgroup(name: string): Promise<void> {
-    await removePodCgroupDirs(podCgroupPath(this.cgroupParent, name));
+    await removeCgroupDirs(podCgroupPath(this.cgroupParent, name));
   }
 
   /** appc post-stop over the exited app's rootfs (appc-handlers.ts); the app must not be running. */

@@ -8,7 +8,7 @@
  *   from the cpu limit, memory.limit_in_bytes from the memory limit;
  * - v2: cpu.weight (the shares mapped to 1..10000), cpu.max, memory.max, with the cpu,
  *   memory and pids controllers enabled in cgroup.subtree_control from the root down.
- * The value builders are pure; writePodCgroup and removePodCgroupDirs touch /sys/fs/cgroup.
+ * The value builders are pure; writePodCgroup and removeCgroupDirs touch /sys/fs/cgroup.
  */
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -112,8 +112,8 @@ export async function writePodCgroup(mode: CgroupMode, rel: string, res: PodCgro
   }
 }
 
-/** rmdir the pod cgroup in every hierarchy (its children gone); busy is retried, absent is fine. */
-export async function removePodCgroupDirs(rel: string): Promise<void> {
+/** rmdir a cgroup (an app's, the pod's once its children are gone) in every hierarchy; busy is retried, absent is fine. */
+export async function removeCgroupDirs(rel: string): Promise<void> {
   const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
   for (const mount of [...v1, ...v2]) {
     const dir = join(mount, rel);
