@@ -35,24 +35,26 @@ export function changedApps(prev: Pod, next: Pod): AppChange[] {
   for (const c of next.spec.containers) {
     const old = prev.spec.containers.find((o) => o.name === c.name);
     if (!old || containerSpecHash(old) === containerSpecHash(c)) continue;
-    const a = old as unknown as Record<string, unknown>;
-    const b = c as unknown as Record<string, unknown>;
-    const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k])).sort();
-    out.push({ name: c.name, fields });
+    out.push({ name: c.name, fields: differingKeys(old, c) });
   }
   return out;
 }
 
+/** The top-level keys whose values differ between two objects, sorted. */
+function differingKeys(a: object, b: object): string[] {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => canonicalJson(x[k]) !== canonicalJson(y[k])).sort();
+}
+
 /** The pod-level fields that differ between two specs (`metadata.labels`, `spec.volumes`, …), for the plan. */
 export function changedPodFields(prev: Pod, next: Pod): string[] {
-  const out: string[] = [];
-  const diffKeys = (base: string, a: Record<string, unknown>, b: Record<string, unknown>, skip: string[] = []) => {
-    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-      if (!skip.includes(k) && canonicalJson(a[k]) !== canonicalJson(b[k])) out.push(`${base}.${k}`);
-    }
-  };
-  diffKeys('metadata', prev.metadata as Record<string, unknown>, next.metadata as Record<string, unknown>);
-  diffKeys('spec', prev.spec as Record<string, unknown>, next.spec as Record<string, unknown>, ['containers']);
+  const out = [
+    ...differingKeys(prev.metadata, next.metadata).map((k) => `metadata.${k}`),
+    ...differingKeys(prev.spec, next.spec)
+      .filter((k) => k !== 'containers')
+      .map((k) => `spec.${k}`),
+  ];
   const names = (p: Pod) => p.spec.containers.map((c) => c.name).join(',');
   if (names(prev) !== names(next)) out.push('spec.containers (names or order)');
   else {
