@@ -19,10 +19,10 @@ export default tseslint.config(
   // reconciler; cli and daemon are the outer layer.
   {
     files: ['src/common/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['../spec/*', ...HOST, '../state-machines/*', ...OUTER] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: ['../api/*', ...HOST, '../state-machines/*', ...OUTER] }] },
   },
   {
-    files: ['src/spec/**'],
+    files: ['src/api/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: [...HOST, '../state-machines/*', ...OUTER] }] },
   },
   {

@@ -7,7 +7,7 @@
  * decoder would refuse the whole manifest).
  */
 import { AC_IDENTIFIER, AC_NAME } from '../image/appc/manifest.js';
-import type { Container, Pod } from '../spec/pod.js';
+import type { Container, Pod } from '../api/pod.js';
 
 export const AC_VERSION = '0.8.11';
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

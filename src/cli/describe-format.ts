@@ -7,7 +7,7 @@
  */
 import { qosClass } from '../runtime/qos.js';
 import type { AppStatus } from '../runtime/types.js';
-import type { Container, EnvVar, Pod, Volume } from '../spec/pod.js';
+import type { Container, EnvVar, Pod, Volume } from '../api/pod.js';
 import type { PodRecord, PodStatusRow, StoredEvent } from '../reconciler/index.js';
 import { kubeAge } from './format.js';
 

@@ -5,7 +5,7 @@
  * the status rows after it, so it reports what the host shows, not what was attempted.
  */
 import { converged, type OnceResult, type PodStatusRow } from '../reconciler/index.js';
-import { formatIssue } from '../spec/index.js';
+import { formatIssue } from '../api/index.js';
 
 export type PodChange = 'created' | 'updated' | 'deleted' | 'unchanged' | 'invalid';
 

@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import { BerthError, errorMessage, safeTimeout, timeoutSignal } from '../common/index.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import type { AppRuntime } from '../runtime/types.js';
 
 type ProbeSpec = NonNullable<Container['livenessProbe']>;

@@ -10,7 +10,7 @@ import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { MAX_TIMER_MS } from '../common/timers.js';
 import { runHandler, type HandlerAction } from '../probe/handlers.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import type { PodRecord } from './records.js';

@@ -24,7 +24,7 @@ import { parseImageReference } from '../image/index.js';
 import type { MountPoint } from '../image/appc/manifest.js';
 import type { RenderedImage } from '../image/types.js';
 import type { AppLaunch, AppRuntime } from '../runtime/types.js';
-import type { Container, Pod } from '../spec/pod.js';
+import type { Container, Pod } from '../api/pod.js';
 import { containerId } from './layout.js';
 import type { PodRecord } from './records.js';
 import { EMPTY_DIR_MODE, emptyDirPath } from './volumes.js';

@@ -10,10 +10,10 @@ import type { Logger } from '../common/logger.js';
 import type { CachedAttachment, CniResult, NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { cachedConfigList, CniError, parseNetworkConfigList, versionAtLeast } from '../cni/index.js';
 import { isKnownCniVersion } from '../cni/result.js';
-import { podCapabilityArgs } from '../spec/cni-config.js';
+import { podCapabilityArgs } from '../api/cni-config.js';
 import type { Host } from './host.js';
 import { netnsName, sandboxId } from './layout.js';
-import type { PodEvent, PodRecord } from './records.js';
+import type { RecordedEvent, PodRecord } from './records.js';
 
 /** The loopback attachment every pod sandbox gets before its networks (as CRI runtimes do). */
 export const LOOPBACK_LIST = JSON.stringify({ cniVersion: '1.0.0', name: 'berth-loopback', plugins: [{ type: 'loopback' }] });
@@ -64,9 +64,9 @@ function isPortmapIpv6CheckBug(err: unknown, result: { ips?: Array<{ address: st
  * then ADD again (a DEL follows a failed ADD too). Returns one event per repair attempt;
  * healthy pods give none and are not touched.
  */
-export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal, opts: { full?: boolean } = {}): Promise<PodEvent[]> {
+export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal, opts: { full?: boolean } = {}): Promise<RecordedEvent[]> {
   if (rec.pod.spec.hostNetwork || !rec.netns) return [];
-  const events: PodEvent[] = [];
+  const events: RecordedEvent[] = [];
   for (const a of attachmentsOf(rec)) {
     const rt = runtimeConf(rec, rec.netns, a.ifName, a.caps);
     const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);

@@ -13,8 +13,8 @@
  */
 import { BerthError } from '../common/errors.js';
 import { parseCpuMillis, parseQuantity } from '../runtime/quantity.js';
-import type { Container, Pod, Volume } from '../spec/pod.js';
-import { downwardPathProblem, subscriptOf } from '../spec/volume-checks.js';
+import type { Container, Pod, Volume } from '../api/pod.js';
+import { downwardPathProblem, subscriptOf } from '../api/volume-checks.js';
 
 export const DEFAULT_DOWNWARD_MODE = 0o644;
 

@@ -27,7 +27,7 @@ import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs } from '../common/timers.js';
 import type { ImagePullPolicy } from '../image/types.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import { stopApp } from './app-stop.js';
 import { STEP_PRIORITY, type Host } from './host.js';
 import { containerId, netnsName } from './layout.js';

@@ -24,7 +24,7 @@ import { execa } from 'execa';
 import { BerthError, errorMessage } from '../common/errors.js';
 import { parseQuantity } from '../runtime/quantity.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../runtime/volume-paths.js';
-import type { Pod, Volume } from '../spec/pod.js';
+import type { Pod, Volume } from '../api/pod.js';
 
 /** emptyDir directories are world-writable, as the kubelet makes them (the pod dir above is private). */
 export const EMPTY_DIR_MODE = 0o777;

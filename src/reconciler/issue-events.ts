@@ -5,7 +5,7 @@
  * source cannot be read. An issue is emitted when it appears (and again when it comes back
  * after being fixed), not at every sync.
  */
-import type { SpecIssue } from '../spec/types.js';
+import type { SpecIssue } from '../api/types.js';
 import { inSource } from './desired.js';
 import type { PodEventInput } from './events.js';
 import type { Host } from './host.js';

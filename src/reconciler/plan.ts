@@ -4,7 +4,7 @@
  * A change confined to regular containers keeps the pod (same uid, pod-changes.ts) and
  * restarts only those apps (`update-apps`).
  */
-import type { DesiredSet, LoadedPod } from '../spec/types.js';
+import type { DesiredSet, LoadedPod } from '../api/types.js';
 import { changedApps, changedPodFields, type AppChange } from './pod-changes.js';
 import type { PodRecord } from './records.js';
 

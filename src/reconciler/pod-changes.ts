@@ -7,8 +7,8 @@
  * context, the set and order of containers, a container's host ports (CNI port mappings are
  * made with the sandbox), the pod's QoS class — is a new pod.
  */
-import type { Container, ContainerPort, Pod } from '../spec/pod.js';
-import { canonicalJson, specHash } from '../spec/index.js';
+import type { Container, ContainerPort, Pod } from '../api/pod.js';
+import { canonicalJson, specHash } from '../api/index.js';
 import { qosClass } from '../runtime/qos.js';
 
 /** What identifies the pod beyond its key: the spec with each regular container reduced to its pod-level fields. */

@@ -7,8 +7,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/fs.js';
-import type { Pod } from '../spec/pod.js';
-import { podFqdn, podOwnHostname } from '../spec/pod-api-checks.js';
+import type { Pod } from '../api/pod.js';
+import { podFqdn, podOwnHostname } from '../api/pod-api-checks.js';
 
 export interface EtcFiles {
   '/etc/hosts': string;

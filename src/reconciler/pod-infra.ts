@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { BerthError, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AppLaunch } from '../runtime/types.js';
-import type { Container, Pod } from '../spec/pod.js';
+import type { Container, Pod } from '../api/pod.js';
 import type { Host } from './host.js';
 import { infraContainerId, podCgroupName } from './layout.js';
 import { podHostname } from './pod-files.js';

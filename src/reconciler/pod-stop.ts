@@ -9,7 +9,7 @@
  */
 import { codeOf, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import type { PodRecord } from './records.js';

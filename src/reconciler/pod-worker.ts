@@ -8,15 +8,15 @@ import type { Logger } from '../common/logger.js';
 import type { AppStatus } from '../runtime/types.js';
 import type { AppObserved, AppRecorded, AppSummary } from '../state-machines/app.machine.js';
 import { podMachine, type PodAppInput, type PodAppKind, type PodStateValue } from '../state-machines/pod.machine.js';
-import type { Container } from '../spec/pod.js';
-import type { LoadedPod } from '../spec/types.js';
+import type { Container } from '../api/pod.js';
+import type { LoadedPod } from '../api/types.js';
 import { isSidecar, podEnding } from './pod-stop.js';
 import type { Host } from './host.js';
 import { containerId } from './layout.js';
 import { createPodActors, newResources, type PodResources } from './pod-actors.js';
 import { containerSpecHash } from './pod-changes.js';
 import { PodEventDeriver } from './pod-events.js';
-import { removePodDir, writeRecord, type PodEvent, type PodRecord } from './records.js';
+import { removePodDir, writeRecord, type RecordedEvent, type PodRecord } from './records.js';
 import { appFailureReason, stepReason } from './status.js';
 
 export function stateName(value: unknown): PodStateValue {
@@ -178,7 +178,7 @@ export class PodWorker {
    * state writes (the repair changed its attachments), so that an older queued snapshot
    * never overwrites it.
    */
-  recordEvents(events: PodEvent[]): Promise<void> {
+  recordEvents(events: RecordedEvent[]): Promise<void> {
     const r = this.rec;
     for (const e of events) {
       const where = [e.network && `network ${e.network}`, e.interface && `interface ${e.interface}`].filter(Boolean).join(', ');

@@ -14,7 +14,7 @@ import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import { runHandler, type HandlerAction } from '../probe/handlers.js';
 import { parseCriLine } from '../runtime/logs.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import type { AppExited, AppHookInput, AppKillInput } from '../state-machines/app.machine.js';
 import { probeMachine, type ProbeConfigInput, type ProbeKind, type ProbeOutcome, type ProbeTimings, type RunProbeInput } from '../state-machines/probe.machine.js';
 import { handlerTarget, stopApp } from './app-stop.js';

@@ -9,7 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
-import type { DesiredSet, LoadedPod, SpecIssue } from '../spec/types.js';
+import type { DesiredSet, LoadedPod, SpecIssue } from '../api/types.js';
 import { checkPodAttachments, FULL_CHECK_EVERY } from './attachments.js';
 import { IssueEventTracker } from './issue-events.js';
 import { inputReportPath, loadDesired, recordFor, sourceReport, type InputReport } from './desired.js';

@@ -6,8 +6,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
-import type { Pod } from '../spec/pod.js';
-import type { PodNetworkRef, SourceRef } from '../spec/types.js';
+import type { Pod } from '../api/pod.js';
+import type { PodNetworkRef, SourceRef } from '../api/types.js';
 import type { AppSummary } from '../state-machines/app.machine.js';
 import type { Attachment, PodStateValue, StepError } from '../state-machines/pod.machine.js';
 import { podDir, podsDir, type Layout } from './layout.js';
@@ -28,7 +28,7 @@ export interface AppRecord extends Partial<AppSummary> {
 }
 
 /** Something that happened to a pod's network (a repair), handed to the event sink (events.ts). */
-export interface PodEvent {
+export interface RecordedEvent {
   at: number;
   type: 'Normal' | 'Warning';
   reason: string;
@@ -56,7 +56,7 @@ export interface PodRecord {
   initDone: boolean;
   apps: Record<string, AppRecord>;
   /** events of older versions (now in `<state>/events/<uid>.json`, events.ts): dropped at the next write */
-  events?: PodEvent[];
+  events?: RecordedEvent[];
 }
 
 const recordPath = (l: Layout, uid: string) => join(podDir(l, uid), 'pod.json');

@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { watch } from 'chokidar';
 import { errnoOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { parseFile } from '../spec/index.js';
-import { isSpecFile } from '../spec/spec-files.js';
-import type { ParsedFile, SpecIssue } from '../spec/types.js';
+import { parseFile } from '../api/index.js';
+import { isSpecFile } from '../api/spec-files.js';
+import type { ParsedFile, SpecIssue } from '../api/types.js';
 
 /** The largest spec file berth reads (the API server's request limit is 3 MiB; a file may hold several documents). */
 export const MAX_SPEC_FILE_BYTES = 4 * 1024 * 1024;

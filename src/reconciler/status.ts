@@ -4,10 +4,10 @@
  * record for what the host cannot tell (restart counts, back-off, the last error, how far
  * setup got). `berth status -o json` is a stable interface: keep the field names.
  */
-import type { SpecIssue } from '../spec/types.js';
+import type { SpecIssue } from '../api/types.js';
 import type { AppStatus } from '../runtime/types.js';
 import type { Attachment } from '../state-machines/pod.machine.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import { isSidecar } from './pod-stop.js';
 import type { PodRecord } from './records.js';
 

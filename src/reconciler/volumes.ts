@@ -26,7 +26,7 @@ import type { AppLaunch } from '../runtime/types.js';
 import { applyFsGroup, fsGroupMode } from '../runtime/volume-ownership.js';
 import { currentPath, openPath, pathComponents, pinMount, removePinTree, resolveBeneath, unpinMount, type NodeKind, type PinnedNode } from '../runtime/volume-paths.js';
 import { expandVars } from '../runtime/oci-spec.js';
-import type { Container, Pod, Volume } from '../spec/pod.js';
+import type { Container, Pod, Volume } from '../api/pod.js';
 import { downwardApiFiles, type NodeAllocatable, type PodIdentity } from './downward-api.js';
 import { emptyDirPath, ensureEmptyDir, isSetUp, markSetUp, releaseVolumeMounts } from './emptydir.js';
 

@@ -54,7 +54,7 @@ import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayLowerDir, overlayPaths, unmountAll } from './overlay.js';
 import { idmapMount, probeIdmap } from './userns.js';
-import { execArgsProblem } from '../spec/limits.js';
+import { execArgsProblem } from '../api/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import { monitorCommand } from './monitor-scope.js';
 import { podCgroupPath, removeCgroupDirs, writePodCgroup } from './pod-cgroup.js';

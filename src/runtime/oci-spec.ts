@@ -4,12 +4,12 @@
  * /etc/group when `facts.userDb` is not given.
  */
 import { BerthError } from '../common/index.js';
-import type { Container } from '../spec/pod.js';
+import type { Container } from '../api/pod.js';
 import { ALL_CAPABILITIES, type CgroupMode, type HostDevice, type HostLsm, type HostRlimits } from './host-facts.js';
 import type { AppLaunch, ImageProcessConfig } from './types.js';
 import { statfsSync } from 'node:fs';
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import { normalizeSysctlName } from '../spec/security.js';
+import { normalizeSysctlName } from '../api/security.js';
 import { oomScoreAdj } from './qos.js';
 import { seccompFor } from './seccomp/index.js';
 import { parseCpuMillis, parseQuantity } from './quantity.js';

@@ -3,9 +3,9 @@
  * (kubernetes pkg/apis/core/v1/helper/qos, pkg/kubelet/qos/policy.go): Guaranteed apps are
  * the last the kernel kills, BestEffort the first, Burstable in between by memory request.
  */
-import type { Container, Pod } from '../spec/pod.js';
+import type { Container, Pod } from '../api/pod.js';
 import { parseQuantity } from './quantity.js';
-import { podLevelResources } from '../spec/pod-resources.js';
+import { podLevelResources } from '../api/pod-resources.js';
 
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 

@@ -4,7 +4,7 @@
  * lets apps outlive the agent. Observed, not remembered: status is read back from the
  * monitor's exit file, the runtime's state and /proc.
  */
-import type { Container, Pod } from '../spec/pod.js';
+import type { Container, Pod } from '../api/pod.js';
 import type { PodUserns } from './userns.js';
 
 /** The image config fields the bundle needs (OCI image config `config`, IMG-18..21). */

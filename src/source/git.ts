@@ -16,8 +16,8 @@ import { join, normalize, sep } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import type { ParsedFile } from '../spec/types.js';
-import { isSpecFile } from '../spec/spec-files.js';
+import type { ParsedFile } from '../api/types.js';
+import { isSpecFile } from '../api/spec-files.js';
 import { git, runGit } from './git-command.js';
 import { verifyCommit } from './git-trust.js';
 

@@ -128,7 +128,7 @@ export interface PodUpdateEvent {
   specs: Record<string, string>;
 }
 
-export type PodEvent = { type: 'pod.stop' } | { type: 'pod.deadline' } | PodUpdateEvent | AppChangedEvent;
+export type PodMachineEvent = { type: 'pod.stop' } | { type: 'pod.deadline' } | PodUpdateEvent | AppChangedEvent;
 
 export type EndReason = 'DeadlineExceeded' | 'InitFailed' | 'Completed';
 
@@ -215,7 +215,7 @@ export const podMachine = setup({
   types: {
     context: {} as PodContext,
     input: {} as PodMachineInput,
-    events: {} as PodEvent,
+    events: {} as PodMachineEvent,
   },
   actors: {
     pullImages: fromPromise<void, PodStepInput>(notProvided('pullImages')),

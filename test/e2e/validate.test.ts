@@ -6,7 +6,7 @@
  * issues they report must be the same, and validate's JSON has every field for a machine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatIssue, type SpecIssue } from '../../src/spec/index.js';
+import { formatIssue, type SpecIssue } from '../../src/api/index.js';
 import { createSandbox, type Sandbox } from '../helpers/berth-cli.js';
 
 const pod = (name: string, extra: { image?: string; hostPort?: number; networks?: string } = {}) => `apiVersion: v1

@@ -18,7 +18,7 @@ import { acquireAgentLock, lockPath, type AgentLock } from '../../reconciler/loc
 import { applyOrphans, plannedAction, type Outcome } from '../../reconciler/orphan-apply.js';
 import { scanHost } from '../../reconciler/orphan-scan.js';
 import { findOrphans } from '../../reconciler/orphans.js';
-import { BUILTIN_SOURCE_FILE } from '../../spec/cni-config.js';
+import { BUILTIN_SOURCE_FILE } from '../../api/cni-config.js';
 import { act, examples, EXIT_USAGE, opts } from '../common.js';
 import { table } from '../format.js';
 import { createHost, createLogger } from '../wire.js';

@@ -1,7 +1,7 @@
 /** `berth reconcile [--once [--dry-run]]`: converge the host to the specs. */
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../../common/duration.js';
-import { formatIssue } from '../../spec/index.js';
+import { formatIssue } from '../../api/index.js';
 import { formatPlan, hasChanges, listRecords, Reconciler, type PodRecord } from '../../reconciler/index.js';
 import { BerthError } from '../../common/errors.js';
 import { useHumanLines } from '../log-format.js';

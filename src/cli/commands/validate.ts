@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createCni, ExecCni } from '../../cni/index.js';
 import { checkInput, cniCacheDir } from '../../reconciler/index.js';
-import { formatIssue, type SpecIssue } from '../../spec/index.js';
+import { formatIssue, type SpecIssue } from '../../api/index.js';
 import { BerthError } from '../../common/errors.js';
 import { act, examples, opts } from '../common.js';
 import { createLogger, layoutOf } from '../wire.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImageService, type BerthImageService } from '../../../src/image/index.js';
 import type { RenderedImage } from '../../../src/image/types.js';
 import { ConmonRuntime, readCriLog, resolveOciRuntime } from '../../../src/runtime/index.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import { allowUnsigned, buildAci, makeGpgKey, sha512Of, trustKey, type Compression } from './aci-helpers.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { diskImagePath, readyMarker } from '../../../src/reconciler/emptydir.js';
 import { emptyDirPath, ensureEmptyDirs, releasePodMounts, volumeMounts, type VolumeContext } from '../../../src/reconciler/volumes.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../../../src/runtime/volume-paths.js';
-import type { Container, Pod } from '../../../src/spec/pod.js';
+import type { Container, Pod } from '../../../src/api/pod.js';
 
 const isRoot = process.getuid?.() === 0;
 

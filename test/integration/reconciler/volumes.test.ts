@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emptyDirPath, ensureEmptyDirs, pinsDir, releaseAppMounts, releasePodMounts, volumeMounts } from '../../../src/reconciler/volumes.js';
 import { removePodDir } from '../../../src/reconciler/records.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../../../src/runtime/volume-paths.js';
-import type { Container, Pod } from '../../../src/spec/pod.js';
+import type { Container, Pod } from '../../../src/api/pod.js';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_ARG_STRLEN } from '../../../src/spec/limits.js';
+import { MAX_ARG_STRLEN } from '../../../src/api/limits.js';
 import { closeRuntimeSandbox, makeLaunch, openRuntimeSandbox, type RuntimeSandbox } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;

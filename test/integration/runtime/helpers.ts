@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import { ConmonRuntime, resolveOciRuntime, type AppLaunch } from '../../../src/runtime/index.js';
 
 export const PREFIX = 'berth-trt';

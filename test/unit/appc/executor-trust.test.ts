@@ -9,7 +9,7 @@ import { appcProcessConfig, ignoredIsolators, resolveFileOwners } from '../../..
 import { checkAciTrust, normalizeFingerprint, pickConfirmedKey, trustedKeysFor } from '../../../src/image/appc/trust.js';
 import { buildOciSpec } from '../../../src/runtime/oci-spec.js';
 import type { AppLaunch } from '../../../src/runtime/types.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildPluginConfig, parseNetworkConfigList } from '../../../src/cni/index.js';
 import { attachmentsOf } from '../../../src/reconciler/attachments.js';
 import { networkPluginProblems } from '../../../src/reconciler/index.js';
-import { bandwidthBurst, formatIssue, parseBandwidth, parseFile, resolveDesired, type Pod } from '../../../src/spec/index.js';
+import { bandwidthBurst, formatIssue, parseBandwidth, parseFile, resolveDesired, type Pod } from '../../../src/api/index.js';
 import { createCni } from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';
 

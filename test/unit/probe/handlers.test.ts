@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHealthCheckResponse, encodeHealthCheckRequest, runHandler, type HandlerTarget } from '../../../src/probe/handlers.js';
-import type { Container } from '../../../src/spec/pod.js';
+import type { Container } from '../../../src/api/pod.js';
 import { FakeRuntime } from '../../fakes/host.js';
 
 const container: Container = { name: 'app', image: 'x', ports: [{ name: 'web', containerPort: 0, protocol: 'TCP' }] } as Container;

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exitDetails, logTail, terminationLogPath, terminationMount } from '../../../src/reconciler/probing.js';
 import { podStatusRow } from '../../../src/reconciler/status.js';
 import type { PodRecord } from '../../../src/reconciler/records.js';
-import type { Container } from '../../../src/spec/pod.js';
+import type { Container } from '../../../src/api/pod.js';
 
 let dir = '';
 beforeEach(async () => {

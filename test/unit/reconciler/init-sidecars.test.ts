@@ -10,7 +10,7 @@ import { silentLogger } from '../../../src/common/logger.js';
 import { containerId, podStatusRow, type Layout, type PodRecord } from '../../../src/reconciler/index.js';
 import { createPodActors, newResources } from '../../../src/reconciler/pod-actors.js';
 import { isSidecar } from '../../../src/reconciler/pod-stop.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import { podMachine, type PodAppInput } from '../../../src/state-machines/pod.machine.js';
 import { fakeHost, tempLayout } from '../../fakes/host.js';
 

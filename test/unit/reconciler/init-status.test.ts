@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { containerId, podStatusRow, type PodRecord } from '../../../src/reconciler/index.js';
 import { initWord } from '../../../src/reconciler/status.js';
 import type { AppStatus } from '../../../src/runtime/types.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 
 const uid = '0000-words';
 function rec(phase: PodRecord['phase'], apps: Record<string, Partial<PodRecord['apps'][string]>>, initDone = false, lastError: PodRecord['lastError'] = null): PodRecord {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diff, formatPlan, hasChanges } from '../../../src/reconciler/plan.js';
 import type { PodRecord } from '../../../src/reconciler/records.js';
-import type { DesiredSet, LoadedPod } from '../../../src/spec/types.js';
+import type { DesiredSet, LoadedPod } from '../../../src/api/types.js';
 
 const pod = (name: string, hash: string, file = `/specs/${name}.yaml`): LoadedPod => ({
   kind: 'Pod',

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { containerId, podDir, podStatusRow, type Layout, type PodRecord } from '../../../src/reconciler/index.js';
 import { parseConditionArg, readGateConditions, setGateCondition } from '../../../src/reconciler/pod-conditions.js';
 import { converged } from '../../../src/reconciler/status.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import { tempLayout } from '../../fakes/host.js';
 
 const yaml = `apiVersion: v1

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { hostsFile, nodeIPs, nodeName, podHostname } from '../../../src/reconciler/pod-files.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 
 const pod = (spec: Record<string, unknown> = {}) =>
   Pod.parse({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'a', image: 'busybox' }], ...spec } });

@@ -9,7 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
-import type { DesiredSet } from '../../../src/spec/types.js';
+import type { DesiredSet } from '../../../src/api/types.js';
 import { FakeRuntime, fakeHost, tempLayout } from '../../fakes/host.js';
 
 // the label makes each edit a pod-level change (a new pod), the command alone would restart only the app

@@ -8,7 +8,7 @@ import { diff } from '../../../src/reconciler/plan.js';
 import type { PodRecord } from '../../../src/reconciler/records.js';
 import { firstInvalidUtf8, MAX_SPEC_FILE_BYTES, readSources, readSpecFiles } from '../../../src/reconciler/sources.js';
 import { statusRows } from '../../../src/reconciler/status.js';
-import { resolveDesired } from '../../../src/spec/index.js';
+import { resolveDesired } from '../../../src/api/index.js';
 
 const POD = `apiVersion: v1
 kind: Pod

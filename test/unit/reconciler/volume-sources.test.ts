@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { downwardApiFiles, formatMap, goQuote, resourceValue, type NodeAllocatable } from '../../../src/reconciler/downward-api.js';
 import { backingOf, diskImageBytes, memoryVolumeBytes, podMemoryLimit } from '../../../src/reconciler/emptydir.js';
 import { fsGroupMode, needsOwnershipChange } from '../../../src/runtime/volume-ownership.js';
-import { parseFile } from '../../../src/spec/parse.js';
-import type { Container, Pod } from '../../../src/spec/pod.js';
+import { parseFile } from '../../../src/api/parse.js';
+import type { Container, Pod } from '../../../src/api/pod.js';
 
 const node: NodeAllocatable = { cpuCores: 2, memoryBytes: 8 * 2 ** 30, ephemeralStorageBytes: 100 * 2 ** 30 };
 const id = { name: 'web', namespace: 'shop', uid: '1234-abcd' };

@@ -2,7 +2,7 @@ import { availableParallelism, hostname, totalmem } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { containerEnv } from '../../../src/runtime/oci-spec.js';
 import type { AppLaunch } from '../../../src/runtime/index.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 
 /** env valueFrom as the kubelet fills it (fieldRef paths, resourceFieldRef with divisor and node allocatable). */
 function launchWith(env: unknown[], more: { containers?: unknown[]; resources?: unknown } = {}): AppLaunch {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '../../../src/common/index.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import {
   buildOciSpec,
   bundleWarnings,

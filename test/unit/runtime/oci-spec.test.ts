@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isInvalid } from '../../../src/common/index.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import {
   buildOciSpec,
   capabilitySet,

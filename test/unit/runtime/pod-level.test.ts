@@ -4,7 +4,7 @@ import { qosClass } from '../../../src/runtime/qos.js';
 import { cpuQuotaUs, cpuShares, cpuWeight, v1ControllerMounts, v1PodCgroupFiles, v2PodCgroupFiles } from '../../../src/runtime/pod-cgroup.js';
 import { infraLaunch } from '../../../src/reconciler/pod-infra.js';
 import type { PodRecord } from '../../../src/reconciler/records.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 
 const facts: BundleFacts = { cgroupMode: 'v1', rlimits: { RLIMIT_NOFILE: { soft: 1024, hard: 20000 } } };
 

@@ -1,6 +1,6 @@
 /** hostUsers: false in config.json: the pod's user namespace joined, its mapping, every bind mount idmapped. */
 import { describe, expect, it } from 'vitest';
-import { Pod } from '../../../src/spec/pod.js';
+import { Pod } from '../../../src/api/pod.js';
 import { buildOciSpec, type AppLaunch, type BundleFacts } from '../../../src/runtime/index.js';
 
 function launch(userns?: AppLaunch['userns']): AppLaunch {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../../src/spec/index.js';
-import type { SpecIssue } from '../../../src/spec/index.js';
+import { formatIssue } from '../../../src/api/index.js';
+import type { SpecIssue } from '../../../src/api/index.js';
 
 describe('formatIssue', () => {
   it.each<[SpecIssue, string]>([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { builtinDefaultNetwork, formatIssue, parseFile, resolveDesired } from '../../../src/spec/index.js';
-import type { LoadedNetwork } from '../../../src/spec/index.js';
+import { builtinDefaultNetwork, formatIssue, parseFile, resolveDesired } from '../../../src/api/index.js';
+import type { LoadedNetwork } from '../../../src/api/index.js';
 import { errors, networkYaml, parseFixture, podYaml } from './helpers.js';
 
 const parse = (file: string, ...docs: string[]) => parseFile(docs.join('---\n'), file);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { formatIssue, parseFile, resolveDesired } from '../../../src/spec/index.js';
+import { formatIssue, parseFile, resolveDesired } from '../../../src/api/index.js';
 import { FIXTURES } from './helpers.js';
 
 /**

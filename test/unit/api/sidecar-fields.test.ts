@@ -1,6 +1,6 @@
 /** Pod fields of issue 9 items 3 and 6 that berth now honours: sidecars, activeDeadlineSeconds, readinessGates — accepted, and checked as the API server does. */
 import { describe, expect, it } from 'vitest';
-import { parseFile } from '../../../src/spec/index.js';
+import { parseFile } from '../../../src/api/index.js';
 import { errors, podYaml } from './helpers.js';
 
 const parse = (spec: string) => parseFile(podYaml('p', { spec }), 'p.yaml');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue, resolveDesired } from '../../../src/spec/index.js';
+import { formatIssue, resolveDesired } from '../../../src/api/index.js';
 import { parseFixture } from './helpers.js';
 
 /** Fixture sets resolved together, and every message berth prints for them (compiler style). */

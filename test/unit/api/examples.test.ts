@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseFile, resolveDesired } from '../../../src/spec/index.js';
+import { parseFile, resolveDesired } from '../../../src/api/index.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/pods/', import.meta.url));
 const names = readdirSync(EXAMPLES).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseFile } from '../../../src/spec/index.js';
-import type { ParsedFile, SpecIssue } from '../../../src/spec/index.js';
+import { parseFile } from '../../../src/api/index.js';
+import type { ParsedFile, SpecIssue } from '../../../src/api/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/specs/', import.meta.url));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { builtinDefaultNetwork, Network, networkConflist, parseFile } from '../../../src/spec/index.js';
+import { builtinDefaultNetwork, Network, networkConflist, parseFile } from '../../../src/api/index.js';
 import { errors, parseFixture, warnings } from './helpers.js';
 
 describe('networkConflist', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, parseFile } from '../../../src/spec/index.js';
+import { canonicalJson, parseFile } from '../../../src/api/index.js';
 import { podYaml } from './helpers.js';
 
 const hashOf = (text: string): string => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFile, parseNetworksAnnotation } from '../../../src/spec/index.js';
+import { parseFile, parseNetworksAnnotation } from '../../../src/api/index.js';
 import { podYaml } from './helpers.js';
 
 describe('the k8s.v1.cni.cncf.io/networks annotation', () => {

@@ -1,6 +1,6 @@
 /** Probes and lifecycle hooks are accepted (berth runs them) and checked as the API server does. */
 import { describe, expect, it } from 'vitest';
-import { parseFile } from '../../../src/spec/index.js';
+import { parseFile } from '../../../src/api/index.js';
 import { errors, podYaml } from './helpers.js';
 
 const withContainer = (lines: string) => podYaml('p').replace('image: busybox\n', `image: busybox\n${lines}\n`);

@@ -3,8 +3,8 @@
  * absolute, never a `..` component, and not both on one mount.
  */
 import { describe, expect, it } from 'vitest';
-import { descendingPathProblem } from '../../../src/spec/security.js';
-import { parseFile } from '../../../src/spec/index.js';
+import { descendingPathProblem } from '../../../src/api/security.js';
+import { parseFile } from '../../../src/api/index.js';
 import { errors, podYaml } from './helpers.js';
 
 const withMount = (mount: string): string =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFile } from '../../../src/spec/index.js';
+import { parseFile } from '../../../src/api/index.js';
 import { errors, podYaml, warnings } from './helpers.js';
 
 const withContainer = (lines: string) => podYaml('p').replace('image: busybox\n', `image: busybox\n${lines}\n`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseFile } from '../../../src/spec/index.js';
-import { aggregateContainerRequests, podLevelResources } from '../../../src/spec/pod-resources.js';
+import { parseFile } from '../../../src/api/index.js';
+import { aggregateContainerRequests, podLevelResources } from '../../../src/api/pod-resources.js';
 import { errors } from './helpers.js';
 
 /** A pod with pod-level resources and two apps (a sidecar and an init container when asked). */

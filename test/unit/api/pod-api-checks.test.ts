@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseFile } from '../../../src/spec/index.js';
-import { portNameProblem } from '../../../src/spec/pod-api-checks.js';
+import { parseFile } from '../../../src/api/index.js';
+import { portNameProblem } from '../../../src/api/pod-api-checks.js';
 import { errors, podYaml } from './helpers.js';
 
 const withContainer = (lines: string) => podYaml('p').replace('image: busybox\n', `image: busybox\n${lines}\n`);

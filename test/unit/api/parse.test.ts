@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue, parseFile } from '../../../src/spec/index.js';
+import { formatIssue, parseFile } from '../../../src/api/index.js';
 import { errors, fixtureText, parseFixture, podYaml, warnings } from './helpers.js';
 
 describe('parseFile: valid documents', () => {

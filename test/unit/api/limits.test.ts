@@ -3,10 +3,10 @@
  * with file:line and the field path, at validation rather than at run time.
  */
 import { describe, expect, it } from 'vitest';
-import { formatIssue, parseFile } from '../../../src/spec/index.js';
-import { checkPodLimits, EXEC_ARGS_LIMIT, hostPathWarning, MAX_ARG_STRLEN, MAX_DOCUMENT_BYTES, qualifiedNameProblems } from '../../../src/spec/limits.js';
-import { formatPath } from '../../../src/spec/path.js';
-import { Pod } from '../../../src/spec/pod.js';
+import { formatIssue, parseFile } from '../../../src/api/index.js';
+import { checkPodLimits, EXEC_ARGS_LIMIT, hostPathWarning, MAX_ARG_STRLEN, MAX_DOCUMENT_BYTES, qualifiedNameProblems } from '../../../src/api/limits.js';
+import { formatPath } from '../../../src/api/path.js';
+import { Pod } from '../../../src/api/pod.js';
 import { errors, warnings } from './helpers.js';
 
 const pod = (over: { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; container?: Record<string, unknown> } = {}) =>
