@@ -5,7 +5,7 @@
  */
 import { Validator } from 'ip-num';
 import { parseNetworksAnnotation } from './annotation.js';
-import { EGRESS_BANDWIDTH_ANNOTATION, INGRESS_BANDWIDTH_ANNOTATION, parseBandwidth } from './cni-config.js';
+import { EGRESS_BANDWIDTH_ANNOTATION, INGRESS_BANDWIDTH_ANNOTATION, parseBandwidth } from './capability-args.js';
 import type { FieldPath } from './path.js';
 import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';

@@ -9,7 +9,7 @@
  * (pod-resources.ts) and shareProcessNamespace without hostPID.
  */
 import { Validator } from 'ip-num';
-import { parseKubeQuantity } from './cni-config.js';
+import { parseKubeQuantity } from './capability-args.js';
 import type { FieldPath } from './path.js';
 import type { Container, Pod } from './pod.js';
 import { qualifiedNameProblems } from './limits.js';

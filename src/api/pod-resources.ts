@@ -11,7 +11,7 @@
  */
 import type { FieldPath } from './path.js';
 import type { Container, Pod } from './pod.js';
-import { parseKubeQuantity } from './cni-config.js';
+import { parseKubeQuantity } from './capability-args.js';
 
 export const POD_LEVEL_RESOURCES = ['cpu', 'memory'] as const;
 export type PodLevelResource = (typeof POD_LEVEL_RESOURCES)[number];

@@ -5,7 +5,7 @@
  */
 import type { FieldPath } from './path.js';
 import type { Pod } from './pod.js';
-import { parseKubeQuantity } from './cni-config.js';
+import { parseKubeQuantity } from './capability-args.js';
 
 /** Volume sources berth mounts (checks.ts: exactly one per volume). */
 export const VOLUME_SOURCES = ['hostPath', 'emptyDir', 'downwardAPI', 'image'] as const;

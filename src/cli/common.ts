@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { BerthError } from '../common/errors.js';
-import { listRecords } from '../reconciler/index.js';
-import { DEFAULTS, layoutOf, type GlobalOptions } from './wire.js';
+import { listRecords } from '../reconciler/records.js';
+import { DEFAULTS, layoutOf, type GlobalOptions } from './globals.js';
 
 export const EXIT_USAGE = 3;
 

@@ -6,7 +6,8 @@
  * `--log-level debug` or lower. The agent's own pid is left out of human lines (an app's `pid` stays). The human form is pino-pretty run in-process as pino's
  * destination stream: one logger, two renderings.
  */
-import { build as prettyStream, isColorSupported, prettyFactory, type PrettyOptions } from 'pino-pretty';
+import type * as PinoPrettyModule from 'pino-pretty';
+import type { PrettyOptions } from 'pino-pretty';
 import { BerthError } from '../common/errors.js';
 
 export type LogFormat = 'auto' | 'json' | 'text';
@@ -45,19 +46,38 @@ export function humanMessage(log: Record<string, unknown>, stacks = false): stri
   return line;
 }
 
+type PinoPretty = Pick<typeof PinoPrettyModule, 'build' | 'isColorSupported' | 'prettyFactory'>;
+let pretty: PinoPretty | undefined;
+
+/**
+ * Load the human-line formatter (pino-pretty, about a tenth of berth's code) before a command
+ * that writes human lines runs; commands writing NDJSON never load it. main.ts calls it.
+ */
+export async function loadHumanLines(): Promise<void> {
+  if (pretty) return;
+  // a CommonJS module: Node gives its exports as `default` (and often by name); the bundle only as `default`
+  const m = (await import('pino-pretty')) as Partial<PinoPretty> & { default?: PinoPretty };
+  pretty = m.build ? (m as PinoPretty) : m.default!;
+}
+
+function prettyModule(): PinoPretty {
+  if (!pretty) throw new BerthError('Internal', 'human log lines used before loadHumanLines()');
+  return pretty;
+}
+
 function prettyOptions(level: string): PrettyOptions {
   const stacks = level === 'debug' || level === 'trace';
-  return { colorize: isColorSupported, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', hideObject: true, messageFormat: (log) => humanMessage(log, stacks) };
+  return { colorize: prettyModule().isColorSupported, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', hideObject: true, messageFormat: (log) => humanMessage(log, stacks) };
 }
 
 /** The destination stream for a human-readable logger on `fd`. */
 export function humanStream(fd: 1 | 2, level: string) {
-  return prettyStream({ ...prettyOptions(level), destination: fd, sync: true });
+  return prettyModule().build({ ...prettyOptions(level), destination: fd, sync: true });
 }
 
 /** One pino record (parsed) as the human line humanStream writes, for a destination of berth's own (progress.ts). */
 export function humanFormatter(level: string): (record: Record<string, unknown>) => string {
-  return prettyFactory(prettyOptions(level));
+  return prettyModule().prettyFactory(prettyOptions(level));
 }
 
 /** `--log-format`: auto means text when the destination is a terminal. */

@@ -5,12 +5,37 @@
 import { CommanderError } from 'commander';
 import { errorLine, EXIT, exitCodeOf } from './exit-codes.js';
 import { exitAfterFlush, toleratePipeClose } from './exit.js';
-import { buildProgram } from './program.js';
+import type { Command } from 'commander';
+import { baseProgram, commandOf } from './program-base.js';
 
-const program = buildProgram();
+/** Each command's module, loaded alone when the command line names it (start-up time: see program-base.ts). */
+const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
+  reconcile: () => import('./commands/reconcile.js'),
+  validate: () => import('./commands/validate.js'),
+  status: () => import('./commands/status.js'),
+  describe: () => import('./commands/describe.js'),
+  events: () => import('./commands/events.js'),
+  logs: () => import('./commands/logs.js'),
+  exec: () => import('./commands/exec.js'),
+  condition: () => import('./commands/condition.js'),
+  net: () => import('./commands/net.js'),
+  image: () => import('./commands/image.js'),
+  trust: () => import('./commands/trust.js'),
+  gc: () => import('./commands/gc.js'),
+  version: () => import('./commands/version.js'),
+};
+
+async function programFor(argv: string[]): Promise<Command> {
+  const base = baseProgram();
+  const load = COMMANDS[commandOf(argv.slice(2), base) ?? ''];
+  if (!load) return (await import('./program.js')).buildProgram(); // help, completion, man, a typo
+  (await load()).register(base);
+  return base;
+}
 
 async function main(argv: string[]): Promise<number> {
   try {
+    const program = await programFor(argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

@@ -10,7 +10,7 @@ import type { Logger } from '../common/logger.js';
 import type { CachedAttachment, CniResult, NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { cachedConfigList, CniError, parseNetworkConfigList, versionAtLeast } from '../cni/index.js';
 import { isKnownCniVersion } from '../cni/result.js';
-import { podCapabilityArgs } from '../api/cni-config.js';
+import { podCapabilityArgs } from '../api/capability-args.js';
 import type { Host } from './host.js';
 import { netnsName, sandboxId } from './layout.js';
 import type { RecordedEvent, PodRecord } from './records.js';

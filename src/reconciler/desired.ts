@@ -2,7 +2,6 @@
  * Desired state: the spec directories and CNI conflists read and checked into a DesiredSet,
  * the pod record a new pod starts with, and the input report `berth status` reads.
  */
-import { join } from 'node:path';
 import { BerthError, errnoOf, errorMessage, hasCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
@@ -44,7 +43,7 @@ export function sourceReport(s: GitSnapshot, c: { repo: string; ref: string; pat
   return { type: 'git', repo: c.repo, ref: c.ref, path: c.path, specDir: s.specDir, revision: s.revision, error: s.error };
 }
 
-export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
+export { inputReportPath } from './layout.js';
 
 /**
  * Read the spec directories and conflists, check them together (plugin path included). A spec

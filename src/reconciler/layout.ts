@@ -17,6 +17,8 @@ export interface Layout {
 
 export const PREFIX = 'berth';
 
+/** The last input report of the agent (reconcile.json): issues, conflicts, what was loaded. */
+export const inputReportPath = (l: Layout) => join(l.stateDir, 'reconcile.json');
 export const podsDir = (l: Layout) => join(l.stateDir, 'pods');
 export const podDir = (l: Layout, uid: string) => join(podsDir(l), uid);
 export const cniCacheDir = (l: Layout) => join(l.stateDir, 'cni');

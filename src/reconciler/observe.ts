@@ -4,14 +4,16 @@
  * the pod's attachments. Read-only: nothing is created or changed.
  */
 import { errorMessage } from '../common/errors.js';
+import { readJsonIfExists } from '../common/fs.js';
+import type { InputReport } from './desired.js';
 import type { AppStatus } from '../runtime/types.js';
 import type { Attachment } from '../state-machines/pod.machine.js';
 import { attachmentsOf } from './attachments.js';
 import type { Host } from './host.js';
-import { containerId, netnsName, sandboxId } from './layout.js';
-import type { PodRecord } from './records.js';
+import { containerId, inputReportPath, netnsName, sandboxId } from './layout.js';
+import { listRecords, type PodRecord } from './records.js';
 import { readGateConditions } from './pod-conditions.js';
-import type { GateConditions, ObservedNetwork } from './status.js';
+import { statusRows, type GateConditions, type ObservedNetwork, type PodStatusRow } from './status.js';
 
 export interface PodObservation {
   live: Record<string, AppStatus>;
@@ -56,4 +58,16 @@ export async function observeNetwork(host: Pick<Host, 'cni' | 'netns' | 'log'>, 
 export async function observePod(host: Pick<Host, 'runtime' | 'cni' | 'netns' | 'log' | 'layout'>, rec: PodRecord): Promise<PodObservation> {
   const [live, net, gates] = await Promise.all([observeApps(host, rec), observeNetwork(host, rec), readGateConditions(host.layout, rec.uid)]);
   return { live, net, gates };
+}
+
+/**
+ * Status as `berth status` shows it from outside the agent: pod records and the last input
+ * report, with every app's state, the netns handle and the CNI cache read back from the
+ * host now (observePod); the record adds only what the host cannot tell.
+ */
+export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
+  const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
+  const pods = [];
+  for (const rec of await listRecords(host.layout)) pods.push({ rec, ...(await observePod(host, rec)) });
+  return statusRows(pods, report?.issues ?? [], report?.conflicts ?? [], report?.loaded);
 }

@@ -4,7 +4,7 @@
  * every pod is settled; `run()` keeps converging as files change and repairs drift.
  */
 import { codeOf } from '../common/errors.js';
-import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import { writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
 import { cachedConfigList } from '../cni/index.js';
@@ -20,7 +20,6 @@ import { diff, type ObservedApp, type PlanAction } from './plan.js';
 import { PodQueues } from './pod-queues.js';
 import { PodWorker } from './pod-worker.js';
 import type { GitSource } from '../source/git.js';
-import { observePod } from './observe.js';
 import { podLevelHash } from './pod-changes.js';
 import { listRecords, writeRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
@@ -549,14 +548,3 @@ function liveFromRecord(rec: PodRecord) {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, timerMs(ms)));
 
-/**
- * Status as `berth status` shows it from outside the agent: pod records and the last input
- * report, with every app's state, the netns handle and the CNI cache read back from the
- * host now (observePod); the record adds only what the host cannot tell.
- */
-export async function collectStatus(host: Host): Promise<PodStatusRow[]> {
-  const report = await readJsonIfExists<InputReport>(inputReportPath(host.layout));
-  const pods = [];
-  for (const rec of await listRecords(host.layout)) pods.push({ rec, ...(await observePod(host, rec)) });
-  return statusRows(pods, report?.issues ?? [], report?.conflicts ?? [], report?.loaded);
-}

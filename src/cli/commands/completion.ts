@@ -1,9 +1,9 @@
 /** `berth completion bash|zsh|fish` and the hidden `berth __complete` the scripts call (../completion.ts). */
 import { Argument, type Command } from 'commander';
-import { listRecords } from '../../reconciler/index.js';
+import { listRecords } from '../../reconciler/records.js';
 import { complete, completionScript } from '../completion.js';
 import { act, examples } from '../common.js';
-import { DEFAULTS } from '../wire.js';
+import { DEFAULTS } from '../globals.js';
 
 export function register(program: Command): void {
   program

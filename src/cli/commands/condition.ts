@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { parseConditionArg, setGateCondition } from '../../reconciler/pod-conditions.js';
 import { act, examples, findPod, opts } from '../common.js';
-import { layoutOf } from '../wire.js';
+import { layoutOf } from '../globals.js';
 
 export function register(program: Command): void {
   program

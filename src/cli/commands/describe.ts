@@ -1,9 +1,10 @@
 /** `berth describe POD`: kubectl describe pod's layout, with the pod's events (describe-format.ts). */
 import { hostname, networkInterfaces } from 'node:os';
 import type { Command } from 'commander';
-import { collectStatus, containerId, readPodEvents } from '../../reconciler/index.js';
+import { containerId } from '../../reconciler/layout.js';
+import { readPodEvents } from '../../reconciler/events.js';
 import type { AppStatus } from '../../runtime/types.js';
-import { createHost, createLogger } from '../wire.js';
+import { createLogger } from '../globals.js';
 import { act, examples, findPod, opts } from '../common.js';
 import { formatDescribe } from '../describe-format.js';
 
@@ -24,6 +25,7 @@ export function register(program: Command): void {
     ]))
     .action(act(async (pod: string, cmdOpts: { namespace: string }, cmd: Command) => {
       const o = opts(cmd);
+      const [{ createHost }, { collectStatus }] = await Promise.all([import('../wire.js'), import('../../reconciler/observe.js')]);
       const host = await createHost(o, createLogger('warn', true), { readOnly: true });
       const rec = await findPod(o, pod, cmdOpts.namespace);
       const row = (await collectStatus(host)).find((r) => r.uid === rec.uid)!;

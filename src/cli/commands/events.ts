@@ -1,8 +1,8 @@
 /** `berth events [POD] [-w]`: the pods' events as `kubectl get events` lists them (events.ts keeps them an hour). */
 import type { Command } from 'commander';
-import { readAllEvents, type StoredEvent } from '../../reconciler/index.js';
+import { readAllEvents, type StoredEvent } from '../../reconciler/events.js';
 import { sleep } from '../../common/clock.js';
-import { layoutOf } from '../wire.js';
+import { layoutOf } from '../globals.js';
 import { act, examples, opts } from '../common.js';
 import { kubeAge, table } from '../format.js';
 import { BerthError } from '../../common/errors.js';

@@ -12,8 +12,7 @@
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
-import { ConmonRuntime, resolveOciRuntime } from '../../runtime/index.js';
-import { layoutOf } from '../wire.js';
+import { layoutOf } from '../globals.js';
 import { act, examples, findPod, opts } from '../common.js';
 
 const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
@@ -60,6 +59,7 @@ export function register(program: Command): void {
           if (!c.quiet) process.stderr.write('Unable to use a TTY - input is not a terminal or the right kind of file\n');
         }
         const layout = layoutOf(o);
+        const { ConmonRuntime, resolveOciRuntime } = await import('../../runtime/index.js');
         const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir, readOnly: true });
         const runtime = new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log: silentLogger() });
         const st = await runtime.status(appRec.containerId);

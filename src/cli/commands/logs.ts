@@ -12,8 +12,8 @@ import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
 import { parseDuration } from '../../common/duration.js';
 import { logSegments, readAppLog } from '../../runtime/logs.js';
-import { podLogDir } from '../../reconciler/index.js';
-import { layoutOf } from '../wire.js';
+import { podLogDir } from '../../reconciler/layout.js';
+import { layoutOf } from '../globals.js';
 import { act, examples, findPod, opts } from '../common.js';
 import { pickApp } from './exec.js';
 

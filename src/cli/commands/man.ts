@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { act } from '../common.js';
 import { EXIT_TABLE } from '../exit-codes.js';
 import { renderMan } from '../man.js';
-import { DEFAULTS } from '../wire.js';
+import { DEFAULTS } from '../globals.js';
 import { VERSION } from './version.js';
 
 const FILES = [

@@ -5,10 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import YAML from 'yaml';
 import { BerthError, errorMessage } from '../../common/errors.js';
-import { collectStatus, type PodStatusRow } from '../../reconciler/index.js';
-import { createHost, createLogger } from '../wire.js';
+import type { PodStatusRow } from '../../reconciler/status.js';
+import { createLogger } from '../globals.js';
 import { podJson, sortRows, statusCells, statusDoc, statusHead, statusJson, statusTable, tableLine, widths, type TableOptions } from '../format.js';
 import { execute, parseTemplate, relaxedPath, type Template } from '../jsonpath.js';
 import { matches, parseSelector, type Selector } from '../selector.js';
@@ -61,13 +60,13 @@ function rowFilter(pod: string | undefined, c: StatusOpts, selector: Selector) {
   };
 }
 
-function print(rows: PodStatusRow[], out: Output, c: StatusOpts): void {
+async function print(rows: PodStatusRow[], out: Output, c: StatusOpts): Promise<void> {
   const w = (s: string) => process.stdout.write(s);
   switch (out.kind) {
     case 'json':
       return void w(`${statusJson(rows)}\n`);
     case 'yaml':
-      return void w(YAML.stringify(statusDoc(rows)));
+      return void w((await import('yaml')).default.stringify(statusDoc(rows)));
     case 'name':
       return void w(rows.map((r) => `pod/${r.name}\n`).join(''));
     case 'jsonpath':
@@ -91,6 +90,7 @@ function print(rows: PodStatusRow[], out: Output, c: StatusOpts): void {
 async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[], out: Output, c: StatusOpts): Promise<number> {
   const tableOpts: TableOptions = { wide: out.kind === 'wide', allNamespaces: !!c.allNamespaces };
   const head = statusHead(tableOpts);
+  const YAML = out.kind === 'yaml' ? (await import('yaml')).default : undefined;
   let w = widths([...(c.headers ? [head] : []), ...first.map((r) => statusCells(r, tableOpts))]);
   const emit = (r: PodStatusRow) => {
     if (process.stdout.destroyed) return;
@@ -98,7 +98,7 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
       case 'json':
         return void process.stdout.write(`${JSON.stringify(podJson(r))}\n`);
       case 'yaml':
-        return void process.stdout.write(`---\n${YAML.stringify(podJson(r))}`);
+        return void process.stdout.write(`---\n${YAML!.stringify(podJson(r))}`);
       case 'name':
         return void process.stdout.write(`pod/${r.name}\n`);
       case 'jsonpath':
@@ -194,13 +194,15 @@ export function register(program: Command): void {
         }
         const o = opts(cmd);
         const log = createLogger('warn', true);
+        // loaded here, not at start-up: `berth status` loads only what reading the host needs
+        const [{ createHost }, { collectStatus }] = await Promise.all([import('../wire.js'), import('../../reconciler/observe.js')]);
         const host = await createHost(o, log, { readOnly: true });
         const filter = rowFilter(pod, c, selector);
         const read = async () => filter(await collectStatus(host));
         const rows = await read();
         if (pod && rows.length === 0) throw new BerthError('NotFound', `pod ${pod.includes('/') ? pod : `${c.namespace}/${pod}`} not found`);
         if (c.watch) return watch(read, rows, out, c);
-        print(rows, out, c);
+        await print(rows, out, c);
         return 0;
       }),
     );

@@ -7,7 +7,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { execa } from 'execa';
 import { BerthError } from '../../common/errors.js';
 import { act, examples, opts } from '../common.js';
 
@@ -44,6 +43,7 @@ export interface VersionReport {
 
 async function firstLine(cmd: string, args: string[], env?: Record<string, string>): Promise<string | null> {
   try {
+    const { execa } = await import('execa');
     const r = await execa(cmd, args, { reject: false, timeout: 5000, ...(env ? { env, extendEnv: false } : {}) });
     const out = `${String(r.stdout)}\n${String(r.stderr)}`.trim();
     return r.failed && !out ? null : (out.split('\n')[0] ?? null);
@@ -61,6 +61,7 @@ async function pluginDir(dir: string): Promise<PluginDirVersion> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const out: PluginDirVersion = { dir, plugins: names.length, cniVersions: null };
   if (!names.includes('loopback')) return out;
+  const { execa } = await import('execa');
   const res = await execa(join(dir, 'loopback'), [], { reject: false, timeout: 5000, input: '{}', env: { CNI_COMMAND: 'VERSION' }, extendEnv: false });
   try {
     const v = JSON.parse(String(res.stdout)) as { supportedVersions?: string[] };

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadHumanLines } from '../../../src/cli/log-format.js';
 import { ProgressModel, TtyProgress } from '../../../src/cli/progress.js';
+
+// the TTY display formats log lines as the human logger does (main.ts loads it before a command)
+beforeAll(loadHumanLines);
 
 const rec = (o: Record<string, unknown>) => ({ level: 30, time: 't', ...o });
 
