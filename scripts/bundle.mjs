@@ -4,7 +4,7 @@
 // of hundreds of files, and with splitting the dependencies that only some runs need
 // (openpgp, about 1 MB, for signature checks) sit in chunks loaded on first use.
 // `tsc` still emits dist/** for library use.
-import { chmod } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -17,6 +17,9 @@ try {
 } catch {
   /* not a git checkout (npm pack tarball): stays unknown */
 }
+
+// chunk names carry content hashes: clear the old ones, or the package ships every build's
+await rm('dist/bundle/chunks', { recursive: true, force: true });
 
 await build({
   entryPoints: { berth: 'src/cli/entry.ts' },
