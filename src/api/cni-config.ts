@@ -131,9 +131,6 @@ export function bridgeNames(plugins: unknown): Array<{ index: number; bridge: st
   return out;
 }
 
-// capability arguments of a pod: capability-args.ts (no ip-num: the status path loads it)
-export { INGRESS_BANDWIDTH_ANNOTATION, EGRESS_BANDWIDTH_ANNOTATION, parseKubeQuantity, parseBandwidth, bandwidthBurst, podCapabilityArgs, type PodCapabilityInput } from './capability-args.js';
-
 // ---- IPAM ranges (validation) ----------------------------------------------------------
 
 function ipRange(ip: string): AddressRange | undefined {

@@ -10,15 +10,17 @@ export {
   BUILTIN_NETWORK_NAME,
   BUILTIN_BRIDGE,
   BUILTIN_SUBNET,
+  ipamRangeProblems,
+} from './cni-config.js';
+export {
   podCapabilityArgs,
   parseBandwidth,
   parseKubeQuantity,
   bandwidthBurst,
-  ipamRangeProblems,
   INGRESS_BANDWIDTH_ANNOTATION,
   EGRESS_BANDWIDTH_ANNOTATION,
   type PodCapabilityInput,
-} from './cni-config.js';
+} from './capability-args.js';
 export { parseNetworksAnnotation, defaultInterface } from './annotation.js';
 export { formatIssue } from './format.js';
 export { formatPath } from './path.js';

@@ -43,7 +43,6 @@ export function sourceReport(s: GitSnapshot, c: { repo: string; ref: string; pat
   return { type: 'git', repo: c.repo, ref: c.ref, path: c.path, specDir: s.specDir, revision: s.revision, error: s.error };
 }
 
-export { inputReportPath } from './layout.js';
 
 /**
  * Read the spec directories and conflists, check them together (plugin path included). A spec
