@@ -22,8 +22,9 @@ function walk(cmd: Command, path: string[] = []): Array<{ path: string; cmd: Com
     .flatMap((c) => [{ path: [...path, c.name()].join(' '), cmd: c }, ...walk(c, [...path, c.name()])]);
 }
 
+const program = await buildProgram();
+
 describe('berth --help and each command\'s', () => {
-  const program = buildProgram();
   const commands = walk(program);
 
   it('has the commands it should', () => {
