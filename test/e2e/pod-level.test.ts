@@ -22,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!isRoot)('pod-level fields: shareProcessNamespace and resources', () => {
   let sb: Sandbox;
-  const ids = new Set<string>([BRIDGE]);
+  const ids = new Set<string>([BRIDGE, 'podlevelnet']); // the network's name is in its ipMasq rules' comments
   const short: Record<string, string> = {};
   const logs = async (pod: string, app: string) => (await sb.run(['logs', pod, '-c', app])).stdout;
   const exec = async (pod: string, app: string, ...argv: string[]) => {
