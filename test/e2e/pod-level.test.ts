@@ -29,8 +29,13 @@ describe.skipIf(!isRoot)('pod-level fields: shareProcessNamespace and resources'
     const r = await execa('node', [CLI, ...sb.args, 'exec', pod, '-c', app, '--', ...argv], { reject: false, timeout: 60_000, stdin: 'ignore' });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
-  const waitLog = async (pod: string, app: string, mark: string) => {
-    for (let i = 0; i < 300 && !(await logs(pod, app)).includes(mark); i++) await sleep(100);
+  /** Wait for a line of the app's log that is exactly `line` (not the script in a ps listing). */
+  const waitLog = async (pod: string, app: string, line: string) => {
+    for (let i = 0; i < 300; i++) {
+      if ((await logs(pod, app)).split('\n').includes(line)) return;
+      await sleep(100);
+    }
+    throw new Error(`${pod}/${app}: no log line ${JSON.stringify(line)}`);
   };
 
   beforeAll(async () => {
@@ -81,7 +86,7 @@ spec:
       ids.add(shortId(p.uid));
       short[p.name] = shortId(p.uid);
     }
-    await waitLog('shared', 'b', '\nCHECK-DONE\n'); // the line itself, not the script in a ps listing
+    await waitLog('shared', 'b', 'CHECK-DONE');
   }, 180_000);
 
   afterAll(async () => {
