@@ -25,7 +25,7 @@ function filesUnder(dir: string, ext: string): string[] {
 /** What a fixture says the rule reports: [line, messageId] for each line, in order. */
 function expected(file: string): Array<[number, string]> {
   const lines = readFileSync(file, 'utf8').split('\n');
-  const whole = /^\/\/ expect-file: (\w+)/.exec(lines[0] ?? '');
+  const whole = lines.map((l) => /^\/\/ expect-file: (\w+)$/.exec(l)).find(Boolean);
   if (whole) return [[1, whole[1]!]];
   return lines.flatMap((l, i): Array<[number, string]> => {
     const m = /\/\/ (\w+)$/.exec(l);
