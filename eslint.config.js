@@ -30,7 +30,7 @@ export const moduleZones = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
