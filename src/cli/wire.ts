@@ -10,7 +10,7 @@ import { ConmonRuntime, resolveOciRuntime } from '../runtime/index.js';
 import { logRotationOf } from '../runtime/log-rotation.js';
 import type { ImageService } from '../image/types.js';
 import type { Host } from '../reconciler/host.js';
-import { createLimiter } from '../reconciler/host.js';
+import { createLimiter, ignorePullProgress } from '../reconciler/host.js';
 import { cniCacheDir } from '../reconciler/layout.js';
 import { discardEvents, FileEventSink } from '../reconciler/events.js';
 import { IpBridgeManager } from '../reconciler/gc.js';
@@ -48,6 +48,6 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     // listeners open when a pod with ACI apps is registered: a read-only command opens none
     ...(opts.readOnly ? {} : { appcMetadata: new (await import('../appc-metadata/service.js')).AppcMetadataService({ stateDir: layout.stateDir, log }) }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
-    ...(opts.pullProgress ? { pullProgress: opts.pullProgress } : {}),
+    pullProgress: opts.pullProgress ?? ignorePullProgress,
   };
 }

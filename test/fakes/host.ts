@@ -9,8 +9,10 @@ import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
-import { createLimiter, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
-import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult } from '../../src/runtime/types.js';
+import { createLimiter, ignorePullProgress, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
+import { FakeRuntime } from './app-runtime.js';
+
+export { FakeRuntime } from './app-runtime.js';
 
 export class FakeImages implements ImageService {
   pulls: string[] = [];
@@ -166,104 +168,6 @@ export class FakeCni implements Cni {
   }
 }
 
-/**
- * Apps run until the test ends them; `crashing` apps exit with 1 right after they start;
- * `unstartable` apps fail to start with a StartError (entrypoint not found). `exec` answers
- * with `execHandler` (default: exit 0, no output) and records every call in `execs`;
- * `stop` records its stop signal in `stops`. An app ends on its stop signal (143) unless it
- * is in `ignoresStop`: then it is killed (137) when the grace period has passed, as the
- * real runtime does; `graceTimer` waits that long (tests may make it instant).
- */
-export class FakeRuntime implements AppRuntime {
-  starts: AppLaunch[] = [];
-  crashing = new Set<string>();
-  unstartable = new Set<string>();
-  execs: Array<{ containerId: string; argv: string[]; opts: ExecOptions }> = [];
-  stops: Array<{ containerId: string; graceMs: number; stopSignal?: string }> = [];
-  ignoresStop = new Set<string>();
-  graceTimer: (ms: number, signal?: AbortSignal) => Promise<void> = (ms, signal) =>
-    new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
-  afterExits: Array<{ containerId: string; argv: string[] }> = [];
-  pruned = 0;
-  private appOf = new Map<string, string>();
-  execHandler: (containerId: string, argv: string[], opts: ExecOptions) => ExecResult | Promise<ExecResult> = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false });
-  private states = new Map<string, AppStatus>();
-  private waiters = new Map<string, Array<(e: AppExit) => void>>();
-  private pid = 1000;
-
-  async start(launch: AppLaunch): Promise<AppStatus> {
-    this.starts.push(launch);
-    if (this.unstartable.has(launch.appName)) {
-      throw new BerthError('FailedPrecondition', `app ${launch.appName}: executable file not found in $PATH`, { details: { reason: 'StartError' } });
-    }
-    const st: AppStatus = { containerId: launch.containerId, state: 'running', pid: this.pid++, startedAt: Date.now() };
-    this.states.set(launch.containerId, st);
-    this.appOf.set(launch.containerId, launch.appName);
-    if (this.crashing.has(launch.appName)) setTimeout(() => this.exit(launch.containerId, 1), 5);
-    return st;
-  }
-  /** End a running app with exitCode (and reason, e.g. 'OOMKilled' with 137). */
-  exit(id: string, exitCode: number, reason?: 'OOMKilled') {
-    const st = this.states.get(id);
-    if (!st || st.state !== 'running') return;
-    const finishedAt = Date.now();
-    this.states.set(id, { containerId: id, state: 'exited', exitCode, finishedAt, ...(st.startedAt ? { startedAt: st.startedAt } : {}), ...(reason ? { reason } : {}) });
-    for (const w of this.waiters.get(id) ?? []) w({ exitCode, finishedAt, ...(reason ? { reason } : {}) });
-    this.waiters.delete(id);
-  }
-  async status(id: string): Promise<AppStatus> {
-    return this.states.get(id) ?? { containerId: id, state: 'unknown' };
-  }
-  waitExit(id: string, signal?: AbortSignal): Promise<AppExit> {
-    const st = this.states.get(id);
-    if (st?.state === 'exited') return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0, ...(st.reason ? { reason: st.reason } : {}) });
-    return new Promise((resolve, reject) => {
-      this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);
-      signal?.addEventListener('abort', () => reject(new BerthError('Canceled', 'canceled')), { once: true });
-    });
-  }
-  async stop(id: string, graceMs = 0, signal?: AbortSignal, opts: { stopSignal?: string } = {}): Promise<void> {
-    this.stops.push({ containerId: id, graceMs, ...(opts.stopSignal ? { stopSignal: opts.stopSignal } : {}) });
-    if (this.states.get(id)?.state !== 'running') return;
-    if (!this.ignoresStop.has(this.appOf.get(id) ?? '')) return this.exit(id, 143);
-    await this.graceTimer(graceMs, signal);
-    this.exit(id, 137);
-  }
-  async rotateLog(): Promise<boolean> {
-    return false;
-  }
-  async prune(): Promise<void> {
-    this.pruned++;
-  }
-  async runAfterExit(id: string, argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }> {
-    this.afterExits.push({ containerId: id, argv });
-    if (!this.states.has(id)) throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone, post-stop cannot run`);
-    return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
-  }
-  async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    this.execs.push({ containerId: id, argv, opts });
-    if (this.states.get(id)?.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
-    return this.execHandler(id, argv, opts);
-  }
-  async remove(id: string): Promise<void> {
-    this.states.delete(id);
-  }
-  async list(prefix: string): Promise<string[]> {
-    return [...this.states.keys()].filter((k) => k.startsWith(prefix));
-  }
-  /** Make the host show `st` for a container (what a killed agent or a reboot left). */
-  setStatus(st: AppStatus) {
-    if (st.state === 'unknown') this.states.delete(st.containerId);
-    else this.states.set(st.containerId, st);
-  }
-  running(): string[] {
-    return [...this.states.entries()].filter(([, s]) => s.state === 'running').map(([k]) => k);
-  }
-}
-
 /** Records every event; `reasons()` lists them in order (optionally of one pod). */
 export class RecordingEvents implements EventSink {
   events: PodEventInput[] = [];
@@ -283,7 +187,7 @@ export function fakeHost(layout: Layout) {
   const runtime = new FakeRuntime();
   const bridges = { removed: [] as string[], async removeIfUnused(name: string) { this.removed.push(name); return true; } };
   const events = new RecordingEvents();
-  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), events, limit: createLimiter(4) };
+  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), events, limit: createLimiter(4), pullProgress: ignorePullProgress };
   return { host, images, cni, netns, runtime, bridges, events };
 }
 
