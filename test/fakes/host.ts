@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
+import { validateNetnsName } from '../../src/cni/host/netns.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
 import { createLimiter, ignorePullProgress, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
@@ -38,36 +39,51 @@ export class FakeImages implements ImageService {
   }
 }
 
+/**
+ * Network namespace handles in memory. Names are checked as IpNetnsManager checks them; a new
+ * namespace has a loopback interface without addresses, as the kernel makes it.
+ */
 export class FakeNetns implements NetnsManager {
   live = new Set<string>();
   /** `attach` calls: the handle made for the namespace of `pid` */
   attached: Array<{ name: string; pid: number }> = [];
-  /** interfaces and addresses per namespace for `addresses` (default: none, an empty namespace) */
+  /** interfaces and addresses per namespace for `addresses` (a new namespace: `{ lo: [] }`) */
   addrs = new Map<string, Record<string, string[]>>();
   async attach(name: string, pid: number) {
+    const p = this.path(name);
+    if (this.live.has(name)) return p;
     this.attached.push({ name, pid });
     this.live.add(name);
-    return this.path(name);
+    if (!this.addrs.has(name)) this.addrs.set(name, { lo: [] });
+    return p;
   }
   async addresses(name: string) {
+    validateNetnsName(name);
     if (!this.live.has(name)) return undefined;
-    return this.addrs.get(name) ?? {};
+    return structuredClone(this.addrs.get(name) ?? {});
   }
   async ensure(name: string) {
-    this.live.add(name);
-    return this.path(name);
+    const p = this.path(name);
+    if (!this.live.has(name)) {
+      this.live.add(name);
+      if (!this.addrs.has(name)) this.addrs.set(name, { lo: [] });
+    }
+    return p;
   }
   async remove(name: string) {
+    validateNetnsName(name);
     this.live.delete(name);
     this.addrs.delete(name);
   }
   async exists(name: string) {
+    validateNetnsName(name);
     return this.live.has(name);
   }
   async list(prefix: string) {
     return [...this.live].filter((n) => n.startsWith(prefix));
   }
   path(name: string) {
+    validateNetnsName(name);
     return `/run/netns/${name}`;
   }
 }
