@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
+import { CniCode, CniError } from '../../src/cni/errors.js';
 import { validateNetnsName } from '../../src/cni/host/netns.js';
+import { validateContainerId, validateIfName, validateNetworkName } from '../../src/cni/validate.js';
+import { versionAtLeast } from '../../src/cni/version.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
 import { createLimiter, ignorePullProgress, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
@@ -89,9 +92,11 @@ export class FakeNetns implements NetnsManager {
 }
 
 /**
- * libcni's verbs over a cache in memory. CHECK fails for an attachment it has no cache entry
- * of (as libcni does); GC DELs the network's cached attachments missing from the valid list;
- * STATUS fails with `statusError` when set; VERSION answers `supportedVersions`;
+ * libcni's verbs over a cache in memory, with CniRuntime's checks (test/contract/cni.ts): names
+ * are validated; a second ADD of an attachment is AlreadyExists; CHECK is refused below 0.4.0,
+ * skipped with disableCheck, and fails for an attachment it has no cache entry of; GC DELs the
+ * network's cached attachments missing from the valid list (not with disableGC); STATUS of a
+ * list ≥1.1.0 fails with `statusError` when set; VERSION answers `supportedVersions`;
  * `missingTypes` are plugin types not on the plugin path.
  */
 export class FakeCni implements Cni {
@@ -116,8 +121,17 @@ export class FakeCni implements Cni {
   cache = new Map<string, CachedAttachment>();
   private next = 2;
   private key = (n: string, c: string, i: string) => `${n}-${c}-${i}`;
+  private validate(list: NetworkConfigList, rt: RuntimeConf) {
+    validateContainerId(rt.containerId);
+    validateNetworkName(list.name);
+    validateIfName(rt.ifName);
+  }
   async addNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
+    this.validate(list, rt);
     this.calls.push({ verb: 'ADD', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
+    if (this.cache.has(this.key(list.name, rt.containerId, rt.ifName))) {
+      throw new BerthError('AlreadyExists', `network ${list.name} is already added to ${rt.containerId}/${rt.ifName}; DEL it first`);
+    }
     const result: CniResult = { cniVersion: '1.0.0', ips: [{ address: rt.ifName === 'lo' ? '127.0.0.1/8' : `10.9.0.${this.next++}/16` }] };
     this.cache.set(this.key(list.name, rt.containerId, rt.ifName), {
       containerId: rt.containerId,
@@ -133,13 +147,18 @@ export class FakeCni implements Cni {
     return result;
   }
   async checkNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    this.validate(list, rt);
     this.probes.push({ verb: 'CHECK', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
+    if (!versionAtLeast(list.cniVersion, '0.4.0')) {
+      throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `configuration version ${JSON.stringify(list.cniVersion)} does not support the CHECK command` });
+    }
     if (list.disableCheck) return;
     if (!this.cache.has(this.key(list.name, rt.containerId, rt.ifName))) {
       throw new BerthError('NotFound', `network ${list.name}: no cached result for ${rt.containerId}/${rt.ifName} to CHECK`);
     }
   }
   async gcNetworkList(list: NetworkConfigList, args: GcArgs = { validAttachments: [] }): Promise<void> {
+    validateNetworkName(list.name);
     this.probes.push({ verb: 'GC', network: list.name, containerId: '', ifName: '' });
     if (list.disableGC) return;
     const valid = new Set(args.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
@@ -150,6 +169,8 @@ export class FakeCni implements Cni {
     }
   }
   async getStatusNetworkList(list: NetworkConfigList): Promise<void> {
+    validateNetworkName(list.name);
+    if (!versionAtLeast(list.cniVersion, '1.1.0')) return; // no STATUS before 1.1.0
     this.probes.push({ verb: 'STATUS', network: list.name, containerId: '', ifName: '' });
     if (this.statusError) throw this.statusError;
   }
@@ -172,6 +193,7 @@ export class FakeCni implements Cni {
     return files;
   }
   async delNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    this.validate(list, rt);
     this.calls.push({ verb: 'DEL', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
     this.cache.delete(this.key(list.name, rt.containerId, rt.ifName));
     if (this.netns?.addrs.has(rt.netns.split('/').pop() ?? '')) this.iface(rt, undefined);
