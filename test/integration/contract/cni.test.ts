@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { cachedConfigList, createCni, IpNetnsManager } from '../../../src/cni/index.js';
+import { cachedConfigList, createCni, ExecCni, IpNetnsManager } from '../../../src/cni/index.js';
 import { cniContract } from '../../contract/cni.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -31,7 +31,7 @@ describe.skipIf(!isRoot)('Cni contract on the host', () => {
 
   cniContract('CniRuntime (reference plugins)', async () => {
     const run = await mkdtemp(`${tmp}/run-`);
-    const cni = createCni({ cacheDir: `${run}/cache`, pluginPaths: ['/usr/lib/cni'] });
+    const cni = createCni({ exec: new ExecCni(), cacheDir: `${run}/cache`, pluginPaths: ['/usr/lib/cni'] });
     const plugins = [{ type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: `${run}/ipam`, ranges: [[{ subnet: '10.223.7.0/24' }]] } }];
     return {
       cni,
