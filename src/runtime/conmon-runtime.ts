@@ -49,7 +49,6 @@ import {
   parseCgroupMounts,
   type CgroupFacts,
 } from './host-facts.js';
-import { crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayLowerDir, overlayPaths, unmountAll } from './overlay.js';
@@ -187,8 +186,8 @@ export class ConmonRuntime implements AppRuntime {
           hostLsm(),
           hostOomScoreAdj(),
         ]);
-        // crun behind the wrapper sees a pure v1 host
-        const mode = this.oci.name === 'crun' && crunNeedsWrapper(cgroup) ? 'v1' : cgroup.mode;
+        // a runtime behind the hybrid-host wrapper sees a pure v1 host
+        const mode = this.oci.hidesCgroup2 ? 'v1' : cgroup.mode;
         const bundle: Omit<BundleFacts, 'userDb'> = {
           cgroupMode: mode,
           rlimits,

@@ -32,12 +32,14 @@ export class CliOciRuntime implements OciRuntime {
   readonly name: string;
   readonly binaryPath: string;
   readonly globalArgs: readonly string[];
+  readonly hidesCgroup2: boolean;
 
-  constructor(name: string, binaryPath: string, globalArgs: readonly string[] = []) {
+  constructor(name: string, binaryPath: string, opts: { globalArgs?: readonly string[]; hidesCgroup2?: boolean } = {}) {
     if (binaryPath === '') throw new BerthError('InvalidArgument', 'oci runtime binary path is empty');
     this.name = name;
     this.binaryPath = binaryPath;
-    this.globalArgs = globalArgs;
+    this.globalArgs = opts.globalArgs ?? [];
+    this.hidesCgroup2 = opts.hidesCgroup2 ?? false;
   }
 
   async run(args: string[], opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<OciRunResult> {
@@ -162,8 +164,8 @@ export async function resolveOciRuntime(opts: ResolveOciRuntimeOptions): Promise
   if (opts.name === 'runc') return new CliOciRuntime('runc', binary);
   const cg = opts.cgroup ?? (await detectCgroupFacts());
   if (!crunNeedsWrapper(cg)) return new CliOciRuntime('crun', binary);
-  if (opts.readOnly) return new CliOciRuntime('crun', 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun']);
+  if (opts.readOnly) return new CliOciRuntime('crun', 'unshare', { globalArgs: ['-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun'], hidesCgroup2: true });
   const wrapper = join(opts.runDir, 'bin', 'crun');
   await writeFileAtomic(wrapper, crunWrapperScript(binary, cg.unifiedMount!), 0o755);
-  return new CliOciRuntime('crun', wrapper);
+  return new CliOciRuntime('crun', wrapper, { hidesCgroup2: true });
 }

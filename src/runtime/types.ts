@@ -228,6 +228,11 @@ export interface OciRuntime {
   readonly binaryPath: string;
   /** global options before every subcommand (conmon's `--runtime-arg`s); usually none */
   readonly globalArgs: readonly string[];
+  /**
+   * The runtime runs with the host's cgroup2 mount hidden (crun's wrapper on a hybrid host,
+   * HOST-NOTES §4a): its containers see a pure cgroup v1 host, and bundles are written so.
+   */
+  readonly hidesCgroup2: boolean;
   /** undefined when the runtime does not know the id */
   state(id: string): Promise<{ status: string; pid: number; bundle: string } | undefined>;
   /** Start the created container's process; NotFound for an unknown id. */
