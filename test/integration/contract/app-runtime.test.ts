@@ -1,4 +1,4 @@
-/** The AppRuntime contract against ConmonRuntime over crun, as root (busybox apps, real signals and time). */
+/** The AppRuntime contract against ConmonRuntime over crun and runc, as root (busybox apps, real signals and time). */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
@@ -31,39 +31,41 @@ describe.skipIf(!isRoot)('AppRuntime contract on the host', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  appRuntimeContract('ConmonRuntime (crun)', async () => {
-    const runDir = join(tmp, 'run');
-    const runtime = new ConmonRuntime({ runDir, ociRuntime: await resolveOciRuntime({ name: 'crun', runDir }), cgroupParent: PREFIX });
-    const made = new Set<string>();
-    const cgroups = new Set<string>();
-    return {
-      runtime,
-      id: (what) => `${PREFIX}-${what}`,
-      launch: async (id, program, opts = {}) => {
-        made.add(id);
-        return makeLaunch({ tmp, lower, id, command: argv(program), ...(opts.stopSignal ? { stopSignal: opts.stopSignal } : {}) });
-      },
-      ready: async (id) => {
-        for (let i = 0; i < 200; i++) {
-          if ((await runtime.exec(id, ['test', '-e', '/tmp/ready'])).exitCode === 0) return;
-          await sleep(25);
-        }
-        throw new Error(`${id} never became ready`);
-      },
-      elapse: (ms) => sleep(ms),
-      removeBundle: (id) => rm(join(tmp, 'bundles', id, 'config.json')),
-      podCgroup: (what) => {
-        const name = `pod-${PREFIX}-${what}`;
-        cgroups.add(name);
-        return name;
-      },
-      cleanup: async () => {
-        for (const id of made) await runtime.remove(id).catch(() => undefined);
-        for (const name of cgroups) await runtime.removePodCgroup(name).catch(() => undefined);
-        await runtime.prune();
-        runtime.close();
-        await rm(runDir, { recursive: true, force: true });
-      },
-    };
-  });
+  for (const name of ['crun', 'runc'] as const) {
+    appRuntimeContract(`ConmonRuntime (${name})`, async () => {
+      const runDir = join(tmp, `run-${name}`);
+      const runtime = new ConmonRuntime({ runDir, ociRuntime: await resolveOciRuntime({ name, runDir }), cgroupParent: PREFIX });
+      const made = new Set<string>();
+      const cgroups = new Set<string>();
+      return {
+        runtime,
+        id: (what) => `${PREFIX}-${name}-${what}`,
+        launch: async (id, program, opts = {}) => {
+          made.add(id);
+          return makeLaunch({ tmp, lower, id, command: argv(program), ...(opts.stopSignal ? { stopSignal: opts.stopSignal } : {}) });
+        },
+        ready: async (id) => {
+          for (let i = 0; i < 200; i++) {
+            if ((await runtime.exec(id, ['test', '-e', '/tmp/ready'])).exitCode === 0) return;
+            await sleep(25);
+          }
+          throw new Error(`${id} never became ready`);
+        },
+        elapse: (ms) => sleep(ms),
+        removeBundle: (id) => rm(join(tmp, 'bundles', id, 'config.json')),
+        podCgroup: (what) => {
+          const cg = `pod-${PREFIX}-${name}-${what}`;
+          cgroups.add(cg);
+          return cg;
+        },
+        cleanup: async () => {
+          for (const id of made) await runtime.remove(id).catch(() => undefined);
+          for (const cg of cgroups) await runtime.removePodCgroup(cg).catch(() => undefined);
+          await runtime.prune();
+          runtime.close();
+          await rm(runDir, { recursive: true, force: true });
+        },
+      };
+    });
+  }
 });
