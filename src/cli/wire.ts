@@ -5,13 +5,13 @@
 import { join } from 'node:path';
 import { systemClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import { createCni, ExecCni, HostIptables, IpNetnsManager } from '../cni/index.js';
-import { ConmonRuntime, resolveOciRuntime } from '../runtime/index.js';
+import { createCni, ExecCni, HostIptables, IpNetnsManager, type Cni, type CniExec, type Iptables } from '../cni/index.js';
+import { ConmonRuntime, resolveOciRuntime, type AppRuntime, type OciRuntime } from '../runtime/index.js';
 import { logRotationOf } from '../runtime/log-rotation.js';
 import type { ImageService } from '../image/types.js';
 import type { Host } from '../reconciler/host.js';
-import { createLimiter } from '../reconciler/host.js';
-import { cniCacheDir } from '../reconciler/layout.js';
+import { createLimiter, ignorePullProgress } from '../reconciler/host.js';
+import { cniCacheDir, type Layout } from '../reconciler/layout.js';
 import { discardEvents, FileEventSink } from '../reconciler/events.js';
 import { IpBridgeManager } from '../reconciler/gc.js';
 import { secureHostDirs } from '../reconciler/host-dirs.js';
@@ -30,7 +30,7 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     layout,
     // loaded on first use: status, describe, exec never touch images
     images: lazyPort<ImageService>(async () => (await import('../image/index.js')).createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log })),
-    cni: createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, pinBridges: true, iptables: new HostIptables() }),
+    cni: cniOf(o, layout, log, { agent: true }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({
       runDir: layout.runDir,
@@ -48,6 +48,34 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
     // listeners open when a pod with ACI apps is registered: a read-only command opens none
     ...(opts.readOnly ? {} : { appcMetadata: new (await import('../appc-metadata/service.js')).AppcMetadataService({ stateDir: layout.stateDir, log }) }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
-    ...(opts.pullProgress ? { pullProgress: opts.pullProgress } : {}),
+    pullProgress: opts.pullProgress ?? ignorePullProgress,
   };
+}
+
+/**
+ * The CNI runtime over the host's plugins. `agent`: the host's (bridge MACs pinned, masquerade
+ * leftovers removed); otherwise for asking only (`validate` runs VERSION, nothing else).
+ */
+export function cniOf(o: GlobalOptions, layout: Layout, log: Logger, opts: { agent?: boolean } = {}): Cni {
+  return createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, ...(opts.agent ? { pinBridges: true, iptables: new HostIptables() } : {}) });
+}
+
+/** How CNI plugins are found and run on this host (`berth net` shows where a type was found). */
+export function cniExecOf(): CniExec {
+  return new ExecCni();
+}
+
+/** The host's iptables (`berth gc` looks for masquerade rules no pod owns). */
+export function iptablesOf(): Iptables {
+  return new HostIptables();
+}
+
+/** The OCI runtime `name` as berth drives it on this host; `readOnly`: no wrapper file is written. */
+export function ociRuntimeOf(name: GlobalOptions['runtime'], layout: Layout, opts: { readOnly?: boolean } = {}): Promise<OciRuntime> {
+  return resolveOciRuntime({ name, runDir: layout.runDir, ...(opts.readOnly ? { readOnly: true } : {}) });
+}
+
+/** An app runtime over `oci` that rotates no logs (a command line: `berth exec`, `berth gc` for another OCI runtime). */
+export function appRuntimeOf(layout: Layout, oci: OciRuntime, log: Logger): AppRuntime {
+  return new ConmonRuntime({ runDir: layout.runDir, ociRuntime: oci, log });
 }

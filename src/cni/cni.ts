@@ -17,7 +17,6 @@
 import { BerthError, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
-import { ExecCni } from './host/exec.js';
 import { pinBridgeMacs } from './host/bridge.js';
 import { listMasquerades, removeIpMasqLeftovers, type Iptables } from './host/ipmasq.js';
 import { parseNetworkConfigList } from './conf.js';
@@ -32,7 +31,8 @@ export interface CniOptions {
   cacheDir: string;
   /** CNI_PATH, searched in order (CNI-18). */
   pluginPaths: string[];
-  exec?: CniExec;
+  /** how plugins run (the composition root passes ExecCni) */
+  exec: CniExec;
   log?: Logger;
   /** Per plugin invocation; the plugin is killed after it (CNI-20). Default 30 s. */
   timeoutMs?: number;
@@ -145,7 +145,7 @@ export class CniRuntime implements Cni {
   private readonly gcs = new Map<string, Promise<unknown>>();
 
   constructor(opts: CniOptions) {
-    this.exec = opts.exec ?? new ExecCni();
+    this.exec = opts.exec;
     this.log = (opts.log ?? silentLogger()).child({ component: 'cni' });
     this.cache = new ResultCache(opts.cacheDir);
     this.versions = new PluginVersionCache(opts.cacheDir, this.log);

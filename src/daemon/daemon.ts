@@ -123,7 +123,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       snap = { ...snap, rows: o.rows(), readiness: { ready: false, reason: 'the agent stopped' } };
       await writer.write(doc()).catch(() => undefined);
       await server?.close().catch(() => undefined);
-      await host.events.flush?.();
+      await host.events.flush();
       log.info({ event: 'agent.stop', reason: stopReason, uptimeMs: host.clock.now() - startedAt, pods: snap.rows.length }, `berth stopped (${stopReason}); ${snap.rows.length} pods left running as they are`);
     },
   };

@@ -46,8 +46,6 @@ export interface DriftRepair {
  * logged, the event says so, and the next relist tries again.
  */
 export async function repairAppDrift(host: Host, rec: PodRecord, running: string[], log: Logger): Promise<DriftRepair[]> {
-  const check = host.runtime.drift?.bind(host.runtime);
-  if (!check) return [];
   const out: DriftRepair[] = [];
   const trees = new Map<string, Promise<boolean>>();
   const containers = [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers];
@@ -55,7 +53,7 @@ export async function repairAppDrift(host: Host, rec: PodRecord, running: string
     const c = containers.find((x) => x.name === name);
     if (!c) continue;
     const id = containerId(rec.uid, name);
-    const d = await check(id).catch((err: unknown) => log.warn({ app: name, err }, 'drift check failed'));
+    const d = await host.runtime.drift(id).catch((err: unknown) => log.warn({ app: name, err }, 'drift check failed'));
     if (!d) continue;
     const emit = (reason: DriftRepair['reason'], message: string) =>
       host.events.emit({ uid: rec.uid, podName: rec.key, app: name, type: 'Warning', reason, message });
@@ -72,7 +70,7 @@ export async function repairAppDrift(host: Host, rec: PodRecord, running: string
       out.push({ app: name, reason: 'RenderedTreeRemoved', repaired });
     }
     if (d.bundleGone) {
-      const repaired = (await host.runtime.restoreBundle?.(id).catch((err: unknown) => log.warn({ app: name, err }, 'bundle could not be restored'))) === true;
+      const repaired = (await host.runtime.restoreBundle(id).catch((err: unknown) => log.warn({ app: name, err }, 'bundle could not be restored'))) === true;
       log.warn({ app: name, repaired, reason: 'BundleRemoved' }, 'the bundle of a running app was removed');
       emit('BundleRemoved', `bundle of container ${name} was removed: ${repaired ? 'config.json written again' : 'config.json could not be written again'}; files the app wrote to its root filesystem may be gone and its log is not rotated until it restarts`);
       out.push({ app: name, reason: 'BundleRemoved', repaired });

@@ -30,8 +30,8 @@ export interface PodEventInput {
 export interface EventSink {
   /** record an event; never throws, never blocks (writes are queued) */
   emit(ev: PodEventInput): void;
-  /** resolves when every event emitted so far is written (optional: agent shutdown, tests) */
-  flush?(): Promise<void>;
+  /** resolves when every event emitted so far is written (agent shutdown, tests) */
+  flush(): Promise<void>;
 }
 
 /** One stored event, as kubectl shows it (count, first and last time). */
@@ -193,4 +193,4 @@ export class FileEventSink implements EventSink {
 }
 
 /** For commands that only look (status, describe, --dry-run): nothing is written. */
-export const discardEvents: EventSink = { emit: () => undefined };
+export const discardEvents: EventSink = { emit: () => undefined, flush: async () => undefined };

@@ -27,9 +27,12 @@ export interface Host {
    * higher `priority` (a pod further along: start over attach over render over pull) goes first
    */
   limit: <T>(fn: () => Promise<T>, priority?: number) => Promise<T>;
-  /** a port for the bytes of each image pull, by pod (`reconcile --once`'s progress display); none: not reported */
-  pullProgress?: (podKey: string, p: PullProgress) => void;
+  /** a port for the bytes of each image pull, by pod (`reconcile --once`'s progress display); `ignorePullProgress` where nobody shows them */
+  pullProgress: (podKey: string, p: PullProgress) => void;
 }
+
+/** The pullProgress of a host whose caller shows no pull progress. */
+export const ignorePullProgress: Host['pullProgress'] = () => undefined;
 
 /** Priorities of the setup steps: a pod that got further is finished before others start. */
 export const STEP_PRIORITY = { pull: 0, render: 1, attach: 2, start: 3 } as const;

@@ -73,7 +73,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   const infraPid = (): Promise<number> => (infraStarting ??= ensureInfra(host, rec, dir, log).finally(() => (infraStarting = undefined)));
   async function ensurePodLevel(): Promise<void> {
     const resources = podLevelResources(rec.pod);
-    if (podCgroup && resources) await host.runtime.ensurePodCgroup?.(podCgroup, resources);
+    if (podCgroup && resources) await host.runtime.ensurePodCgroup(podCgroup, resources);
     if (rec.pod.spec.shareProcessNamespace) await infraPid();
   }
 
@@ -155,8 +155,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
   async function pullOne(ref: string, signal?: AbortSignal) {
     const t0 = Date.now();
-    const progress = host.pullProgress;
-    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), ...(progress ? { onProgress: (p: PullProgress) => progress(rec.key, p) } : {}) });
+    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), onProgress: (p: PullProgress) => host.pullProgress(rec.key, p) });
     res.pulled.set(ref, img);
     log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
@@ -344,7 +343,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       errors.push(...(await stopPodContainers(host, rec, { graceMs: grace, remove: true, log, reason: 'Killing', stopOne })));
       // then the pod infra process and the pod cgroup (pod-infra.ts, runtime/pod-cgroup.ts)
       if (rec.pod.spec.shareProcessNamespace) await removeInfra(host, rec).catch((err: unknown) => errors.push(err));
-      if (podCgroup && errors.length === 0) await host.runtime.removePodCgroup?.(podCgroup).catch((err: unknown) => errors.push(err));
+      if (podCgroup && errors.length === 0) await host.runtime.removePodCgroup(podCgroup).catch((err: unknown) => errors.push(err));
       // the apps are gone: unmount the pinned volume sources (never removed through a mount)
       await releasePodMounts(dir).catch((err: unknown) => errors.push(err));
       if (!rec.pod.spec.hostNetwork) {

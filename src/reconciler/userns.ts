@@ -115,15 +115,13 @@ export async function podRange(layout: Layout, uid: string, pool?: UsernsPool): 
  * with the host's reason when the runtime or kernel cannot do it.
  */
 export async function ensurePodUserns(host: Host, podDirPath: string, uid: string, netnsName: string | undefined): Promise<PodUserns> {
-  const problem = await host.runtime.usernsProblem?.();
+  const problem = await host.runtime.usernsProblem();
   if (problem) throw new BerthError('FailedPrecondition', `hostUsers: false is not supported by berth: ${problem}`, { details: { reason: 'CreateContainerConfigError' } });
   const range = await podRange(host.layout, uid);
   const userns = { ...range, path: join(podDirPath, USERNS_PIN) };
   await pinUserns(range, userns.path);
   if (netnsName !== undefined && !(await host.netns.exists(netnsName))) {
-    const attach = host.netns.attach?.bind(host.netns);
-    if (!attach) throw new BerthError('Unimplemented', 'this network namespace manager cannot adopt a namespace made in a user namespace');
-    await withNetnsInUserns(userns.path, (pid) => attach(netnsName, pid));
+    await withNetnsInUserns(userns.path, (pid) => host.netns.attach(netnsName, pid));
   }
   return userns;
 }

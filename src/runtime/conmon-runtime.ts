@@ -49,7 +49,6 @@ import {
   parseCgroupMounts,
   type CgroupFacts,
 } from './host-facts.js';
-import { crunNeedsWrapper } from './oci-runtime.js';
 import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayLowerDir, overlayPaths, unmountAll } from './overlay.js';
@@ -85,7 +84,7 @@ export interface ContainerMeta {
 
 export interface ConmonRuntimeOptions {
   runDir: string;
-  /** every runtime call goes through this port; conmon runs its `command` for create */
+  /** every runtime call goes through this port; conmon runs its `binaryPath` (with `globalArgs`) for create */
   ociRuntime: OciRuntime;
   conmonPath?: string;
   log?: Logger;
@@ -187,8 +186,8 @@ export class ConmonRuntime implements AppRuntime {
           hostLsm(),
           hostOomScoreAdj(),
         ]);
-        // crun behind the wrapper sees a pure v1 host
-        const mode = this.oci.name === 'crun' && crunNeedsWrapper(cgroup) ? 'v1' : cgroup.mode;
+        // a runtime behind the hybrid-host wrapper sees a pure v1 host
+        const mode = this.oci.hidesCgroup2 ? 'v1' : cgroup.mode;
         const bundle: Omit<BundleFacts, 'userDb'> = {
           cgroupMode: mode,
           rlimits,
@@ -326,8 +325,8 @@ export class ConmonRuntime implements AppRuntime {
     const args = [
       '--api-version', '1',
       '-c', id, '-u', id, '-n', id,
-      '-r', this.oci.command[0]!,
-      ...this.oci.command.slice(1).flatMap((a) => ['--runtime-arg', a]),
+      '-r', this.oci.binaryPath,
+      ...this.oci.globalArgs.flatMap((a) => ['--runtime-arg', a]),
       '-b', launch.bundleDir,
       '-p', join(ctrDir, 'ctr.pid'),
       '-P', join(ctrDir, 'conmon.pid'),
@@ -700,7 +699,7 @@ export class ConmonRuntime implements AppRuntime {
   /** appc post-stop over the exited app's rootfs (appc-handlers.ts); the app must not be running. */
   async runAfterExit(id: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }) {
     const meta = await this.readMeta(id);
-    if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
+    if (!meta) throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone (no metadata), post-stop cannot run`);
     if ((await this.status(id)).state === 'running') throw new BerthError('FailedPrecondition', `container ${id} is still running`);
     return runAfterExitInRootfs(this.oci, id, meta.bundleDir, meta.rootfs, argv, { logPath: meta.logPath, ...opts });
   }
@@ -733,8 +732,8 @@ export class ConmonRuntime implements AppRuntime {
     const st = await this.status(id);
     if (st.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
     const meta = await this.readMeta(id);
-    if (!meta) throw new BerthError('NotFound', `container ${id} has no metadata`);
-    return runExec({ containerId: id, command: this.oci.command, bundleDir: meta.bundleDir, workDir: this.containerDir(id) }, argv, opts);
+    if (!meta) throw new BerthError('FailedPrecondition', `container ${id} has no metadata: it was not started by this runtime`);
+    return runExec({ containerId: id, binaryPath: this.oci.binaryPath, globalArgs: this.oci.globalArgs, bundleDir: meta.bundleDir, workDir: this.containerDir(id) }, argv, opts);
   }
 }
 

@@ -22,8 +22,9 @@ const RUNTIME_GRACE_MS = 5_000;
 
 export interface ExecTarget {
   containerId: string;
-  /** the runtime argv (wrapper included) */
-  command: string[];
+  /** the runtime's executable (OciRuntime.binaryPath) and its global options */
+  binaryPath: string;
+  globalArgs: readonly string[];
   bundleDir: string;
   /** where the process file and pid file go (berth's per-container dir) */
   workDir: string;
@@ -72,8 +73,8 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
   const processFile = `${base}.json`;
   const pidFile = `${base}.pid`;
   await writeJsonAtomic(processFile, proc);
-  const [cmd, ...pre] = target.command;
-  const args = [...pre, 'exec', '--process', processFile, '--pid-file', pidFile, ...(opts.tty ? ['--tty'] : []), target.containerId];
+  const cmd = target.binaryPath;
+  const args = [...target.globalArgs, 'exec', '--process', processFile, '--pid-file', pidFile, ...(opts.tty ? ['--tty'] : []), target.containerId];
   const out = new Capped(EXEC_OUTPUT_CAP);
   const err = new Capped(EXEC_OUTPUT_CAP);
   let timedOut = false;

@@ -30,16 +30,20 @@ export function isNotExistMessage(text: string): boolean {
 /** OciRuntime over a CLI (crun, runc, or the crun wrapper). */
 export class CliOciRuntime implements OciRuntime {
   readonly name: string;
-  readonly command: string[];
+  readonly binaryPath: string;
+  readonly globalArgs: readonly string[];
+  readonly hidesCgroup2: boolean;
 
-  constructor(name: string, command: string[]) {
-    if (command.length === 0) throw new BerthError('InvalidArgument', 'oci runtime command is empty');
+  constructor(name: string, binaryPath: string, opts: { globalArgs?: readonly string[]; hidesCgroup2?: boolean } = {}) {
+    if (binaryPath === '') throw new BerthError('InvalidArgument', 'oci runtime binary path is empty');
     this.name = name;
-    this.command = command;
+    this.binaryPath = binaryPath;
+    this.globalArgs = opts.globalArgs ?? [];
+    this.hidesCgroup2 = opts.hidesCgroup2 ?? false;
   }
 
   async run(args: string[], opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<OciRunResult> {
-    const r = await execa(this.command[0]!, [...this.command.slice(1), ...args], {
+    const r = await execa(this.binaryPath, [...this.globalArgs, ...args], {
       reject: false,
       stdin: 'ignore',
       timeout: opts.timeoutMs ?? 30_000,
@@ -157,11 +161,11 @@ export function crunNeedsWrapper(cg: CgroupFacts): boolean {
 export async function resolveOciRuntime(opts: ResolveOciRuntimeOptions): Promise<CliOciRuntime> {
   const binary = opts.binary ?? (await findExecutable(opts.name));
   if (!binary) throw new BerthError('FailedPrecondition', `OCI runtime ${opts.name} not found on PATH`);
-  if (opts.name === 'runc') return new CliOciRuntime('runc', [binary]);
+  if (opts.name === 'runc') return new CliOciRuntime('runc', binary);
   const cg = opts.cgroup ?? (await detectCgroupFacts());
-  if (!crunNeedsWrapper(cg)) return new CliOciRuntime('crun', [binary]);
-  if (opts.readOnly) return new CliOciRuntime('crun', ['unshare', '-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun']);
+  if (!crunNeedsWrapper(cg)) return new CliOciRuntime('crun', binary);
+  if (opts.readOnly) return new CliOciRuntime('crun', 'unshare', { globalArgs: ['-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun'], hidesCgroup2: true });
   const wrapper = join(opts.runDir, 'bin', 'crun');
   await writeFileAtomic(wrapper, crunWrapperScript(binary, cg.unifiedMount!), 0o755);
-  return new CliOciRuntime('crun', [wrapper]);
+  return new CliOciRuntime('crun', wrapper, { hidesCgroup2: true });
 }

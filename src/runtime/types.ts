@@ -178,14 +178,14 @@ export interface AppRuntime {
   /** Container ids with any trace on the host (runtime state, monitor files) that start with prefix. */
   list(prefix: string): Promise<string[]>;
   /** Why pods with `hostUsers: false` cannot run here (runtime or kernel), or undefined when they can. */
-  usernsProblem?(): Promise<string | undefined>;
+  usernsProblem(): Promise<string | undefined>;
   /**
    * Drift of a running app (a killed monitor, a removed lower dir or bundle); undefined when
-   * the app is not running or the runtime cannot tell.
+   * the app is not running.
    */
-  drift?(containerId: string): Promise<AppDrift | undefined>;
+  drift(containerId: string): Promise<AppDrift | undefined>;
   /** Write the running app's bundle config again from the runtime's own copy (after it was removed); false when there is no copy. */
-  restoreBundle?(containerId: string): Promise<boolean>;
+  restoreBundle(containerId: string): Promise<boolean>;
   /** Remove shared leftovers no container needs any more (empty cgroup parents). */
   prune(): Promise<void>;
   /**
@@ -193,9 +193,9 @@ export interface AppRuntime {
    * (cpu in cores, memory in bytes) in every hierarchy that has the controller
    * (runtime/pod-cgroup.ts); idempotent, rewrites the limits.
    */
-  ensurePodCgroup?(name: string, resources: PodCgroupResources): Promise<void>;
+  ensurePodCgroup(name: string, resources: PodCgroupResources): Promise<void>;
   /** Remove the pod cgroup `name` (its apps' cgroups are gone); no-op when it is not there. */
-  removePodCgroup?(name: string): Promise<void>;
+  removePodCgroup(name: string): Promise<void>;
   /**
    * appc `post-stop`: run argv after the app exited, over its still-mounted rootfs with its own
    * process settings and mounts (a one-shot container, see appc-handlers.ts). FailedPrecondition
@@ -221,11 +221,18 @@ export interface OciRunResult {
 export interface OciRuntime {
   readonly name: string;
   /**
-   * The argv that runs the runtime (may be a wrapper, see cgroup mode detection). A monitor
-   * cannot call back into berth, so conmon gets `command[0]` as `-r` and the rest as
-   * `--runtime-arg`; an exec with a terminal spawns it with inherited stdio.
+   * What a monitor that cannot call back into berth runs (conmon's `-r`): the runtime's
+   * executable, or the wrapper in front of it on a hybrid cgroup host. An exec with a
+   * terminal spawns it too, with inherited stdio.
    */
-  readonly command: string[];
+  readonly binaryPath: string;
+  /** global options before every subcommand (conmon's `--runtime-arg`s); usually none */
+  readonly globalArgs: readonly string[];
+  /**
+   * The runtime runs with the host's cgroup2 mount hidden (crun's wrapper on a hybrid host,
+   * HOST-NOTES §4a): its containers see a pure cgroup v1 host, and bundles are written so.
+   */
+  readonly hidesCgroup2: boolean;
   /** undefined when the runtime does not know the id */
   state(id: string): Promise<{ status: string; pid: number; bundle: string } | undefined>;
   /** Start the created container's process; NotFound for an unknown id. */

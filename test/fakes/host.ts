@@ -7,10 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
+import { CniCode, CniError } from '../../src/cni/errors.js';
+import { validateNetnsName } from '../../src/cni/host/netns.js';
+import { validateContainerId, validateIfName, validateNetworkName } from '../../src/cni/validate.js';
+import { versionAtLeast } from '../../src/cni/version.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
-import { createLimiter, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
-import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult } from '../../src/runtime/types.js';
+import { createLimiter, ignorePullProgress, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
+import { FakeRuntime } from './app-runtime.js';
+
+export { FakeRuntime } from './app-runtime.js';
 
 export class FakeImages implements ImageService {
   pulls: string[] = [];
@@ -36,44 +42,61 @@ export class FakeImages implements ImageService {
   }
 }
 
+/**
+ * Network namespace handles in memory. Names are checked as IpNetnsManager checks them; a new
+ * namespace has a loopback interface without addresses, as the kernel makes it.
+ */
 export class FakeNetns implements NetnsManager {
   live = new Set<string>();
   /** `attach` calls: the handle made for the namespace of `pid` */
   attached: Array<{ name: string; pid: number }> = [];
-  /** interfaces and addresses per namespace for `addresses` (default: none, an empty namespace) */
+  /** interfaces and addresses per namespace for `addresses` (a new namespace: `{ lo: [] }`) */
   addrs = new Map<string, Record<string, string[]>>();
   async attach(name: string, pid: number) {
+    const p = this.path(name);
+    if (this.live.has(name)) return p;
     this.attached.push({ name, pid });
     this.live.add(name);
-    return this.path(name);
+    if (!this.addrs.has(name)) this.addrs.set(name, { lo: [] });
+    return p;
   }
   async addresses(name: string) {
+    validateNetnsName(name);
     if (!this.live.has(name)) return undefined;
-    return this.addrs.get(name) ?? {};
+    return structuredClone(this.addrs.get(name) ?? {});
   }
   async ensure(name: string) {
-    this.live.add(name);
-    return this.path(name);
+    const p = this.path(name);
+    if (!this.live.has(name)) {
+      this.live.add(name);
+      if (!this.addrs.has(name)) this.addrs.set(name, { lo: [] });
+    }
+    return p;
   }
   async remove(name: string) {
+    validateNetnsName(name);
     this.live.delete(name);
     this.addrs.delete(name);
   }
   async exists(name: string) {
+    validateNetnsName(name);
     return this.live.has(name);
   }
   async list(prefix: string) {
     return [...this.live].filter((n) => n.startsWith(prefix));
   }
   path(name: string) {
+    validateNetnsName(name);
     return `/run/netns/${name}`;
   }
 }
 
 /**
- * libcni's verbs over a cache in memory. CHECK fails for an attachment it has no cache entry
- * of (as libcni does); GC DELs the network's cached attachments missing from the valid list;
- * STATUS fails with `statusError` when set; VERSION answers `supportedVersions`;
+ * libcni's verbs over a cache in memory, with CniRuntime's checks (test/contract/cni.ts): names
+ * are validated; a second ADD of an attachment is AlreadyExists; CHECK is refused below 0.4.0,
+ * skipped with disableCheck, and fails for an attachment it has no cache entry of; GC DELs the
+ * network's cached attachments missing from the valid list (not with disableGC); STATUS of a
+ * list ≥1.1.0 fails with `statusError` when set; VERSION answers `supportedVersions`;
  * `missingTypes` are plugin types not on the plugin path.
  */
 export class FakeCni implements Cni {
@@ -98,8 +121,17 @@ export class FakeCni implements Cni {
   cache = new Map<string, CachedAttachment>();
   private next = 2;
   private key = (n: string, c: string, i: string) => `${n}-${c}-${i}`;
+  private validate(list: NetworkConfigList, rt: RuntimeConf) {
+    validateContainerId(rt.containerId);
+    validateNetworkName(list.name);
+    validateIfName(rt.ifName);
+  }
   async addNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
+    this.validate(list, rt);
     this.calls.push({ verb: 'ADD', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
+    if (this.cache.has(this.key(list.name, rt.containerId, rt.ifName))) {
+      throw new BerthError('AlreadyExists', `network ${list.name} is already added to ${rt.containerId}/${rt.ifName}; DEL it first`);
+    }
     const result: CniResult = { cniVersion: '1.0.0', ips: [{ address: rt.ifName === 'lo' ? '127.0.0.1/8' : `10.9.0.${this.next++}/16` }] };
     this.cache.set(this.key(list.name, rt.containerId, rt.ifName), {
       containerId: rt.containerId,
@@ -115,13 +147,18 @@ export class FakeCni implements Cni {
     return result;
   }
   async checkNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    this.validate(list, rt);
     this.probes.push({ verb: 'CHECK', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
+    if (!versionAtLeast(list.cniVersion, '0.4.0')) {
+      throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `configuration version ${JSON.stringify(list.cniVersion)} does not support the CHECK command` });
+    }
     if (list.disableCheck) return;
     if (!this.cache.has(this.key(list.name, rt.containerId, rt.ifName))) {
       throw new BerthError('NotFound', `network ${list.name}: no cached result for ${rt.containerId}/${rt.ifName} to CHECK`);
     }
   }
   async gcNetworkList(list: NetworkConfigList, args: GcArgs = { validAttachments: [] }): Promise<void> {
+    validateNetworkName(list.name);
     this.probes.push({ verb: 'GC', network: list.name, containerId: '', ifName: '' });
     if (list.disableGC) return;
     const valid = new Set(args.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
@@ -132,6 +169,8 @@ export class FakeCni implements Cni {
     }
   }
   async getStatusNetworkList(list: NetworkConfigList): Promise<void> {
+    validateNetworkName(list.name);
+    if (!versionAtLeast(list.cniVersion, '1.1.0')) return; // no STATUS before 1.1.0
     this.probes.push({ verb: 'STATUS', network: list.name, containerId: '', ifName: '' });
     if (this.statusError) throw this.statusError;
   }
@@ -154,6 +193,7 @@ export class FakeCni implements Cni {
     return files;
   }
   async delNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    this.validate(list, rt);
     this.calls.push({ verb: 'DEL', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
     this.cache.delete(this.key(list.name, rt.containerId, rt.ifName));
     if (this.netns?.addrs.has(rt.netns.split('/').pop() ?? '')) this.iface(rt, undefined);
@@ -163,104 +203,6 @@ export class FakeCni implements Cni {
   }
   async getCachedAttachments(prefix = '') {
     return [...this.cache.values()].filter((a) => a.containerId.startsWith(prefix));
-  }
-}
-
-/**
- * Apps run until the test ends them; `crashing` apps exit with 1 right after they start;
- * `unstartable` apps fail to start with a StartError (entrypoint not found). `exec` answers
- * with `execHandler` (default: exit 0, no output) and records every call in `execs`;
- * `stop` records its stop signal in `stops`. An app ends on its stop signal (143) unless it
- * is in `ignoresStop`: then it is killed (137) when the grace period has passed, as the
- * real runtime does; `graceTimer` waits that long (tests may make it instant).
- */
-export class FakeRuntime implements AppRuntime {
-  starts: AppLaunch[] = [];
-  crashing = new Set<string>();
-  unstartable = new Set<string>();
-  execs: Array<{ containerId: string; argv: string[]; opts: ExecOptions }> = [];
-  stops: Array<{ containerId: string; graceMs: number; stopSignal?: string }> = [];
-  ignoresStop = new Set<string>();
-  graceTimer: (ms: number, signal?: AbortSignal) => Promise<void> = (ms, signal) =>
-    new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
-  afterExits: Array<{ containerId: string; argv: string[] }> = [];
-  pruned = 0;
-  private appOf = new Map<string, string>();
-  execHandler: (containerId: string, argv: string[], opts: ExecOptions) => ExecResult | Promise<ExecResult> = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false });
-  private states = new Map<string, AppStatus>();
-  private waiters = new Map<string, Array<(e: AppExit) => void>>();
-  private pid = 1000;
-
-  async start(launch: AppLaunch): Promise<AppStatus> {
-    this.starts.push(launch);
-    if (this.unstartable.has(launch.appName)) {
-      throw new BerthError('FailedPrecondition', `app ${launch.appName}: executable file not found in $PATH`, { details: { reason: 'StartError' } });
-    }
-    const st: AppStatus = { containerId: launch.containerId, state: 'running', pid: this.pid++, startedAt: Date.now() };
-    this.states.set(launch.containerId, st);
-    this.appOf.set(launch.containerId, launch.appName);
-    if (this.crashing.has(launch.appName)) setTimeout(() => this.exit(launch.containerId, 1), 5);
-    return st;
-  }
-  /** End a running app with exitCode (and reason, e.g. 'OOMKilled' with 137). */
-  exit(id: string, exitCode: number, reason?: 'OOMKilled') {
-    const st = this.states.get(id);
-    if (!st || st.state !== 'running') return;
-    const finishedAt = Date.now();
-    this.states.set(id, { containerId: id, state: 'exited', exitCode, finishedAt, ...(st.startedAt ? { startedAt: st.startedAt } : {}), ...(reason ? { reason } : {}) });
-    for (const w of this.waiters.get(id) ?? []) w({ exitCode, finishedAt, ...(reason ? { reason } : {}) });
-    this.waiters.delete(id);
-  }
-  async status(id: string): Promise<AppStatus> {
-    return this.states.get(id) ?? { containerId: id, state: 'unknown' };
-  }
-  waitExit(id: string, signal?: AbortSignal): Promise<AppExit> {
-    const st = this.states.get(id);
-    if (st?.state === 'exited') return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0, ...(st.reason ? { reason: st.reason } : {}) });
-    return new Promise((resolve, reject) => {
-      this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);
-      signal?.addEventListener('abort', () => reject(new BerthError('Canceled', 'canceled')), { once: true });
-    });
-  }
-  async stop(id: string, graceMs = 0, signal?: AbortSignal, opts: { stopSignal?: string } = {}): Promise<void> {
-    this.stops.push({ containerId: id, graceMs, ...(opts.stopSignal ? { stopSignal: opts.stopSignal } : {}) });
-    if (this.states.get(id)?.state !== 'running') return;
-    if (!this.ignoresStop.has(this.appOf.get(id) ?? '')) return this.exit(id, 143);
-    await this.graceTimer(graceMs, signal);
-    this.exit(id, 137);
-  }
-  async rotateLog(): Promise<boolean> {
-    return false;
-  }
-  async prune(): Promise<void> {
-    this.pruned++;
-  }
-  async runAfterExit(id: string, argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }> {
-    this.afterExits.push({ containerId: id, argv });
-    if (!this.states.has(id)) throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone, post-stop cannot run`);
-    return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
-  }
-  async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    this.execs.push({ containerId: id, argv, opts });
-    if (this.states.get(id)?.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
-    return this.execHandler(id, argv, opts);
-  }
-  async remove(id: string): Promise<void> {
-    this.states.delete(id);
-  }
-  async list(prefix: string): Promise<string[]> {
-    return [...this.states.keys()].filter((k) => k.startsWith(prefix));
-  }
-  /** Make the host show `st` for a container (what a killed agent or a reboot left). */
-  setStatus(st: AppStatus) {
-    if (st.state === 'unknown') this.states.delete(st.containerId);
-    else this.states.set(st.containerId, st);
-  }
-  running(): string[] {
-    return [...this.states.entries()].filter(([, s]) => s.state === 'running').map(([k]) => k);
   }
 }
 
@@ -283,7 +225,7 @@ export function fakeHost(layout: Layout) {
   const runtime = new FakeRuntime();
   const bridges = { removed: [] as string[], async removeIfUnused(name: string) { this.removed.push(name); return true; } };
   const events = new RecordingEvents();
-  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), events, limit: createLimiter(4) };
+  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), events, limit: createLimiter(4), pullProgress: ignorePullProgress };
   return { host, images, cni, netns, runtime, bridges, events };
 }
 

@@ -16,7 +16,10 @@ export interface FakeOciState {
 
 export class FakeOciRuntime implements OciRuntime {
   readonly name = 'fake';
-  readonly command = ['/nonexistent/fake-runtime'];
+  /** no executable: a monitor cannot run the fake (ConmonRuntime over it needs a stand-in binary) */
+  readonly binaryPath = '/nonexistent/fake-runtime';
+  readonly globalArgs: readonly string[] = [];
+  readonly hidesCgroup2 = false;
   /** the runtime's table: tests may set rows directly (what a killed agent left) */
   states = new Map<string, FakeOciState>();
   calls: string[] = [];

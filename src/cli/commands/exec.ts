@@ -59,9 +59,8 @@ export function register(program: Command): void {
           if (!c.quiet) process.stderr.write('Unable to use a TTY - input is not a terminal or the right kind of file\n');
         }
         const layout = layoutOf(o);
-        const { ConmonRuntime, resolveOciRuntime } = await import('../../runtime/index.js');
-        const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir, readOnly: true });
-        const runtime = new ConmonRuntime({ runDir: layout.runDir, ociRuntime, log: silentLogger() });
+        const { appRuntimeOf, ociRuntimeOf } = await import('../wire.js');
+        const runtime = appRuntimeOf(layout, await ociRuntimeOf(o.runtime, layout, { readOnly: true }), silentLogger());
         const st = await runtime.status(appRec.containerId);
         if (st.state !== 'running') throw new BerthError('FailedPrecondition', `cannot exec in app ${app} of pod ${rec.key}: it is not running (${st.state})`);
         const ac = new AbortController();

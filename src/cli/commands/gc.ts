@@ -11,8 +11,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BerthError, codeOf, errorMessage, parseDuration } from '../../common/index.js';
-import { HostIptables } from '../../cni/index.js';
-import { ConmonRuntime, resolveOciRuntime, type AppRuntime, type OciRuntime } from '../../runtime/index.js';
+import type { AppRuntime, OciRuntime } from '../../runtime/index.js';
 import { Reconciler } from '../../reconciler/index.js';
 import { acquireAgentLock, lockPath, type AgentLock } from '../../reconciler/lock.js';
 import { applyOrphans, plannedAction, type Outcome } from '../../reconciler/orphan-apply.js';
@@ -21,7 +20,7 @@ import { findOrphans } from '../../reconciler/orphans.js';
 import { BUILTIN_SOURCE_FILE } from '../../api/cni-config.js';
 import { act, examples, EXIT_USAGE, opts } from '../common.js';
 import { table } from '../format.js';
-import { createHost, createLogger } from '../wire.js';
+import { appRuntimeOf, createHost, createLogger, iptablesOf, ociRuntimeOf } from '../wire.js';
 import { imageGc, imageService } from './image.js';
 
 export interface GcRow {
@@ -94,10 +93,10 @@ export function register(program: Command): void {
           const host = await createHost(o, log, { readOnly: dryRun });
           const ocis: OciRuntime[] = [];
           for (const name of RUNTIMES) {
-            const rt = await resolveOciRuntime({ name, runDir: host.layout.runDir, ...(dryRun ? { readOnly: true } : {}) }).catch(() => undefined);
+            const rt = await ociRuntimeOf(name, host.layout, { readOnly: dryRun }).catch(() => undefined);
             if (rt) ocis.push(rt);
           }
-          const iptables = new HostIptables();
+          const iptables = iptablesOf();
           const specNetworks = await new Reconciler(host, { cniConfDirs: o.cniConfDir })
             .loadDesired()
             .then((d) => d.networks.filter((n) => n.source.file !== BUILTIN_SOURCE_FILE).map((n) => JSON.stringify(n.conflist)))
@@ -113,7 +112,7 @@ export function register(program: Command): void {
           } else {
             const runtimes: Partial<Record<'crun' | 'runc', AppRuntime>> = {};
             for (const oci of ocis) {
-              runtimes[oci.name as 'crun' | 'runc'] = oci.name === o.runtime ? host.runtime : new ConmonRuntime({ runDir: host.layout.runDir, ociRuntime: oci, log });
+              runtimes[oci.name as 'crun' | 'runc'] = oci.name === o.runtime ? host.runtime : appRuntimeOf(host.layout, oci, log);
             }
             const outcomes: Outcome[] = await applyOrphans({ host, runtimes, iptables }, orphans, observed.records);
             for (const x of outcomes) rows.push({ kind: x.orphan.kind, name: x.orphan.name, reason: x.orphan.reason, action: x.action, ...(x.error ? { error: x.error } : {}) });

@@ -6,11 +6,11 @@
  */
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
-import { CniError, ExecCni, parseNetworkConfigList, versionAtLeast, type CachedAttachment, type CniRuntime, type NetworkConfigList } from '../../cni/index.js';
+import { CniError, parseNetworkConfigList, versionAtLeast, type CachedAttachment, type Cni, type NetworkConfigList } from '../../cni/index.js';
 import { LOOPBACK_LIST } from '../../reconciler/attachments.js';
 import { Reconciler } from '../../reconciler/index.js';
 import { act, examples, opts } from '../common.js';
-import { createHost, createLogger } from '../wire.js';
+import { cniExecOf, createHost, createLogger } from '../wire.js';
 
 export interface NetPluginInfo {
   type: string;
@@ -52,10 +52,10 @@ function podOf(a: CachedAttachment): string | null {
   return name ? `${ns ?? 'default'}/${name}` : null;
 }
 
-async function pluginInfo(cni: CniRuntime, pluginPaths: string[], type: string): Promise<NetPluginInfo> {
+async function pluginInfo(cni: Cni, pluginPaths: string[], type: string): Promise<NetPluginInfo> {
   let path: string | null = null;
   try {
-    path = await new ExecCni().findInPath(type, pluginPaths);
+    path = await cniExecOf().findInPath(type, pluginPaths);
     const v = await cni.getVersionInfo(type);
     return { type, path, supportedVersions: v.supportedVersions, error: null };
   } catch (err) {
@@ -68,7 +68,7 @@ async function pluginInfo(cni: CniRuntime, pluginPaths: string[], type: string):
  * could not answer anyway; at 1.1.0 every plugin is asked, and "unknown CNI_COMMAND" (code 4,
  * what the Debian 1.1.1 plugins say) is reported as not supported by that plugin.
  */
-export async function statusOf(cni: CniRuntime, list: NetworkConfigList, plugins: NetPluginInfo[]): Promise<NetStatusInfo> {
+export async function statusOf(cni: Cni, list: NetworkConfigList, plugins: NetPluginInfo[]): Promise<NetStatusInfo> {
   const lacking = plugins.filter((p) => !p.supportedVersions.includes('1.1.0')).map((p) => p.type);
   const v = list.cniVersion || '0.1.0';
   let atLeast110 = false;
@@ -104,7 +104,7 @@ export async function collectNetworks(cmd: Command, only?: string): Promise<NetI
   const o = opts(cmd);
   const log = createLogger('error', true);
   const host = await createHost(o, log);
-  const cni = host.cni as CniRuntime;
+  const cni = host.cni;
   const desired = await new Reconciler(host, { cniConfDirs: o.cniConfDir }).loadDesired();
   const attachments = await cni.getCachedAttachments();
   const lists: Array<{ list: NetworkConfigList; source: string; isDefault: boolean }> = [];

@@ -1,11 +1,10 @@
 /** `berth validate PATH…`: check spec files without touching the host, as `reconcile` would. */
 import type { Command } from 'commander';
-import { createCni, ExecCni } from '../../cni/index.js';
-import { checkInput, cniCacheDir } from '../../reconciler/index.js';
+import { checkInput } from '../../reconciler/index.js';
 import { formatIssue, type SpecIssue } from '../../api/index.js';
 import { BerthError } from '../../common/errors.js';
 import { act, examples, opts } from '../common.js';
-import { createLogger, layoutOf } from '../wire.js';
+import { cniOf, createLogger, layoutOf } from '../wire.js';
 
 /** One issue of `validate -o json`: every field always present (null when not known). */
 export interface ValidateIssue {
@@ -48,7 +47,7 @@ export function register(program: Command): void {
       const log = createLogger('error', true);
       // Networks of the CNI conf dirs are usable by name; plugin types must be in the plugin
       // path (--cni-plugin-dir) and speak the list's version (VERSION is run, nothing else).
-      const cni = createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log });
+      const cni = cniOf(o, layout, log);
       const { desired, files } = await checkInput({ roots: paths.length ? paths : layout.specDirs, cni, cniConfDirs: o.cniConfDir, layout, log, failedNote: () => hint });
       const issues = [...desired.issues.map((i) => issueJson(i)), ...desired.conflicts.map((i) => issueJson(i, true))];
       const errors = issues.filter((i) => i.severity === 'error').length;

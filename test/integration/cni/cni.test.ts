@@ -13,6 +13,7 @@ import { codeOf } from '../../../src/common/index.js';
 import {
   CniError,
   createCni,
+  ExecCni,
   IpNetnsManager,
   parseNetworkConfigList,
   type NetworkConfigList,
@@ -46,7 +47,7 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'berth-tcni-'));
     ipamDir = join(tmp, 'ipam');
-    cni = createCni({ cacheDir: join(tmp, 'state', 'cni'), pluginPaths: [SYSTEM_PLUGINS] });
+    cni = createCni({ exec: new ExecCni(), cacheDir: join(tmp, 'state', 'cni'), pluginPaths: [SYSTEM_PLUGINS] });
     // Leftovers of an earlier, interrupted run.
     for (const n of NS) await netns.remove(n);
     await execa('ip', ['link', 'del', BRIDGE], { reject: false });
@@ -237,7 +238,7 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
       await copyFile(join(FIXTURES, 'berth-tcni-recorder'), join(pluginDir, 'berth-tcni-recorder'));
       await chmod(join(pluginDir, 'berth-tcni-recorder'), 0o755);
       record = join(tmp, 'record.jsonl');
-      rec = createCni({ cacheDir: join(tmp, 'rec-cache'), pluginPaths: [pluginDir, SYSTEM_PLUGINS], timeoutMs: 1000 });
+      rec = createCni({ exec: new ExecCni(), cacheDir: join(tmp, 'rec-cache'), pluginPaths: [pluginDir, SYSTEM_PLUGINS], timeoutMs: 1000 });
     });
     const recList = (plugins: Array<Record<string, unknown>>, name = 'berth-tcni-rec'): NetworkConfigList =>
       parseNetworkConfigList(

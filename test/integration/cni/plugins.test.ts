@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf } from '../../../src/common/index.js';
-import { CniError, createCni, IpNetnsManager, parseNetworkConfigList, stableBridgeMac, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
+import { CniError, createCni, ExecCni, IpNetnsManager, parseNetworkConfigList, stableBridgeMac, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
 
 const isRoot = process.getuid?.() === 0;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/cni');
@@ -71,7 +71,7 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
     tmp = await mkdtemp(join(tmpdir(), 'berth-tcn5-'));
     ipamDir = join(tmp, 'ipam');
     chainsBefore = await chains();
-    cni = createCni({ cacheDir: join(tmp, 'cache'), pluginPaths: [SYSTEM_PLUGINS], pinBridges: true, timeoutMs: 20_000 });
+    cni = createCni({ exec: new ExecCni(), cacheDir: join(tmp, 'cache'), pluginPaths: [SYSTEM_PLUGINS], pinBridges: true, timeoutMs: 20_000 });
     for (const n of NS) await netns.remove(n);
     for (const l of [BRIDGE, DUMMY, VRF]) await execa('ip', ['link', 'del', l], { reject: false });
     // The macvlan/ipvlan parent: this kernel has no dummy links either, so one end of a veth
@@ -277,7 +277,7 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
         await chmod(join(bin, p), 0o755);
       }
       record = join(tmp, 'record.jsonl');
-      t = createCni({ cacheDir: join(tmp, 'tcache'), pluginPaths: [bin, SYSTEM_PLUGINS], timeoutMs: 1500 });
+      t = createCni({ exec: new ExecCni(), cacheDir: join(tmp, 'tcache'), pluginPaths: [bin, SYSTEM_PLUGINS], timeoutMs: 1500 });
     });
     const records = async () => {
       const text = await readFile(record, 'utf8').catch(() => '');

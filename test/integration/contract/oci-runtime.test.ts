@@ -55,9 +55,8 @@ describe.skipIf(!isRoot)('OciRuntime contract on the host', () => {
         create: async (id) => {
           const dir = await bundle(id, ['sleep', '1000']);
           // as conmon does: create detaches, the container's init waits for start
-          const [cmd, ...pre] = runtime.command;
           // (no pipes: the container's process would hold them open)
-          const r = spawnSync(cmd!, [...pre, '--log', join(dir, 'create.log'), 'create', '--bundle', dir, id], { stdio: 'ignore', timeout: 30_000 });
+          const r = spawnSync(runtime.binaryPath, [...runtime.globalArgs, '--log', join(dir, 'create.log'), 'create', '--bundle', dir, id], { stdio: 'ignore', timeout: 30_000 });
           if (r.status !== 0) throw new Error(`${name} create ${id}: exit ${r.status}: ${await readFile(join(dir, 'create.log'), 'utf8').catch(() => '')}`);
         },
         processFile: async (id, code) => {

@@ -60,8 +60,8 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
     const cg = await detectCgroupFacts();
     const crun = runtimes.get('crun')!.oci;
     const wrapped = cg.mode === 'hybrid' && cg.unifiedControllers.length > 0;
-    expect(crun.command[0]!.endsWith(`run-crun/bin/crun`)).toBe(wrapped);
-    expect(runtimes.get('runc')!.oci.command).toHaveLength(1);
+    expect(crun.binaryPath.endsWith(`run-crun/bin/crun`)).toBe(wrapped);
+    expect(runtimes.get('runc')!.oci.globalArgs).toEqual([]);
   });
 
   describe.each(RUNTIMES)('with %s', (name) => {

@@ -25,6 +25,8 @@ export class FakeCniExec implements CniExec {
   readonly findCalls: Array<{ type: string; paths: string[] }> = [];
   /** Types findInPath knows; undefined means every type is found in the first path. */
   available: Set<string> | undefined;
+  /** Plugin files by full path (`<dir>/<type>`): when set, findInPath returns the first dir holding the type. */
+  installed: Set<string> | undefined;
   private readonly returns = new Map<string, CannedReturn[]>();
 
   /** Queue returns for `type` + `command` ('*' matches any command); the last one repeats. */
@@ -34,6 +36,7 @@ export class FakeCniExec implements CniExec {
   }
 
   async execPlugin(pluginPath: string, stdin: string, env: Record<string, string>, signal?: AbortSignal): Promise<string> {
+    if (signal?.aborted) throw new BerthError('Canceled', `plugin ${pluginPath} not started: canceled`, { cause: signal.reason });
     const type = pluginPath.split('/').pop() ?? pluginPath;
     const command = env.CNI_COMMAND ?? '';
     const call: ExecPluginCall = { pluginPath, stdin, env: { ...env }, conf: JSON.parse(stdin) as Record<string, unknown>, type, command };
@@ -49,6 +52,15 @@ export class FakeCniExec implements CniExec {
 
   async findInPath(type: string, paths: string[]): Promise<string> {
     this.findCalls.push({ type, paths });
+    // as ExecCni (CNI-18)
+    if (type === '') throw new BerthError('InvalidArgument', 'no plugin name provided');
+    if (type.includes('/')) throw new BerthError('InvalidArgument', `invalid plugin name: ${type}`);
+    if (paths.length === 0) throw new BerthError('InvalidArgument', 'no paths provided');
+    if (this.installed) {
+      const found = paths.map((d) => `${d}/${type}`).find((p) => this.installed!.has(p));
+      if (found) return found;
+      throw new BerthError('FailedPrecondition', `failed to find plugin "${type}" in path [${paths.join(' ')}]`);
+    }
     if (this.available && !this.available.has(type)) {
       throw new BerthError('FailedPrecondition', `failed to find plugin "${type}" in path [${paths.join(' ')}]`);
     }

@@ -74,7 +74,7 @@ describe('probes and hooks through the reconciler (fake host)', () => {
     expect(f.events.events.find((e) => e.reason === 'Unhealthy')?.message).toContain('Liveness probe failed: not alive');
     expect(f.events.events.find((e) => e.reason === 'Killing' && e.app === 'main')?.message).toBe('Container main failed liveness probe, will be restarted');
     const [r] = await listRecords(t.layout);
-    expect(r!.apps.main).toMatchObject({ restartCount: 1, lastExit: { exitCode: 143, reason: 'Error' } });
+    expect(r!.apps.main).toMatchObject({ restartCount: 1, lastExit: { exitCode: 138, reason: 'Error' } }); // ended by its stop signal SIGUSR1 (128 + 10)
   });
 
   it('--once waits for a readiness probe: not converged while it fails, converged once it passes', async () => {
