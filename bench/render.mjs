@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process */
+/* global process, Buffer */
 /**
  * OCI render (issue 11 item 3): an image of `--layers` layers and `--files` files in all
  * (built with umoci: unpack, add files, repack, per layer; gzip layers), pulled once into
