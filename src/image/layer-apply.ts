@@ -335,7 +335,7 @@ export class LayerApplier {
   private async regularFile(path: string, h: Header, body: AsyncIterable<Buffer>): Promise<void> {
     const mode = this.mode(h, false);
     const mask = umask();
-    let exact = mask !== undefined && (mode & mask) === 0;
+    let exact = mask !== undefined && (mode & (mask | 0o7000)) === 0; // special bits always through fchmod
     const fd = this.createFile(path, exact ? mode : 0o600);
     try {
       for await (const chunk of body) {
