@@ -25,6 +25,7 @@ import { digestOf } from './digest.js';
 import { MAX_JSON_BODY, MediaType } from './media-types.js';
 import { parseConfig } from './pull.js';
 import { parseDockerReference } from './reference.js';
+import { detectCompression } from './tar/decompress.js';
 import { tarEntries, type TarEntry } from './tar/entries.js';
 import type { Descriptor, PulledImage } from './types.js';
 
@@ -105,9 +106,8 @@ function resolveMember(members: Map<string, Member>, name: string, file: string)
 }
 
 function layerMediaType(magic: Buffer): string {
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return MediaType.ociLayerGzip;
-  if (magic.readUInt32LE(0) === 0xfd2fb528 || (magic.length >= 4 && (magic.readUInt32LE(0) & 0xfffffff0) === 0x184d2a50)) return MediaType.ociLayerZstd;
-  return MediaType.ociLayer;
+  const c = detectCompression(magic);
+  return c === 'gzip' ? MediaType.ociLayerGzip : c === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
 }
 
 function selectEntry(list: ArchiveEntry[], selector: string | undefined, file: string): ArchiveEntry {

@@ -1,8 +1,9 @@
 /**
  * ACI archives (appc `spec/aci.md`, `aci/file.go`, `aci/layout.go`): compression detected by
- * magic bytes (any of gzip, bzip2, xz, zstd: `../tar/decompress.ts`), the uncompressed tar stored in the content store under its sha512 (the image
- * ID is `sha512-<hex>` of exactly those bytes), and the layout checked: exactly `manifest`
- * (a file) and `rootfs/`, no duplicate entries.
+ * magic bytes (gzip, bzip2, xz or zstd: `../tar/decompress.ts`), the uncompressed tar stored
+ * in the content store under its sha512 (the image ID is `sha512-<hex>` of exactly those
+ * bytes), and the layout checked through the tar entry stream: exactly `manifest` (a file)
+ * and `rootfs/`, no duplicate entries.
  */
 import { posix } from 'node:path';
 import { BerthError } from '../../common/index.js';
