@@ -94,7 +94,7 @@ try {
     const a = join(tmp, `render-${rep}`);
     await mkdir(a);
     let t0 = performance.now();
-    const r = await renderAciTree(a, flat, (id) => store.path(`sha512:${id.slice(7)}`), {});
+    const r = await renderAciTree(a, flat, (id) => store.blobPath(`sha512:${id.slice(7)}`), {});
     berth.push(performance.now() - t0);
     entries = r.selected.reduce((n, s) => n + s.length, 0);
     const b = join(tmp, `tar-${rep}`);

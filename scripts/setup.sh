@@ -13,7 +13,7 @@ repo=$(pwd)
 
 # The components berth drives (DESIGN.md §3) and the tools its tests and benchmarks use.
 packages=(crun runc conmon containernetworking-plugins iproute2 iptables util-linux busybox-static
-          umoci skopeo jq git ca-certificates procps psmisc gnupg bzip2 xz-utils
+          umoci skopeo jq git ca-certificates procps psmisc gnupg bzip2 xz-utils zstd
           docker-registry apache2-utils curl appc-spec gcc libc6-dev golang-go golang-github-appc-spec-dev
           podman catatonit netavark aardvark-dns containerd man-db)
 if [ -z "${BERTH_SKIP_APT:-}" ]; then

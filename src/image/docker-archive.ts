@@ -18,7 +18,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { BerthError, errnoOf, silentLogger } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import type { ContentStore } from './types.js';
@@ -26,6 +25,8 @@ import { digestOf } from './digest.js';
 import { MAX_JSON_BODY, MediaType } from './media-types.js';
 import { parseConfig } from './pull.js';
 import { parseDockerReference } from './reference.js';
+import { detectCompression } from './tar/decompress.js';
+import { tarEntries, type TarEntry } from './tar/entries.js';
 import type { Descriptor, PulledImage } from './types.js';
 
 interface Member {
@@ -45,24 +46,13 @@ interface ArchiveEntry {
 
 const clean = (name: string) => posix.normalize(`/${name}`).slice(1);
 
-async function* entries(file: string, signal?: AbortSignal): AsyncGenerator<{ header: tar.Header; stream: AsyncIterable<Buffer> }> {
-  const extract = tar.extract();
-  const src = createReadStream(file);
-  src.on('error', (err) => extract.destroy(err));
-  src.pipe(extract);
+async function* entries(file: string, signal?: AbortSignal): AsyncGenerator<TarEntry> {
   try {
-    for await (const e of extract) {
-      if (signal?.aborted) throw new BerthError('Canceled', 'pull canceled');
-      yield { header: e.header, stream: e as AsyncIterable<Buffer> };
-      e.resume();
-    }
+    yield* tarEntries(createReadStream(file), { signal });
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') throw new BerthError('NotFound', `docker archive ${file} does not exist`, { cause: err });
     if (err instanceof BerthError) throw err;
     throw new BerthError('InvalidArgument', `${file}: not a readable tar (${(err as Error).message})`, { cause: err });
-  } finally {
-    src.destroy();
-    extract.destroy();
   }
 }
 
@@ -70,7 +60,7 @@ async function* entries(file: string, signal?: AbortSignal): AsyncGenerator<{ he
 async function measure(file: string, signal?: AbortSignal): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   let count = 0;
-  for await (const { header, stream } of entries(file, signal)) {
+  for await (const { header, body: stream } of entries(file, signal)) {
     if (++count > 100_000) throw new BerthError('InvalidArgument', `${file}: too many tar entries`);
     const name = clean(header.name);
     if (header.type === 'symlink' || header.type === 'link') {
@@ -116,9 +106,8 @@ function resolveMember(members: Map<string, Member>, name: string, file: string)
 }
 
 function layerMediaType(magic: Buffer): string {
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return MediaType.ociLayerGzip;
-  if (magic.readUInt32LE(0) === 0xfd2fb528 || (magic.length >= 4 && (magic.readUInt32LE(0) & 0xfffffff0) === 0x184d2a50)) return MediaType.ociLayerZstd;
-  return MediaType.ociLayer;
+  const c = detectCompression(magic);
+  return c === 'gzip' ? MediaType.ociLayerGzip : c === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
 }
 
 function selectEntry(list: ArchiveEntry[], selector: string | undefined, file: string): ArchiveEntry {
@@ -180,7 +169,7 @@ export async function pullFromDockerArchive(file: string, ref: { raw: string; ta
   const wanted = new Map<string, Member>();
   for (const { name, m } of layerMembers) if ((await ctx.store.info(m.digest))?.size !== m.size) wanted.set(name, m);
   if (wanted.size) {
-    for await (const { header, stream } of entries(file, ctx.signal)) {
+    for await (const { header, body: stream } of entries(file, ctx.signal)) {
       const m = wanted.get(clean(header.name));
       if (!m || header.type !== 'file') continue;
       await ctx.store.ingest({ digest: m.digest, size: m.size }, Readable.from(stream));

@@ -13,9 +13,9 @@
  * when complete, so a crash leaves only a `.tmp-*` directory (`pruneIncomplete` removes them).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, errnoOf, pathExists, readdirIfExists, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
+import { BerthError, errnoOf, readdirIfExists, readJsonIfExists, silentLogger, writeJsonAtomic } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import { FsContentStore } from './content-store.js';
 import { parseDigest } from './digest.js';
@@ -36,7 +36,7 @@ import type { DockerReference } from './registry/source.js';
 import { checkPolicy, loadPolicyContext } from './signature/policy-check.js';
 import type { PolicyVerdict } from './signature/policy-check.js';
 import { DEFAULT_POLICY } from './config/policy.js';
-import { publishRenderedTree } from './rendered-tree.js';
+import { renderTree } from './rendered-tree.js';
 
 export interface ImageServiceOptions {
   stateDir: string;
@@ -297,20 +297,13 @@ class LocalImageService implements BerthImageService {
   }
 
   private async doRender(key: string, image: PulledImage, opts: PullOptions): Promise<RenderedImage> {
-    const final = join(this.renderedDir, key);
-    const rootfs = join(final, 'rootfs');
-    if (await pathExists(rootfs)) return { ...image, rootfs };
-    if (await pathExists(final)) await this.removeRendered(key); // damaged by hand: rebuild
-    const diffIds = image.config.rootfs?.diff_ids ?? [];
-    if (image.config.rootfs?.type !== 'layers' || diffIds.length !== image.layers.length) {
-      throw new BerthError('InvalidArgument', `${image.reference}: config.rootfs does not describe the ${image.layers.length} layers`);
-    }
     const log = this.log.child({ image: image.reference, digest: image.manifestDigest });
-    await mkdir(this.renderedDir, { recursive: true });
-    const tmp = join(this.renderedDir, `.tmp-${key}-${randomBytes(4).toString('hex')}`);
-    const tmpRoot = join(tmp, 'rootfs');
-    await mkdir(tmpRoot, { recursive: true, mode: 0o755 });
-    try {
+    let rendered = false;
+    const rootfs = await renderTree(this.renderedDir, key, image, async (tmpRoot) => {
+      const diffIds = image.config.rootfs?.diff_ids ?? [];
+      if (image.config.rootfs?.type !== 'layers' || diffIds.length !== image.layers.length) {
+        throw new BerthError('InvalidArgument', `${image.reference}: config.rootfs does not describe the ${image.layers.length} layers`);
+      }
       for (const [i, layer] of image.layers.entries()) {
         if ((await this.store.info(layer.digest))?.size !== layer.size) {
           throw new BerthError('NotFound', `${image.reference}: layer ${layer.digest} is not in the content store; pull first`);
@@ -322,13 +315,10 @@ class LocalImageService implements BerthImageService {
         );
         log.debug({ layer: i, entries: r.entries, bytes: r.bytes }, 'layer applied');
       }
-      await publishRenderedTree(tmp, final, image);
-      log.info({ rootfs }, 'image rendered');
-      return { ...image, rootfs };
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw err;
-    }
+      rendered = true;
+    });
+    if (rendered) log.info({ rootfs }, 'image rendered');
+    return { ...image, rootfs };
   }
 
   async listRendered(): Promise<string[]> {

@@ -13,18 +13,42 @@
  * "opaque whiteout first, wherever it sits in the tar".
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc, createReadStream } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink } from 'node:fs/promises';
+import {
+  chmodSync,
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { Readable, pipeline } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { execa } from 'execa';
-import * as tar from 'tar-stream';
-import { BerthError, errnoOf, silentLogger } from '../common/index.js';
+import { BerthError, codeOf, errnoOf, silentLogger } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import { parseDigest } from './digest.js';
 import { cleanEntryPath, resolveParent, secureJoin } from './secure-join.js';
+import { decompress, detectCompression, MAGIC_BYTES } from './tar/decompress.js';
+import type { Compression } from './tar/decompress.js';
+import { skipBody, tarEntries } from './tar/entries.js';
+import type { TarHeader } from './tar/entries.js';
+
+export { detectCompression };
+export type { Compression };
 
 export interface ApplyOptions {
   log?: Logger;
@@ -56,15 +80,15 @@ interface Times {
   mtime: Date;
 }
 
-type Header = tar.Header & { pax?: Record<string, string> | null };
+type Header = TarHeader;
 
 function bad(message: string): BerthError {
   return new BerthError('InvalidArgument', `invalid layer: ${message}`);
 }
 
-async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return await lstat(p);
+    return lstatSync(p);
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -72,10 +96,18 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   }
 }
 
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _chunk of stream) {
-    // discard
+/** The process umask, read once (process.umask() without an argument is deprecated); undefined when unknown. */
+let umaskValue: number | null | undefined;
+function umask(): number | undefined {
+  if (umaskValue === undefined) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+      umaskValue = m ? Number.parseInt(m[1] as string, 8) : null;
+    } catch {
+      umaskValue = null; // no procfs: always chmod
+    }
   }
+  return umaskValue ?? undefined;
 }
 
 let setfattrAvailable: Promise<boolean> | undefined;
@@ -87,8 +119,13 @@ function haveSetfattr(): Promise<boolean> {
   return setfattrAvailable;
 }
 
-/** The per-layer state of one changeset application. */
-class LayerApplier {
+/**
+ * The per-layer state of one changeset application. The target tree is private to berth
+ * while it is rendered, so the file-system calls of one entry are made synchronously (a few
+ * microseconds each, against a thread-pool round trip per call), and file data is
+ * written chunk by chunk as the parser hands them over; the safety checks are the same calls.
+ */
+export class LayerApplier {
   private readonly upper = new Set<string>();
   private readonly savedTimes = new Map<string, Times>();
   private readonly dirTimes = new Map<string, Times>();
@@ -100,6 +137,7 @@ class LayerApplier {
    * creating files and directories leaves every earlier resolution as it was.
    */
   private readonly parents = new Map<string, string>();
+  private readonly root: string;
   private readonly log: Logger;
   private readonly privileged: boolean;
   private warnedXattr = false;
@@ -109,17 +147,18 @@ class LayerApplier {
   private readonly egid = process.getegid?.() ?? -1;
 
   constructor(
-    private readonly root: string,
-    private readonly opts: ApplyOptions,
+    root: string,
+    private readonly opts: ApplyOptions = {},
   ) {
+    this.root = posix.normalize(root).replace(/\/+$/, '') || '/';
     this.log = opts.log ?? silentLogger();
     this.privileged = opts.privileged ?? process.getuid?.() === 0;
   }
 
   /** Remember a directory's times before this layer changes its children (umoci keeps parent metadata). */
-  private async saveTimes(dir: string): Promise<void> {
+  private saveTimes(dir: string): void {
     if (this.savedTimes.has(dir)) return;
-    const st = await lstatOrUndefined(dir);
+    const st = lstatOrUndefined(dir);
     if (st?.isDirectory()) this.savedTimes.set(dir, { atime: st.atime, mtime: st.mtime });
   }
 
@@ -139,46 +178,52 @@ class LayerApplier {
   }
 
   /** mkdir -p of a resolved parent inside the root; a non-directory in the way is replaced (umoci NonDirParent). */
-  private async ensureDir(dir: string): Promise<void> {
+  private ensureDir(dir: string): void {
     if (this.knownDirs.has(dir)) return;
     const rel = posix.relative(this.root, dir);
     if (rel.startsWith('..') || posix.isAbsolute(rel)) throw new BerthError('Internal', `resolved path ${dir} escapes ${this.root}`);
     let cur = this.root;
     for (const comp of rel === '' ? [] : rel.split('/')) {
       const next = posix.join(cur, comp);
-      const st = await lstatOrUndefined(next);
+      if (this.knownDirs.has(next)) {
+        cur = next;
+        continue;
+      }
+      const st = lstatOrUndefined(next);
       if (st?.isDirectory()) {
+        this.knownDirs.add(next);
         cur = next;
         continue;
       }
       if (st?.isSymbolicLink()) throw new BerthError('Internal', `unexpected symlink at resolved path ${next}`);
-      await this.saveTimes(cur);
+      this.saveTimes(cur);
       if (st) {
         this.parents.clear();
-        await unlink(next);
+        unlinkSync(next);
       }
-      await mkdir(next, 0o755);
+      mkdirSync(next, 0o755);
+      this.knownDirs.add(next);
       cur = next;
     }
     this.knownDirs.add(dir);
   }
 
-  private async remove(p: string): Promise<void> {
+  private remove(p: string): void {
     this.knownDirs.clear();
     this.parents.clear();
-    await rm(p, { recursive: true, force: true });
+    rmSync(p, { recursive: true, force: true });
   }
 
   /** Remove `p` unless this layer created it; recurse into directories this layer touched. */
-  private async removeLower(p: string): Promise<void> {
+  private removeLower(p: string): void {
     if (!this.upper.has(p)) {
-      await this.saveTimes(posix.dirname(p));
-      await this.remove(p);
+      this.saveTimes(posix.dirname(p));
+      this.remove(p);
       return;
     }
-    const st = await lstatOrUndefined(p);
+    const st = lstatOrUndefined(p);
     if (!st?.isDirectory()) return;
-    for (const child of await readdir(p)) await this.removeLower(posix.join(p, child));
+    for (const child of readdirSync(p)) this.removeLower(posix.join(p, child));
   }
 
   private async whiteout(rel: string, base: string): Promise<void> {
@@ -186,9 +231,9 @@ class LayerApplier {
     if (base === WHITEOUT_OPAQUE) {
       // IMG-13: remove every lower child, keep the directory and what this layer created in it.
       const dir = await secureJoin(this.root, parentRel);
-      const st = await lstatOrUndefined(dir);
+      const st = lstatOrUndefined(dir);
       if (!st?.isDirectory()) return;
-      for (const child of await readdir(dir)) await this.removeLower(posix.join(dir, child));
+      for (const child of readdirSync(dir)) this.removeLower(posix.join(dir, child));
       return;
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) return; // AUFS meta entries (.wh..wh.plnk): ignore (IMG-12)
@@ -197,15 +242,15 @@ class LayerApplier {
     if (name === '' || name === '.' || name === '..') throw bad(`whiteout "${rel}" escapes its directory`);
     const parent = await secureJoin(this.root, parentRel);
     const target = posix.join(parent, name);
-    if (!(await lstatOrUndefined(target))) return;
-    await this.removeLower(target);
+    if (!lstatOrUndefined(target)) return;
+    this.removeLower(target);
   }
 
   private owner(h: Header): { uid: number; gid: number } {
     const pax = h.pax ?? {};
     const uid = pax.uid !== undefined ? Number.parseInt(pax.uid, 10) : h.uid;
     const gid = pax.gid !== undefined ? Number.parseInt(pax.gid, 10) : h.gid;
-    return { uid: Number.isSafeInteger(uid) ? uid : 0, gid: Number.isSafeInteger(gid) ? gid : 0 };
+    return { uid: Number.isSafeInteger(uid) ? (uid as number) : 0, gid: Number.isSafeInteger(gid) ? (gid as number) : 0 };
   }
 
   private times(h: Header): Times {
@@ -224,7 +269,8 @@ class LayerApplier {
   }
 
   private async xattrs(path: string, h: Header): Promise<void> {
-    const pax = h.pax ?? {};
+    const pax = h.pax;
+    if (!pax) return;
     const attrs = Object.entries(pax).filter(([k]) => k.startsWith('SCHILY.xattr.'));
     for (const [key, value] of attrs) {
       const name = key.slice('SCHILY.xattr.'.length);
@@ -260,68 +306,75 @@ class LayerApplier {
   private async attributes(path: string, h: Header, kind: 'dir' | 'symlink' | 'other'): Promise<void> {
     if (this.privileged) {
       const { uid, gid } = this.owner(h);
-      await lchown(path, uid, gid);
+      lchownSync(path, uid, gid);
     }
-    if (kind !== 'symlink') await chmod(path, this.mode(h, kind === 'dir'));
+    if (kind !== 'symlink') chmodSync(path, this.mode(h, kind === 'dir'));
     await this.xattrs(path, h);
     const t = this.times(h);
     if (kind === 'dir') this.dirTimes.set(path, t);
-    else await lutimes(path, t.atime, t.mtime);
+    else lutimesSync(path, t.atime, t.mtime);
+  }
+
+  /** Create `path` exclusively without following a final symlink (SEC-03); something already there is replaced (IMG-11). */
+  private createFile(path: string, mode: number): number {
+    const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+    try {
+      return openSync(path, flags, mode);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+      this.remove(path);
+      return openSync(path, flags, mode);
+    }
   }
 
   /**
-   * A regular file, the common entry: created exclusively without following a final symlink
-   * (SEC-03); when something is already there (IMG-11) it is removed and the create retried.
-   * Attributes go through the open descriptor (IMG-16: chown, then chmod, then times), and a
-   * chown that would change nothing is skipped: fewer calls per entry is most of the cost.
+   * A regular file, the common entry. Attributes go through the descriptor (IMG-16: chown,
+   * then chmod, then times); a chown that would change nothing is skipped, and so is the
+   * chmod when the create mode already gave the exact bits (no chown, nothing masked).
    */
-  private async regularFile(path: string, h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
-    const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
-    let fh;
+  private async regularFile(path: string, h: Header, body: AsyncIterable<Buffer>): Promise<void> {
+    const mode = this.mode(h, false);
+    const mask = umask();
+    let exact = mask !== undefined && (mode & (mask | 0o7000)) === 0; // special bits always through fchmod
+    const fd = this.createFile(path, exact ? mode : 0o600);
     try {
-      fh = await open(path, flags, 0o600);
-    } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw err;
-      await this.remove(path);
-      fh = await open(path, flags, 0o600);
-    }
-    try {
-      for await (const chunk of stream) {
-        let off = 0;
-        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      for await (const chunk of body) {
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       }
       if (this.privileged) {
         const { uid, gid } = this.owner(h);
-        if (uid !== this.euid || gid !== this.egid) await fh.chown(uid, gid);
+        if (uid !== this.euid || gid !== this.egid) {
+          fchownSync(fd, uid, gid);
+          exact = false; // chown clears setuid/setgid: chmod after it
+        }
       }
-      await fh.chmod(this.mode(h, false));
+      if (!exact) fchmodSync(fd, mode);
       const t = this.times(h);
-      await fh.utimes(t.atime, t.mtime);
+      futimesSync(fd, t.atime, t.mtime);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await this.xattrs(path, h);
+    if (h.pax) await this.xattrs(path, h);
   }
 
-  async entry(h: Header, stream: AsyncIterable<Buffer>): Promise<void> {
+  async entry(h: Header, body: AsyncIterable<Buffer>): Promise<void> {
     if (this.opts.signal?.aborted) throw new BerthError('Canceled', 'layer application canceled', { cause: this.opts.signal.reason });
     const max = this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (++this.entries > max) throw bad(`more than ${max} entries (SEC-06)`);
     const type = h.type as string | null;
     const rel = cleanEntryPath(h.name);
-    const known = ['file', 'contiguous-file', 'link', 'symlink', 'directory', 'character-device', 'block-device', 'fifo'];
-    if (type === null || !known.includes(type)) throw bad(`entry "${h.name}" has an unsupported type flag (IMG-16)`);
+    if (type === null || !KNOWN_TYPES.has(type)) throw bad(`entry "${h.name}" has an unsupported type flag (IMG-16)`);
 
     if (rel === '') {
       // SEC-05: a non-directory entry for the root is malicious.
       if (type !== 'directory') throw bad(`non-directory entry "${h.name}" for the root (SEC-05)`);
       await this.attributes(this.root, h, 'dir');
-      await drain(stream);
+      await skipBody(body);
       return;
     }
     const base = posix.basename(rel);
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      await drain(stream);
+      await skipBody(body);
       await this.whiteout(rel, base);
       return;
     }
@@ -333,49 +386,47 @@ class LayerApplier {
       const linkRel = cleanEntryPath(h.linkname ?? '');
       if (linkRel === '') throw bad(`hardlink "${h.name}" points at the root`);
       linkTarget = (await this.resolveParent(linkRel)).path;
-      const st = await lstatOrUndefined(linkTarget);
+      const st = lstatOrUndefined(linkTarget);
       if (!st) throw bad(`hardlink "${h.name}" to missing "${h.linkname}"`);
       if (st.isDirectory()) throw bad(`hardlink "${h.name}" to directory "${h.linkname}"`);
       if (linkTarget === path) {
         this.markUpper(path);
-        await drain(stream);
+        await skipBody(body);
         return;
       }
     }
-    await this.ensureDir(parent);
+    this.ensureDir(parent);
     if (type === 'file' || type === 'contiguous-file') {
-      await this.saveTimes(parent);
-      await this.regularFile(path, h, stream);
+      this.saveTimes(parent);
+      await this.regularFile(path, h, body);
       this.markUpper(path);
       return;
     }
-    const existing = await lstatOrUndefined(path);
+    const existing = lstatOrUndefined(path);
     const keepDir = existing?.isDirectory() === true && type === 'directory';
-    if (!keepDir) await this.saveTimes(parent);
+    if (!keepDir) this.saveTimes(parent);
     if (existing && !keepDir) {
       // IMG-11: anything but dir-over-dir is unlinked, then recreated.
-      await this.remove(path);
+      this.remove(path);
     }
 
+    await skipBody(body);
     switch (type) {
       case 'directory':
-        if (!keepDir) await mkdir(path, 0o700);
+        if (!keepDir) mkdirSync(path, 0o700);
+        this.knownDirs.add(path);
         await this.attributes(path, h, 'dir');
-        await drain(stream);
         break;
       case 'symlink':
         this.parents.clear(); // paths through this name now resolve through the link
-        await symlink(h.linkname ?? '', path); // SEC-04: verbatim
+        symlinkSync(h.linkname ?? '', path); // SEC-04: verbatim
         await this.attributes(path, h, 'symlink');
-        await drain(stream);
         break;
       case 'link':
         this.parents.clear(); // the target may be a symlink: the new name is one too
-        await link(linkTarget as string, path); // link(2) never follows a symlink target
-        await drain(stream);
+        linkSync(linkTarget as string, path); // link(2) never follows a symlink target
         break;
       default:
-        await drain(stream);
         if (!(await this.device(path, h))) return;
         await this.attributes(path, h, 'other');
     }
@@ -383,12 +434,12 @@ class LayerApplier {
   }
 
   /** IMG-16: directory mtimes last; parents this layer touched implicitly keep their times. */
-  async finish(): Promise<void> {
+  finish(): void {
     const all = new Map(this.savedTimes);
     for (const [p, t] of this.dirTimes) all.set(p, t);
     for (const [p, t] of all) {
       try {
-        await lutimes(p, t.atime, t.mtime);
+        lutimesSync(p, t.atime, t.mtime);
       } catch (err) {
         const code = errnoOf(err);
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
@@ -397,70 +448,36 @@ class LayerApplier {
   }
 }
 
+const KNOWN_TYPES: ReadonlySet<string> = new Set(['file', 'contiguous-file', 'link', 'symlink', 'directory', 'character-device', 'block-device', 'fifo']);
+
+/** Errors of a layer as the caller sees them: berth's own unchanged, a system call's Internal, the rest a bad layer. */
+export function layerError(e: unknown, what = 'applying layer'): BerthError {
+  if (e instanceof BerthError) return e;
+  const systemError = /^E[A-Z]+$/.test(errnoOf(e) ?? '');
+  return new BerthError(systemError ? 'Internal' : 'InvalidArgument', `${what}: ${(e as Error).message}`, { cause: e });
+}
+
 /**
  * Apply one uncompressed tar stream as a changeset onto `root` (an existing directory).
  * Returns the DiffID computed over every byte consumed.
  */
-export async function applyTar(root: string, source: AsyncIterable<Uint8Array>, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  const rootClean = posix.normalize(root).replace(/\/+$/, '') || '/';
-  const applier = new LayerApplier(rootClean, opts);
+export async function applyTar(root: string, source: Readable | AsyncIterable<Uint8Array>, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const applier = new LayerApplier(root, opts);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const hash = createHash('sha256');
   let bytes = 0;
-  const extract = tar.extract();
-  const waitDrain = (): Promise<void> =>
-    new Promise((resolve) => {
-      const done = (): void => {
-        extract.off('drain', done);
-        extract.off('close', done);
-        resolve();
-      };
-      extract.on('drain', done);
-      extract.on('close', done);
-    });
-  // The pump feeds the tar parser; its failure (digest, limits, decompression) wins over the
-  // parser's generic "destroyed" error.
-  let pumpError: unknown;
-  const pump = (async () => {
-    try {
-      for await (const chunk of source) {
-        if (extract.destroyed) return;
-        bytes += chunk.length;
-        if (bytes > maxBytes) throw bad(`more than ${maxBytes} decompressed bytes (SEC-06)`);
-        hash.update(chunk);
-        if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await waitDrain();
-      }
-      extract.end(undefined);
-    } catch (err) {
-      pumpError = err;
-      extract.destroy(err as Error);
-    }
-  })();
+  const tap = (chunk: Buffer): void => {
+    bytes += chunk.length;
+    if (bytes > maxBytes) throw bad(`more than ${maxBytes} decompressed bytes (SEC-06)`);
+    hash.update(chunk);
+  };
   try {
-    for await (const entry of extract) await applier.entry(entry.header as Header, entry as AsyncIterable<Buffer>);
+    for await (const { header, body } of tarEntries(source, { tap, signal: opts.signal })) await applier.entry(header, body);
   } catch (err) {
-    extract.destroy();
-    await pump;
-    const e = pumpError ?? err;
-    if (e instanceof BerthError) throw e;
-    const systemError = /^E[A-Z]+$/.test(errnoOf(e) ?? '');
-    throw new BerthError(systemError ? 'Internal' : 'InvalidArgument', `applying layer: ${(e as Error).message}`, { cause: e });
+    throw layerError(err);
   }
-  await pump;
-  if (pumpError) throw pumpError;
-  await applier.finish();
+  applier.finish();
   return { diffId: `sha256:${hash.digest('hex')}`, bytes, entries: applier.entries };
-}
-
-export type Compression = 'gzip' | 'zstd' | 'none';
-
-/** IMG-10: sniff the compression from the magic bytes. */
-export function detectCompression(head: Uint8Array): Compression {
-  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  // zstd skippable frame: 0x184D2A5? little-endian
-  if (head.length >= 4 && (head[0] ?? 0) >> 4 === 0x5 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
-  return 'none';
 }
 
 /** Stream a stored blob, verifying its size and digest as it is read (never past `size`). */
@@ -468,11 +485,16 @@ async function* verifiedBlob(path: string, digest: string, size: number): AsyncG
   const { algorithm } = parseDigest(digest);
   const hash = createHash(algorithm);
   let n = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    n += chunk.length;
-    if (n > size) throw new BerthError('FailedPrecondition', `layer ${digest}: more than ${size} bytes`);
-    hash.update(chunk);
-    yield chunk;
+  const fh = await open(path, 'r');
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > size) throw new BerthError('FailedPrecondition', `layer ${digest}: more than ${size} bytes`);
+      hash.update(chunk);
+      yield chunk;
+    }
+  } finally {
+    await fh.close();
   }
   const actual = `${algorithm}:${hash.digest('hex')}`;
   if (n !== size || actual !== digest) throw new BerthError('FailedPrecondition', `layer ${digest}: content does not match (got ${actual}, ${n} bytes)`);
@@ -493,40 +515,37 @@ export interface LayerBlob {
   diffId: string;
 }
 
-/** Apply one (compressed) layer blob onto `root`, verifying its digest and its DiffID while streaming (IMG-09/10). */
-export async function applyLayerBlob(root: string, layer: LayerBlob, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  parseDigest(layer.diffId);
-  const head = Buffer.alloc(6);
-  const fh = await open(layer.path, 'r');
-  let headLen: number;
+async function sniffBlob(path: string): Promise<Compression> {
+  const head = Buffer.alloc(MAGIC_BYTES);
+  const fh = await open(path, 'r');
   try {
-    headLen = (await fh.read(head, 0, head.length, 0)).bytesRead;
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return detectCompression(head.subarray(0, bytesRead));
   } finally {
     await fh.close();
   }
-  const compression = detectCompression(head.subarray(0, headLen));
-  if (compression === 'zstd') {
-    throw new BerthError('Unimplemented', `layer ${layer.digest} is zstd-compressed; Node ${process.versions.node} has no zstd decompressor (IMG-10)`);
+}
+
+/**
+ * Apply one (compressed) layer blob onto `root`, verifying its digest and its DiffID while
+ * streaming (IMG-09/10). The compression is told by the magic bytes, as containerd does:
+ * writers that label a plain tar `+gzip` exist.
+ */
+export async function applyLayerBlob(root: string, layer: LayerBlob, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  parseDigest(layer.diffId);
+  const compression = await sniffBlob(layer.path);
+  if (compression === 'xz' || compression === 'bzip2') {
+    throw new BerthError('InvalidArgument', `layer ${layer.digest} is ${compression}-compressed; OCI layers are plain, gzip or zstd (IMG-10)`);
   }
-  const compressed = verifiedBlob(layer.path, layer.digest, layer.size);
-  let tarStream: AsyncIterable<Uint8Array> = compressed;
-  let pipelineError: unknown;
-  if (compression === 'gzip') {
-    // zlib's gunzip handles multi-member gzip (IMG-10).
-    tarStream = pipeline(Readable.from(compressed), createGunzip(), (err) => {
-      pipelineError = err ?? undefined;
-    });
-  }
+  const tarStream = decompress(Readable.from(verifiedBlob(layer.path, layer.digest, layer.size), { objectMode: false }), compression, `layer ${layer.digest}`);
   let result: ApplyResult;
   try {
     result = await applyTar(root, tarStream, opts);
   } catch (err) {
-    if (pipelineError instanceof BerthError) throw pipelineError;
     // A decompression or tar error may come from corrupt content: say so if the blob does not match its digest.
-    if (!(err instanceof BerthError) || err.code === 'InvalidArgument') await verifyWhole(layer);
+    if (codeOf(err) === 'InvalidArgument') await verifyWhole(layer);
     throw err;
   }
-  if (pipelineError) throw pipelineError;
   if (result.diffId !== layer.diffId) {
     throw new BerthError('FailedPrecondition', `layer ${layer.digest}: DiffID ${result.diffId} does not match config ${layer.diffId} (IMG-09)`);
   }

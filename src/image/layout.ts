@@ -3,17 +3,18 @@
  * (`oci-archive:`). Both expose the same tiny read-only interface; nothing here verifies
  * content — the puller copies every blob into the content store, which does (IMG-08).
  *
- * The archive is never extracted: its tar headers are indexed once (name → data offset) and
- * `blobs/<alg>/<hex>` members are streamed straight from their byte range in the file.
+ * The archive is never extracted: it is read once through the tar entry stream to index its
+ * members (name → data offset, tar-stream's `byteOffset`), and `blobs/<alg>/<hex>` members
+ * are streamed straight from their byte range in the file.
  */
 import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { BerthError, errnoOf } from '../common/index.js';
 import { parseDigest } from './digest.js';
 import { MAX_JSON_BODY } from './media-types.js';
+import { tarEntries } from './tar/entries.js';
 
 export interface LayoutReader {
   /** Bytes of `oci-layout`, checked for `imageLayoutVersion` (IMG-17). */
@@ -104,44 +105,6 @@ interface Member {
   size: number;
 }
 
-const BLOCK = 512;
-
-function parseOctal(buf: Buffer, off: number, len: number): number {
-  const field = buf.subarray(off, off + len);
-  if ((field[0] ?? 0) & 0x80) {
-    // base-256 (GNU) for large values
-    let v = 0;
-    for (let i = 1; i < field.length; i++) v = v * 256 + (field[i] ?? 0);
-    return v;
-  }
-  const s = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new BerthError('InvalidArgument', `corrupt tar header field "${s}"`);
-  return Number.parseInt(s, 8);
-}
-
-function cstr(buf: Buffer, off: number, len: number): string {
-  const field = buf.subarray(off, off + len);
-  const nul = field.indexOf(0);
-  return field.subarray(0, nul < 0 ? field.length : nul).toString('utf8');
-}
-
-function paxPath(data: Buffer): string | undefined {
-  let path: string | undefined;
-  let i = 0;
-  while (i < data.length) {
-    const sp = data.indexOf(0x20, i);
-    if (sp < 0) break;
-    const len = Number.parseInt(data.subarray(i, sp).toString('latin1'), 10);
-    if (!Number.isSafeInteger(len) || len <= 0) break;
-    const rec = data.subarray(sp + 1, i + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq > 0 && rec.slice(0, eq) === 'path') path = rec.slice(eq + 1);
-    i += len;
-  }
-  return path;
-}
-
 /** `oci-archive:` — a tar holding an image layout, read in place. */
 export class ArchiveLayoutReader implements LayoutReader {
   private members?: Map<string, Member>;
@@ -150,57 +113,31 @@ export class ArchiveLayoutReader implements LayoutReader {
 
   private async index(): Promise<Map<string, Member>> {
     if (this.members) return this.members;
-    let fh: FileHandle;
+    let fileSize: number;
     try {
-      fh = await open(this.file, 'r');
+      fileSize = (await stat(this.file)).size;
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') throw new BerthError('NotFound', `image archive ${this.file} does not exist`, { cause: err });
       throw err;
     }
     const members = new Map<string, Member>();
+    let count = 0;
     try {
-      const { size: fileSize } = await fh.stat();
-      const header = Buffer.alloc(BLOCK);
-      let pos = 0;
-      let longName: string | undefined;
-      let count = 0;
-      while (pos + BLOCK <= fileSize) {
-        const { bytesRead } = await fh.read(header, 0, BLOCK, pos);
-        if (bytesRead < BLOCK) break;
-        if (header.every((b) => b === 0)) break; // end of archive
+      for await (const { header } of tarEntries(createReadStream(this.file))) {
         if (++count > 1_000_000) throw new BerthError('InvalidArgument', `${this.file}: too many tar entries`);
-        let sum = 0;
-        for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (header[i] ?? 0);
-        if (sum !== parseOctal(header, 148, 8)) throw new BerthError('InvalidArgument', `${this.file}: corrupt tar header at ${pos}`);
-        const type = String.fromCharCode(header[156] ?? 0);
-        const size = parseOctal(header, 124, 12);
-        const dataOff = pos + BLOCK;
-        let name = cstr(header, 0, 100);
-        if (header.subarray(257, 262).toString('latin1') === 'ustar') {
-          const prefix = cstr(header, 345, 155);
-          if (prefix) name = `${prefix}/${name}`;
+        const offset = header.byteOffset ?? -1;
+        if (offset < 0) throw new BerthError('Internal', 'tar-stream gave no data offset');
+        if (offset + header.size > fileSize) {
+          throw new BerthError('InvalidArgument', `${this.file}: member ${header.name} declares ${header.size} bytes, but the archive ends after ${fileSize - offset} of them: the file is truncated`);
         }
-        if (dataOff + size > fileSize) {
-          throw new BerthError('InvalidArgument', `${this.file}: member ${longName ?? name} declares ${size} bytes, but the archive ends after ${fileSize - dataOff} of them: the file is truncated`);
-        }
-        if (type === 'x' || type === 'L') {
-          if (size > 1024 * 1024) throw new BerthError('InvalidArgument', `${this.file}: oversized tar extended header`);
-          const data = Buffer.alloc(size);
-          await fh.read(data, 0, size, dataOff);
-          longName = type === 'L' ? cstr(data, 0, size) : (paxPath(data) ?? longName);
-        } else if (type !== 'g') {
-          if (longName !== undefined) name = longName;
-          longName = undefined;
-          if (type === '0' || type === '\0' || type === '7') {
-            const clean = posix.normalize(`/${name}`).slice(1);
-            if (members.has(clean)) throw new BerthError('InvalidArgument', `${this.file}: duplicate member ${clean}`);
-            members.set(clean, { offset: dataOff, size });
-          }
-        }
-        pos = dataOff + Math.ceil(size / BLOCK) * BLOCK;
+        if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
+        const clean = posix.normalize(`/${header.name}`).slice(1);
+        if (members.has(clean)) throw new BerthError('InvalidArgument', `${this.file}: duplicate member ${clean}`);
+        members.set(clean, { offset, size: header.size });
       }
-    } finally {
-      await fh.close();
+    } catch (err) {
+      if (err instanceof BerthError) throw err;
+      throw new BerthError('InvalidArgument', `${this.file}: not a readable tar (${(err as Error).message})`, { cause: err });
     }
     this.members = members;
     return members;

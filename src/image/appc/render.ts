@@ -11,16 +11,16 @@
  * whitelist of the highest whitelisting ancestor on its branch allows (everything). There
  * are no whiteouts. Because the selected sets are disjoint, entries are extracted as they
  * are selected, in one streaming pass per image, through berth's safe layer applier
- * (`applyTar`: cleaned names, chroot-scoped parents, never following the last component,
+ * (`LayerApplier`: cleaned names, chroot-scoped parents, never following the last component,
  * bounded sizes); each image's bytes are re-hashed and must match its image ID.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
-import * as tar from 'tar-stream';
 import { BerthError } from '../../common/index.js';
-import { applyTar, type ApplyOptions } from '../layer-apply.js';
-import { cleanName } from './archive.js';
+import { LayerApplier, layerError, type ApplyOptions } from '../layer-apply.js';
+import { tarEntries, type TarHeader } from '../tar/entries.js';
+import { cleanName, MAX_ACI_BYTES } from './archive.js';
 
 export interface RenderImage {
   imageId: string;
@@ -79,60 +79,47 @@ export class Selection {
   }
 }
 
+/** The header of a selected entry, renamed below the rootfs. */
+function renamed(h: TarHeader, name: string): TarHeader {
+  const rel = name === 'rootfs' ? '.' : name.slice('rootfs/'.length);
+  const out: TarHeader = { ...h, name: h.type === 'directory' ? `${rel}/` : rel };
+  if (h.pax) {
+    // the new name and link target are set above; the originals must not come back
+    const { path: _p, linkpath: _l, ...pax } = h.pax;
+    out.pax = pax;
+  }
+  if (h.type === 'link' && h.linkname) {
+    const target = cleanName(h.linkname);
+    if (!target.startsWith('rootfs/')) throw new BerthError('InvalidArgument', `hard link "${name}" points outside rootfs`);
+    out.linkname = target.slice('rootfs/'.length);
+  }
+  return out;
+}
+
 /**
- * Walk one uncompressed ACI tar and call `onEntry` for every selected entry with its header
- * renamed below the rootfs; returns the sha512 of every byte read (the image ID check).
+ * Walk one stored ACI tar and apply every selected entry, renamed below the rootfs, through
+ * the safe layer applier (or only select, for a dry run); returns the sha512 of every byte
+ * read (the image ID check).
  */
-async function walkImage(
-  path: string,
-  decide: (name: string, isDir: boolean) => boolean,
-  onEntry: (header: tar.Header, body: AsyncIterable<Buffer>) => Promise<void>,
-): Promise<string> {
+async function renderImage(path: string, decide: (name: string, isDir: boolean) => boolean, applier: LayerApplier | undefined, opts: ApplyOptions): Promise<string> {
   const hash = createHash('sha512');
-  const extract = tar.extract();
-  const src = createReadStream(path);
-  const feed = (async () => {
-    try {
-      for await (const chunk of src as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        if (!extract.write(chunk)) await new Promise<void>((r) => extract.once('drain', () => r()));
-      }
-      extract.end(undefined);
-    } catch (err) {
-      extract.destroy(err as Error);
-    }
-  })();
+  const maxBytes = opts.maxBytes ?? MAX_ACI_BYTES;
+  let bytes = 0;
+  const tap = (chunk: Buffer): void => {
+    bytes += chunk.length;
+    if (bytes > maxBytes) throw new BerthError('InvalidArgument', `${path}: more than ${maxBytes} bytes (SEC-06)`);
+    hash.update(chunk);
+  };
   try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      const name = cleanName(h.name);
-      if (!decide(name, h.type === 'directory')) {
-        for await (const _ of entry) {
-          // skip
-        }
-        continue;
-      }
-      const rel = name === 'rootfs' ? '.' : name.slice('rootfs/'.length);
-      const renamed: tar.Header = { ...h, name: h.type === 'directory' ? `${rel}/` : rel };
-      if (h.pax) {
-        // the new name and link target are written again; the originals must not come back
-        const { path: _p, linkpath: _l, ...pax } = h.pax as Record<string, string>;
-        renamed.pax = pax;
-      }
-      if (h.type === 'link' && h.linkname) {
-        const target = cleanName(h.linkname);
-        if (!target.startsWith('rootfs/')) throw new BerthError('InvalidArgument', `hard link "${name}" points outside rootfs`);
-        renamed.linkname = target.slice('rootfs/'.length);
-      }
-      await onEntry(renamed, entry as AsyncIterable<Buffer>);
+    for await (const { header, body } of tarEntries(createReadStream(path, { highWaterMark: 256 * 1024 }), { tap, signal: opts.signal })) {
+      const name = cleanName(header.name);
+      if (!decide(name, header.type === 'directory') || !applier) continue;
+      await applier.entry(renamed(header, name), body);
     }
   } catch (err) {
-    extract.destroy();
-    src.destroy();
-    await feed;
-    throw err;
+    throw layerError(err, 'rendering ACI');
   }
-  await feed;
+  applier?.finish();
   return hash.digest('hex');
 }
 
@@ -163,42 +150,7 @@ export async function renderAciTree(
       if (ok) names.push(name);
       return ok;
     };
-    let hex: string;
-    if (opts.dryRun) {
-      hex = await walkImage(pathOf(img.imageId), decide, async (_h, body) => {
-        for await (const _ of body) {
-          // selection only
-        }
-      });
-    } else {
-      const pack = tar.pack();
-      const applying = applyTar(root, pack as unknown as AsyncIterable<Uint8Array>, opts);
-      applying.catch(() => undefined);
-      try {
-        hex = await walkImage(pathOf(img.imageId), decide, async (h, body) => {
-          if (h.type === 'file' || h.type === 'contiguous-file') {
-            await new Promise<void>((resolve, reject) => {
-              const w = pack.entry({ ...h, type: 'file' }, (err) => (err ? reject(err) : resolve()));
-              (async () => {
-                for await (const c of body) if (!w.write(c)) await new Promise<void>((r) => w.once('drain', () => r()));
-                w.end(undefined);
-              })().catch(reject);
-            });
-          } else {
-            for await (const _ of body) {
-              // headers only
-            }
-            pack.entry({ ...h, size: 0 });
-          }
-        });
-        pack.finalize();
-      } catch (err) {
-        pack.destroy(err as Error);
-        await applying.catch(() => undefined);
-        throw err;
-      }
-      await applying;
-    }
+    const hex = await renderImage(pathOf(img.imageId), decide, opts.dryRun ? undefined : new LayerApplier(root, opts), opts);
     if (`sha512-${hex}` !== img.imageId) {
       throw new BerthError('FailedPrecondition', `stored ACI ${img.imageId} is corrupt (its content hashes to sha512-${hex})`);
     }

@@ -30,7 +30,7 @@ import { discover, httpGet, httpOpen, type HttpGetOptions } from './discovery.js
 import { labelMap, labelsMatch, type App, type Dependency, type ImageManifest } from './manifest.js';
 import { renderAciTree } from './render.js';
 import { allTrustedKeys, checkAciTrust, pickConfirmedKey, verifyDetached, type TrustVerdict } from './trust.js';
-import { publishRenderedTree } from '../rendered-tree.js';
+import { renderTree } from '../rendered-tree.js';
 
 /** Isolators berth maps to the OCI runtime spec; every other one is ignored (and reported). */
 export const SUPPORTED_ISOLATORS = [
@@ -511,34 +511,21 @@ export class AppcImages {
 
   private async doRender(key: string, image: PulledImage, opts: PullOptions): Promise<string> {
     const info = image.appc!;
-    const final = join(this.opts.renderedDir, key);
-    const rootfs = join(final, 'rootfs');
-    if (await pathExists(rootfs)) return rootfs;
-    if (await pathExists(final)) await rm(final, { recursive: true, force: true });
-    for (const i of info.images) {
-      if (!(await this.opts.store.has(imageIdToDigest(i.imageId)))) {
-        throw new BerthError('NotFound', `${image.reference}: ACI ${i.imageId} (${i.name}) is not in the content store; pull first`);
-      }
-    }
-    await mkdir(this.opts.renderedDir, { recursive: true });
-    const tmp = join(this.opts.renderedDir, `.tmp-${key}-${randomBytes(4).toString('hex')}`);
-    const tmpRoot = join(tmp, 'rootfs');
-    await mkdir(tmpRoot, { recursive: true, mode: 0o755 });
     const log = this.log.child({ image: image.reference, digest: image.manifestDigest });
-    try {
+    return renderTree(this.opts.renderedDir, key, image, async (tmpRoot) => {
+      for (const i of info.images) {
+        if (!(await this.opts.store.has(imageIdToDigest(i.imageId)))) {
+          throw new BerthError('NotFound', `${image.reference}: ACI ${i.imageId} (${i.name}) is not in the content store; pull first`);
+        }
+      }
       const t0 = Date.now();
       const r = await renderAciTree(tmpRoot, info.images, (id) => this.opts.store.blobPath(imageIdToDigest(id)), {
         ...this.opts.apply,
         log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      await publishRenderedTree(tmp, final, image);
-      log.info({ rootfs, images: info.images.length, entries: r.selected.reduce((n, s) => n + s.length, 0), ms: Date.now() - t0 }, 'appc image rendered');
-      return rootfs;
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw err;
-    }
+      log.info({ images: info.images.length, entries: r.selected.reduce((n, s) => n + s.length, 0), ms: Date.now() - t0 }, 'appc image rendered');
+    });
   }
 
   /** Rebuild a PulledImage of an appc reference from the index (no network). */

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectAciCompression, ingestAci, validateAci } from '../../../src/image/appc/archive.js';
+import { ingestAci, validateAci } from '../../../src/image/appc/archive.js';
 import { labelsMatch, parseImageManifest } from '../../../src/image/appc/manifest.js';
 import { parseAppcReference } from '../../../src/image/appc/reference.js';
 import { FsContentStore } from '../../../src/image/content-store.js';
 import { parseImageReference } from '../../../src/image/reference.js';
+import { detectCompression as detectAciCompression } from '../../../src/image/tar/decompress.js';
 import { imageIdOf, makeAci, manifest } from './helpers.js';
 
 const ok = (extra: Record<string, unknown> = {}) => JSON.stringify(manifest('example.com/app', extra));
@@ -111,6 +112,7 @@ describe('ACI files', () => {
     expect(detectAciCompression(Buffer.from([0x1f, 0x8b, 8]))).toBe('gzip');
     expect(detectAciCompression(Buffer.from('BZh91AY'))).toBe('bzip2');
     expect(detectAciCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0]))).toBe('xz');
+    expect(detectAciCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toBe('zstd');
     expect(detectAciCompression(Buffer.from('manifest'))).toBe('none');
   });
 
