@@ -14,7 +14,7 @@
  * Operations on one attachment are serialized inside one Cni instance (CNI-26); GC of a
  * network waits for every operation on it and holds new ones back until it is done.
  */
-import { BerthError, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
+import { BerthError, errorMessage, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
 import { ExecCni } from './host/exec.js';
@@ -241,7 +241,7 @@ export class CniRuntime implements Cni {
     try {
       info = JSON.parse(out) as typeof info;
     } catch (err) {
-      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse VERSION result: ${(err as Error).message}`, plugin: type, verb: 'VERSION' });
+      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse VERSION result: ${errorMessage(err)}`, plugin: type, verb: 'VERSION' });
     }
     const cniVersion = typeof info.cniVersion === 'string' ? info.cniVersion : '';
     if (Array.isArray(info.supportedVersions)) {
@@ -266,14 +266,14 @@ export class CniRuntime implements Cni {
         try {
           await this.exec.findInPath(ipam.type, this.pluginPaths);
         } catch (err) {
-          out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${(err as Error).message}` });
+          out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${errorMessage(err)}` });
         }
       }
       let path: string;
       try {
         path = await this.exec.findInPath(plugin.type, this.pluginPaths);
       } catch (err) {
-        out.push({ index, field: 'type', message: `unknown plugin type "${plugin.type}": ${(err as Error).message}` });
+        out.push({ index, field: 'type', message: `unknown plugin type "${plugin.type}": ${errorMessage(err)}` });
         continue;
       }
       let info = this.versionInfos.get(path);
@@ -283,7 +283,7 @@ export class CniRuntime implements Cni {
           this.versionInfos.set(path, info);
         } catch (err) {
           if (codeOf(err) === 'Canceled') throw err;
-          out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${(err as Error).message}` });
+          out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${errorMessage(err)}` });
           continue;
         }
       }

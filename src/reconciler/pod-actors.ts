@@ -374,7 +374,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
             return await startExecution(c, input.execution);
           } catch (err) {
             // a process that cannot run is an exit (StartError, 128) at this time, not a failed setup
-            const details = (err as { details?: Record<string, unknown> }).details;
+            const details = err instanceof BerthError ? err.details : undefined;
             if (details?.reason !== 'StartError') throw err;
             host.events.emit({ uid: rec.uid, podName: rec.key, app: c.name, type: 'Warning', reason: 'Failed', message: `Error: ${errorMessage(err)}` });
             throw new BerthError(codeOf(err) ?? 'FailedPrecondition', errorMessage(err), { cause: err, details: { ...details, at: host.clock.now() } });

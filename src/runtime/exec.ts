@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, readTextIfExists, safeTimeout, sleep, writeJsonAtomic } from '../common/index.js';
+import { BerthError, errorMessage, readTextIfExists, safeTimeout, sleep, writeJsonAtomic } from '../common/index.js';
 import { isAlive, readProcStat } from './proc.js';
 import { EXEC_OUTPUT_CAP, type ExecOptions, type ExecResult } from './types.js';
 
@@ -35,7 +35,7 @@ export async function execProcess(bundleDir: string, argv: string[], opts: ExecO
   try {
     config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as typeof config;
   } catch (err) {
-    throw new BerthError('FailedPrecondition', `exec: cannot read ${join(bundleDir, 'config.json')}: ${(err as Error).message}`, { cause: err });
+    throw new BerthError('FailedPrecondition', `exec: cannot read ${join(bundleDir, 'config.json')}: ${errorMessage(err)}`, { cause: err });
   }
   if (!config.process) throw new BerthError('FailedPrecondition', `exec: ${join(bundleDir, 'config.json')} has no process`);
   const { consoleSize: _drop, ...base } = config.process;

@@ -213,10 +213,9 @@ function initialContext(input: AppMachineInput): AppContext {
  * policy answers like any other exit (back-off under Always/OnFailure, failed under Never).
  */
 function startErrorExit(error: unknown): AppExited | null {
-  const e = error as { message?: unknown; details?: { reason?: unknown; at?: unknown } } | null;
-  if (e?.details?.reason !== 'StartError') return null;
-  const at = typeof e.details.at === 'number' ? e.details.at : 0;
-  return { exitCode: 128, finishedAt: at, reason: 'StartError', message: typeof e.message === 'string' ? e.message : String(error) };
+  if (!(error instanceof BerthError) || error.details?.reason !== 'StartError') return null;
+  const at = typeof error.details.at === 'number' ? error.details.at : 0;
+  return { exitCode: 128, finishedAt: at, reason: 'StartError', message: error.message };
 }
 
 /** No probes unless the reconciler provides their settings (standalone machines, tests). */
