@@ -295,34 +295,6 @@ export class CniRuntime implements Cni {
     return out;
   }
 
-  /**
-   * CNI-05 (libcni ValidateNetworkList): every plugin exists and supports the list version.
-   * Returns the capabilities the list declares. Throws one CniError (code 1) naming every
-   * plugin that does not fit, so a network can be refused before any pod uses it.
-   */
-  async validateNetworkList(list: NetworkConfigList, signal?: AbortSignal): Promise<string[]> {
-    validateNetworkName(list.name);
-    checkListVersion(list);
-    const problems: string[] = [];
-    const caps = new Set<string>();
-    for (const plugin of list.plugins) {
-      for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) if (on) caps.add(cap);
-      try {
-        const info = await this.getVersionInfo(plugin.type, signal);
-        if (!info.supportedVersions.includes(list.cniVersion || '0.1.0')) {
-          problems.push(`plugin type="${plugin.type}" does not support config version ${JSON.stringify(list.cniVersion)} (supports ${info.supportedVersions.join(', ')})`);
-        }
-      } catch (err) {
-        if (codeOf(err) === 'Canceled' || codeOf(err) === 'DeadlineExceeded') throw err;
-        problems.push(err instanceof Error ? err.message : String(err));
-      }
-    }
-    if (problems.length) {
-      throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `network ${list.name} is not usable: ${problems.join('; ')}` });
-    }
-    return [...caps].sort();
-  }
-
   // ---- verbs ----
 
   private async add(list: NetworkConfigList, rt: RuntimeConf, signal?: AbortSignal): Promise<CniResult> {

@@ -32,7 +32,7 @@ import { isAppcReference, prepareAppcLaunch, runAppcPostStop, serveAppcPod, with
 import { containerSpecHash } from './pod-changes.js';
 import { ensurePodUserns } from './userns.js';
 import type { PodUserns } from '../runtime/userns.js';
-import { ignoredIsolators } from '../image/appc/service.js';
+import { ignoredIsolators } from '../image/appc/isolators.js';
 
 /** What a pod's actors keep in memory between steps (never in machine context). */
 export interface PodResources {
