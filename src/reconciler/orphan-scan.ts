@@ -89,6 +89,7 @@ async function bridgePorts(name: string): Promise<number | undefined> {
 
 export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
   const l = d.layout;
+  // compared with the kernel's file times (stale cache temporaries), which are wall clock: so is this
   const now = d.now ?? Date.now();
   const records: PodRecord[] = [];
   const unreadableRecords: string[] = [];

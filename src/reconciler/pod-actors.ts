@@ -154,11 +154,11 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     ].reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
 
   async function pullOne(ref: string, signal?: AbortSignal) {
-    const t0 = Date.now();
+    const t0 = host.clock.now();
     const progress = host.pullProgress;
     const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), ...(progress ? { onProgress: (p: PullProgress) => progress(rec.key, p) } : {}) });
     res.pulled.set(ref, img);
-    log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
+    log.debug({ image: ref, digest: img.manifestDigest, ms: host.clock.now() - t0 }, 'image pulled');
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
       const app = rec.apps[x.c.name];
       if (app) app.imageDigest = img.manifestDigest;
@@ -167,9 +167,9 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   }
 
   async function renderOne(ref: string, img: Awaited<ReturnType<Host['images']['pull']>>, signal?: AbortSignal) {
-    const t0 = Date.now();
+    const t0 = host.clock.now();
     res.rendered.set(ref, await host.images.render(img, { signal }));
-    log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
+    log.debug({ image: ref, digest: img.manifestDigest, ms: host.clock.now() - t0 }, 'image rendered');
     // appc ACE: an executor may ignore isolators but must say which
     const ignored = ignoredIsolators(img.appc?.app);
     if (ignored.length === 0) return;

@@ -108,6 +108,7 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
           await sleep(20);
         }
         // the runtime reaps it and returns; if it hangs on, end it too
+        // a real process waited for with real sleeps: wall clock, as the timers are
         const deadline = Date.now() + RUNTIME_GRACE_MS;
         while (!done && Date.now() < deadline) await sleep(50);
         if (!done) child.kill('SIGKILL');
