@@ -230,7 +230,7 @@ export async function networkPluginProblems(
     } catch {
       continue; // the spec checks report a list that does not parse
     }
-    const found = await cni.pluginProblems(list).catch(() => []);
+    const found = await cni.pluginProblems(list).catch(() => []); // it throws only when canceled: nothing to report then
     if (!found.length) continue;
     const base: Array<string | number> = conflists.has(n) ? ['plugins'] : ['spec', 'plugins'];
     out.set(

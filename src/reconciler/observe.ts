@@ -49,6 +49,7 @@ export async function observeNetwork(host: Pick<Host, 'cni' | 'netns' | 'log'>, 
   }
   const attachments: Attachment[] = [];
   for (const l of lists) {
+    // status shows no address for an attachment whose cache entry cannot be read; CHECK (attachments.ts) repairs it
     const cached = exists ? await host.cni.getCachedResult(l.network, sandboxId(rec.uid), l.interface).catch(() => undefined) : undefined;
     attachments.push({ ...l, ips: (cached?.result.ips ?? []).map((i) => i.address) });
   }

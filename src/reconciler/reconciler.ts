@@ -134,7 +134,7 @@ export class Reconciler {
 
   private withRecordLock<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.recordLock.then(fn, fn);
-    this.recordLock = run.catch(() => undefined);
+    this.recordLock = run.catch(() => undefined); // the chain only orders; the caller gets the error from `run`
     return run;
   }
 
@@ -527,7 +527,7 @@ export class Reconciler {
     for (const t of polls.values()) clearTimeout(t);
     // no new pod work starts; a teardown under way is left to the next agent (termination is one-way)
     this.close();
-    await this.checking?.catch(() => undefined);
+    await this.checking?.catch(() => undefined); // a CHECK round cut short by the stop: its pods are checked at the next start
     await stopWatch();
     await this.syncing;
     for (const w of this.workers.values()) await w.detach();
