@@ -306,7 +306,7 @@ export class CniRuntime implements Cni {
     try {
       cached = await this.cache.read(list.name, rt.containerId, rt.ifName, list.cniVersion);
     } catch {
-      cached = { unreadable: true };
+      cached = { unreadable: true }; // an unreadable entry is still an attachment: refused below as AlreadyExists
     }
     if (cached) {
       throw new BerthError('AlreadyExists', `network ${list.name} is already added to ${rt.containerId}/${rt.ifName}; DEL it first`);
@@ -565,7 +565,7 @@ function toV1Lenient(r: CniResult): CniResult {
   try {
     return toV1(r);
   } catch {
-    return r;
+    return r; // a result toV1 cannot convert is shown as the plugin gave it
   }
 }
 
