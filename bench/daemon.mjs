@@ -29,7 +29,7 @@
  * pods' own objects are named by berth (berth-<pod id>) and checked by pod id. Everything is
  * removed on success, failure and SIGINT.
  */
-/* global process, setTimeout */
+/* global process */
 import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, rename, open, cp, symlink, stat, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
@@ -38,6 +38,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
+import { option, say, sleep, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
 import { run, must, median, r1 } from './lib/proc.mjs';
 import { BareRun, BRIDGE, BENCH_NAME, CNI_DIR, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
 
@@ -52,11 +53,6 @@ const APP_SCRIPT = 'echo started; trap "exit 0" TERM; while true; do sleep 1 & w
 const CLK_TCK = 100;
 
 // ---------------------------------------------------------------- options
-function option(flag, env, dflt) {
-  const i = process.argv.indexOf(flag);
-  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
-  return process.env[env] ?? dflt;
-}
 const parts = option('--parts', 'BENCH_PARTS', 'reaction,change,idle').split(',');
 const sizes = option('--sizes', 'BENCH_SIZES', '1,20').split(',').map(Number);
 const repsList = option('--reps', 'BENCH_REPS', '5,3').split(',').map(Number);
@@ -69,8 +65,6 @@ const cpuProf = option('--cpu-prof', 'BENCH_CPU_PROF', '');
 const outFile = resolve(REPO, option('--out', 'BENCH_OUT', 'bench/results/daemon.json'));
 const keep = process.argv.includes('--keep');
 
-const say = (...a) => process.stderr.write(`${a.join(' ')}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** wall clock in ms with sub-ms precision (the CRI timestamps are wall clock too) */
 const wall = () => performance.timeOrigin + performance.now();
 
@@ -108,24 +102,7 @@ function getSock(path) {
 }
 
 async function writeNetwork() {
-  await writeFile(
-    join(specDir, '00-network.yaml'),
-    `apiVersion: berth.dev/v1
-kind: Network
-metadata: {name: ${NETWORK}}
-spec:
-  default: true
-  cniVersion: "1.0.0"
-  plugins:
-    - type: bridge
-      bridge: ${BRIDGE}
-      isGateway: true
-      ipMasq: true
-      hairpinMode: true
-      ipam: {type: host-local, dataDir: ${join(sandbox, 'ipam')}, ranges: [[{subnet: ${SUBNET}}]], routes: [{dst: 0.0.0.0/0}]}
-    - {type: portmap, capabilities: {portMappings: true}}
-`,
-  );
+  await writeFile(join(specDir, '00-network.yaml'), networkYaml({ name: NETWORK, bridge: BRIDGE, subnet: SUBNET, ipamDir: join(sandbox, 'ipam'), hairpin: true }));
 }
 
 /** A pod of the given apps; `env` per app name (`{ b: { V: '1' } }`). */
@@ -553,16 +530,8 @@ async function podRecords() {
 // ---------------------------------------------------------------- cleanup
 let ipForwardBefore;
 let ipForwardNote = 'unchanged';
-async function restoreIpForward() {
-  if (ipForwardBefore !== '0') return;
-  if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() === '0') return;
-  const bridges = (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.trim();
-  if (bridges) {
-    ipForwardNote = `left at 1: other bridges exist (${bridges.split('\n').map((l) => l.split(': ')[1]).join(', ')})`;
-    return;
-  }
-  await writeFile('/proc/sys/net/ipv4/ip_forward', '0\n');
-  ipForwardNote = 'restored to 0';
+async function restoreIpForwardOnce() {
+  ipForwardNote = await restoreIpForward(ipForwardBefore);
 }
 
 let cleaningUp;
@@ -591,7 +560,7 @@ async function cleanup() {
     if (!podsLeft) {
       await removeBridge().catch((e) => problems.push(e.message));
       await removeCgroupParents().catch((e) => problems.push(e.message));
-      await restoreIpForward().catch((e) => problems.push(e.message));
+      await restoreIpForwardOnce().catch((e) => problems.push(e.message));
     }
     if (sandbox && !podsLeft) {
       const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(sandbox));
@@ -615,13 +584,6 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 // ---------------------------------------------------------------- main
-async function versions() {
-  const first = async (cmd, args) => (await run(cmd, args).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
-  const head = (await run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
-  const dirty = (await run('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'])).stdout.trim().length > 0;
-  return { node: process.version, crun: await first('crun', ['--version']), conmon: await first('conmon', ['--version']), berth: `${head}${dirty ? ' (src/ modified in the working tree)' : ''}` };
-}
-
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('daemon bench needs root (namespaces, mounts, containers)');
   if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} missing: run npm run build first`);
@@ -643,7 +605,7 @@ async function main() {
   await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
   CLI = join(snap, 'dist/bundle/berth.mjs');
 
-  const result = { bench: 'daemon', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions()), distBuiltAt }, config: { parts, sizes, reps: sizes.map((_, k) => repsFor(k)), changeReps, idlePods, idleSeconds, logLevel, observation: 'app running = conmon timestamp of the app\'s first output line ("started"); also the first GET /status on <run>/berth.sock showing the pods Running', app: APP_SCRIPT }, loadavgBefore: loadavg().map((x) => r1(x)) };
+  const result = { bench: 'daemon', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions(REPO, [])), distBuiltAt }, config: { parts, sizes, reps: sizes.map((_, k) => repsFor(k)), changeReps, idlePods, idleSeconds, logLevel, observation: 'app running = conmon timestamp of the app\'s first output line ("started"); also the first GET /status on <run>/berth.sock showing the pods Running', app: APP_SCRIPT }, loadavgBefore: loadavg().map((x) => r1(x)) };
 
   await must('bash', [join(REPO, 'scripts/build-busybox-image.sh'), join(sandbox, 'image'), 'latest']);
   const image = `oci:${join(sandbox, 'image')}:latest`;

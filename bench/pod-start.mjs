@@ -23,6 +23,7 @@ import { tmpdir, hostname, cpus, totalmem, release, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { option, say, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
 import { run, must, median, stats, r1 } from './lib/proc.mjs';
 import { BareRun, BRIDGE, BENCH_NAME, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
 import { timeline, mergeTimelines } from './lib/timeline.mjs';
@@ -37,11 +38,6 @@ const NETWORK = BENCH_NAME;
 const APP_SCRIPT = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
 
 // ---------------------------------------------------------------- options
-function option(flag, env, dflt) {
-  const i = process.argv.indexOf(flag);
-  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
-  return process.env[env] ?? dflt;
-}
 const sizes = option('--sizes', 'BENCH_SIZES', '1,20').split(',').map(Number);
 const repsList = option('--reps', 'BENCH_REPS', '5,3').split(',').map(Number);
 const repsFor = (k) => repsList[Math.min(k, repsList.length - 1)];
@@ -58,7 +54,6 @@ const pullPolicy = option('--pull-policy', 'BENCH_PULL_POLICY', 'IfNotPresent');
 // N > 1: one file per pod, and/or all pods in one multi-document file
 const layouts = option('--layouts', 'BENCH_LAYOUTS', 'files,multi').split(',').filter(Boolean);
 
-const say = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 
 // ---------------------------------------------------------------- sandbox and cleanup
 let sandbox;
@@ -74,24 +69,7 @@ async function berthCli(args, opts = {}) {
 }
 
 async function writeNetwork() {
-  await writeFile(
-    join(specDir, '00-network.yaml'),
-    `apiVersion: berth.dev/v1
-kind: Network
-metadata: {name: ${NETWORK}}
-spec:
-  default: true
-  cniVersion: "1.0.0"
-  plugins:
-    - type: bridge
-      bridge: ${BRIDGE}
-      isGateway: true
-      ipMasq: true
-      hairpinMode: true
-      ipam: {type: host-local, dataDir: ${join(sandbox, 'ipam')}, ranges: [[{subnet: ${SUBNET}}]], routes: [{dst: 0.0.0.0/0}]}
-    - {type: portmap, capabilities: {portMappings: true}}
-`,
-  );
+  await writeFile(join(specDir, '00-network.yaml'), networkYaml({ name: NETWORK, bridge: BRIDGE, subnet: SUBNET, ipamDir: join(sandbox, 'ipam'), hairpin: true }));
 }
 
 function podYaml(name, image) {
@@ -143,17 +121,8 @@ async function berthTeardown() {
  */
 let ipForwardBefore;
 let ipForwardNote = 'unchanged';
-async function restoreIpForward() {
-  if (ipForwardBefore !== '0') return;
-  const now1 = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
-  if (now1 === '0') return;
-  const bridges = (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.trim();
-  if (bridges) {
-    ipForwardNote = `left at 1: other bridges exist (${bridges.split('\n').map((l) => l.split(': ')[1]).join(', ')})`;
-    return;
-  }
-  await writeFile('/proc/sys/net/ipv4/ip_forward', '0\n');
-  ipForwardNote = 'restored to 0';
+async function restoreIpForwardOnce() {
+  ipForwardNote = await restoreIpForward(ipForwardBefore);
 }
 
 let cleaningUp;
@@ -176,7 +145,7 @@ async function cleanup() {
     }
     await removeBridge().catch((e) => problems.push(e.message));
     await removeCgroupParents().catch((e) => problems.push(e.message));
-    await restoreIpForward().catch((e) => problems.push(e.message));
+    await restoreIpForwardOnce().catch((e) => problems.push(e.message));
     if (sandbox) {
       // never rm -rf through a mount: anything still mounted under the sandbox is a leak to report
       const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(sandbox));
@@ -298,14 +267,6 @@ async function bareStartStop(n, rt, ctx) {
   return { startMs, stopMs, steps };
 }
 
-async function versions() {
-  const first = async (cmd, args) => (await run(cmd, args).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
-  const pkgs = (await run('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'crun', 'runc', 'conmon', 'containernetworking-plugins', 'iproute2', 'iptables']).catch(() => ({ stdout: '' }))).stdout.trim().split('\n');
-  const head = (await run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
-  const dirty = (await run('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'])).stdout.trim().length > 0;
-  return { node: process.version, crun: await first('crun', ['--version']), runc: await first('runc', ['--version']), conmon: await first('conmon', ['--version']), packages: pkgs, berth: `${head}${dirty ? ' (src/ modified in the working tree)' : ''}` };
-}
-
 /** What a Node process costs before berth does anything. */
 async function cliFloor(reps) {
   const out = { 'node -e 0': [], 'berth --version': [] };
@@ -345,7 +306,7 @@ async function main() {
   await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
   CLI = join(snap, 'dist/bundle/berth.mjs');
 
-  const result = { bench: 'pod-start', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions()), distBuiltAt }, config: { sizes, reps: sizes.map((_, k) => repsFor(k)), berthRuntime, bareRuntimes, concurrency: concurrency || 'berth default (4)', logLevel, network: 'bridge (isGateway, ipMasq, hairpinMode) + host-local + portmap, no hostPorts; loopback', app: APP_SCRIPT }, activityBefore: await otherActivity() };
+  const result = { bench: 'pod-start', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions(REPO, ['crun', 'runc', 'conmon', 'containernetworking-plugins', 'iproute2', 'iptables'])), distBuiltAt }, config: { sizes, reps: sizes.map((_, k) => repsFor(k)), berthRuntime, bareRuntimes, concurrency: concurrency || 'berth default (4)', logLevel, network: 'bridge (isGateway, ipMasq, hairpinMode) + host-local + portmap, no hostPorts; loopback', app: APP_SCRIPT }, activityBefore: await otherActivity() };
 
   // image, once
   await must('bash', [join(REPO, 'scripts/build-busybox-image.sh'), join(sandbox, 'image'), 'latest']);

@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { networkYaml } from '../bench/lib/common.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'dist/bundle/berth.mjs');
@@ -121,19 +122,7 @@ function record(phase, check, ok, detail = '') {
   say(`${ok ? 'ok  ' : 'FAIL'} ${phase}: ${check}${detail ? ` — ${detail}` : ''}`);
 }
 
-const networkYaml = () => `apiVersion: berth.dev/v1
-kind: Network
-metadata: {name: ${NET}}
-spec:
-  default: true
-  cniVersion: "1.0.0"
-  plugins:
-    - type: bridge
-      bridge: ${BRIDGE}
-      isGateway: true
-      ipMasq: true
-      ipam: {type: host-local, dataDir: ${IPAM}, ranges: [[{subnet: ${SUBNET_PREFIX}0/24}]], routes: [{dst: 0.0.0.0/0}]}
-`;
+const netYaml = () => networkYaml({ name: NET, bridge: BRIDGE, subnet: `${SUBNET_PREFIX}0/24`, ipamDir: IPAM, portmap: false });
 
 const gen = new Map(podNames.map((n) => [n, 0]));
 /** per pod: env changes written, and removals (file removed and put back) */
@@ -429,7 +418,7 @@ async function checkAll(phase, restartAllowance) {
 // phases
 
 async function chaosPhase() {
-  await writeSpec('00-net.yaml', networkYaml());
+  await writeSpec('00-net.yaml', netYaml());
   let pid = startDaemon();
   for (const n of podNames) await writeSpec(`${n}.yaml`, podYaml(n));
   for (let round = 0; round < opts.kills; round++) {

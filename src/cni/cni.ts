@@ -25,6 +25,7 @@ import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js
 import type { CachedAttachment, Cni, CniExec, CniResult, GcArgs, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
 import { validateContainerId, validateIfName, validateNetworkName } from './validate.js';
 import { CURRENT_CNI_VERSION, versionAtLeast } from './version.js';
+import { PluginVersionCache } from './version-cache.js';
 
 export interface CniOptions {
   /** berth passes `<state>/cni`; results go to `<cacheDir>/results/`. */
@@ -139,7 +140,7 @@ export class CniRuntime implements Cni {
   private readonly pinBridges: boolean;
   private readonly iptables: Iptables | undefined;
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly versionInfos = new Map<string, { cniVersion: string; supportedVersions: string[] }>();
+  private readonly versions: PluginVersionCache;
   /** per network: the tail of its running GC (CNI-15: exclusive with ADD/DEL) */
   private readonly gcs = new Map<string, Promise<unknown>>();
 
@@ -147,6 +148,7 @@ export class CniRuntime implements Cni {
     this.exec = opts.exec ?? new ExecCni();
     this.log = (opts.log ?? silentLogger()).child({ component: 'cni' });
     this.cache = new ResultCache(opts.cacheDir);
+    this.versions = new PluginVersionCache(opts.cacheDir, this.log);
     this.pluginPaths = [...opts.pluginPaths];
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
@@ -255,44 +257,47 @@ export class CniRuntime implements Cni {
    * What keeps a list from working on this host, per plugin, before any pod uses it: a plugin
    * type (or its `ipam.type`) not found in the plugin path (CNI-18), or a plugin that does not
    * speak the list's version (CNI-05, VERSION probing). The answer of VERSION is remembered per
-   * plugin file for this runtime's lifetime (the daemon asks on every resync). Never throws for
+   * plugin file, across agent runs, until the file changes (version-cache.ts). Never throws for
    * a plugin's sake; `field` is `type` or `ipam.type`.
    */
   async pluginProblems(list: NetworkConfigList, signal?: AbortSignal): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>> {
-    const out: Array<{ index: number; field: 'type' | 'ipam.type'; message: string }> = [];
-    for (const [index, plugin] of list.plugins.entries()) {
-      const ipam = plugin.ipam as { type?: unknown } | undefined;
-      if (ipam && typeof ipam === 'object' && typeof ipam.type === 'string' && ipam.type !== '') {
-        try {
-          await this.exec.findInPath(ipam.type, this.pluginPaths);
-        } catch (err) {
-          out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${errorMessage(err)}` });
+    type Problem = { index: number; field: 'type' | 'ipam.type'; message: string };
+    // the plugins are independent: ask them side by side, report in the list's order
+    const perPlugin = await Promise.all(
+      list.plugins.map(async (plugin, index): Promise<Problem[]> => {
+        const out: Problem[] = [];
+        const ipam = plugin.ipam as { type?: unknown } | undefined;
+        if (ipam && typeof ipam === 'object' && typeof ipam.type === 'string' && ipam.type !== '') {
+          try {
+            await this.exec.findInPath(ipam.type, this.pluginPaths);
+          } catch (err) {
+            out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${errorMessage(err)}` });
+          }
         }
-      }
-      let path: string;
-      try {
-        path = await this.exec.findInPath(plugin.type, this.pluginPaths);
-      } catch (err) {
-        out.push({ index, field: 'type', message: `unknown plugin type "${plugin.type}": ${errorMessage(err)}` });
-        continue;
-      }
-      let info = this.versionInfos.get(path);
-      if (!info) {
+        let path: string;
         try {
-          info = await this.getVersionInfo(plugin.type, signal);
-          this.versionInfos.set(path, info);
+          path = await this.exec.findInPath(plugin.type, this.pluginPaths);
         } catch (err) {
-          if (codeOf(err) === 'Canceled') throw err;
-          out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${errorMessage(err)}` });
-          continue;
+          return [...out, { index, field: 'type', message: `unknown plugin type "${plugin.type}": ${errorMessage(err)}` }];
         }
-      }
-      const v = list.cniVersion || '0.1.0';
-      if (!info.supportedVersions.includes(v)) {
-        out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not support cniVersion ${JSON.stringify(v)} (it supports ${info.supportedVersions.join(', ')})` });
-      }
-    }
-    return out;
+        let info = await this.versions.get(path);
+        if (!info) {
+          try {
+            info = await this.getVersionInfo(plugin.type, signal);
+            await this.versions.set(path, info);
+          } catch (err) {
+            if (codeOf(err) === 'Canceled') throw err;
+            return [...out, { index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${errorMessage(err)}` }];
+          }
+        }
+        const v = list.cniVersion || '0.1.0';
+        if (!info.supportedVersions.includes(v)) {
+          out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not support cniVersion ${JSON.stringify(v)} (it supports ${info.supportedVersions.join(', ')})` });
+        }
+        return out;
+      }),
+    );
+    return perPlugin.flat();
   }
 
   // ---- verbs ----

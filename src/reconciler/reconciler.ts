@@ -35,8 +35,10 @@ export interface ReconcilerOptions {
   /** the old name of relistMs (`--resync`) */
   resyncMs?: number;
   /**
-   * `--once`: how long an app must have been running to count as converged (ms). An app
-   * that crashes at once is seen running for a moment; this keeps that from passing.
+   * `--once`: how long an app must have been running to count as converged (ms); default 0:
+   * converged is what the host shows (the monitor reported the start and no exit file is
+   * there when the result is taken, see once()). A longer window catches apps that crash
+   * some time after they start.
    */
   minReadyMs?: number;
   /** daemon: how often to CHECK every running pod's CNI attachments (ms); 0 turns it off. Default 60 s. */
@@ -464,7 +466,7 @@ export class Reconciler {
       const apps = Object.entries(snap.context.apps);
       if (apps.length < w.rec.pod.spec.containers.length) return false;
       const now = this.host.clock.now();
-      const minReady = this.opts.minReadyMs ?? 500;
+      const minReady = this.opts.minReadyMs ?? 0;
       const spec = [...w.rec.pod.spec.containers, ...(w.rec.pod.spec.initContainers ?? [])];
       // converged when the kubelet would call the pod Ready: an app with a readiness probe when it
       // passes; others started (startup probe) and still running after --min-ready
@@ -477,15 +479,34 @@ export class Reconciler {
     });
   }
 
+  /**
+   * Settled as the machines see it, checked against the host once more: every app a machine
+   * holds running still has no exit file and a live process (an app that crashed right after
+   * its start report counts only once its exit is seen and answered).
+   */
+  private async appsAlive(): Promise<boolean> {
+    for (const w of this.workers.values()) {
+      const apps = w.state === 'running' ? Object.entries(w.snapshot()?.context.apps ?? {}) : [];
+      for (const [name, a] of apps) {
+        if (a.state === 'running' && (await this.host.runtime.status(containerId(w.rec.uid, name))).state !== 'running') return false;
+      }
+    }
+    return true;
+  }
+
   /** `reconcile --once`: converge, wait until settled or the deadline, report. */
   async once(timeoutMs: number): Promise<OnceResult> {
     const deadline = this.host.clock.now() + timeoutMs;
     // `--once` fetches every git source first: what it applies is the tip now
     await Promise.race([this.refreshSources().then(() => this.sync()), delay(timeoutMs)]);
-    while ((!this.idle() || !this.settled()) && this.host.clock.now() < deadline) await delay(25);
+    let done = false;
+    for (;;) {
+      done = this.idle() && this.settled() && (await this.appsAlive());
+      if (done || this.host.clock.now() >= deadline) break;
+      await delay(25);
+    }
     const rows = this.rows();
     const issues = [...(this.lastDesired?.issues ?? []), ...(this.lastDesired?.conflicts ?? [])];
-    const done = this.idle() && this.settled();
     this.close();
     for (const w of this.workers.values()) await w.detach();
     const invalid = issues.some((i) => i.severity === 'error');

@@ -22,15 +22,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!isRoot)('pod-level fields: shareProcessNamespace and resources', () => {
   let sb: Sandbox;
-  const ids = new Set<string>([BRIDGE]);
+  const ids = new Set<string>([BRIDGE, 'podlevelnet']); // the network's name is in its ipMasq rules' comments
   const short: Record<string, string> = {};
   const logs = async (pod: string, app: string) => (await sb.run(['logs', pod, '-c', app])).stdout;
   const exec = async (pod: string, app: string, ...argv: string[]) => {
     const r = await execa('node', [CLI, ...sb.args, 'exec', pod, '-c', app, '--', ...argv], { reject: false, timeout: 60_000, stdin: 'ignore' });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
-  const waitLog = async (pod: string, app: string, mark: string) => {
-    for (let i = 0; i < 300 && !(await logs(pod, app)).includes(mark); i++) await sleep(100);
+  /** Wait for a line of the app's log that is exactly `line` (not the script in a ps listing). */
+  const waitLog = async (pod: string, app: string, line: string) => {
+    for (let i = 0; i < 300; i++) {
+      if ((await logs(pod, app)).split('\n').includes(line)) return;
+      await sleep(100);
+    }
+    throw new Error(`${pod}/${app}: no log line ${JSON.stringify(line)}`);
   };
 
   beforeAll(async () => {
@@ -81,7 +86,7 @@ spec:
       ids.add(shortId(p.uid));
       short[p.name] = shortId(p.uid);
     }
-    await waitLog('shared', 'b', '\nCHECK-DONE\n'); // the line itself, not the script in a ps listing
+    await waitLog('shared', 'b', 'CHECK-DONE');
   }, 180_000);
 
   afterAll(async () => {

@@ -100,7 +100,8 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
   it('restarts a crashing app with back-off and reports CrashLoopBackOff; --once exits 1 at the timeout', async () => {
     await sb.writeSpec('crash.yaml', podYaml('crash', image, [{ name: 'main', script: 'echo crashing; exit 1' }]));
     const t0 = Date.now();
-    const r = await sb.run(['reconcile', '--once', '--timeout', '20s']);
+    // --min-ready: the crash follows the start report by milliseconds; ask --once to wait for it
+    const r = await sb.run(['reconcile', '--once', '--timeout', '20s', '--min-ready', '1s']);
     expect(r.exitCode).toBe(1);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(19_000);
     await remember();

@@ -202,7 +202,7 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
 
   it('shows RESTARTS as "N (AGE ago)" for a crashing app, sorts it last by .restarts', async () => {
     await sb.writeSpec('crash.yaml', pod('crash', 'crashns', { app: 'crash' }).replace(JSON.stringify(LOOP), JSON.stringify('echo bye; exit 1')));
-    const r = await sb.run(['reconcile', '--once', '--timeout', '8s']);
+    const r = await sb.run(['reconcile', '--once', '--timeout', '8s', '--min-ready', '1s']);
     await remember();
     expect(r.exitCode, r.stderr).toBe(1); // a crash loop does not converge
     const rows = names((await status('-n', 'crashns', '--no-headers')).stdout);

@@ -27,7 +27,7 @@ export function register(program: Command): void {
       .option('--relist-interval <duration>', 'daemon: how often to relist the host for drift (killed monitors, removed trees, netns) besides the host events', '10s')
       // the old name of --relist-interval, kept for scripts and units that use it
       .addOption(new Option('--resync <duration>').hideHelp())
-      .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged', '500ms')
+      .option('--min-ready <duration>', 'with --once: how long apps must have run to count as converged (0: started, as the monitor reported, and not exited)', '0s')
       .option('--cni-check <duration>', 'daemon: how often to CHECK the pods\' CNI attachments and repair failed ones (0: never)', '60s')
       .option('--git-repo <url>', 'a git repository of specs (repeatable; combines with --spec-dir)', collectFlag)
       .option('--git-ref <ref>', 'branch, tag, ref or commit to apply: once for every --git-repo, or once per --git-repo in order (default: HEAD)', collectFlag)
