@@ -120,6 +120,18 @@ export async function readRecords(l: Layout): Promise<{ records: PodRecord[]; he
   return { records, held };
 }
 
+/**
+ * Every pod record, for a caller that acts on what no record names (image gc, image rm): with
+ * a pod held it cannot know what that pod uses, so it fails with DataLoss naming the file.
+ */
+export async function allRecords(l: Layout, what: string): Promise<PodRecord[]> {
+  const { records, held } = await readRecords(l);
+  if (held.length) {
+    throw new BerthError('DataLoss', `${what}: refused while a pod is held: ${held.map((h) => h.error.message).join('; ')}`, { cause: held[0]!.error, details: { held: held.map((h) => h.uid) } });
+  }
+  return records;
+}
+
 /** The hold of a pod whose record exists but cannot be read; undefined when it has a good record or none. */
 export async function heldRecord(l: Layout, uid: string): Promise<HeldRecord | undefined> {
   return readRecord(l, uid).then(
