@@ -55,7 +55,7 @@ export function errnoOf(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** The BerthError code an errno stands for; undefined when none fits (the caller says Internal). */
+/** The BerthError code each errno stands for (errorCodeOf); any other errno is Internal. */
 const ERRNO_CODES: Readonly<Record<string, ErrorCode>> = {
   ENOENT: 'NotFound',
   ENOTDIR: 'NotFound',

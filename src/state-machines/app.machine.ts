@@ -206,7 +206,6 @@ function initialContext(input: AppMachineInput): AppContext {
   return ctx;
 }
 
-
 /**
  * A start whose process could not be executed (entrypoint missing, bad cwd): the kubelet
  * records it as a terminated execution, exit code 128, reason StartError, which the restart
