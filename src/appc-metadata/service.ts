@@ -23,7 +23,7 @@ import { networkInterfaces } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { BerthError } from '../common/errors.js';
+import { BerthError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { mergeAnnotations, type Annotation } from './pod-manifest.js';
 import { METADATA_WORKER_SOURCE, type WorkerPod, type WorkerCall, type WorkerReply } from './worker.js';
@@ -162,7 +162,7 @@ export class AppcMetadataService {
         try {
           ({ port = 0 } = await this.call({ op: 'listen', address, port: remembered }));
         } catch (err) {
-          throw new BerthError('Unavailable', `appc metadata service: cannot listen on ${address}: ${(err as Error).message}`, { cause: err });
+          throw new BerthError('Unavailable', `appc metadata service: cannot listen on ${address}: ${errorMessage(err)}`, { cause: err });
         }
         const ports = await this.ports();
         ports[address] = port;

@@ -38,6 +38,7 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
       log,
       pidsLimit: pidsLimitOf(o.pidsLimit),
       seccompDir: join(layout.configDir, 'seccomp'),
+      clock: systemClock,
       // the agent rotates the apps' logs (kubelet's container log manager); read-only commands do not
       ...(opts.readOnly ? {} : { logRotation: logRotationOf(o.containerLogMaxSize ?? DEFAULTS.containerLogMaxSize, o.containerLogMaxFiles ?? DEFAULTS.containerLogMaxFiles) }),
     }),

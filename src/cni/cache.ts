@@ -97,7 +97,8 @@ export class ResultCache {
    * Issue 14 item 10: remove temporary files of interrupted writes (a crash between write and
    * rename). Only berth's own temporary names, only regular files, only when last modified
    * more than `minAgeMs` ago (so never a file a live writer, in this or another process, is
-   * still writing or about to rename). Returns the names removed.
+   * still writing or about to rename). Returns the names removed. `now` is compared with file
+   * mtimes, which are wall clock: so is its default.
    */
   async removeStaleTempFiles(minAgeMs = STALE_TEMP_MS, now = Date.now()): Promise<string[]> {
     const removed: string[] = [];

@@ -14,7 +14,7 @@
  * Operations on one attachment are serialized inside one Cni instance (CNI-26); GC of a
  * network waits for every operation on it and holds new ones back until it is done.
  */
-import { BerthError, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
+import { BerthError, errorMessage, codeOf, silentLogger, wrap, type Logger } from '../common/index.js';
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
 import { pinBridgeMacs } from './host/bridge.js';
@@ -243,7 +243,7 @@ export class CniRuntime implements Cni {
     try {
       info = JSON.parse(out) as typeof info;
     } catch (err) {
-      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse VERSION result: ${(err as Error).message}`, plugin: type, verb: 'VERSION' });
+      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse VERSION result: ${errorMessage(err)}`, plugin: type, verb: 'VERSION' });
     }
     const cniVersion = typeof info.cniVersion === 'string' ? info.cniVersion : '';
     if (Array.isArray(info.supportedVersions)) {
@@ -271,14 +271,14 @@ export class CniRuntime implements Cni {
           try {
             await this.exec.findInPath(ipam.type, this.pluginPaths);
           } catch (err) {
-            out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${(err as Error).message}` });
+            out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam.type}": ${errorMessage(err)}` });
           }
         }
         let path: string;
         try {
           path = await this.exec.findInPath(plugin.type, this.pluginPaths);
         } catch (err) {
-          return [...out, { index, field: 'type', message: `unknown plugin type "${plugin.type}": ${(err as Error).message}` }];
+          return [...out, { index, field: 'type', message: `unknown plugin type "${plugin.type}": ${errorMessage(err)}` }];
         }
         let info = await this.versions.get(path);
         if (!info) {
@@ -287,7 +287,7 @@ export class CniRuntime implements Cni {
             await this.versions.set(path, info);
           } catch (err) {
             if (codeOf(err) === 'Canceled') throw err;
-            return [...out, { index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${(err as Error).message}` }];
+            return [...out, { index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${errorMessage(err)}` }];
           }
         }
         const v = list.cniVersion || '0.1.0';
@@ -298,34 +298,6 @@ export class CniRuntime implements Cni {
       }),
     );
     return perPlugin.flat();
-  }
-
-  /**
-   * CNI-05 (libcni ValidateNetworkList): every plugin exists and supports the list version.
-   * Returns the capabilities the list declares. Throws one CniError (code 1) naming every
-   * plugin that does not fit, so a network can be refused before any pod uses it.
-   */
-  async validateNetworkList(list: NetworkConfigList, signal?: AbortSignal): Promise<string[]> {
-    validateNetworkName(list.name);
-    checkListVersion(list);
-    const problems: string[] = [];
-    const caps = new Set<string>();
-    for (const plugin of list.plugins) {
-      for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) if (on) caps.add(cap);
-      try {
-        const info = await this.getVersionInfo(plugin.type, signal);
-        if (!info.supportedVersions.includes(list.cniVersion || '0.1.0')) {
-          problems.push(`plugin type="${plugin.type}" does not support config version ${JSON.stringify(list.cniVersion)} (supports ${info.supportedVersions.join(', ')})`);
-        }
-      } catch (err) {
-        if (codeOf(err) === 'Canceled' || codeOf(err) === 'DeadlineExceeded') throw err;
-        problems.push(err instanceof Error ? err.message : String(err));
-      }
-    }
-    if (problems.length) {
-      throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `network ${list.name} is not usable: ${problems.join('; ')}` });
-    }
-    return [...caps].sort();
   }
 
   // ---- verbs ----
@@ -339,7 +311,7 @@ export class CniRuntime implements Cni {
     try {
       cached = await this.cache.read(list.name, rt.containerId, rt.ifName, list.cniVersion);
     } catch {
-      cached = { unreadable: true };
+      cached = { unreadable: true }; // an unreadable entry is still an attachment: refused below as AlreadyExists
     }
     if (cached) {
       throw new BerthError('AlreadyExists', `network ${list.name} is already added to ${rt.containerId}/${rt.ifName}; DEL it first`);
@@ -598,7 +570,7 @@ function toV1Lenient(r: CniResult): CniResult {
   try {
     return toV1(r);
   } catch {
-    return r;
+    return r; // a result toV1 cannot convert is shown as the plugin gave it
   }
 }
 

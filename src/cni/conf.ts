@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, readdirIfExists } from '../common/index.js';
+import { BerthError, errorMessage, readdirIfExists } from '../common/index.js';
 import type { NetworkConfigList, PluginConf } from './types.js';
 import { CNI_NAME } from './validate.js';
 import { selectCniVersion } from './version.js';
@@ -49,7 +49,7 @@ function parseObject(bytes: string, source: string | undefined): Record<string, 
   try {
     raw = JSON.parse(bytes);
   } catch (err) {
-    throw invalid(source, (err as Error).message);
+    throw invalid(source, errorMessage(err));
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(source, 'not a JSON object');
   return raw as Record<string, unknown>;
@@ -73,7 +73,7 @@ function parseList(bytes: string, source: string | undefined, opts: ParseOptions
   try {
     cniVersion = selectCniVersion(o.cniVersion as string | undefined, cniVersions);
   } catch (err) {
-    throw invalid(source, (err as Error).message);
+    throw invalid(source, errorMessage(err));
   }
 
   const disableCheck = parseBool(o.disableCheck, 'disableCheck', source);
@@ -138,7 +138,7 @@ export async function loadNetworkConfigLists(
       await fn();
     } catch (err) {
       if (!opts.onError) throw err;
-      opts.onError(path, err instanceof BerthError ? err : new BerthError('InvalidArgument', `${path}: ${(err as Error).message}`, { cause: err }));
+      opts.onError(path, err instanceof BerthError ? err : new BerthError('InvalidArgument', `${path}: ${errorMessage(err)}`, { cause: err }));
     }
   };
   for (const f of names.filter((n) => n.endsWith('.conflist'))) {
@@ -161,7 +161,7 @@ export async function loadNetworkConfigLists(
         try {
           praw = JSON.parse(await readFile(ppath, 'utf8'));
         } catch (err) {
-          throw invalid(ppath, (err as Error).message);
+          throw invalid(ppath, errorMessage(err));
         }
         list.plugins.push(parsePluginConf(praw, 'plugin', ppath));
       }

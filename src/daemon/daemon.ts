@@ -121,8 +121,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       await ticking;
       state = 'stopped';
       snap = { ...snap, rows: o.rows(), readiness: { ready: false, reason: 'the agent stopped' } };
-      await writer.write(doc()).catch(() => undefined);
-      await server?.close().catch(() => undefined);
+      await writer.write(doc()).catch(() => undefined); // the last status file at stop is advisory; stopping goes on
+      await server?.close().catch(() => undefined); // closing at stop: the process ends anyway
       await host.events.flush();
       log.info({ event: 'agent.stop', reason: stopReason, uptimeMs: host.clock.now() - startedAt, pods: snap.rows.length }, `berth stopped (${stopReason}); ${snap.rows.length} pods left running as they are`);
     },

@@ -41,7 +41,7 @@ export interface AgentSnapshot {
 
 /** Sources and readiness from the last sync's input report (`<state>/reconcile.json`). */
 export async function readAgentInputs(layout: Layout, startedAt: number): Promise<Pick<AgentSnapshot, 'report' | 'sources' | 'readiness'>> {
-  const report = await readJsonIfExists<InputReport>(inputReportPath(layout)).catch(() => undefined);
+  const report = await readJsonIfExists<InputReport>(inputReportPath(layout)).catch(() => undefined); // rewritten at every sync: a torn one shows no issues until then
   // written by this agent's first sync (an earlier agent's report does not count)
   const synced = report !== undefined && Date.parse(report.at) >= startedAt;
   const sourceErrors = synced ? report.issues.filter((i) => i.reason === 'SourceError' && i.severity === 'error') : [];

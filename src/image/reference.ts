@@ -10,7 +10,7 @@
  * (`oci-archive:/x.tar:localhost/busybox:latest`, which is what skopeo writes).
  */
 import { isAbsolute } from 'node:path';
-import { BerthError } from '../common/index.js';
+import { BerthError, errorMessage } from '../common/index.js';
 import type { ImageReference } from './types.js';
 import { parseDigest } from './digest.js';
 import { parseAppcReference } from './appc/reference.js';
@@ -51,7 +51,7 @@ export function parseDockerReference(raw: string): Extract<ImageReference, { tra
     try {
       parseDigest(digest);
     } catch (err) {
-      throw invalid(raw, (err as Error).message);
+      throw invalid(raw, errorMessage(err));
     }
   }
   let tag: string | undefined;

@@ -13,9 +13,10 @@
  *   put in the app's environment (appc-metadata/service.ts).
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, errorMessage } from '../common/errors.js';
+import { readTextIfExists } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { buildPodManifest, appcAnnotations, type AciAppInfo, type Annotation } from '../appc-metadata/pod-manifest.js';
 import type { AppcMetadataService, MetadataApp } from '../appc-metadata/service.js';
@@ -143,7 +144,7 @@ const postStops = new Map<string, Promise<void>>();
 const POST_STOP_EXEC = 'appc-post-stop-exec.json';
 
 async function savedPostStop(bundleDir: string): Promise<string[] | undefined> {
-  const text = await readFile(join(bundleDir, POST_STOP_EXEC), 'utf8').catch(() => undefined);
+  const text = await readTextIfExists(join(bundleDir, POST_STOP_EXEC));
   if (text === undefined) return undefined;
   const argv = JSON.parse(text) as unknown;
   return Array.isArray(argv) && argv.length > 0 && argv.every((a) => typeof a === 'string') ? argv : undefined;
@@ -176,7 +177,7 @@ export async function runAppcPostStop(runtime: AppRuntime, rec: PodRecord, c: Co
     }
     const marker = join(bundleDir, 'appc-post-stop.json');
     const execution = String(st.startedAt ?? st.finishedAt ?? 0);
-    const done = await readFile(marker, 'utf8').catch(() => '');
+    const done = (await readTextIfExists(marker)) ?? '';
     if (done === execution) {
       log.debug({ app: c.name }, 'appc post-stop already ran for this execution');
       return;

@@ -100,7 +100,7 @@ export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logge
       try {
         result = await host.cni.addNetworkList(list, rt, signal);
       } catch (err) {
-        await host.cni.delNetworkList(list, rt).catch(() => undefined);
+        await host.cni.delNetworkList(list, rt).catch(() => undefined); // best-effort undo; the ADD's error is the one to report
         throw err;
       }
       const ips = (result.ips ?? []).map((i) => i.address);
@@ -218,6 +218,7 @@ export async function attachAll(host: Host, rec: PodRecord, netns: string, adopt
       result = undefined;
     }
     if (!result) {
+      // clears a half-made attachment before ADD; DEL of nothing may fail, and ADD says what matters
       if (adopted && !cached) await host.cni.delNetworkList(a.list, rt, signal).catch(() => undefined);
       try {
         result = await host.cni.addNetworkList(a.list, rt, signal);

@@ -2,7 +2,7 @@
  * Desired state: the spec directories and CNI conflists read and checked into a DesiredSet,
  * the pod record a new pod starts with, and the input report `berth status` reads.
  */
-import { BerthError, errnoOf, errorMessage, hasCode } from '../common/errors.js';
+import { BerthError, errnoOf, errorMessage, hasCode, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
 import type { Cni } from '../cni/types.js';
@@ -188,7 +188,7 @@ export async function loadConfDirNetworks(dirs: string[], log: Logger): Promise<
     try {
       lists = await loadNetworkConfigLists(dir);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT' || (err as BerthError).code === 'NotFound') continue;
+      if (errnoOf(err) === 'ENOENT' || isNotFound(err)) continue;
       log.warn({ err, dir }, 'cni configuration directory unreadable');
       continue;
     }
@@ -230,7 +230,7 @@ export async function networkPluginProblems(
     } catch {
       continue; // the spec checks report a list that does not parse
     }
-    const found = await cni.pluginProblems(list).catch(() => []);
+    const found = await cni.pluginProblems(list).catch(() => []); // it throws only when canceled: nothing to report then
     if (!found.length) continue;
     const base: Array<string | number> = conflists.has(n) ? ['plugins'] : ['spec', 'plugins'];
     out.set(

@@ -22,6 +22,7 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BerthError, errorMessage } from '../common/errors.js';
+import { pathExists } from '../common/fs.js';
 import { parseQuantity } from '../runtime/quantity.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../runtime/volume-paths.js';
 import type { Pod, Volume } from '../api/pod.js';
@@ -118,7 +119,7 @@ export async function ensureEmptyDir(pod: Pod, v: Volume, podDir: string, opts: 
       await mount(['--no-canonicalize', '-t', 'tmpfs', '-o', `nosuid,nodev,mode=0777,size=${backing.bytes}`, 'tmpfs', p], what);
     } else {
       const img = diskImagePath(podDir, v.name);
-      const made = !(await stat(img).catch(() => undefined));
+      const made = !(await pathExists(img));
       if (made) await makeDiskImage(img, diskImageBytes(backing.limit), what);
       await mount(['--no-canonicalize', '-t', 'ext4', '-o', 'loop,nosuid,nodev', img, p], what);
       if (made) await rmdir(join(p, 'lost+found')).catch(() => undefined); // not the app's: an emptyDir starts empty
@@ -136,7 +137,7 @@ export async function ensureEmptyDir(pod: Pod, v: Volume, podDir: string, opts: 
 export const readyMarker = (podDir: string, volume: string) => join(podDir, 'volume-ready', volume);
 
 export async function isSetUp(podDir: string, volume: string): Promise<boolean> {
-  return (await stat(readyMarker(podDir, volume)).catch(() => undefined)) !== undefined;
+  return pathExists(readyMarker(podDir, volume));
 }
 
 export async function markSetUp(podDir: string, volume: string): Promise<void> {

@@ -67,7 +67,7 @@ export const eventsPath = (l: Layout, uid: string) => join(eventsDir(l), `${uid}
 /** The events kept for a pod, oldest first, expired ones left out. */
 export async function readPodEvents(l: Layout, uid: string, now = Date.now()): Promise<StoredEvent[]> {
   if (!UID_RE.test(uid)) return [];
-  const f = await readJsonIfExists<PodEventsFile>(eventsPath(l, uid)).catch(() => undefined);
+  const f = await readJsonIfExists<PodEventsFile>(eventsPath(l, uid)).catch(() => undefined); // events are advisory: a corrupt file shows none and is rewritten at the next event
   return (f?.events ?? []).filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);
 }
 
@@ -78,7 +78,7 @@ export async function readAllEvents(l: Layout, now = Date.now()): Promise<Array<
   for (const n of names) {
     const uid = n.replace(/\.json$/, '');
     if (!n.endsWith('.json') || !UID_RE.test(uid)) continue;
-    const f = await readJsonIfExists<PodEventsFile>(join(eventsDir(l), n)).catch(() => undefined);
+    const f = await readJsonIfExists<PodEventsFile>(join(eventsDir(l), n)).catch(() => undefined); // advisory, as in readPodEvents
     const events = (f?.events ?? []).filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);
     if (f && events.length) out.push({ uid, podName: f.podName, events });
   }
@@ -170,7 +170,7 @@ export class FileEventSink implements EventSink {
       if (!n.endsWith('.json') || !UID_RE.test(uid)) {
         // a temp file an interrupted write left (a minute old: no write of ours takes that long)
         if (n.endsWith('.tmp')) {
-          const st = await stat(join(dir, n)).catch(() => undefined);
+          const st = await stat(join(dir, n)).catch(() => undefined); // gone already: nothing to sweep
           if (st && now - st.mtimeMs > 60_000) await rm(join(dir, n), { force: true });
         }
         continue;
@@ -181,6 +181,7 @@ export class FileEventSink implements EventSink {
         await q;
         if (p.queue !== q) continue;
       }
+      // a corrupt events file has no live event: it is swept like an expired one
       const events = p ? p.file.events : ((await readJsonIfExists<PodEventsFile>(join(dir, n)).catch(() => undefined))?.events ?? []);
       if (events.some((e) => now - e.lastTimestamp < EVENT_TTL_MS)) continue;
       if (p && this.pods.get(uid) !== p) continue;

@@ -16,7 +16,7 @@ export function bridgesOf(conflist: string): string[] {
     const l = JSON.parse(conflist) as { plugins?: Array<{ type?: string; bridge?: string }> };
     return (l.plugins ?? []).filter((p) => p.type === 'bridge').map((p) => p.bridge ?? 'cni0');
   } catch {
-    return [];
+    return []; // a conflist that does not parse names no bridge (the spec checks report it)
   }
 }
 

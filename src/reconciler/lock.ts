@@ -49,7 +49,7 @@ export async function acquireAgentLock(stateDir: string): Promise<AgentLock> {
   if (r.exitCode !== 0) {
     await fh.close();
     if (r.exitCode === CONFLICT) {
-      const pid = (await readFile(path, 'utf8').catch(() => '')).trim();
+      const pid = (await readFile(path, 'utf8').catch(() => '')).trim(); // only for the message: 'unknown' without it
       throw new BerthError('FailedPrecondition', `another berth (pid ${/^\d+$/.test(pid) ? pid : 'unknown'}) holds ${stateDir}`, {
         details: { lock: path, ...(/^\d+$/.test(pid) ? { pid: Number(pid) } : {}) },
       });
@@ -59,7 +59,7 @@ export async function acquireAgentLock(stateDir: string): Promise<AgentLock> {
   held.add(fh);
   await fh.truncate(0);
   await fh.write(`${process.pid}\n`, 0);
-  await fh.sync().catch(() => undefined);
+  await fh.sync().catch(() => undefined); // the pid is advisory (messages); the flock is the lock
   return {
     path,
     async release() {

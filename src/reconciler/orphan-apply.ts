@@ -119,6 +119,7 @@ export async function applyOrphans(d: ApplyDeps, orphans: Orphan[], records: Pod
           done('released');
           break;
         case 'mount':
+          // an unreadable record (DataLoss) holds the pod: its objects are kept as for a readable one
           if (await readRecord(l, o.uid).catch(() => true)) {
             done('kept: the pod has a record now');
             break;

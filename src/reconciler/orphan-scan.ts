@@ -56,7 +56,7 @@ function ipamDirsOf(conflist: string): { name: string; dirs: string[] } | undefi
       .map((p) => (typeof p.ipam?.dataDir === 'string' && p.ipam.dataDir ? p.ipam.dataDir : HOST_LOCAL_DEFAULT_DIR));
     return { name: l.name, dirs };
   } catch {
-    return undefined;
+    return undefined; // a conflist that does not parse names no IPAM directory to scan
   }
 }
 
@@ -70,7 +70,7 @@ async function reservationsIn(dir: string, network: string, own: boolean): Promi
       if (!(await lstat(file)).isFile()) continue;
       text = await readFile(file, 'utf8');
     } catch {
-      continue;
+      continue; // released by host-local since the listing: no reservation
     }
     const [containerId, ifName] = text.split(/\r?\n/).map((s) => s.trim());
     if (!containerId?.startsWith(`${PREFIX}-`)) continue;
@@ -83,12 +83,13 @@ async function bridgePorts(name: string): Promise<number | undefined> {
   try {
     return (await readdir(`/sys/class/net/${name}/brif`)).length;
   } catch {
-    return undefined;
+    return undefined; // not a bridge (or gone): ports unknown
   }
 }
 
 export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
   const l = d.layout;
+  // compared with the kernel's file times (stale cache temporaries), which are wall clock: so is this
   const now = d.now ?? Date.now();
   const records: PodRecord[] = [];
   const unreadableRecords: string[] = [];
@@ -98,7 +99,7 @@ export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
       const r = await readRecord(l, uid);
       if (r) records.push(r);
     } catch {
-      unreadableRecords.push(uid);
+      unreadableRecords.push(uid); // DataLoss: the pod is held, its host objects are not orphans (orphans.ts)
     }
   }
 
@@ -107,9 +108,9 @@ export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
 
   const containers = new Map<string, ObservedContainer>();
   for (const rt of d.ociRuntimes) {
-    for (const id of await rt.list().catch(() => [] as string[])) {
+    for (const id of await rt.list().catch(() => [] as string[])) { // a runtime not installed has no containers
       if (!id.startsWith(`${PREFIX}-`) || containers.has(id)) continue;
-      const st = await rt.state(id).catch(() => undefined);
+      const st = await rt.state(id).catch(() => undefined); // gone since list: seen without its bundle
       containers.set(id, { id, runtime: rt.name as 'crun' | 'runc', ...(st?.bundle ? { bundle: st.bundle } : {}), monitor: false });
     }
   }
@@ -127,7 +128,7 @@ export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
   const resultsDir = join(cniCacheDir(l), 'results');
   for (const n of await readdirIfExists(resultsDir)) {
     if (!CACHE_TEMP_NAME.test(n)) continue;
-    const st = await lstat(join(resultsDir, n)).catch(() => undefined);
+    const st = await lstat(join(resultsDir, n)).catch(() => undefined); // gone already
     if (st?.isFile() && now - st.mtimeMs >= STALE_TEMP_MS) staleCacheTemps.push(n);
   }
 
@@ -157,7 +158,7 @@ export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
   const nat: ObservedHost['nat'] = {};
   if (d.iptables) {
     for (const f of [4, 6] as const) {
-      const save = await d.iptables.save(f).catch(() => undefined);
+      const save = await d.iptables.save(f).catch(() => undefined); // no iptables for this family: no rules to look at
       if (save !== undefined) nat[f] = save;
     }
   }

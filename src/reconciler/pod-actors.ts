@@ -32,7 +32,7 @@ import { isAppcReference, prepareAppcLaunch, runAppcPostStop, serveAppcPod, with
 import { containerSpecHash } from './pod-changes.js';
 import { ensurePodUserns } from './userns.js';
 import type { PodUserns } from '../runtime/userns.js';
-import { ignoredIsolators } from '../image/appc/service.js';
+import { ignoredIsolators } from '../image/appc/isolators.js';
 
 /** What a pod's actors keep in memory between steps (never in machine context). */
 export interface PodResources {
@@ -154,10 +154,10 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     ].reduce<ImagePullPolicy | undefined>((a, b) => (b === undefined ? a : a === undefined || rank[b] > rank[a] ? b : a), undefined);
 
   async function pullOne(ref: string, signal?: AbortSignal) {
-    const t0 = Date.now();
+    const t0 = host.clock.now();
     const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), onProgress: (p: PullProgress) => host.pullProgress(rec.key, p) });
     res.pulled.set(ref, img);
-    log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image pulled');
+    log.debug({ image: ref, digest: img.manifestDigest, ms: host.clock.now() - t0 }, 'image pulled');
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
       const app = rec.apps[x.c.name];
       if (app) app.imageDigest = img.manifestDigest;
@@ -166,9 +166,9 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   }
 
   async function renderOne(ref: string, img: Awaited<ReturnType<Host['images']['pull']>>, signal?: AbortSignal) {
-    const t0 = Date.now();
+    const t0 = host.clock.now();
     res.rendered.set(ref, await host.images.render(img, { signal }));
-    log.debug({ image: ref, digest: img.manifestDigest, ms: Date.now() - t0 }, 'image rendered');
+    log.debug({ image: ref, digest: img.manifestDigest, ms: host.clock.now() - t0 }, 'image rendered');
     // appc ACE: an executor may ignore isolators but must say which
     const ignored = ignoredIsolators(img.appc?.app);
     if (ignored.length === 0) return;
@@ -373,7 +373,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
             return await startExecution(c, input.execution);
           } catch (err) {
             // a process that cannot run is an exit (StartError, 128) at this time, not a failed setup
-            const details = (err as { details?: Record<string, unknown> }).details;
+            const details = err instanceof BerthError ? err.details : undefined;
             if (details?.reason !== 'StartError') throw err;
             host.events.emit({ uid: rec.uid, podName: rec.key, app: c.name, type: 'Warning', reason: 'Failed', message: `Error: ${errorMessage(err)}` });
             throw new BerthError(codeOf(err) ?? 'FailedPrecondition', errorMessage(err), { cause: err, details: { ...details, at: host.clock.now() } });

@@ -42,7 +42,7 @@ export async function setGateCondition(l: Layout, rec: PodRecord, type: string, 
     throw new BerthError('InvalidArgument', `pod ${rec.key} has no readiness gate "${type}" (${has})`);
   }
   const path = conditionsPath(l, rec.uid);
-  const f = (await readJsonIfExists<ConditionsFile>(path).catch(() => undefined)) ?? { conditions: {} };
+  const f = (await readJsonIfExists<ConditionsFile>(path).catch(() => undefined)) ?? { conditions: {} }; // as readGateConditions: unreadable counts as none set, and is rewritten
   const prev = f.conditions[type];
   f.conditions[type] = { status, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : new Date(now).toISOString() };
   await writeJsonAtomic(path, f, 0o600);

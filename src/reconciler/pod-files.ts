@@ -3,10 +3,10 @@
  * (bind-mounted read-only), and the pod's emptyDir volumes.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../common/fs.js';
+import { readTextIfExists, writeFileAtomic } from '../common/fs.js';
 import type { Pod } from '../api/pod.js';
 import { podFqdn, podOwnHostname } from '../api/pod-api-checks.js';
 
@@ -39,7 +39,7 @@ function defaultRouteInterfaces(): string[] {
     try {
       return readFileSync(path, 'utf8').split('\n');
     } catch {
-      return [];
+      return []; // no IPv6 (no ipv6_route) or no /proc: no default route of that family
     }
   };
   for (const line of read('/proc/net/route').slice(1)) {
@@ -91,7 +91,7 @@ export function hostsFile(pod: Pod, ips: string[], nodeHosts?: string): string {
 export async function resolvConf(pod: Pod, hostResolv = '/etc/resolv.conf'): Promise<string> {
   const dns = pod.spec.dnsConfig;
   let base = '';
-  if (pod.spec.dnsPolicy !== 'None') base = await readFile(hostResolv, 'utf8').catch(() => '');
+  if (pod.spec.dnsPolicy !== 'None') base = (await readTextIfExists(hostResolv)) ?? '';
   if (!dns) return base;
   const lines = base.split('\n').filter((l) => l.trim() && !(dns.nameservers?.length && l.startsWith('nameserver')));
   for (const ns of dns.nameservers ?? []) lines.push(`nameserver ${ns}`);
@@ -103,7 +103,7 @@ export async function resolvConf(pod: Pod, hostResolv = '/etc/resolv.conf'): Pro
 /** Write the pod's etc files under `dir`; returns container path → host path. */
 export async function writeEtcFiles(dir: string, pod: Pod, ips: string[], nodeHostsPath = '/etc/hosts'): Promise<Record<string, string>> {
   await mkdir(dir, { recursive: true });
-  const nodeHosts = pod.spec.hostNetwork ? await readFile(nodeHostsPath, 'utf8').catch(() => undefined) : undefined;
+  const nodeHosts = pod.spec.hostNetwork ? await readTextIfExists(nodeHostsPath) : undefined;
   const files: EtcFiles = {
     '/etc/hosts': hostsFile(pod, ips, nodeHosts),
     '/etc/hostname': `${podHostname(pod)}\n`,

@@ -57,7 +57,7 @@ export async function infraRootfs(stateDir: string, binary: string): Promise<str
   const bytes = await readFile(binary);
   const root = join(stateDir, 'infra', createHash('sha256').update(bytes).digest('hex').slice(0, 16));
   const target = join(root, 'pause');
-  const have = await stat(target).catch(() => undefined);
+  const have = await stat(target).catch(() => undefined); // not there yet: written below
   if (have?.size === bytes.length) return root;
   await mkdir(root, { recursive: true, mode: 0o755 });
   const tmp = `${target}.tmp-${process.pid}`;

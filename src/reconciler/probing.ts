@@ -64,7 +64,7 @@ async function openNoFollow(path: string) {
   try {
     return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
-    return undefined;
+    return undefined; // missing, or a symlink (ELOOP): read as absent, never followed
   }
 }
 

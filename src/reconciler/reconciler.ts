@@ -21,7 +21,7 @@ import { PodQueues } from './pod-queues.js';
 import { PodWorker } from './pod-worker.js';
 import type { GitSource } from '../source/git.js';
 import { podLevelHash } from './pod-changes.js';
-import { listRecords, writeRecord, type PodRecord } from './records.js';
+import { heldRecord, listRecords, readRecords, writeRecord, type HeldRecord, type PodRecord } from './records.js';
 import { watchSpecDirs } from './sources.js';
 import { converged, statusRows, type PodStatusRow } from './status.js';
 import { appcPostStopRunning } from './appc-hooks.js';
@@ -76,6 +76,10 @@ export class Reconciler {
   private gone: PodRecord[] = [];
   private cleanupWanted = false;
   private cleaning?: Promise<void> | undefined;
+  /** uids of pods held for an unreadable record (records.ts HeldRecord), already reported */
+  private readonly heldReported = new Set<string>();
+  /** pods held for an unreadable record at the last sync (rows() shows them) */
+  private held: HeldRecord[] = [];
 
   constructor(
     private readonly host: Host,
@@ -132,7 +136,7 @@ export class Reconciler {
 
   private withRecordLock<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.recordLock.then(fn, fn);
-    this.recordLock = run.catch(() => undefined);
+    this.recordLock = run.catch(() => undefined); // the chain only orders; the caller gets the error from `run`
     return run;
   }
 
@@ -143,11 +147,16 @@ export class Reconciler {
     return w;
   }
 
-  /** Write a new pod's record and start its worker (under the record lock: see gcAttachments). */
+  /**
+   * Write a new pod's record and start its worker (under the record lock: see gcAttachments).
+   * A record that exists but cannot be read is never written over: that pod is held.
+   */
   private async createPod(rec: PodRecord): Promise<void> {
     if (this.closed || this.workers.has(rec.uid)) return;
     await this.withRecordLock(async () => {
       if (this.closed) return;
+      const held = await heldRecord(this.host.layout, rec.uid);
+      if (held) return this.reportHeld([held], rec.key);
       await writeRecord(this.host.layout, rec);
       await this.startWorker(rec, { fresh: true });
     });
@@ -194,7 +203,9 @@ export class Reconciler {
     const gens = new Map<string, number>();
     // the generation of each key's queue before its records are read: a key that did work since has a stale snapshot
     const before = (key: string) => this.queues.generation(key);
-    const records = await listRecords(this.host.layout);
+    const { records, held } = await readRecords(this.host.layout);
+    this.held = held;
+    this.reportHeld(held);
     for (const r of records) if (!gens.has(r.key)) gens.set(r.key, before(r.key));
     const desired = await this.loadDesired();
     for (const p of desired.pods) if (!gens.has(p.key)) gens.set(p.key, before(p.key));
@@ -303,6 +314,16 @@ export class Reconciler {
     }
   }
 
+  /** Say once per pod (log and event) that it is held for its unreadable record; the event sink counts repeats. */
+  private reportHeld(held: HeldRecord[], podName?: string): void {
+    for (const h of held) {
+      if (this.heldReported.has(h.uid)) continue;
+      this.heldReported.add(h.uid);
+      this.log.error({ pod: h.uid, ...(podName ? { podName } : {}), reason: 'DataLoss', err: h.error }, h.error.message);
+      this.host.events.emit({ uid: h.uid, podName: podName ?? h.uid, type: 'Warning', reason: 'DataLoss', message: h.error.message });
+    }
+  }
+
   /** After teardowns: stale CNI attachments, bridges no pod uses, runtime leftovers; batched, never overlapping pod creation. */
   private afterTeardown(rec?: PodRecord): void {
     if (rec) this.gone.push(rec);
@@ -313,9 +334,10 @@ export class Reconciler {
         const gone = this.gone.splice(0);
         await this.withRecordLock(async () => {
           await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
-          const left = await listRecords(this.host.layout);
-          await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
-          if (gone.length && left.length === 0) await this.host.runtime.prune().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
+          const { records: left, held } = await readRecords(this.host.layout);
+          // a held pod's networks are unknown: its bridges may be any, so none is removed while one is held
+          if (held.length === 0) await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
+          if (gone.length && left.length === 0 && held.length === 0) await this.host.runtime.prune().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
         }).catch((err) => this.log.warn({ err }, 'clean-up after teardown failed'));
       }
     })().finally(() => (this.cleaning = undefined));
@@ -332,12 +354,14 @@ export class Reconciler {
    */
   private async gcAttachments(): Promise<void> {
     await this.host.cni.removeStaleCacheFiles().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
-    const records = await listRecords(this.host.layout);
+    const { records, held } = await readRecords(this.host.layout);
     const valid = records.flatMap((r) => {
       const id = sandboxId(r.uid);
       return [{ containerID: id, ifname: 'lo' }, ...r.networks.map((n) => ({ containerID: id, ifname: n.interface }))];
     });
-    const isValid = (a: { containerId: string; ifName: string }) => valid.some((v) => v.containerID === a.containerId && v.ifname === a.ifName);
+    // every attachment of a held pod is kept: its record, which would say which are its, cannot be read
+    const heldIds = new Set(held.map((h) => sandboxId(h.uid)));
+    const isValid = (a: { containerId: string; ifName: string }) => heldIds.has(a.containerId) || valid.some((v) => v.containerID === a.containerId && v.ifname === a.ifName);
     const lists = new Map<string, NetworkConfigList>();
     for (const a of await this.host.cni.getCachedAttachments()) {
       if (lists.has(a.networkName) || isValid(a)) continue;
@@ -425,6 +449,7 @@ export class Reconciler {
       d?.issues ?? [],
       d?.conflicts ?? [],
       d?.pods.map((p) => `${p.key}@${p.hash}`),
+      this.held,
     );
   }
 
@@ -523,7 +548,7 @@ export class Reconciler {
     for (const t of polls.values()) clearTimeout(t);
     // no new pod work starts; a teardown under way is left to the next agent (termination is one-way)
     this.close();
-    await this.checking?.catch(() => undefined);
+    await this.checking?.catch(() => undefined); // a CHECK round cut short by the stop: its pods are checked at the next start
     await stopWatch();
     await this.syncing;
     for (const w of this.workers.values()) await w.detach();

@@ -5,7 +5,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import { readdirIfExists, readTextIfExists, writeJsonAtomic } from '../common/fs.js';
+import { BerthError, errorMessage, wrap } from '../common/errors.js';
 import type { Pod } from '../api/pod.js';
 import type { PodNetworkRef, SourceRef } from '../api/types.js';
 import type { AppSummary } from '../state-machines/app.machine.js';
@@ -61,21 +62,93 @@ export interface PodRecord {
 
 const recordPath = (l: Layout, uid: string) => join(podDir(l, uid), 'pod.json');
 
+/**
+ * A pod whose record exists but cannot be read (not JSON, not a record of this pod, not
+ * readable): it is held, never treated as absent. The reconciler does not create a pod over
+ * it, clean-up keeps every host object that may be its own, and status shows it as Unknown
+ * with the reason, until a human repairs or removes `path`.
+ */
+export interface HeldRecord {
+  uid: string;
+  path: string;
+  /** code DataLoss */
+  error: BerthError;
+}
+
+/** The pod's record; undefined when it has none; a DataLoss BerthError when it has one berth cannot use. */
 export async function readRecord(l: Layout, uid: string): Promise<PodRecord | undefined> {
-  return readJsonIfExists<PodRecord>(recordPath(l, uid));
+  const path = recordPath(l, uid);
+  const corrupt = (why: string, cause?: unknown) =>
+    new BerthError('DataLoss', `pod record ${path}: ${why}; the pod is held until the file is repaired or removed`, { cause, details: { uid, path } });
+  let text: string | undefined;
+  try {
+    text = await readTextIfExists(path);
+  } catch (err) {
+    throw corrupt(`cannot be read (${errorMessage(err)})`, err);
+  }
+  if (text === undefined) return undefined;
+  let rec: Partial<PodRecord> | null;
+  try {
+    rec = JSON.parse(text) as Partial<PodRecord> | null;
+  } catch (err) {
+    throw corrupt(`not JSON (${errorMessage(err)})`, err);
+  }
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw corrupt('not a JSON object');
+  if (rec.uid !== uid) throw corrupt(`names pod ${JSON.stringify(rec.uid)}, not the pod of its directory`);
+  if (typeof rec.key !== 'string' || typeof rec.pod !== 'object' || rec.pod === null || typeof rec.apps !== 'object' || rec.apps === null) {
+    throw corrupt('not a complete pod record (key, pod or apps missing)');
+  }
+  return rec as PodRecord;
 }
 
 export async function writeRecord(l: Layout, rec: PodRecord): Promise<void> {
   await writeJsonAtomic(recordPath(l, rec.uid), rec, 0o600);
 }
 
-export async function listRecords(l: Layout): Promise<PodRecord[]> {
-  const out: PodRecord[] = [];
-  for (const n of await readdirIfExists(podsDir(l))) {
-    const r = await readRecord(l, n).catch(() => undefined);
-    if (r) out.push(r);
+/** Every pod record, and the pods held because their record cannot be read (see HeldRecord). */
+export async function readRecords(l: Layout): Promise<{ records: PodRecord[]; held: HeldRecord[] }> {
+  const records: PodRecord[] = [];
+  const held: HeldRecord[] = [];
+  for (const uid of await readdirIfExists(podsDir(l))) {
+    try {
+      const r = await readRecord(l, uid);
+      if (r) records.push(r);
+    } catch (err) {
+      held.push(holdFor(l, uid, err));
+    }
   }
-  return out;
+  return { records, held };
+}
+
+/**
+ * Every pod record, for a caller that acts on what no record names (image gc, image rm): with
+ * a pod held it cannot know what that pod uses, so it fails with DataLoss naming the file.
+ */
+export async function allRecords(l: Layout, what: string): Promise<PodRecord[]> {
+  const { records, held } = await readRecords(l);
+  if (held.length) {
+    throw new BerthError('DataLoss', `${what}: refused while a pod is held: ${held.map((h) => h.error.message).join('; ')}`, { cause: held[0]!.error, details: { held: held.map((h) => h.uid) } });
+  }
+  return records;
+}
+
+/** The hold of a pod whose record exists but cannot be read; undefined when it has a good record or none. */
+export async function heldRecord(l: Layout, uid: string): Promise<HeldRecord | undefined> {
+  return readRecord(l, uid).then(
+    () => undefined,
+    (err: unknown) => holdFor(l, uid, err),
+  );
+}
+
+const holdFor = (l: Layout, uid: string, err: unknown): HeldRecord => ({
+  uid,
+  path: recordPath(l, uid),
+  error: err instanceof BerthError ? err : wrap(err, `pod record ${recordPath(l, uid)}`, 'DataLoss'),
+});
+
+/** The readable pod records (callers that act on the host also need readRecords' held pods). */
+export async function listRecords(l: Layout): Promise<PodRecord[]> {
+  return (await readRecords(l)).records;
 }
 
 /**

@@ -160,7 +160,7 @@ export async function readSpecFile(file: string): Promise<ReadResult> {
   } catch (err) {
     const errno = errnoOf(err);
     if (errno === 'ENOENT') {
-      const link = await lstat(file).catch(() => undefined);
+      const link = await lstat(file).catch(() => undefined); // gone too: removed between listing and reading
       if (link?.isSymbolicLink()) return refuse(file, 'dangling symlink: its target does not exist; not read', 'warning');
       return { gone: true }; // removed between listing and reading
     }
@@ -231,7 +231,7 @@ async function identity(file: string): Promise<{ key: string; changedMs: number 
     if (!st.isFile()) return undefined;
     return { key: `${st.dev}:${st.ino}:${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, changedMs: Number(st.ctimeNs / 1_000_000n) };
   } catch {
-    return undefined;
+    return undefined; // no identity: the file is read again (and its error reported) by the caller
   }
 }
 

@@ -9,7 +9,7 @@ import type { AppStatus } from '../runtime/types.js';
 import type { Attachment } from '../state-machines/pod.machine.js';
 import type { Container } from '../api/pod.js';
 import { isSidecar } from './pod-stop.js';
-import type { PodRecord } from './records.js';
+import type { HeldRecord, PodRecord } from './records.js';
 
 export type PodStatusWord =
   | 'Pending'
@@ -28,6 +28,8 @@ export type PodStatusWord =
   | 'CreateContainerConfigError'
   | 'PodInitializing'
   | 'DeadlineExceeded'
+  /** a pod held because its record cannot be read (reason DataLoss, records.ts HeldRecord) */
+  | 'Unknown'
   /** kubectl's words for a pod whose init containers have not all completed: Init:1/3, Init:Error, Init:CrashLoopBackOff… */
   | `Init:${string}`;
 
@@ -409,6 +411,31 @@ export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): 
   };
 }
 
+/** A row for a pod held for its unreadable record: only its uid is known; the message says which file and why. */
+export function heldRow(h: HeldRecord): PodStatusRow {
+  return {
+    namespace: '',
+    name: h.uid,
+    uid: h.uid,
+    status: 'Unknown',
+    ready: '0/0',
+    restarts: 0,
+    reason: 'DataLoss',
+    message: h.error.message,
+    source: null,
+    netns: null,
+    ips: [],
+    networks: [],
+    apps: [],
+    initContainers: [],
+    conditions: [],
+    createdAt: null,
+    labels: {},
+    ports: [],
+    lastRestartAt: null,
+  };
+}
+
 /** Has this pod reached what its spec asks for? (`reconcile --once` exit code 0) */
 export function converged(row: PodStatusRow): boolean {
   if (row.status === 'Completed') return true;
@@ -434,6 +461,7 @@ export function statusRows(
   conflicts: SpecIssue[],
   /** `key@hash` of the pod documents that loaded this round: a file-wide error holds only the others */
   loaded?: string[],
+  held: HeldRecord[] = [],
 ): PodStatusRow[] {
   const fresh = new Set(loaded ?? []);
   const invalid = new Map(issues.filter((i) => i.severity === 'error' && isPodKey(i.key)).map((i) => [i.key!, i]));
@@ -451,5 +479,6 @@ export function statusRows(
   const keys = new Set(pods.map((p) => p.rec.key));
   for (const [key, i] of invalid) if (!keys.has(key)) rows.push(issueRow(i, 'InvalidSpec'));
   for (const c of conflicts) rows.push(issueRow(c, 'Conflict'));
+  for (const h of held) rows.push(heldRow(h));
   return rows.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
 }

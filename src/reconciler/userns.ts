@@ -10,7 +10,7 @@
  * kubelet's default, 65536 up to 65536 × (1 + 110), 110 being its default maxPods.
  */
 import { join } from 'node:path';
-import { BerthError } from '../common/errors.js';
+import { BerthError, wrap } from '../common/errors.js';
 import { readJsonIfExists, readTextIfExists, readdirIfExists, writeJsonAtomic } from '../common/fs.js';
 import { pinUserns, withNetnsInUserns, type IdRange, type PodUserns } from '../runtime/userns.js';
 import type { Host } from './host.js';
@@ -96,7 +96,13 @@ export async function podRange(layout: Layout, uid: string, pool?: UsernsPool): 
     if (own) return own;
     const used: IdRange[] = [];
     for (const other of await readdirIfExists(key)) {
-      const r = rangeOfFile(await readJsonIfExists<KubeletUsernsFile>(join(key, other, USERNS_FILE)).catch(() => undefined));
+      // a range file that cannot be read may hold a range in use: nothing is handed out until it is repaired
+      const file = join(key, other, USERNS_FILE);
+      const r = rangeOfFile(
+        await readJsonIfExists<KubeletUsernsFile>(file).catch((err: unknown) => {
+          throw wrap(err, `user namespace range ${file} cannot be read, so no range is handed out`, 'DataLoss');
+        }),
+      );
       if (r) used.push(r);
     }
     const range = pickRange(used, pool ?? (await usernsPool()));
@@ -105,7 +111,7 @@ export async function podRange(layout: Layout, uid: string, pool?: UsernsPool): 
   };
   const prev = allocating.get(key) ?? Promise.resolve();
   const next = prev.then(run, run);
-  allocating.set(key, next.catch(() => undefined));
+  allocating.set(key, next.catch(() => undefined)); // the chain only orders; the caller gets the error from `next`
   return next;
 }
 

@@ -55,7 +55,7 @@ function identityOf(pod: Pod, podDir: string, ctx?: VolumeContext): PodIdentity 
 
 async function nodeOf(podDir: string, ctx?: VolumeContext): Promise<NodeAllocatable> {
   if (ctx?.node) return ctx.node;
-  const fs = await statfs(dirname(podDir)).catch(() => undefined);
+  const fs = await statfs(dirname(podDir)).catch(() => undefined); // unknown size: no ephemeral-storage default limit
   return { cpuCores: cpus().length || 1, memoryBytes: totalmem(), ephemeralStorageBytes: fs ? fs.blocks * fs.bsize : 0 };
 }
 
@@ -170,7 +170,7 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
       }
     }
   } catch (err) {
-    await releaseAppMounts(podDir, c.name).catch(() => undefined);
+    await releaseAppMounts(podDir, c.name).catch(() => undefined); // best-effort undo; teardown releases what is left, the error is the setup's
     throw err;
   }
   return out;

@@ -34,9 +34,11 @@ import {
   readTextIfExists,
   silentLogger,
   sleep,
+  systemClock,
   timeoutSignal,
   writeFileAtomic,
   writeJsonAtomic,
+  type Clock,
   type Logger,
 } from '../common/index.js';
 import {
@@ -101,6 +103,8 @@ export interface ConmonRuntimeOptions {
    * the kubelet); the timer does not keep the process alive. Unset: no rotation (read-only use).
    */
   logRotation?: LogRotationLimits & { intervalMs?: number };
+  /** the times recorded for an execution (created, started, finished: restart back-off reads them) and the stop deadlines */
+  clock?: Clock;
 }
 
 const EXIT_POLL_MS = 1000;
@@ -120,6 +124,7 @@ export class ConmonRuntime implements AppRuntime {
   private readonly createTimeoutMs: number;
   private readonly pidsLimit: number | undefined;
   private readonly seccompDir: string | undefined;
+  private readonly clock: Clock;
   private facts?: Promise<{ cgroup: CgroupFacts; bundle: Omit<BundleFacts, 'userDb'> }>;
   private usernsCheck?: Promise<string | undefined>;
 
@@ -132,6 +137,7 @@ export class ConmonRuntime implements AppRuntime {
     this.createTimeoutMs = opts.createTimeoutMs ?? 30_000;
     this.pidsLimit = opts.pidsLimit;
     this.seccompDir = opts.seccompDir;
+    this.clock = opts.clock ?? systemClock;
     if (opts.logRotation) {
       const limits = { maxBytes: opts.logRotation.maxBytes, maxFiles: opts.logRotation.maxFiles };
       this.rotationTimer = setInterval(() => void this.rotateLogs(limits), opts.logRotation.intervalMs ?? 10_000);
@@ -274,7 +280,7 @@ export class ConmonRuntime implements AppRuntime {
       logPath: launch.logPath,
       cgroupsPath: (spec.linux as { cgroupsPath: string }).cgroupsPath,
       ...(launch.image.StopSignal ? { stopSignal: launch.image.StopSignal } : {}),
-      createdAt: Date.now(),
+      createdAt: this.clock.now(),
     };
     await this.writeMeta(meta);
     try {
@@ -304,7 +310,7 @@ export class ConmonRuntime implements AppRuntime {
         await runPreStartInCreated(this.oci, id, launch.bundleDir, exec, { logPath: launch.logPath, timeoutMs, ...(signal ? { signal } : {}) });
       }
       await this.oci.start(id, signal);
-      meta.startedAt = Date.now();
+      meta.startedAt = this.clock.now();
       await this.writeMeta(meta);
       log.debug({ pid, conmonPid }, 'app started');
       return { containerId: id, state: 'running', pid, startedAt: meta.startedAt };
@@ -444,7 +450,7 @@ export class ConmonRuntime implements AppRuntime {
     }
     const last = await this.readExit(id);
     if (last) return { ...base, state: 'exited', ...last, ...(await this.exitReason(id, meta)) };
-    return { ...base, state: 'exited', exitCode: 255, finishedAt: Date.now(), ...(await this.exitReason(id, meta)) };
+    return { ...base, state: 'exited', exitCode: 255, finishedAt: this.clock.now(), ...(await this.exitReason(id, meta)) };
   }
 
   /**
@@ -542,7 +548,7 @@ export class ConmonRuntime implements AppRuntime {
           })
           .then((s) => {
             if (!s) return;
-            if (s.state === 'exited') finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? Date.now() }));
+            if (s.state === 'exited') finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? this.clock.now() }));
             else if (s.state === 'unknown') finish(() => reject(new BerthError('NotFound', `container ${id} not found`)));
           })
           .catch(() => undefined)
@@ -613,8 +619,8 @@ export class ConmonRuntime implements AppRuntime {
         ? [{ pid: meta.conmonPid, ...(meta.conmonStartTime !== undefined ? { startTime: meta.conmonStartTime } : {}) }]
         : await this.findMonitors(id);
     for (const m of monitors) {
-      const deadline = Date.now() + MONITOR_WAIT_MS;
-      while ((await isAlive(m.pid, m.startTime)) && Date.now() < deadline) await sleep(20);
+      const deadline = this.clock.now() + MONITOR_WAIT_MS;
+      while ((await isAlive(m.pid, m.startTime)) && this.clock.now() < deadline) await sleep(20);
       if (await isAlive(m.pid, m.startTime)) {
         try {
           process.kill(m.pid, 'SIGKILL');

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, readTextIfExists, safeTimeout, sleep, writeJsonAtomic } from '../common/index.js';
+import { BerthError, errorMessage, readTextIfExists, safeTimeout, sleep, writeJsonAtomic } from '../common/index.js';
 import { isAlive, readProcStat } from './proc.js';
 import { EXEC_OUTPUT_CAP, type ExecOptions, type ExecResult } from './types.js';
 
@@ -36,7 +36,7 @@ export async function execProcess(bundleDir: string, argv: string[], opts: ExecO
   try {
     config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as typeof config;
   } catch (err) {
-    throw new BerthError('FailedPrecondition', `exec: cannot read ${join(bundleDir, 'config.json')}: ${(err as Error).message}`, { cause: err });
+    throw new BerthError('FailedPrecondition', `exec: cannot read ${join(bundleDir, 'config.json')}: ${errorMessage(err)}`, { cause: err });
   }
   if (!config.process) throw new BerthError('FailedPrecondition', `exec: ${join(bundleDir, 'config.json')} has no process`);
   const { consoleSize: _drop, ...base } = config.process;
@@ -109,6 +109,7 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
           await sleep(20);
         }
         // the runtime reaps it and returns; if it hangs on, end it too
+        // a real process waited for with real sleeps: wall clock, as the timers are
         const deadline = Date.now() + RUNTIME_GRACE_MS;
         while (!done && Date.now() < deadline) await sleep(50);
         if (!done) child.kill('SIGKILL');

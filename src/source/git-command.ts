@@ -5,7 +5,7 @@
  * daemon without a terminal fails instead of waiting for a password nobody types.
  */
 import { execa } from 'execa';
-import { BerthError } from '../common/errors.js';
+import { BerthError, errnoOf } from '../common/errors.js';
 
 export interface GitRunOptions {
   gitDir?: string;
@@ -47,7 +47,7 @@ export async function runGit(args: string[], o: GitRunOptions = {}): Promise<Git
   if (r.timedOut) throw new BerthError('DeadlineExceeded', `git ${args[0]} did not finish within ${Math.round((o.timeoutMs ?? 120_000) / 1000)} s`);
   if (r.isCanceled) throw new BerthError('Canceled', `git ${args[0]} canceled`);
   if (r.exitCode === undefined) {
-    const why = (r as { code?: string }).code === 'ENOENT' ? 'git is not installed (no git on the PATH)' : r.message;
+    const why = errnoOf(r) === 'ENOENT' ? 'git is not installed (no git on the PATH)' : r.message;
     throw new BerthError('FailedPrecondition', `git ${args[0]} could not be run: ${why}`);
   }
   return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };

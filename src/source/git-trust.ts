@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BerthError, errnoOf } from '../common/errors.js';
+import { BerthError, errorMessage, errnoOf } from '../common/errors.js';
 import { gitMessage, runGit } from './git-command.js';
 
 export const gitTrustDir = (configDir: string) => join(configDir, 'git-trust');
@@ -20,7 +20,7 @@ async function trustedKeyFiles(dir: string): Promise<string[]> {
     names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') throw new BerthError('FailedPrecondition', `--git-verify: ${dir} does not exist: put the OpenPGP public keys whose commits may be applied there`);
-    throw new BerthError('FailedPrecondition', `--git-verify: ${dir} cannot be read: ${(err as Error).message}`);
+    throw new BerthError('FailedPrecondition', `--git-verify: ${dir} cannot be read: ${errorMessage(err)}`);
   }
   const files: string[] = [];
   for (const n of names) if ((await stat(join(dir, n))).isFile()) files.push(join(dir, n));

@@ -6,6 +6,7 @@
  */
 import { assign, enqueueActions, fromPromise, setup, stateIn } from 'xstate';
 import { backoffDelay, nextBackoffStep } from './backoff.js';
+import { BerthError, errorCodeOf, errorMessage, retryClass, type ErrorCode } from '../common/errors.js';
 import { probeMachine, type ProbeConfigInput, type ProbeOutput, type ProbeReadyEvent, type ProbeTimings } from './probe.machine.js';
 
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
@@ -78,7 +79,8 @@ export interface AppMachineInput {
 }
 
 export interface AppError {
-  code: string;
+  /** an ErrorCode, never an errno string (errors.ts errorCodeOf maps those) */
+  code: ErrorCode;
   message: string;
   /** kubelet's waiting reason when the error says more than its code (`ErrImagePull`) */
   reason?: string;
@@ -141,11 +143,10 @@ const notProvided = (name: string) => () => {
 
 /** A thrown error as serializable machine context: its BerthError code (or Internal) and message. */
 export function toAppError(error: unknown): AppError {
-  const e = error as { code?: unknown; message?: unknown; details?: { reason?: unknown } } | null;
-  const reason = e?.details?.reason;
+  const reason = error instanceof BerthError ? error.details?.reason : undefined;
   return {
-    code: typeof e?.code === 'string' ? e.code : 'Internal',
-    message: typeof e?.message === 'string' ? e.message : String(error),
+    code: errorCodeOf(error),
+    message: errorMessage(error),
     ...(typeof reason === 'string' ? { reason } : {}),
   };
 }
@@ -205,19 +206,15 @@ function initialContext(input: AppMachineInput): AppContext {
   return ctx;
 }
 
-/** Errors that will not go away by trying again: bad input, not a host hiccup. */
-const PERMANENT = new Set(['InvalidArgument', 'FailedPrecondition', 'NotFound', 'Unimplemented', 'PermissionDenied']);
-
 /**
  * A start whose process could not be executed (entrypoint missing, bad cwd): the kubelet
  * records it as a terminated execution, exit code 128, reason StartError, which the restart
  * policy answers like any other exit (back-off under Always/OnFailure, failed under Never).
  */
 function startErrorExit(error: unknown): AppExited | null {
-  const e = error as { message?: unknown; details?: { reason?: unknown; at?: unknown } } | null;
-  if (e?.details?.reason !== 'StartError') return null;
-  const at = typeof e.details.at === 'number' ? e.details.at : 0;
-  return { exitCode: 128, finishedAt: at, reason: 'StartError', message: typeof e.message === 'string' ? e.message : String(error) };
+  if (!(error instanceof BerthError) || error.details?.reason !== 'StartError') return null;
+  const at = typeof error.details.at === 'number' ? error.details.at : 0;
+  return { exitCode: 128, finishedAt: at, reason: 'StartError', message: error.message };
 }
 
 /** No probes unless the reconciler provides their settings (standalone machines, tests). */
@@ -250,7 +247,7 @@ export const appMachine = setup({
       return false;
     },
     succeeded: ({ context }) => (context.lastExit?.exitCode ?? 1) === 0,
-    permanentStartError: ({ context }) => PERMANENT.has(context.lastError?.code ?? ''),
+    permanentStartError: ({ context }) => retryClass(context.lastError?.code) === 'permanent',
     startErrorExit: ({ context }) => context.lastExit?.reason === 'StartError' && context.lastError === null,
   },
   delays: {

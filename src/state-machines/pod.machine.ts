@@ -25,6 +25,7 @@ import { appMachine, toAppError } from './app.machine.js';
 import type { AppChangedEvent, AppMachineInput, AppObserved, AppRecorded, AppSummary, RestartPolicy } from './app.machine.js';
 import { backoffDelay } from './backoff.js';
 import { MAX_TIMER_MS } from '../common/timers.js';
+import { retryClass } from '../common/errors.js';
 
 export interface PodStepInput {
   uid: string;
@@ -152,8 +153,6 @@ const notProvided = (name: string) => () => {
   throw new Error(`actor ${name} was not provided`);
 };
 
-const PERMANENT = new Set(['InvalidArgument', 'FailedPrecondition', 'Unimplemented', 'PermissionDenied']);
-
 function stepError(step: string, error: unknown): StepError {
   return { step, ...toAppError(error) };
 }
@@ -240,7 +239,7 @@ export const podMachine = setup({
     replaceRetry: 2000,
   },
   guards: {
-    permanentError: ({ context }) => PERMANENT.has(context.lastError?.code ?? ''),
+    permanentError: ({ context }) => retryClass(context.lastError?.code) === 'permanent',
     allAppsFinal: ({ context }) => {
       const regular = regularInputs(context);
       return regular.every((a) => {

@@ -16,6 +16,7 @@
  * A container without this probe ends at once in `absent`.
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { errorMessage } from '../common/errors.js';
 
 export type ProbeKind = 'liveness' | 'readiness' | 'startup';
 
@@ -191,7 +192,7 @@ export const probeMachine = setup({
         input: ({ context }) => ({ app: context.app, kind: context.kind }),
         onDone: { target: 'scheduling', actions: assign({ settings: ({ event }) => probeSettings(event.output) }) },
         // a config that cannot be read is no probe to run: fail loud rather than look healthy
-        onError: { target: 'failed', actions: assign({ result: 'failure', loadFailed: true, message: ({ event }) => String((event.error as Error)?.message ?? event.error) }) },
+        onError: { target: 'failed', actions: assign({ result: 'failure', loadFailed: true, message: ({ event }) => errorMessage(event.error) }) },
       },
     },
     scheduling: {
@@ -223,7 +224,7 @@ export const probeMachine = setup({
           target: 'deciding',
           actions: {
             type: 'record',
-            params: ({ event }) => ({ ok: false, message: String((event.error as Error)?.message ?? event.error), durationMs: 0 }),
+            params: ({ event }) => ({ ok: false, message: errorMessage(event.error), durationMs: 0 }),
           },
         },
       },

@@ -18,7 +18,7 @@ import { BerthError, errnoOf, errorMessage, formatAge, parseDuration } from '../
 import type { Logger } from '../../common/index.js';
 import { createImageService, MAX_JSON_BODY, parseImageReference } from '../../image/index.js';
 import type { BerthImageService, ImageRecord, PullProgress } from '../../image/index.js';
-import { listRecords } from '../../reconciler/index.js';
+import { allRecords, listRecords } from '../../reconciler/index.js';
 import { table } from '../format.js';
 import { act, examples, opts } from '../common.js';
 import { createLogger, layoutOf, type GlobalOptions } from '../wire.js';
@@ -102,7 +102,7 @@ export interface GcResult {
 
 /** Collect what no pod and no recent pull uses (see the module comment). */
 export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs: number, dryRun: boolean, now = Date.now()): Promise<GcResult> {
-  const records = await listRecords(layoutOf(o));
+  const records = await allRecords(layoutOf(o), 'image gc');
   const refs = await svc.listImages();
   const podRefs = new Set<string>();
   const live = new Set<string>();
@@ -279,7 +279,8 @@ export function register(program: Command): void {
         const o = opts(cmd);
         const svc = imageService(o, createLogger('warn', true));
         const known = new Set((await svc.listImages()).map((r) => r.reference));
-        const used = new Set((await listRecords(layoutOf(o))).flatMap((r) => Object.values(r.apps).map((a) => a.image)));
+        const records = c.force ? await listRecords(layoutOf(o)) : await allRecords(layoutOf(o), 'image rm');
+        const used = new Set(records.flatMap((r) => Object.values(r.apps).map((a) => a.image)));
         let code = 0;
         for (const ref of references) {
           if (!known.has(ref)) {

@@ -15,7 +15,7 @@ import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Command } from 'commander';
 import type * as openpgp from 'openpgp';
-import { BerthError, errnoOf, readTextIfExists, writeFileAtomic, writeJsonAtomic } from '../../common/index.js';
+import { BerthError, errorMessage, errnoOf, readTextIfExists, writeFileAtomic, writeJsonAtomic } from '../../common/index.js';
 import { parsePolicy, policyPath } from '../../image/config/policy.js';
 import { createImageService } from '../../image/index.js';
 import { readPublicKeys } from '../../image/signature/simple-signing.js';
@@ -53,7 +53,7 @@ async function loadKeys(file: string): Promise<{ data: Buffer; keys: openpgp.Key
   try {
     data = await readFile(file);
   } catch (err) {
-    throw new BerthError('NotFound', `key file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new BerthError('NotFound', `key file ${file}: ${errorMessage(err)}`, { cause: err });
   }
   const keys = await readPublicKeys(data, file);
   if (keys.length === 0) throw new BerthError('InvalidArgument', `${file} holds no public key`);

@@ -8,7 +8,7 @@
  * an unrendered `{…}` is skipped. HTTPS by default; plain HTTP only for hosts marked
  * `insecure = true` in registries.conf (then https is tried first, as appc's httpsOrHTTP does).
  */
-import { BerthError } from '../../common/index.js';
+import { BerthError, errorMessage, hasCode } from '../../common/index.js';
 import { readBody, send, type HttpResponse } from '../registry/http.js';
 
 export interface AcMeta {
@@ -154,7 +154,7 @@ export async function httpOpen(url: URL, opts: HttpGetOptions): Promise<HttpResp
     try {
       return await attempt(url);
     } catch (err) {
-      if ((err as BerthError).code === 'Canceled' || (err as BerthError).code === 'PermissionDenied') throw err;
+      if (hasCode(err, 'Canceled') || hasCode(err, 'PermissionDenied')) throw err;
       const plain = new URL(url.href);
       plain.protocol = 'http:';
       return attempt(plain);
@@ -194,8 +194,8 @@ export async function discover(name: string, labels: Record<string, string>, opt
       }
       return { ...found, prefix, failures };
     } catch (err) {
-      if ((err as BerthError).code === 'Canceled' || (err as BerthError).code === 'PermissionDenied') throw err;
-      failures.push({ prefix, error: (err as Error).message });
+      if (hasCode(err, 'Canceled') || hasCode(err, 'PermissionDenied')) throw err;
+      failures.push({ prefix, error: errorMessage(err) });
     }
   }
   const tried = failures.map((f) => `${f.prefix}: ${f.error}`).join('; ');

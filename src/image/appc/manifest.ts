@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { BerthError } from '../../common/index.js';
+import { BerthError, errorMessage } from '../../common/index.js';
 
 /** ACIdentifier: image names, label names (`types/acidentifier.go`). */
 export const AC_IDENTIFIER = /^[a-z0-9]+([-._~/][a-z0-9]+)*$/;
@@ -115,7 +115,7 @@ export function parseImageManifest(text: string, where = 'manifest'): ImageManif
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new BerthError('InvalidArgument', `${where}: not JSON: ${(err as Error).message}`);
+    throw new BerthError('InvalidArgument', `${where}: not JSON: ${errorMessage(err)}`);
   }
   const r = ImageManifest.safeParse(json);
   if (!r.success) {

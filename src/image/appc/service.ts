@@ -32,15 +32,6 @@ import { renderAciTree } from './render.js';
 import { allTrustedKeys, checkAciTrust, pickConfirmedKey, verifyDetached, type TrustVerdict } from './trust.js';
 import { renderTree } from '../rendered-tree.js';
 
-/** Isolators berth maps to the OCI runtime spec; every other one is ignored (and reported). */
-export const SUPPORTED_ISOLATORS = [
-  'resource/cpu',
-  'resource/memory',
-  'os/linux/capabilities-retain-set',
-  'os/linux/capabilities-remove-set',
-  'os/linux/no-new-privileges',
-];
-
 export const APPC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const MAX_DEPENDENCIES = 256;
 const MAX_DOWNLOAD = 16 * 1024 ** 3;
@@ -73,11 +64,6 @@ export interface AppcServiceOptions {
 export function hostAppcPlatform(): { os: string; arch: string } {
   const arch: Record<string, string> = { x64: 'amd64', arm64: 'aarch64', ia32: 'i386', arm: 'armv7l', ppc64: 'ppc64le', s390x: 's390x' };
   return { os: process.platform, arch: arch[process.arch] ?? process.arch };
-}
-
-/** The isolators of an app berth cannot map (reported as ignored). */
-export function ignoredIsolators(app: App | null | undefined): string[] {
-  return (app?.isolators ?? []).map((i) => i.name).filter((n) => !SUPPORTED_ISOLATORS.includes(n));
 }
 
 /** The OCI-shaped process config of an ACI app (ACE "Execution Environment"). */

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type * as openpgp from 'openpgp';
 import { loadOpenpgp } from '../signature/openpgp.js';
-import { BerthError, errnoOf } from '../../common/index.js';
+import { BerthError, errorMessage, errnoOf } from '../../common/index.js';
 import { loadPolicy } from '../config/policy.js';
 
 const MAX_KEY_FILE = 1024 * 1024;
@@ -75,7 +75,7 @@ async function keysIn(dir: string, prefix: string | undefined, warn: (msg: strin
         out.push({ fingerprint: n, key, file, ...(prefix === undefined ? {} : { prefix }) });
       }
     } catch (err) {
-      warn(`${file}: not a usable public key (${(err as Error).message}); ignored`);
+      warn(`${file}: not a usable public key (${errorMessage(err)}); ignored`);
     }
   }
   return out;
@@ -130,7 +130,7 @@ export async function verifyDetached(path: string, sig: Uint8Array, keys: Truste
   try {
     signature = await readSignature(sig);
   } catch (err) {
-    throw denied(`${what}: the signature is not an OpenPGP signature (${(err as Error).message})`, err);
+    throw denied(`${what}: the signature is not an OpenPGP signature (${errorMessage(err)})`, err);
   }
   const issuers = signature.getSigningKeyIDs().map((k) => k.toHex());
   const candidates = keys.filter((k) => k.key.getKeys().some((sk) => issuers.includes(sk.getKeyID().toHex())));
@@ -150,7 +150,7 @@ export async function verifyDetached(path: string, sig: Uint8Array, keys: Truste
     const keyId = first.keyID.toHex();
     return candidates.find((c) => c.key.getKeys().some((sk) => sk.getKeyID().toHex() === keyId)) ?? candidates[0]!;
   } catch (err) {
-    throw new BerthError('PermissionDenied', `${what}: bad signature: ${(err as Error).message}`, { cause: err, details: { reason: 'badSignature' } });
+    throw new BerthError('PermissionDenied', `${what}: bad signature: ${errorMessage(err)}`, { cause: err, details: { reason: 'badSignature' } });
   }
 }
 
@@ -234,7 +234,7 @@ export async function pickConfirmedKey(data: Uint8Array, expectedFingerprint: st
     const pgp = await loadOpenpgp();
     keys = text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? await pgp.readKeys({ armoredKeys: text }) : await pgp.readKeys({ binaryKeys: data });
   } catch (err) {
-    throw new BerthError('InvalidArgument', `${url}: not an OpenPGP public key (${(err as Error).message})`, { cause: err });
+    throw new BerthError('InvalidArgument', `${url}: not an OpenPGP public key (${errorMessage(err)})`, { cause: err });
   }
   const k = keys.find((x) => x.getFingerprint().toLowerCase() === want);
   if (!k) throw denied(`${url}: offers ${keys.map((x) => x.getFingerprint()).join(', ')}, not the confirmed fingerprint ${want}`);

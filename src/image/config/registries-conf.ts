@@ -12,7 +12,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { BerthError, errnoOf, readTextIfExists } from '../../common/index.js';
+import { BerthError, errorMessage, errnoOf, readTextIfExists } from '../../common/index.js';
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
 
@@ -75,7 +75,7 @@ export function parseRegistriesConf(text: string, file = 'registries.conf'): Reg
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (err) {
-    throw new BerthError('InvalidArgument', `${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new BerthError('InvalidArgument', `${file}: ${errorMessage(err).split('\n')[0]}`, { cause: err });
   }
   const out: RegistriesConf = { unqualifiedSearchRegistries: strList(doc['unqualified-search-registries'], file, 'unqualified-search-registries'), registries: [] };
   // short-name-mode, [aliases], credential-helpers…: valid in the format, not implemented here

@@ -10,7 +10,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { BerthError, errnoOf } from '../../common/index.js';
+import { BerthError, errorMessage, errnoOf } from '../../common/index.js';
 
 export interface RegistriesD {
   defaultDocker?: string;
@@ -35,7 +35,7 @@ export function parseRegistriesD(texts: Array<{ file: string; text: string }>): 
     try {
       doc = (parseYaml(text) ?? {}) as Record<string, unknown>;
     } catch (err) {
-      throw new BerthError('InvalidArgument', `${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      throw new BerthError('InvalidArgument', `${file}: ${errorMessage(err).split('\n')[0]}`, { cause: err });
     }
     if (doc['default-docker'] !== undefined) {
       if (defaultFrom) throw new BerthError('InvalidArgument', `${file}: default-docker is also defined in ${defaultFrom}`);

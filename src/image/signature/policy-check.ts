@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type * as openpgp from 'openpgp';
-import { BerthError, errnoOf } from '../../common/index.js';
+import { BerthError, errorMessage, errnoOf } from '../../common/index.js';
 import { dockerScopes, loadPolicy, pathScopes, requirementsFor } from '../config/policy.js';
 import type { Policy, PolicyRequirement } from '../config/policy.js';
 import { loadRegistriesD, lookasideFor, signatureUrl } from '../config/registries-d.js';
@@ -89,7 +89,7 @@ async function keysOf(req: Extract<PolicyRequirement, { type: 'signedBy' }>): Pr
     try {
       data = await readFile(p);
     } catch (err) {
-      throw new BerthError('FailedPrecondition', `trusted key file ${p} cannot be read: ${(err as Error).message}`, { cause: err });
+      throw new BerthError('FailedPrecondition', `trusted key file ${p} cannot be read: ${errorMessage(err)}`, { cause: err });
     }
     keys.push(...(await readPublicKeys(data, p)));
   }
@@ -130,7 +130,7 @@ export async function checkPolicy(ctx: PolicyContext, input: PolicyCheckInput): 
             accepted = ok.fingerprint;
             break;
           } catch (err) {
-            reasons.push(`signature-${n}: ${(err as Error).message}`);
+            reasons.push(`signature-${n}: ${errorMessage(err)}`);
           }
         }
         if (!accepted) {

@@ -11,7 +11,7 @@
  */
 import type * as openpgp from 'openpgp';
 import { loadOpenpgp } from './openpgp.js';
-import { BerthError } from '../../common/index.js';
+import { BerthError, errorMessage } from '../../common/index.js';
 import type { SignedIdentity } from '../config/policy.js';
 import { parseDockerReference } from '../reference.js';
 
@@ -36,7 +36,7 @@ export async function readPublicKeys(data: Uint8Array | string, where: string): 
     const bin = typeof data === 'string' ? Buffer.from(data, 'base64') : data;
     return await (await loadOpenpgp()).readKeys({ binaryKeys: bin });
   } catch (err) {
-    throw new BerthError('InvalidArgument', `${where}: not an OpenPGP public key (${(err as Error).message})`, { cause: err });
+    throw new BerthError('InvalidArgument', `${where}: not an OpenPGP public key (${errorMessage(err)})`, { cause: err });
   }
 }
 
@@ -47,20 +47,20 @@ export async function verifySignedMessage(sig: Uint8Array, keys: openpgp.Key[]):
   try {
     message = await (await loadOpenpgp()).readMessage({ binaryMessage: sig });
   } catch (err) {
-    throw denied(`signature is not an OpenPGP message: ${(err as Error).message}`, err);
+    throw denied(`signature is not an OpenPGP message: ${errorMessage(err)}`, err);
   }
   let result;
   try {
     result = await (await loadOpenpgp()).verify({ message, verificationKeys: keys, format: 'binary', expectSigned: true });
   } catch (err) {
-    throw denied(`signature not made by a trusted key: ${(err as Error).message}`, err);
+    throw denied(`signature not made by a trusted key: ${errorMessage(err)}`, err);
   }
   const first = result.signatures[0];
   if (!first) throw denied('signature carries no OpenPGP signature packet');
   try {
     await first.verified;
   } catch (err) {
-    throw denied(`signature not made by a trusted key: ${(err as Error).message}`, err);
+    throw denied(`signature not made by a trusted key: ${errorMessage(err)}`, err);
   }
   const keyId = first.keyID.toHex();
   const key = keys.find((k) => k.getKeys().some((sk) => sk.getKeyID().toHex() === keyId));

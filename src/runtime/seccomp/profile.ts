@@ -10,7 +10,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { BerthError, errnoOf } from '../../common/index.js';
+import { BerthError, errorMessage, errnoOf } from '../../common/index.js';
 import { MOBY_DEFAULT_PROFILE } from './default-profile.js';
 import {
   DockerSeccompProfileSchema,
@@ -174,7 +174,7 @@ export function parseSeccompProfile(text: string, file: string): DockerSeccompPr
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new BerthError('InvalidArgument', `seccomp profile ${file}: not valid JSON: ${(err as Error).message}`);
+    throw new BerthError('InvalidArgument', `seccomp profile ${file}: not valid JSON: ${errorMessage(err)}`);
   }
   const r = DockerSeccompProfileSchema.safeParse(raw);
   if (!r.success) {
@@ -212,7 +212,7 @@ export function resolveLocalhostProfile(profileDir: string | undefined, localhos
     if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') {
       throw new BerthError('NotFound', `${LOCALHOST_FIELD} "${localhostProfile}": no such profile in ${profileDir}`);
     }
-    throw new BerthError('FailedPrecondition', `${LOCALHOST_FIELD} "${localhostProfile}": ${(err as Error).message}`);
+    throw new BerthError('FailedPrecondition', `${LOCALHOST_FIELD} "${localhostProfile}": ${errorMessage(err)}`);
   }
   const rel = relative(root, real);
   if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
@@ -231,7 +231,7 @@ export function loadLocalhostProfile(profileDir: string | undefined, localhostPr
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new BerthError(errnoOf(err) === 'ENOENT' ? 'NotFound' : 'FailedPrecondition', `seccomp profile ${file}: ${(err as Error).message}`);
+    throw new BerthError(errnoOf(err) === 'ENOENT' ? 'NotFound' : 'FailedPrecondition', `seccomp profile ${file}: ${errorMessage(err)}`);
   }
   return convertProfile(parseSeccompProfile(text, file), opts, `seccomp profile ${file}`);
 }

@@ -29,19 +29,20 @@ describe('CNI-05/17 VERSION probing', () => {
     expect((await cni().getVersionInfo('mid')).supportedVersions).toEqual(['0.1.0', '0.2.0']);
   });
 
-  it('validateNetworkList returns the declared capabilities when every plugin fits', async () => {
+  it('pluginProblems: none when every plugin fits the list version', async () => {
     exec.on('bridge', 'VERSION', '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}');
     exec.on('portmap', 'VERSION', '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}');
-    expect(await cni().validateNetworkList(list('1.0.0'))).toEqual(['portMappings']);
+    expect(await cni().pluginProblems(list('1.0.0'))).toEqual([]);
   });
 
-  it('validateNetworkList names every plugin that does not fit, with code 1', async () => {
+  it('pluginProblems names every plugin that does not fit: one too old, one not in the path', async () => {
     exec.on('bridge', 'VERSION', '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}');
     exec.available = new Set(['bridge']);
-    const err = await cni().validateNetworkList(list('1.1.0')).catch((e: unknown) => e);
-    expect(err).toMatchObject({ cniCode: 1, code: 'InvalidArgument' });
-    expect(String(err)).toContain('plugin type="bridge" does not support config version "1.1.0"');
-    expect(String(err)).toContain('failed to find plugin "portmap" in path [/p]');
+    const problems = await cni().pluginProblems(list('1.1.0'));
+    expect(problems).toEqual([
+      { index: 0, field: 'type', message: expect.stringContaining('plugin "bridge" (/p/bridge) does not support cniVersion "1.1.0"') },
+      { index: 1, field: 'type', message: expect.stringContaining('failed to find plugin "portmap" in path [/p]') },
+    ]);
   });
 });
 

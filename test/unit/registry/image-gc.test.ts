@@ -32,7 +32,7 @@ describe('image gc', () => {
     await svc.render(used);
     await svc.render(unused);
     await mkdir(join(state, 'pods', 'uid-1'), { recursive: true });
-    await writeFile(join(state, 'pods', 'uid-1', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-1', key: 'default/p', apps: { main: { image: `oci:${join(root, 'used')}:v1`, imageDigest: used.manifestDigest, containerId: 'berth-x' } } }));
+    await writeFile(join(state, 'pods', 'uid-1', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-1', key: 'default/p', pod: { metadata: { name: 'p' }, spec: { containers: [] } }, apps: { main: { image: `oci:${join(root, 'used')}:v1`, imageDigest: used.manifestDigest, containerId: 'berth-x' } } }));
 
     // within the grace period nothing goes
     const none = await imageGc(o, svc, HOUR, false);
@@ -66,6 +66,22 @@ describe('image gc', () => {
     await writeFile(join(state, 'pods', 'uid-2', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-2', key: 'default/p', pod, apps: {} }));
     const r = await imageGc(o, svc, HOUR, false, Date.now() + 2 * HOUR);
     expect(r).toEqual({ blobs: [], bytes: 0, rendered: [], references: [] });
+    expect((await svc.listImages()).map((i) => i.reference)).toEqual([ref]);
+  });
+
+  it('collects nothing while a pod record cannot be read (the held pod may use any image)', async () => {
+    const root = await tmp();
+    const state = join(root, 'state');
+    const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
+    const layout = join(root, 'img');
+    const img = await writeImage(layout, { layers: [await makeTar([dir('etc'), file('etc/x', 'x')])] });
+    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    const svc = createImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
+    const ref = `oci:${layout}:v1`;
+    await svc.pull(ref);
+    await mkdir(join(state, 'pods', 'uid-3'), { recursive: true });
+    await writeFile(join(state, 'pods', 'uid-3', 'pod.json'), '{"version":1,"uid":"uid-');
+    await expect(imageGc(o, svc, HOUR, false, Date.now() + 2 * HOUR)).rejects.toMatchObject({ code: 'DataLoss' });
     expect((await svc.listImages()).map((i) => i.reference)).toEqual([ref]);
   });
 });

@@ -130,6 +130,29 @@ describe('app machine', () => {
     expect(actor.getSnapshot().value).toBe('failed');
     expect(actor.getSnapshot().context.lastError?.message).toContain('no command');
   });
+
+  it('backs off a start that found nothing (NotFound is transient: a tag can appear later), with an ErrorCode, not an errno', async () => {
+    const clock = new SimulatedClock();
+    const errors = [new BerthError('NotFound', 'no such tag'), Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' })];
+    const actor = createActor(
+      appMachine.provide({
+        actors: {
+          startApp: fromPromise<AppStarted, AppStartInput>(async () => {
+            throw errors.shift() ?? new BerthError('Unavailable', 'still not there');
+          }),
+        },
+      }),
+      { clock, input: { app: 'a', restartPolicy: 'Never', restartCount: 0, backoffStep: 0, observed: { state: 'none' } } },
+    ).start();
+    await tick();
+    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().context.lastError).toMatchObject({ code: 'NotFound', message: 'no such tag' });
+    clock.increment(10_000);
+    await tick();
+    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().context.lastError).toMatchObject({ code: 'NotFound', message: 'ENOENT: no such file' });
+    actor.stop();
+  });
 });
 
 describe('pod machine', () => {
@@ -208,6 +231,27 @@ describe('pod machine', () => {
     expect(actor.getSnapshot().value).toBe('failed');
     actor.send({ type: 'pod.stop' });
     await waitFor(actor, (s) => s.status === 'done', { timeout: 1000 });
+  });
+
+  it('backs off a pull that found nothing, as the app machine does', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock, { failPulls: 1, pullError: 'NotFound' });
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
+    await tick();
+    expect(actor.getSnapshot().value).toBe('setupBackoff');
+    expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'pull', code: 'NotFound' });
+    clock.increment(1000);
+    await waitFor(actor, (s) => s.value === 'running', { timeout: 1000 });
+    actor.stop();
+  });
+
+  it('fails without retry on a corrupt record (DataLoss)', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock, { failPulls: 5, pullError: 'DataLoss' });
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
+    await tick();
+    expect(actor.getSnapshot().value).toBe('failed');
+    actor.stop();
   });
 
   it('completes when every app finished under OnFailure', async () => {
