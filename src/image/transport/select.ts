@@ -1,0 +1,11 @@
+/** Which transport reads a reference: one per reference kind. */
+import type { ImageReference } from '../types.js';
+import type { Transport, TransportKind } from './types.js';
+
+export type Transports = Record<TransportKind, Transport>;
+
+export function transportFor(ref: ImageReference, transports: Transports): Transport {
+  const t = transports[ref.transport];
+  if (t.kind !== ref.transport) throw new Error(`the ${ref.transport} transport is registered as ${t.kind}`);
+  return t;
+}
