@@ -77,6 +77,8 @@ export interface Verification {
   sourceDigest: string;
   /** the policy.json verdict (OCI-shaped images; appc trust is checked per ACI) */
   policy?: { scope: string; requirements: string[]; signedBy: string[] };
+  /** appc images: the trust each ACI (the image, then its dependencies) was imported under, still accepted */
+  appc?: Array<{ imageId: string; mode: 'signed' | 'insecure'; fingerprint?: string; prefix?: string }>;
 }
 
 /** A pulled image that passed the verify step: its content is in the store as its digests say, and policy accepts it. */

@@ -5,8 +5,10 @@
  *   pulling → verifying → rendering → sandbox → attaching → initializing → running ⇄ (apps back off)
  *        ╰──────── transient error: setupBackoff, then again from the top ──────────────╯
  *   verifying: digests and the signature policy of every pulled image, before any layer is
- *     read; a refusal is permanent (failed, lastError.step 'verify'): the same bytes under the
- *     same policy are refused again
+ *     read; a refusal (PermissionDenied: policy, FailedPrecondition: content) is permanent,
+ *     failed with lastError.step 'verify', as the same bytes under the same policy are refused
+ *     again; content gone from the store (NotFound) or a lookaside that does not answer
+ *     (Unavailable) backs off and starts again from the pull
  *   adoption (apps seen on the host): sandbox → attaching → running, no pull or render
  *   any state ── pod.stop ──► terminating (until teardown succeeds) → terminated
  *   initializing: each init container in order, as a child app machine (kubelet: OnFailure
@@ -347,7 +349,7 @@ export const podMachine = setup({
       invoke: { src: 'pullImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'verifying', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) } },
     },
     verifying: {
-      invoke: { src: 'verifyImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'failed', actions: assign({ lastError: ({ event }) => stepError('verify', event.error) }) } },
+      invoke: { src: 'verifyImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('verify', event.error) }) } },
     },
     rendering: {
       invoke: { src: 'renderImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'sandbox', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('render', event.error) }) } },

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BerthError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
-import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
+import type { ImageService, PulledImage, RenderedImage, VerifiedImage } from '../../src/image/types.js';
 import { createLimiter, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
 import type { AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult } from '../../src/runtime/types.js';
 
@@ -20,6 +20,15 @@ export class FakeImages implements ImageService {
     const err = this.failing.get(reference);
     if (err) throw err;
     return { reference, manifestDigest: `sha256:${'a'.repeat(64)}`, configDigest: `sha256:${'b'.repeat(64)}`, config: { config: { Cmd: ['/bin/sh'] } }, layers: [] };
+  }
+  /** references the verify step refuses, and with what */
+  refused = new Map<string, BerthError>();
+  verified: string[] = [];
+  async verify(image: PulledImage): Promise<VerifiedImage> {
+    this.verified.push(image.reference);
+    const err = this.refused.get(image.reference);
+    if (err) throw err;
+    return { ...image, verified: { sourceDigest: image.manifestDigest } };
   }
   async render(image: PulledImage): Promise<RenderedImage> {
     return { ...image, rootfs: `/rendered/${image.manifestDigest}` };

@@ -23,7 +23,7 @@ import type { Logger } from '../../common/index.js';
 import type { FsContentStore } from '../content-store.js';
 import { secureJoin } from '../secure-join.js';
 import type { ApplyOptions } from '../layer-apply.js';
-import type { AppcImageInfo, AppcReference, ImageRuntimeConfig, PullOptions, PulledImage, RenderedImage } from '../types.js';
+import type { AppcImageInfo, AppcReference, ImageRuntimeConfig, PullOptions, PulledImage, RenderedImage, Verification } from '../types.js';
 import { imageIdToDigest } from './archive.js';
 import { flattenDependencies, resolveDependency, type Discover } from './dependencies.js';
 import { AppcFetcher, type FetchedAci } from './fetch.js';
@@ -183,7 +183,8 @@ export class AppcImages {
    * trust it was imported under still holds under policy.json now (a `reject`, or a signature
    * now required of an image accepted unsigned, refuses it). PermissionDenied or NotFound.
    */
-  async checkTrust(info: AppcImageInfo): Promise<void> {
+  async checkTrust(info: AppcImageInfo): Promise<NonNullable<Verification['appc']>> {
+    const out: NonNullable<Verification['appc']> = [];
     for (const i of info.images) {
       const rec = await this.index.byId(i.imageId);
       if (!rec) throw new BerthError('NotFound', `ACI ${i.imageId} (${i.name}) is not in the store; pull again`);
@@ -192,7 +193,9 @@ export class AppcImages {
       if (policy.action === 'requireSignature' && rec.trust.mode !== 'signed') {
         throw new BerthError('PermissionDenied', `image ${rec.name} was accepted unsigned, and policy.json ${policy.scope} now requires a signature`);
       }
+      out.push({ imageId: rec.imageId, ...rec.trust });
     }
+    return out;
   }
 
   /** A discovered public key with the fingerprint the operator confirmed (`berth trust add --discover`). */

@@ -15,14 +15,14 @@ import { DEFAULT_POLICY } from '../config/policy.js';
 import { MAX_JSON_BODY } from '../media-types.js';
 import { checkPolicy, loadPolicyContext } from '../signature/policy-check.js';
 import type { PolicyVerdict } from '../signature/policy-check.js';
-import type { AppcImageInfo, ContentStore, ImageReference, PulledImage, VerifiedImage } from '../types.js';
+import type { AppcImageInfo, ContentStore, ImageReference, PulledImage, VerifiedImage, Verification } from '../types.js';
 
 export interface VerifyDeps {
   store: ContentStore;
   /** where policy.json and registries.d live; undefined: the built-in default (accept anything) */
   configDir: string | undefined;
   /** the appc part (appc/service.ts `checkTrust`) */
-  appcTrust: (info: AppcImageInfo) => Promise<void>;
+  appcTrust: (info: AppcImageInfo) => Promise<NonNullable<Verification['appc']>>;
 }
 
 /** The signature policy for a reference and the top-level digest it resolved to; PermissionDenied when refused. */
@@ -53,8 +53,7 @@ async function checkContent(store: ContentStore, image: PulledImage): Promise<vo
 export async function verifyImage(deps: VerifyDeps, ref: ImageReference, image: PulledImage, sourceDigest: string | undefined, signal?: AbortSignal): Promise<VerifiedImage> {
   await checkContent(deps.store, image);
   if (image.appc) {
-    await deps.appcTrust(image.appc);
-    return { ...image, verified: { sourceDigest: image.manifestDigest } };
+    return { ...image, verified: { sourceDigest: image.manifestDigest, appc: await deps.appcTrust(image.appc) } };
   }
   const digest = sourceDigest ?? image.manifestDigest;
   const policy = await checkSignaturePolicy(deps, ref, digest, signal);
