@@ -122,9 +122,9 @@ class LocalImageService implements BerthImageService {
       oci: new OciLayoutTransport('oci', this.store, platform, this.refs),
       'oci-archive': new OciLayoutTransport('oci-archive', this.store, platform, this.refs),
       'docker-archive': new DockerArchiveTransport(this.store, this.refs),
-      aci: new AppcTransport('aci', this.appc),
-      'aci-url': new AppcTransport('aci-url', this.appc),
-      appc: new AppcTransport('appc', this.appc),
+      aci: new AppcTransport('aci', this.appc, this.refs),
+      'aci-url': new AppcTransport('aci-url', this.appc, this.refs),
+      appc: new AppcTransport('appc', this.appc, this.refs),
       ...opts.transports,
     };
     this.verifyDeps = { store: this.store, configDir: opts.configDir, appcTrust: (info) => this.appc.checkTrust(info) };
@@ -153,7 +153,6 @@ class LocalImageService implements BerthImageService {
           ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
           checkSource: async (resolved, digest) => void (await checkSignaturePolicy(this.verifyDeps, resolved, digest, opts.signal)),
         });
-        await this.refs.record(got.image, got.sourceDigest);
         return got.image;
       },
     );

@@ -21,6 +21,7 @@ export class DockerArchiveTransport implements Transport {
     // the archive carries no manifest of its own: the one berth writes exists only once the layers are copied
     const image = await pullFromDockerArchive(r.path, r, { store: this.store, ...(ctx.signal ? { signal: ctx.signal } : {}) });
     await ctx.checkSource(r, image.manifestDigest);
+    await this.refs.record(image, undefined);
     return { image, sourceDigest: image.manifestDigest };
   }
 }

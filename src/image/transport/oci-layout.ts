@@ -29,6 +29,7 @@ export class OciLayoutTransport implements Transport {
         ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
         checkTopLevel: (digest) => ctx.checkSource(r, digest),
       });
+      await this.refs.record(image, sourceDigest);
       return { image, sourceDigest };
     } finally {
       await reader.close();

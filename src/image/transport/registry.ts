@@ -24,6 +24,7 @@ export class RegistryTransport implements Transport {
       checkTopLevel: (resolved, digest) => ctx.checkSource(resolved, digest),
     });
     const { sourceDigest, endpoint: _e, resolved: _r, ...image } = pulled;
+    await this.refs.record(image, sourceDigest);
     return { image, sourceDigest };
   }
 }

@@ -31,7 +31,7 @@ export interface Transport {
   readonly kind: TransportKind;
   /** The image the store already holds for this reference, without reading the source; undefined when none. */
   local(ref: ImageReference): Promise<PulledImage | undefined>;
-  /** Read the source: resolve the reference and copy every blob into the store, verified. */
+  /** Read the source: resolve the reference, copy every blob into the store verified, and remember what the reference resolved to (for `local`). */
   fetch(ref: ImageReference, ctx: TransportContext): Promise<Fetched>;
 }
 
