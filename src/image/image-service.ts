@@ -55,8 +55,8 @@ export interface ImageServiceOptions {
   configDir?: string;
   /** environment for credential lookup (REGISTRY_AUTH_FILE, DOCKER_CONFIG, HOME) */
   env?: NodeJS.ProcessEnv;
-  /** the transports to use instead of the real ones (contract tests); by kind */
-  transports?: Partial<Transports>;
+  /** transports to use instead of the real ones, by kind, over the service's store (tests) */
+  transports?: (store: ContentStore) => Partial<Transports>;
   /** test hook (appc's own discovery has one): the port appc discovery and downloads use */
   appcDiscoveryPort?: number;
 }
@@ -125,7 +125,7 @@ class LocalImageService implements BerthImageService {
       aci: new AppcTransport('aci', this.appc, this.refs),
       'aci-url': new AppcTransport('aci-url', this.appc, this.refs),
       appc: new AppcTransport('appc', this.appc, this.refs),
-      ...opts.transports,
+      ...opts.transports?.(this.store),
     };
     this.verifyDeps = { store: this.store, configDir: opts.configDir, appcTrust: (info) => this.appc.checkTrust(info) };
   }
@@ -161,9 +161,11 @@ class LocalImageService implements BerthImageService {
   }
 
   async verify(image: PulledImage, opts: PullOptions = {}): Promise<VerifiedImage> {
-    const rec = image.appc ? undefined : await this.refs.find(image.reference);
-    const sourceDigest = rec?.manifestDigest === image.manifestDigest ? rec.sourceDigest : undefined;
-    const verified = await verifyImage(this.verifyDeps, parseImageReference(image.reference), image, sourceDigest, opts.signal);
+    const found = image.appc ? undefined : await this.refs.find(image.reference);
+    const rec = found?.manifestDigest === image.manifestDigest ? found : undefined;
+    // a short name is judged as what it was found under, as at pull time
+    const ref = parseImageReference(rec?.resolved ?? image.reference);
+    const verified = await verifyImage(this.verifyDeps, ref, image, rec?.sourceDigest, opts.signal);
     this.log.debug({ image: image.reference, digest: image.manifestDigest, policy: verified.verified.policy?.scope }, 'image verified');
     return verified;
   }

@@ -16,6 +16,8 @@ export interface ImageRecord {
   pulledAt: string;
   /** the top-level manifest or index the reference resolved to, when it differs (what signatures sign) */
   sourceDigest?: string;
+  /** the registry reference a short name was found under (unqualified-search-registries): what the policy judged */
+  resolved?: string;
 }
 
 interface RefsFile {
@@ -40,7 +42,7 @@ export class RefIndex {
     return run;
   }
 
-  record(image: PulledImage, sourceDigest: string | undefined): Promise<void> {
+  record(image: PulledImage, sourceDigest: string | undefined, resolved?: string): Promise<void> {
     return this.withRefs(async (refs) => {
       refs.images[image.reference] = {
         reference: image.reference,
@@ -48,6 +50,7 @@ export class RefIndex {
         configDigest: image.configDigest,
         pulledAt: new Date().toISOString(),
         ...(sourceDigest !== undefined && sourceDigest !== image.manifestDigest ? { sourceDigest } : {}),
+        ...(resolved !== undefined && resolved !== image.reference ? { resolved } : {}),
       };
       await writeJsonAtomic(this.path, refs);
     });

@@ -1,5 +1,6 @@
 /** `docker://` (and bare names): a registry, through registry/source.ts (mirrors, credentials, shared downloads). */
-import type { RegistrySource } from '../registry/source.js';
+import { formatImageReference } from '../reference.js';
+import { isUnqualified, type RegistrySource } from '../registry/source.js';
 import type { RefIndex } from './ref-index.js';
 import { refOf, type Fetched, type Transport, type TransportContext } from './types.js';
 import type { ImageReference } from '../types.js';
@@ -23,8 +24,8 @@ export class RegistryTransport implements Transport {
       // the policy sees the top-level manifest of the name it was found under before any config or layer is downloaded
       checkTopLevel: (resolved, digest) => ctx.checkSource(resolved, digest),
     });
-    const { sourceDigest, endpoint: _e, resolved: _r, ...image } = pulled;
-    await this.refs.record(image, sourceDigest);
+    const { sourceDigest, endpoint: _e, resolved, ...image } = pulled;
+    await this.refs.record(image, sourceDigest, isUnqualified(ref.raw) ? formatImageReference(resolved) : undefined);
     return { image, sourceDigest };
   }
 }
