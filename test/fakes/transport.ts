@@ -28,7 +28,7 @@ export class FakeTransport implements Transport {
   ) {}
 
   private check(ref: ImageReference): void {
-    if (ref.transport !== this.kind) throw new Error(`transport ${this.kind} given a ${ref.transport} reference (${ref.raw})`);
+    if (ref.transport !== this.kind) throw new BerthError('Internal', `transport ${this.kind} given a ${ref.transport} reference (${ref.raw})`);
   }
 
   async local(ref: ImageReference): Promise<PulledImage | undefined> {

@@ -6,6 +6,7 @@
  * (pull-policy.ts), and runs the verify step (verify.ts) before any layer is read.
  * The contract suite is test/contract/transport.ts.
  */
+import { BerthError } from '../../common/index.js';
 import type { ImageReference, PulledImage, PullProgress } from '../types.js';
 
 export type TransportKind = ImageReference['transport'];
@@ -37,6 +38,6 @@ export interface Transport {
 
 /** The reference a transport was given, narrowed to its kind (Internal when selection went wrong). */
 export function refOf<K extends TransportKind>(ref: ImageReference, kind: K): Extract<ImageReference, { transport: K }> {
-  if (ref.transport !== kind) throw new Error(`transport ${kind} given a ${ref.transport} reference (${ref.raw})`);
+  if (ref.transport !== kind) throw new BerthError('Internal', `transport ${kind} given a ${ref.transport} reference (${ref.raw})`);
   return ref as Extract<ImageReference, { transport: K }>;
 }
