@@ -287,7 +287,7 @@ export function formatDescribe(input: DescribeInput): string {
   if (pod.spec.initContainers?.length) out.push('Init Containers:', ...pod.spec.initContainers.flatMap((c) => containerLines(c, true, input)));
   out.push('Containers:', ...pod.spec.containers.flatMap((c) => containerLines(c, false, input)));
   // the kubelet's pod conditions, from what the host shows
-  const pastSandbox = !['pending', 'init', 'pulling', 'rendering', 'sandbox', 'terminated'].includes(rec.phase);
+  const pastSandbox = !['pending', 'init', 'pulling', 'verifying', 'rendering', 'sandbox', 'terminated'].includes(rec.phase);
   const sandboxReady = pod.spec.hostNetwork ? pastSandbox : row.netns !== null;
   const apps = pod.spec.containers.map((c) => {
     const a = rec.apps[c.name] as { ready?: boolean } | undefined;

@@ -99,7 +99,7 @@ export class ProgressModel {
         parts.push(`${mb(ls.reduce((n, l) => n + l.bytes, 0))}/${mb(ls.reduce((n, l) => n + l.size, 0))}, ${done}/${ls.length} layers`);
       }
       if (p.detail) parts.push(p.detail);
-      if (p.apps.size && !['pulling', 'rendering', 'sandbox', 'attaching'].includes(p.word)) parts.push([...p.apps].map(([a, s]) => `${a} ${s}`).join(', '));
+      if (p.apps.size && !['pulling', 'verifying', 'rendering', 'sandbox', 'attaching'].includes(p.word)) parts.push([...p.apps].map(([a, s]) => `${a} ${s}`).join(', '));
       const line = `${p.key.padEnd(w)}  ${p.word.padEnd(12)} ${parts.join('  ')}${parts.length ? '  ' : ''}${secs(now - p.since)}`;
       return line.length > width ? `${line.slice(0, Math.max(1, width - 1))}…` : line;
     });

@@ -12,7 +12,9 @@ export { hostPlatform, normalizePlatform, platformPreferences, selectManifest, f
 export type { Platform } from './platform.js';
 export { pullFromLayout, loadFromStore, selectByTag } from './pull.js';
 export { MediaType, MAX_JSON_BODY, REF_NAME_ANNOTATION } from './media-types.js';
-export { createImageService, defaultPullPolicy } from './image-service.js';
+export { createImageService } from './image-service.js';
+export { defaultPullPolicy } from './transport/pull-policy.js';
+export type { Transport, TransportContext, TransportKind, Fetched } from './transport/types.js';
 export { pullFromDockerArchive } from './docker-archive.js';
 export { RegistrySource } from './registry/source.js';
 export { checkPolicy, loadPolicyContext } from './signature/policy-check.js';

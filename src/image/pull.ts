@@ -108,6 +108,8 @@ export interface PullContext {
   signal?: AbortSignal;
   /** each layer copied (or found in the store) */
   onProgress?: (p: PullProgress) => void;
+  /** the signature policy, on the top-level manifest or index (stored, verified) before any other blob is copied */
+  checkTopLevel?: (digest: string) => Promise<void>;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -149,7 +151,7 @@ export function selectByTag(manifests: Descriptor[], tag: string | undefined, wh
 }
 
 /** Pull an image from an OCI layout source (`oci:` or `oci-archive:`) into the store. */
-export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; tag?: string }, ctx: PullContext): Promise<PulledImage> {
+export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; tag?: string }, ctx: PullContext): Promise<PulledImage & { sourceDigest: string }> {
   const log = ctx.log ?? silentLogger();
   await reader.checkLayoutVersion();
   const index = parseJson(await reader.readIndex(), `${ref.raw}: index.json`);
@@ -159,6 +161,7 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
   if (!Array.isArray(index.manifests)) throw invalid(`${ref.raw}: index.json without manifests`);
   const top = index.manifests.map((d, i) => checkDescriptor(d, `${ref.raw}: index.json manifests[${i}]`));
   let desc = selectByTag(top, ref.tag, ref.raw);
+  const sourceDigest = desc.digest;
 
   for (let depth = 0; ; depth++) {
     if (depth > MAX_INDEX_DEPTH) throw invalid(`${ref.raw}: indexes nested more than ${MAX_INDEX_DEPTH} deep`);
@@ -167,6 +170,7 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
       throw new BerthError('Unimplemented', `${ref.raw}: unsupported manifest media type ${desc.mediaType}`);
     }
     const body = await copySmall(reader, desc, ctx, 'manifest');
+    if (depth === 0) await ctx.checkTopLevel?.(desc.digest);
     const what = `${ref.raw}: ${desc.digest}`;
     if (INDEX_TYPES.has(desc.mediaType)) {
       const doc = parseJson(body, what);
@@ -191,7 +195,7 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
       await copyBlob(reader, layer, ctx);
       ctx.onProgress?.({ kind: 'layer', digest: layer.digest, size: layer.size, bytes: layer.size, state: cached ? 'cached' : 'done' });
     }
-    return { reference: ref.raw, manifestDigest: desc.digest, configDigest: manifest.config.digest, config, layers: manifest.layers };
+    return { reference: ref.raw, manifestDigest: desc.digest, configDigest: manifest.config.digest, config, layers: manifest.layers, sourceDigest };
   }
 }
 

@@ -71,6 +71,21 @@ export interface PulledImage {
   appc?: AppcImageInfo;
 }
 
+/** What the verify step (image/transport/verify.ts) found of a pulled image. */
+export interface Verification {
+  /** the digest the signature policy was checked against (the top-level manifest or index) */
+  sourceDigest: string;
+  /** the policy.json verdict (OCI-shaped images; appc trust is checked per ACI) */
+  policy?: { scope: string; requirements: string[]; signedBy: string[] };
+  /** appc images: the trust each ACI (the image, then its dependencies) was imported under, still accepted */
+  appc?: Array<{ imageId: string; mode: 'signed' | 'insecure'; fingerprint?: string; prefix?: string }>;
+}
+
+/** A pulled image that passed the verify step: its content is in the store as its digests say, and policy accepts it. */
+export interface VerifiedImage extends PulledImage {
+  verified: Verification;
+}
+
 /** A rendered root filesystem: a read-only tree, written once, used as an overlay lower. */
 export interface RenderedImage extends PulledImage {
   /** absolute path of the rendered tree (`<state>/rendered/<key>/rootfs`) */
@@ -98,11 +113,16 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
 }
 
-/** Fetch + verify + render, the three steps of the pod lifecycle's image phase. */
+/** Pull + verify + render, the three steps of the pod lifecycle's image phase (DESIGN §5). */
 export interface ImageService {
-  /** Resolve the reference, copy every blob into the store verified by size and digest. */
+  /**
+   * Resolve the reference under the pull policy, copy every blob into the store verified by
+   * size and digest; the signature policy sees the top-level manifest before any layer is copied.
+   */
   pull(reference: string, opts?: PullOptions): Promise<PulledImage>;
-  /** Apply the layers in order into a cached tree keyed by manifest digest; a no-op when cached. */
+  /** The verify step: the stored content against its digests, and the signature policy now. PermissionDenied, FailedPrecondition, NotFound. */
+  verify(image: PulledImage, opts?: PullOptions): Promise<VerifiedImage>;
+  /** Apply the layers in order into a cached tree keyed by manifest digest; a no-op when cached. An image not verified yet is verified first. */
   render(image: PulledImage, opts?: PullOptions): Promise<RenderedImage>;
   /** Rendered trees present on the host, by key (for gc). */
   listRendered(): Promise<string[]>;

@@ -244,6 +244,10 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       await host.limit(() => Promise.all(refs.map((ref) => pullOne(ref, signal))), STEP_PRIORITY.pull);
     }),
 
+    verifyImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
+      for (const [ref, img] of res.pulled) res.pulled.set(ref, await host.images.verify(img, { signal }));
+    }),
+
     renderImages: fromPromise<void, PodStepInput>(async ({ signal }) => {
       await host.limit(async () => {
         for (const [ref, img] of res.pulled) if (!res.rendered.has(ref)) await renderOne(ref, img, signal);

@@ -5,7 +5,7 @@
  * finds apps running) emits nothing: no app was created or started by this agent.
  *
  *   pod pulling            Pulling  "Pulling image "X"" (one per container, init ones too)
- *   pulling → rendering    Pulled   "Successfully pulled image "X" in 1.2s (including waiting)"
+ *   pulling → verifying    Pulled   "Successfully pulled image "X" in 1.2s (including waiting)"
  *   a setup step failed    Failed (pull/render: "Failed to pull image…" + "Error: ErrImagePull"),
  *                          FailedCreatePodSandBox (sandbox, attach), FailedKillPod (teardown)
  *   setup back-off         BackOff  "Back-off pulling image" after a pull error
@@ -67,7 +67,7 @@ export class PodEventDeriver {
         this.pullStartedAt = now;
         for (const c of this.containers()) out.push({ app: c.name, type: 'Normal', reason: 'Pulling', message: `Pulling image "${c.image}"` });
       }
-      if (prevState === 'pulling' && snap.state === 'rendering') {
+      if (prevState === 'pulling' && snap.state === 'verifying') {
         const took = seconds(now - this.pullStartedAt);
         for (const c of this.containers()) out.push({ app: c.name, type: 'Normal', reason: 'Pulled', message: `Successfully pulled image "${c.image}" in ${took} (including waiting)` });
       }
@@ -101,6 +101,11 @@ export class PodEventDeriver {
       case 'pull':
         return [
           { type: 'Warning', reason: 'Failed', message: `Failed to pull image: ${e.message}` },
+          { type: 'Warning', reason: 'Failed', message: 'Error: ErrImagePull' },
+        ];
+      case 'verify':
+        return [
+          { type: 'Warning', reason: 'Failed', message: `Failed to verify image: ${e.message}` },
           { type: 'Warning', reason: 'Failed', message: 'Error: ErrImagePull' },
         ];
       case 'render':

@@ -114,6 +114,9 @@ export function stepReason(err: { step: string; code?: string; reason?: string }
     case 'pull':
     case 'render':
       return backoff ? 'ImagePullBackOff' : 'ErrImagePull';
+    case 'verify':
+      // CRI-O's word for an image refused by the signature policy
+      return err.code === 'PermissionDenied' ? 'SignatureValidationFailed' : 'ErrImagePull';
     case 'sandbox':
     case 'attach':
       return 'FailedCreatePodSandBox';
@@ -225,7 +228,7 @@ export type GateConditions = Record<string, 'True' | 'False'>;
 /** The kubelet's pod conditions (status.conditions), in its order, then the gates' conditions. */
 export function podConditions(rec: PodRecord, apps: AppStatusRow[], inits: InitStatusRow[], completed: boolean, gates: GateConditions = {}): PodCondition[] {
   const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => ({ type, status: ok ? 'True' : 'False', ...(!ok && reason ? { reason } : {}), ...(!ok && message ? { message } : {}) });
-  const sandboxReady = !['pending', 'pulling', 'rendering', 'sandbox', 'attaching', 'terminated'].includes(rec.phase) || apps.some((a) => a.state !== 'waiting');
+  const sandboxReady = !['pending', 'pulling', 'verifying', 'rendering', 'sandbox', 'attaching', 'terminated'].includes(rec.phase) || apps.some((a) => a.state !== 'waiting');
   const initialized = rec.initDone || inits.length === 0 || initWord(inits) === null;
   const incomplete = inits.filter((r) => !(r.state === 'terminated' && r.exitCode === 0) && !(r.sidecar && r.started)).map((r) => r.name);
   const unready = [...inits.filter((r) => r.sidecar && !r.ready), ...apps.filter((a) => !a.ready)].map((a) => a.name);
@@ -284,6 +287,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       status = 'Pending';
       break;
     case 'pulling':
+    case 'verifying':
     case 'rendering':
     case 'sandbox':
     case 'attaching':
@@ -299,7 +303,7 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       break;
     case 'failed':
       if (err?.step === 'deadline') status = 'DeadlineExceeded';
-      else status = err?.step === 'pull' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
+      else status = err?.step === 'pull' || err?.step === 'verify' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
       reason = err ? stepReason(err) : null;
       message = err?.message ?? null;
       break;

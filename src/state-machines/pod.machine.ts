@@ -2,8 +2,13 @@
  * The lifecycle of one pod (DESIGN.md §5), pure: every host step is an actor provided by the
  * reconciler through `podMachine.provide({ actors })`, tests provide fakes the same way.
  *
- *   pulling → rendering → sandbox → attaching → initializing → running ⇄ (apps back off)
- *        ╰──────── transient error: setupBackoff, then again from the top ─────╯
+ *   pulling → verifying → rendering → sandbox → attaching → initializing → running ⇄ (apps back off)
+ *        ╰──────── transient error: setupBackoff, then again from the top ──────────────╯
+ *   verifying: digests and the signature policy of every pulled image, before any layer is
+ *     read; a refusal (PermissionDenied: policy, FailedPrecondition: content) is permanent,
+ *     failed with lastError.step 'verify', as the same bytes under the same policy are refused
+ *     again; content gone from the store (NotFound) or a lookaside that does not answer
+ *     (Unavailable) backs off and starts again from the pull
  *   adoption (apps seen on the host): sandbox → attaching → running, no pull or render
  *   any state ── pod.stop ──► terminating (until teardown succeeds) → terminated
  *   initializing: each init container in order, as a child app machine (kubelet: OnFailure
@@ -218,6 +223,8 @@ export const podMachine = setup({
   },
   actors: {
     pullImages: fromPromise<void, PodStepInput>(notProvided('pullImages')),
+    /** the verify step of every image pulled (image port `verify`): content against its digests, signature policy */
+    verifyImages: fromPromise<void, PodStepInput>(notProvided('verifyImages')),
     renderImages: fromPromise<void, PodStepInput>(notProvided('renderImages')),
     createSandbox: fromPromise<SandboxOut, PodStepInput>(notProvided('createSandbox')),
     attachNetworks: fromPromise<AttachOut, PodStepInput>(notProvided('attachNetworks')),
@@ -338,7 +345,10 @@ export const podMachine = setup({
       ],
     },
     pulling: {
-      invoke: { src: 'pullImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) } },
+      invoke: { src: 'pullImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'verifying', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) } },
+    },
+    verifying: {
+      invoke: { src: 'verifyImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('verify', event.error) }) } },
     },
     rendering: {
       invoke: { src: 'renderImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'sandbox', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('render', event.error) }) } },
@@ -528,6 +538,7 @@ export type PodMachine = typeof podMachine;
 export type PodStateValue =
   | 'init'
   | 'pulling'
+  | 'verifying'
   | 'rendering'
   | 'sandbox'
   | 'attaching'

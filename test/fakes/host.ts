@@ -12,7 +12,7 @@ import { validateNetnsName } from '../../src/cni/host/netns.js';
 import { validateContainerId, validateIfName, validateNetworkName } from '../../src/cni/validate.js';
 import { versionAtLeast } from '../../src/cni/version.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
-import type { ImageService, PulledImage, RenderedImage } from '../../src/image/types.js';
+import type { ImageService, PulledImage, RenderedImage, VerifiedImage } from '../../src/image/types.js';
 import { createLimiter, ignorePullProgress, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
 import { FakeRuntime } from './app-runtime.js';
 
@@ -26,6 +26,15 @@ export class FakeImages implements ImageService {
     const err = this.failing.get(reference);
     if (err) throw err;
     return { reference, manifestDigest: `sha256:${'a'.repeat(64)}`, configDigest: `sha256:${'b'.repeat(64)}`, config: { config: { Cmd: ['/bin/sh'] } }, layers: [] };
+  }
+  /** references the verify step refuses, and with what */
+  refused = new Map<string, BerthError>();
+  verified: string[] = [];
+  async verify(image: PulledImage): Promise<VerifiedImage> {
+    this.verified.push(image.reference);
+    const err = this.refused.get(image.reference);
+    if (err) throw err;
+    return { ...image, verified: { sourceDigest: image.manifestDigest } };
   }
   async render(image: PulledImage): Promise<RenderedImage> {
     return { ...image, rootfs: `/rendered/${image.manifestDigest}` };

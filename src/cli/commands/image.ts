@@ -75,13 +75,13 @@ async function closure(svc: BerthImageService, digest: string, out: Set<string>,
   out.add(digest);
   let doc: { config?: { digest?: string }; layers?: Array<{ digest?: string }>; manifests?: Array<{ digest?: string }> };
   try {
-    doc = JSON.parse((await svc.store.readAll(digest, MAX_JSON_BODY)).toString('utf8')) as typeof doc;
+    doc = JSON.parse((await svc.content.readAll(digest, MAX_JSON_BODY)).toString('utf8')) as typeof doc;
   } catch {
     return; // not stored, not JSON (a layer, an ACI): nothing more reachable
   }
   if (doc.config?.digest) out.add(doc.config.digest);
   for (const l of doc.layers ?? []) if (l.digest) out.add(l.digest);
-  for (const m of doc.manifests ?? []) if (m.digest && (await svc.store.has(m.digest))) await closure(svc, m.digest, out, depth + 1);
+  for (const m of doc.manifests ?? []) if (m.digest && (await svc.content.has(m.digest))) await closure(svc, m.digest, out, depth + 1);
 }
 
 async function mtimeMs(p: string): Promise<number | undefined> {
@@ -127,11 +127,11 @@ export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs:
   }
   const result: GcResult = { blobs: [], bytes: 0, rendered: [], references: droppedRefs.map((r) => r.reference) };
   if (!dryRun) for (const r of droppedRefs) await svc.removeImage(r.reference);
-  await svc.store.walk(async ({ digest: d, size, committedAt }) => {
+  await svc.content.walk(async ({ digest: d, size, committedAt }) => {
     if (live.has(d) || !d.startsWith('sha256:') || now - committedAt < graceMs) return;
     result.blobs.push(d);
     result.bytes += size;
-    if (!dryRun) await svc.store.delete(d);
+    if (!dryRun) await svc.content.delete(d);
   });
   for (const key of await svc.listRendered()) {
     if (key.length !== 64 || live.has(`sha256:${key}`)) continue;
@@ -146,7 +146,7 @@ export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs:
 async function hashBlob(svc: BerthImageService, digest: string): Promise<{ digest: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of (await svc.store.reader(digest)) as AsyncIterable<Buffer>) {
+  for await (const chunk of (await svc.content.reader(digest)) as AsyncIterable<Buffer>) {
     h.update(chunk);
     size += chunk.length;
   }
@@ -168,7 +168,7 @@ export async function verifyImage(svc: BerthImageService, rec: ImageRecord): Pro
     }
   }
   try {
-    await svc.checkTrust(rec.reference, rec.sourceDigest ?? rec.manifestDigest);
+    await svc.verify(img);
   } catch (err) {
     problems.push(errorMessage(err));
   }
@@ -203,7 +203,7 @@ export function register(program: Command): void {
         const tty = Boolean(process.stderr.isTTY);
         const progress = c.quiet ? undefined : progressPrinter(process.stderr, tty);
         const t0 = Date.now();
-        const img = await svc.pull(reference, { pullPolicy: c.policy as never, onProgress: progress?.onProgress });
+        const img = await svc.verify(await svc.pull(reference, { pullPolicy: c.policy as never, onProgress: progress?.onProgress }));
         progress?.finish();
         let rootfs: string | undefined;
         if (c.render) rootfs = (await svc.render(img)).rootfs;

@@ -154,7 +154,7 @@ export function register(program: Command): void {
             throw new BerthError('InvalidArgument', `--discover trusts a key only with --fingerprint: check the fingerprint of ${c.discover}'s key out of band, then pass it`);
           }
           const images = createImageService({ stateDir, configDir });
-          const found = await images.appc.fetchDiscoveredKey(c.discover, c.fingerprint.replace(/\s+/g, '').toLowerCase());
+          const found = await images.discoverAppcKey(c.discover, c.fingerprint.replace(/\s+/g, '').toLowerCase());
           const prefix = c.prefix ?? found.prefix;
           const f = join(configDir, 'trustedkeys', 'prefix.d', prefixPath(prefix), found.fingerprint.toLowerCase());
           await writeFileAtomic(f, found.armored, 0o644);

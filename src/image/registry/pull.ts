@@ -239,12 +239,12 @@ export async function pullFromRegistry(
     }
     const manifest = parseManifest(body, desc ?? { mediaType: mt, digest, size: body.length }, `${what}: ${digest}`);
     if (manifest.config.size > MAX_JSON_BODY) throw new BerthError('InvalidArgument', `${what}: config is over ${MAX_JSON_BODY} bytes`);
-    await ctx.blobs.fetch(order, manifest.config, 'config', ctx);
-    const config = parseConfig(await ctx.store.readAll(manifest.config.digest, MAX_JSON_BODY), manifest.layers, `${what} config`);
-    // Layers of one image in parallel; the first failure aborts the whole pull.
-    const results = await Promise.allSettled(manifest.layers.map((l) => ctx.blobs.fetch(order, l, 'layer', ctx)));
+    // The config and the layers of one image in parallel (the policy has seen the manifest, and
+    // each blob is verified by its digest as it streams in); the first failure fails the pull.
+    const results = await Promise.allSettled([ctx.blobs.fetch(order, manifest.config, 'config', ctx), ...manifest.layers.map((l) => ctx.blobs.fetch(order, l, 'layer', ctx))]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    const config = parseConfig(await ctx.store.readAll(manifest.config.digest, MAX_JSON_BODY), manifest.layers, `${what} config`);
     return { reference: ref.raw, manifestDigest: digest, configDigest: manifest.config.digest, config, layers: manifest.layers, sourceDigest, endpoint: top.client.endpoint.host };
   }
 }

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { lstat, mkdir, mkdtemp, readFile, readlink, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createImageService, type BerthImageService } from '../../../src/image/index.js';
+import { type BerthImageService } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import type { RenderedImage } from '../../../src/image/types.js';
 import { ConmonRuntime, readCriLog, resolveOciRuntime } from '../../../src/runtime/index.js';
 import { Pod } from '../../../src/api/pod.js';
@@ -41,9 +42,7 @@ describe.skipIf(!isRoot)('appc images', () => {
   const ids: string[] = [];
 
   const newService = (extra: { discoveryPort?: number } = {}) => {
-    const s = createImageService({ stateDir: join(tmp, 'state'), configDir });
-    if (extra.discoveryPort) (s.appc as unknown as { opts: { discoveryPort?: number } }).opts.discoveryPort = extra.discoveryPort;
-    return s;
+    return testImageService({ stateDir: join(tmp, 'state'), configDir, ...(extra.discoveryPort ? { appcDiscoveryPort: extra.discoveryPort } : {}) });
   };
 
   /** Run the image's app once (appc exec) and return its output lines and exit code. */
@@ -121,7 +120,7 @@ describe.skipIf(!isRoot)('appc images', () => {
     const pulled = await svc.pull(`aci:${aci}`);
     expect(pulled.appc?.imageId).toBe(id);
     expect(pulled.manifestDigest).toBe(`sha512:${id.slice(7)}`);
-    expect(await svc.store.has(pulled.manifestDigest)).toBe(true);
+    expect(await svc.content.has(pulled.manifestDigest)).toBe(true);
     const rendered = await svc.render(pulled);
     expect((await stat(join(rendered.rootfs, 'bin/busybox'))).isFile()).toBe(true);
     expect(rendered.config.config).toMatchObject({ Entrypoint: app.exec, User: 'nobody:nogroup', WorkingDir: '/tmp' });
@@ -223,8 +222,8 @@ describe.skipIf(!isRoot)('appc images', () => {
     it('finds the image by name and labels (parent-path fallback), verifies it with the trusted key, and runs it', async () => {
       const pulled = await disc.pull(`appc:${NAME}:1.0.0,os=linux,arch=amd64`);
       expect(pulled.appc?.name).toBe(NAME);
-      const rec = await disc.appc.byId(pulled.appc!.imageId);
-      expect(rec?.trust).toMatchObject({ mode: 'signed', fingerprint: goodKey.fingerprint, prefix: '127.0.0.1/taci' });
+      const { verified } = await disc.verify(pulled);
+      expect(verified.appc?.[0]).toMatchObject({ mode: 'signed', fingerprint: goodKey.fingerprint, prefix: '127.0.0.1/taci' });
       const r = await runOnce(await disc.render(pulled), 'disc');
       expect(r).toEqual({ exitCode: 0, lines: ['discovered and verified'] });
       // a second pull of the name is served from the store (no download)
@@ -260,7 +259,7 @@ describe.skipIf(!isRoot)('appc images', () => {
       const err = await disc.pull('appc:127.0.0.1/taci/other:1.0.0').catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'PermissionDenied' });
       expect((err as Error).message).toMatch(/not trusted for this name/);
-      expect(await disc.appc.find('127.0.0.1/taci/other', {})).toBeUndefined();
+      expect(await disc.get('appc:127.0.0.1/taci/other')).toBeUndefined();
     });
 
     it('refuses a tampered ACI: the signature does not match', async () => {
@@ -280,9 +279,9 @@ describe.skipIf(!isRoot)('appc images', () => {
     });
 
     it('fetches a key from ac-discovery-pubkeys only with the confirmed fingerprint', async () => {
-      await expect(disc.appc.fetchDiscoveredKey(NAME, undefined)).rejects.toMatchObject({ code: 'PermissionDenied' });
-      await expect(disc.appc.fetchDiscoveredKey(NAME, otherKey.fingerprint)).rejects.toThrow(/no key with fingerprint/);
-      const k = await disc.appc.fetchDiscoveredKey(NAME, goodKey.fingerprint.toUpperCase());
+      await expect(disc.discoverAppcKey(NAME, undefined)).rejects.toMatchObject({ code: 'PermissionDenied' });
+      await expect(disc.discoverAppcKey(NAME, otherKey.fingerprint)).rejects.toThrow(/no key with fingerprint/);
+      const k = await disc.discoverAppcKey(NAME, goodKey.fingerprint.toUpperCase());
       expect(k).toMatchObject({ prefix: '127.0.0.1/taci', fingerprint: goodKey.fingerprint });
     });
   });

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyTar, createImageService } from '../../../src/image/index.js';
+import { applyTar } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import type { BerthImageService, PulledImage } from '../../../src/image/index.js';
 import { chunks, makeTar } from '../../unit/image/helpers.js';
 
@@ -48,7 +49,7 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
     base = await mkdtemp(join(tmpdir(), 'berth-image-it-'));
     busybox = join(base, 'busybox');
     await execa(script, [busybox]);
-    svc = createImageService({ stateDir: join(base, 'state') });
+    svc = testImageService({ stateDir: join(base, 'state') });
   });
   afterAll(async () => {
     if (base) await rm(base, { recursive: true, force: true });
@@ -113,9 +114,9 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
       const bytes = await readFile(layerFile);
       bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x55;
       await writeFile(layerFile, bytes);
-      const fresh = createImageService({ stateDir: join(base, 'state-corrupt') });
+      const fresh = testImageService({ stateDir: join(base, 'state-corrupt') });
       await expect(fresh.pull(`oci:${bad}`)).rejects.toMatchObject({ code: 'FailedPrecondition' });
-      expect(await fresh.store.has(img.layers[0]?.digest ?? '')).toBe(false);
+      expect(await fresh.content.has(img.layers[0]?.digest ?? '')).toBe(false);
       expect(await fresh.listRendered()).toEqual([]);
       expect(await fresh.get(`oci:${bad}`)).toBeUndefined();
     });
@@ -181,7 +182,7 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
     it('skopeo copy oci: → oci-archive: (tag with "/" and ":") pulls to the same manifest', async () => {
       const archive = join(base, 'umoci.tar');
       await execa('skopeo', ['copy', `oci:${layout}:img`, `oci-archive:${archive}:localhost/busybox:latest`]);
-      const fresh = createImageService({ stateDir: join(base, 'state-archive') });
+      const fresh = testImageService({ stateDir: join(base, 'state-archive') });
       const fromArchive = await fresh.pull(`oci-archive:${archive}:localhost/busybox:latest`);
       const untagged = await fresh.pull(`oci-archive:${archive}`);
       expect(untagged.manifestDigest).toBe(fromArchive.manifestDigest);
@@ -190,7 +191,7 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
     });
 
     it('a layout re-written by skopeo, as OCI and as Docker schema2', async () => {
-      const fresh = createImageService({ stateDir: join(base, 'state-skopeo') });
+      const fresh = testImageService({ stateDir: join(base, 'state-skopeo') });
       const oci = join(base, 'skopeo-oci');
       await execa('skopeo', ['copy', `oci:${layout}:img`, `oci:${oci}:copied`]);
       const a = await fresh.pull(`oci:${oci}:copied`);
@@ -210,7 +211,7 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
     it('the busybox image pulled via skopeo oci-archive runs /bin/sh', async () => {
       const archive = join(base, 'busybox.tar');
       await execa('skopeo', ['copy', `oci:${busybox}:latest`, `oci-archive:${archive}`]);
-      const fresh = createImageService({ stateDir: join(base, 'state-bb-archive') });
+      const fresh = testImageService({ stateDir: join(base, 'state-bb-archive') });
       const r = await fresh.render(await fresh.pull(`oci-archive:${archive}`));
       const { stdout } = await execa('chroot', [r.rootfs, '/bin/sh', '-c', 'echo ok']);
       expect(stdout).toBe('ok');

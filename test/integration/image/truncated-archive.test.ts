@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createImageService } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 
 const isRoot = process.getuid?.() === 0;
 const script = fileURLToPath(new URL('../../../scripts/build-busybox-image.sh', import.meta.url));
@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)('archives whose layer data ends early', () => {
   it.each(['docker-archive', 'oci-archive'] as const)('%s: refused naming the member and the sizes; the whole archive pulls afterwards', async (t) => {
     const cut = join(base, `${t}-cut.tar`);
     const member = await lyingCopy(archives[t], cut, TWO_GIB);
-    const svc = createImageService({ stateDir: join(base, `state-${t}`) });
+    const svc = testImageService({ stateDir: join(base, `state-${t}`) });
     const err = await svc.pull(`${t}:${cut}`).then(
       () => undefined,
       (e: unknown) => e as Error & { code?: string },

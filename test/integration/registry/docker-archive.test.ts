@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createImageService } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import { skopeo } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -31,13 +31,13 @@ describe.skipIf(!isRoot)('docker-archive: transport (root)', () => {
   });
 
   it('pulls and renders; the layers are the ones of the OCI image (same DiffIDs, shared store)', async () => {
-    const svc = createImageService({ stateDir: join(base, 'state') });
+    const svc = testImageService({ stateDir: join(base, 'state') });
     const fromOci = await svc.pull(`oci:${layout}:latest`);
     const img = await svc.pull(`docker-archive:${archive}`);
     expect(img.config.rootfs?.diff_ids).toEqual(fromOci.config.rootfs?.diff_ids);
     expect(img.config.config?.Cmd).toEqual(['/bin/sh']);
     expect(img.layers[0]?.digest).toBe(fromOci.config.rootfs?.diff_ids[0]); // an uncompressed tar: digest = DiffID
-    expect(await svc.store.has(img.manifestDigest)).toBe(true);
+    expect(await svc.content.has(img.manifestDigest)).toBe(true);
     const r = await svc.render(img);
     const { stdout } = await execa(join(r.rootfs, 'bin/busybox'), ['echo', 'from-docker-archive']);
     expect(stdout).toBe('from-docker-archive');

@@ -52,9 +52,9 @@ async function waitUp(url: string, ms = 10_000): Promise<void> {
   }
 }
 
-export async function startRegistry(dir: string, auth?: { htpasswd?: string; token?: { realm: string; service: string; issuer: string; certPath: string } }): Promise<RunningRegistry> {
+export async function startRegistry(dir: string, auth?: { htpasswd?: string; token?: { realm: string; service: string; issuer: string; certPath: string } }, fixedPort?: number): Promise<RunningRegistry> {
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const root = join(dir, 'storage');
   const logPath = join(dir, 'registry.log');
   let authYaml = '';

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createImageService, hostPlatform } from '../../../src/image/index.js';
+import { hostPlatform } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import type { BerthImageService } from '../../../src/image/index.js';
 import { freePort, gpgKey, htpasswdFile, pushOci, skopeo, startRegistry, startTokenIssuer, stopAll, stopGpgAgent } from './helpers.js';
 import type { RunningRegistry, TokenIssuer } from './helpers.js';
@@ -40,7 +41,7 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
   const services: BerthImageService[] = [];
 
   const service = (name: string, extra: { configDir?: string; env?: NodeJS.ProcessEnv } = {}) => {
-    const s = createImageService({ stateDir: join(base, 'state', name), configDir: extra.configDir ?? configDir, env: extra.env ?? { HOME: join(base, 'home') } });
+    const s = testImageService({ stateDir: join(base, 'state', name), configDir: extra.configDir ?? configDir, env: extra.env ?? { HOME: join(base, 'home') } });
     services.push(s);
     return s;
   };
@@ -187,7 +188,7 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     expect([...gets.keys()].sort()).toEqual([img.configDigest, ...img.layers.map((l) => l.digest)].sort());
     for (const n of gets.values()) expect(n).toBe(1);
     // Resume: lose the layer (as if the pull had died before it), pull again: only it is fetched.
-    await svc.store.delete(img.layers[0]!.digest);
+    await svc.content.delete(img.layers[0]!.digest);
     await svc.pull(refs[0] as string);
     const after = await blobGets(reg, 'berth-treg/conc');
     expect(after.get(img.layers[0]!.digest)).toBe(2);
@@ -206,7 +207,7 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     try {
       const svc = service('corrupt');
       await expect(svc.pull(`${reg.host}/berth-treg/corrupt:v1`)).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('digest mismatch') });
-      expect(await svc.store.has(manifest.layers[0].digest)).toBe(false);
+      expect(await svc.content.has(manifest.layers[0].digest)).toBe(false);
       expect(await svc.listRendered()).toEqual([]);
       expect(await svc.listImages()).toEqual([]);
     } finally {
@@ -351,9 +352,9 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       const svc = service('sig-ok', { configDir: pconf });
       const img = await svc.pull(`${reg.host}/berth-treg/signed/app:v1`);
       expect(img.manifestDigest).toBe(manifestDigest);
-      await svc.render(img);
-      const verdict = await svc.checkTrust(`${reg.host}/berth-treg/signed/app:v1`, manifestDigest);
-      expect(verdict.signedBy).toEqual([trusted.fingerprint.toLowerCase()]);
+      const v = await svc.verify(img);
+      await svc.render(v);
+      expect(v.verified.policy?.signedBy).toEqual([trusted.fingerprint.toLowerCase()]);
     });
 
     it.each([
@@ -364,7 +365,7 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       const svc = service(`sig-${name}`, { configDir: pconf });
       await expect(svc.pull(`${reg.host}/berth-treg/signed/${name}:v1`)).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining(why) });
       const m = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', manifestDigest.slice(7)), 'utf8'));
-      expect(await svc.store.has(m.layers[0].digest)).toBe(false);
+      expect(await svc.content.has(m.layers[0].digest)).toBe(false);
       expect(await svc.listRendered()).toEqual([]);
       expect(await svc.listImages()).toEqual([]);
     });

@@ -4,19 +4,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/index.js';
-import { AppcImages } from '../../../src/image/appc/service.js';
+import { importAci } from '../../../src/image/appc/import.js';
+import { AppcIndex } from '../../../src/image/appc/index-store.js';
 import { FsContentStore } from '../../../src/image/content-store.js';
+import type { BerthImageService } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import { imageIdOf, makeAci, manifest } from './helpers.js';
 
 let dir: string;
-let svc: AppcImages;
+let svc: BerthImageService;
+let stateDir: string;
+let configDir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-taci-deps-'));
-  const configDir = join(dir, 'config');
+  configDir = join(dir, 'config');
   await mkdir(configDir);
   await writeFile(join(configDir, 'policy.json'), JSON.stringify({ default: [{ type: 'reject' }], transports: { appc: { 'example.com': [{ type: 'insecureAcceptAnything' }] } } }));
-  const stateDir = join(dir, 'state');
-  svc = new AppcImages({ stateDir, configDir, store: new FsContentStore(stateDir), renderedDir: join(stateDir, 'rendered'), log: silentLogger() });
+  stateDir = join(dir, 'state');
+  svc = testImageService({ stateDir, configDir });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -33,30 +38,32 @@ describe('dependencies from the store', () => {
   it('resolves by name and labels (the newest match), by imageID prefix, and enforces size', async () => {
     const v1 = await aci('base1.aci', 'example.com/base', { labels: [{ name: 'version', value: '1' }] });
     const v2 = await aci('base2.aci', 'example.com/base', { labels: [{ name: 'version', value: '2' }] });
-    await svc.pull({ transport: 'aci', path: v1.path, raw: `aci:${v1.path}` });
-    await svc.pull({ transport: 'aci', path: v2.path, raw: `aci:${v2.path}` });
+    await svc.pull(`aci:${v1.path}`);
+    await svc.pull(`aci:${v2.path}`);
     const byLabel = await aci('app1.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: '1' }] }] });
-    expect((await svc.pull({ transport: 'aci', path: byLabel.path, raw: 'a' })).appc!.images[1]!.imageId).toBe(v1.id);
+    expect((await svc.pull(`aci:${byLabel.path}`)).appc!.images[1]!.imageId).toBe(v1.id);
     const byId = await aci('app2.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', imageID: v2.id.slice(0, 7 + 40), size: v2.size }] });
-    expect((await svc.pull({ transport: 'aci', path: byId.path, raw: 'b' })).appc!.images[1]!.imageId).toBe(v2.id);
+    expect((await svc.pull(`aci:${byId.path}`)).appc!.images[1]!.imageId).toBe(v2.id);
     const badSize = await aci('app3.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', imageID: v2.id, size: v2.size - 1 }] });
-    await expect(svc.pull({ transport: 'aci', path: badSize.path, raw: 'c' })).rejects.toThrow(/size \d+ bytes, the manifest says/);
+    await expect(svc.pull(`aci:${badSize.path}`)).rejects.toThrow(/size \d+ bytes, the manifest says/);
     const badName = await aci('app4.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/other', imageID: v2.id }] });
-    await expect(svc.pull({ transport: 'aci', path: badName.path, raw: 'd' })).rejects.toMatchObject({ code: 'FailedPrecondition' });
+    await expect(svc.pull(`aci:${badName.path}`)).rejects.toMatchObject({ code: 'FailedPrecondition' });
   });
 
   it('stops a dependency cycle through names', async () => {
     const a = await aci('cyc-a.aci', 'example.com/cyc-a', { dependencies: [{ imageName: 'example.com/cyc-b' }] });
     const b = await aci('cyc-b.aci', 'example.com/cyc-b', { dependencies: [{ imageName: 'example.com/cyc-a' }] });
     // import both without resolving (a pull resolves dependencies): import the files directly
-    await svc.importFile(a.path, undefined, a.path);
-    await svc.importFile(b.path, undefined, b.path);
-    await expect(svc.pull({ transport: 'aci', path: a.path, raw: 'e' })).rejects.toThrow(/more than 256 dependencies \(or a dependency cycle\)/);
+    const store = new FsContentStore(stateDir);
+    const ctx = { configDir, store, index: new AppcIndex(stateDir, store), log: silentLogger() };
+    await importAci({ file: a.path, signature: undefined, source: a.path }, ctx);
+    await importAci({ file: b.path, signature: undefined, source: b.path }, ctx);
+    await expect(svc.pull(`aci:${a.path}`)).rejects.toThrow(/more than 256 dependencies \(or a dependency cycle\)/);
   });
 
   it('imagePullPolicy: IfNotPresent and Never use what was imported from the same file; Never refuses the rest', async () => {
     const x = await aci('policy.aci', 'example.com/policy');
-    const ref = { transport: 'aci' as const, path: x.path, raw: `aci:${x.path}` };
+    const ref = `aci:${x.path}`;
     await expect(svc.pull(ref, { pullPolicy: 'Never' })).rejects.toThrow(/ErrImageNeverPull/);
     const first = await svc.pull(ref);
     await rm(x.path);
@@ -67,6 +74,6 @@ describe('dependencies from the store', () => {
 
   it('refuses an image for another platform', async () => {
     const other = await aci('arm.aci', 'example.com/arm', { labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: process.arch === 'arm64' ? 'amd64' : 'aarch64' }] });
-    await expect(svc.pull({ transport: 'aci', path: other.path, raw: 'f' })).rejects.toThrow(/this host is linux/);
+    await expect(svc.pull(`aci:${other.path}`)).rejects.toThrow(/this host is linux/);
   });
 });

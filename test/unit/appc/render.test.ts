@@ -7,7 +7,7 @@ import { lstat, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flattenDependencies } from '../../../src/image/appc/service.js';
+import { flattenDependencies } from '../../../src/image/appc/dependencies.js';
 import { parseImageManifest, type ImageManifest } from '../../../src/image/appc/manifest.js';
 import { renderAciTree, upperWhitelist, type RenderImage } from '../../../src/image/appc/render.js';
 import { imageIdOf, makeAci, manifest, type Entry } from './helpers.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createImageService } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import type { Platform } from '../../../src/image/index.js';
 import { dir, file, makeTar, putBlob, sha256, snapshot, symlink, tarDirectory, writeImage, writeIndex } from './helpers.js';
 import type { LayoutImage } from './helpers.js';
@@ -54,7 +54,7 @@ async function layoutWith(img: LayoutImage, tag = 'latest'): Promise<{ layout: s
 describe('pull + render from oci: layouts', () => {
   it('OCI manifest, gzip layers, whiteouts across layers; the rendered tree is cached', async () => {
     const { layout, state, manifestDigest } = await layoutWith({ layers: [layer0, layer1] });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}:latest`);
     expect(img.manifestDigest).toBe(manifestDigest);
     expect(img.layers).toHaveLength(2);
@@ -79,14 +79,14 @@ describe('pull + render from oci: layouts', () => {
 
   it('Docker schema2 manifest and config media types (IMG-01)', async () => {
     const { layout, state } = await layoutWith({ layers: [layer0, layer1], manifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const r = await svc.render(await svc.pull(`oci:${layout}`));
     expect(await snapshot(r.rootfs)).toEqual(expectedTree);
   });
 
   it('uncompressed layers and a manifest without mediaType (as umoci writes it, IMG-03)', async () => {
     const { layout, state } = await layoutWith({ layers: [layer0], gzip: false, omitManifestMediaType: true });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const r = await svc.render(await svc.pull(`oci:${layout}`));
     expect(Object.keys(await snapshot(r.rootfs))).toContain('opt/a');
   });
@@ -108,7 +108,7 @@ describe('pull + render from oci: layouts', () => {
     );
     const md = await putBlob(layout, manifest);
     await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length }]);
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const r = await svc.render(await svc.pull(`oci:${layout}`));
     expect(Object.keys(await snapshot(r.rootfs))).toContain('opt/a');
   });
@@ -128,7 +128,7 @@ describe('pull + render from oci: layouts', () => {
     );
     const md = await putBlob(layout, manifest);
     await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length }]);
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}`);
     await expect(svc.render(img)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/zstd -dc failed/) });
     expect(await svc.listRendered()).toEqual([]);
@@ -154,11 +154,11 @@ describe('pull + render from oci: layouts', () => {
     );
     const innerD = await putBlob(layout, inner);
     await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: innerD, size: inner.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }]);
-    const amdSvc = createImageService({ stateDir: state, platform: amd64 });
+    const amdSvc = testImageService({ stateDir: state, platform: amd64 });
     expect((await amdSvc.pull(`oci:${layout}:multi`)).manifestDigest).toBe(b.manifestDigest);
-    const armSvc = createImageService({ stateDir: `${state}-arm`, platform: { os: 'linux', architecture: 'arm64' } });
+    const armSvc = testImageService({ stateDir: `${state}-arm`, platform: { os: 'linux', architecture: 'arm64' } });
     expect((await armSvc.pull(`oci:${layout}:multi`)).manifestDigest).toBe(a.manifestDigest);
-    const s390 = createImageService({ stateDir: `${state}-s390`, platform: { os: 'linux', architecture: 's390x' } });
+    const s390 = testImageService({ stateDir: `${state}-s390`, platform: { os: 'linux', architecture: 's390x' } });
     await expect(s390.pull(`oci:${layout}:multi`)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('linux/amd64') });
   });
 
@@ -170,7 +170,7 @@ describe('pull + render from oci: layouts', () => {
       { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: a.manifestDigest, size: a.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'one' } },
       { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: b.manifestDigest, size: b.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'two' } },
     ]);
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     expect((await svc.pull(`oci:${layout}:two`)).manifestDigest).toBe(b.manifestDigest);
     await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('one, two') });
     await expect(svc.pull(`oci:${layout}:three`)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('one, two') });
@@ -178,7 +178,7 @@ describe('pull + render from oci: layouts', () => {
 
   it('concurrent pulls of one reference share one operation', async () => {
     const { layout, state } = await layoutWith({ layers: [layer0] });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const [x, y] = [svc.pull(`oci:${layout}`), svc.pull(`oci:${layout}`)];
     expect(await x).toBe(await y);
     const [r1, r2] = await Promise.all([svc.render(await x), svc.render(await x)]);
@@ -189,7 +189,7 @@ describe('pull + render from oci: layouts', () => {
 describe('crash leftovers', () => {
   it('half-built renders and partial ingests are invisible and pruned; a damaged tree is rebuilt', async () => {
     const { layout, state, manifestDigest } = await layoutWith({ layers: [layer0] });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}`);
     await mkdir(join(state, 'rendered', `.tmp-${manifestDigest.slice(7)}-dead/rootfs/etc`), { recursive: true });
     await mkdir(join(state, 'blobs', '.ingest'), { recursive: true });
@@ -213,9 +213,9 @@ describe('refusals', () => {
     const bytes = await readFile(p);
     bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
     await writeFile(p, bytes);
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({ code: 'FailedPrecondition' });
-    expect(await svc.store.has(built.layerDigests[0] ?? '')).toBe(false);
+    expect(await svc.content.has(built.layerDigests[0] ?? '')).toBe(false);
     expect(await svc.listImages()).toEqual([]);
   });
 
@@ -223,7 +223,7 @@ describe('refusals', () => {
     const { layout, state } = fresh();
     const built = await writeImage(layout, { layers: [layer0], config: { rootfs: { type: 'layers', diff_ids: [sha256('not the layer')] } } });
     await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: built.manifest.length }]);
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}`);
     await expect(svc.render(img)).rejects.toMatchObject({ code: 'FailedPrecondition' });
     expect(await readdir(join(state, 'rendered'))).toEqual([]);
@@ -231,9 +231,9 @@ describe('refusals', () => {
 
   it('a blob corrupted in the store after pull is never rendered', async () => {
     const { layout, state } = await layoutWith({ layers: [layer0] });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}`);
-    const p = svc.store.blobPath(img.layers[0]?.digest ?? '');
+    const p = join(state, 'blobs', 'sha256', (img.layers[0]?.digest ?? '').slice('sha256:'.length));
     const bytes = await readFile(p);
     bytes[20] = (bytes[20] ?? 0) ^ 1;
     await writeFile(p, bytes);
@@ -248,13 +248,13 @@ describe('refusals', () => {
     ['unknown layer media type', { layerMediaType: 'application/vnd.example.layer' }, 'Unimplemented'],
   ] as const)('%s (IMG-02)', async (_name, img, code) => {
     const { layout, state } = await layoutWith({ layers: [layer0], ...img });
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({ code });
   });
 
   it('missing layout, missing oci-layout, bad index digest', async () => {
     const { layout, state } = fresh();
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({ code: 'NotFound' });
     await mkdir(layout, { recursive: true });
     await writeFile(join(layout, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
@@ -264,7 +264,7 @@ describe('refusals', () => {
   });
 
   it('a registry reference with imagePullPolicy Never and nothing stored fails without any network', async () => {
-    const svc = createImageService({ stateDir: fresh().state, platform: amd64 });
+    const svc = testImageService({ stateDir: fresh().state, platform: amd64 });
     await expect(svc.pull('busybox:latest', { pullPolicy: 'Never' })).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('ErrImageNeverPull') });
     await expect(svc.pull('oci:relative')).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
@@ -275,7 +275,7 @@ describe('oci-archive:', () => {
     const { layout, state, manifestDigest } = await layoutWith({ layers: [layer0, layer1] }, 'v1');
     const archive = join(base, `archive-${n}.tar`);
     await writeFile(archive, await tarDirectory(layout));
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci-archive:${archive}:v1`);
     expect(img.manifestDigest).toBe(manifestDigest);
     expect(await snapshot((await svc.render(img)).rootfs)).toEqual(expectedTree);
@@ -293,7 +293,7 @@ describe('oci-archive:', () => {
     tarBuf[at + 512 + 30] = (tarBuf[at + 512 + 30] ?? 0) ^ 0xff;
     const archive = join(base, `bad-${n}.tar`);
     await writeFile(archive, tarBuf);
-    const svc = createImageService({ stateDir: state, platform: amd64 });
+    const svc = testImageService({ stateDir: state, platform: amd64 });
     await expect(svc.pull(`oci-archive:${archive}`)).rejects.toMatchObject({ code: 'FailedPrecondition' });
     expect(await svc.listImages()).toEqual([]);
   });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { imageGc } from '../../../src/cli/commands/image.js';
 import { DEFAULTS, type GlobalOptions } from '../../../src/cli/wire.js';
-import { createImageService } from '../../../src/image/index.js';
+import { testImageService } from '../../helpers/image-service.js';
 import { dir, file, makeTar, writeImage, writeIndex } from '../image/helpers.js';
 import { tempDirs } from './tmp.js';
 
@@ -26,7 +26,7 @@ describe('image gc', () => {
       images[name] = await writeImage(layout, { layers: [await makeTar([dir('etc'), file(`etc/${name}`, name)])] });
       await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: images[name].manifestDigest, size: images[name].manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
     }
-    const svc = createImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
+    const svc = testImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
     const used = await svc.pull(`oci:${join(root, 'used')}:v1`);
     const unused = await svc.pull(`oci:${join(root, 'unused')}:v1`);
     await svc.render(used);
@@ -48,7 +48,7 @@ describe('image gc', () => {
     expect(r.rendered).toEqual([unused.manifestDigest.slice(7)]);
     expect((await svc.listImages()).map((i) => i.reference)).toEqual([`oci:${join(root, 'used')}:v1`]);
     expect(await svc.listRendered()).toEqual([used.manifestDigest.slice(7)]);
-    for (const d of [used.manifestDigest, used.configDigest, ...used.layers.map((l) => l.digest)]) expect(await svc.store.has(d)).toBe(true);
+    for (const d of [used.manifestDigest, used.configDigest, ...used.layers.map((l) => l.digest)]) expect(await svc.content.has(d)).toBe(true);
   });
 
   it('keeps the image of an image volume whatever its age', async () => {
@@ -58,7 +58,7 @@ describe('image gc', () => {
     const layout = join(root, 'vol');
     const img = await writeImage(layout, { layers: [await makeTar([dir('etc'), file('etc/vol', 'vol')])] });
     await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
-    const svc = createImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
+    const svc = testImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
     const ref = `oci:${layout}:v1`;
     await svc.render(await svc.pull(ref));
     await mkdir(join(state, 'pods', 'uid-2'), { recursive: true });
@@ -76,7 +76,7 @@ describe('image gc', () => {
     const layout = join(root, 'img');
     const img = await writeImage(layout, { layers: [await makeTar([dir('etc'), file('etc/x', 'x')])] });
     await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
-    const svc = createImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
+    const svc = testImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
     const ref = `oci:${layout}:v1`;
     await svc.pull(ref);
     await mkdir(join(state, 'pods', 'uid-3'), { recursive: true });

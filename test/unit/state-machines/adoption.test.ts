@@ -113,6 +113,7 @@ describe('pod machine adoption', () => {
       });
     const actors = {
       pullImages: step('pull'),
+      verifyImages: step('verify'),
       renderImages: step('render'),
       createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
         calls.push('sandbox');
@@ -162,7 +163,7 @@ describe('pod machine adoption', () => {
       input: { ...input, adopt: false, initDone: false, apps: [{ name: 'a', restartCount: 0, backoffStep: 0, observed: { state: 'none' } }] },
     }).start();
     await waitFor(actor, (s) => s.value === 'running', { timeout: 1000 });
-    expect(h.calls).toEqual(['pull', 'render', 'sandbox', 'attach', 'init']);
+    expect(h.calls).toEqual(['pull', 'verify', 'render', 'sandbox', 'attach', 'init']);
     actor.stop();
   });
 });

@@ -167,7 +167,7 @@ describe('pod machine', () => {
     initDone: false,
   };
 
-  function fakeHost(clock: SimulatedClock, opts: { failPulls?: number; pullError?: string } = {}) {
+  function fakeHost(clock: SimulatedClock, opts: { failPulls?: number; pullError?: string; verifyError?: string } = {}) {
     const calls: string[] = [];
     let pulls = 0;
     const apps = fakeApps(clock);
@@ -179,6 +179,10 @@ describe('pod machine', () => {
       pullImages: fromPromise<void, { uid: string }>(async () => {
         calls.push('pull');
         if (pulls++ < (opts.failPulls ?? 0)) throw new BerthError((opts.pullError ?? 'Unavailable') as 'Unavailable', 'registry down');
+      }),
+      verifyImages: fromPromise<void, { uid: string }>(async () => {
+        calls.push('verify');
+        if (opts.verifyError) throw new BerthError(opts.verifyError as 'PermissionDenied', 'policy.json rejects the image');
       }),
       renderImages: step('render'),
       createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
@@ -203,7 +207,7 @@ describe('pod machine', () => {
     const host = fakeHost(clock);
     const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
     await waitFor(actor, (s) => Object.values(s.context.apps).filter((a) => a.state === 'running').length === 2, { timeout: 1000 });
-    expect(host.calls).toEqual(['pull', 'render', 'sandbox', 'attach', 'init']);
+    expect(host.calls).toEqual(['pull', 'verify', 'render', 'sandbox', 'attach', 'init']);
     expect(actor.getSnapshot().context.attachments[0]?.ips).toEqual(['10.87.0.2/16']);
     actor.send({ type: 'pod.stop' });
     await waitFor(actor, (s) => s.status === 'done', { timeout: 1000 });
@@ -251,6 +255,41 @@ describe('pod machine', () => {
     const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
     await tick();
     expect(actor.getSnapshot().value).toBe('failed');
+    actor.stop();
+  });
+
+  it('verifies between pulling and rendering: a refusal fails the pod for good, nothing rendered', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock, { verifyError: 'PermissionDenied' });
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
+    await waitFor(actor, (s) => s.value === 'failed', { timeout: 1000 });
+    expect(host.calls).toEqual(['pull', 'verify']);
+    expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'verify', code: 'PermissionDenied', message: expect.stringContaining('rejects') });
+    clock.increment(600_000);
+    await tick();
+    expect(host.calls).toEqual(['pull', 'verify']);
+    actor.send({ type: 'pod.stop' });
+    await waitFor(actor, (s) => s.status === 'done', { timeout: 1000 });
+  });
+
+  it('content that fails its digest is refused for good too', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock, { verifyError: 'FailedPrecondition' });
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
+    await waitFor(actor, (s) => s.value === 'failed', { timeout: 1000 });
+    expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'verify', code: 'FailedPrecondition' });
+    actor.stop();
+  });
+
+  it('a blob gone from the store before verification backs off and pulls again', async () => {
+    const clock = new SimulatedClock();
+    const host = fakeHost(clock, { verifyError: 'NotFound' });
+    const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
+    await waitFor(actor, (s) => s.value === 'setupBackoff', { timeout: 1000 });
+    expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'verify', code: 'NotFound' });
+    clock.increment(1000);
+    await waitFor(actor, () => host.calls.filter((c) => c === 'pull').length === 2, { timeout: 1000 });
+    expect(host.calls.slice(0, 4)).toEqual(['pull', 'verify', 'pull', 'verify']);
     actor.stop();
   });
 
