@@ -7,7 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import pino from 'pino';
 import type { Logger } from '../common/logger.js';
 import { BerthError } from '../common/errors.js';
-import { DEFAULT_PIDS_LIMIT } from '../runtime/oci-spec.js';
+import { DEFAULT_PIDS_LIMIT } from '../runtime/defaults.js';
 import type { Layout } from '../reconciler/layout.js';
 import { humanStream, useHumanLines } from './log-format.js';
 

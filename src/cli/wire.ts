@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { systemClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { createCni, ExecCni, HostIptables, IpNetnsManager, type Cni, type CniExec, type Iptables } from '../cni/index.js';
-import { ConmonRuntime, resolveOciRuntime, type AppRuntime, type OciRuntime } from '../runtime/index.js';
+// the runtime's own modules, not its index: the index also carries the bundle code (oci-spec,
+// seccomp), which only an app's start loads (conmon-runtime.ts)
+import { ConmonRuntime } from '../runtime/conmon-runtime.js';
+import { resolveOciRuntime } from '../runtime/oci-runtime.js';
+import type { AppRuntime, OciRuntime } from '../runtime/types.js';
 import { logRotationOf } from '../runtime/log-rotation.js';
 import type { ImageService } from '../image/types.js';
 import type { Host } from '../reconciler/host.js';

@@ -37,7 +37,7 @@ import { open } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, codeOf, errnoOf, silentLogger } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import { parseDigest } from './digest.js';

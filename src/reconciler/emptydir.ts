@@ -20,7 +20,7 @@
 import { chmod, mkdir, rename, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, errorMessage } from '../common/errors.js';
 import { pathExists } from '../common/fs.js';
 import { parseQuantity } from '../runtime/quantity.js';

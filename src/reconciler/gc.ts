@@ -4,7 +4,7 @@
  * bridge and no port is left on it, berth removes it.
  */
 import { readdir } from 'node:fs/promises';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { errnoOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { PREFIX } from './layout.js';

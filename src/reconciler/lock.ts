@@ -9,7 +9,7 @@
  */
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError } from '../common/errors.js';
 
 export const lockPath = (stateDir: string) => join(stateDir, 'berth.lock');

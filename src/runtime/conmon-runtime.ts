@@ -51,7 +51,7 @@ import {
   parseCgroupMounts,
   type CgroupFacts,
 } from './host-facts.js';
-import { buildOciSpec, bundleWarnings, type BundleFacts } from './oci-spec.js';
+import type { BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayLowerDir, overlayPaths, unmountAll } from './overlay.js';
 import { idmapMount, probeIdmap } from './userns.js';
@@ -260,6 +260,9 @@ export class ConmonRuntime implements AppRuntime {
 
     const facts = await this.hostFacts();
     const paths = overlayPaths(launch.bundleDir, launch.execution);
+    // loaded on the first start: the bundle code (seccomp profiles, their schema) is most of the
+    // runtime's, and commands that only observe (`berth status`) never need it
+    const { buildOciSpec, bundleWarnings } = await import('./oci-spec.js');
     const spec = buildOciSpec(launch, facts.bundle); // before any host change: invalid input fails fast
     // E2BIG from execve would only show in the app's log, as "exit code 1"
     const e2big = execArgsProblem(spec.process.args, spec.process.env);

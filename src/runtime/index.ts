@@ -31,13 +31,13 @@ export {
   capabilitySet,
   parseQuantity,
   DEFAULT_CAPABILITIES,
-  DEFAULT_PIDS_LIMIT,
   MASKED_PATHS,
   READONLY_PATHS,
   bundleWarnings,
   type BundleFacts,
   type OciSpec,
 } from './oci-spec.js';
+export { DEFAULT_PIDS_LIMIT } from './defaults.js';
 export { loadUserDb, resolveUserSpec, parsePasswd, parseGroup, type UserDb, type ResolvedUser } from './users.js';
 export { overlayPaths, mountOverlay, unmountAll, type OverlayPaths } from './overlay.js';
 export { ConmonRuntime, normalizeSignal, type ConmonRuntimeOptions, type ContainerMeta } from './conmon-runtime.js';

@@ -7,7 +7,7 @@
  */
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, writeFileAtomic } from '../common/index.js';
 import type { OciRunResult, OciRuntime } from './types.js';
 import { detectCgroupFacts, type CgroupFacts } from './host-facts.js';

@@ -12,6 +12,7 @@ import { availableParallelism, hostname, totalmem } from 'node:os';
 import { normalizeSysctlName } from '../api/security.js';
 import { oomScoreAdj } from './qos.js';
 import { seccompFor } from './seccomp/index.js';
+import { DEFAULT_PIDS_LIMIT } from './defaults.js';
 import { parseCpuMillis, parseQuantity } from './quantity.js';
 import { loadUserDb, resolveUserSpec, type UserDb } from './users.js';
 import { idMappings, type IdRange } from './userns.js';
@@ -45,11 +46,6 @@ export interface BundleFacts {
   seccompDir?: string;
 }
 
-/**
- * Default pids limit of an app (`--pids-limit`): podman's default. The kubelet sets none by
- * default, which lets a fork bomb take the host; berth takes the stricter of the two.
- */
-export const DEFAULT_PIDS_LIMIT = 2048;
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_NOFILE = 1_048_576;

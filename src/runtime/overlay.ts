@@ -5,7 +5,7 @@
  */
 import { chown, lchown, readFile, mkdir, rm, lstat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, errnoOf, readdirIfExists, sleep } from '../common/index.js';
 import { unescapeMountPath } from './host-facts.js';
 import { resolveInRoot } from './users.js';

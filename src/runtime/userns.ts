@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, errorMessage, sleep } from '../common/index.js';
 import { isMountPoint } from './overlay.js';
 

@@ -18,7 +18,7 @@
 import { constants as fsc } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readdir, readlink, realpath, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, errnoOf, errorMessage, sleep } from '../common/index.js';
 import { unescapeMountPath } from './host-facts.js';
 

@@ -4,7 +4,7 @@
  * helpers, ~/.ssh, ~/.gitconfig); only GIT_TERMINAL_PROMPT=0 is added when unset, so that a
  * daemon without a terminal fails instead of waiting for a password nobody types.
  */
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, errnoOf } from '../common/errors.js';
 
 export interface GitRunOptions {

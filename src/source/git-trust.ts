@@ -8,7 +8,7 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../common/process.js';
 import { BerthError, errorMessage, errnoOf } from '../common/errors.js';
 import { gitMessage, runGit } from './git-command.js';
 

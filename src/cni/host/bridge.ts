@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { execa } from '../../common/process.js';
 import type { NetworkConfigList } from '../types.js';
 
 const NET_ADDR_SET = '3';

@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../../common/process.js';
 import { BerthError } from '../../common/index.js';
 import { PluginExitError } from '../errors.js';
 import type { CniExec } from '../types.js';

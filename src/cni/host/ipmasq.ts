@@ -18,7 +18,7 @@
  * Only the nat table: the reference plugins' masquerading lives there alone.
  */
 import { createHash } from 'node:crypto';
-import { execa } from 'execa';
+import { execa } from '../../common/process.js';
 import { errnoOf, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { NetworkConfigList } from '../types.js';

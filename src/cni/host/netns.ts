@@ -13,7 +13,7 @@
  */
 import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa } from '../../common/process.js';
 import { BerthError, errnoOf, readdirIfExists, silentLogger, type Logger } from '../../common/index.js';
 import type { NetnsManager } from '../types.js';
 
