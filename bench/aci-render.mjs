@@ -48,11 +48,28 @@ try {
     const rootfs = join(work, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     await fill(rootfs);
-    const manifest = { acKind: 'ImageManifest', acVersion: '0.8.11', name: `example.com/bench/${name}`, dependencies: deps.map((d) => ({ imageName: d.name, imageID: d.id })) };
+    const manifest = {
+      acKind: 'ImageManifest',
+      acVersion: '0.8.11',
+      name: `example.com/bench/${name}`,
+      dependencies: deps.map((d) => ({ imageName: d.name, imageID: d.id })),
+    };
     if (name === 'top') manifest.app = { exec: ['/bin/sh'], user: '0', group: '0' };
     await writeFile(join(work, 'manifest'), JSON.stringify(manifest));
     const tar = join(tmp, `${name}.aci`);
-    await must('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', work, '-cf', tar, 'manifest', 'rootfs']);
+    await must('tar', [
+      '--sort=name',
+      '--mtime=@0',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '-C',
+      work,
+      '-cf',
+      tar,
+      'manifest',
+      'rootfs',
+    ]);
     const id = `sha512-${createHash('sha512').update(readFileSync(tar)).digest('hex')}`;
     return { name: manifest.name, tar, id };
   }
@@ -63,20 +80,29 @@ try {
       await writeFile(join(d, `${prefix}-${i}.txt`), `${prefix} ${i}\n`.repeat(8));
     }
   };
-  const base = await aci('base', async (r) => {
-    await mkdir(join(r, 'bin'), { recursive: true });
-    await mkdir(join(r, 'etc'), { recursive: true });
-    await copyFile('/bin/busybox', join(r, 'bin/busybox'));
-    const applets = must('/bin/busybox', ['--list']);
-    for (const a of (await applets).stdout.split('\n').filter((x) => /^[\w.[-]+$/.test(x) && x !== 'busybox')) await symlink('busybox', join(r, 'bin', a));
-    await writeFile(join(r, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-    await files('usr/share/base', FILES, 'base')(r);
-  }, []);
+  const base = await aci(
+    'base',
+    async (r) => {
+      await mkdir(join(r, 'bin'), { recursive: true });
+      await mkdir(join(r, 'etc'), { recursive: true });
+      await copyFile('/bin/busybox', join(r, 'bin/busybox'));
+      const applets = must('/bin/busybox', ['--list']);
+      for (const a of (await applets).stdout.split('\n').filter((x) => /^[\w.[-]+$/.test(x) && x !== 'busybox'))
+        await symlink('busybox', join(r, 'bin', a));
+      await writeFile(join(r, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+      await files('usr/share/base', FILES, 'base')(r);
+    },
+    [],
+  );
   const tools = await aci('tools', files('usr/share/tools', FILES, 'tools'), [base]);
-  const lib = await aci('lib', async (r) => {
-    await files('usr/lib/bench', FILES, 'lib')(r);
-    await files('usr/share/base', FILES / 4, 'base')(r); // overrides a quarter of base's files
-  }, [tools]);
+  const lib = await aci(
+    'lib',
+    async (r) => {
+      await files('usr/lib/bench', FILES, 'lib')(r);
+      await files('usr/share/base', FILES / 4, 'base')(r); // overrides a quarter of base's files
+    },
+    [tools],
+  );
   const top = await aci('top', files('app', FILES / 4, 'top'), [lib]);
   const chain = [top, lib, tools, base];
 
@@ -116,7 +142,8 @@ try {
     berthRenderMs: bs,
     tarExtractMs: ps,
     ratio: r1(ratio),
-    notes: 'berth: appc selection (upper first, later files win, whitelist) + extraction through the safe applier, from the content store, re-hashing every image; tar: GNU tar -xf of the same uncompressed ACIs bottom-up into one directory (no selection, no hashing, no safety checks).',
+    notes:
+      'berth: appc selection (upper first, later files win, whitelist) + extraction through the safe applier, from the content store, re-hashing every image; tar: GNU tar -xf of the same uncompressed ACIs bottom-up into one directory (no selection, no hashing, no safety checks).',
   };
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(result, null, 2)}\n`);

@@ -125,7 +125,10 @@ async function podmanSpec(tmp) {
     await run('podman', ['rm', '-f', '-t', '0', name], { env });
     if (image) await run('podman', ['rmi', '-f', image], { env });
     // the overlay driver's mounts go with the container; never rm -r across a live mount
-    const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(`${w}/`));
+    const mounts = (await readFile('/proc/self/mountinfo', 'utf8'))
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m) => m?.startsWith(`${w}/`));
     for (const m of mounts.reverse()) await run('umount', ['-l', m]);
     await rm(w, { recursive: true, force: true });
   }
@@ -152,7 +155,8 @@ async function containerdSpec() {
 // ------------------------------------------------------------------ rows
 function allowedSyscalls(seccomp) {
   const names = new Set();
-  for (const r of seccomp?.syscalls ?? []) if (r.action === 'SCMP_ACT_ALLOW' && !r.args?.length) for (const n of r.names ?? []) names.add(n);
+  for (const r of seccomp?.syscalls ?? [])
+    if (r.action === 'SCMP_ACT_ALLOW' && !r.args?.length) for (const n of r.names ?? []) names.add(n);
   return names.size;
 }
 
@@ -173,7 +177,10 @@ function listCell(list, berthList, isBerth) {
 
 const ROWS = [
   ['capabilities', (s, b, isB) => listCell(s.process?.capabilities?.bounding, b.process.capabilities.bounding, isB)],
-  ['seccomp default action', (s) => (s.linux?.seccomp ? `${s.linux.seccomp.defaultAction} (errno ${s.linux.seccomp.defaultErrnoRet ?? 'EPERM'})` : 'none')],
+  [
+    'seccomp default action',
+    (s) => (s.linux?.seccomp ? `${s.linux.seccomp.defaultAction} (errno ${s.linux.seccomp.defaultErrnoRet ?? 'EPERM'})` : 'none'),
+  ],
   ['seccomp allowed syscalls (unconditional)', (s) => (s.linux?.seccomp ? String(allowedSyscalls(s.linux.seccomp)) : 'none')],
   ['seccomp architectures', (s) => s.linux?.seccomp?.architectures?.join(', ') ?? '—'],
   ['noNewPrivileges', (s) => String(s.process?.noNewPrivileges ?? false)],
@@ -187,7 +194,13 @@ const ROWS = [
   ['/sys/fs/cgroup mount', (s) => mountOpts(s, '/sys/fs/cgroup')],
   ['rlimits', (s) => (s.process?.rlimits ?? []).map((r) => `${r.type.replace('RLIMIT_', '')}=${r.soft}:${r.hard}`).join(', ') || 'none'],
   ['devices (linux.devices)', (s) => String(s.linux?.devices?.length ?? 0)],
-  ['device cgroup rules', (s) => (s.linux?.resources?.devices ?? []).map((d) => `${d.allow ? 'allow' : 'deny'} ${d.type ?? 'a'} ${d.major ?? '*'}:${d.minor ?? '*'} ${d.access}`).join('; ') || 'none'],
+  [
+    'device cgroup rules',
+    (s) =>
+      (s.linux?.resources?.devices ?? [])
+        .map((d) => `${d.allow ? 'allow' : 'deny'} ${d.type ?? 'a'} ${d.major ?? '*'}:${d.minor ?? '*'} ${d.access}`)
+        .join('; ') || 'none',
+  ],
   ['root read-only', (s) => String(s.root?.readonly ?? false)],
 ];
 
@@ -205,7 +218,11 @@ async function main() {
     const cols = [
       { name: `berth ${pkg.version}`, spec: berth },
       { name: podman.spec ? `podman ${podman.version}` : 'podman', spec: podman.spec, missing: podman.missing },
-      { name: containerd.spec ? `containerd ${containerd.version} (\`ctr oci spec\`)` : 'containerd', spec: containerd.spec, missing: containerd.missing },
+      {
+        name: containerd.spec ? `containerd ${containerd.version} (\`ctr oci spec\`)` : 'containerd',
+        spec: containerd.spec,
+        missing: containerd.missing,
+      },
     ];
     const lines = [`| setting | ${cols.map((c) => c.name).join(' | ')} |`, `| --- | ${cols.map(() => '---').join(' | ')} |`];
     const table = {};
@@ -217,7 +234,9 @@ async function main() {
     console.log(lines.join('\n'));
     console.log('');
     console.log('Lists of podman and containerd show their count, then entries berth lacks (+) and berth has that they lack (−).');
-    console.log('`ctr oci spec` is containerd\'s base spec: the CRI plugin adds `linux.seccomp` (contrib/seccomp, the same rules as Moby\'s and berth\'s default) when a pod sets RuntimeDefault, and the kubelet sets oomScoreAdj by QoS class.');
+    console.log(
+      "`ctr oci spec` is containerd's base spec: the CRI plugin adds `linux.seccomp` (contrib/seccomp, the same rules as Moby's and berth's default) when a pod sets RuntimeDefault, and the kubelet sets oomScoreAdj by QoS class.",
+    );
     for (const c of cols) if (c.missing) console.log(`${c.name}: ${c.missing}`);
     await mkdir(dirname(OUT), { recursive: true });
     await writeFile(OUT, `${JSON.stringify({ date: new Date().toISOString(), table }, null, 2)}\n`);

@@ -39,7 +39,8 @@ const { createCni, ExecCni, buildPluginConfig, buildCniEnv, parseNetworkConfigLi
 const sh = (cmd, args) => run(cmd, args).then((r) => r.stdout);
 async function chains() {
   const out = new Set();
-  for (const t of ['filter', 'nat', 'mangle']) for (const l of (await sh('iptables', ['-t', t, '-S'])).split('\n')) if (l.startsWith('-N ')) out.add(`${t} ${l.slice(3)}`);
+  for (const t of ['filter', 'nat', 'mangle'])
+    for (const l of (await sh('iptables', ['-t', t, '-S'])).split('\n')) if (l.startsWith('-N ')) out.add(`${t} ${l.slice(3)}`);
   return out;
 }
 async function removeNewChains(before) {
@@ -69,7 +70,13 @@ const lists = {
     JSON.stringify({
       cniVersion: '1.0.0',
       name: 'berth-tcn5-bench',
-      plugins: [{ type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: join(tmp, 'ipam'), ranges: [[{ subnet: '10.198.200.0/24' }]] } }],
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          ipam: { type: 'host-local', dataDir: join(tmp, 'ipam'), ranges: [[{ subnet: '10.198.200.0/24' }]] },
+        },
+      ],
     }),
   ),
   'bridge+host-local+portmap': parseNetworkConfigList(
@@ -77,7 +84,11 @@ const lists = {
       cniVersion: '1.0.0',
       name: 'berth-tcn5-benchpm',
       plugins: [
-        { type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: join(tmp, 'ipam'), ranges: [[{ subnet: '10.198.201.0/24' }]] } },
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          ipam: { type: 'host-local', dataDir: join(tmp, 'ipam'), ranges: [[{ subnet: '10.198.201.0/24' }]] },
+        },
         { type: 'portmap', capabilities: { portMappings: true }, snat: false },
       ],
     }),
@@ -121,7 +132,11 @@ try {
       containerId: 'berth-tcn5-bench1',
       netns: `/run/netns/${NS}`,
       ifName: name === 'loopback' ? 'lo' : 'eth0',
-      args: [['K8S_POD_NAMESPACE', 'default'], ['K8S_POD_NAME', 'bench'], ['K8S_POD_INFRA_CONTAINER_ID', 'berth-tcn5-bench1']],
+      args: [
+        ['K8S_POD_NAMESPACE', 'default'],
+        ['K8S_POD_NAME', 'bench'],
+        ['K8S_POD_INFRA_CONTAINER_ID', 'berth-tcn5-bench1'],
+      ],
       capabilityArgs: { portMappings: [{ hostPort: 39771, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] },
     };
     const t = { berthAdd: [], berthDel: [], directAdd: [], directDel: [] };
@@ -158,7 +173,10 @@ try {
         addPerPlugin: r1((s.berthAdd.median - s.directAdd.median) / n),
         delPerPlugin: r1((s.berthDel.median - s.directDel.median) / n),
       },
-      ratio: { add: Math.round((s.berthAdd.median / s.directAdd.median) * 100) / 100, del: Math.round((s.berthDel.median / s.directDel.median) * 100) / 100 },
+      ratio: {
+        add: Math.round((s.berthAdd.median / s.directAdd.median) * 100) / 100,
+        del: Math.round((s.berthDel.median / s.directDel.median) * 100) / 100,
+      },
     };
     process.stderr.write(`${name}: done\n`);
   }
@@ -166,7 +184,9 @@ try {
   await cleanup();
 }
 
-const rows = [['list', 'plugins', 'berth ADD', 'direct ADD', 'overhead ADD', 'berth DEL', 'direct DEL', 'overhead DEL', 'per plugin (ADD/DEL)']];
+const rows = [
+  ['list', 'plugins', 'berth ADD', 'direct ADD', 'overhead ADD', 'berth DEL', 'direct DEL', 'overhead DEL', 'per plugin (ADD/DEL)'],
+];
 for (const [name, r] of Object.entries(results)) {
   rows.push([
     name,
@@ -181,7 +201,19 @@ for (const [name, r] of Object.entries(results)) {
   ]);
 }
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i] + 2)).join('').trimEnd()).join('\n'));
+console.log(
+  rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(w[i] + 2))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n'),
+);
 console.log(`medians of ${REPS} alternating runs; overhead = berth − direct (same stdin and environment, same process)`);
 await mkdir(join(HERE, 'results'), { recursive: true });
-await writeFile(join(HERE, 'results', 'cni.json'), `${JSON.stringify({ at: new Date().toISOString(), host: process.env.HOSTNAME ?? null, results }, null, 2)}\n`);
+await writeFile(
+  join(HERE, 'results', 'cni.json'),
+  `${JSON.stringify({ at: new Date().toISOString(), host: process.env.HOSTNAME ?? null, results }, null, 2)}\n`,
+);

@@ -40,7 +40,18 @@ import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
 import { option, say, sleep, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
 import { run, must, median, r1 } from './lib/proc.mjs';
-import { BareRun, BRIDGE, BENCH_NAME, CNI_DIR, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
+import {
+  BareRun,
+  BRIDGE,
+  BENCH_NAME,
+  CNI_DIR,
+  crunNeedsWrapper,
+  writeCrunWrapper,
+  networkList,
+  specTemplate,
+  removeBridge,
+  removeCgroupParents,
+} from './lib/bare.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT_CLI = join(REPO, 'dist/bundle/berth.mjs');
@@ -102,7 +113,10 @@ function getSock(path) {
 }
 
 async function writeNetwork() {
-  await writeFile(join(specDir, '00-network.yaml'), networkYaml({ name: NETWORK, bridge: BRIDGE, subnet: SUBNET, ipamDir: join(sandbox, 'ipam'), hairpin: true }));
+  await writeFile(
+    join(specDir, '00-network.yaml'),
+    networkYaml({ name: NETWORK, bridge: BRIDGE, subnet: SUBNET, ipamDir: join(sandbox, 'ipam'), hairpin: true }),
+  );
 }
 
 /** A pod of the given apps; `env` per app name (`{ b: { V: '1' } }`). */
@@ -244,15 +258,24 @@ async function removePodFiles() {
 async function startDaemonProc(tag, { env = process.env, extraNode = [], extraArgs = [] } = {}) {
   const logPath = join(sandbox, 'logs', `daemon-${tag}.ndjson`);
   const fh = await open(logPath, 'w');
-  const child = spawn(process.execPath, [...extraNode, CLI, 'reconcile', '--log-level', logLevel, '--log-format', 'json', ...extraArgs, ...berthArgs], { stdio: ['ignore', fh.fd, fh.fd], env });
+  const child = spawn(
+    process.execPath,
+    [...extraNode, CLI, 'reconcile', '--log-level', logLevel, '--log-format', 'json', ...extraArgs, ...berthArgs],
+    { stdio: ['ignore', fh.fd, fh.fd], env },
+  );
   await fh.close();
   daemon = { child, pid: child.pid, logPath, socket: join(layout.runDir, 'berth.sock'), exited: false };
   child.on('exit', () => (daemon && daemon.child === child ? (daemon.exited = true) : undefined));
   const t0 = wall();
-  await waitFor('the daemon to answer /readyz', async () => {
-    if (daemon.exited) throw new Error(`daemon exited: ${(await readFile(logPath, 'utf8')).slice(-2000)}`);
-    return (await getSock('/readyz')).status === 200;
-  }, 30_000, 25);
+  await waitFor(
+    'the daemon to answer /readyz',
+    async () => {
+      if (daemon.exited) throw new Error(`daemon exited: ${(await readFile(logPath, 'utf8')).slice(-2000)}`);
+      return (await getSock('/readyz')).status === 200;
+    },
+    30_000,
+    25,
+  );
   return wall() - t0;
 }
 
@@ -292,7 +315,13 @@ async function procUsage(pid) {
   const tick = 1000 / CLK_TCK;
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-  return { selfMs: (Number(f[11]) + Number(f[12])) * tick, childrenMs: (Number(f[13]) + Number(f[14])) * tick, rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), threads: Number(f[17]) };
+  return {
+    selfMs: (Number(f[11]) + Number(f[12])) * tick,
+    childrenMs: (Number(f[13]) + Number(f[14])) * tick,
+    rssKb: kb('VmRSS'),
+    hwmKb: kb('VmHWM'),
+    threads: Number(f[17]),
+  };
 }
 
 /** Live children of pid that are Node processes (their CPU counts as the daemon's). */
@@ -312,7 +341,16 @@ async function nodeChildren(pid) {
 // ---------------------------------------------------------------- bare
 let bareCtx;
 async function bareRun(n, apps, args) {
-  const b = new BareRun({ root: join(sandbox, 'bare'), lower: bareCtx.lower, runtime: bareCtx.rt, list: bareCtx.list, args, template: bareCtx.template, n, apps });
+  const b = new BareRun({
+    root: join(sandbox, 'bare'),
+    lower: bareCtx.lower,
+    runtime: bareCtx.rt,
+    list: bareCtx.list,
+    args,
+    template: bareCtx.template,
+    n,
+    apps,
+  });
   bareActive = b;
   return b;
 }
@@ -335,7 +373,11 @@ async function partReaction(image, result) {
       const t0 = await publish(names.map((nm) => [`pod-${nm}.yaml`, podYaml(nm, image)]));
       const limit = 120_000 + n * 6000; // generous: a busy machine
       const statusP = waitStatusRunning(names, limit).catch((e) => e);
-      const tRun = await waitStarted(names.map((nm) => [nm, 'app']), t0, limit);
+      const tRun = await waitStarted(
+        names.map((nm) => [nm, 'app']),
+        t0,
+        limit,
+      );
       const tStatus = await statusP;
       if (tStatus instanceof Error) throw tStatus;
       for (const nm of names) if ((await pidsOf(`${nm}-app`)).length !== 1) throw new Error(`${nm}: not exactly one app process`);
@@ -351,9 +393,18 @@ async function partReaction(image, result) {
       const tt = performance.now();
       await bareDone(b);
       S.bareTeardown.push(performance.now() - tt);
-      say(`reaction N=${n} rep ${rep + 1}/${reps}: berth running ${(tRun - t0).toFixed(0)} ms (in /status ${(tStatus - t0).toFixed(0)}), bare ${bareMs.toFixed(0)} ms`);
+      say(
+        `reaction N=${n} rep ${rep + 1}/${reps}: berth running ${(tRun - t0).toFixed(0)} ms (in /status ${(tStatus - t0).toFixed(0)}), bare ${bareMs.toFixed(0)} ms`,
+      );
     }
-    S.summary = { berthRunningMs: r1(median(S.berthRunning)), berthStatusMs: r1(median(S.berthStatus)), bareMs: r1(median(S.bare)), ratio: r1(median(S.berthRunning) / median(S.bare)), berthTeardownMs: r1(median(S.berthTeardown)), bareTeardownMs: r1(median(S.bareTeardown)) };
+    S.summary = {
+      berthRunningMs: r1(median(S.berthRunning)),
+      berthStatusMs: r1(median(S.berthStatus)),
+      bareMs: r1(median(S.bare)),
+      ratio: r1(median(S.berthRunning) / median(S.bare)),
+      berthTeardownMs: r1(median(S.berthTeardown)),
+      bareTeardownMs: r1(median(S.bareTeardown)),
+    };
   }
 }
 
@@ -363,7 +414,14 @@ async function partChange(image, result) {
     const name = `${BENCH_NAME}-chg-r${rep}`;
     const file = `pod-${name}.yaml`;
     const t0 = await publish([[file, podYaml(name, image, ['a', 'b'], { b: { V: '0' } })]]);
-    await waitStarted([[name, 'a'], [name, 'b']], t0, 120_000);
+    await waitStarted(
+      [
+        [name, 'a'],
+        [name, 'b'],
+      ],
+      t0,
+      120_000,
+    );
     await waitStatusRunning([name], 120_000);
     const [pidA] = await pidsOf(`${name}-a`);
     const [pidB] = await pidsOf(`${name}-b`);
@@ -390,9 +448,18 @@ async function partChange(image, result) {
     out.bare.push(x.ms);
     (out.bareSteps ??= []).push({ stopMs: x.stopMs, startMs: x.startMs });
     await bareDone(b);
-    say(`change rep ${rep + 1}/${changeReps}: berth b running again ${(tB - t1).toFixed(0)} ms, app a ${kept ? 'kept its PID' : `PID ${pidA} → ${aNow.join(',') || 'none'}${aRestarted ? ' (restarted)' : ''}`}; bare stop+start ${x.ms.toFixed(0)} ms`);
+    say(
+      `change rep ${rep + 1}/${changeReps}: berth b running again ${(tB - t1).toFixed(0)} ms, app a ${kept ? 'kept its PID' : `PID ${pidA} → ${aNow.join(',') || 'none'}${aRestarted ? ' (restarted)' : ''}`}; bare stop+start ${x.ms.toFixed(0)} ms`,
+    );
   }
-  out.summary = { berthMs: r1(median(out.berth)), bareMs: r1(median(out.bare)), ratio: r1(median(out.berth) / median(out.bare)), otherAppKeptPid: `${out.otherKept.filter(Boolean).length}/${out.otherKept.length}`, bareStopMs: r1(median(out.bareSteps.map((s) => s.stopMs))), bareStartMs: r1(median(out.bareSteps.map((s) => s.startMs))) };
+  out.summary = {
+    berthMs: r1(median(out.berth)),
+    bareMs: r1(median(out.bare)),
+    ratio: r1(median(out.berth) / median(out.bare)),
+    otherAppKeptPid: `${out.otherKept.filter(Boolean).length}/${out.otherKept.length}`,
+    bareStopMs: r1(median(out.bareSteps.map((s) => s.stopMs))),
+    bareStartMs: r1(median(out.bareSteps.map((s) => s.startMs))),
+  };
 }
 
 /** Wrappers that log each runtime and CNI plugin call (one line each) and exec the real binary. */
@@ -406,7 +473,10 @@ async function countingWrappers() {
   await writeFile(join(bin, 'crun'), `#!/bin/sh\necho "$*" >> ${crunLog}\nexec /usr/bin/crun "$@"\n`);
   await chmod(join(bin, 'crun'), 0o755);
   for (const p of await readdir(CNI_DIR)) {
-    await writeFile(join(cni, p), `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID $CNI_IFNAME ${p}" >> ${cniLog}\nexec ${join(CNI_DIR, p)} "$@"\n`);
+    await writeFile(
+      join(cni, p),
+      `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID $CNI_IFNAME ${p}" >> ${cniLog}\nexec ${join(CNI_DIR, p)} "$@"\n`,
+    );
     await chmod(join(cni, p), 0o755);
   }
   return { bin, cni, crunLog, cniLog };
@@ -420,7 +490,11 @@ async function partIdle(image, result) {
   await startDaemonProc('idle', daemonOpts);
   const names = Array.from({ length: idlePods }, (_, i) => `${BENCH_NAME}-idle-p${String(i).padStart(3, '0')}`);
   const t0 = await publish(names.map((nm) => [`pod-${nm}.yaml`, podYaml(nm, image)]));
-  const tRun = await waitStarted(names.map((nm) => [nm, 'app']), t0, 120_000 + idlePods * 6000); // generous: a busy machine
+  const tRun = await waitStarted(
+    names.map((nm) => [nm, 'app']),
+    t0,
+    120_000 + idlePods * 6000,
+  ); // generous: a busy machine
   await waitStatusRunning(names, 120_000);
   out.allRunningMs = r1(tRun - t0);
   say(`idle: ${idlePods} pods running ${((tRun - t0) / 1000).toFixed(1)} s after the rename; settling 15 s`);
@@ -470,7 +544,12 @@ async function partIdle(image, result) {
     runtimeCalls: crunCalls.length,
     runtimeCallKinds: countBy(crunCalls.map((c) => c.split(' ').find((x) => !x.startsWith('-') && !x.startsWith('/')) ?? c)),
     cniCalls: cniCalls.length,
-    cniCallKinds: countBy(cniCalls.map((c) => { const f = c.split(' '); return `${f[0]} ${f[f.length - 1]}`; })),
+    cniCallKinds: countBy(
+      cniCalls.map((c) => {
+        const f = c.split(' ');
+        return `${f[0]} ${f[f.length - 1]}`;
+      }),
+    ),
     logLines: lines.length,
     logMessages: msgs,
   });
@@ -481,7 +560,9 @@ async function partIdle(image, result) {
     await sleep(15_000); // the adoption's work is over before the one-file change below
     say(`cpu profile of the idle daemon in ${resolve(cpuProf)}`);
   }
-  say(`idle ${idleSeconds} s: cpu ${out.cpuPctOneCore}% of one core (${out.cpuPctWithReapedChildren}% with the processes it ran), rss ${out.rssMb} MB, ${crunCalls.length} runtime calls, ${cniCalls.length} CNI calls, ${lines.length} log lines`);
+  say(
+    `idle ${idleSeconds} s: cpu ${out.cpuPctOneCore}% of one core (${out.cpuPctWithReapedChildren}% with the processes it ran), rss ${out.rssMb} MB, ${crunCalls.length} runtime calls, ${cniCalls.length} CNI calls, ${lines.length} log lines`,
+  );
 
   // --- one file changed: which pods see work
   const victim = names[Math.floor(idlePods / 2)];
@@ -495,13 +576,16 @@ async function partIdle(image, result) {
   for (const r of await podRecords()) uidToName.set(r.uid, r.pod?.metadata?.name);
   const touched = {};
   const add = (nm, what) => ((touched[nm ?? '?'] ??= { log: 0, runtime: 0, cni: 0 })[what] += 1);
-  for (const l of await logLines(daemon.logPath, offA.log, offB.log)) if (l.pod || l.podName) add(l.podName?.split('/').pop() ?? uidToName.get(l.pod), 'log');
+  for (const l of await logLines(daemon.logPath, offA.log, offB.log))
+    if (l.pod || l.podName) add(l.podName?.split('/').pop() ?? uidToName.get(l.pod), 'log');
   const idToName = (s) => {
     for (const [uid, nm] of uidToName) if (s.includes(uid.replace(/-/g, '').slice(0, 12))) return nm;
     return undefined;
   };
-  for (const c of (await readFile(w.crunLog, 'utf8')).slice(offA.crun, offB.crun).split('\n').filter(Boolean)) add(idToName(c) ?? `(no pod: ${c.slice(0, 60)})`, 'runtime');
-  for (const c of (await readFile(w.cniLog, 'utf8')).slice(offA.cni, offB.cni).split('\n').filter(Boolean)) add(idToName(c) ?? `(no pod: ${c.slice(0, 60)})`, 'cni');
+  for (const c of (await readFile(w.crunLog, 'utf8')).slice(offA.crun, offB.crun).split('\n').filter(Boolean))
+    add(idToName(c) ?? `(no pod: ${c.slice(0, 60)})`, 'runtime');
+  for (const c of (await readFile(w.cniLog, 'utf8')).slice(offA.cni, offB.cni).split('\n').filter(Boolean))
+    add(idToName(c) ?? `(no pod: ${c.slice(0, 60)})`, 'cni');
   out.oneFileChange = { pod: victim, runningAgainMs: r1(tv - tc), podsTouched: Object.keys(touched).length, touched };
   say(`one file changed (${victim}): running again after ${(tv - tc).toFixed(0)} ms; pods with work: ${Object.keys(touched).join(', ')}`);
 
@@ -551,11 +635,17 @@ async function cleanup() {
       for (let attempt = 0; attempt < 2; attempt++) {
         const n = (await readdir(join(layout.stateDir, 'pods')).catch(() => [])).length;
         if (n === 0) break;
-        const r = await run('node', [CLI, 'reconcile', '--once', '--timeout', `${120 + n * 6}s`, ...berthArgs], { stdout: 'ignore', waitClose: false });
+        const r = await run('node', [CLI, 'reconcile', '--once', '--timeout', `${120 + n * 6}s`, ...berthArgs], {
+          stdout: 'ignore',
+          waitClose: false,
+        });
         if (r.code !== 0) problems.push(`berth teardown exited ${r.code}: ${r.stderr.slice(-1000)}`);
       }
       podsLeft = (await readdir(join(layout.stateDir, 'pods')).catch(() => [])).length;
-      if (podsLeft) problems.push(`${podsLeft} pods left in ${layout.stateDir}: sandbox kept for \`node ${CLI} reconcile --once ${berthArgs.join(' ')}\``);
+      if (podsLeft)
+        problems.push(
+          `${podsLeft} pods left in ${layout.stateDir}: sandbox kept for \`node ${CLI} reconcile --once ${berthArgs.join(' ')}\``,
+        );
     }
     if (!podsLeft) {
       await removeBridge().catch((e) => problems.push(e.message));
@@ -563,7 +653,10 @@ async function cleanup() {
       await restoreIpForwardOnce().catch((e) => problems.push(e.message));
     }
     if (sandbox && !podsLeft) {
-      const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(sandbox));
+      const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+        .split('\n')
+        .map((l) => l.split(' ')[1])
+        .filter((m) => m?.startsWith(sandbox));
       for (const m of mounts.reverse()) await run('umount', [m]);
       const still = (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.split(' ')[1]?.startsWith(sandbox));
       if (still.length) problems.push(`still mounted: ${still.join(', ')}`);
@@ -587,14 +680,31 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('daemon bench needs root (namespaces, mounts, containers)');
   if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} missing: run npm run build first`);
-  if (existsSync(`/sys/class/net/${BRIDGE}`)) throw new Error(`${BRIDGE} exists already: another bench running, or a leak (ip link del ${BRIDGE})`);
+  if (existsSync(`/sys/class/net/${BRIDGE}`))
+    throw new Error(`${BRIDGE} exists already: another bench running, or a leak (ip link del ${BRIDGE})`);
   ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
   sandbox = await mkdtemp(join(tmpdir(), `${BENCH_NAME}-`));
   specDir = join(sandbox, 'specs');
   stagingDir = join(sandbox, 'staging');
   for (const d of [specDir, stagingDir, join(sandbox, 'logs')]) await mkdir(d, { recursive: true });
-  layout = { stateDir: join(sandbox, 'state'), runDir: join(sandbox, 'run'), logDir: join(sandbox, 'log'), configDir: join(sandbox, 'config') };
-  berthArgs = ['--spec-dir', specDir, '--state-dir', layout.stateDir, '--run-dir', layout.runDir, '--log-dir', layout.logDir, '--config-dir', layout.configDir];
+  layout = {
+    stateDir: join(sandbox, 'state'),
+    runDir: join(sandbox, 'run'),
+    logDir: join(sandbox, 'log'),
+    configDir: join(sandbox, 'config'),
+  };
+  berthArgs = [
+    '--spec-dir',
+    specDir,
+    '--state-dir',
+    layout.stateDir,
+    '--run-dir',
+    layout.runDir,
+    '--log-dir',
+    layout.logDir,
+    '--config-dir',
+    layout.configDir,
+  ];
   say(`sandbox ${sandbox}`);
   // a snapshot of dist/ (others may rebuild it meanwhile)
   const snap = join(sandbox, 'berth');
@@ -605,7 +715,31 @@ async function main() {
   await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
   CLI = join(snap, 'dist/bundle/berth.mjs');
 
-  const result = { bench: 'daemon', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions(REPO, [])), distBuiltAt }, config: { parts, sizes, reps: sizes.map((_, k) => repsFor(k)), changeReps, idlePods, idleSeconds, logLevel, observation: 'app running = conmon timestamp of the app\'s first output line ("started"); also the first GET /status on <run>/berth.sock showing the pods Running', app: APP_SCRIPT }, loadavgBefore: loadavg().map((x) => r1(x)) };
+  const result = {
+    bench: 'daemon',
+    date: new Date().toISOString(),
+    machine: {
+      hostname: hostname(),
+      kernel: release(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    versions: { ...(await versions(REPO, [])), distBuiltAt },
+    config: {
+      parts,
+      sizes,
+      reps: sizes.map((_, k) => repsFor(k)),
+      changeReps,
+      idlePods,
+      idleSeconds,
+      logLevel,
+      observation:
+        'app running = conmon timestamp of the app\'s first output line ("started"); also the first GET /status on <run>/berth.sock showing the pods Running',
+      app: APP_SCRIPT,
+    },
+    loadavgBefore: loadavg().map((x) => r1(x)),
+  };
 
   await must('bash', [join(REPO, 'scripts/build-busybox-image.sh'), join(sandbox, 'image'), 'latest']);
   const image = `oci:${join(sandbox, 'image')}:latest`;
@@ -628,7 +762,10 @@ async function main() {
     lower: join(rendered, hex, 'rootfs'),
     template: await specTemplate(join(sandbox, 'spec-template')),
     list: networkList({ name: NETWORK, subnet: SUBNET, dataDir: join(sandbox, 'bare-ipam') }),
-    rt: { name: wrapperNeeded ? 'crun (hybrid-cgroup wrapper)' : 'crun', argv: wrapperNeeded ? [await writeCrunWrapper(join(sandbox, 'bin', 'crun'))] : ['crun'] },
+    rt: {
+      name: wrapperNeeded ? 'crun (hybrid-cgroup wrapper)' : 'crun',
+      argv: wrapperNeeded ? [await writeCrunWrapper(join(sandbox, 'bin', 'crun'))] : ['crun'],
+    },
   };
   result.config.bareRuntime = bareCtx.rt.name;
   const wb = await bareRun(1, [null], ['sh', '-c', APP_SCRIPT, 'bare-warm']);
@@ -651,20 +788,32 @@ function printSummary(result) {
     w('  N  reps  berth running  in /status  bare crun  berth/bare  berth teardown  bare teardown');
     for (const S of Object.values(result.reaction)) {
       const s = S.summary;
-      w(`${String(S.n).padStart(3)}  ${String(S.reps).padStart(4)}  ${String(s.berthRunningMs).padStart(13)}  ${String(s.berthStatusMs).padStart(10)}  ${String(s.bareMs).padStart(9)}  ${`${s.ratio}x`.padStart(10)}  ${String(s.berthTeardownMs).padStart(14)}  ${String(s.bareTeardownMs).padStart(13)}`);
+      w(
+        `${String(S.n).padStart(3)}  ${String(S.reps).padStart(4)}  ${String(s.berthRunningMs).padStart(13)}  ${String(s.berthStatusMs).padStart(10)}  ${String(s.bareMs).padStart(9)}  ${`${s.ratio}x`.padStart(10)}  ${String(s.berthTeardownMs).padStart(14)}  ${String(s.bareTeardownMs).padStart(13)}`,
+      );
     }
   }
   if (result.change) {
     const s = result.change.summary;
-    w(`\none container change (pod of 2 apps, env of b changed; ${result.change.reps} reps, medians): berth → b running again ${s.berthMs} ms; bare stop + start of b ${s.bareMs} ms (stop ${s.bareStopMs}, start ${s.bareStartMs}); ratio ${s.ratio}x; other app kept its PID in ${s.otherAppKeptPid} runs`);
+    w(
+      `\none container change (pod of 2 apps, env of b changed; ${result.change.reps} reps, medians): berth → b running again ${s.berthMs} ms; bare stop + start of b ${s.bareMs} ms (stop ${s.bareStopMs}, start ${s.bareStartMs}); ratio ${s.ratio}x; other app kept its PID in ${s.otherAppKeptPid} runs`,
+    );
   }
   if (result.idle) {
     const i = result.idle;
     w(`\nidle daemon, ${i.pods} pods (all running ${i.allRunningMs} ms after the rename), window ${(i.windowMs / 1000).toFixed(0)} s:`);
-    w(`  CPU ${i.cpuPctOneCore}% of one core (daemon${i.nodeChildren ? ' + Node children' : ''}); ${i.cpuPctWithReapedChildren}% with the processes it ran and reaped (${i.runtimeCalls} runtime calls, ${i.cniCalls} CNI plugin calls)`);
+    w(
+      `  CPU ${i.cpuPctOneCore}% of one core (daemon${i.nodeChildren ? ' + Node children' : ''}); ${i.cpuPctWithReapedChildren}% with the processes it ran and reaped (${i.runtimeCalls} runtime calls, ${i.cniCalls} CNI plugin calls)`,
+    );
     w(`  RSS ${i.rssMb} MB (max ${i.rssMaxMb}, high-water ${i.hwmMb}); ${i.logLines} log lines`);
     const o = i.oneFileChange;
-    w(`  one file changed (${o.pod}): running again after ${o.runningAgainMs} ms; pods with any log line, runtime or CNI call: ${o.podsTouched} (${Object.entries(o.touched).map(([k, v]) => `${k}: ${v.log} log, ${v.runtime} runtime, ${v.cni} cni`).join('; ')})`);
+    w(
+      `  one file changed (${o.pod}): running again after ${o.runningAgainMs} ms; pods with any log line, runtime or CNI call: ${o.podsTouched} (${Object.entries(
+        o.touched,
+      )
+        .map(([k, v]) => `${k}: ${v.log} log, ${v.runtime} runtime, ${v.cni} cni`)
+        .join('; ')})`,
+    );
     w(`  teardown of ${i.pods} pods: ${i.teardownMs} ms`);
   }
 }
@@ -676,7 +825,10 @@ try {
   result.totalSeconds = Math.round((performance.now() - tStart) / 1000);
   printSummary(result);
   await mkdir(dirname(outFile), { recursive: true });
-  await writeFile(outFile, `${JSON.stringify(result, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v), 2)}\n`);
+  await writeFile(
+    outFile,
+    `${JSON.stringify(result, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v), 2)}\n`,
+  );
   say(`\nresults: ${outFile} (${result.totalSeconds} s)`);
 } catch (err) {
   exitCode = 1;
@@ -687,7 +839,9 @@ try {
     exitCode = 1;
     say(`cleanup problems:\n  ${problems.join('\n  ')}`);
   }
-  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout.split('\n').filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes(BENCH_NAME));
+  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout
+    .split('\n')
+    .filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes(BENCH_NAME));
   if (leaks.length) {
     exitCode = 1;
     say(`leaks:\n  ${leaks.join('\n  ')}`);

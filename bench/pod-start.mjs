@@ -25,7 +25,17 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { option, say, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
 import { run, must, median, stats, r1 } from './lib/proc.mjs';
-import { BareRun, BRIDGE, BENCH_NAME, crunNeedsWrapper, writeCrunWrapper, networkList, specTemplate, removeBridge, removeCgroupParents } from './lib/bare.mjs';
+import {
+  BareRun,
+  BRIDGE,
+  BENCH_NAME,
+  crunNeedsWrapper,
+  writeCrunWrapper,
+  networkList,
+  specTemplate,
+  removeBridge,
+  removeCgroupParents,
+} from './lib/bare.mjs';
 import { timeline, mergeTimelines } from './lib/timeline.mjs';
 import { PodmanPeer, PODMAN_IMAGE, PODMAN_HOST_NS } from './lib/podman.mjs';
 
@@ -48,12 +58,13 @@ const logLevel = option('--log-level', 'BENCH_LOG_LEVEL', 'debug');
 const outFile = resolve(REPO, option('--out', 'BENCH_OUT', 'bench/results/pod-start.json'));
 const keep = process.argv.includes('--keep');
 // the peer: podman kube play / kube down of the same pods (none: berth and the bare steps only)
-const peers = option('--peers', 'BENCH_PEERS', 'podman').split(',').filter((x) => x && x !== 'none');
+const peers = option('--peers', 'BENCH_PEERS', 'podman')
+  .split(',')
+  .filter((x) => x && x !== 'none');
 // both YAMLs say it: an image in the store is used as it is (podman's default for kube play)
 const pullPolicy = option('--pull-policy', 'BENCH_PULL_POLICY', 'IfNotPresent');
 // N > 1: one file per pod, and/or all pods in one multi-document file
 const layouts = option('--layouts', 'BENCH_LAYOUTS', 'files,multi').split(',').filter(Boolean);
-
 
 // ---------------------------------------------------------------- sandbox and cleanup
 let sandbox;
@@ -69,7 +80,10 @@ async function berthCli(args, opts = {}) {
 }
 
 async function writeNetwork() {
-  await writeFile(join(specDir, '00-network.yaml'), networkYaml({ name: NETWORK, bridge: BRIDGE, subnet: SUBNET, ipamDir: join(sandbox, 'ipam'), hairpin: true }));
+  await writeFile(
+    join(specDir, '00-network.yaml'),
+    networkYaml({ name: NETWORK, bridge: BRIDGE, subnet: SUBNET, ipamDir: join(sandbox, 'ipam'), hairpin: true }),
+  );
 }
 
 function podYaml(name, image) {
@@ -148,7 +162,10 @@ async function cleanup() {
     await restoreIpForwardOnce().catch((e) => problems.push(e.message));
     if (sandbox) {
       // never rm -rf through a mount: anything still mounted under the sandbox is a leak to report
-      const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(sandbox));
+      const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+        .split('\n')
+        .map((l) => l.split(' ')[1])
+        .filter((m) => m?.startsWith(sandbox));
       for (const m of mounts.reverse()) await run('umount', [m]);
       const still = (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.split(' ')[1]?.startsWith(sandbox));
       if (still.length) problems.push(`still mounted: ${still.join(', ')}`);
@@ -181,12 +198,16 @@ async function berthStart(n, rep, image, layout) {
   let r;
   const spawnMs = Date.now();
   try {
-    r = await run('node', [CLI, 'reconcile', '--once', '--timeout', '120s', '--runtime', berthRuntime, '--log-level', logLevel, ...extra, ...berthArgs], {
-      stdout: fh.fd,
-      stderr: 'pipe',
-      waitClose: false,
-      onSpawn: (c) => (berthChild = c),
-    });
+    r = await run(
+      'node',
+      [CLI, 'reconcile', '--once', '--timeout', '120s', '--runtime', berthRuntime, '--log-level', logLevel, ...extra, ...berthArgs],
+      {
+        stdout: fh.fd,
+        stderr: 'pipe',
+        waitClose: false,
+        onSpawn: (c) => (berthChild = c),
+      },
+    );
   } finally {
     berthChild = undefined;
     await fh.close();
@@ -198,7 +219,10 @@ async function berthStart(n, rep, image, layout) {
   const pods = JSON.parse(st.stdout).pods;
   for (const p of pods) if (p.uid) berthPodIds.add(p.uid.replace(/-/g, '').slice(0, 12));
   const running = pods.filter((p) => names.includes(p.name) && p.status === 'Running' && p.apps.every((a) => a.state === 'running'));
-  if (running.length !== n) throw new Error(`berth: ${running.length}/${n} pods Running after reconcile --once: ${JSON.stringify(pods.map((p) => [p.name, p.status, p.reason]))}`);
+  if (running.length !== n)
+    throw new Error(
+      `berth: ${running.length}/${n} pods Running after reconcile --once: ${JSON.stringify(pods.map((p) => [p.name, p.status, p.reason]))}`,
+    );
   const tl = timeline(text, spawnMs, exitMs);
   return { ms: r.ms, timeline: tl };
 }
@@ -254,7 +278,15 @@ async function berthStop(n) {
 }
 
 async function bareStartStop(n, rt, ctx) {
-  const b = new BareRun({ root: join(sandbox, 'bare', rt.name), lower: ctx.lower, runtime: rt, list: ctx.list, args: ['sh', '-c', APP_SCRIPT], template: ctx.template, n });
+  const b = new BareRun({
+    root: join(sandbox, 'bare', rt.name),
+    lower: ctx.lower,
+    runtime: rt,
+    list: ctx.list,
+    args: ['sh', '-c', APP_SCRIPT],
+    template: ctx.template,
+    n,
+  });
   bareActive = b;
   const startMs = await b.start();
   await b.verify();
@@ -287,7 +319,8 @@ async function otherActivity() {
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('pod-start needs root (namespaces, mounts, containers)');
   if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} missing: run npm run build first`);
-  if (existsSync(`/sys/class/net/${BRIDGE}`)) throw new Error(`${BRIDGE} exists already: another bench running, or a leak (ip link del ${BRIDGE})`);
+  if (existsSync(`/sys/class/net/${BRIDGE}`))
+    throw new Error(`${BRIDGE} exists already: another bench running, or a leak (ip link del ${BRIDGE})`);
   ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
 
   // lower case: podman names an image pulled from `oci:PATH` after PATH, and names are lower case
@@ -296,7 +329,18 @@ async function main() {
   specDir = join(sandbox, 'specs');
   await mkdir(specDir, { recursive: true });
   await mkdir(join(sandbox, 'logs'), { recursive: true });
-  berthArgs = ['--spec-dir', specDir, '--state-dir', join(sandbox, 'state'), '--run-dir', join(sandbox, 'run'), '--log-dir', join(sandbox, 'log'), '--config-dir', join(sandbox, 'config')];
+  berthArgs = [
+    '--spec-dir',
+    specDir,
+    '--state-dir',
+    join(sandbox, 'state'),
+    '--run-dir',
+    join(sandbox, 'run'),
+    '--log-dir',
+    join(sandbox, 'log'),
+    '--config-dir',
+    join(sandbox, 'config'),
+  ];
   say(`sandbox ${sandbox}`);
   const snap = join(sandbox, 'berth');
   await mkdir(snap);
@@ -306,7 +350,29 @@ async function main() {
   await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
   CLI = join(snap, 'dist/bundle/berth.mjs');
 
-  const result = { bench: 'pod-start', date: new Date().toISOString(), machine: { hostname: hostname(), kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) }, versions: { ...(await versions(REPO, ['crun', 'runc', 'conmon', 'containernetworking-plugins', 'iproute2', 'iptables'])), distBuiltAt }, config: { sizes, reps: sizes.map((_, k) => repsFor(k)), berthRuntime, bareRuntimes, concurrency: concurrency || 'berth default (4)', logLevel, network: 'bridge (isGateway, ipMasq, hairpinMode) + host-local + portmap, no hostPorts; loopback', app: APP_SCRIPT }, activityBefore: await otherActivity() };
+  const result = {
+    bench: 'pod-start',
+    date: new Date().toISOString(),
+    machine: {
+      hostname: hostname(),
+      kernel: release(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    versions: { ...(await versions(REPO, ['crun', 'runc', 'conmon', 'containernetworking-plugins', 'iproute2', 'iptables'])), distBuiltAt },
+    config: {
+      sizes,
+      reps: sizes.map((_, k) => repsFor(k)),
+      berthRuntime,
+      bareRuntimes,
+      concurrency: concurrency || 'berth default (4)',
+      logLevel,
+      network: 'bridge (isGateway, ipMasq, hairpinMode) + host-local + portmap, no hostPorts; loopback',
+      app: APP_SCRIPT,
+    },
+    activityBefore: await otherActivity(),
+  };
 
   // image, once
   await must('bash', [join(REPO, 'scripts/build-busybox-image.sh'), join(sandbox, 'image'), 'latest']);
@@ -316,9 +382,13 @@ async function main() {
   // warm the image cache (pull + render), not timed
   say('warm-up: 1 pod through berth (pull + render), then teardown');
   await writeFile(join(specDir, 'pod-berth-bench-warm.yaml'), podYaml('berth-bench-warm', image));
-  const warm = await berthCli(['reconcile', '--once', '--timeout', '120s', '--runtime', berthRuntime], { stdout: 'ignore', waitClose: false });
+  const warm = await berthCli(['reconcile', '--once', '--timeout', '120s', '--runtime', berthRuntime], {
+    stdout: 'ignore',
+    waitClose: false,
+  });
   if (warm.code !== 0) throw new Error(`warm-up reconcile exited ${warm.code}: ${warm.stderr}`);
-  for (const p of JSON.parse((await berthCli(['status', '-o', 'json'])).stdout).pods) if (p.uid) berthPodIds.add(p.uid.replace(/-/g, '').slice(0, 12));
+  for (const p of JSON.parse((await berthCli(['status', '-o', 'json'])).stdout).pods)
+    if (p.uid) berthPodIds.add(p.uid.replace(/-/g, '').slice(0, 12));
   await berthStop(1);
   const rendered = join(sandbox, 'state', 'rendered');
   const hex = (await readdir(rendered)).find((d) => /^[0-9a-f]{64}$/.test(d) || d.startsWith('sha256'));
@@ -329,10 +399,17 @@ async function main() {
   const wrapperNeeded = await crunNeedsWrapper();
   await mkdir(join(sandbox, 'bin'), { recursive: true });
   const rtDefs = {
-    crun: { name: wrapperNeeded ? 'crun (hybrid-cgroup wrapper)' : 'crun', argv: wrapperNeeded ? [await writeCrunWrapper(join(sandbox, 'bin', 'crun'))] : ['crun'] },
+    crun: {
+      name: wrapperNeeded ? 'crun (hybrid-cgroup wrapper)' : 'crun',
+      argv: wrapperNeeded ? [await writeCrunWrapper(join(sandbox, 'bin', 'crun'))] : ['crun'],
+    },
     runc: { name: 'runc', argv: ['runc'] },
   };
-  const ctx = { lower, template: await specTemplate(join(sandbox, 'spec-template')), list: networkList({ name: NETWORK, subnet: SUBNET, dataDir: join(sandbox, 'bare-ipam') }) };
+  const ctx = {
+    lower,
+    template: await specTemplate(join(sandbox, 'spec-template')),
+    list: networkList({ name: NETWORK, subnet: SUBNET, dataDir: join(sandbox, 'bare-ipam') }),
+  };
   result.config.crunWrapper = wrapperNeeded;
   // warm the bare path too (plugin binaries, runtime binaries in page cache), not timed
   for (const name of bareRuntimes) await bareStartStop(1, rtDefs[name], ctx);
@@ -340,20 +417,35 @@ async function main() {
     podman = new PodmanPeer({ root: join(sandbox, 'podman'), runtimePath: wrapperNeeded ? rtDefs.crun.argv[0] : undefined });
     await podman.setup(join(sandbox, 'image'));
     result.versions.podman = await podman.version();
-    result.config.podman = { hostNetns: `${PODMAN_HOST_NS} (nsenter --net)`, network: 'podman default bridge (netavark)', runtime: wrapperNeeded ? 'crun via the same hybrid-cgroup wrapper' : 'crun', image: PODMAN_IMAGE };
+    result.config.podman = {
+      hostNetns: `${PODMAN_HOST_NS} (nsenter --net)`,
+      network: 'podman default bridge (netavark)',
+      runtime: wrapperNeeded ? 'crun via the same hybrid-cgroup wrapper' : 'crun',
+      image: PODMAN_IMAGE,
+    };
     say('warm-up: 1 pod through podman (builds its pause image), not timed');
     await podmanStop((await podmanStart(1, 'warm', 'files')).files);
   }
 
   result.cliFloor = await cliFloor(5);
   result.importCost = [];
-  for (let i = 0; i < 3; i++) result.importCost.push(JSON.parse((await must('node', [join(REPO, 'bench/lib/import-cost.mjs'), dirname(dirname(dirname(CLI)))])).stdout));
+  for (let i = 0; i < 3; i++)
+    result.importCost.push(
+      JSON.parse((await must('node', [join(REPO, 'bench/lib/import-cost.mjs'), dirname(dirname(dirname(CLI)))])).stdout),
+    );
   result.sizes = {};
   const runs = sizes.flatMap((n, k) => (n === 1 ? ['files'] : layouts).map((layout) => ({ n, k, layout })));
   for (const { n, k, layout } of runs) {
     const reps = repsFor(k);
     const key = layout === 'files' ? String(n) : `${n}-${layout}`;
-    const S = (result.sizes[key] = { n, layout, reps, berth: { start: [], teardown: [], timelines: [], teardownTimelines: [] }, bare: {}, peers: {} });
+    const S = (result.sizes[key] = {
+      n,
+      layout,
+      reps,
+      berth: { start: [], teardown: [], timelines: [], teardownTimelines: [] },
+      bare: {},
+      peers: {},
+    });
     // the bare steps do not depend on how the pods are spread over files: once per size
     const bareHere = layout === (n === 1 ? 'files' : layouts[0]) ? bareRuntimes : [];
     for (const name of bareHere) S.bare[name] = { runtime: rtDefs[name].name, start: [], teardown: [], steps: {} };
@@ -405,21 +497,49 @@ function summarize(result) {
   for (const [key, S] of Object.entries(result.sizes)) {
     const bs = stats(S.berth.start);
     const bt = stats(S.berth.teardown);
-    const s = (summary[key] = { berth: { startMedianMs: r1(bs.median), teardownMedianMs: r1(bt.median) }, bare: {}, breakdown: mergeTimelines(S.berth.timelines), teardownBreakdown: mergeTimelines(S.berth.teardownTimelines) });
+    const s = (summary[key] = {
+      berth: { startMedianMs: r1(bs.median), teardownMedianMs: r1(bt.median) },
+      bare: {},
+      breakdown: mergeTimelines(S.berth.timelines),
+      teardownBreakdown: mergeTimelines(S.berth.teardownTimelines),
+    });
     for (const [name, B] of Object.entries(S.bare)) {
       const st = stats(B.start);
       const tt = stats(B.teardown);
       const steps = {};
       for (const [k, v] of Object.entries(B.steps)) steps[k] = r1(median(v));
-      s.bare[name] = { runtime: B.runtime, startMedianMs: r1(st.median), teardownMedianMs: r1(tt.median), ratioStart: r1(bs.median / st.median), ratioTeardown: r1(bt.median / tt.median), stepMediansPerPodMs: steps };
-      rows.push([S.n, S.reps, r1(bs.median), B.runtime, r1(st.median), `${(bs.median / st.median).toFixed(1)}x`, r1(bt.median), r1(tt.median), `${(bt.median / tt.median).toFixed(1)}x`]);
+      s.bare[name] = {
+        runtime: B.runtime,
+        startMedianMs: r1(st.median),
+        teardownMedianMs: r1(tt.median),
+        ratioStart: r1(bs.median / st.median),
+        ratioTeardown: r1(bt.median / tt.median),
+        stepMediansPerPodMs: steps,
+      };
+      rows.push([
+        S.n,
+        S.reps,
+        r1(bs.median),
+        B.runtime,
+        r1(st.median),
+        `${(bs.median / st.median).toFixed(1)}x`,
+        r1(bt.median),
+        r1(tt.median),
+        `${(bt.median / tt.median).toFixed(1)}x`,
+      ]);
     }
     const P = S.peers?.podman;
     if (P && P.start.length) {
       const ps = stats(P.start);
       const pt = stats(P.teardown);
       const goal = S.n === 1 ? 0.5 : 0.2;
-      s.podman = { startMedianMs: r1(ps.median), teardownMedianMs: r1(pt.median), ratioStart: Math.round((bs.median / ps.median) * 100) / 100, ratioTeardown: Math.round((bt.median / pt.median) * 100) / 100, goal };
+      s.podman = {
+        startMedianMs: r1(ps.median),
+        teardownMedianMs: r1(pt.median),
+        ratioStart: Math.round((bs.median / ps.median) * 100) / 100,
+        ratioTeardown: Math.round((bt.median / pt.median) * 100) / 100,
+        goal,
+      };
       const what = S.n === 1 ? '1 pod' : `${S.n} pods, ${S.layout === 'multi' ? 'one multi-document file' : 'one file each'}`;
       peerRows.push([`${what} up`, S.reps, r1(ps.median), r1(bs.median), `${s.podman.ratioStart.toFixed(2)}x`, `<= ${goal}x`]);
       peerRows.push([`${what} down`, S.reps, r1(pt.median), r1(bt.median), `${s.podman.ratioTeardown.toFixed(2)}x`, `<= ${goal}x`]);
@@ -428,7 +548,10 @@ function summarize(result) {
   return { rows, peerRows, summary };
 }
 
-function printTable(rows, head = ['N', 'reps', 'berth ms', 'bare runtime', 'bare ms', 'berth/bare', 'berth teardown ms', 'bare teardown ms', 'teardown ratio']) {
+function printTable(
+  rows,
+  head = ['N', 'reps', 'berth ms', 'bare runtime', 'bare ms', 'berth/bare', 'berth teardown ms', 'bare teardown ms', 'teardown ratio'],
+) {
   const all = [head, ...rows.map((r) => r.map(String))];
   const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   for (const [j, r] of all.entries()) {
@@ -439,15 +562,19 @@ function printTable(rows, head = ['N', 'reps', 'berth ms', 'bare runtime', 'bare
 
 function printBreakdown(summary, result) {
   const cf = result.cliFloor;
-  process.stdout.write(`\nNode floor (median ms): node -e 0 ${r1(median(cf['node -e 0']))}, node dist/bundle/berth.mjs --version ${r1(median(cf['berth --version']))}, imports of deps + dist/ in one process ${r1(median(result.importCost.map((x) => x.totalMs)))}\n`);
+  process.stdout.write(
+    `\nNode floor (median ms): node -e 0 ${r1(median(cf['node -e 0']))}, node dist/bundle/berth.mjs --version ${r1(median(cf['berth --version']))}, imports of deps + dist/ in one process ${r1(median(result.importCost.map((x) => x.totalMs)))}\n`,
+  );
   for (const [n, s] of Object.entries(summary)) {
     if (!s.breakdown.wall) continue;
     process.stdout.write(`\nberth N=${n}, wall segments (median ms, from the NDJSON timestamps):\n`);
     for (const [k, v] of Object.entries(s.breakdown.wall)) process.stdout.write(`  ${k.padEnd(36)} ${r1(v)}\n`);
     process.stdout.write(`berth N=${n}, per-pod phases (median ms per pod; sum over pods per run):\n`);
     const ph = Object.entries(s.breakdown.phases).sort((a, b) => b[1].sumPerRun - a[1].sumPerRun);
-    for (const [k, v] of ph.slice(0, 14)) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  ${String(r1(v.sumPerRun)).padStart(8)}\n`);
-    for (const [k, v] of Object.entries(s.breakdown.work ?? {})) process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  (inside the limiter)\n`);
+    for (const [k, v] of ph.slice(0, 14))
+      process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  ${String(r1(v.sumPerRun)).padStart(8)}\n`);
+    for (const [k, v] of Object.entries(s.breakdown.work ?? {}))
+      process.stdout.write(`  ${k.padEnd(52)} ${String(r1(v.medianPerPod)).padStart(7)}  (inside the limiter)\n`);
   }
 }
 
@@ -465,7 +592,10 @@ try {
   printTable(rows);
   printBreakdown(summary, result);
   await mkdir(dirname(outFile), { recursive: true });
-  await writeFile(outFile, `${JSON.stringify(result, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v), 2)}\n`);
+  await writeFile(
+    outFile,
+    `${JSON.stringify(result, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v), 2)}\n`,
+  );
   say(`\nresults: ${outFile}`);
 } catch (err) {
   exitCode = 1;
@@ -477,7 +607,9 @@ try {
     say(`cleanup problems:\n  ${problems.join('\n  ')}`);
   }
   // berth's own objects are named berth-<pod id>: check them by id
-  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout.split('\n').filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes(BENCH_NAME));
+  const leaks = (await run('bash', [join(REPO, '../shared/tools/berth-leaks'), '--prefix', 'berth'])).stdout
+    .split('\n')
+    .filter((l) => [...berthPodIds].some((id) => l.includes(id)) || l.includes(BENCH_NAME));
   if (leaks.length) {
     exitCode = 1;
     say(`leaks:\n  ${leaks.join('\n  ')}`);
@@ -486,4 +618,3 @@ try {
   say(`ip_forward: ${ipForwardNote}`);
 }
 process.exit(exitCode);
-

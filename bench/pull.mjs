@@ -139,7 +139,10 @@ async function main() {
   const host = `127.0.0.1:${port}`;
   const accessLog = join(sandbox, 'registry.log');
   const logCfg = pullOnly ? 'log: {level: error, accesslog: {disabled: false}}' : 'log: {level: error, accesslog: {disabled: true}}';
-  await writeFile(join(sandbox, 'registry.yml'), `version: 0.1\n${logCfg}\nstorage: {filesystem: {rootdirectory: ${join(sandbox, 'registry')}}}\nhttp: {addr: ${host}}\n`);
+  await writeFile(
+    join(sandbox, 'registry.yml'),
+    `version: 0.1\n${logCfg}\nstorage: {filesystem: {rootdirectory: ${join(sandbox, 'registry')}}}\nhttp: {addr: ${host}}\n`,
+  );
   const logFd = openSync(accessLog, 'a');
   registry = spawn('docker-registry', ['serve', join(sandbox, 'registry.yml')], { stdio: ['ignore', logFd, logFd] });
   await waitUp(`http://${host}/v2/`);
@@ -159,7 +162,18 @@ async function main() {
     await mkdir(d, { recursive: true });
     // berth CLI
     let t0 = performance.now();
-    await must(process.execPath, [CLI, 'image', 'pull', '--render', '-q', ref, '--state-dir', join(d, 'state-cli'), '--config-dir', configDir]);
+    await must(process.execPath, [
+      CLI,
+      'image',
+      'pull',
+      '--render',
+      '-q',
+      ref,
+      '--state-dir',
+      join(d, 'state-cli'),
+      '--config-dir',
+      configDir,
+    ]);
     const tCli = ms(t0);
     // peer: skopeo + umoci
     t0 = performance.now();
@@ -180,7 +194,9 @@ async function main() {
     await svc.render(pulled);
     const tRe = ms(t3);
     compressed = pulled.layers.reduce((a, l) => a + l.size, 0);
-    say(`rep ${warm ? 'warm-up' : i}: berth cli ${r1(tCli)} ms | lib pull ${r1(tPull)} + render ${r1(tRender)} ms | skopeo ${r1(tCopy)} + umoci ${r1(tUnpack)} ms | re-render ${r1(tRe)} ms`);
+    say(
+      `rep ${warm ? 'warm-up' : i}: berth cli ${r1(tCli)} ms | lib pull ${r1(tPull)} + render ${r1(tRender)} ms | skopeo ${r1(tCopy)} + umoci ${r1(tUnpack)} ms | re-render ${r1(tRe)} ms`,
+    );
     if (!warm) {
       rows.berth.push(tCli);
       rows.lib.push(tPull + tRender);
@@ -235,7 +251,8 @@ async function main() {
 async function blobGets(accessLog, offset) {
   const text = (await readFile(accessLog, 'utf8')).slice(offset);
   const counts = new Map();
-  for (const m of text.matchAll(/"GET \/v2\/[^ ]+\/blobs\/(sha256:[a-f0-9]{64}) HTTP\/[0-9.]+" 200/g)) counts.set(m[1], (counts.get(m[1]) ?? 0) + 1);
+  for (const m of text.matchAll(/"GET \/v2\/[^ ]+\/blobs\/(sha256:[a-f0-9]{64}) HTTP\/[0-9.]+" 200/g))
+    counts.set(m[1], (counts.get(m[1]) ?? 0) + 1);
   return counts;
 }
 
@@ -250,7 +267,8 @@ async function pullOnlyRuns(lib, ref, configDir, accessLog, img) {
     const d = join(sandbox, `rep${i}`);
     await mkdir(d, { recursive: true });
     const runs = {
-      cli: async () => must(process.execPath, [CLI, 'image', 'pull', '-q', ref, '--state-dir', join(d, 'state-cli'), '--config-dir', configDir]),
+      cli: async () =>
+        must(process.execPath, [CLI, 'image', 'pull', '-q', ref, '--state-dir', join(d, 'state-cli'), '--config-dir', configDir]),
       lib: async () => {
         const before = (await readFile(accessLog)).length;
         const svc = lib.createImageService({ stateDir: join(d, 'state-lib'), configDir });
@@ -264,7 +282,8 @@ async function pullOnlyRuns(lib, ref, configDir, accessLog, img) {
         repeated = Math.max(repeated, ...[...gets.values()].map((n) => n - 1));
         return t;
       },
-      skopeo: async () => must('skopeo', ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(d, 'peer-oci')}:v1`]),
+      skopeo: async () =>
+        must('skopeo', ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(d, 'peer-oci')}:v1`]),
     };
     // alternate who goes first: the page cache and the registry warm up for whoever comes second
     const order = i % 2 ? ['skopeo', 'lib', 'cli'] : ['cli', 'lib', 'skopeo'];
@@ -275,7 +294,9 @@ async function pullOnlyRuns(lib, ref, configDir, accessLog, img) {
       took[k] = k === 'lib' ? r : ms(t0);
     }
     load.push(loadavg()[0]);
-    say(`rep ${warm ? 'warm-up' : i} (${order.join(', ')}): berth cli ${r1(took.cli)} ms | lib pull ${r1(took.lib)} ms (${blobs} blobs, ${repeated} fetched twice) | skopeo copy ${r1(took.skopeo)} ms`);
+    say(
+      `rep ${warm ? 'warm-up' : i} (${order.join(', ')}): berth cli ${r1(took.cli)} ms | lib pull ${r1(took.lib)} ms (${blobs} blobs, ${repeated} fetched twice) | skopeo copy ${r1(took.skopeo)} ms`,
+    );
     if (!warm) for (const k of Object.keys(rows)) rows[k].push(took[k]);
     await rm(d, { recursive: true, force: true });
   }
@@ -284,8 +305,21 @@ async function pullOnlyRuns(lib, ref, configDir, accessLog, img) {
   const result = {
     bench: 'pull-only',
     date: new Date().toISOString(),
-    host: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, loadavg1: { min: Math.min(...load), max: Math.max(...load) } },
-    image: { layers, files: img.files, rawBytes: img.rawBytes, compressedBytes: compressed, blobsFetchedByLib: blobs, blobsFetchedMoreThanOnce: repeated },
+    host: {
+      cpus: cpus().length,
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      kernel: release(),
+      node: process.version,
+      loadavg1: { min: Math.min(...load), max: Math.max(...load) },
+    },
+    image: {
+      layers,
+      files: img.files,
+      rawBytes: img.rawBytes,
+      compressedBytes: compressed,
+      blobsFetchedByLib: blobs,
+      blobsFetchedMoreThanOnce: repeated,
+    },
     reps,
     ms: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, { median: r1(v.median), min: r1(v.min), max: r1(v.max), n: v.n }])),
     ratios: { cliVsSkopeoCopy: ratio('cli', 'skopeo'), libVsSkopeoCopy: ratio('lib', 'skopeo') },

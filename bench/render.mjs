@@ -95,7 +95,8 @@ try {
     berthRenderMs: stats(berth),
     umociUnpackMs: stats(umoci),
     speedup: r1(speedup),
-    notes: 'berth: image service render from the content store (digest and DiffID verified while streaming, gunzip, safe applier, publish by rename); umoci: `umoci unpack` of the same layout into a fresh bundle (its rootfs plus config.json and mtree manifest). speedup = umoci median / berth median.',
+    notes:
+      'berth: image service render from the content store (digest and DiffID verified while streaming, gunzip, safe applier, publish by rename); umoci: `umoci unpack` of the same layout into a fresh bundle (its rootfs plus config.json and mtree manifest). speedup = umoci median / berth median.',
   };
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(result, null, 2)}\n`);

@@ -16,7 +16,16 @@ const BERTH = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bundl
 const repsAt = process.argv.indexOf('--reps');
 const REPS = repsAt > 0 ? Number(process.argv[repsAt + 1]) : 30;
 const dir = mkdtempSync(join(tmpdir(), 'berth-bench-startup-'));
-const paths = ['--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--spec-dir', join(dir, 'specs'), '--log-dir', join(dir, 'log')];
+const paths = [
+  '--state-dir',
+  join(dir, 'state'),
+  '--run-dir',
+  join(dir, 'run'),
+  '--spec-dir',
+  join(dir, 'specs'),
+  '--log-dir',
+  join(dir, 'log'),
+];
 const cases = {
   'node -e 0': ['-e', '0'],
   'berth --version': [BERTH, '--version'],
@@ -36,7 +45,11 @@ try {
     }
   }
   const base = median(times['node -e 0']);
-  const rows = Object.entries(times).map(([name, t]) => ({ name, medianMs: Math.round(median(t)), ratio: Math.round((median(t) / base) * 100) / 100 }));
+  const rows = Object.entries(times).map(([name, t]) => ({
+    name,
+    medianMs: Math.round(median(t)),
+    ratio: Math.round((median(t) / base) * 100) / 100,
+  }));
   for (const r of rows) console.log(`${r.name.padEnd(16)} ${String(r.medianMs).padStart(5)} ms  ${r.ratio.toFixed(2)}× node -e 0`);
   console.log(JSON.stringify({ bench: 'startup', reps: REPS, loadavg: (await import('node:os')).loadavg()[0], rows }));
 } finally {

@@ -233,7 +233,8 @@ async function sample(phase) {
     byCtr.set(c.ctr, [...(byCtr.get(c.ctr) ?? []), c]);
   }
   for (const [ctr, list] of byCtr) {
-    if (list.length > 1) stats.duplicateConmonSightings.push(`${phase}: ${ctr} has ${list.length} conmons (${list.map((c) => c.pid).join(',')})`);
+    if (list.length > 1)
+      stats.duplicateConmonSightings.push(`${phase}: ${ctr} has ${list.length} conmons (${list.map((c) => c.pid).join(',')})`);
   }
   const byPod = new Map();
   for (const c of conmons) if (c.pod && c.appPid) byPod.set(c.pod, [...(byPod.get(c.pod) ?? []), c]);
@@ -296,8 +297,10 @@ async function observeAtKill(phase) {
     const host = conmons.filter((c) => c.pod === p.name && c.uid === p.uid && c.appPid);
     for (const a of p.apps) {
       const live = host.find((c) => c.ctr?.endsWith(`-${a.name}`));
-      if (a.state === 'running' && (!live || live.appPid !== a.pid)) stats.statusMismatches.push(`${phase}: ${p.name}/${a.name} status running pid ${a.pid}, host ${live?.appPid ?? 'none'}`);
-      if (a.state !== 'running' && live) stats.statusMismatches.push(`${phase}: ${p.name}/${a.name} status ${a.state} (pod ${p.status}), host runs pid ${live.appPid}`);
+      if (a.state === 'running' && (!live || live.appPid !== a.pid))
+        stats.statusMismatches.push(`${phase}: ${p.name}/${a.name} status running pid ${a.pid}, host ${live?.appPid ?? 'none'}`);
+      if (a.state !== 'running' && live)
+        stats.statusMismatches.push(`${phase}: ${p.name}/${a.name} status ${a.state} (pod ${p.status}), host runs pid ${live.appPid}`);
     }
   }
 }
@@ -311,7 +314,8 @@ async function waitConverged(phase, { timeoutMs = opts.convergeTimeoutMs, expect
     try {
       const st = await status();
       const pods = st.pods.filter((p) => podNames.includes(p.name));
-      const ok = pods.length === expectPods && pods.every((p) => p.status === 'Running' && p.apps.every((a) => a.state === 'running' && a.pid));
+      const ok =
+        pods.length === expectPods && pods.every((p) => p.status === 'Running' && p.apps.every((a) => a.state === 'running' && a.pid));
       const key = pods.map((p) => `${p.name}:${p.apps.map((a) => a.pid).join(',')}`).join(' ');
       if (ok && key === last) return true;
       last = ok ? key : '';
@@ -344,7 +348,14 @@ async function checkAll(phase, restartAllowance) {
     const p = pods.find((q) => q.name === n);
     return !p || p.status !== 'Running' || p.ready !== '1/1';
   });
-  record(phase, `every pod Running (${pods.length}/${opts.pods} listed)`, notRunning.length === 0 && pods.length === opts.pods, notRunning.length ? `not Running: ${notRunning.map((n) => `${n}=${pods.find((q) => q.name === n)?.status ?? 'absent'}`).join(' ')}` : '');
+  record(
+    phase,
+    `every pod Running (${pods.length}/${opts.pods} listed)`,
+    notRunning.length === 0 && pods.length === opts.pods,
+    notRunning.length
+      ? `not Running: ${notRunning.map((n) => `${n}=${pods.find((q) => q.name === n)?.status ?? 'absent'}`).join(' ')}`
+      : '',
+  );
 
   // status equals the host: the PID status shows is the conmon's child
   const pidMismatch = [];
@@ -370,13 +381,26 @@ async function checkAll(phase, restartAllowance) {
   for (const p of pods) {
     for (const a of p.apps) {
       counted += a.restartCount;
-      if (a.restartCount > restartAllowance(p.name)) badRestarts.push(`${p.name}/${a.name}: ${a.restartCount} (allowed ${restartAllowance(p.name)}; env changed ${envChanges.get(p.name)}x, removed+restored ${removals.get(p.name)}x)`);
+      if (a.restartCount > restartAllowance(p.name))
+        badRestarts.push(
+          `${p.name}/${a.name}: ${a.restartCount} (allowed ${restartAllowance(p.name)}; env changed ${envChanges.get(p.name)}x, removed+restored ${removals.get(p.name)}x)`,
+        );
     }
   }
   record(phase, `restart counts equal real app exits (counted ${counted})`, badRestarts.length === 0, badRestarts.join('; '));
 
-  record(phase, `no app PID changed by the agent (total so far ${stats.pidChangesAgent})`, stats.pidChangesAgent === 0, stats.agentRestartDetails.slice(-5).join('; '));
-  record(phase, 'no duplicate conmon seen at any sample', stats.duplicateConmonSightings.length === 0, stats.duplicateConmonSightings.slice(-5).join('; '));
+  record(
+    phase,
+    `no app PID changed by the agent (total so far ${stats.pidChangesAgent})`,
+    stats.pidChangesAgent === 0,
+    stats.agentRestartDetails.slice(-5).join('; '),
+  );
+  record(
+    phase,
+    'no duplicate conmon seen at any sample',
+    stats.duplicateConmonSightings.length === 0,
+    stats.duplicateConmonSightings.slice(-5).join('; '),
+  );
 
   // networks
   const badNet = [];
@@ -392,7 +416,12 @@ async function checkAll(phase, restartAllowance) {
   const res = await reservations();
   const owners = pods.map((p) => p.netns?.split('/').pop()).sort();
   const resOwners = res.map((r) => r.owner).sort();
-  record(phase, `IPAM reservations == pods (${res.length}/${opts.pods})`, res.length === opts.pods && JSON.stringify(owners) === JSON.stringify(resOwners), res.length === opts.pods ? '' : `owners ${resOwners.join(',')}`);
+  record(
+    phase,
+    `IPAM reservations == pods (${res.length}/${opts.pods})`,
+    res.length === opts.pods && JSON.stringify(owners) === JSON.stringify(resOwners),
+    res.length === opts.pods ? '' : `owners ${resOwners.join(',')}`,
+  );
 
   const rules = await natRules();
   const post = rules.filter((l) => l.startsWith('-A POSTROUTING'));
@@ -405,7 +434,12 @@ async function checkAll(phase, restartAllowance) {
   }
   const stray = masq.filter((l) => !owners.some((ns) => l.includes(`id: \\"${ns}\\"`)));
   if (stray.length) badRules.push(`${stray.length} masquerade rules of no pod`);
-  record(phase, `one masquerade rule per pod (${masq.length} MASQUERADE, ${post.length} POSTROUTING)`, badRules.length === 0, badRules.slice(0, 6).join('; '));
+  record(
+    phase,
+    `one masquerade rule per pod (${masq.length} MASQUERADE, ${post.length} POSTROUTING)`,
+    badRules.length === 0,
+    badRules.slice(0, 6).join('; '),
+  );
 
   // a live writer renames its temp file within milliseconds; the agent removes those of
   // interrupted writes once they are 10 s old, at its next pass: give it 30 s
@@ -455,7 +489,12 @@ async function chaosPhase() {
       await sample(`settle after kill ${round + 1}`);
     }
   }
-  record('kills', `status equal to the host right after each kill (${stats.statusMismatches.length} mismatches)`, stats.statusMismatches.length === 0, stats.statusMismatches.slice(0, 5).join('; '));
+  record(
+    'kills',
+    `status equal to the host right after each kill (${stats.statusMismatches.length} mismatches)`,
+    stats.statusMismatches.length === 0,
+    stats.statusMismatches.slice(0, 5).join('; '),
+  );
   const ok = await waitConverged('after kills');
   await sleep(3000);
   if (ok) await checkAll('after kills', () => 0);
@@ -617,9 +656,13 @@ async function cleanup() {
   }
   for (const rt of ['crun', 'runc']) {
     const list = (await execa(rt, ['list', '-q'], { reject: false })).stdout.split('\n');
-    for (const c of list) if ([...seenIds].some((id) => c.startsWith(`berth-${id}`))) await execa(rt, ['delete', '-f', c], { reject: false });
+    for (const c of list)
+      if ([...seenIds].some((id) => c.startsWith(`berth-${id}`))) await execa(rt, ['delete', '-f', c], { reject: false });
   }
-  const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(X));
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m?.startsWith(X));
   for (const m of mounts.reverse()) await execa('umount', ['-l', m], { reject: false });
   await execa('ip', ['link', 'del', BRIDGE], { reject: false });
 }
@@ -636,19 +679,27 @@ function summary() {
     ['clean restarts', stats.cleanRestarts],
     ['app PID changes: spec-caused / agent-caused', `${stats.pidChangesLegit} / ${stats.pidChangesAgent}`],
     ['duplicate conmon sightings', stats.duplicateConmonSightings.length],
-    ['apps running at kill time: min / mean / max', stats.appsRunningAtKill.length ? `${Math.min(...stats.appsRunningAtKill)} / ${(stats.appsRunningAtKill.reduce((a, b) => a + b, 0) / stats.appsRunningAtKill.length).toFixed(1)} / ${Math.max(...stats.appsRunningAtKill)}` : '-'],
+    [
+      'apps running at kill time: min / mean / max',
+      stats.appsRunningAtKill.length
+        ? `${Math.min(...stats.appsRunningAtKill)} / ${(stats.appsRunningAtKill.reduce((a, b) => a + b, 0) / stats.appsRunningAtKill.length).toFixed(1)} / ${Math.max(...stats.appsRunningAtKill)}`
+        : '-',
+    ],
     ['kills that left a CNI cache *.tmp', stats.tmpSeenAtKill],
     ['status != host right after a kill', stats.statusMismatches.length],
   ];
   console.log('\n== chaos summary ==');
   for (const [k, v] of rows) console.log(`${k.padEnd(46)} ${v}`);
   console.log('');
-  for (const r of results) console.log(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.phase.padEnd(24)} ${r.check}${r.ok || !r.detail ? '' : `\n        ${r.detail}`}`);
+  for (const r of results)
+    console.log(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.phase.padEnd(24)} ${r.check}${r.ok || !r.detail ? '' : `\n        ${r.detail}`}`);
   for (const d of stats.agentRestartDetails) console.log(`agent restart: ${d}`);
   for (const d of stats.duplicateConmonSightings) console.log(`duplicate: ${d}`);
   for (const d of stats.statusMismatches) console.log(`status mismatch: ${d}`);
   const failed = results.filter((r) => !r.ok).length;
-  console.log(`\n${failed === 0 ? 'PASS' : `FAIL (${failed} checks)`}; daemon log ${opts.keep ? DAEMON_LOG : '(removed; --keep keeps it)'}`);
+  console.log(
+    `\n${failed === 0 ? 'PASS' : `FAIL (${failed} checks)`}; daemon log ${opts.keep ? DAEMON_LOG : '(removed; --keep keeps it)'}`,
+  );
   return failed;
 }
 

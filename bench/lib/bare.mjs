@@ -196,7 +196,11 @@ export class BareRun {
     const [bin, ...pre] = this.runtime.argv;
     const pidFile = join(dir, 'pid');
     // stdio of a detached container is the runtime's own: nothing we wait on
-    const r = await run(bin, [...pre, 'run', '--detach', '--pid-file', pidFile, '--bundle', dir, c.cid], { stdout: 'ignore', stderr: 'pipe', waitClose: false });
+    const r = await run(bin, [...pre, 'run', '--detach', '--pid-file', pidFile, '--bundle', dir, c.cid], {
+      stdout: 'ignore',
+      stderr: 'pipe',
+      waitClose: false,
+    });
     if (r.code !== 0) throw new Error(`${this.runtime.name} run ${c.cid} exited ${r.code}: ${r.stderr.trim()}`);
     T[`${this.runtime.name} run`] = (T[`${this.runtime.name} run`] ?? 0) + now() - t;
     c.pid = Number((await readFile(pidFile, 'utf8')).trim());

@@ -42,7 +42,11 @@ export async function restoreIpForward(before) {
   if (before !== '0') return 'unchanged';
   if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() === '0') return 'unchanged';
   const bridges = (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.trim();
-  if (bridges) return `left at 1: other bridges exist (${bridges.split('\n').map((l) => l.split(': ')[1]).join(', ')})`;
+  if (bridges)
+    return `left at 1: other bridges exist (${bridges
+      .split('\n')
+      .map((l) => l.split(': ')[1])
+      .join(', ')})`;
   await writeFile('/proc/sys/net/ipv4/ip_forward', '0\n');
   return 'restored to 0';
 }
@@ -50,7 +54,11 @@ export async function restoreIpForward(before) {
 /** Versions of node, the runtimes, the monitor, the Debian packages given, and berth's commit. */
 export async function versions(repo, packages = []) {
   const first = async (cmd, args) => (await run(cmd, args).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
-  const pkgs = packages.length ? (await run('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', ...packages]).catch(() => ({ stdout: '' }))).stdout.trim().split('\n') : [];
+  const pkgs = packages.length
+    ? (await run('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', ...packages]).catch(() => ({ stdout: '' }))).stdout
+        .trim()
+        .split('\n')
+    : [];
   const head = (await run('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
   const dirty = (await run('git', ['-C', repo, 'status', '--porcelain', '--', 'src'])).stdout.trim().length > 0;
   return {

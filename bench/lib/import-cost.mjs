@@ -13,7 +13,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 // the berth tree to load: argv[2] (a snapshot with dist/ and node_modules), default this repo
 const REPO = process.argv[2] ?? resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const deps = ['commander', 'execa', 'pino', 'xstate', 'zod', 'yaml', 'ip-num', 'chokidar', 'tar-stream'];
-const layers = ['common/index.js', 'api/index.js', 'image/index.js', 'cni/index.js', 'runtime/index.js', 'state-machines/pod.machine.js', 'reconciler/index.js', 'cli/wire.js'].map((l) => pathToFileURL(join(REPO, 'dist', l)).href);
+const layers = [
+  'common/index.js',
+  'api/index.js',
+  'image/index.js',
+  'cni/index.js',
+  'runtime/index.js',
+  'state-machines/pod.machine.js',
+  'reconciler/index.js',
+  'cli/wire.js',
+].map((l) => pathToFileURL(join(REPO, 'dist', l)).href);
 const out = { processUptimeAtStartMs: Math.round(process.uptime() * 1000), imports: {} };
 const t0 = performance.now();
 for (const m of [...deps, ...layers]) {

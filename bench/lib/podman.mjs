@@ -61,7 +61,8 @@ network_config_dir = "${r}/networks"
     );
     await writeFile(join(r, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${r}/graph"\nrunroot = "${r}/run"\n`);
     this.netnsBefore = new Set(await readdir('/run/netns').catch(() => []));
-    if (existsSync(`/run/netns/${PODMAN_HOST_NS}`)) throw new Error(`netns ${PODMAN_HOST_NS} exists already: another bench running, or a leak`);
+    if (existsSync(`/run/netns/${PODMAN_HOST_NS}`))
+      throw new Error(`netns ${PODMAN_HOST_NS} exists already: another bench running, or a leak`);
     await must('ip', ['netns', 'add', PODMAN_HOST_NS]);
     this.madeNs = true;
     await must('ip', ['-n', PODMAN_HOST_NS, 'link', 'set', 'lo', 'up']);

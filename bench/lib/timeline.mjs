@@ -56,7 +56,8 @@ export function timeline(text, spawnMs, exitMs) {
   // "pod pulling → image pulled" also counts the wait for a setup-limiter slot
   const work = {};
   for (const e of events) {
-    if (e.pod && typeof e.ms === 'number' && (e.msg === 'image pulled' || e.msg === 'image rendered')) (work[`${e.msg} (own ms)`] ??= []).push(e.ms);
+    if (e.pod && typeof e.ms === 'number' && (e.msg === 'image pulled' || e.msg === 'image rendered'))
+      (work[`${e.msg} (own ms)`] ??= []).push(e.ms);
   }
   const firstLog = events.length ? t(events[0]) : NaN;
   const lastLog = events.length ? t(events[events.length - 1]) : NaN;

@@ -76,7 +76,11 @@ function parseShortForm(text: string, out: Array<{ name: string; interface?: str
   });
 }
 
-function parseJsonForm(text: string, out: Array<{ name: string; interface?: string; ips?: string[]; mac?: string }>, errors: string[]): void {
+function parseJsonForm(
+  text: string,
+  out: Array<{ name: string; interface?: string; ips?: string[]; mac?: string }>,
+  errors: string[],
+): void {
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -19,8 +19,20 @@ export function parseKubeQuantity(q: string): number | undefined {
   const suffix = m[2] ?? '';
   if (/^[eE][+-]?\d+$/.test(suffix)) return n * 10 ** Number(suffix.slice(1));
   const mult: Record<string, number> = {
-    '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
   };
   return n * (mult[suffix] ?? 1);
 }
@@ -47,8 +59,16 @@ export interface PodCapabilityInput {
   pod: {
     metadata: { annotations?: Record<string, string> | undefined };
     spec: {
-      containers: Array<{ ports?: Array<{ containerPort: number; hostPort?: number | undefined; hostIP?: string | undefined; protocol: string }> | undefined }>;
-      dnsConfig?: { nameservers?: string[] | undefined; searches?: string[] | undefined; options?: Array<{ name: string; value?: string | undefined }> | undefined } | undefined;
+      containers: Array<{
+        ports?: Array<{ containerPort: number; hostPort?: number | undefined; hostIP?: string | undefined; protocol: string }> | undefined;
+      }>;
+      dnsConfig?:
+        | {
+            nameservers?: string[] | undefined;
+            searches?: string[] | undefined;
+            options?: Array<{ name: string; value?: string | undefined }> | undefined;
+          }
+        | undefined;
     };
   };
   /** the network's entry in the networks annotation (ips, mac) */
@@ -75,7 +95,12 @@ export function podCapabilityArgs({ pod, ref, index }: PodCapabilityInput): Reco
     for (const c of pod.spec.containers) {
       for (const p of c.ports ?? []) {
         if (!p.hostPort) continue;
-        pm.push({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase(), ...(p.hostIP ? { hostIP: p.hostIP } : {}) });
+        pm.push({
+          hostPort: p.hostPort,
+          containerPort: p.containerPort,
+          protocol: p.protocol.toLowerCase(),
+          ...(p.hostIP ? { hostIP: p.hostIP } : {}),
+        });
       }
     }
     if (pm.length) caps['portMappings'] = pm;
@@ -106,4 +131,3 @@ export function podCapabilityArgs({ pod, ref, index }: PodCapabilityInput): Reco
   }
   return caps;
 }
-

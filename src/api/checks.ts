@@ -14,8 +14,14 @@ import type { RawIssue } from './unsupported.js';
 import { checkVolumes, VOLUME_SOURCES } from './volume-checks.js';
 import { bindsAnyIP, describeHostPort, hostPortsClash, hostPortsOf, type HostPortUse } from './host-ports.js';
 
-const RESOURCE_FIELDS = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'];
-
+const RESOURCE_FIELDS = [
+  'limits.cpu',
+  'limits.memory',
+  'limits.ephemeral-storage',
+  'requests.cpu',
+  'requests.memory',
+  'requests.ephemeral-storage',
+];
 
 export interface PodCheckResult {
   issues: RawIssue[];
@@ -42,8 +48,10 @@ export function checkPod(pod: Pod): PodCheckResult {
     if (first !== undefined) error(['spec', 'volumes', i, 'name'], `duplicate volume name "${v.name}" (also spec.volumes[${first}])`);
     else volumes.set(v.name, i);
     const sources = VOLUME_SOURCES.filter((s) => v[s] !== undefined);
-    if (sources.length === 0) error(['spec', 'volumes', i], `volume "${v.name}" needs a source: hostPath or emptyDir (or ${VOLUME_SOURCES.slice(2).join(', ')})`);
-    if (sources.length > 1) error(['spec', 'volumes', i], `volume "${v.name}" has more than one source (${sources.join(', ')}): give exactly one`);
+    if (sources.length === 0)
+      error(['spec', 'volumes', i], `volume "${v.name}" needs a source: hostPath or emptyDir (or ${VOLUME_SOURCES.slice(2).join(', ')})`);
+    if (sources.length > 1)
+      error(['spec', 'volumes', i], `volume "${v.name}" has more than one source (${sources.join(', ')}): give exactly one`);
   });
   checkVolumes(pod, error);
 
@@ -89,7 +97,10 @@ export function checkPod(pod: Pod): PodCheckResult {
             error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'resource'), `resource must be one of ${RESOURCE_FIELDS.join(', ')}`);
           }
           if (resourceFieldRef.containerName !== undefined && !allNames.has(resourceFieldRef.containerName)) {
-            error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'containerName'), `no container named "${resourceFieldRef.containerName}"`);
+            error(
+              at('env', ei, 'valueFrom', 'resourceFieldRef', 'containerName'),
+              `no container named "${resourceFieldRef.containerName}"`,
+            );
           }
         }
       });
@@ -108,13 +119,21 @@ export function checkPod(pod: Pod): PodCheckResult {
         const pr = c[probe];
         if (pr === undefined) continue;
         const handlers = (['exec', 'httpGet', 'tcpSocket', 'grpc'] as const).filter((h) => pr[h] !== undefined);
-        if (handlers.length !== 1) error(at(probe), `a probe needs exactly one of exec, httpGet, tcpSocket, grpc${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
+        if (handlers.length !== 1)
+          error(
+            at(probe),
+            `a probe needs exactly one of exec, httpGet, tcpSocket, grpc${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`,
+          );
       }
       for (const hook of ['postStart', 'preStop'] as const) {
         const h = c.lifecycle?.[hook];
         if (h === undefined) continue;
         const handlers = (['exec', 'httpGet', 'tcpSocket', 'sleep'] as const).filter((k) => h[k] !== undefined);
-        if (handlers.length !== 1) error(at('lifecycle', hook), `a lifecycle hook needs exactly one of exec, httpGet, tcpSocket, sleep${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`);
+        if (handlers.length !== 1)
+          error(
+            at('lifecycle', hook),
+            `a lifecycle hook needs exactly one of exec, httpGet, tcpSocket, sleep${handlers.length ? ` (has ${handlers.join(', ')})` : ''}`,
+          );
       }
     });
   }
@@ -123,7 +142,12 @@ export function checkPod(pod: Pod): PodCheckResult {
   const taken: HostPortUse[] = [];
   for (const use of hostPortsOf(pod)) {
     const other = taken.find((t) => hostPortsClash(t, use));
-    if (other) issues.push({ severity: 'error', path: use.field, message: `hostPort ${describeHostPort(use)} is already used by ${other.path.replace(/\.(hostPort|containerPort)$/, '')}${bindsAnyIP(other.hostIP) === bindsAnyIP(use.hostIP) ? '' : ` (${describeHostPort(other)})`}` });
+    if (other)
+      issues.push({
+        severity: 'error',
+        path: use.field,
+        message: `hostPort ${describeHostPort(use)} is already used by ${other.path.replace(/\.(hostPort|containerPort)$/, '')}${bindsAnyIP(other.hostIP) === bindsAnyIP(use.hostIP) ? '' : ` (${describeHostPort(other)})`}`,
+      });
     else taken.push(use);
   }
 
@@ -133,7 +157,12 @@ export function checkPod(pod: Pod): PodCheckResult {
     if (v === undefined) continue;
     const parsed = parseBandwidth(v);
     if ('error' in parsed) error(['metadata', 'annotations', key], parsed.error);
-    else if (spec.hostNetwork) issues.push({ severity: 'warning', path: ['metadata', 'annotations', key], message: 'ignored: a pod with hostNetwork: true has no CNI attachment to shape' });
+    else if (spec.hostNetwork)
+      issues.push({
+        severity: 'warning',
+        path: ['metadata', 'annotations', key],
+        message: 'ignored: a pod with hostNetwork: true has no CNI attachment to shape',
+      });
   }
 
   // Networks annotation.
@@ -142,7 +171,10 @@ export function checkPod(pod: Pod): PodCheckResult {
   let networks: PodNetworkRef[] | undefined;
   if (annotation !== undefined) {
     if (spec.hostNetwork) {
-      error(annotationPath, 'a pod with hostNetwork: true uses the host network and joins no other network: remove the annotation or hostNetwork');
+      error(
+        annotationPath,
+        'a pod with hostNetwork: true uses the host network and joins no other network: remove the annotation or hostNetwork',
+      );
     } else {
       const parsed = parseNetworksAnnotation(annotation);
       for (const message of parsed.errors) error(annotationPath, message);

@@ -82,7 +82,8 @@ export function ipamSubnets(plugins: unknown): SubnetRef[] {
           ranges.forEach((set: unknown, i) => {
             if (!Array.isArray(set)) return;
             set.forEach((r: unknown, j) => {
-              if (isObject(r) && typeof r['subnet'] === 'string') out.push({ path: [...ipamPath, 'ranges', i, j, 'subnet'], cidr: r['subnet'] });
+              if (isObject(r) && typeof r['subnet'] === 'string')
+                out.push({ path: [...ipamPath, 'ranges', i, j, 'subnet'], cidr: r['subnet'] });
             });
           });
         }
@@ -167,7 +168,10 @@ export function ipamRangeProblems(plugins: unknown): Array<{ path: FieldPath; me
       addrs[key] = a;
     }
     if (addrs.rangeStart && addrs.rangeEnd && addrs.rangeStart.first > addrs.rangeEnd.first) {
-      out.push({ path: [...at, 'rangeEnd'], message: `rangeEnd ${r['rangeEnd'] as string} comes before rangeStart ${r['rangeStart'] as string}` });
+      out.push({
+        path: [...at, 'rangeEnd'],
+        message: `rangeEnd ${r['rangeEnd'] as string} comes before rangeStart ${r['rangeStart'] as string}`,
+      });
     }
   };
   if (!Array.isArray(plugins)) return out;

@@ -32,7 +32,10 @@ export function hostPortsClash(a: HostPortUse, b: HostPortUse): boolean {
 /** The host ports of a pod, init containers first. */
 export function hostPortsOf(pod: Pod): HostPortUse[] {
   const out: HostPortUse[] = [];
-  const lists = [['initContainers', pod.spec.initContainers ?? []], ['containers', pod.spec.containers]] as const;
+  const lists = [
+    ['initContainers', pod.spec.initContainers ?? []],
+    ['containers', pod.spec.containers],
+  ] as const;
   for (const [list, containers] of lists) {
     containers.forEach((c, ci) => {
       (c.ports ?? []).forEach((p, pi) => {

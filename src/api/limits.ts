@@ -56,7 +56,12 @@ export function checkRawLimits(raw: Record<string, unknown>): RawIssue[] {
 function findNuls(v: unknown, path: Array<string | number>, out: RawIssue[]): void {
   if (out.length >= MAX_NUL_ISSUES) return;
   if (typeof v === 'string') {
-    if (v.includes('\0')) out.push({ severity: 'error', path, message: `contains a NUL byte (at character ${v.indexOf('\0')}): the kernel reads strings up to the first NUL, so the value would be cut there; remove it` });
+    if (v.includes('\0'))
+      out.push({
+        severity: 'error',
+        path,
+        message: `contains a NUL byte (at character ${v.indexOf('\0')}): the kernel reads strings up to the first NUL, so the value would be cut there; remove it`,
+      });
     return;
   }
   if (Array.isArray(v)) {
@@ -65,7 +70,8 @@ function findNuls(v: unknown, path: Array<string | number>, out: RawIssue[]): vo
   }
   if (v !== null && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
-      if (k.includes('\0')) out.push({ severity: 'error', path: [...path, k], message: 'the key contains a NUL byte: remove it', atKey: true });
+      if (k.includes('\0'))
+        out.push({ severity: 'error', path: [...path, k], message: 'the key contains a NUL byte: remove it', atKey: true });
       findNuls(x, [...path, k], out);
     }
   }
@@ -90,7 +96,8 @@ export function checkPodLimits(pod: Pod): RawIssue[] {
   }
   checkHostPaths(pod, issues);
   const grace = pod.spec.terminationGracePeriodSeconds;
-  if (grace > MAX_WAIT_SECONDS) issues.push(longWait(['spec', 'terminationGracePeriodSeconds'], grace, 'berth sends the stop signal, waits that long, then SIGKILL'));
+  if (grace > MAX_WAIT_SECONDS)
+    issues.push(longWait(['spec', 'terminationGracePeriodSeconds'], grace, 'berth sends the stop signal, waits that long, then SIGKILL'));
   return issues;
 }
 
@@ -111,7 +118,10 @@ export function qualifiedNameProblems(key: string): string[] {
     if (prefix.length === 0) out.push('prefix part must be non-empty');
     else {
       if (prefix.length > 253) out.push('prefix part must be no more than 253 characters');
-      if (!DNS1123_SUBDOMAIN.test(prefix)) out.push("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
+      if (!DNS1123_SUBDOMAIN.test(prefix))
+        out.push(
+          "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        );
     }
   }
   if (name.length === 0) out.push('name part must be non-empty');
@@ -126,7 +136,8 @@ export function qualifiedNameProblems(key: string): string[] {
 export function labelValueProblems(value: string): string[] {
   const out: string[] = [];
   if (value.length > 63) out.push('must be no more than 63 characters');
-  if (value !== '' && !QUALIFIED_NAME.test(value)) out.push(`a valid label must be an empty string or ${NAME_RULE.replace('must consist', 'consist')}`);
+  if (value !== '' && !QUALIFIED_NAME.test(value))
+    out.push(`a valid label must be an empty string or ${NAME_RULE.replace('must consist', 'consist')}`);
   return out;
 }
 
@@ -140,10 +151,15 @@ function checkMetadata(pod: Pod, issues: RawIssue[]): void {
   let total = 0;
   for (const [k, v] of Object.entries(annotations)) {
     total += bytes(k) + bytes(v);
-    for (const m of qualifiedNameProblems(k.toLowerCase())) issues.push({ severity: 'error', path: ['metadata', 'annotations', k], message: `invalid annotation key: ${m}`, atKey: true });
+    for (const m of qualifiedNameProblems(k.toLowerCase()))
+      issues.push({ severity: 'error', path: ['metadata', 'annotations', k], message: `invalid annotation key: ${m}`, atKey: true });
   }
   if (total > TOTAL_ANNOTATION_SIZE_LIMIT) {
-    issues.push({ severity: 'error', path: ['metadata', 'annotations'], message: `Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes (keys and values together have ${total})` });
+    issues.push({
+      severity: 'error',
+      path: ['metadata', 'annotations'],
+      message: `Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes (keys and values together have ${total})`,
+    });
   }
 }
 
@@ -196,16 +212,19 @@ export function execArgsProblem(args: readonly string[], env: readonly string[])
   let total = 16; // the two NULL pointers that end argv and envp
   for (const [i, a] of args.entries()) {
     const n = bytes(a) + 1;
-    if (n > MAX_ARG_STRLEN) return `Argument list too long: argument ${i} is ${n} bytes with its NUL, and the kernel takes at most ${MAX_ARG_STRLEN} bytes per string (MAX_ARG_STRLEN)`;
+    if (n > MAX_ARG_STRLEN)
+      return `Argument list too long: argument ${i} is ${n} bytes with its NUL, and the kernel takes at most ${MAX_ARG_STRLEN} bytes per string (MAX_ARG_STRLEN)`;
     total += n + 8;
   }
   for (const e of env) {
     const n = bytes(e) + 1;
     const name = e.includes('=') ? e.slice(0, Math.min(e.indexOf('='), 64)) : e.slice(0, 64);
-    if (n > MAX_ARG_STRLEN) return `Argument list too long: environment variable ${name} is ${n} bytes with its NUL, and the kernel takes at most ${MAX_ARG_STRLEN} bytes per string (MAX_ARG_STRLEN)`;
+    if (n > MAX_ARG_STRLEN)
+      return `Argument list too long: environment variable ${name} is ${n} bytes with its NUL, and the kernel takes at most ${MAX_ARG_STRLEN} bytes per string (MAX_ARG_STRLEN)`;
     total += n + 8;
   }
-  if (total > EXEC_ARGS_LIMIT) return `Argument list too long: the command and environment come to ${total} bytes (strings, NULs and pointers), over the ${EXEC_ARGS_LIMIT} bytes execve(2) takes`;
+  if (total > EXEC_ARGS_LIMIT)
+    return `Argument list too long: the command and environment come to ${total} bytes (strings, NULs and pointers), over the ${EXEC_ARGS_LIMIT} bytes execve(2) takes`;
   return undefined;
 }
 
@@ -221,10 +240,23 @@ function checkHostPorts(c: Container, at: FieldPath, issues: RawIssue[]): void {
   });
 }
 
-const WELL_KNOWN_PORTS: Record<number, string> = { 22: 'ssh', 25: 'smtp', 53: 'dns', 80: 'http', 111: 'rpcbind', 123: 'ntp', 443: 'https', 631: 'ipp' };
+const WELL_KNOWN_PORTS: Record<number, string> = {
+  22: 'ssh',
+  25: 'smtp',
+  53: 'dns',
+  80: 'http',
+  111: 'rpcbind',
+  123: 'ntp',
+  443: 'https',
+  631: 'ipp',
+};
 
 function longWait(path: FieldPath, seconds: number, then: string): RawIssue {
-  return { severity: 'warning', path, message: `${seconds} s is longer than berth can wait (${MAX_WAIT_SECONDS} s, about 24 days): ${then}` };
+  return {
+    severity: 'warning',
+    path,
+    message: `${seconds} s is longer than berth can wait (${MAX_WAIT_SECONDS} s, about 24 days): ${then}`,
+  };
 }
 
 function checkContainerDurations(c: Container, at: FieldPath, issues: RawIssue[]): void {
@@ -238,7 +270,8 @@ function checkContainerDurations(c: Container, at: FieldPath, issues: RawIssue[]
   }
   for (const hook of ['postStart', 'preStop'] as const) {
     const s = c.lifecycle?.[hook]?.sleep?.seconds;
-    if (s !== undefined && s > MAX_WAIT_SECONDS) issues.push(longWait([...at, 'lifecycle', hook, 'sleep', 'seconds'], s, `berth waits ${MAX_WAIT_SECONDS} s`));
+    if (s !== undefined && s > MAX_WAIT_SECONDS)
+      issues.push(longWait([...at, 'lifecycle', hook, 'sleep', 'seconds'], s, `berth waits ${MAX_WAIT_SECONDS} s`));
   }
 }
 
@@ -276,7 +309,7 @@ const SENSITIVE: Array<{ path: string; what: string; inside: boolean }> = [
 export function hostPathWarning(path: string): string | undefined {
   const p = posix.normalize(path).replace(/(.)\/+$/, '$1');
   const exact = SENSITIVE.find((e) => e.path === p);
-  const mounted = "; the pod can read it, and change it unless every mount of it is readOnly";
+  const mounted = '; the pod can read it, and change it unless every mount of it is readOnly';
   if (p === '/') return `hostPath "/" is the host's whole filesystem${mounted}`;
   if (exact) return `hostPath "${path}" is ${exact.what}${mounted}`;
   const inside = SENSITIVE.find((e) => e.inside && p.startsWith(`${e.path}/`));

@@ -8,7 +8,10 @@ export const CNI_NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export const PluginConf = z
   .object({
-    type: z.string().min(1).regex(/^[^/\\]+$/, 'a plugin type must not contain a path separator'),
+    type: z
+      .string()
+      .min(1)
+      .regex(/^[^/\\]+$/, 'a plugin type must not contain a path separator'),
     capabilities: z.record(z.boolean()).optional(),
   })
   .passthrough();

@@ -44,7 +44,13 @@ function loadDocument(doc: Document.Parsed, index: number, ctx: Ctx): void {
   const { file, pos, out } = ctx;
   const issuesBefore = out.issues.length;
   const syntax = (severity: 'error' | 'warning', e: { message: string; pos: [number, number] }): void => {
-    out.issues.push({ severity, file, ...pos(e.pos[0]), path: '', message: severity === 'error' ? `invalid YAML: ${e.message}` : e.message });
+    out.issues.push({
+      severity,
+      file,
+      ...pos(e.pos[0]),
+      path: '',
+      message: severity === 'error' ? `invalid YAML: ${e.message}` : e.message,
+    });
   };
   doc.warnings.forEach((w) => syntax('warning', w));
   if (doc.errors.length > 0) {
@@ -77,7 +83,13 @@ function loadDocument(doc: Document.Parsed, index: number, ctx: Ctx): void {
   const located = (issues: RawIssue[], key: string | undefined): SpecIssue[] =>
     issues.map((i) => {
       const offset = locate(doc, i.path, i.atKey ?? false);
-      const issue: SpecIssue = { severity: i.severity, file, ...(offset === undefined ? start : pos(offset)), path: formatPath(i.path), message: i.message };
+      const issue: SpecIssue = {
+        severity: i.severity,
+        file,
+        ...(offset === undefined ? start : pos(offset)),
+        path: formatPath(i.path),
+        message: i.message,
+      };
       if (key !== undefined) issue.key = key;
       return issue;
     });
@@ -198,7 +210,10 @@ function loadPod(raw: Record<string, unknown>, ctx: DocCtx, key: string | undefi
   const perContainer = (['initContainers', 'containers'] as const).flatMap((list) =>
     (pod.spec[list] ?? []).flatMap((c, ci) => [
       ['spec', list, ci, 'image'] as FieldPath,
-      ...(c.ports ?? []).flatMap((_, pi) => [['spec', list, ci, 'ports', pi, 'hostPort'] as FieldPath, ['spec', list, ci, 'ports', pi, 'containerPort'] as FieldPath]),
+      ...(c.ports ?? []).flatMap((_, pi) => [
+        ['spec', list, ci, 'ports', pi, 'hostPort'] as FieldPath,
+        ['spec', list, ci, 'ports', pi, 'containerPort'] as FieldPath,
+      ]),
     ]),
   );
   loaded.positions = positionsOf(ctx, [['metadata', 'name'], ['metadata', 'annotations', NETWORKS_ANNOTATION], ...perContainer]);
@@ -219,14 +234,24 @@ function loadNetwork(raw: Record<string, unknown>, ctx: DocCtx, key: string | un
   const subnets = ipamSubnets(network.spec.plugins);
   for (const s of subnets) {
     if (cidrRange(s.cidr) === undefined) {
-      checks.push({ severity: 'error', path: ['spec', 'plugins', ...s.path], message: `"${s.cidr}" is not a subnet in CIDR notation (e.g. 10.88.0.0/16 or fd00:88::/64)` });
+      checks.push({
+        severity: 'error',
+        path: ['spec', 'plugins', ...s.path],
+        message: `"${s.cidr}" is not a subnet in CIDR notation (e.g. 10.88.0.0/16 or fd00:88::/64)`,
+      });
     }
   }
-  for (const p of ipamRangeProblems(network.spec.plugins)) checks.push({ severity: 'error', path: ['spec', 'plugins', ...p.path], message: p.message });
+  for (const p of ipamRangeProblems(network.spec.plugins))
+    checks.push({ severity: 'error', path: ['spec', 'plugins', ...p.path], message: p.message });
   network.spec.plugins.forEach((plugin, i) => {
     for (const k of Object.keys(plugin)) {
       if (k === 'runtimeConfig' || k.startsWith('cni.dev/')) {
-        checks.push({ severity: 'warning', path: ['spec', 'plugins', i, k], message: `"${k}" is reserved: the runtime sets it on every call and this value is overwritten`, atKey: true });
+        checks.push({
+          severity: 'warning',
+          path: ['spec', 'plugins', i, k],
+          message: `"${k}" is reserved: the runtime sets it on every call and this value is overwritten`,
+          atKey: true,
+        });
       }
     }
   });
@@ -246,7 +271,10 @@ function loadNetwork(raw: Record<string, unknown>, ctx: DocCtx, key: string | un
     ...subnets.map((s) => ['spec', 'plugins', ...s.path]),
     ...bridgeNames(network.spec.plugins).map((b) => ['spec', 'plugins', b.index, 'bridge']),
     // for the plugin-path check the reconciler and `berth validate` add (see ResolveOptions)
-    ...network.spec.plugins.flatMap((_p, i) => [['spec', 'plugins', i, 'type'], ['spec', 'plugins', i, 'ipam', 'type']]),
+    ...network.spec.plugins.flatMap((_p, i) => [
+      ['spec', 'plugins', i, 'type'],
+      ['spec', 'plugins', i, 'ipam', 'type'],
+    ]),
   ]);
   return loaded;
 }

@@ -26,18 +26,60 @@ export const MAX_DNS_SEARCH_LIST_CHARS = 2048;
 
 /** fieldRef paths of container env the kubelet fills in (and berth with it). */
 export const ENV_FIELD_PATHS = [
-  'metadata.name', 'metadata.namespace', 'metadata.uid', "metadata.labels['<KEY>']", "metadata.annotations['<KEY>']",
-  'spec.nodeName', 'spec.serviceAccountName', 'status.hostIP', 'status.hostIPs', 'status.podIP', 'status.podIPs',
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  "metadata.labels['<KEY>']",
+  "metadata.annotations['<KEY>']",
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.hostIP',
+  'status.hostIPs',
+  'status.podIP',
+  'status.podIPs',
 ] as const;
 const PLAIN_ENV_FIELD_PATHS = new Set(ENV_FIELD_PATHS.filter((p) => !p.includes('[')));
 
 /** Signals lifecycle.stopSignal takes on Linux (the API server's list). */
 export const LINUX_STOP_SIGNALS = [
-  'SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCLD', 'SIGCONT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGIO', 'SIGIOT',
-  'SIGKILL', 'SIGPIPE', 'SIGPOLL', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTKFLT', 'SIGSTOP', 'SIGSYS', 'SIGTERM',
-  'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ',
-  ...Array.from({ length: 15 }, (_, i) => `SIGRTMIN+${i + 1}`), 'SIGRTMIN',
-  ...Array.from({ length: 14 }, (_, i) => `SIGRTMAX-${14 - i}`), 'SIGRTMAX',
+  'SIGABRT',
+  'SIGALRM',
+  'SIGBUS',
+  'SIGCHLD',
+  'SIGCLD',
+  'SIGCONT',
+  'SIGFPE',
+  'SIGHUP',
+  'SIGILL',
+  'SIGINT',
+  'SIGIO',
+  'SIGIOT',
+  'SIGKILL',
+  'SIGPIPE',
+  'SIGPOLL',
+  'SIGPROF',
+  'SIGPWR',
+  'SIGQUIT',
+  'SIGSEGV',
+  'SIGSTKFLT',
+  'SIGSTOP',
+  'SIGSYS',
+  'SIGTERM',
+  'SIGTRAP',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGURG',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGVTALRM',
+  'SIGWINCH',
+  'SIGXCPU',
+  'SIGXFSZ',
+  ...Array.from({ length: 15 }, (_, i) => `SIGRTMIN+${i + 1}`),
+  'SIGRTMIN',
+  ...Array.from({ length: 14 }, (_, i) => `SIGRTMAX-${14 - i}`),
+  'SIGRTMAX',
 ] as const;
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -46,7 +88,7 @@ const isIP = (s: string): boolean => Validator.isValidIPv4String(s)[0] || Valida
 /** Why `name` is not an IANA service name (a port name), in the API server's words, or undefined. */
 export function portNameProblem(name: string): string | undefined {
   if (name.length === 0 || name.length > 15) return 'must be no more than 15 characters';
-  if (!/^[-a-z0-9]+$/.test(name)) return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+  if (!/^[-a-z0-9]+$/.test(name)) return 'must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)';
   if (!/[a-z]/.test(name)) return 'must contain at least one letter (a-z)';
   if (name.includes('--')) return 'must not contain consecutive hyphens';
   if (name.startsWith('-') || name.endsWith('-')) return 'must not begin or end with a hyphen';
@@ -56,7 +98,8 @@ export function portNameProblem(name: string): string | undefined {
 /** Why `s` is not a DNS-1123 subdomain (≤ 253 characters), or undefined. */
 export function subdomainProblem(s: string): string | undefined {
   if (s.length > 253) return 'must be no more than 253 characters';
-  if (!DNS1123_SUBDOMAIN.test(s)) return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+  if (!DNS1123_SUBDOMAIN.test(s))
+    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
   return undefined;
 }
 
@@ -105,14 +148,18 @@ export function checkPodApi(pod: Pod): RawIssue[] {
 
   // a user namespace of the pod's own and the host's namespaces do not go together (the API server's validateHostUsers)
   if (spec.hostUsers === false) {
-    for (const f of ['hostNetwork', 'hostPID', 'hostIPC'] as const) if (spec[f]) error(['spec', f], 'may not be true when `hostUsers` is false');
+    for (const f of ['hostNetwork', 'hostPID', 'hostIPC'] as const)
+      if (spec[f]) error(['spec', f], 'may not be true when `hostUsers` is false');
   }
 
   // hostname / FQDN
   if (spec.setHostnameAsFQDN && !spec.hostNetwork) {
     const fqdn = podFqdn(pod, podOwnHostname(pod));
     if (fqdn && fqdn.length > MAX_FQDN_LENGTH) {
-      error(['spec', 'setHostnameAsFQDN'], `the pod's FQDN "${fqdn}" is ${fqdn.length} characters; a hostname set from it can have at most ${MAX_FQDN_LENGTH} (shorten spec.hostname or spec.subdomain)`);
+      error(
+        ['spec', 'setHostnameAsFQDN'],
+        `the pod's FQDN "${fqdn}" is ${fqdn.length} characters; a hostname set from it can have at most ${MAX_FQDN_LENGTH} (shorten spec.hostname or spec.subdomain)`,
+      );
     }
   }
 
@@ -127,19 +174,28 @@ export function checkPodApi(pod: Pod): RawIssue[] {
 
   // DNS
   const dns = spec.dnsConfig;
-  if (spec.dnsPolicy === 'None' && !(dns?.nameservers?.length)) {
-    error(dns ? ['spec', 'dnsConfig', 'nameservers'] : ['spec', 'dnsPolicy'], 'dnsPolicy None needs at least one nameserver in spec.dnsConfig.nameservers');
+  if (spec.dnsPolicy === 'None' && !dns?.nameservers?.length) {
+    error(
+      dns ? ['spec', 'dnsConfig', 'nameservers'] : ['spec', 'dnsPolicy'],
+      'dnsPolicy None needs at least one nameserver in spec.dnsConfig.nameservers',
+    );
   }
   if (dns) {
     const ns = dns.nameservers ?? [];
-    if (ns.length > MAX_DNS_NAMESERVERS) error(['spec', 'dnsConfig', 'nameservers'], `must not have more than ${MAX_DNS_NAMESERVERS} nameservers (has ${ns.length})`);
+    if (ns.length > MAX_DNS_NAMESERVERS)
+      error(['spec', 'dnsConfig', 'nameservers'], `must not have more than ${MAX_DNS_NAMESERVERS} nameservers (has ${ns.length})`);
     ns.forEach((n, i) => {
       if (!isIP(n)) error(['spec', 'dnsConfig', 'nameservers', i], `"${n}" must be a valid IP address`);
     });
     const searches = dns.searches ?? [];
-    if (searches.length > MAX_DNS_SEARCH_PATHS) error(['spec', 'dnsConfig', 'searches'], `must not have more than ${MAX_DNS_SEARCH_PATHS} search paths (has ${searches.length})`);
+    if (searches.length > MAX_DNS_SEARCH_PATHS)
+      error(['spec', 'dnsConfig', 'searches'], `must not have more than ${MAX_DNS_SEARCH_PATHS} search paths (has ${searches.length})`);
     const chars = searches.join(' ').length;
-    if (chars > MAX_DNS_SEARCH_LIST_CHARS) error(['spec', 'dnsConfig', 'searches'], `must not have more than ${MAX_DNS_SEARCH_LIST_CHARS} characters (including spaces) in the search list (has ${chars})`);
+    if (chars > MAX_DNS_SEARCH_LIST_CHARS)
+      error(
+        ['spec', 'dnsConfig', 'searches'],
+        `must not have more than ${MAX_DNS_SEARCH_LIST_CHARS} characters (including spaces) in the search list (has ${chars})`,
+      );
     searches.forEach((s, i) => {
       const bad = subdomainProblem(s.replace(/\.$/, ''));
       if (bad) error(['spec', 'dnsConfig', 'searches', i], bad);
@@ -151,9 +207,14 @@ export function checkPodApi(pod: Pod): RawIssue[] {
 
   // pod-level resources (pod-resources.ts); one PID namespace is the host's or the pod's
   checkPodResources(pod, error);
-  if (spec.shareProcessNamespace && spec.hostPID) error(['spec', 'shareProcessNamespace'], 'ShareProcessNamespace and HostPID cannot both be enabled');
+  if (spec.shareProcessNamespace && spec.hostPID)
+    error(['spec', 'shareProcessNamespace'], 'ShareProcessNamespace and HostPID cannot both be enabled');
   // berth's pause runs in the host's user namespace: apps in a pod user namespace cannot join its PID namespace
-  if (spec.shareProcessNamespace && spec.hostUsers === false) error(['spec', 'shareProcessNamespace'], 'is not supported by berth together with `hostUsers: false`: the pod\'s pause process (which holds the shared PID namespace) does not run in the pod\'s user namespace yet');
+  if (spec.shareProcessNamespace && spec.hostUsers === false)
+    error(
+      ['spec', 'shareProcessNamespace'],
+      "is not supported by berth together with `hostUsers: false`: the pod's pause process (which holds the shared PID namespace) does not run in the pod's user namespace yet",
+    );
 
   const lists: Array<['containers' | 'initContainers', Container[]]> = [
     ['initContainers', spec.initContainers ?? []],
@@ -170,7 +231,13 @@ export function checkPodApi(pod: Pod): RawIssue[] {
 
 type ErrorFn = (path: FieldPath, message: string, atKey?: boolean) => void;
 
-function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContainers', at: (...rest: Array<string | number>) => FieldPath, error: ErrorFn): void {
+function checkContainer(
+  pod: Pod,
+  c: Container,
+  list: 'containers' | 'initContainers',
+  at: (...rest: Array<string | number>) => FieldPath,
+  error: ErrorFn,
+): void {
   // ports: names are IANA service names, unique in the container
   const portNames = new Map<string, number>();
   (c.ports ?? []).forEach((p, pi) => {
@@ -185,12 +252,16 @@ function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContai
   // resources: names berth knows, quantities ≥ 0, requests ≤ limits
   const limits = c.resources?.limits ?? {};
   const requests = c.resources?.requests ?? {};
-  for (const [kind, values] of [['limits', limits], ['requests', requests]] as const) {
+  for (const [kind, values] of [
+    ['limits', limits],
+    ['requests', requests],
+  ] as const) {
     for (const [name, q] of Object.entries(values)) {
       const path = at('resources', kind, name);
       if (!STANDARD_RESOURCES.has(name)) {
         if (name.startsWith('hugepages-')) error(path, `${name} is not supported by berth: it does not reserve huge pages for apps`, true);
-        else if (name.includes('/')) error(path, `extended resource "${name}" is not supported by berth: it needs a device plugin, which berth does not run`, true);
+        else if (name.includes('/'))
+          error(path, `extended resource "${name}" is not supported by berth: it needs a device plugin, which berth does not run`, true);
         else error(path, `"${name}" is not a resource name: use cpu, memory or ephemeral-storage`, true);
         continue;
       }
@@ -200,16 +271,19 @@ function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContai
   for (const [name, req] of Object.entries(requests)) {
     const lim = limits[name];
     if (lim === undefined || !STANDARD_RESOURCES.has(name)) continue;
-    if (quantityValue(name, req) > quantityValue(name, lim)) error(at('resources', 'requests', name), `must be less than or equal to ${name} limit of ${lim}`);
+    if (quantityValue(name, req) > quantityValue(name, lim))
+      error(at('resources', 'requests', name), `must be less than or equal to ${name} limit of ${lim}`);
   }
 
   // restartPolicy: sidecars only
-  if (c.restartPolicy !== undefined && list === 'containers') error(at('restartPolicy'), 'may not be set for non-init containers (a container restartPolicy makes an init container a sidecar)');
+  if (c.restartPolicy !== undefined && list === 'containers')
+    error(at('restartPolicy'), 'may not be set for non-init containers (a container restartPolicy makes an init container a sidecar)');
 
   // resizePolicy: one per resource, cpu or memory
   const resized = new Set<string>();
   (c.resizePolicy ?? []).forEach((r, ri) => {
-    if (r.resourceName !== 'cpu' && r.resourceName !== 'memory') error(at('resizePolicy', ri, 'resourceName'), `must be "cpu" or "memory", not "${r.resourceName}"`);
+    if (r.resourceName !== 'cpu' && r.resourceName !== 'memory')
+      error(at('resizePolicy', ri, 'resourceName'), `must be "cpu" or "memory", not "${r.resourceName}"`);
     if (resized.has(r.resourceName)) error(at('resizePolicy', ri, 'resourceName'), `"${r.resourceName}" is listed twice`);
     resized.add(r.resourceName);
   });
@@ -234,7 +308,8 @@ function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContai
   const stop = c.lifecycle?.stopSignal;
   if (stop !== undefined) {
     if (!pod.spec.os) error(['spec', 'os', 'name'], 'must be set when lifecycle.stopSignal is used (the API server asks for it)');
-    if (!(LINUX_STOP_SIGNALS as readonly string[]).includes(stop)) error(at('lifecycle', 'stopSignal'), `"${stop}" is not a Linux signal name (e.g. SIGTERM, SIGINT, SIGQUIT, SIGUSR1)`);
+    if (!(LINUX_STOP_SIGNALS as readonly string[]).includes(stop))
+      error(at('lifecycle', 'stopSignal'), `"${stop}" is not a Linux signal name (e.g. SIGTERM, SIGINT, SIGQUIT, SIGUSR1)`);
   }
 
   // env fieldRef paths and resourceFieldRef divisors
@@ -247,7 +322,8 @@ function checkContainer(pod: Pod, c: Container, list: 'containers' | 'initContai
     const r = e.valueFrom?.resourceFieldRef;
     if (r?.divisor !== undefined) {
       const allowed = r.resource.endsWith('.cpu') ? CPU_DIVISORS : BYTE_DIVISORS;
-      if (!allowed.includes(String(r.divisor))) error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'divisor'), `must be one of ${allowed.join(', ')} for ${r.resource}`);
+      if (!allowed.includes(String(r.divisor)))
+        error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'divisor'), `must be one of ${allowed.join(', ')} for ${r.resource}`);
     }
   });
 }

@@ -48,7 +48,9 @@ export function aggregateContainerRequests(pod: Pod): Partial<Record<PodLevelRes
 }
 
 /** The pod's cpu (cores) and memory (bytes) limits and requests after the API server's defaulting; undefined without spec.resources. */
-export function podLevelResources(pod: Pod): { limits: Partial<Record<PodLevelResource, number>>; requests: Partial<Record<PodLevelResource, number>> } | undefined {
+export function podLevelResources(
+  pod: Pod,
+): { limits: Partial<Record<PodLevelResource, number>>; requests: Partial<Record<PodLevelResource, number>> } | undefined {
   const res = pod.spec.resources;
   if (!res) return undefined;
   const limits: Partial<Record<PodLevelResource, number>> = {};
@@ -76,7 +78,11 @@ export function checkPodResources(pod: Pod, error: ErrorFn): void {
     for (const [name, q] of Object.entries(res[kind] ?? {})) {
       const path: FieldPath = ['spec', 'resources', kind, name];
       if (!(POD_LEVEL_RESOURCES as readonly string[]).includes(name)) {
-        error(path, `"${name}" is not supported at pod level: the API server takes ${POD_LEVEL_RESOURCES.join(' and ')} (set ${name} per container)`, true);
+        error(
+          path,
+          `"${name}" is not supported at pod level: the API server takes ${POD_LEVEL_RESOURCES.join(' and ')} (set ${name} per container)`,
+          true,
+        );
       } else if (value(q) < 0) error(path, 'must be greater than or equal to 0');
     }
   }
@@ -84,7 +90,8 @@ export function checkPodResources(pod: Pod, error: ErrorFn): void {
   for (const r of POD_LEVEL_RESOURCES) {
     const req = res.requests?.[r];
     const lim = res.limits?.[r];
-    if (req !== undefined && lim !== undefined && value(req) > value(lim)) error(['spec', 'resources', 'requests', r], `must be less than or equal to ${r} limit of ${lim}`);
+    if (req !== undefined && lim !== undefined && value(req) > value(lim))
+      error(['spec', 'resources', 'requests', r], `must be less than or equal to ${r} limit of ${lim}`);
   }
   const aggregate = aggregateContainerRequests(pod);
   for (const r of POD_LEVEL_RESOURCES) {
@@ -96,10 +103,16 @@ export function checkPodResources(pod: Pod, error: ErrorFn): void {
     // a defaulted pod request (from the aggregate) above the pod limit
     const lim = res.limits?.[r];
     if (podReq === undefined && lim !== undefined && (eff.requests[r] ?? 0) > value(lim)) {
-      error(['spec', 'resources', 'limits', r], `must be greater than or equal to aggregate container requests of ${show(r, eff.requests[r]!)}`);
+      error(
+        ['spec', 'resources', 'limits', r],
+        `must be greater than or equal to aggregate container requests of ${show(r, eff.requests[r]!)}`,
+      );
     }
   }
-  for (const [list, containers] of [['initContainers', pod.spec.initContainers ?? []], ['containers', pod.spec.containers]] as const) {
+  for (const [list, containers] of [
+    ['initContainers', pod.spec.initContainers ?? []],
+    ['containers', pod.spec.containers],
+  ] as const) {
     containers.forEach((c, ci) => {
       for (const r of POD_LEVEL_RESOURCES) {
         const ctrLim = c.resources?.limits?.[r];

@@ -49,7 +49,10 @@ export const ObjectMeta = z
 
 export const EnvVar = z
   .object({
-    name: z.string().min(1).regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, 'must be a C identifier-like environment variable name'),
+    name: z
+      .string()
+      .min(1)
+      .regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, 'must be a C identifier-like environment variable name'),
     value: z.string().optional(),
     valueFrom: z
       .object({
@@ -168,7 +171,10 @@ const GrpcAction = z.object({ port: z.number().int().min(1).max(65535), service:
  * pointer: SetDefaults_Probe): 0 becomes the kubelet's default (period 10, timeout 1,
  * success 1, failure 3); negative values are invalid.
  */
-const ProbeDefaulted = z.preprocess((v) => (v === 0 ? undefined : v), z.number().int().min(0, 'must be greater than or equal to 0').optional());
+const ProbeDefaulted = z.preprocess(
+  (v) => (v === 0 ? undefined : v),
+  z.number().int().min(0, 'must be greater than or equal to 0').optional(),
+);
 
 export const Probe = z
   .object({
@@ -186,7 +192,12 @@ export const Probe = z
   .strict();
 
 const LifecycleHandler = z
-  .object({ exec: ExecAction.optional(), httpGet: HttpGet.optional(), tcpSocket: TcpSocket.optional(), sleep: z.object({ seconds: z.number().int() }).strict().optional() })
+  .object({
+    exec: ExecAction.optional(),
+    httpGet: HttpGet.optional(),
+    tcpSocket: TcpSocket.optional(),
+    sleep: z.object({ seconds: z.number().int() }).strict().optional(),
+  })
   .strict();
 
 export const Container = z
@@ -245,7 +256,10 @@ export const Volume = z
       .strict()
       .optional(),
     /** medium HugePages[-size] passes here and is refused with its reason (unsupported.ts) */
-    emptyDir: z.object({ medium: z.union([z.enum(['', 'Memory']), z.string().startsWith('HugePages')]).optional(), sizeLimit: Quantity.optional() }).strict().optional(),
+    emptyDir: z
+      .object({ medium: z.union([z.enum(['', 'Memory']), z.string().startsWith('HugePages')]).optional(), sizeLimit: Quantity.optional() })
+      .strict()
+      .optional(),
     /** files of pod metadata and container resources (reconciler/downward-api.ts; checked in spec/volume-checks.ts) */
     downwardAPI: z
       .object({
@@ -256,7 +270,10 @@ export const Volume = z
               .object({
                 path: z.string().min(1),
                 fieldRef: z.object({ fieldPath: z.string(), apiVersion: z.string().optional() }).strict().optional(),
-                resourceFieldRef: z.object({ resource: z.string(), containerName: z.string().optional(), divisor: Quantity.optional() }).strict().optional(),
+                resourceFieldRef: z
+                  .object({ resource: z.string(), containerName: z.string().optional(), divisor: Quantity.optional() })
+                  .strict()
+                  .optional(),
                 mode: z.number().int().min(0).max(0o777).optional(),
               })
               .strict(),
@@ -266,7 +283,10 @@ export const Volume = z
       .strict()
       .optional(),
     /** an OCI image mounted read-only and noexec (the kubelet's image volume) */
-    image: z.object({ reference: z.string().min(1), pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional() }).strict().optional(),
+    image: z
+      .object({ reference: z.string().min(1), pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -318,7 +338,10 @@ export const PodSpec = z
     /** no services on a single host: there are no service links to inject */
     enableServiceLinks: z.boolean().optional(),
     /** "linux"; "windows" is refused (unsupported.ts) */
-    os: z.object({ name: z.enum(['linux', 'windows']) }).strict().optional(),
+    os: z
+      .object({ name: z.enum(['linux', 'windows']) })
+      .strict()
+      .optional(),
     /** false: the pod's apps run in a user namespace of their own (runtime/userns.ts) */
     hostUsers: z.boolean().optional(),
     /** false only (there are no service account tokens to mount; true is refused in unsupported.ts) */

@@ -22,7 +22,13 @@ export function probeIssues(list: 'containers' | 'initContainers', ci: number, c
   const sidecar = list === 'initContainers' && c['restartPolicy'] === 'Always';
   if (list === 'initContainers' && !sidecar) {
     for (const f of [...PROBES, 'lifecycle'] as const) {
-      if (f in c) issues.push({ severity: 'error', path: at(f), message: `${f} must not be set for init containers that run to completion (only for sidecars, restartPolicy: Always)`, atKey: true });
+      if (f in c)
+        issues.push({
+          severity: 'error',
+          path: at(f),
+          message: `${f} must not be set for init containers that run to completion (only for sidecars, restartPolicy: Always)`,
+          atKey: true,
+        });
     }
     return issues;
   }
@@ -30,10 +36,19 @@ export function probeIssues(list: 'containers' | 'initContainers', ci: number, c
     const p = c[f];
     if (!isObject(p)) continue;
     if (f !== 'readinessProbe' && p['successThreshold'] !== undefined && p['successThreshold'] !== 1 && p['successThreshold'] !== 0) {
-      issues.push({ severity: 'error', path: at(f, 'successThreshold'), message: `must be 1 for a ${f === 'livenessProbe' ? 'liveness' : 'startup'} probe` });
+      issues.push({
+        severity: 'error',
+        path: at(f, 'successThreshold'),
+        message: `must be 1 for a ${f === 'livenessProbe' ? 'liveness' : 'startup'} probe`,
+      });
     }
     if (f === 'readinessProbe' && 'terminationGracePeriodSeconds' in p) {
-      issues.push({ severity: 'error', path: at(f, 'terminationGracePeriodSeconds'), message: 'must not be set for a readiness probe (it never stops the app)', atKey: true });
+      issues.push({
+        severity: 'error',
+        path: at(f, 'terminationGracePeriodSeconds'),
+        message: 'must not be set for a readiness probe (it never stops the app)',
+        atKey: true,
+      });
     }
   }
   const lc = c['lifecycle'];
@@ -44,7 +59,8 @@ export function probeIssues(list: 'containers' | 'initContainers', ci: number, c
         issues.push({
           severity: 'error',
           path: at('lifecycle', hook, 'tcpSocket'),
-          message: 'tcpSocket is not supported by berth as a lifecycle handler: the kubelet does not run it either (the API keeps it for compatibility only); use exec, httpGet or sleep',
+          message:
+            'tcpSocket is not supported by berth as a lifecycle handler: the kubelet does not run it either (the API keeps it for compatibility only); use exec, httpGet or sleep',
           atKey: true,
         });
       }

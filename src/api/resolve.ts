@@ -86,18 +86,31 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
   const netRef = (n: LoadedNetwork, path: FieldPath | string): string => at(n.source.file, positionOf(n, path));
   for (const net of candidates) {
     const blame = (path: FieldPath, message: string): void => {
-      const issue: SpecIssue = { severity: 'error', file: net.source.file, ...positionOf(net, path), path: formatPath(path), message, key: net.name };
+      const issue: SpecIssue = {
+        severity: 'error',
+        file: net.source.file,
+        ...positionOf(net, path),
+        path: formatPath(path),
+        message,
+        key: net.name,
+      };
       cross.push(issue);
       if (!rejected.has(net.name)) rejected.set(net.name, issue);
     };
     const nameTwin = accepted.find((n) => n.name === net.name);
     if (nameTwin) {
-      blame(['metadata', 'name'], `network "${net.name}" is already defined in ${netRef(nameTwin, ['metadata', 'name'])}; this definition is ignored`);
+      blame(
+        ['metadata', 'name'],
+        `network "${net.name}" is already defined in ${netRef(nameTwin, ['metadata', 'name'])}; this definition is ignored`,
+      );
       continue;
     }
     let ok = true;
     if (net.network.spec.default && defaultNet) {
-      blame(['spec', 'default'], `more than one default network: "${defaultNet.name}" (${netRef(defaultNet, ['spec', 'default'])}) is already the default`);
+      blame(
+        ['spec', 'default'],
+        `more than one default network: "${defaultNet.name}" (${netRef(defaultNet, ['spec', 'default'])}) is already the default`,
+      );
       ok = false;
     }
     for (const { index, bridge } of bridgeNames(net.conflist['plugins'])) {
@@ -105,7 +118,10 @@ export function resolveDesired(files: ParsedFile[], opts: ResolveOptions = {}): 
         const twin = bridgeNames(other.conflist['plugins']).find((b) => b.bridge === bridge);
         if (!twin) continue;
         const otherPath: FieldPath = ['spec', 'plugins', twin.index, 'bridge'];
-        blame(['spec', 'plugins', index, 'bridge'], `bridge "${bridge}" is already used by network "${other.name}" (${netRef(other, otherPath)}, ${formatPath(otherPath)})`);
+        blame(
+          ['spec', 'plugins', index, 'bridge'],
+          `bridge "${bridge}" is already used by network "${other.name}" (${netRef(other, otherPath)}, ${formatPath(otherPath)})`,
+        );
         ok = false;
       }
     }
@@ -240,7 +256,10 @@ function resolvePodNetworks(
     if (byName.has(ref.name)) continue;
     const invalid = whyInvalid(ref.name);
     if (invalid) problems.push(invalid);
-    else problems.push(`unknown network "${ref.name}": no Network document or CNI configuration list defines it (known: ${[...byName.keys()].join(', ') || 'none'})`);
+    else
+      problems.push(
+        `unknown network "${ref.name}": no Network document or CNI configuration list defines it (known: ${[...byName.keys()].join(', ') || 'none'})`,
+      );
   }
   if (problems.length > 0) return fail(ANNOTATION_PATH, problems.join('; '));
   return { networks: pod.networks.map((r) => ({ ...r })) };
@@ -248,7 +267,10 @@ function resolvePodNetworks(
 
 /** The first container image of `pod` whose reference `problem` refuses, as an issue. */
 function imageIssue(pod: LoadedPod, problem: (ref: string) => string | undefined): SpecIssue | undefined {
-  const lists = [['initContainers', pod.pod.spec.initContainers ?? []], ['containers', pod.pod.spec.containers]] as const;
+  const lists = [
+    ['initContainers', pod.pod.spec.initContainers ?? []],
+    ['containers', pod.pod.spec.containers],
+  ] as const;
   for (const [list, containers] of lists) {
     for (const [ci, c] of containers.entries()) {
       const why = problem(c.image);

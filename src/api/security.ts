@@ -84,7 +84,10 @@ export function checkSecurity(pod: Pod): RawIssue[] {
     if (seen.has(name)) error(at, `sysctl "${name}" is set twice`);
     seen.add(name);
     if (!(SAFE_SYSCTLS as readonly string[]).includes(name)) {
-      error(at, `sysctl "${name}" is not supported by berth: only the kubelet's safe sysctls are allowed (${SAFE_SYSCTLS.join(', ')}); others are not isolated from the host or other pods`);
+      error(
+        at,
+        `sysctl "${name}" is not supported by berth: only the kubelet's safe sysctls are allowed (${SAFE_SYSCTLS.join(', ')}); others are not isolated from the host or other pods`,
+      );
     } else if (spec.hostNetwork && name.startsWith('net.')) {
       error(at, `sysctl "${name}" cannot be set with hostNetwork: true: it would change the host's network namespace`);
     }
@@ -99,7 +102,10 @@ export function checkSecurity(pod: Pod): RawIssue[] {
       const sc = c.securityContext;
       (c.volumeMounts ?? []).forEach((m, mi) => {
         if (m.mountPropagation === 'Bidirectional' && !sc?.privileged) {
-          error(['spec', list, ci, 'volumeMounts', mi, 'mountPropagation'], 'Bidirectional mount propagation is available only to privileged containers');
+          error(
+            ['spec', list, ci, 'volumeMounts', mi, 'mountPropagation'],
+            'Bidirectional mount propagation is available only to privileged containers',
+          );
         }
       });
       if (!sc) return;
@@ -109,10 +115,12 @@ export function checkSecurity(pod: Pod): RawIssue[] {
       if (sc.allowPrivilegeEscalation === false) {
         if (sc.privileged) error(at('allowPrivilegeEscalation'), 'cannot set allowPrivilegeEscalation to false and privileged to true');
         const adds = (sc.capabilities?.add ?? []).map((x) => x.toUpperCase().replace(/^CAP_/, ''));
-        if (adds.includes('SYS_ADMIN')) error(at('allowPrivilegeEscalation'), 'cannot set allowPrivilegeEscalation to false and capabilities.add CAP_SYS_ADMIN');
+        if (adds.includes('SYS_ADMIN'))
+          error(at('allowPrivilegeEscalation'), 'cannot set allowPrivilegeEscalation to false and capabilities.add CAP_SYS_ADMIN');
       }
       // the API server's rule: an unmasked /proc only inside a user namespace of the pod's own
-      if (sc.procMount === 'Unmasked' && pod.spec.hostUsers !== false) error(at('procMount'), '`hostUsers` must be false to use `Unmasked`');
+      if (sc.procMount === 'Unmasked' && pod.spec.hostUsers !== false)
+        error(at('procMount'), '`hostUsers` must be false to use `Unmasked`');
     });
   }
   return issues;

@@ -31,9 +31,26 @@ const API_VOLUMES: Record<string, string> = {
 
 /** Other Kubernetes volume sources: valid in a cluster, but berth has no driver for them. */
 const OTHER_VOLUMES = [
-  'nfs', 'iscsi', 'glusterfs', 'rbd', 'cephfs', 'cinder', 'fc', 'flexVolume', 'flocker',
-  'awsElasticBlockStore', 'gcePersistentDisk', 'azureDisk', 'azureFile', 'vsphereVolume',
-  'quobyte', 'photonPersistentDisk', 'portworxVolume', 'scaleIO', 'storageos', 'gitRepo',
+  'nfs',
+  'iscsi',
+  'glusterfs',
+  'rbd',
+  'cephfs',
+  'cinder',
+  'fc',
+  'flexVolume',
+  'flocker',
+  'awsElasticBlockStore',
+  'gcePersistentDisk',
+  'azureDisk',
+  'azureFile',
+  'vsphereVolume',
+  'quobyte',
+  'photonPersistentDisk',
+  'portworxVolume',
+  'scaleIO',
+  'storageos',
+  'gitRepo',
 ];
 
 const API_POD_FIELDS: Record<string, string> = {
@@ -73,14 +90,29 @@ const UNSUPPORTED_POD_SECURITY_FIELDS: Record<string, string> = {
 };
 
 /** Read-only metadata an API server writes (kubeadm and `kubectl get -o yaml` leave it in files): accepted, no effect. */
-export const READ_ONLY_METADATA = ['creationTimestamp', 'resourceVersion', 'selfLink', 'generation', 'managedFields', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const;
+export const READ_ONLY_METADATA = [
+  'creationTimestamp',
+  'resourceVersion',
+  'selfLink',
+  'generation',
+  'managedFields',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+] as const;
 /** Metadata that only means something to controllers of an API server: accepted with a warning. */
 export const CONTROLLER_METADATA = ['ownerReferences', 'finalizers'] as const;
 
 /** Scheduling fields: accepted by the schema, reported as ignored. */
 export const SCHEDULING_FIELDS = [
-  'nodeSelector', 'affinity', 'tolerations', 'priorityClassName', 'priority', 'schedulerName',
-  'nodeName', 'topologySpreadConstraints', 'preemptionPolicy',
+  'nodeSelector',
+  'affinity',
+  'tolerations',
+  'priorityClassName',
+  'priority',
+  'schedulerName',
+  'nodeName',
+  'topologySpreadConstraints',
+  'preemptionPolicy',
 ] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -98,24 +130,36 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
   for (const field of SCHEDULING_FIELDS) {
     if (field in spec) issues.push({ severity: 'warning', path: ['spec', field], message: SCHEDULING_IGNORED, atKey: true });
   }
-  if ('schedulingGates' in spec) issues.push({ severity: 'warning', path: ['spec', 'schedulingGates'], message: SCHEDULING_IGNORED, atKey: true });
+  if ('schedulingGates' in spec)
+    issues.push({ severity: 'warning', path: ['spec', 'schedulingGates'], message: SCHEDULING_IGNORED, atKey: true });
   for (const [field, why] of Object.entries(UNSUPPORTED_POD_FIELDS)) {
     if (field in spec) issues.push({ severity: 'error', path: ['spec', field], message: `${field} ${why}`, atKey: true });
   }
   const os = spec['os'];
   if (isObject(os) && os['name'] === 'windows') {
-    issues.push({ severity: 'error', path: ['spec', 'os', 'name'], message: 'os.name "windows" is not supported by berth: berth runs Linux pods only (use "linux")' });
+    issues.push({
+      severity: 'error',
+      path: ['spec', 'os', 'name'],
+      message: 'os.name "windows" is not supported by berth: berth runs Linux pods only (use "linux")',
+    });
   }
   const psc = spec['securityContext'];
   if (isObject(psc)) {
     for (const [field, why] of Object.entries(UNSUPPORTED_POD_SECURITY_FIELDS)) {
-      if (field in psc) issues.push({ severity: 'error', path: ['spec', 'securityContext', field], message: `${field} ${why}`, atKey: true });
+      if (field in psc)
+        issues.push({ severity: 'error', path: ['spec', 'securityContext', field], message: `${field} ${why}`, atKey: true });
     }
   }
   const meta = raw['metadata'];
   if (isObject(meta)) {
     for (const field of CONTROLLER_METADATA) {
-      if (field in meta) issues.push({ severity: 'warning', path: ['metadata', field], message: 'ignored: only controllers of a Kubernetes API server act on it', atKey: true });
+      if (field in meta)
+        issues.push({
+          severity: 'warning',
+          path: ['metadata', field],
+          message: 'ignored: only controllers of a Kubernetes API server act on it',
+          atKey: true,
+        });
     }
   }
 
@@ -126,14 +170,28 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
       for (const key of Object.keys(vol)) {
         const api = API_VOLUMES[key];
         if (api !== undefined) {
-          issues.push({ severity: 'error', path: ['spec', 'volumes', i, key], message: `${api} ${NO_API_SERVER}; use a hostPath or emptyDir volume`, atKey: true });
+          issues.push({
+            severity: 'error',
+            path: ['spec', 'volumes', i, key],
+            message: `${api} ${NO_API_SERVER}; use a hostPath or emptyDir volume`,
+            atKey: true,
+          });
         } else if (OTHER_VOLUMES.includes(key)) {
-          issues.push({ severity: 'error', path: ['spec', 'volumes', i, key], message: `${key} volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume`, atKey: true });
+          issues.push({
+            severity: 'error',
+            path: ['spec', 'volumes', i, key],
+            message: `${key} volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume`,
+            atKey: true,
+          });
         }
       }
       const medium = isObject(vol['emptyDir']) ? vol['emptyDir']['medium'] : undefined;
       if (typeof medium === 'string' && medium.startsWith('HugePages')) {
-        issues.push({ severity: 'error', path: ['spec', 'volumes', i, 'emptyDir', 'medium'], message: `medium ${medium} is not supported by berth: berth does not reserve huge pages for pods; use medium Memory (a tmpfs) or the default (disk)` });
+        issues.push({
+          severity: 'error',
+          path: ['spec', 'volumes', i, 'emptyDir', 'medium'],
+          message: `medium ${medium} is not supported by berth: berth does not reserve huge pages for pods; use medium Memory (a tmpfs) or the default (disk)`,
+        });
       }
     });
   }
@@ -149,19 +207,37 @@ export function scanPod(raw: Record<string, unknown>): RawIssue[] {
       issues.push(...probeIssues(list, ci, c));
       const sc = c['securityContext'];
       if (isObject(sc) && 'windowsOptions' in sc) {
-        issues.push({ severity: 'error', path: ['spec', list, ci, 'securityContext', 'windowsOptions'], message: `windowsOptions ${WINDOWS_ONLY}`, atKey: true });
+        issues.push({
+          severity: 'error',
+          path: ['spec', list, ci, 'securityContext', 'windowsOptions'],
+          message: `windowsOptions ${WINDOWS_ONLY}`,
+          atKey: true,
+        });
       }
       if ('envFrom' in c) {
-        issues.push({ severity: 'error', path: ['spec', list, ci, 'envFrom'], message: `envFrom (configMaps and secrets) ${NO_API_SERVER}; list the variables under env`, atKey: true });
+        issues.push({
+          severity: 'error',
+          path: ['spec', list, ci, 'envFrom'],
+          message: `envFrom (configMaps and secrets) ${NO_API_SERVER}; list the variables under env`,
+          atKey: true,
+        });
       }
       const env = c['env'];
       if (!Array.isArray(env)) return;
       env.forEach((e: unknown, ei) => {
         if (!isObject(e) || !isObject(e['valueFrom'])) return;
         const from = e['valueFrom'];
-        for (const [key, what] of [['secretKeyRef', 'a secret'], ['configMapKeyRef', 'a configMap']] as const) {
+        for (const [key, what] of [
+          ['secretKeyRef', 'a secret'],
+          ['configMapKeyRef', 'a configMap'],
+        ] as const) {
           if (key in from) {
-            issues.push({ severity: 'error', path: ['spec', list, ci, 'env', ei, 'valueFrom', key], message: `${key} (${what}) ${NO_API_SERVER}; set value instead`, atKey: true });
+            issues.push({
+              severity: 'error',
+              path: ['spec', list, ci, 'env', ei, 'valueFrom', key],
+              message: `${key} (${what}) ${NO_API_SERVER}; set value instead`,
+              atKey: true,
+            });
           }
         }
       });

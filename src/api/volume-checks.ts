@@ -11,10 +11,23 @@ import { parseKubeQuantity } from './capability-args.js';
 export const VOLUME_SOURCES = ['hostPath', 'emptyDir', 'downwardAPI', 'image'] as const;
 
 /** fieldRef paths of a downwardAPI volume file (the API server's list for volumes). */
-export const DOWNWARD_VOLUME_FIELDS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'metadata.labels', 'metadata.annotations'] as const;
+export const DOWNWARD_VOLUME_FIELDS = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'metadata.labels',
+  'metadata.annotations',
+] as const;
 
 /** resourceFieldRef resources the kubelet fills in (hugepages are not offered by berth). */
-export const DOWNWARD_RESOURCES = ['limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage'] as const;
+export const DOWNWARD_RESOURCES = [
+  'limits.cpu',
+  'limits.memory',
+  'limits.ephemeral-storage',
+  'requests.cpu',
+  'requests.memory',
+  'requests.ephemeral-storage',
+] as const;
 
 const CPU_DIVISORS = ['1m', '1'];
 const BYTE_DIVISORS = ['1', '1k', '1M', '1G', '1T', '1P', '1E', '1Ki', '1Mi', '1Gi', '1Ti', '1Pi', '1Ei'];
@@ -48,15 +61,24 @@ export function checkVolumes(pod: Pod, error: (path: FieldPath, message: string)
         if (item.fieldRef) {
           const fp = item.fieldRef.fieldPath;
           if (!(DOWNWARD_VOLUME_FIELDS as readonly string[]).includes(fp) && !subscriptOf(fp)) {
-            error(at('fieldRef', 'fieldPath'), `"${fp}" is not supported in a downwardAPI volume: supported values: ${DOWNWARD_VOLUME_FIELDS.join(', ')}, metadata.labels['KEY'], metadata.annotations['KEY']`);
+            error(
+              at('fieldRef', 'fieldPath'),
+              `"${fp}" is not supported in a downwardAPI volume: supported values: ${DOWNWARD_VOLUME_FIELDS.join(', ')}, metadata.labels['KEY'], metadata.annotations['KEY']`,
+            );
           }
-          if (item.fieldRef.apiVersion !== undefined && item.fieldRef.apiVersion !== 'v1') error(at('fieldRef', 'apiVersion'), 'must be v1');
+          if (item.fieldRef.apiVersion !== undefined && item.fieldRef.apiVersion !== 'v1')
+            error(at('fieldRef', 'apiVersion'), 'must be v1');
         }
         const r = item.resourceFieldRef;
         if (r) {
           if (!r.containerName) error(at('resourceFieldRef', 'containerName'), 'required in a downwardAPI volume');
-          else if (!containers.has(r.containerName)) error(at('resourceFieldRef', 'containerName'), `no container named "${r.containerName}" in the pod`);
-          if (!(DOWNWARD_RESOURCES as readonly string[]).includes(r.resource)) error(at('resourceFieldRef', 'resource'), `"${r.resource}" is not supported: supported values: ${DOWNWARD_RESOURCES.join(', ')}`);
+          else if (!containers.has(r.containerName))
+            error(at('resourceFieldRef', 'containerName'), `no container named "${r.containerName}" in the pod`);
+          if (!(DOWNWARD_RESOURCES as readonly string[]).includes(r.resource))
+            error(
+              at('resourceFieldRef', 'resource'),
+              `"${r.resource}" is not supported: supported values: ${DOWNWARD_RESOURCES.join(', ')}`,
+            );
           else if (r.divisor !== undefined) {
             const allowed = r.resource.endsWith('.cpu') ? CPU_DIVISORS : BYTE_DIVISORS;
             const d = parseKubeQuantity(String(r.divisor));

@@ -32,7 +32,8 @@ export interface AciAppInfo {
 /** Annotations appc can carry: ACIdentifier names, first of each name. */
 export function appcAnnotations(map: Record<string, string> | undefined): Annotation[] {
   const out: Annotation[] = [];
-  for (const [name, value] of Object.entries(map ?? {})) if (AC_IDENTIFIER.test(name) && !out.some((a) => a.name === name)) out.push({ name, value });
+  for (const [name, value] of Object.entries(map ?? {}))
+    if (AC_IDENTIFIER.test(name) && !out.some((a) => a.name === name)) out.push({ name, value });
   return out;
 }
 
@@ -75,16 +76,26 @@ export function buildPodManifest(pod: Pod, apps: AciAppInfo[]): Record<string, u
     else if (v.emptyDir) volumes.push({ name: v.name, kind: 'empty', mode: '0777', uid: 0, gid: 0 });
   }
   for (const a of apps) {
-    for (const name of a.implicit ?? []) if (!volumes.some((v) => v.name === name)) volumes.push({ name, kind: 'empty', mode: '0777', uid: 0, gid: 0 });
+    for (const name of a.implicit ?? [])
+      if (!volumes.some((v) => v.name === name)) volumes.push({ name, kind: 'empty', mode: '0777', uid: 0, gid: 0 });
   }
   const known = new Set(volumes.map((v) => v.name as string));
   return {
     acVersion: AC_VERSION,
     acKind: 'PodManifest',
     apps: apps.map((a) => {
-      const mountPoints = ((a.manifest.app?.mountPoints as Array<{ name: string; path: string }> | undefined) ?? []).filter((m) => known.has(m.name));
-      const explicit = (a.container.volumeMounts ?? []).filter((m) => known.has(m.name)).map((m) => ({ volume: m.name, path: m.mountPath }));
-      const mounts = [...explicit, ...mountPoints.filter((m) => !explicit.some((e) => e.path === m.path || e.volume === m.name)).map((m) => ({ volume: m.name, path: m.path }))];
+      const mountPoints = ((a.manifest.app?.mountPoints as Array<{ name: string; path: string }> | undefined) ?? []).filter((m) =>
+        known.has(m.name),
+      );
+      const explicit = (a.container.volumeMounts ?? [])
+        .filter((m) => known.has(m.name))
+        .map((m) => ({ volume: m.name, path: m.mountPath }));
+      const mounts = [
+        ...explicit,
+        ...mountPoints
+          .filter((m) => !explicit.some((e) => e.path === m.path || e.volume === m.name))
+          .map((m) => ({ volume: m.name, path: m.path })),
+      ];
       const app = runtimeApp(a);
       return {
         name: a.container.name,

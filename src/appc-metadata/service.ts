@@ -60,7 +60,7 @@ export function hostAddressFor(ip: string): string | undefined {
       const bits = Number(a.cidr.split('/')[1]);
       const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
       const mine = ipv4(a.address)!;
-      if (mine !== n && ((mine & mask) >>> 0) === ((n & mask) >>> 0)) return a.address;
+      if (mine !== n && (mine & mask) >>> 0 === (n & mask) >>> 0) return a.address;
     }
   }
   return undefined;
@@ -181,7 +181,11 @@ export class AppcMetadataService {
   async register(p: PodMetadata): Promise<string> {
     if (this.closed) throw new BerthError('Unavailable', 'appc metadata service is stopped');
     const address = p.podIP ? hostAddressFor(p.podIP) : '127.0.0.1';
-    if (!address) throw new BerthError('FailedPrecondition', `appc metadata service: the host has no address on the network of pod IP ${p.podIP}, so the pod cannot reach it`);
+    if (!address)
+      throw new BerthError(
+        'FailedPrecondition',
+        `appc metadata service: the host has no address on the network of pod IP ${p.podIP}, so the pod cannot reach it`,
+      );
     const secret = await this.agentSecret();
     const token = createHmac('sha256', secret).update(`token\0${p.uid}`).digest('hex').slice(0, 32);
     const key = createHmac('sha512', secret).update(`hmac\0${p.uid}`).digest('hex');

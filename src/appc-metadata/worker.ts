@@ -111,7 +111,9 @@ export function metadataWorkerMain(load: (id: string) => unknown): void {
       if (!signer) return send(403, TEXT, 'unknown pod\n');
       const want = Buffer.from(sign(signer.key, uuid, content));
       const got = Buffer.from(form.get('signature') ?? '');
-      return want.length === got.length && crypto.timingSafeEqual(want, got) ? send(200, TEXT, '') : send(403, TEXT, 'signature mismatch\n');
+      return want.length === got.length && crypto.timingSafeEqual(want, got)
+        ? send(200, TEXT, '')
+        : send(403, TEXT, 'signature mismatch\n');
     });
     req.on('error', () => res.destroy());
   };

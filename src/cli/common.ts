@@ -30,11 +30,19 @@ export function addGlobalOptions(program: Command): Command {
     .option('--netns-dir <dir>', 'where network namespace handles live', DEFAULTS.netnsDir)
     .option('--concurrency <n>', 'pods set up at once', DEFAULTS.concurrency)
     .option('--pids-limit <n>', 'most processes and threads one app may have (0: no limit)', DEFAULTS.pidsLimit)
-    .option('--container-log-max-size <size>', "rotate an app's log when it reaches this size (as the kubelet)", DEFAULTS.containerLogMaxSize)
+    .option(
+      '--container-log-max-size <size>',
+      "rotate an app's log when it reaches this size (as the kubelet)",
+      DEFAULTS.containerLogMaxSize,
+    )
     .option('--container-log-max-files <n>', 'log files kept per app execution, the live one included (≥ 2)', DEFAULTS.containerLogMaxFiles)
     .option('--log-level <level>', 'trace, debug, info, warn, error', DEFAULTS.logLevel)
     .option('--debug', 'print stack traces with errors')
-    .addOption(new Option('--log-format <format>', 'json (NDJSON), text (human lines), auto: text on a terminal').choices(['auto', 'json', 'text']).default('auto'));
+    .addOption(
+      new Option('--log-format <format>', 'json (NDJSON), text (human lines), auto: text on a terminal')
+        .choices(['auto', 'json', 'text'])
+        .default('auto'),
+    );
 }
 
 /**

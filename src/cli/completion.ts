@@ -47,7 +47,13 @@ export async function complete(program: Command, words: string[], current: strin
   const { cmd, options, valueFor } = walk(program, words);
   const starts = (xs: string[]) => xs.filter((x) => x.startsWith(current));
   if (valueFor) return starts(valueFor.argChoices ?? (valueFor.long === '--output' ? ['wide', 'json', 'yaml', 'name', 'jsonpath='] : []));
-  if (current.startsWith('-')) return starts(options.filter((o) => !o.hidden && o.long).map((o) => o.long!).concat('--help'));
+  if (current.startsWith('-'))
+    return starts(
+      options
+        .filter((o) => !o.hidden && o.long)
+        .map((o) => o.long!)
+        .concat('--help'),
+    );
   const subs = visibleCommands(cmd).map((c) => c.name());
   if (subs.length) return starts(subs);
   if (takesPod(cmd)) return starts(await pods());

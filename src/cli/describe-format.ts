@@ -98,7 +98,9 @@ function envLines(c: Container, pod: Pod, rec: PodRecord, ips: string[], node: D
     if (!from) {
       (e.value ?? '').split('\n').forEach((s, i) => out.push(i === 0 ? `      ${e.name}:\t${s}` : `      \t${s}`));
     } else if (from.fieldRef) {
-      out.push(`      ${e.name}:\t${fieldValue(from.fieldRef.fieldPath, pod, rec, ips, node.node)} (${from.fieldRef.apiVersion ?? 'v1'}:${from.fieldRef.fieldPath})`);
+      out.push(
+        `      ${e.name}:\t${fieldValue(from.fieldRef.fieldPath, pod, rec, ips, node.node)} (${from.fieldRef.apiVersion ?? 'v1'}:${from.fieldRef.fieldPath})`,
+      );
     } else if (from.resourceFieldRef) {
       const r = from.resourceFieldRef;
       const [kind, name] = r.resource.split('.') as [string, string];
@@ -137,12 +139,26 @@ function portLines(c: Container): string[] {
   const ports = c.ports ?? [];
   const p = ports.map((x) => `${x.containerPort}/${x.protocol ?? 'TCP'}`).join(', ');
   const h = ports.map((x) => `${x.hostPort ?? 0}/${x.protocol ?? 'TCP'}`).join(', ');
-  return [p.includes(',') ? `    Ports:\t${p}` : `    Port:\t${orNone(p)}`, h.includes(',') ? `    Host Ports:\t${h}` : `    Host Port:\t${orNone(h)}`];
+  return [
+    p.includes(',') ? `    Ports:\t${p}` : `    Port:\t${orNone(p)}`,
+    h.includes(',') ? `    Host Ports:\t${h}` : `    Host Port:\t${orNone(h)}`,
+  ];
 }
 
-function stateLines(name: string, s: { kind: 'running'; startedAt?: number } | { kind: 'waiting'; reason?: string | null; message?: string | null } | { kind: 'terminated'; reason?: string; message?: string; exitCode: number; startedAt?: number; finishedAt?: number }): string[] {
+function stateLines(
+  name: string,
+  s:
+    | { kind: 'running'; startedAt?: number }
+    | { kind: 'waiting'; reason?: string | null; message?: string | null }
+    | { kind: 'terminated'; reason?: string; message?: string; exitCode: number; startedAt?: number; finishedAt?: number },
+): string[] {
   if (s.kind === 'running') return [`    ${name}:\tRunning`, ...(s.startedAt ? [`      Started:\t${rfc1123z(s.startedAt)}`] : [])];
-  if (s.kind === 'waiting') return [`    ${name}:\tWaiting`, ...(s.reason ? [`      Reason:\t${s.reason}`] : []), ...(s.message ? [`      Message:\t${s.message}`] : [])];
+  if (s.kind === 'waiting')
+    return [
+      `    ${name}:\tWaiting`,
+      ...(s.reason ? [`      Reason:\t${s.reason}`] : []),
+      ...(s.message ? [`      Message:\t${s.message}`] : []),
+    ];
   return [
     `    ${name}:\tTerminated`,
     ...(s.reason ? [`      Reason:\t${s.reason}`] : []),
@@ -157,7 +173,12 @@ const exitReason = (code: number, reason?: string) => reason ?? (code === 0 ? 'C
 
 function containerLines(c: Container, init: boolean, input: DescribeInput): string[] {
   const { rec, row, live } = input;
-  const a = rec.apps[c.name] as (PodRecord['apps'][string] & { ready?: boolean; lastExit?: { exitCode: number; finishedAt: number; reason?: string; message?: string } | null }) | undefined;
+  const a = rec.apps[c.name] as
+    | (PodRecord['apps'][string] & {
+        ready?: boolean;
+        lastExit?: { exitCode: number; finishedAt: number; reason?: string; message?: string } | null;
+      })
+    | undefined;
   const l = live[c.name];
   const appRow = row.apps.find((x) => x.name === c.name);
   const out = [`  ${c.name}:`];
@@ -176,36 +197,90 @@ function containerLines(c: Container, init: boolean, input: DescribeInput): stri
     out.push(...stateLines('State', { kind: 'running', ...(startedAt ? { startedAt } : {}) }));
   } else if (ran && !again) {
     const code = l.exitCode ?? -1;
-    out.push(...stateLines('State', { kind: 'terminated', exitCode: code, reason: exitReason(code, l.reason ?? lastExit?.reason), ...(lastExit?.message ? { message: lastExit.message } : {}), ...(l.startedAt ? { startedAt: l.startedAt } : {}), ...(l.finishedAt ? { finishedAt: l.finishedAt } : {}) }));
+    out.push(
+      ...stateLines('State', {
+        kind: 'terminated',
+        exitCode: code,
+        reason: exitReason(code, l.reason ?? lastExit?.reason),
+        ...(lastExit?.message ? { message: lastExit.message } : {}),
+        ...(l.startedAt ? { startedAt: l.startedAt } : {}),
+        ...(l.finishedAt ? { finishedAt: l.finishedAt } : {}),
+      }),
+    );
   } else if (initCompleted && !again) {
     const code = lastExit?.exitCode ?? 0;
-    out.push(...stateLines('State', { kind: 'terminated', exitCode: code, reason: exitReason(code, lastExit?.reason), ...(lastExit?.finishedAt ? { finishedAt: lastExit.finishedAt } : {}) }));
+    out.push(
+      ...stateLines('State', {
+        kind: 'terminated',
+        exitCode: code,
+        reason: exitReason(code, lastExit?.reason),
+        ...(lastExit?.finishedAt ? { finishedAt: lastExit.finishedAt } : {}),
+      }),
+    );
   } else {
     const reason =
       appRow?.reason ??
-      (a?.lastError?.reason === 'ErrImagePull' ? (a.state === 'backoff' ? 'ImagePullBackOff' : 'ErrImagePull') : a?.state === 'backoff' && (a.backoffMs ?? 0) > 0 ? 'CrashLoopBackOff' : null) ??
+      (a?.lastError?.reason === 'ErrImagePull'
+        ? a.state === 'backoff'
+          ? 'ImagePullBackOff'
+          : 'ErrImagePull'
+        : a?.state === 'backoff' && (a.backoffMs ?? 0) > 0
+          ? 'CrashLoopBackOff'
+          : null) ??
       (!init && (rec.pod.spec.initContainers?.length ?? 0) > 0 && !rec.initDone ? 'PodInitializing' : 'ContainerCreating');
     out.push(...stateLines('State', { kind: 'waiting', reason, message: a?.lastError?.message ?? null }));
   }
   // the previous execution's end, when the app was restarted (the current one is State)
   const restarts = a?.restartCount ?? 0;
-  if (lastExit && lastExit.finishedAt > 0 && (l?.state === 'running' || a?.state === 'backoff' || a?.state === 'starting') && restarts > 0) {
-    out.push(...stateLines('Last State', { kind: 'terminated', exitCode: lastExit.exitCode, reason: exitReason(lastExit.exitCode, lastExit.reason), ...(lastExit.message ? { message: lastExit.message } : {}), finishedAt: lastExit.finishedAt }));
+  if (
+    lastExit &&
+    lastExit.finishedAt > 0 &&
+    (l?.state === 'running' || a?.state === 'backoff' || a?.state === 'starting') &&
+    restarts > 0
+  ) {
+    out.push(
+      ...stateLines('Last State', {
+        kind: 'terminated',
+        exitCode: lastExit.exitCode,
+        reason: exitReason(lastExit.exitCode, lastExit.reason),
+        ...(lastExit.message ? { message: lastExit.message } : {}),
+        finishedAt: lastExit.finishedAt,
+      }),
+    );
   }
   const ready = typeof a?.ready === 'boolean' ? a.ready && l?.state === 'running' : l?.state === 'running';
   out.push(`    Ready:\t${ready || (initCompleted && !again) ? 'True' : 'False'}`);
   out.push(`    Restart Count:\t${restarts}`);
   const lim = c.resources?.limits ?? {};
   const req = c.resources?.requests ?? {};
-  if (Object.keys(lim).length) out.push('    Limits:', ...Object.keys(lim).sort().map((k) => `      ${k}:\t${lim[k]}`));
-  if (Object.keys(req).length) out.push('    Requests:', ...Object.keys(req).sort().map((k) => `      ${k}:\t${req[k]}`));
+  if (Object.keys(lim).length)
+    out.push(
+      '    Limits:',
+      ...Object.keys(lim)
+        .sort()
+        .map((k) => `      ${k}:\t${lim[k]}`),
+    );
+  if (Object.keys(req).length)
+    out.push(
+      '    Requests:',
+      ...Object.keys(req)
+        .sort()
+        .map((k) => `      ${k}:\t${req[k]}`),
+    );
   if (c.livenessProbe) out.push(`    Liveness:\t${describeProbe(c.livenessProbe)}`);
   if (c.readinessProbe) out.push(`    Readiness:\t${describeProbe(c.readinessProbe)}`);
   if (c.startupProbe) out.push(`    Startup:\t${describeProbe(c.startupProbe)}`);
   out.push(...envLines(c, rec.pod, rec, row.ips, input));
   const mounts = [...(c.volumeMounts ?? [])].sort((x, y) => x.mountPath.localeCompare(y.mountPath));
   if (mounts.length === 0) out.push('    Mounts:\t<none>');
-  else out.push('    Mounts:', ...mounts.map((m) => `      ${m.mountPath} from ${m.name} (${[m.readOnly ? 'ro' : 'rw', ...(m.subPath ? [`path="${m.subPath}"`] : [])].join(',')})`));
+  else
+    out.push(
+      '    Mounts:',
+      ...mounts.map(
+        (m) =>
+          `      ${m.mountPath} from ${m.name} (${[m.readOnly ? 'ro' : 'rw', ...(m.subPath ? [`path="${m.subPath}"`] : [])].join(',')})`,
+      ),
+    );
   return out;
 }
 
@@ -214,15 +289,30 @@ function volumeLines(volumes: Volume[]): string[] {
   const out = ['Volumes:'];
   for (const v of volumes) {
     out.push(`  ${v.name}:`);
-    if (v.hostPath) out.push('    Type:\tHostPath (bare host directory volume)', `    Path:\t${v.hostPath.path}`, `    HostPathType:\t${v.hostPath.type || '<none>'}`);
-    else if (v.emptyDir) out.push("    Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)", `    Medium:\t${v.emptyDir.medium ?? ''}`, `    SizeLimit:\t${v.emptyDir.sizeLimit !== undefined && String(v.emptyDir.sizeLimit) !== '0' ? String(v.emptyDir.sizeLimit) : '<unset>'}`);
+    if (v.hostPath)
+      out.push(
+        '    Type:\tHostPath (bare host directory volume)',
+        `    Path:\t${v.hostPath.path}`,
+        `    HostPathType:\t${v.hostPath.type || '<none>'}`,
+      );
+    else if (v.emptyDir)
+      out.push(
+        "    Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)",
+        `    Medium:\t${v.emptyDir.medium ?? ''}`,
+        `    SizeLimit:\t${v.emptyDir.sizeLimit !== undefined && String(v.emptyDir.sizeLimit) !== '0' ? String(v.emptyDir.sizeLimit) : '<unset>'}`,
+      );
     else if (v.downwardAPI) {
       out.push('    Type:\tDownwardAPI (a volume populated by information about the pod)', '    Items:');
       for (const i of v.downwardAPI.items ?? []) {
         if (i.fieldRef) out.push(`      ${i.fieldRef.fieldPath} -> ${i.path}`);
         if (i.resourceFieldRef) out.push(`      ${i.resourceFieldRef.resource} -> ${i.path}`);
       }
-    } else if (v.image) out.push('    Type:\tImage (a container image or OCI artifact)', `    Reference:\t${v.image.reference}`, `    PullPolicy:\t${v.image.pullPolicy ?? ''}`);
+    } else if (v.image)
+      out.push(
+        '    Type:\tImage (a container image or OCI artifact)',
+        `    Reference:\t${v.image.reference}`,
+        `    PullPolicy:\t${v.image.pullPolicy ?? ''}`,
+      );
     else out.push('    Type:\t<unknown>');
   }
   return out;
@@ -272,8 +362,22 @@ export function formatDescribe(input: DescribeInput): string {
   if (pod.spec.priority !== undefined) out.push(`Priority:\t${pod.spec.priority}`);
   if (pod.spec.priorityClassName) out.push(`Priority Class Name:\t${pod.spec.priorityClassName}`);
   out.push(`Node:\t${input.node}`, `Start Time:\t${rfc1123z(rec.createdAt)}`);
-  out.push(...multiline('Labels', Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`)));
-  out.push(...multiline('Annotations', Object.keys(annotations).sort().map((k) => `${k}: ${annotations[k]}`)));
+  out.push(
+    ...multiline(
+      'Labels',
+      Object.keys(labels)
+        .sort()
+        .map((k) => `${k}=${labels[k]}`),
+    ),
+  );
+  out.push(
+    ...multiline(
+      'Annotations',
+      Object.keys(annotations)
+        .sort()
+        .map((k) => `${k}: ${annotations[k]}`),
+    ),
+  );
   if (input.terminating) out.push(`Status:\tTerminating`, `Termination Grace Period:\t${pod.spec.terminationGracePeriodSeconds ?? 30}s`);
   else out.push(`Status:\t${phase}`);
   // berth's one-word status when it says more than the phase (CrashLoopBackOff, InvalidSpec…)
@@ -284,7 +388,8 @@ export function formatDescribe(input: DescribeInput): string {
   out.push(`IP:\t${ips[0] ?? ''}`);
   if (ips.length === 0) out.push('IPs:\t<none>');
   else out.push('IPs:', ...ips.map((ip) => `  IP:\t${ip}`));
-  if (pod.spec.initContainers?.length) out.push('Init Containers:', ...pod.spec.initContainers.flatMap((c) => containerLines(c, true, input)));
+  if (pod.spec.initContainers?.length)
+    out.push('Init Containers:', ...pod.spec.initContainers.flatMap((c) => containerLines(c, true, input)));
   out.push('Containers:', ...pod.spec.containers.flatMap((c) => containerLines(c, false, input)));
   // the kubelet's pod conditions, from what the host shows
   const pastSandbox = !['pending', 'init', 'pulling', 'verifying', 'rendering', 'sandbox', 'terminated'].includes(rec.phase);
@@ -307,7 +412,14 @@ export function formatDescribe(input: DescribeInput): string {
   out.push(...volumeLines(pod.spec.volumes ?? []));
   out.push(`QoS Class:\t${qosClass(pod)}`);
   const sel = pod.spec.nodeSelector ?? {};
-  out.push(...multiline('Node-Selectors', Object.keys(sel).sort().map((k) => `${k}=${sel[k]}`)));
+  out.push(
+    ...multiline(
+      'Node-Selectors',
+      Object.keys(sel)
+        .sort()
+        .map((k) => `${k}=${sel[k]}`),
+    ),
+  );
   const tolerations = (pod.spec.tolerations ?? []).map((t) => {
     const x = t as { key?: string; operator?: string; value?: string; effect?: string; tolerationSeconds?: number };
     return `${x.key ?? ''}${x.value ? `=${x.value}` : ''}${x.effect ? `:${x.effect}` : ''}${x.operator === 'Exists' ? ' op=Exists' : ''}${x.tolerationSeconds !== undefined ? ` for ${x.tolerationSeconds}s` : ''}`;

@@ -15,7 +15,15 @@ export const EXIT_TABLE = [
   '3 usage error, or the host is not in a state the command can run in (another berth holds the state dir, a tool is missing), or an internal error',
 ];
 
-const FAILED: ReadonlySet<ErrorCode> = new Set(['NotFound', 'Unavailable', 'DeadlineExceeded', 'PermissionDenied', 'Canceled', 'Unimplemented', 'AlreadyExists']);
+const FAILED: ReadonlySet<ErrorCode> = new Set([
+  'NotFound',
+  'Unavailable',
+  'DeadlineExceeded',
+  'PermissionDenied',
+  'Canceled',
+  'Unimplemented',
+  'AlreadyExists',
+]);
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

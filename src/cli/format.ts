@@ -5,7 +5,14 @@ import { relaxedPath } from './jsonpath.js';
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /**
@@ -42,7 +49,10 @@ export function restartsText(r: Pick<PodStatusRow, 'restarts' | 'lastRestartAt'>
 
 /** PORTS of `-o wide`: `8080->80/TCP` for a hostPort, `80/TCP` for a containerPort alone. */
 export function portsText(r: Pick<PodStatusRow, 'ports'>): string {
-  const parts = r.ports.map((p) => `${p.hostPort !== null ? `${p.hostIP && p.hostIP !== '0.0.0.0' ? `${p.hostIP}:` : ''}${p.hostPort}->` : ''}${p.containerPort}/${p.protocol}`);
+  const parts = r.ports.map(
+    (p) =>
+      `${p.hostPort !== null ? `${p.hostIP && p.hostIP !== '0.0.0.0' ? `${p.hostIP}:` : ''}${p.hostPort}->` : ''}${p.containerPort}/${p.protocol}`,
+  );
   return [...new Set(parts)].join(',') || '<none>';
 }
 
@@ -83,7 +93,10 @@ export function widths(rows: string[][]): number[] {
 }
 
 export function tableLine(r: string[], w: number[]): string {
-  return r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(Math.max(w[i] ?? 0, c.length) + 3))).join('').trimEnd();
+  return r
+    .map((c, i) => (i === r.length - 1 ? c : c.padEnd(Math.max(w[i] ?? 0, c.length) + 3)))
+    .join('')
+    .trimEnd();
 }
 
 /** The `status` table; `noHeaders` leaves out the header line. */

@@ -79,7 +79,10 @@ export function createLogger(level: string, toStderr: boolean, destination?: { w
   // a destination of berth's own (the progress display) gets every record as NDJSON
   if (destination) return pino({ level, base: {}, timestamp: pino.stdTimeFunctions.isoTime }, destination) as unknown as Logger;
   const fd = toStderr ? 2 : 1;
-  if (useHumanLines(logFormat, fd)) return pino({ level, base: {}, timestamp: pino.stdTimeFunctions.isoTime }, humanStream(fd, level)) as unknown as Logger;
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: fd, sync: true })) as unknown as Logger;
+  if (useHumanLines(logFormat, fd))
+    return pino({ level, base: {}, timestamp: pino.stdTimeFunctions.isoTime }, humanStream(fd, level)) as unknown as Logger;
+  return pino(
+    { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: fd, sync: true }),
+  ) as unknown as Logger;
 }
-

@@ -105,7 +105,12 @@ function parseBracket(inner: string, source: string): Seg {
     if (!cmp) return { k: 'filter', left: parsePath(expr, source), op: undefined, right: undefined };
     const rhs = cmp[3]!.trim();
     const lit = parseLiteral(rhs, source);
-    return { k: 'filter', left: parsePath(cmp[1]!.trim(), source), op: cmp[2]!, right: lit !== undefined ? { lit } : parsePath(rhs, source) };
+    return {
+      k: 'filter',
+      left: parsePath(cmp[1]!.trim(), source),
+      op: cmp[2]!,
+      right: lit !== undefined ? { lit } : parsePath(rhs, source),
+    };
   }
   if (/^(["']).*\1$/s.test(s)) return { k: 'field', name: unquote(s, source) };
   if (/^-?\d*:-?\d*(:-?\d+)?$/.test(s)) {
@@ -218,11 +223,15 @@ function apply(seg: Seg, v: unknown, root: unknown): unknown[] {
       return children(v);
     case 'indices':
       if (!Array.isArray(v)) return [];
-      return seg.list.map((n) => (n < 0 ? v.length + n : n)).filter((n) => n >= 0 && n < v.length).map((n) => v[n]);
+      return seg.list
+        .map((n) => (n < 0 ? v.length + n : n))
+        .filter((n) => n >= 0 && n < v.length)
+        .map((n) => v[n]);
     case 'slice': {
       if (!Array.isArray(v)) return [];
       const len = v.length;
-      const norm = (n: number | undefined, dflt: number) => (n === undefined ? dflt : n < 0 ? Math.max(len + n, seg.step < 0 ? -1 : 0) : Math.min(n, seg.step < 0 ? len - 1 : len));
+      const norm = (n: number | undefined, dflt: number) =>
+        n === undefined ? dflt : n < 0 ? Math.max(len + n, seg.step < 0 ? -1 : 0) : Math.min(n, seg.step < 0 ? len - 1 : len);
       const out: unknown[] = [];
       if (seg.step > 0) for (let i = norm(seg.start, 0); i < norm(seg.end, len); i += seg.step) out.push(v[i]);
       else for (let i = norm(seg.start, len - 1); i > norm(seg.end, -1); i += seg.step) out.push(v[i]);
@@ -246,7 +255,8 @@ function evalPath(p: Path, root: unknown, cur: unknown): unknown[] {
   return nodes;
 }
 
-const text = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const text = (v: unknown): string =>
+  v === null || v === undefined ? '' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 
 function render(nodes: Node[], root: unknown, cur: unknown): string {
   let out = '';
@@ -271,6 +281,9 @@ export function relaxedPath(expr: string): (item: unknown) => unknown[] {
   const e = expr.trim();
   const inner = e.startsWith('{') && e.endsWith('}') ? e.slice(1, -1).trim() : e;
   if (inner === '') throw fail(expr, 'empty path');
-  const path = parsePath(inner.startsWith('.') || inner.startsWith('[') || inner.startsWith('$') || inner.startsWith('@') ? inner : `.${inner}`, expr);
+  const path = parsePath(
+    inner.startsWith('.') || inner.startsWith('[') || inner.startsWith('$') || inner.startsWith('@') ? inner : `.${inner}`,
+    expr,
+  );
   return (item) => evalPath(path, item, item);
 }

@@ -11,6 +11,8 @@ export function lazyPort<T extends AsyncPort<T>>(load: () => Promise<T>): T {
   return new Proxy({} as T, {
     get: (_target, prop) =>
       // a Proxy is not a thenable: `await host.images` must not look for a `then` method
-      prop === 'then' ? undefined : (...args: unknown[]) => impl().then((i) => (i[prop as keyof T] as (...a: unknown[]) => Promise<unknown>).apply(i, args)),
+      prop === 'then'
+        ? undefined
+        : (...args: unknown[]) => impl().then((i) => (i[prop as keyof T] as (...a: unknown[]) => Promise<unknown>).apply(i, args)),
   });
 }

@@ -32,14 +32,21 @@ const quote = (v: unknown): string => {
  * Pure, for tests; `stacks` adds the error's stack on the lines below.
  */
 export function humanMessage(log: Record<string, unknown>, stacks = false): string {
-  const who = [log.podName, log.app !== undefined ? `app=${String(log.app)}` : undefined, log.podName === undefined && log.component !== undefined ? String(log.component) : undefined].filter((x) => x !== undefined);
+  const who = [
+    log.podName,
+    log.app !== undefined ? `app=${String(log.app)}` : undefined,
+    log.podName === undefined && log.component !== undefined ? String(log.component) : undefined,
+  ].filter((x) => x !== undefined);
   const parts: string[] = [];
   if (who.length) parts.push(`${who.join(' ')}:`);
   parts.push(String(log.msg ?? ''));
   const rest = Object.entries(log).filter(([k, v]) => !PLACED.has(k) && v !== undefined);
   if (rest.length) parts.push(rest.map(([k, v]) => `${k}=${quote(v)}`).join(' '));
   const err = log.err as ErrLike | undefined;
-  const why = [typeof log.reason === 'string' ? log.reason : typeof err?.code === 'string' && err.code !== 'Internal' ? err.code : undefined, typeof err?.message === 'string' ? err.message : undefined].filter(Boolean);
+  const why = [
+    typeof log.reason === 'string' ? log.reason : typeof err?.code === 'string' && err.code !== 'Internal' ? err.code : undefined,
+    typeof err?.message === 'string' ? err.message : undefined,
+  ].filter(Boolean);
   let line = parts.join(' ');
   if (why.length) line += ` — ${why.join(': ')}`;
   if (stacks && typeof err?.stack === 'string') line += `\n${err.stack}`;
@@ -67,7 +74,13 @@ function prettyModule(): PinoPretty {
 
 function prettyOptions(level: string): PrettyOptions {
   const stacks = level === 'debug' || level === 'trace';
-  return { colorize: prettyModule().isColorSupported, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', hideObject: true, messageFormat: (log) => humanMessage(log, stacks) };
+  return {
+    colorize: prettyModule().isColorSupported,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname',
+    hideObject: true,
+    messageFormat: (log) => humanMessage(log, stacks),
+  };
 }
 
 /** The destination stream for a human-readable logger on `fd`. */
@@ -82,7 +95,8 @@ export function humanFormatter(level: string): (record: Record<string, unknown>)
 
 /** `--log-format`: auto means text when the destination is a terminal. */
 export function useHumanLines(format: string, fd: 1 | 2): boolean {
-  if (!LOG_FORMATS.includes(format as LogFormat)) throw new BerthError('InvalidArgument', `--log-format: "${format}" is not one of ${LOG_FORMATS.join(', ')}`);
+  if (!LOG_FORMATS.includes(format as LogFormat))
+    throw new BerthError('InvalidArgument', `--log-format: "${format}" is not one of ${LOG_FORMATS.join(', ')}`);
   if (format === 'auto') return Boolean((fd === 1 ? process.stdout : process.stderr).isTTY);
   return format === 'text';
 }

@@ -7,7 +7,11 @@ import type { Command } from 'commander';
 import { visibleCommands } from './completion.js';
 
 /** roff-escape a line of text (backslashes, leading dots and quotes). */
-const esc = (s: string) => s.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-');
+const esc = (s: string) =>
+  s
+    .replace(/\\/g, '\\e')
+    .replace(/^([.'])/gm, '\\&$1')
+    .replace(/-/g, '\\-');
 
 function helpOf(cmd: Command): string {
   let out = '';
@@ -42,7 +46,10 @@ export function renderMan(program: Command, version: string, date: string, secti
   for (const { path, cmd } of walk(program)) {
     lines.push(`.SS berth ${path.join(' ')}`, '.nf', esc(helpOf(cmd).trimEnd()), '.fi');
   }
-  lines.push('.SH EXIT STATUS', ...sections.exitStatus.flatMap((l) => ['.TP', esc(l.split(' ')[0]!), esc(l.split(' ').slice(1).join(' '))]));
+  lines.push(
+    '.SH EXIT STATUS',
+    ...sections.exitStatus.flatMap((l) => ['.TP', esc(l.split(' ')[0]!), esc(l.split(' ').slice(1).join(' '))]),
+  );
   lines.push('.SH FILES', ...sections.files.flatMap((l) => ['.TP', esc(l.split(' ')[0]!), esc(l.split(' ').slice(1).join(' '))]));
   lines.push('.SH SEE ALSO', 'crun(1), runc(8), conmon(8), podman\\-kube\\-play(1)');
   return `${lines.join('\n')}\n`;

@@ -72,7 +72,12 @@ export function formatSummary(s: OnceSummary): string {
   const out = [line(head), ...cells.map(line)];
   const failed = s.pods.filter((p) => !p.converged && p.why);
   if (failed.length) out.push('', ...failed.map((p) => `${p.namespace}/${p.name}: ${p.why}`));
-  const counts = (['created', 'updated', 'deleted', 'unchanged', 'invalid'] as const).map((c) => [c, s.pods.filter((p) => p.change === c).length] as const).filter(([, n]) => n > 0);
-  out.push('', `${RESULT[s.exitCode] ?? `exit ${s.exitCode}`}: ${counts.map(([c, n]) => `${n} ${c}`).join(', ') || 'no pods'}${s.issues.length ? `, ${s.issues.length} input problem${s.issues.length > 1 ? 's' : ''}` : ''}`);
+  const counts = (['created', 'updated', 'deleted', 'unchanged', 'invalid'] as const)
+    .map((c) => [c, s.pods.filter((p) => p.change === c).length] as const)
+    .filter(([, n]) => n > 0);
+  out.push(
+    '',
+    `${RESULT[s.exitCode] ?? `exit ${s.exitCode}`}: ${counts.map(([c, n]) => `${n} ${c}`).join(', ') || 'no pods'}${s.issues.length ? `, ${s.issues.length} input problem${s.issues.length > 1 ? 's' : ''}` : ''}`,
+  );
   return `${out.join('\n')}\n`;
 }

@@ -22,14 +22,22 @@ export function baseProgram(): Command {
     });
 
   // Global options once, in `berth --help`; every subcommand's help points there.
-  addGlobalOptions(program).addHelpText('afterAll', ({ command }) => (command === program ? '' : '\nGlobal options (--state-dir, --spec-dir, --config-dir, --log-level, --log-format, …): see berth --help'));
-  program.addHelpText('after', examples([
-    ['converge the host to the pods in /etc/podspecs once, with a summary table', 'berth reconcile --once'],
-    ['run as the host agent (what contrib/berth.service starts)', 'berth reconcile'],
-    ['any command against a test installation: every path is a flag', 'berth status --state-dir /tmp/b/state --run-dir /tmp/b/run --spec-dir /tmp/b/specs'],
-    ['machine-readable logs on a terminal too', 'berth reconcile --once --log-format json 2>&1 | jq .msg'],
-    ['the help of one command, with its examples', 'berth help logs'],
-  ]));
+  addGlobalOptions(program).addHelpText('afterAll', ({ command }) =>
+    command === program ? '' : '\nGlobal options (--state-dir, --spec-dir, --config-dir, --log-level, --log-format, …): see berth --help',
+  );
+  program.addHelpText(
+    'after',
+    examples([
+      ['converge the host to the pods in /etc/podspecs once, with a summary table', 'berth reconcile --once'],
+      ['run as the host agent (what contrib/berth.service starts)', 'berth reconcile'],
+      [
+        'any command against a test installation: every path is a flag',
+        'berth status --state-dir /tmp/b/state --run-dir /tmp/b/run --spec-dir /tmp/b/specs',
+      ],
+      ['machine-readable logs on a terminal too', 'berth reconcile --once --log-format json 2>&1 | jq .msg'],
+      ['the help of one command, with its examples', 'berth help logs'],
+    ]),
+  );
 
   return program;
 }

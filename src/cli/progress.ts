@@ -62,7 +62,8 @@ export class ProgressModel {
       case 'pod state': {
         const p = this.pod(key, now);
         const state = String(r.state);
-        if (state === 'setupBackoff') this.set(p, 'back-off', `${why}${typeof r.retryInMs === 'number' ? ` (retry in ${secs(r.retryInMs)})` : ''}`, now);
+        if (state === 'setupBackoff')
+          this.set(p, 'back-off', `${why}${typeof r.retryInMs === 'number' ? ` (retry in ${secs(r.retryInMs)})` : ''}`, now);
         else if (state === 'failed') this.set(p, 'failed', why, now);
         else this.set(p, state, state === 'pulling' ? '' : p.word === state ? p.detail : '', now);
         if (state !== 'pulling') p.layers.clear();
@@ -99,7 +100,8 @@ export class ProgressModel {
         parts.push(`${mb(ls.reduce((n, l) => n + l.bytes, 0))}/${mb(ls.reduce((n, l) => n + l.size, 0))}, ${done}/${ls.length} layers`);
       }
       if (p.detail) parts.push(p.detail);
-      if (p.apps.size && !['pulling', 'verifying', 'rendering', 'sandbox', 'attaching'].includes(p.word)) parts.push([...p.apps].map(([a, s]) => `${a} ${s}`).join(', '));
+      if (p.apps.size && !['pulling', 'verifying', 'rendering', 'sandbox', 'attaching'].includes(p.word))
+        parts.push([...p.apps].map(([a, s]) => `${a} ${s}`).join(', '));
       const line = `${p.key.padEnd(w)}  ${p.word.padEnd(12)} ${parts.join('  ')}${parts.length ? '  ' : ''}${secs(now - p.since)}`;
       return line.length > width ? `${line.slice(0, Math.max(1, width - 1))}…` : line;
     });

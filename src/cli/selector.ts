@@ -6,9 +6,7 @@
  */
 import { BerthError } from '../common/errors.js';
 
-export type Requirement =
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | '!exists' };
+export type Requirement = { key: string; op: 'in' | 'notin'; values: string[] } | { key: string; op: 'exists' | '!exists' };
 
 export type Selector = Requirement[];
 
@@ -22,7 +20,8 @@ function checkKey(text: string, key: string): string {
   const slash = key.indexOf('/');
   const [prefix, name] = slash >= 0 ? [key.slice(0, slash), key.slice(slash + 1)] : [undefined, key];
   if (!NAME.test(name)) throw bad(text, `"${key}" is not a label key (name: alphanumerics, '-', '_', '.', at most 63)`);
-  if (prefix !== undefined && (prefix.length > 253 || !PREFIX.test(prefix))) throw bad(text, `"${key}": the prefix must be a DNS subdomain`);
+  if (prefix !== undefined && (prefix.length > 253 || !PREFIX.test(prefix)))
+    throw bad(text, `"${key}": the prefix must be a DNS subdomain`);
   return key;
 }
 

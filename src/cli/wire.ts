@@ -26,14 +26,20 @@ import { DEFAULTS, layoutOf, pidsLimitOf, type GlobalOptions } from './globals.j
 export { createLogger, DEFAULTS, layoutOf, setLogFormat, type GlobalOptions } from './globals.js';
 
 /** `readOnly`: for commands that only look (status, describe, --dry-run): nothing is written on the host. */
-export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly?: boolean; pullProgress?: Host['pullProgress'] } = {}): Promise<Host> {
+export async function createHost(
+  o: GlobalOptions,
+  log: Logger,
+  opts: { readOnly?: boolean; pullProgress?: Host['pullProgress'] } = {},
+): Promise<Host> {
   const layout = layoutOf(o);
   if (!opts.readOnly) await secureHostDirs(layout, log);
   const ociRuntime = await resolveOciRuntime({ name: o.runtime, runDir: layout.runDir, ...(opts.readOnly ? { readOnly: true } : {}) });
   return {
     layout,
     // loaded on first use: status, describe, exec never touch images
-    images: lazyPort<ImageService>(async () => (await import('../image/index.js')).createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log })),
+    images: lazyPort<ImageService>(async () =>
+      (await import('../image/index.js')).createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
+    ),
     cni: cniOf(o, layout, log, { agent: true }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({
@@ -44,14 +50,23 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
       seccompDir: join(layout.configDir, 'seccomp'),
       clock: systemClock,
       // the agent rotates the apps' logs (kubelet's container log manager); read-only commands do not
-      ...(opts.readOnly ? {} : { logRotation: logRotationOf(o.containerLogMaxSize ?? DEFAULTS.containerLogMaxSize, o.containerLogMaxFiles ?? DEFAULTS.containerLogMaxFiles) }),
+      ...(opts.readOnly
+        ? {}
+        : {
+            logRotation: logRotationOf(
+              o.containerLogMaxSize ?? DEFAULTS.containerLogMaxSize,
+              o.containerLogMaxFiles ?? DEFAULTS.containerLogMaxFiles,
+            ),
+          }),
     }),
     bridges: new IpBridgeManager(log),
     clock: systemClock,
     log,
     events: opts.readOnly ? discardEvents : new FileEventSink({ layout, clock: systemClock, log }),
     // listeners open when a pod with ACI apps is registered: a read-only command opens none
-    ...(opts.readOnly ? {} : { appcMetadata: new (await import('../appc-metadata/service.js')).AppcMetadataService({ stateDir: layout.stateDir, log }) }),
+    ...(opts.readOnly
+      ? {}
+      : { appcMetadata: new (await import('../appc-metadata/service.js')).AppcMetadataService({ stateDir: layout.stateDir, log }) }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
     pullProgress: opts.pullProgress ?? ignorePullProgress,
   };
@@ -62,7 +77,13 @@ export async function createHost(o: GlobalOptions, log: Logger, opts: { readOnly
  * leftovers removed); otherwise for asking only (`validate` runs VERSION, nothing else).
  */
 export function cniOf(o: GlobalOptions, layout: Layout, log: Logger, opts: { agent?: boolean } = {}): Cni {
-  return createCni({ cacheDir: cniCacheDir(layout), pluginPaths: o.cniPluginDir, exec: new ExecCni(), log, ...(opts.agent ? { pinBridges: true, iptables: new HostIptables() } : {}) });
+  return createCni({
+    cacheDir: cniCacheDir(layout),
+    pluginPaths: o.cniPluginDir,
+    exec: new ExecCni(),
+    log,
+    ...(opts.agent ? { pinBridges: true, iptables: new HostIptables() } : {}),
+  });
 }
 
 /** How CNI plugins are found and run on this host (`berth net` shows where a type was found). */

@@ -213,7 +213,11 @@ export class CniRuntime implements Cni {
   /** Issue 14 item 10: temporary files of interrupted cache writes, removed (see ResultCache). */
   async removeStaleCacheFiles(minAgeMs?: number): Promise<string[]> {
     const removed = await this.cache.removeStaleTempFiles(minAgeMs);
-    if (removed.length) this.log.info({ files: removed, dir: this.cache.resultsDir, event: 'cni.cacheTempRemoved' }, 'removed temporary files of interrupted cni cache writes');
+    if (removed.length)
+      this.log.info(
+        { files: removed, dir: this.cache.resultsDir, event: 'cni.cacheTempRemoved' },
+        'removed temporary files of interrupted cni cache writes',
+      );
     return removed;
   }
 
@@ -236,14 +240,20 @@ export class CniRuntime implements Cni {
     try {
       out = await this.invoke('VERSION', { type }, { cniVersion: CURRENT_CNI_VERSION }, rt, signal, this.log, env);
     } catch (err) {
-      if (err instanceof CniError && /unknown CNI_COMMAND: VERSION/.test(err.msg)) return { cniVersion: '0.1.0', supportedVersions: ['0.1.0'] };
+      if (err instanceof CniError && /unknown CNI_COMMAND: VERSION/.test(err.msg))
+        return { cniVersion: '0.1.0', supportedVersions: ['0.1.0'] };
       throw err;
     }
     let info: { cniVersion?: unknown; supportedVersions?: unknown };
     try {
       info = JSON.parse(out) as typeof info;
     } catch (err) {
-      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse VERSION result: ${errorMessage(err)}`, plugin: type, verb: 'VERSION' });
+      throw new CniError({
+        cniCode: CniCode.DecodingFailure,
+        msg: `failed to parse VERSION result: ${errorMessage(err)}`,
+        plugin: type,
+        verb: 'VERSION',
+      });
     }
     const cniVersion = typeof info.cniVersion === 'string' ? info.cniVersion : '';
     if (Array.isArray(info.supportedVersions)) {
@@ -260,7 +270,10 @@ export class CniRuntime implements Cni {
    * plugin file, across agent runs, until the file changes (version-cache.ts). Never throws for
    * a plugin's sake; `field` is `type` or `ipam.type`.
    */
-  async pluginProblems(list: NetworkConfigList, signal?: AbortSignal): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>> {
+  async pluginProblems(
+    list: NetworkConfigList,
+    signal?: AbortSignal,
+  ): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>> {
     type Problem = { index: number; field: 'type' | 'ipam.type'; message: string };
     // the plugins are independent: ask them side by side, report in the list's order
     const perPlugin = await Promise.all(
@@ -287,12 +300,19 @@ export class CniRuntime implements Cni {
             await this.versions.set(path, info);
           } catch (err) {
             if (codeOf(err) === 'Canceled') throw err;
-            return [...out, { index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${errorMessage(err)}` }];
+            return [
+              ...out,
+              { index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not answer VERSION: ${errorMessage(err)}` },
+            ];
           }
         }
         const v = list.cniVersion || '0.1.0';
         if (!info.supportedVersions.includes(v)) {
-          out.push({ index, field: 'type', message: `plugin "${plugin.type}" (${path}) does not support cniVersion ${JSON.stringify(v)} (it supports ${info.supportedVersions.join(', ')})` });
+          out.push({
+            index,
+            field: 'type',
+            message: `plugin "${plugin.type}" (${path}) does not support cniVersion ${JSON.stringify(v)} (it supports ${info.supportedVersions.join(', ')})`,
+          });
         }
         return out;
       }),
@@ -420,7 +440,10 @@ export class CniRuntime implements Cni {
     try {
       const removed = await removeIpMasqLeftovers(this.iptables, { network: list.name, containerId: rt.containerId, families }, log);
       if (removed.length) {
-        log.warn({ ifName: rt.ifName, ips: cachedIps ?? [], removed, event: 'cni.ipMasqLeftovers' }, 'removed masquerade rules the plugin left behind (its interface was gone)');
+        log.warn(
+          { ifName: rt.ifName, ips: cachedIps ?? [], removed, event: 'cni.ipMasqLeftovers' },
+          'removed masquerade rules the plugin left behind (its interface was gone)',
+        );
       }
     } catch (err) {
       log.warn({ err, ifName: rt.ifName, ips: cachedIps ?? [] }, 'could not remove masquerade rules the plugin left behind');
@@ -440,7 +463,13 @@ export class CniRuntime implements Cni {
     const errors: unknown[] = [];
     for (const a of await this.getCachedAttachments()) {
       if (a.networkName !== list.name || valid.has(`${a.containerId}\0${a.ifName}`)) continue;
-      const rt: RuntimeConf = { containerId: a.containerId, netns: a.netns, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs };
+      const rt: RuntimeConf = {
+        containerId: a.containerId,
+        netns: a.netns,
+        ifName: a.ifName,
+        args: a.cniArgs,
+        capabilityArgs: a.capabilityArgs,
+      };
       try {
         await this.del(list, rt, signal);
         log.info({ containerId: a.containerId, ifName: a.ifName, event: 'cni.gc' }, 'cni gc deleted a stale attachment');
@@ -468,9 +497,13 @@ export class CniRuntime implements Cni {
     }
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) {
-      throw new BerthError(codeOf(errors[0]) ?? 'Internal', `gc of network ${list.name}: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`, {
-        cause: new AggregateError(errors),
-      });
+      throw new BerthError(
+        codeOf(errors[0]) ?? 'Internal',
+        `gc of network ${list.name}: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`,
+        {
+          cause: new AggregateError(errors),
+        },
+      );
     }
   }
 
@@ -506,9 +539,13 @@ export class CniRuntime implements Cni {
           throw new BerthError('Canceled', `plugin type="${plugin.type}" canceled (${verb.toLowerCase()})`, { cause: err });
         }
         if (timeout.aborted) {
-          throw new BerthError('DeadlineExceeded', `plugin type="${plugin.type}" timed out after ${this.timeoutMs} ms (${verb.toLowerCase()}); killed`, {
-            cause: err,
-          });
+          throw new BerthError(
+            'DeadlineExceeded',
+            `plugin type="${plugin.type}" timed out after ${this.timeoutMs} ms (${verb.toLowerCase()}); killed`,
+            {
+              cause: err,
+            },
+          );
         }
         if (attempt < TEXT_BUSY_RETRIES && isTextFileBusy(err)) {
           log.debug({ plugin: plugin.type, verb, attempt }, 'cni plugin text file busy; retrying');
@@ -580,7 +617,10 @@ function toV1Lenient(r: CniResult): CniResult {
  */
 export function cachedConfigList(a: CachedAttachment): NetworkConfigList | undefined {
   if (!a.config) return undefined;
-  return parseNetworkConfigList(Buffer.from(a.config, 'base64').toString('utf8'), `cached config of ${a.networkName}-${a.containerId}-${a.ifName}`);
+  return parseNetworkConfigList(
+    Buffer.from(a.config, 'base64').toString('utf8'),
+    `cached config of ${a.networkName}-${a.containerId}-${a.ifName}`,
+  );
 }
 
 /** A libcni-shaped CNI runtime (SPECS.md §1). */

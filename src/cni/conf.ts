@@ -138,7 +138,10 @@ export async function loadNetworkConfigLists(
       await fn();
     } catch (err) {
       if (!opts.onError) throw err;
-      opts.onError(path, err instanceof BerthError ? err : new BerthError('InvalidArgument', `${path}: ${errorMessage(err)}`, { cause: err }));
+      opts.onError(
+        path,
+        err instanceof BerthError ? err : new BerthError('InvalidArgument', `${path}: ${errorMessage(err)}`, { cause: err }),
+      );
     }
   };
   for (const f of names.filter((n) => n.endsWith('.conflist'))) {

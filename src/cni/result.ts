@@ -58,7 +58,11 @@ export function parseResult(input: string | unknown, defaultVersion: string): Cn
     try {
       raw = text === '' ? null : JSON.parse(text);
     } catch (err) {
-      throw new CniError({ cniCode: CniCode.DecodingFailure, msg: `failed to parse result: ${(err as Error).message}`, details: text.slice(0, 200) });
+      throw new CniError({
+        cniCode: CniCode.DecodingFailure,
+        msg: `failed to parse result: ${(err as Error).message}`,
+        details: text.slice(0, 200),
+      });
     }
   }
   if (raw === null || raw === undefined) raw = {};

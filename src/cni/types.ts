@@ -81,7 +81,10 @@ export interface Cni {
   /** CNI-17: VERSION of one plugin type. */
   getVersionInfo(type: string, signal?: AbortSignal): Promise<{ cniVersion: string; supportedVersions: string[] }>;
   /** Plugin types (and ipam types) not in the plugin path, or not speaking the list's version. */
-  pluginProblems(list: NetworkConfigList, signal?: AbortSignal): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>>;
+  pluginProblems(
+    list: NetworkConfigList,
+    signal?: AbortSignal,
+  ): Promise<Array<{ index: number; field: 'type' | 'ipam.type'; message: string }>>;
 }
 
 /** One attachment GC keeps (libcni types.GCAttachment; JSON `{containerID, ifname}`). */

@@ -78,5 +78,10 @@ export class PluginVersionCache {
 
 function isEntry(e: unknown): e is Entry {
   const x = e as Partial<Entry> | null;
-  return typeof x?.identity === 'string' && typeof x.cniVersion === 'string' && Array.isArray(x.supportedVersions) && x.supportedVersions.every((v) => typeof v === 'string');
+  return (
+    typeof x?.identity === 'string' &&
+    typeof x.cniVersion === 'string' &&
+    Array.isArray(x.supportedVersions) &&
+    x.supportedVersions.every((v) => typeof v === 'string')
+  );
 }

@@ -90,7 +90,13 @@ export function errorCodeOf(err: unknown): ErrorCode {
 }
 
 /** Errors that will not go away by trying again: bad input, a refusal, a corrupt record. */
-const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['InvalidArgument', 'FailedPrecondition', 'Unimplemented', 'PermissionDenied', 'DataLoss']);
+const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'InvalidArgument',
+  'FailedPrecondition',
+  'Unimplemented',
+  'PermissionDenied',
+  'DataLoss',
+]);
 
 /**
  * Whether a failure is worth retrying, for every machine (app start, pod step): permanent

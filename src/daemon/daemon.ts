@@ -8,7 +8,16 @@ import type { Logger } from '../common/logger.js';
 import { FileEventSink, type Host, type PodStatusRow } from '../reconciler/index.js';
 import { startHealthServer, type HealthServer } from './health.js';
 import { createNotifier, type NotifyEnv } from './notify.js';
-import { readAgentInputs, socketPath, statusFileDoc, StatusFileWriter, statusFilePath, statusLine, type AgentSnapshot, type AgentState } from './status-file.js';
+import {
+  readAgentInputs,
+  socketPath,
+  statusFileDoc,
+  StatusFileWriter,
+  statusFilePath,
+  statusLine,
+  type AgentSnapshot,
+  type AgentState,
+} from './status-file.js';
 import { monitorScopeMode } from '../runtime/monitor-scope.js';
 
 /** Set by the bundler (scripts/bundle.mjs) from package.json. */
@@ -81,7 +90,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           readySent = true;
           lastLine = line;
           notifier.ready(line);
-          log.info({ event: 'agent.ready', ready: snap.readiness.ready, reason: snap.readiness.reason }, snap.readiness.ready ? 'agent ready' : `agent up, not ready: ${snap.readiness.reason}`);
+          log.info(
+            { event: 'agent.ready', ready: snap.readiness.ready, reason: snap.readiness.reason },
+            snap.readiness.ready ? 'agent ready' : `agent up, not ready: ${snap.readiness.reason}`,
+          );
         } else if (readySent && line !== lastLine) {
           lastLine = line;
           notifier.status(line);
@@ -124,7 +136,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       await writer.write(doc()).catch(() => undefined); // the last status file at stop is advisory; stopping goes on
       await server?.close().catch(() => undefined); // closing at stop: the process ends anyway
       await host.events.flush();
-      log.info({ event: 'agent.stop', reason: stopReason, uptimeMs: host.clock.now() - startedAt, pods: snap.rows.length }, `berth stopped (${stopReason}); ${snap.rows.length} pods left running as they are`);
+      log.info(
+        { event: 'agent.stop', reason: stopReason, uptimeMs: host.clock.now() - startedAt, pods: snap.rows.length },
+        `berth stopped (${stopReason}); ${snap.rows.length} pods left running as they are`,
+      );
     },
   };
 }

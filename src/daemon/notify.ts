@@ -61,13 +61,21 @@ export function createNotifier(env: NotifyEnv, log: Logger, opts: { command?: st
     queue = queue.then(
       () =>
         new Promise<void>((resolve) => {
-          execFile(command, [`--pid=${pid}`, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket }, timeout: 10_000 }, (err) => {
-            if (err && !warned) {
-              warned = true;
-              log.warn({ err, component: 'sd-notify' }, `${command} failed: systemd is not told about the agent (Type=notify needs systemd-notify and NotifyAccess=all)`);
-            }
-            resolve();
-          });
+          execFile(
+            command,
+            [`--pid=${pid}`, ...args],
+            { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket }, timeout: 10_000 },
+            (err) => {
+              if (err && !warned) {
+                warned = true;
+                log.warn(
+                  { err, component: 'sd-notify' },
+                  `${command} failed: systemd is not told about the agent (Type=notify needs systemd-notify and NotifyAccess=all)`,
+                );
+              }
+              resolve();
+            },
+          );
         }),
     );
   };

@@ -48,7 +48,15 @@ export async function readAgentInputs(layout: Layout, startedAt: number): Promis
   const git = synced ? (report.sources ?? []) : [];
   const sources: SourceStatus[] = [
     ...layout.specDirs.map((d) => ({ type: 'dir' as const, specDir: d, error: sourceErrors.find((i) => i.file === d)?.message ?? null })),
-    ...git.map((g) => ({ type: 'git' as const, specDir: g.specDir, repo: g.repo, ref: g.ref, path: g.path, revision: g.revision, error: g.error ?? sourceErrors.find((i) => i.file === g.specDir)?.message ?? null })),
+    ...git.map((g) => ({
+      type: 'git' as const,
+      specDir: g.specDir,
+      repo: g.repo,
+      ref: g.ref,
+      path: g.path,
+      revision: g.revision,
+      error: g.error ?? sourceErrors.find((i) => i.file === g.specDir)?.message ?? null,
+    })),
   ];
   let readiness: Readiness = { ready: true, reason: null };
   if (!synced) readiness = { ready: false, reason: 'the first sync has not finished' };
@@ -68,7 +76,11 @@ export function statusLine(s: Pick<AgentSnapshot, 'rows' | 'readiness' | 'source
   return parts.join('; ');
 }
 
-export function statusFileDoc(s: AgentSnapshot, agent: { pid: number; version: string; startedAt: number; state: AgentState }, now: number) {
+export function statusFileDoc(
+  s: AgentSnapshot,
+  agent: { pid: number; version: string; startedAt: number; state: AgentState },
+  now: number,
+) {
   return {
     ...statusDoc(s.rows),
     agent: {

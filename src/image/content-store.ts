@@ -45,7 +45,9 @@ class FsWriter implements ContentWriter {
     const next = this.offset + chunk.length;
     const { size, maxBytes } = this.expected;
     if (size !== undefined && next > size) {
-      throw new BerthError('FailedPrecondition', `blob ${this.what()}: more than the expected ${size} bytes`, { details: { digest: this.expected.digest, expectedSize: size } });
+      throw new BerthError('FailedPrecondition', `blob ${this.what()}: more than the expected ${size} bytes`, {
+        details: { digest: this.expected.digest, expectedSize: size },
+      });
     }
     if (next > maxBytes) throw new BerthError('InvalidArgument', `content larger than ${maxBytes} bytes`);
     this.hash.update(chunk);
@@ -65,7 +67,9 @@ class FsWriter implements ContentWriter {
       }
       const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
       if (want !== undefined && actual !== want) {
-        throw new BerthError('FailedPrecondition', `blob digest mismatch: got ${actual}, expected ${want}`, { details: { digest: want, actual } });
+        throw new BerthError('FailedPrecondition', `blob digest mismatch: got ${actual}, expected ${want}`, {
+          details: { digest: want, actual },
+        });
       }
       const present = await this.store.info(actual);
       await this.fh.sync();
@@ -132,7 +136,8 @@ export class FsContentStore implements ContentStore {
     if ('digest' in expected) {
       algorithm = parseDigest(expected.digest).algorithm as 'sha256' | 'sha512';
       const size = expected.size;
-      if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new BerthError('InvalidArgument', `invalid size ${size} for ${expected.digest}`);
+      if (size !== undefined && (!Number.isSafeInteger(size) || size < 0))
+        throw new BerthError('InvalidArgument', `invalid size ${size} for ${expected.digest}`);
       want = { digest: expected.digest, maxBytes: Number.MAX_SAFE_INTEGER, ...(size !== undefined ? { size } : {}) };
     } else {
       algorithm = expected.algorithm;
@@ -163,7 +168,8 @@ export class FsContentStore implements ContentStore {
     }
     try {
       try {
-        for await (const chunk of source as AsyncIterable<Uint8Array | string>) await w.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        for await (const chunk of source as AsyncIterable<Uint8Array | string>)
+          await w.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       } finally {
         closeSource(source);
       }

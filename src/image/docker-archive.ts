@@ -64,7 +64,8 @@ async function measure(file: string, signal?: AbortSignal): Promise<Map<string, 
     if (++count > 100_000) throw new BerthError('InvalidArgument', `${file}: too many tar entries`);
     const name = clean(header.name);
     if (header.type === 'symlink' || header.type === 'link') {
-      const target = header.type === 'symlink' ? clean(posix.join(posix.dirname(name), header.linkname ?? '')) : clean(header.linkname ?? '');
+      const target =
+        header.type === 'symlink' ? clean(posix.join(posix.dirname(name), header.linkname ?? '')) : clean(header.linkname ?? '');
       members.set(name, { size: 0, digest: '', magic: Buffer.alloc(0), link: target });
       continue;
     }
@@ -75,7 +76,11 @@ async function measure(file: string, signal?: AbortSignal): Promise<Map<string, 
     let size = 0;
     let magic = Buffer.alloc(0);
     const truncated = (cause?: unknown) =>
-      new BerthError('InvalidArgument', `${file}: member ${name} declares ${header.size ?? '?'} bytes, but the archive ended after ${size} of them: the file is truncated`, cause === undefined ? undefined : { cause });
+      new BerthError(
+        'InvalidArgument',
+        `${file}: member ${name} declares ${header.size ?? '?'} bytes, but the archive ended after ${size} of them: the file is truncated`,
+        cause === undefined ? undefined : { cause },
+      );
     try {
       for await (const chunk of stream) {
         if (magic.length < 4) magic = Buffer.concat([magic, chunk.subarray(0, 4 - magic.length)]);
@@ -114,7 +119,10 @@ function selectEntry(list: ArchiveEntry[], selector: string | undefined, file: s
   const tags = list.flatMap((e) => e.RepoTags ?? []);
   if (selector === undefined) {
     if (list.length === 1) return list[0] as ArchiveEntry;
-    throw new BerthError('InvalidArgument', `${file} holds ${list.length} images; name one (:REPO:TAG or :@N; tags: ${tags.join(', ') || 'none'})`);
+    throw new BerthError(
+      'InvalidArgument',
+      `${file} holds ${list.length} images; name one (:REPO:TAG or :@N; tags: ${tags.join(', ') || 'none'})`,
+    );
   }
   if (selector.startsWith('@')) {
     const i = Number(selector.slice(1));
@@ -143,7 +151,11 @@ export interface DockerArchiveContext {
 }
 
 /** Pull an image from a docker-archive tar into the store. */
-export async function pullFromDockerArchive(file: string, ref: { raw: string; tag?: string }, ctx: DockerArchiveContext): Promise<PulledImage> {
+export async function pullFromDockerArchive(
+  file: string,
+  ref: { raw: string; tag?: string },
+  ctx: DockerArchiveContext,
+): Promise<PulledImage> {
   const log = ctx.log ?? silentLogger();
   const members = await measure(file, ctx.signal);
   const manifestJson = members.get('manifest.json')?.body;

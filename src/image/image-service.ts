@@ -78,7 +78,11 @@ export interface BerthImageService extends ImageService {
   /** Remove `.tmp-*` renders and partial blob ingests left by a crash; call only when nothing is in flight. Returns how many. */
   pruneIncomplete(): Promise<number>;
   /** A public key discovered for an appc name, only with the fingerprint the operator confirmed (`berth trust add --discover`). */
-  discoverAppcKey(name: string, fingerprint: string | undefined, signal?: AbortSignal): Promise<{ prefix: string; fingerprint: string; armored: string; url: string }>;
+  discoverAppcKey(
+    name: string,
+    fingerprint: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ prefix: string; fingerprint: string; armored: string; url: string }>;
 }
 
 const KEY = /^(?:[a-f0-9]{64}|[a-f0-9]{128})$/;

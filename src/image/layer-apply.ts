@@ -339,7 +339,7 @@ export class LayerApplier {
     const fd = this.createFile(path, exact ? mode : 0o600);
     try {
       for await (const chunk of body) {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+        for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off, chunk.length - off);
       }
       if (this.privileged) {
         const { uid, gid } = this.owner(h);
@@ -448,7 +448,16 @@ export class LayerApplier {
   }
 }
 
-const KNOWN_TYPES: ReadonlySet<string> = new Set(['file', 'contiguous-file', 'link', 'symlink', 'directory', 'character-device', 'block-device', 'fifo']);
+const KNOWN_TYPES: ReadonlySet<string> = new Set([
+  'file',
+  'contiguous-file',
+  'link',
+  'symlink',
+  'directory',
+  'character-device',
+  'block-device',
+  'fifo',
+]);
 
 /** Errors of a layer as the caller sees them: berth's own unchanged, a system call's Internal, the rest a bad layer. */
 export function layerError(e: unknown, what = 'applying layer'): BerthError {
@@ -497,7 +506,8 @@ async function* verifiedBlob(path: string, digest: string, size: number): AsyncG
     await fh.close();
   }
   const actual = `${algorithm}:${hash.digest('hex')}`;
-  if (n !== size || actual !== digest) throw new BerthError('FailedPrecondition', `layer ${digest}: content does not match (got ${actual}, ${n} bytes)`);
+  if (n !== size || actual !== digest)
+    throw new BerthError('FailedPrecondition', `layer ${digest}: content does not match (got ${actual}, ${n} bytes)`);
 }
 
 async function verifyWhole(layer: { path: string; digest: string; size: number }): Promise<void> {
@@ -535,9 +545,16 @@ export async function applyLayerBlob(root: string, layer: LayerBlob, opts: Apply
   parseDigest(layer.diffId);
   const compression = await sniffBlob(layer.path);
   if (compression === 'xz' || compression === 'bzip2') {
-    throw new BerthError('InvalidArgument', `layer ${layer.digest} is ${compression}-compressed; OCI layers are plain, gzip or zstd (IMG-10)`);
+    throw new BerthError(
+      'InvalidArgument',
+      `layer ${layer.digest} is ${compression}-compressed; OCI layers are plain, gzip or zstd (IMG-10)`,
+    );
   }
-  const tarStream = decompress(Readable.from(verifiedBlob(layer.path, layer.digest, layer.size), { objectMode: false }), compression, `layer ${layer.digest}`);
+  const tarStream = decompress(
+    Readable.from(verifiedBlob(layer.path, layer.digest, layer.size), { objectMode: false }),
+    compression,
+    `layer ${layer.digest}`,
+  );
   let result: ApplyResult;
   try {
     result = await applyTar(root, tarStream, opts);
@@ -547,7 +564,10 @@ export async function applyLayerBlob(root: string, layer: LayerBlob, opts: Apply
     throw err;
   }
   if (result.diffId !== layer.diffId) {
-    throw new BerthError('FailedPrecondition', `layer ${layer.digest}: DiffID ${result.diffId} does not match config ${layer.diffId} (IMG-09)`);
+    throw new BerthError(
+      'FailedPrecondition',
+      `layer ${layer.digest}: DiffID ${result.diffId} does not match config ${layer.diffId} (IMG-09)`,
+    );
   }
   return result;
 }

@@ -128,7 +128,10 @@ export class ArchiveLayoutReader implements LayoutReader {
         const offset = header.byteOffset ?? -1;
         if (offset < 0) throw new BerthError('Internal', 'tar-stream gave no data offset');
         if (offset + header.size > fileSize) {
-          throw new BerthError('InvalidArgument', `${this.file}: member ${header.name} declares ${header.size} bytes, but the archive ends after ${fileSize - offset} of them: the file is truncated`);
+          throw new BerthError(
+            'InvalidArgument',
+            `${this.file}: member ${header.name} declares ${header.size} bytes, but the archive ends after ${fileSize - offset} of them: the file is truncated`,
+          );
         }
         if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
         const clean = posix.normalize(`/${header.name}`).slice(1);

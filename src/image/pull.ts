@@ -10,7 +10,15 @@ import type { Logger } from '../common/index.js';
 import type { ContentStore } from './types.js';
 import { parseDigest } from './digest.js';
 import type { LayoutReader } from './layout.js';
-import { CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, MAX_JSON_BODY, REF_NAME_ANNOTATION, SCHEMA1_TYPES } from './media-types.js';
+import {
+  CONFIG_TYPES,
+  INDEX_TYPES,
+  LAYER_TYPES,
+  MANIFEST_TYPES,
+  MAX_JSON_BODY,
+  REF_NAME_ANNOTATION,
+  SCHEMA1_TYPES,
+} from './media-types.js';
 import { formatPlatform, isAttestation, normalizePlatform, selectManifest } from './platform.js';
 import type { Platform } from './platform.js';
 import type { Descriptor, PulledImage, PullProgress } from './types.js';
@@ -44,7 +52,8 @@ export function checkDescriptor(d: unknown, what: string): Descriptor {
   } catch (err) {
     throw new BerthError('InvalidArgument', `${what}: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof desc.size !== 'number' || !Number.isSafeInteger(desc.size) || desc.size < 0) throw invalid(`${what}: descriptor with invalid size`);
+  if (typeof desc.size !== 'number' || !Number.isSafeInteger(desc.size) || desc.size < 0)
+    throw invalid(`${what}: descriptor with invalid size`);
   if (desc.data !== undefined && typeof desc.data !== 'string') throw invalid(`${what}: descriptor data must be base64 text`);
   return desc as Descriptor;
 }
@@ -55,7 +64,8 @@ export function documentMediaType(desc: Descriptor | undefined, doc: Record<stri
   if (desc && field && desc.mediaType !== field && !(SCHEMA1_TYPES.has(desc.mediaType) || SCHEMA1_TYPES.has(field))) {
     throw invalid(`${what}: descriptor says ${desc.mediaType} but the document says ${field}`);
   }
-  const mt = field ?? desc?.mediaType ?? (Array.isArray(doc.manifests) ? INDEX_TYPES.values().next().value : MANIFEST_TYPES.values().next().value);
+  const mt =
+    field ?? desc?.mediaType ?? (Array.isArray(doc.manifests) ? INDEX_TYPES.values().next().value : MANIFEST_TYPES.values().next().value);
   if (SCHEMA1_TYPES.has(mt as string) || doc.schemaVersion === 1) {
     throw invalid(`${what}: Docker schema1 manifests are not supported (IMG-02)`);
   }
@@ -88,7 +98,8 @@ export function parseConfig(body: Buffer, layers: Descriptor[], what: string): P
   const rootfs = doc.rootfs as { type?: unknown; diff_ids?: unknown } | undefined;
   // IMG-02: rootfs.type other than "layers" MUST error.
   if (!rootfs || rootfs.type !== 'layers') throw invalid(`${what}: rootfs.type must be "layers"`);
-  if (!Array.isArray(rootfs.diff_ids) || !rootfs.diff_ids.every((d) => typeof d === 'string')) throw invalid(`${what}: rootfs.diff_ids missing`);
+  if (!Array.isArray(rootfs.diff_ids) || !rootfs.diff_ids.every((d) => typeof d === 'string'))
+    throw invalid(`${what}: rootfs.diff_ids missing`);
   const diffIds = rootfs.diff_ids as string[];
   for (const d of diffIds) {
     try {
@@ -126,13 +137,17 @@ async function copyBlob(reader: LayoutReader, desc: Descriptor, ctx: PullContext
   const have = (await ctx.store.info(desc.digest))?.size;
   if (have === desc.size) return;
   if (!(await reader.hasBlob(desc.digest)) && desc.urls?.length) {
-    throw new BerthError('NotFound', `blob ${desc.digest} is a foreign layer (${desc.urls.join(', ')}) not present in the layout; fetching foreign layers is not supported`);
+    throw new BerthError(
+      'NotFound',
+      `blob ${desc.digest} is a foreign layer (${desc.urls.join(', ')}) not present in the layout; fetching foreign layers is not supported`,
+    );
   }
   await ctx.store.ingest({ digest: desc.digest, size: desc.size }, await reader.openBlob(desc.digest));
 }
 
 async function copySmall(reader: LayoutReader, desc: Descriptor, ctx: PullContext, what: string): Promise<Buffer> {
-  if (desc.size > MAX_JSON_BODY) throw invalid(`${what} ${desc.digest} is ${desc.size} bytes, over the ${MAX_JSON_BODY}-byte limit (IMG-08)`);
+  if (desc.size > MAX_JSON_BODY)
+    throw invalid(`${what} ${desc.digest} is ${desc.size} bytes, over the ${MAX_JSON_BODY}-byte limit (IMG-08)`);
   await copyBlob(reader, desc, ctx);
   return ctx.store.readAll(desc.digest, MAX_JSON_BODY);
 }
@@ -147,11 +162,17 @@ export function selectByTag(manifests: Descriptor[], tag: string | undefined, wh
   }
   if (manifests.length === 1) return manifests[0] as Descriptor;
   if (manifests.length === 0) throw new BerthError('NotFound', `${where}: the layout holds no image`);
-  throw invalid(`${where}: the layout holds ${manifests.length} images; name one with a tag (tags: ${tags.length ? tags.join(', ') : 'none'})`);
+  throw invalid(
+    `${where}: the layout holds ${manifests.length} images; name one with a tag (tags: ${tags.length ? tags.join(', ') : 'none'})`,
+  );
 }
 
 /** Pull an image from an OCI layout source (`oci:` or `oci-archive:`) into the store. */
-export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; tag?: string }, ctx: PullContext): Promise<PulledImage & { sourceDigest: string }> {
+export async function pullFromLayout(
+  reader: LayoutReader,
+  ref: { raw: string; tag?: string },
+  ctx: PullContext,
+): Promise<PulledImage & { sourceDigest: string }> {
   const log = ctx.log ?? silentLogger();
   await reader.checkLayoutVersion();
   const index = parseJson(await reader.readIndex(), `${ref.raw}: index.json`);
@@ -179,8 +200,13 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
       const children = doc.manifests.map((d, i) => checkDescriptor(d, `${what} manifests[${i}]`));
       const chosen = selectManifest(children, ctx.platform);
       if (!chosen) {
-        const have = children.filter((c) => c.platform && !isAttestation(c)).map((c) => formatPlatform(normalizePlatform(c.platform ?? {})));
-        throw new BerthError('NotFound', `${what}: no manifest for platform ${formatPlatform(ctx.platform)} (available: ${have.join(', ') || 'none'})`);
+        const have = children
+          .filter((c) => c.platform && !isAttestation(c))
+          .map((c) => formatPlatform(normalizePlatform(c.platform ?? {})));
+        throw new BerthError(
+          'NotFound',
+          `${what}: no manifest for platform ${formatPlatform(ctx.platform)} (available: ${have.join(', ') || 'none'})`,
+        );
       }
       log.debug({ digest: chosen.digest }, 'index resolved to manifest');
       desc = chosen;
@@ -195,7 +221,14 @@ export async function pullFromLayout(reader: LayoutReader, ref: { raw: string; t
       await copyBlob(reader, layer, ctx);
       ctx.onProgress?.({ kind: 'layer', digest: layer.digest, size: layer.size, bytes: layer.size, state: cached ? 'cached' : 'done' });
     }
-    return { reference: ref.raw, manifestDigest: desc.digest, configDigest: manifest.config.digest, config, layers: manifest.layers, sourceDigest };
+    return {
+      reference: ref.raw,
+      manifestDigest: desc.digest,
+      configDigest: manifest.config.digest,
+      config,
+      layers: manifest.layers,
+      sourceDigest,
+    };
   }
 }
 
@@ -205,7 +238,8 @@ export async function loadFromStore(store: ContentStore, reference: string, mani
   const manifest = parseManifest(body, undefined, `${reference}: ${manifestDigest}`);
   const config = parseConfig(await store.readAll(manifest.config.digest, MAX_JSON_BODY), manifest.layers, `${reference} config`);
   for (const l of manifest.layers) {
-    if ((await store.info(l.digest))?.size !== l.size) throw new BerthError('NotFound', `${reference}: layer ${l.digest} is not in the content store`);
+    if ((await store.info(l.digest))?.size !== l.size)
+      throw new BerthError('NotFound', `${reference}: layer ${l.digest} is not in the content store`);
   }
   return { reference, manifestDigest, configDigest: manifest.config.digest, config, layers: manifest.layers };
 }

@@ -27,7 +27,12 @@ async function publish(tmp: string, final: string, image: unknown): Promise<void
  * A tree without its rootfs (damaged by hand) is moved aside and removed first; the
  * temporary directory is removed when `build` fails.
  */
-export async function renderTree(renderedDir: string, key: string, image: unknown, build: (rootfs: string) => Promise<void>): Promise<string> {
+export async function renderTree(
+  renderedDir: string,
+  key: string,
+  image: unknown,
+  build: (rootfs: string) => Promise<void>,
+): Promise<string> {
   const final = join(renderedDir, key);
   const rootfs = join(final, 'rootfs');
   if (await pathExists(rootfs)) return rootfs;

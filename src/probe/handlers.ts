@@ -57,9 +57,15 @@ const MAX_BODY = 10 * 1024;
 const MAX_REDIRECTS = 10;
 
 /** Run one handler action; never throws for a failing check (ok: false), only for a canceled call. */
-export async function runHandler(runtime: AppRuntime, action: HandlerAction, target: HandlerTarget, opts: HandlerOptions): Promise<HandlerResult> {
+export async function runHandler(
+  runtime: AppRuntime,
+  action: HandlerAction,
+  target: HandlerTarget,
+  opts: HandlerOptions,
+): Promise<HandlerResult> {
   const kinds = (['exec', 'httpGet', 'tcpSocket', 'grpc', 'sleep'] as const).filter((k) => action[k] !== undefined);
-  if (kinds.length !== 1) return { ok: false, message: `a handler needs exactly one action, got ${kinds.length ? kinds.join(', ') : 'none'}` };
+  if (kinds.length !== 1)
+    return { ok: false, message: `a handler needs exactly one action, got ${kinds.length ? kinds.join(', ') : 'none'}` };
   if (opts.signal?.aborted) throw new BerthError('Canceled', 'handler canceled', { cause: opts.signal.reason });
   try {
     if (action.exec) return await runExecAction(runtime, action.exec.command, target, opts);
@@ -76,7 +82,10 @@ export async function runHandler(runtime: AppRuntime, action: HandlerAction, tar
 
 async function runExecAction(runtime: AppRuntime, command: string[], target: HandlerTarget, opts: HandlerOptions): Promise<HandlerResult> {
   try {
-    const r = await runtime.exec(target.containerId, command, { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const r = await runtime.exec(target.containerId, command, {
+      timeoutMs: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     if (r.timedOut) return { ok: false, message: `command ${JSON.stringify(command)} timed out` };
     const output = `${r.stdout}${r.stderr}`.slice(0, MAX_BODY);
     if (r.exitCode === 0) return { ok: true, message: output };
@@ -109,7 +118,8 @@ export function resolvePort(port: number | string, container: Container): number
   if (typeof port === 'number') n = port;
   else if (/^\d+$/.test(port)) n = Number(port);
   else n = container.ports?.find((p) => p.name === port && (p.protocol ?? 'TCP') === 'TCP')?.containerPort;
-  if (n === undefined) throw new BerthError('InvalidArgument', `couldn't find port ${JSON.stringify(port)} in container ${container.name}'s ports`);
+  if (n === undefined)
+    throw new BerthError('InvalidArgument', `couldn't find port ${JSON.stringify(port)} in container ${container.name}'s ports`);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new BerthError('InvalidArgument', `invalid port number: ${n}`);
   return n;
 }
@@ -123,7 +133,11 @@ function deadlineSignal(opts: HandlerOptions): { signal: AbortSignal; timedOut: 
   return { signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout, timedOut: () => timeout.aborted };
 }
 
-async function runHttpGet(a: HttpGetAction, t: HandlerTarget & { defaultHost: string | undefined }, opts: HandlerOptions): Promise<HandlerResult> {
+async function runHttpGet(
+  a: HttpGetAction,
+  t: HandlerTarget & { defaultHost: string | undefined },
+  opts: HandlerOptions,
+): Promise<HandlerResult> {
   const host = a.host || t.defaultHost;
   if (!host) return { ok: false, message: 'the pod has no IP to probe' };
   const port = resolvePort(a.port, t.container);
@@ -171,7 +185,11 @@ async function runHttpGet(a: HttpGetAction, t: HandlerTarget & { defaultHost: st
   }
 }
 
-function httpRequest(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<{ status: number; location?: string; body: string }> {
+function httpRequest(
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<{ status: number; location?: string; body: string }> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(
@@ -181,7 +199,9 @@ function httpRequest(url: URL, headers: Record<string, string>, signal: AbortSig
         headers,
         agent: false,
         signal,
-        ...(url.protocol === 'https:' ? { rejectUnauthorized: false, ...(net.isIP(url.hostname) ? {} : { servername: url.hostname }) } : {}),
+        ...(url.protocol === 'https:'
+          ? { rejectUnauthorized: false, ...(net.isIP(url.hostname) ? {} : { servername: url.hostname }) }
+          : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -254,7 +274,7 @@ export function decodeHealthCheckResponse(body: Buffer): number {
   const len = body.readUInt32BE(1);
   const msg = body.subarray(5, 5 + len);
   let status = 0;
-  for (let i = 0; i < msg.length; ) {
+  for (let i = 0; i < msg.length;) {
     let key = 0;
     let shift = 0;
     let b: number;
@@ -311,7 +331,9 @@ function runGrpc(a: GrpcAction, host: string | undefined, opts: HandlerOptions):
       else finish({ ok: false, message: `timeout: health rpc did not complete within ${opts.timeoutMs}ms` });
     };
     d.signal.addEventListener('abort', onAbort, { once: true });
-    client.on('error', (e) => finish({ ok: false, message: `failed to connect service ${JSON.stringify(addr)} within ${opts.timeoutMs / 1000}s: ${e.message}` }));
+    client.on('error', (e) =>
+      finish({ ok: false, message: `failed to connect service ${JSON.stringify(addr)} within ${opts.timeoutMs / 1000}s: ${e.message}` }),
+    );
     const req = client.request({
       ':method': 'POST',
       ':path': '/grpc.health.v1.Health/Check',
@@ -336,8 +358,16 @@ function runGrpc(a: GrpcAction, host: string | undefined, opts: HandlerOptions):
     req.on('error', (e) => finish({ ok: false, message: `health rpc failed: ${e.message}` }));
     req.on('end', () => {
       if (httpStatus !== 200) return finish({ ok: false, message: `health rpc failed: HTTP status ${httpStatus}` });
-      if (grpcStatus === '12') return finish({ ok: false, message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${grpcMessage ?? 'unimplemented'}` });
-      if (grpcStatus !== '0') return finish({ ok: false, message: `health rpc failed: rpc error: code = ${grpcStatus ?? 'missing'} desc = ${grpcMessage ?? ''}` });
+      if (grpcStatus === '12')
+        return finish({
+          ok: false,
+          message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${grpcMessage ?? 'unimplemented'}`,
+        });
+      if (grpcStatus !== '0')
+        return finish({
+          ok: false,
+          message: `health rpc failed: rpc error: code = ${grpcStatus ?? 'missing'} desc = ${grpcMessage ?? ''}`,
+        });
       let status: number;
       try {
         status = decodeHealthCheckResponse(Buffer.concat(chunks));

@@ -35,7 +35,12 @@ export function specStopSignal(c: Container): string | undefined {
   return typeof s === 'string' && s !== '' ? s : undefined;
 }
 
-export async function stopApp(host: Host, rec: PodRecord, c: Container, opts: { deadline: number; log: Logger; reason?: string }): Promise<void> {
+export async function stopApp(
+  host: Host,
+  rec: PodRecord,
+  c: Container,
+  opts: { deadline: number; log: Logger; reason?: string },
+): Promise<void> {
   const id = containerId(rec.uid, c.name);
   const log = opts.log.child({ app: c.name });
   const stopSignal = specStopSignal(c);
@@ -49,7 +54,11 @@ export async function stopApp(host: Host, rec: PodRecord, c: Container, opts: { 
       hookRan = true;
       let message: string | undefined;
       try {
-        const r = await runHandler(host.runtime, preStop, handlerTarget(rec, c), { timeoutMs: left, signal: AbortSignal.timeout(Math.min(left + 1000, MAX_TIMER_MS)), purpose: 'lifecycle' });
+        const r = await runHandler(host.runtime, preStop, handlerTarget(rec, c), {
+          timeoutMs: left,
+          signal: AbortSignal.timeout(Math.min(left + 1000, MAX_TIMER_MS)),
+          purpose: 'lifecycle',
+        });
         if (!r.ok) message = r.message;
       } catch (err) {
         message = errorMessage(err);

@@ -37,23 +37,43 @@ export const APPC_HANDLER_TIMEOUT_MS = 60_000;
  * The pod with an emptyDir volume for each of the image's mountPoints that nothing else serves
  * (the directory made now, mode 0777 like any emptyDir); the pod itself when there are none.
  */
-export async function withImplicitAppcVolumes(pod: Pod, c: Container, mountPoints: MountPoint[] | undefined, podDir: string, log: Logger): Promise<Pod> {
+export async function withImplicitAppcVolumes(
+  pod: Pod,
+  c: Container,
+  mountPoints: MountPoint[] | undefined,
+  podDir: string,
+  log: Logger,
+): Promise<Pod> {
   const names = implicitVolumeNames(pod, c, mountPoints);
   if (names.length === 0) return pod;
   for (const name of names) {
     const p = emptyDirPath(podDir, name);
     await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE });
     await chmod(p, EMPTY_DIR_MODE);
-    log.warn({ app: c.name, mountPoint: name, path: mountPoints!.find((m) => m.name === name)!.path }, `appc mountPoint "${name}" has no pod volume of that name: an empty per-pod volume is used (add a volume named "${name}" to choose one)`);
+    log.warn(
+      { app: c.name, mountPoint: name, path: mountPoints!.find((m) => m.name === name)!.path },
+      `appc mountPoint "${name}" has no pod volume of that name: an empty per-pod volume is used (add a volume named "${name}" to choose one)`,
+    );
   }
-  return { ...pod, spec: { ...pod.spec, volumes: [...(pod.spec.volumes ?? []), ...names.map((name) => ({ name, emptyDir: {} }) as NonNullable<Pod['spec']['volumes']>[number])] } };
+  return {
+    ...pod,
+    spec: {
+      ...pod.spec,
+      volumes: [
+        ...(pod.spec.volumes ?? []),
+        ...names.map((name) => ({ name, emptyDir: {} }) as NonNullable<Pod['spec']['volumes']>[number]),
+      ],
+    },
+  };
 }
 
 /** mountPoints bound to an implicit volume: no pod volume of the name, nothing mounted at its name or path. */
 export function implicitVolumeNames(pod: Pod, c: Container, mountPoints: MountPoint[] | undefined): string[] {
   const vols = new Set((pod.spec.volumes ?? []).map((v) => v.name));
   const explicit = c.volumeMounts ?? [];
-  return (mountPoints ?? []).filter((mp) => !vols.has(mp.name) && !explicit.some((m) => m.name === mp.name || m.mountPath === mp.path)).map((mp) => mp.name);
+  return (mountPoints ?? [])
+    .filter((mp) => !vols.has(mp.name) && !explicit.some((m) => m.name === mp.name || m.mountPath === mp.path))
+    .map((mp) => mp.name);
 }
 
 const manifestCache = new Map<string, Promise<string>>();
@@ -111,7 +131,10 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
  * secret and the remembered port). Called at every ACI app's launch, and when an agent adopts a
  * running pod, so that its apps keep their metadata without a restart.
  */
-export async function serveAppcPod(input: Omit<AppcLaunchInput, 'container' | 'launch' | 'log'> & { metadata: AppcMetadataService }, forApp?: string): Promise<string> {
+export async function serveAppcPod(
+  input: Omit<AppcLaunchInput, 'container' | 'launch' | 'log'> & { metadata: AppcMetadataService },
+  forApp?: string,
+): Promise<string> {
   const { rec } = input;
   const apps: AciAppInfo[] = [];
   const served: MetadataApp[] = [];
@@ -120,12 +143,35 @@ export async function serveAppcPod(input: Omit<AppcLaunchInput, 'container' | 'l
     if (!img?.appc) continue; // OCI apps have no appc image; an ACI app not rendered yet is served when it starts
     const text = await manifestTextOf(input.stateDir, img.appc.imageId);
     const manifest = JSON.parse(text) as AciAppInfo['manifest'];
-    apps.push({ container: x, imageId: img.appc.imageId, imageName: img.appc.name, labels: img.appc.labels, manifest, implicit: implicitVolumeNames(rec.pod, x, img.appc.app?.mountPoints) });
-    served.push({ name: x.name, imageId: img.appc.imageId, imageManifestText: text, imageAnnotations: (manifest.annotations ?? []) as Annotation[], appAnnotations: [] });
+    apps.push({
+      container: x,
+      imageId: img.appc.imageId,
+      imageName: img.appc.name,
+      labels: img.appc.labels,
+      manifest,
+      implicit: implicitVolumeNames(rec.pod, x, img.appc.app?.mountPoints),
+    });
+    served.push({
+      name: x.name,
+      imageId: img.appc.imageId,
+      imageManifestText: text,
+      imageAnnotations: (manifest.annotations ?? []) as Annotation[],
+      appAnnotations: [],
+    });
   }
   const podIP = rec.pod.spec.hostNetwork ? undefined : input.ips.find((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip));
-  if (!rec.pod.spec.hostNetwork && !podIP) throw new BerthError('FailedPrecondition', `${forApp ? `app ${forApp}: ` : ''}the appc metadata service needs an IPv4 pod address; pod ${rec.key} has ${input.ips.join(', ') || 'none'}`);
-  return input.metadata.register({ uid: rec.uid, podIP, manifest: buildPodManifest(rec.pod, apps), annotations: appcAnnotations(rec.pod.metadata.annotations), apps: served });
+  if (!rec.pod.spec.hostNetwork && !podIP)
+    throw new BerthError(
+      'FailedPrecondition',
+      `${forApp ? `app ${forApp}: ` : ''}the appc metadata service needs an IPv4 pod address; pod ${rec.key} has ${input.ips.join(', ') || 'none'}`,
+    );
+  return input.metadata.register({
+    uid: rec.uid,
+    podIP,
+    manifest: buildPodManifest(rec.pod, apps),
+    annotations: appcAnnotations(rec.pod.metadata.annotations),
+    apps: served,
+  });
 }
 
 /** Is the reference an appc image (an ACI file or URL, or an appc name found by discovery)? */
@@ -161,7 +207,14 @@ export function appcPostStopRunning(uid: string): boolean {
  * execution it ran for, across agent restarts). Only when the container has exited; a failure
  * is logged (the app has ended either way, as rkt's ExecStopPost).
  */
-export async function runAppcPostStop(runtime: AppRuntime, rec: PodRecord, c: Container, image: RenderedImage | undefined, bundleDir: string, log: Logger): Promise<void> {
+export async function runAppcPostStop(
+  runtime: AppRuntime,
+  rec: PodRecord,
+  c: Container,
+  image: RenderedImage | undefined,
+  bundleDir: string,
+  log: Logger,
+): Promise<void> {
   const exec = image ? image.appc?.app?.eventHandlers?.find((h) => h.name === 'post-stop')?.exec : await savedPostStop(bundleDir);
   if (!exec) return;
   const post = { exec };
@@ -188,7 +241,9 @@ export async function runAppcPostStop(runtime: AppRuntime, rec: PodRecord, c: Co
     if (r.exitCode === 0 && !r.timedOut) log.info(fields, 'appc post-stop handler completed');
     else log.warn({ ...fields, stderr: r.stderr.slice(-500) }, 'appc post-stop handler failed');
   })()
-    .catch((err: unknown) => log.warn({ app: c.name, handler: 'post-stop', err: errorMessage(err) }, 'appc post-stop handler could not run'))
+    .catch((err: unknown) =>
+      log.warn({ app: c.name, handler: 'post-stop', err: errorMessage(err) }, 'appc post-stop handler could not run'),
+    )
     .finally(() => postStops.delete(key));
   postStops.set(key, p);
   return p;

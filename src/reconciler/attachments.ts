@@ -36,7 +36,9 @@ export function runtimeConf(rec: PodRecord, netns: string, ifName: string, capab
  * portMappings and bandwidth on the first network, ips/mac from the networks annotation,
  * dns from spec.dnsConfig; see podCapabilityArgs).
  */
-export function attachmentsOf(rec: Pick<PodRecord, 'pod' | 'networks'>): Array<{ list: NetworkConfigList; ifName: string; caps: Record<string, unknown> }> {
+export function attachmentsOf(
+  rec: Pick<PodRecord, 'pod' | 'networks'>,
+): Array<{ list: NetworkConfigList; ifName: string; caps: Record<string, unknown> }> {
   const out = [{ list: parseNetworkConfigList(LOOPBACK_LIST), ifName: 'lo', caps: {} as Record<string, unknown> }];
   rec.networks.forEach((n, index) => {
     out.push({ list: parseNetworkConfigList(n.conflist), ifName: n.interface, caps: podCapabilityArgs({ pod: rec.pod, ref: n, index }) });
@@ -64,7 +66,13 @@ function isPortmapIpv6CheckBug(err: unknown, result: { ips?: Array<{ address: st
  * then ADD again (a DEL follows a failed ADD too). Returns one event per repair attempt;
  * healthy pods give none and are not touched.
  */
-export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logger, signal?: AbortSignal, opts: { full?: boolean } = {}): Promise<RecordedEvent[]> {
+export async function checkPodAttachments(
+  host: Host,
+  rec: PodRecord,
+  log: Logger,
+  signal?: AbortSignal,
+  opts: { full?: boolean } = {},
+): Promise<RecordedEvent[]> {
   if (rec.pod.spec.hostNetwork || !rec.netns) return [];
   const events: RecordedEvent[] = [];
   for (const a of attachmentsOf(rec)) {
@@ -106,16 +114,27 @@ export async function checkPodAttachments(host: Host, rec: PodRecord, log: Logge
       const ips = (result.ips ?? []).map((i) => i.address);
       rec.attachments = rec.attachments.map((x) => (x.network === list.name && x.interface === a.ifName ? { ...x, ips } : x));
       log.warn({ ...where, ips, event: 'cni.repaired' }, 'attachment repaired');
-      events.push({ at: host.clock.now(), type: 'Warning', reason: 'NetworkRepaired', message: `CHECK failed (${why}); DEL + ADD done${ips.length ? `, ips ${ips.join(', ')}` : ''}`, ...where });
+      events.push({
+        at: host.clock.now(),
+        type: 'Warning',
+        reason: 'NetworkRepaired',
+        message: `CHECK failed (${why}); DEL + ADD done${ips.length ? `, ips ${ips.join(', ')}` : ''}`,
+        ...where,
+      });
     } catch (err) {
       if (codeOf(err) === 'Canceled') throw err;
       log.error({ ...where, err, event: 'cni.repairFailed' }, 'attachment repair failed');
-      events.push({ at: host.clock.now(), type: 'Warning', reason: 'NetworkRepairFailed', message: `CHECK failed (${why}); repair failed: ${errorMessage(err)}`, ...where });
+      events.push({
+        at: host.clock.now(),
+        type: 'Warning',
+        reason: 'NetworkRepairFailed',
+        message: `CHECK failed (${why}); repair failed: ${errorMessage(err)}`,
+        ...where,
+      });
     }
   }
   return events;
 }
-
 
 /**
  * The daemon's check round runs the plugins' CHECK of a pod at its first round and every
@@ -146,7 +165,12 @@ export async function hostSideIntact(result: CniResult): Promise<boolean> {
  * the interface the result names, or one of its addresses, may be gone (a deleted veth).
  * `present` is what the namespace holds, undefined when it could not be looked at.
  */
-export function staleReason(adopted: boolean, present: Record<string, string[]> | undefined, ifName: string, result: CniResult): string | undefined {
+export function staleReason(
+  adopted: boolean,
+  present: Record<string, string[]> | undefined,
+  ifName: string,
+  result: CniResult,
+): string | undefined {
   if (!adopted) return 'the network namespace was created anew';
   if (!present) return undefined;
   const have = present[ifName];
@@ -168,7 +192,15 @@ export function staleReason(adopted: boolean, present: Record<string, string[]> 
  * the current config is tried. An attachment that cannot be released is an error (the cache
  * entry stays and a new ADD could not run over it); the pod's setup is retried.
  */
-async function releaseStale(host: Host, list: NetworkConfigList, cached: CachedAttachment, rt: RuntimeConf, why: string, log: Logger, signal?: AbortSignal): Promise<void> {
+async function releaseStale(
+  host: Host,
+  list: NetworkConfigList,
+  cached: CachedAttachment,
+  rt: RuntimeConf,
+  why: string,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<void> {
   const where = { network: list.name, interface: rt.ifName, ips: (cached.result.ips ?? []).map((i) => i.address) };
   log.warn({ ...where, reason: why, event: 'cni.staleAttachment' }, 'cached attachment is stale: DEL from the cache, then ADD');
   let cachedList: NetworkConfigList | undefined;
@@ -188,7 +220,11 @@ async function releaseStale(host: Host, list: NetworkConfigList, cached: CachedA
       failure = err;
     }
   }
-  throw new BerthError(codeOf(failure) ?? 'Unavailable', `stale attachment ${list.name}/${rt.ifName} (${why}) could not be released: ${errorMessage(failure)}`, { cause: failure });
+  throw new BerthError(
+    codeOf(failure) ?? 'Unavailable',
+    `stale attachment ${list.name}/${rt.ifName} (${why}) could not be released: ${errorMessage(failure)}`,
+    { cause: failure },
+  );
 }
 
 /**
@@ -199,7 +235,14 @@ async function releaseStale(host: Host, list: NetworkConfigList, cached: CachedA
  * this agent touched it, so an attachment without a cached result may be half made: DEL it
  * first. A DEL follows a failed ADD. Returns the pod's network attachments (loopback left out).
  */
-export async function attachAll(host: Host, rec: PodRecord, netns: string, adopted: boolean, log: Logger, signal?: AbortSignal): Promise<Attachment[]> {
+export async function attachAll(
+  host: Host,
+  rec: PodRecord,
+  netns: string,
+  adopted: boolean,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<Attachment[]> {
   const attachments: Attachment[] = [];
   let present: Record<string, string[]> | undefined;
   if (adopted) {
@@ -250,7 +293,10 @@ export async function detachAll(host: Host, rec: PodRecord, netns: string, log: 
       await host.cni.delNetworkList((cached && cachedConfigList(cached)) || a.list, rt);
     } catch (err) {
       if (!cached && codeOf(err) !== 'Canceled') {
-        log.warn({ network: a.list.name, interface: a.ifName, err }, 'cni del of an attachment without a cached result failed; nothing recorded to clean');
+        log.warn(
+          { network: a.list.name, interface: a.ifName, err },
+          'cni del of an attachment without a cached result failed; nothing recorded to clean',
+        );
         continue;
       }
       errors.push(err);

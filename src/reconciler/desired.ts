@@ -43,7 +43,6 @@ export function sourceReport(s: GitSnapshot, c: { repo: string; ref: string; pat
   return { type: 'git', repo: c.repo, ref: c.ref, path: c.path, specDir: s.specDir, revision: s.revision, error: s.error };
 }
 
-
 /**
  * Read the spec directories and conflists, check them together (plugin path included). A spec
  * directory that does not exist or cannot be read is an error for that source, never "no pods":
@@ -51,7 +50,15 @@ export function sourceReport(s: GitSnapshot, c: { repo: string; ref: string; pat
  * from a file in it is held as it is (its file counts as invalid, so the diff keeps it).
  */
 export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger, git: GitSnapshot[] = []): Promise<DesiredSet> {
-  const { desired, failed, roots } = await checkInput({ roots: host.layout.specDirs, cni: host.cni, cniConfDirs, layout: host.layout, log, git, failedNote: () => ': nothing it held is changed' });
+  const { desired, failed, roots } = await checkInput({
+    roots: host.layout.specDirs,
+    cni: host.cni,
+    cniConfDirs,
+    layout: host.layout,
+    log,
+    git,
+    failedNote: () => ': nothing it held is changed',
+  });
   if (failed.length) {
     const healthy = roots.filter((d) => !failed.some((f) => f.path === d));
     holdFailedSources(desired, failed, healthy, await listRecords(host.layout));
@@ -59,7 +66,14 @@ export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger
   for (const g of git) {
     if (g.revision === null) continue;
     // a newer tip that cannot be applied: the applied commit stays, and the source reports why
-    if (g.error) desired.issues.push({ severity: 'error', file: g.specDir, path: '', reason: 'SourceError', message: `git source ${g.label}: ${g.error}; commit ${g.revision.slice(0, 12)} stays applied` });
+    if (g.error)
+      desired.issues.push({
+        severity: 'error',
+        file: g.specDir,
+        path: '',
+        reason: 'SourceError',
+        message: `git source ${g.label}: ${g.error}; commit ${g.revision.slice(0, 12)} stays applied`,
+      });
     for (const p of desired.pods) if (inSource(p.source.file, g.specDir)) p.source = { ...p.source, revision: g.revision };
   }
   return desired;
@@ -84,7 +98,9 @@ export interface InputChecks {
  * image reference syntax, networks and their plugin types, duplicate pods, hostPort clashes,
  * network references. Nothing on the host is read but the CNI conf dirs and plugin path.
  */
-export async function checkInput(c: InputChecks): Promise<{ desired: DesiredSet; failed: SourceFailure[]; roots: string[]; files: string[] }> {
+export async function checkInput(
+  c: InputChecks,
+): Promise<{ desired: DesiredSet; failed: SourceFailure[]; roots: string[]; files: string[] }> {
   const git = c.git ?? [];
   // A git source is one more spec directory: its applied checkout. One without any applied
   // commit yet is a failed source (never "no pods").
@@ -94,11 +110,18 @@ export async function checkInput(c: InputChecks): Promise<{ desired: DesiredSet;
   const files = [...git.flatMap((g) => (g.revision !== null ? g.refused : [])), ...read.files];
   const failed = [
     ...read.failed,
-    ...git.filter((g) => g.revision === null).map((g) => ({ path: g.specDir, message: `git source ${g.label} has no applied commit yet (${g.error ?? 'not fetched yet'})` })),
+    ...git
+      .filter((g) => g.revision === null)
+      .map((g) => ({ path: g.specDir, message: `git source ${g.label} has no applied commit yet (${g.error ?? 'not fetched yet'})` })),
   ];
   const extra = await loadConfDirNetworks(c.cniConfDirs, c.log);
   const problems = await networkPluginProblems(c.cni, [...files.flatMap((f) => f.networks), ...extra], new Set(extra));
-  const failedFiles = failed.map((f) => ({ file: f.path, pods: [], networks: [], issues: [{ ...sourceIssue(f), message: `${f.message}${c.failedNote?.(f) ?? ''}` }] }));
+  const failedFiles = failed.map((f) => ({
+    file: f.path,
+    pods: [],
+    networks: [],
+    issues: [{ ...sourceIssue(f), message: `${f.message}${c.failedNote?.(f) ?? ''}` }],
+  }));
   const desired = resolveDesired([...failedFiles, ...files], {
     builtinDefault: builtinDefaultNetwork({ ipamDataDir: ipamDataDir(c.layout) }),
     extraNetworks: extra,
@@ -120,7 +143,8 @@ export function imageProblem(ref: string): string | undefined {
 }
 
 /** Is `file` in the source (the directory itself, a file in it, or the file given directly)? */
-export const inSource = (file: string, source: string): boolean => file === source || file.startsWith(source.endsWith('/') ? source : `${source}/`);
+export const inSource = (file: string, source: string): boolean =>
+  file === source || file.startsWith(source.endsWith('/') ? source : `${source}/`);
 
 /**
  * While a source has failed, only pods whose spec file lies in a source that was read may be
@@ -240,4 +264,3 @@ export async function networkPluginProblems(
   }
   return out;
 }
-

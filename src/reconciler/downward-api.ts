@@ -113,8 +113,15 @@ export function resourceValue(container: Container, resource: string, divisor: s
   const limits = container.resources?.limits ?? {};
   const requests = container.resources?.requests ?? {};
   const isCpu = name === 'cpu';
-  const allocatable = isCpu ? node.cpuCores : name === 'memory' ? node.memoryBytes : name === 'ephemeral-storage' ? node.ephemeralStorageBytes : undefined;
-  if (allocatable === undefined || (kind !== 'limits' && kind !== 'requests')) throw new BerthError('InvalidArgument', `downwardAPI resource "${resource}" is not supported`);
+  const allocatable = isCpu
+    ? node.cpuCores
+    : name === 'memory'
+      ? node.memoryBytes
+      : name === 'ephemeral-storage'
+        ? node.ephemeralStorageBytes
+        : undefined;
+  if (allocatable === undefined || (kind !== 'limits' && kind !== 'requests'))
+    throw new BerthError('InvalidArgument', `downwardAPI resource "${resource}" is not supported`);
   let q: string | number | undefined = kind === 'limits' ? limits[name] : (requests[name] ?? limits[name]);
   if (q === undefined) q = kind === 'limits' ? allocatable : 0;
   const d = divisor === undefined ? 1 : parseQuantity(divisor);
@@ -131,13 +138,21 @@ export function downwardApiFiles(pod: Pod, v: Volume, id: PodIdentity, node: Nod
   return (src.items ?? []).map((item) => {
     const problem = downwardPathProblem(item.path);
     if (problem) throw new BerthError('InvalidArgument', `downwardAPI volume "${v.name}": path "${item.path}" ${problem}`);
-    const path = item.path.split('/').filter((p) => p !== '' && p !== '.').join('/');
+    const path = item.path
+      .split('/')
+      .filter((p) => p !== '' && p !== '.')
+      .join('/');
     const mode = item.mode ?? src.defaultMode ?? DEFAULT_DOWNWARD_MODE;
     if (item.fieldRef) return { path, mode, data: fieldValue(pod, id, item.fieldRef.fieldPath) };
     const r = item.resourceFieldRef;
-    if (!r) throw new BerthError('InvalidArgument', `downwardAPI volume "${v.name}": item "${item.path}" needs fieldRef or resourceFieldRef`);
+    if (!r)
+      throw new BerthError('InvalidArgument', `downwardAPI volume "${v.name}": item "${item.path}" needs fieldRef or resourceFieldRef`);
     const c = containers.find((x) => x.name === r.containerName);
-    if (!c) throw new BerthError('InvalidArgument', `downwardAPI volume "${v.name}": item "${item.path}": no container named "${r.containerName ?? ''}"`);
+    if (!c)
+      throw new BerthError(
+        'InvalidArgument',
+        `downwardAPI volume "${v.name}": item "${item.path}": no container named "${r.containerName ?? ''}"`,
+      );
     return { path, mode, data: resourceValue(c, r.resource, r.divisor, node) };
   });
 }

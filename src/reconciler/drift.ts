@@ -70,9 +70,14 @@ export async function repairAppDrift(host: Host, rec: PodRecord, running: string
       out.push({ app: name, reason: 'RenderedTreeRemoved', repaired });
     }
     if (d.bundleGone) {
-      const repaired = (await host.runtime.restoreBundle(id).catch((err: unknown) => log.warn({ app: name, err }, 'bundle could not be restored'))) === true;
+      const repaired =
+        (await host.runtime.restoreBundle(id).catch((err: unknown) => log.warn({ app: name, err }, 'bundle could not be restored'))) ===
+        true;
       log.warn({ app: name, repaired, reason: 'BundleRemoved' }, 'the bundle of a running app was removed');
-      emit('BundleRemoved', `bundle of container ${name} was removed: ${repaired ? 'config.json written again' : 'config.json could not be written again'}; files the app wrote to its root filesystem may be gone and its log is not rotated until it restarts`);
+      emit(
+        'BundleRemoved',
+        `bundle of container ${name} was removed: ${repaired ? 'config.json written again' : 'config.json could not be written again'}; files the app wrote to its root filesystem may be gone and its log is not rotated until it restarts`,
+      );
       out.push({ app: name, reason: 'BundleRemoved', repaired });
     }
     if (d.monitorLost) {
@@ -97,8 +102,15 @@ async function renderAgain(host: Host, rec: PodRecord, c: Container, dir: string
   // the tree the app runs is the one of the image it was started with: the store has it
   const pullPolicy: ImagePullPolicy = c.imagePullPolicy === 'Never' ? 'Never' : 'IfNotPresent';
   try {
-    const rendered = await host.limit(async () => host.images.render(await host.images.pull(c.image, { pullPolicy })), STEP_PRIORITY.render);
-    if (rendered.rootfs !== dir) log.warn({ app: c.name, image: c.image, rootfs: rendered.rootfs, was: dir }, 'the image now renders to another tree: the app gets it at its next start');
+    const rendered = await host.limit(
+      async () => host.images.render(await host.images.pull(c.image, { pullPolicy })),
+      STEP_PRIORITY.render,
+    );
+    if (rendered.rootfs !== dir)
+      log.warn(
+        { app: c.name, image: c.image, rootfs: rendered.rootfs, was: dir },
+        'the image now renders to another tree: the app gets it at its next start',
+      );
     else log.info({ app: c.name, image: c.image, rootfs: dir, podName: rec.key }, 'rendered tree made again');
     return rendered.rootfs === dir;
   } catch (err) {

@@ -85,7 +85,8 @@ async function isMountPoint(p: string): Promise<boolean> {
 
 async function mount(args: string[], what: string): Promise<void> {
   const r = await execa('mount', args, { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new BerthError('Unavailable', `${what}: mount failed: ${String(r.stderr).trim() || `mount exited with ${r.exitCode}`}`);
+  if (r.exitCode !== 0)
+    throw new BerthError('Unavailable', `${what}: mount failed: ${String(r.stderr).trim() || `mount exited with ${r.exitCode}`}`);
 }
 
 /** A fresh ext4 image of the given size, made under a temporary name and renamed when complete. */
@@ -95,7 +96,11 @@ async function makeDiskImage(path: string, bytes: number, what: string): Promise
   await rm(tmp, { force: true });
   await writeFile(tmp, '', { mode: 0o600 });
   await truncate(tmp, bytes);
-  const r = await execa('mkfs.ext4', ['-q', '-F', '-b', '4096', '-m', '0', '-O', '^has_journal', '-E', 'nodiscard,lazy_itable_init=1', tmp], { reject: false, stdin: 'ignore' });
+  const r = await execa(
+    'mkfs.ext4',
+    ['-q', '-F', '-b', '4096', '-m', '0', '-O', '^has_journal', '-E', 'nodiscard,lazy_itable_init=1', tmp],
+    { reject: false, stdin: 'ignore' },
+  );
   if (r.exitCode !== 0) {
     await rm(tmp, { force: true });
     throw new BerthError('Unavailable', `${what}: mkfs.ext4 failed: ${String(r.stderr).trim() || `exit ${r.exitCode}`}`);
@@ -108,7 +113,12 @@ async function makeDiskImage(path: string, bytes: number, what: string): Promise
  * is). Returns the directory and whether it is new (made or mounted now). A new directory, or
  * one being set up (`setUp`), gets the mode 0777; the caller sets its ownership.
  */
-export async function ensureEmptyDir(pod: Pod, v: Volume, podDir: string, opts: { setUp?: boolean; nodeAllocatable?: number } = {}): Promise<{ path: string; fresh: boolean }> {
+export async function ensureEmptyDir(
+  pod: Pod,
+  v: Volume,
+  podDir: string,
+  opts: { setUp?: boolean; nodeAllocatable?: number } = {},
+): Promise<{ path: string; fresh: boolean }> {
   const p = emptyDirPath(podDir, v.name);
   const what = `emptyDir volume "${v.name}"`;
   let fresh = (await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE })) !== undefined;

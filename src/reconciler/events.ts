@@ -88,12 +88,23 @@ export async function readAllEvents(l: Layout, now = Date.now()): Promise<Array<
 /** Merge `ev` into `list` (kubelet correlator: identical events are counted, not repeated). */
 export function mergeEvent(list: StoredEvent[], ev: PodEventInput, now: number): StoredEvent[] {
   const live = list.filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);
-  const i = live.findIndex((e) => e.type === ev.type && e.reason === ev.reason && e.message === ev.message && (e.app ?? '') === (ev.app ?? ''));
+  const i = live.findIndex(
+    (e) => e.type === ev.type && e.reason === ev.reason && e.message === ev.message && (e.app ?? '') === (ev.app ?? ''),
+  );
   if (i >= 0) {
     const [same] = live.splice(i, 1);
     live.push({ ...same!, count: same!.count + 1, lastTimestamp: now });
   } else {
-    live.push({ type: ev.type, reason: ev.reason, message: ev.message, ...(ev.app ? { app: ev.app } : {}), count: 1, firstTimestamp: now, lastTimestamp: now, source: EVENT_SOURCE });
+    live.push({
+      type: ev.type,
+      reason: ev.reason,
+      message: ev.message,
+      ...(ev.app ? { app: ev.app } : {}),
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: EVENT_SOURCE,
+    });
   }
   return live.slice(-MAX_EVENTS_PER_POD);
 }

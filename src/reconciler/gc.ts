@@ -49,7 +49,12 @@ export class IpBridgeManager implements BridgeManager {
  * Remove berth-named bridges that `candidates` (bridges of networks pods were attached to)
  * no longer need: none of `records` uses them and nothing is plugged into them.
  */
-export async function removeUnusedBridges(bridges: BridgeManager, candidates: Iterable<string>, records: PodRecord[], log: Logger): Promise<string[]> {
+export async function removeUnusedBridges(
+  bridges: BridgeManager,
+  candidates: Iterable<string>,
+  records: PodRecord[],
+  log: Logger,
+): Promise<string[]> {
   const used = new Set(records.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))));
   const removed: string[] = [];
   for (const br of new Set(candidates)) {

@@ -4,7 +4,16 @@ export * from './records.js';
 export * from './plan.js';
 export * from './status.js';
 export * from './sources.js';
-export { checkInput, imageProblem, loadDesired, loadConfDirNetworks, networkPluginProblems, recordFor, type InputChecks, type InputReport } from './desired.js';
+export {
+  checkInput,
+  imageProblem,
+  loadDesired,
+  loadConfDirNetworks,
+  networkPluginProblems,
+  recordFor,
+  type InputChecks,
+  type InputReport,
+} from './desired.js';
 export { attachmentsOf, LOOPBACK_LIST } from './attachments.js';
 export { collectStatus } from './observe.js';
 export { Reconciler, type OnceResult, type ReconcilerOptions } from './reconciler.js';

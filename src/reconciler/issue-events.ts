@@ -23,7 +23,8 @@ export function issueEvents(issues: SpecIssue[], records: PodRecord[], loaded: s
       if (i.severity !== 'error' && i.reason !== 'SourceError') continue;
       const base = { uid: r.uid, podName: r.key, type: 'Warning' as const };
       if (i.reason === 'SourceError') {
-        if (i.file === r.source.file || inSource(r.source.file, i.file)) out.push({ ...base, reason: 'SourceError', message: `${i.message} (the pod is kept as it is)` });
+        if (i.file === r.source.file || inSource(r.source.file, i.file))
+          out.push({ ...base, reason: 'SourceError', message: `${i.message} (the pod is kept as it is)` });
       } else if (isPodKey(i.key) ? i.key === r.key : i.key === undefined && i.file === r.source.file && !fresh.has(`${r.key}@${r.hash}`)) {
         out.push({ ...base, reason: 'InvalidSpec', message: `${where(i)}${i.message} (the last good spec keeps running)` });
       }

@@ -23,8 +23,7 @@ export const podsDir = (l: Layout) => join(l.stateDir, 'pods');
 export const podDir = (l: Layout, uid: string) => join(podsDir(l), uid);
 export const cniCacheDir = (l: Layout) => join(l.stateDir, 'cni');
 export const ipamDataDir = (l: Layout) => join(l.stateDir, 'cni', 'networks');
-export const podLogDir = (l: Layout, namespace: string, name: string, uid: string) =>
-  join(l.logDir, `${namespace}_${name}_${uid}`);
+export const podLogDir = (l: Layout, namespace: string, name: string, uid: string) => join(l.logDir, `${namespace}_${name}_${uid}`);
 export const appLogPath = (l: Layout, namespace: string, name: string, uid: string, app: string, execution: number) =>
   join(podLogDir(l, namespace, name, uid), app, `${execution}.log`);
 

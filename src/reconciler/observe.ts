@@ -25,7 +25,8 @@ export interface PodObservation {
 /** The apps' runtime status by app name. */
 export async function observeApps(host: Pick<Host, 'runtime'>, rec: PodRecord): Promise<Record<string, AppStatus>> {
   const live: Record<string, AppStatus> = {};
-  for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers]) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
+  for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers])
+    live[c.name] = await host.runtime.status(containerId(rec.uid, c.name));
   return live;
 }
 
@@ -56,8 +57,15 @@ export async function observeNetwork(host: Pick<Host, 'cni' | 'netns' | 'log'>, 
   return { netns: exists ? host.netns.path(name) : null, attachments };
 }
 
-export async function observePod(host: Pick<Host, 'runtime' | 'cni' | 'netns' | 'log' | 'layout'>, rec: PodRecord): Promise<PodObservation> {
-  const [live, net, gates] = await Promise.all([observeApps(host, rec), observeNetwork(host, rec), readGateConditions(host.layout, rec.uid)]);
+export async function observePod(
+  host: Pick<Host, 'runtime' | 'cni' | 'netns' | 'log' | 'layout'>,
+  rec: PodRecord,
+): Promise<PodObservation> {
+  const [live, net, gates] = await Promise.all([
+    observeApps(host, rec),
+    observeNetwork(host, rec),
+    readGateConditions(host.layout, rec.uid),
+  ]);
   return { live, net, gates };
 }
 

@@ -86,7 +86,13 @@ export async function applyOrphans(d: ApplyDeps, orphans: Orphan[], records: Pod
           const a = o.attachment;
           const list = cachedConfigList(a);
           if (!list) throw new Error('the cache entry holds no config to DEL with (legacy file)');
-          await host.cni.delNetworkList(list, { containerId: a.containerId, netns: a.netns, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs });
+          await host.cni.delNetworkList(list, {
+            containerId: a.containerId,
+            netns: a.netns,
+            ifName: a.ifName,
+            args: a.cniArgs,
+            capabilityArgs: a.capabilityArgs,
+          });
           done('deleted (CNI DEL)');
           break;
         }
@@ -102,7 +108,11 @@ export async function applyOrphans(d: ApplyDeps, orphans: Orphan[], records: Pod
             done('deleted');
             break;
           }
-          const removed = await removeIpMasqLeftovers(d.iptables, { network: o.network, containerId: o.containerId, families: [o.family] }, host.log);
+          const removed = await removeIpMasqLeftovers(
+            d.iptables,
+            { network: o.network, containerId: o.containerId, families: [o.family] },
+            host.log,
+          );
           done(removed.length ? `deleted ${removed.length} rule(s)/chain(s)` : 'already gone (CNI DEL removed it)');
           break;
         }

@@ -35,7 +35,10 @@ export interface ScanDeps {
 
 async function dirsIn(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return [];
     throw err;
@@ -108,7 +111,8 @@ export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
 
   const containers = new Map<string, ObservedContainer>();
   for (const rt of d.ociRuntimes) {
-    for (const id of await rt.list().catch(() => [] as string[])) { // a runtime not installed has no containers
+    for (const id of await rt.list().catch(() => [] as string[])) {
+      // a runtime not installed has no containers
       if (!id.startsWith(`${PREFIX}-`) || containers.has(id)) continue;
       const st = await rt.state(id).catch(() => undefined); // gone since list: seen without its bundle
       containers.set(id, { id, runtime: rt.name as 'crun' | 'runc', ...(st?.bundle ? { bundle: st.bundle } : {}), monitor: false });
@@ -138,7 +142,10 @@ export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
     ...attachments.map(decodeConfig).filter((c): c is string => c !== undefined),
     ...(d.specNetworks ?? []),
   ];
-  const networkNames = new Set<string>([...records.flatMap((r) => r.networks.map((n) => n.name)), ...attachments.map((a) => a.networkName)]);
+  const networkNames = new Set<string>([
+    ...records.flatMap((r) => r.networks.map((n) => n.name)),
+    ...attachments.map((a) => a.networkName),
+  ]);
   const bridgesOfNetwork: Record<string, string[]> = {};
   const ipamDirs = new Map<string, Set<string>>(); // dataDir → network names
   for (const c of conflists) {

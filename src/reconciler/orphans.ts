@@ -94,7 +94,18 @@ export type Orphan =
 export type OrphanKind = Orphan['kind'];
 
 /** The order the apply step works in: what uses a thing goes before the thing. */
-export const KIND_ORDER: OrphanKind[] = ['container', 'cni-attachment', 'iptables', 'netns', 'ipam', 'mount', 'pod-dir', 'log-dir', 'cni-cache-temp', 'bridge'];
+export const KIND_ORDER: OrphanKind[] = [
+  'container',
+  'cni-attachment',
+  'iptables',
+  'netns',
+  'ipam',
+  'mount',
+  'pod-dir',
+  'log-dir',
+  'cni-cache-temp',
+  'bridge',
+];
 
 /** The pod short id in a berth object name (`berth-<12 hex>` or `berth-<12 hex>-…`). */
 export function shortOfName(name: string): string | undefined {
@@ -133,7 +144,13 @@ export function masqRules(save: string): Array<{ chain: string; rule: string; ne
     const m = a && MASQ_COMMENT.exec(line);
     if (!a || !m) continue;
     const src = /(?:^| )-s (\S+)/.exec(line)?.[1];
-    out.push({ chain: a[1]!, rule: line, network: m[1]!.replace(/\\(.)/g, '$1'), containerId: m[2]!.replace(/\\(.)/g, '$1'), ...(src ? { source: src } : {}) });
+    out.push({
+      chain: a[1]!,
+      rule: line,
+      network: m[1]!.replace(/\\(.)/g, '$1'),
+      containerId: m[2]!.replace(/\\(.)/g, '$1'),
+      ...(src ? { source: src } : {}),
+    });
   }
   return out;
 }
@@ -182,8 +199,11 @@ export function findOrphans(h: ObservedHost): Orphan[] {
   }
 
   // CNI attachments in the cache (the cache is this state dir's: every entry is ours).
-  const valid = new Set(h.records.flatMap((r) => [`${sandboxId(r.uid)}/lo`, ...r.networks.map((n) => `${sandboxId(r.uid)}/${n.interface}`)]));
-  const ownedAttachment = (a: CachedAttachment) => valid.has(`${a.containerId}/${a.ifName}`) || (shortOfName(a.containerId) !== undefined && live.has(shortOfName(a.containerId)!));
+  const valid = new Set(
+    h.records.flatMap((r) => [`${sandboxId(r.uid)}/lo`, ...r.networks.map((n) => `${sandboxId(r.uid)}/${n.interface}`)]),
+  );
+  const ownedAttachment = (a: CachedAttachment) =>
+    valid.has(`${a.containerId}/${a.ifName}`) || (shortOfName(a.containerId) !== undefined && live.has(shortOfName(a.containerId)!));
   const orphanCids = new Set<string>();
   for (const a of h.attachments) {
     if (ownedAttachment(a)) continue;
@@ -257,7 +277,12 @@ export function findOrphans(h: ObservedHost): Orphan[] {
       // a second ADD's (two agents on one state dir, issue 14 item 6).
       const have = podIps.get(`${r.network}/${r.containerId}`);
       if (!have || have.has(bare(r.ip))) continue;
-      out.push({ kind: 'ipam', name: r.file, reason: `${r.ip} on ${r.network} is reserved for ${r.containerId}, which does not have it (a second ADD)`, file: r.file });
+      out.push({
+        kind: 'ipam',
+        name: r.file,
+        reason: `${r.ip} on ${r.network} is reserved for ${r.containerId}, which does not have it (a second ADD)`,
+        file: r.file,
+      });
       continue;
     }
     if (ownedCids.has(r.containerId)) continue;
@@ -288,7 +313,8 @@ export function findOrphans(h: ObservedHost): Orphan[] {
     out.push({ kind: 'log-dir', name: join(l.logDir, n), reason: `pod ${uid} has no record`, path: join(l.logDir, n) });
   }
 
-  for (const n of h.staleCacheTemps) out.push({ kind: 'cni-cache-temp', name: n, reason: 'temporary file of an interrupted CNI cache write' });
+  for (const n of h.staleCacheTemps)
+    out.push({ kind: 'cni-cache-temp', name: n, reason: 'temporary file of an interrupted CNI cache write' });
 
   // Bridges no network in use needs.
   const used = new Set(h.bridgesInUse);
@@ -298,7 +324,11 @@ export function findOrphans(h: ObservedHost): Orphan[] {
   for (const b of h.bridges) {
     if (!b.name.startsWith(PREFIX) || used.has(b.name)) continue;
     if (b.ports > 0 && !orphanBridges.has(b.name)) continue;
-    out.push({ kind: 'bridge', name: b.name, reason: b.ports ? 'no pod record uses it (removed once its orphan ports are gone)' : 'no pod record uses it; nothing is plugged in' });
+    out.push({
+      kind: 'bridge',
+      name: b.name,
+      reason: b.ports ? 'no pod record uses it (removed once its orphan ports are gone)' : 'no pod record uses it; nothing is plugged in',
+    });
   }
 
   return out.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));

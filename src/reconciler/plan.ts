@@ -101,7 +101,10 @@ export function formatPlan(plan: PlanAction[]): string[] {
         case 'update':
           return `update  ${a.key}  (pod-level spec changed${a.fields.length ? `: ${a.fields.join(', ')}` : ''}; pod ${a.oldUid} is stopped, ${a.uid} started)`;
         case 'update-apps':
-          return a.apps.map((c) => `restart app  ${a.key}/${c.name}  (container spec changed: ${c.fields.join(', ')}; the pod and its other apps keep running)`);
+          return a.apps.map(
+            (c) =>
+              `restart app  ${a.key}/${c.name}  (container spec changed: ${c.fields.join(', ')}; the pod and its other apps keep running)`,
+          );
         case 'delete':
           return `delete  ${a.key}  (${a.reason === 'removed' ? 'spec removed' : 'superseded'}, uid ${a.uid})`;
         case 'restart-app':

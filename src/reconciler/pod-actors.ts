@@ -14,7 +14,15 @@ import type { ImagePullPolicy, PullProgress, RenderedImage } from '../image/type
 import type { AppLaunch } from '../runtime/types.js';
 import type { Container } from '../api/pod.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput, type AppWaitInput } from '../state-machines/app.machine.js';
-import { DEADLINE_MESSAGE, type AttachOut, type InitFinishInput, type PodKillInput, type PodStepInput, type ReplaceAppsInput, type SandboxOut } from '../state-machines/pod.machine.js';
+import {
+  DEADLINE_MESSAGE,
+  type AttachOut,
+  type InitFinishInput,
+  type PodKillInput,
+  type PodStepInput,
+  type ReplaceAppsInput,
+  type SandboxOut,
+} from '../state-machines/pod.machine.js';
 import { stopPodContainers } from './pod-stop.js';
 import { STEP_PRIORITY, type Host } from './host.js';
 import { createSupervision, exitDetails, terminationMount } from './probing.js';
@@ -104,14 +112,30 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       ...(rec.pod.spec.shareProcessNamespace ? { pidNamespacePath: `/proc/${await infraPid()}/ns/pid` } : {}),
     };
     // Volumes pinned inside their roots (volumes.ts); subPathExpr expands from the container's env.
-    launch.mounts = await volumeMounts({ pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log), container: c, podDir: dir, mountPoints: image.appc?.app?.mountPoints, envOf: () => containerEnv(c, launch), context: volumeContext });
+    launch.mounts = await volumeMounts({
+      pod: await withImplicitAppcVolumes(rec.pod, c, image.appc?.app?.mountPoints, dir, log),
+      container: c,
+      podDir: dir,
+      mountPoints: image.appc?.app?.mountPoints,
+      envOf: () => containerEnv(c, launch),
+      context: volumeContext,
+    });
     // terminationMessagePath: a host file bind-mounted read-write, read back at the exit (probing.ts)
     const term = await terminationMount(dir, c);
     if (term && !launch.mounts.some((m) => m.destination === term.destination)) launch.mounts.push(term);
     const mounted = new Set(launch.mounts.map((m) => m.destination));
     launch.etcFiles = Object.fromEntries(Object.entries(res.etcFiles ?? {}).filter(([k]) => !mounted.has(k)));
     // ACI apps: pre-start handler, AC_METADATA_URL (appc-hooks.ts)
-    await prepareAppcLaunch({ rec, container: c, launch, rendered: res.rendered, ips: res.ips, stateDir: layout.stateDir, metadata: host.appcMetadata, log });
+    await prepareAppcLaunch({
+      rec,
+      container: c,
+      launch,
+      rendered: res.rendered,
+      ips: res.ips,
+      stateDir: layout.stateDir,
+      metadata: host.appcMetadata,
+      log,
+    });
     return launch;
   }
 
@@ -155,7 +179,11 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
 
   async function pullOne(ref: string, signal?: AbortSignal) {
     const t0 = host.clock.now();
-    const img = await host.images.pull(ref, { signal, pullPolicy: pullPolicy(ref), onProgress: (p: PullProgress) => host.pullProgress(rec.key, p) });
+    const img = await host.images.pull(ref, {
+      signal,
+      pullPolicy: pullPolicy(ref),
+      onProgress: (p: PullProgress) => host.pullProgress(rec.key, p),
+    });
     res.pulled.set(ref, img);
     log.debug({ image: ref, digest: img.manifestDigest, ms: host.clock.now() - t0 }, 'image pulled');
     for (const x of allContainers(rec).filter((y) => y.c.image === ref)) {
@@ -206,7 +234,10 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       }, STEP_PRIORITY.render);
     } catch (err) {
       const code = codeOf(err) ?? 'Internal';
-      throw new BerthError(code === 'NotFound' ? 'Unavailable' : code, errorMessage(err), { cause: err, details: { reason: 'ErrImagePull' } });
+      throw new BerthError(code === 'NotFound' ? 'Unavailable' : code, errorMessage(err), {
+        cause: err,
+        details: { reason: 'ErrImagePull' },
+      });
     }
   }
 
@@ -306,8 +337,18 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       }
       const { ms: graceMs } = gracePeriodMs(rec.pod.spec.terminationGracePeriodSeconds ?? 30);
       // after the apps completed or an init container failed only sidecars are left running
-      const errors = await stopPodContainers(host, rec, { graceMs, remove: false, log, reason: input.reason, stopOne, sidecarsOnly: input.reason !== 'DeadlineExceeded' });
-      if (errors.length) throw new BerthError('Unavailable', `stopping the apps of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+      const errors = await stopPodContainers(host, rec, {
+        graceMs,
+        remove: false,
+        log,
+        reason: input.reason,
+        stopOne,
+        sidecarsOnly: input.reason !== 'DeadlineExceeded',
+      });
+      if (errors.length)
+        throw new BerthError('Unavailable', `stopping the apps of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, {
+          cause: errors[0],
+        });
     }),
 
     // A regular container's spec changed: stop its execution as the kubelet does (preStop and
@@ -332,14 +373,21 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
           }
         }),
       );
-      if (errors.length) throw new BerthError('Unavailable', `replacing ${input.apps.join(', ')} of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+      if (errors.length)
+        throw new BerthError('Unavailable', `replacing ${input.apps.join(', ')} of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, {
+          cause: errors[0],
+        });
     }),
 
     teardown: fromPromise<void, PodStepInput>(async () => {
       const errors: unknown[] = [];
       const seconds = rec.pod.spec.terminationGracePeriodSeconds ?? 30;
       const { ms: grace, clamped } = gracePeriodMs(seconds);
-      if (clamped) log.warn({ terminationGracePeriodSeconds: seconds, waitSeconds: Math.floor(MAX_TIMER_MS / 1000) }, 'terminationGracePeriodSeconds is longer than berth can wait: waiting the longest a timer allows, then SIGKILL');
+      if (clamped)
+        log.warn(
+          { terminationGracePeriodSeconds: seconds, waitSeconds: Math.floor(MAX_TIMER_MS / 1000) },
+          'terminationGracePeriodSeconds is longer than berth can wait: waiting the longest a timer allows, then SIGKILL',
+        );
       // A handle deleted by hand while the apps still hold the namespace: get it back from a
       // live app before stopping them, or the plugins' DEL cannot undo what they did in it.
       await reattachSandbox(host, rec, log);
@@ -379,18 +427,30 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
             // a process that cannot run is an exit (StartError, 128) at this time, not a failed setup
             const details = err instanceof BerthError ? err.details : undefined;
             if (details?.reason !== 'StartError') throw err;
-            host.events.emit({ uid: rec.uid, podName: rec.key, app: c.name, type: 'Warning', reason: 'Failed', message: `Error: ${errorMessage(err)}` });
-            throw new BerthError(codeOf(err) ?? 'FailedPrecondition', errorMessage(err), { cause: err, details: { ...details, at: host.clock.now() } });
+            host.events.emit({
+              uid: rec.uid,
+              podName: rec.key,
+              app: c.name,
+              type: 'Warning',
+              reason: 'Failed',
+              message: `Error: ${errorMessage(err)}`,
+            });
+            throw new BerthError(codeOf(err) ?? 'FailedPrecondition', errorMessage(err), {
+              cause: err,
+              details: { ...details, at: host.clock.now() },
+            });
           }
         }),
         waitExit: fromPromise<AppExited, AppWaitInput>(async ({ input, signal }) => {
           const r = await host.runtime.waitExit(containerId(rec.uid, input.app), signal);
           const c = byName(input.app);
           const execution = executions.get(c.name) ?? rec.apps[c.name]?.restartCount ?? 0;
-          const details = await exitDetails(dir, c, r, appLogPath(layout, rec.namespace, rec.name, rec.uid, c.name, execution)).catch((err: unknown) => {
-            log.warn({ app: c.name, err }, 'termination message could not be read');
-            return { reason: r.exitCode === 0 ? 'Completed' : 'Error' };
-          });
+          const details = await exitDetails(dir, c, r, appLogPath(layout, rec.namespace, rec.name, rec.uid, c.name, execution)).catch(
+            (err: unknown) => {
+              log.warn({ app: c.name, err }, 'termination message could not be read');
+              return { reason: r.exitCode === 0 ? 'Completed' : 'Error' };
+            },
+          );
           log.info({ app: input.app, exitCode: r.exitCode, reason: details.reason }, 'app exited');
           await postStop(c);
           return { exitCode: r.exitCode, finishedAt: r.finishedAt, ...details };

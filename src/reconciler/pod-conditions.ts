@@ -30,7 +30,11 @@ export async function readGateConditions(l: Layout, uid: string): Promise<GateCo
 /** `TYPE=True|False` as the command line gives it. */
 export function parseConditionArg(arg: string): { type: string; status: 'True' | 'False' } {
   const m = /^([^=]+)=(True|False)$/.exec(arg);
-  if (!m) throw new BerthError('InvalidArgument', `condition "${arg}": expected TYPE=True or TYPE=False (a condition type of the pod's spec.readinessGates)`);
+  if (!m)
+    throw new BerthError(
+      'InvalidArgument',
+      `condition "${arg}": expected TYPE=True or TYPE=False (a condition type of the pod's spec.readinessGates)`,
+    );
   return { type: m[1]!, status: m[2] as 'True' | 'False' };
 }
 

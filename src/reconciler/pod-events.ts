@@ -65,14 +65,23 @@ export class PodEventDeriver {
       this.state = snap.state;
       if (snap.state === 'pulling') {
         this.pullStartedAt = now;
-        for (const c of this.containers()) out.push({ app: c.name, type: 'Normal', reason: 'Pulling', message: `Pulling image "${c.image}"` });
+        for (const c of this.containers())
+          out.push({ app: c.name, type: 'Normal', reason: 'Pulling', message: `Pulling image "${c.image}"` });
       }
       if (prevState === 'pulling' && snap.state === 'verifying') {
         const took = seconds(now - this.pullStartedAt);
-        for (const c of this.containers()) out.push({ app: c.name, type: 'Normal', reason: 'Pulled', message: `Successfully pulled image "${c.image}" in ${took} (including waiting)` });
+        for (const c of this.containers())
+          out.push({
+            app: c.name,
+            type: 'Normal',
+            reason: 'Pulled',
+            message: `Successfully pulled image "${c.image}" in ${took} (including waiting)`,
+          });
       }
       if (snap.state === 'terminating') {
-        const running = Object.entries(snap.apps).filter(([, a]) => a.state === 'running' || a.state === 'starting').map(([n]) => n);
+        const running = Object.entries(snap.apps)
+          .filter(([, a]) => a.state === 'running' || a.state === 'starting')
+          .map(([n]) => n);
         // a pod found on the host with its spec gone starts in termination, its apps unobserved
         const names = prevState === '' && Object.keys(snap.apps).length === 0 ? this.rec.pod.spec.containers.map((c) => c.name) : running;
         for (const n of names) out.push({ app: n, type: 'Normal', reason: 'Killing', message: `Stopping container ${n}` });
@@ -88,7 +97,8 @@ export class PodEventDeriver {
       if (errSig(se) !== this.stepErr) out.push(...this.stepFailed(se));
       this.stepErr = errSig(se);
     } else this.stepErr = '';
-    if (snap.state === 'setupBackoff' && prevState !== snap.state && se?.step === 'pull') out.push({ type: 'Normal', reason: 'BackOff', message: 'Back-off pulling image' });
+    if (snap.state === 'setupBackoff' && prevState !== snap.state && se?.step === 'pull')
+      out.push({ type: 'Normal', reason: 'BackOff', message: 'Back-off pulling image' });
     for (const [name, a] of Object.entries(snap.apps)) {
       out.push(...this.appChanged(name, this.apps.get(name), a));
       this.apps.set(name, a);
@@ -132,7 +142,12 @@ export class PodEventDeriver {
       out.push({ app: name, type: 'Normal', reason: 'Started', message: `Started container ${name}` });
     }
     // a failed start (or wait): once per attempt; an adopted back-off's error was told before
-    if (a.lastError && prev && (a.state === 'backoff' || a.state === 'failed') && (prev.state !== a.state || errSig(a.lastError) !== errSig(prev.lastError))) {
+    if (
+      a.lastError &&
+      prev &&
+      (a.state === 'backoff' || a.state === 'failed') &&
+      (prev.state !== a.state || errSig(a.lastError) !== errSig(prev.lastError))
+    ) {
       if (a.lastError.reason === 'ErrImagePull') {
         out.push({ app: name, type: 'Warning', reason: 'Failed', message: `Failed to pull image "${image}": ${a.lastError.message}` });
         out.push({ app: name, type: 'Warning', reason: 'Failed', message: 'Error: ErrImagePull' });
@@ -140,7 +155,8 @@ export class PodEventDeriver {
     }
     const newBackoff = a.state === 'backoff' && (prev?.state !== 'backoff' || a.backoffStep !== prev.backoffStep);
     if (newBackoff && a.backoffMs > 0) {
-      if (a.lastError?.reason === 'ErrImagePull') out.push({ app: name, type: 'Normal', reason: 'BackOff', message: `Back-off pulling image "${image}"` });
+      if (a.lastError?.reason === 'ErrImagePull')
+        out.push({ app: name, type: 'Normal', reason: 'BackOff', message: `Back-off pulling image "${image}"` });
       else out.push({ app: name, type: 'Warning', reason: 'BackOff', message: `Back-off restarting failed container ${name}` });
     }
     return out;

@@ -37,7 +37,9 @@ const INFRA_GRACE_MS = 2000;
 /** Where the pause binary is: $BERTH_PAUSE_BINARY, else `berth-pause` beside the bundle (dist/bundle, or its chunks/), else the build's. */
 export async function pauseBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = env[PAUSE_BINARY_ENV] ? [env[PAUSE_BINARY_ENV]] : [join(here, 'berth-pause'), join(here, '..', 'berth-pause'), join(here, '..', '..', 'dist', 'bundle', 'berth-pause')];
+  const candidates = env[PAUSE_BINARY_ENV]
+    ? [env[PAUSE_BINARY_ENV]]
+    : [join(here, 'berth-pause'), join(here, '..', 'berth-pause'), join(here, '..', '..', 'dist', 'bundle', 'berth-pause')];
   for (const c of candidates) {
     try {
       await access(c, constants.X_OK);
@@ -46,7 +48,10 @@ export async function pauseBinary(env: NodeJS.ProcessEnv = process.env): Promise
       /* next */
     }
   }
-  throw new BerthError('FailedPrecondition', `shareProcessNamespace needs berth's pod infra process, and ${candidates.join(' / ')} is missing: build it (bash scripts/build-pause.sh, needs gcc) or set ${PAUSE_BINARY_ENV}`);
+  throw new BerthError(
+    'FailedPrecondition',
+    `shareProcessNamespace needs berth's pod infra process, and ${candidates.join(' / ')} is missing: build it (bash scripts/build-pause.sh, needs gcc) or set ${PAUSE_BINARY_ENV}`,
+  );
 }
 
 /**
@@ -117,7 +122,11 @@ export async function ensureInfra(host: Host, rec: PodRecord, podDirPath: string
   const id = infraContainerId(rec.uid);
   const st = await host.runtime.status(id);
   if (st.state === 'running' && st.pid) return st.pid;
-  if (st.state !== 'unknown') log.warn({ containerId: id, state: st.state, exitCode: st.exitCode }, 'pod infra process is gone: starting it again (the apps of its PID namespace died with it)');
+  if (st.state !== 'unknown')
+    log.warn(
+      { containerId: id, state: st.state, exitCode: st.exitCode },
+      'pod infra process is gone: starting it again (the apps of its PID namespace died with it)',
+    );
   const root = await infraRootfs(host.layout.stateDir, await pauseBinary());
   const started = await host.runtime.start(infraLaunch(rec, podDirPath, root));
   if (!started.pid) throw new BerthError('Internal', `pod infra process ${id} started without a pid`);

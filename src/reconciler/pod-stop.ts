@@ -83,7 +83,8 @@ export async function stopPodContainers(host: Host, rec: PodRecord, opts: StopOp
  */
 export function podEnding(rec: PodRecord, now: number): { ended?: NonNullable<PodRecord['lastError']>; deadlineMs?: number } {
   const err = rec.lastError;
-  if (rec.phase === 'failed' && err && (err.step === 'deadline' || (err.step === 'init' && err.code === 'InitFailed'))) return { ended: err };
+  if (rec.phase === 'failed' && err && (err.step === 'deadline' || (err.step === 'init' && err.code === 'InitFailed')))
+    return { ended: err };
   const seconds = rec.pod.spec.activeDeadlineSeconds;
   if (seconds === undefined) return {};
   return { deadlineMs: Math.max(0, rec.createdAt + seconds * 1000 - now) };

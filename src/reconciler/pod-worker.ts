@@ -30,7 +30,13 @@ export function stateName(value: unknown): PodStateValue {
  */
 export function observedApp(st: AppStatus, now: number): AppObserved {
   if (st.state === 'running') return { state: 'running', ...(st.pid ? { pid: st.pid } : {}), startedAt: st.startedAt ?? now };
-  if (st.state === 'exited') return { state: 'exited', exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? now, ...(st.startedAt ? { startedAt: st.startedAt } : {}) };
+  if (st.state === 'exited')
+    return {
+      state: 'exited',
+      exitCode: st.exitCode ?? -1,
+      finishedAt: st.finishedAt ?? now,
+      ...(st.startedAt ? { startedAt: st.startedAt } : {}),
+    };
   return { state: 'none' };
 }
 
@@ -56,7 +62,7 @@ export class PodWorker {
   }
 
   get state(): PodStateValue {
-    return this.actor ? stateName(this.actor.getSnapshot().value) : 'pending' as PodStateValue;
+    return this.actor ? stateName(this.actor.getSnapshot().value) : ('pending' as PodStateValue);
   }
 
   /**
@@ -82,12 +88,28 @@ export class PodWorker {
       const observed = observedApp(st, now);
       // An execution that exited before it was started is the agent's own interrupted start.
       // Only a regular app seen says init is done (init containers and sidecars run before).
-      if (kind === 'app' && (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined))) seen = true;
-      const recorded: AppRecorded = { state: prev?.state, lastExit: prev?.lastExit ?? null, backoffMs: prev?.backoffMs, lastError: prev?.lastError ?? null, ready: prev?.ready, started: prev?.started };
+      if (kind === 'app' && (observed.state === 'running' || (observed.state === 'exited' && observed.startedAt !== undefined)))
+        seen = true;
+      const recorded: AppRecorded = {
+        state: prev?.state,
+        lastExit: prev?.lastExit ?? null,
+        backoffMs: prev?.backoffMs,
+        lastError: prev?.lastError ?? null,
+        ready: prev?.ready,
+        started: prev?.started,
+      };
       // a regular app's spec now and the one its execution on the host was started from (an agent
       // killed after the record took a new spec, before the app was replaced: replaced now)
       const spec = kind === 'app' ? { spec: containerSpecHash(c), ...(prev?.specHash ? { runningSpec: prev.specHash } : {}) } : {};
-      apps.push({ name: c.name, kind, restartCount: prev?.restartCount ?? 0, backoffStep: prev?.backoffStep ?? 0, observed, recorded, ...spec });
+      apps.push({
+        name: c.name,
+        kind,
+        restartCount: prev?.restartCount ?? 0,
+        backoffStep: prev?.backoffStep ?? 0,
+        observed,
+        recorded,
+        ...spec,
+      });
     }
     const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, this.res, this.log) });
     this.actor = createActor(machine, {
@@ -112,7 +134,8 @@ export class PodWorker {
         const ctx = snap.context;
         if (state !== lastState) {
           const data: Record<string, unknown> = { state };
-          if ((state === 'setupBackoff' || state === 'failed') && ctx.lastError) Object.assign(data, { reason: stepReason(ctx.lastError, state === 'setupBackoff'), err: ctx.lastError });
+          if ((state === 'setupBackoff' || state === 'failed') && ctx.lastError)
+            Object.assign(data, { reason: stepReason(ctx.lastError, state === 'setupBackoff'), err: ctx.lastError });
           if (state === 'setupBackoff') data.retryInMs = ctx.backoffMs;
           if (state === 'failed') this.log.error(data, 'pod state');
           else if (state === 'setupBackoff') this.log.warn(data, 'pod state');
@@ -169,7 +192,9 @@ export class PodWorker {
   private writeNow(): Promise<void> {
     this.rec.updatedAt = this.host.clock.now();
     const snapshot = JSON.parse(JSON.stringify(this.rec)) as PodRecord;
-    this.writes = this.writes.then(() => writeRecord(this.host.layout, snapshot)).catch((err) => this.log.error({ err }, 'pod record write failed'));
+    this.writes = this.writes
+      .then(() => writeRecord(this.host.layout, snapshot))
+      .catch((err) => this.log.error({ err }, 'pod record write failed'));
     return this.writes;
   }
 
@@ -182,7 +207,13 @@ export class PodWorker {
     const r = this.rec;
     for (const e of events) {
       const where = [e.network && `network ${e.network}`, e.interface && `interface ${e.interface}`].filter(Boolean).join(', ');
-      this.host.events.emit({ uid: r.uid, podName: r.key, type: e.type, reason: e.reason, message: where ? `${where}: ${e.message}` : e.message });
+      this.host.events.emit({
+        uid: r.uid,
+        podName: r.key,
+        type: e.type,
+        reason: e.reason,
+        message: where ? `${where}: ${e.message}` : e.message,
+      });
     }
     return this.writeNow();
   }

@@ -16,7 +16,14 @@ import { runHandler, type HandlerAction } from '../probe/handlers.js';
 import { parseCriLine } from '../runtime/logs.js';
 import type { Container } from '../api/pod.js';
 import type { AppExited, AppHookInput, AppKillInput } from '../state-machines/app.machine.js';
-import { probeMachine, type ProbeConfigInput, type ProbeKind, type ProbeOutcome, type ProbeTimings, type RunProbeInput } from '../state-machines/probe.machine.js';
+import {
+  probeMachine,
+  type ProbeConfigInput,
+  type ProbeKind,
+  type ProbeOutcome,
+  type ProbeTimings,
+  type RunProbeInput,
+} from '../state-machines/probe.machine.js';
 import { handlerTarget, stopApp } from './app-stop.js';
 import type { Host } from './host.js';
 import type { PodRecord } from './records.js';
@@ -48,7 +55,10 @@ const KIND_WORD: Record<ProbeKind, string> = { liveness: 'Liveness', readiness: 
 export const terminationLogPath = (podDir: string, app: string) => join(podDir, 'apps', app, 'termination-log');
 
 /** The mount for the app's termination message file (created empty, 0666 like the kubelet's); none when the path is empty. */
-export async function terminationMount(podDir: string, c: Container): Promise<{ destination: string; source: string; readOnly: boolean } | undefined> {
+export async function terminationMount(
+  podDir: string,
+  c: Container,
+): Promise<{ destination: string; source: string; readOnly: boolean } | undefined> {
   const dest = c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH;
   if (!dest) return undefined;
   const source = terminationLogPath(podDir, c.name);
@@ -103,7 +113,10 @@ export async function logTail(path: string, lines: number, bytes: number): Promi
       partial = '';
     }
     if (partial) out.push(partial);
-    const text = out.slice(-lines).map((l) => `${l}\n`).join('');
+    const text = out
+      .slice(-lines)
+      .map((l) => `${l}\n`)
+      .join('');
     return Buffer.from(text).subarray(0, bytes).toString('utf8');
   } finally {
     await fh.close();
@@ -119,8 +132,10 @@ export async function exitDetails(
 ): Promise<Pick<AppExited, 'reason' | 'message'>> {
   const reason = exit.reason === 'OOMKilled' ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error';
   let message = '';
-  if ((c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH) !== '') message = await readHead(terminationLogPath(podDir, c.name), MAX_TERMINATION_MESSAGE_BYTES);
-  if (message === '' && c.terminationMessagePolicy === 'FallbackToLogsOnError' && exit.exitCode !== 0) message = await logTail(logPath, FALLBACK_LOG_LINES, FALLBACK_LOG_BYTES);
+  if ((c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH) !== '')
+    message = await readHead(terminationLogPath(podDir, c.name), MAX_TERMINATION_MESSAGE_BYTES);
+  if (message === '' && c.terminationMessagePolicy === 'FallbackToLogsOnError' && exit.exitCode !== 0)
+    message = await logTail(logPath, FALLBACK_LOG_LINES, FALLBACK_LOG_BYTES);
   return { reason, ...(message ? { message } : {}) };
 }
 
@@ -145,7 +160,10 @@ export function createSupervision(host: Host, rec: PodRecord, log: Logger, byNam
         let timer: NodeJS.Timeout | undefined;
         // the handler times itself out; this bounds one that does not (a wedged runtime call)
         const late = new Promise<{ ok: boolean; message: string }>((resolve) => {
-          timer = setTimeout(() => resolve({ ok: false, message: `probe did not answer within ${input.timeoutMs / 1000}s` }), input.timeoutMs + LATE_SLACK_MS);
+          timer = setTimeout(
+            () => resolve({ ok: false, message: `probe did not answer within ${input.timeoutMs / 1000}s` }),
+            input.timeoutMs + LATE_SLACK_MS,
+          );
         });
         try {
           const r = await Promise.race([runHandler(host.runtime, p, handlerTarget(rec, c), { timeoutMs: input.timeoutMs, signal }), late]);
@@ -197,7 +215,10 @@ export function createSupervision(host: Host, rec: PodRecord, log: Logger, byNam
       const restart = rec.pod.spec.restartPolicy !== 'Never';
       const probeGrace = input.reason === 'postStart' ? undefined : probeOf(c, input.reason)?.terminationGracePeriodSeconds;
       const { ms } = gracePeriodMs(probeGrace ?? rec.pod.spec.terminationGracePeriodSeconds ?? 30);
-      const message = input.reason === 'postStart' ? 'FailedPostStartHook' : `Container ${c.name} failed ${input.reason} probe${restart ? ', will be restarted' : ''}`;
+      const message =
+        input.reason === 'postStart'
+          ? 'FailedPostStartHook'
+          : `Container ${c.name} failed ${input.reason} probe${restart ? ', will be restarted' : ''}`;
       log.warn({ app: c.name, reason: input.reason, graceMs: ms }, message);
       emit(c.name, 'Normal', 'Killing', message);
       await stopApp(host, rec, c, { deadline: host.clock.now() + ms, log, reason: message });

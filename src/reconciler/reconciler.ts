@@ -100,7 +100,12 @@ export class Reconciler {
   async loadDesired(): Promise<DesiredSet> {
     const git = this.opts.gitSources ?? [];
     await Promise.all(git.map((g) => g.init()));
-    return loadDesired(this.host, this.opts.cniConfDirs, this.log, git.map((g) => g.snapshot()));
+    return loadDesired(
+      this.host,
+      this.opts.cniConfDirs,
+      this.log,
+      git.map((g) => g.snapshot()),
+    );
   }
 
   /**
@@ -199,7 +204,8 @@ export class Reconciler {
       if (n) this.log.info({ count: n }, 'removed half-written image data left by a crash');
     }
     // A fetched commit is switched to here, between syncs, so that one sync reads one commit.
-    for (const g of this.opts.gitSources ?? []) await g.activate().catch((err) => this.log.error({ err, repo: g.config.repo }, 'git checkout switch failed'));
+    for (const g of this.opts.gitSources ?? [])
+      await g.activate().catch((err) => this.log.error({ err, repo: g.config.repo }, 'git checkout switch failed'));
     const gens = new Map<string, number>();
     // the generation of each key's queue before its records are read: a key that did work since has a stale snapshot
     const before = (key: string) => this.queues.generation(key);
@@ -215,19 +221,27 @@ export class Reconciler {
       else this.log.warn({ file: i.file, line: i.line, column: i.column, path: i.path, podName: i.key }, i.message);
     }
     for (const c of desired.conflicts) this.log.error({ file: c.file, line: c.line, podName: c.key, reason: 'Conflict' }, c.message);
-    this.issueEvents.report(desired.issues, records, desired.pods.map((p) => `${p.key}@${p.hash}`));
+    this.issueEvents.report(
+      desired.issues,
+      records,
+      desired.pods.map((p) => `${p.key}@${p.hash}`),
+    );
     await writeJsonAtomic(inputReportPath(this.host.layout), {
       at: new Date(this.host.clock.now()).toISOString(),
       issues: desired.issues,
       invalidKeys: desired.invalidKeys,
       conflicts: desired.conflicts,
       loaded: desired.pods.map((p) => `${p.key}@${p.hash}`),
-      ...((this.opts.gitSources ?? []).length ? { sources: (this.opts.gitSources ?? []).map((g) => sourceReport(g.snapshot(), g.config)) } : {}),
+      ...((this.opts.gitSources ?? []).length
+        ? { sources: (this.opts.gitSources ?? []).map((g) => sourceReport(g.snapshot(), g.config)) }
+        : {}),
     } satisfies InputReport);
     if (this.gcDone) {
       // A temporary file too young at the first pass (the agent killed just before this one
       // started) goes at a later pass once it is old enough (issue 14 item 10).
-      await this.host.cni.removeStaleCacheFiles().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
+      await this.host.cni
+        .removeStaleCacheFiles()
+        .catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
     }
     const uidOf = await this.uidOf();
     const byKey = new Map<string, PodRecord[]>();
@@ -336,8 +350,15 @@ export class Reconciler {
           await this.gcAttachments().catch((err) => this.log.warn({ err }, 'cni gc failed'));
           const { records: left, held } = await readRecords(this.host.layout);
           // a held pod's networks are unknown: its bridges may be any, so none is removed while one is held
-          if (held.length === 0) await removeUnusedBridges(this.host.bridges, gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))), left, this.log);
-          if (gone.length && left.length === 0 && held.length === 0) await this.host.runtime.prune().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
+          if (held.length === 0)
+            await removeUnusedBridges(
+              this.host.bridges,
+              gone.flatMap((r) => r.networks.flatMap((n) => bridgesOf(n.conflist))),
+              left,
+              this.log,
+            );
+          if (gone.length && left.length === 0 && held.length === 0)
+            await this.host.runtime.prune().catch((err) => this.log.warn({ err }, 'runtime prune failed'));
         }).catch((err) => this.log.warn({ err }, 'clean-up after teardown failed'));
       }
     })().finally(() => (this.cleaning = undefined));
@@ -353,7 +374,9 @@ export class Reconciler {
    * Temporary files of interrupted cache writes go first (issue 14 item 10).
    */
   private async gcAttachments(): Promise<void> {
-    await this.host.cni.removeStaleCacheFiles().catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
+    await this.host.cni
+      .removeStaleCacheFiles()
+      .catch((err: unknown) => this.log.warn({ err }, 'cni cache temporary files could not be removed'));
     const { records, held } = await readRecords(this.host.layout);
     const valid = records.flatMap((r) => {
       const id = sandboxId(r.uid);
@@ -361,7 +384,8 @@ export class Reconciler {
     });
     // every attachment of a held pod is kept: its record, which would say which are its, cannot be read
     const heldIds = new Set(held.map((h) => sandboxId(h.uid)));
-    const isValid = (a: { containerId: string; ifName: string }) => heldIds.has(a.containerId) || valid.some((v) => v.containerID === a.containerId && v.ifname === a.ifName);
+    const isValid = (a: { containerId: string; ifName: string }) =>
+      heldIds.has(a.containerId) || valid.some((v) => v.containerID === a.containerId && v.ifname === a.ifName);
     const lists = new Map<string, NetworkConfigList>();
     for (const a of await this.host.cni.getCachedAttachments()) {
       if (lists.has(a.networkName) || isValid(a)) continue;
@@ -393,7 +417,13 @@ export class Reconciler {
       return;
     }
     this.log.warn({ pod: rec.uid, podName: rec.key }, 'pod sandbox is gone: recreating the pod');
-    this.host.events.emit({ uid: rec.uid, podName: rec.key, type: 'Normal', reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
+    this.host.events.emit({
+      uid: rec.uid,
+      podName: rec.key,
+      type: 'Normal',
+      reason: 'SandboxChanged',
+      message: 'Pod sandbox changed, it will be killed and re-created.',
+    });
     await w.terminate();
     this.workers.delete(rec.uid);
     const fresh = { ...rec, phase: 'pending' as const, netns: null, attachments: [], initDone: false, lastError: null };
@@ -428,7 +458,9 @@ export class Reconciler {
         this.checkRounds.set(w.rec.uid, round + 1);
         const full = round % FULL_CHECK_EVERY === 0;
         // a CHECK cut short by the agent's stop is no failure (it logged "pod sync failed" at every SIGTERM)
-        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal, { full }).catch((err: unknown) => {
+        const events = await checkPodAttachments(this.host, w.rec, this.host.log.child({ pod: w.rec.uid, podName: w.rec.key }), signal, {
+          full,
+        }).catch((err: unknown) => {
           if (signal?.aborted && codeOf(err) === 'Canceled') return [];
           throw err;
         });
@@ -512,7 +544,8 @@ export class Reconciler {
     const invalid = issues.some((i) => i.severity === 'error');
     const pods = rows.filter((r) => r.uid !== null && r.status !== 'InvalidSpec');
     const notConverged = pods.filter((r) => !converged(r));
-    for (const r of notConverged) this.log.warn({ podName: `${r.namespace}/${r.name}`, state: r.status, reason: r.reason, message: r.message }, 'pod did not converge');
+    for (const r of notConverged)
+      this.log.warn({ podName: `${r.namespace}/${r.name}`, state: r.status, reason: r.reason, message: r.message }, 'pod did not converge');
     return { exitCode: invalid ? 2 : notConverged.length > 0 || !done ? 1 : 0, rows, issues };
   }
 
@@ -523,7 +556,10 @@ export class Reconciler {
     // host events where there are some (a netns handle or rendered tree removed); the relist otherwise (drift.ts)
     const stopDrift = watchDrift(driftDirs(this.host), () => void this.sync(), this.log);
     const checkMs = this.opts.cniCheckMs ?? 60_000;
-    const checkTimer = checkMs > 0 ? safeInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs) : undefined;
+    const checkTimer =
+      checkMs > 0
+        ? safeInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs)
+        : undefined;
     // Each git source is fetched at once, then every --git-interval (±10 %, so that a fleet
     // started together does not fetch together); a new commit triggers a sync.
     const polls = new Map<GitSource, NodeJS.Timeout>();
@@ -532,7 +568,10 @@ export class Reconciler {
         if (changed && !signal.aborted) void this.sync();
         if (signal.aborted) return;
         const every = this.opts.gitIntervalMs ?? 60_000;
-        polls.set(g, safeTimeout(() => poll(g), every * (0.9 + Math.random() * 0.2)));
+        polls.set(
+          g,
+          safeTimeout(() => poll(g), every * (0.9 + Math.random() * 0.2)),
+        );
       });
     };
     // The first fetch gets a moment before the first sync, so that a fresh host does not
@@ -578,7 +617,10 @@ export class Reconciler {
 }
 
 function liveFromRecord(rec: PodRecord) {
-  const out: Record<string, { containerId: string; state: 'running' | 'exited' | 'unknown'; pid?: number; exitCode?: number; startedAt?: number }> = {};
+  const out: Record<
+    string,
+    { containerId: string; state: 'running' | 'exited' | 'unknown'; pid?: number; exitCode?: number; startedAt?: number }
+  > = {};
   for (const [name, a] of Object.entries(rec.apps)) {
     const state = a.state === 'running' ? 'running' : a.lastExit && a.state !== 'starting' ? 'exited' : 'unknown';
     out[name] = {
@@ -593,4 +635,3 @@ function liveFromRecord(rec: PodRecord) {
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, timerMs(ms)));
-

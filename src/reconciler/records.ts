@@ -79,7 +79,10 @@ export interface HeldRecord {
 export async function readRecord(l: Layout, uid: string): Promise<PodRecord | undefined> {
   const path = recordPath(l, uid);
   const corrupt = (why: string, cause?: unknown) =>
-    new BerthError('DataLoss', `pod record ${path}: ${why}; the pod is held until the file is repaired or removed`, { cause, details: { uid, path } });
+    new BerthError('DataLoss', `pod record ${path}: ${why}; the pod is held until the file is repaired or removed`, {
+      cause,
+      details: { uid, path },
+    });
   let text: string | undefined;
   try {
     text = await readTextIfExists(path);
@@ -127,7 +130,10 @@ export async function readRecords(l: Layout): Promise<{ records: PodRecord[]; he
 export async function allRecords(l: Layout, what: string): Promise<PodRecord[]> {
   const { records, held } = await readRecords(l);
   if (held.length) {
-    throw new BerthError('DataLoss', `${what}: refused while a pod is held: ${held.map((h) => h.error.message).join('; ')}`, { cause: held[0]!.error, details: { held: held.map((h) => h.uid) } });
+    throw new BerthError('DataLoss', `${what}: refused while a pod is held: ${held.map((h) => h.error.message).join('; ')}`, {
+      cause: held[0]!.error,
+      details: { held: held.map((h) => h.uid) },
+    });
   }
   return records;
 }

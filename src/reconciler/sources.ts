@@ -143,7 +143,12 @@ function positionOfByte(b: Uint8Array, offset: number): { line: number; column: 
 
 type ReadResult = { text: string } | { issue: SpecIssue } | { gone: true };
 
-const refuse = (file: string, message: string, severity: 'error' | 'warning' = 'error', at: { line?: number; column?: number } = {}): ReadResult => ({
+const refuse = (
+  file: string,
+  message: string,
+  severity: 'error' | 'warning' = 'error',
+  at: { line?: number; column?: number } = {},
+): ReadResult => ({
   issue: { severity, file, ...at, path: '', message },
 });
 
@@ -171,7 +176,8 @@ export async function readSpecFile(file: string): Promise<ReadResult> {
     if (st.isDirectory()) return refuse(file, 'is a directory: subdirectories are not read', 'warning');
     return refuse(file, `is ${kindOf(st)}, not a regular file: refused`);
   }
-  const tooBig = (size: number | string) => refuse(file, `is ${size} bytes, more than the limit of ${MAX_SPEC_FILE_BYTES} bytes (4 MiB) per spec file: refused`);
+  const tooBig = (size: number | string) =>
+    refuse(file, `is ${size} bytes, more than the limit of ${MAX_SPEC_FILE_BYTES} bytes (4 MiB) per spec file: refused`);
   if (st.size > MAX_SPEC_FILE_BYTES) return tooBig(st.size);
   let bytes: Uint8Array;
   try {
@@ -206,7 +212,12 @@ export async function readSpecFile(file: string): Promise<ReadResult> {
   } catch {
     const at = firstInvalidUtf8(bytes);
     const pos = positionOfByte(bytes, Math.max(at, 0));
-    return refuse(file, `invalid UTF-8: byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at} is not part of a valid UTF-8 sequence`, 'error', pos);
+    return refuse(
+      file,
+      `invalid UTF-8: byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at} is not part of a valid UTF-8 sequence`,
+      'error',
+      pos,
+    );
   }
   if (text.trim() === '') {
     // A file truncated by a writer that is about to fill it (kubelet: "file was empty").
@@ -261,7 +272,13 @@ export async function readSources(paths: string[]): Promise<SpecSources> {
 }
 
 /** The issue that reports a failed source (no key: it is about a file or directory, not one document). */
-export const sourceIssue = (f: SourceFailure): SpecIssue => ({ severity: 'error', file: f.path, path: '', message: f.message, reason: 'SourceError' });
+export const sourceIssue = (f: SourceFailure): SpecIssue => ({
+  severity: 'error',
+  file: f.path,
+  path: '',
+  message: f.message,
+  reason: 'SourceError',
+});
 
 /** Parsed spec files of the paths, each failed source as one more file holding its error. */
 export async function readSpecFiles(paths: string[]): Promise<ParsedFile[]> {

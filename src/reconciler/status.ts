@@ -128,7 +128,11 @@ export function stepReason(err: { step: string; code?: string; reason?: string }
       if (err.code === 'InitFailed') return 'Error';
       return err.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
     default:
-      return err.code === 'DeadlineExceeded' ? 'DeadlineExceeded' : err.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
+      return err.code === 'DeadlineExceeded'
+        ? 'DeadlineExceeded'
+        : err.reason === 'CreateContainerConfigError'
+          ? 'CreateContainerConfigError'
+          : 'CreateContainerError';
   }
 }
 
@@ -151,16 +155,19 @@ const ranAndExited = (l: AppStatus | undefined): boolean => l?.state === 'exited
 export function appFailureReason(a: { state?: string; lastError?: { reason?: string } | null; backoffMs?: number }): string | null {
   const backoff = a.state === 'backoff' || a.state === 'startFailed';
   if (a.lastError?.reason === 'ErrImagePull') return backoff ? 'ImagePullBackOff' : 'ErrImagePull';
-  if (a.lastError && (backoff || a.state === 'failed')) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
+  if (a.lastError && (backoff || a.state === 'failed'))
+    return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
   if (a.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
   return null;
 }
 
 /** Why an app that the host does not show running waits, in the kubelet's words. */
 function waitingReason(a: AppRec | undefined, l: AppStatus | undefined): string | null {
-  if (a?.lastError?.reason === 'ErrImagePull') return a.state === 'backoff' || a.state === 'startFailed' ? 'ImagePullBackOff' : 'ErrImagePull';
+  if (a?.lastError?.reason === 'ErrImagePull')
+    return a.state === 'backoff' || a.state === 'startFailed' ? 'ImagePullBackOff' : 'ErrImagePull';
   // a start that failed (not an exit: exits clear lastError) is the start's reason, retried or not
-  if ((a?.state === 'failed' || a?.state === 'backoff') && a.lastError) return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
+  if ((a?.state === 'failed' || a?.state === 'backoff') && a.lastError)
+    return a.lastError.reason === 'CreateContainerConfigError' ? 'CreateContainerConfigError' : 'CreateContainerError';
   if (a?.state === 'backoff' && (a.backoffMs ?? 0) > 0) return 'CrashLoopBackOff';
   if (ranAndExited(l)) return l?.reason ?? (l?.exitCode === 0 ? 'Completed' : 'Error');
   // a process that could not be run, not retried (restartPolicy Never): its container is gone
@@ -188,7 +195,13 @@ function appRow(rec: PodRecord, c: Container, l: AppStatus | undefined): AppStat
   };
 }
 
-const WAITING_REASONS = new Set(['CrashLoopBackOff', 'ErrImagePull', 'ImagePullBackOff', 'CreateContainerError', 'CreateContainerConfigError']);
+const WAITING_REASONS = new Set([
+  'CrashLoopBackOff',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'CreateContainerError',
+  'CreateContainerConfigError',
+]);
 
 /**
  * An init container's row: one that completed was removed from the host (pod-actors
@@ -200,7 +213,7 @@ function initRow(rec: PodRecord, c: Container, l: AppStatus | undefined): InitSt
   const sidecar = isSidecar(c);
   if (l?.state !== 'running' && !ranAndExited(l) && (a?.state === 'succeeded' || a?.state === 'failed') && a.lastExit) {
     const code = a.lastExit.exitCode;
-    return { ...row, sidecar, state: 'terminated', exitCode: code, reason: code === 0 ? 'Completed' : a.lastError?.reason ?? 'Error' };
+    return { ...row, sidecar, state: 'terminated', exitCode: code, reason: code === 0 ? 'Completed' : (a.lastError?.reason ?? 'Error') };
   }
   return { ...row, sidecar };
 }
@@ -226,15 +239,34 @@ export function initWord(inits: InitStatusRow[]): `Init:${string}` | null {
 export type GateConditions = Record<string, 'True' | 'False'>;
 
 /** The kubelet's pod conditions (status.conditions), in its order, then the gates' conditions. */
-export function podConditions(rec: PodRecord, apps: AppStatusRow[], inits: InitStatusRow[], completed: boolean, gates: GateConditions = {}): PodCondition[] {
-  const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => ({ type, status: ok ? 'True' : 'False', ...(!ok && reason ? { reason } : {}), ...(!ok && message ? { message } : {}) });
-  const sandboxReady = !['pending', 'pulling', 'verifying', 'rendering', 'sandbox', 'attaching', 'terminated'].includes(rec.phase) || apps.some((a) => a.state !== 'waiting');
+export function podConditions(
+  rec: PodRecord,
+  apps: AppStatusRow[],
+  inits: InitStatusRow[],
+  completed: boolean,
+  gates: GateConditions = {},
+): PodCondition[] {
+  const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => ({
+    type,
+    status: ok ? 'True' : 'False',
+    ...(!ok && reason ? { reason } : {}),
+    ...(!ok && message ? { message } : {}),
+  });
+  const sandboxReady =
+    !['pending', 'pulling', 'verifying', 'rendering', 'sandbox', 'attaching', 'terminated'].includes(rec.phase) ||
+    apps.some((a) => a.state !== 'waiting');
   const initialized = rec.initDone || inits.length === 0 || initWord(inits) === null;
   const incomplete = inits.filter((r) => !(r.state === 'terminated' && r.exitCode === 0) && !(r.sidecar && r.started)).map((r) => r.name);
   const unready = [...inits.filter((r) => r.sidecar && !r.ready), ...apps.filter((a) => !a.ready)].map((a) => a.name);
   const containersReady = unready.length === 0;
   const unreadyGates = (rec.pod.spec.readinessGates ?? []).map((g) => g.conditionType).filter((t) => gates[t] !== 'True');
-  const gateMessage = unreadyGates.map((t) => (gates[t] === undefined ? `corresponding condition of pod readiness gate "${t}" does not exist.` : `the status of pod readiness gate "${t}" is not "True", but False`)).join(', ');
+  const gateMessage = unreadyGates
+    .map((t) =>
+      gates[t] === undefined
+        ? `corresponding condition of pod readiness gate "${t}" does not exist.`
+        : `the status of pod readiness gate "${t}" is not "True", but False`,
+    )
+    .join(', ');
   const notReadyWhy = (): [string, string] => {
     if (completed) return ['PodCompleted', ''];
     if (!containersReady) return ['ContainersNotReady', `containers with unready status: [${unready.join(' ')}]`];
@@ -243,9 +275,19 @@ export function podConditions(rec: PodRecord, apps: AppStatusRow[], inits: InitS
   const [why, whyMsg] = notReadyWhy();
   const out = [
     cond('PodReadyToStartContainers', sandboxReady),
-    cond('Initialized', initialized, completed ? 'PodCompleted' : 'ContainersNotInitialized', completed ? '' : `containers with incomplete status: [${incomplete.join(' ')}]`),
+    cond(
+      'Initialized',
+      initialized,
+      completed ? 'PodCompleted' : 'ContainersNotInitialized',
+      completed ? '' : `containers with incomplete status: [${incomplete.join(' ')}]`,
+    ),
     cond('Ready', !completed && containersReady && unreadyGates.length === 0, why, whyMsg),
-    cond('ContainersReady', !completed && containersReady, completed ? 'PodCompleted' : 'ContainersNotReady', completed ? '' : `containers with unready status: [${unready.join(' ')}]`),
+    cond(
+      'ContainersReady',
+      !completed && containersReady,
+      completed ? 'PodCompleted' : 'ContainersNotReady',
+      completed ? '' : `containers with unready status: [${unready.join(' ')}]`,
+    ),
     cond('PodScheduled', true),
   ];
   for (const g of rec.pod.spec.readinessGates ?? []) {
@@ -263,7 +305,13 @@ export function podConditions(rec: PodRecord, apps: AppStatusRow[], inits: InitS
  * host cannot tell (restart counts, back-off, the last error). Before that, the record's
  * setup phase says how far setup got (ContainerCreating, ErrImagePull, …).
  */
-export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | undefined>, issue?: SpecIssue, net?: ObservedNetwork, gates?: GateConditions): PodStatusRow {
+export function podStatusRow(
+  rec: PodRecord,
+  live: Record<string, AppStatus | undefined>,
+  issue?: SpecIssue,
+  net?: ObservedNetwork,
+  gates?: GateConditions,
+): PodStatusRow {
   const policy = rec.pod.spec.restartPolicy;
   const apps = rec.pod.spec.containers.map((c) => appRow(rec, c, live[c.name]));
   const inits = (rec.pod.spec.initContainers ?? []).map((c) => initRow(rec, c, live[c.name]));
@@ -303,14 +351,22 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       break;
     case 'failed':
       if (err?.step === 'deadline') status = 'DeadlineExceeded';
-      else status = err?.step === 'pull' || err?.step === 'verify' || err?.step === 'render' ? 'ErrImagePull' : err?.step === 'init' ? 'Error' : 'CreateContainerError';
+      else
+        status =
+          err?.step === 'pull' || err?.step === 'verify' || err?.step === 'render'
+            ? 'ErrImagePull'
+            : err?.step === 'init'
+              ? 'Error'
+              : 'CreateContainerError';
       reason = err ? stepReason(err) : null;
       message = err?.message ?? null;
       break;
     default: {
       const crash = apps.find((a) => a.reason === 'CrashLoopBackOff');
       const image = apps.find((a) => a.reason === 'ImagePullBackOff' || a.reason === 'ErrImagePull');
-      const failedStart = apps.find((a) => a.reason === 'CreateContainerError' || a.reason === 'CreateContainerConfigError' || a.reason === 'StartError');
+      const failedStart = apps.find(
+        (a) => a.reason === 'CreateContainerError' || a.reason === 'CreateContainerConfigError' || a.reason === 'StartError',
+      );
       if (crash) {
         status = 'CrashLoopBackOff';
         reason = 'CrashLoopBackOff';
@@ -323,7 +379,10 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       } else if (failedStart) {
         status = failedStart.reason as 'CreateContainerError' | 'CreateContainerConfigError' | 'StartError';
         reason = status;
-        message = appMessage(failedStart.name, rec.apps[failedStart.name]?.lastError?.message ?? rec.apps[failedStart.name]?.lastExit?.message);
+        message = appMessage(
+          failedStart.name,
+          rec.apps[failedStart.name]?.lastError?.message ?? rec.apps[failedStart.name]?.lastExit?.message,
+        );
       } else if (runningCount === apps.length) status = 'Running';
       else if (apps.every((a) => a.state === 'terminated' && a.exitCode === 0) && policy !== 'Always') status = 'Completed';
       else if (apps.some((a) => a.state === 'terminated' && a.exitCode !== 0)) status = 'Error';
@@ -343,7 +402,11 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
       if (bad && !reason) {
         reason = bad.reason;
         const a = rec.apps[bad.name];
-        message = a?.lastError ? `init container ${bad.name}: ${a.lastError.message}` : a?.lastExit ? `init container ${bad.name} exited with code ${a.lastExit.exitCode}` : null;
+        message = a?.lastError
+          ? `init container ${bad.name}: ${a.lastError.message}`
+          : a?.lastExit
+            ? `init container ${bad.name} exited with code ${a.lastExit.exitCode}`
+            : null;
       }
     }
   }
@@ -380,7 +443,14 @@ export function podStatusRow(rec: PodRecord, live: Record<string, AppStatus | un
     createdAt: iso(rec.createdAt),
     labels: { ...(rec.pod.metadata.labels ?? {}) },
     ports: rec.pod.spec.containers.flatMap((c) =>
-      (c.ports ?? []).map((p) => ({ app: c.name, name: p.name ?? null, containerPort: p.containerPort, hostPort: p.hostPort ?? null, hostIP: p.hostIP ?? null, protocol: p.protocol ?? 'TCP' })),
+      (c.ports ?? []).map((p) => ({
+        app: c.name,
+        name: p.name ?? null,
+        containerPort: p.containerPort,
+        hostPort: p.hostPort ?? null,
+        hostIP: p.hostIP ?? null,
+        protocol: p.protocol ?? 'TCP',
+      })),
     ),
     lastRestartAt: restartTimes.length ? iso(Math.max(...restartTimes)) : null,
   };
@@ -477,7 +547,9 @@ export function statusRows(
     const fileIssue = fresh.has(`${rec.key}@${rec.hash}`) ? undefined : whole.find((i) => i.file === rec.source.file);
     const row = podStatusRow(rec, live, invalid.get(rec.key) ?? fileIssue, net, gates);
     const file = rec.source.file;
-    const source = fileIssue ? undefined : sources.find((i) => i.file === file || file.startsWith(i.file.endsWith('/') ? i.file : `${i.file}/`));
+    const source = fileIssue
+      ? undefined
+      : sources.find((i) => i.file === file || file.startsWith(i.file.endsWith('/') ? i.file : `${i.file}/`));
     return source ? { ...row, reason: 'SourceError', message: `${source.message} (the pod is kept as it is)` } : row;
   });
   const keys = new Set(pods.map((p) => p.rec.key));

@@ -40,7 +40,8 @@ interface KubeletUsernsFile {
 export function subidEntry(text: string, user: string): { start: number; count: number } | undefined {
   for (const line of text.split('\n')) {
     const [name, start, count] = line.trim().split(':');
-    if (name === user && start !== undefined && count !== undefined && /^\d+$/.test(start) && /^\d+$/.test(count)) return { start: Number(start), count: Number(count) };
+    if (name === user && start !== undefined && count !== undefined && /^\d+$/.test(start) && /^\d+$/.test(count))
+      return { start: Number(start), count: Number(count) };
   }
   return undefined;
 }
@@ -51,10 +52,16 @@ export function usernsPoolFrom(subuid: string | undefined, subgid: string | unde
   const g = subgid === undefined ? undefined : subidEntry(subgid, user);
   if (!u && !g) return DEFAULT_USERNS_POOL;
   if (!u || !g || u.start !== g.start || u.count !== g.count) {
-    throw new BerthError('FailedPrecondition', `the "${user}" entries of /etc/subuid and /etc/subgid must give the same start and count (pods get the same host IDs as UIDs and GIDs)`);
+    throw new BerthError(
+      'FailedPrecondition',
+      `the "${user}" entries of /etc/subuid and /etc/subgid must give the same start and count (pods get the same host IDs as UIDs and GIDs)`,
+    );
   }
   if (u.start % USERNS_LENGTH !== 0 || u.count % USERNS_LENGTH !== 0 || u.start < USERNS_LENGTH || u.count < USERNS_LENGTH) {
-    throw new BerthError('FailedPrecondition', `the "${user}" entry of /etc/subuid (${u.start}:${u.count}) must start at and span a multiple of ${USERNS_LENGTH}, above the host's own 0-${USERNS_LENGTH - 1}`);
+    throw new BerthError(
+      'FailedPrecondition',
+      `the "${user}" entry of /etc/subuid (${u.start}:${u.count}) must start at and span a multiple of ${USERNS_LENGTH}, above the host's own 0-${USERNS_LENGTH - 1}`,
+    );
   }
   return { first: u.start, count: u.count / USERNS_LENGTH };
 }
@@ -70,7 +77,10 @@ export function pickRange(used: IdRange[], pool: UsernsPool): IdRange {
     const end = hostId + USERNS_LENGTH;
     if (!used.some((r) => r.hostId < end && hostId < r.hostId + r.size)) return { hostId, size: USERNS_LENGTH };
   }
-  throw new BerthError('Unavailable', `no free range of host IDs for a user namespace: all ${pool.count} ranges from ${pool.first} are taken by pods (give berth more in /etc/subuid and /etc/subgid)`);
+  throw new BerthError(
+    'Unavailable',
+    `no free range of host IDs for a user namespace: all ${pool.count} ranges from ${pool.first} are taken by pods (give berth more in /etc/subuid and /etc/subgid)`,
+  );
 }
 
 export function rangeOfFile(f: KubeletUsernsFile | undefined): IdRange | undefined {
@@ -111,7 +121,10 @@ export async function podRange(layout: Layout, uid: string, pool?: UsernsPool): 
   };
   const prev = allocating.get(key) ?? Promise.resolve();
   const next = prev.then(run, run);
-  allocating.set(key, next.catch(() => undefined)); // the chain only orders; the caller gets the error from `next`
+  allocating.set(
+    key,
+    next.catch(() => undefined),
+  ); // the chain only orders; the caller gets the error from `next`
   return next;
 }
 
@@ -122,7 +135,10 @@ export async function podRange(layout: Layout, uid: string, pool?: UsernsPool): 
  */
 export async function ensurePodUserns(host: Host, podDirPath: string, uid: string, netnsName: string | undefined): Promise<PodUserns> {
   const problem = await host.runtime.usernsProblem();
-  if (problem) throw new BerthError('FailedPrecondition', `hostUsers: false is not supported by berth: ${problem}`, { details: { reason: 'CreateContainerConfigError' } });
+  if (problem)
+    throw new BerthError('FailedPrecondition', `hostUsers: false is not supported by berth: ${problem}`, {
+      details: { reason: 'CreateContainerConfigError' },
+    });
   const range = await podRange(host.layout, uid);
   const userns = { ...range, path: join(podDirPath, USERNS_PIN) };
   await pinUserns(range, userns.path);

@@ -24,7 +24,17 @@ import { readdirIfExists } from '../common/fs.js';
 import { DATA_DIR_LINK, writeAtomic } from '../runtime/atomic-writer.js';
 import type { AppLaunch } from '../runtime/types.js';
 import { applyFsGroup, fsGroupMode } from '../runtime/volume-ownership.js';
-import { currentPath, openPath, pathComponents, pinMount, removePinTree, resolveBeneath, unpinMount, type NodeKind, type PinnedNode } from '../runtime/volume-paths.js';
+import {
+  currentPath,
+  openPath,
+  pathComponents,
+  pinMount,
+  removePinTree,
+  resolveBeneath,
+  unpinMount,
+  type NodeKind,
+  type PinnedNode,
+} from '../runtime/volume-paths.js';
 import { expandVars } from '../runtime/oci-spec.js';
 import type { Container, Pod, Volume } from '../api/pod.js';
 import { downwardApiFiles, type NodeAllocatable, type PodIdentity } from './downward-api.js';
@@ -83,7 +93,11 @@ async function writeDownwardApi(pod: Pod, v: Volume, podDir: string, ctx?: Volum
   const what = `downwardAPI volume "${v.name}"`;
   const files = downwardApiFiles(pod, v, identityOf(pod, podDir, ctx), await nodeOf(podDir, ctx));
   const fsGroup = fsGroupOf(pod);
-  const changed = await writeAtomic(dir, files, { what, dirMode: DOWNWARD_DIR_MODE, extraModeBits: fsGroup === undefined ? 0 : fsGroupMode(0, false, true) });
+  const changed = await writeAtomic(dir, files, {
+    what,
+    dirMode: DOWNWARD_DIR_MODE,
+    extraModeBits: fsGroup === undefined ? 0 : fsGroupMode(0, false, true),
+  });
   if (changed) await ownVolume(pod, dir, what, true);
   return dir;
 }
@@ -163,7 +177,13 @@ export async function volumeMounts(input: VolumeMountsInput): Promise<NonNullabl
         const recursive = !sub && !!v.hostPath && !(await holdsPods(root, podDir));
         await pinMount(node, target, what, { recursive });
         const propagation = 'mountPropagation' in m ? m.mountPropagation : undefined;
-        out.push({ destination: m.mountPath, source: target, readOnly: fixed || (m.readOnly ?? false), ...(propagation ? { propagation } : {}), ...(v.image ? { noexec: true } : {}) });
+        out.push({
+          destination: m.mountPath,
+          source: target,
+          readOnly: fixed || (m.readOnly ?? false),
+          ...(propagation ? { propagation } : {}),
+          ...(v.image ? { noexec: true } : {}),
+        });
       } finally {
         if (node !== root) await node.close();
         await root.close();
@@ -185,8 +205,13 @@ async function holdsPods(root: PinnedNode, podDir: string): Promise<boolean> {
 }
 
 /** The mount's subPath, `subPathExpr` expanded from the container's env; validated either way. */
-function subPathOf(m: { subPath?: string | undefined; subPathExpr?: string | undefined }, volume: string, env: (name: string) => string | undefined): string | undefined {
-  if (m.subPath && m.subPathExpr) throw new BerthError('InvalidArgument', `volumeMount ${volume}: subPath and subPathExpr are mutually exclusive`);
+function subPathOf(
+  m: { subPath?: string | undefined; subPathExpr?: string | undefined },
+  volume: string,
+  env: (name: string) => string | undefined,
+): string | undefined {
+  if (m.subPath && m.subPathExpr)
+    throw new BerthError('InvalidArgument', `volumeMount ${volume}: subPath and subPathExpr are mutually exclusive`);
   if (m.subPathExpr) {
     const missing = new Set<string>();
     const expanded = expandVars(m.subPathExpr, (name) => {
@@ -194,7 +219,11 @@ function subPathOf(m: { subPath?: string | undefined; subPathExpr?: string | und
       if (!value) missing.add(name);
       return value ?? '';
     });
-    if (missing.size) throw new BerthError('FailedPrecondition', `subPathExpr "${m.subPathExpr}" of volume "${volume}": missing value for ${[...missing].sort().join(', ')}`);
+    if (missing.size)
+      throw new BerthError(
+        'FailedPrecondition',
+        `subPathExpr "${m.subPathExpr}" of volume "${volume}": missing value for ${[...missing].sort().join(', ')}`,
+      );
     pathComponents(expanded, `subPathExpr "${m.subPathExpr}" of volume "${volume}" (expanded to "${expanded}")`);
     return expanded;
   }
@@ -250,7 +279,8 @@ async function openVolume(pod: Pod, v: Volume, podDir: string, ctx: VolumeContex
     const what = `downwardAPI volume "${v.name}"`;
     if (!forSubPath) return openDirectory(dir, what);
     const data = await readlink(join(dir, DATA_DIR_LINK));
-    if (!data.startsWith('..') || data.includes('/')) throw new BerthError('Internal', `${what}: unexpected ${DATA_DIR_LINK} link "${data}"`);
+    if (!data.startsWith('..') || data.includes('/'))
+      throw new BerthError('Internal', `${what}: unexpected ${DATA_DIR_LINK} link "${data}"`);
     return openDirectory(join(dir, data), what);
   }
   if (v.image) {
@@ -285,7 +315,8 @@ async function openHostPath(volume: string, path: string, type: string): Promise
         await f.close();
       } catch (err) {
         if (errnoOf(err) !== 'EEXIST') {
-          const why = errnoOf(err) === 'ENOENT' ? 'its parent directory does not exist (FileOrCreate creates only the file)' : errorMessage(err);
+          const why =
+            errnoOf(err) === 'ENOENT' ? 'its parent directory does not exist (FileOrCreate creates only the file)' : errorMessage(err);
           throw new BerthError('FailedPrecondition', `${desc}: cannot create the file: ${why}`, { cause: err });
         }
       }
@@ -299,7 +330,10 @@ async function openHostPath(volume: string, path: string, type: string): Promise
   const want = TYPE_KIND[type];
   if (want && node.kind !== want) {
     await node.close();
-    throw new BerthError('Unavailable', `hostPath type check failed for volume "${volume}": ${path} is not ${KIND_NOUN[want]} (type ${type})`);
+    throw new BerthError(
+      'Unavailable',
+      `hostPath type check failed for volume "${volume}": ${path} is not ${KIND_NOUN[want]} (type ${type})`,
+    );
   }
   return node;
 }
@@ -313,7 +347,8 @@ export async function releaseAppMounts(podDir: string, app: string): Promise<voi
       await unpinMount(join(appDir, index)).catch((err: unknown) => errors.push(err));
     }
   }
-  if (errors.length) throw new BerthError('Unavailable', `release of ${app}'s volume pins: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
+  if (errors.length)
+    throw new BerthError('Unavailable', `release of ${app}'s volume pins: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
 }
 
 /**
@@ -326,7 +361,12 @@ export async function releasePodMounts(podDir: string): Promise<void> {
 }
 
 /** The image volumes' references and pull policies (of the pod, or of what one container mounts). */
-export function imageVolumeRefs(pod: Pod, container?: Container): Array<{ reference: string; pullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined }> {
+export function imageVolumeRefs(
+  pod: Pod,
+  container?: Container,
+): Array<{ reference: string; pullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined }> {
   const mounted = container ? new Set((container.volumeMounts ?? []).map((m) => m.name)) : undefined;
-  return (pod.spec.volumes ?? []).flatMap((v) => (v.image && (!mounted || mounted.has(v.name)) ? [{ reference: v.image.reference, pullPolicy: v.image.pullPolicy }] : []));
+  return (pod.spec.volumes ?? []).flatMap((v) =>
+    v.image && (!mounted || mounted.has(v.name)) ? [{ reference: v.image.reference, pullPolicy: v.image.pullPolicy }] : [],
+  );
 }

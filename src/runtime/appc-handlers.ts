@@ -59,7 +59,13 @@ const cap = (s: unknown) => String(s ?? '').slice(0, 10 * 1024);
  * `pre-start` inside the created (not yet started) container `id`. Resolves with the result;
  * rejects FailedPrecondition (reason `PreStartHookError`) when it does not exit 0.
  */
-export async function runPreStartInCreated(cli: HandlerCli, id: string, bundleDir: string, argv: string[], opts: { logPath?: string; timeoutMs: number; signal?: AbortSignal }): Promise<HandlerRun> {
+export async function runPreStartInCreated(
+  cli: HandlerCli,
+  id: string,
+  bundleDir: string,
+  argv: string[],
+  opts: { logPath?: string; timeoutMs: number; signal?: AbortSignal },
+): Promise<HandlerRun> {
   const config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as Config;
   const proc = { ...config.process, args: argv, terminal: false };
   const file = join(bundleDir, `appc-pre-start-${process.pid}.json`);
@@ -70,12 +76,19 @@ export async function runPreStartInCreated(cli: HandlerCli, id: string, bundleDi
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const r = await cli.exec(id, file, ac.signal);
-    const res: HandlerRun = { exitCode: r.exitCode, stdout: cap(r.stdout), stderr: cap(r.stderr), timedOut: ac.signal.aborted && !opts.signal?.aborted };
+    const res: HandlerRun = {
+      exitCode: r.exitCode,
+      stdout: cap(r.stdout),
+      stderr: cap(r.stderr),
+      timedOut: ac.signal.aborted && !opts.signal?.aborted,
+    };
     await appendOutput(opts.logPath, res);
     if (res.exitCode !== 0 || res.timedOut) {
       const why = res.timedOut ? `did not finish within ${opts.timeoutMs} ms` : `exited with code ${res.exitCode}`;
       const tail = res.stderr.trim().split('\n').slice(-3).join('; ');
-      throw new BerthError('FailedPrecondition', `appc pre-start handler ${JSON.stringify(argv)} ${why}${tail ? `: ${tail}` : ''}`, { details: { reason: 'PreStartHookError' } });
+      throw new BerthError('FailedPrecondition', `appc pre-start handler ${JSON.stringify(argv)} ${why}${tail ? `: ${tail}` : ''}`, {
+        details: { reason: 'PreStartHookError' },
+      });
     }
     return res;
   } finally {
@@ -97,8 +110,16 @@ async function exists(p: string): Promise<boolean> {
  * process settings, rootfs (`rootfs`, still mounted), mounts and network namespace; new pid,
  * ipc, uts and mount namespaces; its own cgroup next to the app's. Always deleted afterwards.
  */
-export async function runAfterExitInRootfs(cli: HandlerCli, id: string, bundleDir: string, rootfs: string, argv: string[], opts: { logPath?: string; timeoutMs: number; signal?: AbortSignal }): Promise<HandlerRun> {
-  if (!(await exists(join(rootfs, '.')))) throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone, post-stop cannot run`);
+export async function runAfterExitInRootfs(
+  cli: HandlerCli,
+  id: string,
+  bundleDir: string,
+  rootfs: string,
+  argv: string[],
+  opts: { logPath?: string; timeoutMs: number; signal?: AbortSignal },
+): Promise<HandlerRun> {
+  if (!(await exists(join(rootfs, '.'))))
+    throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone, post-stop cannot run`);
   const config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as Config;
   const hookId = `${id}-post-stop`;
   const dir = join(bundleDir, 'post-stop');
@@ -119,7 +140,10 @@ export async function runAfterExitInRootfs(cli: HandlerCli, id: string, bundleDi
   await writeJsonAtomic(join(dir, 'config.json'), spec);
   await cli.run(['delete', '--force', hookId]).catch(() => undefined); // a leftover of a killed agent
   try {
-    const r = await cli.run(['run', '--bundle', dir, hookId], { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const r = await cli.run(['run', '--bundle', dir, hookId], {
+      timeoutMs: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const res: HandlerRun = { exitCode: r.exitCode, stdout: cap(r.stdout), stderr: cap(r.stderr), timedOut: r.timedOut };
     await appendOutput(opts.logPath, res);
     return res;

@@ -33,12 +33,14 @@ function checkPayload(files: PayloadFile[], what: string): Map<string, PayloadFi
   const out = new Map<string, PayloadFile>();
   for (const f of files) {
     const parts = pathComponents(f.path, `${what}: path "${f.path}"`);
-    if (parts.length === 0 || parts[0]!.startsWith('..')) throw new BerthError('InvalidArgument', `${what}: path "${f.path}" must name a file and not start with '..'`);
+    if (parts.length === 0 || parts[0]!.startsWith('..'))
+      throw new BerthError('InvalidArgument', `${what}: path "${f.path}" must name a file and not start with '..'`);
     out.set(parts.join('/'), { ...f, path: parts.join('/') });
   }
   const names = [...out.keys()];
   for (const n of names) {
-    if (names.some((m) => m.startsWith(`${n}/`))) throw new BerthError('InvalidArgument', `${what}: "${n}" is both a file and a directory of other files`);
+    if (names.some((m) => m.startsWith(`${n}/`)))
+      throw new BerthError('InvalidArgument', `${what}: "${n}" is both a file and a directory of other files`);
   }
   return out;
 }
@@ -80,7 +82,11 @@ async function unchanged(dataDir: string, payload: Map<string, PayloadFile>, ext
  * (mode `dirMode`) when missing. `extraModeBits`: bits someone adds to the files afterwards
  * (fsGroup's group read), so that such a file still counts as unchanged.
  */
-export async function writeAtomic(dir: string, files: PayloadFile[], opts: { what: string; dirMode?: number; now?: Date; extraModeBits?: number }): Promise<boolean> {
+export async function writeAtomic(
+  dir: string,
+  files: PayloadFile[],
+  opts: { what: string; dirMode?: number; now?: Date; extraModeBits?: number },
+): Promise<boolean> {
   const payload = checkPayload(files, opts.what);
   await mkdir(dir, { recursive: true, mode: opts.dirMode ?? 0o755 });
   if (opts.dirMode !== undefined) {

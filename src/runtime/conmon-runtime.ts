@@ -61,7 +61,17 @@ import { monitorCommand } from './monitor-scope.js';
 import { podCgroupPath, removeCgroupDirs, writePodCgroup } from './pod-cgroup.js';
 import { runExec } from './exec.js';
 import { reopenConmonLog, rotateLogIfNeeded, type LogRotationLimits } from './log-rotation.js';
-import type { AppDrift, AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, OciRuntime, PodCgroupResources } from './types.js';
+import type {
+  AppDrift,
+  AppExit,
+  AppLaunch,
+  AppRuntime,
+  AppStatus,
+  ExecOptions,
+  ExecResult,
+  OciRuntime,
+  PodCgroupResources,
+} from './types.js';
 
 export interface ContainerMeta {
   containerId: string;
@@ -222,9 +232,12 @@ export class ConmonRuntime implements AppRuntime {
    * filesystem of the state dir (tried once with a directory in the run dir).
    */
   usernsProblem(): Promise<string | undefined> {
-    this.usernsCheck ??= this.oci.name !== 'crun'
-      ? Promise.resolve(`the OCI runtime is ${this.oci.name}, which does not make the idmapped mounts a pod's volumes need (OCI mounts[].uidMappings, runc 1.2 or crun); run berth with --runtime crun`)
-      : probeIdmap(join(this.runDir, 'userns-probe'));
+    this.usernsCheck ??=
+      this.oci.name !== 'crun'
+        ? Promise.resolve(
+            `the OCI runtime is ${this.oci.name}, which does not make the idmapped mounts a pod's volumes need (OCI mounts[].uidMappings, runc 1.2 or crun); run berth with --runtime crun`,
+          )
+        : probeIdmap(join(this.runDir, 'userns-probe'));
     return this.usernsCheck;
   }
 
@@ -243,7 +256,8 @@ export class ConmonRuntime implements AppRuntime {
     if (signal?.aborted) throw canceled(signal);
     // Each execution starts from nothing: drop whatever an earlier one left. Cheap checks
     // here (berth's own files); a runtime container without them is caught at create.
-    if ((await this.readMeta(id)) || (await this.readExit(id).catch(() => undefined)) || (await pathExists(this.containerDir(id)))) await this.remove(id);
+    if ((await this.readMeta(id)) || (await this.readExit(id).catch(() => undefined)) || (await pathExists(this.containerDir(id))))
+      await this.remove(id);
     try {
       return await this.startOnce(launch, signal);
     } catch (err) {
@@ -267,10 +281,15 @@ export class ConmonRuntime implements AppRuntime {
     // E2BIG from execve would only show in the app's log, as "exit code 1"
     const e2big = execArgsProblem(spec.process.args, spec.process.env);
     if (e2big) throw new BerthError('InvalidArgument', `app ${launch.appName}: ${e2big}`);
-    for (const w of bundleWarnings(launch, facts.bundle)) log.warn({ pod: launch.podUid, podName: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
+    for (const w of bundleWarnings(launch, facts.bundle))
+      log.warn({ pod: launch.podUid, podName: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
     const ctrDir = this.containerDir(id);
     const persistDir = join(ctrDir, 'persist');
-    await Promise.all([mkdir(this.exitsDir, { recursive: true }), mkdir(this.socksDir, { recursive: true }), mkdir(persistDir, { recursive: true })]);
+    await Promise.all([
+      mkdir(this.exitsDir, { recursive: true }),
+      mkdir(this.socksDir, { recursive: true }),
+      mkdir(persistDir, { recursive: true }),
+    ]);
     await mkdir(join(launch.logPath, '..'), { recursive: true });
     const meta: ContainerMeta = {
       containerId: id,
@@ -289,7 +308,11 @@ export class ConmonRuntime implements AppRuntime {
     try {
       const userns = launch.userns;
       const owner = userns ? { uid: userns.hostId, gid: userns.hostId } : undefined;
-      await mountOverlay(launch.rootfsLower, paths, userns && owner ? { owner, lowerView: (lower, at) => idmapMount(lower, at, userns.path) } : undefined);
+      await mountOverlay(
+        launch.rootfsLower,
+        paths,
+        userns && owner ? { owner, lowerView: (lower, at) => idmapMount(lower, at, userns.path) } : undefined,
+      );
       for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) await ensureMountPoint(paths.merged, dest, await isDir(src), owner);
       for (const m of launch.mounts ?? []) await ensureMountPoint(paths.merged, m.destination, await isDir(m.source), owner);
       await writeJsonAtomic(join(launch.bundleDir, 'config.json'), spec);
@@ -310,7 +333,11 @@ export class ConmonRuntime implements AppRuntime {
       if (signal?.aborted) throw canceled(signal);
       if (launch.appcPreStart) {
         const { exec, timeoutMs } = launch.appcPreStart;
-        await runPreStartInCreated(this.oci, id, launch.bundleDir, exec, { logPath: launch.logPath, timeoutMs, ...(signal ? { signal } : {}) });
+        await runPreStartInCreated(this.oci, id, launch.bundleDir, exec, {
+          logPath: launch.logPath,
+          timeoutMs,
+          ...(signal ? { signal } : {}),
+        });
       }
       await this.oci.start(id, signal);
       meta.startedAt = this.clock.now();
@@ -322,7 +349,10 @@ export class ConmonRuntime implements AppRuntime {
       await this.remove(id).catch((e: unknown) => log.warn({ err: e }, 'cleanup after failed start'));
       if (signal?.aborted) throw canceled(signal);
       if (err instanceof BerthError && err.code === 'Internal' && isStartError(err.message)) {
-        throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${err.message}`, { cause: err, details: { reason: 'StartError' } });
+        throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${err.message}`, {
+          cause: err,
+          details: { reason: 'StartError' },
+        });
       }
       throw err;
     }
@@ -332,18 +362,33 @@ export class ConmonRuntime implements AppRuntime {
   private async spawnMonitor(id: string, launch: AppLaunch, signal?: AbortSignal): Promise<number> {
     const ctrDir = this.containerDir(id);
     const args = [
-      '--api-version', '1',
-      '-c', id, '-u', id, '-n', id,
-      '-r', this.oci.binaryPath,
+      '--api-version',
+      '1',
+      '-c',
+      id,
+      '-u',
+      id,
+      '-n',
+      id,
+      '-r',
+      this.oci.binaryPath,
       ...this.oci.globalArgs.flatMap((a) => ['--runtime-arg', a]),
-      '-b', launch.bundleDir,
-      '-p', join(ctrDir, 'ctr.pid'),
-      '-P', join(ctrDir, 'conmon.pid'),
-      '-l', `k8s-file:${launch.logPath}`,
-      '--exit-dir', this.exitsDir,
-      '--socket-dir-path', this.socksDir,
-      '--persist-dir', join(ctrDir, 'persist'),
-      '--log-level', 'warning',
+      '-b',
+      launch.bundleDir,
+      '-p',
+      join(ctrDir, 'ctr.pid'),
+      '-P',
+      join(ctrDir, 'conmon.pid'),
+      '-l',
+      `k8s-file:${launch.logPath}`,
+      '--exit-dir',
+      this.exitsDir,
+      '--socket-dir-path',
+      this.socksDir,
+      '--persist-dir',
+      join(ctrDir, 'persist'),
+      '--log-level',
+      'warning',
       // tty: the app runs on a terminal conmon holds (its output is logged from it); stdin:
       // conmon keeps the app's stdin open (nobody attaches, so it stays empty, as under a kubelet)
       ...(launch.container.tty ? ['-t'] : []),
@@ -366,7 +411,9 @@ export class ConmonRuntime implements AppRuntime {
     }
     child.unref();
     const pipe = child.stdio[3] as Readable;
-    const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new BerthError('FailedPrecondition', `spawn ${this.conmonPath}: ${e.message}`, { cause: e }))));
+    const spawnError = new Promise<never>((_, reject) =>
+      child.once('error', (e) => reject(new BerthError('FailedPrecondition', `spawn ${this.conmonPath}: ${e.message}`, { cause: e }))),
+    );
     try {
       const line = await Promise.race([readLine(pipe, this.createTimeoutMs, signal), spawnError]);
       let msg: { data?: number; message?: string };
@@ -380,7 +427,10 @@ export class ConmonRuntime implements AppRuntime {
         const text = msg.message ?? stderr ?? 'failed';
         const message = `${this.oci.name} create ${id}: ${text}`.trim();
         if (/already exists|id exists/i.test(text)) throw new BerthError('AlreadyExists', message);
-        if (isStartError(text, launch.container.workingDir || launch.image.WorkingDir)) throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${text}`, { details: { reason: 'StartError' } });
+        if (isStartError(text, launch.container.workingDir || launch.image.WorkingDir))
+          throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${text}`, {
+            details: { reason: 'StartError' },
+          });
         throw new BerthError('Internal', message);
       }
       return msg.data;
@@ -470,7 +520,11 @@ export class ConmonRuntime implements AppRuntime {
       if (await this.readExit(id)) return undefined; // it wrote the exit, then ended
       // gone without an exit: is the app itself still there?
       const st = await this.oci.state(id).catch(() => undefined);
-      const alive = st !== undefined && st.pid > 0 && (st.status === 'running' || st.status === 'paused') && (await isAlive(st.pid, meta.pid === st.pid ? meta.pidStartTime : undefined));
+      const alive =
+        st !== undefined &&
+        st.pid > 0 &&
+        (st.status === 'running' || st.status === 'paused') &&
+        (await isAlive(st.pid, meta.pid === st.pid ? meta.pidStartTime : undefined));
       if (!alive) return undefined;
       monitorLost = true;
     }
@@ -508,69 +562,74 @@ export class ConmonRuntime implements AppRuntime {
     let count = recorded !== undefined ? Number(recorded.trim()) : undefined;
     if (count === undefined || !Number.isFinite(count)) {
       count = await oomKillCount(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`);
-      if (count !== undefined && (await pathExists(this.containerDir(id)))) await writeFileAtomic(record, `${count}\n`).catch(() => undefined);
+      if (count !== undefined && (await pathExists(this.containerDir(id))))
+        await writeFileAtomic(record, `${count}\n`).catch(() => undefined);
     }
     return count !== undefined && count > 0 ? { reason: 'OOMKilled' } : {};
   }
 
   private waitExitCode(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
     if (signal?.aborted) return Promise.reject(canceled(signal));
-    return mkdir(this.exitsDir, { recursive: true }).then(() => new Promise((resolve, reject) => {
-      let settled = false;
-      let checking = false;
-      let watcher: FSWatcher | undefined;
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        watcher?.close();
-        clearInterval(timer);
-        signal?.removeEventListener('abort', onAbort);
-        fn();
-      };
-      const onAbort = () => finish(() => reject(canceled(signal)));
-      const quick = () => {
-        this.readExit(id).then(
-          (e) => e && finish(() => resolve(e)),
-          () => undefined,
-        );
-      };
-      let known: ContainerMeta | undefined; // an execution's monitor does not change: read once
-      const slow = () => {
-        if (checking || settled) return;
-        checking = true;
-        // Cheap while the monitor lives: one /proc read (it writes the exit file, which the
-        // watcher sees); the exit file and the full status (a runtime spawn) only when it is
-        // gone or unknown. An idle agent runs this once a second for every app.
-        (known ? Promise.resolve(known) : this.readMeta(id))
-          .then(async (meta) => {
-            if (meta?.conmonPid !== undefined) known = meta;
-            if (await this.monitorAlive(meta)) return undefined;
-            const exit = await this.readExit(id);
-            if (exit) return { containerId: id, state: 'exited' as const, ...exit };
-            return this.status(id);
-          })
-          .then((s) => {
-            if (!s) return;
-            if (s.state === 'exited') finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? this.clock.now() }));
-            else if (s.state === 'unknown') finish(() => reject(new BerthError('NotFound', `container ${id} not found`)));
-          })
-          .catch(() => undefined)
-          .finally(() => {
-            checking = false;
-          });
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        watcher = watch(this.exitsDir, (_ev, name) => {
-          if (name === null || String(name) === id) quick();
-        });
-        watcher.on('error', () => undefined);
-      } catch {
-        watcher = undefined;
-      }
-      const timer = setInterval(slow, EXIT_POLL_MS);
-      slow();
-    }));
+    return mkdir(this.exitsDir, { recursive: true }).then(
+      () =>
+        new Promise((resolve, reject) => {
+          let settled = false;
+          let checking = false;
+          let watcher: FSWatcher | undefined;
+          const finish = (fn: () => void) => {
+            if (settled) return;
+            settled = true;
+            watcher?.close();
+            clearInterval(timer);
+            signal?.removeEventListener('abort', onAbort);
+            fn();
+          };
+          const onAbort = () => finish(() => reject(canceled(signal)));
+          const quick = () => {
+            this.readExit(id).then(
+              (e) => e && finish(() => resolve(e)),
+              () => undefined,
+            );
+          };
+          let known: ContainerMeta | undefined; // an execution's monitor does not change: read once
+          const slow = () => {
+            if (checking || settled) return;
+            checking = true;
+            // Cheap while the monitor lives: one /proc read (it writes the exit file, which the
+            // watcher sees); the exit file and the full status (a runtime spawn) only when it is
+            // gone or unknown. An idle agent runs this once a second for every app.
+            (known ? Promise.resolve(known) : this.readMeta(id))
+              .then(async (meta) => {
+                if (meta?.conmonPid !== undefined) known = meta;
+                if (await this.monitorAlive(meta)) return undefined;
+                const exit = await this.readExit(id);
+                if (exit) return { containerId: id, state: 'exited' as const, ...exit };
+                return this.status(id);
+              })
+              .then((s) => {
+                if (!s) return;
+                if (s.state === 'exited')
+                  finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? this.clock.now() }));
+                else if (s.state === 'unknown') finish(() => reject(new BerthError('NotFound', `container ${id} not found`)));
+              })
+              .catch(() => undefined)
+              .finally(() => {
+                checking = false;
+              });
+          };
+          signal?.addEventListener('abort', onAbort, { once: true });
+          try {
+            watcher = watch(this.exitsDir, (_ev, name) => {
+              if (name === null || String(name) === id) quick();
+            });
+            watcher.on('error', () => undefined);
+          } catch {
+            watcher = undefined;
+          }
+          const timer = setInterval(slow, EXIT_POLL_MS);
+          slow();
+        }),
+    );
   }
 
   private async waitExitFor(id: string, ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -590,7 +649,10 @@ export class ConmonRuntime implements AppRuntime {
     const meta = await this.readMeta(id);
     // no exit file and started and alive (status() without the runtime's state: one process
     // spawn, through the hybrid-cgroup wrapper four, per stop)
-    const st = !(await this.readExit(id)) && (await this.startedAndAlive(meta)) !== undefined ? { state: 'running' as const } : await this.status(id);
+    const st =
+      !(await this.readExit(id)) && (await this.startedAndAlive(meta)) !== undefined
+        ? { state: 'running' as const }
+        : await this.status(id);
     if (st.state !== 'running' && st.state !== 'created') return;
     const stopSignal = normalizeSignal(opts.stopSignal || meta?.stopSignal || 'SIGTERM');
     const log = this.log.child({ containerId: id });
@@ -602,7 +664,8 @@ export class ConmonRuntime implements AppRuntime {
     await this.oci.kill(id, 'SIGKILL').catch((err: unknown) => log.debug({ err }, 'SIGKILL not delivered'));
     if (await this.waitExitFor(id, KILL_WAIT_MS, signal)) return;
     const after = await this.status(id);
-    if (after.state === 'running' || after.state === 'created') throw new BerthError('Unavailable', `container ${id} did not exit after SIGKILL`);
+    if (after.state === 'running' || after.state === 'created')
+      throw new BerthError('Unavailable', `container ${id} did not exit after SIGKILL`);
   }
 
   async remove(id: string): Promise<void> {
@@ -646,12 +709,13 @@ export class ConmonRuntime implements AppRuntime {
         errors.push(err);
       }
     }
-    await removeCgroupDirs(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`) // crun leaves some behind.catch((err: unknown) => errors.push(err));
+    await removeCgroupDirs(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`); // crun leaves some behind.catch((err: unknown) => errors.push(err));
     for (const p of [this.exitFile(id), join(this.socksDir, id), this.containerDir(id)]) {
       await rm(p, { recursive: true, force: true }).catch((err: unknown) => errors.push(err));
     }
     if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new BerthError('Internal', `remove ${id}: ${errors.map(errorMessage).join('; ')}`, { cause: new AggregateError(errors) });
+    if (errors.length > 1)
+      throw new BerthError('Internal', `remove ${id}: ${errors.map(errorMessage).join('; ')}`, { cause: new AggregateError(errors) });
   }
 
   /**
@@ -708,7 +772,8 @@ export class ConmonRuntime implements AppRuntime {
   /** appc post-stop over the exited app's rootfs (appc-handlers.ts); the app must not be running. */
   async runAfterExit(id: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }) {
     const meta = await this.readMeta(id);
-    if (!meta) throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone (no metadata), post-stop cannot run`);
+    if (!meta)
+      throw new BerthError('FailedPrecondition', `container ${id}: its root filesystem is gone (no metadata), post-stop cannot run`);
     if ((await this.status(id)).state === 'running') throw new BerthError('FailedPrecondition', `container ${id} is still running`);
     return runAfterExitInRootfs(this.oci, id, meta.bundleDir, meta.rootfs, argv, { logPath: meta.logPath, ...opts });
   }
@@ -742,7 +807,17 @@ export class ConmonRuntime implements AppRuntime {
     if (st.state !== 'running') throw new BerthError('FailedPrecondition', `container ${id} is not running`);
     const meta = await this.readMeta(id);
     if (!meta) throw new BerthError('FailedPrecondition', `container ${id} has no metadata: it was not started by this runtime`);
-    return runExec({ containerId: id, binaryPath: this.oci.binaryPath, globalArgs: this.oci.globalArgs, bundleDir: meta.bundleDir, workDir: this.containerDir(id) }, argv, opts);
+    return runExec(
+      {
+        containerId: id,
+        binaryPath: this.oci.binaryPath,
+        globalArgs: this.oci.globalArgs,
+        bundleDir: meta.bundleDir,
+        workDir: this.containerDir(id),
+      },
+      argv,
+      opts,
+    );
   }
 }
 
@@ -775,7 +850,9 @@ export async function oomKillCount(cgroupsPath: string): Promise<number | undefi
 export function isStartError(text: string, cwd?: string): boolean {
   // runc makes the working directory: a cwd that is a file fails as its mkdir
   if (cwd && text.includes(`mkdir ${cwd}: not a directory`)) return true;
-  return /executable file .*not found|open executable|exec format error|chdir( to cwd)?[\s`"(]|exec: \\?"[^"]*": .*(permission denied|no such file|not a directory)|no such file or directory.*exec/i.test(text);
+  return /executable file .*not found|open executable|exec format error|chdir( to cwd)?[\s`"(]|exec: \\?"[^"]*": .*(permission denied|no such file|not a directory)|no such file or directory.*exec/i.test(
+    text,
+  );
 }
 
 /** `TERM`, `15`, `sigterm` → `SIGTERM`; numbers pass through. */
@@ -784,7 +861,6 @@ export function normalizeSignal(sig: string): string {
   if (/^\d+$/.test(s)) return s;
   return s.startsWith('SIG') ? s : `SIG${s}`;
 }
-
 
 async function isDir(p: string): Promise<boolean> {
   try {

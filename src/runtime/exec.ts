@@ -74,7 +74,16 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
   const pidFile = `${base}.pid`;
   await writeJsonAtomic(processFile, proc);
   const cmd = target.binaryPath;
-  const args = [...target.globalArgs, 'exec', '--process', processFile, '--pid-file', pidFile, ...(opts.tty ? ['--tty'] : []), target.containerId];
+  const args = [
+    ...target.globalArgs,
+    'exec',
+    '--process',
+    processFile,
+    '--pid-file',
+    pidFile,
+    ...(opts.tty ? ['--tty'] : []),
+    target.containerId,
+  ];
   const out = new Capped(EXEC_OUTPUT_CAP);
   const err = new Capped(EXEC_OUTPUT_CAP);
   let timedOut = false;
@@ -115,7 +124,8 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
         if (!done) child.kill('SIGKILL');
       })();
     };
-    const timer = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? safeTimeout(() => ((timedOut = true), killExeced()), opts.timeoutMs) : undefined;
+    const timer =
+      opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? safeTimeout(() => ((timedOut = true), killExeced()), opts.timeoutMs) : undefined;
     const onAbort = () => killExeced();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     let res;

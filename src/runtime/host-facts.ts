@@ -113,14 +113,47 @@ export async function hostRlimits(procRoot = '/proc'): Promise<HostRlimits> {
 
 /** Capability names (CAP_*) in kernel bit order; bit n is CAPS[n]. */
 export const ALL_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
-  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
-  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+  'CAP_PERFMON',
+  'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
 ] as const;
 
 /** Capability names in a hex mask such as /proc/self/status `CapBnd`. */
@@ -178,7 +211,14 @@ export async function hostDevices(devRoot = '/dev'): Promise<HostDevice[]> {
       else if (e.isCharacterDevice() || e.isBlockDevice()) {
         const st = await lstat(p).catch(() => undefined);
         if (!st) continue;
-        out.push({ path: p, type: e.isCharacterDevice() ? 'c' : 'b', ...devMajorMinor(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+        out.push({
+          path: p,
+          type: e.isCharacterDevice() ? 'c' : 'b',
+          ...devMajorMinor(st.rdev),
+          fileMode: st.mode & 0o7777,
+          uid: st.uid,
+          gid: st.gid,
+        });
       }
     }
   };
@@ -193,7 +233,7 @@ export interface HostLsm {
 }
 
 export async function hostLsm(sysRoot = '/sys'): Promise<HostLsm> {
-  const apparmor = ((await readFile(join(sysRoot, 'module/apparmor/parameters/enabled'), 'utf8').catch(() => '')).trim() === 'Y');
+  const apparmor = (await readFile(join(sysRoot, 'module/apparmor/parameters/enabled'), 'utf8').catch(() => '')).trim() === 'Y';
   const selinux = await readFile(join(sysRoot, 'fs/selinux/enforce'), 'utf8').then(
     () => true,
     () => false,

@@ -1,4 +1,15 @@
-export type { AppExit, AppLaunch, AppRuntime, AppState, AppStatus, ExecOptions, ExecResult, ImageProcessConfig, OciRunResult, OciRuntime } from './types.js';
+export type {
+  AppExit,
+  AppLaunch,
+  AppRuntime,
+  AppState,
+  AppStatus,
+  ExecOptions,
+  ExecResult,
+  ImageProcessConfig,
+  OciRunResult,
+  OciRuntime,
+} from './types.js';
 export { EXEC_OUTPUT_CAP } from './types.js';
 export {
   detectCgroupMode,

@@ -26,8 +26,10 @@ export interface LogRotationLimits {
 export const DEFAULT_LOG_ROTATION: LogRotationLimits = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
 
 export function checkLogRotation(l: LogRotationLimits): LogRotationLimits {
-  if (!Number.isInteger(l.maxBytes) || l.maxBytes < 1) throw new BerthError('InvalidArgument', `--container-log-max-size must be a positive size, got ${l.maxBytes}`);
-  if (!Number.isInteger(l.maxFiles) || l.maxFiles < 2) throw new BerthError('InvalidArgument', `--container-log-max-files must be at least 2, got ${l.maxFiles}`);
+  if (!Number.isInteger(l.maxBytes) || l.maxBytes < 1)
+    throw new BerthError('InvalidArgument', `--container-log-max-size must be a positive size, got ${l.maxBytes}`);
+  if (!Number.isInteger(l.maxFiles) || l.maxFiles < 2)
+    throw new BerthError('InvalidArgument', `--container-log-max-files must be at least 2, got ${l.maxFiles}`);
   return l;
 }
 
@@ -86,7 +88,12 @@ export async function reopenConmonLog(ctlFifo: string): Promise<boolean> {
  * `reopen` makes the writer open a fresh live file (reopenConmonLog); when it cannot (no
  * monitor), the file is left as it is. Returns whether it rotated.
  */
-export async function rotateLogIfNeeded(logPath: string, limits: LogRotationLimits, reopen: () => Promise<boolean>, now = new Date()): Promise<boolean> {
+export async function rotateLogIfNeeded(
+  logPath: string,
+  limits: LogRotationLimits,
+  reopen: () => Promise<boolean>,
+  now = new Date(),
+): Promise<boolean> {
   let size: number;
   try {
     size = (await stat(logPath)).size;

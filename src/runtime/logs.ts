@@ -228,7 +228,9 @@ export async function* readAppLog(dir: string, opts: ReadAppLogOptions = {}): As
         startExec = (await logSegments(dir)).at(-1)?.execution;
         if (startExec === undefined) return out;
       }
-      const segs = (await logSegments(dir)).filter((s) => s.execution >= (cur?.execution ?? startExec!) && (opts.follow || s.execution === startExec));
+      const segs = (await logSegments(dir)).filter(
+        (s) => s.execution >= (cur?.execution ?? startExec!) && (opts.follow || s.execution === startExec),
+      );
       const withIno: Array<LogSegment & { ino: number }> = [];
       for (const s of segs) {
         const st = await stat(s.path).catch(() => undefined);

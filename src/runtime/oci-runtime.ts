@@ -164,7 +164,11 @@ export async function resolveOciRuntime(opts: ResolveOciRuntimeOptions): Promise
   if (opts.name === 'runc') return new CliOciRuntime('runc', binary);
   const cg = opts.cgroup ?? (await detectCgroupFacts());
   if (!crunNeedsWrapper(cg)) return new CliOciRuntime('crun', binary);
-  if (opts.readOnly) return new CliOciRuntime('crun', 'unshare', { globalArgs: ['-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun'], hidesCgroup2: true });
+  if (opts.readOnly)
+    return new CliOciRuntime('crun', 'unshare', {
+      globalArgs: ['-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun'],
+      hidesCgroup2: true,
+    });
   const wrapper = join(opts.runDir, 'bin', 'crun');
   await writeFileAtomic(wrapper, crunWrapperScript(binary, cg.unifiedMount!), 0o755);
   return new CliOciRuntime('crun', wrapper, { hidesCgroup2: true });

@@ -46,15 +46,25 @@ export interface BundleFacts {
   seccompDir?: string;
 }
 
-
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_NOFILE = 1_048_576;
 
 /** The capabilities a container gets by default (containerd's and docker's default set). */
 export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
-  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
 ];
 
 /**
@@ -65,9 +75,19 @@ export const DEFAULT_CAPABILITIES = [
  * /sys/fs/selinux).
  */
 export const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
-  '/sys/dev/block', '/sys/fs/selinux',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+  '/sys/dev/block',
+  '/sys/fs/selinux',
 ];
 /** Read-only in every unprivileged app (containerd's and podman's lists are the same). */
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
@@ -166,9 +186,15 @@ export function containerEnv(container: Container, launch: AppLaunch): Array<[st
  * allocatable (berth reserves nothing: every CPU, all memory, the size of the filesystem of
  * the app's bundle); a request not set is the limit when one is set (the API's defaulting), else 0.
  */
-function resourceFieldValue(ref: { resource: string; containerName?: string | undefined; divisor?: string | number | undefined }, self: Container, launch: AppLaunch): string {
+function resourceFieldValue(
+  ref: { resource: string; containerName?: string | undefined; divisor?: string | number | undefined },
+  self: Container,
+  launch: AppLaunch,
+): string {
   const [kind, name = ''] = ref.resource.split('.');
-  const named = ref.containerName ? [...(launch.pod.spec.initContainers ?? []), ...launch.pod.spec.containers].find((c) => c.name === ref.containerName) : undefined;
+  const named = ref.containerName
+    ? [...(launch.pod.spec.initContainers ?? []), ...launch.pod.spec.containers].find((c) => c.name === ref.containerName)
+    : undefined;
   const c = named ?? self;
   const limits = c.resources?.limits ?? {};
   const requests = c.resources?.requests ?? {};
@@ -287,9 +313,13 @@ function resolveProcessUser(launch: AppLaunch, facts: BundleFacts) {
   const additionalGids = [...new Set(extra)].filter((g) => g !== gid);
   if (uid === 0 && (sc?.runAsNonRoot ?? psc?.runAsNonRoot) === true) {
     // the kubelet's CreateContainerConfigError, with its words
-    throw new BerthError('InvalidArgument', `container has runAsNonRoot and image will run as root (pod: "${launch.namespace}/${launch.podName}", container: ${launch.appName})`, {
-      details: { reason: 'CreateContainerConfigError' },
-    });
+    throw new BerthError(
+      'InvalidArgument',
+      `container has runAsNonRoot and image will run as root (pod: "${launch.namespace}/${launch.podName}", container: ${launch.appName})`,
+      {
+        details: { reason: 'CreateContainerConfigError' },
+      },
+    );
   }
   return { uid, gid, ...(additionalGids.length ? { additionalGids } : {}) };
 }
@@ -328,11 +358,21 @@ function defaultMounts(privileged: boolean) {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'],
+    },
   ];
 }
 
@@ -344,13 +384,22 @@ const PROPAGATION = { None: 'rprivate', HostToContainer: 'rslave', Bidirectional
  * are `nosuid,nodev` unless the app is privileged: a setuid file or a device node made in a
  * volume gives nothing, in the app or to a host user who finds the directory.
  */
-export function bindMounts(launch: AppLaunch, privileged = false): Array<{ destination: string; type: string; source: string; options: string[] }> {
+export function bindMounts(
+  launch: AppLaunch,
+  privileged = false,
+): Array<{ destination: string; type: string; source: string; options: string[] }> {
   const out = [];
   for (const [dest, src] of Object.entries(launch.etcFiles ?? {})) {
     out.push({ destination: dest, type: 'bind', source: src, options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'] });
   }
   for (const m of launch.mounts ?? []) {
-    const options = ['rbind', PROPAGATION[m.propagation ?? 'None'], m.readOnly ? 'ro' : 'rw', ...(privileged ? [] : ['nosuid', 'nodev']), ...(m.noexec ? ['noexec'] : [])];
+    const options = [
+      'rbind',
+      PROPAGATION[m.propagation ?? 'None'],
+      m.readOnly ? 'ro' : 'rw',
+      ...(privileged ? [] : ['nosuid', 'nodev']),
+      ...(m.noexec ? ['noexec'] : []),
+    ];
     out.push({ destination: m.destination, type: 'bind', source: m.source, options });
   }
   return out;
@@ -425,7 +474,10 @@ function appcCapabilities(image: ImageProcessConfig, caps: string[], container: 
 }
 
 export type OciSpec = Record<string, unknown> & {
-  process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number; additionalGids?: number[] } } & Record<string, unknown>;
+  process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number; additionalGids?: number[] } } & Record<
+    string,
+    unknown
+  >;
 };
 
 /** The pod's sysctls for the OCI spec (validated against the kubelet's safe set in spec/security.ts). */
@@ -459,17 +511,29 @@ export function bundleWarnings(launch: AppLaunch, facts: BundleFacts): string[] 
   const out: string[] = [];
   const sc = launch.container.securityContext;
   const psc = launch.pod.spec.securityContext;
-  const aaField = sc?.appArmorProfile ? 'securityContext.appArmorProfile' : psc?.appArmorProfile ? 'spec.securityContext.appArmorProfile' : undefined;
+  const aaField = sc?.appArmorProfile
+    ? 'securityContext.appArmorProfile'
+    : psc?.appArmorProfile
+      ? 'spec.securityContext.appArmorProfile'
+      : undefined;
   const aa = sc?.appArmorProfile ?? psc?.appArmorProfile;
   if (aaField && aa && aa.type !== 'Unconfined') {
     if (!facts.lsm?.apparmor) out.push(`${aaField} ${aa.type} not applied: this host does not run AppArmor`);
-    else if (aa.type === 'RuntimeDefault') out.push(`${aaField} RuntimeDefault not applied: berth ships no AppArmor profile (seccomp RuntimeDefault, capabilities and masked paths still apply)`);
+    else if (aa.type === 'RuntimeDefault')
+      out.push(
+        `${aaField} RuntimeDefault not applied: berth ships no AppArmor profile (seccomp RuntimeDefault, capabilities and masked paths still apply)`,
+      );
   }
-  const seField = sc?.seLinuxOptions ? 'securityContext.seLinuxOptions' : psc?.seLinuxOptions ? 'spec.securityContext.seLinuxOptions' : undefined;
+  const seField = sc?.seLinuxOptions
+    ? 'securityContext.seLinuxOptions'
+    : psc?.seLinuxOptions
+      ? 'spec.securityContext.seLinuxOptions'
+      : undefined;
   if (seField) {
     const se = sc?.seLinuxOptions ?? psc?.seLinuxOptions;
     if (!facts.lsm?.selinux) out.push(`${seField} not applied: this host does not run SELinux`);
-    else if (!(se?.user && se.role && se.type && se.level)) out.push(`${seField} not applied: berth needs user, role, type and level to build a label`);
+    else if (!(se?.user && se.role && se.type && se.level))
+      out.push(`${seField} not applied: berth needs user, role, type and level to build a label`);
   }
   return out;
 }

@@ -81,10 +81,14 @@ export async function mountOverlay(lower: string, p: OverlayPaths, userns?: Over
     await userns.lowerView(lower, lowerDir);
   }
   try {
-    const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerDir},upperdir=${p.upper},workdir=${p.work}`, p.merged], {
-      reject: false,
-      stdin: 'ignore',
-    });
+    const r = await execa(
+      'mount',
+      ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerDir},upperdir=${p.upper},workdir=${p.work}`, p.merged],
+      {
+        reject: false,
+        stdin: 'ignore',
+      },
+    );
     if (r.exitCode !== 0) throw new BerthError('Internal', `mount overlay at ${p.merged}: ${String(r.stderr).trim()}`);
   } finally {
     // the overlay keeps its own clone of the view: nothing stays mounted at lowerDir
@@ -110,7 +114,12 @@ export async function unmountAll(path: string): Promise<void> {
  * dir): a directory, or an empty file when the source is a file. Symlinks are resolved inside
  * the rootfs, never on the host.
  */
-export async function ensureMountPoint(rootfs: string, destination: string, sourceIsDir: boolean, owner?: { uid: number; gid: number }): Promise<void> {
+export async function ensureMountPoint(
+  rootfs: string,
+  destination: string,
+  sourceIsDir: boolean,
+  owner?: { uid: number; gid: number },
+): Promise<void> {
   const dest = posix.normalize(`/${destination}`);
   const parent = resolveInRoot(rootfs, posix.dirname(dest));
   const target = posix.join(parent, posix.basename(dest));
@@ -124,9 +133,10 @@ export async function ensureMountPoint(rootfs: string, destination: string, sour
     if (errnoOf(err) !== 'ENOENT') throw err;
   }
   if (sourceIsDir) await mkdir(target, { recursive: true });
-  else await writeFile(target, '', { flag: 'wx' }).catch((err: unknown) => {
-    if (errnoOf(err) !== 'EEXIST') throw err;
-  });
+  else
+    await writeFile(target, '', { flag: 'wx' }).catch((err: unknown) => {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    });
   if (owner) await lchown(target, owner.uid, owner.gid);
 }
 

@@ -43,7 +43,8 @@ export function v1PodCgroupFiles(res: PodCgroupResources): Record<'cpu' | 'memor
   const memory: Array<[string, string]> = [];
   const cpuReq = res.requests.cpu ?? res.limits.cpu;
   if (cpuReq !== undefined) cpu.push(['cpu.shares', String(cpuShares(cpuReq))]);
-  if (res.limits.cpu !== undefined) cpu.push(['cpu.cfs_period_us', String(CPU_PERIOD_US)], ['cpu.cfs_quota_us', String(cpuQuotaUs(res.limits.cpu))]);
+  if (res.limits.cpu !== undefined)
+    cpu.push(['cpu.cfs_period_us', String(CPU_PERIOD_US)], ['cpu.cfs_quota_us', String(cpuQuotaUs(res.limits.cpu))]);
   if (res.limits.memory !== undefined) memory.push(['memory.limit_in_bytes', String(Math.round(res.limits.memory))]);
   return { cpu, memory };
 }

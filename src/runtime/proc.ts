@@ -17,7 +17,10 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < 0) return undefined;
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   const pid = Number(text.slice(0, open).trim());
   const state = rest[0];
   const ppid = Number(rest[1]);

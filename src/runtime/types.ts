@@ -201,7 +201,11 @@ export interface AppRuntime {
    * process settings and mounts (a one-shot container, see appc-handlers.ts). FailedPrecondition
    * when the rootfs is gone.
    */
-  runAfterExit(containerId: string, argv: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
+  runAfterExit(
+    containerId: string,
+    argv: string[],
+    opts: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>;
 }
 
 /** What one runtime subcommand returned; a non-zero exit is a result, not a rejection. */

@@ -101,7 +101,8 @@ export async function withNetnsInUserns<T>(usernsFile: string, fn: (pid: number)
 export async function releaseUserns(file: string): Promise<void> {
   if (await isMountPoint(file)) {
     const r = await execa('umount', [file], { reject: false, stdin: 'ignore' });
-    if (r.exitCode !== 0 && (await isMountPoint(file))) throw new BerthError('Unavailable', `unpin user namespace ${file}: ${String(r.stderr).trim()}`);
+    if (r.exitCode !== 0 && (await isMountPoint(file)))
+      throw new BerthError('Unavailable', `unpin user namespace ${file}: ${String(r.stderr).trim()}`);
   }
   await rm(file, { force: true });
 }
@@ -129,7 +130,14 @@ export async function idmapMount(src: string, dst: string, usernsFile: string): 
  * directory of the state's filesystem, an overlay over it, and checks the owner seen through it.
  */
 export async function probeIdmap(dir: string): Promise<string | undefined> {
-  const p = { src: join(dir, 'src'), view: join(dir, 'view'), upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged'), ns: join(dir, 'userns') };
+  const p = {
+    src: join(dir, 'src'),
+    view: join(dir, 'view'),
+    upper: join(dir, 'upper'),
+    work: join(dir, 'work'),
+    merged: join(dir, 'merged'),
+    ns: join(dir, 'userns'),
+  };
   const range = { hostId: 65536, size: 65536 };
   const cleanup = async () => {
     for (const m of [p.merged, p.view]) if (await isMountPoint(m)) await execa('umount', [m], { reject: false });
@@ -142,8 +150,13 @@ export async function probeIdmap(dir: string): Promise<string | undefined> {
     await writeFile(join(p.src, 'f'), '');
     await pinUserns(range, p.ns);
     await idmapMount(p.src, p.view, p.ns);
-    const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${p.view},upperdir=${p.upper},workdir=${p.work}`, p.merged], { reject: false, stdin: 'ignore' });
-    if (r.exitCode !== 0) return `the kernel (${release()}) cannot mount an overlay over an idmapped directory (Linux 5.19 or later can): ${String(r.stderr).trim()}`;
+    const r = await execa(
+      'mount',
+      ['-t', 'overlay', 'overlay', '-o', `lowerdir=${p.view},upperdir=${p.upper},workdir=${p.work}`, p.merged],
+      { reject: false, stdin: 'ignore' },
+    );
+    if (r.exitCode !== 0)
+      return `the kernel (${release()}) cannot mount an overlay over an idmapped directory (Linux 5.19 or later can): ${String(r.stderr).trim()}`;
     const uid = (await stat(join(p.merged, 'f'))).uid;
     if (uid !== range.hostId) return `an idmapped overlay showed a root-owned file as owned by ${uid}, not ${range.hostId}`;
     return undefined;

@@ -47,7 +47,14 @@ export function parseGroup(text: string): GroupEntry[] {
     if (f.length < 3) continue;
     const gid = Number(f[2]);
     if (!Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, gid, members: (f[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean) });
+    out.push({
+      name: f[0]!,
+      gid,
+      members: (f[3] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    });
   }
   return out;
 }

@@ -34,7 +34,12 @@ export function fsGroupMode(mode: number, isDir: boolean, readOnly: boolean): nu
  * Whether the volume's ownership must be changed (kubelet `requiresPermissionChange` for
  * OnRootMismatch; Always: every time).
  */
-export function needsOwnershipChange(root: { gid: number; mode: number; isDir: boolean }, fsGroup: number, policy: FsGroupChangePolicy = 'Always', readOnly = false): boolean {
+export function needsOwnershipChange(
+  root: { gid: number; mode: number; isDir: boolean },
+  fsGroup: number,
+  policy: FsGroupChangePolicy = 'Always',
+  readOnly = false,
+): boolean {
   if (policy === 'Always') return true;
   if (root.gid !== fsGroup) return true;
   if (!root.isDir) return true;
@@ -52,10 +57,15 @@ export interface OwnershipResult {
  * Give the tree at `root` (a pinned directory or file) the group `fsGroup` as above. The
  * caller keeps `root` open.
  */
-export async function applyFsGroup(root: PinnedNode, fsGroup: number, opts: { policy?: FsGroupChangePolicy; readOnly?: boolean } = {}): Promise<OwnershipResult> {
+export async function applyFsGroup(
+  root: PinnedNode,
+  fsGroup: number,
+  opts: { policy?: FsGroupChangePolicy; readOnly?: boolean } = {},
+): Promise<OwnershipResult> {
   const readOnly = opts.readOnly ?? false;
   const st = await root.handle.stat();
-  if (!needsOwnershipChange({ gid: st.gid, mode: st.mode, isDir: st.isDirectory() }, fsGroup, opts.policy, readOnly)) return { changed: false, entries: 0 };
+  if (!needsOwnershipChange({ gid: st.gid, mode: st.mode, isDir: st.isDirectory() }, fsGroup, opts.policy, readOnly))
+    return { changed: false, entries: 0 };
   let entries = 0;
   const change = async (node: PinnedNode): Promise<void> => {
     const s = await node.handle.stat();

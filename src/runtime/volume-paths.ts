@@ -16,7 +16,21 @@
  * mount: targets are unmounted first and then removed with rmdir/unlink only.
  */
 import { constants as fsc } from 'node:fs';
-import { chmod, lstat, mkdir, open, readFile, readdir, readlink, realpath, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from '../common/process.js';
 import { BerthError, errnoOf, errorMessage, sleep } from '../common/index.js';
@@ -64,7 +78,15 @@ export class PinnedNode {
   }
 }
 
-function kindOf(st: { isDirectory(): boolean; isFile(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isFIFO(): boolean; isSymbolicLink(): boolean }): NodeKind {
+function kindOf(st: {
+  isDirectory(): boolean;
+  isFile(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isFIFO(): boolean;
+  isSymbolicLink(): boolean;
+}): NodeKind {
   if (st.isSymbolicLink()) return 'Symlink';
   if (st.isDirectory()) return 'Directory';
   if (st.isFile()) return 'File';
@@ -184,17 +206,24 @@ function wrapFs(err: unknown, message: string): BerthError {
  * that holds pin targets, or every pin would copy all earlier ones.
  */
 export async function pinMount(node: PinnedNode, target: string, what: string, opts: { recursive?: boolean } = {}): Promise<void> {
-  if (node.kind === 'Symlink') throw new BerthError('FailedPrecondition', `${what} is a symlink: refused (it could point outside the volume)`);
+  if (node.kind === 'Symlink')
+    throw new BerthError('FailedPrecondition', `${what} is a symlink: refused (it could point outside the volume)`);
   await mkdir(posix.dirname(target), { recursive: true, mode: 0o700 });
   await unpinMount(target);
   if (node.kind === 'Directory') await mkdir(target, { mode: 0o700 });
   else await writeFile(target, '', { flag: 'wx', mode: 0o600 });
   // /proc/<pid>/fd/<n>: mount(8) is another process, our fd table is reached through our pid
   const source = `/proc/${process.pid}/fd/${node.fd}`;
-  const r = await execa('mount', ['--no-canonicalize', opts.recursive ? '--rbind' : '--bind', source, target], { reject: false, stdin: 'ignore' });
+  const r = await execa('mount', ['--no-canonicalize', opts.recursive ? '--rbind' : '--bind', source, target], {
+    reject: false,
+    stdin: 'ignore',
+  });
   if (r.exitCode !== 0) {
     await removeTarget(target).catch(() => undefined);
-    throw new BerthError('Internal', `${what}: bind mount of the pinned path onto ${target} failed: ${String(r.stderr).trim() || `mount exited with ${r.exitCode}`}`);
+    throw new BerthError(
+      'Internal',
+      `${what}: bind mount of the pinned path onto ${target} failed: ${String(r.stderr).trim() || `mount exited with ${r.exitCode}`}`,
+    );
   }
   const st = await stat(target, { bigint: true });
   if (st.dev !== node.dev || st.ino !== node.ino) {

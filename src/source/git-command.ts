@@ -24,7 +24,10 @@ export interface GitRunResult {
 
 /** The last meaningful line of git's stderr, for messages ("fatal: …"). */
 export function gitMessage(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.filter((l) => /^(fatal|error):/.test(l)).pop() ?? lines.pop() ?? 'no message';
 }
 
@@ -44,7 +47,8 @@ export async function runGit(args: string[], o: GitRunOptions = {}): Promise<Git
     ...(o.signal ? { cancelSignal: o.signal } : {}),
     maxBuffer: 16 * 1024 * 1024,
   });
-  if (r.timedOut) throw new BerthError('DeadlineExceeded', `git ${args[0]} did not finish within ${Math.round((o.timeoutMs ?? 120_000) / 1000)} s`);
+  if (r.timedOut)
+    throw new BerthError('DeadlineExceeded', `git ${args[0]} did not finish within ${Math.round((o.timeoutMs ?? 120_000) / 1000)} s`);
   if (r.isCanceled) throw new BerthError('Canceled', `git ${args[0]} canceled`);
   if (r.exitCode === undefined) {
     const why = errnoOf(r) === 'ENOENT' ? 'git is not installed (no git on the PATH)' : r.message;

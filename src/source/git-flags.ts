@@ -25,7 +25,10 @@ function perRepo(name: string, values: string[] | undefined, n: number, dflt: st
   if (!values?.length) return Array.from({ length: n }, () => dflt);
   if (values.length === 1) return Array.from({ length: n }, () => values[0]!);
   if (values.length === n) return values;
-  throw new BerthError('InvalidArgument', `--${name} is given ${values.length} times for ${n} --git-repo: give it once (for every repository) or once per --git-repo, in the same order`);
+  throw new BerthError(
+    'InvalidArgument',
+    `--${name} is given ${values.length} times for ${n} --git-repo: give it once (for every repository) or once per --git-repo, in the same order`,
+  );
 }
 
 function checkRef(ref: string): string {
@@ -39,7 +42,8 @@ function checkRef(ref: string): string {
 export function gitSourceConfigs(f: GitFlags): GitSourceConfig[] {
   const repos = f.gitRepo ?? [];
   if (!repos.length) {
-    if (f.gitRef?.length || f.gitPath?.length || f.gitVerify) throw new BerthError('InvalidArgument', '--git-ref, --git-path and --git-verify need --git-repo');
+    if (f.gitRef?.length || f.gitPath?.length || f.gitVerify)
+      throw new BerthError('InvalidArgument', '--git-ref, --git-path and --git-verify need --git-repo');
     return [];
   }
   const host = f.hostname ?? osHostname();

@@ -19,12 +19,20 @@ async function trustedKeyFiles(dir: string): Promise<string[]> {
   try {
     names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') throw new BerthError('FailedPrecondition', `--git-verify: ${dir} does not exist: put the OpenPGP public keys whose commits may be applied there`);
+    if (errnoOf(err) === 'ENOENT')
+      throw new BerthError(
+        'FailedPrecondition',
+        `--git-verify: ${dir} does not exist: put the OpenPGP public keys whose commits may be applied there`,
+      );
     throw new BerthError('FailedPrecondition', `--git-verify: ${dir} cannot be read: ${errorMessage(err)}`);
   }
   const files: string[] = [];
   for (const n of names) if ((await stat(join(dir, n))).isFile()) files.push(join(dir, n));
-  if (!files.length) throw new BerthError('FailedPrecondition', `--git-verify: ${dir} holds no keys: put the OpenPGP public keys whose commits may be applied there`);
+  if (!files.length)
+    throw new BerthError(
+      'FailedPrecondition',
+      `--git-verify: ${dir} holds no keys: put the OpenPGP public keys whose commits may be applied there`,
+    );
   return files;
 }
 
@@ -38,9 +46,17 @@ export async function verifyCommit(gitDir: string, commit: string, configDir: st
   const home = await mkdtemp(join(tmpdir(), 'berth-gnupg-'));
   try {
     for (const k of keys) {
-      const r = await execa('gpg', ['--batch', '--quiet', '--no-tty', '--homedir', home, '--import', k], { reject: false, timeout: timeoutMs, stdin: 'ignore' });
+      const r = await execa('gpg', ['--batch', '--quiet', '--no-tty', '--homedir', home, '--import', k], {
+        reject: false,
+        timeout: timeoutMs,
+        stdin: 'ignore',
+      });
       if (r.exitCode === undefined) throw new BerthError('FailedPrecondition', `--git-verify: gpg could not be run: ${r.message}`);
-      if (r.exitCode !== 0) throw new BerthError('FailedPrecondition', `--git-verify: ${k} is not an OpenPGP public key gpg can import: ${gitMessage(String(r.stderr))}`);
+      if (r.exitCode !== 0)
+        throw new BerthError(
+          'FailedPrecondition',
+          `--git-verify: ${k} is not an OpenPGP public key gpg can import: ${gitMessage(String(r.stderr))}`,
+        );
     }
     const r = await runGit(['verify-commit', '--raw', commit], { gitDir, env: { GNUPGHOME: home }, timeoutMs });
     if (r.exitCode === 0) {

@@ -53,13 +53,17 @@ export function checkGitPath(path: string): string {
   if (path.includes('\0')) throw new BerthError('InvalidArgument', '--git-path: NUL is not allowed');
   if (path.startsWith('/')) throw new BerthError('InvalidArgument', `--git-path ${path}: must be relative to the repository's top`);
   const n = normalize(path).replace(/\/+$/, '') || '.';
-  if (n === '..' || n.startsWith('../') || n.split('/').includes('..')) throw new BerthError('InvalidArgument', `--git-path ${path}: must stay inside the repository (no ..)`);
+  if (n === '..' || n.startsWith('../') || n.split('/').includes('..'))
+    throw new BerthError('InvalidArgument', `--git-path ${path}: must stay inside the repository (no ..)`);
   return n;
 }
 
 export function expandHostname(path: string, hostname: string): string {
   if (path.includes('{hostname}') && !/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(hostname)) {
-    throw new BerthError('InvalidArgument', `--hostname "${hostname}": only letters, digits, '.', '-' and '_' may replace {hostname} in --git-path`);
+    throw new BerthError(
+      'InvalidArgument',
+      `--hostname "${hostname}": only letters, digits, '.', '-' and '_' may replace {hostname} in --git-path`,
+    );
   }
   return path.replaceAll('{hostname}', hostname);
 }
@@ -139,7 +143,8 @@ export class GitSource {
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await writeJsonAtomic(join(this.dir, 'source.json'), { repo: this.config.repo, ref: this.config.ref, path: this.config.path });
-      if (!(await isDir(join(this.mirror, 'objects')))) await git(['init', '--quiet', '--bare', this.mirror], { timeoutMs, code: 'Internal' });
+      if (!(await isDir(join(this.mirror, 'objects'))))
+        await git(['init', '--quiet', '--bare', this.mirror], { timeoutMs, code: 'Internal' });
       await git(['config', 'remote.origin.url', this.config.repo], { ...o, code: 'Internal' });
       const ref = this.config.ref;
       const fetchArgs = SHA.test(ref)
@@ -168,7 +173,8 @@ export class GitSource {
       });
     } catch (err) {
       const message = errorMessage(err);
-      if (message !== this.error) this.log.error({ err, reason: 'SourceError', applied: this.active }, 'git source not updated: the applied commit stays');
+      if (message !== this.error)
+        this.log.error({ err, reason: 'SourceError', applied: this.active }, 'git source not updated: the applied commit stays');
       this.error = message;
       return false;
     }
@@ -184,7 +190,13 @@ export class GitSource {
       await mkdir(tmp);
       try {
         // A private index: the mirror's own is never touched, and two checkouts never share one.
-        await git(['checkout', '--quiet', '--force', sha, '--', '.'], { ...o, workTree: tmp, env: { GIT_INDEX_FILE: `${tmp}.index` }, code: 'Internal', what: `checkout of ${sha.slice(0, 12)}` });
+        await git(['checkout', '--quiet', '--force', sha, '--', '.'], {
+          ...o,
+          workTree: tmp,
+          env: { GIT_INDEX_FILE: `${tmp}.index` },
+          code: 'Internal',
+          what: `checkout of ${sha.slice(0, 12)}`,
+        });
         await rm(`${tmp}.index`, { force: true });
         await rename(tmp, tree);
       } catch (err) {
@@ -198,12 +210,18 @@ export class GitSource {
     try {
       st = await stat(dir);
     } catch {
-      throw new BerthError('NotFound', `${this.config.path} does not exist in commit ${sha.slice(0, 12)} of ${this.config.repo} (keep a .keep file in a directory that should hold no pods)`);
+      throw new BerthError(
+        'NotFound',
+        `${this.config.path} does not exist in commit ${sha.slice(0, 12)} of ${this.config.repo} (keep a .keep file in a directory that should hold no pods)`,
+      );
     }
     const real = await realpath(dir);
     const root = await realpath(tree);
     if (!st.isDirectory() || !(real === root || real.startsWith(root + sep))) {
-      throw new BerthError('InvalidArgument', `${this.config.path} in commit ${sha.slice(0, 12)} of ${this.config.repo} is not a directory inside the repository`);
+      throw new BerthError(
+        'InvalidArgument',
+        `${this.config.path} in commit ${sha.slice(0, 12)} of ${this.config.repo} is not a directory inside the repository`,
+      );
     }
     const refused: ParsedFile[] = [];
     for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -217,7 +235,15 @@ export class GitSource {
         file: join(this.specDir, e.name),
         pods: [],
         networks: [],
-        issues: [{ severity: 'error', file: join(this.specDir, e.name), path: '', reason: 'SourceError', message: `a symlink that points outside the repository (or nowhere) in commit ${sha.slice(0, 12)}: not read` }],
+        issues: [
+          {
+            severity: 'error',
+            file: join(this.specDir, e.name),
+            path: '',
+            reason: 'SourceError',
+            message: `a symlink that points outside the repository (or nowhere) in commit ${sha.slice(0, 12)}: not read`,
+          },
+        ],
       });
     }
     this.refused.set(sha, refused);
@@ -250,7 +276,9 @@ export class GitSource {
     this.log.info({ revision: sha, previous: prev }, 'git source: commit applied');
     for (const n of await readdir(join(this.dir, 'trees')).catch(() => [] as string[])) {
       if (n === sha || n === `${sha}.refused.json` || n.startsWith('.')) continue;
-      await rm(join(this.dir, 'trees', n), { recursive: true, force: true }).catch((err: unknown) => this.log.warn({ err, tree: n }, 'old checkout not removed'));
+      await rm(join(this.dir, 'trees', n), { recursive: true, force: true }).catch((err: unknown) =>
+        this.log.warn({ err, tree: n }, 'old checkout not removed'),
+      );
     }
     return sha;
   }

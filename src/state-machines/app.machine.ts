@@ -195,7 +195,8 @@ function initialContext(input: AppMachineInput): AppContext {
     adoption: how,
   };
   // an adopted execution keeps what it last showed (READY does not flap at every agent restart); probes then decide
-  const kept = input.recorded?.state === 'running' ? { ready: input.recorded.ready === true, started: input.recorded.started === true } : {};
+  const kept =
+    input.recorded?.state === 'running' ? { ready: input.recorded.ready === true, started: input.recorded.started === true } : {};
   if (o.state === 'running') return { ...base, ...kept, pid: o.pid ?? null, startedAt: o.startedAt };
   if (o.state !== 'exited' || how === 'redo') return base;
   const ctx = { ...base, startedAt: o.startedAt ?? null, lastExit: { exitCode: o.exitCode, finishedAt: o.finishedAt } };
@@ -352,7 +353,14 @@ export const appMachine = setup({
         onError: [
           {
             guard: stateIn('#app.running.killing'),
-            actions: assign(({ event }) => ({ lastError: toAppError(event.error), lastExit: { exitCode: -1, finishedAt: 0 }, pid: null, ready: false, started: false, exitSeen: true })),
+            actions: assign(({ event }) => ({
+              lastError: toAppError(event.error),
+              lastExit: { exitCode: -1, finishedAt: 0 },
+              pid: null,
+              ready: false,
+              started: false,
+              exitSeen: true,
+            })),
           },
           {
             target: 'exited',
@@ -385,7 +393,11 @@ export const appMachine = setup({
                 src: 'probe',
                 input: ({ context }) => ({ app: context.app, kind: 'startup' as const }),
                 onDone: [
-                  { guard: ({ event }) => probeFailed(event.output), target: '#app.running.killing', actions: assign({ killReason: 'startup' }) },
+                  {
+                    guard: ({ event }) => probeFailed(event.output),
+                    target: '#app.running.killing',
+                    actions: assign({ killReason: 'startup' }),
+                  },
                   {
                     target: 'started',
                     actions: [
@@ -402,18 +414,27 @@ export const appMachine = setup({
                   id: 'liveness',
                   src: 'probe',
                   input: ({ context }) => ({ app: context.app, kind: 'liveness' as const, elapsedMs: context.startupElapsedMs }),
-                  onDone: { guard: ({ event }) => probeFailed(event.output), target: '#app.running.killing', actions: assign({ killReason: 'liveness' }) },
+                  onDone: {
+                    guard: ({ event }) => probeFailed(event.output),
+                    target: '#app.running.killing',
+                    actions: assign({ killReason: 'liveness' }),
+                  },
                 },
                 {
                   id: 'readiness',
                   src: 'probe',
                   input: ({ context }) => ({ app: context.app, kind: 'readiness' as const, elapsedMs: context.startupElapsedMs }),
                   // no readiness probe: ready once started
-                  onDone: { guard: ({ event }) => event.output?.result === 'absent', actions: [assign({ ready: true }), { type: 'notifyParent', params: { state: 'running' } }] },
+                  onDone: {
+                    guard: ({ event }) => event.output?.result === 'absent',
+                    actions: [assign({ ready: true }), { type: 'notifyParent', params: { state: 'running' } }],
+                  },
                 },
               ],
               on: {
-                'probe.ready': { actions: [assign({ ready: ({ event }) => event.ready }), { type: 'notifyParent', params: { state: 'running' } }] },
+                'probe.ready': {
+                  actions: [assign({ ready: ({ event }) => event.ready }), { type: 'notifyParent', params: { state: 'running' } }],
+                },
               },
             },
           },
@@ -469,4 +490,5 @@ export const appMachine = setup({
 });
 
 export type AppMachine = typeof appMachine;
-export type AppStateValue = 'adopting' | 'starting' | 'startFailed' | 'running' | 'exited' | 'backoff' | 'restarting' | 'succeeded' | 'failed';
+export type AppStateValue =
+  'adopting' | 'starting' | 'startFailed' | 'running' | 'exited' | 'backoff' | 'restarting' | 'succeeded' | 'failed';

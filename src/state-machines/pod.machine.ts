@@ -212,7 +212,9 @@ const isFinal = (s: AppSummary | undefined) => s?.state === 'succeeded' || s?.st
 function staleApps(ctx: PodContext): string[] {
   return regularInputs(ctx)
     .map((a) => a.name)
-    .filter((n) => ctx.spawned.includes(appId(n)) && ctx.specOf[n] !== undefined && ctx.spawnedSpec[n] !== ctx.specOf[n] && !isFinal(ctx.apps[n]));
+    .filter(
+      (n) => ctx.spawned.includes(appId(n)) && ctx.specOf[n] !== undefined && ctx.spawnedSpec[n] !== ctx.specOf[n] && !isFinal(ctx.apps[n]),
+    );
 }
 
 export const podMachine = setup({
@@ -311,7 +313,8 @@ export const podMachine = setup({
   initial: 'init',
   // activeDeadlineSeconds: a timer can wait at most MAX_TIMER_MS, so a longer one is re-armed
   entry: enqueueActions(({ context, enqueue }) => {
-    if (context.deadlineMs !== undefined && !context.stopping && !context.ended) enqueue.raise({ type: 'pod.deadline' }, { id: 'activeDeadline', delay: Math.min(Math.max(0, context.deadlineMs), MAX_TIMER_MS) });
+    if (context.deadlineMs !== undefined && !context.stopping && !context.ended)
+      enqueue.raise({ type: 'pod.deadline' }, { id: 'activeDeadline', delay: Math.min(Math.max(0, context.deadlineMs), MAX_TIMER_MS) });
   }),
   on: {
     'pod.stop': '.terminating',
@@ -325,8 +328,11 @@ export const podMachine = setup({
         }),
       },
       {
-      target: '.ending',
-      actions: assign({ endReason: 'DeadlineExceeded', lastError: { step: 'deadline', code: 'DeadlineExceeded', message: DEADLINE_MESSAGE } }),
+        target: '.ending',
+        actions: assign({
+          endReason: 'DeadlineExceeded',
+          lastError: { step: 'deadline', code: 'DeadlineExceeded', message: DEADLINE_MESSAGE },
+        }),
       },
     ],
     'app.changed': {
@@ -345,13 +351,28 @@ export const podMachine = setup({
       ],
     },
     pulling: {
-      invoke: { src: 'pullImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'verifying', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) } },
+      invoke: {
+        src: 'pullImages',
+        input: ({ context }) => ({ uid: context.uid }),
+        onDone: 'verifying',
+        onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('pull', event.error) }) },
+      },
     },
     verifying: {
-      invoke: { src: 'verifyImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'rendering', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('verify', event.error) }) } },
+      invoke: {
+        src: 'verifyImages',
+        input: ({ context }) => ({ uid: context.uid }),
+        onDone: 'rendering',
+        onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('verify', event.error) }) },
+      },
     },
     rendering: {
-      invoke: { src: 'renderImages', input: ({ context }) => ({ uid: context.uid }), onDone: 'sandbox', onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('render', event.error) }) } },
+      invoke: {
+        src: 'renderImages',
+        input: ({ context }) => ({ uid: context.uid }),
+        onDone: 'sandbox',
+        onError: { target: 'stepFailed', actions: assign({ lastError: ({ event }) => stepError('render', event.error) }) },
+      },
     },
     sandbox: {
       invoke: {
@@ -394,7 +415,11 @@ export const podMachine = setup({
         // the current init container's machine reports through app.changed (handled at the root)
         waiting: {
           always: [
-            { guard: 'currentSidecarStarted', target: 'next', actions: assign(({ context }) => ({ initIndex: nextInit(context, context.initIndex + 1) })) },
+            {
+              guard: 'currentSidecarStarted',
+              target: 'next',
+              actions: assign(({ context }) => ({ initIndex: nextInit(context, context.initIndex + 1) })),
+            },
             { guard: 'currentInitSucceeded', target: 'finishing' },
             {
               guard: 'currentInitFailed',
@@ -403,7 +428,10 @@ export const podMachine = setup({
                 const a = currentInit(context)!;
                 const s = context.apps[a.name];
                 const why = s?.lastError ? s.lastError.message : `exit code ${s?.lastExit?.exitCode ?? -1}`;
-                return { endReason: 'InitFailed' as const, lastError: { step: 'init', code: 'InitFailed', message: `init container ${a.name} failed: ${why}` } };
+                return {
+                  endReason: 'InitFailed' as const,
+                  lastError: { step: 'init', code: 'InitFailed', message: `init container ${a.name} failed: ${why}` },
+                };
               }),
             },
           ],
@@ -474,7 +502,16 @@ export const podMachine = setup({
           spawned: context.spawned.filter((id) => !names.some((n) => appId(n) === id)),
           spawnedSpec,
           appInputs: context.appInputs.map((a) =>
-            names.includes(a.name) ? { name: a.name, kind: kindOf(a), restartCount: (context.apps[a.name]?.restartCount ?? a.restartCount) + 1, backoffStep: 0, observed: { state: 'none' as const }, ...(a.spec !== undefined ? { spec: a.spec } : {}) } : a,
+            names.includes(a.name)
+              ? {
+                  name: a.name,
+                  kind: kindOf(a),
+                  restartCount: (context.apps[a.name]?.restartCount ?? a.restartCount) + 1,
+                  backoffStep: 0,
+                  observed: { state: 'none' as const },
+                  ...(a.spec !== undefined ? { spec: a.spec } : {}),
+                }
+              : a,
           ),
         });
       }),

@@ -30,7 +30,13 @@ export interface ProbeTimings {
 }
 
 /** The kubelet's (API server's) defaults. */
-export const PROBE_DEFAULTS = { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 } as const;
+export const PROBE_DEFAULTS = {
+  initialDelaySeconds: 0,
+  periodSeconds: 10,
+  timeoutSeconds: 1,
+  successThreshold: 1,
+  failureThreshold: 3,
+} as const;
 
 export interface ProbeConfigInput {
   app: string;
@@ -192,7 +198,10 @@ export const probeMachine = setup({
         input: ({ context }) => ({ app: context.app, kind: context.kind }),
         onDone: { target: 'scheduling', actions: assign({ settings: ({ event }) => probeSettings(event.output) }) },
         // a config that cannot be read is no probe to run: fail loud rather than look healthy
-        onError: { target: 'failed', actions: assign({ result: 'failure', loadFailed: true, message: ({ event }) => errorMessage(event.error) }) },
+        onError: {
+          target: 'failed',
+          actions: assign({ result: 'failure', loadFailed: true, message: ({ event }) => errorMessage(event.error) }),
+        },
       },
     },
     scheduling: {
@@ -218,7 +227,10 @@ export const probeMachine = setup({
         input: ({ context }) => ({ app: context.app, kind: context.kind, timeoutMs: context.settings!.timeoutMs }),
         onDone: {
           target: 'deciding',
-          actions: { type: 'record', params: ({ event }) => ({ ok: event.output.ok, message: event.output.message, durationMs: event.output.durationMs ?? 0 }) },
+          actions: {
+            type: 'record',
+            params: ({ event }) => ({ ok: event.output.ok, message: event.output.message, durationMs: event.output.durationMs ?? 0 }),
+          },
         },
         onError: {
           target: 'deciding',
@@ -233,7 +245,11 @@ export const probeMachine = setup({
           target: 'deciding',
           actions: {
             type: 'record',
-            params: ({ context }) => ({ ok: false, message: `probe did not answer within ${context.settings!.timeoutMs / 1000}s`, durationMs: context.settings!.periodMs }),
+            params: ({ context }) => ({
+              ok: false,
+              message: `probe did not answer within ${context.settings!.timeoutMs / 1000}s`,
+              durationMs: context.settings!.periodMs,
+            }),
           },
         },
       },

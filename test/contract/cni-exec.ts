@@ -34,8 +34,14 @@ export function cniExecContract(label: string, open: () => Promise<CniExecHarnes
       const missing = await h.exec.findInPath('no-such-plugin', h.paths).catch((e: unknown) => e);
       expect(codeOf(missing)).toBe('FailedPrecondition');
       expect((missing as Error).message).toContain('failed to find plugin "no-such-plugin"');
-      for (const [type, paths] of [['', h.paths], ['../loopback', h.paths], ['loopback', []]] as const) {
-        expect(codeOf(await h.exec.findInPath(type, [...paths]).catch((e: unknown) => e)), `${type} in [${paths.join(' ')}]`).toBe('InvalidArgument');
+      for (const [type, paths] of [
+        ['', h.paths],
+        ['../loopback', h.paths],
+        ['loopback', []],
+      ] as const) {
+        expect(codeOf(await h.exec.findInPath(type, [...paths]).catch((e: unknown) => e)), `${type} in [${paths.join(' ')}]`).toBe(
+          'InvalidArgument',
+        );
       }
     });
 
@@ -49,17 +55,24 @@ export function cniExecContract(label: string, open: () => Promise<CniExecHarnes
 
     it('execPlugin: a plugin exiting non-zero is a PluginExitError with its exit code and its error JSON on stdout', async () => {
       const plugin = await h.exec.findInPath('loopback', h.paths);
-      const err = await h.exec.execPlugin(plugin, LOOPBACK_CONF, { CNI_COMMAND: 'ADD', CNI_PATH: h.paths.join(':') }).catch((e: unknown) => e);
+      const err = await h.exec
+        .execPlugin(plugin, LOOPBACK_CONF, { CNI_COMMAND: 'ADD', CNI_PATH: h.paths.join(':') })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PluginExitError);
       expect((err as PluginExitError).exitCode).toBe(1);
-      expect(JSON.parse((err as PluginExitError).stdout)).toMatchObject({ code: 4, msg: 'required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing' });
+      expect(JSON.parse((err as PluginExitError).stdout)).toMatchObject({
+        code: 4,
+        msg: 'required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing',
+      });
     });
 
     it('execPlugin with an aborted signal does not run the plugin: Canceled', async () => {
       const plugin = await h.exec.findInPath('loopback', h.paths);
       const ac = new AbortController();
       ac.abort(new Error('shutting down'));
-      expect(codeOf(await h.exec.execPlugin(plugin, LOOPBACK_CONF, { CNI_COMMAND: 'VERSION' }, ac.signal).catch((e: unknown) => e))).toBe('Canceled');
+      expect(codeOf(await h.exec.execPlugin(plugin, LOOPBACK_CONF, { CNI_COMMAND: 'VERSION' }, ac.signal).catch((e: unknown) => e))).toBe(
+        'Canceled',
+      );
     });
   });
 }

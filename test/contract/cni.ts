@@ -48,7 +48,12 @@ export function cniContract(label: string, open: () => Promise<CniHarness>): voi
 
     it('ADD refuses container ids and interface names the spec does not allow', async () => {
       const rt = await h.attachment('names');
-      for (const bad of [{ ...rt, containerId: '' }, { ...rt, containerId: 'a/b' }, { ...rt, ifName: '' }, { ...rt, ifName: 'x'.repeat(16) }]) {
+      for (const bad of [
+        { ...rt, containerId: '' },
+        { ...rt, containerId: 'a/b' },
+        { ...rt, ifName: '' },
+        { ...rt, ifName: 'x'.repeat(16) },
+      ]) {
         const err = await h.cni.addNetworkList(list(), bad).catch((e: unknown) => e);
         expect(err, JSON.stringify(bad)).toBeInstanceOf(CniError);
       }

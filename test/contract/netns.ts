@@ -31,7 +31,18 @@ export function netnsContract(label: string, open: () => Promise<NetnsHarness>):
     it('refuses names that are not one path segment (InvalidArgument)', async () => {
       for (const bad of ['', '../etc', 'a/b', '.hidden', 'x'.repeat(256)]) {
         expect(codeOf(await h.netns.ensure(bad).catch((e: unknown) => e)), bad).toBe('InvalidArgument');
-        expect(codeOf((() => { try { return h.netns.path(bad); } catch (e) { return e; } })()), bad).toBe('InvalidArgument');
+        expect(
+          codeOf(
+            (() => {
+              try {
+                return h.netns.path(bad);
+              } catch (e) {
+                return e;
+              }
+            })(),
+          ),
+          bad,
+        ).toBe('InvalidArgument');
       }
     });
 

@@ -65,7 +65,14 @@ export function ociRuntimeContract(name: string, open: () => Promise<OciRuntimeH
       const seven = await h.runtime.exec(id, await h.processFile(id, 7));
       expect(seven).toMatchObject({ exitCode: 7, timedOut: false });
       await h.runtime.kill(id, 'SIGKILL');
-      expect((await until(() => h.runtime.state(id), (s) => s?.status === 'stopped'))?.status).toBe('stopped');
+      expect(
+        (
+          await until(
+            () => h.runtime.state(id),
+            (s) => s?.status === 'stopped',
+          )
+        )?.status,
+      ).toBe('stopped');
       await h.runtime.delete(id);
       expect(await h.runtime.state(id)).toBeUndefined();
       expect(await h.runtime.list()).not.toContain(id);
@@ -76,7 +83,10 @@ export function ociRuntimeContract(name: string, open: () => Promise<OciRuntimeH
       await h.create(id);
       await h.runtime.start(id);
       await h.runtime.kill(id, 'SIGKILL');
-      await until(() => h.runtime.state(id), (s) => s?.status === 'stopped');
+      await until(
+        () => h.runtime.state(id),
+        (s) => s?.status === 'stopped',
+      );
       const r = await h.runtime.exec(id, await h.processFile(id, 0));
       expect(r.exitCode).not.toBe(0);
       await h.runtime.delete(id, true);

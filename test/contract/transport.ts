@@ -28,15 +28,20 @@ export interface TransportHarness {
   cleanup(): Promise<void>;
 }
 
-const rejection = (p: Promise<unknown>) => p.then(
-  () => 'resolved',
-  (e: unknown) => codeOf(e),
-);
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (e: unknown) => codeOf(e),
+  );
 
 /** The blobs an image consists of: ACIs for appc images, else config and layers (and the manifest). */
 function blobsOf(image: PulledImage): Array<{ digest: string; size?: number }> {
   if (image.appc) return image.appc.images.map((i) => ({ digest: `sha512:${i.imageId.slice('sha512-'.length)}` }));
-  return [{ digest: image.manifestDigest }, { digest: image.configDigest }, ...image.layers.map((l) => ({ digest: l.digest, size: l.size }))];
+  return [
+    { digest: image.manifestDigest },
+    { digest: image.configDigest },
+    ...image.layers.map((l) => ({ digest: l.digest, size: l.size })),
+  ];
 }
 
 export function transportContract(name: string, open: () => Promise<TransportHarness>): void {
@@ -127,8 +132,11 @@ export function transportContract(name: string, open: () => Promise<TransportHar
       expect(await h.transport.local(h.absent)).toBeUndefined();
     });
 
-    it('a reference of another kind is refused (selection is select.ts\'s job, not guessed here)', async () => {
-      const other: ImageReference = h.present.transport === 'oci' ? { transport: 'oci-archive', path: '/nonexistent.tar', raw: 'oci-archive:/nonexistent.tar' } : { transport: 'oci', path: '/nonexistent', raw: 'oci:/nonexistent' };
+    it("a reference of another kind is refused (selection is select.ts's job, not guessed here)", async () => {
+      const other: ImageReference =
+        h.present.transport === 'oci'
+          ? { transport: 'oci-archive', path: '/nonexistent.tar', raw: 'oci-archive:/nonexistent.tar' }
+          : { transport: 'oci', path: '/nonexistent', raw: 'oci:/nonexistent' };
       await expect(h.transport.fetch(other, ctx)).rejects.toThrow(/given a/);
     });
   });

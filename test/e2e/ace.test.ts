@@ -15,7 +15,10 @@ import { closeSandbox, createSandbox, isRoot, networkYaml, REPO, shortId, type S
 import { makeGpgKey, trustKey } from '../integration/appc/aci-helpers.js';
 
 const BRIDGE = 'berth-tace0';
-const canBuild = isRoot && (await execa('bash', ['-c', 'command -v go && test -f /usr/share/gocode/src/github.com/appc/spec/ace/validator.go'], { reject: false })).exitCode === 0;
+const canBuild =
+  isRoot &&
+  (await execa('bash', ['-c', 'command -v go && test -f /usr/share/gocode/src/github.com/appc/spec/ace/validator.go'], { reject: false }))
+    .exitCode === 0;
 
 describe.skipIf(!canBuild)('the appc ACE validator under berth reconcile --once', () => {
   let sb: Sandbox;
@@ -72,7 +75,10 @@ spec:
     const sidekick = (await sb.run(['logs', 'ace', '-c', 'ace-validator-sidekick'])).stdout;
     const why = `main:\n${main}\nsidekick:\n${sidekick}\nagent:\n${out.slice(-4000)}`;
     // the validator's own verdicts, in the order the executor must run them
-    expect(main.split('\n').filter((l) => / (OK|FAIL)$/.test(l)), why).toEqual(['prestart OK', 'main OK', 'poststop OK']);
+    expect(
+      main.split('\n').filter((l) => / (OK|FAIL)$/.test(l)),
+      why,
+    ).toEqual(['prestart OK', 'main OK', 'poststop OK']);
     expect(sidekick, why).toContain('sidekick OK');
     expect(`${main}\n${sidekick}`, why).not.toMatch(/FAIL|==>/);
     expect(r.exitCode, why).toBe(0);

@@ -8,7 +8,17 @@ import { cp, readFile, rename, rm } from 'node:fs/promises';
 import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSandbox, createSandbox, isRoot, LOOP, networkYaml, podYaml, shortId, type Sandbox, type StatusJson } from '../helpers/berth-cli.js';
+import {
+  closeSandbox,
+  createSandbox,
+  isRoot,
+  LOOP,
+  networkYaml,
+  podYaml,
+  shortId,
+  type Sandbox,
+  type StatusJson,
+} from '../helpers/berth-cli.js';
 
 const BRIDGE = 'berth-adp0';
 const SOURCE_IMAGE = '/opt/berth/images/busybox';
@@ -64,7 +74,8 @@ describe.skipIf(!isRoot)('agent restarts adopt what runs', () => {
     for (;;) {
       const s = await sb.status();
       if (pred(s)) return s;
-      if (Date.now() > end) throw new Error(`timed out; status: ${JSON.stringify(s.pods.map((p) => [p.name, p.status, p.reason, p.message]))}`);
+      if (Date.now() > end)
+        throw new Error(`timed out; status: ${JSON.stringify(s.pods.map((p) => [p.name, p.status, p.reason, p.message]))}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -125,7 +136,10 @@ describe.skipIf(!isRoot)('agent restarts adopt what runs', () => {
     const id = await started;
     await kill9(d3);
     // what the kill left of that start (diagnostics: a meta without startedAt is the case 14.9 is about)
-    const left = await readFile(join(containers, id, 'meta.json'), 'utf8').then((t) => JSON.parse(t) as { startedAt?: number }, () => undefined);
+    const left = await readFile(join(containers, id, 'meta.json'), 'utf8').then(
+      (t) => JSON.parse(t) as { startedAt?: number },
+      () => undefined,
+    );
     console.log(`killed during the start of ${id}: ${left ? (left.startedAt ? 'started' : 'not started') : 'no meta yet'}`);
     const d4 = startDaemon();
     const all = [...PODS, 'ad-4'];

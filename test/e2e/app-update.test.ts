@@ -63,7 +63,9 @@ describe.skipIf(!isRoot)('smallest change: one container changed restarts only t
 
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s', '-o', 'json']);
     expect(r.exitCode).toBe(0);
-    expect((JSON.parse(r.stdout) as { pods: Array<{ name: string; change: string }> }).pods.find((x) => x.name === 'upd')?.change).toBe('updated');
+    expect((JSON.parse(r.stdout) as { pods: Array<{ name: string; change: string }> }).pods.find((x) => x.name === 'upd')?.change).toBe(
+      'updated',
+    );
     const after = await pod();
     expect(after.uid).toBe(before.uid);
     expect(after.netns).toBe(before.netns);

@@ -38,7 +38,11 @@ describe.skipIf(!isRoot)('appc apps through berth reconcile --once', () => {
         acKind: 'ImageManifest',
         acVersion: '0.8.11',
         name: 'example.com/taci/client',
-        labels: [{ name: 'version', value: '1.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+        labels: [
+          { name: 'version', value: '1.0.0' },
+          { name: 'os', value: 'linux' },
+          { name: 'arch', value: 'amd64' },
+        ],
         app: {
           exec: ['sh', '-c', script],
           user: 'nobody',
@@ -101,7 +105,9 @@ spec:
     }
     expect(out).toContain('app=client ids=65534:65534');
     expect(out).toMatch(/groups=65534 50\b/);
-    expect(out).toContain('cwd=/srv/work greeting=hello-appc container=berth path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    expect(out).toContain(
+      'cwd=/srv/work greeting=hello-appc container=berth path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    );
     expect(out).toContain('shared-netns');
     expect(out).toContain('volume=from-pod-volume'); // the image's mountPoint "data", bound to the pod volume "data"
   });
@@ -110,10 +116,18 @@ spec:
     const before = (await sb.status()).pods.find((p) => p.name === 'mixed')!;
     const clientPid = before.apps.find((a) => a.name === 'client')!.pid;
     // the app's AC_METADATA_URL, fetched from inside the pod's network namespace (the service answers the pod's IP only)
-    const url = (await execa('node', [CLI, ...sb.args, 'exec', 'mixed', '-c', 'client', '--', 'sh', '-c', 'echo "$AC_METADATA_URL"'], { stdin: 'ignore' })).stdout.trim();
+    const url = (
+      await execa('node', [CLI, ...sb.args, 'exec', 'mixed', '-c', 'client', '--', 'sh', '-c', 'echo "$AC_METADATA_URL"'], {
+        stdin: 'ignore',
+      })
+    ).stdout.trim();
     expect(url).toMatch(/^http:\/\/10\.231\.0\.1:\d+\/[0-9a-f]{32}$/);
     const fetchJs = `fetch(process.argv[1], { headers: { 'Metadata-Flavor': 'AppContainer' }, signal: AbortSignal.timeout(2000) }).then(async (r) => { const t = await r.text(); if (!r.ok) { console.error(r.status, t); process.exit(1); } process.stdout.write(t); }, (e) => { console.error(String(e.cause ?? e)); process.exit(1); })`;
-    const uuid = () => execa('nsenter', [`--net=${before.netns}`, 'node', '-e', fetchJs, `${url}/acMetadata/v1/pod/uuid`], { reject: false, timeout: 30_000 });
+    const uuid = () =>
+      execa('nsenter', [`--net=${before.netns}`, 'node', '-e', fetchJs, `${url}/acMetadata/v1/pod/uuid`], {
+        reject: false,
+        timeout: 30_000,
+      });
     // the --once agent that started the pod is gone, and its metadata service with it
     expect((await uuid()).exitCode).not.toBe(0);
     const daemon = sb.spawn(['reconcile', '--resync', '1h', '--cni-check', '0s']);
@@ -121,7 +135,8 @@ spec:
     daemon.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     try {
       let r = await uuid();
-      for (const end = Date.now() + 60_000; r.exitCode !== 0 && Date.now() < end; r = await uuid()) await new Promise((res) => setTimeout(res, 500));
+      for (const end = Date.now() + 60_000; r.exitCode !== 0 && Date.now() < end; r = await uuid())
+        await new Promise((res) => setTimeout(res, 500));
       expect(r.exitCode, `${r.stderr}\n${out.slice(-1500)}`).toBe(0);
       expect(r.stdout.trim()).toBe(before.uid);
     } finally {

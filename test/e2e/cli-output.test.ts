@@ -16,7 +16,9 @@ const DOCS = 2000;
 async function slowlyRead(sb: Sandbox, args: string[]): Promise<{ code: number; text: string }> {
   const out = join(sb.root, `out-${args[0]}.json`);
   const quoted = [CLI, ...args, ...sb.args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
-  const r = await execa('bash', ['-c', `node ${quoted} 2>/dev/null | (sleep 2; cat > '${out}'); echo "\${PIPESTATUS[0]}"`], { timeout: 120_000 });
+  const r = await execa('bash', ['-c', `node ${quoted} 2>/dev/null | (sleep 2; cat > '${out}'); echo "\${PIPESTATUS[0]}"`], {
+    timeout: 120_000,
+  });
   return { code: Number(r.stdout.trim()), text: await readFile(out, 'utf8') };
 }
 
@@ -27,7 +29,11 @@ describe('large output through a slow pipe', () => {
   beforeAll(async () => {
     sb = await createSandbox('berth-e2eout');
     // many invalid pod documents: one issue each, well over a pipe's 64 KiB
-    const docs = Array.from({ length: DOCS }, (_, i) => `apiVersion: v1\nkind: Pod\nmetadata: {name: bad-${i}}\nspec:\n  containers:\n    - {name: app, image: oci:/nonexistent, imagePullPolicy: Sometimes}\n`);
+    const docs = Array.from(
+      { length: DOCS },
+      (_, i) =>
+        `apiVersion: v1\nkind: Pod\nmetadata: {name: bad-${i}}\nspec:\n  containers:\n    - {name: app, image: oci:/nonexistent, imagePullPolicy: Sometimes}\n`,
+    );
     file = join(sb.specDir, 'many.yaml');
     await writeFile(file, docs.join('---\n'));
   });

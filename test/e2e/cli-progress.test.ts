@@ -52,7 +52,10 @@ describe.runIf(isRoot)('reconcile --once progress display', () => {
   it('piped: no redraws, NDJSON with the summary last', async () => {
     const r = await sb.run(['reconcile', '--once', '--timeout', '5s']);
     expect(r.stdout).not.toContain('\x1b[');
-    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { msg: string; summary: { pods: Array<{ name: string; reason: string | null }> } };
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      msg: string;
+      summary: { pods: Array<{ name: string; reason: string | null }> };
+    };
     expect(last.msg).toBe('reconcile summary');
     expect(last.summary.pods.find((p) => p.name === 'cli-prog-bad')).toMatchObject({ reason: 'ImagePullBackOff' });
   });

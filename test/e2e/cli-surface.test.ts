@@ -13,7 +13,11 @@ describe('berth version, completion, man, errors', () => {
     expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^berth \d+\.\d+\.\d+ \(commit [0-9a-f]{12}|unknown\)/);
     expect(text.stdout).toMatch(/\ncrun: crun version \d/);
-    const json = JSON.parse((await berth('version', '-o', 'json')).stdout) as { berth: { version: string }; node: string; conmon: { version: string | null } };
+    const json = JSON.parse((await berth('version', '-o', 'json')).stdout) as {
+      berth: { version: string };
+      node: string;
+      conmon: { version: string | null };
+    };
     expect(json.node).toBe(process.version);
     expect(json.conmon.version).toMatch(/^conmon version/);
     expect((await berth('version', '-o', 'yaml')).exitCode).toBe(2);
@@ -33,11 +37,14 @@ describe('berth version, completion, man, errors', () => {
     const page = await readFile(join(REPO, 'dist/man/berth.1'), 'utf8');
     expect(page).toContain('.SS berth reconcile');
     expect(page).toContain('.SH EXIT STATUS');
-    const rendered = await execa('man', ['-l', join(REPO, 'dist/man/berth.1')], { reject: false, env: { MANPAGER: 'cat', MANWIDTH: '80' } });
+    const rendered = await execa('man', ['-l', join(REPO, 'dist/man/berth.1')], {
+      reject: false,
+      env: { MANPAGER: 'cat', MANWIDTH: '80' },
+    });
     expect(rendered.stdout).toContain('EXIT STATUS');
   });
 
-  it('errors are one line with a reason word and the table\'s exit code; --debug adds the stack', async () => {
+  it("errors are one line with a reason word and the table's exit code; --debug adds the stack", async () => {
     const missing = await berth('image', 'inspect', 'oci:/nonexistent/layout:x', '--state-dir', '/tmp/berth-surface-nonexistent');
     expect(missing.stderr).toMatch(/^berth: (NotFound|InvalidArgument): /);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
@@ -59,7 +66,10 @@ describe('reconcile --once summary', () => {
     sb = await createSandbox('berth-e2e-summary');
     const image = 'oci:/opt/berth/images/busybox:latest';
     await sb.writeSpec('good.yaml', podYaml('good', image, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
-    await sb.writeSpec('bad.yaml', podYaml('bad', 'oci:/nonexistent/berth-summary:x', [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    await sb.writeSpec(
+      'bad.yaml',
+      podYaml('bad', 'oci:/nonexistent/berth-summary:x', [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'),
+    );
     type Summary = { exitCode: number; pods: Array<{ name: string; change: string; converged: boolean; why: string | null }> };
     const first = await sb.run(['reconcile', '--once', '--timeout', '20s', '-o', 'json']);
     expect(first.exitCode, first.stderr).toBe(1);
@@ -80,6 +90,8 @@ describe('reconcile --once summary', () => {
     expect(byName(last.summary)).toMatchObject({ good: { change: 'unchanged', converged: true }, bad: { change: 'deleted' } });
 
     const human = await sb.run(['reconcile', '--once', '--timeout', '20s', '--log-format', 'text']);
-    expect(human.stdout).toMatch(/NAMESPACE\s+NAME\s+CHANGE\s+STATUS\s+READY\ndefault\s+good\s+unchanged\s+Running\s+1\/1\n\nconverged: 1 unchanged$/);
+    expect(human.stdout).toMatch(
+      /NAMESPACE\s+NAME\s+CHANGE\s+STATUS\s+READY\ndefault\s+good\s+unchanged\s+Running\s+1\/1\n\nconverged: 1 unchanged$/,
+    );
   });
 });

@@ -41,22 +41,30 @@ ${extra.container ?? ''}`;
     busybox = await buildBusyboxImage(join(sb.root, 'busybox'));
     probe = await buildProbeImage(join(sb.root, 'probe'));
     await sb.writeSpec('00-net.yaml', networkYaml('confnet', BRIDGE, '10.232.0.0/24', join(sb.root, 'ipam')));
-    await sb.writeSpec('probe.yaml', pod('probe', probe, `/probe all; grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; echo PROBE-DONE; ${LOOP}`));
+    await sb.writeSpec(
+      'probe.yaml',
+      pod('probe', probe, `/probe all; grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; echo PROBE-DONE; ${LOOP}`),
+    );
     await sb.writeSpec(
       'restricted.yaml',
-      pod('restricted', busybox, `echo uid=$(id -u); grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; echo pgr=$(cat /proc/sys/net/ipv4/ping_group_range); echo RESTRICTED-DONE; ${LOOP}`, {
-        spec: `  securityContext:
+      pod(
+        'restricted',
+        busybox,
+        `echo uid=$(id -u); grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; echo pgr=$(cat /proc/sys/net/ipv4/ping_group_range); echo RESTRICTED-DONE; ${LOOP}`,
+        {
+          spec: `  securityContext:
     runAsNonRoot: true
     runAsUser: 65534
     runAsGroup: 65534
     seccompProfile: {type: RuntimeDefault}
     sysctls: [{name: net.ipv4.ping_group_range, value: "0 2000"}]
 `,
-        container: `      securityContext:
+          container: `      securityContext:
         allowPrivilegeEscalation: false
         capabilities: {drop: [ALL]}
 `,
-      }),
+        },
+      ),
     );
     await sb.writeSpec('root.yaml', pod('asroot', busybox, LOOP, { container: '      securityContext: {runAsNonRoot: true}\n' }));
     await sb.writeSpec(
@@ -66,10 +74,15 @@ ${extra.container ?? ''}`;
     );
     await sb.writeSpec(
       'suid.yaml',
-      pod('suid', busybox, `cp /bin/busybox /data/sh && chmod 4755 /data/sh && cp /bin/busybox /tmp/sh && chmod 4755 /tmp/sh && grep ' /data ' /proc/mounts; echo SUID-DONE; ${LOOP}`, {
-        spec: '  volumes: [{name: data, emptyDir: {}}]\n',
-        container: '      volumeMounts: [{name: data, mountPath: /data}]\n',
-      }),
+      pod(
+        'suid',
+        busybox,
+        `cp /bin/busybox /data/sh && chmod 4755 /data/sh && cp /bin/busybox /tmp/sh && chmod 4755 /tmp/sh && grep ' /data ' /proc/mounts; echo SUID-DONE; ${LOOP}`,
+        {
+          spec: '  volumes: [{name: data, emptyDir: {}}]\n',
+          container: '      volumeMounts: [{name: data, mountPath: /data}]\n',
+        },
+      ),
     );
     await mkdir(join(sb.root, 'config', 'seccomp', 'profiles'), { recursive: true });
     await writeFile(
@@ -84,9 +97,14 @@ ${extra.container ?? ''}`;
     );
     await sb.writeSpec(
       'privileged.yaml',
-      pod('privileged', busybox, `grep -E '^Seccomp:' /proc/self/status; mkdir -p /mnt/t && mount -t tmpfs t /mnt/t && echo MOUNT-OK; grep ' /sys ' /proc/mounts; echo PRIV-DONE; ${LOOP}`, {
-        container: '      securityContext: {privileged: true}\n',
-      }),
+      pod(
+        'privileged',
+        busybox,
+        `grep -E '^Seccomp:' /proc/self/status; mkdir -p /mnt/t && mount -t tmpfs t /mnt/t && echo MOUNT-OK; grep ' /sys ' /proc/mounts; echo PRIV-DONE; ${LOOP}`,
+        {
+          container: '      securityContext: {privileged: true}\n',
+        },
+      ),
     );
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s', '--pids-limit', String(PIDS_LIMIT)]);
     // the root pod never converges: the exit code says some pod failed
@@ -104,7 +122,21 @@ ${extra.container ?? ''}`;
   it('closes user namespaces, keyctl, io_uring, perf, vsock, mount, mknod, modules, sethostname (Seccomp 2)', async () => {
     const log = await logOf('probe');
     expect(log).toContain('PROBE-DONE');
-    for (const name of ['unshare-user', 'clone-newuser', 'keyctl', 'add_key', 'io_uring_setup', 'perf_event_open', 'socket-vsock', 'mount-tmpfs', 'mknod-open', 'init_module', 'finit_module', 'sethostname', 'bpf']) {
+    for (const name of [
+      'unshare-user',
+      'clone-newuser',
+      'keyctl',
+      'add_key',
+      'io_uring_setup',
+      'perf_event_open',
+      'socket-vsock',
+      'mount-tmpfs',
+      'mknod-open',
+      'init_module',
+      'finit_module',
+      'sethostname',
+      'bpf',
+    ]) {
       expect(log, name).toMatch(new RegExp(`^${name} errno=`, 'm'));
     }
     expect(log).toMatch(/^clone3 errno=ENOSYS/m);
@@ -171,7 +203,9 @@ ${extra.container ?? ''}`;
     expect(files.length, 'the setuid copies in the emptyDir and the upper dir').toBeGreaterThanOrEqual(2);
     for (const f of files) {
       // through a shell: setpriv itself would open the file before it drops root
-      const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', '/bin/sh', '-c', '"$0" id -u', f], { reject: false });
+      const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', '/bin/sh', '-c', '"$0" id -u', f], {
+        reject: false,
+      });
       expect(r.exitCode, `${f} ran: ${r.stdout}`).not.toBe(0);
       expect(r.stderr).toMatch(/Permission denied/);
     }

@@ -80,7 +80,11 @@ describe.skipIf(!isRoot)('berth reconcile as a service', () => {
     daemon = sb.spawn(['reconcile', '--resync', '1s', '--log-format', 'json']);
     let out = '';
     daemon.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
 
     const start = await until('the start line', async () => lines().find((l) => l.event === 'agent.start'));
     expect(start).toMatchObject({ specDirs: [sb.specDir], stateDir: join(sb.root, 'state'), runDir: run, version: expect.any(String) });
@@ -117,7 +121,12 @@ describe.skipIf(!isRoot)('berth reconcile as a service', () => {
     expect(d.stdout).toMatch(/^ {4}State: +Running\n {6}Started: +\w{3}, \d\d \w{3} \d{4} [\d:]{8} [+-]\d{4}$/m);
     expect(d.stdout).toMatch(/^ {2}Ready +True $/m);
     expect(d.stdout).toMatch(/^Events:\n {2}Type +Reason +Age +From +Message\n/m);
-    for (const re of [/^ {2}Normal +Pulling +\S+ +berth +Pulling image "oci:/m, /^ {2}Normal +Pulled +\S+ +berth +Successfully pulled image/m, /^ {2}Normal +Created +\S+ +berth +Created container main$/m, /^ {2}Normal +Started +\S+ +berth +Started container main$/m]) {
+    for (const re of [
+      /^ {2}Normal +Pulling +\S+ +berth +Pulling image "oci:/m,
+      /^ {2}Normal +Pulled +\S+ +berth +Successfully pulled image/m,
+      /^ {2}Normal +Created +\S+ +berth +Created container main$/m,
+      /^ {2}Normal +Started +\S+ +berth +Started container main$/m,
+    ]) {
       expect(d.stdout).toMatch(re);
     }
     const ev = await sb.run(['events', 'svc-web']);

@@ -14,7 +14,10 @@ const IMAGE = 'oci:/opt/berth/images/busybox:latest';
 /** ignores TERM: its teardown takes the whole grace period */
 const STUBBORN = "trap '' TERM; while true; do sleep 1; done";
 const hostPod = (name: string, script: string, grace = 2) =>
-  podYaml(name, IMAGE, [{ name: 'main', script }], '  hostNetwork: true\n').replace('terminationGracePeriodSeconds: 2', `terminationGracePeriodSeconds: ${grace}`);
+  podYaml(name, IMAGE, [{ name: 'main', script }], '  hostNetwork: true\n').replace(
+    'terminationGracePeriodSeconds: 2',
+    `terminationGracePeriodSeconds: ${grace}`,
+  );
 
 type Pod = StatusJson['pods'][number] & { source: { file: string; revision: string | null } };
 
@@ -53,7 +56,18 @@ describe.skipIf(!isRoot)('the daemon: pod workers and git polling', () => {
 
   const pods = async () => (await sb.status()).pods as Pod[];
   const pod = async (name: string) => (await pods()).find((p) => p.name === name);
-  const gitArgs = (interval: string) => ['--git-repo', remote, '--git-ref', 'main', '--git-path', 'hosts/{hostname}', '--hostname', 'gamma', '--git-interval', interval];
+  const gitArgs = (interval: string) => [
+    '--git-repo',
+    remote,
+    '--git-ref',
+    'main',
+    '--git-path',
+    'hosts/{hostname}',
+    '--hostname',
+    'gamma',
+    '--git-interval',
+    interval,
+  ];
 
   beforeAll(async () => {
     sb = await createSandbox('berth-e2edmn');
@@ -104,7 +118,11 @@ describe.skipIf(!isRoot)('the daemon: pod workers and git polling', () => {
     ids.add(shortId(g1.uid!));
     expect((await pod('fast'))?.uid).toBe(fast.uid);
     await sb.removeSpec('fast.yaml');
-    await until('slow and fast gone', async () => ((await pods()).every((p) => p.name !== 'slow' && p.name !== 'fast') ? true : undefined), 90_000);
+    await until(
+      'slow and fast gone',
+      async () => ((await pods()).every((p) => p.name !== 'slow' && p.name !== 'fast') ? true : undefined),
+      90_000,
+    );
 
     // an agent that polls rarely fetches at once on SIGHUP
     daemon.kill('SIGTERM');

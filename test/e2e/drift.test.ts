@@ -165,6 +165,7 @@ describe.skipIf(!isRoot)('the daemon repairs drift', () => {
     expect(out).toMatch(/"app":"main".*"reason":"MonitorLost"/);
     expect(out).toMatch(/"reason":"RenderedTreeRemoved"/);
     // no second repair of the same drift: each event happened once
-    for (const reason of ['MonitorLost', 'RenderedTreeRemoved', 'BundleRemoved']) expect((await events()).find((e) => e.reason === reason)?.count).toBe(1);
+    for (const reason of ['MonitorLost', 'RenderedTreeRemoved', 'BundleRemoved'])
+      expect((await events()).find((e) => e.reason === reason)?.count).toBe(1);
   });
 });

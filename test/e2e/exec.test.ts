@@ -7,7 +7,17 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, CLI, closeSandbox, createSandbox, isRoot, LOOP, networkYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
+import {
+  buildBusyboxImage,
+  CLI,
+  closeSandbox,
+  createSandbox,
+  isRoot,
+  LOOP,
+  networkYaml,
+  shortId,
+  type Sandbox,
+} from '../helpers/berth-cli.js';
 
 const BRIDGE = 'berth-ex0';
 const LINES = /^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters|Uid|Gid):.*$/gm;
@@ -18,7 +28,11 @@ describe.skipIf(!isRoot)('berth exec', () => {
 
   // global options first: everything after `--` is the command
   const ex = async (args: string[], input?: string) => {
-    const r = await execa('node', [CLI, ...sb.args, 'exec', ...args], { reject: false, timeout: 60_000, ...(input !== undefined ? { input } : { stdin: 'ignore' }) });
+    const r = await execa('node', [CLI, ...sb.args, 'exec', ...args], {
+      reject: false,
+      timeout: 60_000,
+      ...(input !== undefined ? { input } : { stdin: 'ignore' }),
+    });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
 
@@ -95,7 +109,9 @@ spec:
     const noI = await ex(['two', '-c', 'main', '--', 'cat'], 'ignored\n');
     expect(noI.stdout).toBe('');
     // a terminal around berth, as a user's shell has one: script(1) runs it on a pty
-    const line = ['node', CLI, ...sb.args, 'exec', '-it', 'two', '-c', 'main', '--', 'sh', '-c', 'tty; exit 3'].map((a) => `'${a}'`).join(' ');
+    const line = ['node', CLI, ...sb.args, 'exec', '-it', 'two', '-c', 'main', '--', 'sh', '-c', 'tty; exit 3']
+      .map((a) => `'${a}'`)
+      .join(' ');
     const t = await execa('script', ['-qec', line, '/dev/null'], { reject: false, stdin: 'ignore', timeout: 60_000 });
     expect(t.stdout, t.stderr).toMatch(/\/dev\/pts\/\d+/);
     expect(t.exitCode).toBe(3);

@@ -115,10 +115,12 @@ spec:
     // and a second run finds nothing of the pods
     const again = await sb.run(['gc', '--dry-run', '-o', 'json']);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect((JSON.parse(again.stdout) as GcJson).orphans.filter((o) => o.kind !== 'blob' && o.kind !== 'rendered' && o.kind !== 'image')).toEqual([]);
+    expect(
+      (JSON.parse(again.stdout) as GcJson).orphans.filter((o) => o.kind !== 'blob' && o.kind !== 'rendered' && o.kind !== 'image'),
+    ).toEqual([]);
   }, 240_000);
 
-  it('removes the masquerade rule a second ADD left for a recorded pod, keeps the pod\'s own (issue 14 item 6)', async () => {
+  it("removes the masquerade rule a second ADD left for a recorded pod, keeps the pod's own (issue 14 item 6)", async () => {
     const keep = (await sb.status()).pods.find((p) => p.name === 'keep')!;
     const cid = `berth-${shortId(keep.uid!)}`;
     const own = (await natSave()).split('\n').find((l) => l.startsWith('-A POSTROUTING') && l.includes(`id: \\"${cid}\\"`))!;

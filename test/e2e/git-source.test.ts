@@ -41,13 +41,34 @@ describe.skipIf(!isRoot)('git source (berth reconcile --git-repo)', () => {
     }
     await git(['add', '-A']);
     const sign = o.sign ? ['-c', `user.signingkey=${fpr}`, '-c', 'gpg.program=gpg', 'commit', '-S'] : ['commit'];
-    await git(['-c', 'user.name=Berth Test', '-c', 'user.email=test@berth.invalid', ...sign, '--quiet', '--allow-empty', '-m', o.message ?? 'change']);
+    await git([
+      '-c',
+      'user.name=Berth Test',
+      '-c',
+      'user.email=test@berth.invalid',
+      ...sign,
+      '--quiet',
+      '--allow-empty',
+      '-m',
+      o.message ?? 'change',
+    ]);
     await git(['push', '--quiet', '--force', 'origin', 'HEAD:refs/heads/main']);
     return (await git(['rev-parse', 'HEAD'])).stdout.trim();
   }
 
-  const gitArgs = (host: string, extra: string[] = [], repo = remote) => ['--git-repo', repo, '--git-ref', 'main', '--git-path', 'hosts/{hostname}', '--hostname', host, ...extra];
-  const once = (sb: Sandbox, host: string, extra: string[] = [], repo?: string) => sb.run(['reconcile', '--once', '--timeout', '60s', '--log-format', 'json', ...gitArgs(host, extra, repo)]);
+  const gitArgs = (host: string, extra: string[] = [], repo = remote) => [
+    '--git-repo',
+    repo,
+    '--git-ref',
+    'main',
+    '--git-path',
+    'hosts/{hostname}',
+    '--hostname',
+    host,
+    ...extra,
+  ];
+  const once = (sb: Sandbox, host: string, extra: string[] = [], repo?: string) =>
+    sb.run(['reconcile', '--once', '--timeout', '60s', '--log-format', 'json', ...gitArgs(host, extra, repo)]);
   const pods = async (sb: Sandbox) => (await sb.status()).pods as Pod[];
   const byName = async (sb: Sandbox, name: string) => (await pods(sb)).find((p) => p.name === name);
   const track = (ps: Pod[]) => ps.forEach((p) => p.uid && ids.add(shortId(p.uid)));
@@ -61,16 +82,27 @@ describe.skipIf(!isRoot)('git source (berth reconcile --git-repo)', () => {
     await execa('git', ['init', '--quiet', '--bare', remote]);
     await execa('git', ['init', '--quiet', '-b', 'main', work]);
     await git(['remote', 'add', 'origin', remote]);
-    await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'Berth Test <test@berth.invalid>', 'ed25519', 'sign', 'never'], { env: { GNUPGHOME: gnupg } });
+    await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'Berth Test <test@berth.invalid>', 'ed25519', 'sign', 'never'], {
+      env: { GNUPGHOME: gnupg },
+    });
     const keys = await execa('gpg', ['--list-keys', '--with-colons'], { env: { GNUPGHOME: gnupg } });
-    fpr = keys.stdout.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
+    fpr = keys.stdout
+      .split('\n')
+      .find((l) => l.startsWith('fpr:'))!
+      .split(':')[9]!;
     alpha = await createSandbox('berth-e2egit');
     beta = await createSandbox('berth-e2egitb');
   });
 
   afterAll(async () => {
     // every pod of the repository goes: each host's directory kept with only a .keep file
-    await commit({ 'hosts/alpha/.keep': '', 'hosts/beta/.keep': '', 'hosts/alpha/web.yaml': null, 'hosts/alpha/cache.yaml': null, 'hosts/beta/db.yaml': null }).catch(() => undefined);
+    await commit({
+      'hosts/alpha/.keep': '',
+      'hosts/beta/.keep': '',
+      'hosts/alpha/web.yaml': null,
+      'hosts/alpha/cache.yaml': null,
+      'hosts/beta/db.yaml': null,
+    }).catch(() => undefined);
     const a = await once(alpha, 'alpha').catch(() => undefined);
     const b = await once(beta, 'beta').catch(() => undefined);
     const ra = await closeSandbox(alpha, ids);
@@ -83,7 +115,7 @@ describe.skipIf(!isRoot)('git source (berth reconcile --git-repo)', () => {
     expect([...ra.leaks, ...rb.leaks]).toEqual([]);
   });
 
-  it('applies a commit: the host\'s own pods only, each showing the commit in status', async () => {
+  it("applies a commit: the host's own pods only, each showing the commit in status", async () => {
     const c1 = await commit({ 'hosts/alpha/web.yaml': pod('gweb'), 'hosts/beta/db.yaml': pod('gdb') });
     const r = await once(alpha, 'alpha');
     expect(r.exitCode, r.stderr + r.stdout.slice(-2000)).toBe(0);
@@ -109,7 +141,10 @@ describe.skipIf(!isRoot)('git source (berth reconcile --git-repo)', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const ps = await pods(alpha);
     track(ps);
-    expect(ps.map((p) => [p.name, p.status, p.source.revision]).sort()).toEqual([['gcache', 'Running', c2], ['gweb', 'Running', c2]]);
+    expect(ps.map((p) => [p.name, p.status, p.source.revision]).sort()).toEqual([
+      ['gcache', 'Running', c2],
+      ['gweb', 'Running', c2],
+    ]);
     // a change of the container's command restarts its app in the same pod (smallest change)
     const changed = (await byName(alpha, 'gweb'))!;
     expect(changed.uid).toBe(before.uid);
@@ -126,7 +161,10 @@ describe.skipIf(!isRoot)('git source (berth reconcile --git-repo)', () => {
 
   it('a broken commit leaves the broken pod running as it was and applies the rest; removal is applied', async () => {
     const web = (await byName(alpha, 'gweb'))!;
-    const c4 = await commit({ 'hosts/alpha/web.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: gweb\n', 'hosts/alpha/cache.yaml': null });
+    const c4 = await commit({
+      'hosts/alpha/web.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: gweb\n',
+      'hosts/alpha/cache.yaml': null,
+    });
     const r = await once(alpha, 'alpha');
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('web.yaml');

@@ -39,7 +39,9 @@ spec:
     await sb.writeSpec('grace.yaml', spec);
     const v = await sb.run(['validate']);
     expect(v.exitCode, v.stdout).toBe(0);
-    expect(v.stdout).toContain('warning: spec.terminationGracePeriodSeconds: 5000000 s is longer than berth can wait (2147483 s, about 24 days)');
+    expect(v.stdout).toContain(
+      'warning: spec.terminationGracePeriodSeconds: 5000000 s is longer than berth can wait (2147483 s, about 24 days)',
+    );
 
     const up = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);

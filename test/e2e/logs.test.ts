@@ -49,7 +49,9 @@ spec:
 `,
     );
     agent = sb.spawn(['reconcile', '--resync', '2s', '--container-log-max-size', '2Ki', '--container-log-max-files', '3']);
-    await until('pod running', async () => ((await sb.status()).pods.find((p) => p.name === 'logs')?.apps.find((a) => a.name === 'side')?.state === 'running' ? true : undefined));
+    await until('pod running', async () =>
+      (await sb.status()).pods.find((p) => p.name === 'logs')?.apps.find((a) => a.name === 'side')?.state === 'running' ? true : undefined,
+    );
     for (const p of (await sb.status()).pods) if (p.uid) ids.add(shortId(p.uid));
   });
 

@@ -32,7 +32,10 @@ describe.skipIf(!isRoot)('pods on several networks', () => {
   let image: string;
   const ids = new Set<string>([BR_A, BR_B]);
   const pod = (name: string, networks: string) =>
-    podYaml(name, image, [{ name: 'main', script: LOOP }]).replace(`metadata: {name: ${name}}`, `metadata:\n  name: ${name}\n  annotations:\n    k8s.v1.cni.cncf.io/networks: ${JSON.stringify(networks)}`);
+    podYaml(name, image, [{ name: 'main', script: LOOP }]).replace(
+      `metadata: {name: ${name}}`,
+      `metadata:\n  name: ${name}\n  annotations:\n    k8s.v1.cni.cncf.io/networks: ${JSON.stringify(networks)}`,
+    );
   const nsOf = (p: { netns: string | null }) => p.netns!.split('/').pop()!;
   const ping = (ns: string, iface: string, ip: string) =>
     execa('ip', ['netns', 'exec', ns, '/bin/busybox', 'ping', '-I', iface, '-c', '1', '-W', '2', ip.split('/')[0]!], { reject: false });
@@ -40,7 +43,10 @@ describe.skipIf(!isRoot)('pods on several networks', () => {
   beforeAll(async () => {
     sb = await createSandbox('berth-e2n');
     image = await buildBusyboxImage(join(sb.root, 'image'));
-    await sb.writeSpec('00-nets.yaml', `${net('e2na', BR_A, '10.198.100.0/24', join(sb.root, 'ipam'))}---\n${net('e2nb', BR_B, '10.197.100.0/24', join(sb.root, 'ipam'))}`);
+    await sb.writeSpec(
+      '00-nets.yaml',
+      `${net('e2na', BR_A, '10.198.100.0/24', join(sb.root, 'ipam'))}---\n${net('e2nb', BR_B, '10.197.100.0/24', join(sb.root, 'ipam'))}`,
+    );
     await sb.writeSpec('multi.yaml', pod('multi', 'e2na, e2nb'));
     await sb.writeSpec('peer-a.yaml', pod('peer-a', 'e2na'));
     await sb.writeSpec('peer-b.yaml', pod('peer-b', 'e2nb'));
@@ -112,14 +118,21 @@ describe.skipIf(!isRoot)('pods on several networks', () => {
       expect(port).toBeDefined();
       await execa('ip', ['link', 'del', port!.split(': ')[1]!.split('@')[0]!]);
       expect(await waitFor(/attachment repaired/, 15_000)).toBe(true);
-      const lines = out.split('\n').filter((l) => /cni check failed|attachment repaired/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = out
+        .split('\n')
+        .filter((l) => /cni check failed|attachment repaired/.test(l))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines.every((l) => l.podName === 'default/peer-a' && l.network === 'e2na' && l.interface === 'eth0')).toBe(true);
       // The event is written to the pod's events file just after the log line: wait for the write.
       type EventsFile = { events?: Array<{ reason: string; message: string }> };
-      const readEvents = async () => (JSON.parse(await readFile(join(sb.root, 'state', 'events', `${a.uid!}.json`), 'utf8').catch(() => '{}')) as EventsFile).events ?? [];
+      const readEvents = async () =>
+        (JSON.parse(await readFile(join(sb.root, 'state', 'events', `${a.uid!}.json`), 'utf8').catch(() => '{}')) as EventsFile).events ??
+        [];
       const repaired = async () => (await readEvents()).filter((e) => e.reason === 'NetworkRepaired');
-      for (let end = Date.now() + 5000; !(await repaired()).length && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
-      expect(await repaired()).toEqual([expect.objectContaining({ reason: 'NetworkRepaired', message: expect.stringContaining('network e2na') })]);
+      for (let end = Date.now() + 5000; !(await repaired()).length && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+      expect(await repaired()).toEqual([
+        expect.objectContaining({ reason: 'NetworkRepaired', message: expect.stringContaining('network e2na') }),
+      ]);
       // reachable again, and the repair round after is quiet
       const ip = (await execa('ip', ['-n', nsOf(a), '-o', '-4', 'addr', 'show', 'eth0'])).stdout.match(/inet (\S+)/)?.[1];
       expect(ip).toBeDefined();

@@ -23,7 +23,9 @@ describe('npm pack, then npm install -g of the tarball', () => {
     const pack = await execa('npm', ['pack', '--pack-destination', work, '--json'], { cwd: REPO, timeout: 540_000 });
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = info!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['dist/bundle/berth.mjs', 'dist/man/berth.1', 'package.json', 'README.md', 'contrib/berth.service']));
+    expect(files).toEqual(
+      expect.arrayContaining(['dist/bundle/berth.mjs', 'dist/man/berth.1', 'package.json', 'README.md', 'contrib/berth.service']),
+    );
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
     const tgz = join(work, info!.filename);
     const prefix = join(work, 'prefix');

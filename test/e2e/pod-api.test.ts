@@ -50,10 +50,17 @@ spec:
       resources: {requests: {memory: 32Mi}, limits: {memory: 64Mi, cpu: 250m}}
       env:
 ${[
-  env('F_NAME', 'metadata.name'), env('F_NS', 'metadata.namespace'), env('F_UID', 'metadata.uid'),
-  env('F_LABEL', "metadata.labels['app.kubernetes.io/name']"), env('F_ANNOTATION', "metadata.annotations['example.com/owner']"),
-  env('F_NODE', 'spec.nodeName'), env('F_SA', 'spec.serviceAccountName'), env('F_HOST_IP', 'status.hostIP'), env('F_HOST_IPS', 'status.hostIPs'),
-  env('F_POD_IP', 'status.podIP'), env('F_POD_IPS', 'status.podIPs'),
+  env('F_NAME', 'metadata.name'),
+  env('F_NS', 'metadata.namespace'),
+  env('F_UID', 'metadata.uid'),
+  env('F_LABEL', "metadata.labels['app.kubernetes.io/name']"),
+  env('F_ANNOTATION', "metadata.annotations['example.com/owner']"),
+  env('F_NODE', 'spec.nodeName'),
+  env('F_SA', 'spec.serviceAccountName'),
+  env('F_HOST_IP', 'status.hostIP'),
+  env('F_HOST_IPS', 'status.hostIPs'),
+  env('F_POD_IP', 'status.podIP'),
+  env('F_POD_IPS', 'status.podIPs'),
 ].join('\n')}
         - {name: F_MEM_LIMIT_MI, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
         - {name: F_MEM_REQUEST, valueFrom: {resourceFieldRef: {resource: requests.memory}}}
@@ -91,7 +98,12 @@ ${[env('F_POD_IP', 'status.podIP'), env('F_HOST_IP', 'status.hostIP'), env('F_NO
     expect(r.exitCode, r.stderr).toBe(0);
     for (const p of (await sb.status()).pods) if (p.uid) ids.add(shortId(p.uid));
     // the scripts print once at start: wait until each has
-    for (const [pod, app, mark] of [['fqdn', 'main', 'MAIN-DONE'], ['fqdn', 'term', 'TERM-DONE'], ['fqdn', 'pipe', 'PIPE-DONE'], ['hostnet', 'main', 'MAIN-DONE']] as const) {
+    for (const [pod, app, mark] of [
+      ['fqdn', 'main', 'MAIN-DONE'],
+      ['fqdn', 'term', 'TERM-DONE'],
+      ['fqdn', 'pipe', 'PIPE-DONE'],
+      ['hostnet', 'main', 'MAIN-DONE'],
+    ] as const) {
       for (let i = 0; i < 100 && !(await logs(pod, app)).includes(mark); i++) await new Promise((res) => setTimeout(res, 100));
     }
   }, 180_000);
@@ -115,9 +127,20 @@ ${[env('F_POD_IP', 'status.podIP'), env('F_HOST_IP', 'status.hostIP'), env('F_NO
     const out = await logs('fqdn', 'main');
     const pod = (await sb.status()).pods.find((p) => p.name === 'fqdn')!;
     const want = {
-      F_NAME: 'fqdn', F_NS: 'default', F_UID: pod.uid!, F_LABEL: 'shop', F_ANNOTATION: 'ops', F_NODE: hostname().toLowerCase(), F_SA: '',
-      F_HOST_IP: nodeIPs()[0]!, F_HOST_IPS: nodeIPs().join(','), F_POD_IP: pod.ips[0]!, F_POD_IPS: pod.ips.join(','),
-      F_MEM_LIMIT_MI: '64', F_MEM_REQUEST: String(32 * 2 ** 20), F_CPU_LIMIT_M: '250',
+      F_NAME: 'fqdn',
+      F_NS: 'default',
+      F_UID: pod.uid!,
+      F_LABEL: 'shop',
+      F_ANNOTATION: 'ops',
+      F_NODE: hostname().toLowerCase(),
+      F_SA: '',
+      F_HOST_IP: nodeIPs()[0]!,
+      F_HOST_IPS: nodeIPs().join(','),
+      F_POD_IP: pod.ips[0]!,
+      F_POD_IPS: pod.ips.join(','),
+      F_MEM_LIMIT_MI: '64',
+      F_MEM_REQUEST: String(32 * 2 ** 20),
+      F_CPU_LIMIT_M: '250',
     };
     for (const [k, v] of Object.entries(want)) expect(out).toContain(`${k}=${v}\n`);
     expect(out).toContain('STDOUT-NOTTY');

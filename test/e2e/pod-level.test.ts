@@ -26,7 +26,11 @@ describe.skipIf(!isRoot)('pod-level fields: shareProcessNamespace and resources'
   const short: Record<string, string> = {};
   const logs = async (pod: string, app: string) => (await sb.run(['logs', pod, '-c', app])).stdout;
   const exec = async (pod: string, app: string, ...argv: string[]) => {
-    const r = await execa('node', [CLI, ...sb.args, 'exec', pod, '-c', app, '--', ...argv], { reject: false, timeout: 60_000, stdin: 'ignore' });
+    const r = await execa('node', [CLI, ...sb.args, 'exec', pod, '-c', app, '--', ...argv], {
+      reject: false,
+      timeout: 60_000,
+      stdin: 'ignore',
+    });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   /** Wait for a line of the app's log that is exactly `line` (not the script in a ps listing). */
@@ -96,7 +100,8 @@ spec:
     expect(leaks).toEqual([]);
     // the pod cgroup is gone from every hierarchy
     for (const s of Object.values(short)) {
-      for (const h of ['cpu', 'memory', 'pids', 'cpuset', 'unified', '']) expect(existsSync(join(CGROUP_V1, h, 'berth', `pod-${s}`))).toBe(false);
+      for (const h of ['cpu', 'memory', 'pids', 'cpuset', 'unified', ''])
+        expect(existsSync(join(CGROUP_V1, h, 'berth', `pod-${s}`))).toBe(false);
     }
   }, 120_000);
 
@@ -170,7 +175,10 @@ spec:
     // (the limited pod stays Error, its hog OOMKilled under restartPolicy Never: not converged, exit status 1)
     await sb.run(['reconcile', '--once', '--timeout', '60s']);
     const pod = (await sb.status()).pods.find((p) => p.name === 'shared')!;
-    expect(pod.apps.map((a) => [a.name, a.state])).toEqual([['a', 'running'], ['b', 'running']]);
+    expect(pod.apps.map((a) => [a.name, a.state])).toEqual([
+      ['a', 'running'],
+      ['b', 'running'],
+    ]);
     expect(pod.apps.every((a) => a.restartCount >= 1)).toBe(true);
     const ps = await exec('shared', 'a', 'ps', '-o', 'pid,args');
     expect(ps.stdout).toMatch(/^\s*1\s+\/pause\s*$/m);

@@ -100,7 +100,11 @@ describe.skipIf(!isRoot)('probes and lifecycle hooks', () => {
   it('a liveness probe that starts failing restarts the app: Unhealthy, Killing, preStop in the log before SIGTERM', async () => {
     await sb.writeSpec('live.yaml', LIVE);
     daemon = sb.spawn(['reconcile']);
-    const pods = await until(() => sb.status(), (s) => (s.pods.find((p) => p.name === 'live')?.restarts ?? 0) >= 1, 'a restart of live');
+    const pods = await until(
+      () => sb.status(),
+      (s) => (s.pods.find((p) => p.name === 'live')?.restarts ?? 0) >= 1,
+      'a restart of live',
+    );
     const live = pods.pods.find((p) => p.name === 'live')!;
     ids.add(shortId(live.uid!));
     expect(live.apps[0]!.restartCount).toBeGreaterThanOrEqual(1);

@@ -14,7 +14,17 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostIptables, removeIpMasqLeftovers } from '../../src/cni/index.js';
-import { buildBusyboxImage, closeSandbox, createSandbox, isRoot, networkYaml, podYaml, shortId, type Sandbox, type StatusJson } from '../helpers/berth-cli.js';
+import {
+  buildBusyboxImage,
+  closeSandbox,
+  createSandbox,
+  isRoot,
+  networkYaml,
+  podYaml,
+  shortId,
+  type Sandbox,
+  type StatusJson,
+} from '../helpers/berth-cli.js';
 
 const BRIDGE = 'berthrb0';
 const NET = 'rbnet';
@@ -47,7 +57,8 @@ describe.skipIf(!isRoot)('simulated reboot and repaired veths', () => {
   const run = () => sb.run(['reconcile', '--once', '--timeout', '60s']);
   const podsOf = (st: StatusJson) => PODS.map((n) => st.pods.find((p) => p.name === n)!);
   const nsOf = (p: { netns: string | null }) => p.netns!.split('/').pop()!;
-  const eth0Of = async (ns: string) => (await execa('ip', ['-n', ns, '-o', '-4', 'addr', 'show', 'dev', 'eth0'], { reject: false })).stdout.match(/inet (\S+)/)?.[1];
+  const eth0Of = async (ns: string) =>
+    (await execa('ip', ['-n', ns, '-o', '-4', 'addr', 'show', 'dev', 'eth0'], { reject: false })).stdout.match(/inet (\S+)/)?.[1];
   /** host-local's reservations: one file per address, holding the container id */
   const reservations = async () => {
     const dir = join(ipamDir, NET);
@@ -56,7 +67,9 @@ describe.skipIf(!isRoot)('simulated reboot and repaired veths', () => {
   };
   const postrouting = async (id: string) => (await iptablesLines(id)).filter((l) => l.startsWith('-A POSTROUTING'));
   const hostVeth = async (ns: string) => {
-    const line = (await execa('ip', ['-o', 'link', 'show', 'master', BRIDGE])).stdout.split('\n').find((l) => l.includes(`link-netns ${ns}`));
+    const line = (await execa('ip', ['-o', 'link', 'show', 'master', BRIDGE])).stdout
+      .split('\n')
+      .find((l) => l.includes(`link-netns ${ns}`));
     return line?.split(': ')[1]?.split('@')[0];
   };
 
@@ -93,7 +106,8 @@ describe.skipIf(!isRoot)('simulated reboot and repaired veths', () => {
     for (const id of ids) if (id.length === 12) left.push(...(await iptablesLines(`berth-${id}`)));
     // whatever a failed test left: masquerade rules by name, then the bridge
     for (const id of ids) {
-      if (id.length === 12) await removeIpMasqLeftovers(new HostIptables(), { network: NET, containerId: `berth-${id}`, families: [4] }).catch(() => undefined);
+      if (id.length === 12)
+        await removeIpMasqLeftovers(new HostIptables(), { network: NET, containerId: `berth-${id}`, families: [4] }).catch(() => undefined);
     }
     await execa('ip', ['link', 'del', BRIDGE], { reject: false });
     expect(code).toBe(0);
@@ -179,7 +193,7 @@ describe.skipIf(!isRoot)('simulated reboot and repaired veths', () => {
     let out = '';
     daemon.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     const waitFor = async (re: RegExp, ms: number) => {
-      for (const end = Date.now() + ms; !re.test(out) && Date.now() < end; ) await sleep(100);
+      for (const end = Date.now() + ms; !re.test(out) && Date.now() < end;) await sleep(100);
       return re.test(out);
     };
     try {

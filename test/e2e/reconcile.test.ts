@@ -7,7 +7,18 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, closeSandbox, createSandbox, isRoot, leaksOf, LOOP, networkYaml, podYaml, shortId, type Sandbox } from '../helpers/berth-cli.js';
+import {
+  buildBusyboxImage,
+  closeSandbox,
+  createSandbox,
+  isRoot,
+  leaksOf,
+  LOOP,
+  networkYaml,
+  podYaml,
+  shortId,
+  type Sandbox,
+} from '../helpers/berth-cli.js';
 
 const BRIDGE = 'berth-e2e0';
 
@@ -55,7 +66,9 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
     expect(a.networks).toEqual([{ name: 'e2enet', interface: 'eth0', ips: [expect.stringMatching(/^10\.213\.\d+\.\d+\/16$/)] }]);
     for (const app of a.apps) expect(app.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // pod A's namespace reaches pod B's address
-    const ping = await execa('ip', ['netns', 'exec', a.netns!.split('/').pop()!, '/bin/busybox', 'ping', '-c', '1', '-W', '2', b.ips[0]!], { reject: false });
+    const ping = await execa('ip', ['netns', 'exec', a.netns!.split('/').pop()!, '/bin/busybox', 'ping', '-c', '1', '-W', '2', b.ips[0]!], {
+      reject: false,
+    });
     expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
     // the app sees its image's root filesystem; output is in the log file and in `berth logs`
     await new Promise((res) => setTimeout(res, 300));
@@ -83,7 +96,10 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
   });
 
   it('keeps converging the valid pods next to an invalid file, and exits 2 naming file, line and field', async () => {
-    await sb.writeSpec('bad.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n    - name: x\n      image: img\n      comand: [true]\n');
+    await sb.writeSpec(
+      'bad.yaml',
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n    - name: x\n      image: img\n      comand: [true]\n',
+    );
     await sb.writeSpec('c.yaml', podYaml('pod-c', image, [{ name: 'main', script: LOOP }]));
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(r.exitCode).toBe(2);
@@ -135,7 +151,9 @@ describe.skipIf(!isRoot)('reconcile --once end to end', () => {
     expect(pods.map((p) => p.status)).toEqual(['Running', 'Running', 'Running']);
     for (const p of pods) {
       const id = shortId(p.uid!);
-      const conmons = (await execa('ps', ['-eo', 'args='])).stdout.split('\n').filter((l) => l.startsWith('conmon') && l.includes(`-c berth-${id}-main`));
+      const conmons = (await execa('ps', ['-eo', 'args='])).stdout
+        .split('\n')
+        .filter((l) => l.startsWith('conmon') && l.includes(`-c berth-${id}-main`));
       expect(conmons).toHaveLength(1);
     }
   });
@@ -200,7 +218,18 @@ describe.skipIf(!isRoot)('daemon mode and dry-run', () => {
       ids.add(shortId(first.uid!));
       await sb.writeSpec('d.yaml', podYaml('watched', image, [{ name: 'main', script: `echo v2; ${LOOP}` }]));
       // a changed command restarts the app in the same pod (smallest change)
-      await waitFor((s) => s.pods.some((p) => p.name === 'watched' && p.uid === first.uid && p.apps[0]!.pid !== first.apps[0]!.pid && p.apps[0]!.restartCount === 1 && p.status === 'Running'), 20_000);
+      await waitFor(
+        (s) =>
+          s.pods.some(
+            (p) =>
+              p.name === 'watched' &&
+              p.uid === first.uid &&
+              p.apps[0]!.pid !== first.apps[0]!.pid &&
+              p.apps[0]!.restartCount === 1 &&
+              p.status === 'Running',
+          ),
+        20_000,
+      );
       await sb.removeSpec('d.yaml');
       await waitFor((s) => s.pods.length === 0, 20_000);
       await sb.writeSpec('e.yaml', podYaml('survivor', image, [{ name: 'main', script: LOOP }]));

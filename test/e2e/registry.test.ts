@@ -12,7 +12,6 @@ import { buildBusyboxImage, createSandbox, isRoot, leaksOf, LOOP, podYaml, short
 import { gpgKey, pushOci, skopeo, startRegistry, stopAll, stopGpgAgent } from '../integration/registry/helpers.js';
 import type { RunningRegistry } from '../integration/registry/helpers.js';
 
-
 describe.skipIf(!isRoot)('images from a registry, end to end', () => {
   let sb: Sandbox;
   let reg: RunningRegistry;
@@ -61,7 +60,10 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
     // imagePullPolicy Always: the agent resolves the tag again (and logs the pull) although the image is stored
     await sb.writeSpec(
       'reg.yaml',
-      podYaml('reg-pod', ref, [{ name: 'main', script: `echo from-registry; ${LOOP}` }], '  hostNetwork: true\n').replace(/(\n {6}image: [^\n]+\n)/, '$1      imagePullPolicy: Always\n'),
+      podYaml('reg-pod', ref, [{ name: 'main', script: `echo from-registry; ${LOOP}` }], '  hostNetwork: true\n').replace(
+        /(\n {6}image: [^\n]+\n)/,
+        '$1      imagePullPolicy: Always\n',
+      ),
     );
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(r.exitCode, r.stderr + r.stdout.slice(-2000)).toBe(0);
@@ -94,19 +96,45 @@ describe.skipIf(!isRoot)('images from a registry, end to end', () => {
     expect(add.exitCode, add.stderr).toBe(0);
     const appc = await sb.run(['trust', 'add', '--transport', 'appc', '--prefix', 'example.com/berth-treg', key.publicKey]);
     expect(appc.exitCode, appc.stderr).toBe(0);
-    expect(existsSync(join(sb.root, 'config', 'trustedkeys', 'prefix.d', 'example.com', 'berth-treg', key.fingerprint.toLowerCase()))).toBe(true);
+    expect(existsSync(join(sb.root, 'config', 'trustedkeys', 'prefix.d', 'example.com', 'berth-treg', key.fingerprint.toLowerCase()))).toBe(
+      true,
+    );
     const ls = JSON.parse((await sb.run(['trust', 'ls', '-o', 'json'])).stdout);
     expect(ls.trust).toContainEqual({ transport: 'docker', prefix, type: 'signedBy', keys: [key.fingerprint.toLowerCase()] });
     // sign busybox:signed with skopeo --sign-by into a lookaside directory berth is told about in registries.d
     const sigstore = join(sb.root, 'sigstore');
     const skopeoRd = join(sb.root, 'skopeo-registries.d');
     await mkdir(skopeoRd, { recursive: true });
-    await writeFile(join(skopeoRd, 'default.yaml'), `default-docker:\n  lookaside: file://${sigstore}\n  lookaside-staging: file://${sigstore}\n`);
-    await skopeo(['--registries.d', skopeoRd, 'copy', '--dest-tls-verify=false', '--sign-by', key.fingerprint, `oci:${layout}:latest`, `docker://${prefix}/busybox:signed`], { GNUPGHOME: key.home });
+    await writeFile(
+      join(skopeoRd, 'default.yaml'),
+      `default-docker:\n  lookaside: file://${sigstore}\n  lookaside-staging: file://${sigstore}\n`,
+    );
+    await skopeo(
+      [
+        '--registries.d',
+        skopeoRd,
+        'copy',
+        '--dest-tls-verify=false',
+        '--sign-by',
+        key.fingerprint,
+        `oci:${layout}:latest`,
+        `docker://${prefix}/busybox:signed`,
+      ],
+      { GNUPGHOME: key.home },
+    );
     await mkdir(join(sb.root, 'config', 'registries.d'), { recursive: true });
-    await writeFile(join(sb.root, 'config', 'registries.d', 'berth-treg.yaml'), `docker:\n  ${prefix}:\n    lookaside: file://${sigstore}\n`);
-    await sb.writeSpec('signed.yaml', podYaml('signed-pod', `${prefix}/busybox:signed`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
-    await sb.writeSpec('unsigned.yaml', podYaml('unsigned-pod', `${prefix}/busybox:v1`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'));
+    await writeFile(
+      join(sb.root, 'config', 'registries.d', 'berth-treg.yaml'),
+      `docker:\n  ${prefix}:\n    lookaside: file://${sigstore}\n`,
+    );
+    await sb.writeSpec(
+      'signed.yaml',
+      podYaml('signed-pod', `${prefix}/busybox:signed`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'),
+    );
+    await sb.writeSpec(
+      'unsigned.yaml',
+      podYaml('unsigned-pod', `${prefix}/busybox:v1`, [{ name: 'main', script: LOOP }], '  hostNetwork: true\n'),
+    );
     const r = await sb.run(['reconcile', '--once', '--timeout', '15s']);
     expect(r.exitCode).toBe(1);
     const pods = (await sb.status()).pods;

@@ -19,7 +19,14 @@ interface Row {
   status: string;
   ready: string;
   apps: Array<{ name: string; state: string; restartCount: number; pid: number | null }>;
-  initContainers?: Array<{ name: string; state: string; restartCount: number; pid: number | null; sidecar: boolean; exitCode: number | null }>;
+  initContainers?: Array<{
+    name: string;
+    state: string;
+    restartCount: number;
+    pid: number | null;
+    sidecar: boolean;
+    exitCode: number | null;
+  }>;
   conditions?: Array<{ type: string; status: string }>;
 }
 
@@ -54,7 +61,8 @@ describe.skipIf(!isRoot)('init containers and sidecars (built CLI, crun)', () =>
 
   it('starts the sidecar, runs the init container to completion, then the app; restarts a killed sidecar; stops the app before the sidecar', async () => {
     const mark = (what: string) => `echo "${what} $(date +%s)" >> /out/order`;
-    const loop = (name: string) => `trap '${mark(`${name}-term`)}; exit 0' TERM; ${mark(`${name}-start`)}; while true; do sleep 1 & wait $!; done`;
+    const loop = (name: string) =>
+      `trap '${mark(`${name}-term`)}; exit 0' TERM; ${mark(`${name}-start`)}; while true; do sleep 1 & wait $!; done`;
     await sb.writeSpec(
       'side.yaml',
       `apiVersion: v1
@@ -93,7 +101,12 @@ spec:
 
       const up = await until('Running 2/2', (r) => r?.status === 'Running' && r.ready === '2/2');
       expect(up!.initContainers?.find((c) => c.name === 'setup')).toMatchObject({ state: 'terminated', exitCode: 0 });
-      expect((await readFile(join(out, 'order'), 'utf8')).split('\n').map((l) => l.split(' ')[0])).toEqual(['proxy-start', 'setup-done', 'app-start', '']);
+      expect((await readFile(join(out, 'order'), 'utf8')).split('\n').map((l) => l.split(' ')[0])).toEqual([
+        'proxy-start',
+        'setup-done',
+        'app-start',
+        '',
+      ]);
 
       const pid = up!.initContainers!.find((c) => c.name === 'proxy')!.pid!;
       expect(pid).toBeGreaterThan(1);
@@ -116,7 +129,10 @@ spec:
     const at = (what: string) => Number(order.find((l) => l.startsWith(`${what} `))!.split(' ')[1]);
     expect(at('app-term')).toBeLessThanOrEqual(at('proxy-term'));
     // the agent's log: the app was stopped before the sidecar, which was stopped on its own
-    const lines = agentOut.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; app?: string; time?: string | number });
+    const lines = agentOut
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string; app?: string; time?: string | number });
     const stopped = (app: string) => lines.find((l) => l.msg === 'app stopped' && l.app === app);
     expect(stopped('app'), agentOut.slice(-3000)).toBeDefined();
     expect(stopped('proxy')).toBeDefined();
@@ -155,7 +171,10 @@ spec:
     const set = await sb.run(['condition', 'gated', 'example.com/warm=True']);
     expect(set.exitCode, set.stderr).toBe(0);
     const after = await gated();
-    expect(after.conditions?.filter((c) => c.type === 'Ready' || c.type === 'example.com/warm').map((c) => c.status)).toEqual(['True', 'True']);
+    expect(after.conditions?.filter((c) => c.type === 'Ready' || c.type === 'example.com/warm').map((c) => c.status)).toEqual([
+      'True',
+      'True',
+    ]);
 
     // the deadline passes while no agent runs: the next agent ends the pod at once
     await sleep(Math.max(0, Date.parse((after as unknown as { createdAt: string }).createdAt) + 6500 - Date.now()));

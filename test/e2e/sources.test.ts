@@ -69,7 +69,8 @@ describe.skipIf(!isRoot)('sources, safe reading, the agent lock, last known good
     daemons.push(daemon.pid!);
     let out = '';
     daemon.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    for (let i = 0; i < 400 && out.split(`spec directory ${typo} does not exist`).length < 3; i++) await new Promise((res) => setTimeout(res, 25));
+    for (let i = 0; i < 400 && out.split(`spec directory ${typo} does not exist`).length < 3; i++)
+      await new Promise((res) => setTimeout(res, 25));
     expect(out.split(`spec directory ${typo} does not exist`).length).toBeGreaterThanOrEqual(3);
     expect(out).not.toContain('deleting pod');
     daemon.kill('SIGTERM');
@@ -170,8 +171,26 @@ describe.skipIf(!isRoot)('sources, safe reading, the agent lock, last known good
   it('read-only commands create nothing in a fresh state dir', async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-e2e-ro-'));
     try {
-      const args = ['--spec-dir', sb.specDir, '--state-dir', join(root, 'state'), '--run-dir', join(root, 'run'), '--log-dir', join(root, 'log'), '--config-dir', join(root, 'config')];
-      for (const cmd of [['status'], ['status', '-o', 'json'], ['describe', 'src-web'], ['logs', 'src-web'], ['reconcile', '--once', '--dry-run'], ['validate']]) {
+      const args = [
+        '--spec-dir',
+        sb.specDir,
+        '--state-dir',
+        join(root, 'state'),
+        '--run-dir',
+        join(root, 'run'),
+        '--log-dir',
+        join(root, 'log'),
+        '--config-dir',
+        join(root, 'config'),
+      ];
+      for (const cmd of [
+        ['status'],
+        ['status', '-o', 'json'],
+        ['describe', 'src-web'],
+        ['logs', 'src-web'],
+        ['reconcile', '--once', '--dry-run'],
+        ['validate'],
+      ]) {
         const r = await runWith([...cmd, ...args]);
         expect(r.exitCode, `${cmd.join(' ')}: ${r.stderr}`).toBeLessThan(3);
         expect(await readdir(root), cmd.join(' ')).toEqual([]);

@@ -57,17 +57,31 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
   const watchers: ResultPromise[] = [];
   const status = async (...args: string[]) => sb.run(['status', ...args]);
   /** stdout exactly as printed (sb.run strips the final newline) */
-  const raw = async (...args: string[]) => (await execa('node', [CLI, 'status', ...args, ...sb.args], { reject: false, stripFinalNewline: false })).stdout;
+  const raw = async (...args: string[]) =>
+    (await execa('node', [CLI, 'status', ...args, ...sb.args], { reject: false, stripFinalNewline: false })).stdout;
   const remember = async () => {
     const r = await sb.run(['status', '-A', '-o', 'json']);
     if (r.exitCode === 0) for (const p of (JSON.parse(r.stdout) as { pods: Row[] }).pods) if (p.uid) ids.add(shortId(p.uid));
   };
-  const names = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/));
+  const names = (stdout: string) =>
+    stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(/\s+/));
 
   beforeAll(async () => {
     sb = await createSandbox('berth-st');
     await sb.writeSpec('00-net.yaml', networkYaml('stnet', BRIDGE, '10.234.0.0/24', join(sb.root, 'ipam')));
-    await sb.writeSpec('web.yaml', pod('web', 'default', { app: 'web', tier: 'front' }, `      ports: [{containerPort: 80, hostPort: ${HOST_PORT}}, {containerPort: 53, protocol: UDP}]\n`));
+    await sb.writeSpec(
+      'web.yaml',
+      pod(
+        'web',
+        'default',
+        { app: 'web', tier: 'front' },
+        `      ports: [{containerPort: 80, hostPort: ${HOST_PORT}}, {containerPort: 53, protocol: UDP}]\n`,
+      ),
+    );
     await sb.writeSpec('db.yaml', pod('db', 'data', { app: 'db', tier: 'back' }));
     await sb.writeSpec('cache.yaml', pod('cache', 'data', { app: 'cache' }));
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
@@ -94,7 +108,12 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     const data = await status('-n', 'data');
     expect(names(data.stdout).map((c) => c[0])).toEqual(['NAME', 'cache', 'db']);
     const all = await status('-A');
-    expect(names(all.stdout).map((c) => c.slice(0, 2))).toEqual([['NAMESPACE', 'NAME'], ['data', 'cache'], ['data', 'db'], ['default', 'web']]);
+    expect(names(all.stdout).map((c) => c.slice(0, 2))).toEqual([
+      ['NAMESPACE', 'NAME'],
+      ['data', 'cache'],
+      ['data', 'db'],
+      ['default', 'web'],
+    ]);
     expect(names((await status('db', '-n', 'data')).stdout).map((c) => c[0])).toEqual(['NAME', 'db']);
     expect(names((await status('data/db')).stdout).map((c) => c[0])).toEqual(['NAME', 'db']);
     expect((await status('db')).exitCode).toBe(1); // db is not in default
@@ -122,7 +141,9 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     const yaml = await status('-A', '-o', 'yaml');
     expect(yaml.exitCode).toBe(0);
     const fromYaml = YAML.parse(yaml.stdout) as { pods: Row[] };
-    expect(fromYaml.pods.map((p) => [p.namespace, p.name, p.status, p.labels])).toEqual(doc.pods.map((p) => [p.namespace, p.name, p.status, p.labels]));
+    expect(fromYaml.pods.map((p) => [p.namespace, p.name, p.status, p.labels])).toEqual(
+      doc.pods.map((p) => [p.namespace, p.name, p.status, p.labels]),
+    );
     expect(await raw('-A', '-o', 'name')).toBe('pod/cache\npod/db\npod/web\n');
     expect(await raw('-n', 'data', '-o', 'jsonpath={.pods[*].name}')).toBe('cache db');
     expect((await status('-A', '-o', 'jsonpath={.pods[0].status}')).stdout).toBe('Running');
@@ -135,7 +156,13 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     const xyz = await status('-o', 'xyz');
     expect(xyz).toMatchObject({ exitCode: 3, stdout: '' });
     expect(xyz.stderr.trim()).toBe('berth: error: unknown output format "xyz" (wide, json, yaml, name, jsonpath=…)');
-    for (const args of [['-l', 'app in (web'], ['-l', 'a b'], ['-o', 'jsonpath={.pods[*'], ['--sort-by', '.pods[x]'], ['-A', 'web']]) {
+    for (const args of [
+      ['-l', 'app in (web'],
+      ['-l', 'a b'],
+      ['-o', 'jsonpath={.pods[*'],
+      ['--sort-by', '.pods[x]'],
+      ['-A', 'web'],
+    ]) {
       const r = await status(...args);
       expect(r.exitCode, args.join(' ')).toBe(3);
       expect(r.stderr).toMatch(/^berth: error: /);
@@ -155,7 +182,11 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
 
   it('leaves the header out with --no-headers, sorts with --sort-by, shows PORTS in -o wide', async () => {
     const plain = await status('-A', '--no-headers', '--sort-by', '.name');
-    expect(names(plain.stdout).map((c) => c.slice(0, 2))).toEqual([['data', 'cache'], ['data', 'db'], ['default', 'web']]);
+    expect(names(plain.stdout).map((c) => c.slice(0, 2))).toEqual([
+      ['data', 'cache'],
+      ['data', 'db'],
+      ['default', 'web'],
+    ]);
     const byNs = await status('-A', '--no-headers', '--sort-by', '{.labels.app}');
     expect(names(byNs.stdout).map((c) => c[1])).toEqual(['cache', 'db', 'web']);
     const byNamespace = await status('-A', '--sort-by=.namespace', '-o', 'name');
@@ -163,7 +194,11 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     const wide = await status('-o', 'wide');
     const [head, row] = wide.stdout.split('\n');
     expect(head).toMatch(/^NAME +READY +STATUS +RESTARTS +AGE +IP +NETWORKS +PORTS +IMAGE +REVISION$/);
-    expect(row).toMatch(new RegExp(`^web .* 10\\.234\\.0\\.\\d+ +stnet\\(eth0\\) +${HOST_PORT}->80/TCP,53/UDP +${IMAGE.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +<none>$`)); // REVISION: a spec dir has none
+    expect(row).toMatch(
+      new RegExp(
+        `^web .* 10\\.234\\.0\\.\\d+ +stnet\\(eth0\\) +${HOST_PORT}->80/TCP,53/UDP +${IMAGE.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +<none>$`,
+      ),
+    ); // REVISION: a spec dir has none
   });
 
   it('-w prints the rows, then a new row when a pod is added, and stops on SIGTERM with exit 0', async () => {
@@ -174,18 +209,49 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     let jsonOut = '';
     table.stdout!.on('data', (d: Buffer) => (tableOut += d.toString()));
     json.stdout!.on('data', (d: Buffer) => (jsonOut += d.toString()));
-    await waitFor(() => tableOut, (s) => s.split('\n').length > 4, 'the first table');
-    await waitFor(() => jsonOut, (s) => s.split('\n').length > 2, 'the first JSON lines');
+    await waitFor(
+      () => tableOut,
+      (s) => s.split('\n').length > 4,
+      'the first table',
+    );
+    await waitFor(
+      () => jsonOut,
+      (s) => s.split('\n').length > 2,
+      'the first JSON lines',
+    );
     const first = tableOut.split('\n').filter(Boolean);
-    expect(first.map((l) => l.split(/\s+/).slice(0, 2))).toEqual([['NAMESPACE', 'NAME'], ['data', 'cache'], ['data', 'db'], ['default', 'web']]);
+    expect(first.map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
+      ['NAMESPACE', 'NAME'],
+      ['data', 'cache'],
+      ['data', 'db'],
+      ['default', 'web'],
+    ]);
 
     await sb.writeSpec('queue.yaml', pod('queue', 'data', { app: 'queue' }));
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(r.exitCode, r.stderr).toBe(0);
-    await waitFor(() => tableOut, (s) => /^data +queue +1\/1 +Running /m.test(s), 'a Running row for the new pod');
-    await waitFor(() => jsonOut, (s) => s.includes('"name":"queue"') && /"status":"Running"/.test(s.split('\n').filter((l) => l.includes('"name":"queue"')).pop() ?? ''), 'a JSON line for the new pod');
+    await waitFor(
+      () => tableOut,
+      (s) => /^data +queue +1\/1 +Running /m.test(s),
+      'a Running row for the new pod',
+    );
+    await waitFor(
+      () => jsonOut,
+      (s) =>
+        s.includes('"name":"queue"') &&
+        /"status":"Running"/.test(
+          s
+            .split('\n')
+            .filter((l) => l.includes('"name":"queue"'))
+            .pop() ?? '',
+        ),
+      'a JSON line for the new pod',
+    );
     // every line of the JSON stream is one pod's row; the old pods did not change
-    const lines = jsonOut.trim().split('\n').map((l) => JSON.parse(l) as Row);
+    const lines = jsonOut
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Row);
     expect(lines.slice(0, 2).map((p) => p.name)).toEqual(['cache', 'db']);
     expect(new Set(lines.slice(2).map((p) => p.name)), JSON.stringify(lines.filter((p) => p.name !== 'queue'))).toEqual(new Set(['queue']));
     // the added rows line up under the first table's columns
@@ -201,7 +267,10 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
   });
 
   it('shows RESTARTS as "N (AGE ago)" for a crashing app, sorts it last by .restarts', async () => {
-    await sb.writeSpec('crash.yaml', pod('crash', 'crashns', { app: 'crash' }).replace(JSON.stringify(LOOP), JSON.stringify('echo bye; exit 1')));
+    await sb.writeSpec(
+      'crash.yaml',
+      pod('crash', 'crashns', { app: 'crash' }).replace(JSON.stringify(LOOP), JSON.stringify('echo bye; exit 1')),
+    );
     const r = await sb.run(['reconcile', '--once', '--timeout', '8s', '--min-ready', '1s']);
     await remember();
     expect(r.exitCode, r.stderr).toBe(1); // a crash loop does not converge
@@ -220,7 +289,18 @@ describe.skipIf(!isRoot)('berth status (kubectl get conventions)', () => {
     const state = join(sb.root, 'fresh-state');
     const run = join(sb.root, 'fresh-run');
     for (const args of [[], ['-A', '-o', 'wide'], ['-o', 'json'], ['-o', 'yaml']]) {
-      const dirs = ['--spec-dir', sb.specDir, '--state-dir', state, '--run-dir', run, '--log-dir', join(sb.root, 'fresh-log'), '--config-dir', join(sb.root, 'fresh-config')];
+      const dirs = [
+        '--spec-dir',
+        sb.specDir,
+        '--state-dir',
+        state,
+        '--run-dir',
+        run,
+        '--log-dir',
+        join(sb.root, 'fresh-log'),
+        '--config-dir',
+        join(sb.root, 'fresh-config'),
+      ];
       const r = await execa('node', [CLI, 'status', ...args, ...dirs], { reject: false });
       expect(r.exitCode, r.stderr).toBe(0);
     }

@@ -11,7 +11,17 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, closeSandbox, createSandbox, isRoot, LOOP, networkYaml, shortId, type Sandbox, type StatusJson } from '../helpers/berth-cli.js';
+import {
+  CLI,
+  closeSandbox,
+  createSandbox,
+  isRoot,
+  LOOP,
+  networkYaml,
+  shortId,
+  type Sandbox,
+  type StatusJson,
+} from '../helpers/berth-cli.js';
 import { mountsAtOrBelow } from '../../src/runtime/volume-paths.js';
 
 const BRIDGE = 'berth-usrns0';
@@ -65,7 +75,10 @@ describe.skipIf(!isRoot)('hostUsers: false: a user namespace per pod', () => {
     return r.stdout;
   };
   const rangeOf = async (uid: string): Promise<Range> => {
-    const f = JSON.parse(await readFile(join(sb.root, 'state', 'pods', uid, 'userns'), 'utf8')) as { uidMappings: Range[]; gidMappings: Range[] };
+    const f = JSON.parse(await readFile(join(sb.root, 'state', 'pods', uid, 'userns'), 'utf8')) as {
+      uidMappings: Range[];
+      gidMappings: Range[];
+    };
     expect(f.gidMappings).toEqual(f.uidMappings);
     return f.uidMappings[0]!;
   };
@@ -74,7 +87,7 @@ describe.skipIf(!isRoot)('hostUsers: false: a user namespace per pod', () => {
     return { uid: Number(/^Uid:\s+(\d+)/m.exec(s)![1]), gid: Number(/^Gid:\s+(\d+)/m.exec(s)![1]) };
   };
 
-  it('runs the app as root inside, mapped to the pod\'s own range of host IDs', async () => {
+  it("runs the app as root inside, mapped to the pod's own range of host IDs", async () => {
     const a = await pod('userns-a');
     expect(a.status).toBe('Running');
     const range = await rangeOf(a.uid!);
@@ -118,16 +131,21 @@ describe.skipIf(!isRoot)('hostUsers: false: a user namespace per pod', () => {
     expect(await exec('userns-b', 'sh', '-c', masks)).toBe('0');
   });
 
-  it('has the network namespace owned by the pod\'s user namespace: its root binds port 80, has no CAP_NET_ADMIN it was not given', async () => {
+  it("has the network namespace owned by the pod's user namespace: its root binds port 80, has no CAP_NET_ADMIN it was not given", async () => {
     const a = await pod('userns-a');
     const ss = await execa('ip', ['netns', 'exec', a.netns!.split('/').pop()!, 'ss', '-ltn']);
     expect(ss.stdout).toMatch(/:80\b/);
-    const r = await execa('node', [CLI, ...sb.args, 'exec', 'userns-a', '--', 'ip', 'link', 'set', 'lo', 'down'], { reject: false, stdin: 'ignore' });
+    const r = await execa('node', [CLI, ...sb.args, 'exec', 'userns-a', '--', 'ip', 'link', 'set', 'lo', 'down'], {
+      reject: false,
+      stdin: 'ignore',
+    });
     expect(r.exitCode).not.toBe(0);
   });
 
   it('keeps the ranges and the running apps across an agent restart', async () => {
-    const before = await Promise.all(['userns-a', 'userns-b'].map(async (n) => ({ p: await pod(n), r: await rangeOf((await pod(n)).uid!) })));
+    const before = await Promise.all(
+      ['userns-a', 'userns-b'].map(async (n) => ({ p: await pod(n), r: await rangeOf((await pod(n)).uid!) })),
+    );
     const r = await sb.run(['reconcile', '--once', '--timeout', '60s']);
     expect(r.exitCode, r.stderr.slice(-2000)).toBe(0);
     for (const { p, r: range } of before) {

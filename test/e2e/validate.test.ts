@@ -31,7 +31,14 @@ interface JsonIssue {
   key: string | null;
 }
 
-const asSpecIssue = (i: JsonIssue): SpecIssue => ({ severity: i.severity, file: i.file, path: i.path, message: i.message, ...(i.line !== null ? { line: i.line } : {}), ...(i.column !== null ? { column: i.column } : {}) });
+const asSpecIssue = (i: JsonIssue): SpecIssue => ({
+  severity: i.severity,
+  file: i.file,
+  path: i.path,
+  message: i.message,
+  ...(i.line !== null ? { line: i.line } : {}),
+  ...(i.column !== null ? { column: i.column } : {}),
+});
 
 describe('validate and reconcile see the same problems', () => {
   let sb: Sandbox;
@@ -58,12 +65,25 @@ describe('validate and reconcile see the same problems', () => {
     expect(doc.valid).toBe(false);
     expect(doc.files).toHaveLength(7);
     expect(doc.pods).toEqual(['default/cli-v-web']);
-    for (const i of doc.issues) expect(Object.keys(i).sort()).toEqual(['column', 'file', 'key', 'line', 'message', 'path', 'reason', 'severity']);
+    for (const i of doc.issues)
+      expect(Object.keys(i).sort()).toEqual(['column', 'file', 'key', 'line', 'message', 'path', 'reason', 'severity']);
     const by = (key: string) => doc.issues.filter((i) => i.key === key);
-    expect(by('default/cli-v-web2')).toEqual([expect.objectContaining({ severity: 'error', reason: 'InvalidSpec', line: expect.any(Number), column: expect.any(Number), message: expect.stringMatching(/hostPort|18480/) })]);
+    expect(by('default/cli-v-web2')).toEqual([
+      expect.objectContaining({
+        severity: 'error',
+        reason: 'InvalidSpec',
+        line: expect.any(Number),
+        column: expect.any(Number),
+        message: expect.stringMatching(/hostPort|18480/),
+      }),
+    ]);
     expect(by('default/cli-v-web')).toEqual([expect.objectContaining({ reason: 'Conflict', file: expect.stringMatching(/c-dup\.yaml$/) })]);
     expect(by('default/cli-v-img')[0]).toMatchObject({ reason: 'InvalidSpec', path: 'spec.containers[0].image' });
-    expect(by('default/cli-v-cs')[0]).toMatchObject({ reason: 'InvalidSpec', path: 'spec.containers[0].image', message: expect.stringContaining('containers-storage') });
+    expect(by('default/cli-v-cs')[0]).toMatchObject({
+      reason: 'InvalidSpec',
+      path: 'spec.containers[0].image',
+      message: expect.stringContaining('containers-storage'),
+    });
     expect(by('default/cli-v-appc')[0]).toMatchObject({ reason: 'InvalidSpec', path: 'spec.containers[0].image' });
     expect(by('default/cli-v-net')[0]).toMatchObject({ reason: 'InvalidSpec', message: expect.stringContaining('nosuch') });
   });
@@ -74,7 +94,10 @@ describe('validate and reconcile see the same problems', () => {
     const r = await sb.run(['reconcile', '--once', '--dry-run', '--log-format', 'json']);
     expect(r.exitCode, r.stderr).toBe(2);
     // the issue lines on stderr (not the NDJSON log records)
-    const fromReconcile = r.stderr.split('\n').filter((l) => l && !l.startsWith('{')).sort();
+    const fromReconcile = r.stderr
+      .split('\n')
+      .filter((l) => l && !l.startsWith('{'))
+      .sort();
     expect(fromReconcile).toEqual(fromValidate);
     expect(fromValidate.length).toBeGreaterThanOrEqual(6);
   });

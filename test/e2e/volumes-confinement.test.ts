@@ -36,7 +36,12 @@ function pod(name: string, opts: { volumes: string; init?: string[]; apps: strin
 
 /** One container entry: name, shell script, volumeMounts (flow YAML). */
 const container = (name: string, script: string, mounts: string) =>
-  [`    - name: ${name}`, `      image: ${IMAGE}`, `      command: [sh, -c, ${JSON.stringify(script)}]`, `      volumeMounts: ${mounts}`].join('\n');
+  [
+    `    - name: ${name}`,
+    `      image: ${IMAGE}`,
+    `      command: [sh, -c, ${JSON.stringify(script)}]`,
+    `      volumeMounts: ${mounts}`,
+  ].join('\n');
 
 describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
   let sb: Sandbox;
@@ -103,7 +108,11 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
         apps: [
           // first run: /data is the real "work" directory; it exits, and the restart must not see the host's /
           container('worker', `touch /data${canary}; sleep 3; exit 1`, '[{name: data, mountPath: /data, subPath: work}]'),
-          container('attacker', `while [ ! -e /vol/work${canary} ]; do sleep 0.1; done; rm -rf /vol/work; ln -s / /vol/work; ${LOOP}`, '[{name: data, mountPath: /vol}]'),
+          container(
+            'attacker',
+            `while [ ! -e /vol/work${canary} ]; do sleep 0.1; done; rm -rf /vol/work; ln -s / /vol/work; ${LOOP}`,
+            '[{name: data, mountPath: /vol}]',
+          ),
         ],
       }),
     );
@@ -128,11 +137,21 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
   });
 
   it('berth validate refuses subPath ../../../etc, naming file:line and the field', async () => {
-    await sb.writeSpec('dots.yaml', pod('dots', { volumes: '[{name: data, emptyDir: {}}]', apps: [container('app', LOOP, '[{name: data, mountPath: /data, subPath: ../../../etc}]')] }));
+    await sb.writeSpec(
+      'dots.yaml',
+      pod('dots', {
+        volumes: '[{name: data, emptyDir: {}}]',
+        apps: [container('app', LOOP, '[{name: data, mountPath: /data, subPath: ../../../etc}]')],
+      }),
+    );
     const file = join(sb.specDir, 'dots.yaml');
     const r = await sb.run(['validate', file]);
     expect(r.exitCode).toBe(2);
-    expect(`${r.stdout}\n${r.stderr}`).toMatch(new RegExp(`${file.replace(/[.]/g, '\\.')}:12:\\d+: error: spec\\.containers\\[0\\]\\.volumeMounts\\[0\\]\\.subPath: must not contain '\\.\\.'`));
+    expect(`${r.stdout}\n${r.stderr}`).toMatch(
+      new RegExp(
+        `${file.replace(/[.]/g, '\\.')}:12:\\d+: error: spec\\.containers\\[0\\]\\.volumeMounts\\[0\\]\\.subPath: must not contain '\\.\\.'`,
+      ),
+    );
     const abs = await sb.run(['reconcile', '--once', '--timeout', '10s']);
     expect(abs.exitCode).toBe(2);
     expect((await podStatus('dots')).status).toBe('InvalidSpec');
@@ -143,10 +162,19 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
       'ok.yaml',
       pod('ok', {
         volumes: '[{name: data, emptyDir: {}}]',
-        init: [container('prep', 'mkdir -p /data/only && echo inside > /data/only/f && echo outside > /data/top', '[{name: data, mountPath: /data}]')],
+        init: [
+          container(
+            'prep',
+            'mkdir -p /data/only && echo inside > /data/only/f && echo outside > /data/top',
+            '[{name: data, mountPath: /data}]',
+          ),
+        ],
         apps: [
-          container('app', `L=$(ls /data | tr '\\n' ' '); touch /data/made /expr/made; echo "LS=$L"; cat /data/f; test -e /data/top || echo NO-TOP; ${LOOP}`, '[{name: data, mountPath: /data, subPath: only}, {name: data, mountPath: /expr, subPathExpr: "by-pod/$(POD)"}]') +
-            '\n      env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]',
+          container(
+            'app',
+            `L=$(ls /data | tr '\\n' ' '); touch /data/made /expr/made; echo "LS=$L"; cat /data/f; test -e /data/top || echo NO-TOP; ${LOOP}`,
+            '[{name: data, mountPath: /data, subPath: only}, {name: data, mountPath: /expr, subPathExpr: "by-pod/$(POD)"}]',
+          ) + '\n      env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]',
         ],
       }),
     );
@@ -178,11 +206,17 @@ describe.skipIf(!isRoot)('volumes cannot be turned against the host', () => {
     const made = join(sb.root, 'host', 'made', 'dir');
     await sb.writeSpec(
       'hp.yaml',
-      pod('hp-file', { volumes: `[{name: h, hostPath: {path: ${missing}, type: File}}]`, apps: [container('app', LOOP, '[{name: h, mountPath: /h}]')] }),
+      pod('hp-file', {
+        volumes: `[{name: h, hostPath: {path: ${missing}, type: File}}]`,
+        apps: [container('app', LOOP, '[{name: h, mountPath: /h}]')],
+      }),
     );
     await sb.writeSpec(
       'hp2.yaml',
-      pod('hp-dir', { volumes: `[{name: h, hostPath: {path: ${made}, type: DirectoryOrCreate}}]`, apps: [container('app', `touch /h/from-app; ${LOOP}`, '[{name: h, mountPath: /h}]')] }),
+      pod('hp-dir', {
+        volumes: `[{name: h, hostPath: {path: ${made}, type: DirectoryOrCreate}}]`,
+        apps: [container('app', `touch /h/from-app; ${LOOP}`, '[{name: h, mountPath: /h}]')],
+      }),
     );
     const r = await sb.run(['reconcile', '--once', '--timeout', '10s']);
     expect(r.exitCode).toBe(1);

@@ -15,7 +15,16 @@
  */
 import { constants } from 'node:os';
 import { BerthError } from '../../src/common/errors.js';
-import type { AppDrift, AppExit, AppLaunch, AppRuntime, AppStatus, ExecOptions, ExecResult, PodCgroupResources } from '../../src/runtime/types.js';
+import type {
+  AppDrift,
+  AppExit,
+  AppLaunch,
+  AppRuntime,
+  AppStatus,
+  ExecOptions,
+  ExecResult,
+  PodCgroupResources,
+} from '../../src/runtime/types.js';
 import { realTimers, type Timers } from './clock.js';
 
 export interface FakeProgram {
@@ -57,7 +66,12 @@ export class FakeRuntime implements AppRuntime {
   podCgroups = new Map<string, PodCgroupResources>();
   /** rendered trees removed from the host (drift: lowerGone) */
   removedLowers = new Set<string>();
-  execHandler: (containerId: string, argv: string[], opts: ExecOptions) => ExecResult | Promise<ExecResult> = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false });
+  execHandler: (containerId: string, argv: string[], opts: ExecOptions) => ExecResult | Promise<ExecResult> = () => ({
+    exitCode: 0,
+    stdout: '',
+    stderr: '',
+    timedOut: false,
+  });
   private rows = new Map<string, Row>();
   private waiters = new Map<string, Array<(e: AppExit) => void>>();
   private pid = 1000;
@@ -67,7 +81,9 @@ export class FakeRuntime implements AppRuntime {
   async start(launch: AppLaunch): Promise<AppStatus> {
     this.starts.push(launch);
     if (this.unstartable.has(launch.appName)) {
-      throw new BerthError('FailedPrecondition', `app ${launch.appName}: executable file not found in $PATH`, { details: { reason: 'StartError' } });
+      throw new BerthError('FailedPrecondition', `app ${launch.appName}: executable file not found in $PATH`, {
+        details: { reason: 'StartError' },
+      });
     }
     const id = launch.containerId;
     if (this.rows.get(id)?.status.state === 'running') throw new BerthError('AlreadyExists', `container ${id} already exists`);
@@ -91,7 +107,14 @@ export class FakeRuntime implements AppRuntime {
     if (!row || row.status.state !== 'running') return;
     const finishedAt = this.timers.now();
     const { startedAt } = row.status;
-    row.status = { containerId: id, state: 'exited', exitCode, finishedAt, ...(startedAt ? { startedAt } : {}), ...(reason ? { reason } : {}) };
+    row.status = {
+      containerId: id,
+      state: 'exited',
+      exitCode,
+      finishedAt,
+      ...(startedAt ? { startedAt } : {}),
+      ...(reason ? { reason } : {}),
+    };
     for (const w of this.waiters.get(id) ?? []) w({ exitCode, finishedAt, ...(reason ? { reason } : {}) });
     this.waiters.delete(id);
   }
@@ -115,7 +138,8 @@ export class FakeRuntime implements AppRuntime {
 
   waitExit(id: string, signal?: AbortSignal): Promise<AppExit> {
     const st = this.rows.get(id)?.status;
-    if (st?.state === 'exited') return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0, ...(st.reason ? { reason: st.reason } : {}) });
+    if (st?.state === 'exited')
+      return Promise.resolve({ exitCode: st.exitCode ?? -1, finishedAt: st.finishedAt ?? 0, ...(st.reason ? { reason: st.reason } : {}) });
     if (!st) return Promise.reject(new BerthError('NotFound', `container ${id} does not exist`));
     return new Promise((resolve, reject) => {
       this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);

@@ -28,7 +28,8 @@ class MemoryWriter implements ContentWriter {
     if (this.done) throw new BerthError('FailedPrecondition', 'write after commit or abort');
     const next = this.offset + chunk.length;
     const { digest, size, maxBytes } = this.want;
-    if (size !== undefined && next > size) throw new BerthError('FailedPrecondition', `blob ${digest}: more than the expected ${size} bytes`);
+    if (size !== undefined && next > size)
+      throw new BerthError('FailedPrecondition', `blob ${digest}: more than the expected ${size} bytes`);
     if (next > maxBytes) throw new BerthError('InvalidArgument', `content larger than ${maxBytes} bytes`);
     this.hash.update(chunk);
     this.parts.push(Buffer.from(chunk));
@@ -38,9 +39,11 @@ class MemoryWriter implements ContentWriter {
     if (this.done) throw new BerthError('FailedPrecondition', 'already committed or aborted');
     await this.abort();
     const { digest, size } = this.want;
-    if (size !== undefined && this.offset !== size) throw new BerthError('FailedPrecondition', `blob ${digest}: the data ended after ${this.offset} of the declared ${size} bytes`);
+    if (size !== undefined && this.offset !== size)
+      throw new BerthError('FailedPrecondition', `blob ${digest}: the data ended after ${this.offset} of the declared ${size} bytes`);
     const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
-    if (digest !== undefined && actual !== digest) throw new BerthError('FailedPrecondition', `blob digest mismatch: got ${actual}, expected ${digest}`);
+    if (digest !== undefined && actual !== digest)
+      throw new BerthError('FailedPrecondition', `blob digest mismatch: got ${actual}, expected ${digest}`);
     const present = await this.store.info(actual);
     if (present) return { ...present, existed: true };
     const committedAt = this.store.now();
@@ -78,7 +81,8 @@ export class MemoryContentStore implements ContentStore {
   }
   async readAll(digest: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
     const b = this.get(digest);
-    if (b.length > maxBytes) throw new BerthError('FailedPrecondition', `blob ${digest} is ${b.length} bytes, over the ${maxBytes}-byte limit`);
+    if (b.length > maxBytes)
+      throw new BerthError('FailedPrecondition', `blob ${digest} is ${b.length} bytes, over the ${maxBytes}-byte limit`);
     return Buffer.from(b);
   }
 
@@ -88,7 +92,11 @@ export class MemoryContentStore implements ContentStore {
     const size = 'digest' in expected ? expected.size : undefined;
     const maxBytes = 'digest' in expected ? Number.MAX_SAFE_INTEGER : (expected.maxBytes ?? Number.MAX_SAFE_INTEGER);
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new BerthError('InvalidArgument', `invalid size ${size}`);
-    const w = new MemoryWriter(this, algorithm, { maxBytes, ...(want !== undefined ? { digest: want } : {}), ...(size !== undefined ? { size } : {}) });
+    const w = new MemoryWriter(this, algorithm, {
+      maxBytes,
+      ...(want !== undefined ? { digest: want } : {}),
+      ...(size !== undefined ? { size } : {}),
+    });
     this.open.add(w);
     return w;
   }

@@ -13,7 +13,14 @@ import { validateContainerId, validateIfName, validateNetworkName } from '../../
 import { versionAtLeast } from '../../src/cni/version.js';
 import type { CachedAttachment, Cni, CniResult, GcArgs, NetnsManager, NetworkConfigList, RuntimeConf } from '../../src/cni/types.js';
 import type { ImageService, PulledImage, RenderedImage, VerifiedImage } from '../../src/image/types.js';
-import { createLimiter, ignorePullProgress, type EventSink, type Host, type Layout, type PodEventInput } from '../../src/reconciler/index.js';
+import {
+  createLimiter,
+  ignorePullProgress,
+  type EventSink,
+  type Host,
+  type Layout,
+  type PodEventInput,
+} from '../../src/reconciler/index.js';
 import { FakeRuntime } from './app-runtime.js';
 
 export { FakeRuntime } from './app-runtime.js';
@@ -25,7 +32,13 @@ export class FakeImages implements ImageService {
     this.pulls.push(reference);
     const err = this.failing.get(reference);
     if (err) throw err;
-    return { reference, manifestDigest: `sha256:${'a'.repeat(64)}`, configDigest: `sha256:${'b'.repeat(64)}`, config: { config: { Cmd: ['/bin/sh'] } }, layers: [] };
+    return {
+      reference,
+      manifestDigest: `sha256:${'a'.repeat(64)}`,
+      configDigest: `sha256:${'b'.repeat(64)}`,
+      config: { config: { Cmd: ['/bin/sh'] } },
+      layers: [],
+    };
   }
   /** references the verify step refuses, and with what */
   refused = new Map<string, BerthError>();
@@ -152,14 +165,20 @@ export class FakeCni implements Cni {
       config: Buffer.from(list.bytes).toString('base64'),
       result,
     });
-    this.iface(rt, (result.ips ?? []).map((ip) => ip.address));
+    this.iface(
+      rt,
+      (result.ips ?? []).map((ip) => ip.address),
+    );
     return result;
   }
   async checkNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     this.validate(list, rt);
     this.probes.push({ verb: 'CHECK', network: list.name, containerId: rt.containerId, ifName: rt.ifName });
     if (!versionAtLeast(list.cniVersion, '0.4.0')) {
-      throw new CniError({ cniCode: CniCode.IncompatibleCniVersion, msg: `configuration version ${JSON.stringify(list.cniVersion)} does not support the CHECK command` });
+      throw new CniError({
+        cniCode: CniCode.IncompatibleCniVersion,
+        msg: `configuration version ${JSON.stringify(list.cniVersion)} does not support the CHECK command`,
+      });
     }
     if (list.disableCheck) return;
     if (!this.cache.has(this.key(list.name, rt.containerId, rt.ifName))) {
@@ -192,7 +211,8 @@ export class FakeCni implements Cni {
       const ipam = (p.ipam as { type?: string } | undefined)?.type;
       if (ipam && this.missingTypes.has(ipam)) out.push({ index, field: 'ipam.type', message: `unknown IPAM plugin type "${ipam}"` });
       if (this.missingTypes.has(p.type)) out.push({ index, field: 'type', message: `unknown plugin type "${p.type}"` });
-      else if (!this.supportedVersions.includes(list.cniVersion)) out.push({ index, field: 'type', message: `plugin "${p.type}" does not support cniVersion "${list.cniVersion}"` });
+      else if (!this.supportedVersions.includes(list.cniVersion))
+        out.push({ index, field: 'type', message: `plugin "${p.type}" does not support cniVersion "${list.cniVersion}"` });
     }
     return out;
   }
@@ -232,9 +252,27 @@ export function fakeHost(layout: Layout) {
   const netns = new FakeNetns();
   const cni = new FakeCni(netns);
   const runtime = new FakeRuntime();
-  const bridges = { removed: [] as string[], async removeIfUnused(name: string) { this.removed.push(name); return true; } };
+  const bridges = {
+    removed: [] as string[],
+    async removeIfUnused(name: string) {
+      this.removed.push(name);
+      return true;
+    },
+  };
   const events = new RecordingEvents();
-  const host: Host = { layout, images, cni, netns, runtime, bridges, clock: { now: () => Date.now() }, log: silentLogger(), events, limit: createLimiter(4), pullProgress: ignorePullProgress };
+  const host: Host = {
+    layout,
+    images,
+    cni,
+    netns,
+    runtime,
+    bridges,
+    clock: { now: () => Date.now() },
+    log: silentLogger(),
+    events,
+    limit: createLimiter(4),
+    pullProgress: ignorePullProgress,
+  };
   return { host, images, cni, netns, runtime, bridges, events };
 }
 
@@ -251,7 +289,13 @@ spec:
 export async function tempLayout(prefix: string, specs: Record<string, string> = {}): Promise<{ root: string; layout: Layout }> {
   const root = await mkdtemp(join(tmpdir(), prefix));
   await mkdir(join(root, 'specs'));
-  const layout: Layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
+  const layout: Layout = {
+    configDir: join(root, 'config'),
+    stateDir: join(root, 'state'),
+    runDir: join(root, 'run'),
+    logDir: join(root, 'log'),
+    specDirs: [join(root, 'specs')],
+  };
   for (const [name, text] of Object.entries(specs)) await writeFile(join(root, 'specs', name), text);
   return { root, layout };
 }

@@ -98,7 +98,9 @@ export class FakeOciRuntime implements OciRuntime {
       else if (verb === 'start') await this.start(id);
       else if (verb === 'state') {
         const st = await this.state(id);
-        return st ? { exitCode: 0, stdout: JSON.stringify({ id, ...st }), stderr: '', timedOut: false } : fail(`container ${id} does not exist`);
+        return st
+          ? { exitCode: 0, stdout: JSON.stringify({ id, ...st }), stderr: '', timedOut: false }
+          : fail(`container ${id} does not exist`);
       } else return fail(`fake: unknown command ${verb ?? ''}`);
       return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
     } catch (err) {

@@ -28,7 +28,8 @@ export class FakeTransport implements Transport {
   ) {}
 
   private check(ref: ImageReference): void {
-    if (ref.transport !== this.kind) throw new BerthError('Internal', `transport ${this.kind} given a ${ref.transport} reference (${ref.raw})`);
+    if (ref.transport !== this.kind)
+      throw new BerthError('Internal', `transport ${this.kind} given a ${ref.transport} reference (${ref.raw})`);
   }
 
   async local(ref: ImageReference): Promise<PulledImage | undefined> {
@@ -41,11 +42,20 @@ export class FakeTransport implements Transport {
     this.fetches++;
     const src = this.images.get(ref.raw);
     if (!src) throw new BerthError('NotFound', `${ref.raw}: no such image in the fake source`);
-    const layers: Descriptor[] = src.layers.map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(b), size: b.length }));
+    const layers: Descriptor[] = src.layers.map((b) => ({
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      digest: sha(b),
+      size: b.length,
+    }));
     const configDoc = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } };
     const config = Buffer.from(JSON.stringify(configDoc));
     const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers }),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+        layers,
+      }),
     );
     const manifestDigest = sha(manifest);
     await this.store.ingest({ digest: manifestDigest, size: manifest.length }, Readable.from([manifest]));

@@ -40,7 +40,14 @@ export interface StatusJson {
     netns: string | null;
     ips: string[];
     networks: Array<{ name: string; interface: string; ips: string[] }>;
-    apps: Array<{ name: string; state: string; pid: number | null; restartCount: number; exitCode: number | null; imageDigest: string | null }>;
+    apps: Array<{
+      name: string;
+      state: string;
+      pid: number | null;
+      restartCount: number;
+      exitCode: number | null;
+      imageDigest: string | null;
+    }>;
   }>;
 }
 
@@ -48,7 +55,18 @@ export async function createSandbox(prefix: string): Promise<Sandbox> {
   const root = await mkdtemp(join(tmpdir(), `${prefix}-`));
   const specDir = join(root, 'specs');
   await mkdir(specDir, { recursive: true });
-  const args = ['--spec-dir', specDir, '--state-dir', join(root, 'state'), '--run-dir', join(root, 'run'), '--log-dir', join(root, 'log'), '--config-dir', join(root, 'config')];
+  const args = [
+    '--spec-dir',
+    specDir,
+    '--state-dir',
+    join(root, 'state'),
+    '--run-dir',
+    join(root, 'run'),
+    '--log-dir',
+    join(root, 'log'),
+    '--config-dir',
+    join(root, 'config'),
+  ];
   const sb: Sandbox = {
     root,
     specDir,
@@ -105,7 +123,12 @@ export async function leaksOf(ids: string[]): Promise<string[]> {
     const mounts = await execa('cat', ['/proc/self/mounts'], { reject: false });
     lines.push(...mounts.stdout.split('\n').map((l) => `mount ${l}`));
     const ps = await execa('ps', ['-eo', 'pid=,args='], { reject: false });
-    lines.push(...ps.stdout.split('\n').filter((l) => /conmon|crun|runc/.test(l)).map((l) => `process ${l}`));
+    lines.push(
+      ...ps.stdout
+        .split('\n')
+        .filter((l) => /conmon|crun|runc/.test(l))
+        .map((l) => `process ${l}`),
+    );
     const ipt = await execa('iptables-save', [], { reject: false });
     lines.push(...ipt.stdout.split('\n').map((l) => `iptables ${l}`));
   }

@@ -50,7 +50,15 @@ function sha256(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
 }
 
-const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const GOARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  ia32: '386',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 
 /**
  * Build an OCI image layout at `layoutDir` (tag `tag`, default "probe") holding busybox and
@@ -65,7 +73,19 @@ export async function buildProbeImage(layoutDir: string, opts: { tag?: string; p
     const rootfs = join(work, 'rootfs');
     await buildProbeRootfs(rootfs, probe);
     const layerTar = join(work, 'layer.tar');
-    await execa('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '-C', rootfs, '-cf', layerTar, '.']);
+    await execa('tar', [
+      '--sort=name',
+      '--mtime=@0',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--format=gnu',
+      '-C',
+      rootfs,
+      '-cf',
+      layerTar,
+      '.',
+    ]);
     const diffId = `sha256:${sha256(await readFile(layerTar))}`;
     await execa('gzip', ['-n', layerTar]);
     const layer = await readFile(`${layerTar}.gz`);
@@ -103,7 +123,14 @@ export async function buildProbeImage(layoutDir: string, opts: { tag?: string; p
       JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.index.v1+json',
-        manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifestDesc, platform: { architecture: arch, os: 'linux' }, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            ...manifestDesc,
+            platform: { architecture: arch, os: 'linux' },
+            annotations: { 'org.opencontainers.image.ref.name': tag },
+          },
+        ],
       }),
     );
     await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');

@@ -10,15 +10,21 @@ import { layoutOf } from '../globals.js';
 
 export function register(program: Command): void {
   program
-      .command('condition')
-      .description("set a readiness gate's condition of a pod (spec.readinessGates): the pod is Ready only when every gate is True")
-      .argument('<pod>')
-      .argument('<condition>', 'TYPE=True or TYPE=False')
+    .command('condition')
+    .description("set a readiness gate's condition of a pod (spec.readinessGates): the pod is Ready only when every gate is True")
+    .argument('<pod>')
+    .argument('<condition>', 'TYPE=True or TYPE=False')
     .option('-n, --namespace <ns>', 'namespace', 'default')
-    .addHelpText('after', examples([
-      ['mark a readiness gate of pod web True: the pod becomes Ready if its apps are', 'berth condition web example.com/load-balancer=True'],
-      ['take the pod out of rotation again', 'berth condition web example.com/load-balancer=False'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        [
+          'mark a readiness gate of pod web True: the pod becomes Ready if its apps are',
+          'berth condition web example.com/load-balancer=True',
+        ],
+        ['take the pod out of rotation again', 'berth condition web example.com/load-balancer=False'],
+      ]),
+    )
     .action(
       act(async (pod: string, condition: string, cmdOpts: { namespace: string }, cmd: Command) => {
         const o = opts(cmd);

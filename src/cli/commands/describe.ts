@@ -17,23 +17,34 @@ function nodeLine(): string {
 }
 
 export function register(program: Command): void {
-  program.command('describe').description('a pod in kubectl describe\'s layout: containers, state, probes, env, mounts, conditions, volumes, events').argument('<pod>')
+  program
+    .command('describe')
+    .description("a pod in kubectl describe's layout: containers, state, probes, env, mounts, conditions, volumes, events")
+    .argument('<pod>')
     .option('-n, --namespace <ns>', 'namespace', 'default')
-    .addHelpText('after', examples([
-      ['containers, state, probes, mounts, conditions and the events of pod web', 'berth describe web'],
-      ['a pod of another namespace', 'berth describe -n monitoring node-exporter'],
-    ]))
-    .action(act(async (pod: string, cmdOpts: { namespace: string }, cmd: Command) => {
-      const o = opts(cmd);
-      const [{ createHost }, { collectStatus }] = await Promise.all([import('../wire.js'), import('../../reconciler/observe.js')]);
-      const host = await createHost(o, createLogger('warn', true), { readOnly: true });
-      const rec = await findPod(o, pod, cmdOpts.namespace);
-      const row = (await collectStatus(host)).find((r) => r.uid === rec.uid)!;
-      const live: Record<string, AppStatus | undefined> = {};
-      for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers]) live[c.name] = await host.runtime.status(containerId(rec.uid, c.name)).catch(() => undefined);
-      const now = Date.now();
-      const events = await readPodEvents(host.layout, rec.uid, now);
-      process.stdout.write(formatDescribe({ rec, row, live, events, now, node: nodeLine(), runtime: o.runtime, terminating: row.status === 'Terminating' }));
-      return 0;
-    }));
+    .addHelpText(
+      'after',
+      examples([
+        ['containers, state, probes, mounts, conditions and the events of pod web', 'berth describe web'],
+        ['a pod of another namespace', 'berth describe -n monitoring node-exporter'],
+      ]),
+    )
+    .action(
+      act(async (pod: string, cmdOpts: { namespace: string }, cmd: Command) => {
+        const o = opts(cmd);
+        const [{ createHost }, { collectStatus }] = await Promise.all([import('../wire.js'), import('../../reconciler/observe.js')]);
+        const host = await createHost(o, createLogger('warn', true), { readOnly: true });
+        const rec = await findPod(o, pod, cmdOpts.namespace);
+        const row = (await collectStatus(host)).find((r) => r.uid === rec.uid)!;
+        const live: Record<string, AppStatus | undefined> = {};
+        for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers])
+          live[c.name] = await host.runtime.status(containerId(rec.uid, c.name)).catch(() => undefined);
+        const now = Date.now();
+        const events = await readPodEvents(host.layout, rec.uid, now);
+        process.stdout.write(
+          formatDescribe({ rec, row, live, events, now, node: nodeLine(), runtime: o.runtime, terminating: row.status === 'Terminating' }),
+        );
+        return 0;
+      }),
+    );
 }

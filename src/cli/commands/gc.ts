@@ -33,7 +33,10 @@ export interface GcRow {
 
 export function gcTable(rows: GcRow[]): string {
   if (rows.length === 0) return 'nothing to collect';
-  return table([['KIND', 'NAME', 'ACTION', 'REASON'], ...rows.map((r) => [r.kind, r.name, r.error ? `failed: ${r.error}` : r.action, r.reason])]);
+  return table([
+    ['KIND', 'NAME', 'ACTION', 'REASON'],
+    ...rows.map((r) => [r.kind, r.name, r.error ? `failed: ${r.error}` : r.action, r.reason]),
+  ]);
 }
 
 const RUNTIMES = ['crun', 'runc'] as const;
@@ -58,27 +61,37 @@ export async function lockHolder(stateDir: string): Promise<{ pid?: number } | u
 }
 
 export function register(program: Command): void {
-  program.command('gc').description('remove every berth object no pod owns (netns, containers, CNI attachments and IPAM, masquerade rules, mounts, pod and log dirs, bridges, images past the grace period)')
+  program
+    .command('gc')
+    .description(
+      'remove every berth object no pod owns (netns, containers, CNI attachments and IPAM, masquerade rules, mounts, pod and log dirs, bridges, images past the grace period)',
+    )
     .option('--dry-run', 'only list what would be removed')
     .option('--grace <duration>', 'image gc: keep what was pulled or written within this time', '1h')
     .option('-o, --output <format>', 'json')
-    .addHelpText('after', examples([
-      ['list what no pod owns (netns, containers, CNI attachments, mounts, bridges, images), remove nothing', 'berth gc --dry-run'],
-      ['remove it; images pulled in the last hour are kept', 'berth gc'],
-      ['as JSON', 'berth gc --dry-run -o json'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['list what no pod owns (netns, containers, CNI attachments, mounts, bridges, images), remove nothing', 'berth gc --dry-run'],
+        ['remove it; images pulled in the last hour are kept', 'berth gc'],
+        ['as JSON', 'berth gc --dry-run -o json'],
+      ]),
+    )
     .action(
       act(async (c: { dryRun?: boolean; grace: string; output?: string }, cmd: Command) => {
         const o = opts(cmd);
         const dryRun = Boolean(c.dryRun);
-        if (c.output !== undefined && c.output !== 'json') throw new BerthError('InvalidArgument', `-o: unknown format "${c.output}" (json)`);
+        if (c.output !== undefined && c.output !== 'json')
+          throw new BerthError('InvalidArgument', `-o: unknown format "${c.output}" (json)`);
         const graceMs = parseDuration(c.grace);
         const log = createLogger(o.logLevel === 'info' ? 'warn' : o.logLevel, true);
         let lock: AgentLock | undefined;
         if (dryRun) {
           const holder = await lockHolder(o.stateDir);
           if (holder) {
-            process.stderr.write(`berth: note: another berth (pid ${holder.pid ?? 'unknown'}) holds ${o.stateDir}; a running agent collects its own garbage, so berth gc would refuse to apply this list now\n`);
+            process.stderr.write(
+              `berth: note: another berth (pid ${holder.pid ?? 'unknown'}) holds ${o.stateDir}; a running agent collects its own garbage, so berth gc would refuse to apply this list now\n`,
+            );
           }
         } else {
           try {
@@ -101,7 +114,14 @@ export function register(program: Command): void {
             .loadDesired()
             .then((d) => d.networks.filter((n) => n.source.file !== BUILTIN_SOURCE_FILE).map((n) => JSON.stringify(n.conflist)))
             .catch(() => [] as string[]);
-          const observed = await scanHost({ layout: host.layout, cni: host.cni, netns: host.netns, ociRuntimes: ocis, iptables, specNetworks });
+          const observed = await scanHost({
+            layout: host.layout,
+            cni: host.cni,
+            netns: host.netns,
+            ociRuntimes: ocis,
+            iptables,
+            specNetworks,
+          });
           const orphans = findOrphans(observed);
           const rows: GcRow[] = [];
           const svc = imageService(o, log);
@@ -115,13 +135,21 @@ export function register(program: Command): void {
               runtimes[oci.name as 'crun' | 'runc'] = oci.name === o.runtime ? host.runtime : appRuntimeOf(host.layout, oci, log);
             }
             const outcomes: Outcome[] = await applyOrphans({ host, runtimes, iptables }, orphans, observed.records);
-            for (const x of outcomes) rows.push({ kind: x.orphan.kind, name: x.orphan.name, reason: x.orphan.reason, action: x.action, ...(x.error ? { error: x.error } : {}) });
+            for (const x of outcomes)
+              rows.push({
+                kind: x.orphan.kind,
+                name: x.orphan.name,
+                reason: x.orphan.reason,
+                action: x.action,
+                ...(x.error ? { error: x.error } : {}),
+              });
             try {
               rows.push(...imageRows(await imageGc(o, svc, graceMs, false), 'removed'));
             } catch (err) {
               rows.push({ kind: 'image', name: '-', reason: 'image gc', action: 'failed', error: errorMessage(err) });
             }
-            if (observed.records.length === 0) await host.runtime.prune().catch((err: unknown) => log.warn({ err }, 'runtime prune failed'));
+            if (observed.records.length === 0)
+              await host.runtime.prune().catch((err: unknown) => log.warn({ err }, 'runtime prune failed'));
           }
           if (c.output === 'json') process.stdout.write(`${JSON.stringify({ dryRun, orphans: rows }, null, 2)}\n`);
           else process.stdout.write(`${gcTable(rows)}\n`);
@@ -138,7 +166,12 @@ export function register(program: Command): void {
 function imageRows(r: { references: string[]; rendered: string[]; blobs: string[] }, action: string): GcRow[] {
   return [
     ...r.references.map((name) => ({ kind: 'image', name, reason: 'no pod uses it and it was pulled before the grace period', action })),
-    ...r.rendered.map((name) => ({ kind: 'rendered', name, reason: 'rendered tree of no kept image, older than the grace period', action })),
+    ...r.rendered.map((name) => ({
+      kind: 'rendered',
+      name,
+      reason: 'rendered tree of no kept image, older than the grace period',
+      action,
+    })),
     ...r.blobs.map((name) => ({ kind: 'blob', name, reason: 'no kept image refers to it, older than the grace period', action })),
   ];
 }

@@ -48,7 +48,8 @@ export function progressPrinter(out: NodeJS.WriteStream, tty: boolean): { onProg
   let drawn = 0;
   const line = (p: PullProgress) => {
     const pct = p.size ? Math.floor((p.bytes / p.size) * 100) : 100;
-    const word = p.state === 'cached' ? 'already stored' : p.state === 'done' ? 'done' : `${humanBytes(p.bytes)} / ${humanBytes(p.size)} ${pct}%`;
+    const word =
+      p.state === 'cached' ? 'already stored' : p.state === 'done' ? 'done' : `${humanBytes(p.bytes)} / ${humanBytes(p.size)} ${pct}%`;
     return `${p.kind.padEnd(8)} ${short(p.digest)}  ${word}`;
   };
   const redraw = () => {
@@ -101,7 +102,13 @@ export interface GcResult {
 }
 
 /** Collect what no pod and no recent pull uses (see the module comment). */
-export async function imageGc(o: GlobalOptions, svc: BerthImageService, graceMs: number, dryRun: boolean, now = Date.now()): Promise<GcResult> {
+export async function imageGc(
+  o: GlobalOptions,
+  svc: BerthImageService,
+  graceMs: number,
+  dryRun: boolean,
+  now = Date.now(),
+): Promise<GcResult> {
   const records = await allRecords(layoutOf(o), 'image gc');
   const refs = await svc.listImages();
   const podRefs = new Set<string>();
@@ -162,7 +169,8 @@ export async function verifyImage(svc: BerthImageService, rec: ImageRecord): Pro
     if (!l.digest.startsWith('sha256:')) continue;
     try {
       const { digest, size } = await hashBlob(svc, l.digest);
-      if (digest !== l.digest || size !== l.size) problems.push(`${rec.reference}: layer ${l.digest} is corrupt (got ${digest}, ${size} bytes)`);
+      if (digest !== l.digest || size !== l.size)
+        problems.push(`${rec.reference}: layer ${l.digest} is corrupt (got ${digest}, ${size} bytes)`);
     } catch (err) {
       problems.push(`${rec.reference}: layer ${l.digest}: ${errorMessage(err)}`);
     }
@@ -179,26 +187,39 @@ export function register(program: Command): void {
   const image = program
     .command('image')
     .description('the image store: pull, ls, inspect, rm, gc, verify')
-    .addHelpText('after', examples([
-      ['pull an image ahead of the pods that use it', 'berth image pull registry.example.com:5000/app:1.0'],
-      ['what is in the store', 'berth image ls'],
-      ['free space: remove what no pod uses', 'berth image gc'],
-    ]));
+    .addHelpText(
+      'after',
+      examples([
+        ['pull an image ahead of the pods that use it', 'berth image pull registry.example.com:5000/app:1.0'],
+        ['what is in the store', 'berth image ls'],
+        ['free space: remove what no pod uses', 'berth image gc'],
+      ]),
+    );
 
-  image.command('pull').description('pull an image into the store (and check the trust policy)').argument('<reference>')
+  image
+    .command('pull')
+    .description('pull an image into the store (and check the trust policy)')
+    .argument('<reference>')
     .option('--policy <policy>', 'Always, IfNotPresent or Never (default: Kubernetes default of the reference)')
     .option('--render', 'also render the root filesystem')
     .option('-q, --quiet', 'print only the digest')
-    .addHelpText('after', examples([
-      ['pull from a registry (registries.conf, auth.json and policy.json of --config-dir apply)', 'berth image pull registry.example.com:5000/app:1.0'],
-      ['from a local OCI layout, and render its root filesystem', 'berth image pull --render oci:/opt/berth/images/busybox:latest'],
-      ['only the digest, for a script', 'berth image pull -q docker-archive:/tmp/app.tar'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        [
+          'pull from a registry (registries.conf, auth.json and policy.json of --config-dir apply)',
+          'berth image pull registry.example.com:5000/app:1.0',
+        ],
+        ['from a local OCI layout, and render its root filesystem', 'berth image pull --render oci:/opt/berth/images/busybox:latest'],
+        ['only the digest, for a script', 'berth image pull -q docker-archive:/tmp/app.tar'],
+      ]),
+    )
     .action(
       act(async (reference: string, c: { policy?: string; render?: boolean; quiet?: boolean }, cmd: Command) => {
         const o = opts(cmd);
         const svc = imageService(o, createLogger('warn', true));
-        if (c.policy && !['Always', 'IfNotPresent', 'Never'].includes(c.policy)) throw new BerthError('InvalidArgument', `--policy must be Always, IfNotPresent or Never`);
+        if (c.policy && !['Always', 'IfNotPresent', 'Never'].includes(c.policy))
+          throw new BerthError('InvalidArgument', `--policy must be Always, IfNotPresent or Never`);
         parseImageReference(reference);
         const tty = Boolean(process.stderr.isTTY);
         const progress = c.quiet ? undefined : progressPrinter(process.stderr, tty);
@@ -210,18 +231,25 @@ export function register(program: Command): void {
         if (c.quiet) process.stdout.write(`${img.manifestDigest}\n`);
         else {
           const size = img.layers.reduce((a, l) => a + l.size, 0);
-          process.stdout.write(`${reference}: ${img.manifestDigest} (${img.layers.length} layers, ${humanBytes(size)}, ${Date.now() - t0} ms)${rootfs ? `\nrendered: ${rootfs}` : ''}\n`);
+          process.stdout.write(
+            `${reference}: ${img.manifestDigest} (${img.layers.length} layers, ${humanBytes(size)}, ${Date.now() - t0} ms)${rootfs ? `\nrendered: ${rootfs}` : ''}\n`,
+          );
         }
         return 0;
       }),
     );
 
-  image.command('ls').description('references in the store')
+  image
+    .command('ls')
+    .description('references in the store')
     .option('-o, --output <format>', 'json')
-    .addHelpText('after', examples([
-      ['every reference in the store with its digest', 'berth image ls'],
-      ['as JSON', 'berth image ls -o json'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['every reference in the store with its digest', 'berth image ls'],
+        ['as JSON', 'berth image ls -o json'],
+      ]),
+    )
     .action(
       act(async (c: { output?: string }, cmd: Command) => {
         const o = opts(cmd);
@@ -232,7 +260,12 @@ export function register(program: Command): void {
         for (const r of recs) {
           const img = await svc.get(r.reference);
           const size = img ? img.layers.reduce((a, l) => a + l.size, 0) : undefined;
-          rows.push({ ...r, size: size ?? null, complete: Boolean(img), rendered: rendered.has(r.manifestDigest.replace(/^sha(256|512):/, '')) });
+          rows.push({
+            ...r,
+            size: size ?? null,
+            complete: Boolean(img),
+            rendered: rendered.has(r.manifestDigest.replace(/^sha(256|512):/, '')),
+          });
         }
         if (c.output === 'json') process.stdout.write(`${JSON.stringify({ images: rows }, null, 2)}\n`);
         else if (rows.length === 0) process.stdout.write('No images.\n');
@@ -241,7 +274,13 @@ export function register(program: Command): void {
           process.stdout.write(
             `${table([
               ['REFERENCE', 'DIGEST', 'SIZE', 'PULLED', 'RENDERED'],
-              ...rows.map((r) => [r.reference, short(r.manifestDigest), r.size === null ? 'incomplete' : humanBytes(r.size), `${formatAge(now - Date.parse(r.pulledAt))} ago`, r.rendered ? 'yes' : 'no']),
+              ...rows.map((r) => [
+                r.reference,
+                short(r.manifestDigest),
+                r.size === null ? 'incomplete' : humanBytes(r.size),
+                `${formatAge(now - Date.parse(r.pulledAt))} ago`,
+                r.rendered ? 'yes' : 'no',
+              ]),
             ])}\n`,
           );
         }
@@ -249,10 +288,16 @@ export function register(program: Command): void {
       }),
     );
 
-  image.command('inspect').description('manifest, config and layers of a stored image (JSON)').argument('<reference>')
-    .addHelpText('after', examples([
-      ['manifest, config and layers of a stored image', 'berth image inspect oci:/opt/berth/images/busybox:latest | jq .config'],
-    ]))
+  image
+    .command('inspect')
+    .description('manifest, config and layers of a stored image (JSON)')
+    .argument('<reference>')
+    .addHelpText(
+      'after',
+      examples([
+        ['manifest, config and layers of a stored image', 'berth image inspect oci:/opt/berth/images/busybox:latest | jq .config'],
+      ]),
+    )
     .action(
       act(async (reference: string, _c: unknown, cmd: Command) => {
         const o = opts(cmd);
@@ -263,17 +308,25 @@ export function register(program: Command): void {
         if (!img) throw new BerthError('NotFound', `image ${reference}: blobs missing from the store (pull again)`);
         const key = img.manifestDigest.replace(/^sha(256|512):/, '');
         const rendered = (await svc.listRendered()).includes(key) ? svc.renderedPath(key) : null;
-        process.stdout.write(`${JSON.stringify({ ...rec, configDigest: img.configDigest, layers: img.layers, config: img.config, rootfs: rendered }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ...rec, configDigest: img.configDigest, layers: img.layers, config: img.config, rootfs: rendered }, null, 2)}\n`,
+        );
         return 0;
       }),
     );
 
-  image.command('rm').description('forget references (blobs go at the next gc)').argument('<references...>')
+  image
+    .command('rm')
+    .description('forget references (blobs go at the next gc)')
+    .argument('<references...>')
     .option('--force', 'also when a pod record still uses it')
-    .addHelpText('after', examples([
-      ['forget a reference; its blobs go at the next gc', 'berth image rm registry.example.com:5000/app:1.0'],
-      ['also when a pod record still names it', 'berth image rm --force oci:/opt/images/old:1'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['forget a reference; its blobs go at the next gc', 'berth image rm registry.example.com:5000/app:1.0'],
+        ['also when a pod record still names it', 'berth image rm --force oci:/opt/images/old:1'],
+      ]),
+    )
     .action(
       act(async (references: string[], c: { force?: boolean }, cmd: Command) => {
         const o = opts(cmd);
@@ -300,13 +353,18 @@ export function register(program: Command): void {
       }),
     );
 
-  image.command('gc').description('remove blobs and rendered trees no pod and no recent pull uses')
+  image
+    .command('gc')
+    .description('remove blobs and rendered trees no pod and no recent pull uses')
     .option('--grace <duration>', 'keep what was pulled or written within this time', '1h')
     .option('--dry-run', 'only print what would be removed')
-    .addHelpText('after', examples([
-      ['what would be removed', 'berth image gc --dry-run'],
-      ['remove what no pod uses and was not pulled in the last 10 minutes', 'berth image gc --grace 10m'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['what would be removed', 'berth image gc --dry-run'],
+        ['remove what no pod uses and was not pulled in the last 10 minutes', 'berth image gc --grace 10m'],
+      ]),
+    )
     .action(
       act(async (c: { grace: string; dryRun?: boolean }, cmd: Command) => {
         const o = opts(cmd);
@@ -315,16 +373,24 @@ export function register(program: Command): void {
         const verb = c.dryRun ? 'would remove' : 'removed';
         for (const ref of r.references) process.stdout.write(`${verb} reference ${ref}\n`);
         for (const k of r.rendered) process.stdout.write(`${verb} rendered tree ${k}\n`);
-        process.stdout.write(`${verb} ${r.blobs.length} blob(s), ${humanBytes(r.bytes)}; ${r.rendered.length} rendered tree(s); ${r.references.length} reference(s)\n`);
+        process.stdout.write(
+          `${verb} ${r.blobs.length} blob(s), ${humanBytes(r.bytes)}; ${r.rendered.length} rendered tree(s); ${r.references.length} reference(s)\n`,
+        );
         return 0;
       }),
     );
 
-  image.command('verify').description('re-hash stored blobs and check the trust policy').argument('[references...]', 'default: every stored reference')
-    .addHelpText('after', examples([
-      ['re-hash every stored blob and check the trust policy again', 'berth image verify'],
-      ['one image', 'berth image verify registry.example.com:5000/app:1.0'],
-    ]))
+  image
+    .command('verify')
+    .description('re-hash stored blobs and check the trust policy')
+    .argument('[references...]', 'default: every stored reference')
+    .addHelpText(
+      'after',
+      examples([
+        ['re-hash every stored blob and check the trust policy again', 'berth image verify'],
+        ['one image', 'berth image verify registry.example.com:5000/app:1.0'],
+      ]),
+    )
     .action(
       act(async (references: string[], _c: unknown, cmd: Command) => {
         const o = opts(cmd);

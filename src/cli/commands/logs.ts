@@ -45,37 +45,49 @@ export function register(program: Command): void {
     .option('--since-time <time>', 'only lines at or after this RFC 3339 time')
     .option('--all-containers', "every app's log (init containers first)")
     .option('--prefix', 'prefix each line with [pod/NAME/APP]')
-    .addHelpText('after', examples([
-      ['the log of the default app of pod web', 'berth logs web'],
-      ['follow app httpd across restarts, with timestamps', 'berth logs web -c httpd -f --timestamps'],
-      ['why did it crash: the execution before the restart, last 50 lines', 'berth logs web -c httpd --previous --tail 50'],
-      ['every app of the pod, each line prefixed, of the last 10 minutes', 'berth logs web --all-containers --prefix --since 10m'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['the log of the default app of pod web', 'berth logs web'],
+        ['follow app httpd across restarts, with timestamps', 'berth logs web -c httpd -f --timestamps'],
+        ['why did it crash: the execution before the restart, last 50 lines', 'berth logs web -c httpd --previous --tail 50'],
+        ['every app of the pod, each line prefixed, of the last 10 minutes', 'berth logs web --all-containers --prefix --since 10m'],
+      ]),
+    )
     .action(
       act(async (pod: string, c: LogsFlags, cmd: Command) => {
         const o = opts(cmd);
-        if (c.since !== undefined && c.sinceTime !== undefined) throw new BerthError('InvalidArgument', 'at most one of --since and --since-time may be given');
+        if (c.since !== undefined && c.sinceTime !== undefined)
+          throw new BerthError('InvalidArgument', 'at most one of --since and --since-time may be given');
         if (c.follow && c.previous) throw new BerthError('InvalidArgument', 'only one of -f (--follow) and -p (--previous) may be given');
-        if (c.allContainers && c.container !== undefined) throw new BerthError('InvalidArgument', '--all-containers and -c (--container) exclude each other');
+        if (c.allContainers && c.container !== undefined)
+          throw new BerthError('InvalidArgument', '--all-containers and -c (--container) exclude each other');
         let sinceMs: number | undefined;
         if (c.since !== undefined) sinceMs = Date.now() - parseDuration(c.since);
         if (c.sinceTime !== undefined) {
           sinceMs = Date.parse(c.sinceTime);
-          if (!Number.isFinite(sinceMs) || !/^\d{4}-\d\d-\d\dT/.test(c.sinceTime)) throw new BerthError('InvalidArgument', `--since-time: "${c.sinceTime}" is not an RFC 3339 time (2026-12-02T00:00:00Z)`);
+          if (!Number.isFinite(sinceMs) || !/^\d{4}-\d\d-\d\dT/.test(c.sinceTime))
+            throw new BerthError('InvalidArgument', `--since-time: "${c.sinceTime}" is not an RFC 3339 time (2026-12-02T00:00:00Z)`);
         }
         let tail: number | undefined;
         if (c.tail !== undefined) {
           tail = Number(c.tail);
-          if (!Number.isInteger(tail) || tail < -1) throw new BerthError('InvalidArgument', `--tail: "${c.tail}" is not a number of lines (-1: all)`);
+          if (!Number.isInteger(tail) || tail < -1)
+            throw new BerthError('InvalidArgument', `--tail: "${c.tail}" is not a number of lines (-1: all)`);
           if (tail === -1) tail = undefined;
         }
 
         const rec = await findPod(o, pod, c.namespace);
         let apps: string[];
-        if (c.allContainers) apps = [...(rec.pod.spec.initContainers ?? []).map((x) => x.name), ...rec.pod.spec.containers.map((x) => x.name)];
+        if (c.allContainers)
+          apps = [...(rec.pod.spec.initContainers ?? []).map((x) => x.name), ...rec.pod.spec.containers.map((x) => x.name)];
         else {
           const { app, notice } = pickApp(rec.pod, c.container);
-          if (!rec.apps[app]) throw new BerthError('NotFound', `container ${app} is not valid for pod ${rec.key} (apps: ${Object.keys(rec.apps).join(', ')})`);
+          if (!rec.apps[app])
+            throw new BerthError(
+              'NotFound',
+              `container ${app} is not valid for pod ${rec.key} (apps: ${Object.keys(rec.apps).join(', ')})`,
+            );
           if (notice) process.stderr.write(`${notice}\n`);
           apps = [app];
         }
@@ -94,7 +106,8 @@ export function register(program: Command): void {
           let execution: number | undefined = execs.at(-1);
           if (c.previous) {
             execution = execs.at(-2);
-            if (execution === undefined) throw new BerthError('NotFound', `previous terminated container "${app}" in pod ${rec.key} not found`);
+            if (execution === undefined)
+              throw new BerthError('NotFound', `previous terminated container "${app}" in pod ${rec.key} not found`);
           }
           if (execution === undefined && !c.follow) {
             if (c.allContainers) return; // an init container that has not run, an app not started yet

@@ -18,8 +18,10 @@ export function register(program: Command): void {
   program
     .command('__man', { hidden: true })
     .option('--date <date>', 'date for the page header', new Date().toISOString().slice(0, 10))
-    .action(act(async (o: { date: string }) => {
-      process.stdout.write(renderMan(program, VERSION, o.date, { exitStatus: EXIT_TABLE, files: FILES }));
-      return 0;
-    }));
+    .action(
+      act(async (o: { date: string }) => {
+        process.stdout.write(renderMan(program, VERSION, o.date, { exitStatus: EXIT_TABLE, files: FILES }));
+        return 0;
+      }),
+    );
 }

@@ -6,7 +6,14 @@
  */
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
-import { CniError, parseNetworkConfigList, versionAtLeast, type CachedAttachment, type Cni, type NetworkConfigList } from '../../cni/index.js';
+import {
+  CniError,
+  parseNetworkConfigList,
+  versionAtLeast,
+  type CachedAttachment,
+  type Cni,
+  type NetworkConfigList,
+} from '../../cni/index.js';
 import { LOOPBACK_LIST } from '../../reconciler/attachments.js';
 import { Reconciler } from '../../reconciler/index.js';
 import { act, examples, opts } from '../common.js';
@@ -79,7 +86,10 @@ export async function statusOf(cni: Cni, list: NetworkConfigList, plugins: NetPl
   }
   if (!atLeast110) {
     if (lacking.length) {
-      return { state: 'unsupported', message: `not supported by plugin ${lacking.join(', ')} (STATUS needs CNI 1.1.0; the network uses ${v})` };
+      return {
+        state: 'unsupported',
+        message: `not supported by plugin ${lacking.join(', ')} (STATUS needs CNI 1.1.0; the network uses ${v})`,
+      };
     }
     return { state: 'unsupported', message: `not asked: STATUS needs cniVersion 1.1.0, the network uses ${v}` };
   }
@@ -120,7 +130,11 @@ export async function collectNetworks(cmd: Command, only?: string): Promise<NetI
   for (const a of attachments) {
     if (lists.some((l) => l.list.name === a.networkName) || !a.config) continue;
     try {
-      lists.push({ list: parseNetworkConfigList(Buffer.from(a.config, 'base64').toString('utf8')), source: '<cni cache only>', isDefault: false });
+      lists.push({
+        list: parseNetworkConfigList(Buffer.from(a.config, 'base64').toString('utf8')),
+        source: '<cni cache only>',
+        isDefault: false,
+      });
     } catch {
       // unreadable cached config
     }
@@ -137,7 +151,13 @@ export async function collectNetworks(cmd: Command, only?: string): Promise<NetI
       plugins,
       attachments: attachments
         .filter((a) => a.networkName === list.name)
-        .map((a) => ({ pod: podOf(a), containerId: a.containerId, ifName: a.ifName, ips: (a.result.ips ?? []).map((i) => i.address), netns: a.netns })),
+        .map((a) => ({
+          pod: podOf(a),
+          containerId: a.containerId,
+          ifName: a.ifName,
+          ips: (a.result.ips ?? []).map((i) => i.address),
+          netns: a.netns,
+        })),
       status: await statusOf(cni, list, plugins),
     });
   }
@@ -146,10 +166,18 @@ export async function collectNetworks(cmd: Command, only?: string): Promise<NetI
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
-const maxVersion = (p: NetPluginInfo) => (p.supportedVersions.length ? p.supportedVersions[p.supportedVersions.length - 1] : p.path ? '?' : 'missing');
+const maxVersion = (p: NetPluginInfo) =>
+  p.supportedVersions.length ? p.supportedVersions[p.supportedVersions.length - 1] : p.path ? '?' : 'missing';
 
 export function netTable(nets: NetInfo[]): string {
   const rows = [['NAME', 'VERSION', 'PLUGINS', 'ATTACHMENTS', 'STATUS', 'SOURCE']];
@@ -175,7 +203,9 @@ export function netInspectText(n: NetInfo): string {
     'Plugins:',
   ];
   for (const p of n.plugins) {
-    lines.push(`  ${p.type}  ${p.path ?? '(not in the plugin path)'}  ${p.supportedVersions.length ? `supports ${p.supportedVersions.join(', ')}` : (p.error ?? '')}`);
+    lines.push(
+      `  ${p.type}  ${p.path ?? '(not in the plugin path)'}  ${p.supportedVersions.length ? `supports ${p.supportedVersions.join(', ')}` : (p.error ?? '')}`,
+    );
   }
   lines.push(`Attachments: ${n.attachments.length}`);
   if (n.attachments.length) {
@@ -190,16 +220,24 @@ export function register(program: Command): void {
   const net = program
     .command('net')
     .description('networks and attachments')
-    .addHelpText('after', examples([
-      ['every network berth knows, with its attachments', 'berth net ls'],
-      ['one network in detail', 'berth net inspect podnet'],
-    ]));
-  net.command('ls').description('networks, their plugins and versions, attachments and STATUS')
+    .addHelpText(
+      'after',
+      examples([
+        ['every network berth knows, with its attachments', 'berth net ls'],
+        ['one network in detail', 'berth net inspect podnet'],
+      ]),
+    );
+  net
+    .command('ls')
+    .description('networks, their plugins and versions, attachments and STATUS')
     .option('-o, --output <format>', 'json')
-    .addHelpText('after', examples([
-      ['every network (Network documents, conflists, the built-in default) with its attachments', 'berth net ls'],
-      ['as JSON', 'berth net ls -o json'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['every network (Network documents, conflists, the built-in default) with its attachments', 'berth net ls'],
+        ['as JSON', 'berth net ls -o json'],
+      ]),
+    )
     .action(
       act(async (cmdOpts: { output?: string }, cmd: Command) => {
         const nets = await collectNetworks(cmd);
@@ -208,11 +246,12 @@ export function register(program: Command): void {
         return 0;
       }),
     );
-  net.command('inspect').description('one network in detail').argument('<name>', 'network name')
+  net
+    .command('inspect')
+    .description('one network in detail')
+    .argument('<name>', 'network name')
     .option('-o, --output <format>', 'json')
-    .addHelpText('after', examples([
-      ['the CNI configuration list, subnets and attachments of network podnet', 'berth net inspect podnet'],
-    ]))
+    .addHelpText('after', examples([['the CNI configuration list, subnets and attachments of network podnet', 'berth net inspect podnet']]))
     .action(
       act(async (name: string, cmdOpts: { output?: string }, cmd: Command) => {
         const nets = await collectNetworks(cmd, name);

@@ -8,7 +8,18 @@ import type { Command } from 'commander';
 import { BerthError, errorMessage } from '../../common/errors.js';
 import type { PodStatusRow } from '../../reconciler/status.js';
 import { createLogger } from '../globals.js';
-import { podJson, sortRows, statusCells, statusDoc, statusHead, statusJson, statusTable, tableLine, widths, type TableOptions } from '../format.js';
+import {
+  podJson,
+  sortRows,
+  statusCells,
+  statusDoc,
+  statusHead,
+  statusJson,
+  statusTable,
+  tableLine,
+  widths,
+  type TableOptions,
+} from '../format.js';
 import { execute, parseTemplate, relaxedPath, type Template } from '../jsonpath.js';
 import { matches, parseSelector, type Selector } from '../selector.js';
 import { act, examples, EXIT_USAGE, opts } from '../common.js';
@@ -158,9 +169,9 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
 
 export function register(program: Command): void {
   program
-      .command('status')
-      .description('one row per pod (kubectl get pods conventions)')
-      .argument('[pod]', 'only this pod (name or namespace/name)')
+    .command('status')
+    .description('one row per pod (kubectl get pods conventions)')
+    .argument('[pod]', 'only this pod (name or namespace/name)')
     .option('-o, --output <format>', `output format: ${FORMATS}`)
     .option('-n, --namespace <ns>', 'only pods of this namespace', 'default')
     .option('-A, --all-namespaces', 'pods of every namespace, with a NAMESPACE column')
@@ -168,12 +179,15 @@ export function register(program: Command): void {
     .option('-w, --watch', 'after the rows, print a row each time a pod changes (until interrupted)')
     .option('--no-headers', 'leave out the header line')
     .option('--sort-by <jsonpath>', "sort by a field of each pod's JSON, e.g. .name, .restarts, .status")
-    .addHelpText('after', examples([
-      ['every pod of every namespace, with IPs, networks, ports, images and git revisions', 'berth status -A -o wide'],
-      ['pods by label, most restarted last', "berth status -l 'app=web,tier in (front,edge)' --sort-by .restarts"],
-      ['name and status of each pod, for a script', `berth status -o jsonpath='{range .pods[*]}{.name}{"\\t"}{.status}{"\\n"}{end}'`],
-      ['a row each time a pod changes, until interrupted', 'berth status -w'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['every pod of every namespace, with IPs, networks, ports, images and git revisions', 'berth status -A -o wide'],
+        ['pods by label, most restarted last', "berth status -l 'app=web,tier in (front,edge)' --sort-by .restarts"],
+        ['name and status of each pod, for a script', `berth status -o jsonpath='{range .pods[*]}{.name}{"\\t"}{.status}{"\\n"}{end}'`],
+        ['a row each time a pod changes, until interrupted', 'berth status -w'],
+      ]),
+    )
     .action(
       act(async (pod: string | undefined, c: StatusOpts, cmd: Command) => {
         let out: Output;
@@ -200,7 +214,8 @@ export function register(program: Command): void {
         const filter = rowFilter(pod, c, selector);
         const read = async () => filter(await collectStatus(host));
         const rows = await read();
-        if (pod && rows.length === 0) throw new BerthError('NotFound', `pod ${pod.includes('/') ? pod : `${c.namespace}/${pod}`} not found`);
+        if (pod && rows.length === 0)
+          throw new BerthError('NotFound', `pod ${pod.includes('/') ? pod : `${c.namespace}/${pod}`} not found`);
         if (c.watch) return watch(read, rows, out, c);
         await print(rows, out, c);
         return 0;

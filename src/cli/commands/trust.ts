@@ -44,7 +44,8 @@ async function writePolicy(configDir: string, p: RawPolicy): Promise<void> {
 /** A prefix as a relative path (appc names and docker prefixes): no empty, `.` or `..` components. */
 export function prefixPath(prefix: string): string {
   const clean = posix.normalize(prefix).replace(/^\/+|\/+$/g, '');
-  if (!clean || clean.split('/').some((c) => c === '.' || c === '..' || c === '')) throw new BerthError('InvalidArgument', `invalid prefix "${prefix}"`);
+  if (!clean || clean.split('/').some((c) => c === '.' || c === '..' || c === ''))
+    throw new BerthError('InvalidArgument', `invalid prefix "${prefix}"`);
   return clean;
 }
 
@@ -57,7 +58,8 @@ async function loadKeys(file: string): Promise<{ data: Buffer; keys: openpgp.Key
   }
   const keys = await readPublicKeys(data, file);
   if (keys.length === 0) throw new BerthError('InvalidArgument', `${file} holds no public key`);
-  if (keys.some((k) => k.isPrivate())) throw new BerthError('InvalidArgument', `${file} holds a private key; give the public key (gpg --export)`);
+  if (keys.some((k) => k.isPrivate()))
+    throw new BerthError('InvalidArgument', `${file} holds a private key; give the public key (gpg --export)`);
   return { data, keys };
 }
 
@@ -79,7 +81,10 @@ async function listAppc(configDir: string): Promise<TrustEntry[]> {
       if (errnoOf(err) === 'ENOENT') return;
       throw err;
     }
-    const files = ents.filter((e) => e.isFile()).map((e) => e.name).sort();
+    const files = ents
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
     if (files.length) out.push({ transport: 'appc', prefix: rel, type: 'trustedkeys', keys: files });
     for (const e of ents.filter((x) => x.isDirectory())) await walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name);
   };
@@ -113,10 +118,20 @@ export async function listTrust(configDir: string): Promise<TrustEntry[]> {
       }
       return keys;
     };
-    out.push({ transport: 'docker', prefix: '(default)', type: policy.default.map((r) => r.type).join('+'), keys: await describe(policy.default) });
+    out.push({
+      transport: 'docker',
+      prefix: '(default)',
+      type: policy.default.map((r) => r.type).join('+'),
+      keys: await describe(policy.default),
+    });
     for (const [t, scopes] of Object.entries(policy.transports)) {
       for (const [scope, reqs] of Object.entries(scopes)) {
-        out.push({ transport: t as 'docker', prefix: scope || `(${t} default)`, type: reqs.map((r) => r.type).join('+'), keys: await describe(reqs) });
+        out.push({
+          transport: t as 'docker',
+          prefix: scope || `(${t} default)`,
+          type: reqs.map((r) => r.type).join('+'),
+          keys: await describe(reqs),
+        });
       }
     }
   }
@@ -127,110 +142,167 @@ export function register(program: Command): void {
   const trust = program
     .command('trust')
     .description('signature trust: keys per image prefix')
-    .addHelpText('after', examples([
-      ['require signatures by this key for images under a prefix', 'berth trust add --prefix registry.example.com/team key.asc'],
-      ['what is trusted', 'berth trust ls'],
-    ]));
+    .addHelpText(
+      'after',
+      examples([
+        ['require signatures by this key for images under a prefix', 'berth trust add --prefix registry.example.com/team key.asc'],
+        ['what is trusted', 'berth trust ls'],
+      ]),
+    );
 
   trust
-      .command('add')
-      .description('trust KEYFILE (an OpenPGP public key) for images under --prefix; appc keys can be discovered instead (--discover NAME --fingerprint FPR)')
-      .argument('[keyfile]')
+    .command('add')
+    .description(
+      'trust KEYFILE (an OpenPGP public key) for images under --prefix; appc keys can be discovered instead (--discover NAME --fingerprint FPR)',
+    )
+    .argument('[keyfile]')
     .option('--prefix <prefix>', 'image prefix (docker: host[/namespace…]; appc: name prefix)')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key, trusted for every prefix')
     .option('--discover <name>', 'appc: fetch the key from the ac-discovery-pubkeys of NAME (needs --fingerprint)')
     .option('--fingerprint <fpr>', 'with --discover: the fingerprint you checked out of band; any other key is refused')
-    .addHelpText('after', examples([
-      ['trust an OpenPGP key for images under a registry namespace (policy.json signedBy)', 'berth trust add --prefix registry.example.com/team key.asc'],
-      ['appc: fetch the key by meta discovery, accepting only the fingerprint checked out of band', 'berth trust add --transport appc --prefix example.com/app --discover example.com/app --fingerprint 0123ABCD...'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        [
+          'trust an OpenPGP key for images under a registry namespace (policy.json signedBy)',
+          'berth trust add --prefix registry.example.com/team key.asc',
+        ],
+        [
+          'appc: fetch the key by meta discovery, accepting only the fingerprint checked out of band',
+          'berth trust add --transport appc --prefix example.com/app --discover example.com/app --fingerprint 0123ABCD...',
+        ],
+      ]),
+    )
     .action(
-      act(async (keyfile: string | undefined, c: { prefix?: string; transport: string; root?: boolean; discover?: string; fingerprint?: string }, cmd: Command) => {
-        const { configDir, stateDir } = layoutOf(opts(cmd));
-        if (c.discover !== undefined) {
-          if (c.transport !== 'appc' && c.transport !== 'docker') throw new BerthError('InvalidArgument', '--transport must be docker or appc');
-          if (!c.fingerprint) {
-            throw new BerthError('InvalidArgument', `--discover trusts a key only with --fingerprint: check the fingerprint of ${c.discover}'s key out of band, then pass it`);
+      act(
+        async (
+          keyfile: string | undefined,
+          c: { prefix?: string; transport: string; root?: boolean; discover?: string; fingerprint?: string },
+          cmd: Command,
+        ) => {
+          const { configDir, stateDir } = layoutOf(opts(cmd));
+          if (c.discover !== undefined) {
+            if (c.transport !== 'appc' && c.transport !== 'docker')
+              throw new BerthError('InvalidArgument', '--transport must be docker or appc');
+            if (!c.fingerprint) {
+              throw new BerthError(
+                'InvalidArgument',
+                `--discover trusts a key only with --fingerprint: check the fingerprint of ${c.discover}'s key out of band, then pass it`,
+              );
+            }
+            const images = createImageService({ stateDir, configDir });
+            const found = await images.discoverAppcKey(c.discover, c.fingerprint.replace(/\s+/g, '').toLowerCase());
+            const prefix = c.prefix ?? found.prefix;
+            const f = join(configDir, 'trustedkeys', 'prefix.d', prefixPath(prefix), found.fingerprint.toLowerCase());
+            await writeFileAtomic(f, found.armored, 0o644);
+            process.stdout.write(`trusted ${found.fingerprint.toLowerCase()} from ${found.url} for appc prefix ${prefix}: ${f}\n`);
+            return 0;
           }
-          const images = createImageService({ stateDir, configDir });
-          const found = await images.discoverAppcKey(c.discover, c.fingerprint.replace(/\s+/g, '').toLowerCase());
-          const prefix = c.prefix ?? found.prefix;
-          const f = join(configDir, 'trustedkeys', 'prefix.d', prefixPath(prefix), found.fingerprint.toLowerCase());
-          await writeFileAtomic(f, found.armored, 0o644);
-          process.stdout.write(`trusted ${found.fingerprint.toLowerCase()} from ${found.url} for appc prefix ${prefix}: ${f}\n`);
-          return 0;
-        }
-        if (keyfile === undefined) throw new BerthError('InvalidArgument', 'a KEYFILE is required (or --discover NAME --fingerprint FPR for appc)');
-        if (c.prefix === undefined && !(c.root && c.transport === 'appc')) throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
-        const givenPrefix = c.prefix ?? '';
-        const { data, keys } = await loadKeys(keyfile);
-        const fprs = keys.map((k) => k.getFingerprint().toLowerCase());
-        if (c.transport === 'appc') {
-          const dir = c.root ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(givenPrefix));
-          for (const k of keys) {
-            const f = join(dir, k.getFingerprint().toLowerCase());
-            await writeFileAtomic(f, k.armor(), 0o644);
-            process.stdout.write(`trusted ${k.getFingerprint().toLowerCase()} for appc ${c.root ? 'root' : `prefix ${givenPrefix}`}: ${f}\n`);
+          if (keyfile === undefined)
+            throw new BerthError('InvalidArgument', 'a KEYFILE is required (or --discover NAME --fingerprint FPR for appc)');
+          if (c.prefix === undefined && !(c.root && c.transport === 'appc'))
+            throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
+          const givenPrefix = c.prefix ?? '';
+          const { data, keys } = await loadKeys(keyfile);
+          const fprs = keys.map((k) => k.getFingerprint().toLowerCase());
+          if (c.transport === 'appc') {
+            const dir = c.root
+              ? join(configDir, 'trustedkeys', 'root.d')
+              : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(givenPrefix));
+            for (const k of keys) {
+              const f = join(dir, k.getFingerprint().toLowerCase());
+              await writeFileAtomic(f, k.armor(), 0o644);
+              process.stdout.write(
+                `trusted ${k.getFingerprint().toLowerCase()} for appc ${c.root ? 'root' : `prefix ${givenPrefix}`}: ${f}\n`,
+              );
+            }
+            return 0;
           }
+          if (c.transport !== 'docker') throw new BerthError('InvalidArgument', `--transport must be docker or appc`);
+          if (c.root) throw new BerthError('InvalidArgument', '--root applies to --transport appc');
+          const prefix = givenPrefix.replace(/\/+$/, '');
+          if (!prefix) throw new BerthError('InvalidArgument', '--prefix must not be empty');
+          const keyPath = join(configDir, 'keys', `${fprs[0]}.gpg`);
+          await writeFileAtomic(keyPath, data, 0o644);
+          const policy = await readPolicy(configDir);
+          policy.transports ??= {};
+          policy.transports.docker ??= {};
+          const existing = policy.transports.docker[prefix];
+          const signed =
+            existing?.length === 1 &&
+            existing[0]?.type === 'signedBy' &&
+            existing[0].keyType === 'GPGKeys' &&
+            existing[0].keyData === undefined
+              ? existing[0]
+              : undefined;
+          if (signed) {
+            const paths = new Set<string>([
+              ...((signed.keyPaths as string[] | undefined) ?? []),
+              ...(signed.keyPath ? [signed.keyPath as string] : []),
+              keyPath,
+            ]);
+            delete signed.keyPath;
+            signed.keyPaths = [...paths];
+          } else {
+            policy.transports.docker[prefix] = [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }];
+          }
+          await writePolicy(configDir, policy);
+          process.stdout.write(`trusted ${fprs.join(', ')} for docker prefix ${prefix} (${policyPath(configDir)})\n`);
           return 0;
-        }
-        if (c.transport !== 'docker') throw new BerthError('InvalidArgument', `--transport must be docker or appc`);
-        if (c.root) throw new BerthError('InvalidArgument', '--root applies to --transport appc');
-        const prefix = givenPrefix.replace(/\/+$/, '');
-        if (!prefix) throw new BerthError('InvalidArgument', '--prefix must not be empty');
-        const keyPath = join(configDir, 'keys', `${fprs[0]}.gpg`);
-        await writeFileAtomic(keyPath, data, 0o644);
-        const policy = await readPolicy(configDir);
-        policy.transports ??= {};
-        policy.transports.docker ??= {};
-        const existing = policy.transports.docker[prefix];
-        const signed = existing?.length === 1 && existing[0]?.type === 'signedBy' && existing[0].keyType === 'GPGKeys' && existing[0].keyData === undefined ? existing[0] : undefined;
-        if (signed) {
-          const paths = new Set<string>([...((signed.keyPaths as string[] | undefined) ?? []), ...(signed.keyPath ? [signed.keyPath as string] : []), keyPath]);
-          delete signed.keyPath;
-          signed.keyPaths = [...paths];
-        } else {
-          policy.transports.docker[prefix] = [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }];
-        }
-        await writePolicy(configDir, policy);
-        process.stdout.write(`trusted ${fprs.join(', ')} for docker prefix ${prefix} (${policyPath(configDir)})\n`);
-        return 0;
-      }),
+        },
+      ),
     );
 
-  trust.command('ls').description('trusted keys per prefix')
+  trust
+    .command('ls')
+    .description('trusted keys per prefix')
     .option('-o, --output <format>', 'json')
-    .addHelpText('after', examples([
-      ['the trusted keys per prefix and transport', 'berth trust ls'],
-      ['as JSON', 'berth trust ls -o json'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['the trusted keys per prefix and transport', 'berth trust ls'],
+        ['as JSON', 'berth trust ls -o json'],
+      ]),
+    )
     .action(
       act(async (c: { output?: string }, cmd: Command) => {
         const { configDir } = layoutOf(opts(cmd));
         const entries = await listTrust(configDir);
         if (c.output === 'json') process.stdout.write(`${JSON.stringify({ trust: entries }, null, 2)}\n`);
         else if (entries.length === 0) process.stdout.write('No trust policy (every image is accepted).\n');
-        else process.stdout.write(`${table([['TRANSPORT', 'PREFIX', 'REQUIREMENT', 'KEYS'], ...entries.map((e) => [e.transport, e.prefix, e.type, e.keys.join(',') || '-'])])}\n`);
+        else
+          process.stdout.write(
+            `${table([['TRANSPORT', 'PREFIX', 'REQUIREMENT', 'KEYS'], ...entries.map((e) => [e.transport, e.prefix, e.type, e.keys.join(',') || '-'])])}\n`,
+          );
         return 0;
       }),
     );
 
-  trust.command('rm').description('stop trusting keys for a prefix').argument('[fingerprint]', 'only this key (appc)')
+  trust
+    .command('rm')
+    .description('stop trusting keys for a prefix')
+    .argument('[fingerprint]', 'only this key (appc)')
     .option('--prefix <prefix>', 'image prefix')
     .option('--transport <transport>', 'docker or appc', 'docker')
     .option('--root', 'appc: a root key')
-    .addHelpText('after', examples([
-      ['stop trusting every key for a prefix', 'berth trust rm --prefix registry.example.com/team'],
-      ['appc: remove one key of a prefix', 'berth trust rm --transport appc --prefix example.com/app 0123ABCD...'],
-    ]))
+    .addHelpText(
+      'after',
+      examples([
+        ['stop trusting every key for a prefix', 'berth trust rm --prefix registry.example.com/team'],
+        ['appc: remove one key of a prefix', 'berth trust rm --transport appc --prefix example.com/app 0123ABCD...'],
+      ]),
+    )
     .action(
       act(async (fingerprint: string | undefined, c: { prefix?: string; transport: string; root?: boolean }, cmd: Command) => {
         const { configDir } = layoutOf(opts(cmd));
-        if (c.prefix === undefined && !(c.root && c.transport === 'appc')) throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
+        if (c.prefix === undefined && !(c.root && c.transport === 'appc'))
+          throw new BerthError('InvalidArgument', '--prefix is required (except for --transport appc --root)');
         const givenPrefix = c.prefix ?? '';
         if (c.transport === 'appc') {
-          const dir = c.root ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(givenPrefix));
+          const dir = c.root
+            ? join(configDir, 'trustedkeys', 'root.d')
+            : join(configDir, 'trustedkeys', 'prefix.d', prefixPath(givenPrefix));
           if (fingerprint) {
             if (!/^[a-f0-9]{40,64}$/i.test(fingerprint)) throw new BerthError('InvalidArgument', `invalid fingerprint ${fingerprint}`);
             await rm(join(dir, fingerprint.toLowerCase()));

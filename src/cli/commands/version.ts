@@ -62,7 +62,13 @@ async function pluginDir(dir: string): Promise<PluginDirVersion> {
   const out: PluginDirVersion = { dir, plugins: names.length, cniVersions: null };
   if (!names.includes('loopback')) return out;
   const { execa } = await import('execa');
-  const res = await execa(join(dir, 'loopback'), [], { reject: false, timeout: 5000, input: '{}', env: { CNI_COMMAND: 'VERSION' }, extendEnv: false });
+  const res = await execa(join(dir, 'loopback'), [], {
+    reject: false,
+    timeout: 5000,
+    input: '{}',
+    env: { CNI_COMMAND: 'VERSION' },
+    extendEnv: false,
+  });
   try {
     const v = JSON.parse(String(res.stdout)) as { supportedVersions?: string[] };
     out.cniVersions = v.supportedVersions ?? null;
@@ -76,7 +82,12 @@ async function pluginDir(dir: string): Promise<PluginDirVersion> {
 }
 
 export async function versionReport(cniPluginDirs: string[]): Promise<VersionReport> {
-  const [crun, runc, conmon, dirs] = await Promise.all([tool('crun'), tool('runc'), tool('conmon'), Promise.all(cniPluginDirs.map(pluginDir))]);
+  const [crun, runc, conmon, dirs] = await Promise.all([
+    tool('crun'),
+    tool('runc'),
+    tool('conmon'),
+    Promise.all(cniPluginDirs.map(pluginDir)),
+  ]);
   return { berth: { version: VERSION, commit: COMMIT }, node: process.version, runtimes: [crun, runc], conmon, cniPluginDirs: dirs };
 }
 
@@ -87,7 +98,10 @@ export function formatVersion(r: VersionReport): string {
     `node ${r.node}`,
     ...r.runtimes.map((t) => `${t.name}: ${t.version ?? missing}`),
     `conmon: ${r.conmon.version ?? missing}`,
-    ...r.cniPluginDirs.map((d) => `cni plugins ${d.dir}: ${d.plugins ? `${d.plugins} plugins${d.cniVersions ? `, CNI ${d.cniVersions.join(' ')}` : ''}${d.package ? ` (${d.package})` : ''}` : missing}`),
+    ...r.cniPluginDirs.map(
+      (d) =>
+        `cni plugins ${d.dir}: ${d.plugins ? `${d.plugins} plugins${d.cniVersions ? `, CNI ${d.cniVersions.join(' ')}` : ''}${d.package ? ` (${d.package})` : ''}` : missing}`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -97,14 +111,20 @@ export function register(program: Command): void {
     .command('version')
     .description('versions of berth and of the runtimes, conmon and CNI plugins it finds')
     .option('-o, --output <format>', 'json for one JSON document')
-    .addHelpText('after', examples([
-      ['berth, node, the OCI runtimes, conmon and the CNI plugins found', 'berth version'],
-      ['the same as JSON (version, commit, node, runtimes, conmon, cni)', 'berth version -o json | jq .runtimes'],
-    ]))
-    .action(act(async (cmdOpts: { output?: string }, cmd: Command) => {
-      if (cmdOpts.output !== undefined && cmdOpts.output !== 'json') throw new BerthError('InvalidArgument', `-o ${cmdOpts.output}: the only output format of version is json`);
-      const report = await versionReport(opts(cmd).cniPluginDir);
-      process.stdout.write(cmdOpts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatVersion(report));
-      return 0;
-    }));
+    .addHelpText(
+      'after',
+      examples([
+        ['berth, node, the OCI runtimes, conmon and the CNI plugins found', 'berth version'],
+        ['the same as JSON (version, commit, node, runtimes, conmon, cni)', 'berth version -o json | jq .runtimes'],
+      ]),
+    )
+    .action(
+      act(async (cmdOpts: { output?: string }, cmd: Command) => {
+        if (cmdOpts.output !== undefined && cmdOpts.output !== 'json')
+          throw new BerthError('InvalidArgument', `-o ${cmdOpts.output}: the only output format of version is json`);
+        const report = await versionReport(opts(cmd).cniPluginDir);
+        process.stdout.write(cmdOpts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatVersion(report));
+        return 0;
+      }),
+    );
 }

@@ -25,7 +25,10 @@ import type { NetworkConfigList } from '../types.js';
 
 /** The chain name the reference plugins give an attachment's masquerade rules. */
 export function ipMasqChainName(network: string, containerId: string): string {
-  return `CNI-${createHash('sha512').update(network + containerId).digest('hex').slice(0, 24)}`;
+  return `CNI-${createHash('sha512')
+    .update(network + containerId)
+    .digest('hex')
+    .slice(0, 24)}`;
 }
 
 /** The comment on each of those rules. */
@@ -71,7 +74,8 @@ export function findLeftovers(save: string, network: string, containerId: string
   for (const [chain, lines] of rulesOf) {
     if (chain.startsWith('CNI-') && !chain.startsWith('CNI-HOSTPORT-') && lines.every((l) => l.includes(mark))) owned.add(chain);
   }
-  const jumpsTo = (l: string) => [...owned].some((c) => l.endsWith(` -j ${c}`) || l.includes(` -j ${c} `) || l.endsWith(` -g ${c}`) || l.includes(` -g ${c} `));
+  const jumpsTo = (l: string) =>
+    [...owned].some((c) => l.endsWith(` -j ${c}`) || l.includes(` -j ${c} `) || l.endsWith(` -g ${c}`) || l.includes(` -g ${c} `));
   const rules: string[] = [];
   for (const [chain, lines] of rulesOf) {
     if (owned.has(chain)) continue;
@@ -82,7 +86,14 @@ export function findLeftovers(save: string, network: string, containerId: string
 
 /** The iptables-restore input that removes them (rules first, so that the chains are unreferenced). */
 export function removalScript(l: IptablesLeftovers): string {
-  return ['*nat', ...l.rules.map((r) => r.replace(/^-A /, '-D ')), ...l.chains.map((c) => `-F ${c}`), ...l.chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  return [
+    '*nat',
+    ...l.rules.map((r) => r.replace(/^-A /, '-D ')),
+    ...l.chains.map((c) => `-F ${c}`),
+    ...l.chains.map((c) => `-X ${c}`),
+    'COMMIT',
+    '',
+  ].join('\n');
 }
 
 /** The two iptables calls berth needs; `prefix` runs them elsewhere (tests: `ip netns exec NS`). */
@@ -133,7 +144,10 @@ export async function removeIpMasqLeftovers(
       if (!left.rules.length && !left.chains.length) break;
       try {
         await ipt.restore(family, removalScript(left));
-        removed.push(...left.rules.map((r) => `${family === 4 ? 'iptables' : 'ip6tables'} -t nat ${r.replace(/^-A /, '-D ')}`), ...left.chains.map((c) => `${family === 4 ? 'iptables' : 'ip6tables'} -t nat -X ${c}`));
+        removed.push(
+          ...left.rules.map((r) => `${family === 4 ? 'iptables' : 'ip6tables'} -t nat ${r.replace(/^-A /, '-D ')}`),
+          ...left.chains.map((c) => `${family === 4 ? 'iptables' : 'ip6tables'} -t nat -X ${c}`),
+        );
         break;
       } catch (err) {
         if (attempt >= 2) throw err;

@@ -48,7 +48,10 @@ export function cleanName(name: string): string {
  * duplicates, a manifest that validates; entries named like OCI whiteouts are refused, since
  * ACIs have none and berth's applier would honour them. Returns the manifest.
  */
-export async function validateAci(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, where: string): Promise<{ manifest: ImageManifest; manifestText: string }> {
+export async function validateAci(
+  source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
+  where: string,
+): Promise<{ manifest: ImageManifest; manifestText: string }> {
   const seen = new Set<string>();
   let manifestText: string | undefined;
   let rootfs = false;
@@ -72,7 +75,8 @@ export async function validateAci(source: AsyncIterable<Uint8Array> | NodeJS.Rea
         rootfs = true;
       } else if (name.startsWith('rootfs/')) {
         rootfs = true;
-        if (posix.basename(name).startsWith('.wh.')) throw bad(`entry "${name}" is named like an OCI whiteout; ACIs have no whiteouts and berth refuses such names`);
+        if (posix.basename(name).startsWith('.wh.'))
+          throw bad(`entry "${name}" is named like an OCI whiteout; ACIs have no whiteouts and berth refuses such names`);
       } else {
         throw bad(`unrecognized file path in layout: "${name}" (only manifest and rootfs/ are allowed)`);
       }

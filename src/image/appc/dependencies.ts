@@ -22,7 +22,8 @@ export async function flattenDependencies<T extends { manifest: ImageManifest; i
   for (let i = 0; i < list.length; i++) {
     const el = list[i]!;
     for (const d of el.image.manifest.dependencies ?? []) {
-      if (list.length >= max) throw new BerthError('InvalidArgument', `${top.manifest.name}: more than ${max} dependencies (or a dependency cycle)`);
+      if (list.length >= max)
+        throw new BerthError('InvalidArgument', `${top.manifest.name}: more than ${max} dependencies (or a dependency cycle)`);
       list.splice(i + 1, 0, { image: await resolve(d, el.image), level: el.level + 1 });
     }
   }
@@ -46,12 +47,16 @@ export async function resolveDependency(
   if (!rec) {
     if (!discover) throw new BerthError('NotFound', `${what} is not in the store`);
     rec = await discover(d.imageName, labels, d.size).catch((err: unknown) => {
-      throw new BerthError(codeOf(err) ?? 'NotFound', `${what}: not in the store, and discovery failed: ${(err as Error).message}`, { cause: err });
+      throw new BerthError(codeOf(err) ?? 'NotFound', `${what}: not in the store, and discovery failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     });
   }
   if (rec.name !== d.imageName) throw new BerthError('FailedPrecondition', `${what}: image ${rec.imageId} is named ${rec.name}`);
-  if (!labelsMatch(labels, rec.labels)) throw new BerthError('FailedPrecondition', `${what}: labels ${JSON.stringify(rec.labels)} do not match ${JSON.stringify(labels)}`);
+  if (!labelsMatch(labels, rec.labels))
+    throw new BerthError('FailedPrecondition', `${what}: labels ${JSON.stringify(rec.labels)} do not match ${JSON.stringify(labels)}`);
   if (d.imageID && !rec.imageId.startsWith(d.imageID)) throw new BerthError('FailedPrecondition', `${what}: found ${rec.imageId}`);
-  if (d.size !== undefined && rec.size !== d.size) throw new BerthError('FailedPrecondition', `${what}: size ${rec.size} bytes, the manifest says ${d.size}`);
+  if (d.size !== undefined && rec.size !== d.size)
+    throw new BerthError('FailedPrecondition', `${what}: size ${rec.size} bytes, the manifest says ${d.size}`);
   return rec;
 }

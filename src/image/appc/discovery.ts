@@ -89,7 +89,11 @@ export function templateVars(name: string, labels: Record<string, string>): Arra
 }
 
 /** Endpoints and pubkey URLs a page offers for `name` (`doDiscover` without the fetch). */
-export function endpointsFromMeta(meta: AcMeta[], name: string, labels: Record<string, string>): { endpoints: AciEndpoint[]; pubkeys: string[] } {
+export function endpointsFromMeta(
+  meta: AcMeta[],
+  name: string,
+  labels: Record<string, string>,
+): { endpoints: AciEndpoint[]; pubkeys: string[] } {
   const vars = templateVars(name, labels);
   const endpoints: AciEndpoint[] = [];
   const pubkeys: string[] = [];
@@ -137,7 +141,8 @@ export async function httpOpen(url: URL, opts: HttpGetOptions): Promise<HttpResp
   if (url.protocol === 'http:' && !insecure) {
     throw new BerthError('PermissionDenied', `${url.href}: plain http is allowed only for hosts marked insecure = true in registries.conf`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError('InvalidArgument', `${url.href}: only https (or http for insecure hosts) is supported`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new BerthError('InvalidArgument', `${url.href}: only https (or http for insecure hosts) is supported`);
   const attempt = async (u: URL) => {
     const res = await send({ url: u, insecureTls: insecure, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (blocked(res.url)) {
@@ -174,7 +179,12 @@ export async function httpGet(url: URL, opts: HttpGetOptions, max: number): Prom
 }
 
 /** Walk the prefixes of `name` until a page offers ACI endpoints (`want: 'aci'`) or pubkeys. */
-export async function discover(name: string, labels: Record<string, string>, opts: HttpGetOptions, want: 'aci' | 'pubkeys' = 'aci'): Promise<DiscoveryResult> {
+export async function discover(
+  name: string,
+  labels: Record<string, string>,
+  opts: HttpGetOptions,
+  want: 'aci' | 'pubkeys' = 'aci',
+): Promise<DiscoveryResult> {
   const failures: DiscoveryResult['failures'] = [];
   for (const prefix of discoveryPrefixes(name)) {
     const slash = prefix.indexOf('/');

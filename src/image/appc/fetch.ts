@@ -123,7 +123,13 @@ export class AppcFetcher {
    * Each endpoint meta discovery finds for `name` + labels, downloaded in turn and handed to
    * `use` (which imports it); an endpoint that cannot be fetched is skipped, the next tried.
    */
-  async discovered<T>(name: string, labels: Record<string, string>, use: (aci: FetchedAci) => Promise<T>, signal?: AbortSignal, size?: number): Promise<T> {
+  async discovered<T>(
+    name: string,
+    labels: Record<string, string>,
+    use: (aci: FetchedAci) => Promise<T>,
+    signal?: AbortSignal,
+    size?: number,
+  ): Promise<T> {
     const http = await this.httpOptions(signal);
     const found = await discover(name, labels, http);
     const errors: string[] = [];
@@ -156,8 +162,16 @@ export class AppcFetcher {
    * fingerprint the operator confirmed (PermissionDenied otherwise): the caller (`berth trust
    * add`) stores it under `prefix`.
    */
-  async discoveredKey(name: string, expectedFingerprint: string | undefined, signal?: AbortSignal): Promise<{ prefix: string; fingerprint: string; armored: string; url: string }> {
-    if (!expectedFingerprint) throw new BerthError('PermissionDenied', `keys discovered for ${name} are trusted only with the fingerprint confirmed by the operator`);
+  async discoveredKey(
+    name: string,
+    expectedFingerprint: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ prefix: string; fingerprint: string; armored: string; url: string }> {
+    if (!expectedFingerprint)
+      throw new BerthError(
+        'PermissionDenied',
+        `keys discovered for ${name} are trusted only with the fingerprint confirmed by the operator`,
+      );
     const http = await this.httpOptions(signal);
     const found = await discover(name, {}, http, 'pubkeys');
     const errors: string[] = [];

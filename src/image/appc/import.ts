@@ -29,7 +29,14 @@ export interface Expected {
 export async function importAci(aci: FetchedAci, ctx: ImportContext, expect: Expected = {}): Promise<AppcRecord> {
   const { file, signature, source } = aci;
   const trustOf = (name: string) =>
-    checkAciTrust({ configDir: ctx.configDir, name, aciPath: file, signature, source, warn: (msg) => ctx.log.warn({ image: source }, msg) });
+    checkAciTrust({
+      configDir: ctx.configDir,
+      name,
+      aciPath: file,
+      signature,
+      source,
+      warn: (msg) => ctx.log.warn({ image: source }, msg),
+    });
   // When the name is known (discovery), the signature is checked before anything is unpacked.
   const early = expect.name !== undefined ? await trustOf(expect.name) : undefined;
   let ing;
@@ -45,7 +52,11 @@ export async function importAci(aci: FetchedAci, ctx: ImportContext, expect: Exp
         (e: unknown) => e,
       );
       if (sigErr instanceof BerthError && sigErr.details?.reason === 'badSignature') {
-        throw new BerthError('PermissionDenied', `${sigErr.message} (the file was changed after it was signed; it does not decompress either: ${(err as Error).message})`, { cause: err });
+        throw new BerthError(
+          'PermissionDenied',
+          `${sigErr.message} (the file was changed after it was signed; it does not decompress either: ${(err as Error).message})`,
+          { cause: err },
+        );
       }
     }
     throw err;
@@ -57,13 +68,35 @@ export async function importAci(aci: FetchedAci, ctx: ImportContext, expect: Exp
       throw new BerthError('FailedPrecondition', `${source}: the image is named ${manifest.name}, not ${expect.name} as discovered`);
     }
     if (expect.labels && !labelsMatch(expect.labels, labels)) {
-      throw new BerthError('FailedPrecondition', `${source}: labels ${JSON.stringify(labels)} do not match the requested ${JSON.stringify(expect.labels)}`);
+      throw new BerthError(
+        'FailedPrecondition',
+        `${source}: labels ${JSON.stringify(labels)} do not match the requested ${JSON.stringify(expect.labels)}`,
+      );
     }
     const trust = early ?? (await trustOf(manifest.name));
     if (trust.mode === 'insecure') ctx.log.warn({ image: source, reason: trust.reason }, 'appc image accepted without a valid signature');
-    const rec: AppcRecord = { imageId: ing.imageId, name: manifest.name, labels, manifest, size: ing.size, importedAt: new Date().toISOString(), source, trust };
+    const rec: AppcRecord = {
+      imageId: ing.imageId,
+      name: manifest.name,
+      labels,
+      manifest,
+      size: ing.size,
+      importedAt: new Date().toISOString(),
+      source,
+      trust,
+    };
     await ctx.index.add(rec);
-    ctx.log.info({ image: source, digest: ing.digest, name: manifest.name, compression: ing.compression, trust: trust.mode, signer: trust.fingerprint }, 'appc image imported');
+    ctx.log.info(
+      {
+        image: source,
+        digest: ing.digest,
+        name: manifest.name,
+        compression: ing.compression,
+        trust: trust.mode,
+        signer: trust.fingerprint,
+      },
+      'appc image imported',
+    );
     return rec;
   } catch (err) {
     if (!ing.existed) await ctx.store.delete(ing.digest);

@@ -62,7 +62,8 @@ export class AppcIndex {
    */
   async find(name: string, labels: Record<string, string>, platform?: { os: string; arch: string }): Promise<AppcRecord | undefined> {
     const fits = (r: AppcRecord) =>
-      !platform || ((r.labels.os === undefined || r.labels.os === platform.os) && (r.labels.arch === undefined || r.labels.arch === platform.arch));
+      !platform ||
+      ((r.labels.os === undefined || r.labels.os === platform.os) && (r.labels.arch === undefined || r.labels.arch === platform.arch));
     return (await this.list()).filter((r) => r.name === name && labelsMatch(labels, r.labels) && fits(r)).sort(newestFirst)[0];
   }
 

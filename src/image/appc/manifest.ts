@@ -73,7 +73,10 @@ const AppRaw = z.object({
   group: z.string().min(1, 'group is required'),
   supplementaryGIDs: z.array(z.number().int().min(0)).optional(),
   supplementaryGids: z.array(z.number().int().min(0)).optional(),
-  workingDirectory: z.string().refine((p) => p === '' || posix.isAbsolute(p), 'workingDirectory must be an absolute path').optional(),
+  workingDirectory: z
+    .string()
+    .refine((p) => p === '' || posix.isAbsolute(p), 'workingDirectory must be an absolute path')
+    .optional(),
   environment: z.array(NameValue.extend({ name: z.string().regex(ENV_NAME, 'invalid environment variable name') })).optional(),
   mountPoints: z.array(MountPoint).optional(),
   ports: z.array(Port).optional(),

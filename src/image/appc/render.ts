@@ -101,7 +101,12 @@ function renamed(h: TarHeader, name: string): TarHeader {
  * the safe layer applier (or only select, for a dry run); returns the sha512 of every byte
  * read (the image ID check).
  */
-async function renderImage(path: string, decide: (name: string, isDir: boolean) => boolean, applier: LayerApplier | undefined, opts: ApplyOptions): Promise<string> {
+async function renderImage(
+  path: string,
+  decide: (name: string, isDir: boolean) => boolean,
+  applier: LayerApplier | undefined,
+  opts: ApplyOptions,
+): Promise<string> {
   const hash = createHash('sha512');
   const maxBytes = opts.maxBytes ?? MAX_ACI_BYTES;
   let bytes = 0;

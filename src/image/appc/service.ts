@@ -76,7 +76,8 @@ async function ownerOf(rootfs: string, path: string, which: 'uid' | 'gid', what:
   try {
     return (await stat(host))[which];
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') throw new BerthError('InvalidArgument', `app ${what} "${path}": no such file in the image`);
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR')
+      throw new BerthError('InvalidArgument', `app ${what} "${path}": no such file in the image`);
     throw err;
   }
 }
@@ -102,7 +103,11 @@ export class AppcImages {
 
   private async importFetched(aci: FetchedAci, expect: Expected, signal?: AbortSignal): Promise<AppcRecord> {
     try {
-      return await importAci(aci, { configDir: this.opts.configDir, store: this.opts.store, index: this.index, log: this.log, ...(signal ? { signal } : {}) }, expect);
+      return await importAci(
+        aci,
+        { configDir: this.opts.configDir, store: this.opts.store, index: this.index, log: this.log, ...(signal ? { signal } : {}) },
+        expect,
+      );
     } finally {
       await this.fetcher.release(aci);
     }
@@ -112,7 +117,13 @@ export class AppcImages {
   private discoverAndImport(signal?: AbortSignal): Discover {
     return (name, labels, size) => {
       const { os, arch } = hostAppcPlatform();
-      return this.fetcher.discovered(name, { os, arch, ...labels }, (aci) => this.importFetched(aci, { name, labels }, signal), signal, size);
+      return this.fetcher.discovered(
+        name,
+        { os, arch, ...labels },
+        (aci) => this.importFetched(aci, { name, labels }, signal),
+        signal,
+        size,
+      );
     };
   }
 
@@ -152,7 +163,10 @@ export class AppcImages {
     const platform = hostAppcPlatform();
     const { os, arch } = top.labels;
     if ((os !== undefined && os !== platform.os) || (os !== undefined && arch !== undefined && arch !== platform.arch)) {
-      throw new BerthError('FailedPrecondition', `${ref.raw}: image is for ${os}/${arch ?? '*'}, this host is ${platform.os}/${platform.arch}`);
+      throw new BerthError(
+        'FailedPrecondition',
+        `${ref.raw}: image is for ${os}/${arch ?? '*'}, this host is ${platform.os}/${platform.arch}`,
+      );
     }
     return this.withDependencies(ref.raw, top, this.discoverAndImport(signal));
   }
@@ -176,7 +190,10 @@ export class AppcImages {
       const policy = await appcPolicyFor(this.opts.configDir, rec.name);
       if (policy.action === 'reject') throw new BerthError('PermissionDenied', `image ${rec.name}: policy.json ${policy.scope} rejects it`);
       if (policy.action === 'requireSignature' && rec.trust.mode !== 'signed') {
-        throw new BerthError('PermissionDenied', `image ${rec.name} was accepted unsigned, and policy.json ${policy.scope} now requires a signature`);
+        throw new BerthError(
+          'PermissionDenied',
+          `image ${rec.name} was accepted unsigned, and policy.json ${policy.scope} now requires a signature`,
+        );
       }
       out.push({ imageId: rec.imageId, ...rec.trust });
     }
@@ -235,7 +252,10 @@ export class AppcImages {
         log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      log.info({ images: info.images.length, entries: r.selected.reduce((n, s) => n + s.length, 0), ms: Date.now() - t0 }, 'appc image rendered');
+      log.info(
+        { images: info.images.length, entries: r.selected.reduce((n, s) => n + s.length, 0), ms: Date.now() - t0 },
+        'appc image rendered',
+      );
     });
   }
 }
@@ -259,7 +279,11 @@ export function toPulled(reference: string, top: AppcRecord, flat: Array<{ image
     reference,
     manifestDigest: digest,
     configDigest: digest,
-    config: { os: top.labels.os ?? 'linux', architecture: top.labels.arch ?? hostAppcPlatform().arch, config: appcProcessConfig(top.manifest.app) },
+    config: {
+      os: top.labels.os ?? 'linux',
+      architecture: top.labels.arch ?? hostAppcPlatform().arch,
+      config: appcProcessConfig(top.manifest.app),
+    },
     layers: [],
     appc,
   };

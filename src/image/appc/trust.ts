@@ -82,7 +82,11 @@ async function keysIn(dir: string, prefix: string | undefined, warn: (msg: strin
 }
 
 /** Read side of the keystore: keys trusted for `name` (its prefixes, then root keys). */
-export async function trustedKeysFor(configDir: string, name: string, warn: (msg: string) => void = () => undefined): Promise<TrustedKey[]> {
+export async function trustedKeysFor(
+  configDir: string,
+  name: string,
+  warn: (msg: string) => void = () => undefined,
+): Promise<TrustedKey[]> {
   const base = trustedKeysDir(configDir);
   const out: TrustedKey[] = [];
   for (const p of namePrefixes(name)) out.push(...(await keysIn(join(base, 'prefix.d', ...p.split('/')), p, warn)));
@@ -117,7 +121,9 @@ function denied(msg: string, cause?: unknown): BerthError {
 async function readSignature(sig: Uint8Array): Promise<openpgp.Signature> {
   const text = Buffer.from(sig).toString('utf8');
   const pgp = await loadOpenpgp();
-  return text.includes('-----BEGIN PGP SIGNATURE-----') ? pgp.readSignature({ armoredSignature: text }) : pgp.readSignature({ binarySignature: sig });
+  return text.includes('-----BEGIN PGP SIGNATURE-----')
+    ? pgp.readSignature({ armoredSignature: text })
+    : pgp.readSignature({ binarySignature: sig });
 }
 
 /**
@@ -135,9 +141,13 @@ export async function verifyDetached(path: string, sig: Uint8Array, keys: Truste
   const issuers = signature.getSigningKeyIDs().map((k) => k.toHex());
   const candidates = keys.filter((k) => k.key.getKeys().some((sk) => issuers.includes(sk.getKeyID().toHex())));
   if (candidates.length === 0) {
-    throw denied(`${what}: signed by key ${issuers.join(', ') || '(unknown)'}, which is not trusted for this name (trustedkeys has ${keys.length ? keys.map((k) => k.fingerprint).join(', ') : 'no key for it'})`);
+    throw denied(
+      `${what}: signed by key ${issuers.join(', ') || '(unknown)'}, which is not trusted for this name (trustedkeys has ${keys.length ? keys.map((k) => k.fingerprint).join(', ') : 'no key for it'})`,
+    );
   }
-  const message = await (await loadOpenpgp()).createMessage({ binary: Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array> });
+  const message = await (
+    await loadOpenpgp()
+  ).createMessage({ binary: Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array> });
   let result;
   try {
     result = await (await loadOpenpgp()).verify({ message, signature, verificationKeys: candidates.map((c) => c.key), format: 'binary' });
@@ -150,7 +160,10 @@ export async function verifyDetached(path: string, sig: Uint8Array, keys: Truste
     const keyId = first.keyID.toHex();
     return candidates.find((c) => c.key.getKeys().some((sk) => sk.getKeyID().toHex() === keyId)) ?? candidates[0]!;
   } catch (err) {
-    throw new BerthError('PermissionDenied', `${what}: bad signature: ${errorMessage(err)}`, { cause: err, details: { reason: 'badSignature' } });
+    throw new BerthError('PermissionDenied', `${what}: bad signature: ${errorMessage(err)}`, {
+      cause: err,
+      details: { reason: 'badSignature' },
+    });
   }
 }
 
@@ -166,7 +179,8 @@ export async function appcPolicyFor(configDir: string, name: string): Promise<Ap
       if (!reqs) continue;
       const label = scope === '' ? 'transports.appc[""]' : `transports.appc["${scope}"]`;
       if (reqs.some((r) => r.type === 'reject')) return { scope: label, action: 'reject' };
-      if (reqs.length > 0 && reqs.every((r) => r.type === 'insecureAcceptAnything')) return { scope: label, action: 'insecureAcceptAnything' };
+      if (reqs.length > 0 && reqs.every((r) => r.type === 'insecureAcceptAnything'))
+        return { scope: label, action: 'insecureAcceptAnything' };
       return { scope: label, action: 'requireSignature' };
     }
   }
@@ -211,8 +225,11 @@ export async function checkAciTrust(input: {
       failure = err.message;
     }
   }
-  if (policy.action === 'insecureAcceptAnything') return { mode: 'insecure', reason: `${failure}; accepted by policy.json ${policy.scope}` };
-  throw denied(`${failure}; refusing it (trust a key with \`berth trust add --transport appc --prefix ${name} KEYFILE\`, or allow unsigned images with insecureAcceptAnything under transports.appc in policy.json)`);
+  if (policy.action === 'insecureAcceptAnything')
+    return { mode: 'insecure', reason: `${failure}; accepted by policy.json ${policy.scope}` };
+  throw denied(
+    `${failure}; refusing it (trust a key with \`berth trust add --transport appc --prefix ${name} KEYFILE\`, or allow unsigned images with insecureAcceptAnything under transports.appc in policy.json)`,
+  );
 }
 
 /** Normalise a fingerprint as an operator types it (spaces, colons, 0x, upper case). */
@@ -225,14 +242,21 @@ export function normalizeFingerprint(fp: string): string {
  * operator confirmed; PermissionDenied when none was given or none matches (never trust on
  * first use).
  */
-export async function pickConfirmedKey(data: Uint8Array, expectedFingerprint: string | undefined, url: string): Promise<{ fingerprint: string; armored: string }> {
+export async function pickConfirmedKey(
+  data: Uint8Array,
+  expectedFingerprint: string | undefined,
+  url: string,
+): Promise<{ fingerprint: string; armored: string }> {
   const want = normalizeFingerprint(expectedFingerprint ?? '');
-  if (!FINGERPRINT.test(want)) throw denied(`keys from ${url} are not trusted without the expected fingerprint (pass the fingerprint you verified out of band)`);
+  if (!FINGERPRINT.test(want))
+    throw denied(`keys from ${url} are not trusted without the expected fingerprint (pass the fingerprint you verified out of band)`);
   let keys: openpgp.Key[];
   const text = Buffer.from(data).toString('utf8');
   try {
     const pgp = await loadOpenpgp();
-    keys = text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? await pgp.readKeys({ armoredKeys: text }) : await pgp.readKeys({ binaryKeys: data });
+    keys = text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')
+      ? await pgp.readKeys({ armoredKeys: text })
+      : await pgp.readKeys({ binaryKeys: data });
   } catch (err) {
     throw new BerthError('InvalidArgument', `${url}: not an OpenPGP public key (${errorMessage(err)})`, { cause: err });
   }

@@ -55,7 +55,8 @@ function parseIdentity(v: unknown, file: string, where: string): SignedIdentity 
       if (typeof o.dockerRepository !== 'string') throw bad(file, `${where}: exactRepository needs dockerRepository`);
       return { type: 'exactRepository', dockerRepository: o.dockerRepository };
     case 'remapIdentity':
-      if (typeof o.prefix !== 'string' || typeof o.signedPrefix !== 'string') throw bad(file, `${where}: remapIdentity needs prefix and signedPrefix`);
+      if (typeof o.prefix !== 'string' || typeof o.signedPrefix !== 'string')
+        throw bad(file, `${where}: remapIdentity needs prefix and signedPrefix`);
       return { type: 'remapIdentity', prefix: o.prefix, signedPrefix: o.signedPrefix };
     default:
       throw bad(file, `${where}: unknown signedIdentity type ${JSON.stringify(o?.type)}`);
@@ -79,7 +80,8 @@ function parseRequirement(v: unknown, file: string, where: string, baseDir: stri
         return isAbsolute(p) ? p : resolve(baseDir, p);
       };
       const keyPaths = o.keyPath !== undefined ? [abs(o.keyPath)] : Array.isArray(o.keyPaths) ? o.keyPaths.map(abs) : [];
-      if (o.keyPaths !== undefined && (!Array.isArray(o.keyPaths) || o.keyPaths.length === 0)) throw bad(file, `${where}: keyPaths must be a non-empty list`);
+      if (o.keyPaths !== undefined && (!Array.isArray(o.keyPaths) || o.keyPaths.length === 0))
+        throw bad(file, `${where}: keyPaths must be a non-empty list`);
       const keyData = o.keyData !== undefined ? [String(o.keyData)] : [];
       return { type: 'signedBy', keyType: 'GPGKeys', keyPaths, keyData, signedIdentity: parseIdentity(o.signedIdentity, file, where) };
     }

@@ -77,9 +77,14 @@ export function parseRegistriesConf(text: string, file = 'registries.conf'): Reg
   } catch (err) {
     throw new BerthError('InvalidArgument', `${file}: ${errorMessage(err).split('\n')[0]}`, { cause: err });
   }
-  const out: RegistriesConf = { unqualifiedSearchRegistries: strList(doc['unqualified-search-registries'], file, 'unqualified-search-registries'), registries: [] };
+  const out: RegistriesConf = {
+    unqualifiedSearchRegistries: strList(doc['unqualified-search-registries'], file, 'unqualified-search-registries'),
+    registries: [],
+  };
   // short-name-mode, [aliases], credential-helpers…: valid in the format, not implemented here
-  const notApplied = Object.keys(doc).filter((k) => !APPLIED_KEYS.has(k)).map((k) => `${file}: ${k}`);
+  const notApplied = Object.keys(doc)
+    .filter((k) => !APPLIED_KEYS.has(k))
+    .map((k) => `${file}: ${k}`);
   if (notApplied.length) out.notApplied = notApplied;
   const regs = doc.registry;
   if (regs !== undefined && !Array.isArray(regs)) throw bad(file, '[[registry]] must be an array of tables');
@@ -94,7 +99,8 @@ export function parseRegistriesConf(text: string, file = 'registries.conf'): Reg
     const mirrors: MirrorEntry[] = ((mirrorsRaw as unknown[]) ?? []).map((m, j) => {
       const mt = (m ?? {}) as Record<string, unknown>;
       const pfm = str(mt['pull-from-mirror'], file, `registry[${i}].mirror[${j}].pull-from-mirror`, 'all');
-      if (pfm !== 'all' && pfm !== 'digest-only' && pfm !== 'tag-only') throw bad(file, `registry[${i}].mirror[${j}].pull-from-mirror must be all, digest-only or tag-only`);
+      if (pfm !== 'all' && pfm !== 'digest-only' && pfm !== 'tag-only')
+        throw bad(file, `registry[${i}].mirror[${j}].pull-from-mirror must be all, digest-only or tag-only`);
       const loc = cleanLocation(str(mt.location, file, `registry[${i}].mirror[${j}].location`), file, 'mirror location');
       if (loc === '') throw bad(file, `registry[${i}].mirror[${j}] without location`);
       return { location: loc, insecure: bool(mt.insecure, file, 'mirror insecure'), pullFromMirror: pfm };

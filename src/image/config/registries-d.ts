@@ -43,7 +43,8 @@ export function parseRegistriesD(texts: Array<{ file: string; text: string }>): 
       out.defaultDocker = lookasideOf(doc['default-docker'], file, 'default-docker');
     }
     const docker = doc.docker as Record<string, unknown> | undefined;
-    if (docker !== undefined && (docker === null || typeof docker !== 'object')) throw new BerthError('InvalidArgument', `${file}: docker must be a mapping`);
+    if (docker !== undefined && (docker === null || typeof docker !== 'object'))
+      throw new BerthError('InvalidArgument', `${file}: docker must be a mapping`);
     for (const [scope, v] of Object.entries(docker ?? {})) {
       if (scope in out.docker) throw new BerthError('InvalidArgument', `${file}: docker scope ${scope} is defined twice`);
       out.docker[scope] = lookasideOf(v, file, `docker["${scope}"]`);

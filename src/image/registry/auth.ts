@@ -139,7 +139,14 @@ export async function fetchToken(
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'berth' });
     if (service) form.set('service', service);
     for (const s of scopes) form.append('scope', s);
-    res = await send({ method: 'POST', url, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.toString(), insecureTls: opts.insecure, signal: opts.signal });
+    res = await send({
+      method: 'POST',
+      url,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+      insecureTls: opts.insecure,
+      signal: opts.signal,
+    });
     if (res.status === 404 || res.status === 405) {
       // a token server that only speaks GET (go-containerregistry falls back the same way)
       res.body.resume();
@@ -158,9 +165,13 @@ export async function fetchToken(
   const body = await readBody(res, 1024 * 1024);
   if (res.status === 401 || res.status === 403) {
     const who = creds?.username ? `user "${creds.username}"` : 'anonymous access';
-    throw new BerthError('PermissionDenied', `token server ${url.host} refused ${who} for ${scopes.join(' ')} (HTTP ${res.status}): check the credentials in auth.json`, {
-      details: { status: res.status },
-    });
+    throw new BerthError(
+      'PermissionDenied',
+      `token server ${url.host} refused ${who} for ${scopes.join(' ')} (HTTP ${res.status}): check the credentials in auth.json`,
+      {
+        details: { status: res.status },
+      },
+    );
   }
   if (res.status < 200 || res.status >= 300) throw registryError(`token server ${url.host}`, res.status, res.headers, body);
   let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };

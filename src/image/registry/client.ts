@@ -16,7 +16,13 @@ import { readBody, registryError, send } from './http.js';
 import type { HttpResponse } from './http.js';
 
 /** Every manifest type berth reads (IMG-01, DST-04), plus `*\/*` as containerd sends. */
-export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList, '*/*;q=0.1'].join(', ');
+export const MANIFEST_ACCEPT = [
+  MediaType.ociManifest,
+  MediaType.ociIndex,
+  MediaType.dockerManifest,
+  MediaType.dockerManifestList,
+  '*/*;q=0.1',
+].join(', ');
 
 export interface Endpoint {
   /** host[:port] to connect to */
@@ -111,7 +117,11 @@ export class RegistryClient {
       return;
     }
     const hint = this.endpoint.insecure ? '' : ' (if it serves plain http, mark it insecure in registries.conf)';
-    throw new BerthError('Unavailable', `registry ${this.endpoint.host} is unreachable${hint}: ${(lastErr as Error)?.message ?? 'no answer'}`, { cause: lastErr });
+    throw new BerthError(
+      'Unavailable',
+      `registry ${this.endpoint.host} is unreachable${hint}: ${(lastErr as Error)?.message ?? 'no answer'}`,
+      { cause: lastErr },
+    );
   }
 
   private async authorize(signal: AbortSignal | undefined, force: boolean): Promise<string | undefined> {
@@ -120,7 +130,10 @@ export class RegistryClient {
     const creds = await this.deps.credentials(this.endpoint.host, this.endpoint.repository);
     if (this.challenge.scheme === 'basic') {
       if (!creds || !('password' in creds)) {
-        throw new BerthError('PermissionDenied', `${this.name}: the registry requires credentials (Basic auth) and none are configured for ${this.endpoint.host} in auth.json`);
+        throw new BerthError(
+          'PermissionDenied',
+          `${this.name}: the registry requires credentials (Basic auth) and none are configured for ${this.endpoint.host} in auth.json`,
+        );
       }
       this.authHeader = basicHeader(creds);
     } else if (this.challenge.scheme === 'bearer') {
@@ -134,7 +147,13 @@ export class RegistryClient {
   }
 
   /** An authorized request; a 401 refreshes the credentials once, 429/503 honour Retry-After. */
-  private async request(method: 'GET' | 'HEAD', path: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<HttpResponse> {
+  private async request(
+    method: 'GET' | 'HEAD',
+    path: string,
+    headers: Record<string, string>,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     await this.ping(signal);
     const url = new URL(path, this.base);
     const attempts = this.deps.attempts ?? 3;
@@ -142,7 +161,13 @@ export class RegistryClient {
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const auth = await this.authorize(signal, false);
-      const res = await send({ method, url, headers: { ...headers, ...(auth ? { Authorization: auth } : {}) }, insecureTls: this.endpoint.insecure, signal });
+      const res = await send({
+        method,
+        url,
+        headers: { ...headers, ...(auth ? { Authorization: auth } : {}) },
+        insecureTls: this.endpoint.insecure,
+        signal,
+      });
       if (res.status >= 200 && res.status < 300) return res;
       const body = method === 'HEAD' ? Buffer.alloc(0) : await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
       if (res.status === 401 && this.challenge && !refreshed) {
@@ -156,7 +181,10 @@ export class RegistryClient {
       }
       const err = registryError(what, res.status, res.headers, body);
       if (res.status === 401 || res.status === 403) {
-        throw new BerthError('PermissionDenied', `${err.message}: the registry refused the credentials for ${this.endpoint.host}`, { cause: err, details: err.details });
+        throw new BerthError('PermissionDenied', `${err.message}: the registry refused the credentials for ${this.endpoint.host}`, {
+          cause: err,
+          details: err.details,
+        });
       }
       const retry = err.details?.retryAfterMs as number | undefined;
       if ((res.status === 429 || res.status === 503) && attempt < attempts) {

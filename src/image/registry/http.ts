@@ -121,7 +121,11 @@ export function parseRegistryErrors(body: Buffer): RegistryErrorEntry[] {
     if (!Array.isArray(doc.errors)) return [];
     return doc.errors
       .filter((e): e is Record<string, unknown> => e !== null && typeof e === 'object')
-      .map((e) => ({ code: String(e.code ?? 'UNKNOWN'), ...(typeof e.message === 'string' ? { message: e.message } : {}), ...(e.detail !== undefined ? { detail: e.detail } : {}) }));
+      .map((e) => ({
+        code: String(e.code ?? 'UNKNOWN'),
+        ...(typeof e.message === 'string' ? { message: e.message } : {}),
+        ...(e.detail !== undefined ? { detail: e.detail } : {}),
+      }));
   } catch {
     return [];
   }

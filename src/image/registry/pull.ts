@@ -41,7 +41,12 @@ export class BlobFetcher {
 
   constructor(private readonly store: ContentStore) {}
 
-  async fetch(clients: RegistryClient[], desc: Descriptor, kind: PullProgress['kind'], opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void> {
+  async fetch(
+    clients: RegistryClient[],
+    desc: Descriptor,
+    kind: PullProgress['kind'],
+    opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void },
+  ): Promise<void> {
     const have = (await this.store.info(desc.digest))?.size;
     if (have === desc.size) {
       opts.onProgress?.({ kind, digest: desc.digest, size: desc.size, bytes: desc.size, state: 'cached' });
@@ -69,7 +74,12 @@ export class BlobFetcher {
     return p;
   }
 
-  private async download(clients: RegistryClient[], desc: Descriptor, kind: PullProgress['kind'], opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void> {
+  private async download(
+    clients: RegistryClient[],
+    desc: Descriptor,
+    kind: PullProgress['kind'],
+    opts: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void },
+  ): Promise<void> {
     if (desc.data !== undefined) {
       await this.store.ingest({ digest: desc.digest, size: desc.size }, Readable.from([Buffer.from(desc.data, 'base64')]));
       return;
@@ -80,7 +90,10 @@ export class BlobFetcher {
         const { stream, length } = await client.openBlob(desc.digest, opts.signal);
         if (length !== undefined && length !== desc.size) {
           stream.destroy();
-          throw new BerthError('FailedPrecondition', `${client.name}: blob ${desc.digest} is ${length} bytes, the manifest says ${desc.size}`);
+          throw new BerthError(
+            'FailedPrecondition',
+            `${client.name}: blob ${desc.digest} is ${length} bytes, the manifest says ${desc.size}`,
+          );
         }
         let bytes = 0;
         let lastReport = 0;
@@ -115,7 +128,9 @@ export class BlobFetcher {
         } catch (err) {
           stream.destroy();
           if (codeOf(err) === 'FailedPrecondition') {
-            throw new BerthError('FailedPrecondition', `${client.name}: blob ${desc.digest} refused: ${(err as Error).message}`, { cause: err });
+            throw new BerthError('FailedPrecondition', `${client.name}: blob ${desc.digest} refused: ${(err as Error).message}`, {
+              cause: err,
+            });
           }
           throw err;
         }
@@ -158,7 +173,8 @@ export function verifyManifestDigest(body: Buffer, wanted: string | undefined, h
   if (wanted !== undefined) {
     const { algorithm } = parseDigest(wanted);
     const actual = digestOf(body, algorithm);
-    if (actual !== wanted) throw new BerthError('FailedPrecondition', `${what}: manifest digest mismatch: got ${actual}, asked for ${wanted}`);
+    if (actual !== wanted)
+      throw new BerthError('FailedPrecondition', `${what}: manifest digest mismatch: got ${actual}, asked for ${wanted}`);
   }
   if (headerDigest) {
     let alg;
@@ -168,7 +184,8 @@ export function verifyManifestDigest(body: Buffer, wanted: string | undefined, h
       throw new BerthError('FailedPrecondition', `${what}: invalid Docker-Content-Digest "${headerDigest}"`);
     }
     const actual = digestOf(body, alg);
-    if (actual !== headerDigest) throw new BerthError('FailedPrecondition', `${what}: Docker-Content-Digest ${headerDigest} does not match the body (${actual})`);
+    if (actual !== headerDigest)
+      throw new BerthError('FailedPrecondition', `${what}: Docker-Content-Digest ${headerDigest} does not match the body (${actual})`);
   }
   return wanted ?? digestOf(body);
 }
@@ -179,12 +196,29 @@ function pseudoDescriptor(mediaType: string | undefined, digest: string, size: n
   return { mediaType, digest, size };
 }
 
-async function fetchManifest(clients: RegistryClient[], reference: string, ctx: RegistryPullContext, what: string): Promise<{ body: Buffer; mediaType: string | undefined; headerDigest: string | undefined; client: RegistryClient; rest: RegistryClient[] }> {
+async function fetchManifest(
+  clients: RegistryClient[],
+  reference: string,
+  ctx: RegistryPullContext,
+  what: string,
+): Promise<{
+  body: Buffer;
+  mediaType: string | undefined;
+  headerDigest: string | undefined;
+  client: RegistryClient;
+  rest: RegistryClient[];
+}> {
   let lastErr: unknown;
   for (const [i, client] of clients.entries()) {
     try {
       const m = await client.getManifest(reference, ctx.signal);
-      return { body: m.body, mediaType: m.mediaType, headerDigest: m.headerDigest, client, rest: [client, ...clients.filter((_, j) => j !== i)] };
+      return {
+        body: m.body,
+        mediaType: m.mediaType,
+        headerDigest: m.headerDigest,
+        client,
+        rest: [client, ...clients.filter((_, j) => j !== i)],
+      };
     } catch (err) {
       lastErr = err;
       const code = codeOf(err);
@@ -223,14 +257,24 @@ export async function pullFromRegistry(
       const children = doc.manifests.map((d, i) => checkDescriptor(d, `${what}: ${digest} manifests[${i}]`));
       const chosen = selectManifest(children, ctx.platform);
       if (!chosen) {
-        const have = children.filter((c) => c.platform && !isAttestation(c)).map((c) => formatPlatform(normalizePlatform(c.platform ?? {})));
-        throw new BerthError('NotFound', `${what}: no manifest for platform ${formatPlatform(ctx.platform)} (available: ${have.join(', ') || 'none'})`);
+        const have = children
+          .filter((c) => c.platform && !isAttestation(c))
+          .map((c) => formatPlatform(normalizePlatform(c.platform ?? {})));
+        throw new BerthError(
+          'NotFound',
+          `${what}: no manifest for platform ${formatPlatform(ctx.platform)} (available: ${have.join(', ') || 'none'})`,
+        );
       }
-      if (chosen.size > MAX_JSON_BODY) throw new BerthError('InvalidArgument', `${what}: manifest ${chosen.digest} is over ${MAX_JSON_BODY} bytes`);
+      if (chosen.size > MAX_JSON_BODY)
+        throw new BerthError('InvalidArgument', `${what}: manifest ${chosen.digest} is over ${MAX_JSON_BODY} bytes`);
       log.debug({ digest: chosen.digest, platform: chosen.platform }, 'index resolved to manifest');
       const child = await fetchManifest(order, chosen.digest, ctx, what);
       verifyManifestDigest(child.body, chosen.digest, child.headerDigest, `${what} (${child.client.name})`);
-      if (child.body.length !== chosen.size) throw new BerthError('FailedPrecondition', `${what}: manifest ${chosen.digest} is ${child.body.length} bytes, the index says ${chosen.size}`);
+      if (child.body.length !== chosen.size)
+        throw new BerthError(
+          'FailedPrecondition',
+          `${what}: manifest ${chosen.digest} is ${child.body.length} bytes, the index says ${chosen.size}`,
+        );
       await ctx.store.ingest({ digest: chosen.digest, size: chosen.size }, Readable.from([child.body]));
       body = child.body;
       desc = chosen;
@@ -241,10 +285,21 @@ export async function pullFromRegistry(
     if (manifest.config.size > MAX_JSON_BODY) throw new BerthError('InvalidArgument', `${what}: config is over ${MAX_JSON_BODY} bytes`);
     // The config and the layers of one image in parallel (the policy has seen the manifest, and
     // each blob is verified by its digest as it streams in); the first failure fails the pull.
-    const results = await Promise.allSettled([ctx.blobs.fetch(order, manifest.config, 'config', ctx), ...manifest.layers.map((l) => ctx.blobs.fetch(order, l, 'layer', ctx))]);
+    const results = await Promise.allSettled([
+      ctx.blobs.fetch(order, manifest.config, 'config', ctx),
+      ...manifest.layers.map((l) => ctx.blobs.fetch(order, l, 'layer', ctx)),
+    ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const config = parseConfig(await ctx.store.readAll(manifest.config.digest, MAX_JSON_BODY), manifest.layers, `${what} config`);
-    return { reference: ref.raw, manifestDigest: digest, configDigest: manifest.config.digest, config, layers: manifest.layers, sourceDigest, endpoint: top.client.endpoint.host };
+    return {
+      reference: ref.raw,
+      manifestDigest: digest,
+      configDigest: manifest.config.digest,
+      config,
+      layers: manifest.layers,
+      sourceDigest,
+      endpoint: top.client.endpoint.host,
+    };
   }
 }

@@ -61,8 +61,15 @@ export class RegistrySource {
   async candidates(ref: DockerReference): Promise<DockerReference[]> {
     const conf = this.opts.configDir ? await loadRegistriesConf(this.opts.configDir) : EMPTY_REGISTRIES_CONF;
     if (!isUnqualified(ref.raw) || conf.unqualifiedSearchRegistries.length === 0) return [ref];
-    const short = ref.registry === DEFAULT_REGISTRY && ref.repository.startsWith('library/') && !ref.raw.replace(/^docker:\/\//, '').includes('/') ? ref.repository.slice('library/'.length) : ref.repository;
-    return conf.unqualifiedSearchRegistries.map((reg) => ({ ...ref, registry: reg === 'index.docker.io' ? DEFAULT_REGISTRY : reg, repository: reg === DEFAULT_REGISTRY && !short.includes('/') ? `library/${short}` : short }));
+    const short =
+      ref.registry === DEFAULT_REGISTRY && ref.repository.startsWith('library/') && !ref.raw.replace(/^docker:\/\//, '').includes('/')
+        ? ref.repository.slice('library/'.length)
+        : ref.repository;
+    return conf.unqualifiedSearchRegistries.map((reg) => ({
+      ...ref,
+      registry: reg === 'index.docker.io' ? DEFAULT_REGISTRY : reg,
+      repository: reg === DEFAULT_REGISTRY && !short.includes('/') ? `library/${short}` : short,
+    }));
   }
 
   async pull(ref: DockerReference, opts: RegistryPullOptions = {}): Promise<RegistryPulled & { resolved: DockerReference }> {
@@ -70,7 +77,10 @@ export class RegistrySource {
     for (const setting of conf.notApplied ?? []) {
       if (this.warned.has(setting)) continue;
       this.warned.add(setting);
-      this.log.warn({ setting }, `registries.conf setting not applied by berth (short names resolve through unqualified-search-registries, else Docker Hub): ${setting}`);
+      this.log.warn(
+        { setting },
+        `registries.conf setting not applied by berth (short names resolve through unqualified-search-registries, else Docker Hub): ${setting}`,
+      );
     }
     const t0 = Date.now();
     const before = this.blobs.bytes;
@@ -100,7 +110,14 @@ export class RegistrySource {
           checkTopLevel: opts.checkTopLevel ? (digest) => opts.checkTopLevel!(cand, digest) : undefined,
         });
         this.log.info(
-          { image: ref.raw, digest: pulled.manifestDigest, sourceDigest: pulled.sourceDigest, endpoint: pulled.endpoint, bytes: this.blobs.bytes - before, ms: Date.now() - t0 },
+          {
+            image: ref.raw,
+            digest: pulled.manifestDigest,
+            sourceDigest: pulled.sourceDigest,
+            endpoint: pulled.endpoint,
+            bytes: this.blobs.bytes - before,
+            ms: Date.now() - t0,
+          },
           'image pull finished',
         );
         return { ...pulled, resolved: cand };

@@ -29,7 +29,13 @@ export interface PolicyVerdict {
 }
 
 /** Fetch signature n (1-based) from a lookaside base; undefined when there is none. */
-export async function fetchLookasideSignature(base: string, name: string, digest: string, n: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+export async function fetchLookasideSignature(
+  base: string,
+  name: string,
+  digest: string,
+  n: number,
+  signal?: AbortSignal,
+): Promise<Buffer | undefined> {
   const url = new URL(signatureUrl(base, name, digest, n));
   if (url.protocol === 'file:') {
     try {
@@ -110,23 +116,35 @@ export async function checkPolicy(ctx: PolicyContext, input: PolicyCheckInput): 
       case 'reject':
         throw new BerthError('PermissionDenied', `${where}: images are rejected`);
       case 'unsupported':
-        throw new BerthError('PermissionDenied', `${where}: requirement type ${req.what} is not supported by berth, so the image is refused`);
+        throw new BerthError(
+          'PermissionDenied',
+          `${where}: requirement type ${req.what} is not supported by berth, so the image is refused`,
+        );
       case 'signedBy': {
-        if (!name || !image) throw new BerthError('PermissionDenied', `${where}: signedBy needs signatures, and ${transport}: images carry none`);
+        if (!name || !image)
+          throw new BerthError('PermissionDenied', `${where}: signedBy needs signatures, and ${transport}: images carry none`);
         const keys = await keysOf(req);
         if (keys.length === 0) throw new BerthError('FailedPrecondition', `${where}: signedBy lists no usable key`);
         const base = lookasideFor(ctx.registriesD, name);
         const fetchSig =
           ctx.fetchSignature ??
           (base ? (nm: string, d: string, n: number) => fetchLookasideSignature(base, nm, d, n, input.signal) : undefined);
-        if (!fetchSig) throw new BerthError('PermissionDenied', `${where}: signedBy requires a signature, but no lookaside is configured for ${name} in registries.d`);
+        if (!fetchSig)
+          throw new BerthError(
+            'PermissionDenied',
+            `${where}: signedBy requires a signature, but no lookaside is configured for ${name} in registries.d`,
+          );
         const reasons: string[] = [];
         let accepted: string | undefined;
         for (let n = 1; n <= MAX_SIGNATURES; n++) {
           const sig = await fetchSig(name, input.manifestDigest, n);
           if (!sig) break;
           try {
-            const ok = await verifyImageSignature(sig, keys, { manifestDigest: input.manifestDigest, image, signedIdentity: req.signedIdentity });
+            const ok = await verifyImageSignature(sig, keys, {
+              manifestDigest: input.manifestDigest,
+              image,
+              signedIdentity: req.signedIdentity,
+            });
             accepted = ok.fingerprint;
             break;
           } catch (err) {
@@ -134,7 +152,9 @@ export async function checkPolicy(ctx: PolicyContext, input: PolicyCheckInput): 
           }
         }
         if (!accepted) {
-          const why = reasons.length ? reasons.join('; ') : `no signature found for ${name}@${input.manifestDigest}${base ? ` in ${base}` : ''}`;
+          const why = reasons.length
+            ? reasons.join('; ')
+            : `no signature found for ${name}@${input.manifestDigest}${base ? ` in ${base}` : ''}`;
           throw new BerthError('PermissionDenied', `${where}: signedBy not satisfied: ${why}`);
         }
         verdict.signedBy.push(accepted);

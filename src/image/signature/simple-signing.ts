@@ -32,7 +32,8 @@ function denied(msg: string, cause?: unknown): BerthError {
 export async function readPublicKeys(data: Uint8Array | string, where: string): Promise<openpgp.Key[]> {
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
   try {
-    if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) return await (await loadOpenpgp()).readKeys({ armoredKeys: typeof data === 'string' ? data : Buffer.from(data).toString('utf8') });
+    if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----'))
+      return await (await loadOpenpgp()).readKeys({ armoredKeys: typeof data === 'string' ? data : Buffer.from(data).toString('utf8') });
     const bin = typeof data === 'string' ? Buffer.from(data, 'base64') : data;
     return await (await loadOpenpgp()).readKeys({ binaryKeys: bin });
   } catch (err) {
@@ -78,7 +79,8 @@ export function parsePayload(payload: Buffer): SignaturePayload {
   const crit = doc?.critical as Record<string, unknown> | undefined;
   if (!crit || typeof crit !== 'object') throw denied('signature payload without "critical"');
   for (const k of Object.keys(doc)) if (k !== 'critical' && k !== 'optional') throw denied(`signature payload has unknown field "${k}"`);
-  for (const k of Object.keys(crit)) if (!['type', 'image', 'identity'].includes(k)) throw denied(`signature has unknown critical field "${k}"`);
+  for (const k of Object.keys(crit))
+    if (!['type', 'image', 'identity'].includes(k)) throw denied(`signature has unknown critical field "${k}"`);
   if (crit.type !== SIGNATURE_TYPE) throw denied(`signature type is ${JSON.stringify(crit.type)}, not "${SIGNATURE_TYPE}"`);
   const image = crit.image as Record<string, unknown> | undefined;
   const identity = crit.identity as Record<string, unknown> | undefined;
@@ -90,7 +92,11 @@ export function parsePayload(payload: Buffer): SignaturePayload {
   }
   const optional = doc.optional;
   if (optional !== undefined && (optional === null || typeof optional !== 'object')) throw denied('signature "optional" must be an object');
-  return { dockerReference: identity['docker-reference'], manifestDigest: image['docker-manifest-digest'], optional: (optional ?? {}) as Record<string, unknown> };
+  return {
+    dockerReference: identity['docker-reference'],
+    manifestDigest: image['docker-manifest-digest'],
+    optional: (optional ?? {}) as Record<string, unknown>,
+  };
 }
 
 interface NamedRef {
@@ -101,7 +107,11 @@ interface NamedRef {
 
 function namedExact(text: string): NamedRef {
   const r = parseDockerReference(text);
-  return { name: `${r.registry}/${r.repository}`, ...(r.tag !== undefined ? { tag: r.tag } : {}), ...(r.digest ? { digest: r.digest } : {}) };
+  return {
+    name: `${r.registry}/${r.repository}`,
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+    ...(r.digest ? { digest: r.digest } : {}),
+  };
 }
 
 const same = (a: NamedRef, b: NamedRef) => a.name === b.name && a.tag === b.tag && a.digest === b.digest;
@@ -141,7 +151,12 @@ export function identityMatches(rule: SignedIdentity, image: string, signed: str
       }
     case 'remapIdentity': {
       let remapped = image;
-      if (image === rule.prefix || image.startsWith(`${rule.prefix}/`) || image.startsWith(`${rule.prefix}:`) || image.startsWith(`${rule.prefix}@`)) {
+      if (
+        image === rule.prefix ||
+        image.startsWith(`${rule.prefix}/`) ||
+        image.startsWith(`${rule.prefix}:`) ||
+        image.startsWith(`${rule.prefix}@`)
+      ) {
         remapped = rule.signedPrefix + image.slice(rule.prefix.length);
       }
       return identityMatches({ type: 'matchRepoDigestOrExact' }, remapped, signed);

@@ -90,7 +90,10 @@ function external(cmd: 'zstd' | 'xz' | 'bzip2', source: Readable, where: string)
   child.on('close', (code, signal) => {
     if (out.destroyed) return;
     if (code === 0) out.push(null);
-    else out.destroy(new BerthError('InvalidArgument', `${where}: ${cmd} -dc failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
+    else
+      out.destroy(
+        new BerthError('InvalidArgument', `${where}: ${cmd} -dc failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`),
+      );
   });
   return out;
 }

@@ -31,7 +31,8 @@ export async function withPullPolicy(
   if (p !== 'Always') {
     const have = await local();
     if (have) return { image: have, fetched: false };
-    if (p === 'Never') throw new BerthError('FailedPrecondition', `ErrImageNeverPull: image ${ref.raw} is not in the store and imagePullPolicy is Never`);
+    if (p === 'Never')
+      throw new BerthError('FailedPrecondition', `ErrImageNeverPull: image ${ref.raw} is not in the store and imagePullPolicy is Never`);
   }
   return { image: await fetch(), fetched: true };
 }

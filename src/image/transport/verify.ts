@@ -26,7 +26,12 @@ export interface VerifyDeps {
 }
 
 /** The signature policy for a reference and the top-level digest it resolved to; PermissionDenied when refused. */
-export async function checkSignaturePolicy(deps: Pick<VerifyDeps, 'configDir'>, ref: ImageReference, sourceDigest: string, signal?: AbortSignal): Promise<PolicyVerdict> {
+export async function checkSignaturePolicy(
+  deps: Pick<VerifyDeps, 'configDir'>,
+  ref: ImageReference,
+  sourceDigest: string,
+  signal?: AbortSignal,
+): Promise<PolicyVerdict> {
   const ctx = deps.configDir ? await loadPolicyContext(deps.configDir) : { policy: DEFAULT_POLICY, registriesD: { docker: {} } };
   return checkPolicy(ctx, { ref, manifestDigest: sourceDigest, ...(signal ? { signal } : {}) });
 }
@@ -35,7 +40,8 @@ async function checkContent(store: ContentStore, image: PulledImage): Promise<vo
   const what = image.reference;
   if (image.appc) {
     for (const i of image.appc.images) {
-      if (!(await store.has(imageIdToDigest(i.imageId)))) throw new BerthError('NotFound', `${what}: ACI ${i.imageId} (${i.name}) is not in the content store; pull again`);
+      if (!(await store.has(imageIdToDigest(i.imageId))))
+        throw new BerthError('NotFound', `${what}: ACI ${i.imageId} (${i.name}) is not in the content store; pull again`);
     }
     return;
   }
@@ -45,12 +51,22 @@ async function checkContent(store: ContentStore, image: PulledImage): Promise<vo
   for (const l of image.layers) {
     const info = await store.info(l.digest);
     if (!info) throw new BerthError('NotFound', `${what}: layer ${l.digest} is not in the content store; pull again`);
-    if (info.size !== l.size) throw new BerthError('FailedPrecondition', `${what}: layer ${l.digest} is ${info.size} bytes in the store, the manifest says ${l.size}`);
+    if (info.size !== l.size)
+      throw new BerthError(
+        'FailedPrecondition',
+        `${what}: layer ${l.digest} is ${info.size} bytes in the store, the manifest says ${l.size}`,
+      );
   }
 }
 
 /** Verify a pulled image (see the module comment); `sourceDigest`: what signatures sign, when it is not the manifest. */
-export async function verifyImage(deps: VerifyDeps, ref: ImageReference, image: PulledImage, sourceDigest: string | undefined, signal?: AbortSignal): Promise<VerifiedImage> {
+export async function verifyImage(
+  deps: VerifyDeps,
+  ref: ImageReference,
+  image: PulledImage,
+  sourceDigest: string | undefined,
+  signal?: AbortSignal,
+): Promise<VerifiedImage> {
   await checkContent(deps.store, image);
   if (image.appc) {
     return { ...image, verified: { sourceDigest: image.manifestDigest, appc: await deps.appcTrust(image.appc) } };

@@ -122,18 +122,21 @@ function checkPortable(profile: DockerSeccompProfile, source: string): void {
   };
   if (profile.architectures?.length && profile.archMap?.length) refuse('both "architectures" and "archMap" are given; use one of them');
   if (profile.flags?.length) refuse(`"flags" (${profile.flags.join(', ')}) is not supported by berth: runc 1.1 refuses seccomp flags`);
-  if (profile.listenerPath !== undefined || profile.listenerMetadata !== undefined) refuse('"listenerPath" is not supported by berth: it runs no seccomp notify agent');
+  if (profile.listenerPath !== undefined || profile.listenerMetadata !== undefined)
+    refuse('"listenerPath" is not supported by berth: it runs no seccomp notify agent');
   if (profile.defaultErrnoRet !== undefined && !ERRNO_ACTIONS.has(profile.defaultAction)) {
     refuse(`"defaultErrnoRet" is only valid with defaultAction SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${profile.defaultAction}`);
   }
-  if (profile.defaultAction === 'SCMP_ACT_NOTIFY') refuse('defaultAction SCMP_ACT_NOTIFY is not supported by berth: it runs no seccomp notify agent');
+  if (profile.defaultAction === 'SCMP_ACT_NOTIFY')
+    refuse('defaultAction SCMP_ACT_NOTIFY is not supported by berth: it runs no seccomp notify agent');
   (profile.syscalls ?? []).forEach((rule, i) => {
     if (rule.name !== undefined && rule.names?.length) refuse(`syscalls[${i}] has both "name" and "names"; use "names"`);
     if (rule.name === undefined && !rule.names?.length) refuse(`syscalls[${i}] names no syscall`);
     if (rule.errnoRet !== undefined && !ERRNO_ACTIONS.has(rule.action)) {
       refuse(`syscalls[${i}].errnoRet is only valid with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not ${rule.action}`);
     }
-    if (rule.action === 'SCMP_ACT_NOTIFY') refuse(`syscalls[${i}].action SCMP_ACT_NOTIFY is not supported by berth: it runs no seccomp notify agent`);
+    if (rule.action === 'SCMP_ACT_NOTIFY')
+      refuse(`syscalls[${i}].action SCMP_ACT_NOTIFY is not supported by berth: it runs no seccomp notify agent`);
   });
 }
 
@@ -157,7 +160,7 @@ export function convertProfile(profile: DockerSeccompProfile, opts: ConvertOptio
   if (architectures.length) out.architectures = architectures;
   const syscalls: OciSeccompSyscall[] = [];
   for (const rule of profile.syscalls ?? []) {
-    const names = rule.name !== undefined ? [rule.name] : rule.names ?? [];
+    const names = rule.name !== undefined ? [rule.name] : (rule.names ?? []);
     if (!ruleApplies(rule, caps, native, kernel)) continue;
     const s: OciSeccompSyscall = { names: [...names], action: rule.action };
     if (rule.errnoRet !== undefined) s.errnoRet = rule.errnoRet;
@@ -179,7 +182,10 @@ export function parseSeccompProfile(text: string, file: string): DockerSeccompPr
   const r = DockerSeccompProfileSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+    const path = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+      .join('')
+      .replace(/^\./, '');
     throw new BerthError('InvalidArgument', `seccomp profile ${file}: ${path || '(top level)'}: ${issue.message}`);
   }
   return r.data;
@@ -194,14 +200,20 @@ export function resolveLocalhostProfile(profileDir: string | undefined, localhos
     throw new BerthError('InvalidArgument', `${LOCALHOST_FIELD} is required when seccompProfile.type is Localhost`);
   }
   if (isAbsolute(localhostProfile)) {
-    throw new BerthError('InvalidArgument', `${LOCALHOST_FIELD} "${localhostProfile}" must be a path relative to the seccomp profile directory, not absolute`);
+    throw new BerthError(
+      'InvalidArgument',
+      `${LOCALHOST_FIELD} "${localhostProfile}" must be a path relative to the seccomp profile directory, not absolute`,
+    );
   }
   if (localhostProfile.split(/[/\\]/).includes('..')) {
     throw new BerthError('InvalidArgument', `${LOCALHOST_FIELD} "${localhostProfile}" must not contain ".." components`);
   }
   if (localhostProfile.includes('\0')) throw new BerthError('InvalidArgument', `${LOCALHOST_FIELD} contains a NUL byte`);
   if (!profileDir) {
-    throw new BerthError('FailedPrecondition', `${LOCALHOST_FIELD} "${localhostProfile}": no seccomp profile directory is configured (<config-dir>/seccomp)`);
+    throw new BerthError(
+      'FailedPrecondition',
+      `${LOCALHOST_FIELD} "${localhostProfile}": no seccomp profile directory is configured (<config-dir>/seccomp)`,
+    );
   }
   let root: string;
   let real: string;
@@ -225,7 +237,11 @@ export function resolveLocalhostProfile(profileDir: string | undefined, localhos
 }
 
 /** Read, parse and convert a Localhost profile. */
-export function loadLocalhostProfile(profileDir: string | undefined, localhostProfile: string | undefined, opts: ConvertOptions): OciSeccomp {
+export function loadLocalhostProfile(
+  profileDir: string | undefined,
+  localhostProfile: string | undefined,
+  opts: ConvertOptions,
+): OciSeccomp {
   const file = resolveLocalhostProfile(profileDir, localhostProfile);
   let text: string;
   try {
@@ -245,7 +261,10 @@ export function seccompFor(sel: SeccompSelection | undefined, opts: SeccompOptio
   if (opts.privileged) return undefined;
   const type = sel?.type ?? 'RuntimeDefault';
   if (type !== 'Localhost' && sel?.localhostProfile !== undefined) {
-    throw new BerthError('InvalidArgument', `${LOCALHOST_FIELD} may only be set when securityContext.seccompProfile.type is Localhost (it is ${type})`);
+    throw new BerthError(
+      'InvalidArgument',
+      `${LOCALHOST_FIELD} may only be set when securityContext.seccompProfile.type is Localhost (it is ${type})`,
+    );
   }
   const conv: ConvertOptions = {
     capabilities: opts.capabilities,
@@ -260,7 +279,10 @@ export function seccompFor(sel: SeccompSelection | undefined, opts: SeccompOptio
     case 'Localhost':
       return loadLocalhostProfile(opts.profileDir, sel?.localhostProfile, conv);
     default:
-      throw new BerthError('InvalidArgument', `securityContext.seccompProfile.type "${String(type)}" is not one of RuntimeDefault, Localhost, Unconfined`);
+      throw new BerthError(
+        'InvalidArgument',
+        `securityContext.seccompProfile.type "${String(type)}" is not one of RuntimeDefault, Localhost, Unconfined`,
+      );
   }
 }
 

@@ -7,16 +7,32 @@
 import { z } from 'zod';
 
 export const SECCOMP_ACTIONS = [
-  'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO',
-  'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY',
+  'SCMP_ACT_KILL',
+  'SCMP_ACT_KILL_PROCESS',
+  'SCMP_ACT_KILL_THREAD',
+  'SCMP_ACT_TRAP',
+  'SCMP_ACT_ERRNO',
+  'SCMP_ACT_TRACE',
+  'SCMP_ACT_ALLOW',
+  'SCMP_ACT_LOG',
+  'SCMP_ACT_NOTIFY',
 ] as const;
 
 export const SECCOMP_OPERATORS = [
-  'SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ',
+  'SCMP_CMP_NE',
+  'SCMP_CMP_LT',
+  'SCMP_CMP_LE',
+  'SCMP_CMP_EQ',
+  'SCMP_CMP_GE',
+  'SCMP_CMP_GT',
+  'SCMP_CMP_MASKED_EQ',
 ] as const;
 
 export const SECCOMP_FLAGS = [
-  'SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
+  'SECCOMP_FILTER_FLAG_TSYNC',
+  'SECCOMP_FILTER_FLAG_LOG',
+  'SECCOMP_FILTER_FLAG_SPEC_ALLOW',
+  'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
 ] as const;
 
 const arch = z.string().regex(/^SCMP_ARCH_[A-Z0-9_]+$/, 'expected an SCMP_ARCH_* name');
@@ -32,7 +48,10 @@ const SeccompFilter = z
     /** libseccomp's native names: amd64, x86, x32, arm, arm64, s390x, ppc64le, riscv64 … */
     arches: z.array(z.string()).optional(),
     /** "<kernel>.<major>", e.g. "4.8" */
-    minKernel: z.string().regex(/^\d+\.\d+$/, 'expected "<kernel>.<major>", e.g. "4.8"').optional(),
+    minKernel: z
+      .string()
+      .regex(/^\d+\.\d+$/, 'expected "<kernel>.<major>", e.g. "4.8"')
+      .optional(),
   })
   .strict();
 
@@ -55,7 +74,10 @@ export const DockerSeccompProfileSchema = z
     defaultAction: z.enum(SECCOMP_ACTIONS),
     defaultErrnoRet: u64.optional(),
     architectures: z.array(arch).nullable().optional(),
-    archMap: z.array(z.object({ architecture: arch, subArchitectures: z.array(arch).nullable() }).strict()).nullable().optional(),
+    archMap: z
+      .array(z.object({ architecture: arch, subArchitectures: z.array(arch).nullable() }).strict())
+      .nullable()
+      .optional(),
     flags: z.array(z.enum(SECCOMP_FLAGS)).nullable().optional(),
     listenerPath: z.string().optional(),
     listenerMetadata: z.string().optional(),

@@ -50,7 +50,19 @@ export async function buildAci(out: string, spec: AciSpec): Promise<{ aci: strin
     }
     await writeFile(join(work, 'manifest'), JSON.stringify(spec.manifest, null, 2));
     const tar = `${out}.tar`;
-    await execa('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', work, '-cf', tar, 'manifest', 'rootfs']);
+    await execa('tar', [
+      '--sort=name',
+      '--mtime=@0',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '-C',
+      work,
+      '-cf',
+      tar,
+      'manifest',
+      'rootfs',
+    ]);
     const c = spec.compression ?? 'gzip';
     if (c === 'none') await copyFile(tar, out);
     else {
@@ -65,17 +77,26 @@ export async function buildAci(out: string, spec: AciSpec): Promise<{ aci: strin
 
 export async function sha512Of(file: string): Promise<string> {
   const { createHash } = await import('node:crypto');
-  return createHash('sha512').update(await readFile(file)).digest('hex');
+  return createHash('sha512')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /** A gpg home with one fresh key; sign/export helpers. */
-export async function makeGpgKey(dir: string, uid: string): Promise<{ home: string; fingerprint: string; armoredPublic: string; sign: (file: string) => Promise<string> }> {
+export async function makeGpgKey(
+  dir: string,
+  uid: string,
+): Promise<{ home: string; fingerprint: string; armoredPublic: string; sign: (file: string) => Promise<string> }> {
   const home = join(dir, `gnupg-${uid.replace(/\W/g, '')}`);
   await mkdir(home, { recursive: true, mode: 0o700 });
   const env = { GNUPGHOME: home };
   await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', uid, 'default', 'default', 'never'], { env });
   const list = await execa('gpg', ['--batch', '--with-colons', '--fingerprint', uid], { env });
-  const fpr = list.stdout.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!.toLowerCase();
+  const fpr = list.stdout
+    .split('\n')
+    .find((l) => l.startsWith('fpr:'))!
+    .split(':')[9]!
+    .toLowerCase();
   const armoredPublic = (await execa('gpg', ['--batch', '--armor', '--export', fpr], { env })).stdout;
   return {
     home,
@@ -83,7 +104,25 @@ export async function makeGpgKey(dir: string, uid: string): Promise<{ home: stri
     armoredPublic,
     async sign(file: string) {
       await rm(`${file}.asc`, { force: true });
-      await execa('gpg', ['--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', fpr, '--armor', '--detach-sign', '--output', `${file}.asc`, file], { env });
+      await execa(
+        'gpg',
+        [
+          '--batch',
+          '--yes',
+          '--pinentry-mode',
+          'loopback',
+          '--passphrase',
+          '',
+          '--local-user',
+          fpr,
+          '--armor',
+          '--detach-sign',
+          '--output',
+          `${file}.asc`,
+          file,
+        ],
+        { env },
+      );
       return `${file}.asc`;
     },
   };
@@ -91,7 +130,8 @@ export async function makeGpgKey(dir: string, uid: string): Promise<{ home: stri
 
 /** Trust a key for a prefix in rkt's layout (what `berth trust add --transport appc` writes). */
 export async function trustKey(configDir: string, prefix: string | undefined, fingerprint: string, armored: string): Promise<void> {
-  const dir = prefix === undefined ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', ...prefix.split('/'));
+  const dir =
+    prefix === undefined ? join(configDir, 'trustedkeys', 'root.d') : join(configDir, 'trustedkeys', 'prefix.d', ...prefix.split('/'));
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, fingerprint), `${armored}\n`);
 }

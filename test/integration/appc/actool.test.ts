@@ -16,13 +16,49 @@ const app = { exec: ['/bin/sh'], user: '0', group: '0' };
 
 const cases: Array<[string, Record<string, unknown> | string, Entry[], boolean]> = [
   ['a minimal image', manifest('example.com/ok'), [], true],
-  ['both supplementary GID spellings', manifest('example.com/gids', { app: { ...app, supplementaryGids: [1], supplementaryGIDs: [2] } }), [], true],
-  ['labels, dependencies and a whitelist', manifest('example.com/full', { labels: [{ name: 'version', value: '1.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }], dependencies: [{ imageName: 'example.com/base' }], pathWhitelist: ['/bin/sh'] }), [{ name: 'rootfs/bin/sh', content: '' }], true],
-  ['a duplicate entry', manifest('example.com/dup'), [{ name: 'rootfs/a', content: '1' }, { name: 'rootfs/a', content: '2' }], false],
+  [
+    'both supplementary GID spellings',
+    manifest('example.com/gids', { app: { ...app, supplementaryGids: [1], supplementaryGIDs: [2] } }),
+    [],
+    true,
+  ],
+  [
+    'labels, dependencies and a whitelist',
+    manifest('example.com/full', {
+      labels: [
+        { name: 'version', value: '1.0.0' },
+        { name: 'os', value: 'linux' },
+        { name: 'arch', value: 'amd64' },
+      ],
+      dependencies: [{ imageName: 'example.com/base' }],
+      pathWhitelist: ['/bin/sh'],
+    }),
+    [{ name: 'rootfs/bin/sh', content: '' }],
+    true,
+  ],
+  [
+    'a duplicate entry',
+    manifest('example.com/dup'),
+    [
+      { name: 'rootfs/a', content: '1' },
+      { name: 'rootfs/a', content: '2' },
+    ],
+    false,
+  ],
   ['an extra top-level file', manifest('example.com/extra'), [{ name: 'README', content: 'x' }], false],
   ['an upper-case name', manifest('Example.com/app'), [], false],
   ['a label called name', manifest('example.com/l', { labels: [{ name: 'name', value: 'x' }] }), [], false],
-  ['an arch that does not go with the os', manifest('example.com/a', { labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'x86_64' }] }), [], false],
+  [
+    'an arch that does not go with the os',
+    manifest('example.com/a', {
+      labels: [
+        { name: 'os', value: 'linux' },
+        { name: 'arch', value: 'x86_64' },
+      ],
+    }),
+    [],
+    false,
+  ],
   ['an app without group', manifest('example.com/g', { app: { exec: ['/bin/sh'], user: '0' } }), [], false],
   ['a relative working directory', manifest('example.com/w', { app: { ...app, workingDirectory: 'srv' } }), [], false],
 ];

@@ -42,7 +42,11 @@ describe.skipIf(!isRoot)('appc images', () => {
   const ids: string[] = [];
 
   const newService = (extra: { discoveryPort?: number } = {}) => {
-    return testImageService({ stateDir: join(tmp, 'state'), configDir, ...(extra.discoveryPort ? { appcDiscoveryPort: extra.discoveryPort } : {}) });
+    return testImageService({
+      stateDir: join(tmp, 'state'),
+      configDir,
+      ...(extra.discoveryPort ? { appcDiscoveryPort: extra.discoveryPort } : {}),
+    });
   };
 
   /** Run the image's app once (appc exec) and return its output lines and exit code. */
@@ -109,37 +113,76 @@ describe.skipIf(!isRoot)('appc images', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it.each<Compression>(['none', 'gzip', 'bzip2', 'xz'])('pulls an ACI compressed with %s: image ID of the uncompressed tar, rendered, and it runs', async (c) => {
-    await allowUnsigned(configDir, ['example.com/taci-hello']);
-    const app = { exec: ['/bin/sh', '-c', 'echo hello from aci $AC_APP_NAME $(id -u):$(id -g) $(pwd) $GREETING container=$container'], user: 'nobody', group: 'nogroup', workingDirectory: '/tmp', environment: [{ name: 'GREETING', value: 'hi' }] };
-    const { aci, tar } = await buildAci(join(tmp, `hello-${c}.aci`), {
-      manifest: { acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/taci-hello', labels: [{ name: 'version', value: c }], app },
-      compression: c,
-    });
-    const id = `sha512-${await sha512Of(tar)}`;
-    const pulled = await svc.pull(`aci:${aci}`);
-    expect(pulled.appc?.imageId).toBe(id);
-    expect(pulled.manifestDigest).toBe(`sha512:${id.slice(7)}`);
-    expect(await svc.content.has(pulled.manifestDigest)).toBe(true);
-    const rendered = await svc.render(pulled);
-    expect((await stat(join(rendered.rootfs, 'bin/busybox'))).isFile()).toBe(true);
-    expect(rendered.config.config).toMatchObject({ Entrypoint: app.exec, User: 'nobody:nogroup', WorkingDir: '/tmp' });
-    if (c === 'gzip') {
-      const r = await runOnce(rendered, 'hello');
-      expect(r.exitCode).toBe(0);
-      expect(r.lines).toContain('hello from aci hello 65534:65534 /tmp hi container=berth');
-    }
-  });
+  it.each<Compression>(['none', 'gzip', 'bzip2', 'xz'])(
+    'pulls an ACI compressed with %s: image ID of the uncompressed tar, rendered, and it runs',
+    async (c) => {
+      await allowUnsigned(configDir, ['example.com/taci-hello']);
+      const app = {
+        exec: ['/bin/sh', '-c', 'echo hello from aci $AC_APP_NAME $(id -u):$(id -g) $(pwd) $GREETING container=$container'],
+        user: 'nobody',
+        group: 'nogroup',
+        workingDirectory: '/tmp',
+        environment: [{ name: 'GREETING', value: 'hi' }],
+      };
+      const { aci, tar } = await buildAci(join(tmp, `hello-${c}.aci`), {
+        manifest: {
+          acKind: 'ImageManifest',
+          acVersion: '0.8.11',
+          name: 'example.com/taci-hello',
+          labels: [{ name: 'version', value: c }],
+          app,
+        },
+        compression: c,
+      });
+      const id = `sha512-${await sha512Of(tar)}`;
+      const pulled = await svc.pull(`aci:${aci}`);
+      expect(pulled.appc?.imageId).toBe(id);
+      expect(pulled.manifestDigest).toBe(`sha512:${id.slice(7)}`);
+      expect(await svc.content.has(pulled.manifestDigest)).toBe(true);
+      const rendered = await svc.render(pulled);
+      expect((await stat(join(rendered.rootfs, 'bin/busybox'))).isFile()).toBe(true);
+      expect(rendered.config.config).toMatchObject({ Entrypoint: app.exec, User: 'nobody:nogroup', WorkingDir: '/tmp' });
+      if (c === 'gzip') {
+        const r = await runOnce(rendered, 'hello');
+        expect(r.exitCode).toBe(0);
+        expect(r.lines).toContain('hello from aci hello 65534:65534 /tmp hi container=berth');
+      }
+    },
+  );
 
   it('renders the diamond A→[B,C], B,C→[D] with a whitelist to exactly the tree appc gives', async () => {
     await allowUnsigned(configDir, ['example.com/taci-d']);
-    const m = (name: string, extra: Record<string, unknown> = {}) => ({ acKind: 'ImageManifest', acVersion: '0.8.11', name: `example.com/taci-d/${name}`, ...extra });
-    const D = await buildAci(join(tmp, 'd.aci'), { manifest: m('d'), busybox: false, files: { 'etc/os': 'd', 'etc/d-only': 'd', 'junk/x': 'junk', 'lib/x': 'd' } });
-    const dep = async (name: string, file: string) => ({ imageName: `example.com/taci-d/${name}`, imageID: `sha512-${await sha512Of(file)}` });
-    const B = await buildAci(join(tmp, 'b.aci'), { manifest: m('b', { dependencies: [await dep('d', D.tar)] }), busybox: false, files: { 'etc/os': 'b', b: 'b' } });
-    const C = await buildAci(join(tmp, 'c.aci'), { manifest: m('c', { dependencies: [await dep('d', D.tar)] }), busybox: false, files: { 'etc/os': 'c' }, links: { lib: '/usr/lib' } });
+    const m = (name: string, extra: Record<string, unknown> = {}) => ({
+      acKind: 'ImageManifest',
+      acVersion: '0.8.11',
+      name: `example.com/taci-d/${name}`,
+      ...extra,
+    });
+    const D = await buildAci(join(tmp, 'd.aci'), {
+      manifest: m('d'),
+      busybox: false,
+      files: { 'etc/os': 'd', 'etc/d-only': 'd', 'junk/x': 'junk', 'lib/x': 'd' },
+    });
+    const dep = async (name: string, file: string) => ({
+      imageName: `example.com/taci-d/${name}`,
+      imageID: `sha512-${await sha512Of(file)}`,
+    });
+    const B = await buildAci(join(tmp, 'b.aci'), {
+      manifest: m('b', { dependencies: [await dep('d', D.tar)] }),
+      busybox: false,
+      files: { 'etc/os': 'b', b: 'b' },
+    });
+    const C = await buildAci(join(tmp, 'c.aci'), {
+      manifest: m('c', { dependencies: [await dep('d', D.tar)] }),
+      busybox: false,
+      files: { 'etc/os': 'c' },
+      links: { lib: '/usr/lib' },
+    });
     const A = await buildAci(join(tmp, 'a.aci'), {
-      manifest: m('a', { dependencies: [await dep('b', B.tar), await dep('c', C.tar)], pathWhitelist: ['/a', '/b', '/etc', '/etc/os', '/etc/d-only', '/lib', '/lib/x'] }),
+      manifest: m('a', {
+        dependencies: [await dep('b', B.tar), await dep('c', C.tar)],
+        pathWhitelist: ['/a', '/b', '/etc', '/etc/os', '/etc/d-only', '/lib', '/lib/x'],
+      }),
       busybox: false,
       files: { a: 'a' },
     });
@@ -178,7 +221,17 @@ describe.skipIf(!isRoot)('appc images', () => {
       const publish = async (name: string, version: string, key: typeof goodKey, exec: string[]) => {
         const file = join(tmp, `${name.replace(/\W/g, '_')}-${version}.aci`);
         await buildAci(file, {
-          manifest: { acKind: 'ImageManifest', acVersion: '0.8.11', name, labels: [{ name: 'version', value: version }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }], app: { exec, user: '0', group: '0' } },
+          manifest: {
+            acKind: 'ImageManifest',
+            acVersion: '0.8.11',
+            name,
+            labels: [
+              { name: 'version', value: version },
+              { name: 'os', value: 'linux' },
+              { name: 'arch', value: 'amd64' },
+            ],
+            app: { exec, user: '0', group: '0' },
+          },
         });
         const asc = await key.sign(file);
         const base = `/images/${name}-${version}-linux-amd64`;
@@ -190,7 +243,16 @@ describe.skipIf(!isRoot)('appc images', () => {
       // an image whose dependency is found by discovery too (not in the store)
       const baseFile = join(tmp, 'taci-base.aci');
       await buildAci(baseFile, {
-        manifest: { acKind: 'ImageManifest', acVersion: '0.8.11', name: '127.0.0.1/taci/base', labels: [{ name: 'version', value: '2.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }] },
+        manifest: {
+          acKind: 'ImageManifest',
+          acVersion: '0.8.11',
+          name: '127.0.0.1/taci/base',
+          labels: [
+            { name: 'version', value: '2.0.0' },
+            { name: 'os', value: 'linux' },
+            { name: 'arch', value: 'amd64' },
+          ],
+        },
         files: { 'etc/base-marker': 'from base' },
       });
       await goodKey.sign(baseFile);
@@ -202,7 +264,11 @@ describe.skipIf(!isRoot)('appc images', () => {
           acKind: 'ImageManifest',
           acVersion: '0.8.11',
           name: '127.0.0.1/taci/top',
-          labels: [{ name: 'version', value: '1.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+          labels: [
+            { name: 'version', value: '1.0.0' },
+            { name: 'os', value: 'linux' },
+            { name: 'arch', value: 'amd64' },
+          ],
           dependencies: [{ imageName: '127.0.0.1/taci/base', labels: [{ name: 'version', value: '2.0.0' }] }],
           app: { exec: ['/bin/cat', '/etc/base-marker'], user: '0', group: '0' },
         },
@@ -247,8 +313,13 @@ describe.skipIf(!isRoot)('appc images', () => {
       const saved = await readFile(join(configDir, 'registries.conf'));
       await writeFile(join(configDir, 'registries.conf'), '');
       try {
-        await expect(disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`)).rejects.toThrow(/plain http is allowed only for hosts marked insecure/);
-        await writeFile(join(configDir, 'registries.conf'), `[[registry]]\nlocation = "127.0.0.1:${port}"\ninsecure = true\nblocked = true\n`);
+        await expect(disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`)).rejects.toThrow(
+          /plain http is allowed only for hosts marked insecure/,
+        );
+        await writeFile(
+          join(configDir, 'registries.conf'),
+          `[[registry]]\nlocation = "127.0.0.1:${port}"\ninsecure = true\nblocked = true\n`,
+        );
         await expect(disc.pull(`aci+http://127.0.0.1:${port}/files/top.aci`)).rejects.toThrow(/blocked in registries.conf/);
       } finally {
         await writeFile(join(configDir, 'registries.conf'), saved);
@@ -269,7 +340,10 @@ describe.skipIf(!isRoot)('appc images', () => {
     });
 
     it('refuses an unsigned local ACI unless policy.json allows its prefix under appc', async () => {
-      const { aci } = await buildAci(join(tmp, 'unsigned.aci'), { manifest: { acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/taci-unsigned' }, busybox: false });
+      const { aci } = await buildAci(join(tmp, 'unsigned.aci'), {
+        manifest: { acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/taci-unsigned' },
+        busybox: false,
+      });
       const err = await svc.pull(`aci:${aci}`).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'PermissionDenied' });
       expect((err as Error).message).toMatch(/is not signed/);

@@ -128,7 +128,11 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
     expect(await cni.pluginProblems(bridgeList)).toEqual([]);
     const v110 = parseNetworkConfigList(bridgeList.bytes.replace('"cniVersion":"1.0.0"', '"cniVersion":"1.1.0"'));
     if (!info.supportedVersions.includes('1.1.0')) {
-      const refused = v110.plugins.map((_, index) => ({ index, field: 'type', message: expect.stringContaining('does not support cniVersion "1.1.0"') }));
+      const refused = v110.plugins.map((_, index) => ({
+        index,
+        field: 'type',
+        message: expect.stringContaining('does not support cniVersion "1.1.0"'),
+      }));
       expect(await cni.pluginProblems(v110)).toEqual(refused);
     }
   });
@@ -173,7 +177,9 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
     expect(await sh('ip', ['-n', 'berth-tcni-a', '-o', 'addr', 'show', 'eth0'])).toContain(ipA);
     expect(await sh('ip', ['-n', 'berth-tcni-b', '-o', 'addr', 'show', 'eth0'])).toContain(ipB);
 
-    const ping = await execa('ip', ['netns', 'exec', 'berth-tcni-a', ...(await pingCommand()), '-c1', '-W1', ipB.split('/')[0] ?? ''], { reject: false });
+    const ping = await execa('ip', ['netns', 'exec', 'berth-tcni-a', ...(await pingCommand()), '-c1', '-W1', ipB.split('/')[0] ?? ''], {
+      reject: false,
+    });
     expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
 
     // CHECK of bridge + host-local: the same network name, so the same cached result.
@@ -243,7 +249,11 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
     });
     const recList = (plugins: Array<Record<string, unknown>>, name = 'berth-tcni-rec'): NetworkConfigList =>
       parseNetworkConfigList(
-        JSON.stringify({ cniVersion: '1.0.0', name, plugins: plugins.map((p) => ({ type: 'berth-tcni-recorder', recordFile: record, ...p })) }),
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name,
+          plugins: plugins.map((p) => ({ type: 'berth-tcni-recorder', recordFile: record, ...p })),
+        }),
       );
     const records = async (): Promise<Array<Record<string, unknown> & { stdin: Record<string, unknown> }>> =>
       (await readFile(record, 'utf8'))
@@ -284,11 +294,19 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
         args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default',
         path: `${pluginDir}:${SYSTEM_PLUGINS}`,
       });
-      expect(r[0]?.stdin).toEqual({ type: 'berth-tcni-recorder', recordFile: record, step: 'first', fakeAddress: '10.199.250.2/24', name: 'berth-tcni-rec', cniVersion: '1.0.0' });
+      expect(r[0]?.stdin).toEqual({
+        type: 'berth-tcni-recorder',
+        recordFile: record,
+        step: 'first',
+        fakeAddress: '10.199.250.2/24',
+        name: 'berth-tcni-rec',
+        cniVersion: '1.0.0',
+      });
       expect(r[1]?.stdin.prevResult).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.199.250.2/24' }], dns: {} });
       expect(r[1]?.stdin.runtimeConfig).toEqual({ portMappings: [{ hostPort: 1, containerPort: 2, protocol: 'udp' }] });
       // The final result (of the second plugin, default address) is what CHECK and DEL get.
-      for (const x of r.slice(2)) expect(x.stdin.prevResult).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.199.250.2/24' }], dns: {} });
+      for (const x of r.slice(2))
+        expect(x.stdin.prevResult).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.199.250.2/24' }], dns: {} });
     });
 
     it('G5: error object on stdout, then stderr text', async () => {
@@ -302,8 +320,10 @@ describe.skipIf(!isRoot)('CNI runtime with the reference plugins', () => {
       await rec.delNetworkList(recList([{}]), rt);
     });
 
-    it('CNI-18: a missing plugin is reported with libcni\'s text', async () => {
-      const list = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth-tcni-rec', plugins: [{ type: 'berth-tcni-nope' }] }));
+    it("CNI-18: a missing plugin is reported with libcni's text", async () => {
+      const list = parseNetworkConfigList(
+        JSON.stringify({ cniVersion: '1.0.0', name: 'berth-tcni-rec', plugins: [{ type: 'berth-tcni-nope' }] }),
+      );
       await expect(rec.addNetworkList(list, { containerId: 'berth-tcni-rec3', netns: '/x', ifName: 'eth0' })).rejects.toThrow(
         `failed to find plugin "berth-tcni-nope" in path [${pluginDir} ${SYSTEM_PLUGINS}]`,
       );

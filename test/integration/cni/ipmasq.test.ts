@@ -19,7 +19,12 @@ const NET = 'berthrbnet';
 function pluginRules(containerId: string, ip: string): string {
   const chain = ipMasqChainName(NET, containerId);
   const c = `-m comment --comment ${JSON.stringify(ipMasqComment(NET, containerId))}`;
-  return [`:${chain} - [0:0]`, `-A POSTROUTING -s ${ip}/32 ${c} -j ${chain}`, `-A ${chain} -d 10.231.0.0/24 ${c} -j ACCEPT`, `-A ${chain} ! -d 224.0.0.0/4 ${c} -j MASQUERADE`].join('\n');
+  return [
+    `:${chain} - [0:0]`,
+    `-A POSTROUTING -s ${ip}/32 ${c} -j ${chain}`,
+    `-A ${chain} -d 10.231.0.0/24 ${c} -j ACCEPT`,
+    `-A ${chain} ! -d 224.0.0.0/4 ${c} -j MASQUERADE`,
+  ].join('\n');
 }
 
 describe.skipIf(!isRoot)('ipMasq leftovers with iptables', () => {
@@ -37,10 +42,16 @@ describe.skipIf(!isRoot)('ipMasq leftovers with iptables', () => {
   });
 
   it("removes one attachment's POSTROUTING rule and chain, keeps another's; a second run finds nothing", async () => {
-    await ipt.restore(4, `*nat\n${pluginRules('berth-aaaaaaaaaaaa', '10.231.0.2')}\n${pluginRules('berth-bbbbbbbbbbbb', '10.231.0.3')}\nCOMMIT\n`);
+    await ipt.restore(
+      4,
+      `*nat\n${pluginRules('berth-aaaaaaaaaaaa', '10.231.0.2')}\n${pluginRules('berth-bbbbbbbbbbbb', '10.231.0.3')}\nCOMMIT\n`,
+    );
     expect((await save()).match(/berth-aaaaaaaaaaaa/g)).toHaveLength(3);
     const removed = await removeIpMasqLeftovers(ipt, { network: NET, containerId: 'berth-aaaaaaaaaaaa', families: [4, 6] });
-    expect(removed).toEqual([expect.stringMatching(/^iptables -t nat -D POSTROUTING -s 10\.231\.0\.2\/32 .* -j CNI-/), `iptables -t nat -X ${ipMasqChainName(NET, 'berth-aaaaaaaaaaaa')}`]);
+    expect(removed).toEqual([
+      expect.stringMatching(/^iptables -t nat -D POSTROUTING -s 10\.231\.0\.2\/32 .* -j CNI-/),
+      `iptables -t nat -X ${ipMasqChainName(NET, 'berth-aaaaaaaaaaaa')}`,
+    ]);
     const after = await save();
     expect(after).not.toContain('berth-aaaaaaaaaaaa');
     expect(after).not.toContain(ipMasqChainName(NET, 'berth-aaaaaaaaaaaa'));

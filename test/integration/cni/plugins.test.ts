@@ -13,7 +13,16 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf } from '../../../src/common/index.js';
-import { CniError, createCni, ExecCni, IpNetnsManager, parseNetworkConfigList, stableBridgeMac, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
+import {
+  CniError,
+  createCni,
+  ExecCni,
+  IpNetnsManager,
+  parseNetworkConfigList,
+  stableBridgeMac,
+  type NetworkConfigList,
+  type RuntimeConf,
+} from '../../../src/cni/index.js';
 
 const isRoot = process.getuid?.() === 0;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/cni');
@@ -29,7 +38,8 @@ const links = async () => (await sh('ip', ['-o', 'link', 'show'])).split('\n').m
 const TABLES = ['filter', 'nat', 'mangle'];
 async function chains(): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const t of TABLES) for (const l of (await sh('iptables', ['-t', t, '-S'])).split('\n')) if (l.startsWith('-N ')) out.add(`${t} ${l.slice(3)}`);
+  for (const t of TABLES)
+    for (const l of (await sh('iptables', ['-t', t, '-S'])).split('\n')) if (l.startsWith('-N ')) out.add(`${t} ${l.slice(3)}`);
   return out;
 }
 /** Remove iptables chains made during the tests (firewall's CNI-FORWARD, portmap's CNI-HOSTPORT-*), with the jumps to them. */
@@ -38,7 +48,8 @@ async function removeNewChains(before: Set<string>): Promise<void> {
   for (const c of fresh) {
     const [t, name] = c.split(' ') as [string, string];
     for (const l of (await sh('iptables', ['-t', t, '-S'])).split('\n')) {
-      if (l.startsWith('-A ') && l.includes(`-j ${name}`)) await execa('sh', ['-c', `iptables -t ${t} ${l.replace(/^-A /, '-D ')}`], { reject: false });
+      if (l.startsWith('-A ') && l.includes(`-j ${name}`))
+        await execa('sh', ['-c', `iptables -t ${t} ${l.replace(/^-A /, '-D ')}`], { reject: false });
     }
   }
   for (const c of fresh) {
@@ -58,12 +69,16 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
   let cni: ReturnType<typeof createCni>;
   let chainsBefore: Set<string>;
   const added: Array<{ list: NetworkConfigList; rt: RuntimeConf }> = [];
-  const list = (name: string, plugins: Array<Record<string, unknown>>, cniVersion = '1.0.0') => parseNetworkConfigList(JSON.stringify({ cniVersion, name, plugins }));
+  const list = (name: string, plugins: Array<Record<string, unknown>>, cniVersion = '1.0.0') =>
+    parseNetworkConfigList(JSON.stringify({ cniVersion, name, plugins }));
   const rtFor = (ns: string, containerId: string, ifName = 'eth0', capabilityArgs: Record<string, unknown> = {}): RuntimeConf => ({
     containerId,
     netns: netns.path(ns),
     ifName,
-    args: [['K8S_POD_NAMESPACE', 'default'], ['K8S_POD_NAME', containerId]],
+    args: [
+      ['K8S_POD_NAMESPACE', 'default'],
+      ['K8S_POD_NAME', containerId],
+    ],
     capabilityArgs,
   });
 
@@ -71,7 +86,13 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
     tmp = await mkdtemp(join(tmpdir(), 'berth-tcn5-'));
     ipamDir = join(tmp, 'ipam');
     chainsBefore = await chains();
-    cni = createCni({ exec: new ExecCni(), cacheDir: join(tmp, 'cache'), pluginPaths: [SYSTEM_PLUGINS], pinBridges: true, timeoutMs: 20_000 });
+    cni = createCni({
+      exec: new ExecCni(),
+      cacheDir: join(tmp, 'cache'),
+      pluginPaths: [SYSTEM_PLUGINS],
+      pinBridges: true,
+      timeoutMs: 20_000,
+    });
     for (const n of NS) await netns.remove(n);
     for (const l of [BRIDGE, DUMMY, VRF]) await execa('ip', ['link', 'del', l], { reject: false });
     // The macvlan/ipvlan parent: this kernel has no dummy links either, so one end of a veth
@@ -141,7 +162,9 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
   });
 
   it('bridge CHECK stays green while other ports come and go (pinned bridge MAC)', async () => {
-    const l = list('berth-tcn5-pin', [{ type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.198.4.0/24' }]] } }]);
+    const l = list('berth-tcn5-pin', [
+      { type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.198.4.0/24' }]] } },
+    ]);
     const a = rtFor('berth-tcn5-n2', 'berth-tcn5-p1');
     const b = rtFor('berth-tcn5-n3', 'berth-tcn5-p2');
     added.push({ list: l, rt: a }, { list: l, rt: b });
@@ -157,7 +180,9 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
   });
 
   it('ptp + host-local: ADD, CHECK, DEL, nothing left', async () => {
-    const l = list('berth-tcn5-ptp', [{ type: 'ptp', ipMasq: false, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.198.2.0/24' }]] } }]);
+    const l = list('berth-tcn5-ptp', [
+      { type: 'ptp', ipMasq: false, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.198.2.0/24' }]] } },
+    ]);
     const before = await links();
     const res = await cycle(l, rtFor('berth-tcn5-n2', 'berth-tcn5-c2'), async () => {
       expect(await sh('ip', ['-n', 'berth-tcn5-n2', 'route', 'show'])).toMatch(/10\.198\.2\.0\/24 via 10\.198\.2\.1/);
@@ -229,7 +254,9 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
   });
 
   it('ipvlan: this kernel has no ipvlan, so ADD fails with a clear error naming the plugin, and DEL cleans up', async () => {
-    const l = list('berth-tcn5-ipv', [{ type: 'ipvlan', master: DUMMY, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.197.3.0/24' }]] } }]);
+    const l = list('berth-tcn5-ipv', [
+      { type: 'ipvlan', master: DUMMY, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.197.3.0/24' }]] } },
+    ]);
     const rt = rtFor('berth-tcn5-n6', 'berth-tcn5-c6');
     added.push({ list: l, rt });
     const err = await cni.addNetworkList(l, rt).catch((e: unknown) => e);
@@ -242,7 +269,9 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
   });
 
   it('host-device + static IPAM: the parent link moves into the pod and back', async () => {
-    const l = list('berth-tcn5-hd', [{ type: 'host-device', device: PEER, ipam: { type: 'static', addresses: [{ address: '10.197.5.5/24' }] } }]);
+    const l = list('berth-tcn5-hd', [
+      { type: 'host-device', device: PEER, ipam: { type: 'static', addresses: [{ address: '10.197.5.5/24' }] } },
+    ]);
     const rt = rtFor('berth-tcn5-n6', 'berth-tcn5-c8', 'net5');
     added.push({ list: l, rt });
     await cni.addNetworkList(l, rt);
@@ -257,7 +286,9 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
   });
 
   it('vlan: this kernel has no 802.1Q links, so ADD fails clearly at vlan', async () => {
-    const l = list('berth-tcn5-vl', [{ type: 'vlan', master: DUMMY, vlanId: 5, ipam: { type: 'static', addresses: [{ address: '10.197.6.5/24' }] } }]);
+    const l = list('berth-tcn5-vl', [
+      { type: 'vlan', master: DUMMY, vlanId: 5, ipam: { type: 'static', addresses: [{ address: '10.197.6.5/24' }] } },
+    ]);
     const rt = rtFor('berth-tcn5-n6', 'berth-tcn5-c9', 'net6');
     added.push({ list: l, rt });
     await expect(cni.addNetworkList(l, rt)).rejects.toMatchObject({ plugin: 'vlan', verb: 'ADD' });
@@ -286,25 +317,60 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
         .trim()
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { command: string; containerId: string; netns: string; ifName: string; args: string; path: string; stdin: Record<string, unknown> });
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              command: string;
+              containerId: string;
+              netns: string;
+              ifName: string;
+              args: string;
+              path: string;
+              stdin: Record<string, unknown>;
+            },
+        );
     };
-    const rt: RuntimeConf = { containerId: 'berth-tcn5-t1', netns: '/run/netns/berth-tcn5-n7', ifName: 'eth0', args: [['K8S_POD_NAME', 't1']] };
-    const env = { containerId: 'berth-tcn5-t1', netns: '/run/netns/berth-tcn5-n7', ifName: 'eth0', args: 'IgnoreUnknown=1;K8S_POD_NAME=t1' };
+    const rt: RuntimeConf = {
+      containerId: 'berth-tcn5-t1',
+      netns: '/run/netns/berth-tcn5-n7',
+      ifName: 'eth0',
+      args: [['K8S_POD_NAME', 't1']],
+    };
+    const env = {
+      containerId: 'berth-tcn5-t1',
+      netns: '/run/netns/berth-tcn5-n7',
+      ifName: 'eth0',
+      args: 'IgnoreUnknown=1;K8S_POD_NAME=t1',
+    };
 
     it('both in one 0.3.1 list: ADD chains, DEL in reverse without prevResult (G4), CHECK refused (CNI-14); stdin as libcni sends it', async () => {
-      const l = list('berth-tcn5-mix', [
-        { type: 'berth-tcn5-v031', recordFile: record },
-        { type: 'berth-tcn5-v110', recordFile: record, capabilities: { portMappings: true } },
-      ], '0.3.1');
+      const l = list(
+        'berth-tcn5-mix',
+        [
+          { type: 'berth-tcn5-v031', recordFile: record },
+          { type: 'berth-tcn5-v110', recordFile: record, capabilities: { portMappings: true } },
+        ],
+        '0.3.1',
+      );
       expect(await t.pluginProblems(l)).toEqual([]);
       const caps = { portMappings: [{ hostPort: 1, containerPort: 2, protocol: 'tcp' }] };
       added.push({ list: l, rt });
       const res = await t.addNetworkList(l, { ...rt, capabilityArgs: caps });
-      expect(res).toEqual({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/berth-tcn5-n7' }], ips: [{ address: '10.198.250.2/24', interface: 0 }], dns: {} });
+      expect(res).toEqual({
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'eth0', sandbox: '/run/netns/berth-tcn5-n7' }],
+        ips: [{ address: '10.198.250.2/24', interface: 0 }],
+        dns: {},
+      });
       await expect(t.checkNetworkList(l, rt)).rejects.toThrow('does not support the CHECK command');
       await t.delNetworkList(l, { ...rt, capabilityArgs: caps });
       const r = await records();
-      expect(r.map((x) => `${x.command} ${x.stdin.type as string}`)).toEqual(['ADD berth-tcn5-v031', 'ADD berth-tcn5-v110', 'DEL berth-tcn5-v110', 'DEL berth-tcn5-v031']);
+      expect(r.map((x) => `${x.command} ${x.stdin.type as string}`)).toEqual([
+        'ADD berth-tcn5-v031',
+        'ADD berth-tcn5-v110',
+        'DEL berth-tcn5-v110',
+        'DEL berth-tcn5-v031',
+      ]);
       for (const x of r) expect(x).toMatchObject({ ...env, path: `${bin}:${SYSTEM_PLUGINS}` });
       expect(r[0]!.stdin).toEqual({ type: 'berth-tcn5-v031', recordFile: record, name: 'berth-tcn5-mix', cniVersion: '0.3.1' });
       expect(r[1]!.stdin).toEqual({
@@ -316,10 +382,19 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
         prevResult: { cniVersion: '0.3.1', ips: [{ version: '4', address: '10.198.250.3/24' }], dns: {} },
         runtimeConfig: caps,
       });
-      expect(r[2]!.stdin).toEqual({ type: 'berth-tcn5-v110', recordFile: record, capabilities: { portMappings: true }, name: 'berth-tcn5-mix', cniVersion: '0.3.1', runtimeConfig: caps });
+      expect(r[2]!.stdin).toEqual({
+        type: 'berth-tcn5-v110',
+        recordFile: record,
+        capabilities: { portMappings: true },
+        name: 'berth-tcn5-mix',
+        cniVersion: '0.3.1',
+        runtimeConfig: caps,
+      });
       expect(r[3]!.stdin).toEqual({ type: 'berth-tcn5-v031', recordFile: record, name: 'berth-tcn5-mix', cniVersion: '0.3.1' });
       // The same two at 1.1.0: refused before the host is touched (no per-plugin downgrade, CNI-05).
-      expect((await t.pluginProblems(list('berth-tcn5-mix', l.plugins, '1.1.0'))).map((p) => p.message)).toEqual([expect.stringMatching(/"berth-tcn5-v031" \(.*\) does not support cniVersion "1.1.0"/)]);
+      expect((await t.pluginProblems(list('berth-tcn5-mix', l.plugins, '1.1.0'))).map((p) => p.message)).toEqual([
+        expect.stringMatching(/"berth-tcn5-v031" \(.*\) does not support cniVersion "1.1.0"/),
+      ]);
     });
 
     it('1.1.0: ADD, CHECK with the cached 1.1.0 result, STATUS, GC keeping the valid attachment, then GC deleting it', async () => {
@@ -332,8 +407,19 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
       await t.gcNetworkList(l, { validAttachments: [] });
       const r = await records();
       expect(r.map((x) => x.command)).toEqual(['ADD', 'CHECK', 'STATUS', 'GC', 'DEL', 'GC']);
-      const base = { type: 'berth-tcn5-v110', recordFile: record, fakeAddress: '10.198.251.2/24', name: 'berth-tcn5-v11', cniVersion: '1.1.0' };
-      const cached = { cniVersion: '1.1.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/berth-tcn5-n7', mtu: 1400 }], ips: [{ address: '10.198.251.2/24', interface: 0 }], dns: {} };
+      const base = {
+        type: 'berth-tcn5-v110',
+        recordFile: record,
+        fakeAddress: '10.198.251.2/24',
+        name: 'berth-tcn5-v11',
+        cniVersion: '1.1.0',
+      };
+      const cached = {
+        cniVersion: '1.1.0',
+        interfaces: [{ name: 'eth0', sandbox: '/run/netns/berth-tcn5-n7', mtu: 1400 }],
+        ips: [{ address: '10.198.251.2/24', interface: 0 }],
+        dns: {},
+      };
       expect(r[0]).toMatchObject({ ...env, stdin: base });
       expect(r[0]!.stdin).toEqual(base);
       expect(r[1]!.stdin).toEqual({ ...base, prevResult: cached });
@@ -358,7 +444,14 @@ describe.skipIf(!isRoot)('reference plugins in chains under berth', () => {
           (
             await execa(join(SYSTEM_PLUGINS, 'bridge'), [], {
               input: '{"cniVersion":"1.1.0","name":"berth-tcn5-x","type":"bridge"}',
-              env: { CNI_COMMAND: 'STATUS', CNI_PATH: SYSTEM_PLUGINS, CNI_CONTAINERID: containerId, CNI_NETNS: '', CNI_IFNAME: containerId ? 'eth0' : '', CNI_ARGS: '' },
+              env: {
+                CNI_COMMAND: 'STATUS',
+                CNI_PATH: SYSTEM_PLUGINS,
+                CNI_CONTAINERID: containerId,
+                CNI_NETNS: '',
+                CNI_IFNAME: containerId ? 'eth0' : '',
+                CNI_ARGS: '',
+              },
               reject: false,
             })
           ).stdout,

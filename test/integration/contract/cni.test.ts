@@ -32,7 +32,9 @@ describe.skipIf(!isRoot)('Cni contract on the host', () => {
   cniContract('CniRuntime (reference plugins)', async () => {
     const run = await mkdtemp(`${tmp}/run-`);
     const cni = createCni({ exec: new ExecCni(), cacheDir: `${run}/cache`, pluginPaths: ['/usr/lib/cni'] });
-    const plugins = [{ type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: `${run}/ipam`, ranges: [[{ subnet: '10.223.7.0/24' }]] } }];
+    const plugins = [
+      { type: 'bridge', bridge: BRIDGE, ipam: { type: 'host-local', dataDir: `${run}/ipam`, ranges: [[{ subnet: '10.223.7.0/24' }]] } },
+    ];
     return {
       cni,
       plugins,

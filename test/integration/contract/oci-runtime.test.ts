@@ -56,8 +56,13 @@ describe.skipIf(!isRoot)('OciRuntime contract on the host', () => {
           const dir = await bundle(id, ['sleep', '1000']);
           // as conmon does: create detaches, the container's init waits for start
           // (no pipes: the container's process would hold them open)
-          const r = spawnSync(runtime.binaryPath, [...runtime.globalArgs, '--log', join(dir, 'create.log'), 'create', '--bundle', dir, id], { stdio: 'ignore', timeout: 30_000 });
-          if (r.status !== 0) throw new Error(`${name} create ${id}: exit ${r.status}: ${await readFile(join(dir, 'create.log'), 'utf8').catch(() => '')}`);
+          const r = spawnSync(
+            runtime.binaryPath,
+            [...runtime.globalArgs, '--log', join(dir, 'create.log'), 'create', '--bundle', dir, id],
+            { stdio: 'ignore', timeout: 30_000 },
+          );
+          if (r.status !== 0)
+            throw new Error(`${name} create ${id}: exit ${r.status}: ${await readFile(join(dir, 'create.log'), 'utf8').catch(() => '')}`);
         },
         processFile: async (id, code) => {
           const file = join(tmp, 'bundles', id, `exec-${code}.json`);

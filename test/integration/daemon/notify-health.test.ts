@@ -75,7 +75,10 @@ describe('daemon service integration', () => {
       await new Promise((r) => setTimeout(r, 50));
       text = await readFile(log, 'utf8').catch(() => '');
     }
-    const msgs = text.split('\n---\n').filter((m) => m && m !== 'BARRIER=1').map((m) => m.split('\n').sort().join(' '));
+    const msgs = text
+      .split('\n---\n')
+      .filter((m) => m && m !== 'BARRIER=1')
+      .map((m) => m.split('\n').sort().join(' '));
     expect(msgs).toEqual([
       'MAINPID=4242 READY=1 STATUS=2 pods: 2 Running',
       'MAINPID=4242 STATUS=2 pods: 1 Running, 1 Error',

@@ -38,7 +38,10 @@ describe.skipIf(!isRoot)('a bad entry deep in the stream is refused promptly, an
     await mkdir(configDir, { recursive: true });
     // unsigned test ACIs allowed, as test/integration/appc/aci-helpers.ts allowUnsigned does
     const appc = { 'example.com/tdeep': [{ type: 'insecureAcceptAnything' }] };
-    await writeFile(join(configDir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { appc } }));
+    await writeFile(
+      join(configDir, 'policy.json'),
+      JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }], transports: { appc } }),
+    );
     svc = createImageService({ stateDir: join(base, 'state'), configDir });
   });
   afterAll(async () => {

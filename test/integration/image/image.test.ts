@@ -32,7 +32,10 @@ async function manifestOf(root: string): Promise<Record<string, string>> {
       else if (st.isDirectory()) {
         out[r] = `dir ${meta}`;
         await walk(r);
-      } else if (st.isFile()) out[r] = `file ${meta} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
+      } else if (st.isFile())
+        out[r] = `file ${meta} ${createHash('sha256')
+          .update(await readFile(p))
+          .digest('hex')}`;
       else out[r] = `special ${meta} ${st.rdev}`;
     }
   };
@@ -82,7 +85,23 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
       expect(img.config.architecture).toBe(arch.trim());
       const r = await svc.render(img);
       expect(r.rootfs).toBe(join(base, 'state', 'rendered', img.manifestDigest.slice(7), 'rootfs'));
-      for (const applet of ['sh', 'ls', 'cat', 'echo', 'sleep', 'ip', 'wget', 'nc', 'httpd', 'hostname', 'id', 'env', 'ps', 'grep', 'seq']) {
+      for (const applet of [
+        'sh',
+        'ls',
+        'cat',
+        'echo',
+        'sleep',
+        'ip',
+        'wget',
+        'nc',
+        'httpd',
+        'hostname',
+        'id',
+        'env',
+        'ps',
+        'grep',
+        'seq',
+      ]) {
         expect(await readlink(join(r.rootfs, 'bin', applet)), applet).toBe('busybox');
       }
       expect((await stat(join(r.rootfs, 'tmp'))).mode & 0o7777).toBe(0o1777);
@@ -225,8 +244,8 @@ describe.skipIf(!isRoot)('image module with real images (root)', () => {
       root,
       chunks(
         await makeTar([
-          { name: 'dev/null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 } ,
-          { name: 'dev/loop9', type: 'block-device', mode: 0o660, devmajor: 7, devminor: 9 } ,
+          { name: 'dev/null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 },
+          { name: 'dev/loop9', type: 'block-device', mode: 0o660, devmajor: 7, devminor: 9 },
           { name: 'fifo', type: 'fifo', mode: 0o644 },
         ]),
       ),

@@ -15,7 +15,14 @@ export async function goodFiles(dir: string, count: number, size: number): Promi
   for (let i = 0; i < count; i++) {
     const d = join(dir, 'good', `d${i % 20}`);
     await mkdir(d, { recursive: true });
-    await writeFile(join(d, `f${i}`), createHash('sha256').update(String(i)).digest('hex').repeat(Math.ceil(size / 64)).slice(0, size));
+    await writeFile(
+      join(d, `f${i}`),
+      createHash('sha256')
+        .update(String(i))
+        .digest('hex')
+        .repeat(Math.ceil(size / 64))
+        .slice(0, size),
+    );
   }
 }
 
@@ -64,12 +71,18 @@ export async function writeLayout(layout: string, tars: string[], compression: '
   const m = await putBlob(layout, manifest);
   await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const ref = { 'org.opencontainers.image.ref.name': 'latest' };
-  await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: ref }] }));
+  await writeFile(
+    join(layout, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: ref }] }),
+  );
 }
 
 /** An ACI at `out` (gzip): `manifest` and `rootfs/` of `work`, packed by GNU tar with `extra` arguments. */
 export async function packAci(work: string, name: string, out: string, extra: string[] = []): Promise<void> {
-  await writeFile(join(work, 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name, app: { exec: ['/bin/sh'], user: '0', group: '0' } }));
+  await writeFile(
+    join(work, 'manifest'),
+    JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name, app: { exec: ['/bin/sh'], user: '0', group: '0' } }),
+  );
   const tar = `${out}.tar`;
   await execa('tar', [...TAR_STABLE, ...extra, '-C', work, '-cf', tar, 'manifest', 'rootfs']);
   await execa('gzip', ['-n', '-c', tar], { stdout: { file: out } });

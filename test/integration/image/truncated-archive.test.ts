@@ -24,7 +24,7 @@ const KEEP = 4096;
 async function lyingCopy(src: string, dst: string, declared: number): Promise<string> {
   const buf = await readFile(src);
   let best = { pos: -1, size: -1, name: '' };
-  for (let pos = 0; pos + 512 <= buf.length; ) {
+  for (let pos = 0; pos + 512 <= buf.length;) {
     const h = buf.subarray(pos, pos + 512);
     if (h.every((b) => b === 0)) break;
     const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
@@ -59,21 +59,24 @@ describe.skipIf(!isRoot)('archives whose layer data ends early', () => {
     if (base) await rm(base, { recursive: true, force: true });
   });
 
-  it.each(['docker-archive', 'oci-archive'] as const)('%s: refused naming the member and the sizes; the whole archive pulls afterwards', async (t) => {
-    const cut = join(base, `${t}-cut.tar`);
-    const member = await lyingCopy(archives[t], cut, TWO_GIB);
-    const svc = testImageService({ stateDir: join(base, `state-${t}`) });
-    const err = await svc.pull(`${t}:${cut}`).then(
-      () => undefined,
-      (e: unknown) => e as Error & { code?: string },
-    );
-    expect(err, 'the pull must fail').toBeDefined();
-    expect(err!.code).toBe('InvalidArgument');
-    expect(err!.message).toContain(`member ${member} declares ${TWO_GIB} bytes, but the archive end`);
-    expect(err!.message).toMatch(new RegExp(`after ${t === 'oci-archive' ? KEEP : '\\d+'} of them: the file is truncated`));
-    expect(err!.message).not.toMatch(/Unexpected end of data|Stream was destroyed/);
+  it.each(['docker-archive', 'oci-archive'] as const)(
+    '%s: refused naming the member and the sizes; the whole archive pulls afterwards',
+    async (t) => {
+      const cut = join(base, `${t}-cut.tar`);
+      const member = await lyingCopy(archives[t], cut, TWO_GIB);
+      const svc = testImageService({ stateDir: join(base, `state-${t}`) });
+      const err = await svc.pull(`${t}:${cut}`).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(err, 'the pull must fail').toBeDefined();
+      expect(err!.code).toBe('InvalidArgument');
+      expect(err!.message).toContain(`member ${member} declares ${TWO_GIB} bytes, but the archive end`);
+      expect(err!.message).toMatch(new RegExp(`after ${t === 'oci-archive' ? KEEP : '\\d+'} of them: the file is truncated`));
+      expect(err!.message).not.toMatch(/Unexpected end of data|Stream was destroyed/);
 
-    const img = await svc.pull(`${t}:${archives[t]}`);
-    expect(img.layers).toHaveLength(1);
-  });
+      const img = await svc.pull(`${t}:${archives[t]}`);
+      expect(img.layers).toHaveLength(1);
+    },
+  );
 });

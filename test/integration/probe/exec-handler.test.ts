@@ -16,7 +16,12 @@ describe.skipIf(!isRoot)('exec handler in a real app', () => {
   });
 
   it('runs in the app (its files, its hostname), passes on 0, fails on non-zero and on timeout', async () => {
-    const l = makeLaunch({ tmp: sb!.tmp, lower: sb!.lower, id: `${PREFIX}-a`, command: ['sh', '-c', 'touch /tmp/healthy; exec sleep 1000'] });
+    const l = makeLaunch({
+      tmp: sb!.tmp,
+      lower: sb!.lower,
+      id: `${PREFIX}-a`,
+      command: ['sh', '-c', 'touch /tmp/healthy; exec sleep 1000'],
+    });
     const t = { containerId: l.containerId, container: l.container, hostNetwork: false };
     try {
       await sb!.rt.start(l);
@@ -27,8 +32,14 @@ describe.skipIf(!isRoot)('exec handler in a real app', () => {
       }
       expect(r.ok).toBe(true);
       expect(await runHandler(sb!.rt, { exec: { command: ['hostname'] } }, t, { timeoutMs: 5000 })).toEqual({ ok: true, message: 'trt\n' });
-      expect(await runHandler(sb!.rt, { exec: { command: ['sh', '-c', 'echo sick; exit 1'] } }, t, { timeoutMs: 5000 })).toEqual({ ok: false, message: 'sick' });
-      expect(await runHandler(sb!.rt, { exec: { command: ['sleep', '100'] } }, t, { timeoutMs: 300 })).toEqual({ ok: false, message: 'command ["sleep","100"] timed out' });
+      expect(await runHandler(sb!.rt, { exec: { command: ['sh', '-c', 'echo sick; exit 1'] } }, t, { timeoutMs: 5000 })).toEqual({
+        ok: false,
+        message: 'sick',
+      });
+      expect(await runHandler(sb!.rt, { exec: { command: ['sleep', '100'] } }, t, { timeoutMs: 300 })).toEqual({
+        ok: false,
+        message: 'command ["sleep","100"] timed out',
+      });
       expect((await sb!.rt.status(l.containerId)).state).toBe('running');
     } finally {
       await sb!.rt.remove(l.containerId).catch(() => undefined);

@@ -47,15 +47,36 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
   });
 
   const pod = (spec: Partial<Pod['spec']>, metadata: Partial<Pod['metadata']> = {}): Pod =>
-    ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default', ...metadata }, spec: { containers: [app([])], ...spec } }) as Pod;
-  const app = (volumeMounts: Container['volumeMounts'], resources?: Container['resources']): Container => ({ name: 'app', image: 'busybox', volumeMounts, ...(resources ? { resources } : {}) }) as Container;
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'default', ...metadata },
+      spec: { containers: [app([])], ...spec },
+    }) as Pod;
+  const app = (volumeMounts: Container['volumeMounts'], resources?: Container['resources']): Container =>
+    ({ name: 'app', image: 'busybox', volumeMounts, ...(resources ? { resources } : {}) }) as Container;
 
   it('medium Memory is a tmpfs of the pod limit or sizeLimit, nosuid,nodev, mode 0777; released at teardown', async () => {
-    const c = app([{ name: 'm', mountPath: '/m' }, { name: 's', mountPath: '/s' }], { limits: { memory: '48Mi' } });
-    const p = pod({ containers: [c], volumes: [{ name: 'm', emptyDir: { medium: 'Memory' } }, { name: 's', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } }] });
+    const c = app(
+      [
+        { name: 'm', mountPath: '/m' },
+        { name: 's', mountPath: '/s' },
+      ],
+      { limits: { memory: '48Mi' } },
+    );
+    const p = pod({
+      containers: [c],
+      volumes: [
+        { name: 'm', emptyDir: { medium: 'Memory' } },
+        { name: 's', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } },
+      ],
+    });
     await ensureEmptyDirs(p, podDir);
     await ensureEmptyDirs(p, podDir); // idempotent: one mount each
-    for (const [name, size] of [['m', 48], ['s', 4]] as const) {
+    for (const [name, size] of [
+      ['m', 48],
+      ['s', 4],
+    ] as const) {
       const path = emptyDirPath(podDir, name);
       expect((await mountsAtOrBelow(path)).length).toBe(1);
       const m = await mountOf(path);
@@ -106,7 +127,11 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     const outside = join(dir, 'outside');
     await writeFile(outside, 'host');
     const c = app([{ name: 'e', mountPath: '/e' }]);
-    const spec = (policy?: 'OnRootMismatch') => ({ containers: [c], volumes: [{ name: 'e', emptyDir: {} }], securityContext: { fsGroup: 4321, ...(policy ? { fsGroupChangePolicy: policy } : {}) } });
+    const spec = (policy?: 'OnRootMismatch') => ({
+      containers: [c],
+      volumes: [{ name: 'e', emptyDir: {} }],
+      securityContext: { fsGroup: 4321, ...(policy ? { fsGroupChangePolicy: policy } : {}) },
+    });
     const e = emptyDirPath(podDir, 'e');
     await mkdir(join(e, 'sub'), { recursive: true });
     await writeFile(join(e, 'sub', 'f'), 'x', { mode: 0o600 });
@@ -137,7 +162,10 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
   });
 
   it('downwardAPI: files behind ..data, modes, fsGroup, read-only mounts; rewritten atomically on change; subPath works', async () => {
-    const c = app([{ name: 'info', mountPath: '/info', readOnly: false }, { name: 'info', mountPath: '/name', subPath: 'meta/name' }]);
+    const c = app([
+      { name: 'info', mountPath: '/info', readOnly: false },
+      { name: 'info', mountPath: '/name', subPath: 'meta/name' },
+    ]);
     const vol = {
       name: 'info',
       downwardAPI: {
@@ -161,7 +189,10 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     expect([lf.gid, (lf.mode & 0o7777).toString(8)]).toEqual([777, '640']);
     expect(((await stat(join(d, 'meta', 'name'))).mode & 0o7777).toString(8)).toBe('440'); // 0400 + fsGroup's group read
     const mounts = await volumeMounts({ pod: p1, container: c, podDir, context: ctx });
-    expect(mounts.map((m) => [m.destination, m.readOnly])).toEqual([['/info', true], ['/name', true]]);
+    expect(mounts.map((m) => [m.destination, m.readOnly])).toEqual([
+      ['/info', true],
+      ['/name', true],
+    ]);
     expect(await readFile(mounts[1]!.source, 'utf8')).toBe('web');
     // unchanged: nothing rewritten
     await ensureEmptyDirs(p1, podDir, ctx);
@@ -181,7 +212,11 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     const host = join(dir, 'host');
     await mkdir(host);
     await writeFile(join(host, 'kept'), 'data', { mode: 0o600 });
-    const c = app([{ name: 'd', mountPath: '/d' }, { name: 'f', mountPath: '/f' }, { name: 'k', mountPath: '/k' }]);
+    const c = app([
+      { name: 'd', mountPath: '/d' },
+      { name: 'f', mountPath: '/f' },
+      { name: 'k', mountPath: '/k' },
+    ]);
     const p = pod({
       containers: [c],
       volumes: [
@@ -213,10 +248,18 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     const tree = join(dir, 'rendered', 'rootfs');
     await mkdir(join(tree, 'etc'), { recursive: true });
     await writeFile(join(tree, 'etc', 'hello'), 'from the image');
-    const c = app([{ name: 'img', mountPath: '/img' }, { name: 'img', mountPath: '/etc-only', subPath: 'etc' }]);
+    const c = app([
+      { name: 'img', mountPath: '/img' },
+      { name: 'img', mountPath: '/etc-only', subPath: 'etc' },
+    ]);
     const p = pod({ containers: [c], volumes: [{ name: 'img', image: { reference: 'example/img:1' } }] });
     await expect(volumeMounts({ pod: p, container: c, podDir })).rejects.toMatchObject({ code: 'Unavailable' });
-    const mounts = await volumeMounts({ pod: p, container: c, podDir, context: { imageRoot: (ref) => (ref === 'example/img:1' ? tree : undefined) } });
+    const mounts = await volumeMounts({
+      pod: p,
+      container: c,
+      podDir,
+      context: { imageRoot: (ref) => (ref === 'example/img:1' ? tree : undefined) },
+    });
     expect(mounts.map((m) => [m.destination, m.readOnly, m.noexec])).toEqual([
       ['/img', true, true],
       ['/etc-only', true, true],
@@ -224,7 +267,9 @@ describe.skipIf(!isRoot)('volume sources (real mounts)', () => {
     expect(await readFile(join(mounts[1]!.source, 'hello'), 'utf8')).toBe('from the image');
     // a subPath missing in the image is not created there
     const bad = app([{ name: 'img', mountPath: '/x', subPath: 'nope' }]);
-    await expect(volumeMounts({ pod: p, container: bad, podDir, context: { imageRoot: () => tree } })).rejects.toThrow(/"nope" does not exist/);
+    await expect(volumeMounts({ pod: p, container: bad, podDir, context: { imageRoot: () => tree } })).rejects.toThrow(
+      /"nope" does not exist/,
+    );
     await expect(stat(join(tree, 'nope'))).rejects.toThrow(/ENOENT/);
     await releasePodMounts(podDir);
     expect(await mountsAtOrBelow(podDir)).toEqual([]);

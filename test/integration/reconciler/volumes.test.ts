@@ -8,7 +8,14 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { emptyDirPath, ensureEmptyDirs, pinsDir, releaseAppMounts, releasePodMounts, volumeMounts } from '../../../src/reconciler/volumes.js';
+import {
+  emptyDirPath,
+  ensureEmptyDirs,
+  pinsDir,
+  releaseAppMounts,
+  releasePodMounts,
+  volumeMounts,
+} from '../../../src/reconciler/volumes.js';
 import { removePodDir } from '../../../src/reconciler/records.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../../../src/runtime/volume-paths.js';
 import type { Container, Pod } from '../../../src/api/pod.js';
@@ -39,7 +46,8 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
 
   const pod = (volumes: Pod['spec']['volumes'], containers: Container[]): Pod =>
     ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers, volumes } }) as Pod;
-  const app = (volumeMounts: Container['volumeMounts'], env?: Container['env']): Container => ({ name: 'app', image: 'busybox', volumeMounts, ...(env ? { env } : {}) }) as Container;
+  const app = (volumeMounts: Container['volumeMounts'], env?: Container['env']): Container =>
+    ({ name: 'app', image: 'busybox', volumeMounts, ...(env ? { env } : {}) }) as Container;
 
   it('emptyDirs are 0777 and a subPath in one is pinned to that directory only', async () => {
     const c = app([{ name: 'data', mountPath: '/data', subPath: 'real' }]);
@@ -106,20 +114,29 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
       const p = pod([{ name: 'h', hostPath: { path, type } } as never], [c]);
       const run = volumeMounts({ pod: p, container: c, podDir });
       if (ok) expect((await stat((await run)[0]!.source)).ino, `${type} ${path}`).toBe((await stat(path)).ino);
-      else await expect(run, `${type} ${path}`).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringContaining('hostPath type check failed') });
+      else
+        await expect(run, `${type} ${path}`).rejects.toMatchObject({
+          code: 'Unavailable',
+          message: expect.stringContaining('hostPath type check failed'),
+        });
     }
     await releasePodMounts(podDir);
 
     const missing = join(host, 'missing');
     for (const type of ['File', 'Directory', 'Socket']) {
       const c = app([{ name: 'h', mountPath: '/h' }]);
-      await expect(volumeMounts({ pod: pod([{ name: 'h', hostPath: { path: missing, type } } as never], [c]), container: c, podDir })).rejects.toMatchObject({
+      await expect(
+        volumeMounts({ pod: pod([{ name: 'h', hostPath: { path: missing, type } } as never], [c]), container: c, podDir }),
+      ).rejects.toMatchObject({
         // retried with back-off, as the kubelet waits for the path
         code: 'Unavailable',
         message: expect.stringContaining(`hostPath ${missing} of volume "h" does not exist (type ${type}`),
       });
     }
-    const c = app([{ name: 'd', mountPath: '/d' }, { name: 'f', mountPath: '/f' }]);
+    const c = app([
+      { name: 'd', mountPath: '/d' },
+      { name: 'f', mountPath: '/f' },
+    ]);
     const p = pod(
       [
         { name: 'd', hostPath: { path: join(host, 'made', 'dir'), type: 'DirectoryOrCreate' } },
@@ -142,7 +159,9 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
     const m = await volumeMounts({ pod: pod(vols, [good]), container: good, podDir });
     expect((await stat(m[0]!.source)).ino).toBe((await stat(join(host, 'dir', 'sub'))).ino);
     const bad = app([{ name: 'h', mountPath: '/h', subPath: 'etc' }]);
-    await expect(volumeMounts({ pod: pod(vols, [bad]), container: bad, podDir })).rejects.toMatchObject({ message: expect.stringContaining('is a symlink: refused') });
+    await expect(volumeMounts({ pod: pod(vols, [bad]), container: bad, podDir })).rejects.toMatchObject({
+      message: expect.stringContaining('is a symlink: refused'),
+    });
     await releasePodMounts(podDir);
   });
 
@@ -161,7 +180,16 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
     expect(await readFile(join(sub, 'on-tmpfs'), 'utf8')).toBe('x');
 
     // a hostPath above the pods dir: plain binds, so pins never nest however many there are
-    const wide = pod([{ name: 'h', hostPath: { path: dir, type: 'Directory' } }], [app([{ name: 'h', mountPath: '/a' }, { name: 'h', mountPath: '/b' }, { name: 'h', mountPath: '/c' }])]);
+    const wide = pod(
+      [{ name: 'h', hostPath: { path: dir, type: 'Directory' } }],
+      [
+        app([
+          { name: 'h', mountPath: '/a' },
+          { name: 'h', mountPath: '/b' },
+          { name: 'h', mountPath: '/c' },
+        ]),
+      ],
+    );
     await volumeMounts({ pod: wide, container: wide.spec.containers[0]!, podDir });
     expect(await mountsAtOrBelow(pinsDir(podDir))).toHaveLength(3);
     await releasePodMounts(podDir);
@@ -169,8 +197,17 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
   });
 
   it('removing a pod dir that a crash left with pins unmounts them first and deletes nothing through them', async () => {
-    const c = app([{ name: 'h', mountPath: '/h' }, { name: 'e', mountPath: '/e', subPath: 'x' }]);
-    const p = pod([{ name: 'h', hostPath: { path: join(host, 'dir'), type: 'Directory' } }, { name: 'e', emptyDir: {} }], [c]);
+    const c = app([
+      { name: 'h', mountPath: '/h' },
+      { name: 'e', mountPath: '/e', subPath: 'x' },
+    ]);
+    const p = pod(
+      [
+        { name: 'h', hostPath: { path: join(host, 'dir'), type: 'Directory' } },
+        { name: 'e', emptyDir: {} },
+      ],
+      [c],
+    );
     await ensureEmptyDirs(p, podDir);
     await volumeMounts({ pod: p, container: c, podDir });
     await writeFile(join(host, 'dir', 'precious'), 'keep me');
@@ -189,7 +226,15 @@ describe.skipIf(!isRoot)('volume mounts (real mounts)', () => {
     await ensureEmptyDirs(p, podDir);
     await writeFile(join(emptyDirPath(podDir, 'work'), 'keep'), 'kept');
     await chmod(join(emptyDirPath(podDir, 'work'), 'keep'), 0o600);
-    const mounts = await volumeMounts({ pod: p, container: c, podDir, mountPoints: [{ name: 'work', path: '/work', readOnly: true }, { name: 'nope', path: '/x' }] });
+    const mounts = await volumeMounts({
+      pod: p,
+      container: c,
+      podDir,
+      mountPoints: [
+        { name: 'work', path: '/work', readOnly: true },
+        { name: 'nope', path: '/x' },
+      ],
+    });
     expect(mounts).toEqual([{ destination: '/work', source: join(pinsDir(podDir), 'work', 'app', '0'), readOnly: true }]);
     expect(await readFile(join(mounts[0]!.source, 'keep'), 'utf8')).toBe('kept');
     // a restart pins again without stacking

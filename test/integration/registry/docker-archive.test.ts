@@ -45,7 +45,10 @@ describe.skipIf(!isRoot)('docker-archive: transport (root)', () => {
     // by tag, by index; the same manifest digest each time (the written manifest is deterministic)
     expect((await svc.pull(`docker-archive:${archive}:localhost/busybox:latest`)).manifestDigest).toBe(img.manifestDigest);
     expect((await svc.pull(`docker-archive:${archive}:@0`)).manifestDigest).toBe(img.manifestDigest);
-    await expect(svc.pull(`docker-archive:${archive}:other:tag`)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('localhost/busybox:latest') });
+    await expect(svc.pull(`docker-archive:${archive}:other:tag`)).rejects.toMatchObject({
+      code: 'NotFound',
+      message: expect.stringContaining('localhost/busybox:latest'),
+    });
     await expect(svc.pull(`docker-archive:${join(base, 'missing.tar')}`)).rejects.toMatchObject({ code: 'NotFound' });
   });
 });

@@ -52,7 +52,11 @@ async function waitUp(url: string, ms = 10_000): Promise<void> {
   }
 }
 
-export async function startRegistry(dir: string, auth?: { htpasswd?: string; token?: { realm: string; service: string; issuer: string; certPath: string } }, fixedPort?: number): Promise<RunningRegistry> {
+export async function startRegistry(
+  dir: string,
+  auth?: { htpasswd?: string; token?: { realm: string; service: string; issuer: string; certPath: string } },
+  fixedPort?: number,
+): Promise<RunningRegistry> {
   await mkdir(dir, { recursive: true });
   const port = fixedPort ?? (await freePort());
   const root = join(dir, 'storage');
@@ -63,8 +67,16 @@ export async function startRegistry(dir: string, auth?: { htpasswd?: string; tok
     authYaml = `auth:\n  token: {realm: "${auth.token.realm}", service: ${auth.token.service}, issuer: ${auth.token.issuer}, rootcertbundle: ${auth.token.certPath}}\n`;
   }
   const cfg = join(dir, 'config.yml');
-  await writeFile(cfg, `version: 0.1\nlog: {level: info, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: ${root}}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:${port}}\n${authYaml}`);
-  const p = execa('docker-registry', ['serve', cfg], { stdin: 'ignore', stdout: { file: logPath, append: true }, stderr: { file: logPath, append: true }, reject: false });
+  await writeFile(
+    cfg,
+    `version: 0.1\nlog: {level: info, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: ${root}}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:${port}}\n${authYaml}`,
+  );
+  const p = execa('docker-registry', ['serve', cfg], {
+    stdin: 'ignore',
+    stdout: { file: logPath, append: true },
+    stderr: { file: logPath, append: true },
+    reject: false,
+  });
   procs.add(p);
   const pid = p.pid as number;
   await waitUp(`http://127.0.0.1:${port}/v2/`);
@@ -112,7 +124,14 @@ export async function skopeo(args: string[], env?: Record<string, string>): Prom
 }
 
 export async function pushOci(layout: string, dest: string, creds?: string, extra: string[] = []): Promise<void> {
-  await skopeo(['copy', '--dest-tls-verify=false', ...(creds ? ['--dest-creds', creds] : []), ...extra, `oci:${layout}`, `docker://${dest}`]);
+  await skopeo([
+    'copy',
+    '--dest-tls-verify=false',
+    ...(creds ? ['--dest-creds', creds] : []),
+    ...extra,
+    `oci:${layout}`,
+    `docker://${dest}`,
+  ]);
 }
 
 /** libtrust's key id of a certificate's public key (what distribution matches a JWT `kid` against). */
@@ -148,7 +167,21 @@ export async function startTokenIssuer(dir: string, users: Record<string, string
   await mkdir(dir, { recursive: true });
   const keyPath = join(dir, 'token.key');
   const certPath = join(dir, 'token.crt');
-  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=berth-treg-issuer']);
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=berth-treg-issuer',
+  ]);
   const { createPrivateKey, X509Certificate } = await import('node:crypto');
   const key = createPrivateKey(await readFile(keyPath));
   const cert = new X509Certificate(await readFile(certPath));
@@ -180,7 +213,16 @@ export async function startTokenIssuer(dir: string, users: Record<string, string
       return { type, name, actions: (actions ?? '').split(',') };
     });
     const header = b64({ alg: 'RS256', typ: 'JWT', kid });
-    const claims = b64({ iss: issuer, sub: account, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: `${now}-${Math.random()}`, access });
+    const claims = b64({
+      iss: issuer,
+      sub: account,
+      aud: service,
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: `${now}-${Math.random()}`,
+      access,
+    });
     const sig = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key).toString('base64url');
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ token: `${header}.${claims}.${sig}`, expires_in: 300 }));
@@ -202,7 +244,11 @@ export async function gpgKey(home: string, uid: string): Promise<{ home: string;
   const env = { GNUPGHOME: home };
   await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', uid, 'default', 'default', 'never'], { env });
   const list = await execa('gpg', ['--batch', '--with-colons', '--list-keys', uid], { env });
-  const fpr = list.stdout.split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9] ?? '';
+  const fpr =
+    list.stdout
+      .split('\n')
+      .find((l) => l.startsWith('fpr:'))
+      ?.split(':')[9] ?? '';
   const publicKey = join(home, `${fpr}.pub.gpg`);
   await execa('gpg', ['--batch', '--export', '--output', publicKey, fpr], { env });
   return { home, fingerprint: fpr, publicKey };

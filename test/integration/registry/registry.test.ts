@@ -41,7 +41,11 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
   const services: BerthImageService[] = [];
 
   const service = (name: string, extra: { configDir?: string; env?: NodeJS.ProcessEnv } = {}) => {
-    const s = testImageService({ stateDir: join(base, 'state', name), configDir: extra.configDir ?? configDir, env: extra.env ?? { HOME: join(base, 'home') } });
+    const s = testImageService({
+      stateDir: join(base, 'state', name),
+      configDir: extra.configDir ?? configDir,
+      env: extra.env ?? { HOME: join(base, 'home') },
+    });
     services.push(s);
     return s;
   };
@@ -88,7 +92,10 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
 
   it('a missing tag and an unreachable registry give clear errors', async () => {
     const svc = service('errors');
-    await expect(svc.pull(`${reg.host}/berth-treg/busybox:nope`)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('MANIFEST_UNKNOWN') });
+    await expect(svc.pull(`${reg.host}/berth-treg/busybox:nope`)).rejects.toMatchObject({
+      code: 'NotFound',
+      message: expect.stringContaining('MANIFEST_UNKNOWN'),
+    });
     const port = await freePort();
     await expect(service('errors2', { configDir: join(base, 'none') }).pull(`127.0.0.1:${port}/x/y:1`)).rejects.toMatchObject({
       code: 'Unavailable',
@@ -135,7 +142,10 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     // an unqualified name: the first search registry lacks it, the second has it
     const searched = await svc.pull('berth-treg/busybox:v1');
     expect(searched.manifestDigest).toBe(manifestDigest);
-    await expect(svc.pull('blocked.berth-treg.test/x/y:1')).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('blocked') });
+    await expect(svc.pull('blocked.berth-treg.test/x/y:1')).rejects.toMatchObject({
+      code: 'PermissionDenied',
+      message: expect.stringContaining('blocked'),
+    });
     await empty.stop();
   });
 
@@ -152,22 +162,44 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     const other = host.architecture === 'arm64' ? 'amd64' : 'arm64';
     const otherConfig = Buffer.from(JSON.stringify({ ...config, architecture: other }));
     await writeFile(join(blobs, sha(otherConfig).slice(7)), otherConfig);
-    const otherManifest = Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, digest: sha(otherConfig), size: otherConfig.length } }));
+    const otherManifest = Buffer.from(
+      JSON.stringify({ ...manifest, config: { ...manifest.config, digest: sha(otherConfig), size: otherConfig.length } }),
+    );
     await writeFile(join(blobs, sha(otherManifest).slice(7)), otherManifest);
     const idx = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.index.v1+json',
         manifests: [
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(otherManifest), size: otherManifest.length, platform: { os: 'linux', architecture: other } },
-          { mediaType: hostDesc.mediaType, digest: hostDesc.digest, size: hostDesc.size, platform: { os: 'linux', architecture: host.architecture } },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: sha(otherManifest),
+            size: otherManifest.length,
+            platform: { os: 'linux', architecture: other },
+          },
+          {
+            mediaType: hostDesc.mediaType,
+            digest: hostDesc.digest,
+            size: hostDesc.size,
+            platform: { os: 'linux', architecture: host.architecture },
+          },
         ],
       }),
     );
     await writeFile(join(blobs, sha(idx).slice(7)), idx);
     await writeFile(
       join(multi, 'index.json'),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: sha(idx), size: idx.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.index.v1+json',
+            digest: sha(idx),
+            size: idx.length,
+            annotations: { 'org.opencontainers.image.ref.name': 'multi' },
+          },
+        ],
+      }),
     );
     await skopeo(['copy', '--all', '--dest-tls-verify=false', `oci:${multi}:multi`, `docker://${reg.host}/berth-treg/multi:v1`]);
     const svc = service('multi');
@@ -206,7 +238,10 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     await writeFile(data, bad);
     try {
       const svc = service('corrupt');
-      await expect(svc.pull(`${reg.host}/berth-treg/corrupt:v1`)).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('digest mismatch') });
+      await expect(svc.pull(`${reg.host}/berth-treg/corrupt:v1`)).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+        message: expect.stringContaining('digest mismatch'),
+      });
       expect(await svc.content.has(manifest.layers[0].digest)).toBe(false);
       expect(await svc.listRendered()).toEqual([]);
       expect(await svc.listImages()).toEqual([]);
@@ -229,7 +264,11 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       const dir = join(base, `basic-conf-${name}`);
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'registries.conf'), `[[registry]]\nlocation = "${basic.host}"\ninsecure = true\n`);
-      if (auth) await writeFile(join(dir, 'auth.json'), JSON.stringify({ auths: { [basic.host]: { auth: Buffer.from(auth).toString('base64') } } }));
+      if (auth)
+        await writeFile(
+          join(dir, 'auth.json'),
+          JSON.stringify({ auths: { [basic.host]: { auth: Buffer.from(auth).toString('base64') } } }),
+        );
       return dir;
     };
 
@@ -240,22 +279,37 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
 
     it('pulls with credentials from REGISTRY_AUTH_FILE and ~/.docker/config.json', async () => {
       const file = join(base, 'authfile.json');
-      await writeFile(file, JSON.stringify({ auths: { [`${basic.host}/berth-treg`]: { auth: Buffer.from('berth:s3cret').toString('base64') } } }));
-      const a = await service('basic-env', { configDir: await conf('env'), env: { REGISTRY_AUTH_FILE: file, HOME: join(base, 'nohome') } }).pull(`${basic.host}/berth-treg/private:v1`);
+      await writeFile(
+        file,
+        JSON.stringify({ auths: { [`${basic.host}/berth-treg`]: { auth: Buffer.from('berth:s3cret').toString('base64') } } }),
+      );
+      const a = await service('basic-env', {
+        configDir: await conf('env'),
+        env: { REGISTRY_AUTH_FILE: file, HOME: join(base, 'nohome') },
+      }).pull(`${basic.host}/berth-treg/private:v1`);
       expect(a.manifestDigest).toBe(manifestDigest);
       const home = join(base, 'dockerhome');
       await mkdir(join(home, '.docker'), { recursive: true });
-      await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({ auths: { [`http://${basic.host}`]: { auth: Buffer.from('berth:s3cret').toString('base64') } } }));
-      const b = await service('basic-docker', { configDir: await conf('docker'), env: { HOME: home } }).pull(`${basic.host}/berth-treg/private:v1`);
+      await writeFile(
+        join(home, '.docker', 'config.json'),
+        JSON.stringify({ auths: { [`http://${basic.host}`]: { auth: Buffer.from('berth:s3cret').toString('base64') } } }),
+      );
+      const b = await service('basic-docker', { configDir: await conf('docker'), env: { HOME: home } }).pull(
+        `${basic.host}/berth-treg/private:v1`,
+      );
       expect(b.manifestDigest).toBe(manifestDigest);
     });
 
     it('wrong or missing credentials give a clear PermissionDenied', async () => {
-      await expect(service('basic-bad', { configDir: await conf('bad', 'berth:wrong') }).pull(`${basic.host}/berth-treg/private:v1`)).rejects.toMatchObject({
+      await expect(
+        service('basic-bad', { configDir: await conf('bad', 'berth:wrong') }).pull(`${basic.host}/berth-treg/private:v1`),
+      ).rejects.toMatchObject({
         code: 'PermissionDenied',
         message: expect.stringMatching(/UNAUTHORIZED.*refused the credentials/),
       });
-      await expect(service('basic-none', { configDir: await conf('none') }).pull(`${basic.host}/berth-treg/private:v1`)).rejects.toMatchObject({
+      await expect(
+        service('basic-none', { configDir: await conf('none') }).pull(`${basic.host}/berth-treg/private:v1`),
+      ).rejects.toMatchObject({
         code: 'PermissionDenied',
         message: expect.stringContaining('requires credentials'),
       });
@@ -290,7 +344,9 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
     });
 
     it('wrong credentials: the token server refuses, with a clear message', async () => {
-      await expect(service('tok-bad', { configDir: await conf('bad', 'berth:nope') }).pull(`${tok.host}/berth-treg/tok:v1`)).rejects.toMatchObject({
+      await expect(
+        service('tok-bad', { configDir: await conf('bad', 'berth:nope') }).pull(`${tok.host}/berth-treg/tok:v1`),
+      ).rejects.toMatchObject({
         code: 'PermissionDenied',
         message: expect.stringContaining('refused user "berth"'),
       });
@@ -310,7 +366,19 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       await mkdir(rd, { recursive: true });
       await writeFile(join(rd, 'default.yaml'), `default-docker:\n  lookaside: file://${sigDir}\n  lookaside-staging: file://${sigDir}\n`);
       const sign = (key: typeof trusted, dest: string) =>
-        skopeo(['--registries.d', rd, 'copy', '--dest-tls-verify=false', '--sign-by', key.fingerprint, `oci:${layout}:latest`, `docker://${reg.host}/${dest}`], { GNUPGHOME: key.home });
+        skopeo(
+          [
+            '--registries.d',
+            rd,
+            'copy',
+            '--dest-tls-verify=false',
+            '--sign-by',
+            key.fingerprint,
+            `oci:${layout}:latest`,
+            `docker://${reg.host}/${dest}`,
+          ],
+          { GNUPGHOME: key.home },
+        );
       await sign(trusted, 'berth-treg/signed/app:v1');
       await pushOci(`${layout}:latest`, `${reg.host}/berth-treg/signed/unsigned:v1`);
       await sign(other, 'berth-treg/signed/other:v1');
@@ -324,7 +392,19 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       await writeFile(join(otherLayout, 'blobs', 'sha256', sha(m2).slice(7)), m2);
       idx.manifests[0] = { ...idx.manifests[0], digest: sha(m2), size: m2.length };
       await writeFile(join(otherLayout, 'index.json'), JSON.stringify(idx));
-      await skopeo(['--registries.d', rd, 'copy', '--dest-tls-verify=false', '--sign-by', trusted.fingerprint, `oci:${otherLayout}:latest`, `docker://${reg.host}/berth-treg/signed/wrongdigest:v1`], { GNUPGHOME: trusted.home });
+      await skopeo(
+        [
+          '--registries.d',
+          rd,
+          'copy',
+          '--dest-tls-verify=false',
+          '--sign-by',
+          trusted.fingerprint,
+          `oci:${otherLayout}:latest`,
+          `docker://${reg.host}/berth-treg/signed/wrongdigest:v1`,
+        ],
+        { GNUPGHOME: trusted.home },
+      );
       await pushOci(`${layout}:latest`, `${reg.host}/berth-treg/signed/wrongdigest:v1`);
       await mkdir(join(sigDir, `berth-treg/signed/wrongdigest@sha256=${manifestDigest.slice(7)}`), { recursive: true });
       await cp(
@@ -334,12 +414,17 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       pconf = join(base, 'policy-conf');
       await mkdir(join(pconf, 'registries.d'), { recursive: true });
       await writeFile(join(pconf, 'registries.conf'), `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`);
-      await writeFile(join(pconf, 'registries.d', 'sigs.yaml'), `docker:\n  ${reg.host}/berth-treg/signed:\n    lookaside: file://${sigDir}\n`);
+      await writeFile(
+        join(pconf, 'registries.d', 'sigs.yaml'),
+        `docker:\n  ${reg.host}/berth-treg/signed:\n    lookaside: file://${sigDir}\n`,
+      );
       await writeFile(
         join(pconf, 'policy.json'),
         JSON.stringify({
           default: [{ type: 'insecureAcceptAnything' }],
-          transports: { docker: { [`${reg.host}/berth-treg/signed`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: trusted.publicKey }] } },
+          transports: {
+            docker: { [`${reg.host}/berth-treg/signed`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: trusted.publicKey }] },
+          },
         }),
       );
     });
@@ -363,7 +448,10 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       ['wrongdigest', `is for manifest sha256:`],
     ])('%s: refused before any layer is downloaded, nothing rendered', async (name, why) => {
       const svc = service(`sig-${name}`, { configDir: pconf });
-      await expect(svc.pull(`${reg.host}/berth-treg/signed/${name}:v1`)).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining(why) });
+      await expect(svc.pull(`${reg.host}/berth-treg/signed/${name}:v1`)).rejects.toMatchObject({
+        code: 'PermissionDenied',
+        message: expect.stringContaining(why),
+      });
       const m = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', manifestDigest.slice(7)), 'utf8'));
       expect(await svc.content.has(m.layers[0].digest)).toBe(false);
       expect(await svc.listRendered()).toEqual([]);
@@ -374,7 +462,10 @@ describe.skipIf(!isRoot)('registry pulls against docker-registry (root)', () => 
       // app:v1's signature names app:v1; the same manifest pushed as app:v2 is not covered by it
       await pushOci(`${layout}:latest`, `${reg.host}/berth-treg/signed/app:v2`);
       const svc = service('sig-ident', { configDir: pconf });
-      await expect(svc.pull(`${reg.host}/berth-treg/signed/app:v2`)).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('does not match') });
+      await expect(svc.pull(`${reg.host}/berth-treg/signed/app:v2`)).rejects.toMatchObject({
+        code: 'PermissionDenied',
+        message: expect.stringContaining('does not match'),
+      });
       // by digest, the repository is enough
       const img = await svc.pull(`${reg.host}/berth-treg/signed/app@${manifestDigest}`);
       expect(img.manifestDigest).toBe(manifestDigest);

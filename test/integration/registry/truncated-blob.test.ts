@@ -24,7 +24,9 @@ const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).dig
 describe('a layer whose data ends early', () => {
   // incompressible, so that the layer is larger than one socket write
   const layer = gzipSync(randomBytes(512 * 1024));
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(randomBytes(8))] }, config: {} }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(randomBytes(8))] }, config: {} }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -77,39 +79,49 @@ describe('a layer whose data ends early', () => {
 
   const pull = (store: FsContentStore, blobs: BlobFetcher) =>
     pullFromRegistry(
-      [new RegistryClient({ host, insecure: true, repository: 'ns/app' }, { tokens: new TokenCache(), credentials: async () => undefined, sleep: async () => undefined })],
+      [
+        new RegistryClient(
+          { host, insecure: true, repository: 'ns/app' },
+          { tokens: new TokenCache(), credentials: async () => undefined, sleep: async () => undefined },
+        ),
+      ],
       { raw: `${host}/ns/app:v1`, tag: 'v1' },
       { store, blobs, platform: { os: 'linux', architecture: 'amd64' } },
     );
 
-  it.each(['cut-length', 'cut-chunked'] as const)('%s: refused naming the layer, the bytes received of the declared size; pulls again afterwards', async (m) => {
-    const stateDir = join(dir, m);
-    const store = new FsContentStore(stateDir);
-    const blobs = new BlobFetcher(store);
-    mode = m;
-    const err = await pull(store, blobs).then(
-      () => undefined,
-      (e: unknown) => e as Error & { code?: string },
-    );
-    expect(err, 'the pull must fail').toBeDefined();
-    expect(err!.message).toContain(`layer ${sha(layer)}`);
-    expect(err!.message).toMatch(new RegExp(`the registry's stream ended after \\d+ of ${layer.length} bytes`));
-    expect(err!.message).not.toMatch(/Stream was destroyed|aborted|Premature close/);
-    expect(err!.code).toBe('Unavailable');
-    expect(await store.has(sha(layer))).toBe(false);
-    expect(await readdir(join(stateDir, 'blobs', '.ingest'))).toEqual([]);
+  it.each(['cut-length', 'cut-chunked'] as const)(
+    '%s: refused naming the layer, the bytes received of the declared size; pulls again afterwards',
+    async (m) => {
+      const stateDir = join(dir, m);
+      const store = new FsContentStore(stateDir);
+      const blobs = new BlobFetcher(store);
+      mode = m;
+      const err = await pull(store, blobs).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(err, 'the pull must fail').toBeDefined();
+      expect(err!.message).toContain(`layer ${sha(layer)}`);
+      expect(err!.message).toMatch(new RegExp(`the registry's stream ended after \\d+ of ${layer.length} bytes`));
+      expect(err!.message).not.toMatch(/Stream was destroyed|aborted|Premature close/);
+      expect(err!.code).toBe('Unavailable');
+      expect(await store.has(sha(layer))).toBe(false);
+      expect(await readdir(join(stateDir, 'blobs', '.ingest'))).toEqual([]);
 
-    mode = 'whole';
-    const img = await pull(store, blobs);
-    expect(img.manifestDigest).toBe(sha(manifest));
-    expect(await store.has(sha(layer))).toBe(true);
-  });
+      mode = 'whole';
+      const img = await pull(store, blobs);
+      expect(img.manifestDigest).toBe(sha(manifest));
+      expect(await store.has(sha(layer))).toBe(true);
+    },
+  );
 
   it('a local blob shorter than its descriptor says it ended early, with both sizes', async () => {
     const store = new FsContentStore(join(dir, 'local'));
-    await expect(store.ingest({ digest: sha(layer), size: layer.length }, Readable.from([layer.subarray(0, cutAt)]))).rejects.toMatchObject({
-      code: 'FailedPrecondition',
-      message: `blob ${sha(layer)}: the data ended after ${cutAt} of the declared ${layer.length} bytes`,
-    });
+    await expect(store.ingest({ digest: sha(layer), size: layer.length }, Readable.from([layer.subarray(0, cutAt)]))).rejects.toMatchObject(
+      {
+        code: 'FailedPrecondition',
+        message: `blob ${sha(layer)}: the data ended after ${cutAt} of the declared ${layer.length} bytes`,
+      },
+    );
   });
 });

@@ -68,7 +68,14 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
     const rt = () => runtimes.get(name)!;
     const id = (what: string) => `${PREFIX}-${name}-${what}`;
     const launch = (what: string, command: string[], extra: Partial<AppLaunch> & { execution?: number; stopSignal?: string } = {}) => {
-      const l = makeLaunch({ tmp, lower, id: id(what), command, ...(extra.execution !== undefined ? { execution: extra.execution } : {}), ...(extra.stopSignal ? { stopSignal: extra.stopSignal } : {}) });
+      const l = makeLaunch({
+        tmp,
+        lower,
+        id: id(what),
+        command,
+        ...(extra.execution !== undefined ? { execution: extra.execution } : {}),
+        ...(extra.stopSignal ? { stopSignal: extra.stopSignal } : {}),
+      });
       return { ...l, ...extra };
     };
 
@@ -163,7 +170,11 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
       writeFileSync(hosts, '127.0.0.1 localhost berth-trt-host\n');
       mkdirSync(vol, { mode: 0o777 });
       chmodSync(vol, 0o777);
-      const base = launch('confine', ['sh', '-c', 'id -u; id -g; ulimit -n; cat /etc/hosts; echo written > /data/sub/out; readlink /proc/self/ns/net; test -w /etc/berth-trt-lower || echo ro']);
+      const base = launch('confine', [
+        'sh',
+        '-c',
+        'id -u; id -g; ulimit -n; cat /etc/hosts; echo written > /data/sub/out; readlink /proc/self/ns/net; test -w /etc/berth-trt-lower || echo ro',
+      ]);
       const l: AppLaunch = {
         ...base,
         image: { ...base.image, User: 'nobody' },
@@ -175,7 +186,14 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
         expect((await rt().waitExit(l.containerId)).exitCode).toBe(0);
         const hostNofile = Number(/^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
         const hostNet = execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).trim();
-        expect(await collect(readCriLog(l.logPath))).toEqual(['65534', '65534', String(Math.min(1048576, hostNofile)), '127.0.0.1 localhost berth-trt-host', hostNet, 'ro']);
+        expect(await collect(readCriLog(l.logPath))).toEqual([
+          '65534',
+          '65534',
+          String(Math.min(1048576, hostNofile)),
+          '127.0.0.1 localhost berth-trt-host',
+          hostNet,
+          'ro',
+        ]);
         expect(readFileSync(join(vol, 'out'), 'utf8')).toBe('written\n');
         // mount points were made in the upper dir, never in the lower
         expect(existsSync(join(lower, 'data'))).toBe(false);
@@ -194,7 +212,8 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
         const { v1 } = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
         const mem = v1.find((m) => m.endsWith('/memory'));
         const cpu = v1.find((m) => m.endsWith('/cpu') || m.endsWith('/cpu,cpuacct'));
-        if (mem) expect(readFileSync(join(mem, PREFIX, l.containerId, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+        if (mem)
+          expect(readFileSync(join(mem, PREFIX, l.containerId, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(64 * 1024 * 1024));
         if (cpu) expect(readFileSync(join(cpu, PREFIX, l.containerId, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
         if (mem) expect(readFileSync(join(mem, PREFIX, l.containerId, 'cgroup.procs'), 'utf8')).toContain(String(st.pid));
       } finally {
@@ -202,7 +221,7 @@ describe.skipIf(!isRoot)('ConmonRuntime on the real host', () => {
       }
     });
 
-    it('an app killed for memory leaves conmon\'s oom file in its container dir, not in the agent\'s working directory', async () => {
+    it("an app killed for memory leaves conmon's oom file in its container dir, not in the agent's working directory", async () => {
       const base = launch('oom', ['sh', '-c', 'x=$(head -c 268435456 /dev/zero | tr "\\000" a); echo survived']);
       const l: AppLaunch = { ...base, container: { ...base.container, resources: { limits: { memory: '16Mi' } } } };
       const stray = join(process.cwd(), 'oom');

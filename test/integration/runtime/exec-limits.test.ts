@@ -30,13 +30,22 @@ describe.skipIf(!isRoot)('argument and environment limits at start', () => {
 
   it('refuses an image environment variable over MAX_ARG_STRLEN with the real reason, creating nothing', async () => {
     const l = launch('one', [`BIG=${'x'.repeat(MAX_ARG_STRLEN)}`]);
-    await expect(sb!.rt.start(l)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/^app app: Argument list too long: environment variable BIG is 131077 bytes/) });
+    await expect(sb!.rt.start(l)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/^app app: Argument list too long: environment variable BIG is 131077 bytes/),
+    });
     expect(await sb!.rt.list(PREFIX)).toEqual([]);
   });
 
   it('refuses an environment over what execve takes in total', async () => {
-    const l = launch('total', Array.from({ length: 20 }, (_, i) => `V${i}=${'x'.repeat(120 * 1024)}`));
-    await expect(sb!.rt.start(l)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('over the 2097152 bytes execve(2) takes') });
+    const l = launch(
+      'total',
+      Array.from({ length: 20 }, (_, i) => `V${i}=${'x'.repeat(120 * 1024)}`),
+    );
+    await expect(sb!.rt.start(l)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('over the 2097152 bytes execve(2) takes'),
+    });
   });
 
   it('runs a variable just under the limit', async () => {

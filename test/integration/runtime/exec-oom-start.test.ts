@@ -37,19 +37,40 @@ describe.skipIf(!isRoot)('runtime exec, stop signal, OOMKilled, StartError', () 
   };
 
   it('exec runs with the app own confinement, cwd, env and namespaces', async () => {
-    const l = launch('conf', ['sh', '-c', 'cat /proc/self/status > /tmp/app-status; for n in pid mnt uts; do readlink /proc/self/ns/$n; done > /tmp/app-ns; exec sleep 1000'], (c) => {
-      c.workingDir = '/tmp';
-      c.env = [{ name: 'APPVAR', value: 'v1' }];
-      c.securityContext = { runAsUser: 65534, runAsGroup: 65534, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } };
-    });
+    const l = launch(
+      'conf',
+      [
+        'sh',
+        '-c',
+        'cat /proc/self/status > /tmp/app-status; for n in pid mnt uts; do readlink /proc/self/ns/$n; done > /tmp/app-ns; exec sleep 1000',
+      ],
+      (c) => {
+        c.workingDir = '/tmp';
+        c.env = [{ name: 'APPVAR', value: 'v1' }];
+        c.securityContext = {
+          runAsUser: 65534,
+          runAsGroup: 65534,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
+        };
+      },
+    );
     try {
       await sb!.rt.start(l);
       let app = '';
       for (let i = 0; i < 100 && !app.includes('Seccomp'); i++) {
-        app = (await readFile(join(l.bundleDir, 'rootfs/tmp/app-status'), 'utf8').catch(() => ''));
+        app = await readFile(join(l.bundleDir, 'rootfs/tmp/app-status'), 'utf8').catch(() => '');
         if (!app.includes('Seccomp')) await new Promise((r) => setTimeout(r, 50));
       }
-      const r = await sb!.rt.exec(l.containerId, ['sh', '-c', 'cat /proc/self/status; echo "cwd=$(pwd) var=$APPVAR extra=$EXTRA"; for n in pid mnt uts; do readlink /proc/self/ns/$n; done'], { env: ['EXTRA=e1'] });
+      const r = await sb!.rt.exec(
+        l.containerId,
+        [
+          'sh',
+          '-c',
+          'cat /proc/self/status; echo "cwd=$(pwd) var=$APPVAR extra=$EXTRA"; for n in pid mnt uts; do readlink /proc/self/ns/$n; done',
+        ],
+        { env: ['EXTRA=e1'] },
+      );
       expect(r).toMatchObject({ exitCode: 0, timedOut: false, stderr: '' });
       expect(r.stdout.match(STATUS_LINES)).toEqual(app.match(STATUS_LINES));
       expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);

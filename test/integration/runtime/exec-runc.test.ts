@@ -26,19 +26,40 @@ describe.skipIf(!isRoot || !hasRunc)('runtime exec with runc', () => {
     for (const id of await rt.list(PREFIX)) await rt.remove(id).catch(() => undefined);
     await rt.pruneCgroupParent();
     await rm(tmp, { recursive: true, force: true });
-    expect(Number(spawnSync('sh', ['-c', `ps -eo args= | grep -c '[c]onmon.*${PREFIX}'`]).stdout.toString().trim())).toBe(0);
+    expect(
+      Number(
+        spawnSync('sh', ['-c', `ps -eo args= | grep -c '[c]onmon.*${PREFIX}'`])
+          .stdout.toString()
+          .trim(),
+      ),
+    ).toBe(0);
   });
 
   it('exec has the app lines, a timeout kills only the exec process', async () => {
-    const l = makeLaunch({ tmp, lower, id: `${PREFIX}-a`, command: ['sh', '-c', "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters|Uid|Gid):' /proc/self/status; exec sleep 1000"] });
-    (l.container as { securityContext?: unknown }).securityContext = { runAsUser: 65534, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+    const l = makeLaunch({
+      tmp,
+      lower,
+      id: `${PREFIX}-a`,
+      command: [
+        'sh',
+        '-c',
+        "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters|Uid|Gid):' /proc/self/status; exec sleep 1000",
+      ],
+    });
+    (l.container as { securityContext?: unknown }).securityContext = {
+      runAsUser: 65534,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    };
     try {
       await rt.start(l);
       const r = await rt.exec(l.containerId, ['cat', '/proc/self/status']);
       expect(r.exitCode).toBe(0);
       let log = '';
-      for (let i = 0; i < 50 && !(log.match(LINES)?.length); i++) {
-        log = spawnSync('cat', [l.logPath]).stdout.toString().replace(/^\S+ stdout F /gm, '');
+      for (let i = 0; i < 50 && !log.match(LINES)?.length; i++) {
+        log = spawnSync('cat', [l.logPath])
+          .stdout.toString()
+          .replace(/^\S+ stdout F /gm, '');
         await new Promise((res) => setTimeout(res, 50));
       }
       expect(r.stdout.match(LINES)).toEqual(log.match(LINES));
@@ -51,7 +72,10 @@ describe.skipIf(!isRoot || !hasRunc)('runtime exec with runc', () => {
   });
 
   it('StartError for a missing entrypoint and a cwd that is a file', async () => {
-    for (const [what, cmd, cwd] of [['missing', ['/no/such'], undefined], ['cwd', ['true'], '/etc/passwd']] as const) {
+    for (const [what, cmd, cwd] of [
+      ['missing', ['/no/such'], undefined],
+      ['cwd', ['true'], '/etc/passwd'],
+    ] as const) {
       const l = makeLaunch({ tmp, lower, id: `${PREFIX}-${what}`, command: [...cmd] });
       if (cwd) (l.container as { workingDir?: string }).workingDir = cwd;
       await expect(rt.start(l)).rejects.toMatchObject({ code: 'FailedPrecondition', details: { reason: 'StartError' } });

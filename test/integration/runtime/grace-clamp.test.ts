@@ -24,11 +24,17 @@ describe.skipIf(!isRoot)('stop with a grace period longer than a timer', () => {
   // 3e9 ms: setTimeout and AbortSignal.timeout would fire after 1 ms (SIGKILL at once, exit 137);
   // 5e12 ms: AbortSignal.timeout throws ERR_OUT_OF_RANGE (the pod stayed Terminating).
   it.each([3_000_000_000, 5_000_000_000_000])('stop(id, %d ms) sends TERM and returns when the app exits', async (graceMs) => {
-    const l = makeLaunch({ tmp: sb!.tmp, lower: sb!.lower, id: `${PREFIX}-${graceMs}`, command: ['sh', '-c', 'trap "exit 0" TERM; touch /tmp/ready; sleep 765432 & wait'] });
+    const l = makeLaunch({
+      tmp: sb!.tmp,
+      lower: sb!.lower,
+      id: `${PREFIX}-${graceMs}`,
+      command: ['sh', '-c', 'trap "exit 0" TERM; touch /tmp/ready; sleep 765432 & wait'],
+    });
     try {
       const started = await sb!.rt.start(l);
       // wait until the shell has installed its trap
-      for (let i = 0; i < 200 && spawnSync('test', ['-e', `/proc/${started.pid}/root/tmp/ready`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && spawnSync('test', ['-e', `/proc/${started.pid}/root/tmp/ready`]).status !== 0; i++)
+        await new Promise((r) => setTimeout(r, 25));
       await sb!.rt.stop(l.containerId, graceMs);
       expect(await sb!.rt.status(l.containerId)).toMatchObject({ state: 'exited', exitCode: 0 });
     } finally {

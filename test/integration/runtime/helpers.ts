@@ -7,7 +7,26 @@ import { ConmonRuntime, resolveOciRuntime, type AppLaunch } from '../../../src/r
 
 export const PREFIX = 'berth-trt';
 
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'ls', 'id', 'hostname', 'readlink', 'test', 'true', 'false', 'touch', 'stat', 'mkdir', 'ps', 'env', 'pwd', '['];
+const APPLETS = [
+  'sh',
+  'echo',
+  'sleep',
+  'cat',
+  'ls',
+  'id',
+  'hostname',
+  'readlink',
+  'test',
+  'true',
+  'false',
+  'touch',
+  'stat',
+  'mkdir',
+  'ps',
+  'env',
+  'pwd',
+  '[',
+];
 
 /** A minimal rootfs: static busybox, its applets, and a user database with root and nobody. */
 export async function buildBusyboxRootfs(dir: string): Promise<void> {
@@ -80,5 +99,9 @@ export async function closeRuntimeSandbox(sb: RuntimeSandbox | undefined, prefix
     await sb.rt.pruneCgroupParent();
     await rm(sb.tmp, { recursive: true, force: true });
   }
-  return Number(spawnSync('sh', ['-c', `ps -eo args= | grep -c '[c]onmon.*${prefix}'`]).stdout.toString().trim());
+  return Number(
+    spawnSync('sh', ['-c', `ps -eo args= | grep -c '[c]onmon.*${prefix}'`])
+      .stdout.toString()
+      .trim(),
+  );
 }

@@ -21,7 +21,16 @@ describe.skipIf(!isRoot)('log rotation under a running app', () => {
   });
 
   it('rotates without losing or repeating a line', async () => {
-    const l = makeLaunch({ tmp: sb!.tmp, lower: sb!.lower, id: `${PREFIX}-a`, command: ['sh', '-c', 'i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done; echo END; exec sleep 1000'] });
+    const l = makeLaunch({
+      tmp: sb!.tmp,
+      lower: sb!.lower,
+      id: `${PREFIX}-a`,
+      command: [
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done; echo END; exec sleep 1000',
+      ],
+    });
     try {
       await sb!.rt.start(l);
       let rotations = 0;

@@ -83,7 +83,11 @@ describe.skipIf(unavailable !== undefined)('seccomp profiles in crun and runc', 
   });
 
   afterAll(async () => {
-    for (const { runtime, id } of started) await oci.get(runtime)?.delete(id, true).catch(() => undefined);
+    for (const { runtime, id } of started)
+      await oci
+        .get(runtime)
+        ?.delete(id, true)
+        .catch(() => undefined);
     const { v1, v2 } = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
     for (const m of [...v1, ...v2]) {
       for (const { id } of started) await rmdir(join(m, PREFIX, id)).catch(() => undefined);
@@ -97,13 +101,24 @@ describe.skipIf(unavailable !== undefined)('seccomp profiles in crun and runc', 
     /** Run the probe to its end in a container; the bundle's seccomp comes from seccompFor. */
     async function runProbe(opts: { selection?: SeccompSelection; privileged?: boolean; args?: string[] }) {
       const id = `${PREFIX}-${runtime}-${process.pid}-${n++}`;
-      const launch: AppLaunch = makeLaunch({ tmp, lower: rootfs, id, command: ['sh', '-c', `grep Seccomp: /proc/self/status; PROBE_DEV=${probeDev} /probe "$@"`, 'sh', ...(opts.args ?? ['all'])] });
+      const launch: AppLaunch = makeLaunch({
+        tmp,
+        lower: rootfs,
+        id,
+        command: ['sh', '-c', `grep Seccomp: /proc/self/status; PROBE_DEV=${probeDev} /probe "$@"`, 'sh', ...(opts.args ?? ['all'])],
+      });
       launch.container = {
         ...launch.container,
-        securityContext: { ...(opts.privileged ? { privileged: true } : {}), ...(opts.selection ? { seccompProfile: opts.selection } : {}) },
+        securityContext: {
+          ...(opts.privileged ? { privileged: true } : {}),
+          ...(opts.selection ? { seccompProfile: opts.selection } : {}),
+        },
       } as AppLaunch['container'];
       const f = facts.get(runtime)!;
-      const spec = buildOciSpec(launch, f) as unknown as Record<string, unknown> & { linux: Record<string, unknown>; root: { path: string } };
+      const spec = buildOciSpec(launch, f) as unknown as Record<string, unknown> & {
+        linux: Record<string, unknown>;
+        root: { path: string };
+      };
       const caps = (spec.process as { capabilities: { bounding: string[] } }).capabilities.bounding;
       const expected = seccompFor(opts.selection, { capabilities: caps, privileged: opts.privileged === true, profileDir });
       // buildOciSpec wires seccompFor; the test pins what the runtimes get to the function's output
@@ -130,9 +145,17 @@ describe.skipIf(unavailable !== undefined)('seccomp profiles in crun and runc', 
     });
 
     it('RuntimeDefault selected explicitly is the same profile', async () => {
-      const { seccompMode, results, out } = await runProbe({ selection: { type: 'RuntimeDefault' }, args: ['unshare-user', 'keyctl', 'clone3', 'fork'] });
+      const { seccompMode, results, out } = await runProbe({
+        selection: { type: 'RuntimeDefault' },
+        args: ['unshare-user', 'keyctl', 'clone3', 'fork'],
+      });
       expect(seccompMode, out).toBe('2');
-      expect(Object.fromEntries(results)).toEqual({ 'unshare-user': 'errno=EPERM', keyctl: 'errno=EPERM', clone3: 'errno=ENOSYS', fork: 'ok' });
+      expect(Object.fromEntries(results)).toEqual({
+        'unshare-user': 'errno=EPERM',
+        keyctl: 'errno=EPERM',
+        clone3: 'errno=ENOSYS',
+        fork: 'ok',
+      });
     });
 
     it('a privileged app runs without a filter', async () => {

@@ -8,7 +8,16 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mountsAtOrBelow, openPath, pinMount, removePinTree, resolveBeneath, unmountAtOrBelow, unpinMount, type PinnedNode } from '../../../src/runtime/volume-paths.js';
+import {
+  mountsAtOrBelow,
+  openPath,
+  pinMount,
+  removePinTree,
+  resolveBeneath,
+  unmountAtOrBelow,
+  unpinMount,
+  type PinnedNode,
+} from '../../../src/runtime/volume-paths.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -37,7 +46,10 @@ describe.skipIf(!isRoot)('volume paths (real mounts)', () => {
   });
 
   const resolve = async (rel: string, createMode?: number) => {
-    const n = await resolveBeneath(root, rel, { what: `subPath "${rel}" of volume "data"`, ...(createMode !== undefined ? { createMode } : {}) });
+    const n = await resolveBeneath(root, rel, {
+      what: `subPath "${rel}" of volume "data"`,
+      ...(createMode !== undefined ? { createMode } : {}),
+    });
     open.push(n);
     return n;
   };
@@ -51,15 +63,23 @@ describe.skipIf(!isRoot)('volume paths (real mounts)', () => {
   });
 
   it('refuses .. and absolute paths before touching the volume', async () => {
-    await expect(resolve('../../../etc')).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining("must not contain '..'") });
+    await expect(resolve('../../../etc')).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining("must not contain '..'"),
+    });
     await expect(resolve('real/../..')).rejects.toMatchObject({ code: 'InvalidArgument' });
-    await expect(resolve('/etc')).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('must be a relative path') });
+    await expect(resolve('/etc')).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('must be a relative path'),
+    });
   });
 
   it('refuses a symlink in the middle, absolute or relative, and names the component', async () => {
     await symlink('/etc', join(vol, 'real', 'abs'));
     await symlink('inner', join(vol, 'real', 'rel'));
-    await expect(resolve('real/abs/passwd')).rejects.toMatchObject({ message: expect.stringContaining('"real/abs" is a symlink: refused') });
+    await expect(resolve('real/abs/passwd')).rejects.toMatchObject({
+      message: expect.stringContaining('"real/abs" is a symlink: refused'),
+    });
     // a link that stays inside is refused too (the strict choice)
     await expect(resolve('real/rel')).rejects.toMatchObject({ message: expect.stringContaining('"real/rel" is a symlink: refused') });
     // a dangling link is not created through
@@ -80,7 +100,10 @@ describe.skipIf(!isRoot)('volume paths (real mounts)', () => {
     const st = await stat(join(vol, 'new', 'deeper', 'leaf'));
     expect(st.ino).toBe(Number(n.ino));
     expect(st.mode & 0o777).toBe(0o777);
-    await expect(resolve('absent')).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('does not exist') });
+    await expect(resolve('absent')).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('does not exist'),
+    });
   });
 
   it('pins a directory and a file: the target shows the same inode and contents', async () => {

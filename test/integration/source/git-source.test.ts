@@ -27,12 +27,26 @@ describe('GitSource (system git, local bare repository)', () => {
       }
     }
     await git(['add', '-A']);
-    await git(['-c', 'user.name=T', '-c', 'user.email=t@berth.invalid', 'commit', '--quiet', '--allow-empty', ...(o.amend ? ['--amend'] : []), '-m', 'c']);
+    await git([
+      '-c',
+      'user.name=T',
+      '-c',
+      'user.email=t@berth.invalid',
+      'commit',
+      '--quiet',
+      '--allow-empty',
+      ...(o.amend ? ['--amend'] : []),
+      '-m',
+      'c',
+    ]);
     await git(['push', '--quiet', '--force', 'origin', 'HEAD:refs/heads/main']);
     return (await git(['rev-parse', 'HEAD'])).stdout.trim();
   }
   const source = (path = 'hosts/h1', repo = remote) =>
-    new GitSource({ repo, ref: 'main', path, verify: false }, { stateDir: join(tmp, 'state'), configDir: join(tmp, 'config'), log: silentLogger() });
+    new GitSource(
+      { repo, ref: 'main', path, verify: false },
+      { stateDir: join(tmp, 'state'), configDir: join(tmp, 'config'), log: silentLogger() },
+    );
 
   beforeEach(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'berth-gitsrc-'));
@@ -75,7 +89,9 @@ describe('GitSource (system git, local bare repository)', () => {
     const c2 = await commit({ 'hosts/h1/a.yaml': null, 'hosts/h2/b.yaml': 'b: 1\n' });
     expect(await s.refresh()).toBe(false);
     expect(await s.activate()).toBe(c1);
-    expect(s.snapshot().error).toBe(`hosts/h1 does not exist in commit ${c2.slice(0, 12)} of ${remote} (keep a .keep file in a directory that should hold no pods)`);
+    expect(s.snapshot().error).toBe(
+      `hosts/h1 does not exist in commit ${c2.slice(0, 12)} of ${remote} (keep a .keep file in a directory that should hold no pods)`,
+    );
 
     await rm(remote, { recursive: true, force: true });
     expect(await s.refresh()).toBe(false);

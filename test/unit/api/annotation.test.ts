@@ -5,15 +5,41 @@ import { podYaml } from './helpers.js';
 describe('the k8s.v1.cni.cncf.io/networks annotation', () => {
   it.each([
     ['one name', 'podnet', [{ name: 'podnet', interface: 'eth0' }]],
-    ['a comma list', 'a, b,c', [{ name: 'a', interface: 'eth0' }, { name: 'b', interface: 'net1' }, { name: 'c', interface: 'net2' }]],
+    [
+      'a comma list',
+      'a, b,c',
+      [
+        { name: 'a', interface: 'eth0' },
+        { name: 'b', interface: 'net1' },
+        { name: 'c', interface: 'net2' },
+      ],
+    ],
     ['the Multus short form', 'a@eth1', [{ name: 'a', interface: 'eth1' }]],
-    ['a namespace (ignored)', 'team/a@lan0, b', [{ name: 'a', interface: 'lan0' }, { name: 'b', interface: 'net1' }]],
-    ['a JSON list', '[{"name": "a"}, {"name": "b", "interface": "stor0", "ips": ["10.1.0.5/24", "fd00::5"], "mac": "02:00:00:00:00:01"}]', [
-      { name: 'a', interface: 'eth0' },
-      { name: 'b', interface: 'stor0', ips: ['10.1.0.5/24', 'fd00::5'], mac: '02:00:00:00:00:01' },
-    ]],
+    [
+      'a namespace (ignored)',
+      'team/a@lan0, b',
+      [
+        { name: 'a', interface: 'lan0' },
+        { name: 'b', interface: 'net1' },
+      ],
+    ],
+    [
+      'a JSON list',
+      '[{"name": "a"}, {"name": "b", "interface": "stor0", "ips": ["10.1.0.5/24", "fd00::5"], "mac": "02:00:00:00:00:01"}]',
+      [
+        { name: 'a', interface: 'eth0' },
+        { name: 'b', interface: 'stor0', ips: ['10.1.0.5/24', 'fd00::5'], mac: '02:00:00:00:00:01' },
+      ],
+    ],
     ['a JSON list with namespace (ignored)', '[{"name": "a", "namespace": "default"}]', [{ name: 'a', interface: 'eth0' }]],
-    ['JSON defaults by position', '[{"name": "a", "interface": "x0"}, {"name": "b"}]', [{ name: 'a', interface: 'x0' }, { name: 'b', interface: 'net1' }]],
+    [
+      'JSON defaults by position',
+      '[{"name": "a", "interface": "x0"}, {"name": "b"}]',
+      [
+        { name: 'a', interface: 'x0' },
+        { name: 'b', interface: 'net1' },
+      ],
+    ],
   ])('reads %s', (_what, value, networks) => {
     expect(parseNetworksAnnotation(value)).toEqual({ networks, errors: [] });
   });
@@ -40,7 +66,10 @@ describe('the k8s.v1.cni.cncf.io/networks annotation', () => {
 
   it('gives the parsed pod its annotation networks, and no networks otherwise (filled in by resolveDesired)', () => {
     const [withAnnotation] = parseFile(podYaml('p', { annotation: 'a, b@eth5' }), 'a.yaml').pods;
-    expect(withAnnotation?.networks).toEqual([{ name: 'a', interface: 'eth0' }, { name: 'b', interface: 'eth5' }]);
+    expect(withAnnotation?.networks).toEqual([
+      { name: 'a', interface: 'eth0' },
+      { name: 'b', interface: 'eth5' },
+    ]);
     const [plain] = parseFile(podYaml('p'), 'a.yaml').pods;
     expect(plain?.networks).toEqual([]);
   });

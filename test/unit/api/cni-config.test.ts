@@ -9,7 +9,13 @@ describe('networkConflist', () => {
       cniVersion: '1.0.0',
       name: 'podnet',
       plugins: [
-        { type: 'bridge', bridge: 'berth1', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]] } },
+        {
+          type: 'bridge',
+          bridge: 'berth1',
+          isGateway: true,
+          ipMasq: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]] },
+        },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     });
@@ -25,10 +31,23 @@ describe('networkConflist', () => {
       apiVersion: 'berth.dev/v1',
       kind: 'Network',
       metadata: { name: 'n' },
-      spec: { cniVersion: '1.0.0', cniVersions: ['0.4.0', '1.0.0'], disableCheck: 'TRUE', disableGC: false, plugins: [{ type: 'ptp', mtu: 1400, 'x-custom': { a: 1 } }] },
+      spec: {
+        cniVersion: '1.0.0',
+        cniVersions: ['0.4.0', '1.0.0'],
+        disableCheck: 'TRUE',
+        disableGC: false,
+        plugins: [{ type: 'ptp', mtu: 1400, 'x-custom': { a: 1 } }],
+      },
     });
     const list = networkConflist(net);
-    expect(list).toEqual({ cniVersion: '1.0.0', cniVersions: ['0.4.0', '1.0.0'], name: 'n', disableCheck: true, disableGC: false, plugins: [{ type: 'ptp', mtu: 1400, 'x-custom': { a: 1 } }] });
+    expect(list).toEqual({
+      cniVersion: '1.0.0',
+      cniVersions: ['0.4.0', '1.0.0'],
+      name: 'n',
+      disableCheck: true,
+      disableGC: false,
+      plugins: [{ type: 'ptp', mtu: 1400, 'x-custom': { a: 1 } }],
+    });
     expect(Object.keys(list)).toEqual(['cniVersion', 'cniVersions', 'name', 'disableCheck', 'disableGC', 'plugins']);
   });
 });
@@ -36,7 +55,12 @@ describe('networkConflist', () => {
 describe('builtinDefaultNetwork', () => {
   it('is the berth0 bridge on 10.87.0.0/16 with portmap', () => {
     const net = builtinDefaultNetwork();
-    expect(net).toMatchObject({ kind: 'Network', name: 'berth', source: { file: '<builtin>' }, network: { spec: { default: true, cniVersion: '1.0.0' } } });
+    expect(net).toMatchObject({
+      kind: 'Network',
+      name: 'berth',
+      source: { file: '<builtin>' },
+      network: { spec: { default: true, cniVersion: '1.0.0' } },
+    });
     expect(net.conflist).toEqual({
       cniVersion: '1.0.0',
       name: 'berth',
@@ -55,7 +79,9 @@ describe('builtinDefaultNetwork', () => {
   });
 
   it('puts host-local state in the given dataDir', () => {
-    const plugins = builtinDefaultNetwork({ ipamDataDir: '/var/lib/berth/cni/networks' }).conflist['plugins'] as Array<{ ipam?: { dataDir?: string } }>;
+    const plugins = builtinDefaultNetwork({ ipamDataDir: '/var/lib/berth/cni/networks' }).conflist['plugins'] as Array<{
+      ipam?: { dataDir?: string };
+    }>;
     expect(plugins[0]?.ipam?.dataDir).toBe('/var/lib/berth/cni/networks');
   });
 });
@@ -65,8 +91,18 @@ describe('Network documents', () => {
   it.each([
     ['no plugins', '  plugins: []', 'spec.plugins', 'at least one plugin'],
     ['a plugin type with a path', '  plugins: [{type: ../bridge}]', 'spec.plugins[0].type', 'path separator'],
-    ['a bad subnet', '  plugins: [{type: bridge, ipam: {type: host-local, subnet: 10.0.0.0/33}}]', 'spec.plugins[0].ipam.subnet', 'not a subnet in CIDR notation'],
-    ['an unknown spec field', '  plugins: [{type: bridge}]\n  defualt: true', 'spec.defualt', 'unknown field "defualt" (did you mean "default"?)'],
+    [
+      'a bad subnet',
+      '  plugins: [{type: bridge, ipam: {type: host-local, subnet: 10.0.0.0/33}}]',
+      'spec.plugins[0].ipam.subnet',
+      'not a subnet in CIDR notation',
+    ],
+    [
+      'an unknown spec field',
+      '  plugins: [{type: bridge}]\n  defualt: true',
+      'spec.defualt',
+      'unknown field "defualt" (did you mean "default"?)',
+    ],
   ])('rejects %s', (_what, spec, path, message) => {
     const issues = errors(parseFile(net(spec), 'n.yaml').issues);
     expect(issues.map((i) => i.path)).toEqual([path]);

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { parseFile, resolveDesired } from '../../../src/api/index.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/pods/', import.meta.url));
-const names = readdirSync(EXAMPLES).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+const names = readdirSync(EXAMPLES)
+  .filter((f) => /\.(ya?ml|json)$/.test(f))
+  .sort();
 
 describe('examples/pods', () => {
   it.each(names)('%s parses without issues', (name) => {

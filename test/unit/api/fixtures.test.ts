@@ -11,7 +11,9 @@ describe('fixtures, resolved together', () => {
       {
         pods: ['default/web@conflict/10-web.yaml'],
         issues: [],
-        conflicts: ['conflict/20-web-copy.yaml:5:9: error: metadata.name: pod "default/web" is defined twice: here and in conflict/10-web.yaml:4:9, which comes first and wins; this definition is ignored'],
+        conflicts: [
+          'conflict/20-web-copy.yaml:5:9: error: metadata.name: pod "default/web" is defined twice: here and in conflict/10-web.yaml:4:9, which comes first and wins; this definition is ignored',
+        ],
       },
     ],
     [

@@ -16,10 +16,27 @@ describe('LoadedPod.hash', () => {
   });
 
   it.each([
-    ['keys in another order', 'kind: Pod\nspec:\n  containers:\n    - image: busybox\n      name: app\nmetadata:\n  name: web\napiVersion: v1\n'],
-    ['flow style and comments', '# the web pod\n{apiVersion: v1, kind: Pod, metadata: {name: web}, spec: {containers: [{name: app, image: busybox}]}}\n'],
-    ['JSON', JSON.stringify({ spec: { containers: [{ image: 'busybox', name: 'app' }] }, metadata: { name: 'web' }, kind: 'Pod', apiVersion: 'v1' })],
-    ['defaults spelled out', podYaml('web', { namespace: 'default', spec: '  restartPolicy: Always\n  terminationGracePeriodSeconds: 30\n  hostNetwork: false' })],
+    [
+      'keys in another order',
+      'kind: Pod\nspec:\n  containers:\n    - image: busybox\n      name: app\nmetadata:\n  name: web\napiVersion: v1\n',
+    ],
+    [
+      'flow style and comments',
+      '# the web pod\n{apiVersion: v1, kind: Pod, metadata: {name: web}, spec: {containers: [{name: app, image: busybox}]}}\n',
+    ],
+    [
+      'JSON',
+      JSON.stringify({
+        spec: { containers: [{ image: 'busybox', name: 'app' }] },
+        metadata: { name: 'web' },
+        kind: 'Pod',
+        apiVersion: 'v1',
+      }),
+    ],
+    [
+      'defaults spelled out',
+      podYaml('web', { namespace: 'default', spec: '  restartPolicy: Always\n  terminationGracePeriodSeconds: 30\n  hostNetwork: false' }),
+    ],
   ])('is equal for the same content with %s', (_what, text) => {
     expect(hashOf(text)).toBe(hashOf(base));
   });

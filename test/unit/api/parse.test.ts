@@ -36,7 +36,12 @@ describe('parseFile: valid documents', () => {
   });
 
   it('reads JSON files (JSON is YAML)', () => {
-    const json = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'j' }, spec: { containers: [{ name: 'a', image: 'busybox' }] } });
+    const json = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'j' },
+      spec: { containers: [{ name: 'a', image: 'busybox' }] },
+    });
     expect(parseFile(json, 'j.json').pods.map((p) => p.key)).toEqual(['default/j']);
   });
 
@@ -51,7 +56,10 @@ describe('parseFile: positions of errors', () => {
   it('points an unknown field at the key itself', () => {
     const issues = parseFixture('invalid/typo.yaml').issues;
     // containers is then missing too: reported at the mapping that lacks it.
-    expect(issues.map((i) => [i.path, i.line, i.column])).toEqual([['spec.containers', 6, 3], ['spec.contaners', 6, 3]]);
+    expect(issues.map((i) => [i.path, i.line, i.column])).toEqual([
+      ['spec.containers', 6, 3],
+      ['spec.contaners', 6, 3],
+    ]);
     const issue = issues.find((i) => i.path === 'spec.contaners');
     expect(issue).toEqual({
       severity: 'error',
@@ -62,17 +70,61 @@ describe('parseFile: positions of errors', () => {
       message: 'unknown field "contaners" (did you mean "containers"?)',
       key: 'default/typo',
     });
-    expect(formatIssue(issue!)).toBe('invalid/typo.yaml:6:3: error: spec.contaners: unknown field "contaners" (did you mean "containers"?)');
+    expect(formatIssue(issue!)).toBe(
+      'invalid/typo.yaml:6:3: error: spec.contaners: unknown field "contaners" (did you mean "containers"?)',
+    );
   });
 
   it.each([
     // [what, yaml, path, line, column, message fragment]
-    ['a nested typo', podYaml('p').replace('image: busybox', 'image: busybox\n      imagePullPolcy: Always'), 'spec.containers[0].imagePullPolcy', 9, 7, 'unknown field "imagePullPolcy"'],
-    ['a wrong type', podYaml('p').replace('image: busybox', 'image: busybox\n      args: "--once"'), 'spec.containers[0].args', 9, 13, 'expected array, got string'],
-    ['a bad enum', podYaml('p', { spec: '  restartPolicy: always' }), 'spec.restartPolicy', 6, 18, 'must be one of "Always", "OnFailure", "Never"'],
-    ['a missing field (at the mapping that lacks it)', podYaml('p').replace('      image: busybox\n', ''), 'spec.containers[0].image', 7, 7, 'required field is missing'],
-    ['an empty value (at its key)', podYaml('p').replace('image: busybox', 'image:'), 'spec.containers[0].image', 8, 7, 'is empty: expected string'],
-    ['a bad quantity', podYaml('p').replace('image: busybox', 'image: busybox\n      resources: {limits: {memory: lots}}'), 'spec.containers[0].resources.limits.memory', 9, 36, 'must be a quantity'],
+    [
+      'a nested typo',
+      podYaml('p').replace('image: busybox', 'image: busybox\n      imagePullPolcy: Always'),
+      'spec.containers[0].imagePullPolcy',
+      9,
+      7,
+      'unknown field "imagePullPolcy"',
+    ],
+    [
+      'a wrong type',
+      podYaml('p').replace('image: busybox', 'image: busybox\n      args: "--once"'),
+      'spec.containers[0].args',
+      9,
+      13,
+      'expected array, got string',
+    ],
+    [
+      'a bad enum',
+      podYaml('p', { spec: '  restartPolicy: always' }),
+      'spec.restartPolicy',
+      6,
+      18,
+      'must be one of "Always", "OnFailure", "Never"',
+    ],
+    [
+      'a missing field (at the mapping that lacks it)',
+      podYaml('p').replace('      image: busybox\n', ''),
+      'spec.containers[0].image',
+      7,
+      7,
+      'required field is missing',
+    ],
+    [
+      'an empty value (at its key)',
+      podYaml('p').replace('image: busybox', 'image:'),
+      'spec.containers[0].image',
+      8,
+      7,
+      'is empty: expected string',
+    ],
+    [
+      'a bad quantity',
+      podYaml('p').replace('image: busybox', 'image: busybox\n      resources: {limits: {memory: lots}}'),
+      'spec.containers[0].resources.limits.memory',
+      9,
+      36,
+      'must be a quantity',
+    ],
     ['a bad pod name', podYaml('Web_1'), 'metadata.name', 4, 9, 'DNS-1123'],
   ])('%s', (_what, text, path, line, column, message) => {
     const issues = errors(parseFile(text, 'p.yaml').issues);
@@ -103,7 +155,8 @@ describe('parseFile: positions of errors', () => {
   });
 
   it('names the apiVersion and kind of a document it does not read', () => {
-    const text = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: v2\nkind: Pod\nmetadata: {name: p}\n---\n- a list\n';
+    const text =
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: v2\nkind: Pod\nmetadata: {name: p}\n---\n- a list\n';
     const issues = parseFile(text, 'k.yaml').issues;
     expect(issues.map((i) => [i.line, i.path, i.key])).toEqual([
       [2, 'kind', undefined],
@@ -135,7 +188,8 @@ describe('parseFile: fields berth cannot honour', () => {
       ['error', 'spec.volumes[0].secret', 17],
       ['error', 'spec.volumes[1].persistentVolumeClaim', 19],
     ]);
-    for (const i of issues) expect(i.message).toContain('is not supported by berth: it needs a Kubernetes API server, which berth does not have');
+    for (const i of issues)
+      expect(i.message).toContain('is not supported by berth: it needs a Kubernetes API server, which berth does not have');
     expect(new Set(issues.map((i) => i.key))).toEqual(new Set(['default/cluster-only']));
   });
 
@@ -151,14 +205,19 @@ describe('parseFile: fields berth cannot honour', () => {
   });
 
   it('rejects configMapKeyRef in env', () => {
-    const text = podYaml('p').replace('image: busybox', 'image: busybox\n      env: [{name: A, valueFrom: {configMapKeyRef: {name: c, key: k}}}]');
+    const text = podYaml('p').replace(
+      'image: busybox',
+      'image: busybox\n      env: [{name: A, valueFrom: {configMapKeyRef: {name: c, key: k}}}]',
+    );
     const issues = parseFile(text, 'a.yaml').issues;
     expect(issues.map((i) => i.path)).toEqual(['spec.containers[0].env[0].valueFrom.configMapKeyRef']);
   });
 
   it('names volume types it has no driver for', () => {
     const issues = parseFile(podYaml('p', { spec: '  volumes: [{name: n, nfs: {server: s, path: /x}}]' }), 'a.yaml').issues;
-    expect(issues.map((i) => [i.path, i.message])).toEqual([['spec.volumes[0].nfs', 'nfs volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume']]);
+    expect(issues.map((i) => [i.path, i.message])).toEqual([
+      ['spec.volumes[0].nfs', 'nfs volumes are not supported by berth: berth has no driver for them; use a hostPath or emptyDir volume'],
+    ]);
   });
 
   it.each([
@@ -174,7 +233,15 @@ describe('parseFile: fields berth cannot honour', () => {
     expect(parsed.pods).toHaveLength(1);
     expect(errors(parsed.issues)).toEqual([]);
     expect(warnings(parsed.issues)).toEqual([
-      { severity: 'warning', file: 'w.yaml', line: 6, column: 3, path: `spec.${field}`, message: 'ignored: berth runs pods on this host only', key: 'default/p' },
+      {
+        severity: 'warning',
+        file: 'w.yaml',
+        line: 6,
+        column: 3,
+        path: `spec.${field}`,
+        message: 'ignored: berth runs pods on this host only',
+        key: 'default/p',
+      },
     ]);
   });
 });
@@ -182,18 +249,83 @@ describe('parseFile: fields berth cannot honour', () => {
 describe('parseFile: checks across fields', () => {
   const withContainer = (extra: string): string => podYaml('p').replace('image: busybox', `image: busybox\n${extra}`);
   it.each([
-    ['duplicate container names across init and app containers', podYaml('p', { spec: '  initContainers: [{name: app, image: busybox}]' }), 'spec.containers[0].name', 'duplicate container name "app"'],
-    ['a mount of an undeclared volume', withContainer('      volumeMounts: [{name: data, mountPath: /data}]'), 'spec.containers[0].volumeMounts[0].name', 'no volume named "data"'],
-    ['a volume without a source', podYaml('p', { spec: '  volumes: [{name: v}]' }), 'spec.volumes[0]', 'needs a source: hostPath or emptyDir'],
-    ['a volume with two sources', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}, hostPath: {path: /x}}]' }), 'spec.volumes[0]', 'more than one source'],
-    ['duplicate volume names', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}]' }), 'spec.volumes[1].name', 'duplicate volume name'],
-    ['hostPort without containerPort', withContainer('      ports: [{hostPort: 8080}]'), 'spec.containers[0].ports[0].containerPort', 'hostPort alone is not enough'],
-    ['an unsupported fieldRef', withContainer('      env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}]'), 'spec.containers[0].env[0].valueFrom.fieldRef.fieldPath', 'fieldPath "metadata.labels" is only valid in a downwardAPI volume'],
-    ['value and valueFrom together', withContainer('      env: [{name: A, value: x, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]'), 'spec.containers[0].env[0]', 'both value and valueFrom'],
-    ['hostNetwork with the networks annotation', podYaml('p', { annotation: 'podnet', spec: '  hostNetwork: true' }), 'metadata.annotations["k8s.v1.cni.cncf.io/networks"]', 'hostNetwork'],
-    ['hostPort other than containerPort with hostNetwork', podYaml('p', { spec: '  hostNetwork: true' }).replace('image: busybox', 'image: busybox\n      ports: [{containerPort: 80, hostPort: 8080}]'), 'spec.containers[0].ports[0].hostPort', 'must equal containerPort'],
-    ['a hostPort used twice', podYaml('p', { spec: '  initContainers: [{name: i, image: busybox, ports: [{containerPort: 1, hostPort: 53, protocol: UDP}]}]' }).replace('image: busybox\n', 'image: busybox\n      ports: [{containerPort: 53, hostPort: 53, protocol: UDP}]\n'), 'spec.containers[0].ports[0].hostPort', 'hostPort 53/UDP is already used by spec.initContainers[0].ports[0]'],
-    ['a malformed annotation', podYaml('p', { annotation: '[{"name": "a"' }), 'metadata.annotations["k8s.v1.cni.cncf.io/networks"]', 'not valid JSON'],
+    [
+      'duplicate container names across init and app containers',
+      podYaml('p', { spec: '  initContainers: [{name: app, image: busybox}]' }),
+      'spec.containers[0].name',
+      'duplicate container name "app"',
+    ],
+    [
+      'a mount of an undeclared volume',
+      withContainer('      volumeMounts: [{name: data, mountPath: /data}]'),
+      'spec.containers[0].volumeMounts[0].name',
+      'no volume named "data"',
+    ],
+    [
+      'a volume without a source',
+      podYaml('p', { spec: '  volumes: [{name: v}]' }),
+      'spec.volumes[0]',
+      'needs a source: hostPath or emptyDir',
+    ],
+    [
+      'a volume with two sources',
+      podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}, hostPath: {path: /x}}]' }),
+      'spec.volumes[0]',
+      'more than one source',
+    ],
+    [
+      'duplicate volume names',
+      podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}]' }),
+      'spec.volumes[1].name',
+      'duplicate volume name',
+    ],
+    [
+      'hostPort without containerPort',
+      withContainer('      ports: [{hostPort: 8080}]'),
+      'spec.containers[0].ports[0].containerPort',
+      'hostPort alone is not enough',
+    ],
+    [
+      'an unsupported fieldRef',
+      withContainer('      env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}]'),
+      'spec.containers[0].env[0].valueFrom.fieldRef.fieldPath',
+      'fieldPath "metadata.labels" is only valid in a downwardAPI volume',
+    ],
+    [
+      'value and valueFrom together',
+      withContainer('      env: [{name: A, value: x, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]'),
+      'spec.containers[0].env[0]',
+      'both value and valueFrom',
+    ],
+    [
+      'hostNetwork with the networks annotation',
+      podYaml('p', { annotation: 'podnet', spec: '  hostNetwork: true' }),
+      'metadata.annotations["k8s.v1.cni.cncf.io/networks"]',
+      'hostNetwork',
+    ],
+    [
+      'hostPort other than containerPort with hostNetwork',
+      podYaml('p', { spec: '  hostNetwork: true' }).replace(
+        'image: busybox',
+        'image: busybox\n      ports: [{containerPort: 80, hostPort: 8080}]',
+      ),
+      'spec.containers[0].ports[0].hostPort',
+      'must equal containerPort',
+    ],
+    [
+      'a hostPort used twice',
+      podYaml('p', {
+        spec: '  initContainers: [{name: i, image: busybox, ports: [{containerPort: 1, hostPort: 53, protocol: UDP}]}]',
+      }).replace('image: busybox\n', 'image: busybox\n      ports: [{containerPort: 53, hostPort: 53, protocol: UDP}]\n'),
+      'spec.containers[0].ports[0].hostPort',
+      'hostPort 53/UDP is already used by spec.initContainers[0].ports[0]',
+    ],
+    [
+      'a malformed annotation',
+      podYaml('p', { annotation: '[{"name": "a"' }),
+      'metadata.annotations["k8s.v1.cni.cncf.io/networks"]',
+      'not valid JSON',
+    ],
   ])('rejects %s', (_what, text, path, message) => {
     const parsed = parseFile(text, 'c.yaml');
     expect(parsed.pods).toEqual([]);
@@ -204,10 +336,25 @@ describe('parseFile: checks across fields', () => {
   });
 
   it.each([
-    'metadata.name', 'metadata.namespace', 'metadata.uid', "metadata.labels['app.kubernetes.io/name']", "metadata.annotations['example.com/x']",
-    'spec.nodeName', 'spec.serviceAccountName', 'status.hostIP', 'status.hostIPs', 'status.podIP', 'status.podIPs',
+    'metadata.name',
+    'metadata.namespace',
+    'metadata.uid',
+    "metadata.labels['app.kubernetes.io/name']",
+    "metadata.annotations['example.com/x']",
+    'spec.nodeName',
+    'spec.serviceAccountName',
+    'status.hostIP',
+    'status.hostIPs',
+    'status.podIP',
+    'status.podIPs',
   ])('supports fieldRef %s', (fieldPath) => {
-    const parsed = parseFile(podYaml('p').replace('image: busybox', `image: busybox\n      env: [{name: A, valueFrom: {fieldRef: {fieldPath: ${JSON.stringify(fieldPath)}}}}]`), 'f.yaml');
+    const parsed = parseFile(
+      podYaml('p').replace(
+        'image: busybox',
+        `image: busybox\n      env: [{name: A, valueFrom: {fieldRef: {fieldPath: ${JSON.stringify(fieldPath)}}}}]`,
+      ),
+      'f.yaml',
+    );
     expect(parsed.issues).toEqual([]);
   });
 

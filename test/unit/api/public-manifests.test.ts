@@ -10,7 +10,9 @@ import { FIXTURES } from './helpers.js';
  * with "… is not supported by berth…", never "unknown field" or another error.
  */
 const DIR = `${FIXTURES}public/`;
-const names = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const names = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const parse = (name: string) => parseFile(readFileSync(DIR + name, 'utf8'), `public/${name}`);
 
 describe('public Pod manifests', () => {
@@ -40,7 +42,11 @@ describe('public Pod manifests', () => {
     'k8s-docs-pod-level-resources.yaml', // spec.resources: a pod cgroup
     'podman-play-kube-shared-namespace.yaml', // shareProcessNamespace: the pause infra process
   ])('%s validates', (name) => {
-    expect(parse(name).issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
+    expect(
+      parse(name)
+        .issues.filter((i) => i.severity === 'error')
+        .map(formatIssue),
+    ).toEqual([]);
   });
 
   it('kubeadm static pods are refused for nothing but fields berth does not run yet', () => {

@@ -11,7 +11,10 @@ describe('resolveDesired: pods', () => {
     expect(desired.issues).toEqual([]);
     expect(desired.networks.map((n) => n.name)).toEqual(['podnet', 'storage']);
     expect(Object.fromEntries(desired.pods.map((p) => [p.key, p.networks]))).toEqual({
-      'default/db': [{ name: 'podnet', interface: 'eth0' }, { name: 'storage', interface: 'stor0', ips: ['192.168.50.10/24'] }],
+      'default/db': [
+        { name: 'podnet', interface: 'eth0' },
+        { name: 'storage', interface: 'stor0', ips: ['192.168.50.10/24'] },
+      ],
       'default/host-agent': [],
       'default/web': [{ name: 'podnet', interface: 'eth0' }],
       'jobs/worker': [{ name: 'podnet', interface: 'eth0' }],
@@ -21,8 +24,24 @@ describe('resolveDesired: pods', () => {
 
   it.each([
     // [case, files in the order given, winner file, loser file]
-    ['file name order, not argument order', [['b.yaml', 'web'], ['a.yaml', 'web']], 'a.yaml', 'b.yaml'],
-    ['base name order across directories', [['/z/a.yaml', 'web'], ['/a/b.yaml', 'web']], '/z/a.yaml', '/a/b.yaml'],
+    [
+      'file name order, not argument order',
+      [
+        ['b.yaml', 'web'],
+        ['a.yaml', 'web'],
+      ],
+      'a.yaml',
+      'b.yaml',
+    ],
+    [
+      'base name order across directories',
+      [
+        ['/z/a.yaml', 'web'],
+        ['/a/b.yaml', 'web'],
+      ],
+      '/z/a.yaml',
+      '/a/b.yaml',
+    ],
   ])('first definition of a pod wins by %s', (_what, defs, winner, loser) => {
     const files = defs.map(([file, name]) => parse(file!, podYaml(name!)));
     const desired = resolveDesired(files);
@@ -44,7 +63,10 @@ describe('resolveDesired: pods', () => {
   });
 
   it('lets an invalid first definition hold the pod (InvalidSpec), not the later valid one', () => {
-    const desired = resolveDesired([parse('b.yaml', podYaml('web')), parse('a.yaml', podYaml('web', { spec: '  restartPolicy: Sometimes' }))]);
+    const desired = resolveDesired([
+      parse('b.yaml', podYaml('web')),
+      parse('a.yaml', podYaml('web', { spec: '  restartPolicy: Sometimes' })),
+    ]);
     expect(desired.pods).toEqual([]);
     expect(desired.invalidKeys).toEqual(['default/web']);
     expect(desired.conflicts.map((c) => c.file)).toEqual(['b.yaml']);
@@ -75,7 +97,10 @@ describe('resolveDesired: pods', () => {
     ['an unknown network', 'nope', 'unknown network "nope"'],
     ['one unknown among known ones', 'podnet, nope@eth1', 'unknown network "nope"'],
   ])('holds a pod that names %s', (_what, annotation, message) => {
-    const desired = resolveDesired([parse('net.yaml', networkYaml('podnet', { default: true })), parse('pod.yaml', podYaml('p', { annotation }))]);
+    const desired = resolveDesired([
+      parse('net.yaml', networkYaml('podnet', { default: true })),
+      parse('pod.yaml', podYaml('p', { annotation })),
+    ]);
     expect(desired.pods).toEqual([]);
     expect(desired.invalidKeys).toEqual(['default/p']);
     const issue = errors(desired.issues).find((i) => i.key === 'default/p');
@@ -84,7 +109,9 @@ describe('resolveDesired: pods', () => {
   });
 
   it('gives pods without the annotation the default network on eth0, and hostNetwork pods none', () => {
-    const desired = resolveDesired([parse('p.yaml', podYaml('a'), podYaml('h', { spec: '  hostNetwork: true' }), podYaml('n', { annotation: 'berth@eth7' }))]);
+    const desired = resolveDesired([
+      parse('p.yaml', podYaml('a'), podYaml('h', { spec: '  hostNetwork: true' }), podYaml('n', { annotation: 'berth@eth7' })),
+    ]);
     expect(desired.pods.map((p) => [p.name, p.networks])).toEqual([
       ['a', [{ name: 'berth', interface: 'eth0' }]],
       ['h', []],
@@ -112,7 +139,9 @@ describe('resolveDesired: networks', () => {
   });
 
   it('uses the Network marked default instead of the builtin', () => {
-    const desired = resolveDesired([parse('n.yaml', networkYaml('lan'), networkYaml('podnet', { default: true, subnet: '10.87.0.0/16', bridge: 'berth0' }))]);
+    const desired = resolveDesired([
+      parse('n.yaml', networkYaml('lan'), networkYaml('podnet', { default: true, subnet: '10.87.0.0/16', bridge: 'berth0' })),
+    ]);
     expect(desired.networks.map((n) => n.name)).toEqual(['lan', 'podnet']);
   });
 
@@ -123,12 +152,48 @@ describe('resolveDesired: networks', () => {
 
   it.each([
     // [case, documents of n.yaml, blamed path, message fragment, networks kept]
-    ['overlapping IPv4 subnets', [networkYaml('a', { default: true, subnet: '10.1.0.0/16' }), networkYaml('b', { subnet: '10.1.2.0/24' })], 'spec.plugins[0].ipam.ranges[0][0].subnet', 'subnet 10.1.2.0/24 overlaps subnet 10.1.0.0/16 of network "a" (n.yaml:11:28, spec.plugins[0].ipam.ranges[0][0].subnet)', ['a']],
-    ['overlapping IPv6 subnets', [networkYaml('a', { default: true, subnet: 'fd00::/48' }), networkYaml('b', { subnet: 'fd00:0:0:1::/64' })], 'spec.plugins[0].ipam.ranges[0][0].subnet', 'overlaps subnet fd00::/48 of network "a"', ['a']],
-    ['a subnet overlapping the builtin default', [networkYaml('b', { subnet: '10.87.1.0/24' })], 'spec.plugins[0].ipam.ranges[0][0].subnet', 'overlaps subnet 10.87.0.0/16 of network "berth" (<builtin>', ['berth']],
-    ['duplicate network names', [networkYaml('a', { default: true }), networkYaml('a', { subnet: '10.2.0.0/16', bridge: 'other' })], 'metadata.name', 'network "a" is already defined in n.yaml:3:18', ['a']],
-    ['two defaults', [networkYaml('a', { default: true }), networkYaml('b', { default: true, subnet: '10.2.0.0/16' })], 'spec.default', 'more than one default network: "a" (n.yaml:5:12) is already the default', ['a']],
-    ['duplicate bridges', [networkYaml('a', { default: true, bridge: 'br0' }), networkYaml('b', { bridge: 'br0', subnet: '10.2.0.0/16' })], 'spec.plugins[0].bridge', 'bridge "br0" is already used by network "a"', ['a']],
+    [
+      'overlapping IPv4 subnets',
+      [networkYaml('a', { default: true, subnet: '10.1.0.0/16' }), networkYaml('b', { subnet: '10.1.2.0/24' })],
+      'spec.plugins[0].ipam.ranges[0][0].subnet',
+      'subnet 10.1.2.0/24 overlaps subnet 10.1.0.0/16 of network "a" (n.yaml:11:28, spec.plugins[0].ipam.ranges[0][0].subnet)',
+      ['a'],
+    ],
+    [
+      'overlapping IPv6 subnets',
+      [networkYaml('a', { default: true, subnet: 'fd00::/48' }), networkYaml('b', { subnet: 'fd00:0:0:1::/64' })],
+      'spec.plugins[0].ipam.ranges[0][0].subnet',
+      'overlaps subnet fd00::/48 of network "a"',
+      ['a'],
+    ],
+    [
+      'a subnet overlapping the builtin default',
+      [networkYaml('b', { subnet: '10.87.1.0/24' })],
+      'spec.plugins[0].ipam.ranges[0][0].subnet',
+      'overlaps subnet 10.87.0.0/16 of network "berth" (<builtin>',
+      ['berth'],
+    ],
+    [
+      'duplicate network names',
+      [networkYaml('a', { default: true }), networkYaml('a', { subnet: '10.2.0.0/16', bridge: 'other' })],
+      'metadata.name',
+      'network "a" is already defined in n.yaml:3:18',
+      ['a'],
+    ],
+    [
+      'two defaults',
+      [networkYaml('a', { default: true }), networkYaml('b', { default: true, subnet: '10.2.0.0/16' })],
+      'spec.default',
+      'more than one default network: "a" (n.yaml:5:12) is already the default',
+      ['a'],
+    ],
+    [
+      'duplicate bridges',
+      [networkYaml('a', { default: true, bridge: 'br0' }), networkYaml('b', { bridge: 'br0', subnet: '10.2.0.0/16' })],
+      'spec.plugins[0].bridge',
+      'bridge "br0" is already used by network "a"',
+      ['a'],
+    ],
   ])('rejects %s (blaming the later network)', (_what, docs, path, message, kept) => {
     const desired = resolveDesired([parse('n.yaml', ...docs)]);
     const issues = errors(desired.issues);
@@ -179,13 +244,21 @@ describe('resolveDesired: networks', () => {
     const desired = resolveDesired([parse('n.yaml', invalid), parse('p.yaml', podYaml('p'))]);
     expect(desired.networks).toEqual([]);
     expect(desired.invalidKeys).toEqual(['default/p']);
-    expect(errors(desired.issues).find((i) => i.key === 'default/p')?.message).toMatch(/the pod joins the default network, but there is none: network "podnet" is invalid \(n\.yaml:\d+:\d+\)/);
+    expect(errors(desired.issues).find((i) => i.key === 'default/p')?.message).toMatch(
+      /the pod joins the default network, but there is none: network "podnet" is invalid \(n\.yaml:\d+:\d+\)/,
+    );
   });
 
   it('takes extra networks (host conflists) after the Network documents', () => {
-    const extra: LoadedNetwork = { ...builtinDefaultNetwork(), name: 'hostnet', source: { file: '/etc/cni/net.d/10-host.conflist', doc: 0, line: 1, column: 1 } };
+    const extra: LoadedNetwork = {
+      ...builtinDefaultNetwork(),
+      name: 'hostnet',
+      source: { file: '/etc/cni/net.d/10-host.conflist', doc: 0, line: 1, column: 1 },
+    };
     extra.network = { ...extra.network, metadata: { name: 'hostnet' }, spec: { ...extra.network.spec, default: false } };
-    const desired = resolveDesired([parse('n.yaml', networkYaml('podnet', { default: true, subnet: '10.88.0.0/16' }))], { extraNetworks: [extra] });
+    const desired = resolveDesired([parse('n.yaml', networkYaml('podnet', { default: true, subnet: '10.88.0.0/16' }))], {
+      extraNetworks: [extra],
+    });
     // the extra list reuses the builtin's bridge and subnet, but nothing else has them here
     expect(desired.networks.map((n) => n.name)).toEqual(['podnet', 'hostnet']);
   });
@@ -196,7 +269,10 @@ describe('resolveDesired: hostPorts across pods', () => {
     podYaml(name, spec ? { spec } : {}).replace('image: busybox\n', `image: busybox\n      ports: [${port}]\n`);
 
   it('gives a hostPort to the first pod by file order and holds the second as invalid, naming both', () => {
-    const desired = resolveDesired([parse('b.yaml', withPort('second', '{containerPort: 80, hostPort: 8080}')), parse('a.yaml', withPort('first', '{containerPort: 80, hostPort: 8080}'))]);
+    const desired = resolveDesired([
+      parse('b.yaml', withPort('second', '{containerPort: 80, hostPort: 8080}')),
+      parse('a.yaml', withPort('first', '{containerPort: 80, hostPort: 8080}')),
+    ]);
     expect(desired.pods.map((p) => p.key)).toEqual(['default/first']);
     expect(desired.invalidKeys).toEqual(['default/second']);
     const issue = errors(desired.issues)[0]!;
@@ -216,22 +292,34 @@ describe('resolveDesired: hostPorts across pods', () => {
   });
 
   it('counts the containerPorts of hostNetwork pods as host ports', () => {
-    const desired = resolveDesired([parse('a.yaml', withPort('a', '{containerPort: 9100}', '  hostNetwork: true')), parse('b.yaml', withPort('b', '{containerPort: 9100, hostPort: 9100}'))]);
+    const desired = resolveDesired([
+      parse('a.yaml', withPort('a', '{containerPort: 9100}', '  hostNetwork: true')),
+      parse('b.yaml', withPort('b', '{containerPort: 9100, hostPort: 9100}')),
+    ]);
     expect(desired.invalidKeys).toEqual(['default/b']);
   });
 });
 
 describe('resolveDesired: image references', () => {
-  it.each(['Busy Box:latest!!', 'registry.example.com:5000/App:1.0', 'dir:/x', 'docker.io/library/busybox@sha256:1234'])('holds a pod whose image "%s" cannot be pulled as written', async (ref) => {
-    const { imageProblem } = await import('../../../src/reconciler/desired.js');
-    const doc = podYaml('p').replace('image: busybox', `image: ${JSON.stringify(ref)}`);
-    const desired = resolveDesired([parse('a.yaml', doc)], { imageProblem });
-    expect(desired.pods).toEqual([]);
-    expect(desired.invalidKeys).toEqual(['default/p']);
-    expect(errors(desired.issues)[0]).toMatchObject({ path: 'spec.containers[0].image', key: 'default/p', line: 8 });
-  });
+  it.each(['Busy Box:latest!!', 'registry.example.com:5000/App:1.0', 'dir:/x', 'docker.io/library/busybox@sha256:1234'])(
+    'holds a pod whose image "%s" cannot be pulled as written',
+    async (ref) => {
+      const { imageProblem } = await import('../../../src/reconciler/desired.js');
+      const doc = podYaml('p').replace('image: busybox', `image: ${JSON.stringify(ref)}`);
+      const desired = resolveDesired([parse('a.yaml', doc)], { imageProblem });
+      expect(desired.pods).toEqual([]);
+      expect(desired.invalidKeys).toEqual(['default/p']);
+      expect(errors(desired.issues)[0]).toMatchObject({ path: 'spec.containers[0].image', key: 'default/p', line: 8 });
+    },
+  );
 
-  it.each(['busybox', 'oci:/opt/x:latest', 'aci:/x.aci', 'appc:example.com/app:1.0,os=linux', 'localhost:5000/a/b@sha256:' + 'a'.repeat(64)])('accepts %s', async (ref) => {
+  it.each([
+    'busybox',
+    'oci:/opt/x:latest',
+    'aci:/x.aci',
+    'appc:example.com/app:1.0,os=linux',
+    'localhost:5000/a/b@sha256:' + 'a'.repeat(64),
+  ])('accepts %s', async (ref) => {
     const { imageProblem } = await import('../../../src/reconciler/desired.js');
     expect(imageProblem(ref)).toBeUndefined();
   });

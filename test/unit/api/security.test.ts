@@ -46,22 +46,105 @@ describe('security fields of the Pod API', () => {
   });
 
   it.each([
-    ['an unsafe sysctl', withSpec('  securityContext: {sysctls: [{name: kernel.msgmax, value: "1"}]}'), 'spec.securityContext.sysctls[0].name', 'sysctl "kernel.msgmax" is not supported by berth'],
-    ['a net sysctl with hostNetwork', withSpec('  hostNetwork: true\n  securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: "1"}]}'), 'spec.securityContext.sysctls[0].name', 'hostNetwork'],
-    ['a malformed sysctl name', withSpec('  securityContext: {sysctls: [{name: "Kernel..x", value: "1"}]}'), 'spec.securityContext.sysctls[0].name', 'not a valid sysctl name'],
-    ['Localhost without a profile', withContainer('      securityContext: {seccompProfile: {type: Localhost}}'), 'spec.containers[0].securityContext.seccompProfile', 'localhostProfile must be set'],
-    ['a profile outside the profile dir', withContainer('      securityContext: {seccompProfile: {type: Localhost, localhostProfile: ../../etc/x.json}}'), 'spec.containers[0].securityContext.seccompProfile.localhostProfile', "must not contain '..'"],
-    ['localhostProfile with RuntimeDefault', withSpec('  securityContext: {seccompProfile: {type: RuntimeDefault, localhostProfile: a.json}}'), 'spec.securityContext.seccompProfile.localhostProfile', 'must not be set'],
-    ['procMount Unmasked in the host\'s user namespace', withContainer('      securityContext: {procMount: Unmasked}'), 'spec.containers[0].securityContext.procMount', '`hostUsers` must be false to use `Unmasked`'],
-    ['privileged without privilege escalation', withContainer('      securityContext: {privileged: true, allowPrivilegeEscalation: false}'), 'spec.containers[0].securityContext.allowPrivilegeEscalation', 'cannot set allowPrivilegeEscalation to false and privileged to true'],
-    ['windowsOptions', withContainer('      securityContext: {windowsOptions: {runAsUserName: x}}'), 'spec.containers[0].securityContext.windowsOptions', 'Windows containers'],
-    ['a liveness probe with successThreshold 2', withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'), 'spec.containers[0].livenessProbe.successThreshold', 'must be 1 for a liveness probe'],
-    ['hostUsers: false with hostNetwork', withSpec('  hostUsers: false\n  hostNetwork: true'), 'spec.hostNetwork', 'may not be true when `hostUsers` is false'],
-    ['hostUsers: false with hostPID', withSpec('  hostUsers: false\n  hostPID: true'), 'spec.hostPID', 'may not be true when `hostUsers` is false'],
-    ['hostUsers: false with hostIPC', withSpec('  hostUsers: false\n  hostIPC: true'), 'spec.hostIPC', 'may not be true when `hostUsers` is false'],
-    ['shareProcessNamespace with hostPID', withSpec('  shareProcessNamespace: true\n  hostPID: true'), 'spec.shareProcessNamespace', 'ShareProcessNamespace and HostPID cannot both be enabled'],
-    ['shareProcessNamespace with hostUsers: false', withSpec('  shareProcessNamespace: true\n  hostUsers: false'), 'spec.shareProcessNamespace', 'is not supported by berth together with `hostUsers: false`'],
-    ['Bidirectional propagation without privileged', podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace('image: busybox\n', 'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n'), 'spec.containers[0].volumeMounts[0].mountPropagation', 'only to privileged containers'],
+    [
+      'an unsafe sysctl',
+      withSpec('  securityContext: {sysctls: [{name: kernel.msgmax, value: "1"}]}'),
+      'spec.securityContext.sysctls[0].name',
+      'sysctl "kernel.msgmax" is not supported by berth',
+    ],
+    [
+      'a net sysctl with hostNetwork',
+      withSpec('  hostNetwork: true\n  securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: "1"}]}'),
+      'spec.securityContext.sysctls[0].name',
+      'hostNetwork',
+    ],
+    [
+      'a malformed sysctl name',
+      withSpec('  securityContext: {sysctls: [{name: "Kernel..x", value: "1"}]}'),
+      'spec.securityContext.sysctls[0].name',
+      'not a valid sysctl name',
+    ],
+    [
+      'Localhost without a profile',
+      withContainer('      securityContext: {seccompProfile: {type: Localhost}}'),
+      'spec.containers[0].securityContext.seccompProfile',
+      'localhostProfile must be set',
+    ],
+    [
+      'a profile outside the profile dir',
+      withContainer('      securityContext: {seccompProfile: {type: Localhost, localhostProfile: ../../etc/x.json}}'),
+      'spec.containers[0].securityContext.seccompProfile.localhostProfile',
+      "must not contain '..'",
+    ],
+    [
+      'localhostProfile with RuntimeDefault',
+      withSpec('  securityContext: {seccompProfile: {type: RuntimeDefault, localhostProfile: a.json}}'),
+      'spec.securityContext.seccompProfile.localhostProfile',
+      'must not be set',
+    ],
+    [
+      "procMount Unmasked in the host's user namespace",
+      withContainer('      securityContext: {procMount: Unmasked}'),
+      'spec.containers[0].securityContext.procMount',
+      '`hostUsers` must be false to use `Unmasked`',
+    ],
+    [
+      'privileged without privilege escalation',
+      withContainer('      securityContext: {privileged: true, allowPrivilegeEscalation: false}'),
+      'spec.containers[0].securityContext.allowPrivilegeEscalation',
+      'cannot set allowPrivilegeEscalation to false and privileged to true',
+    ],
+    [
+      'windowsOptions',
+      withContainer('      securityContext: {windowsOptions: {runAsUserName: x}}'),
+      'spec.containers[0].securityContext.windowsOptions',
+      'Windows containers',
+    ],
+    [
+      'a liveness probe with successThreshold 2',
+      withContainer('      livenessProbe: {exec: {command: [true]}, successThreshold: 2}'),
+      'spec.containers[0].livenessProbe.successThreshold',
+      'must be 1 for a liveness probe',
+    ],
+    [
+      'hostUsers: false with hostNetwork',
+      withSpec('  hostUsers: false\n  hostNetwork: true'),
+      'spec.hostNetwork',
+      'may not be true when `hostUsers` is false',
+    ],
+    [
+      'hostUsers: false with hostPID',
+      withSpec('  hostUsers: false\n  hostPID: true'),
+      'spec.hostPID',
+      'may not be true when `hostUsers` is false',
+    ],
+    [
+      'hostUsers: false with hostIPC',
+      withSpec('  hostUsers: false\n  hostIPC: true'),
+      'spec.hostIPC',
+      'may not be true when `hostUsers` is false',
+    ],
+    [
+      'shareProcessNamespace with hostPID',
+      withSpec('  shareProcessNamespace: true\n  hostPID: true'),
+      'spec.shareProcessNamespace',
+      'ShareProcessNamespace and HostPID cannot both be enabled',
+    ],
+    [
+      'shareProcessNamespace with hostUsers: false',
+      withSpec('  shareProcessNamespace: true\n  hostUsers: false'),
+      'spec.shareProcessNamespace',
+      'is not supported by berth together with `hostUsers: false`',
+    ],
+    [
+      'Bidirectional propagation without privileged',
+      podYaml('p', { spec: '  volumes: [{name: v, emptyDir: {}}]' }).replace(
+        'image: busybox\n',
+        'image: busybox\n      volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]\n',
+      ),
+      'spec.containers[0].volumeMounts[0].mountPropagation',
+      'only to privileged containers',
+    ],
     ['os windows', withSpec('  os: {name: windows}'), 'spec.os.name', 'Linux pods only'],
   ])('refuses %s naming the field', (_what, text, path, message) => {
     const issues = errors(parseFile(text, 'c.yaml').issues);
@@ -70,13 +153,19 @@ describe('security fields of the Pod API', () => {
     expect(issues.map((i) => i.message).join('\n')).not.toMatch(/unknown field/);
   });
 
-  it('accepts procMount Unmasked in a user namespace of the pod\'s own', () => {
-    const parsed = parseFile(withContainer('      securityContext: {procMount: Unmasked}').replace('spec:\n', 'spec:\n  hostUsers: false\n'), 'u.yaml');
+  it("accepts procMount Unmasked in a user namespace of the pod's own", () => {
+    const parsed = parseFile(
+      withContainer('      securityContext: {procMount: Unmasked}').replace('spec:\n', 'spec:\n  hostUsers: false\n'),
+      'u.yaml',
+    );
     expect(errors(parsed.issues)).toEqual([]);
   });
 
   it('accepts hostPID, hostIPC, hostUsers: true, os linux and enableServiceLinks', () => {
-    const parsed = parseFile(withSpec('  hostPID: true\n  hostIPC: true\n  hostUsers: true\n  os: {name: linux}\n  enableServiceLinks: false'), 'h.yaml');
+    const parsed = parseFile(
+      withSpec('  hostPID: true\n  hostIPC: true\n  hostUsers: true\n  os: {name: linux}\n  enableServiceLinks: false'),
+      'h.yaml',
+    );
     expect(errors(parsed.issues)).toEqual([]);
   });
 

@@ -8,15 +8,31 @@ const parse = (spec: string) => parseFile(podYaml('p', { spec }), 'p.yaml');
 describe('sidecars, activeDeadlineSeconds and readinessGates in the spec', () => {
   it('accepts them', () => {
     const f = parse(
-      ['  activeDeadlineSeconds: 600', '  readinessGates: [{conditionType: example.com/lb-ready}, {conditionType: warm}]', '  initContainers:', '    - {name: proxy, image: busybox, restartPolicy: Always}', '    - {name: setup, image: busybox}'].join('\n'),
+      [
+        '  activeDeadlineSeconds: 600',
+        '  readinessGates: [{conditionType: example.com/lb-ready}, {conditionType: warm}]',
+        '  initContainers:',
+        '    - {name: proxy, image: busybox, restartPolicy: Always}',
+        '    - {name: setup, image: busybox}',
+      ].join('\n'),
     );
     expect(errors(f.issues)).toEqual([]);
   });
 
   it.each([
     ['an activeDeadlineSeconds of 0', '  activeDeadlineSeconds: 0', 'spec.activeDeadlineSeconds', 'must be at least 1'],
-    ['a readiness gate that is not a qualified name', '  readinessGates: [{conditionType: "a//b"}]', 'spec.readinessGates[0].conditionType', 'a qualified name'],
-    ['an init container restartPolicy other than Always', '  initContainers: [{name: i, image: busybox, restartPolicy: OnFailure}]', 'spec.initContainers[0].restartPolicy', 'Always'],
+    [
+      'a readiness gate that is not a qualified name',
+      '  readinessGates: [{conditionType: "a//b"}]',
+      'spec.readinessGates[0].conditionType',
+      'a qualified name',
+    ],
+    [
+      'an init container restartPolicy other than Always',
+      '  initContainers: [{name: i, image: busybox, restartPolicy: OnFailure}]',
+      'spec.initContainers[0].restartPolicy',
+      'Always',
+    ],
   ])('refuses %s', (_what, spec, path, message) => {
     const e = errors(parse(spec).issues);
     expect(e.map((i) => i.path)).toContain(path);

@@ -8,7 +8,10 @@ import { parseFile } from '../../../src/api/index.js';
 import { errors, podYaml } from './helpers.js';
 
 const withMount = (mount: string): string =>
-  podYaml('p', { spec: '  volumes: [{name: data, emptyDir: {}}]' }).replace('image: busybox', `image: busybox\n      volumeMounts: [${mount}]`);
+  podYaml('p', { spec: '  volumes: [{name: data, emptyDir: {}}]' }).replace(
+    'image: busybox',
+    `image: busybox\n      volumeMounts: [${mount}]`,
+  );
 
 describe('subPath validation', () => {
   it.each([
@@ -27,7 +30,11 @@ describe('subPath validation', () => {
     expect(issues[0]?.line).toBe(10);
   });
 
-  it.each(['{name: data, mountPath: /d, subPath: a/b}', '{name: data, mountPath: /d, subPath: ./a..b/c}', '{name: data, mountPath: /d, subPathExpr: "logs/$(POD_NAME)"}'])('accepts %s', (mount) => {
+  it.each([
+    '{name: data, mountPath: /d, subPath: a/b}',
+    '{name: data, mountPath: /d, subPath: ./a..b/c}',
+    '{name: data, mountPath: /d, subPathExpr: "logs/$(POD_NAME)"}',
+  ])('accepts %s', (mount) => {
     const parsed = parseFile(withMount(mount), 's.yaml');
     expect(parsed.issues).toEqual([]);
     expect(parsed.pods).toHaveLength(1);

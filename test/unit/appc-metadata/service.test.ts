@@ -31,7 +31,15 @@ describe('AppcMetadataService', () => {
       uid: UID,
       manifest: { acKind: 'PodManifest', acVersion: '0.8.11', apps: [] },
       annotations: [{ name: 'example.com/a', value: '1' }],
-      apps: [{ name: 'web', imageId: ID, imageManifestText: '{"acKind":"ImageManifest"}', imageAnnotations: [{ name: 'lorem', value: 'ipsum' }], appAnnotations: [{ name: 'lorem', value: 'dolor' }] }],
+      apps: [
+        {
+          name: 'web',
+          imageId: ID,
+          imageManifestText: '{"acKind":"ImageManifest"}',
+          imageAnnotations: [{ name: 'lorem', value: 'ipsum' }],
+          appAnnotations: [{ name: 'lorem', value: 'dolor' }],
+        },
+      ],
     });
 
   it('answers the pod and app endpoints with the spec content types, and only with the token and the flavor header', async () => {
@@ -56,14 +64,20 @@ describe('AppcMetadataService', () => {
   it('signs for the pod and verifies a signature against the pod named by uuid', async () => {
     const url = await register();
     const post = (p: string, form: Record<string, string>) =>
-      fetch(`${url}/acMetadata/v1/pod/hmac/${p}`, { method: 'POST', headers: { ...H, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
+      fetch(`${url}/acMetadata/v1/pod/hmac/${p}`, {
+        method: 'POST',
+        headers: { ...H, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form).toString(),
+      });
     const sig = await post('sign', { content: 'Old MacDonald Had A Farm' });
     expect(sig.headers.get('content-type')).toBe('text/plain; charset=us-ascii');
     const signature = await sig.text();
     const ok = await post('verify', { content: 'Old MacDonald Had A Farm', uuid: UID, signature });
     expect([ok.status, ok.headers.get('content-type')]).toEqual([200, 'text/plain; charset=us-ascii']);
     expect((await post('verify', { content: 'something else', uuid: UID, signature })).status).toBe(403);
-    expect((await post('verify', { content: 'Old MacDonald Had A Farm', uuid: '00000000-0000-0000-0000-000000000000', signature })).status).toBe(403);
+    expect(
+      (await post('verify', { content: 'Old MacDonald Had A Farm', uuid: '00000000-0000-0000-0000-000000000000', signature })).status,
+    ).toBe(403);
   });
 
   it('keeps the token across agents (one secret per state dir) and stops answering a pod once unregistered', async () => {
@@ -85,10 +99,23 @@ describe('reified pod manifest', () => {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'p', annotations: { 'example.com/ok': 'y', Not_Valid: 'n' } },
-      spec: { containers: [{ name: 'main', image: 'aci:/x.aci' }], volumes: [{ name: 'data', hostPath: { path: '/srv' } }, { name: 'tmp', emptyDir: {} }] },
+      spec: {
+        containers: [{ name: 'main', image: 'aci:/x.aci' }],
+        volumes: [
+          { name: 'data', hostPath: { path: '/srv' } },
+          { name: 'tmp', emptyDir: {} },
+        ],
+      },
     } as never;
     const m = buildPodManifest(pod, [
-      { container: { name: 'main', image: 'aci:/x.aci' } as never, imageId: ID, imageName: 'example.com/x', labels: { os: 'linux' }, manifest: { app: { exec: ['/x'], user: '0', group: '0', mountPoints: [{ name: 'db', path: '/db' }] } }, implicit: ['db'] },
+      {
+        container: { name: 'main', image: 'aci:/x.aci' } as never,
+        imageId: ID,
+        imageName: 'example.com/x',
+        labels: { os: 'linux' },
+        manifest: { app: { exec: ['/x'], user: '0', group: '0', mountPoints: [{ name: 'db', path: '/db' }] } },
+        implicit: ['db'],
+      },
     ]);
     expect(m.annotations).toEqual([{ name: 'example.com/ok', value: 'y' }]);
     expect(m.volumes).toEqual([
@@ -96,8 +123,23 @@ describe('reified pod manifest', () => {
       { name: 'tmp', kind: 'empty', mode: '0777', uid: 0, gid: 0 },
       { name: 'db', kind: 'empty', mode: '0777', uid: 0, gid: 0 },
     ]);
-    expect((m.apps as Array<Record<string, unknown>>)[0]).toMatchObject({ name: 'main', image: { id: ID, name: 'example.com/x', labels: [{ name: 'os', value: 'linux' }] }, mounts: [{ volume: 'db', path: '/db' }] });
-    expect(mergeAnnotations([{ name: 'a', value: '1' }], [{ name: 'a', value: '2' }, { name: 'b', value: '3' }])).toEqual([{ name: 'a', value: '2' }, { name: 'b', value: '3' }]);
+    expect((m.apps as Array<Record<string, unknown>>)[0]).toMatchObject({
+      name: 'main',
+      image: { id: ID, name: 'example.com/x', labels: [{ name: 'os', value: 'linux' }] },
+      mounts: [{ volume: 'db', path: '/db' }],
+    });
+    expect(
+      mergeAnnotations(
+        [{ name: 'a', value: '1' }],
+        [
+          { name: 'a', value: '2' },
+          { name: 'b', value: '3' },
+        ],
+      ),
+    ).toEqual([
+      { name: 'a', value: '2' },
+      { name: 'b', value: '3' },
+    ]);
     expect(hostAddressFor('not-an-ip')).toBeUndefined();
   });
 });
@@ -116,7 +158,18 @@ describe('metadata worker source check', () => {
     try {
       const { port } = await call({ id: 1, op: 'listen', address: '127.0.0.1', port: 0 });
       const token = 'c'.repeat(32);
-      await call({ id: 2, op: 'set', pod: { uid: UID, token, key: '00', podIP: '127.0.0.2', address: '127.0.0.1', get: { 'pod/uuid': { type: 'text/plain; charset=us-ascii', body: UID } } } });
+      await call({
+        id: 2,
+        op: 'set',
+        pod: {
+          uid: UID,
+          token,
+          key: '00',
+          podIP: '127.0.0.2',
+          address: '127.0.0.1',
+          get: { 'pod/uuid': { type: 'text/plain; charset=us-ascii', body: UID } },
+        },
+      });
       const from = (localAddress: string) =>
         new Promise<number>((resolve, reject) => {
           const req = request({ host: '127.0.0.1', port, path: `/${token}/acMetadata/v1/pod/uuid`, headers: H, localAddress }, (res) => {

@@ -19,7 +19,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-taci-deps-'));
   configDir = join(dir, 'config');
   await mkdir(configDir);
-  await writeFile(join(configDir, 'policy.json'), JSON.stringify({ default: [{ type: 'reject' }], transports: { appc: { 'example.com': [{ type: 'insecureAcceptAnything' }] } } }));
+  await writeFile(
+    join(configDir, 'policy.json'),
+    JSON.stringify({ default: [{ type: 'reject' }], transports: { appc: { 'example.com': [{ type: 'insecureAcceptAnything' }] } } }),
+  );
   stateDir = join(dir, 'state');
   svc = testImageService({ stateDir, configDir });
 });
@@ -40,11 +43,17 @@ describe('dependencies from the store', () => {
     const v2 = await aci('base2.aci', 'example.com/base', { labels: [{ name: 'version', value: '2' }] });
     await svc.pull(`aci:${v1.path}`);
     await svc.pull(`aci:${v2.path}`);
-    const byLabel = await aci('app1.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: '1' }] }] });
+    const byLabel = await aci('app1.aci', 'example.com/app', {
+      dependencies: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: '1' }] }],
+    });
     expect((await svc.pull(`aci:${byLabel.path}`)).appc!.images[1]!.imageId).toBe(v1.id);
-    const byId = await aci('app2.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', imageID: v2.id.slice(0, 7 + 40), size: v2.size }] });
+    const byId = await aci('app2.aci', 'example.com/app', {
+      dependencies: [{ imageName: 'example.com/base', imageID: v2.id.slice(0, 7 + 40), size: v2.size }],
+    });
     expect((await svc.pull(`aci:${byId.path}`)).appc!.images[1]!.imageId).toBe(v2.id);
-    const badSize = await aci('app3.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/base', imageID: v2.id, size: v2.size - 1 }] });
+    const badSize = await aci('app3.aci', 'example.com/app', {
+      dependencies: [{ imageName: 'example.com/base', imageID: v2.id, size: v2.size - 1 }],
+    });
     await expect(svc.pull(`aci:${badSize.path}`)).rejects.toThrow(/size \d+ bytes, the manifest says/);
     const badName = await aci('app4.aci', 'example.com/app', { dependencies: [{ imageName: 'example.com/other', imageID: v2.id }] });
     await expect(svc.pull(`aci:${badName.path}`)).rejects.toMatchObject({ code: 'FailedPrecondition' });
@@ -73,7 +82,12 @@ describe('dependencies from the store', () => {
   });
 
   it('refuses an image for another platform', async () => {
-    const other = await aci('arm.aci', 'example.com/arm', { labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: process.arch === 'arm64' ? 'amd64' : 'aarch64' }] });
+    const other = await aci('arm.aci', 'example.com/arm', {
+      labels: [
+        { name: 'os', value: 'linux' },
+        { name: 'arch', value: process.arch === 'arm64' ? 'amd64' : 'aarch64' },
+      ],
+    });
     await expect(svc.pull(`aci:${other.path}`)).rejects.toThrow(/this host is linux/);
   });
 });

@@ -21,7 +21,14 @@ describe('meta tags', () => {
     ['meta05.html', [aci('storage.example.com'), aci('storage.example.com', '{name}-1.0.0')], KEYS],
     [
       'meta06.html',
-      [aci('storage.example.com'), aci('storage.example.com', '{name}-1.0.0'), { aci: 'hdfs://storage.example.com/example.com/myapp-1.0.0-linux-amd64.aci', asc: 'hdfs://storage.example.com/example.com/myapp-1.0.0-linux-amd64.aci.asc' }],
+      [
+        aci('storage.example.com'),
+        aci('storage.example.com', '{name}-1.0.0'),
+        {
+          aci: 'hdfs://storage.example.com/example.com/myapp-1.0.0-linux-amd64.aci',
+          asc: 'hdfs://storage.example.com/example.com/myapp-1.0.0-linux-amd64.aci.asc',
+        },
+      ],
       KEYS,
     ],
   ])('%s', (file, endpoints, pubkeys) => {
@@ -34,18 +41,26 @@ describe('meta tags', () => {
       <meta name="ac-discovery" content="example.com">
       <meta name="description" content="example.com https://z/{name}.{ext}">
       <!-- <meta name="ac-discovery" content="example.com https://commented/{name}.{ext}"> -->`;
-    expect(endpointsFromMeta(extractAcMeta(html), 'example.com/app', {})).toEqual({ endpoints: [{ aci: 'https://y/example.com/app.aci', asc: 'https://y/example.com/app.aci.asc' }], pubkeys: [] });
+    expect(endpointsFromMeta(extractAcMeta(html), 'example.com/app', {})).toEqual({
+      endpoints: [{ aci: 'https://y/example.com/app.aci', asc: 'https://y/example.com/app.aci.asc' }],
+      pubkeys: [],
+    });
   });
 });
 
 describe('templates', () => {
   it('substitutes name, version (default latest), os, arch and other labels; skips templates left with {…}', () => {
     const vars = templateVars('example.com/app', { os: 'linux', channel: 'beta' });
-    expect(renderTemplate('https://h/{name}/{version}/{os}/{channel}', vars)).toEqual({ text: 'https://h/example.com/app/latest/linux/beta', ok: true });
+    expect(renderTemplate('https://h/{name}/{version}/{os}/{channel}', vars)).toEqual({
+      text: 'https://h/example.com/app/latest/linux/beta',
+      ok: true,
+    });
     expect(renderTemplate('https://h/{name}-{arch}', vars)).toEqual({ text: 'https://h/example.com/app-{arch}', ok: false });
     const meta = [{ name: 'ac-discovery' as const, prefix: 'example.com', uri: 'https://h/{name}-{version}-{arch}.{ext}' }];
     expect(endpointsFromMeta(meta, 'example.com/app', { os: 'linux' }).endpoints).toEqual([]);
-    expect(endpointsFromMeta(meta, 'example.com/app', { arch: 'amd64' }).endpoints).toEqual([{ aci: 'https://h/example.com/app-latest-amd64.aci', asc: 'https://h/example.com/app-latest-amd64.aci.asc' }]);
+    expect(endpointsFromMeta(meta, 'example.com/app', { arch: 'amd64' }).endpoints).toEqual([
+      { aci: 'https://h/example.com/app-latest-amd64.aci', asc: 'https://h/example.com/app-latest-amd64.aci.asc' },
+    ]);
   });
 
   it('a label called name never overrides the name', () => {

@@ -44,7 +44,12 @@ const app = parseImageManifest(
 ).app;
 
 function launch(container: Record<string, unknown> = {}): AppLaunch {
-  const pod = Pod.parse({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'worker-app', image: 'aci:/x.aci', ...container }] } });
+  const pod = Pod.parse({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    spec: { containers: [{ name: 'worker-app', image: 'aci:/x.aci', ...container }] },
+  });
   return {
     containerId: 'berth-x',
     podUid: 'u',
@@ -74,7 +79,12 @@ describe('ACE executor mapping', () => {
     expect(spec.process.user).toEqual({ uid: 65534, gid: 65534, additionalGids: [50, 60] });
     expect(spec.process.cwd).toBe('/srv');
     expect(spec.process.env).toEqual(
-      expect.arrayContaining(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'MODE=fast', 'AC_APP_NAME=worker-app', 'container=berth']),
+      expect.arrayContaining([
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'MODE=fast',
+        'AC_APP_NAME=worker-app',
+        'container=berth',
+      ]),
     );
   });
 
@@ -88,7 +98,10 @@ describe('ACE executor mapping', () => {
   });
 
   it('the pod spec wins over isolators', () => {
-    const spec = buildOciSpec(launch({ resources: { limits: { memory: '1Gi' } }, securityContext: { capabilities: { drop: ['ALL'] } } }), { cgroupMode: 'v2', userDb }) as unknown as Spec;
+    const spec = buildOciSpec(launch({ resources: { limits: { memory: '1Gi' } }, securityContext: { capabilities: { drop: ['ALL'] } } }), {
+      cgroupMode: 'v2',
+      userDb,
+    }) as unknown as Spec;
     expect(spec.linux.resources.memory).toEqual({ limit: 1024 ** 3 });
     expect(spec.process.capabilities.bounding).toEqual([]);
   });
@@ -113,7 +126,9 @@ describe('OpenPGP trust (rkt layout)', () => {
   let other: { fingerprint: string; publicKey: string; privateKey: openpgp.PrivateKey };
   const sign = async (key: openpgp.PrivateKey, data: Uint8Array, armor = true) => {
     const message = await openpgp.createMessage({ binary: data });
-    const sig = armor ? await openpgp.sign({ message, signingKeys: key, detached: true }) : await openpgp.sign({ message, signingKeys: key, detached: true, format: 'binary' });
+    const sig = armor
+      ? await openpgp.sign({ message, signingKeys: key, detached: true })
+      : await openpgp.sign({ message, signingKeys: key, detached: true, format: 'binary' });
     return typeof sig === 'string' ? Buffer.from(sig) : Buffer.from(sig as Uint8Array);
   };
   const gen = async (email: string) => {
@@ -134,7 +149,8 @@ describe('OpenPGP trust (rkt layout)', () => {
     await writeFile(aci, Buffer.from('pretend this is an ACI'));
   });
 
-  const check = (name: string, signature: Uint8Array | undefined, file = aci) => checkAciTrust({ configDir: config, name, aciPath: file, signature, source: file });
+  const check = (name: string, signature: Uint8Array | undefined, file = aci) =>
+    checkAciTrust({ configDir: config, name, aciPath: file, signature, source: file });
 
   it('keys for a name: its prefixes by whole components, then root keys named by their fingerprint', async () => {
     expect((await trustedKeysFor(config, 'example.com/app/sub')).map((k) => k.prefix)).toEqual(['example.com/app']);
@@ -143,7 +159,11 @@ describe('OpenPGP trust (rkt layout)', () => {
 
   it('accepts armored and binary signatures by a key trusted for a prefix of the name', async () => {
     const data = Buffer.from('pretend this is an ACI');
-    expect(await check('example.com/app/sub', await sign(good.privateKey, data))).toMatchObject({ mode: 'signed', fingerprint: good.fingerprint, prefix: 'example.com/app' });
+    expect(await check('example.com/app/sub', await sign(good.privateKey, data))).toMatchObject({
+      mode: 'signed',
+      fingerprint: good.fingerprint,
+      prefix: 'example.com/app',
+    });
     expect(await check('example.com/app', await sign(good.privateKey, data, false))).toMatchObject({ mode: 'signed' });
   });
 
@@ -160,9 +180,17 @@ describe('OpenPGP trust (rkt layout)', () => {
   it('policy.json under transports.appc: insecureAcceptAnything lets unsigned images through, reject refuses even signed ones; the default does not apply', async () => {
     await writeFile(join(config, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     await expect(check('example.com/app', undefined)).rejects.toMatchObject({ code: 'PermissionDenied' });
-    await writeFile(join(config, 'policy.json'), JSON.stringify({ default: [{ type: 'reject' }], transports: { appc: { 'example.com': [{ type: 'insecureAcceptAnything' }], 'example.com/app/bad': [{ type: 'reject' }] } } }));
+    await writeFile(
+      join(config, 'policy.json'),
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: { appc: { 'example.com': [{ type: 'insecureAcceptAnything' }], 'example.com/app/bad': [{ type: 'reject' }] } },
+      }),
+    );
     expect(await check('example.com/app', undefined)).toMatchObject({ mode: 'insecure' });
-    await expect(check('example.com/app/bad', await sign(good.privateKey, Buffer.from('pretend this is an ACI')))).rejects.toThrow(/rejects/);
+    await expect(check('example.com/app/bad', await sign(good.privateKey, Buffer.from('pretend this is an ACI')))).rejects.toThrow(
+      /rejects/,
+    );
     await rm(join(config, 'policy.json'));
   });
 
@@ -171,6 +199,8 @@ describe('OpenPGP trust (rkt layout)', () => {
     expect(normalizeFingerprint(spaced)).toBe(good.fingerprint);
     expect((await pickConfirmedKey(Buffer.from(good.publicKey), spaced, 'https://k')).fingerprint).toBe(good.fingerprint);
     await expect(pickConfirmedKey(Buffer.from(good.publicKey), undefined, 'https://k')).rejects.toMatchObject({ code: 'PermissionDenied' });
-    await expect(pickConfirmedKey(Buffer.from(good.publicKey), other.fingerprint, 'https://k')).rejects.toThrow(/not the confirmed fingerprint/);
+    await expect(pickConfirmedKey(Buffer.from(good.publicKey), other.fingerprint, 'https://k')).rejects.toThrow(
+      /not the confirmed fingerprint/,
+    );
   });
 });

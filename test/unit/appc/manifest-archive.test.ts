@@ -36,7 +36,14 @@ describe('ImageManifest', () => {
           isolators: [{ name: 'resource/cpu', value: { request: '250m', limit: '500m' } }],
           eventHandlers: [{ name: 'pre-start', exec: ['/bin/true'] }],
         },
-        dependencies: [{ imageName: 'example.com/reduce-worker-base', imageID: 'sha512-8d3fffddf79e', labels: [{ name: 'os', value: 'linux' }], size: 4096 }],
+        dependencies: [
+          {
+            imageName: 'example.com/reduce-worker-base',
+            imageID: 'sha512-8d3fffddf79e',
+            labels: [{ name: 'os', value: 'linux' }],
+            size: 4096,
+          },
+        ],
         pathWhitelist: ['/etc/ca/example.com/crt', '/usr/bin/map-reduce-worker'],
         annotations: [{ name: 'authors', value: 'Carly Container <carly@example.com>' }],
         somethingUnknown: true,
@@ -49,7 +56,9 @@ describe('ImageManifest', () => {
   it('reads both spellings of supplementary GIDs (the spec example and the Go tag)', () => {
     expect(parseImageManifest(ok({ app: { ...app, supplementaryGids: [10, 20] } })).app?.supplementaryGIDs).toEqual([10, 20]);
     expect(parseImageManifest(ok({ app: { ...app, supplementaryGIDs: [30] } })).app?.supplementaryGIDs).toEqual([30]);
-    expect(parseImageManifest(ok({ app: { ...app, supplementaryGIDs: [1], supplementaryGids: [1, 2] } })).app?.supplementaryGIDs).toEqual([1, 2]);
+    expect(parseImageManifest(ok({ app: { ...app, supplementaryGIDs: [1], supplementaryGids: [1, 2] } })).app?.supplementaryGIDs).toEqual([
+      1, 2,
+    ]);
   });
 
   it.each([
@@ -58,9 +67,27 @@ describe('ImageManifest', () => {
     ['upper-case name', { name: 'Example.com/App' }, /name must match/],
     ['name ending in a separator', { name: 'example.com/' }, /name must match/],
     ['label called name', { labels: [{ name: 'name', value: 'x' }] }, /invalid label name: "name"/],
-    ['duplicate labels', { labels: [{ name: 'version', value: '1' }, { name: 'version', value: '2' }] }, /duplicate label/],
+    [
+      'duplicate labels',
+      {
+        labels: [
+          { name: 'version', value: '1' },
+          { name: 'version', value: '2' },
+        ],
+      },
+      /duplicate label/,
+    ],
     ['bad os', { labels: [{ name: 'os', value: 'plan9' }] }, /bad os/],
-    ['bad arch', { labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'x86_64' }] }, /bad arch/],
+    [
+      'bad arch',
+      {
+        labels: [
+          { name: 'os', value: 'linux' },
+          { name: 'arch', value: 'x86_64' },
+        ],
+      },
+      /bad arch/,
+    ],
     ['missing user', { app: { exec: ['/x'], group: '0' } }, /user/],
     ['missing group', { app: { exec: ['/x'], user: '0' } }, /group/],
     ['relative working directory', { app: { ...app, workingDirectory: 'opt' } }, /workingDirectory must be an absolute path/],
@@ -123,7 +150,10 @@ describe('ACI files', () => {
     await writeFile(join(dir, 'plain.aci'), aci);
     await writeFile(join(dir, 'gz.aci'), gzipSync(aci));
     const files = ['plain.aci', 'gz.aci'];
-    for (const [tool, ext] of [['bzip2', 'bz2'], ['xz', 'xz']] as const) {
+    for (const [tool, ext] of [
+      ['bzip2', 'bz2'],
+      ['xz', 'xz'],
+    ] as const) {
       const r = await execa(tool, ['-c', join(dir, 'plain.aci')], { encoding: 'buffer', reject: false });
       if (r.exitCode !== 0) continue; // tool missing on this machine: covered by the integration tier
       await writeFile(join(dir, `${ext}.aci`), r.stdout as unknown as Uint8Array);
@@ -139,7 +169,14 @@ describe('ACI files', () => {
 
   it.each([
     ['an extra top-level file', [{ name: 'README', content: 'x' }], /unrecognized file path in layout: "README"/],
-    ['a duplicate entry', [{ name: 'rootfs/a', content: '1' }, { name: 'rootfs/a', content: '2' }], /duplicate entry "rootfs\/a"/],
+    [
+      'a duplicate entry',
+      [
+        { name: 'rootfs/a', content: '1' },
+        { name: 'rootfs/a', content: '2' },
+      ],
+      /duplicate entry "rootfs\/a"/,
+    ],
     ['an OCI whiteout name', [{ name: 'rootfs/etc/.wh.passwd', content: '' }], /whiteout/],
   ])('refuses a layout with %s', async (_what, entries, re) => {
     const aci = await makeAci(manifest('example.com/app'), entries as never);

@@ -112,10 +112,21 @@ describe('acirenderer cases', () => {
   ];
 
   it('TestPWLOnlyParent', async () => {
-    const p = await img('example.com/test01', parentEntries(), { pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/b/link01.txt', '/c/', '/d/'] });
+    const p = await img('example.com/test01', parentEntries(), {
+      pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/b/link01.txt', '/c/', '/d/'],
+    });
     const a = await img('example.com/test02', [f('rootfs/b/file01.txt', 'hellohello'), f('rootfs/c/file02.txt')], { deps: [p] });
     expect(await fileMap(a, [p])).toEqual(
-      ['rootfs', 'rootfs/a/file01.txt', 'rootfs/a/file02.txt', 'rootfs/b/link01.txt', 'rootfs/b/file01.txt', 'rootfs/c', 'rootfs/c/file02.txt', 'rootfs/d'].sort(),
+      [
+        'rootfs',
+        'rootfs/a/file01.txt',
+        'rootfs/a/file02.txt',
+        'rootfs/b/link01.txt',
+        'rootfs/b/file01.txt',
+        'rootfs/c',
+        'rootfs/c/file02.txt',
+        'rootfs/d',
+      ].sort(),
     );
   });
 
@@ -126,27 +137,58 @@ describe('acirenderer cases', () => {
       pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/b/link01.txt', '/b/file01.txt', '/c/file02.txt', '/d/'],
     });
     // rootfs/d (a directory) survives the upper whitelist because "/d/" is listed; rootfs/c does not
-    expect(await fileMap(a, [p])).toEqual(['rootfs', 'rootfs/a/file01.txt', 'rootfs/a/file02.txt', 'rootfs/b/link01.txt', 'rootfs/c/file02.txt', 'rootfs/d'].sort());
+    expect(await fileMap(a, [p])).toEqual(
+      ['rootfs', 'rootfs/a/file01.txt', 'rootfs/a/file02.txt', 'rootfs/b/link01.txt', 'rootfs/c/file02.txt', 'rootfs/d'].sort(),
+    );
   });
 
   const twoDeps = async (secondPwl: boolean) => {
     const b = await img(
       'example.com/test01',
-      [f('rootfs/a/file01.txt'), f('rootfs/a/file02.txt'), f('rootfs/a/file03.txt'), f('rootfs/a/file04.txt'), { name: 'rootfs/b/link01.txt', type: 'symlink', linkname: 'file01.txt' }],
-      secondPwl ? {} : { pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/a/file03.txt', '/a/file04.txt', '/b/link01.txt', '/b/file01.txt'] },
+      [
+        f('rootfs/a/file01.txt'),
+        f('rootfs/a/file02.txt'),
+        f('rootfs/a/file03.txt'),
+        f('rootfs/a/file04.txt'),
+        { name: 'rootfs/b/link01.txt', type: 'symlink', linkname: 'file01.txt' },
+      ],
+      secondPwl
+        ? {}
+        : { pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/a/file03.txt', '/a/file04.txt', '/b/link01.txt', '/b/file01.txt'] },
     );
     const c = await img(
       'example.com/test02',
       [f('rootfs/a/file01.txt', 'hellohello'), f('rootfs/a/file02.txt', 'hellohello'), f('rootfs/b/file01.txt')],
       secondPwl ? { pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/b/file01.txt'] } : {},
     );
-    const a = await img('example.com/test03', [f('rootfs/a/file01.txt', 'hellohellohello'), f('rootfs/b/file02.txt'), f('rootfs/c/file01.txt')], {
-      deps: [b, c],
-      pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/a/file03.txt', '/b/link01.txt', '/b/file01.txt', '/b/file02.txt', '/c/file01.txt'],
-    });
+    const a = await img(
+      'example.com/test03',
+      [f('rootfs/a/file01.txt', 'hellohellohello'), f('rootfs/b/file02.txt'), f('rootfs/c/file01.txt')],
+      {
+        deps: [b, c],
+        pathWhitelist: [
+          '/a/file01.txt',
+          '/a/file02.txt',
+          '/a/file03.txt',
+          '/b/link01.txt',
+          '/b/file01.txt',
+          '/b/file02.txt',
+          '/c/file01.txt',
+        ],
+      },
+    );
     return { a, b, c };
   };
-  const expected2 = ['rootfs', 'rootfs/a/file01.txt', 'rootfs/a/file02.txt', 'rootfs/a/file03.txt', 'rootfs/b/link01.txt', 'rootfs/b/file01.txt', 'rootfs/b/file02.txt', 'rootfs/c/file01.txt'].sort();
+  const expected2 = [
+    'rootfs',
+    'rootfs/a/file01.txt',
+    'rootfs/a/file02.txt',
+    'rootfs/a/file03.txt',
+    'rootfs/b/link01.txt',
+    'rootfs/b/file01.txt',
+    'rootfs/b/file02.txt',
+    'rootfs/c/file01.txt',
+  ].sort();
 
   it('Test2Deps1 and Test2Deps2: who provides each file', async () => {
     for (const secondPwl of [false, true]) {
@@ -161,13 +203,40 @@ describe('acirenderer cases', () => {
   });
 
   it('Test3Deps: A (pwl) → B, C → D', async () => {
-    const b = await img('example.com/test01', [f('rootfs/a/file01.txt'), f('rootfs/a/file02.txt'), f('rootfs/a/file03.txt'), f('rootfs/a/file04.txt'), { name: 'rootfs/b/link01.txt', type: 'symlink', linkname: 'file01.txt' }]);
-    const dd = await img('example.com/test03', [f('rootfs/a/file02.txt'), f('rootfs/b/file01.txt'), d('rootfs/d', 0o700), f('rootfs/d/file01.txt', 'hello', 0o700)]);
-    const c = await img('example.com/test02', [f('rootfs/a/file01.txt', 'hellohello'), f('rootfs/a/file02.txt', 'hellohello'), f('rootfs/b/file01.txt')], { deps: [dd] });
-    const a = await img('example.com/test04', [f('rootfs/a/file01.txt', 'hellohellohello'), f('rootfs/b/file02.txt'), f('rootfs/c/file01.txt')], {
-      deps: [b, c],
-      pathWhitelist: ['/a/file01.txt', '/a/file02.txt', '/a/file03.txt', '/b/link01.txt', '/b/file01.txt', '/b/file02.txt', '/c/file01.txt'],
-    });
+    const b = await img('example.com/test01', [
+      f('rootfs/a/file01.txt'),
+      f('rootfs/a/file02.txt'),
+      f('rootfs/a/file03.txt'),
+      f('rootfs/a/file04.txt'),
+      { name: 'rootfs/b/link01.txt', type: 'symlink', linkname: 'file01.txt' },
+    ]);
+    const dd = await img('example.com/test03', [
+      f('rootfs/a/file02.txt'),
+      f('rootfs/b/file01.txt'),
+      d('rootfs/d', 0o700),
+      f('rootfs/d/file01.txt', 'hello', 0o700),
+    ]);
+    const c = await img(
+      'example.com/test02',
+      [f('rootfs/a/file01.txt', 'hellohello'), f('rootfs/a/file02.txt', 'hellohello'), f('rootfs/b/file01.txt')],
+      { deps: [dd] },
+    );
+    const a = await img(
+      'example.com/test04',
+      [f('rootfs/a/file01.txt', 'hellohellohello'), f('rootfs/b/file02.txt'), f('rootfs/c/file01.txt')],
+      {
+        deps: [b, c],
+        pathWhitelist: [
+          '/a/file01.txt',
+          '/a/file02.txt',
+          '/a/file03.txt',
+          '/b/link01.txt',
+          '/b/file01.txt',
+          '/b/file02.txt',
+          '/c/file01.txt',
+        ],
+      },
+    );
     expect(await fileMap(a, [b, c, dd])).toEqual(expected2);
   });
 
@@ -181,16 +250,31 @@ describe('acirenderer cases', () => {
 
 describe('the diamond A→[B,C], B,C→[D] with a whitelist', () => {
   it('lists D,B,D,C,A bottom-up and renders exactly the whitelisted winners', async () => {
-    const D = await img('example.com/d', [d('rootfs/etc'), f('rootfs/etc/os', 'from-d'), f('rootfs/etc/d-only', 'd'), f('rootfs/junk', 'junk'), d('rootfs/lib'), f('rootfs/lib/x', 'd')]);
+    const D = await img('example.com/d', [
+      d('rootfs/etc'),
+      f('rootfs/etc/os', 'from-d'),
+      f('rootfs/etc/d-only', 'd'),
+      f('rootfs/junk', 'junk'),
+      d('rootfs/lib'),
+      f('rootfs/lib/x', 'd'),
+    ]);
     const B = await img('example.com/b', [f('rootfs/etc/os', 'from-b'), f('rootfs/b', 'b')], { deps: [D] });
-    const C = await img('example.com/c', [f('rootfs/etc/os', 'from-c'), { name: 'rootfs/lib', type: 'symlink', linkname: '/usr/lib' }], { deps: [D] });
+    const C = await img('example.com/c', [f('rootfs/etc/os', 'from-c'), { name: 'rootfs/lib', type: 'symlink', linkname: '/usr/lib' }], {
+      deps: [D],
+    });
     const A = await img('example.com/a', [f('rootfs/a', 'a')], {
       deps: [B, C],
       pathWhitelist: ['/a', '/b', '/etc/os', '/etc/d-only', '/lib', '/lib/x', '/etc'],
     });
     const imgs = await list(A, [B, C, D]);
     const byId = new Map([A, B, C, D].map((i) => [i.imageId, i.manifest.name]));
-    expect(imgs.map((i) => byId.get(i.imageId)).reverse()).toEqual(['example.com/d', 'example.com/b', 'example.com/d', 'example.com/c', 'example.com/a']);
+    expect(imgs.map((i) => byId.get(i.imageId)).reverse()).toEqual([
+      'example.com/d',
+      'example.com/b',
+      'example.com/d',
+      'example.com/c',
+      'example.com/a',
+    ]);
     const root = join(dir, 'diamond');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(root);
@@ -205,7 +289,10 @@ describe('the diamond A→[B,C], B,C→[D] with a whitelist', () => {
 
   it('keeps long (pax) names below the rootfs when re-packing', async () => {
     const long = `rootfs/${'deep-directory-name/'.repeat(8)}file-with-a-long-name.txt`;
-    const x = await img('example.com/long', [f(long, 'long'), { name: `rootfs/${'l'.repeat(120)}`, type: 'symlink', linkname: `/${'t'.repeat(120)}` }]);
+    const x = await img('example.com/long', [
+      f(long, 'long'),
+      { name: `rootfs/${'l'.repeat(120)}`, type: 'symlink', linkname: `/${'t'.repeat(120)}` },
+    ]);
     const root = join(dir, 'long');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(root);
@@ -220,6 +307,8 @@ describe('the diamond A→[B,C], B,C→[D] with a whitelist', () => {
     aci[aci.length - 2000]! ^= 1;
     const bad = 'sha512-' + '0'.repeat(128);
     await writeFile(join(dir, bad), aci);
-    await expect(renderAciTree(join(dir, 'unused'), [{ imageId: bad, level: 0 }], (id) => join(dir, id), { dryRun: true })).rejects.toThrow(/corrupt/);
+    await expect(renderAciTree(join(dir, 'unused'), [{ imageId: bad, level: 0 }], (id) => join(dir, id), { dryRun: true })).rejects.toThrow(
+      /corrupt/,
+    );
   });
 });

@@ -22,7 +22,13 @@ describe('shell completion', () => {
   });
 
   it('completes the flags of the command being typed and the global ones', async () => {
-    expect(await complete(program(), ['status'], '--', pods)).toEqual(['--state-dir', '--runtime', '--output', '--all-namespaces', '--help']);
+    expect(await complete(program(), ['status'], '--', pods)).toEqual([
+      '--state-dir',
+      '--runtime',
+      '--output',
+      '--all-namespaces',
+      '--help',
+    ]);
     expect(await complete(program(), ['image', 'pull'], '--r', pods)).toEqual(['--runtime']);
   });
 

@@ -32,7 +32,9 @@ const rec = {
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 30,
       hostNetwork: false,
-      initContainers: [{ name: 'setup', image: 'busybox:1.36', command: ['sh', '-c', 'echo hi'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+      initContainers: [
+        { name: 'setup', image: 'busybox:1.36', command: ['sh', '-c', 'echo hi'], volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+      ],
       containers: [
         {
           name: 'app',
@@ -54,7 +56,15 @@ const rec = {
             { name: 'cache', mountPath: '/cache' },
           ],
         },
-        { name: 'side', image: 'busybox:1.36', command: ['sleep', 'inf'], ports: [{ containerPort: 53, protocol: 'UDP' }, { containerPort: 53, protocol: 'TCP' }] },
+        {
+          name: 'side',
+          image: 'busybox:1.36',
+          command: ['sleep', 'inf'],
+          ports: [
+            { containerPort: 53, protocol: 'UDP' },
+            { containerPort: 53, protocol: 'TCP' },
+          ],
+        },
       ],
       volumes: [
         { name: 'data', hostPath: { path: '/srv/web', type: 'Directory' } },
@@ -74,7 +84,15 @@ const rec = {
       lastExit: { exitCode: 137, finishedAt: T0 + 5 * 60_000 - 1000, reason: 'OOMKilled' },
       lastError: null,
     },
-    side: { image: 'busybox:1.36', containerId: 'berth-0a1b2c3d4e5f-side', state: 'backoff', restartCount: 4, backoffMs: 40_000, lastExit: { exitCode: 1, finishedAt: NOW - 20_000 }, lastError: null },
+    side: {
+      image: 'busybox:1.36',
+      containerId: 'berth-0a1b2c3d4e5f-side',
+      state: 'backoff',
+      restartCount: 4,
+      backoffMs: 40_000,
+      lastExit: { exitCode: 1, finishedAt: NOW - 20_000 },
+      lastError: null,
+    },
   },
 } as unknown as PodRecord;
 
@@ -92,8 +110,28 @@ const row = {
   ips: ['10.88.0.5'],
   networks: [],
   apps: [
-    { name: 'app', state: 'running', reason: null, pid: 100, restartCount: 2, exitCode: 137, image: 'nginx:1.27', imageDigest: null, startedAt: null },
-    { name: 'side', state: 'terminated', reason: 'CrashLoopBackOff', pid: null, restartCount: 4, exitCode: 1, image: 'busybox:1.36', imageDigest: null, startedAt: null },
+    {
+      name: 'app',
+      state: 'running',
+      reason: null,
+      pid: 100,
+      restartCount: 2,
+      exitCode: 137,
+      image: 'nginx:1.27',
+      imageDigest: null,
+      startedAt: null,
+    },
+    {
+      name: 'side',
+      state: 'terminated',
+      reason: 'CrashLoopBackOff',
+      pid: null,
+      restartCount: 4,
+      exitCode: 1,
+      image: 'busybox:1.36',
+      imageDigest: null,
+      startedAt: null,
+    },
   ],
   createdAt: null,
   labels: {},
@@ -110,9 +148,36 @@ const input: DescribeInput = {
     side: { containerId: 'berth-0a1b2c3d4e5f-side', state: 'exited', exitCode: 1, startedAt: NOW - 21_000, finishedAt: NOW - 20_000 },
   },
   events: [
-    { type: 'Normal', reason: 'Pulling', message: 'Pulling image "nginx:1.27"', app: 'app', count: 1, firstTimestamp: T0, lastTimestamp: T0, source: 'berth' },
-    { type: 'Warning', reason: 'BackOff', message: 'Back-off restarting failed container side', app: 'side', count: 4, firstTimestamp: T0 + 2 * 60_000, lastTimestamp: NOW - 20_000, source: 'berth' },
-    { type: 'Normal', reason: 'Started', message: 'Started container app', app: 'app', count: 3, firstTimestamp: T0 + 60_000, lastTimestamp: T0 + 5 * 60_000, source: 'berth' },
+    {
+      type: 'Normal',
+      reason: 'Pulling',
+      message: 'Pulling image "nginx:1.27"',
+      app: 'app',
+      count: 1,
+      firstTimestamp: T0,
+      lastTimestamp: T0,
+      source: 'berth',
+    },
+    {
+      type: 'Warning',
+      reason: 'BackOff',
+      message: 'Back-off restarting failed container side',
+      app: 'side',
+      count: 4,
+      firstTimestamp: T0 + 2 * 60_000,
+      lastTimestamp: NOW - 20_000,
+      source: 'berth',
+    },
+    {
+      type: 'Normal',
+      reason: 'Started',
+      message: 'Started container app',
+      app: 'app',
+      count: 3,
+      firstTimestamp: T0 + 60_000,
+      lastTimestamp: T0 + 5 * 60_000,
+      source: 'berth',
+    },
   ],
   now: NOW,
   node: 'host1/192.0.2.10',
@@ -238,8 +303,12 @@ describe('berth describe formatting', () => {
   });
 
   it('probe lines in kubectl format, API defaults filled in', () => {
-    expect(describeProbe({ httpGet: { path: '/healthz', port: 8080 } })).toBe('http-get http://:8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3');
-    expect(describeProbe({ httpGet: { path: 'x', port: 'http', host: '::1', scheme: 'HTTPS' }, timeoutSeconds: 2 })).toBe('http-get https://[::1]:http/x delay=0s timeout=2s period=10s #success=1 #failure=3');
+    expect(describeProbe({ httpGet: { path: '/healthz', port: 8080 } })).toBe(
+      'http-get http://:8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3',
+    );
+    expect(describeProbe({ httpGet: { path: 'x', port: 'http', host: '::1', scheme: 'HTTPS' }, timeoutSeconds: 2 })).toBe(
+      'http-get https://[::1]:http/x delay=0s timeout=2s period=10s #success=1 #failure=3',
+    );
     expect(describeProbe({ grpc: { port: 9000 } })).toBe('grpc <pod>:9000  delay=0s timeout=1s period=10s #success=1 #failure=3');
   });
 

@@ -21,7 +21,14 @@ function record(name: string, over: Partial<PodRecord> = {}, labels: Record<stri
       metadata: { name, namespace, labels },
       spec: {
         containers: [
-          { name: 'a', image: 'img', ports: [{ containerPort: 80, hostPort: 8080, protocol: 'TCP' }, { containerPort: 53, protocol: 'UDP' }] },
+          {
+            name: 'a',
+            image: 'img',
+            ports: [
+              { containerPort: 80, hostPort: 8080, protocol: 'TCP' },
+              { containerPort: 53, protocol: 'UDP' },
+            ],
+          },
           { name: 'b', image: 'img' },
         ],
         restartPolicy: 'Always',
@@ -37,7 +44,10 @@ function record(name: string, over: Partial<PodRecord> = {}, labels: Record<stri
     netns: '/run/netns/x',
     attachments: [{ network: 'podnet', interface: 'eth0', ips: ['10.87.0.5/16'] }],
     initDone: true,
-    apps: { a: { image: 'img', containerId: 'c-a', state: 'running', restartCount: 0 }, b: { image: 'img', containerId: 'c-b', state: 'running', restartCount: 0 } },
+    apps: {
+      a: { image: 'img', containerId: 'c-a', state: 'running', restartCount: 0 },
+      b: { image: 'img', containerId: 'c-b', state: 'running', restartCount: 0 },
+    },
     ...over,
   } as PodRecord;
 }
@@ -48,9 +58,25 @@ const row = (rec: PodRecord) => podStatusRow(rec, { a: running, b: running });
 describe('status formatting (kubectl get pods)', () => {
   it('ages like kubectl (HumanDuration)', () => {
     const s = 1000;
-    expect([0, 5 * s, 119 * s, 120 * s, 150 * s, 600 * s, 179 * 60 * s, 3 * 3600 * s, 3 * 3600 * s + 60 * s, 8 * 3600 * s, 47 * 3600 * s, 48 * 3600 * s, 50 * 3600 * s, 8 * 86400 * s, 800 * 86400 * s].map(kubeAge)).toEqual([
-      '0s', '5s', '119s', '2m', '2m30s', '10m', '179m', '3h', '3h1m', '8h', '47h', '2d', '2d2h', '8d', '2y70d',
-    ]);
+    expect(
+      [
+        0,
+        5 * s,
+        119 * s,
+        120 * s,
+        150 * s,
+        600 * s,
+        179 * 60 * s,
+        3 * 3600 * s,
+        3 * 3600 * s + 60 * s,
+        8 * 3600 * s,
+        47 * 3600 * s,
+        48 * 3600 * s,
+        50 * 3600 * s,
+        8 * 86400 * s,
+        800 * 86400 * s,
+      ].map(kubeAge),
+    ).toEqual(['0s', '5s', '119s', '2m', '2m30s', '10m', '179m', '3h', '3h1m', '8h', '47h', '2d', '2d2h', '8d', '2y70d']);
     expect(kubeAge(-500)).toBe('0s');
   });
 
@@ -74,7 +100,9 @@ describe('status formatting (kubectl get pods)', () => {
       { app: 'a', name: null, containerPort: 53, hostPort: null, hostIP: null, protocol: 'UDP' },
     ]);
     expect(portsText(r)).toBe('8080->80/TCP,53/UDP');
-    expect(portsText({ ports: [{ app: 'a', name: null, containerPort: 80, hostPort: 80, hostIP: '127.0.0.1', protocol: 'TCP' }] })).toBe('127.0.0.1:80->80/TCP');
+    expect(portsText({ ports: [{ app: 'a', name: null, containerPort: 80, hostPort: 80, hostIP: '127.0.0.1', protocol: 'TCP' }] })).toBe(
+      '127.0.0.1:80->80/TCP',
+    );
     expect(portsText({ ports: [] })).toBe('<none>');
   });
 
@@ -88,13 +116,16 @@ describe('status formatting (kubectl get pods)', () => {
     ]);
     expect(statusTable(rows, { now: NOW, allNamespaces: true }).split('\n')[0]).toBe('NAMESPACE   NAME   READY   STATUS    RESTARTS   AGE');
     expect(statusTable(rows, { now: NOW, allNamespaces: true }).split('\n')[2]).toMatch(/^data {8}db {5}2\/2/);
-    expect(statusTable(rows, { now: NOW, noHeaders: true }).split('\n')).toEqual(['web   2/2   Running   0   3m', 'db    2/2   Running   0   3m']);
+    expect(statusTable(rows, { now: NOW, noHeaders: true }).split('\n')).toEqual([
+      'web   2/2   Running   0   3m',
+      'db    2/2   Running   0   3m',
+    ]);
     const wide = statusTable(rows, { now: NOW, wide: true }).split('\n');
     expect(wide[0]).toMatch(/AGE +IP +NETWORKS +PORTS +IMAGE +REVISION$/);
     expect(wide[1]).toMatch(/10\.87\.0\.5 +podnet\(eth0\) +8080->80\/TCP,53\/UDP +img +<none>$/);
   });
 
-  it('sorts by a field of each pod\'s JSON', () => {
+  it("sorts by a field of each pod's JSON", () => {
     expect(sortRows(rows, '.name').map((r) => r.name)).toEqual(['db', 'web']);
     expect(sortRows(rows, '{.namespace}').map((r) => r.name)).toEqual(['db', 'web']);
     const crashing = row(record('crash'));
@@ -123,8 +154,25 @@ describe('status formatting (kubectl get pods)', () => {
   it('keeps the documented -o json fields and adds labels, ports and times', () => {
     const doc = JSON.parse(statusJson(rows)) as { pods: Array<Record<string, unknown>> };
     expect(Object.keys(doc.pods[0]!)).toEqual([
-      'namespace', 'name', 'uid', 'status', 'ready', 'restarts', 'reason', 'message', 'source', 'netns', 'ips', 'networks', 'apps',
-      'initContainers', 'conditions', 'labels', 'ports', 'createdAt', 'lastRestartAt',
+      'namespace',
+      'name',
+      'uid',
+      'status',
+      'ready',
+      'restarts',
+      'reason',
+      'message',
+      'source',
+      'netns',
+      'ips',
+      'networks',
+      'apps',
+      'initContainers',
+      'conditions',
+      'labels',
+      'ports',
+      'createdAt',
+      'lastRestartAt',
     ]);
     expect(doc.pods[0]!.labels).toEqual({ app: 'web' });
     expect(statusDoc(rows).pods[1]!.namespace).toBe('data');

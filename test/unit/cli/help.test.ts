@@ -24,26 +24,46 @@ function walk(cmd: Command, path: string[] = []): Array<{ path: string; cmd: Com
 
 const program = await buildProgram();
 
-describe('berth --help and each command\'s', () => {
+describe("berth --help and each command's", () => {
   const commands = walk(program);
 
   it('has the commands it should', () => {
-    expect(commands.map((c) => c.path)).toEqual(expect.arrayContaining(['reconcile', 'validate', 'status', 'logs', 'exec', 'image pull', 'trust add', 'net inspect', 'gc', 'version', 'completion']));
+    expect(commands.map((c) => c.path)).toEqual(
+      expect.arrayContaining([
+        'reconcile',
+        'validate',
+        'status',
+        'logs',
+        'exec',
+        'image pull',
+        'trust add',
+        'net inspect',
+        'gc',
+        'version',
+        'completion',
+      ]),
+    );
   });
 
-  it.each(commands.map((c) => [c.path, c.cmd] as const))('berth %s --help has examples, each a "# why" line and a berth command line', (path, cmd) => {
-    const help = helpOf(cmd);
-    const ex = help.slice(help.indexOf('\nExamples:\n'));
-    expect(help).toContain('\nExamples:\n');
-    const lines = ex.split('\n').slice(2).filter((l) => l.startsWith('  '));
-    expect(lines.length).toBeGreaterThanOrEqual(2);
-    for (let i = 0; i < lines.length; i += 2) {
-      expect(lines[i]).toMatch(/^ {2}# \S/);
-      expect(lines[i + 1]).toMatch(new RegExp(`(^|[ <(|])berth ${path.split(' ')[0]}\\b`));
-    }
-  });
+  it.each(commands.map((c) => [c.path, c.cmd] as const))(
+    'berth %s --help has examples, each a "# why" line and a berth command line',
+    (path, cmd) => {
+      const help = helpOf(cmd);
+      const ex = help.slice(help.indexOf('\nExamples:\n'));
+      expect(help).toContain('\nExamples:\n');
+      const lines = ex
+        .split('\n')
+        .slice(2)
+        .filter((l) => l.startsWith('  '));
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      for (let i = 0; i < lines.length; i += 2) {
+        expect(lines[i]).toMatch(/^ {2}# \S/);
+        expect(lines[i + 1]).toMatch(new RegExp(`(^|[ <(|])berth ${path.split(' ')[0]}\\b`));
+      }
+    },
+  );
 
-  it('lists the global options once: in berth --help, not in a subcommand\'s', () => {
+  it("lists the global options once: in berth --help, not in a subcommand's", () => {
     expect(helpOf(program)).toContain('--state-dir <dir>');
     for (const { cmd } of commands) {
       const help = helpOf(cmd);
@@ -52,7 +72,7 @@ describe('berth --help and each command\'s', () => {
     }
   });
 
-  it('berth(1) carries every command\'s examples', () => {
+  it("berth(1) carries every command's examples", () => {
     const page = renderMan(program, '0.1.0', '2026-12-02', { exitStatus: EXIT_TABLE, files: [] });
     expect(page).toContain('berth reconcile \\-\\-once \\-\\-dry\\-run');
     expect(page).toContain('berth logs web \\-c httpd \\-\\-previous \\-\\-tail 50');

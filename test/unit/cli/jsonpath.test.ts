@@ -3,7 +3,17 @@ import { execute, parseTemplate, relaxedPath } from '../../../src/cli/jsonpath.j
 
 const doc = {
   pods: [
-    { name: 'web', status: 'Running', restarts: 2, labels: { app: 'web', 'example.com/tier': 'front' }, apps: [{ name: 'nginx', pid: 10 }, { name: 'side', pid: 11 }], reason: null },
+    {
+      name: 'web',
+      status: 'Running',
+      restarts: 2,
+      labels: { app: 'web', 'example.com/tier': 'front' },
+      apps: [
+        { name: 'nginx', pid: 10 },
+        { name: 'side', pid: 11 },
+      ],
+      reason: null,
+    },
     { name: 'db', status: 'Error', restarts: 0, labels: {}, apps: [{ name: 'pg', pid: null }], reason: 'pg' },
   ],
 };
@@ -46,9 +56,12 @@ describe('jsonpath templates (kubectl subset)', () => {
     expect(run('{.pods[*].apps[?(@.pid)].name}')).toBe('nginx side');
   });
 
-  it.each(['{.pods[*].name', '{range .pods[*]}{.name}', '{end}', '{}', '{.pods[x]}', '{pods}', '{"\\q"}', '{.pods[?(@.a]}'])('refuses %j', (t) => {
-    expect(() => parseTemplate(t)).toThrow(/jsonpath template/);
-  });
+  it.each(['{.pods[*].name', '{range .pods[*]}{.name}', '{end}', '{}', '{.pods[x]}', '{pods}', '{"\\q"}', '{.pods[?(@.a]}'])(
+    'refuses %j',
+    (t) => {
+      expect(() => parseTemplate(t)).toThrow(/jsonpath template/);
+    },
+  );
 
   it('has a relaxed form for --sort-by', () => {
     expect(relaxedPath('.name')(doc.pods[1])).toEqual(['db']);

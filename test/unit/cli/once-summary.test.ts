@@ -3,14 +3,43 @@ import { formatSummary, summarize } from '../../../src/cli/once-summary.js';
 import type { OnceResult, PodStatusRow } from '../../../src/reconciler/index.js';
 
 const row = (name: string, uid: string | null, status: string, extra: Partial<PodStatusRow> = {}): PodStatusRow =>
-  ({ namespace: 'default', name, uid, status, ready: status === 'Running' ? '1/1' : '0/1', restarts: 0, reason: null, message: null, source: null, netns: null, ips: [], networks: [], apps: [], createdAt: null, labels: {}, ports: [], lastRestartAt: null, conditions: [], ...extra }) as PodStatusRow;
+  ({
+    namespace: 'default',
+    name,
+    uid,
+    status,
+    ready: status === 'Running' ? '1/1' : '0/1',
+    restarts: 0,
+    reason: null,
+    message: null,
+    source: null,
+    netns: null,
+    ips: [],
+    networks: [],
+    apps: [],
+    createdAt: null,
+    labels: {},
+    ports: [],
+    lastRestartAt: null,
+    conditions: [],
+    ...extra,
+  }) as PodStatusRow;
 
 describe('reconcile --once summary', () => {
   const applied = (uid: string, hash = 'h1') => ({ uid, hash });
-  const before = new Map([['default/web', applied('u1')], ['default/db', applied('u2')], ['default/old', applied('u3')]]);
+  const before = new Map([
+    ['default/web', applied('u1')],
+    ['default/db', applied('u2')],
+    ['default/old', applied('u3')],
+  ]);
   const res: OnceResult = {
     exitCode: 1,
-    rows: [row('web', 'u1', 'Running'), row('db', 'u9', 'CrashLoopBackOff', { reason: 'main', message: 'back-off 20s restarting failed container main' }), row('new', 'u4', 'Running'), row('typo', null, 'InvalidSpec', { message: 'spec.containers[0].imagee: unknown field' })],
+    rows: [
+      row('web', 'u1', 'Running'),
+      row('db', 'u9', 'CrashLoopBackOff', { reason: 'main', message: 'back-off 20s restarting failed container main' }),
+      row('new', 'u4', 'Running'),
+      row('typo', null, 'InvalidSpec', { message: 'spec.containers[0].imagee: unknown field' }),
+    ],
     issues: [],
   };
 

@@ -14,8 +14,21 @@ describe('reconcile --once progress lines', () => {
     m.observe(rec({ podName: 'default/web', msg: 'pod state', state: 'pulling' }), 1000);
     m.pull('default/web', { kind: 'layer', digest: 'sha256:a', size: 2_000_000, bytes: 500_000, state: 'downloading' }, 1500);
     m.pull('default/web', { kind: 'layer', digest: 'sha256:b', size: 1_000_000, bytes: 1_000_000, state: 'done' }, 1500);
-    m.observe(rec({ podName: 'default/db', msg: 'pod state', state: 'setupBackoff', reason: 'ImagePullBackOff', err: { message: 'no such layout' }, retryInMs: 10_000 }), 2000);
-    expect(m.lines(3000)).toEqual(['default/web  pulling      1.5 MB/3.0 MB, 1/2 layers  2s', 'default/db   back-off     ImagePullBackOff: no such layout (retry in 10s)  1s']);
+    m.observe(
+      rec({
+        podName: 'default/db',
+        msg: 'pod state',
+        state: 'setupBackoff',
+        reason: 'ImagePullBackOff',
+        err: { message: 'no such layout' },
+        retryInMs: 10_000,
+      }),
+      2000,
+    );
+    expect(m.lines(3000)).toEqual([
+      'default/web  pulling      1.5 MB/3.0 MB, 1/2 layers  2s',
+      'default/db   back-off     ImagePullBackOff: no such layout (retry in 10s)  1s',
+    ]);
     m.observe(rec({ podName: 'default/web', msg: 'pod state', state: 'running' }), 4000);
     m.observe(rec({ podName: 'default/web', msg: 'app state', app: 'httpd', state: 'running' }), 4000);
     m.observe(rec({ podName: 'default/web', msg: 'app state', app: 'probe', state: 'backoff', reason: 'CrashLoopBackOff' }), 4000);
@@ -30,13 +43,15 @@ describe('reconcile --once progress lines', () => {
     expect(m.lines(0)).toEqual([]);
   });
 
-  it('as pino\'s destination: warnings above the pod lines, info only in them; redrawn in place; cleared at the end', () => {
+  it("as pino's destination: warnings above the pod lines, info only in them; redrawn in place; cleared at the end", () => {
     let out = '';
     const p = new TtyProgress({ write: (s: string) => (out += s), columns: 100 }, { level: 'info', now: () => 0, intervalMs: 60_000 });
     p.write(`${JSON.stringify(rec({ podName: 'default/web', msg: 'creating pod' }))}\n`);
     p.draw();
     expect(out).toBe('default/web  creating     0s\n');
-    p.write(`${JSON.stringify({ level: 40, time: 0, podName: 'default/web', msg: 'pod did not converge', state: 'ErrImagePull', reason: 'ErrImagePull' })}\n`);
+    p.write(
+      `${JSON.stringify({ level: 40, time: 0, podName: 'default/web', msg: 'pod did not converge', state: 'ErrImagePull', reason: 'ErrImagePull' })}\n`,
+    );
     // the pod line taken away (cursor up one line, clear below), the warning, the pod line again
     const rest = out.slice('default/web  creating     0s\n'.length);
     expect(rest.startsWith('\x1b[1F\x1b[J')).toBe(true);

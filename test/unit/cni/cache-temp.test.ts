@@ -33,7 +33,12 @@ describe('CNI cache temporary files', () => {
     await mkdir(join(results, 'x.0123abcd.tmp')); // a directory: kept
     const cache = new ResultCache(join(dir, 'cni'));
     expect(await cache.removeStaleTempFiles()).toEqual(['net-berth-aaaaaaaaaaaa-eth0.0123abcd.tmp']);
-    expect((await readdir(results)).sort()).toEqual(['net-berth-bbbbbbbbbbbb-eth0.89abcdef.tmp', 'net-berth-cccccccccccc-eth0', 'notes.tmp', 'x.0123abcd.tmp']);
+    expect((await readdir(results)).sort()).toEqual([
+      'net-berth-bbbbbbbbbbbb-eth0.89abcdef.tmp',
+      'net-berth-cccccccccccc-eth0',
+      'notes.tmp',
+      'x.0123abcd.tmp',
+    ]);
     expect(await cache.removeStaleTempFiles()).toEqual([]);
   });
 

@@ -19,7 +19,19 @@ describe('CNI-24 result cache', () => {
     const config = '{"cniVersion":"1.0.0","name":"berth-tcni-net","plugins":[{"type":"bridge"}]}';
     const result = { cniVersion: '1.0.0', ips: [{ address: '10.199.1.2/24' }] };
     const b64 = Buffer.from(config).toString('base64');
-    await cache.write({ containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config: b64, result }, result);
+    await cache.write(
+      {
+        containerId: 'berth-tcni-c1',
+        ifName: 'eth0',
+        networkName: 'berth-tcni-net',
+        netns: '',
+        cniArgs: [],
+        capabilityArgs: {},
+        config: b64,
+        result,
+      },
+      result,
+    );
     const path = join(dir, 'cni', 'results', 'berth-tcni-net-berth-tcni-c1-eth0');
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({
       kind: 'cniCacheV1',
@@ -30,7 +42,17 @@ describe('CNI-24 result cache', () => {
       result,
     });
     const e = await cache.read('berth-tcni-net', 'berth-tcni-c1', 'eth0', '1.0.0');
-    expect(e).toEqual({ v1: true, containerId: 'berth-tcni-c1', ifName: 'eth0', networkName: 'berth-tcni-net', netns: '', cniArgs: [], capabilityArgs: {}, config: b64, result });
+    expect(e).toEqual({
+      v1: true,
+      containerId: 'berth-tcni-c1',
+      ifName: 'eth0',
+      networkName: 'berth-tcni-net',
+      netns: '',
+      cniArgs: [],
+      capabilityArgs: {},
+      config: b64,
+      result,
+    });
     expect(await cache.list()).toHaveLength(1);
     await cache.remove('berth-tcni-net', 'berth-tcni-c1', 'eth0');
     await cache.remove('berth-tcni-net', 'berth-tcni-c1', 'eth0');
@@ -74,7 +96,10 @@ describe('CNI-24 result cache', () => {
   it('a file without kind is a bare legacy result: readable by key, skipped by listing, used by DEL', async () => {
     const results = join(dir, 'cni', 'results');
     await mkdir(results, { recursive: true });
-    await writeFile(join(results, 'berth-tcni-old-berth-tcni-c3-eth0'), JSON.stringify({ cniVersion: '0.3.1', ips: [{ version: '4', address: '10.199.3.2/24' }] }));
+    await writeFile(
+      join(results, 'berth-tcni-old-berth-tcni-c3-eth0'),
+      JSON.stringify({ cniVersion: '0.3.1', ips: [{ version: '4', address: '10.199.3.2/24' }] }),
+    );
     const exec = new FakeCniExec();
     const cni = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/x'], exec });
     const a = await cni.getCachedResult('berth-tcni-old', 'berth-tcni-c3', 'eth0');
@@ -92,12 +117,36 @@ describe('CNI-24 result cache', () => {
     const exec = new FakeCniExec();
     exec.on('bridge', 'ADD', JSON.stringify({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.198.3.2/24' }] }));
     const cni = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/x'], exec });
-    const list = { name: 'berth-tcn5-rt', cniVersion: '0.4.0', plugins: [{ type: 'bridge' }], bytes: '{"cniVersion":"0.4.0","name":"berth-tcn5-rt","plugins":[{"type":"bridge"}]}' };
-    await cni.addNetworkList(list, { containerId: 'berth-tcn5-b', netns: '/run/netns/b', ifName: 'eth0', args: [['A', 'b']], capabilityArgs: { mac: '02:00:00:00:00:01' } });
+    const list = {
+      name: 'berth-tcn5-rt',
+      cniVersion: '0.4.0',
+      plugins: [{ type: 'bridge' }],
+      bytes: '{"cniVersion":"0.4.0","name":"berth-tcn5-rt","plugins":[{"type":"bridge"}]}',
+    };
+    await cni.addNetworkList(list, {
+      containerId: 'berth-tcn5-b',
+      netns: '/run/netns/b',
+      ifName: 'eth0',
+      args: [['A', 'b']],
+      capabilityArgs: { mac: '02:00:00:00:00:01' },
+    });
     const written = await readFile(join(dir, 'cni', 'results', 'berth-tcn5-rt-berth-tcn5-b-eth0'), 'utf8');
     // libcni's cachedInfo struct order, the result in the list's version as plugins wrote it
-    expect(Object.keys(JSON.parse(written) as object)).toEqual(['kind', 'containerId', 'config', 'ifName', 'networkName', 'netns', 'cniArgs', 'capabilityArgs', 'result']);
-    expect((JSON.parse(written) as { result: unknown }).result).toEqual({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.198.3.2/24' }] });
+    expect(Object.keys(JSON.parse(written) as object)).toEqual([
+      'kind',
+      'containerId',
+      'config',
+      'ifName',
+      'networkName',
+      'netns',
+      'cniArgs',
+      'capabilityArgs',
+      'result',
+    ]);
+    expect((JSON.parse(written) as { result: unknown }).result).toEqual({
+      cniVersion: '0.4.0',
+      ips: [{ version: '4', address: '10.198.3.2/24' }],
+    });
 
     // As libcni (cnitool) writes it, byte for byte: Go's encoding/json, no spaces.
     const goConfig = Buffer.from(list.bytes).toString('base64');
@@ -111,7 +160,9 @@ describe('CNI-24 result cache', () => {
     expect(exec.calls[0]?.conf.prevResult).toEqual({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.198.3.9/24' }], dns: {} });
     await cni.gcNetworkList(list, { validAttachments: [{ containerID: 'berth-tcn5-b', ifname: 'eth0' }] });
     const del = exec.commands('DEL');
-    expect(del.map((c) => [c.env.CNI_CONTAINERID, c.env.CNI_NETNS, c.env.CNI_ARGS])).toEqual([['cnitool-0123456789abcdef0123', '/run/netns/t', 'IgnoreUnknown=1;K8S_POD_NAME=t']]);
+    expect(del.map((c) => [c.env.CNI_CONTAINERID, c.env.CNI_NETNS, c.env.CNI_ARGS])).toEqual([
+      ['cnitool-0123456789abcdef0123', '/run/netns/t', 'IgnoreUnknown=1;K8S_POD_NAME=t'],
+    ]);
     expect((await cni.getCachedAttachments()).map((a) => a.containerId)).toEqual(['berth-tcn5-b']);
   });
 });

@@ -55,7 +55,8 @@ function recordOf(podText: string) {
 
 describe('capability arguments of a pod', () => {
   const annotations = {
-    'k8s.v1.cni.cncf.io/networks': '[{"name":"berth-tcn5-a"},{"name":"berth-tcn5-b","interface":"net1","ips":["10.197.1.5/24"],"mac":"02:00:00:00:05:01"}]',
+    'k8s.v1.cni.cncf.io/networks':
+      '[{"name":"berth-tcn5-a"},{"name":"berth-tcn5-b","interface":"net1","ips":["10.197.1.5/24"],"mac":"02:00:00:00:05:01"}]',
     'kubernetes.io/ingress-bandwidth': '10M',
     'kubernetes.io/egress-bandwidth': '1Mi',
   };
@@ -89,7 +90,10 @@ describe('capability arguments of a pod', () => {
     const rc = a.list.plugins.map((p) => buildPluginConfig(a.list, p, undefined, a.caps).runtimeConfig);
     expect(rc).toEqual([undefined, { portMappings: att[1]!.caps.portMappings }, { bandwidth: att[1]!.caps.bandwidth }, { dns: dnsCap }]);
     const b = att[2]!;
-    expect(buildPluginConfig(b.list, b.list.plugins[0]!, undefined, b.caps).runtimeConfig).toEqual({ ips: ['10.197.1.5/24'], mac: '02:00:00:00:05:01' });
+    expect(buildPluginConfig(b.list, b.list.plugins[0]!, undefined, b.caps).runtimeConfig).toEqual({
+      ips: ['10.197.1.5/24'],
+      mac: '02:00:00:00:05:01',
+    });
   });
 
   it('bandwidth quantities: bits per second within 1k…1P', () => {
@@ -105,7 +109,9 @@ describe('capability arguments of a pod', () => {
   it('an invalid bandwidth annotation is an error naming file and field', () => {
     const f = parseFile(podYaml({ 'kubernetes.io/egress-bandwidth': '10 megabit' }), 'web.yaml');
     expect(f.issues.map(formatIssue)).toEqual([
-      expect.stringMatching(/^web\.yaml:\d+:\d+: error: metadata\.annotations\["kubernetes\.io\/egress-bandwidth"\]: "10 megabit" is not a quantity/),
+      expect.stringMatching(
+        /^web\.yaml:\d+:\d+: error: metadata\.annotations\["kubernetes\.io\/egress-bandwidth"\]: "10 megabit" is not a quantity/,
+      ),
     ]);
   });
 });
@@ -122,20 +128,43 @@ spec:
 `;
 
   it.each([
-    ['{type: host-local, ranges: [[{subnet: 10.198.2.0/24, gateway: 10.198.3.1}]]}', 'spec.plugins[0].ipam.ranges[0][0].gateway: gateway 10.198.3.1 is outside subnet 10.198.2.0/24'],
-    ['{type: host-local, ranges: [[{subnet: 10.198.2.0/24, rangeStart: 10.198.2.10, rangeEnd: 10.198.4.1}]]}', 'spec.plugins[0].ipam.ranges[0][0].rangeEnd: rangeEnd 10.198.4.1 is outside subnet 10.198.2.0/24'],
-    ['{type: host-local, subnet: 10.198.2.0/24, rangeStart: 10.198.1.1}', 'spec.plugins[0].ipam.rangeStart: rangeStart 10.198.1.1 is outside subnet 10.198.2.0/24'],
-    ['{type: host-local, ranges: [[{subnet: 10.198.2.0/24, rangeStart: 10.198.2.50, rangeEnd: 10.198.2.10}]]}', 'spec.plugins[0].ipam.ranges[0][0].rangeEnd: rangeEnd 10.198.2.10 comes before rangeStart 10.198.2.50'],
-    ['{type: host-local, ranges: [[{subnet: "fd00:198::/64", gateway: 10.198.2.1}]]}', 'spec.plugins[0].ipam.ranges[0][0].gateway: gateway 10.198.2.1 is outside subnet fd00:198::/64'],
-    ['{type: host-local, ranges: [[{subnet: 10.198.2.0/24, gateway: nope}]]}', 'spec.plugins[0].ipam.ranges[0][0].gateway: gateway "nope" is not an IP address'],
+    [
+      '{type: host-local, ranges: [[{subnet: 10.198.2.0/24, gateway: 10.198.3.1}]]}',
+      'spec.plugins[0].ipam.ranges[0][0].gateway: gateway 10.198.3.1 is outside subnet 10.198.2.0/24',
+    ],
+    [
+      '{type: host-local, ranges: [[{subnet: 10.198.2.0/24, rangeStart: 10.198.2.10, rangeEnd: 10.198.4.1}]]}',
+      'spec.plugins[0].ipam.ranges[0][0].rangeEnd: rangeEnd 10.198.4.1 is outside subnet 10.198.2.0/24',
+    ],
+    [
+      '{type: host-local, subnet: 10.198.2.0/24, rangeStart: 10.198.1.1}',
+      'spec.plugins[0].ipam.rangeStart: rangeStart 10.198.1.1 is outside subnet 10.198.2.0/24',
+    ],
+    [
+      '{type: host-local, ranges: [[{subnet: 10.198.2.0/24, rangeStart: 10.198.2.50, rangeEnd: 10.198.2.10}]]}',
+      'spec.plugins[0].ipam.ranges[0][0].rangeEnd: rangeEnd 10.198.2.10 comes before rangeStart 10.198.2.50',
+    ],
+    [
+      '{type: host-local, ranges: [[{subnet: "fd00:198::/64", gateway: 10.198.2.1}]]}',
+      'spec.plugins[0].ipam.ranges[0][0].gateway: gateway 10.198.2.1 is outside subnet fd00:198::/64',
+    ],
+    [
+      '{type: host-local, ranges: [[{subnet: 10.198.2.0/24, gateway: nope}]]}',
+      'spec.plugins[0].ipam.ranges[0][0].gateway: gateway "nope" is not an IP address',
+    ],
   ])('%s', (ipam, message) => {
     const f = parseFile(net(ipam), 'net.yaml');
     expect(f.networks).toEqual([]);
-    expect(f.issues.map(formatIssue)).toEqual([expect.stringMatching(new RegExp(`^net\\.yaml:\\d+:\\d+: error: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`))]);
+    expect(f.issues.map(formatIssue)).toEqual([
+      expect.stringMatching(new RegExp(`^net\\.yaml:\\d+:\\d+: error: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)),
+    ]);
   });
 
   it('a range inside its subnet passes', () => {
-    const f = parseFile(net('{type: host-local, ranges: [[{subnet: 10.198.2.0/24, gateway: 10.198.2.1, rangeStart: 10.198.2.10, rangeEnd: 10.198.2.20}]]}'), 'net.yaml');
+    const f = parseFile(
+      net('{type: host-local, ranges: [[{subnet: 10.198.2.0/24, gateway: 10.198.2.1, rangeStart: 10.198.2.10, rangeEnd: 10.198.2.20}]]}'),
+      'net.yaml',
+    );
     expect(f.issues).toEqual([]);
     expect(f.networks).toHaveLength(1);
   });
@@ -146,12 +175,23 @@ spec:
     exec.on('bridge', 'VERSION', JSON.stringify({ cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0'] }));
     const cni = createCni({ cacheDir: '/nonexistent', pluginPaths: ['/opt/cni/bin'], exec });
     const files = [parseFile(net('{type: host-lokal, subnet: 10.198.2.0/24}'), 'net.yaml')];
-    const conflist = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth-tcn5-f', plugins: [{ type: 'bridge', bridge: 'berth-tcn5f' }, { type: 'portmapp' }] }));
+    const conflist = parseNetworkConfigList(
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'berth-tcn5-f',
+        plugins: [{ type: 'bridge', bridge: 'berth-tcn5f' }, { type: 'portmapp' }],
+      }),
+    );
     const extra = [
       {
         kind: 'Network' as const,
         name: conflist.name,
-        network: { apiVersion: 'berth.dev/v1' as const, kind: 'Network' as const, metadata: { name: conflist.name }, spec: { default: false, cniVersion: '1.0.0', plugins: conflist.plugins } },
+        network: {
+          apiVersion: 'berth.dev/v1' as const,
+          kind: 'Network' as const,
+          metadata: { name: conflist.name },
+          spec: { default: false, cniVersion: '1.0.0', plugins: conflist.plugins },
+        },
         source: { file: '/etc/cni/net.d/10-f.conflist', doc: 0, line: 1, column: 1 },
         conflist: JSON.parse(conflist.bytes) as Record<string, unknown>,
       },
@@ -160,7 +200,9 @@ spec:
     const desired = resolveDesired(files, { extraNetworks: extra, networkProblems: (n) => problems.get(n) ?? [] });
     expect(desired.networks.map((n) => n.name)).toEqual(['berth']);
     expect(desired.issues.map(formatIssue)).toEqual([
-      expect.stringMatching(/^net\.yaml:\d+:\d+: error: spec\.plugins\[0\]\.ipam\.type: unknown IPAM plugin type "host-lokal": failed to find plugin "host-lokal" in path \[\/opt\/cni\/bin\]$/),
+      expect.stringMatching(
+        /^net\.yaml:\d+:\d+: error: spec\.plugins\[0\]\.ipam\.type: unknown IPAM plugin type "host-lokal": failed to find plugin "host-lokal" in path \[\/opt\/cni\/bin\]$/,
+      ),
       '/etc/cni/net.d/10-f.conflist:1:1: error: plugins[1].type: unknown plugin type "portmapp": failed to find plugin "portmapp" in path [/opt/cni/bin]',
     ]);
   });

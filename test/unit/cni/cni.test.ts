@@ -3,12 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf } from '../../../src/common/index.js';
-import { cachedConfigList, CniError, createCni, parseNetworkConfigList, PluginExitError, type NetworkConfigList, type RuntimeConf } from '../../../src/cni/index.js';
+import {
+  cachedConfigList,
+  CniError,
+  createCni,
+  parseNetworkConfigList,
+  PluginExitError,
+  type NetworkConfigList,
+  type RuntimeConf,
+} from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';
 
 const BRIDGE_RESULT_100 = JSON.stringify({
   cniVersion: '1.0.0',
-  interfaces: [{ name: 'berth-tcni0', mac: 'aa:bb:cc:dd:ee:01' }, { name: 'veth1', mac: 'aa:bb:cc:dd:ee:02' }, { name: 'eth0', mac: 'aa:bb:cc:dd:ee:03', sandbox: '/run/netns/berth-tcni-a' }],
+  interfaces: [
+    { name: 'berth-tcni0', mac: 'aa:bb:cc:dd:ee:01' },
+    { name: 'veth1', mac: 'aa:bb:cc:dd:ee:02' },
+    { name: 'eth0', mac: 'aa:bb:cc:dd:ee:03', sandbox: '/run/netns/berth-tcni-a' },
+  ],
   ips: [{ interface: 2, address: '10.199.1.2/24', gateway: '10.199.1.1' }],
   routes: [{ dst: '0.0.0.0/0' }],
   dns: {},
@@ -95,7 +107,15 @@ describe('Cni with FakeCniExec', () => {
   });
 
   it('CNI-09: without args CNI_ARGS is IgnoreUnknown=1 and a given IgnoreUnknown is not repeated', async () => {
-    await cni().addNetworkList(list(), { containerId: 'berth-tcni-c2', netns: '/x', ifName: 'eth1', args: [['IgnoreUnknown', '1'], ['A', 'b']] });
+    await cni().addNetworkList(list(), {
+      containerId: 'berth-tcni-c2',
+      netns: '/x',
+      ifName: 'eth1',
+      args: [
+        ['IgnoreUnknown', '1'],
+        ['A', 'b'],
+      ],
+    });
     expect(exec.calls[0]?.env.CNI_ARGS).toBe('IgnoreUnknown=1;A=b');
   });
 
@@ -128,9 +148,18 @@ describe('Cni with FakeCniExec', () => {
 
   it('CNI-12: halts on the first error and caches nothing', async () => {
     exec.on('portmap', 'ADD', new PluginExitError('/opt/cni/bin/portmap', 1, '{"code":7,"msg":"bad config","details":"snat"}', ''));
-    const err = await cni().addNetworkList(list(), rt).catch((e: unknown) => e);
+    const err = await cni()
+      .addNetworkList(list(), rt)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CniError);
-    expect(err).toMatchObject({ cniCode: 7, msg: 'bad config', cniDetails: 'snat', plugin: 'portmap', verb: 'ADD', code: 'InvalidArgument' });
+    expect(err).toMatchObject({
+      cniCode: 7,
+      msg: 'bad config',
+      cniDetails: 'snat',
+      plugin: 'portmap',
+      verb: 'ADD',
+      code: 'InvalidArgument',
+    });
     expect(exec.calls.map((c) => c.type)).toEqual(['bridge', 'portmap']);
     expect(await cni().getCachedResult('berth-tcni-net', 'berth-tcni-c1', 'eth0')).toBeUndefined();
   });
@@ -219,7 +248,11 @@ describe('Cni with FakeCniExec', () => {
   });
 
   it('CNI-22/23: an old plugin result is converted up to the list version for prevResult, and returned as 1.x', async () => {
-    exec.on('bridge', 'ADD', JSON.stringify({ cniVersion: '0.2.0', ip4: { ip: '10.199.1.2/24', gateway: '10.199.1.1', routes: [{ dst: '0.0.0.0/0' }] } }));
+    exec.on(
+      'bridge',
+      'ADD',
+      JSON.stringify({ cniVersion: '0.2.0', ip4: { ip: '10.199.1.2/24', gateway: '10.199.1.1', routes: [{ dst: '0.0.0.0/0' }] } }),
+    );
     const l = list('0.4.0');
     exec.on('portmap', 'ADD', (call) => JSON.stringify(call.conf.prevResult));
     exec.on('tuning', 'ADD', (call) => JSON.stringify(call.conf.prevResult));
@@ -229,7 +262,11 @@ describe('Cni with FakeCniExec', () => {
       ips: [{ version: '4', address: '10.199.1.2/24', gateway: '10.199.1.1' }],
       routes: [{ dst: '0.0.0.0/0' }],
     });
-    expect(res).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.199.1.2/24', gateway: '10.199.1.1' }], routes: [{ dst: '0.0.0.0/0' }] });
+    expect(res).toEqual({
+      cniVersion: '1.0.0',
+      ips: [{ address: '10.199.1.2/24', gateway: '10.199.1.1' }],
+      routes: [{ dst: '0.0.0.0/0' }],
+    });
   });
 
   it('CNI-22: an empty or null plugin output is an empty result in the list version', async () => {
@@ -240,16 +277,24 @@ describe('Cni with FakeCniExec', () => {
   });
 
   it('G5: parses the stdout error first, stderr otherwise; code 11 is Unavailable', async () => {
-    exec.on('bridge', 'ADD', new PluginExitError('/x/bridge', 1, '{"cniVersion":"1.0.0","code":11,"msg":"busy","details":"retry"}', 'log noise'));
-    const err = (await cni().addNetworkList(list(), rt).catch((e: unknown) => e)) as CniError;
+    exec.on(
+      'bridge',
+      'ADD',
+      new PluginExitError('/x/bridge', 1, '{"cniVersion":"1.0.0","code":11,"msg":"busy","details":"retry"}', 'log noise'),
+    );
+    const err = (await cni()
+      .addNetworkList(list(), rt)
+      .catch((e: unknown) => e)) as CniError;
     expect(err).toMatchObject({ cniCode: 11, msg: 'busy', cniDetails: 'retry', plugin: 'bridge', verb: 'ADD' });
     expect(codeOf(err)).toBe('Unavailable');
     expect(err.message).toBe('plugin type="bridge" failed (add): busy; retry');
   });
 
-  it('CNI-18: a missing plugin fails with libcni\'s text and FailedPrecondition', async () => {
+  it("CNI-18: a missing plugin fails with libcni's text and FailedPrecondition", async () => {
     exec.available = new Set(['bridge']);
-    const err = await cni().addNetworkList(list(), rt).catch((e: unknown) => e);
+    const err = await cni()
+      .addNetworkList(list(), rt)
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe('FailedPrecondition');
     expect(String(err)).toContain('failed to find plugin "portmap" in path [/opt/cni/bin /usr/lib/cni]');
   });
@@ -267,8 +312,14 @@ describe('Cni with FakeCniExec', () => {
   });
 
   it('CNI-20: a plugin that does not finish is aborted at the timeout: DeadlineExceeded, nothing cached', async () => {
-    exec.on('bridge', 'ADD', (call) => new Promise<string>((_res, rej) => call.signal?.addEventListener('abort', () => rej(new Error('killed')))));
-    const err = await cni({ timeoutMs: 50 }).addNetworkList(list(), rt).catch((e: unknown) => e);
+    exec.on(
+      'bridge',
+      'ADD',
+      (call) => new Promise<string>((_res, rej) => call.signal?.addEventListener('abort', () => rej(new Error('killed')))),
+    );
+    const err = await cni({ timeoutMs: 50 })
+      .addNetworkList(list(), rt)
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe('DeadlineExceeded');
     expect(exec.calls).toHaveLength(1);
     expect(exec.calls[0]?.signal?.aborted).toBe(true);
@@ -297,7 +348,9 @@ describe('Cni with FakeCniExec', () => {
     [{ ifName: 'eth 0' }, 4, 'interface name contains / or : or whitespace characters'],
     [{ ifName: 'a/b' }, 4, 'interface name contains / or : or whitespace characters'],
   ])('CNI-25: ADD rejects %j with code %i before running anything', async (patch, code, msg) => {
-    const err = (await cni().addNetworkList(list(), { ...rt, ...patch }).catch((e: unknown) => e)) as CniError;
+    const err = (await cni()
+      .addNetworkList(list(), { ...rt, ...patch })
+      .catch((e: unknown) => e)) as CniError;
     expect(err).toBeInstanceOf(CniError);
     expect(err.cniCode).toBe(code);
     expect(err.msg).toBe(msg);
@@ -317,8 +370,22 @@ describe('Cni with FakeCniExec', () => {
   it('CNI-26: operations on one attachment are serialized', async () => {
     const order: string[] = [];
     let release!: () => void;
-    exec.on('bridge', 'ADD', () => new Promise<string>((res) => { order.push('add-start'); release = () => { order.push('add-end'); res(''); }; }));
-    exec.on('bridge', 'DEL', () => { order.push('del'); return ''; });
+    exec.on(
+      'bridge',
+      'ADD',
+      () =>
+        new Promise<string>((res) => {
+          order.push('add-start');
+          release = () => {
+            order.push('add-end');
+            res('');
+          };
+        }),
+    );
+    exec.on('bridge', 'DEL', () => {
+      order.push('del');
+      return '';
+    });
     const c = cni();
     const add = c.addNetworkList(list(), rt);
     const del = c.delNetworkList(list(), rt);

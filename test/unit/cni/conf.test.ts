@@ -29,7 +29,12 @@ describe('CNI-01/02 parseNetworkConfigList', () => {
   it('keeps bytes verbatim, plugins with unknown keys unchanged', () => {
     const bytes = '{"cniVersion":"1.0.0","name":"berth-tcni-net","plugins":[{"type":"bridge","x":{"y":[1]},"cni.dev/z":true}]}';
     const l = parseNetworkConfigList(bytes, 'a.conflist');
-    expect(l).toEqual({ name: 'berth-tcni-net', cniVersion: '1.0.0', plugins: [{ type: 'bridge', x: { y: [1] }, 'cni.dev/z': true }], bytes });
+    expect(l).toEqual({
+      name: 'berth-tcni-net',
+      cniVersion: '1.0.0',
+      plugins: [{ type: 'bridge', x: { y: [1] }, 'cni.dev/z': true }],
+      bytes,
+    });
   });
 
   it.each([
@@ -38,7 +43,9 @@ describe('CNI-01/02 parseNetworkConfigList', () => {
     ['true', true],
     ['false', false],
   ])('disableCheck %s → %s (strings accepted, any case)', (raw, want) => {
-    const l = parseNetworkConfigList(`{"name":"n","cniVersion":"0.4.0","disableCheck":${raw},"disableGC":${raw},"loadOnlyInlinedPlugins":${raw},"plugins":[{"type":"a"}]}`);
+    const l = parseNetworkConfigList(
+      `{"name":"n","cniVersion":"0.4.0","disableCheck":${raw},"disableGC":${raw},"loadOnlyInlinedPlugins":${raw},"plugins":[{"type":"a"}]}`,
+    );
     expect(l.disableCheck).toBe(want);
     expect(l.disableGC).toBe(want);
     expect(l.loadOnlyInlinedPlugins).toBe(want);
@@ -86,7 +93,11 @@ describe('CNI-03 loadNetworkConfigLists', () => {
     const legacy = lists[2];
     expect(legacy?.cniVersion).toBe('0.3.1');
     expect(legacy?.plugins).toEqual([{ name: 'legacy', cniVersion: '0.3.1', type: 'bridge', bridge: 'x' }]);
-    expect(JSON.parse(legacy?.bytes ?? '')).toEqual({ name: 'legacy', cniVersion: '0.3.1', plugins: [{ name: 'legacy', cniVersion: '0.3.1', type: 'bridge', bridge: 'x' }] });
+    expect(JSON.parse(legacy?.bytes ?? '')).toEqual({
+      name: 'legacy',
+      cniVersion: '0.3.1',
+      plugins: [{ name: 'legacy', cniVersion: '0.3.1', type: 'bridge', bridge: 'x' }],
+    });
     expect(lists[1]?.plugins).toHaveLength(1); // "a" kept its conflist, not the .conf
   });
 
@@ -101,7 +112,11 @@ describe('CNI-03 loadNetworkConfigLists', () => {
     const lists = await loadNetworkConfigLists(dir);
     expect(lists.map((l) => l.plugins.map((p) => p.type))).toEqual([['foo', 'extra'], ['x'], ['extra']]);
     // the JSON handed on (pod records, the cache) holds the appended plugins too
-    expect(lists.map((l) => (JSON.parse(l.bytes) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type))).toEqual([['foo', 'extra'], ['x'], ['extra']]);
+    expect(lists.map((l) => (JSON.parse(l.bytes) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type))).toEqual([
+      ['foo', 'extra'],
+      ['x'],
+      ['extra'],
+    ]);
     expect(lists.map((l) => l.file)).toEqual([join(dir, '10-a.conflist'), join(dir, '11-b.conflist'), join(dir, '12-c.conflist')]);
   });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { berthCodeForCni, CniError, parsePluginError, validateContainerId, validateIfName, validateNetworkName } from '../../../src/cni/index.js';
+import {
+  berthCodeForCni,
+  CniError,
+  parsePluginError,
+  validateContainerId,
+  validateIfName,
+  validateNetworkName,
+} from '../../../src/cni/index.js';
 
 describe('G5 / CNI-19 parsePluginError', () => {
   it('takes the stdout error object first', () => {
@@ -50,7 +57,9 @@ describe('G5 / CNI-19 parsePluginError', () => {
 
 describe('CNI-25 validation', () => {
   it.each(['a', 'berth-tcni_1.x', 'A9'])('container id %s is valid', (id) => expect(() => validateContainerId(id)).not.toThrow());
-  it.each(['', '-a', '.a', 'a b', 'a/b', 'a;b', 'ä'])('container id %j is invalid', (id) => expect(() => validateContainerId(id)).toThrow(CniError));
+  it.each(['', '-a', '.a', 'a b', 'a/b', 'a;b', 'ä'])('container id %j is invalid', (id) =>
+    expect(() => validateContainerId(id)).toThrow(CniError),
+  );
   it.each(['', '_x', 'a:b'])('network name %j is invalid with code 7', (n) => {
     expect(() => validateNetworkName(n)).toThrow(expect.objectContaining({ cniCode: 7 }));
   });

@@ -19,7 +19,10 @@ function list(cniVersion: string, extra: Record<string, unknown> = {}): NetworkC
       cniVersion,
       name: 'berth-tcn5-gc',
       ...extra,
-      plugins: [{ type: 'alpha', x: 1 }, { type: 'beta', capabilities: { portMappings: true } }],
+      plugins: [
+        { type: 'alpha', x: 1 },
+        { type: 'beta', capabilities: { portMappings: true } },
+      ],
     }),
   );
 }
@@ -51,7 +54,10 @@ describe('GC and STATUS', () => {
     await c.addNetworkList(l, rt('berth-tcn5-keep'));
     await c.addNetworkList(l, rt('berth-tcn5-stale', 'net1'));
     // another network's attachment is never touched
-    await c.addNetworkList(parseNetworkConfigList(JSON.stringify({ cniVersion: '1.1.0', name: 'berth-tcn5-other', plugins: [{ type: 'alpha' }] })), rt('berth-tcn5-x'));
+    await c.addNetworkList(
+      parseNetworkConfigList(JSON.stringify({ cniVersion: '1.1.0', name: 'berth-tcn5-other', plugins: [{ type: 'alpha' }] })),
+      rt('berth-tcn5-x'),
+    );
     exec.calls.length = 0;
 
     await c.gcNetworkList(l, { validAttachments: [{ containerID: 'berth-tcn5-keep', ifname: 'eth0' }] });
@@ -68,7 +74,14 @@ describe('GC and STATUS', () => {
     expect(del?.conf.prevResult).toEqual({ cniVersion: '1.1.0', ips: [{ address: '10.198.9.2/24' }] });
     const valid = [{ containerID: 'berth-tcn5-keep', ifname: 'eth0' }];
     const gcs = exec.commands('GC');
-    expect(gcs[0]?.conf).toEqual({ type: 'alpha', x: 1, name: 'berth-tcn5-gc', cniVersion: '1.1.0', 'cni.dev/valid-attachments': valid, 'cni.dev/attachments': valid });
+    expect(gcs[0]?.conf).toEqual({
+      type: 'alpha',
+      x: 1,
+      name: 'berth-tcn5-gc',
+      cniVersion: '1.1.0',
+      'cni.dev/valid-attachments': valid,
+      'cni.dev/attachments': valid,
+    });
     expect(gcs[1]?.conf).toEqual({
       type: 'beta',
       capabilities: { portMappings: true },
@@ -77,8 +90,19 @@ describe('GC and STATUS', () => {
       'cni.dev/valid-attachments': valid,
       'cni.dev/attachments': valid,
     });
-    for (const g of gcs) expect(g.env).toEqual({ CNI_COMMAND: 'GC', CNI_CONTAINERID: '', CNI_NETNS: '', CNI_IFNAME: '', CNI_ARGS: '', CNI_PATH: PATHS.join(':') });
-    expect((await c.getCachedAttachments()).map((a) => `${a.networkName}/${a.containerId}`).sort()).toEqual(['berth-tcn5-gc/berth-tcn5-keep', 'berth-tcn5-other/berth-tcn5-x']);
+    for (const g of gcs)
+      expect(g.env).toEqual({
+        CNI_COMMAND: 'GC',
+        CNI_CONTAINERID: '',
+        CNI_NETNS: '',
+        CNI_IFNAME: '',
+        CNI_ARGS: '',
+        CNI_PATH: PATHS.join(':'),
+      });
+    expect((await c.getCachedAttachments()).map((a) => `${a.networkName}/${a.containerId}`).sort()).toEqual([
+      'berth-tcn5-gc/berth-tcn5-keep',
+      'berth-tcn5-other/berth-tcn5-x',
+    ]);
   });
 
   it('CNI-15: below 1.1.0 only the stale DELs run; disableGC runs nothing', async () => {
@@ -100,7 +124,9 @@ describe('GC and STATUS', () => {
     exec.on('beta', 'GC', new CniError({ cniCode: 11, msg: 'busy' }));
     const err = await c.gcNetworkList(list('1.1.0'), { validAttachments: [] }).catch((e: unknown) => e);
     expect(exec.commands('GC').map((x) => x.type)).toEqual(['alpha', 'beta']);
-    expect(String((err as Error).message)).toMatch(/plugin type="alpha" failed \(gc\): unknown CNI_COMMAND: GC.*plugin type="beta" failed \(gc\): busy/);
+    expect(String((err as Error).message)).toMatch(
+      /plugin type="alpha" failed \(gc\): unknown CNI_COMMAND: GC.*plugin type="beta" failed \(gc\): busy/,
+    );
     expect((err as Error).cause).toBeInstanceOf(AggregateError);
   });
 
@@ -134,7 +160,14 @@ describe('GC and STATUS', () => {
       { type: 'alpha', x: 1, name: 'berth-tcn5-gc', cniVersion: '1.1.0' },
       { type: 'beta', capabilities: { portMappings: true }, name: 'berth-tcn5-gc', cniVersion: '1.1.0' },
     ]);
-    expect(exec.calls[0]?.env).toEqual({ CNI_COMMAND: 'STATUS', CNI_CONTAINERID: '', CNI_NETNS: '', CNI_IFNAME: '', CNI_ARGS: '', CNI_PATH: PATHS.join(':') });
+    expect(exec.calls[0]?.env).toEqual({
+      CNI_COMMAND: 'STATUS',
+      CNI_CONTAINERID: '',
+      CNI_NETNS: '',
+      CNI_IFNAME: '',
+      CNI_ARGS: '',
+      CNI_PATH: PATHS.join(':'),
+    });
     exec.calls.length = 0;
     exec.on('alpha', 'STATUS', new CniError({ cniCode: 50, msg: 'no addresses left' }));
     const err = await c.getStatusNetworkList(list('1.1.0')).catch((e: unknown) => e);
@@ -150,7 +183,11 @@ describe('GC and STATUS', () => {
     exec.available = new Set(['alpha', 'host-local']);
     exec.on('alpha', 'VERSION', JSON.stringify({ cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0'] }));
     const l = parseNetworkConfigList(
-      JSON.stringify({ cniVersion: '1.1.0', name: 'berth-tcn5-p', plugins: [{ type: 'alpha', ipam: { type: 'nope-ipam' } }, { type: 'gamma' }] }),
+      JSON.stringify({
+        cniVersion: '1.1.0',
+        name: 'berth-tcn5-p',
+        plugins: [{ type: 'alpha', ipam: { type: 'nope-ipam' } }, { type: 'gamma' }],
+      }),
     );
     const c = cni();
     const problems = await c.pluginProblems(l);
@@ -161,7 +198,9 @@ describe('GC and STATUS', () => {
     ]);
     expect(problems[0]?.message).toContain('unknown IPAM plugin type "nope-ipam"');
     expect(problems[1]?.message).toContain('does not support cniVersion "1.1.0"');
-    expect(problems[2]?.message).toContain('unknown plugin type "gamma": failed to find plugin "gamma" in path [/opt/cni/bin /usr/lib/cni]');
+    expect(problems[2]?.message).toContain(
+      'unknown plugin type "gamma": failed to find plugin "gamma" in path [/opt/cni/bin /usr/lib/cni]',
+    );
     await c.pluginProblems(l);
     expect(exec.commands('VERSION')).toHaveLength(1); // remembered
   });

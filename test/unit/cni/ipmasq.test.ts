@@ -67,7 +67,7 @@ describe('ipMasq leftovers', () => {
     expect(findLeftovers(SAVE, 'other', CID)).toEqual({ rules: [], chains: [] });
   });
 
-  it('another CNI- chain whose every rule carries the comment is the attachment\'s too', () => {
+  it("another CNI- chain whose every rule carries the comment is the attachment's too", () => {
     const extra = `*nat\n:POSTROUTING ACCEPT [0:0]\n:CNI-x - [0:0]\n-A POSTROUTING -m comment ${C} -j CNI-x\n-A CNI-x -m comment ${C} -j MASQUERADE\nCOMMIT\n`;
     expect(findLeftovers(extra, NET, CID)).toEqual({ rules: [`-A POSTROUTING -m comment ${C} -j CNI-x`], chains: ['CNI-x'] });
   });
@@ -121,7 +121,13 @@ describe('CniRuntime DEL of a masquerading list', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   const list = (ipMasq: boolean) =>
-    parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: NET, plugins: [{ type: 'bridge', bridge: 'berthrbu0', ipMasq, ipam: { type: 'host-local' } }] }));
+    parseNetworkConfigList(
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: NET,
+        plugins: [{ type: 'bridge', bridge: 'berthrbu0', ipMasq, ipam: { type: 'host-local' } }],
+      }),
+    );
   const rt = { containerId: CID, netns: '/run/netns/x', ifName: 'eth0' };
 
   function recorder() {
@@ -166,7 +172,10 @@ describe('CniRuntime DEL of a masquerading list', () => {
     const cni = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/opt/cni/bin'], exec: failing, iptables: r.ipt });
     await expect(cni.delNetworkList(list(true), rt)).rejects.toThrow();
     expect(r.saves).toEqual([]);
-    const broken: Iptables = { save: async () => Promise.reject(new Error('iptables-save: permission denied')), restore: async () => undefined };
+    const broken: Iptables = {
+      save: async () => Promise.reject(new Error('iptables-save: permission denied')),
+      restore: async () => undefined,
+    };
     const ok = createCni({ cacheDir: join(dir, 'cni'), pluginPaths: ['/opt/cni/bin'], exec: new FakeCniExec(), iptables: broken });
     await expect(ok.delNetworkList(list(true), rt)).resolves.toBeUndefined();
   });

@@ -7,7 +7,8 @@ import { FakeCniExec } from './fake-cni-exec.js';
 const info = (type: string, versions: string[]) => ({ type, path: `/usr/lib/cni/${type}`, supportedVersions: versions, error: null });
 const OLD = ['0.4.0', '1.0.0'];
 const NEW = [...OLD, '1.1.0'];
-const list = (v: string) => parseNetworkConfigList(JSON.stringify({ cniVersion: v, name: 'berth-tcn5-s', plugins: [{ type: 'bridge' }, { type: 'portmap' }] }));
+const list = (v: string) =>
+  parseNetworkConfigList(JSON.stringify({ cniVersion: v, name: 'berth-tcn5-s', plugins: [{ type: 'bridge' }, { type: 'portmap' }] }));
 
 describe('net STATUS answer', () => {
   it('below 1.1.0 nothing is asked; plugins that cannot answer are named', async () => {
@@ -17,14 +18,26 @@ describe('net STATUS answer', () => {
       state: 'unsupported',
       message: 'not supported by plugin bridge, portmap (STATUS needs CNI 1.1.0; the network uses 1.0.0)',
     });
-    expect(await statusOf(cni, list('1.0.0'), [info('bridge', NEW), info('portmap', NEW)])).toMatchObject({ state: 'unsupported', message: expect.stringContaining('not asked') });
+    expect(await statusOf(cni, list('1.0.0'), [info('bridge', NEW), info('portmap', NEW)])).toMatchObject({
+      state: 'unsupported',
+      message: expect.stringContaining('not asked'),
+    });
     expect(exec.calls).toEqual([]);
   });
 
   it.each([
-    [new CniError({ cniCode: 3, msg: 'missing containerID' }), { state: 'unsupported', message: 'not supported by plugin bridge', code: 3 }],
-    [new CniError({ cniCode: 4, msg: 'unknown CNI_COMMAND: STATUS' }), { state: 'unsupported', message: 'not supported by plugin bridge', code: 4 }],
-    [new CniError({ cniCode: 50, msg: 'no addresses left' }), { state: 'error', message: 'plugin type="bridge" failed (status): no addresses left', code: 50 }],
+    [
+      new CniError({ cniCode: 3, msg: 'missing containerID' }),
+      { state: 'unsupported', message: 'not supported by plugin bridge', code: 3 },
+    ],
+    [
+      new CniError({ cniCode: 4, msg: 'unknown CNI_COMMAND: STATUS' }),
+      { state: 'unsupported', message: 'not supported by plugin bridge', code: 4 },
+    ],
+    [
+      new CniError({ cniCode: 50, msg: 'no addresses left' }),
+      { state: 'error', message: 'plugin type="bridge" failed (status): no addresses left', code: 50 },
+    ],
   ])('at 1.1.0 the plugins are asked: %s', async (err, want) => {
     const exec = new FakeCniExec().on('bridge', 'STATUS', err);
     const cni = createCni({ cacheDir: '/nonexistent', pluginPaths: ['/usr/lib/cni'], exec });

@@ -13,7 +13,6 @@ import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/in
 import { FULL_CHECK_EVERY } from '../../../src/reconciler/attachments.js';
 import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
-
 describe('periodic CHECK of attachments', () => {
   let root: string;
   let layout: Layout;
@@ -26,7 +25,10 @@ describe('periodic CHECK of attachments', () => {
     const f = fakeHost(layout);
     const checks: Array<{ network: string; plugins: string[]; ifName: string }> = [];
     let fail: ((list: NetworkConfigList, ifName: string) => Error | undefined) | undefined;
-    (f.cni as unknown as { checkNetworkList: (list: NetworkConfigList, rt: RuntimeConf) => Promise<void> }).checkNetworkList = async (list, rt) => {
+    (f.cni as unknown as { checkNetworkList: (list: NetworkConfigList, rt: RuntimeConf) => Promise<void> }).checkNetworkList = async (
+      list,
+      rt,
+    ) => {
       checks.push({ network: list.name, plugins: list.plugins.map((p) => p.type), ifName: rt.ifName });
       const err = fail?.(list, rt.ifName);
       if (err) throw err;
@@ -64,12 +66,17 @@ describe('periodic CHECK of attachments', () => {
     expect(checks).toEqual([]); // host side there: no plugin run
     names.host = 'berthtgone0';
     let broken = true;
-    setFail((list) => (list.name === 'berth' && broken ? new CniError({ cniCode: 999, msg: 'veth gone', plugin: 'bridge', verb: 'CHECK' }) : undefined));
-    f.cni.addNetworkList = ((add) => async (...args: Parameters<typeof add>) => {
-      broken = false;
-      names.host = 'lo';
-      return add(...args);
-    })(f.cni.addNetworkList.bind(f.cni));
+    setFail((list) =>
+      list.name === 'berth' && broken ? new CniError({ cniCode: 999, msg: 'veth gone', plugin: 'bridge', verb: 'CHECK' }) : undefined,
+    );
+    f.cni.addNetworkList = (
+      (add) =>
+      async (...args: Parameters<typeof add>) => {
+        broken = false;
+        names.host = 'lo';
+        return add(...args);
+      }
+    )(f.cni.addNetworkList.bind(f.cni));
     expect(await r.checkNetworks()).toBe(1);
     expect(checks.map((c) => `${c.network} ${c.ifName}`)).toEqual(['berth eth0']);
     expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.ifName}`)).toEqual(['DEL berth eth0', 'ADD berth eth0']);
@@ -79,17 +86,29 @@ describe('periodic CHECK of attachments', () => {
   it('a failed CHECK is repaired with DEL + ADD, logged and recorded; the next round is quiet', async () => {
     const { f, r, setFail } = await running();
     let broken = true;
-    setFail((list) => (list.name === 'berth' && broken ? new CniError({ cniCode: 999, msg: 'Container veth name provided (eth0) does not match', plugin: 'bridge', verb: 'CHECK' }) : undefined));
-    f.cni.addNetworkList = ((orig) => async (...args: Parameters<typeof orig>) => {
-      broken = false;
-      return orig(...args);
-    })(f.cni.addNetworkList.bind(f.cni));
+    setFail((list) =>
+      list.name === 'berth' && broken
+        ? new CniError({ cniCode: 999, msg: 'Container veth name provided (eth0) does not match', plugin: 'bridge', verb: 'CHECK' })
+        : undefined,
+    );
+    f.cni.addNetworkList = (
+      (orig) =>
+      async (...args: Parameters<typeof orig>) => {
+        broken = false;
+        return orig(...args);
+      }
+    )(f.cni.addNetworkList.bind(f.cni));
     expect(await r.checkNetworks()).toBe(1);
     expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.ifName}`)).toEqual(['DEL berth eth0', 'ADD berth eth0']);
     const recs = await listRecords(layout);
     const rec = recs[0]!;
     expect(f.events.events.filter((e) => e.reason === 'NetworkRepaired')).toEqual([
-      expect.objectContaining({ uid: rec.uid, type: 'Warning', reason: 'NetworkRepaired', message: expect.stringMatching(/^network berth, interface eth0: .*does not match/) }),
+      expect.objectContaining({
+        uid: rec.uid,
+        type: 'Warning',
+        reason: 'NetworkRepaired',
+        message: expect.stringMatching(/^network berth, interface eth0: .*does not match/),
+      }),
     ]);
     expect(rec.attachments[0]?.ips).toEqual([expect.stringMatching(/^10\.9\.0\.\d+\/16$/)]);
     f.cni.calls = [];
@@ -126,17 +145,26 @@ describe('CNI-15 GC of stale attachments by the reconciler', () => {
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'berth-tcn5-gc-'));
     await mkdir(join(root, 'specs'));
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [join(root, 'specs')] };
+    layout = {
+      configDir: join(root, 'config'),
+      stateDir: join(root, 'state'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+      specDirs: [join(root, 'specs')],
+    };
     await writeFile(join(root, 'specs', 'web.yaml'), WEB_POD);
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
-  it('at the first sync, a cached attachment no record accounts for is collected; the pod\'s own are kept', async () => {
+  it("at the first sync, a cached attachment no record accounts for is collected; the pod's own are kept", async () => {
     const f = fakeHost(layout);
     const stale = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth', plugins: [{ type: 'bridge' }] }));
     await f.cni.addNetworkList(stale, { containerId: 'berth-0123456789ab', netns: '/run/netns/berth-0123456789ab', ifName: 'eth0' });
     const gcs: Array<{ network: string; valid: string[] }> = [];
-    (f.cni as unknown as { gcNetworkList: (list: NetworkConfigList, args?: GcArgs) => Promise<void> }).gcNetworkList = async (list, args) => {
+    (f.cni as unknown as { gcNetworkList: (list: NetworkConfigList, args?: GcArgs) => Promise<void> }).gcNetworkList = async (
+      list,
+      args,
+    ) => {
       gcs.push({ network: list.name, valid: (args?.validAttachments ?? []).map((a) => `${a.containerID}/${a.ifname}`) });
       for (const a of await f.cni.getCachedAttachments()) {
         if (a.networkName === list.name && !args?.validAttachments.some((v) => v.containerID === a.containerId && v.ifname === a.ifName)) {
@@ -149,7 +177,10 @@ describe('CNI-15 GC of stale attachments by the reconciler', () => {
     expect(res.exitCode).toBe(0);
     const id = `berth-${(await listRecords(layout))[0]!.uid.replace(/-/g, '').slice(0, 12)}`;
     expect(gcs).toEqual([{ network: 'berth', valid: [`${id}/lo`, `${id}/eth0`] }]);
-    expect((await f.cni.getCachedAttachments()).map((a) => `${a.networkName} ${a.containerId}`).sort()).toEqual([`berth ${id}`, `berth-loopback ${id}`]);
+    expect((await f.cni.getCachedAttachments()).map((a) => `${a.networkName} ${a.containerId}`).sort()).toEqual([
+      `berth ${id}`,
+      `berth-loopback ${id}`,
+    ]);
     // the next run has nothing stale: no GC
     gcs.length = 0;
     await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(5000);

@@ -6,7 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { convertResult, parseResult } from '../../../src/cni/index.js';
 
-const dns = { nameservers: ['10.198.7.4', 'fd00:198::cafe'], domain: 'example.test', search: ['a.example.test', 'b.example.test'], options: ['ndots:2', 'edns0'] };
+const dns = {
+  nameservers: ['10.198.7.4', 'fd00:198::cafe'],
+  domain: 'example.test',
+  search: ['a.example.test', 'b.example.test'],
+  options: ['ndots:2', 'edns0'],
+};
 const v020 = {
   cniVersion: '0.2.0',
   ip4: { ip: '10.198.7.30/24', gateway: '10.198.7.1', routes: [{ dst: '10.198.8.0/24', gw: '10.198.7.8' }, { dst: '0.0.0.0/0' }] },
@@ -33,7 +38,11 @@ const v110 = {
   ...v100,
   cniVersion: '1.1.0',
   interfaces: [ifaces[0], ifaces[1], { ...ifaces[2], mtu: 1450, socketPath: '/run/berth-tcn5.sock', pciID: '0000:00:1f.6' }],
-  routes: [{ dst: '10.198.8.0/24', gw: '10.198.7.8', mtu: 1400, advmss: 1360, priority: 10, table: 100, scope: 0 }, { dst: '0.0.0.0/0' }, { dst: 'fd00:199::/80', gw: 'fd00:198::aaaa' }],
+  routes: [
+    { dst: '10.198.8.0/24', gw: '10.198.7.8', mtu: 1400, advmss: 1360, priority: 10, table: 100, scope: 0 },
+    { dst: '0.0.0.0/0' },
+    { dst: 'fd00:199::/80', gw: 'fd00:198::aaaa' },
+  ],
 };
 
 describe('CNI-23 conversion, pkg/types shapes', () => {
@@ -47,7 +56,12 @@ describe('CNI-23 conversion, pkg/types shapes', () => {
     ['1.1.0 → 1.1.0 keeps everything', v110, '1.1.0', v110],
     // 0.2.0 has no interfaces; routes go to the family of their destination
     ['1.0.0 → 0.2.0', v100, '0.2.0', v020],
-    ['0.2.0 → 0.4.0', v020, '0.4.0', { cniVersion: '0.4.0', ips: v040.ips.map(({ interface: _i, ...ip }) => ip), routes: v040.routes, dns }],
+    [
+      '0.2.0 → 0.4.0',
+      v020,
+      '0.4.0',
+      { cniVersion: '0.4.0', ips: v040.ips.map(({ interface: _i, ...ip }) => ip), routes: v040.routes, dns },
+    ],
     ['0.2.0 → 0.1.0', v020, '0.1.0', { ...v020, cniVersion: '0.1.0' }],
   ])('%s', (_what, from, to, want) => {
     expect(convertResult(parseResult(from, ''), to)).toEqual(want);

@@ -77,8 +77,11 @@ describe('CNI-22/23 result conversion', () => {
     expect(() => convertResult(parseResult({ cniVersion: '1.0.0' }, ''), '0.2.0')).toThrow(/no valid IP addresses/);
   });
 
-  it('CNI-22: the version is the result\'s own, else the config\'s; null and empty output are {}', () => {
-    expect(parseResult('{"ips":[{"version":"4","address":"10.199.1.2/24"}]}', '0.4.0')).toEqual({ cniVersion: '0.4.0', ips: [{ address: '10.199.1.2/24' }] });
+  it("CNI-22: the version is the result's own, else the config's; null and empty output are {}", () => {
+    expect(parseResult('{"ips":[{"version":"4","address":"10.199.1.2/24"}]}', '0.4.0')).toEqual({
+      cniVersion: '0.4.0',
+      ips: [{ address: '10.199.1.2/24' }],
+    });
     expect(parseResult('null', '1.0.0')).toEqual({ cniVersion: '1.0.0' });
     expect(parseResult('', '1.0.0')).toEqual({ cniVersion: '1.0.0' });
     expect(() => parseResult('{"cniVersion":"7.0.0"}', '1.0.0')).toThrow(/unsupported CNI result version/);

@@ -12,7 +12,9 @@ import { createCni, parseNetworkConfigList } from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';
 
 const ANSWER = '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}';
-const list = parseNetworkConfigList(JSON.stringify({ cniVersion: '1.0.0', name: 'berth-tcni-vc', plugins: [{ type: 'bridge' }, { type: 'portmap' }] }));
+const list = parseNetworkConfigList(
+  JSON.stringify({ cniVersion: '1.0.0', name: 'berth-tcni-vc', plugins: [{ type: 'bridge' }, { type: 'portmap' }] }),
+);
 
 describe('CNI-17 VERSION answers kept across runs', () => {
   let dir: string;
@@ -34,7 +36,10 @@ describe('CNI-17 VERSION answers kept across runs', () => {
     expect(versions()).toBe(2);
     expect(await cni().pluginProblems(list)).toEqual([]);
     expect(versions()).toBe(2);
-    expect(Object.keys(JSON.parse(await readFile(join(dir, 'cni', 'plugin-versions.json'), 'utf8')) as object).sort()).toEqual([join(dir, 'bridge'), join(dir, 'portmap')]);
+    expect(Object.keys(JSON.parse(await readFile(join(dir, 'cni', 'plugin-versions.json'), 'utf8')) as object).sort()).toEqual([
+      join(dir, 'bridge'),
+      join(dir, 'portmap'),
+    ]);
   });
 
   it('a plugin file replaced since is asked again', async () => {

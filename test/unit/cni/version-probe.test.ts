@@ -6,7 +6,13 @@ import { createCni, ExecCni, parseNetworkConfigList, PluginExitError } from '../
 import { FakeCniExec } from './fake-cni-exec.js';
 
 const list = (v: string) =>
-  parseNetworkConfigList(JSON.stringify({ cniVersion: v, name: 'berth-tcni-v', plugins: [{ type: 'bridge' }, { type: 'portmap', capabilities: { portMappings: true, x: false } }] }));
+  parseNetworkConfigList(
+    JSON.stringify({
+      cniVersion: v,
+      name: 'berth-tcni-v',
+      plugins: [{ type: 'bridge' }, { type: 'portmap', capabilities: { portMappings: true, x: false } }],
+    }),
+  );
 
 describe('CNI-05/17 VERSION probing', () => {
   let exec: FakeCniExec;
@@ -19,7 +25,14 @@ describe('CNI-05/17 VERSION probing', () => {
     exec.on('bridge', 'VERSION', '{"cniVersion":"1.0.0","supportedVersions":["0.3.1","1.0.0"]}');
     expect(await cni().getVersionInfo('bridge')).toEqual({ cniVersion: '1.0.0', supportedVersions: ['0.3.1', '1.0.0'] });
     expect(exec.calls[0]?.conf).toEqual({ cniVersion: '1.1.0' });
-    expect(exec.calls[0]?.env).toEqual({ CNI_COMMAND: 'VERSION', CNI_CONTAINERID: '', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_ARGS: '', CNI_PATH: 'dummy' });
+    expect(exec.calls[0]?.env).toEqual({
+      CNI_COMMAND: 'VERSION',
+      CNI_CONTAINERID: '',
+      CNI_NETNS: 'dummy',
+      CNI_IFNAME: 'dummy',
+      CNI_ARGS: '',
+      CNI_PATH: 'dummy',
+    });
   });
 
   it('libcni fallbacks: unknown VERSION command means 0.1.0; a bare 0.2.0 means 0.1.0 and 0.2.0', async () => {

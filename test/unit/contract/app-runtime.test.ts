@@ -6,7 +6,12 @@ import { Pod } from '../../../src/api/pod.js';
 appRuntimeContract('FakeRuntime', async () => {
   const clock = new ManualClock();
   const runtime = new FakeRuntime(clock);
-  const pod = Pod.parse({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'contract', namespace: 'default', uid: 'uid-contract' }, spec: { containers: [{ name: 'app', image: 'localhost/busybox:latest' }] } });
+  const pod = Pod.parse({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'contract', namespace: 'default', uid: 'uid-contract' },
+    spec: { containers: [{ name: 'app', image: 'localhost/busybox:latest' }] },
+  });
   return {
     runtime,
     id: (what) => `ports-fake-${what}`,

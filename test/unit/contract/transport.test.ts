@@ -4,7 +4,11 @@ import { FakeTransport } from '../../fakes/transport.js';
 
 transportContract('FakeTransport', async () => {
   const store = new MemoryContentStore();
-  const transport = new FakeTransport('docker', store, new Map([['reg.test/app:1', { layers: [Buffer.from('layer one'), Buffer.from('layer two')] }]]));
+  const transport = new FakeTransport(
+    'docker',
+    store,
+    new Map([['reg.test/app:1', { layers: [Buffer.from('layer one'), Buffer.from('layer two')] }]]),
+  );
   return {
     transport,
     store,

@@ -103,7 +103,9 @@ describe('docs/conformance.md', () => {
     const text = readFileSync(join(ROOT, name), 'utf8');
     const paths = new Set<string>();
     for (const m of text.matchAll(/`((?:src|test|bench|scripts|examples)\/[\w./-]+?)(?::\d+)?`/g)) paths.add(m[1]!);
-    const gone = [...paths].filter((p) => !p.includes('*') && !p.includes('…') && !existsSync(join(ROOT, p))).map((p) => `${name} names ${p}, which does not exist`);
+    const gone = [...paths]
+      .filter((p) => !p.includes('*') && !p.includes('…') && !existsSync(join(ROOT, p)))
+      .map((p) => `${name} names ${p}, which does not exist`);
     expect(gone).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import { issueEvents, listRecords, Reconciler, type Layout } from '../../../src/
 import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
 const waitFor = async (cond: () => boolean, ms = 3000) => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 10));
   return cond();
 };
 
@@ -81,7 +81,10 @@ describe('pod events from machine transitions', () => {
     await r.sync();
     expect(await waitFor(() => f.events.reasons().includes('FailedCreatePodSandBox'), 10_000)).toBe(true);
     await r.once(0); // detach
-    expect(f.events.events.find((e) => e.reason === 'FailedCreatePodSandBox')).toMatchObject({ type: 'Warning', message: 'Failed to create pod sandbox: ip netns add: Permission denied' });
+    expect(f.events.events.find((e) => e.reason === 'FailedCreatePodSandBox')).toMatchObject({
+      type: 'Warning',
+      message: 'Failed to create pod sandbox: ip netns add: Permission denied',
+    });
     await rm(join(root, 'specs', 'web.yaml'));
     await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(5000);
   });
@@ -95,7 +98,13 @@ describe('pod events from machine transitions', () => {
     await r.sync();
     await r.sync();
     const invalid = () => f.events.events.filter((e) => e.reason === 'InvalidSpec');
-    expect(invalid()).toEqual([expect.objectContaining({ type: 'Warning', podName: 'default/web', message: expect.stringMatching(/web\.yaml:\d+:\d+: .*\(the last good spec keeps running\)$/) })]);
+    expect(invalid()).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        podName: 'default/web',
+        message: expect.stringMatching(/web\.yaml:\d+:\d+: .*\(the last good spec keeps running\)$/),
+      }),
+    ]);
     await writeFile(join(root, 'specs', 'web.yaml'), WEB_POD);
     await r.sync();
     await writeFile(join(root, 'specs', 'web.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: web\n');
@@ -108,8 +117,19 @@ describe('pod events from machine transitions', () => {
 
   it('issueEvents: SourceError for pods of an unreadable source', () => {
     const rec = { uid: 'u', key: 'default/web', hash: 'h', source: { file: '/etc/podspecs/web.yaml', line: 1 } } as never;
-    expect(issueEvents([{ severity: 'error', file: '/etc/podspecs', path: '', message: 'cannot read /etc/podspecs: EACCES', reason: 'SourceError' }], [rec])).toEqual([
-      { uid: 'u', podName: 'default/web', type: 'Warning', reason: 'SourceError', message: 'cannot read /etc/podspecs: EACCES (the pod is kept as it is)' },
+    expect(
+      issueEvents(
+        [{ severity: 'error', file: '/etc/podspecs', path: '', message: 'cannot read /etc/podspecs: EACCES', reason: 'SourceError' }],
+        [rec],
+      ),
+    ).toEqual([
+      {
+        uid: 'u',
+        podName: 'default/web',
+        type: 'Warning',
+        reason: 'SourceError',
+        message: 'cannot read /etc/podspecs: EACCES (the pod is kept as it is)',
+      },
     ]);
   });
 });

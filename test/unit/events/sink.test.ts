@@ -3,11 +3,27 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.js';
-import { EVENT_TTL_MS, eventsDir, FileEventSink, MAX_EVENTS_PER_POD, mergeEvent, readAllEvents, readPodEvents, type Layout } from '../../../src/reconciler/index.js';
+import {
+  EVENT_TTL_MS,
+  eventsDir,
+  FileEventSink,
+  MAX_EVENTS_PER_POD,
+  mergeEvent,
+  readAllEvents,
+  readPodEvents,
+  type Layout,
+} from '../../../src/reconciler/index.js';
 import { tempLayout } from '../../fakes/host.js';
 
 const UID = '0a1b2c3d-0000-8000-8000-000000000001';
-const ev = (reason: string, message: string, app?: string) => ({ uid: UID, podName: 'default/web', type: 'Normal' as const, reason, message, ...(app ? { app } : {}) });
+const ev = (reason: string, message: string, app?: string) => ({
+  uid: UID,
+  podName: 'default/web',
+  type: 'Normal' as const,
+  reason,
+  message,
+  ...(app ? { app } : {}),
+});
 
 describe('FileEventSink', () => {
   let root: string;
@@ -81,7 +97,10 @@ describe('FileEventSink', () => {
     s.emit(ev('Pulling', 'Pulling image "x"'));
     s.emit({ ...ev('Killing', 'Stopping container a', 'a'), uid: '0a1b2c3d-0000-8000-8000-000000000002', podName: 'default/db' });
     await s.flush();
-    expect((await readAllEvents(layout, now)).map((f) => `${f.podName} ${f.events.map((e) => e.reason).join(',')}`)).toEqual(['default/web Pulling', 'default/db Killing']);
+    expect((await readAllEvents(layout, now)).map((f) => `${f.podName} ${f.events.map((e) => e.reason).join(',')}`)).toEqual([
+      'default/web Pulling',
+      'default/db Killing',
+    ]);
     expect(await readAllEvents(layout, now + EVENT_TTL_MS)).toEqual([]);
   });
 

@@ -41,7 +41,9 @@ describe('FsContentStore on disk (IMG-07/08)', () => {
 
   it('a refused ingest leaves no file in .ingest', async () => {
     const other = sha256('something else');
-    await expect(store.ingest({ digest: other, size: body.length }, Readable.from([body]))).rejects.toMatchObject({ code: 'FailedPrecondition' });
+    await expect(store.ingest({ digest: other, size: body.length }, Readable.from([body]))).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+    });
     async function* endless() {
       for (;;) yield Buffer.alloc(1024, 1);
     }
@@ -49,9 +51,12 @@ describe('FsContentStore on disk (IMG-07/08)', () => {
     expect(await leftovers()).toEqual([]);
   });
 
-  it.each(['sha256:abc', `sha256:${'a'.repeat(63)}/`, `sha256:../../${'a'.repeat(58)}`])('validates the digest grammar before using it as a path: %s', (bad) => {
-    expect(() => store.blobPath(bad)).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
-  });
+  it.each(['sha256:abc', `sha256:${'a'.repeat(63)}/`, `sha256:../../${'a'.repeat(58)}`])(
+    'validates the digest grammar before using it as a path: %s',
+    (bad) => {
+      expect(() => store.blobPath(bad)).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    },
+  );
 
   it('readAll re-verifies the stored bytes: a blob changed on disk is FailedPrecondition', async () => {
     await store.ingest({ digest, size: body.length }, Readable.from([body]));

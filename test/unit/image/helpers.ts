@@ -132,12 +132,17 @@ export async function writeImage(layout: string, img: LayoutImage): Promise<Buil
   const configDigest = await put(config);
   const layerMt =
     img.layerMediaType ??
-    (docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : img.gzip === false ? 'application/vnd.oci.image.layer.v1.tar' : 'application/vnd.oci.image.layer.v1.tar+gzip');
+    (docker
+      ? 'application/vnd.docker.image.rootfs.diff.tar.gzip'
+      : img.gzip === false
+        ? 'application/vnd.oci.image.layer.v1.tar'
+        : 'application/vnd.oci.image.layer.v1.tar+gzip');
   const manifestObj: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType: img.manifestMediaType ?? 'application/vnd.oci.image.manifest.v1+json',
     config: {
-      mediaType: img.configMediaType ?? (docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json'),
+      mediaType:
+        img.configMediaType ?? (docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json'),
       digest: configDigest,
       size: config.length,
     },
@@ -159,7 +164,10 @@ export async function putBlob(layout: string, b: Buffer): Promise<string> {
 export async function writeIndex(layout: string, manifests: unknown[]): Promise<void> {
   await mkdir(layout, { recursive: true });
   await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+  await writeFile(
+    join(layout, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
+  );
 }
 
 /** A tar of a layout directory's files (what `oci-archive:` reads), built with tar-stream. */

@@ -12,13 +12,34 @@ const m = (n: number, platform?: Descriptor['platform'], annotations?: Record<st
 
 describe('platform normalisation (IMG-05)', () => {
   it.each([
-    [{ os: 'linux', architecture: 'x86_64' }, { os: 'linux', architecture: 'amd64' }],
-    [{ os: 'linux', architecture: 'aarch64', variant: 'v8' }, { os: 'linux', architecture: 'arm64' }],
-    [{ os: 'linux', architecture: 'arm64', variant: '8' }, { os: 'linux', architecture: 'arm64' }],
-    [{ os: 'linux', architecture: 'armhf' }, { os: 'linux', architecture: 'arm', variant: 'v7' }],
-    [{ os: 'linux', architecture: 'arm' }, { os: 'linux', architecture: 'arm', variant: 'v7' }],
-    [{ os: 'linux', architecture: 'i386' }, { os: 'linux', architecture: '386' }],
-    [{ os: 'Linux', architecture: 'AMD64' }, { os: 'linux', architecture: 'amd64' }],
+    [
+      { os: 'linux', architecture: 'x86_64' },
+      { os: 'linux', architecture: 'amd64' },
+    ],
+    [
+      { os: 'linux', architecture: 'aarch64', variant: 'v8' },
+      { os: 'linux', architecture: 'arm64' },
+    ],
+    [
+      { os: 'linux', architecture: 'arm64', variant: '8' },
+      { os: 'linux', architecture: 'arm64' },
+    ],
+    [
+      { os: 'linux', architecture: 'armhf' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+    ],
+    [
+      { os: 'linux', architecture: 'arm' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+    ],
+    [
+      { os: 'linux', architecture: 'i386' },
+      { os: 'linux', architecture: '386' },
+    ],
+    [
+      { os: 'Linux', architecture: 'AMD64' },
+      { os: 'linux', architecture: 'amd64' },
+    ],
   ])('%j → %j', (p, want) => expect(normalizePlatform(p)).toEqual(want));
 
   it('maps the host from process.platform/process.arch', () => {
@@ -40,7 +61,11 @@ describe('platform normalisation (IMG-05)', () => {
 describe('selectManifest (IMG-04)', () => {
   const amd64 = { os: 'linux', architecture: 'amd64' };
   it('first match wins', () => {
-    const list = [m(1, { os: 'linux', architecture: 'arm64' }), m(2, { os: 'linux', architecture: 'amd64' }), m(3, { os: 'linux', architecture: 'amd64' })];
+    const list = [
+      m(1, { os: 'linux', architecture: 'arm64' }),
+      m(2, { os: 'linux', architecture: 'amd64' }),
+      m(3, { os: 'linux', architecture: 'amd64' }),
+    ];
     expect(selectManifest(list, amd64)?.digest).toBe(list[1]?.digest);
   });
   it('normalises descriptor platforms', () => {

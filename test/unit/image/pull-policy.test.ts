@@ -43,7 +43,10 @@ describe('pull policy and verify step (image service)', () => {
   });
 
   it('Never before any pull is ErrImageNeverPull; IfNotPresent reads the source once; Always every time', async () => {
-    await expect(svc.pull(REF, { pullPolicy: 'Never' })).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('ErrImageNeverPull') });
+    await expect(svc.pull(REF, { pullPolicy: 'Never' })).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('ErrImageNeverPull'),
+    });
     expect(fake.fetches).toBe(0);
     const first = await svc.pull(REF);
     expect((await svc.pull(REF, { pullPolicy: 'IfNotPresent' })).manifestDigest).toBe(first.manifestDigest);

@@ -25,8 +25,22 @@ function fresh(): { layout: string; state: string } {
   return { layout: join(base, `layout-${n}`), state: join(base, `state-${n}`) };
 }
 
-const layer0 = await makeTar([dir('bin'), file('bin/sh', '#!sh', 0o755), dir('etc'), file('etc/passwd', 'root:x:0:0::/:/bin/sh\n'), file('etc/old', 'old'), dir('opt'), file('opt/a', 'a')]);
-const layer1 = await makeTar([file('etc/.wh.old'), dir('opt'), file('opt/.wh..wh..opq'), file('opt/b', 'b'), symlink('/bin/sh', 'bin/ash')]);
+const layer0 = await makeTar([
+  dir('bin'),
+  file('bin/sh', '#!sh', 0o755),
+  dir('etc'),
+  file('etc/passwd', 'root:x:0:0::/:/bin/sh\n'),
+  file('etc/old', 'old'),
+  dir('opt'),
+  file('opt/a', 'a'),
+]);
+const layer1 = await makeTar([
+  file('etc/.wh.old'),
+  dir('opt'),
+  file('opt/.wh..wh..opq'),
+  file('opt/b', 'b'),
+  symlink('/bin/sh', 'bin/ash'),
+]);
 const expectedTree = {
   bin: 'dir',
   'bin/ash': 'symlink:/bin/sh',
@@ -78,7 +92,10 @@ describe('pull + render from oci: layouts', () => {
   });
 
   it('Docker schema2 manifest and config media types (IMG-01)', async () => {
-    const { layout, state } = await layoutWith({ layers: [layer0, layer1], manifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
+    const { layout, state } = await layoutWith({
+      layers: [layer0, layer1],
+      manifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    });
     const svc = testImageService({ stateDir: state, platform: amd64 });
     const r = await svc.render(await svc.pull(`oci:${layout}`));
     expect(await snapshot(r.rootfs)).toEqual(expectedTree);
@@ -96,7 +113,9 @@ describe('pull + render from oci: layouts', () => {
     const half = Math.floor(layer0.length / 2);
     const blob = Buffer.concat([gzipSync(layer0.subarray(0, half)), gzipSync(layer0.subarray(half))]);
     const layerDigest = await putBlob(layout, blob);
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer0)] } }));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer0)] } }),
+    );
     const configDigest = await putBlob(layout, config);
     const manifest = Buffer.from(
       JSON.stringify({
@@ -146,20 +165,46 @@ describe('pull + render from oci: layouts', () => {
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.index.v1+json',
         manifests: [
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: attD, size: att.length, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } },
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: a.manifestDigest, size: a.manifest.length, platform: { os: 'linux', architecture: 'arm64' } },
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: b.manifestDigest, size: b.manifest.length, platform: { os: 'linux', architecture: 'x86_64' } },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: attD,
+            size: att.length,
+            platform: { os: 'unknown', architecture: 'unknown' },
+            annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+          },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: a.manifestDigest,
+            size: a.manifest.length,
+            platform: { os: 'linux', architecture: 'arm64' },
+          },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: b.manifestDigest,
+            size: b.manifest.length,
+            platform: { os: 'linux', architecture: 'x86_64' },
+          },
         ],
       }),
     );
     const innerD = await putBlob(layout, inner);
-    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: innerD, size: inner.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }]);
+    await writeIndex(layout, [
+      {
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        digest: innerD,
+        size: inner.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'multi' },
+      },
+    ]);
     const amdSvc = testImageService({ stateDir: state, platform: amd64 });
     expect((await amdSvc.pull(`oci:${layout}:multi`)).manifestDigest).toBe(b.manifestDigest);
     const armSvc = testImageService({ stateDir: `${state}-arm`, platform: { os: 'linux', architecture: 'arm64' } });
     expect((await armSvc.pull(`oci:${layout}:multi`)).manifestDigest).toBe(a.manifestDigest);
     const s390 = testImageService({ stateDir: `${state}-s390`, platform: { os: 'linux', architecture: 's390x' } });
-    await expect(s390.pull(`oci:${layout}:multi`)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('linux/amd64') });
+    await expect(s390.pull(`oci:${layout}:multi`)).rejects.toMatchObject({
+      code: 'NotFound',
+      message: expect.stringContaining('linux/amd64'),
+    });
   });
 
   it('tags: ref.name selects; no tag with several images lists the tags (IMG-17)', async () => {
@@ -167,12 +212,25 @@ describe('pull + render from oci: layouts', () => {
     const a = await writeImage(layout, { layers: [layer0] });
     const b = await writeImage(layout, { layers: [layer0, layer1] });
     await writeIndex(layout, [
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: a.manifestDigest, size: a.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'one' } },
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: b.manifestDigest, size: b.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'two' } },
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: a.manifestDigest,
+        size: a.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'one' },
+      },
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: b.manifestDigest,
+        size: b.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'two' },
+      },
     ]);
     const svc = testImageService({ stateDir: state, platform: amd64 });
     expect((await svc.pull(`oci:${layout}:two`)).manifestDigest).toBe(b.manifestDigest);
-    await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('one, two') });
+    await expect(svc.pull(`oci:${layout}`)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('one, two'),
+    });
     await expect(svc.pull(`oci:${layout}:three`)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('one, two') });
   });
 
@@ -208,7 +266,9 @@ describe('refusals', () => {
   it('a layer blob whose bytes do not match its digest is refused and nothing is kept (IMG-08)', async () => {
     const { layout, state } = fresh();
     const built = await writeImage(layout, { layers: [layer0] });
-    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: built.manifest.length }]);
+    await writeIndex(layout, [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: built.manifest.length },
+    ]);
     const p = join(layout, 'blobs', 'sha256', built.layerDigests[0]?.slice(7) ?? '');
     const bytes = await readFile(p);
     bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
@@ -221,8 +281,13 @@ describe('refusals', () => {
 
   it('a DiffID mismatch is refused and never rendered (IMG-09)', async () => {
     const { layout, state } = fresh();
-    const built = await writeImage(layout, { layers: [layer0], config: { rootfs: { type: 'layers', diff_ids: [sha256('not the layer')] } } });
-    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: built.manifest.length }]);
+    const built = await writeImage(layout, {
+      layers: [layer0],
+      config: { rootfs: { type: 'layers', diff_ids: [sha256('not the layer')] } },
+    });
+    await writeIndex(layout, [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: built.manifest.length },
+    ]);
     const svc = testImageService({ stateDir: state, platform: amd64 });
     const img = await svc.pull(`oci:${layout}`);
     await expect(svc.render(img)).rejects.toMatchObject({ code: 'FailedPrecondition' });
@@ -265,7 +330,10 @@ describe('refusals', () => {
 
   it('a registry reference with imagePullPolicy Never and nothing stored fails without any network', async () => {
     const svc = testImageService({ stateDir: fresh().state, platform: amd64 });
-    await expect(svc.pull('busybox:latest', { pullPolicy: 'Never' })).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('ErrImageNeverPull') });
+    await expect(svc.pull('busybox:latest', { pullPolicy: 'Never' })).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('ErrImageNeverPull'),
+    });
     await expect(svc.pull('oci:relative')).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 });

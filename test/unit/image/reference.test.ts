@@ -16,19 +16,29 @@ describe('parseImageReference: local transports', () => {
     expect(parseImageReference(raw)).toEqual({ ...want, raw });
   });
 
-  it.each(['oci:relative/path', 'oci:./x', 'oci-archive:x.tar:tag', 'oci:', 'oci:/x:', 'oci:/x:bad tag', ''])('rejects %j with InvalidArgument', (raw) => {
-    let err: unknown;
-    try {
-      parseImageReference(raw);
-    } catch (e) {
-      err = e;
-    }
-    expect(hasCode(err, 'InvalidArgument')).toBe(true);
-  });
+  it.each(['oci:relative/path', 'oci:./x', 'oci-archive:x.tar:tag', 'oci:', 'oci:/x:', 'oci:/x:bad tag', ''])(
+    'rejects %j with InvalidArgument',
+    (raw) => {
+      let err: unknown;
+      try {
+        parseImageReference(raw);
+      } catch (e) {
+        err = e;
+      }
+      expect(hasCode(err, 'InvalidArgument')).toBe(true);
+    },
+  );
 
   it('docker-archive: path and optional reference or @index', () => {
-    expect(parseImageReference('docker-archive:/x.tar')).toEqual({ transport: 'docker-archive', path: '/x.tar', raw: 'docker-archive:/x.tar' });
-    expect(parseImageReference('docker-archive:/x.tar:localhost/busybox:latest')).toMatchObject({ path: '/x.tar', tag: 'localhost/busybox:latest' });
+    expect(parseImageReference('docker-archive:/x.tar')).toEqual({
+      transport: 'docker-archive',
+      path: '/x.tar',
+      raw: 'docker-archive:/x.tar',
+    });
+    expect(parseImageReference('docker-archive:/x.tar:localhost/busybox:latest')).toMatchObject({
+      path: '/x.tar',
+      tag: 'localhost/busybox:latest',
+    });
     expect(parseImageReference('docker-archive:/x.tar:@1')).toMatchObject({ path: '/x.tar', tag: '@1' });
     expect(() => parseImageReference('docker-archive:x.tar')).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
   });

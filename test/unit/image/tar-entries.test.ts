@@ -105,6 +105,9 @@ describe('decompress', () => {
     const consume = async () => {
       for await (const _ of stream) void _;
     };
-    await expect(consume()).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(new RegExp(`blob: ${c} -dc failed \\(exit \\d+\\): .+`)) });
+    await expect(consume()).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(new RegExp(`blob: ${c} -dc failed \\(exit \\d+\\): .+`)),
+    });
   });
 });

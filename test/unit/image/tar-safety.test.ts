@@ -70,12 +70,24 @@ const breakouts: BreakoutCase[] = [
   },
   {
     name: 'SymlinkMultipleAbsolute',
-    entries: [dir('etc'), dir('dummy'), symlink('/etc', '/dummy/etc'), symlink('/dummy/etc', 'localetc'), file('/dummy/etc/unbroken', 'unbroken')],
+    entries: [
+      dir('etc'),
+      dir('dummy'),
+      symlink('/etc', '/dummy/etc'),
+      symlink('/dummy/etc', 'localetc'),
+      file('/dummy/etc/unbroken', 'unbroken'),
+    ],
     tree: { dummy: 'dir', 'dummy/etc': 'symlink:/etc', etc: 'dir', 'etc/unbroken': 'file:unbroken', localetc: 'symlink:/dummy/etc' },
   },
   {
     name: 'SymlinkMultipleRelative',
-    entries: [dir('etc'), dir('dummy'), symlink('/etc', '/dummy/etc'), symlink('./dummy/etc', 'localetc'), file('/dummy/etc/unbroken', 'unbroken')],
+    entries: [
+      dir('etc'),
+      dir('dummy'),
+      symlink('/etc', '/dummy/etc'),
+      symlink('./dummy/etc', 'localetc'),
+      file('/dummy/etc/unbroken', 'unbroken'),
+    ],
     tree: { dummy: 'dir', 'dummy/etc': 'symlink:/etc', etc: 'dir', 'etc/unbroken': 'file:unbroken', localetc: 'symlink:./dummy/etc' },
   },
   {
@@ -85,8 +97,20 @@ const breakouts: BreakoutCase[] = [
   },
   {
     name: 'HardlinkRelative',
-    entries: [dir('etc', 0o770), file('/etc/passwd', 'inside'), dir('breakouts'), symlink('../../etc', 'breakouts/d1'), hardlink('/breakouts/d1/passwd', 'breakouts/mypasswd')],
-    tree: { breakouts: 'dir', 'breakouts/d1': 'symlink:../../etc', 'breakouts/mypasswd': 'file:inside', etc: 'dir', 'etc/passwd': 'file:inside' },
+    entries: [
+      dir('etc', 0o770),
+      file('/etc/passwd', 'inside'),
+      dir('breakouts'),
+      symlink('../../etc', 'breakouts/d1'),
+      hardlink('/breakouts/d1/passwd', 'breakouts/mypasswd'),
+    ],
+    tree: {
+      breakouts: 'dir',
+      'breakouts/d1': 'symlink:../../etc',
+      'breakouts/mypasswd': 'file:inside',
+      etc: 'dir',
+      'etc/passwd': 'file:inside',
+    },
     validate: sameFile('breakouts/mypasswd', 'etc/passwd'),
   },
   {
@@ -117,12 +141,22 @@ const breakouts: BreakoutCase[] = [
   },
   {
     name: 'HardlinkRelativeLong',
-    entries: [dir('etc', 0o770), file('/etc/passwd', 'inside'), symlink('../../../../../../../etc', 'localetc'), hardlink('/localetc/passwd', 'localpasswd')],
+    entries: [
+      dir('etc', 0o770),
+      file('/etc/passwd', 'inside'),
+      symlink('../../../../../../../etc', 'localetc'),
+      hardlink('/localetc/passwd', 'localpasswd'),
+    ],
     validate: sameFile('localpasswd', 'etc/passwd'),
   },
   {
     name: 'HardlinkRelativeUpAndOut',
-    entries: [dir('etc', 0o770), file('/etc/passwd', 'inside'), symlink('upandout/../../../etc', 'localetc'), hardlink('/localetc/passwd', 'localpasswd')],
+    entries: [
+      dir('etc', 0o770),
+      file('/etc/passwd', 'inside'),
+      symlink('upandout/../../../etc', 'localetc'),
+      hardlink('/localetc/passwd', 'localpasswd'),
+    ],
     validate: sameFile('localpasswd', 'etc/passwd'),
   },
   {
@@ -149,7 +183,12 @@ const breakouts: BreakoutCase[] = [
   },
   {
     name: 'SymlinkParentRelative',
-    entries: [dir('etc', 0o770), file('/etc/passwd', 'inside'), symlink('/etc/', 'localetc/sub/..'), hardlink('/etc/passwd', '/localetc/localpasswd')],
+    entries: [
+      dir('etc', 0o770),
+      file('/etc/passwd', 'inside'),
+      symlink('/etc/', 'localetc/sub/..'),
+      hardlink('/etc/passwd', '/localetc/localpasswd'),
+    ],
     tree: { etc: 'dir', 'etc/localpasswd': 'file:inside', 'etc/passwd': 'file:inside', localetc: 'symlink:/etc/' },
     validate: sameFile('etc/localpasswd', 'etc/passwd'),
   },
@@ -199,7 +238,13 @@ const breakouts: BreakoutCase[] = [
       await link(join(root, 'etc/passwd'), join(root, 'etc/localpasswd'));
     },
     entries: [dir('/localetc/'), file('/localetc/localpasswd', 'different')],
-    tree: { etc: 'dir', 'etc/localpasswd': 'file:inside', 'etc/passwd': 'file:inside', localetc: 'dir', 'localetc/localpasswd': 'file:different' },
+    tree: {
+      etc: 'dir',
+      'etc/localpasswd': 'file:inside',
+      'etc/passwd': 'file:inside',
+      localetc: 'dir',
+      'localetc/localpasswd': 'file:different',
+    },
   },
   { name: 'WhiteoutRootParent', lower: etcLower, entries: [file('.wh...')], error: true },
   { name: 'WhiteoutParent', lower: etcLower, entries: [file('etc/.wh...')], error: true },
@@ -253,19 +298,39 @@ const breakouts: BreakoutCase[] = [
   },
   {
     name: 'HardlinkSymlinkBeforeCreateTarget',
-    entries: [dir('etc', 0o770), symlink('/etc/passwd', 'localpasswd'), hardlink('localpasswd', 'localpasswd-dup'), file('/etc/passwd', 'after')],
+    entries: [
+      dir('etc', 0o770),
+      symlink('/etc/passwd', 'localpasswd'),
+      hardlink('localpasswd', 'localpasswd-dup'),
+      file('/etc/passwd', 'after'),
+    ],
     tree: { etc: 'dir', 'etc/passwd': 'file:after', localpasswd: 'symlink:/etc/passwd', 'localpasswd-dup': 'symlink:/etc/passwd' },
     validate: async (root) => expect(await ino(join(root, 'localpasswd-dup'))).toBe(await ino(join(root, 'localpasswd'))),
   },
   {
     name: 'HardlinkSymlinkRelative',
-    entries: [dir('etc', 0o770), file('/etc/passwd', 'inside'), symlink('../../../../../etc/passwd', 'passwdlink'), hardlink('/passwdlink', 'localpasswd')],
-    tree: { etc: 'dir', 'etc/passwd': 'file:inside', localpasswd: 'symlink:../../../../../etc/passwd', passwdlink: 'symlink:../../../../../etc/passwd' },
+    entries: [
+      dir('etc', 0o770),
+      file('/etc/passwd', 'inside'),
+      symlink('../../../../../etc/passwd', 'passwdlink'),
+      hardlink('/passwdlink', 'localpasswd'),
+    ],
+    tree: {
+      etc: 'dir',
+      'etc/passwd': 'file:inside',
+      localpasswd: 'symlink:../../../../../etc/passwd',
+      passwdlink: 'symlink:../../../../../etc/passwd',
+    },
     validate: async (root) => expect(await ino(join(root, 'localpasswd'))).toBe(await ino(join(root, 'passwdlink'))),
   },
   {
     name: 'HardlinkSymlinkAbsolute',
-    entries: [dir('etc', 0o770), file('/etc/passwd', 'inside'), symlink('/etc/passwd', 'passwdlink'), hardlink('/passwdlink', 'localpasswd')],
+    entries: [
+      dir('etc', 0o770),
+      file('/etc/passwd', 'inside'),
+      symlink('/etc/passwd', 'passwdlink'),
+      hardlink('/passwdlink', 'localpasswd'),
+    ],
     tree: { etc: 'dir', 'etc/passwd': 'file:inside', localpasswd: 'symlink:/etc/passwd', passwdlink: 'symlink:/etc/passwd' },
   },
 ];
@@ -445,7 +510,9 @@ describe('umoci tar_extract_test', () => {
       await apply(root, upper);
       for (const [path, , , survive] of dentries) {
         if (path.split('/').pop()?.startsWith('.wh.')) continue;
-        expect(existsSync(join(root, sub, path)) || (await lstat(join(root, sub, path)).catch(() => undefined)) !== undefined, path).toBe(survive);
+        expect(existsSync(join(root, sub, path)) || (await lstat(join(root, sub, path)).catch(() => undefined)) !== undefined, path).toBe(
+          survive,
+        );
       }
       expect((await lstat(join(root, sub))).isDirectory()).toBe(true);
       expect(await outside(sb)).toEqual(before);
@@ -499,7 +566,10 @@ describe('changeset semantics (IMG-11, IMG-16)', () => {
 
   it('directory mtimes are applied last; file modes and mtimes as in the header', async () => {
     const dirTime = new Date(1_000_000_000_000);
-    await apply(root, [{ ...dir('d'), mtime: dirTime }, { ...file('d/f', 'x', 0o640), mtime: new Date(1_100_000_000_000) }]);
+    await apply(root, [
+      { ...dir('d'), mtime: dirTime },
+      { ...file('d/f', 'x', 0o640), mtime: new Date(1_100_000_000_000) },
+    ]);
     expect((await lstat(join(root, 'd'))).mtimeMs).toBe(dirTime.getTime());
     const f = await lstat(join(root, 'd/f'));
     expect(f.mtimeMs).toBe(1_100_000_000_000);
@@ -507,7 +577,10 @@ describe('changeset semantics (IMG-11, IMG-16)', () => {
   });
 
   it.skipIf(process.getuid?.() !== 0)('chown by number, then chmod, so setuid survives (root)', async () => {
-    await apply(root, [{ ...file('suid', 'x', 0o4755), uid: 1234, gid: 5678 }, { ...symlink('suid', 'ln'), uid: 42, gid: 43 }]);
+    await apply(root, [
+      { ...file('suid', 'x', 0o4755), uid: 1234, gid: 5678 },
+      { ...symlink('suid', 'ln'), uid: 42, gid: 43 },
+    ]);
     const st = await lstat(join(root, 'suid'));
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1234, 5678, 0o4755]);
     const ln = await lstat(join(root, 'ln'));

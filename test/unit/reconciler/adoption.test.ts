@@ -26,7 +26,13 @@ describe('agent restarts (fake host)', () => {
     root = await mkdtemp(join(tmpdir(), 'berth-adopt-'));
     specs = join(root, 'specs');
     await mkdir(specs);
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [specs] };
+    layout = {
+      configDir: join(root, 'config'),
+      stateDir: join(root, 'state'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+      specDirs: [specs],
+    };
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
@@ -47,7 +53,7 @@ describe('agent restarts (fake host)', () => {
     expect((await collectStatus(f.host))[0]).toMatchObject({ status: 'Running', ready: '2/2', restarts: 0 });
   });
 
-  it('fetches the image of an app that exited while the agent was away; a missing source is that app\'s ImagePullBackOff', async () => {
+  it("fetches the image of an app that exited while the agent was away; a missing source is that app's ImagePullBackOff", async () => {
     const f = fakeHost(layout);
     await writeFile(join(specs, 'web.yaml'), pod('web', ['a', 'b']));
     await reconciler(f).once(5000);
@@ -58,7 +64,13 @@ describe('agent restarts (fake host)', () => {
     expect(res.exitCode).toBe(1);
     expect(f.images.pulls.length).toBeGreaterThan(1);
     const row = (await collectStatus(f.host))[0]!;
-    expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'ImagePullBackOff', ready: '1/2', restarts: 1, message: 'app b: no such layout' });
+    expect(row).toMatchObject({
+      status: 'ImagePullBackOff',
+      reason: 'ImagePullBackOff',
+      ready: '1/2',
+      restarts: 1,
+      message: 'app b: no such layout',
+    });
     expect(row.apps.find((a) => a.name === 'b')).toMatchObject({ reason: 'ImagePullBackOff', restartCount: 1 });
     // the source is back: the app is started again, its restart counted once
     f.images.failing.clear();

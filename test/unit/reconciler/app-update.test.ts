@@ -76,7 +76,9 @@ describe('smallest change: one container changed restarts only that app', () => 
       ['sleep', '1001'],
     ]);
     expect(f.runtime.starts.filter((s) => s.appName === 'web').map((s) => s.execution)).toEqual([0, 1]);
-    expect(f.events.events.filter((e) => e.reason === 'Killing').map((e) => e.message)).toEqual(['Container web definition changed, will be restarted']);
+    expect(f.events.events.filter((e) => e.reason === 'Killing').map((e) => e.message)).toEqual([
+      'Container web definition changed, will be restarted',
+    ]);
     await until('record shows the restart', async () => (await listRecords(layout))[0]!.apps.web!.restartCount === 1);
     expect(after!.pod.spec.containers[0]!.command).toEqual(['sleep', '1001']);
 
@@ -96,7 +98,11 @@ describe('smallest change: one container changed restarts only that app', () => 
     const webPid = await pidOf('web');
     await writeFile(file, pod({ sideImage: 'oci:/img2:latest' }));
     await r.sync();
-    await until('side on the new image', () => f.runtime.starts.some((s) => s.appName === 'side' && s.container.image === 'oci:/img2:latest') && f.runtime.running().length === 2);
+    await until(
+      'side on the new image',
+      () =>
+        f.runtime.starts.some((s) => s.appName === 'side' && s.container.image === 'oci:/img2:latest') && f.runtime.running().length === 2,
+    );
     expect(await pidOf('web')).toBe(webPid);
     const rec = (await listRecords(layout))[0]!;
     expect(rec.apps.side!.image).toBe('oci:/img2:latest');
@@ -112,7 +118,10 @@ describe('smallest change: one container changed restarts only that app', () => 
     await writeFile(file, pod({ label: 'b' }));
     await r.sync();
     await r.whenIdle();
-    await until('new pod running', async () => f.runtime.running().length === 2 && (await listRecords(layout)).every((x) => x.uid !== before!.uid));
+    await until(
+      'new pod running',
+      async () => f.runtime.running().length === 2 && (await listRecords(layout)).every((x) => x.uid !== before!.uid),
+    );
     expect(f.runtime.stops).toHaveLength(2);
     await r.stop();
   });
@@ -124,7 +133,14 @@ describe('smallest change: one container changed restarts only that app', () => 
     await until('both running', () => f.runtime.running().length === 2);
     const rec = (await listRecords(layout))[0]!;
     f.runtime.exit(rec.apps.web!.containerId, 0);
-    await until('web completed', () => r.rows().find((x) => x.name === 'two')?.apps.find((a) => a.name === 'web')?.state === 'terminated');
+    await until(
+      'web completed',
+      () =>
+        r
+          .rows()
+          .find((x) => x.name === 'two')
+          ?.apps.find((a) => a.name === 'web')?.state === 'terminated',
+    );
     await writeFile(file, pod({ policy: 'Never', webArg: '5' }));
     await r.sync();
     await r.whenIdle();
@@ -154,7 +170,10 @@ describe('smallest change: one container changed restarts only that app', () => 
     f2.host.runtime = first.f.runtime; // the same host
     const r2 = new Reconciler(f2.host, { cniConfDirs: [], minReadyMs: 0 });
     await r2.sync();
-    await until('web replaced', () => first.f.runtime.starts.filter((s) => s.appName === 'web').length === 2 && first.f.runtime.running().length === 2);
+    await until(
+      'web replaced',
+      () => first.f.runtime.starts.filter((s) => s.appName === 'web').length === 2 && first.f.runtime.running().length === 2,
+    );
     expect(first.f.runtime.starts.filter((s) => s.appName === 'web').at(-1)!.container.command).toEqual(['sleep', '1002']);
     expect(await first.pidOf('side')).toBe(sidePid);
     await r2.stop();

@@ -7,7 +7,13 @@ import { silentLogger } from '../../../src/common/logger.js';
 import { implicitVolumeNames, runAppcPostStop, withImplicitAppcVolumes } from '../../../src/reconciler/appc-hooks.js';
 import type { AppRuntime } from '../../../src/runtime/types.js';
 
-const pod = (volumes: unknown[] = []) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'main', image: 'aci:/x.aci' }], volumes } }) as never;
+const pod = (volumes: unknown[] = []) =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    spec: { containers: [{ name: 'main', image: 'aci:/x.aci' }], volumes },
+  }) as never;
 const mps = [
   { name: 'database', path: '/db' },
   { name: 'data', path: '/data' },
@@ -25,7 +31,10 @@ describe('appc hooks', () => {
 
   it('gives a mountPoint no pod volume or mount serves an empty per-pod volume, mode 0777', async () => {
     const c = { name: 'main', image: 'aci:/x.aci', volumeMounts: [{ name: 'other', mountPath: '/cache' }] } as never;
-    const p = pod([{ name: 'data', emptyDir: {} }, { name: 'other', emptyDir: {} }]);
+    const p = pod([
+      { name: 'data', emptyDir: {} },
+      { name: 'other', emptyDir: {} },
+    ]);
     expect(implicitVolumeNames(p, c, mps)).toEqual(['database']);
     const out = await withImplicitAppcVolumes(p, c, mps, dir, silentLogger());
     expect((out as { spec: { volumes: Array<{ name: string }> } }).spec.volumes.map((v) => v.name)).toEqual(['data', 'other', 'database']);
@@ -50,7 +59,10 @@ describe('appc hooks', () => {
     await runAppcPostStop(runtime, rec, c, image, dir, silentLogger());
     expect(runs).toEqual([]); // still running
     state = 'exited';
-    await Promise.all([runAppcPostStop(runtime, rec, c, image, dir, silentLogger()), runAppcPostStop(runtime, rec, c, image, dir, silentLogger())]);
+    await Promise.all([
+      runAppcPostStop(runtime, rec, c, image, dir, silentLogger()),
+      runAppcPostStop(runtime, rec, c, image, dir, silentLogger()),
+    ]);
     await runAppcPostStop(runtime, rec, c, image, dir, silentLogger()); // the teardown after the exit
     expect(runs).toEqual([['/ace-validator', 'poststop']]);
     expect(await readFile(join(dir, 'appc-post-stop.json'), 'utf8')).toBe('1000');

@@ -11,7 +11,6 @@ import { ResultCache } from '../../../src/cni/index.js';
 import { Reconciler, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
-
 describe('CNI cache temporary files left by a kill just before the agent started', () => {
   let root: string;
   let layout: Layout;

@@ -14,7 +14,17 @@ const rec = {
   uid: '11111111-2222-3333-4444-555555555555',
   key: 'default/web',
   attachments: [],
-  pod: { spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [{ name: 'a', image: 'oci:/img:latest' }, { name: 'b', image: 'oci:/img:latest' }, { name: 'c', image: 'oci:/img:latest' }] } },
+  pod: {
+    spec: {
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        { name: 'a', image: 'oci:/img:latest' },
+        { name: 'b', image: 'oci:/img:latest' },
+        { name: 'c', image: 'oci:/img:latest' },
+      ],
+    },
+  },
 } as unknown as PodRecord;
 
 describe('repairAppDrift', () => {
@@ -47,12 +57,14 @@ describe('repairAppDrift', () => {
     for (const n of ['a', 'b', 'c']) await runtime.start({ containerId: `berth-111111112222-${n}`, appName: n } as never);
 
     const out = await repairAppDrift(host, rec, ['a', 'b', 'c'], host.log);
-    expect(out).toEqual([
-      { app: 'b', reason: 'RenderedTreeRemoved', repaired: true },
-      { app: 'b', reason: 'BundleRemoved', repaired: true },
-      { app: 'c', reason: 'RenderedTreeRemoved', repaired: true },
-      { app: 'a', reason: 'MonitorLost', repaired: true },
-    ].sort((x, y) => ['a', 'b', 'c'].indexOf(x.app) - ['a', 'b', 'c'].indexOf(y.app)));
+    expect(out).toEqual(
+      [
+        { app: 'b', reason: 'RenderedTreeRemoved', repaired: true },
+        { app: 'b', reason: 'BundleRemoved', repaired: true },
+        { app: 'c', reason: 'RenderedTreeRemoved', repaired: true },
+        { app: 'a', reason: 'MonitorLost', repaired: true },
+      ].sort((x, y) => ['a', 'b', 'c'].indexOf(x.app) - ['a', 'b', 'c'].indexOf(y.app)),
+    );
     expect(runtime.stops.map((s) => s.containerId)).toEqual(['berth-111111112222-a']);
     expect(renders).toEqual(['oci:/img:latest']); // one render for the two apps on the tree
     expect(restored).toEqual(['berth-111111112222-b']);

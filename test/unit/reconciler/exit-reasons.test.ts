@@ -59,7 +59,7 @@ describe('exit details', () => {
     expect(d.message!.endsWith('line 99\n')).toBe(true);
     expect(await exitDetails(dir, fb, { exitCode: 0 }, log)).toEqual({ reason: 'Completed' });
     await writeFile(log, cri(Array.from({ length: 80 }, () => 'y'.repeat(100))));
-    expect(Buffer.byteLength((await logTail(log, 80, 2048)))).toBe(2048);
+    expect(Buffer.byteLength(await logTail(log, 80, 2048))).toBe(2048);
     // partial lines join into one
     await writeFile(log, '2026-12-02T00:00:00Z stdout P abc\n2026-12-02T00:00:00Z stdout F def\n');
     expect(await logTail(log, 80, 2048)).toBe('abcdef\n');
@@ -76,7 +76,12 @@ describe('StartError under restartPolicy Never', () => {
       name: 'web',
       hash: 'h',
       source: { file: '/specs/web.yaml', doc: 0, line: 1, column: 1 },
-      pod: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { containers: [{ name: 'a', image: 'img' }], restartPolicy: 'Never', terminationGracePeriodSeconds: 30, hostNetwork: false } },
+      pod: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: 'default' },
+        spec: { containers: [{ name: 'a', image: 'img' }], restartPolicy: 'Never', terminationGracePeriodSeconds: 30, hostNetwork: false },
+      },
       networks: [],
       createdAt: 1,
       updatedAt: 1,
@@ -85,7 +90,16 @@ describe('StartError under restartPolicy Never', () => {
       netns: null,
       attachments: [],
       initDone: true,
-      apps: { a: { image: 'img', containerId: 'berth-u1-a', state: 'failed', restartCount: 0, lastError: null, lastExit: { exitCode: 128, finishedAt: 5, reason: 'StartError', message: 'exec: "nope": not found' } } },
+      apps: {
+        a: {
+          image: 'img',
+          containerId: 'berth-u1-a',
+          state: 'failed',
+          restartCount: 0,
+          lastError: null,
+          lastExit: { exitCode: 128, finishedAt: 5, reason: 'StartError', message: 'exec: "nope": not found' },
+        },
+      },
     } as PodRecord;
     const row = podStatusRow(rec, { a: { containerId: 'berth-u1-a', state: 'unknown' } });
     expect(row).toMatchObject({ status: 'StartError', reason: 'StartError', message: 'app a: exec: "nope": not found' });

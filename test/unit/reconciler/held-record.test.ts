@@ -28,7 +28,13 @@ describe('a pod whose record cannot be read is held (DataLoss)', () => {
     root = await mkdtemp(join(tmpdir(), 'berth-held-'));
     specs = join(root, 'specs');
     await mkdir(specs);
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [specs] };
+    layout = {
+      configDir: join(root, 'config'),
+      stateDir: join(root, 'state'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+      specDirs: [specs],
+    };
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 

@@ -45,11 +45,26 @@ function recordOf(yaml: string): PodRecord {
 
 function startPod(f: F, rec: PodRecord, clock: SimulatedClock, extra: { deadlineMs?: number } = {}) {
   const apps: PodAppInput[] = [
-    ...(rec.pod.spec.initContainers ?? []).map((c) => ({ name: c.name, kind: isSidecar(c) ? ('sidecar' as const) : ('init' as const), restartCount: 0, backoffStep: 0, observed: { state: 'none' as const } })),
-    ...rec.pod.spec.containers.map((c) => ({ name: c.name, kind: 'app' as const, restartCount: 0, backoffStep: 0, observed: { state: 'none' as const } })),
+    ...(rec.pod.spec.initContainers ?? []).map((c) => ({
+      name: c.name,
+      kind: isSidecar(c) ? ('sidecar' as const) : ('init' as const),
+      restartCount: 0,
+      backoffStep: 0,
+      observed: { state: 'none' as const },
+    })),
+    ...rec.pod.spec.containers.map((c) => ({
+      name: c.name,
+      kind: 'app' as const,
+      restartCount: 0,
+      backoffStep: 0,
+      observed: { state: 'none' as const },
+    })),
   ];
   const machine = podMachine.provide({ actors: createPodActors(f.host, rec, newResources(), silentLogger()) });
-  const actor = createActor(machine, { clock, input: { uid: rec.uid, key: rec.key, restartPolicy: rec.pod.spec.restartPolicy, apps, initDone: false, ...extra } });
+  const actor = createActor(machine, {
+    clock,
+    input: { uid: rec.uid, key: rec.key, restartPolicy: rec.pod.spec.restartPolicy, apps, initDone: false, ...extra },
+  });
   // keep the record as the worker does, for the status rows
   actor.subscribe((snap) => {
     rec.phase = (typeof snap.value === 'string' ? snap.value : Object.keys(snap.value)[0]) as PodRecord['phase'];
@@ -61,11 +76,13 @@ function startPod(f: F, rec: PodRecord, clock: SimulatedClock, extra: { deadline
 }
 
 const started = (f: F) => f.runtime.starts.map((s) => s.appName);
-const until = (a: Actor<typeof podMachine>, fn: (s: ReturnType<Actor<typeof podMachine>['getSnapshot']>) => boolean) => waitFor(a, fn, { timeout: 2000 });
+const until = (a: Actor<typeof podMachine>, fn: (s: ReturnType<Actor<typeof podMachine>['getSnapshot']>) => boolean) =>
+  waitFor(a, fn, { timeout: 2000 });
 const settle = () => new Promise((r) => setTimeout(r, 20));
 async function rowOf(f: F, rec: PodRecord) {
   const live: Record<string, Awaited<ReturnType<F['runtime']['status']>>> = {};
-  for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers]) live[c.name] = await f.runtime.status(containerId(rec.uid, c.name));
+  for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers])
+    live[c.name] = await f.runtime.status(containerId(rec.uid, c.name));
   return podStatusRow(rec, live);
 }
 
@@ -116,7 +133,13 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
     expect(started(f)).toEqual(['one', 'two', 'app']);
     const up = await rowOf(f, rec);
     expect(up).toMatchObject({ status: 'Running', ready: '1/1' });
-    expect(up.conditions.map((x) => `${x.type}=${x.status}`)).toEqual(['PodReadyToStartContainers=True', 'Initialized=True', 'Ready=True', 'ContainersReady=True', 'PodScheduled=True']);
+    expect(up.conditions.map((x) => `${x.type}=${x.status}`)).toEqual([
+      'PodReadyToStartContainers=True',
+      'Initialized=True',
+      'Ready=True',
+      'ContainersReady=True',
+      'PodScheduled=True',
+    ]);
   });
 
   it('restarts a failing init container alone with back-off (restartPolicy Always), not the pod set-up from the top', async () => {
@@ -199,7 +222,12 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
   });
 
   it('stops the apps in parallel, then the sidecars in reverse order', async () => {
-    const rec = recordOf(pod('order', `  initContainers:\n${c('s1', ', restartPolicy: Always')}${c('s2', ', restartPolicy: Always')}  containers:\n${c('a')}${c('b')}`));
+    const rec = recordOf(
+      pod(
+        'order',
+        `  initContainers:\n${c('s1', ', restartPolicy: Always')}${c('s2', ', restartPolicy: Always')}  containers:\n${c('a')}${c('b')}`,
+      ),
+    );
     const clock = new SimulatedClock();
     actor = startPod(f, rec, clock);
     await until(actor, (s) => s.context.apps['a']?.state === 'running' && s.context.apps['b']?.state === 'running');
@@ -213,7 +241,13 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
   });
 
   it('ends the pod at activeDeadlineSeconds: apps killed, phase Failed, DeadlineExceeded event', async () => {
-    const rec = recordOf(pod('deadline', `  initContainers:\n${c('proxy', ', restartPolicy: Always')}  containers:\n${c('app')}`, '  activeDeadlineSeconds: 30\n'));
+    const rec = recordOf(
+      pod(
+        'deadline',
+        `  initContainers:\n${c('proxy', ', restartPolicy: Always')}  containers:\n${c('app')}`,
+        '  activeDeadlineSeconds: 30\n',
+      ),
+    );
     const clock = new SimulatedClock();
     actor = startPod(f, rec, clock, { deadlineMs: 30_000 });
     await until(actor, (s) => s.context.apps['app']?.state === 'running');
@@ -225,7 +259,13 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
     expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'deadline', code: 'DeadlineExceeded' });
     expect(f.runtime.running()).toEqual([]);
     expect(f.runtime.stops.map((s) => s.containerId)).toEqual([containerId(rec.uid, 'app'), containerId(rec.uid, 'proxy')]);
-    expect(f.events.events).toContainEqual(expect.objectContaining({ reason: 'DeadlineExceeded', type: 'Warning', message: 'Pod was active on the node longer than the specified deadline' }));
+    expect(f.events.events).toContainEqual(
+      expect.objectContaining({
+        reason: 'DeadlineExceeded',
+        type: 'Warning',
+        message: 'Pod was active on the node longer than the specified deadline',
+      }),
+    );
     const row = await rowOf(f, rec);
     expect(row).toMatchObject({ status: 'DeadlineExceeded', reason: 'DeadlineExceeded' });
     // a restart is not a second chance
@@ -235,7 +275,9 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
   });
 
   it('kills the sidecars once the apps completed (restartPolicy OnFailure) and completes', async () => {
-    const rec = recordOf(pod('job', `  initContainers:\n${c('proxy', ', restartPolicy: Always')}  containers:\n${c('app')}`, '  restartPolicy: OnFailure\n'));
+    const rec = recordOf(
+      pod('job', `  initContainers:\n${c('proxy', ', restartPolicy: Always')}  containers:\n${c('app')}`, '  restartPolicy: OnFailure\n'),
+    );
     const clock = new SimulatedClock();
     actor = startPod(f, rec, clock);
     await until(actor, (s) => s.context.apps['app']?.state === 'running');

@@ -9,7 +9,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collectStatus, containerId, listRecords, Reconciler, writeRecord, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
 
-
 describe('a teardown interrupted by a kill, the pod file put back', () => {
   let root: string;
   let layout: Layout;

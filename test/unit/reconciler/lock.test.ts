@@ -20,7 +20,10 @@ describe('agent lock', () => {
     try {
       expect(await readFile(lockPath(state), 'utf8')).toBe(`${process.pid}\n`);
       // a second open file description (as a second agent has) is refused at once
-      await expect(acquireAgentLock(state)).rejects.toMatchObject({ code: 'FailedPrecondition', message: `another berth (pid ${process.pid}) holds ${state}` });
+      await expect(acquireAgentLock(state)).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+        message: `another berth (pid ${process.pid}) holds ${state}`,
+      });
       // util-linux flock on the same file agrees: it is a real flock(2)
       const r = await execa('flock', ['--nonblock', lockPath(state), 'true'], { reject: false });
       expect(r.exitCode).toBe(1);

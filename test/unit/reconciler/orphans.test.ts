@@ -10,7 +10,16 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ipMasqChainName, type Iptables } from '../../../src/cni/index.js';
-import { containerId, listRecords, podDir, podShortId, Reconciler, sandboxId, type Layout, type PodRecord } from '../../../src/reconciler/index.js';
+import {
+  containerId,
+  listRecords,
+  podDir,
+  podShortId,
+  Reconciler,
+  sandboxId,
+  type Layout,
+  type PodRecord,
+} from '../../../src/reconciler/index.js';
 import { applyOrphans } from '../../../src/reconciler/orphan-apply.js';
 import { scanHost } from '../../../src/reconciler/orphan-scan.js';
 import { findOrphans, masqRules, type ObservedHost } from '../../../src/reconciler/orphans.js';
@@ -80,9 +89,22 @@ describe('berth gc: find and apply', () => {
     const foreign = 'berth-ffffffffffff';
     await f.netns.ensure(foreign);
     const ipt = new FakeIptables(
-      ['*nat', ':POSTROUTING ACCEPT [0:0]', ...masq('berth', sandboxId(keep.uid), ipOf(keep)), ...masq('berth', sandboxId(keep.uid), '10.9.0.99'), ...masq('berth', sandboxId(lost.uid), ipOf(lost)), ...masq('othernet', foreign, '10.50.0.2'), 'COMMIT', ''].join('\n'),
+      [
+        '*nat',
+        ':POSTROUTING ACCEPT [0:0]',
+        ...masq('berth', sandboxId(keep.uid), ipOf(keep)),
+        ...masq('berth', sandboxId(keep.uid), '10.9.0.99'),
+        ...masq('berth', sandboxId(lost.uid), ipOf(lost)),
+        ...masq('othernet', foreign, '10.50.0.2'),
+        'COMMIT',
+        '',
+      ].join('\n'),
     );
-    const bundles = new Map([[containerId(keep.uid, 'a'), join(podDir(layout, keep.uid), 'apps', 'a')], [containerId(lost.uid, 'a'), join(podDir(layout, lost.uid), 'apps', 'a')], [`${foreign}-a`, '/elsewhere/pods/x/apps/a']]);
+    const bundles = new Map([
+      [containerId(keep.uid, 'a'), join(podDir(layout, keep.uid), 'apps', 'a')],
+      [containerId(lost.uid, 'a'), join(podDir(layout, lost.uid), 'apps', 'a')],
+      [`${foreign}-a`, '/elsewhere/pods/x/apps/a'],
+    ]);
     const oci = {
       name: 'crun',
       list: async () => [...(await f.runtime.list('berth-')), `${foreign}-a`],
@@ -117,13 +139,20 @@ describe('berth gc: find and apply', () => {
       `log-dir ${join(layout.logDir, `default_lost_${lost.uid}`)}`,
     ]);
     // the lost pod's reservation, and the one of a second ADD of the recorded pod
-    expect(orphans.filter((o) => o.kind === 'ipam').map((o) => o.name).sort()).toEqual([join(ipam, '10.9.0.99'), join(ipam, ipOf(lost))].sort());
+    expect(
+      orphans
+        .filter((o) => o.kind === 'ipam')
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual([join(ipam, '10.9.0.99'), join(ipam, ipOf(lost))].sort());
     const all = JSON.stringify(orphans.filter((o) => !o.reason.includes('second ADD')));
     expect(all).not.toContain(`${podShortId(keep.uid)}-a`);
     expect(all).not.toContain(foreign);
     expect(all).not.toContain(podShortId(broken));
     expect(all).not.toContain('kube-system');
-    expect(orphans.find((o) => o.kind === 'iptables' && o.name.includes('10.9.0.99'))!.reason).toMatch(/10\.9\.0\.99, an address pod \w+ does not have \(a second ADD\)/);
+    expect(orphans.find((o) => o.kind === 'iptables' && o.name.includes('10.9.0.99'))!.reason).toMatch(
+      /10\.9\.0\.99, an address pod \w+ does not have \(a second ADD\)/,
+    );
   });
 
   it('a foreign netns is taken once this state dir holds a trace of its pod; a rule when its network is ours', () => {
@@ -138,21 +167,42 @@ describe('berth gc: find and apply', () => {
       attachments: [],
       staleCacheTemps: [],
       ipam: [],
-      nat: { 4: ['*nat', ...masq('mine', 'berth-cccccccccccc', '10.1.0.2'), ...masq('theirs', 'berth-dddddddddddd', '10.2.0.2'), 'COMMIT'].join('\n') },
+      nat: {
+        4: ['*nat', ...masq('mine', 'berth-cccccccccccc', '10.1.0.2'), ...masq('theirs', 'berth-dddddddddddd', '10.2.0.2'), 'COMMIT'].join(
+          '\n',
+        ),
+      },
       logDirs: ['default_web_aaaaaaaa-aaaa-8aaa-8aaa-aaaaaaaaaaaa'],
-      bridges: [{ name: 'berth-br1', ports: 0 }, { name: 'berth-br2', ports: 3 }, { name: 'cni0', ports: 0 }],
+      bridges: [
+        { name: 'berth-br1', ports: 0 },
+        { name: 'berth-br2', ports: 3 },
+        { name: 'cni0', ports: 0 },
+      ],
       networkNames: ['mine'],
       bridgesInUse: [],
       bridgesOfNetwork: {},
     };
     const rows = findOrphans(base).map((o) => `${o.kind} ${o.name}`);
-    expect(rows).toEqual(['iptables iptables nat mine/berth-cccccccccccc', 'netns berth-aaaaaaaaaaaa', `log-dir ${join(layout.logDir, 'default_web_aaaaaaaa-aaaa-8aaa-8aaa-aaaaaaaaaaaa')}`, 'bridge berth-br1']);
+    expect(rows).toEqual([
+      'iptables iptables nat mine/berth-cccccccccccc',
+      'netns berth-aaaaaaaaaaaa',
+      `log-dir ${join(layout.logDir, 'default_web_aaaaaaaa-aaaa-8aaa-8aaa-aaaaaaaaaaaa')}`,
+      'bridge berth-br1',
+    ]);
     expect(findOrphans({ ...base, bridgesInUse: ['berth-br1'] }).map((o) => o.name)).not.toContain('berth-br1');
   });
 
   it('parses the masquerade comment as iptables-save writes it', () => {
-    const [r] = masqRules(['*nat', `-A POSTROUTING -s 10.0.0.5/32 ${comment('my net', 'berth-0123456789ab')} -j CNI-x`, 'COMMIT'].join('\n'));
-    expect(r).toEqual({ chain: 'POSTROUTING', rule: expect.stringContaining('-s 10.0.0.5/32') as unknown, network: 'my net', containerId: 'berth-0123456789ab', source: '10.0.0.5/32' });
+    const [r] = masqRules(
+      ['*nat', `-A POSTROUTING -s 10.0.0.5/32 ${comment('my net', 'berth-0123456789ab')} -j CNI-x`, 'COMMIT'].join('\n'),
+    );
+    expect(r).toEqual({
+      chain: 'POSTROUTING',
+      rule: expect.stringContaining('-s 10.0.0.5/32') as unknown,
+      network: 'my net',
+      containerId: 'berth-0123456789ab',
+      source: '10.0.0.5/32',
+    });
   });
 
   it('apply removes through the ports and leaves the recorded pod alone', async () => {
@@ -161,7 +211,10 @@ describe('berth gc: find and apply', () => {
     f.cni.calls = [];
     const outcomes = await applyOrphans({ host: f.host, iptables: ipt }, findOrphans(observed), observed.records);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
-    expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.containerId} ${c.ifName}`)).toEqual([`DEL berth-loopback ${sandboxId(lost.uid)} lo`, `DEL berth ${sandboxId(lost.uid)} eth0`]);
+    expect(f.cni.calls.map((c) => `${c.verb} ${c.network} ${c.containerId} ${c.ifName}`)).toEqual([
+      `DEL berth-loopback ${sandboxId(lost.uid)} lo`,
+      `DEL berth ${sandboxId(lost.uid)} eth0`,
+    ]);
     expect(await f.runtime.list('berth-')).toEqual([containerId(keep.uid, 'a')]);
     expect(f.runtime.running()).toEqual([containerId(keep.uid, 'a')]);
     expect(await f.netns.exists(sandboxId(lost.uid))).toBe(false);
@@ -184,10 +237,20 @@ describe('berth gc: find and apply', () => {
     };
     const observed = await scan();
     const outcomes = await applyOrphans({ host: f.host, iptables: ipt }, findOrphans(observed), observed.records);
-    expect(outcomes.filter((o) => !o.ok).map((o) => [o.orphan.kind, o.orphan.name, o.error])).toEqual([['netns', sandboxId(lost.uid), 'netns busy']]);
+    expect(outcomes.filter((o) => !o.ok).map((o) => [o.orphan.kind, o.orphan.name, o.error])).toEqual([
+      ['netns', sandboxId(lost.uid), 'netns busy'],
+    ]);
     expect(existsSync(podDir(layout, lost.uid))).toBe(false);
-    expect(gcTable(outcomes.map((o) => ({ kind: o.orphan.kind, name: o.orphan.name, reason: o.orphan.reason, action: o.action, ...(o.error ? { error: o.error } : {}) })))).toMatch(
-      new RegExp(`netns\\s+${sandboxId(lost.uid)}\\s+failed: netns busy`),
-    );
+    expect(
+      gcTable(
+        outcomes.map((o) => ({
+          kind: o.orphan.kind,
+          name: o.orphan.name,
+          reason: o.orphan.reason,
+          action: o.action,
+          ...(o.error ? { error: o.error } : {}),
+        })),
+      ),
+    ).toMatch(new RegExp(`netns\\s+${sandboxId(lost.uid)}\\s+failed: netns busy`));
   });
 });

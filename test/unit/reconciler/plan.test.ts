@@ -15,7 +15,12 @@ const pod = (name: string, hash: string, file = `/specs/${name}.yaml`): LoadedPo
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: 'default' },
-    spec: { containers: [{ name: 'main', image: 'oci:/img' }], restartPolicy: 'Always', terminationGracePeriodSeconds: 30, hostNetwork: false },
+    spec: {
+      containers: [{ name: 'main', image: 'oci:/img' }],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      hostNetwork: false,
+    },
   },
 });
 
@@ -76,17 +81,26 @@ describe('diff (desired vs applied)', () => {
   it('restarts only the apps whose container spec changed when the pod-level spec is the same (same uid)', () => {
     const old = pod('a', 'h1');
     const now = pod('a', 'h2');
-    now.pod = { ...now.pod, spec: { ...now.pod.spec, containers: [{ name: 'main', image: 'oci:/img2', env: [{ name: 'X', value: '1' }] }] } };
+    now.pod = {
+      ...now.pod,
+      spec: { ...now.pod.spec, containers: [{ name: 'main', image: 'oci:/img2', env: [{ name: 'X', value: '1' }] }] },
+    };
     const sameUid = () => 'uid-a';
     const plan = diff(desired([now]), [rec(old, 'uid-a')], sameUid);
-    expect(plan).toEqual([{ action: 'update-apps', key: 'default/a', uid: 'uid-a', pod: now, apps: [{ name: 'main', fields: ['env', 'image'] }] }]);
-    expect(formatPlan(plan)).toEqual(['restart app  default/a/main  (container spec changed: env, image; the pod and its other apps keep running)']);
+    expect(plan).toEqual([
+      { action: 'update-apps', key: 'default/a', uid: 'uid-a', pod: now, apps: [{ name: 'main', fields: ['env', 'image'] }] },
+    ]);
+    expect(formatPlan(plan)).toEqual([
+      'restart app  default/a/main  (container spec changed: env, image; the pod and its other apps keep running)',
+    ]);
     expect(hasChanges(plan)).toBe(true);
   });
 
   it('keeps a pod applied under an older uid scheme when its content is the same', () => {
     const a = pod('a', 'h1');
-    expect(diff(desired([a]), [rec(a, 'legacy-uid')], uidOf)).toEqual([{ action: 'keep', key: 'default/a', uid: 'legacy-uid', pod: a, invalid: false }]);
+    expect(diff(desired([a]), [rec(a, 'legacy-uid')], uidOf)).toEqual([
+      { action: 'keep', key: 'default/a', uid: 'legacy-uid', pod: a, invalid: false },
+    ]);
   });
 
   it('names the pod-level fields that changed', () => {

@@ -25,7 +25,12 @@ describe('pod hostname and /etc/hosts', () => {
 
 describe('subdomain and setHostnameAsFQDN (the kubelet rules)', () => {
   const ns = (spec: Record<string, unknown>) =>
-    Pod.parse({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop' }, spec: { containers: [{ name: 'a', image: 'busybox' }], ...spec } });
+    Pod.parse({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: { containers: [{ name: 'a', image: 'busybox' }], ...spec },
+    });
 
   it('lists the FQDN hostname.subdomain.namespace.svc.cluster.local before the hostname in /etc/hosts', () => {
     const text = hostsFile(ns({ hostname: 'db-0', subdomain: 'db' }), ['10.87.0.5']);
@@ -42,7 +47,12 @@ describe('subdomain and setHostnameAsFQDN (the kubelet rules)', () => {
 
   it('cuts a long pod name to 63 characters without a trailing dash, as the kubelet does', () => {
     const long = `${'a'.repeat(62)}-b`;
-    const p = Pod.parse({ apiVersion: 'v1', kind: 'Pod', metadata: { name: long }, spec: { containers: [{ name: 'a', image: 'busybox' }] } });
+    const p = Pod.parse({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: long },
+      spec: { containers: [{ name: 'a', image: 'busybox' }] },
+    });
     expect(podHostname(p)).toBe('a'.repeat(62));
   });
 

@@ -67,7 +67,8 @@ describe('pod workers: the sync loop never waits for a pod', () => {
     const runtime = new SlowStopRuntime();
     f.host.runtime = runtime;
     const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
-    const running = (name: string) => runtime.running().some((id) => runtime.starts.some((s) => s.containerId === id && s.podName === name));
+    const running = (name: string) =>
+      runtime.running().some((id) => runtime.starts.some((s) => s.containerId === id && s.podName === name));
     const status = (name: string) => r.rows().find((x) => x.name === name)?.status;
     return { f, runtime, r, running, status };
   }

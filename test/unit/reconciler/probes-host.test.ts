@@ -53,7 +53,12 @@ describe('probes and hooks through the reconciler (fake host)', () => {
     const t = await tempLayout('berth-probehost-', { 'live.yaml': LIVE });
     root = t.root;
     const f = fakeHost(t.layout);
-    f.runtime.execHandler = (_id, argv) => ({ exitCode: argv[0] === 'check-live' ? 1 : 0, stdout: argv[0] === 'check-live' ? 'not alive' : '', stderr: '', timedOut: false });
+    f.runtime.execHandler = (_id, argv) => ({
+      exitCode: argv[0] === 'check-live' ? 1 : 0,
+      stdout: argv[0] === 'check-live' ? 'not alive' : '',
+      stderr: '',
+      timedOut: false,
+    });
     const rec = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
     const ac = new AbortController();
     const running = rec.run(ac.signal);
@@ -72,7 +77,9 @@ describe('probes and hooks through the reconciler (fake host)', () => {
     expect(reasons).toContain('Unhealthy');
     expect(reasons.indexOf('Unhealthy')).toBeLessThan(reasons.indexOf('Killing'));
     expect(f.events.events.find((e) => e.reason === 'Unhealthy')?.message).toContain('Liveness probe failed: not alive');
-    expect(f.events.events.find((e) => e.reason === 'Killing' && e.app === 'main')?.message).toBe('Container main failed liveness probe, will be restarted');
+    expect(f.events.events.find((e) => e.reason === 'Killing' && e.app === 'main')?.message).toBe(
+      'Container main failed liveness probe, will be restarted',
+    );
     const [r] = await listRecords(t.layout);
     expect(r!.apps.main).toMatchObject({ restartCount: 1, lastExit: { exitCode: 138, reason: 'Error' } }); // ended by its stop signal SIGUSR1 (128 + 10)
   });

@@ -22,7 +22,13 @@ describe('Reconciler with fake host interfaces', () => {
     root = await mkdtemp(join(tmpdir(), 'berth-rec-'));
     specs = join(root, 'specs');
     await mkdir(specs);
-    layout = { configDir: join(root, 'config'), stateDir: join(root, 'state'), runDir: join(root, 'run'), logDir: join(root, 'log'), specDirs: [specs] };
+    layout = {
+      configDir: join(root, 'config'),
+      stateDir: join(root, 'state'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+      specDirs: [specs],
+    };
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 

@@ -34,7 +34,12 @@ function record(file: string): PodRecord {
     name: 'web',
     hash: 'h',
     source: { file, doc: 0, line: 1, column: 1 },
-    pod: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { containers: [{ name: 'a', image: 'img' }], restartPolicy: 'Always', terminationGracePeriodSeconds: 30, hostNetwork: false } },
+    pod: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { containers: [{ name: 'a', image: 'img' }], restartPolicy: 'Always', terminationGracePeriodSeconds: 30, hostNetwork: false },
+    },
     networks: [],
     createdAt: 1,
     updatedAt: 1,
@@ -95,7 +100,9 @@ describe('spec sources', () => {
   it('refuses files above the size limit, naming it', async () => {
     await writeFile(join(dir, 'big.yaml'), Buffer.alloc(MAX_SPEC_FILE_BYTES + 1, 0x20));
     const [f] = (await readSources([dir])).files;
-    expect(f!.issues[0]!.message).toBe(`is ${MAX_SPEC_FILE_BYTES + 1} bytes, more than the limit of ${MAX_SPEC_FILE_BYTES} bytes (4 MiB) per spec file: refused`);
+    expect(f!.issues[0]!.message).toBe(
+      `is ${MAX_SPEC_FILE_BYTES + 1} bytes, more than the limit of ${MAX_SPEC_FILE_BYTES} bytes (4 MiB) per spec file: refused`,
+    );
   });
 
   it('refuses invalid UTF-8 with the line and column of the first bad byte', async () => {
@@ -103,7 +110,14 @@ describe('spec sources', () => {
     await writeFile(join(dir, 'bad.yaml'), text);
     const [f] = (await readSources([dir])).files;
     expect(f!.issues).toEqual([
-      { severity: 'error', file: join(dir, 'bad.yaml'), line: 3, column: 20, path: '', message: `invalid UTF-8: byte 0xff at offset ${text.indexOf(0xff)} is not part of a valid UTF-8 sequence` },
+      {
+        severity: 'error',
+        file: join(dir, 'bad.yaml'),
+        line: 3,
+        column: 20,
+        path: '',
+        message: `invalid UTF-8: byte 0xff at offset ${text.indexOf(0xff)} is not part of a valid UTF-8 sequence`,
+      },
     ]);
   });
 
@@ -155,25 +169,47 @@ describe('last known good', () => {
     const specDir = join(dir, 'specs');
     const rec = record(join(specDir, 'web.yaml'));
     const failed = [{ path: specDir, message: `spec directory ${specDir} does not exist` }];
-    const desired = resolveDesired([{ file: specDir, pods: [], networks: [], issues: [{ severity: 'error', file: specDir, path: '', message: failed[0]!.message, reason: 'SourceError' }] }]);
+    const desired = resolveDesired([
+      {
+        file: specDir,
+        pods: [],
+        networks: [],
+        issues: [{ severity: 'error', file: specDir, path: '', message: failed[0]!.message, reason: 'SourceError' }],
+      },
+    ]);
     expect(diff(desired, [rec], () => 'u1').map((a) => a.action)).toEqual(['delete']);
     const healthy = join(dir, 'healthy');
     holdFailedSources(desired, failed, [healthy], [rec, record(join(healthy, 'x.yaml'))]);
     expect(desired.invalidFiles.sort()).toEqual([specDir, join(specDir, 'web.yaml')].sort());
     expect(diff(desired, [rec], () => 'u1').map((a) => a.action)).toEqual(['keep']);
     const [row] = statusRows([{ rec, live: { a: { containerId: 'x', state: 'running', pid: 7 } } }], desired.issues, []);
-    expect(row).toMatchObject({ status: 'Running', reason: 'SourceError', message: `spec directory ${specDir} does not exist (the pod is kept as it is)` });
+    expect(row).toMatchObject({
+      status: 'Running',
+      reason: 'SourceError',
+      message: `spec directory ${specDir} does not exist (the pod is kept as it is)`,
+    });
   });
 
   it('a typo in --spec-dir deletes nothing: pods of no source that was read are held', () => {
     const typo = join(dir, 'typo');
     const rec = record('/etc/podspecs/web.yaml');
     const failed = [{ path: typo, message: `spec directory ${typo} does not exist` }];
-    const desired = resolveDesired([{ file: typo, pods: [], networks: [], issues: [{ severity: 'error', file: typo, path: '', message: failed[0]!.message, reason: 'SourceError' }] }]);
+    const desired = resolveDesired([
+      {
+        file: typo,
+        pods: [],
+        networks: [],
+        issues: [{ severity: 'error', file: typo, path: '', message: failed[0]!.message, reason: 'SourceError' }],
+      },
+    ]);
     holdFailedSources(desired, failed, [], [rec]);
     expect(diff(desired, [rec], () => 'u1').map((a) => a.action)).toEqual(['keep']);
     const [row] = statusRows([{ rec, live: { a: { containerId: 'x', state: 'running', pid: 7 } } }], desired.issues, []);
-    expect(row).toMatchObject({ status: 'Running', reason: 'SourceError', message: `not deleted while ${typo} cannot be read: the file is in no spec directory that was read (the pod is kept as it is)` });
+    expect(row).toMatchObject({
+      status: 'Running',
+      reason: 'SourceError',
+      message: `not deleted while ${typo} cannot be read: the file is in no spec directory that was read (the pod is kept as it is)`,
+    });
     // with every source read, a pod of a directory no longer given is deleted (that is how to move or tear down)
     const clean = resolveDesired([]);
     expect(diff(clean, [rec], () => 'u1').map((a) => a.action)).toEqual(['delete']);
@@ -190,7 +226,12 @@ describe('last known good', () => {
     expect(row!.message).toMatch(new RegExp(`^${file}:\\d+:\\d+: invalid YAML: .*\\(the last good spec keeps running\\)$`));
     expect(row!.apps[0]!.pid).toBe(7);
     // a pod of the same file whose own document loaded this round is not held by the file's error
-    const [fine] = statusRows([{ rec, live: { a: { containerId: 'x', state: 'running', pid: 7 } } }], desired.issues, [], ['default/web@h']);
+    const [fine] = statusRows(
+      [{ rec, live: { a: { containerId: 'x', state: 'running', pid: 7 } } }],
+      desired.issues,
+      [],
+      ['default/web@h'],
+    );
     expect(fine!.status).toBe('Running');
   });
 });

@@ -13,7 +13,6 @@ import { reattachSandbox } from '../../../src/reconciler/sandbox.js';
 import { containerId, listRecords, netnsName, Reconciler, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost, tempLayout, WEB_POD, FakeRuntime } from '../../fakes/host.js';
 
-
 describe('stale cached attachments', () => {
   let root: string;
   let layout: Layout;
@@ -71,8 +70,12 @@ describe('stale cached attachments', () => {
     expect(staleReason(true, { lo: [] }, 'eth0', r)).toMatch(/interface eth0 is missing/);
     expect(staleReason(true, { eth0: ['10.231.0.6/24'] }, 'eth0', r)).toMatch(/address 10\.231\.0\.5\/24 is missing from eth0/);
     expect(staleReason(true, { eth0: ['10.231.0.5/24'] }, 'eth0', r)).toBeUndefined();
-    expect(staleReason(true, { lo: ['127.0.0.1/8'] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }, { address: '::1/128' }] })).toBeUndefined();
-    expect(staleReason(true, { lo: [] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }] })).toMatch(/127\.0\.0\.1\/8 is missing from lo/);
+    expect(
+      staleReason(true, { lo: ['127.0.0.1/8'] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }, { address: '::1/128' }] }),
+    ).toBeUndefined();
+    expect(staleReason(true, { lo: [] }, 'lo', { cniVersion: '1.0.0', ips: [{ address: '127.0.0.1/8' }] })).toMatch(
+      /127\.0\.0\.1\/8 is missing from lo/,
+    );
   });
 
   it('a stale attachment whose DEL fails with the cached config is DELeted with the current one; if that fails too, it is an error', async () => {
@@ -100,7 +103,9 @@ describe('stale cached attachments', () => {
     again.config = entry.config;
     currentFails = true;
     tried.length = 0;
-    await expect(attachAll(f.host, rec, rec.netns!, false, silentLogger())).rejects.toThrow(/stale attachment berth-loopback\/lo .*could not be released/);
+    await expect(attachAll(f.host, rec, rec.netns!, false, silentLogger())).rejects.toThrow(
+      /stale attachment berth-loopback\/lo .*could not be released/,
+    );
   });
 
   it('a handle deleted while an app runs is made again from the app; with no app running nothing is made', async () => {

@@ -15,7 +15,15 @@ function record(over: Partial<PodRecord> = {}): PodRecord {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'web', namespace: 'default' },
-      spec: { containers: [{ name: 'a', image: 'img' }, { name: 'b', image: 'img' }], restartPolicy: 'Always', terminationGracePeriodSeconds: 30, hostNetwork: false },
+      spec: {
+        containers: [
+          { name: 'a', image: 'img' },
+          { name: 'b', image: 'img' },
+        ],
+        restartPolicy: 'Always',
+        terminationGracePeriodSeconds: 30,
+        hostNetwork: false,
+      },
     },
     networks: [],
     createdAt: 1_000,
@@ -25,7 +33,10 @@ function record(over: Partial<PodRecord> = {}): PodRecord {
     netns: '/run/netns/berth-u1',
     attachments: [{ network: 'podnet', interface: 'eth0', ips: ['10.87.0.5/16'] }],
     initDone: true,
-    apps: { a: { image: 'img', containerId: 'berth-u1-a', state: 'running', restartCount: 0 }, b: { image: 'img', containerId: 'berth-u1-b', state: 'running', restartCount: 1 } },
+    apps: {
+      a: { image: 'img', containerId: 'berth-u1-a', state: 'running', restartCount: 0 },
+      b: { image: 'img', containerId: 'berth-u1-b', state: 'running', restartCount: 1 },
+    },
     ...over,
   };
 }
@@ -56,8 +67,9 @@ describe('pod status (kubectl words)', () => {
     expect(podStatusRow(record({ phase: 'setupBackoff', lastError: err }), {}).status).toBe('ImagePullBackOff');
   });
 
-  it('gives a failed setup step kubectl\'s reason word, never the step name', () => {
-    const at = (phase: PodRecord['phase'], step: string, code = 'Unavailable') => podStatusRow(record({ phase, lastError: { step, code, message: 'why' } }), {});
+  it("gives a failed setup step kubectl's reason word, never the step name", () => {
+    const at = (phase: PodRecord['phase'], step: string, code = 'Unavailable') =>
+      podStatusRow(record({ phase, lastError: { step, code, message: 'why' } }), {});
     expect(at('stepFailed', 'pull')).toMatchObject({ status: 'ErrImagePull', reason: 'ErrImagePull', message: 'why' });
     expect(at('setupBackoff', 'render')).toMatchObject({ status: 'ImagePullBackOff', reason: 'ImagePullBackOff' });
     expect(at('setupBackoff', 'sandbox')).toMatchObject({ status: 'ContainerCreating', reason: 'FailedCreatePodSandBox' });
@@ -70,7 +82,7 @@ describe('pod status (kubectl words)', () => {
     expect(stepReason({ step: 'init', code: 'InvalidArgument', reason: 'CreateContainerConfigError' })).toBe('CreateContainerConfigError');
   });
 
-  it('names the app whose start failed in the message; the reason is the kubelet\'s word', () => {
+  it("names the app whose start failed in the message; the reason is the kubelet's word", () => {
     expect(appFailureReason({ state: 'backoff', lastError: { reason: 'ErrImagePull' } })).toBe('ImagePullBackOff');
     expect(appFailureReason({ state: 'failed', lastError: { reason: 'ErrImagePull' } })).toBe('ErrImagePull');
     expect(appFailureReason({ state: 'backoff', lastError: {} })).toBe('CreateContainerError');
@@ -103,24 +115,38 @@ describe('pod status (kubectl words)', () => {
 
   it("is ImagePullBackOff when an app's restart waits for its image", () => {
     const rec = record();
-    rec.apps.b = { ...rec.apps.b!, state: 'backoff', backoffMs: 1000, lastError: { code: 'Unavailable', message: 'no such layout', reason: 'ErrImagePull' } };
+    rec.apps.b = {
+      ...rec.apps.b!,
+      state: 'backoff',
+      backoffMs: 1000,
+      lastError: { code: 'Unavailable', message: 'no such layout', reason: 'ErrImagePull' },
+    };
     const row = podStatusRow(rec, { a: running(10), b: { containerId: 'x', state: 'exited', exitCode: 1, startedAt: 1 } });
     expect(row).toMatchObject({ status: 'ImagePullBackOff', reason: 'ImagePullBackOff', message: 'app b: no such layout' });
   });
 
   it('takes the network from the host when given: no netns handle, no address', () => {
-    const row = podStatusRow(record(), { a: running(10), b: running(11) }, undefined, { netns: null, attachments: [{ network: 'podnet', interface: 'eth0', ips: [] }] });
+    const row = podStatusRow(record(), { a: running(10), b: running(11) }, undefined, {
+      netns: null,
+      attachments: [{ network: 'podnet', interface: 'eth0', ips: [] }],
+    });
     expect(row).toMatchObject({ netns: null, ips: [], networks: [{ name: 'podnet', interface: 'eth0', ips: [] }] });
   });
 
   it('is InvalidSpec with file and line when the current document is bad', () => {
-    const row = podStatusRow(record(), { a: running(1), b: running(2) }, { severity: 'error', file: '/specs/web.yaml', line: 8, column: 7, path: 'spec.containers[0]', message: 'unknown field "comand"' });
+    const row = podStatusRow(
+      record(),
+      { a: running(1), b: running(2) },
+      { severity: 'error', file: '/specs/web.yaml', line: 8, column: 7, path: 'spec.containers[0]', message: 'unknown field "comand"' },
+    );
     expect(row.status).toBe('InvalidSpec');
     expect(row.message).toBe('/specs/web.yaml:8:7: spec.containers[0]: unknown field "comand" (the last good spec keeps running)');
   });
 
   it('has rows for inputs that never applied', () => {
-    expect(issueRow({ severity: 'error', file: '/s/x.yaml', line: 3, path: 'metadata', message: 'duplicate', key: 'ns1/x' }, 'Conflict')).toMatchObject({
+    expect(
+      issueRow({ severity: 'error', file: '/s/x.yaml', line: 3, path: 'metadata', message: 'duplicate', key: 'ns1/x' }, 'Conflict'),
+    ).toMatchObject({
       namespace: 'ns1',
       name: 'x',
       status: 'Conflict',

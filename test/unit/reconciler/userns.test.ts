@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { rangeOfFile} from '../../../src/reconciler/userns.js';
+import type { rangeOfFile } from '../../../src/reconciler/userns.js';
 import { DEFAULT_USERNS_POOL, pickRange, podRange, subidEntry, usernsPoolFrom } from '../../../src/reconciler/userns.js';
 import type { Layout } from '../../../src/reconciler/layout.js';
 
@@ -20,7 +20,15 @@ describe('pickRange', () => {
 
   it('refuses when the pool is full, saying how to give more', () => {
     const pool = { first: 65536, count: 2 };
-    expect(() => pickRange([{ hostId: 65536, size: 65536 }, { hostId: 131072, size: 65536 }], pool)).toThrow(/no free range.*\/etc\/subuid/);
+    expect(() =>
+      pickRange(
+        [
+          { hostId: 65536, size: 65536 },
+          { hostId: 131072, size: 65536 },
+        ],
+        pool,
+      ),
+    ).toThrow(/no free range.*\/etc\/subuid/);
   });
 });
 
@@ -39,7 +47,7 @@ describe('the pool from /etc/subuid and /etc/subgid', () => {
     ['different files', 'berth:1048576:655360', 'berth:2097152:655360', /same start and count/],
     ['only one file', 'berth:1048576:655360', '', /same start and count/],
     ['not aligned', 'berth:100000:65536', 'berth:100000:65536', /multiple of 65536/],
-    ['the host\'s own IDs', 'berth:0:131072', 'berth:0:131072', /multiple of 65536/],
+    ["the host's own IDs", 'berth:0:131072', 'berth:0:131072', /multiple of 65536/],
   ])('refuses %s', (_n, u, g, msg) => {
     expect(() => usernsPoolFrom(u, g)).toThrow(msg);
   });
@@ -54,13 +62,16 @@ describe('podRange', () => {
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
-  it('gives pods allocated at once disjoint ranges, kept in the kubelet\'s userns file and found again', async () => {
+  it("gives pods allocated at once disjoint ranges, kept in the kubelet's userns file and found again", async () => {
     const pool = { first: 65536, count: 8 };
     const ranges = await Promise.all(['a', 'b', 'c'].map((uid) => podRange(layout, uid, pool)));
     expect(new Set(ranges.map((r) => r.hostId)).size).toBe(3);
     for (const r of ranges) expect(r.hostId % 65536).toBe(0);
     const file = JSON.parse(await readFile(join(layout.stateDir, 'pods', 'b', 'userns'), 'utf8')) as Parameters<typeof rangeOfFile>[0];
-    expect(file).toEqual({ uidMappings: [{ hostId: ranges[1]!.hostId, containerId: 0, length: 65536 }], gidMappings: [{ hostId: ranges[1]!.hostId, containerId: 0, length: 65536 }] });
+    expect(file).toEqual({
+      uidMappings: [{ hostId: ranges[1]!.hostId, containerId: 0, length: 65536 }],
+      gidMappings: [{ hostId: ranges[1]!.hostId, containerId: 0, length: 65536 }],
+    });
     expect(await podRange(layout, 'b', pool)).toEqual(ranges[1]);
     expect((await podRange(layout, 'd', pool)).hostId).toBe(4 * 65536);
   });

@@ -12,9 +12,15 @@ import type { Container, Pod } from '../../../src/api/pod.js';
 
 const node: NodeAllocatable = { cpuCores: 2, memoryBytes: 8 * 2 ** 30, ephemeralStorageBytes: 100 * 2 ** 30 };
 const id = { name: 'web', namespace: 'shop', uid: '1234-abcd' };
-const c = (name: string, resources?: Container['resources'], extra: Record<string, unknown> = {}) => ({ name, image: 'busybox', ...(resources ? { resources } : {}), ...extra }) as Container;
+const c = (name: string, resources?: Container['resources'], extra: Record<string, unknown> = {}) =>
+  ({ name, image: 'busybox', ...(resources ? { resources } : {}), ...extra }) as Container;
 const pod = (spec: Partial<Pod['spec']>, metadata: Partial<Pod['metadata']> = {}): Pod =>
-  ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop', ...metadata }, spec: { containers: [c('app')], ...spec } }) as Pod;
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: 'shop', ...metadata },
+    spec: { containers: [c('app')], ...spec },
+  }) as Pod;
 
 describe('downwardAPI files', () => {
   it('labels and annotations as the kubelet formats them: sorted key="quoted" lines, no final newline', () => {
@@ -87,33 +93,67 @@ describe('downwardAPI files', () => {
 
 describe('downwardAPI validation (as the API server)', () => {
   const yaml = (items: string) =>
-    ['apiVersion: v1', 'kind: Pod', 'metadata: {name: p}', 'spec:', '  containers: [{name: app, image: busybox}]', `  volumes: [{name: i, downwardAPI: {items: ${items}}}]`, ''].join('\n');
+    [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata: {name: p}',
+      'spec:',
+      '  containers: [{name: app, image: busybox}]',
+      `  volumes: [{name: i, downwardAPI: {items: ${items}}}]`,
+      '',
+    ].join('\n');
   const errs = (items: string) =>
     parseFile(yaml(items), 'a.yaml')
       .issues.filter((i) => i.severity === 'error')
       .map((i) => `${i.path}: ${i.message}`);
 
   it('accepts the supported fields', () => {
-    expect(errs("[{path: l, fieldRef: {fieldPath: metadata.labels}}, {path: t, fieldRef: {fieldPath: \"metadata.annotations['a']\"}}, {path: c, resourceFieldRef: {containerName: app, resource: limits.cpu, divisor: 1m}}]")).toEqual([]);
+    expect(
+      errs(
+        '[{path: l, fieldRef: {fieldPath: metadata.labels}}, {path: t, fieldRef: {fieldPath: "metadata.annotations[\'a\']"}}, {path: c, resourceFieldRef: {containerName: app, resource: limits.cpu, divisor: 1m}}]',
+      ),
+    ).toEqual([]);
   });
 
   it.each([
     ['[{path: ../x, fieldRef: {fieldPath: metadata.name}}]', "spec.volumes[0].downwardAPI.items[0].path: must not contain '..'"],
     ['[{path: ..x, fieldRef: {fieldPath: metadata.name}}]', "spec.volumes[0].downwardAPI.items[0].path: must not start with '..'"],
     ['[{path: /x, fieldRef: {fieldPath: metadata.name}}]', 'spec.volumes[0].downwardAPI.items[0].path: must be a relative path'],
-    ['[{path: x, fieldRef: {fieldPath: status.podIP}}]', 'spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: "status.podIP" is not supported in a downwardAPI volume'],
-    ['[{path: x, resourceFieldRef: {resource: limits.cpu}}]', 'spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName: required in a downwardAPI volume'],
+    [
+      '[{path: x, fieldRef: {fieldPath: status.podIP}}]',
+      'spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: "status.podIP" is not supported in a downwardAPI volume',
+    ],
+    [
+      '[{path: x, resourceFieldRef: {resource: limits.cpu}}]',
+      'spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName: required in a downwardAPI volume',
+    ],
     ['[{path: x, resourceFieldRef: {containerName: nope, resource: limits.cpu}}]', 'no container named "nope" in the pod'],
-    ['[{path: x, resourceFieldRef: {containerName: app, resource: limits.cpu, divisor: 1Mi}}]', 'divisor: must be one of 1m, 1 for limits.cpu'],
+    [
+      '[{path: x, resourceFieldRef: {containerName: app, resource: limits.cpu, divisor: 1Mi}}]',
+      'divisor: must be one of 1m, 1 for limits.cpu',
+    ],
     ['[{path: x}]', 'give exactly one of fieldRef and resourceFieldRef'],
   ])('refuses %s', (items, message) => {
     expect(errs(items).join('\n')).toContain(message);
   });
 
   it('emptyDir medium HugePages is refused with the reason', () => {
-    const text = ['apiVersion: v1', 'kind: Pod', 'metadata: {name: p}', 'spec:', '  containers: [{name: app, image: busybox}]', '  volumes: [{name: h, emptyDir: {medium: HugePages-2Mi}}]', ''].join('\n');
+    const text = [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata: {name: p}',
+      'spec:',
+      '  containers: [{name: app, image: busybox}]',
+      '  volumes: [{name: h, emptyDir: {medium: HugePages-2Mi}}]',
+      '',
+    ].join('\n');
     const issues = parseFile(text, 'a.yaml').issues.filter((i) => i.severity === 'error');
-    expect(issues.map((i) => [i.path, i.message])).toEqual([['spec.volumes[0].emptyDir.medium', expect.stringContaining('medium HugePages-2Mi is not supported by berth: berth does not reserve huge pages')]]);
+    expect(issues.map((i) => [i.path, i.message])).toEqual([
+      [
+        'spec.volumes[0].emptyDir.medium',
+        expect.stringContaining('medium HugePages-2Mi is not supported by berth: berth does not reserve huge pages'),
+      ],
+    ]);
   });
 
   it('image volumes, downwardAPI volumes and fsGroupChangePolicy are accepted', () => {
@@ -166,7 +206,10 @@ describe('emptyDir backings', () => {
     expect(podMemoryLimit(partly)).toBeUndefined();
     expect(memoryVolumeBytes(partly, v(), 2 ** 30)).toBe(2 ** 30);
     // init containers run alone (their peak counts), sidecars run beside the apps (they add up)
-    const withInit = pod({ containers: [c('a', { limits: { memory: '64Mi' } })], initContainers: [c('i', { limits: { memory: '128Mi' } }), c('s', { limits: { memory: '16Mi' } }, { restartPolicy: 'Always' })] });
+    const withInit = pod({
+      containers: [c('a', { limits: { memory: '64Mi' } })],
+      initContainers: [c('i', { limits: { memory: '128Mi' } }), c('s', { limits: { memory: '16Mi' } }, { restartPolicy: 'Always' })],
+    });
     expect(podMemoryLimit(withInit)).toBe(128 * 2 ** 20);
     expect(backingOf(limited, v('8Mi'))).toEqual({ kind: 'tmpfs', bytes: 8 * 2 ** 20 });
   });

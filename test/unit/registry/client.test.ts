@@ -23,14 +23,23 @@ const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).dig
 
 describe('WWW-Authenticate challenges', () => {
   it('parses Bearer with quoted params, several challenges, and Basic', () => {
-    expect(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"')).toEqual([
-      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' } },
+    expect(
+      parseChallenges(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"',
+      ),
+    ).toEqual([
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' },
+      },
     ]);
     expect(parseChallenges('Basic realm="Registry Realm", Bearer realm="https://x/t",error="insufficient_scope"')).toEqual([
       { scheme: 'basic', params: { realm: 'Registry Realm' } },
       { scheme: 'bearer', params: { realm: 'https://x/t', error: 'insufficient_scope' } },
     ]);
-    expect(parseChallenges('Bearer realm="a\\"b", service=unquoted')).toEqual([{ scheme: 'bearer', params: { realm: 'a"b', service: 'unquoted' } }]);
+    expect(parseChallenges('Bearer realm="a\\"b", service=unquoted')).toEqual([
+      { scheme: 'bearer', params: { realm: 'a"b', service: 'unquoted' } },
+    ]);
     expect(parseChallenges(undefined)).toEqual([]);
   });
 
@@ -44,7 +53,12 @@ describe('WWW-Authenticate challenges', () => {
 
 describe('registry errors (DST-12) and Retry-After', () => {
   it.each([
-    [401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, 'PermissionDenied', 'UNAUTHORIZED: authentication required'],
+    [
+      401,
+      { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+      'PermissionDenied',
+      'UNAUTHORIZED: authentication required',
+    ],
     [404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }, 'NotFound', 'MANIFEST_UNKNOWN'],
     [404, { errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] }, 'NotFound', 'NAME_UNKNOWN'],
     [400, { errors: [{ code: 'TAG_INVALID', message: 'legacy' }] }, 'InvalidArgument', 'TAG_INVALID'],
@@ -147,7 +161,11 @@ describe('client against an in-process registry', () => {
       }
       if (url.pathname === '/token') {
         const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : undefined;
-        reg.tokenRequests.push({ scope: url.searchParams.getAll('scope'), ...(basic ? { auth: basic } : {}), ...(url.searchParams.get('account') ? { account: url.searchParams.get('account')! } : {}) });
+        reg.tokenRequests.push({
+          scope: url.searchParams.getAll('scope'),
+          ...(basic ? { auth: basic } : {}),
+          ...(url.searchParams.get('account') ? { account: url.searchParams.get('account')! } : {}),
+        });
         if (basic !== 'u:p') {
           res.writeHead(401, { 'Content-Type': 'application/json' });
           res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
@@ -158,7 +176,10 @@ describe('client against an in-process registry', () => {
         return;
       }
       if (auth !== 'Bearer T1') {
-        res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://${reg.host}/token",service="fake"`, 'Content-Type': 'application/json' });
+        res.writeHead(401, {
+          'WWW-Authenticate': `Bearer realm="http://${reg.host}/token",service="fake"`,
+          'Content-Type': 'application/json',
+        });
         res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
         return;
       }
@@ -177,7 +198,9 @@ describe('client against an in-process registry', () => {
       if (kind === 'manifests') {
         if (!(req.headers.accept ?? '').includes('application/vnd.oci.image.manifest.v1+json')) {
           res.writeHead(404, { 'Content-Type': 'application/json' });
-          res.end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI manifest found, but accept header does not support OCI manifests"}]}');
+          res.end(
+            '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI manifest found, but accept header does not support OCI manifests"}]}',
+          );
           return;
         }
         if (ref === 'busy' && reg.busy++ < 1) {
@@ -186,7 +209,10 @@ describe('client against an in-process registry', () => {
           return;
         }
         if (ref === 'v1' || ref === 'busy' || ref === sha(manifest) || ref === 'baddigest') {
-          res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json; charset=utf-8', 'Docker-Content-Digest': ref === 'baddigest' ? sha('nope') : sha(manifest) });
+          res.writeHead(200, {
+            'Content-Type': 'application/vnd.oci.image.manifest.v1+json; charset=utf-8',
+            'Docker-Content-Digest': ref === 'baddigest' ? sha('nope') : sha(manifest),
+          });
           res.end(manifest);
           return;
         }
@@ -201,7 +227,9 @@ describe('client against an in-process registry', () => {
       }
       if (ref === sha(layer)) {
         // blob storage elsewhere: a redirect to another host (port)
-        res.writeHead(307, { Location: `http://${reg.blobHost}/${repo.includes('corrupt') ? 'corrupt' : repo.includes('slow') ? 'slow' : 'ok'}/${ref}` });
+        res.writeHead(307, {
+          Location: `http://${reg.blobHost}/${repo.includes('corrupt') ? 'corrupt' : repo.includes('slow') ? 'slow' : 'ok'}/${ref}`,
+        });
         res.end();
         return;
       }
@@ -213,13 +241,24 @@ describe('client against an in-process registry', () => {
     for (const s of servers) await new Promise((r) => s.close(() => r(undefined)));
   });
 
-  const client = (repo = 'ns/app', creds: { username: string; password: string } | undefined = { username: 'u', password: 'p' }, tokens = new TokenCache()) =>
-    new RegistryClient({ host: reg.host, insecure: true, repository: repo }, { tokens, credentials: async () => creds, sleep: async () => undefined });
+  const client = (
+    repo = 'ns/app',
+    creds: { username: string; password: string } | undefined = { username: 'u', password: 'p' },
+    tokens = new TokenCache(),
+  ) =>
+    new RegistryClient(
+      { host: reg.host, insecure: true, repository: repo },
+      { tokens, credentials: async () => creds, sleep: async () => undefined },
+    );
 
   it('follows the token flow once, then pulls manifest, config and the redirected layer without leaking Authorization', async () => {
     const store = new FsContentStore(await tmp());
     const before = reg.tokenRequests.length;
-    const img = await pullFromRegistry([client()], { raw: `${reg.host}/ns/app:v1`, tag: 'v1' }, { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } });
+    const img = await pullFromRegistry(
+      [client()],
+      { raw: `${reg.host}/ns/app:v1`, tag: 'v1' },
+      { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } },
+    );
     expect(img.manifestDigest).toBe(sha(manifest));
     expect(img.sourceDigest).toBe(sha(manifest));
     expect(reg.tokenRequests.slice(before)).toEqual([{ scope: ['repository:ns/app:pull'], auth: 'u:p', account: 'u' }]);
@@ -232,15 +271,26 @@ describe('client against an in-process registry', () => {
 
   it('an identity token is exchanged with a POST (refresh_token grant); a GET-only token server is asked with GET', async () => {
     const tokens = new TokenCache();
-    const c = new RegistryClient({ host: reg.host, insecure: true, repository: 'ns/app' }, { tokens, credentials: async () => ({ identityToken: 'R1' }) });
+    const c = new RegistryClient(
+      { host: reg.host, insecure: true, repository: 'ns/app' },
+      { tokens, credentials: async () => ({ identityToken: 'R1' }) },
+    );
     expect((await c.getManifest('v1')).mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
     expect(reg.tokenRequests.at(-1)).toEqual({ scope: ['repository:ns/app:pull'], auth: 'refresh:R1' });
-    const t = await fetchToken({ scheme: 'bearer', params: { realm: `http://${reg.host}/token-get-only`, service: 'fake' } }, ['repository:x:pull'], { identityToken: 'R1' }, { insecure: true });
+    const t = await fetchToken(
+      { scheme: 'bearer', params: { realm: `http://${reg.host}/token-get-only`, service: 'fake' } },
+      ['repository:x:pull'],
+      { identityToken: 'R1' },
+      { insecure: true },
+    );
     expect(t).toEqual({ token: 'T-anon', expiresIn: 60 });
   });
 
   it('wrong credentials: PermissionDenied naming the user', async () => {
-    await expect(client('ns/app', { username: 'u', password: 'bad' }).getManifest('v1')).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('refused user "u"') });
+    await expect(client('ns/app', { username: 'u', password: 'bad' }).getManifest('v1')).rejects.toMatchObject({
+      code: 'PermissionDenied',
+      message: expect.stringContaining('refused user "u"'),
+    });
   });
 
   it('honours Retry-After on 429', async () => {
@@ -251,14 +301,24 @@ describe('client against an in-process registry', () => {
   it('refuses a Docker-Content-Digest that does not match, and a missing tag is NotFound', async () => {
     const store = new FsContentStore(await tmp());
     const ctx = { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } };
-    await expect(pullFromRegistry([client()], { raw: 'x', tag: 'baddigest' }, ctx)).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('Docker-Content-Digest') });
-    await expect(pullFromRegistry([client()], { raw: 'x', tag: 'nope' }, ctx)).rejects.toMatchObject({ code: 'NotFound', message: expect.stringContaining('MANIFEST_UNKNOWN: manifest unknown') });
+    await expect(pullFromRegistry([client()], { raw: 'x', tag: 'baddigest' }, ctx)).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('Docker-Content-Digest'),
+    });
+    await expect(pullFromRegistry([client()], { raw: 'x', tag: 'nope' }, ctx)).rejects.toMatchObject({
+      code: 'NotFound',
+      message: expect.stringContaining('MANIFEST_UNKNOWN: manifest unknown'),
+    });
   });
 
   it('a corrupted blob is refused and not stored', async () => {
     const store = new FsContentStore(await tmp());
     await expect(
-      pullFromRegistry([client('ns/corrupt')], { raw: 'x', tag: 'v1' }, { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } }),
+      pullFromRegistry(
+        [client('ns/corrupt')],
+        { raw: 'x', tag: 'v1' },
+        { store, blobs: new BlobFetcher(store), platform: { os: 'linux', architecture: 'amd64' } },
+      ),
     ).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringContaining('digest mismatch') });
     expect(await store.has(sha(layer))).toBe(false);
   });
@@ -285,21 +345,31 @@ describe('client against an in-process registry', () => {
     const tokens = new TokenCache();
     const before = reg.seen.filter((s) => s.server === 'blobs').length;
     await Promise.all(
-      Array.from({ length: 5 }, () => pullFromRegistry([client('ns/app', { username: 'u', password: 'p' }, tokens)], { raw: 'x', tag: 'v1' }, { store, blobs, platform: { os: 'linux', architecture: 'amd64' } })),
+      Array.from({ length: 5 }, () =>
+        pullFromRegistry(
+          [client('ns/app', { username: 'u', password: 'p' }, tokens)],
+          { raw: 'x', tag: 'v1' },
+          { store, blobs, platform: { os: 'linux', architecture: 'amd64' } },
+        ),
+      ),
     );
     expect(reg.seen.filter((s) => s.server === 'blobs').length - before).toBe(1);
     expect(blobs.downloads).toBe(2); // config + layer
 
     const store2 = new FsContentStore(await tmp());
     await expect(
-      pullFromRegistry([client()], { raw: 'x', tag: 'v1' }, {
-        store: store2,
-        blobs: new BlobFetcher(store2),
-        platform: { os: 'linux', architecture: 'amd64' },
-        checkTopLevel: async () => {
-          throw Object.assign(new Error('refused by policy'), { code: 'PermissionDenied' });
+      pullFromRegistry(
+        [client()],
+        { raw: 'x', tag: 'v1' },
+        {
+          store: store2,
+          blobs: new BlobFetcher(store2),
+          platform: { os: 'linux', architecture: 'amd64' },
+          checkTopLevel: async () => {
+            throw Object.assign(new Error('refused by policy'), { code: 'PermissionDenied' });
+          },
         },
-      }),
+      ),
     ).rejects.toThrow('refused by policy');
     expect(await store2.has(sha(config))).toBe(false);
     expect(await store2.has(sha(layer))).toBe(false);

@@ -51,7 +51,14 @@ location = "hub-mirror.local"
   it('parses registries, mirrors and the search list', () => {
     expect(conf.unqualifiedSearchRegistries).toEqual(['registry.example.com', 'docker.io']);
     expect(conf.registries).toHaveLength(4);
-    expect(conf.registries[0]).toMatchObject({ prefix: 'example.com/foo', location: 'internal.example.com/bar', mirrors: [{ location: 'mirror-1.local/mirrored', insecure: true, pullFromMirror: 'all' }, { location: 'mirror-2.local', pullFromMirror: 'digest-only' }] });
+    expect(conf.registries[0]).toMatchObject({
+      prefix: 'example.com/foo',
+      location: 'internal.example.com/bar',
+      mirrors: [
+        { location: 'mirror-1.local/mirrored', insecure: true, pullFromMirror: 'all' },
+        { location: 'mirror-2.local', pullFromMirror: 'digest-only' },
+      ],
+    });
     expect(conf.registries[1]).toMatchObject({ prefix: '127.0.0.1:5000', location: '127.0.0.1:5000', insecure: true });
   });
 
@@ -67,7 +74,11 @@ location = "hub-mirror.local"
       { host: 'mirror-1.local', repository: 'mirrored/app', insecure: true, mirror: true },
       { host: 'internal.example.com', repository: 'bar/app', insecure: false, mirror: false },
     ]);
-    expect(endpointsFor(conf, 'example.com', 'foo/app', true).map((e) => e.host)).toEqual(['mirror-1.local', 'mirror-2.local', 'internal.example.com']);
+    expect(endpointsFor(conf, 'example.com', 'foo/app', true).map((e) => e.host)).toEqual([
+      'mirror-1.local',
+      'mirror-2.local',
+      'internal.example.com',
+    ]);
     // mirror-by-digest-only: tags go to the primary only
     expect(endpointsFor(conf, 'docker.io', 'library/busybox', false).map((e) => e.host)).toEqual(['docker.io']);
     expect(endpointsFor(conf, 'docker.io', 'library/busybox', true).map((e) => e.host)).toEqual(['hub-mirror.local', 'docker.io']);
@@ -75,18 +86,25 @@ location = "hub-mirror.local"
   });
 
   it('blocked prefixes are PermissionDenied', () => {
-    expect(() => endpointsFor(conf, 'x.blocked.io', 'app', false)).toThrow(expect.objectContaining({ code: 'PermissionDenied', message: expect.stringContaining('blocked') }));
+    expect(() => endpointsFor(conf, 'x.blocked.io', 'app', false)).toThrow(
+      expect.objectContaining({ code: 'PermissionDenied', message: expect.stringContaining('blocked') }),
+    );
   });
 
   it('reports the settings it does not apply (short-name-mode, aliases…) instead of dropping them silently', () => {
-    const conf = parseRegistriesConf('short-name-mode = "enforcing"\nunqualified-search-registries = ["quay.io"]\n[aliases]\n"busybox" = "docker.io/library/busybox"\n', '/c/registries.conf');
+    const conf = parseRegistriesConf(
+      'short-name-mode = "enforcing"\nunqualified-search-registries = ["quay.io"]\n[aliases]\n"busybox" = "docker.io/library/busybox"\n',
+      '/c/registries.conf',
+    );
     expect(conf.notApplied).toEqual(['/c/registries.conf: short-name-mode', '/c/registries.conf: aliases']);
     expect(conf.unqualifiedSearchRegistries).toEqual(['quay.io']);
     expect(parseRegistriesConf('unqualified-search-registries = ["quay.io"]\n').notApplied).toBeUndefined();
   });
 
   it('legacy v1 tables', () => {
-    const v1 = parseRegistriesConf(`[registries.search]\nregistries = ["quay.io"]\n[registries.insecure]\nregistries = ["10.0.0.1:5000"]\n[registries.block]\nregistries = ["evil.io"]\n`);
+    const v1 = parseRegistriesConf(
+      `[registries.search]\nregistries = ["quay.io"]\n[registries.insecure]\nregistries = ["10.0.0.1:5000"]\n[registries.block]\nregistries = ["evil.io"]\n`,
+    );
     expect(v1.unqualifiedSearchRegistries).toEqual(['quay.io']);
     expect(endpointsFor(v1, '10.0.0.1:5000', 'a', false)[0]?.insecure).toBe(true);
     expect(() => endpointsFor(v1, 'evil.io', 'a', false)).toThrow(expect.objectContaining({ code: 'PermissionDenied' }));
@@ -98,7 +116,9 @@ location = "hub-mirror.local"
     ['[[registry]]\nlocation = "https://x.io"', 'scheme'],
     ['[[registry]]\nlocation = "x.io"\n[[registry.mirror]]\nlocation = "m"\npull-from-mirror = "sometimes"', 'pull-from-mirror'],
   ])('refuses %j', (text, why) => {
-    expect(() => parseRegistriesConf(text)).toThrow(expect.objectContaining({ code: 'InvalidArgument', message: expect.stringContaining(why) }));
+    expect(() => parseRegistriesConf(text)).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument', message: expect.stringContaining(why) }),
+    );
   });
 
   it('drop-ins in registries.conf.d override entries of the same prefix', async () => {
@@ -107,7 +127,10 @@ location = "hub-mirror.local"
     await mkdir(join(dir, 'registries.conf.d'));
     await writeFile(join(dir, 'registries.conf.d', '10-a.conf'), '[[registry]]\nlocation = "a.io"\ninsecure = true\n');
     const c = await loadRegistriesConf(dir);
-    expect(c.registries.map((r) => [r.prefix, r.insecure])).toEqual([['b.io', false], ['a.io', true]]);
+    expect(c.registries.map((r) => [r.prefix, r.insecure])).toEqual([
+      ['b.io', false],
+      ['a.io', true],
+    ]);
     expect(await loadRegistriesConf(join(dir, 'absent'))).toEqual({ unqualifiedSearchRegistries: [], registries: [] });
   });
 
@@ -146,13 +169,20 @@ describe('credentials (DST-15/16)', () => {
     expect(lookupAuth(doc, 'tok.io', 'x', 'f')).toEqual({ identityToken: 'refresh-me' });
     expect(lookupAuth(doc, 'helper.io', 'x', 'f')).toBeUndefined();
     expect(lookupAuth(doc, 'none.io', 'x', 'f')).toBeUndefined();
-    expect(() => lookupAuth({ auths: { 'x.io': { auth: b64('nocolon') } } }, 'x.io', 'r', 'f')).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    expect(() => lookupAuth({ auths: { 'x.io': { auth: b64('nocolon') } } }, 'x.io', 'r', 'f')).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
   });
 
   it('searches <config-dir>/auth.json, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, then the docker config', async () => {
     const dir = await tmp();
     const env = { REGISTRY_AUTH_FILE: join(dir, 'env.json'), HOME: join(dir, 'home'), XDG_RUNTIME_DIR: join(dir, 'run') };
-    expect(authFiles({ configDir: join(dir, 'cfg'), env })).toEqual([join(dir, 'cfg', 'auth.json'), join(dir, 'env.json'), join(dir, 'run', 'containers', 'auth.json'), join(dir, 'home', '.docker', 'config.json')]);
+    expect(authFiles({ configDir: join(dir, 'cfg'), env })).toEqual([
+      join(dir, 'cfg', 'auth.json'),
+      join(dir, 'env.json'),
+      join(dir, 'run', 'containers', 'auth.json'),
+      join(dir, 'home', '.docker', 'config.json'),
+    ]);
     expect(authFiles({ env: { DOCKER_CONFIG: '/d' }, home: '/h' })).toEqual(['/d/config.json']);
     await mkdir(join(dir, 'cfg'));
     await mkdir(join(dir, 'home', '.docker'), { recursive: true });
@@ -173,7 +203,9 @@ describe('policy.json', () => {
       default: [{ type: 'reject' }],
       transports: {
         docker: {
-          'registry.example.com/team': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/keys/team.gpg', signedIdentity: { type: 'matchRepository' } }],
+          'registry.example.com/team': [
+            { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/keys/team.gpg', signedIdentity: { type: 'matchRepository' } },
+          ],
           'registry.example.com': [{ type: 'insecureAcceptAnything' }],
           '*.example.org': [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/k1', 'rel/k2'] }],
           '': [{ type: 'reject' }],
@@ -185,8 +217,12 @@ describe('policy.json', () => {
   );
 
   it('chooses the most specific scope', () => {
-    expect(requirementsFor(policy, 'docker', dockerScopes('registry.example.com', 'team/app', 'v1')).scope).toBe('registry.example.com/team');
-    expect(requirementsFor(policy, 'docker', dockerScopes('registry.example.com', 'other/app', 'v1')).requirements).toEqual([{ type: 'insecureAcceptAnything' }]);
+    expect(requirementsFor(policy, 'docker', dockerScopes('registry.example.com', 'team/app', 'v1')).scope).toBe(
+      'registry.example.com/team',
+    );
+    expect(requirementsFor(policy, 'docker', dockerScopes('registry.example.com', 'other/app', 'v1')).requirements).toEqual([
+      { type: 'insecureAcceptAnything' },
+    ]);
     expect(requirementsFor(policy, 'docker', dockerScopes('a.b.example.org', 'x')).scope).toBe('*.example.org');
     expect(requirementsFor(policy, 'docker', dockerScopes('quay.io', 'x')).scope).toBe('transports.docker[""]');
     expect(requirementsFor(policy, 'oci', pathScopes('/img/x', 'v1')).scope).toBe('default');
@@ -195,12 +231,31 @@ describe('policy.json', () => {
 
   it('resolves key paths relative to the policy file and defaults signedIdentity', () => {
     const r = policy.transports.docker?.['*.example.org']?.[0];
-    expect(r).toEqual({ type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/k1', '/etc/berth/rel/k2'], keyData: [], signedIdentity: { type: 'matchRepoDigestOrExact' } });
+    expect(r).toEqual({
+      type: 'signedBy',
+      keyType: 'GPGKeys',
+      keyPaths: ['/k1', '/etc/berth/rel/k2'],
+      keyData: [],
+      signedIdentity: { type: 'matchRepoDigestOrExact' },
+    });
   });
 
   it('scopes of a reference, most specific first', () => {
-    expect(dockerScopes('host:5000', 'a/b', 'v1', undefined)).toEqual(['host:5000/a/b:v1', 'host:5000/a/b', 'host:5000/a', 'host:5000', '']);
-    expect(dockerScopes('x.example.com', 'r', undefined, 'sha256:ab')).toEqual(['x.example.com/r@sha256:ab', 'x.example.com/r', 'x.example.com', '*.example.com', '*.com', '']);
+    expect(dockerScopes('host:5000', 'a/b', 'v1', undefined)).toEqual([
+      'host:5000/a/b:v1',
+      'host:5000/a/b',
+      'host:5000/a',
+      'host:5000',
+      '',
+    ]);
+    expect(dockerScopes('x.example.com', 'r', undefined, 'sha256:ab')).toEqual([
+      'x.example.com/r@sha256:ab',
+      'x.example.com/r',
+      'x.example.com',
+      '*.example.com',
+      '*.com',
+      '',
+    ]);
   });
 
   it.each([
@@ -209,20 +264,28 @@ describe('policy.json', () => {
     ['{"default": [{"type": "acceptMaybe"}]}', 'unknown requirement type'],
     ['{"default": [{"type": "signedBy", "keyType": "X509Certificates", "keyPath": "/k"}]}', 'GPGKeys'],
     ['{"default": [{"type": "signedBy", "keyType": "GPGKeys"}]}', 'exactly one of'],
-    ['{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "signedIdentity": {"type": "whatever"}}]}', 'signedIdentity'],
+    [
+      '{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "signedIdentity": {"type": "whatever"}}]}',
+      'signedIdentity',
+    ],
   ])('refuses %s', (text, why) => {
     expect(() => parsePolicy(text)).toThrow(expect.objectContaining({ code: 'InvalidArgument', message: expect.stringContaining(why) }));
   });
 
   it('sigstoreSigned is read but unsupported (an image under it is refused, never accepted)', () => {
-    expect(parsePolicy('{"default": [{"type": "sigstoreSigned", "keyPath": "/k"}]}').default).toEqual([{ type: 'unsupported', what: 'sigstoreSigned' }]);
+    expect(parsePolicy('{"default": [{"type": "sigstoreSigned", "keyPath": "/k"}]}').default).toEqual([
+      { type: 'unsupported', what: 'sigstoreSigned' },
+    ]);
   });
 });
 
 describe('registries.d', () => {
   const d = parseRegistriesD([
     { file: 'a.yaml', text: 'default-docker:\n  lookaside: file:///var/lib/sigs\n' },
-    { file: 'b.yaml', text: 'docker:\n  registry.example.com/team:\n    lookaside: https://sigs.example.com/store\n  quay.io:\n    sigstore: http://old.example.com/\n' },
+    {
+      file: 'b.yaml',
+      text: 'docker:\n  registry.example.com/team:\n    lookaside: https://sigs.example.com/store\n  quay.io:\n    sigstore: http://old.example.com/\n',
+    },
   ]);
 
   it('most specific namespace, then default-docker; sigstore is the old name of lookaside', () => {
@@ -236,7 +299,17 @@ describe('registries.d', () => {
   });
 
   it('refuses duplicates', () => {
-    expect(() => parseRegistriesD([{ file: 'a', text: 'default-docker: {lookaside: file:///a}' }, { file: 'b', text: 'default-docker: {lookaside: file:///b}' }])).toThrow(/also defined/);
-    expect(() => parseRegistriesD([{ file: 'a', text: 'docker: {x.io: {lookaside: file:///a}}' }, { file: 'b', text: 'docker: {x.io: {lookaside: file:///b}}' }])).toThrow(/defined twice/);
+    expect(() =>
+      parseRegistriesD([
+        { file: 'a', text: 'default-docker: {lookaside: file:///a}' },
+        { file: 'b', text: 'default-docker: {lookaside: file:///b}' },
+      ]),
+    ).toThrow(/also defined/);
+    expect(() =>
+      parseRegistriesD([
+        { file: 'a', text: 'docker: {x.io: {lookaside: file:///a}}' },
+        { file: 'b', text: 'docker: {x.io: {lookaside: file:///b}}' },
+      ]),
+    ).toThrow(/defined twice/);
   });
 });

@@ -19,12 +19,28 @@ describe('image gc', () => {
   it('keeps what pods use and what was pulled recently; collects the rest with its rendered tree', async () => {
     const root = await tmp();
     const state = join(root, 'state');
-    const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
+    const o = {
+      ...DEFAULTS,
+      specDir: [join(root, 'specs')],
+      cniPluginDir: [],
+      cniConfDir: [],
+      stateDir: state,
+      configDir: join(root, 'config'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+    } as unknown as GlobalOptions;
     const images: Record<string, Awaited<ReturnType<typeof writeImage>>> = {};
     for (const name of ['used', 'unused']) {
       const layout = join(root, name);
       images[name] = await writeImage(layout, { layers: [await makeTar([dir('etc'), file(`etc/${name}`, name)])] });
-      await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: images[name].manifestDigest, size: images[name].manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+      await writeIndex(layout, [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: images[name].manifestDigest,
+          size: images[name].manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+        },
+      ]);
     }
     const svc = testImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
     const used = await svc.pull(`oci:${join(root, 'used')}:v1`);
@@ -32,7 +48,16 @@ describe('image gc', () => {
     await svc.render(used);
     await svc.render(unused);
     await mkdir(join(state, 'pods', 'uid-1'), { recursive: true });
-    await writeFile(join(state, 'pods', 'uid-1', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-1', key: 'default/p', pod: { metadata: { name: 'p' }, spec: { containers: [] } }, apps: { main: { image: `oci:${join(root, 'used')}:v1`, imageDigest: used.manifestDigest, containerId: 'berth-x' } } }));
+    await writeFile(
+      join(state, 'pods', 'uid-1', 'pod.json'),
+      JSON.stringify({
+        version: 1,
+        uid: 'uid-1',
+        key: 'default/p',
+        pod: { metadata: { name: 'p' }, spec: { containers: [] } },
+        apps: { main: { image: `oci:${join(root, 'used')}:v1`, imageDigest: used.manifestDigest, containerId: 'berth-x' } },
+      }),
+    );
 
     // within the grace period nothing goes
     const none = await imageGc(o, svc, HOUR, false);
@@ -48,22 +73,47 @@ describe('image gc', () => {
     expect(r.rendered).toEqual([unused.manifestDigest.slice(7)]);
     expect((await svc.listImages()).map((i) => i.reference)).toEqual([`oci:${join(root, 'used')}:v1`]);
     expect(await svc.listRendered()).toEqual([used.manifestDigest.slice(7)]);
-    for (const d of [used.manifestDigest, used.configDigest, ...used.layers.map((l) => l.digest)]) expect(await svc.content.has(d)).toBe(true);
+    for (const d of [used.manifestDigest, used.configDigest, ...used.layers.map((l) => l.digest)])
+      expect(await svc.content.has(d)).toBe(true);
   });
 
   it('keeps the image of an image volume whatever its age', async () => {
     const root = await tmp();
     const state = join(root, 'state');
-    const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
+    const o = {
+      ...DEFAULTS,
+      specDir: [join(root, 'specs')],
+      cniPluginDir: [],
+      cniConfDir: [],
+      stateDir: state,
+      configDir: join(root, 'config'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+    } as unknown as GlobalOptions;
     const layout = join(root, 'vol');
     const img = await writeImage(layout, { layers: [await makeTar([dir('etc'), file('etc/vol', 'vol')])] });
-    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    await writeIndex(layout, [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: img.manifestDigest,
+        size: img.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+      },
+    ]);
     const svc = testImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
     const ref = `oci:${layout}:v1`;
     await svc.render(await svc.pull(ref));
     await mkdir(join(state, 'pods', 'uid-2'), { recursive: true });
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [], volumes: [{ name: 'v', image: { reference: ref } }] } };
-    await writeFile(join(state, 'pods', 'uid-2', 'pod.json'), JSON.stringify({ version: 1, uid: 'uid-2', key: 'default/p', pod, apps: {} }));
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: { containers: [], volumes: [{ name: 'v', image: { reference: ref } }] },
+    };
+    await writeFile(
+      join(state, 'pods', 'uid-2', 'pod.json'),
+      JSON.stringify({ version: 1, uid: 'uid-2', key: 'default/p', pod, apps: {} }),
+    );
     const r = await imageGc(o, svc, HOUR, false, Date.now() + 2 * HOUR);
     expect(r).toEqual({ blobs: [], bytes: 0, rendered: [], references: [] });
     expect((await svc.listImages()).map((i) => i.reference)).toEqual([ref]);
@@ -72,10 +122,26 @@ describe('image gc', () => {
   it('collects nothing while a pod record cannot be read (the held pod may use any image)', async () => {
     const root = await tmp();
     const state = join(root, 'state');
-    const o = { ...DEFAULTS, specDir: [join(root, 'specs')], cniPluginDir: [], cniConfDir: [], stateDir: state, configDir: join(root, 'config'), runDir: join(root, 'run'), logDir: join(root, 'log') } as unknown as GlobalOptions;
+    const o = {
+      ...DEFAULTS,
+      specDir: [join(root, 'specs')],
+      cniPluginDir: [],
+      cniConfDir: [],
+      stateDir: state,
+      configDir: join(root, 'config'),
+      runDir: join(root, 'run'),
+      logDir: join(root, 'log'),
+    } as unknown as GlobalOptions;
     const layout = join(root, 'img');
     const img = await writeImage(layout, { layers: [await makeTar([dir('etc'), file('etc/x', 'x')])] });
-    await writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    await writeIndex(layout, [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: img.manifestDigest,
+        size: img.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+      },
+    ]);
     const svc = testImageService({ stateDir: state, platform: { os: 'linux', architecture: 'amd64' } });
     const ref = `oci:${layout}:v1`;
     await svc.pull(ref);

@@ -19,7 +19,11 @@ describe('pull progress', () => {
     p.onProgress({ kind: 'layer', digest: D, size: 2048, bytes: 2048, state: 'done' });
     p.onProgress({ kind: 'config', digest: E, size: 10, bytes: 10, state: 'cached' });
     p.finish();
-    expect(out).toEqual([`layer    ${'ab'.repeat(6)}  0 B / 2.0 kB 0%\n`, `layer    ${'ab'.repeat(6)}  done\n`, `config   ${'cd'.repeat(6)}  already stored\n`]);
+    expect(out).toEqual([
+      `layer    ${'ab'.repeat(6)}  0 B / 2.0 kB 0%\n`,
+      `layer    ${'ab'.repeat(6)}  done\n`,
+      `config   ${'cd'.repeat(6)}  already stored\n`,
+    ]);
   });
 
   it('terminal: the block of blob lines is redrawn in place', () => {

@@ -20,7 +20,17 @@ const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 
 function payload(ref: string, digest: string, extra: Record<string, unknown> = {}): Buffer {
-  return Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': ref }, image: { 'docker-manifest-digest': digest }, type: 'atomic container signature', ...extra }, optional: { creator: 'test' } }));
+  return Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': ref },
+        image: { 'docker-manifest-digest': digest },
+        type: 'atomic container signature',
+        ...extra,
+      },
+      optional: { creator: 'test' },
+    }),
+  );
 }
 
 async function sign(body: Buffer, key: openpgp.PrivateKey): Promise<Uint8Array> {
@@ -40,7 +50,11 @@ describe('simple signing', () => {
     other = await mk('berth-treg other');
   });
 
-  const expected = (image: string, rule: SignedIdentity = { type: 'matchRepoDigestOrExact' }, manifestDigest = D1) => ({ image, manifestDigest, signedIdentity: rule });
+  const expected = (image: string, rule: SignedIdentity = { type: 'matchRepoDigestOrExact' }, manifestDigest = D1) => ({
+    image,
+    manifestDigest,
+    signedIdentity: rule,
+  });
 
   it('accepts a signature by a trusted key for this digest and identity', async () => {
     const sig = await sign(payload('reg.io/ns/app:v1', D1), trusted.priv);
@@ -50,19 +64,40 @@ describe('simple signing', () => {
 
   it('refuses another key, another digest, another identity', async () => {
     const byOther = await sign(payload('reg.io/ns/app:v1', D1), other.priv);
-    await expect(verifyImageSignature(byOther, [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('trusted key') });
+    await expect(verifyImageSignature(byOther, [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({
+      code: 'PermissionDenied',
+      message: expect.stringContaining('trusted key'),
+    });
     const otherDigest = await sign(payload('reg.io/ns/app:v1', D2), trusted.priv);
-    await expect(verifyImageSignature(otherDigest, [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining(`is for manifest ${D2}`) });
+    await expect(verifyImageSignature(otherDigest, [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({
+      code: 'PermissionDenied',
+      message: expect.stringContaining(`is for manifest ${D2}`),
+    });
     const otherIdentity = await sign(payload('reg.io/ns/evil:v1', D1), trusted.priv);
-    await expect(verifyImageSignature(otherIdentity, [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('does not match') });
-    await expect(verifyImageSignature(Buffer.from('garbage'), [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({ code: 'PermissionDenied' });
+    await expect(verifyImageSignature(otherIdentity, [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({
+      code: 'PermissionDenied',
+      message: expect.stringContaining('does not match'),
+    });
+    await expect(verifyImageSignature(Buffer.from('garbage'), [trusted.pub], expected('reg.io/ns/app:v1'))).rejects.toMatchObject({
+      code: 'PermissionDenied',
+    });
   });
 
   it('payload shape: unknown critical fields, wrong type, missing identity are refused', () => {
     expect(parsePayload(payload('a.io/b:c', D1))).toMatchObject({ dockerReference: 'a.io/b:c', manifestDigest: D1 });
     expect(() => parsePayload(payload('a.io/b:c', D1, { extra: 1 }))).toThrow(/unknown critical field "extra"/);
-    expect(() => parsePayload(Buffer.from(JSON.stringify({ critical: { type: 'other', image: { 'docker-manifest-digest': D1 }, identity: { 'docker-reference': 'a' } } })))).toThrow(/signature type/);
-    expect(() => parsePayload(Buffer.from(JSON.stringify({ critical: { type: 'atomic container signature', image: { 'docker-manifest-digest': D1 } } })))).toThrow(/identity/);
+    expect(() =>
+      parsePayload(
+        Buffer.from(
+          JSON.stringify({ critical: { type: 'other', image: { 'docker-manifest-digest': D1 }, identity: { 'docker-reference': 'a' } } }),
+        ),
+      ),
+    ).toThrow(/signature type/);
+    expect(() =>
+      parsePayload(
+        Buffer.from(JSON.stringify({ critical: { type: 'atomic container signature', image: { 'docker-manifest-digest': D1 } } })),
+      ),
+    ).toThrow(/identity/);
     expect(() => parsePayload(Buffer.from('nope'))).toThrow(/not JSON/);
   });
 
@@ -83,7 +118,9 @@ describe('simple signing', () => {
   it('exactReference, exactRepository, remapIdentity', () => {
     expect(identityMatches({ type: 'exactReference', dockerReference: 'reg.io/a:prod' }, 'mirror.io/a:v1', 'reg.io/a:prod')).toBe(true);
     expect(identityMatches({ type: 'exactRepository', dockerRepository: 'reg.io/a' }, 'mirror.io/x:v1', 'reg.io/a:any')).toBe(true);
-    expect(identityMatches({ type: 'remapIdentity', prefix: 'mirror.io/ns', signedPrefix: 'reg.io/ns' }, 'mirror.io/ns/a:v1', 'reg.io/ns/a:v1')).toBe(true);
+    expect(
+      identityMatches({ type: 'remapIdentity', prefix: 'mirror.io/ns', signedPrefix: 'reg.io/ns' }, 'mirror.io/ns/a:v1', 'reg.io/ns/a:v1'),
+    ).toBe(true);
   });
 
   it('keys armored or binary', async () => {
@@ -103,7 +140,10 @@ describe('simple signing', () => {
         JSON.stringify({
           default: [{ type: 'insecureAcceptAnything' }],
           transports: {
-            docker: { 'reg.io/signed': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: join(dir, 'trusted.asc') }], 'reg.io/banned': [{ type: 'reject' }] },
+            docker: {
+              'reg.io/signed': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: join(dir, 'trusted.asc') }],
+              'reg.io/banned': [{ type: 'reject' }],
+            },
             oci: { '': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: join(dir, 'trusted.asc') }] },
           },
         }),
@@ -131,21 +171,40 @@ describe('simple signing', () => {
         code: 'PermissionDenied',
         message: expect.stringMatching(/scope reg.io\/signed.*no signature found/),
       });
-      await expect(checkPolicy(ctx, { ref: parseImageReference('reg.io/banned/x:1'), manifestDigest: D1 })).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('rejected') });
-      await expect(checkPolicy(ctx, { ref: parseImageReference('oci:/img/x:latest'), manifestDigest: D1 })).rejects.toMatchObject({ code: 'PermissionDenied', message: expect.stringContaining('carry none') });
-      await expect(checkPolicy({ policy: policy(), registriesD: { docker: {} } }, { ref: parseImageReference('reg.io/signed/app:v1'), manifestDigest: D1 })).rejects.toMatchObject({
+      await expect(checkPolicy(ctx, { ref: parseImageReference('reg.io/banned/x:1'), manifestDigest: D1 })).rejects.toMatchObject({
+        code: 'PermissionDenied',
+        message: expect.stringContaining('rejected'),
+      });
+      await expect(checkPolicy(ctx, { ref: parseImageReference('oci:/img/x:latest'), manifestDigest: D1 })).rejects.toMatchObject({
+        code: 'PermissionDenied',
+        message: expect.stringContaining('carry none'),
+      });
+      await expect(
+        checkPolicy(
+          { policy: policy(), registriesD: { docker: {} } },
+          { ref: parseImageReference('reg.io/signed/app:v1'), manifestDigest: D1 },
+        ),
+      ).rejects.toMatchObject({
         code: 'PermissionDenied',
         message: expect.stringContaining('no lookaside is configured'),
       });
-      expect((await checkPolicy(ctx, { ref: parseImageReference('quay.io/any:1'), manifestDigest: D1 })).requirements).toEqual(['insecureAcceptAnything']);
+      expect((await checkPolicy(ctx, { ref: parseImageReference('quay.io/any:1'), manifestDigest: D1 })).requirements).toEqual([
+        'insecureAcceptAnything',
+      ]);
     });
 
     it('reads signatures from a file:// lookaside', async () => {
       const store = join(dir, 'sigstore');
       const { mkdir } = await import('node:fs/promises');
       await mkdir(join(store, `signed/app@sha256=${'1'.repeat(64)}`), { recursive: true });
-      await writeFile(join(store, `signed/app@sha256=${'1'.repeat(64)}`, 'signature-1'), await sign(payload('reg.io/signed/app:v1', D1), trusted.priv));
-      const v = await checkPolicy({ policy: policy(), registriesD: { docker: { 'reg.io/signed': `file://${store}` } } }, { ref: parseImageReference('reg.io/signed/app:v1'), manifestDigest: D1 });
+      await writeFile(
+        join(store, `signed/app@sha256=${'1'.repeat(64)}`, 'signature-1'),
+        await sign(payload('reg.io/signed/app:v1', D1), trusted.priv),
+      );
+      const v = await checkPolicy(
+        { policy: policy(), registriesD: { docker: { 'reg.io/signed': `file://${store}` } } },
+        { ref: parseImageReference('reg.io/signed/app:v1'), manifestDigest: D1 },
+      );
       expect(v.signedBy).toHaveLength(1);
     });
   });

@@ -31,7 +31,12 @@ describe('readAppLog', () => {
     await writeFile(join(dir, '1.log.20261202-000100.000'), line('01:00', 'a') + line('01:01', 'b', 'P'));
     await writeFile(join(dir, '1.log.20261202-000200.000'), line('01:02', 'c'));
     await writeFile(join(dir, '1.log'), line('02:00', 'd') + line('03:00', 'e'));
-    expect((await logSegments(dir)).map((s) => s.path.slice(dir.length + 1))).toEqual(['0.log', '1.log.20261202-000100.000', '1.log.20261202-000200.000', '1.log']);
+    expect((await logSegments(dir)).map((s) => s.path.slice(dir.length + 1))).toEqual([
+      '0.log',
+      '1.log.20261202-000100.000',
+      '1.log.20261202-000200.000',
+      '1.log',
+    ]);
     expect(await collect(readAppLog(dir))).toEqual(['a', 'bc', 'd', 'e']);
     expect(await collect(readAppLog(dir, { tail: 2 }))).toEqual(['d', 'e']);
     expect(await collect(readAppLog(dir, { sinceMs: Date.parse('2026-12-02T00:02:00Z') }))).toEqual(['d', 'e']);
@@ -80,10 +85,20 @@ describe('rotateLogIfNeeded', () => {
     for (let i = 0; i < 4; i++) {
       await writeFile(live, `full file ${i}\n`);
       const reopened: string[] = [];
-      expect(await rotateLogIfNeeded(live, limits, async () => (reopened.push('x'), await writeFile(live, ''), true), new Date(Date.UTC(2026, 11, 2, 0, 0, i)))).toBe(true);
+      expect(
+        await rotateLogIfNeeded(
+          live,
+          limits,
+          async () => (reopened.push('x'), await writeFile(live, ''), true),
+          new Date(Date.UTC(2026, 11, 2, 0, 0, i)),
+        ),
+      ).toBe(true);
       expect(reopened).toHaveLength(1);
     }
-    expect((await rotatedLogs(live)).map((p) => p.slice(dir.length + 1))).toEqual(['0.log.20261202-000002.000', '0.log.20261202-000003.000']);
+    expect((await rotatedLogs(live)).map((p) => p.slice(dir.length + 1))).toEqual([
+      '0.log.20261202-000002.000',
+      '0.log.20261202-000003.000',
+    ]);
     expect((await readdir(dir)).sort()).toEqual(['0.log', '0.log.20261202-000002.000', '0.log.20261202-000003.000']);
   });
 

@@ -22,7 +22,19 @@ describe('ConmonRuntime observation (no root: fake runtime, real files and /proc
     await mkdir(rt.containerDir(id), { recursive: true });
     await writeFile(
       join(rt.containerDir(id), 'meta.json'),
-      JSON.stringify({ containerId: id, runtime: 'fake', bundleDir: '/b', execution: 0, rootfs: '/b/rootfs', execDir: '/b/exec-0', logPath: '/l', cgroupsPath: `/berth/${id}`, createdAt: 1, startedAt: 2, ...extra }),
+      JSON.stringify({
+        containerId: id,
+        runtime: 'fake',
+        bundleDir: '/b',
+        execution: 0,
+        rootfs: '/b/rootfs',
+        execDir: '/b/exec-0',
+        logPath: '/l',
+        cgroupsPath: `/berth/${id}`,
+        createdAt: 1,
+        startedAt: 2,
+        ...extra,
+      }),
     );
   };
 
@@ -39,7 +51,13 @@ describe('ConmonRuntime observation (no root: fake runtime, real files and /proc
     await writeFile(rt.exitFile('berth-a'), '3');
     await utimes(rt.exitFile('berth-a'), 1_700_000_000, 1_700_000_000);
     await writeMeta('berth-a');
-    expect(await rt.status('berth-a')).toEqual({ containerId: 'berth-a', state: 'exited', exitCode: 3, finishedAt: 1_700_000_000_000, startedAt: 2 });
+    expect(await rt.status('berth-a')).toEqual({
+      containerId: 'berth-a',
+      state: 'exited',
+      exitCode: 3,
+      finishedAt: 1_700_000_000_000,
+      startedAt: 2,
+    });
     expect(oci.calls).toEqual([]); // the exit file is enough
   });
 

@@ -44,7 +44,8 @@ function launchOf(container: Obj = {}, podSpec: Obj = {}, image: Obj = { Cmd: ['
 
 const GiB = 2 ** 30;
 const facts: BundleFacts = { cgroupMode: 'v1', machineMemoryBytes: 8 * GiB, userDb: { passwd: [], group: [] } };
-const specOf = (l: AppLaunch, f: BundleFacts = facts) => buildOciSpec(l, f) as unknown as Obj & { process: Obj; linux: Obj; mounts: Array<{ destination: string; options: string[] }> };
+const specOf = (l: AppLaunch, f: BundleFacts = facts) =>
+  buildOciSpec(l, f) as unknown as Obj & { process: Obj; linux: Obj; mounts: Array<{ destination: string; options: string[] }> };
 
 describe('unprivileged defaults', () => {
   const spec = specOf(launchOf());
@@ -54,14 +55,21 @@ describe('unprivileged defaults', () => {
     expect(specOf(launchOf({ securityContext: { seccompProfile: { type: 'Unconfined' } } })).linux.seccomp).toBeUndefined();
     expect(specOf(launchOf({}, { securityContext: { seccompProfile: { type: 'Unconfined' } } })).linux.seccomp).toBeUndefined();
     // the container's setting wins over the pod's
-    const both = launchOf({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } } }, { securityContext: { seccompProfile: { type: 'Unconfined' } } });
+    const both = launchOf(
+      { securityContext: { seccompProfile: { type: 'RuntimeDefault' } } },
+      { securityContext: { seccompProfile: { type: 'Unconfined' } } },
+    );
     expect(specOf(both).linux.seccomp).toBeDefined();
   });
 
   it('masks the union of containerd and podman paths, powercap and block devices included', () => {
     expect(spec.linux.maskedPaths).toEqual(MASKED_PATHS);
-    expect(MASKED_PATHS).toEqual(expect.arrayContaining(['/sys/devices/virtual/powercap', '/sys/dev/block', '/proc/kcore', '/proc/keys', '/sys/firmware']));
-    expect(spec.linux.readonlyPaths).toEqual(expect.arrayContaining(['/proc/sys', '/proc/sysrq-trigger', '/proc/bus', '/proc/fs', '/proc/irq']));
+    expect(MASKED_PATHS).toEqual(
+      expect.arrayContaining(['/sys/devices/virtual/powercap', '/sys/dev/block', '/proc/kcore', '/proc/keys', '/sys/firmware']),
+    );
+    expect(spec.linux.readonlyPaths).toEqual(
+      expect.arrayContaining(['/proc/sys', '/proc/sysrq-trigger', '/proc/bus', '/proc/fs', '/proc/irq']),
+    );
   });
 
   it('limits pids (2048 by default, configurable, 0 for none)', () => {
@@ -103,7 +111,19 @@ describe('unprivileged defaults', () => {
   });
 
   it('applies the pod sysctls, / separators normalised', () => {
-    const s = specOf(launchOf({}, { securityContext: { sysctls: [{ name: 'net/ipv4/ping_group_range', value: '0 1000' }, { name: 'kernel.shm_rmid_forced', value: '1' }] } }));
+    const s = specOf(
+      launchOf(
+        {},
+        {
+          securityContext: {
+            sysctls: [
+              { name: 'net/ipv4/ping_group_range', value: '0 1000' },
+              { name: 'kernel.shm_rmid_forced', value: '1' },
+            ],
+          },
+        },
+      ),
+    );
     expect(s.linux.sysctl).toEqual({ 'net.ipv4.ping_group_range': '0 1000', 'kernel.shm_rmid_forced': '1' });
     expect(spec.linux.sysctl).toBeUndefined();
   });
@@ -121,12 +141,16 @@ describe('runAsNonRoot', () => {
     expect(String(err)).toContain('container has runAsNonRoot and image will run as root (pod: "prod/web", container: app)');
     expect((err as { details?: Obj }).details?.reason).toBe('CreateContainerConfigError');
     // the pod-level setting applies too; runAsUser 0 is root as well
-    expect(() => buildOciSpec(launchOf({ securityContext: { runAsUser: 0 } }, { securityContext: { runAsNonRoot: true } }), facts)).toThrow(/runAsNonRoot/);
+    expect(() => buildOciSpec(launchOf({ securityContext: { runAsUser: 0 } }, { securityContext: { runAsNonRoot: true } }), facts)).toThrow(
+      /runAsNonRoot/,
+    );
   });
 
   it('lets a non-root user run, from the spec or from the image', () => {
     expect(specOf(launchOf({ securityContext: { runAsNonRoot: true, runAsUser: 1000 } })).process.user).toMatchObject({ uid: 1000 });
-    expect(specOf(launchOf({ securityContext: { runAsNonRoot: true } }, {}, { Cmd: ['/x'], User: '65534:65534' })).process.user).toMatchObject({ uid: 65534 });
+    expect(
+      specOf(launchOf({ securityContext: { runAsNonRoot: true } }, {}, { Cmd: ['/x'], User: '65534:65534' })).process.user,
+    ).toMatchObject({ uid: 65534 });
   });
 });
 
@@ -191,7 +215,12 @@ describe('LSM settings', () => {
   });
 
   it('are applied where the host has the module', () => {
-    const l = launchOf({ securityContext: { appArmorProfile: { type: 'Localhost', localhostProfile: 'my-prof' }, seLinuxOptions: { user: 'system_u', role: 'system_r', type: 'container_t', level: 's0:c1,c2' } } });
+    const l = launchOf({
+      securityContext: {
+        appArmorProfile: { type: 'Localhost', localhostProfile: 'my-prof' },
+        seLinuxOptions: { user: 'system_u', role: 'system_r', type: 'container_t', level: 's0:c1,c2' },
+      },
+    });
     const s = specOf(l, { ...facts, lsm: { apparmor: true, selinux: true } });
     expect(s.process.apparmorProfile).toBe('my-prof');
     expect(s.process.selinuxLabel).toBe('system_u:system_r:container_t:s0:c1,c2');

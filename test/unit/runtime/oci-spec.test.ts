@@ -17,7 +17,10 @@ import {
 
 type ContainerIn = Record<string, unknown>;
 
-function launchOf(container: ContainerIn = {}, opts: { image?: ImageProcessConfig; podSpec?: Record<string, unknown>; lower?: string; netnsPath?: string } = {}): AppLaunch {
+function launchOf(
+  container: ContainerIn = {},
+  opts: { image?: ImageProcessConfig; podSpec?: Record<string, unknown>; lower?: string; netnsPath?: string } = {},
+): AppLaunch {
   const pod = Pod.parse({
     apiVersion: 'v1',
     kind: 'Pod',
@@ -43,7 +46,8 @@ function launchOf(container: ContainerIn = {}, opts: { image?: ImageProcessConfi
 }
 
 const facts: BundleFacts = { cgroupMode: 'v1', rlimits: { RLIMIT_NOFILE: { soft: 1024, hard: 20000 } } };
-const proc = (l: AppLaunch, f: BundleFacts = facts) => buildOciSpec(l, f).process as Record<string, unknown> & { args: string[]; env: string[] };
+const proc = (l: AppLaunch, f: BundleFacts = facts) =>
+  buildOciSpec(l, f).process as Record<string, unknown> & { args: string[]; env: string[] };
 
 describe('process.args (IMG-21)', () => {
   it.each([
@@ -75,7 +79,14 @@ describe('process.args (IMG-21)', () => {
 
   it('expands $(VAR) from the container env in command and args, not in image Cmd', () => {
     const l = launchOf(
-      { command: ['echo', '$(GREETING)', '$$(GREETING)', '$(MISSING)'], args: ['$(WHO)!'], env: [{ name: 'GREETING', value: 'hi' }, { name: 'WHO', value: 'you' }] },
+      {
+        command: ['echo', '$(GREETING)', '$$(GREETING)', '$(MISSING)'],
+        args: ['$(WHO)!'],
+        env: [
+          { name: 'GREETING', value: 'hi' },
+          { name: 'WHO', value: 'you' },
+        ],
+      },
       { image: { Cmd: ['$(GREETING)'] } },
     );
     expect(proc(l).args).toEqual(['echo', 'hi', '$(GREETING)', '$(MISSING)', 'you!']);
@@ -117,7 +128,17 @@ describe('process.env', () => {
       },
       { image: { Cmd: ['/c'], Env: ['A=image', 'B=image', 'PATH=/bin'] } },
     );
-    expect(proc(l).env).toEqual(['HOSTNAME=web', 'A=image', 'B=container', 'PATH=/bin', 'C=container-$(A)-$(D)', 'D=late', 'POD=web', 'NS=prod', 'TIER=front']);
+    expect(proc(l).env).toEqual([
+      'HOSTNAME=web',
+      'A=image',
+      'B=container',
+      'PATH=/bin',
+      'C=container-$(A)-$(D)',
+      'D=late',
+      'POD=web',
+      'NS=prod',
+      'TIER=front',
+    ]);
   });
 
   it('defaults PATH when neither image nor container sets it', () => {
@@ -126,7 +147,14 @@ describe('process.env', () => {
   });
 
   it('the container may override HOSTNAME and PATH', () => {
-    const env = proc(launchOf({ env: [{ name: 'HOSTNAME', value: 'h' }, { name: 'PATH', value: '/x' }] })).env;
+    const env = proc(
+      launchOf({
+        env: [
+          { name: 'HOSTNAME', value: 'h' },
+          { name: 'PATH', value: '/x' },
+        ],
+      }),
+    ).env;
     expect(env.filter((e) => e.startsWith('HOSTNAME=') || e.startsWith('PATH='))).toEqual(['HOSTNAME=h', 'PATH=/x']);
   });
 });
@@ -160,7 +188,13 @@ describe('user (IMG-19)', () => {
   });
 
   const user = (imageUser: string | undefined, c: ContainerIn = {}, podSpec?: Record<string, unknown>) =>
-    proc(launchOf(c, { lower: root, image: { Cmd: ['/c'], ...(imageUser !== undefined ? { User: imageUser } : {}) }, ...(podSpec ? { podSpec } : {}) })).user;
+    proc(
+      launchOf(c, {
+        lower: root,
+        image: { Cmd: ['/c'], ...(imageUser !== undefined ? { User: imageUser } : {}) },
+        ...(podSpec ? { podSpec } : {}),
+      }),
+    ).user;
 
   it.each([
     ['unset → root', undefined, { uid: 0, gid: 0 }],
@@ -194,19 +228,38 @@ describe('user (IMG-19)', () => {
       additionalGids: [7, 8, 9],
     });
     // container securityContext beats the pod's
-    expect(user(undefined, { securityContext: { runAsUser: 11 } }, { securityContext: { runAsUser: 5, runAsGroup: 6 } })).toEqual({ uid: 11, gid: 6 });
+    expect(user(undefined, { securityContext: { runAsUser: 11 } }, { securityContext: { runAsUser: 5, runAsGroup: 6 } })).toEqual({
+      uid: 11,
+      gid: 6,
+    });
   });
 
   it("supplementalGroupsPolicy: Merge (default) keeps the image's /etc/group memberships, Strict only the pod's groups", () => {
     const sc = { supplementalGroups: [7], fsGroup: 9 };
     expect(user('app', {}, { securityContext: sc })).toEqual({ uid: 1000, gid: 1001, additionalGids: [50, 10, 7, 9] });
-    expect(user('app', {}, { securityContext: { ...sc, supplementalGroupsPolicy: 'Merge' } })).toEqual({ uid: 1000, gid: 1001, additionalGids: [50, 10, 7, 9] });
-    expect(user('app', {}, { securityContext: { ...sc, supplementalGroupsPolicy: 'Strict' } })).toEqual({ uid: 1000, gid: 1001, additionalGids: [7, 9] });
+    expect(user('app', {}, { securityContext: { ...sc, supplementalGroupsPolicy: 'Merge' } })).toEqual({
+      uid: 1000,
+      gid: 1001,
+      additionalGids: [50, 10, 7, 9],
+    });
+    expect(user('app', {}, { securityContext: { ...sc, supplementalGroupsPolicy: 'Strict' } })).toEqual({
+      uid: 1000,
+      gid: 1001,
+      additionalGids: [7, 9],
+    });
   });
 
   it('image volumes are mounted noexec, other volumes are not', () => {
-    const launch: AppLaunch = { ...launchOf({}), mounts: [{ destination: '/img', source: '/pin/0', readOnly: true, noexec: true }, { destination: '/data', source: '/pin/1', readOnly: false }] };
-    const mounts = (buildOciSpec(launch, facts).mounts as Array<{ destination: string; options: string[] }>).filter((m) => m.destination === '/img' || m.destination === '/data');
+    const launch: AppLaunch = {
+      ...launchOf({}),
+      mounts: [
+        { destination: '/img', source: '/pin/0', readOnly: true, noexec: true },
+        { destination: '/data', source: '/pin/1', readOnly: false },
+      ],
+    };
+    const mounts = (buildOciSpec(launch, facts).mounts as Array<{ destination: string; options: string[] }>).filter(
+      (m) => m.destination === '/img' || m.destination === '/data',
+    );
     expect(mounts.map((m) => [m.destination, m.options.join(',')])).toEqual([
       ['/img', 'rbind,rprivate,ro,nosuid,nodev,noexec'],
       ['/data', 'rbind,rprivate,rw,nosuid,nodev'],
@@ -218,10 +271,16 @@ describe('namespaces, mounts, hostname, annotations', () => {
   it('joins the pod netns by path', () => {
     const spec = buildOciSpec(launchOf({}, { netnsPath: '/run/netns/berth-x' }), facts);
     const ns = (spec.linux as { namespaces: Array<{ type: string; path?: string }> }).namespaces;
-    expect(ns).toEqual([{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network', path: '/run/netns/berth-x' }]);
+    expect(ns).toEqual([
+      { type: 'pid' },
+      { type: 'ipc' },
+      { type: 'uts' },
+      { type: 'mount' },
+      { type: 'network', path: '/run/netns/berth-x' },
+    ]);
   });
 
-  it('host network: no network or UTS namespace (the hostname is the node\'s)', () => {
+  it("host network: no network or UTS namespace (the hostname is the node's)", () => {
     const spec = buildOciSpec(launchOf({}, { podSpec: { hostNetwork: true } }), facts);
     const ns = (spec.linux as { namespaces: Array<{ type: string }> }).namespaces.map((n) => n.type);
     expect(ns).not.toContain('network');
@@ -230,9 +289,27 @@ describe('namespaces, mounts, hostname, annotations', () => {
   });
 
   it('default mounts, then etc files read-only, then volumes', () => {
-    const l = { ...launchOf(), etcFiles: { '/etc/hosts': '/p/hosts' }, mounts: [{ destination: '/data', source: '/v/data', readOnly: false }, { destination: '/cfg', source: '/v/cfg', readOnly: true }] };
+    const l = {
+      ...launchOf(),
+      etcFiles: { '/etc/hosts': '/p/hosts' },
+      mounts: [
+        { destination: '/data', source: '/v/data', readOnly: false },
+        { destination: '/cfg', source: '/v/cfg', readOnly: true },
+      ],
+    };
     const mounts = buildOciSpec(l, facts).mounts as Array<{ destination: string; type: string; source: string; options: string[] }>;
-    expect(mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup', '/etc/hosts', '/data', '/cfg']);
+    expect(mounts.map((m) => m.destination)).toEqual([
+      '/proc',
+      '/dev',
+      '/dev/pts',
+      '/dev/shm',
+      '/dev/mqueue',
+      '/sys',
+      '/sys/fs/cgroup',
+      '/etc/hosts',
+      '/data',
+      '/cfg',
+    ]);
     expect(mounts.find((m) => m.destination === '/sys')!.options).toContain('ro');
     expect(mounts[7]).toMatchObject({ type: 'bind', source: '/p/hosts' });
     expect(mounts[7]!.options).toContain('ro');
@@ -246,7 +323,9 @@ describe('namespaces, mounts, hostname, annotations', () => {
     expect(spec.hostname).toBe('web');
     expect(spec.root).toEqual({ path: 'rootfs', readonly: false });
     expect((spec.linux as { cgroupsPath: string }).cgroupsPath).toBe('/berth/berth-u-1-app');
-    expect(buildOciSpec(launchOf(), { ...facts, cgroupParent: 'berth-trt' }).linux).toMatchObject({ cgroupsPath: '/berth-trt/berth-u-1-app' });
+    expect(buildOciSpec(launchOf(), { ...facts, cgroupParent: 'berth-trt' }).linux).toMatchObject({
+      cgroupsPath: '/berth-trt/berth-u-1-app',
+    });
     expect(spec.annotations).toMatchObject({
       'io.kubernetes.pod.name': 'web',
       'io.kubernetes.pod.namespace': 'prod',
@@ -265,12 +344,16 @@ describe('namespaces, mounts, hostname, annotations', () => {
 describe('security', () => {
   it.each([
     ['default set', {}, DEFAULT_CAPABILITIES],
-    ['add and drop', { capabilities: { add: ['NET_ADMIN', 'CAP_SYS_TIME'], drop: ['KILL', 'cap_net_raw'] } }, [...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_KILL' && c !== 'CAP_NET_RAW'), 'CAP_NET_ADMIN', 'CAP_SYS_TIME']],
+    [
+      'add and drop',
+      { capabilities: { add: ['NET_ADMIN', 'CAP_SYS_TIME'], drop: ['KILL', 'cap_net_raw'] } },
+      [...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_KILL' && c !== 'CAP_NET_RAW'), 'CAP_NET_ADMIN', 'CAP_SYS_TIME'],
+    ],
     ['drop ALL, add one', { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } }, ['CAP_NET_BIND_SERVICE']],
   ])('capabilities: %s', (_n, sc, expected) => {
     const l = launchOf({ securityContext: sc });
     expect(capabilitySet(l.container)).toEqual(expected);
-    const caps = (proc(l).capabilities as Record<string, string[]>);
+    const caps = proc(l).capabilities as Record<string, string[]>;
     expect(caps.bounding).toEqual(expected);
     expect(caps.effective).toEqual(expected);
     expect(caps.permitted).toEqual(expected);
@@ -320,6 +403,9 @@ describe('rlimits and resources', () => {
       memory: { limit: 64 * 1024 * 1024 },
     });
     const none = buildOciSpec(launchOf(), facts);
-    expect((none.linux as { resources: Record<string, unknown> }).resources).toEqual({ devices: [{ allow: false, access: 'rwm' }], pids: { limit: 2048 } });
+    expect((none.linux as { resources: Record<string, unknown> }).resources).toEqual({
+      devices: [{ allow: false, access: 'rwm' }],
+      pids: { limit: 2048 },
+    });
   });
 });

@@ -57,16 +57,42 @@ describe('the default profile (Moby data)', () => {
   });
 
   it('denies keys, io_uring, userfaultfd, namespaces, mounts, modules, bpf and perf for the default capabilities', () => {
-    for (const s of ['keyctl', 'add_key', 'request_key', 'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'userfaultfd',
-      'unshare', 'setns', 'mount', 'umount2', 'fsopen', 'open_tree', 'move_mount', 'init_module', 'finit_module', 'delete_module',
-      'bpf', 'perf_event_open', 'sethostname', 'setdomainname', 'reboot', 'kexec_load', 'open_by_handle_at', 'clock_settime']) {
+    for (const s of [
+      'keyctl',
+      'add_key',
+      'request_key',
+      'io_uring_setup',
+      'io_uring_enter',
+      'io_uring_register',
+      'userfaultfd',
+      'unshare',
+      'setns',
+      'mount',
+      'umount2',
+      'fsopen',
+      'open_tree',
+      'move_mount',
+      'init_module',
+      'finit_module',
+      'delete_module',
+      'bpf',
+      'perf_event_open',
+      'sethostname',
+      'setdomainname',
+      'reboot',
+      'kexec_load',
+      'open_by_handle_at',
+      'clock_settime',
+    ]) {
       expect(rulesFor(def, s), s).toEqual([]);
     }
   });
 
   it('clone3 fails with ENOSYS, clone is allowed only without namespace flags, socket not for AF_ALG/AF_VSOCK', () => {
     expect(rulesFor(def, 'clone3')).toEqual([{ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }]);
-    expect(rulesFor(def, 'clone')).toEqual([{ names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0x7e020000, op: 'SCMP_CMP_MASKED_EQ' }] }]);
+    expect(rulesFor(def, 'clone')).toEqual([
+      { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0x7e020000, op: 'SCMP_CMP_MASKED_EQ' }] },
+    ]);
     const socket = rulesFor(def, 'socket').map((r) => r.args);
     expect(socket).toEqual([
       [{ index: 0, value: 38, op: 'SCMP_CMP_LT' }],
@@ -77,14 +103,16 @@ describe('the default profile (Moby data)', () => {
 
   it('capabilities include rules: CAP_SYS_ADMIN allows mount/unshare/clone3/bpf/perf and drops the clone3 ENOSYS and clone flag rules', () => {
     const admin = seccompFor(undefined, { capabilities: [...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'], privileged: false, ...X64 })!;
-    for (const s of ['mount', 'unshare', 'setns', 'clone', 'clone3', 'bpf', 'perf_event_open', 'sethostname']) expect(allows(admin, s), s).toBe(true);
+    for (const s of ['mount', 'unshare', 'setns', 'clone', 'clone3', 'bpf', 'perf_event_open', 'sethostname'])
+      expect(allows(admin, s), s).toBe(true);
     expect(rulesFor(admin, 'clone3').some((r) => r.action === 'SCMP_ACT_ERRNO')).toBe(false);
     expect(rulesFor(admin, 'clone').some((r) => r.args)).toBe(false);
     expect(rulesFor(admin, 'keyctl')).toEqual([]); // no capability allows keys
   });
 
   it('single capabilities open only their own syscalls', () => {
-    const caps = (extra: string[]) => seccompFor(undefined, { capabilities: [...DEFAULT_CAPABILITIES, ...extra], privileged: false, ...X64 });
+    const caps = (extra: string[]) =>
+      seccompFor(undefined, { capabilities: [...DEFAULT_CAPABILITIES, ...extra], privileged: false, ...X64 });
     expect(allows(caps(['CAP_SYS_MODULE']), 'finit_module')).toBe(true);
     expect(allows(caps(['CAP_SYS_MODULE']), 'mount')).toBe(false);
     expect(allows(caps(['CAP_BPF']), 'bpf')).toBe(true);
@@ -96,7 +124,11 @@ describe('the default profile (Moby data)', () => {
 
   it('dropping a default capability removes its rules (CAP_SYS_CHROOT → chroot)', () => {
     expect(allows(def, 'chroot')).toBe(true);
-    const noChroot = seccompFor(undefined, { capabilities: DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_CHROOT'), privileged: false, ...X64 });
+    const noChroot = seccompFor(undefined, {
+      capabilities: DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_CHROOT'),
+      privileged: false,
+      ...X64,
+    });
     expect(allows(noChroot, 'chroot')).toBe(false);
   });
 
@@ -115,7 +147,12 @@ describe('the default profile (Moby data)', () => {
 
   it('minKernel: ptrace and process_vm_* are allowed from 4.8 on, not before', () => {
     expect(allows(def, 'ptrace')).toBe(true);
-    const old = seccompFor(undefined, { capabilities: DEFAULT_CAPABILITIES, privileged: false, arch: 'x64', kernelRelease: '4.4.0-210-generic' });
+    const old = seccompFor(undefined, {
+      capabilities: DEFAULT_CAPABILITIES,
+      privileged: false,
+      arch: 'x64',
+      kernelRelease: '4.4.0-210-generic',
+    });
     expect(allows(old, 'ptrace')).toBe(false);
     expect(allows(old, 'process_vm_readv')).toBe(false);
   });
@@ -127,7 +164,9 @@ describe('the default profile (Moby data)', () => {
   });
 
   it('refuses an unknown type and a localhostProfile without type Localhost', () => {
-    expect(codeOf(errOf(() => seccompFor({ type: 'Bogus' as 'Unconfined' }, { capabilities: [], privileged: false })))).toBe('InvalidArgument');
+    expect(codeOf(errOf(() => seccompFor({ type: 'Bogus' as 'Unconfined' }, { capabilities: [], privileged: false })))).toBe(
+      'InvalidArgument',
+    );
     const e = errOf(() => seccompFor({ type: 'RuntimeDefault', localhostProfile: 'x.json' }, { capabilities: [], privileged: false }));
     expect(e.message).toContain(LOCALHOST_FIELD);
   });
@@ -170,9 +209,16 @@ describe('Docker and OCI profile formats', () => {
   });
 
   it('plain OCI architectures pass through; archMap picks the host entry', () => {
-    const oci: DockerSeccompProfile = { defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] };
+    const oci: DockerSeccompProfile = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: ['SCMP_ARCH_X86_64'],
+      syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }],
+    };
     expect(convertProfile(oci, base).architectures).toEqual(['SCMP_ARCH_X86_64']);
-    const docker: DockerSeccompProfile = { defaultAction: 'SCMP_ACT_ERRNO', archMap: [{ architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] }] };
+    const docker: DockerSeccompProfile = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      archMap: [{ architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] }],
+    };
     expect(convertProfile(docker, base).architectures).toBeUndefined(); // no entry for x86_64: native only
     expect(convertProfile(docker, { ...base, arch: 'arm64' }).architectures).toEqual(['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
   });
@@ -192,15 +238,28 @@ describe('Docker and OCI profile formats', () => {
   });
 
   it('refuses what a runtime here would refuse or berth cannot honour, naming the file', () => {
-    const bad = (doc: unknown) => errOf(() => convertProfile(parseSeccompProfile(JSON.stringify(doc), '/x/p.json'), base, 'seccomp profile /x/p.json'));
+    const bad = (doc: unknown) =>
+      errOf(() => convertProfile(parseSeccompProfile(JSON.stringify(doc), '/x/p.json'), base, 'seccomp profile /x/p.json'));
     expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_LOG'] }).message).toMatch(/p\.json: "flags".*runc/);
     expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', defaultErrnoRet: 1 }).message).toMatch(/defaultErrnoRet/);
-    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ALLOW', errnoRet: 1 }] }).message).toMatch(/syscalls\[0\]\.errnoRet/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ALLOW', errnoRet: 1 }] }).message).toMatch(
+      /syscalls\[0\]\.errnoRet/,
+    );
     expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['x'], action: 'SCMP_ACT_NOTIFY' }] }).message).toMatch(/NOTIFY/);
     expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', listenerPath: '/run/agent.sock' }).message).toMatch(/listenerPath/);
-    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ name: 'x', names: ['y'], action: 'SCMP_ACT_ALLOW' }] }).message).toMatch(/both "name" and "names"/);
-    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86'], archMap: [{ architecture: 'SCMP_ARCH_X86', subArchitectures: null }] }).message).toMatch(/archMap/);
-    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ALLOW', inclues: {} }] }).message).toMatch(/p\.json: syscalls\[0\].*inclues/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ name: 'x', names: ['y'], action: 'SCMP_ACT_ALLOW' }] }).message).toMatch(
+      /both "name" and "names"/,
+    );
+    expect(
+      bad({
+        defaultAction: 'SCMP_ACT_ERRNO',
+        architectures: ['SCMP_ARCH_X86'],
+        archMap: [{ architecture: 'SCMP_ARCH_X86', subArchitectures: null }],
+      }).message,
+    ).toMatch(/archMap/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ALLOW', inclues: {} }] }).message).toMatch(
+      /p\.json: syscalls\[0\].*inclues/,
+    );
     expect(bad({ defaultAction: 'SCMP_ACT_NOPE' }).message).toMatch(/p\.json: defaultAction/);
     expect(errOf(() => parseSeccompProfile('{nope', '/x/p.json')).message).toMatch(/p\.json: not valid JSON/);
   });
@@ -215,7 +274,10 @@ describe('Localhost profiles stay inside the profile directory', () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-seccomp-unit-'));
     profileDir = join(dir, 'config', 'seccomp');
     await mkdir(join(profileDir, 'team'), { recursive: true });
-    await writeFile(join(profileDir, 'team', 'ok.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' }] }));
+    await writeFile(
+      join(profileDir, 'team', 'ok.json'),
+      JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' }] }),
+    );
     await writeFile(join(dir, 'outside.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW' }));
     await symlink('../../outside.json', join(profileDir, 'escape.json'));
     await symlink('team/ok.json', join(profileDir, 'inside-link.json'));
@@ -252,7 +314,9 @@ describe('Localhost profiles stay inside the profile directory', () => {
   it('a missing file is NotFound; a missing field or directory is refused', () => {
     expect(errOf(() => seccompFor({ type: 'Localhost', localhostProfile: 'nope.json' }, opts())).code).toBe('NotFound');
     expect(errOf(() => seccompFor({ type: 'Localhost' }, opts())).message).toMatch(/localhostProfile is required/);
-    expect(errOf(() => seccompFor({ type: 'Localhost', localhostProfile: 'team/ok.json' }, { capabilities: [], privileged: false })).code).toBe('FailedPrecondition');
+    expect(
+      errOf(() => seccompFor({ type: 'Localhost', localhostProfile: 'team/ok.json' }, { capabilities: [], privileged: false })).code,
+    ).toBe('FailedPrecondition');
     expect(errOf(() => resolveLocalhostProfile(profileDir, 'team')).message).toMatch(/not a regular file/);
     expect(errOf(() => resolveLocalhostProfile(join(dir, 'missing'), 'x.json')).code).toBe('NotFound');
   });

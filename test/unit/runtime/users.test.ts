@@ -37,7 +37,9 @@ describe('resolveInRoot keeps symlinks inside the rootfs', () => {
 
 describe('passwd and group parsing', () => {
   it('skips comments, blanks and malformed lines', () => {
-    expect(parsePasswd('# c\n\nroot:x:0:0:root:/root:/bin/sh\nbad:x:y:0\nshort:x\n')).toEqual([{ name: 'root', uid: 0, gid: 0, home: '/root' }]);
+    expect(parsePasswd('# c\n\nroot:x:0:0:root:/root:/bin/sh\nbad:x:y:0\nshort:x\n')).toEqual([
+      { name: 'root', uid: 0, gid: 0, home: '/root' },
+    ]);
     expect(parseGroup('wheel:x:10:a, b\nempty:x:11:\nbad:x:z:\n')).toEqual([
       { name: 'wheel', gid: 10, members: ['a', 'b'] },
       { name: 'empty', gid: 11, members: [] },

@@ -5,8 +5,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
-import { appMachine, type AppExited, type AppMachineInput, type AppStarted, type AppStartInput } from '../../../src/state-machines/app.machine.js';
-import { podMachine, type AttachOut, type PodMachineInput, type PodStepInput, type SandboxOut, type InitFinishInput, type PodKillInput } from '../../../src/state-machines/pod.machine.js';
+import {
+  appMachine,
+  type AppExited,
+  type AppMachineInput,
+  type AppStarted,
+  type AppStartInput,
+} from '../../../src/state-machines/app.machine.js';
+import {
+  podMachine,
+  type AttachOut,
+  type PodMachineInput,
+  type PodStepInput,
+  type SandboxOut,
+  type InitFinishInput,
+  type PodKillInput,
+} from '../../../src/state-machines/pod.machine.js';
 import { BerthError } from '../../../src/common/errors.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 2));
@@ -45,7 +59,11 @@ describe('app machine after an agent restart', () => {
 
   it('keeps the last real exit of the record when the interrupted execution is redone', async () => {
     const lastExit = { exitCode: 1, finishedAt: 40 };
-    const { actor } = app({ restartCount: 1, observed: { state: 'exited', exitCode: 137, finishedAt: 50 }, recorded: { state: 'starting', lastExit } });
+    const { actor } = app({
+      restartCount: 1,
+      observed: { state: 'exited', exitCode: 137, finishedAt: 50 },
+      recorded: { state: 'starting', lastExit },
+    });
     await tick();
     expect(actor.getSnapshot().context.lastExit).toEqual(lastExit);
     expect(actor.getSnapshot().context.restartCount).toBe(1);
@@ -160,7 +178,12 @@ describe('pod machine adoption', () => {
     const h = host(clock);
     const actor = createActor(podMachine.provide({ actors: h.actors }), {
       clock,
-      input: { ...input, adopt: false, initDone: false, apps: [{ name: 'a', restartCount: 0, backoffStep: 0, observed: { state: 'none' } }] },
+      input: {
+        ...input,
+        adopt: false,
+        initDone: false,
+        apps: [{ name: 'a', restartCount: 0, backoffStep: 0, observed: { state: 'none' } }],
+      },
     }).start();
     await waitFor(actor, (s) => s.value === 'running', { timeout: 1000 });
     expect(h.calls).toEqual(['pull', 'verify', 'render', 'sandbox', 'attach', 'init']);
@@ -175,7 +198,12 @@ describe('app machine after an agent restart, back-off of a failed start', () =>
       restartCount: 1,
       backoffStep: 1,
       observed: { state: 'exited', ...exit, startedAt: 10 },
-      recorded: { state: 'backoff', lastExit: exit, backoffMs: 1000, lastError: { code: 'Unavailable', message: 'no such layout', reason: 'ErrImagePull' } },
+      recorded: {
+        state: 'backoff',
+        lastExit: exit,
+        backoffMs: 1000,
+        lastError: { code: 'Unavailable', message: 'no such layout', reason: 'ErrImagePull' },
+      },
     });
     await tick();
     expect(host.starts).toEqual([{ app: 'a', execution: 1 }]);

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { backoffDelay, nextBackoffStep } from '../../../src/state-machines/backoff.js';
-import { podMachine, type AttachOut, type PodMachineInput, type PodStepInput, type SandboxOut, type InitFinishInput, type PodKillInput } from '../../../src/state-machines/pod.machine.js';
+import {
+  podMachine,
+  type AttachOut,
+  type PodMachineInput,
+  type PodStepInput,
+  type SandboxOut,
+  type InitFinishInput,
+  type PodKillInput,
+} from '../../../src/state-machines/pod.machine.js';
 import { appMachine, type AppExited, type AppStarted, type AppStartInput } from '../../../src/state-machines/app.machine.js';
 import { BerthError } from '../../../src/common/errors.js';
 
@@ -14,9 +22,7 @@ function fakeApps(clock: SimulatedClock) {
       starts.push(input);
       return { pid: 100 + starts.length, startedAt: clock.now() };
     }),
-    waitExit: fromPromise<AppExited, { app: string }>(
-      () => new Promise<AppExited>((resolve) => exits.push(resolve)),
-    ),
+    waitExit: fromPromise<AppExited, { app: string }>(() => new Promise<AppExited>((resolve) => exits.push(resolve))),
   };
   const exit = async (code: number) => {
     for (let i = 0; i < 50 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 1));
@@ -108,7 +114,13 @@ describe('app machine', () => {
     const host = fakeApps(clock);
     const actor = createActor(appMachine.provide({ actors: host.actors }), {
       clock,
-      input: { app: 'a', restartPolicy: 'OnFailure', restartCount: 0, backoffStep: 0, observed: { state: 'exited', exitCode: 0, startedAt: 1, finishedAt: 5 } },
+      input: {
+        app: 'a',
+        restartPolicy: 'OnFailure',
+        restartCount: 0,
+        backoffStep: 0,
+        observed: { state: 'exited', exitCode: 0, startedAt: 1, finishedAt: 5 },
+      },
     }).start();
     expect(actor.getSnapshot().value).toBe('succeeded');
     expect(host.starts).toHaveLength(0);
@@ -264,7 +276,11 @@ describe('pod machine', () => {
     const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input }).start();
     await waitFor(actor, (s) => s.value === 'failed', { timeout: 1000 });
     expect(host.calls).toEqual(['pull', 'verify']);
-    expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'verify', code: 'PermissionDenied', message: expect.stringContaining('rejects') });
+    expect(actor.getSnapshot().context.lastError).toMatchObject({
+      step: 'verify',
+      code: 'PermissionDenied',
+      message: expect.stringContaining('rejects'),
+    });
     clock.increment(600_000);
     await tick();
     expect(host.calls).toEqual(['pull', 'verify']);
@@ -309,7 +325,13 @@ describe('pod machine', () => {
   it('skips init containers when the apps were already seen on the host', async () => {
     const clock = new SimulatedClock();
     const host = fakeHost(clock);
-    const withInit = { ...input, apps: [{ name: 'setup', kind: 'init' as const, restartCount: 0, backoffStep: 0, observed: { state: 'none' as const } }, ...input.apps] };
+    const withInit = {
+      ...input,
+      apps: [
+        { name: 'setup', kind: 'init' as const, restartCount: 0, backoffStep: 0, observed: { state: 'none' as const } },
+        ...input.apps,
+      ],
+    };
     const actor = createActor(podMachine.provide({ actors: host.actors }), { clock, input: { ...withInit, initDone: true } }).start();
     await waitFor(actor, (s) => s.value === 'running' && Object.keys(s.context.apps).length === 2, { timeout: 1000 });
     expect(host.apps.starts.map((s) => s.app)).toEqual(['a', 'b']);

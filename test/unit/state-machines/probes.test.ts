@@ -57,7 +57,10 @@ function fakeHost(clock: SimulatedClock, opts: FakeOpts = {}) {
   const actors = {
     startApp: fromPromise<AppStarted, AppStartInput>(async ({ input }) => {
       starts.push(input);
-      if (opts.startError) throw new BerthError('FailedPrecondition', 'exec: "nope": executable file not found in $PATH', { details: { reason: 'StartError', at: clock.now() } });
+      if (opts.startError)
+        throw new BerthError('FailedPrecondition', 'exec: "nope": executable file not found in $PATH', {
+          details: { reason: 'StartError', at: clock.now() },
+        });
       return { pid: 100 + starts.length, startedAt: clock.now() };
     }),
     waitExit: fromPromise<AppExited, { app: string }>(() => new Promise<AppExited>((resolve) => exits.push(resolve))),
@@ -100,7 +103,10 @@ describe('probe settings', () => {
 describe('liveness probe', () => {
   it('kills a failing app at initialDelay + failureThreshold × period (± one period) and restarts it (Always)', async () => {
     const clock = new SimulatedClock();
-    const host = fakeHost(clock, { probes: { liveness: { initialDelaySeconds: 5, periodSeconds: 4, failureThreshold: 3 } }, answer: () => false });
+    const host = fakeHost(clock, {
+      probes: { liveness: { initialDelaySeconds: 5, periodSeconds: 4, failureThreshold: 3 } },
+      answer: () => false,
+    });
     const actor = run(clock, host);
     await tick();
     expect(host.probes).toEqual([]);
@@ -131,7 +137,10 @@ describe('liveness probe', () => {
   });
 
   it('under Never, a killed app is not restarted; under OnFailure it is, whatever its exit code', async () => {
-    for (const [policy, starts] of [['Never', 1], ['OnFailure', 2]] as const) {
+    for (const [policy, starts] of [
+      ['Never', 1],
+      ['OnFailure', 2],
+    ] as const) {
       const clock = new SimulatedClock();
       const host = fakeHost(clock, { probes: { liveness: { periodSeconds: 1, failureThreshold: 1 } }, answer: () => false });
       host.actors.killApp = fromPromise<void, AppKillInput>(async ({ input }) => {
@@ -259,7 +268,11 @@ describe('postStart hook', () => {
 
   it('a failing postStart kills the app; the restart policy decides', async () => {
     const clock = new SimulatedClock();
-    const host = fakeHost(clock, { postStart: async (execution) => { if (execution === 0) throw new Error('hook exited with 1'); } });
+    const host = fakeHost(clock, {
+      postStart: async (execution) => {
+        if (execution === 0) throw new Error('hook exited with 1');
+      },
+    });
     const actor = run(clock, host, { restartPolicy: 'Always' });
     await tick();
     await tick();
@@ -268,7 +281,11 @@ describe('postStart hook', () => {
     expect(actor.getSnapshot().context).toMatchObject({ restartCount: 1, started: true });
 
     const clock2 = new SimulatedClock();
-    const never = fakeHost(clock2, { postStart: async () => { throw new Error('hook exited with 1'); } });
+    const never = fakeHost(clock2, {
+      postStart: async () => {
+        throw new Error('hook exited with 1');
+      },
+    });
     const a2 = run(clock2, never, { restartPolicy: 'Never' });
     await tick();
     await tick();
