@@ -12,6 +12,7 @@ import { ConmonRuntime } from '../runtime/conmon-runtime.js';
 import { resolveOciRuntime } from '../runtime/oci-runtime.js';
 import type { AppRuntime, OciRuntime } from '../runtime/types.js';
 import { logRotationOf } from '../runtime/log-rotation.js';
+import type { BerthImageService } from '../image/image-service.js';
 import type { ImageService } from '../image/types.js';
 import type { Host } from '../reconciler/host.js';
 import { createLimiter, ignorePullProgress } from '../reconciler/host.js';
@@ -20,10 +21,7 @@ import { discardEvents, FileEventSink } from '../reconciler/events.js';
 import { IpBridgeManager } from '../reconciler/gc.js';
 import { secureHostDirs } from '../reconciler/host-dirs.js';
 import { lazyPort } from './lazy.js';
-
 import { DEFAULTS, layoutOf, pidsLimitOf, type GlobalOptions } from './globals.js';
-
-export { createLogger, DEFAULTS, layoutOf, setLogFormat, type GlobalOptions } from './globals.js';
 
 /** `readOnly`: for commands that only look (status, describe, --dry-run): nothing is written on the host. */
 export async function createHost(
@@ -37,9 +35,7 @@ export async function createHost(
   return {
     layout,
     // loaded on first use: status, describe, exec never touch images
-    images: lazyPort<ImageService>(async () =>
-      (await import('../image/index.js')).createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, log }),
-    ),
+    images: lazyPort<ImageService>(() => imageServiceOf(layout, log)),
     cni: cniOf(o, layout, log, { agent: true }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({
@@ -76,6 +72,12 @@ export async function createHost(
  * The CNI runtime over the host's plugins. `agent`: the host's (bridge MACs pinned, masquerade
  * leftovers removed); otherwise for asking only (`validate` runs VERSION, nothing else).
  */
+/** The installation's image service (the agent's port, `berth image`, `berth gc`, `berth trust --discover`), its code loaded on demand. */
+export async function imageServiceOf(layout: Pick<Layout, 'stateDir' | 'configDir'>, log?: Logger): Promise<BerthImageService> {
+  const { createImageService } = await import('../image/image-service.js');
+  return createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, ...(log ? { log } : {}) });
+}
+
 export function cniOf(o: GlobalOptions, layout: Layout, log: Logger, opts: { agent?: boolean } = {}): Cni {
   return createCni({
     cacheDir: cniCacheDir(layout),

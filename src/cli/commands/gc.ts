@@ -20,7 +20,8 @@ import { findOrphans } from '../../reconciler/orphans.js';
 import { BUILTIN_SOURCE_FILE } from '../../api/cni-config.js';
 import { act, examples, EXIT_USAGE, opts } from '../common.js';
 import { table } from '../format.js';
-import { appRuntimeOf, createHost, createLogger, iptablesOf, ociRuntimeOf } from '../wire.js';
+import { createLogger } from '../globals.js';
+import { appRuntimeOf, createHost, iptablesOf, ociRuntimeOf } from '../wire.js';
 import { imageGc, imageService } from './image.js';
 
 export interface GcRow {
@@ -124,7 +125,7 @@ export function register(program: Command): void {
           });
           const orphans = findOrphans(observed);
           const rows: GcRow[] = [];
-          const svc = imageService(o, log);
+          const svc = await imageService(o, log);
           if (dryRun) {
             for (const x of orphans) rows.push({ kind: x.kind, name: x.name, reason: x.reason, action: plannedAction(x) });
             const img = await imageGc(o, svc, graceMs, true);

@@ -16,16 +16,16 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { BerthError, errnoOf, errorMessage, formatAge, parseDuration } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
-import { createImageService, MAX_JSON_BODY, parseImageReference } from '../../image/index.js';
+import { MAX_JSON_BODY, parseImageReference } from '../../image/index.js';
 import type { BerthImageService, ImageRecord, PullProgress } from '../../image/index.js';
 import { allRecords, listRecords } from '../../reconciler/index.js';
 import { table } from '../format.js';
 import { act, examples, opts } from '../common.js';
-import { createLogger, layoutOf, type GlobalOptions } from '../wire.js';
+import { createLogger, layoutOf, type GlobalOptions } from '../globals.js';
+import { imageServiceOf } from '../wire.js';
 
-export function imageService(o: GlobalOptions, log: Logger): BerthImageService {
-  const l = layoutOf(o);
-  return createImageService({ stateDir: l.stateDir, configDir: l.configDir, log });
+export function imageService(o: GlobalOptions, log: Logger): Promise<BerthImageService> {
+  return imageServiceOf(layoutOf(o), log);
 }
 
 const short = (d: string | undefined) => (d ? d.replace(/^sha(256|512):/, '').slice(0, 12) : '-');
@@ -217,7 +217,7 @@ export function register(program: Command): void {
     .action(
       act(async (reference: string, c: { policy?: string; render?: boolean; quiet?: boolean }, cmd: Command) => {
         const o = opts(cmd);
-        const svc = imageService(o, createLogger('warn', true));
+        const svc = await imageService(o, createLogger('warn', true));
         if (c.policy && !['Always', 'IfNotPresent', 'Never'].includes(c.policy))
           throw new BerthError('InvalidArgument', `--policy must be Always, IfNotPresent or Never`);
         parseImageReference(reference);
@@ -253,7 +253,7 @@ export function register(program: Command): void {
     .action(
       act(async (c: { output?: string }, cmd: Command) => {
         const o = opts(cmd);
-        const svc = imageService(o, createLogger('warn', true));
+        const svc = await imageService(o, createLogger('warn', true));
         const recs = await svc.listImages();
         const rendered = new Set(await svc.listRendered());
         const rows = [];
@@ -301,7 +301,7 @@ export function register(program: Command): void {
     .action(
       act(async (reference: string, _c: unknown, cmd: Command) => {
         const o = opts(cmd);
-        const svc = imageService(o, createLogger('warn', true));
+        const svc = await imageService(o, createLogger('warn', true));
         const rec = (await svc.listImages()).find((r) => r.reference === reference);
         if (!rec) throw new BerthError('NotFound', `image ${reference} is not in the store (berth image pull ${reference})`);
         const img = await svc.get(reference);
@@ -330,7 +330,7 @@ export function register(program: Command): void {
     .action(
       act(async (references: string[], c: { force?: boolean }, cmd: Command) => {
         const o = opts(cmd);
-        const svc = imageService(o, createLogger('warn', true));
+        const svc = await imageService(o, createLogger('warn', true));
         const known = new Set((await svc.listImages()).map((r) => r.reference));
         const records = c.force ? await listRecords(layoutOf(o)) : await allRecords(layoutOf(o), 'image rm');
         const used = new Set(records.flatMap((r) => Object.values(r.apps).map((a) => a.image)));
@@ -368,7 +368,7 @@ export function register(program: Command): void {
     .action(
       act(async (c: { grace: string; dryRun?: boolean }, cmd: Command) => {
         const o = opts(cmd);
-        const svc = imageService(o, createLogger('warn', true));
+        const svc = await imageService(o, createLogger('warn', true));
         const r = await imageGc(o, svc, parseDuration(c.grace), Boolean(c.dryRun));
         const verb = c.dryRun ? 'would remove' : 'removed';
         for (const ref of r.references) process.stdout.write(`${verb} reference ${ref}\n`);
@@ -394,7 +394,7 @@ export function register(program: Command): void {
     .action(
       act(async (references: string[], _c: unknown, cmd: Command) => {
         const o = opts(cmd);
-        const svc = imageService(o, createLogger('warn', true));
+        const svc = await imageService(o, createLogger('warn', true));
         const recs = await svc.listImages();
         const chosen = references.length ? references.map((ref) => recs.find((r) => r.reference === ref) ?? ref) : recs;
         let bad = 0;

@@ -17,7 +17,8 @@ import {
 import { LOOPBACK_LIST } from '../../reconciler/attachments.js';
 import { Reconciler } from '../../reconciler/index.js';
 import { act, examples, opts } from '../common.js';
-import { cniExecOf, createHost, createLogger } from '../wire.js';
+import { createLogger } from '../globals.js';
+import { cniExecOf, createHost } from '../wire.js';
 
 export interface NetPluginInfo {
   type: string;

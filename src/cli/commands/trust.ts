@@ -17,11 +17,11 @@ import type { Command } from 'commander';
 import type * as openpgp from 'openpgp';
 import { BerthError, errorMessage, errnoOf, readTextIfExists, writeFileAtomic, writeJsonAtomic } from '../../common/index.js';
 import { parsePolicy, policyPath } from '../../image/config/policy.js';
-import { createImageService } from '../../image/index.js';
 import { readPublicKeys } from '../../image/signature/simple-signing.js';
 import { table } from '../format.js';
 import { act, examples, opts } from '../common.js';
-import { layoutOf } from '../wire.js';
+import { layoutOf } from '../globals.js';
+import { imageServiceOf } from '../wire.js';
 
 interface RawPolicy {
   default: unknown[];
@@ -191,7 +191,7 @@ export function register(program: Command): void {
                 `--discover trusts a key only with --fingerprint: check the fingerprint of ${c.discover}'s key out of band, then pass it`,
               );
             }
-            const images = createImageService({ stateDir, configDir });
+            const images = await imageServiceOf({ stateDir, configDir });
             const found = await images.discoverAppcKey(c.discover, c.fingerprint.replace(/\s+/g, '').toLowerCase());
             const prefix = c.prefix ?? found.prefix;
             const f = join(configDir, 'trustedkeys', 'prefix.d', prefixPath(prefix), found.fingerprint.toLowerCase());

@@ -4,7 +4,8 @@ import { checkInput } from '../../reconciler/index.js';
 import { formatIssue, type SpecIssue } from '../../api/index.js';
 import { BerthError } from '../../common/errors.js';
 import { act, examples, opts } from '../common.js';
-import { cniOf, createLogger, layoutOf } from '../wire.js';
+import { createLogger, layoutOf } from '../globals.js';
+import { cniOf } from '../wire.js';
 
 /** One issue of `validate -o json`: every field always present (null when not known). */
 export interface ValidateIssue {

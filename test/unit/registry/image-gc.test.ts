@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { imageGc } from '../../../src/cli/commands/image.js';
-import { DEFAULTS, type GlobalOptions } from '../../../src/cli/wire.js';
+import { DEFAULTS, type GlobalOptions } from '../../../src/cli/globals.js';
 import { testImageService } from '../../helpers/image-service.js';
 import { dir, file, makeTar, writeImage, writeIndex } from '../image/helpers.js';
 import { tempDirs } from './tmp.js';
