@@ -95,7 +95,9 @@ export default {
         if (spec !== undefined) check(node.source, spec, false);
       },
       TSImportType(node) {
-        const spec = literal(node.argument?.literal ?? node.argument);
+        // typescript-eslint 8.x names the specifier `source`; older versions `argument` (a TSLiteralType)
+        const arg = 'source' in node ? node.source : node.argument;
+        const spec = literal(arg?.literal ?? arg);
         if (spec !== undefined) check(node, spec, true);
       },
     };
