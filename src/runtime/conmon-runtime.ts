@@ -677,8 +677,8 @@ export class ConmonRuntime implements AppRuntime {
   async remove(id: string): Promise<void> {
     const meta = await this.readMeta(id);
     const errors: unknown[] = [];
-    // the runtime's state only for the bundle path, when berth's meta.json does not have it
-    // without it, only the bundle cleanup is skipped; the runtime's delete below reports its own failure
+    // the runtime's state only for the bundle path, when berth's meta.json does not have it; without
+    // it only that cleanup is skipped, and the runtime's delete below reports its own failure
     const st = meta?.bundleDir ? undefined : await this.oci.state(id).catch(() => undefined);
     try {
       await this.oci.delete(id, true);
