@@ -82,7 +82,7 @@ export async function statusOf(cni: Cni, list: NetworkConfigList, plugins: NetPl
   try {
     atLeast110 = versionAtLeast(v, '1.1.0');
   } catch {
-    atLeast110 = false; // an unparsable cniVersion is not 1.1.0 or later; validate reports it
+    atLeast110 = false; // an unparsable cniVersion is not 1.1.0 or later: STATUS is then reported as not supported
   }
   if (!atLeast110) {
     if (lacking.length) {
