@@ -165,7 +165,9 @@ export class ConmonRuntime implements AppRuntime {
     if (this.rotating) return;
     this.rotating = true;
     try {
-      for (const id of await readdirIfExists(join(this.runDir, 'containers'))) {
+      // unreadable (EMFILE): this round rotates nothing and the next one lists again; a rejection
+      // here would be unhandled, the interval timer does not await it
+      for (const id of await readdir(join(this.runDir, 'containers')).catch(() => [] as string[])) {
         // one container's log failing to rotate must not keep the others from rotating; the next round tries again
         await this.rotateLog(id, limits).catch((err: unknown) => this.log.warn({ err, containerId: id }, 'log rotation failed'));
       }
