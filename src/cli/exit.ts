@@ -6,6 +6,7 @@
  * exits with the code. A reader that went away (EPIPE) does not keep berth from exiting.
  */
 import type { Writable } from 'node:stream';
+import { errnoOf } from '../common/errors.js';
 
 type Out = Writable & { fd?: number };
 
@@ -20,8 +21,8 @@ export function flushed(stream: Out): Promise<void> {
 
 /** Ignore EPIPE (the reader closed its end, `berth status | head -1`), keep other errors fatal. */
 export function toleratePipeClose(stream: Out): void {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+  stream.on('error', (err: Error) => {
+    if (errnoOf(err) !== 'EPIPE') throw err;
   });
 }
 

@@ -151,7 +151,7 @@ export class TtyProgress {
     try {
       r = JSON.parse(line) as Record<string, unknown>;
     } catch {
-      return;
+      return; // not a pino record: nothing to show progress of
     }
     this.model.observe(r, this.now());
     if (typeof r.level === 'number' && r.level >= this.show) {

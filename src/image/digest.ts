@@ -37,7 +37,7 @@ export function isValidDigest(digest: string): boolean {
     parseDigest(digest);
     return true;
   } catch {
-    return false;
+    return false; // parseDigest throws only InvalidArgument: the answer asked for
   }
 }
 

@@ -135,7 +135,7 @@ function selectEntry(list: ArchiveEntry[], selector: string | undefined, file: s
       const r = parseDockerReference(t);
       return `${r.registry}/${r.repository}:${r.tag ?? 'latest'}`;
     } catch {
-      return t;
+      return t; // not a reference: compared as written, so it matches only the same text
     }
   };
   const want = norm(selector);

@@ -38,8 +38,8 @@ function checkVersion(where: string, body: Buffer | undefined): void {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new BerthError('InvalidArgument', `${where}: oci-layout is not JSON`);
+  } catch (err) {
+    throw new BerthError('InvalidArgument', `${where}: oci-layout is not JSON`, { cause: err });
   }
   const v = (parsed as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
   if (typeof v !== 'string' || !/^1\.\d+\.\d+$/.test(v)) {
@@ -83,8 +83,9 @@ export class DirLayoutReader implements LayoutReader {
   async hasBlob(digest: string): Promise<boolean> {
     try {
       return (await stat(join(this.dir, blobRel(digest)))).isFile();
-    } catch {
-      return false;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return false;
+      throw err;
     }
   }
 

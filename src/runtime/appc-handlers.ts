@@ -148,7 +148,7 @@ export async function runAfterExitInRootfs(
     await appendOutput(opts.logPath, res);
     return res;
   } finally {
-    await cli.run(['delete', '--force', hookId]).catch(() => undefined);
+    await cli.run(['delete', '--force', hookId]).catch(() => undefined); // the hook's own outcome is what counts; the next run deletes a leftover first
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -94,6 +94,7 @@ export async function writeAtomic(
     if ((st.mode & 0o777) !== opts.dirMode) await chmod(dir, (st.mode & 0o7000) | opts.dirMode);
   }
   const old = await currentDataDir(dir);
+  // an old data dir that cannot be compared is simply replaced by a fresh one
   if (old && (await unchanged(join(dir, old), payload, opts.extraModeBits ?? 0).catch(() => false))) return false;
 
   const fresh = await mkdtemp(join(dir, dataDirPrefix(opts.now ?? new Date())));
@@ -118,7 +119,10 @@ export async function writeAtomic(
   for (const name of top) {
     const p = join(dir, name);
     const want = `${DATA_DIR_LINK}/${name}`;
-    const have = await readlink(p).catch(() => undefined);
+    const have = await readlink(p).catch((err: unknown) => {
+      if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'EINVAL') throw err; // absent, or not a symlink: replaced below
+      return undefined;
+    });
     if (have === want) continue;
     if (have !== undefined) await unlink(p);
     await symlink(want, p);

@@ -26,10 +26,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   BerthError,
+  codeOf,
   errnoOf,
   errorMessage,
   hasCode,
   pathExists,
+  readdirIfExists,
   readJsonIfExists,
   readTextIfExists,
   silentLogger,
@@ -163,7 +165,10 @@ export class ConmonRuntime implements AppRuntime {
     if (this.rotating) return;
     this.rotating = true;
     try {
+      // unreadable (EMFILE): this round rotates nothing and the next one lists again; a rejection
+      // here would be unhandled, the interval timer does not await it
       for (const id of await readdir(join(this.runDir, 'containers')).catch(() => [] as string[])) {
+        // one container's log failing to rotate must not keep the others from rotating; the next round tries again
         await this.rotateLog(id, limits).catch((err: unknown) => this.log.warn({ err, containerId: id }, 'log rotation failed'));
       }
     } finally {
@@ -256,6 +261,7 @@ export class ConmonRuntime implements AppRuntime {
     if (signal?.aborted) throw canceled(signal);
     // Each execution starts from nothing: drop whatever an earlier one left. Cheap checks
     // here (berth's own files); a runtime container without them is caught at create.
+    // an unreadable exit file only loses this hint: a stale runtime container is still met as AlreadyExists below
     if ((await this.readMeta(id)) || (await this.readExit(id).catch(() => undefined)) || (await pathExists(this.containerDir(id))))
       await this.remove(id);
     try {
@@ -346,9 +352,10 @@ export class ConmonRuntime implements AppRuntime {
       return { containerId: id, state: 'running', pid, startedAt: meta.startedAt };
     } catch (err) {
       log.debug({ err }, 'start failed, cleaning up');
+      // the start's error is the one to report; what remove left behind is removed by the next start or gc
       await this.remove(id).catch((e: unknown) => log.warn({ err: e }, 'cleanup after failed start'));
       if (signal?.aborted) throw canceled(signal);
-      if (err instanceof BerthError && err.code === 'Internal' && isStartError(err.message)) {
+      if (err instanceof BerthError && codeOf(err) === 'Internal' && isStartError(err.message)) {
         throw new BerthError('FailedPrecondition', `app ${launch.appName}: cannot run the process: ${err.message}`, {
           cause: err,
           details: { reason: 'StartError' },
@@ -486,6 +493,7 @@ export class ConmonRuntime implements AppRuntime {
     if (exit) return { ...base, state: 'exited', ...exit, ...(await this.exitReason(id, meta)) };
     const livePid = await this.startedAndAlive(meta);
     if (livePid !== undefined) return { ...base, state: 'running', pid: livePid };
+    // without the runtime's view the status is decided from meta, the monitor and the exit file below
     const st = await this.oci.state(id).catch((err: unknown) => {
       this.log.warn({ err, containerId: id }, 'runtime state failed');
       return undefined;
@@ -519,7 +527,7 @@ export class ConmonRuntime implements AppRuntime {
     if (!(await this.monitorAlive(meta))) {
       if (await this.readExit(id)) return undefined; // it wrote the exit, then ended
       // gone without an exit: is the app itself still there?
-      const st = await this.oci.state(id).catch(() => undefined);
+      const st = await this.oci.state(id).catch(() => undefined); // no state: the app is not known alive, so no drift
       const alive =
         st !== undefined &&
         st.pid > 0 &&
@@ -558,12 +566,12 @@ export class ConmonRuntime implements AppRuntime {
    */
   async exitReason(id: string, meta: ContainerMeta | undefined): Promise<{ reason?: 'OOMKilled' }> {
     const record = join(this.containerDir(id), 'oom_kill');
-    const recorded = await readTextIfExists(record).catch(() => undefined);
+    const recorded = await readTextIfExists(record).catch(() => undefined); // unreadable: counted again from the cgroup below
     let count = recorded !== undefined ? Number(recorded.trim()) : undefined;
     if (count === undefined || !Number.isFinite(count)) {
       count = await oomKillCount(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`);
       if (count !== undefined && (await pathExists(this.containerDir(id))))
-        await writeFileAtomic(record, `${count}\n`).catch(() => undefined);
+        await writeFileAtomic(record, `${count}\n`).catch(() => undefined); // only a cache: the next call reads the cgroup again
     }
     return count !== undefined && count > 0 ? { reason: 'OOMKilled' } : {};
   }
@@ -612,7 +620,7 @@ export class ConmonRuntime implements AppRuntime {
                   finish(() => resolve({ exitCode: s.exitCode ?? 255, finishedAt: s.finishedAt ?? this.clock.now() }));
                 else if (s.state === 'unknown') finish(() => reject(new BerthError('NotFound', `container ${id} not found`)));
               })
-              .catch(() => undefined)
+              .catch(() => undefined) // a failed check is retried by the next poll (EXIT_POLL_MS) or watch event
               .finally(() => {
                 checking = false;
               });
@@ -622,9 +630,9 @@ export class ConmonRuntime implements AppRuntime {
             watcher = watch(this.exitsDir, (_ev, name) => {
               if (name === null || String(name) === id) quick();
             });
-            watcher.on('error', () => undefined);
+            watcher.on('error', () => undefined); // the poll below still sees the exit
           } catch {
-            watcher = undefined;
+            watcher = undefined; // no watch (inotify limits): the poll below still sees the exit
           }
           const timer = setInterval(slow, EXIT_POLL_MS);
           slow();
@@ -671,7 +679,8 @@ export class ConmonRuntime implements AppRuntime {
   async remove(id: string): Promise<void> {
     const meta = await this.readMeta(id);
     const errors: unknown[] = [];
-    // the runtime's state only for the bundle path, when berth's meta.json does not have it
+    // the runtime's state only for the bundle path, when berth's meta.json does not have it; without
+    // it only that cleanup is skipped, and the runtime's delete below reports its own failure
     const st = meta?.bundleDir ? undefined : await this.oci.state(id).catch(() => undefined);
     try {
       await this.oci.delete(id, true);
@@ -709,7 +718,8 @@ export class ConmonRuntime implements AppRuntime {
         errors.push(err);
       }
     }
-    await removeCgroupDirs(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`); // crun leaves some behind.catch((err: unknown) => errors.push(err));
+    // crun leaves some behind
+    await removeCgroupDirs(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`).catch((err: unknown) => errors.push(err));
     for (const p of [this.exitFile(id), join(this.socksDir, id), this.containerDir(id)]) {
       await rm(p, { recursive: true, force: true }).catch((err: unknown) => errors.push(err));
     }
@@ -724,8 +734,9 @@ export class ConmonRuntime implements AppRuntime {
    */
   async findMonitors(id: string): Promise<Array<{ pid: number; startTime: number }>> {
     const out: Array<{ pid: number; startTime: number }> = [];
-    for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    for (const name of await readdir('/proc')) {
       if (!/^\d+$/.test(name)) continue;
+      // a process that ends while we read (ESRCH) or that we may not read is not one of our monitors
       const argv = (await readTextIfExists(`/proc/${name}/cmdline`).catch(() => undefined))?.split('\0') ?? [];
       if (!argv[0]?.endsWith('conmon')) continue;
       const at = (flag: string) => argv[argv.indexOf(flag) + 1];
@@ -749,8 +760,10 @@ export class ConmonRuntime implements AppRuntime {
     const { v1, v2 } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
     for (const mount of [...v1, ...v2]) {
       // pod cgroups a crash left behind, when empty (pod-cgroup.ts)
-      for (const name of (await readdir(join(mount, this.cgroupParent)).catch(() => [] as string[])).filter((n) => n.startsWith('pod-'))) {
-        await rmdir(join(mount, this.cgroupParent, name)).catch(() => undefined);
+      for (const name of (await readdirIfExists(join(mount, this.cgroupParent))).filter((n) => n.startsWith('pod-'))) {
+        await rmdir(join(mount, this.cgroupParent, name)).catch((err: unknown) => {
+          if (!['ENOENT', 'EBUSY', 'ENOTEMPTY'].includes(errnoOf(err) ?? '')) throw err;
+        });
       }
       await rmdir(join(mount, this.cgroupParent)).catch((err: unknown) => {
         if (!['ENOENT', 'EBUSY', 'ENOTEMPTY'].includes(errnoOf(err) ?? '')) throw err;
@@ -781,9 +794,9 @@ export class ConmonRuntime implements AppRuntime {
   async list(prefix: string): Promise<string[]> {
     const ids = new Set<string>();
     const add = (xs: string[]) => xs.filter((x) => x.startsWith(prefix) && !x.startsWith('.')).forEach((x) => ids.add(x));
-    add(await this.oci.list().catch(() => []));
-    add(await readdir(join(this.runDir, 'containers')).catch(() => []));
-    add(await readdir(this.exitsDir).catch(() => []));
+    add(await this.oci.list().catch(() => [])); // the runtime not answering: berth's own records below still list the ids
+    add(await readdirIfExists(join(this.runDir, 'containers')));
+    add(await readdirIfExists(this.exitsDir));
     return [...ids].sort();
   }
 
@@ -832,7 +845,7 @@ export async function oomKillCount(cgroupsPath: string): Promise<number | undefi
   let total = 0;
   const files = [...v1.map((m) => join(m, cgroupsPath, 'memory.oom_control')), ...v2.map((m) => join(m, cgroupsPath, 'memory.events'))];
   for (const f of files) {
-    const text = await readTextIfExists(f).catch(() => undefined);
+    const text = await readTextIfExists(f).catch(() => undefined); // a cgroup removed while we read (ENODEV) counts as gone
     if (text === undefined) continue;
     const m = /^oom_kill (\d+)$/m.exec(text);
     if (!m) continue;
@@ -866,7 +879,7 @@ async function isDir(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isDirectory();
   } catch {
-    return true;
+    return true; // unknown: a directory mount point, and the runtime reports a missing source when it mounts
   }
 }
 

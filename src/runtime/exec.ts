@@ -141,6 +141,7 @@ export async function runExec(target: ExecTarget, argv: string[], opts: ExecOpti
     const exitCode = res.code ?? (res.sig ? 128 + (constants.signals[res.sig] ?? 0) : 255);
     return { exitCode, stdout: out.text(), stderr: err.text(), timedOut };
   } finally {
+    // scratch files of this exec (removed with the bundle anyway); the exec's own outcome is what counts
     await Promise.all([unlink(processFile).catch(() => undefined), unlink(pidFile).catch(() => undefined)]);
   }
 }

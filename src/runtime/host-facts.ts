@@ -209,7 +209,7 @@ export async function hostDevices(devRoot = '/dev'): Promise<HostDevice[]> {
       if (depth === 0 && skip.has(e.name)) continue;
       if (e.isDirectory() && depth < 4) await walk(p, depth + 1);
       else if (e.isCharacterDevice() || e.isBlockDevice()) {
-        const st = await lstat(p).catch(() => undefined);
+        const st = await lstat(p).catch(() => undefined); // vanished while listing, as above
         if (!st) continue;
         out.push({
           path: p,
@@ -233,6 +233,7 @@ export interface HostLsm {
 }
 
 export async function hostLsm(sysRoot = '/sys'): Promise<HostLsm> {
+  // a module that is not loaded has no file (or one we may not read): it is not enabled
   const apparmor = (await readFile(join(sysRoot, 'module/apparmor/parameters/enabled'), 'utf8').catch(() => '')).trim() === 'Y';
   const selinux = await readFile(join(sysRoot, 'fs/selinux/enforce'), 'utf8').then(
     () => true,

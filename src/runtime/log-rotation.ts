@@ -107,11 +107,11 @@ export async function rotateLogIfNeeded(
   await rename(logPath, target);
   if (!(await reopen())) {
     // nobody writes any more: put it back, an exited app's log is not rotated
-    await rename(target, logPath).catch(() => undefined);
+    await rename(target, logPath).catch(() => undefined); // not rotated either way; the log stays readable at one of the two names
     return false;
   }
   const rotated = await rotatedLogs(logPath);
-  for (const old of rotated.slice(0, Math.max(0, rotated.length - (limits.maxFiles - 1)))) await unlink(old).catch(() => undefined);
+  for (const old of rotated.slice(0, Math.max(0, rotated.length - (limits.maxFiles - 1)))) await unlink(old).catch(() => undefined); // the next rotation removes it
   return true;
 }
 
@@ -120,6 +120,6 @@ async function exists(p: string): Promise<boolean> {
     await stat(p);
     return true;
   } catch {
-    return false;
+    return false; // cannot be seen is the same as not there for this check
   }
 }

@@ -138,9 +138,9 @@ export async function* readCriLog(path: string, opts: ReadCriLogOptions = {}): A
     try {
       await stat(path);
       watcher = watch(path, () => wake?.());
-      watcher.on('error', () => undefined);
+      watcher.on('error', () => undefined); // the poll (pollMs) still sees new lines
     } catch {
-      watcher = undefined;
+      watcher = undefined; // no file yet or no watch: the poll (pollMs) still sees new lines
     }
   };
   await startWatch();
@@ -233,7 +233,7 @@ export async function* readAppLog(dir: string, opts: ReadAppLogOptions = {}): As
       );
       const withIno: Array<LogSegment & { ino: number }> = [];
       for (const s of segs) {
-        const st = await stat(s.path).catch(() => undefined);
+        const st = await stat(s.path).catch(() => undefined); // removed by a rotation meanwhile: nothing left to read
         if (st && !done.has(st.ino)) withIno.push({ ...s, ino: st.ino });
       }
       let idx = cur ? withIno.findIndex((s) => s.ino === cur!.ino) : -1;
@@ -286,9 +286,9 @@ export async function* readAppLog(dir: string, opts: ReadAppLogOptions = {}): As
   let watcher: ReturnType<typeof watch> | undefined;
   try {
     watcher = watch(dir, () => wake?.());
-    watcher.on('error', () => undefined);
+    watcher.on('error', () => undefined); // the poll (pollMs) still sees new segments
   } catch {
-    watcher = undefined;
+    watcher = undefined; // no watch: the poll (pollMs) still sees new segments
   }
   try {
     while (!opts.signal?.aborted) {

@@ -104,7 +104,7 @@ async function isExecutable(p: string): Promise<boolean> {
     await access(p, constants.X_OK);
     return true;
   } catch {
-    return false;
+    return false; // missing or not executable alike: not a candidate
   }
 }
 

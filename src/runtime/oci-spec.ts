@@ -214,7 +214,7 @@ function nodeAllocatable(name: string, launch: AppLaunch): number {
       const st = statfsSync(launch.bundleDir);
       return st.blocks * st.bsize;
     } catch {
-      return 0;
+      return 0; // unknown size: the same as no ephemeral-storage to offer
     }
   }
   throw new BerthError('InvalidArgument', `resourceFieldRef: unknown resource "${name}"`);

@@ -36,6 +36,7 @@ export async function readProcStat(pid: number, procRoot = '/proc'): Promise<Pro
     // round trips, and an idle agent does it every second for every app (waitExit).
     return parseProcStat(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'));
   } catch {
+    // the process is gone (ENOENT, ESRCH) or its stat unreadable: no process to report
     return undefined;
   }
 }

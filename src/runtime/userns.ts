@@ -57,7 +57,7 @@ async function holder(argv: string[], ns: 'user' | 'net'): Promise<{ pid: number
   const own = await readlink(`/proc/self/ns/${ns}`);
   for (let i = 0; i < 400 && !exited; i++) {
     const pid = child.pid;
-    const theirs = pid ? await readlink(`/proc/${pid}/ns/${ns}`).catch(() => own) : own;
+    const theirs = pid ? await readlink(`/proc/${pid}/ns/${ns}`).catch(() => own) : own; // not readable yet: look again
     if (theirs !== own && pid) return { pid, stop };
     await sleep(5);
   }
@@ -163,6 +163,6 @@ export async function probeIdmap(dir: string): Promise<string | undefined> {
   } catch (err) {
     return `${errorMessage(err)} (tried: unshare --user, then an idmapped mount with open_tree/mount_setattr/move_mount from perl, on ${release()})`;
   } finally {
-    await cleanup().catch(() => undefined);
+    await cleanup().catch(() => undefined); // a probe's leftovers are scratch; its answer is already decided
   }
 }

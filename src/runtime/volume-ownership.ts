@@ -93,7 +93,7 @@ export async function applyFsGroup(
       try {
         if (node.dev !== root.dev) continue; // another filesystem mounted inside: not this volume's
         if (node.kind === 'Symlink') {
-          const s = await node.handle.stat().catch(() => undefined);
+          const s = await node.handle.stat().catch(() => undefined); // unreadable: owned by root, as lchown below gets
           await lchown(`${dir.procPath}/${name}`, s?.uid ?? 0, fsGroup).catch((err: unknown) => {
             if (errnoOf(err) !== 'ENOENT') throw err;
           });

@@ -59,7 +59,7 @@ export class PinnedNode {
       const st = await handle.stat({ bigint: true });
       return new PinnedNode(handle, kindOf(st), Number(st.mode & 0o7777n), st.dev, st.ino, description);
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      await handle.close().catch(() => undefined); // the open's error is the one to report
       throw err;
     }
   }
@@ -74,7 +74,7 @@ export class PinnedNode {
   }
 
   async close(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
+    await this.handle.close().catch(() => undefined); // an O_PATH handle holds no data to flush; closing twice is harmless
   }
 }
 
@@ -219,7 +219,7 @@ export async function pinMount(node: PinnedNode, target: string, what: string, o
     stdin: 'ignore',
   });
   if (r.exitCode !== 0) {
-    await removeTarget(target).catch(() => undefined);
+    await removeTarget(target).catch(() => undefined); // the mount's error is the one to report; the next pinMount here unpins first
     throw new BerthError(
       'Internal',
       `${what}: bind mount of the pinned path onto ${target} failed: ${String(r.stderr).trim() || `mount exited with ${r.exitCode}`}`,
@@ -227,7 +227,7 @@ export async function pinMount(node: PinnedNode, target: string, what: string, o
   }
   const st = await stat(target, { bigint: true });
   if (st.dev !== node.dev || st.ino !== node.ino) {
-    await unpinMount(target).catch(() => undefined);
+    await unpinMount(target).catch(() => undefined); // the mismatch is the error to report; the next pinMount here unpins first
     throw new BerthError('Internal', `${what}: the mount at ${target} does not show the pinned inode`);
   }
 }
@@ -313,6 +313,7 @@ export async function removePinTree(dir: string, depth: number): Promise<void> {
     for (const n of names) {
       const p = join(d, n);
       if (level < depth) {
+        // gone or unreadable: removeTarget below returns on ENOENT and reports anything else
         const st = await lstat(p).catch(() => undefined);
         if (st?.isDirectory()) {
           await walk(p, level + 1);

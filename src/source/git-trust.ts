@@ -75,7 +75,7 @@ export async function verifyCommit(gitDir: string, commit: string, configDir: st
             : gitMessage(raw);
     throw new BerthError('PermissionDenied', `commit ${commit.slice(0, 12)} is not applied: ${why} (--git-verify)`);
   } finally {
-    await execa('gpgconf', ['--homedir', home, '--kill', 'all'], { reject: false, timeout: 10_000 }).catch(() => undefined);
+    await execa('gpgconf', ['--homedir', home, '--kill', 'all'], { reject: false, timeout: 10_000 }).catch(() => undefined); // only ends the agent of this scratch home, which is removed below either way
     await rm(home, { recursive: true, force: true });
   }
 }

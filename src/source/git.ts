@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readlink, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
-import { readJsonIfExists, writeJsonAtomic } from '../common/fs.js';
+import { readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import type { ParsedFile } from '../api/types.js';
 import { isSpecFile } from '../api/spec-files.js';
@@ -209,7 +209,8 @@ export class GitSource {
     let st;
     try {
       st = await stat(dir);
-    } catch {
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') throw err;
       throw new BerthError(
         'NotFound',
         `${this.config.path} does not exist in commit ${sha.slice(0, 12)} of ${this.config.repo} (keep a .keep file in a directory that should hold no pods)`,
@@ -227,7 +228,7 @@ export class GitSource {
     for (const e of await readdir(dir, { withFileTypes: true })) {
       if (!e.isSymbolicLink() || !isSpecFile(e.name)) continue;
       const p = join(dir, e.name);
-      const to = await realpath(p).catch(() => undefined);
+      const to = await realpath(p).catch(() => undefined); // dangling or looping: refused below like a link that leads outside
       if (to && (to === root || to.startsWith(root + sep))) continue;
       // Never read a file outside the repository through a link in it; the file is invalid, so its pods are held.
       await rm(p, { force: true });
@@ -259,7 +260,7 @@ export class GitSource {
   /** Checkouts and the switch never overlap (a switch removes the trees it does not need). */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn, fn);
-    this.lock = run.catch(() => undefined);
+    this.lock = run.catch(() => undefined); // the lock only orders the runs; the caller gets run's own error
     return run;
   }
 
@@ -274,8 +275,9 @@ export class GitSource {
     this.active = sha;
     this.staged = null;
     this.log.info({ revision: sha, previous: prev }, 'git source: commit applied');
-    for (const n of await readdir(join(this.dir, 'trees')).catch(() => [] as string[])) {
+    for (const n of await readdirIfExists(join(this.dir, 'trees'))) {
       if (n === sha || n === `${sha}.refused.json` || n.startsWith('.')) continue;
+      // the new commit is applied; a checkout left behind is only disk space, retried at the next apply
       await rm(join(this.dir, 'trees', n), { recursive: true, force: true }).catch((err: unknown) =>
         this.log.warn({ err, tree: n }, 'old checkout not removed'),
       );
@@ -288,6 +290,6 @@ async function isDir(p: string): Promise<boolean> {
   try {
     return (await lstat(p)).isDirectory();
   } catch {
-    return false;
+    return false; // not there or not readable: not a checkout to use, so it is made again
   }
 }

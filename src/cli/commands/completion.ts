@@ -43,7 +43,7 @@ export function register(program: Command): void {
             runDir: DEFAULTS.runDir,
             logDir: DEFAULTS.logDir,
             specDirs: [],
-          }).catch(() => []);
+          }).catch(() => []); // completion must not fail the shell: no records, no pod names offered
           return [...new Set(recs.map((r) => (r.namespace === 'default' ? r.name : r.key)))];
         };
         const out = await complete(program, typed, words.at(-1) ?? '', pods);

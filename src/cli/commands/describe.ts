@@ -38,6 +38,7 @@ export function register(program: Command): void {
         const row = (await collectStatus(host)).find((r) => r.uid === rec.uid)!;
         const live: Record<string, AppStatus | undefined> = {};
         for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers])
+          // no live status (the runtime does not answer): describe shows the record's alone
           live[c.name] = await host.runtime.status(containerId(rec.uid, c.name)).catch(() => undefined);
         const now = Date.now();
         const events = await readPodEvents(host.layout, rec.uid, now);

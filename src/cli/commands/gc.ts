@@ -10,7 +10,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { BerthError, codeOf, errorMessage, parseDuration } from '../../common/index.js';
+import { BerthError, codeOf, errnoOf, errorMessage, parseDuration } from '../../common/index.js';
 import type { AppRuntime, OciRuntime } from '../../runtime/index.js';
 import { Reconciler } from '../../reconciler/index.js';
 import { acquireAgentLock, lockPath, type AgentLock } from '../../reconciler/lock.js';
@@ -49,15 +49,19 @@ const RUNTIMES = ['crun', 'runc'] as const;
  */
 export async function lockHolder(stateDir: string): Promise<{ pid?: number } | undefined> {
   const path = lockPath(stateDir);
-  const st = await stat(path).catch(() => undefined);
+  const st = await stat(path).catch((err: unknown) => {
+    if (errnoOf(err) !== 'ENOENT') throw err; // no lock file: no agent ever ran here
+    return undefined;
+  });
   if (!st) return undefined;
-  const locks = await readFile('/proc/locks', 'utf8').catch(() => '');
+  // unreadable /proc/locks fails the gc: taking "not held" for granted could collect under a running agent
+  const locks = await readFile('/proc/locks', 'utf8');
   const held = locks.split('\n').some((l) => {
     const f = l.trim().split(/\s+/);
     return f[1] === 'FLOCK' && f[5]?.split(':')[2] === String(st.ino);
   });
   if (!held) return undefined;
-  const pid = (await readFile(path, 'utf8').catch(() => '')).trim();
+  const pid = (await readFile(path, 'utf8').catch(() => '')).trim(); // only shown: the lock is held either way
   return /^\d+$/.test(pid) ? { pid: Number(pid) } : {};
 }
 
@@ -107,6 +111,7 @@ export function register(program: Command): void {
           const host = await createHost(o, log, { readOnly: dryRun });
           const ocis: OciRuntime[] = [];
           for (const name of RUNTIMES) {
+            // not installed or not usable: it has no containers of ours to look at
             const rt = await ociRuntimeOf(name, host.layout, { readOnly: dryRun }).catch(() => undefined);
             if (rt) ocis.push(rt);
           }
@@ -114,6 +119,7 @@ export function register(program: Command): void {
           const specNetworks = await new Reconciler(host, { cniConfDirs: o.cniConfDir })
             .loadDesired()
             .then((d) => d.networks.filter((n) => n.source.file !== BUILTIN_SOURCE_FILE).map((n) => JSON.stringify(n.conflist)))
+            // specs that do not load protect no network here; networks of pod records and attachments are still kept
             .catch(() => [] as string[]);
           const observed = await scanHost({
             layout: host.layout,
@@ -150,6 +156,7 @@ export function register(program: Command): void {
               rows.push({ kind: 'image', name: '-', reason: 'image gc', action: 'failed', error: errorMessage(err) });
             }
             if (observed.records.length === 0)
+              // empty cgroup parents only; the next gc tries again
               await host.runtime.prune().catch((err: unknown) => log.warn({ err }, 'runtime prune failed'));
           }
           if (c.output === 'json') process.stdout.write(`${JSON.stringify({ dryRun, orphans: rows }, null, 2)}\n`);

@@ -83,7 +83,7 @@ export async function statusOf(cni: Cni, list: NetworkConfigList, plugins: NetPl
   try {
     atLeast110 = versionAtLeast(v, '1.1.0');
   } catch {
-    atLeast110 = false;
+    atLeast110 = false; // an unparsable cniVersion is not 1.1.0 or later: STATUS is then reported as not supported
   }
   if (!atLeast110) {
     if (lacking.length) {
@@ -137,7 +137,7 @@ export async function collectNetworks(cmd: Command, only?: string): Promise<NetI
         isDefault: false,
       });
     } catch {
-      // unreadable cached config
+      // unreadable cached config: that network is left out of the list
     }
   }
   const out: NetInfo[] = [];

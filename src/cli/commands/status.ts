@@ -138,7 +138,7 @@ async function watch(read: () => Promise<PodStatusRow[]>, first: PodStatusRow[],
   let failing = false;
   try {
     while (!stop.signal.aborted) {
-      await sleep(1000, undefined, { signal: stop.signal }).catch(() => undefined);
+      await sleep(1000, undefined, { signal: stop.signal }).catch(() => undefined); // aborted: the loop ends just below
       if (stop.signal.aborted) break;
       let rows: PodStatusRow[];
       try {

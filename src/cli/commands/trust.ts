@@ -306,7 +306,10 @@ export function register(program: Command): void {
           if (fingerprint) {
             if (!/^[a-f0-9]{40,64}$/i.test(fingerprint)) throw new BerthError('InvalidArgument', `invalid fingerprint ${fingerprint}`);
             await rm(join(dir, fingerprint.toLowerCase()));
-            await rmdir(dir).catch(() => undefined);
+            await rmdir(dir).catch((err: unknown) => {
+              // other keys still trusted there keep the directory
+              if (!['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes(errnoOf(err) ?? '')) throw err;
+            });
           } else await rm(dir, { recursive: true });
           process.stdout.write(`removed appc trust ${c.root ? 'root' : givenPrefix}${fingerprint ? ` ${fingerprint}` : ''}\n`);
           return 0;

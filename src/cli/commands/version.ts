@@ -48,7 +48,7 @@ async function firstLine(cmd: string, args: string[], env?: Record<string, strin
     const out = `${String(r.stdout)}\n${String(r.stderr)}`.trim();
     return r.failed && !out ? null : (out.split('\n')[0] ?? null);
   } catch {
-    return null;
+    return null; // not installed or not runnable: shown as no version
   }
 }
 
@@ -58,7 +58,7 @@ async function tool(name: string): Promise<ComponentVersion> {
 }
 
 async function pluginDir(dir: string): Promise<PluginDirVersion> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+  const names = await readdir(dir).catch(() => [] as string[]); // missing or unreadable: shown as holding no plugins
   const out: PluginDirVersion = { dir, plugins: names.length, cniVersions: null };
   if (!names.includes('loopback')) return out;
   const { execa } = await import('execa');

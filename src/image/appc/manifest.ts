@@ -118,7 +118,7 @@ export function parseImageManifest(text: string, where = 'manifest'): ImageManif
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new BerthError('InvalidArgument', `${where}: not JSON: ${errorMessage(err)}`);
+    throw new BerthError('InvalidArgument', `${where}: not JSON: ${errorMessage(err)}`, { cause: err });
   }
   const r = ImageManifest.safeParse(json);
   if (!r.success) {

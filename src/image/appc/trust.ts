@@ -75,6 +75,7 @@ async function keysIn(dir: string, prefix: string | undefined, warn: (msg: strin
         out.push({ fingerprint: n, key, file, ...(prefix === undefined ? {} : { prefix }) });
       }
     } catch (err) {
+      // one bad file in the keystore must not disable the good keys; it trusts nothing
       warn(`${file}: not a usable public key (${errorMessage(err)}); ignored`);
     }
   }

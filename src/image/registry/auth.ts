@@ -84,8 +84,8 @@ export function checkRealm(realm: string, insecure: boolean): URL {
   let url: URL;
   try {
     url = new URL(realm);
-  } catch {
-    throw new BerthError('FailedPrecondition', `token realm "${realm}" is not a URL`);
+  } catch (err) {
+    throw new BerthError('FailedPrecondition', `token realm "${realm}" is not a URL`, { cause: err });
   }
   if (url.protocol === 'https:') return url;
   if (url.protocol === 'http:' && insecure) return url;
@@ -177,8 +177,8 @@ export async function fetchToken(
   let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
   try {
     doc = JSON.parse(body.toString('utf8')) as typeof doc;
-  } catch {
-    throw new BerthError('FailedPrecondition', `token server ${url.host} answered with something that is not JSON`);
+  } catch (err) {
+    throw new BerthError('FailedPrecondition', `token server ${url.host} answered with something that is not JSON`, { cause: err });
   }
   const token = typeof doc.token === 'string' && doc.token ? doc.token : typeof doc.access_token === 'string' ? doc.access_token : '';
   if (!token) throw new BerthError('FailedPrecondition', `token server ${url.host} returned no token`);

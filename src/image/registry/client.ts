@@ -169,7 +169,7 @@ export class RegistryClient {
         signal,
       });
       if (res.status >= 200 && res.status < 300) return res;
-      const body = method === 'HEAD' ? Buffer.alloc(0) : await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
+      const body = method === 'HEAD' ? Buffer.alloc(0) : await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0)); // the status decides; the body only adds detail
       if (res.status === 401 && this.challenge && !refreshed) {
         const ch = parseChallenges(res.headers['www-authenticate']);
         const next = ch.find((c) => c.scheme === this.challenge?.scheme);

@@ -127,7 +127,7 @@ export function parseRegistryErrors(body: Buffer): RegistryErrorEntry[] {
         ...(e.detail !== undefined ? { detail: e.detail } : {}),
       }));
   } catch {
-    return [];
+    return []; // not a registry error document: the caller reports the HTTP status alone
   }
 }
 

@@ -11,7 +11,7 @@
  * before anything else is downloaded.
  */
 import { Readable } from 'node:stream';
-import { BerthError, codeOf, silentLogger } from '../../common/index.js';
+import { BerthError, codeOf, errnoOf, silentLogger } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
 import type { ContentStore } from '../types.js';
 import { digestOf, parseDigest } from '../digest.js';
@@ -26,10 +26,11 @@ const MAX_INDEX_DEPTH = 4;
 
 /** Why a response body stopped, in words: Node says "aborted" (ECONNRESET) or "Premature close". */
 function whyEnded(cause: unknown): string {
-  const e = cause as { code?: string; message?: string };
-  if (e.code === 'ECONNRESET' || e.message === 'aborted') return 'the connection was closed';
-  if (e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.code === 'ERR_STREAM_DESTROYED') return 'the response was cut off';
-  return e.message ?? String(cause);
+  const errno = errnoOf(cause);
+  const message = (cause as { message?: string } | null)?.message;
+  if (errno === 'ECONNRESET' || message === 'aborted') return 'the connection was closed';
+  if (errno === 'ERR_STREAM_PREMATURE_CLOSE' || errno === 'ERR_STREAM_DESTROYED') return 'the response was cut off';
+  return message ?? String(cause);
 }
 
 /** One download per digest at a time, shared by every pull of the process. */
@@ -180,8 +181,8 @@ export function verifyManifestDigest(body: Buffer, wanted: string | undefined, h
     let alg;
     try {
       alg = parseDigest(headerDigest).algorithm;
-    } catch {
-      throw new BerthError('FailedPrecondition', `${what}: invalid Docker-Content-Digest "${headerDigest}"`);
+    } catch (err) {
+      throw new BerthError('FailedPrecondition', `${what}: invalid Docker-Content-Digest "${headerDigest}"`, { cause: err });
     }
     const actual = digestOf(body, alg);
     if (actual !== headerDigest)

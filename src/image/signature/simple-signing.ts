@@ -127,7 +127,7 @@ export function identityMatches(rule: SignedIdentity, image: string, signed: str
     sig = namedExact(signed);
     img = namedExact(image);
   } catch {
-    return false;
+    return false; // a reference that does not parse satisfies no identity rule
   }
   switch (rule.type) {
     case 'matchRepoDigestOrExact':
@@ -141,13 +141,13 @@ export function identityMatches(rule: SignedIdentity, image: string, signed: str
       try {
         return same(namedExact(rule.dockerReference), sig);
       } catch {
-        return false;
+        return false; // an unparsable rule reference matches nothing
       }
     case 'exactRepository':
       try {
         return namedExact(rule.dockerRepository).name === sig.name;
       } catch {
-        return false;
+        return false; // an unparsable rule repository matches nothing
       }
     case 'remapIdentity': {
       let remapped = image;

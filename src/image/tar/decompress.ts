@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { BerthError } from '../../common/index.js';
+import { BerthError, errnoOf } from '../../common/index.js';
 
 export type Compression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
 
@@ -80,7 +80,7 @@ function external(cmd: 'zstd' | 'xz' | 'bzip2', source: Readable, where: string)
   child.stdin.on('error', () => undefined);
   source.pipe(child.stdin);
   child.on('error', (err) => {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    const missing = errnoOf(err) === 'ENOENT';
     out.destroy(
       missing
         ? new BerthError('FailedPrecondition', `${cmd} is not installed; it is needed to decompress ${where}`, { cause: err })
