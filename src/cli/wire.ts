@@ -36,7 +36,7 @@ export async function createHost(
     layout,
     // loaded on first use: status, describe, exec never touch images
     images: lazyPort<ImageService>(() => imageServiceOf(layout, log)),
-    cni: cniOf(o, layout, log, { agent: true }),
+    cni: cniOf(o, layout, log, { agent: true, ...(opts.readOnly ? { readOnly: true } : {}) }),
     netns: new IpNetnsManager({ dir: o.netnsDir, log }),
     runtime: new ConmonRuntime({
       runDir: layout.runDir,
@@ -78,13 +78,14 @@ export async function imageServiceOf(layout: Pick<Layout, 'stateDir' | 'configDi
   return createImageService({ stateDir: layout.stateDir, configDir: layout.configDir, ...(log ? { log } : {}) });
 }
 
-export function cniOf(o: GlobalOptions, layout: Layout, log: Logger, opts: { agent?: boolean } = {}): Cni {
+/** `readOnly`: the agent's CNI runtime for a command that only looks (--dry-run): it writes no VERSION answers. */
+export function cniOf(o: GlobalOptions, layout: Layout, log: Logger, opts: { agent?: boolean; readOnly?: boolean } = {}): Cni {
   return createCni({
     cacheDir: cniCacheDir(layout),
     pluginPaths: o.cniPluginDir,
     exec: new ExecCni(),
     log,
-    ...(opts.agent ? { pinBridges: true, iptables: new HostIptables() } : {}),
+    ...(opts.agent ? { pinBridges: true, iptables: new HostIptables(), persistVersions: !opts.readOnly } : {}),
   });
 }
 

@@ -48,6 +48,12 @@ export interface CniOptions {
    * chain the plugin left because the pod's interface was gone (host/ipmasq.ts). Off when unset.
    */
   iptables?: Iptables;
+  /**
+   * Keep the plugins' VERSION answers in `<cacheDir>/plugin-versions.json` across runs
+   * (version-cache.ts): the agent does; commands that only look (validate, --dry-run) read the
+   * file but write nothing. Off when unset.
+   */
+  persistVersions?: boolean;
 }
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000;
@@ -148,7 +154,7 @@ export class CniRuntime implements Cni {
     this.exec = opts.exec;
     this.log = (opts.log ?? silentLogger()).child({ component: 'cni' });
     this.cache = new ResultCache(opts.cacheDir);
-    this.versions = new PluginVersionCache(opts.cacheDir, this.log);
+    this.versions = new PluginVersionCache(opts.cacheDir, this.log, { write: opts.persistVersions ?? false });
     this.pluginPaths = [...opts.pluginPaths];
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
     this.retryDelayMs = opts.retryDelayMs ?? 1000;

@@ -38,6 +38,8 @@ export class PluginVersionCache {
   constructor(
     private readonly dir: string,
     private readonly log: Logger,
+    /** write: false reads the file but keeps new answers in memory only (read-only commands) */
+    private readonly opts: { write: boolean } = { write: true },
   ) {}
 
   private load(): Promise<Map<string, Entry>> {
@@ -64,9 +66,10 @@ export class PluginVersionCache {
     return info;
   }
 
-  /** Remember path's answer, on disk when the file can be identified. */
+  /** Remember path's answer, on disk when writing and the file can be identified. */
   async set(path: string, info: PluginVersionInfo): Promise<void> {
     this.memory.set(path, info);
+    if (!this.opts.write) return;
     const [entries, identity] = await Promise.all([this.load(), identityOf(path)]);
     if (identity === undefined) return;
     entries.set(path, { ...info, identity });

@@ -20,7 +20,7 @@ describe('CNI-17 VERSION answers kept across runs', () => {
   let dir: string;
   let exec: FakeCniExec;
   const versions = () => exec.calls.filter((c) => c.env.CNI_COMMAND === 'VERSION').length;
-  const cni = () => createCni({ cacheDir: join(dir, 'cni'), pluginPaths: [dir], exec });
+  const cni = (persistVersions = true) => createCni({ cacheDir: join(dir, 'cni'), pluginPaths: [dir], exec, persistVersions });
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-tcni-vc-'));
@@ -49,6 +49,15 @@ describe('CNI-17 VERSION answers kept across runs', () => {
     const problems = await cni().pluginProblems(list);
     expect(versions()).toBe(3);
     expect(problems).toEqual([{ index: 1, field: 'type', message: expect.stringContaining('does not support cniVersion "1.0.0"') }]);
+  });
+
+  it('a runtime that only looks reads the answers but writes none', async () => {
+    expect(await cni(false).pluginProblems(list)).toEqual([]);
+    await expect(readFile(join(dir, 'cni', 'plugin-versions.json'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    await cni().pluginProblems(list); // asks again (nothing was written) and writes
+    expect(versions()).toBe(4);
+    expect(await cni(false).pluginProblems(list)).toEqual([]); // reads what the agent wrote
+    expect(versions()).toBe(4);
   });
 
   it('an unreadable cache file means asking again, and it is written anew', async () => {
