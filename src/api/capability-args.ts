@@ -2,6 +2,8 @@
  * The capability arguments berth offers a pod's CNI attachments (CNI-07, CONVENTIONS.md):
  * port mappings, bandwidth, ips, mac, dns.
  */
+import { quantityValue } from './quantity.js';
+
 export const INGRESS_BANDWIDTH_ANNOTATION = 'kubernetes.io/ingress-bandwidth';
 export const EGRESS_BANDWIDTH_ANNOTATION = 'kubernetes.io/egress-bandwidth';
 /** The kubelet's bounds for the bandwidth annotations (1k … 1P bits per second). */
@@ -15,26 +17,7 @@ const MAX_BANDWIDTH = 1e15;
 export function parseKubeQuantity(q: string): number | undefined {
   const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/.exec(q.trim());
   if (!m) return undefined;
-  const n = Number(m[1]);
-  const suffix = m[2] ?? '';
-  if (/^[eE][+-]?\d+$/.test(suffix)) return n * 10 ** Number(suffix.slice(1));
-  const mult: Record<string, number> = {
-    '': 1,
-    m: 1e-3,
-    k: 1e3,
-    M: 1e6,
-    G: 1e9,
-    T: 1e12,
-    P: 1e15,
-    E: 1e18,
-    Ki: 2 ** 10,
-    Mi: 2 ** 20,
-    Gi: 2 ** 30,
-    Ti: 2 ** 40,
-    Pi: 2 ** 50,
-    Ei: 2 ** 60,
-  };
-  return n * (mult[suffix] ?? 1);
+  return quantityValue(Number(m[1]), m[2] ?? '');
 }
 
 /** The bandwidth annotation's value in bits per second, or an error text. */
