@@ -11,17 +11,8 @@ import { NETWORKS_ANNOTATION, type Container, type Pod } from './pod.js';
 import type { PodNetworkRef } from './types.js';
 import { checkSecurity, descendingPathProblem } from './security.js';
 import type { RawIssue } from './unsupported.js';
-import { checkVolumes, VOLUME_SOURCES } from './volume-checks.js';
+import { checkVolumes, DOWNWARD_RESOURCES, VOLUME_SOURCES } from './volume-checks.js';
 import { bindsAnyIP, describeHostPort, hostPortsClash, hostPortsOf, type HostPortUse } from './host-ports.js';
-
-const RESOURCE_FIELDS = [
-  'limits.cpu',
-  'limits.memory',
-  'limits.ephemeral-storage',
-  'requests.cpu',
-  'requests.memory',
-  'requests.ephemeral-storage',
-];
 
 export interface PodCheckResult {
   issues: RawIssue[];
@@ -93,8 +84,8 @@ export function checkPod(pod: Pod): PodCheckResult {
           }
         }
         if (resourceFieldRef !== undefined) {
-          if (!RESOURCE_FIELDS.includes(resourceFieldRef.resource)) {
-            error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'resource'), `resource must be one of ${RESOURCE_FIELDS.join(', ')}`);
+          if (!(DOWNWARD_RESOURCES as readonly string[]).includes(resourceFieldRef.resource)) {
+            error(at('env', ei, 'valueFrom', 'resourceFieldRef', 'resource'), `resource must be one of ${DOWNWARD_RESOURCES.join(', ')}`);
           }
           if (resourceFieldRef.containerName !== undefined && !allNames.has(resourceFieldRef.containerName)) {
             error(
