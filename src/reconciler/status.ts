@@ -459,19 +459,19 @@ export function podStatusRow(
 /** An app's message with the app named (the row's reason is the kubelet's word, not the app). */
 const appMessage = (app: string, message: string | undefined): string | null => (message ? `app ${app}: ${message}` : null);
 
-/** A row for a pod that has no applied spec: invalid from the start, or a losing duplicate. */
-export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): PodStatusRow {
-  const [namespace, name] = (isPodKey(issue.key) ? issue.key : `default/${issue.file}`).split('/') as [string, string];
+/** A row of a pod berth runs nothing for: what it is and why; no apps, network or conditions. */
+function bareRow(row: Pick<PodStatusRow, 'namespace' | 'name' | 'uid' | 'status' | 'reason' | 'message' | 'source'>): PodStatusRow {
+  // the key order of every other row (`status -o json` prints them as they are)
   return {
-    namespace,
-    name,
-    uid: null,
-    status,
+    namespace: row.namespace,
+    name: row.name,
+    uid: row.uid,
+    status: row.status,
     ready: '0/0',
     restarts: 0,
-    reason: status,
-    message: `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`,
-    source: issue.file,
+    reason: row.reason,
+    message: row.message,
+    source: row.source,
     netns: null,
     ips: [],
     networks: [],
@@ -485,29 +485,23 @@ export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): 
   };
 }
 
+/** A row for a pod that has no applied spec: invalid from the start, or a losing duplicate. */
+export function issueRow(issue: SpecIssue, status: 'InvalidSpec' | 'Conflict'): PodStatusRow {
+  const [namespace, name] = (isPodKey(issue.key) ? issue.key : `default/${issue.file}`).split('/') as [string, string];
+  return bareRow({
+    namespace,
+    name,
+    uid: null,
+    status,
+    reason: status,
+    message: `${issue.file}${issue.line ? `:${issue.line}:${issue.column ?? 1}` : ''}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`,
+    source: issue.file,
+  });
+}
+
 /** A row for a pod held for its unreadable record: only its uid is known; the message says which file and why. */
 export function heldRow(h: HeldRecord): PodStatusRow {
-  return {
-    namespace: '',
-    name: h.uid,
-    uid: h.uid,
-    status: 'Unknown',
-    ready: '0/0',
-    restarts: 0,
-    reason: 'DataLoss',
-    message: h.error.message,
-    source: null,
-    netns: null,
-    ips: [],
-    networks: [],
-    apps: [],
-    initContainers: [],
-    conditions: [],
-    createdAt: null,
-    labels: {},
-    ports: [],
-    lastRestartAt: null,
-  };
+  return bareRow({ namespace: '', name: h.uid, uid: h.uid, status: 'Unknown', reason: 'DataLoss', message: h.error.message, source: null });
 }
 
 /** Has this pod reached what its spec asks for? (`reconcile --once` exit code 0) */
