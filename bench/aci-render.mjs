@@ -19,14 +19,10 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { option } from './lib/common.mjs';
 import { must, median, r1, stats } from './lib/proc.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-function option(flag, env, dflt) {
-  const i = process.argv.indexOf(flag);
-  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
-  return process.env[env] ?? dflt;
-}
 const REPS = Number(option('--reps', 'BENCH_REPS', '5'));
 const FILES = Number(option('--files', 'BENCH_FILES', '2000'));
 const OUT = resolve(option('--out', 'BENCH_OUT', join(REPO, 'bench/results/aci-render.json')));

@@ -30,15 +30,15 @@
  * removed on success, failure and SIGINT.
  */
 /* global process */
-import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, rename, open, cp, symlink, stat, chmod } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile, readdir, rm, rename, open, stat, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir, hostname, cpus, totalmem, release, loadavg } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
-import { option, say, sleep, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
+import { machineInfo, option, say, snapshotDist, sleep, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
 import { run, must, median, r1 } from './lib/proc.mjs';
 import {
   BareRun,
@@ -707,24 +707,14 @@ async function main() {
   ];
   say(`sandbox ${sandbox}`);
   // a snapshot of dist/ (others may rebuild it meanwhile)
-  const snap = join(sandbox, 'berth');
-  await mkdir(snap);
-  const distBuiltAt = (await stat(BUILT_CLI)).mtime.toISOString();
-  await cp(join(REPO, 'dist'), join(snap, 'dist'), { recursive: true });
-  await cp(join(REPO, 'package.json'), join(snap, 'package.json'));
-  await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
-  CLI = join(snap, 'dist/bundle/berth.mjs');
+  const snapshot = await snapshotDist(REPO, join(sandbox, 'berth'));
+  const distBuiltAt = snapshot.distBuiltAt;
+  CLI = snapshot.cli;
 
   const result = {
     bench: 'daemon',
     date: new Date().toISOString(),
-    machine: {
-      hostname: hostname(),
-      kernel: release(),
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      memGiB: Math.round(totalmem() / 2 ** 30),
-    },
+    machine: machineInfo(),
     versions: { ...(await versions(REPO, [])), distBuiltAt },
     config: {
       parts,

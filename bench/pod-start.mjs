@@ -16,14 +16,14 @@
  * script checks for by pod id. Everything is removed on success, failure and SIGINT.
  */
 /* global process, setTimeout */
-import { mkdir, writeFile, readFile, readdir, rm, open, cp, symlink, stat } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, readdir, rm, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir, hostname, cpus, totalmem, release, loadavg } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { option, say, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
+import { machineInfo, option, say, snapshotDist, networkYaml, restoreIpForward, versions } from './lib/common.mjs';
 import { run, must, median, stats, r1 } from './lib/proc.mjs';
 import {
   BareRun,
@@ -342,24 +342,14 @@ async function main() {
     join(sandbox, 'config'),
   ];
   say(`sandbox ${sandbox}`);
-  const snap = join(sandbox, 'berth');
-  await mkdir(snap);
-  const distBuiltAt = (await stat(BUILT_CLI)).mtime.toISOString();
-  await cp(join(REPO, 'dist'), join(snap, 'dist'), { recursive: true });
-  await cp(join(REPO, 'package.json'), join(snap, 'package.json'));
-  await symlink(join(REPO, 'node_modules'), join(snap, 'node_modules'));
-  CLI = join(snap, 'dist/bundle/berth.mjs');
+  const snapshot = await snapshotDist(REPO, join(sandbox, 'berth'));
+  const distBuiltAt = snapshot.distBuiltAt;
+  CLI = snapshot.cli;
 
   const result = {
     bench: 'pod-start',
     date: new Date().toISOString(),
-    machine: {
-      hostname: hostname(),
-      kernel: release(),
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      memGiB: Math.round(totalmem() / 2 ** 30),
-    },
+    machine: machineInfo(),
     versions: { ...(await versions(REPO, ['crun', 'runc', 'conmon', 'containernetworking-plugins', 'iproute2', 'iptables'])), distBuiltAt },
     config: {
       sizes,

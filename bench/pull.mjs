@@ -35,23 +35,18 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
+import { option, say } from './lib/common.mjs';
 import { must, median, r1, stats } from './lib/proc.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'dist/bundle/berth.mjs');
 
-function option(flag, env, dflt) {
-  const i = process.argv.indexOf(flag);
-  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
-  return process.env[env] ?? dflt;
-}
 const reps = Number(String(option('--reps', 'BENCH_PULL_REPS', '3')).split(',')[0]); // run.mjs may pass pod-start's list
 const layers = Number(option('--layers', 'BENCH_PULL_LAYERS', '4'));
 const filesPerLayer = Number(option('--files', 'BENCH_PULL_FILES', '2500'));
 const pullOnly = process.argv.includes('--pull-only');
 const outFile = resolve(REPO, option('--out', 'BENCH_PULL_OUT', pullOnly ? 'bench/results/pull-only.json' : 'bench/results/pull.json'));
 const keep = process.argv.includes('--keep');
-const say = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 
 let sandbox;
 let registry;

@@ -4,7 +4,9 @@
  * environment, stderr progress, the bench Network YAML, ip_forward put back as it was, and the
  * versions of what was measured.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { run } from './proc.mjs';
 
 /** `--flag value`, else the environment variable, else the default. */
@@ -68,5 +70,29 @@ export async function versions(repo, packages = []) {
     conmon: await first('conmon', ['--version']),
     ...(pkgs.length ? { packages: pkgs } : {}),
     berth: `${head}${dirty ? ' (src/ modified in the working tree)' : ''}`,
+  };
+}
+
+/**
+ * A copy of the repository's dist/ (others may rebuild it while a run goes on) under dir, with
+ * package.json and node_modules beside it: the CLI to run and when dist/ was built.
+ */
+export async function snapshotDist(repo, dir) {
+  await mkdir(dir);
+  const distBuiltAt = (await stat(join(repo, 'dist/bundle/berth.mjs'))).mtime.toISOString();
+  await cp(join(repo, 'dist'), join(dir, 'dist'), { recursive: true });
+  await cp(join(repo, 'package.json'), join(dir, 'package.json'));
+  await symlink(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  return { cli: join(dir, 'dist/bundle/berth.mjs'), distBuiltAt };
+}
+
+/** The machine a result was measured on. */
+export function machineInfo() {
+  return {
+    hostname: hostname(),
+    kernel: release(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memGiB: Math.round(totalmem() / 2 ** 30),
   };
 }
