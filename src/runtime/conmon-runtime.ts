@@ -57,6 +57,7 @@ import type { BundleFacts } from './oci-spec.js';
 import { runAfterExitInRootfs, runPreStartInCreated } from './appc-handlers.js';
 import { ensureMountPoint, execDirs, mountOverlay, overlayLowerDir, overlayPaths, unmountAll } from './overlay.js';
 import { idmapMount, probeIdmap } from './userns.js';
+import { runtimeIdmapProblem } from './idmap-support.js';
 import { execArgsProblem } from '../api/limits.js';
 import { isAlive, readProcStat } from './proc.js';
 import { monitorCommand } from './monitor-scope.js';
@@ -232,17 +233,14 @@ export class ConmonRuntime implements AppRuntime {
 
   /**
    * Why pods with `hostUsers: false` cannot run on this host, or undefined: the runtime must
-   * make idmapped mounts from `mounts[].uidMappings` (crun does; runc 1.1 ignores the field,
-   * and a volume's files would get the pod's host IDs), and the kernel must idmap the
-   * filesystem of the state dir (tried once with a directory in the run dir).
+   * make idmapped mounts from `mounts[].uidMappings` (asked of it once, idmap-support.ts), and
+   * the kernel must idmap the filesystem of the state dir (tried once with a directory in the
+   * run dir).
    */
   usernsProblem(): Promise<string | undefined> {
-    this.usernsCheck ??=
-      this.oci.name !== 'crun'
-        ? Promise.resolve(
-            `the OCI runtime is ${this.oci.name}, which does not make the idmapped mounts a pod's volumes need (OCI mounts[].uidMappings, runc 1.2 or crun); run berth with --runtime crun`,
-          )
-        : probeIdmap(join(this.runDir, 'userns-probe'));
+    this.usernsCheck ??= (async () =>
+      (await runtimeIdmapProblem(this.oci, { dir: join(this.runDir, 'idmap-probe'), containerId: `berth-idmap-probe-${process.pid}` })) ??
+      (await probeIdmap(join(this.runDir, 'userns-probe'))))();
     return this.usernsCheck;
   }
 

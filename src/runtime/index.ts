@@ -7,6 +7,7 @@ export type {
   ExecOptions,
   ExecResult,
   ImageProcessConfig,
+  OciFeatures,
   OciRunResult,
   OciRuntime,
 } from './types.js';

@@ -5,11 +5,13 @@
  * hierarchy in a private mount namespace, so that crun sees a pure v1 host (HOST-NOTES §4a).
  * The wrapper is a file because conmon takes the runtime as a single path (`-r`).
  */
-import { access, constants } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { access, constants, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { execa } from '../common/process.js';
 import { BerthError, writeFileAtomic } from '../common/index.js';
-import type { OciRunResult, OciRuntime } from './types.js';
+import type { OciFeatures, OciRunResult, OciRuntime } from './types.js';
 import { detectCgroupFacts, type CgroupFacts } from './host-facts.js';
 
 export type OciRuntimeName = 'crun' | 'runc';
@@ -96,6 +98,54 @@ export class CliOciRuntime implements OciRuntime {
   /** `exec --process <file> <id>`; the process JSON carries args, env, user and capabilities. */
   async exec(id: string, processFile: string, signal?: AbortSignal): Promise<OciRunResult> {
     return this.run(['exec', '--process', processFile, id], { timeoutMs: 0, ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * The container's init inherits the caller's stdio and outlives this call, so its stdout and
+   * stderr go to `<bundleDir>/create.log` (a pipe would stay open until the container ends).
+   */
+  async create(id: string, bundleDir: string): Promise<void> {
+    const logFile = join(bundleDir, 'create.log');
+    const fd = openSync(logFile, 'w', 0o600);
+    let exit: { code: number | null; timedOut: boolean };
+    try {
+      // not execa: it waits for the end of every stdio stream, which the container's init holds
+      exit = await new Promise((resolve, reject) => {
+        const child = spawn(this.binaryPath, [...this.globalArgs, 'create', '--bundle', bundleDir, id], { stdio: ['ignore', fd, fd] });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.once('error', (err) => {
+          clearTimeout(timer);
+          reject(new BerthError('Unavailable', `${this.name} create ${id}: ${err.message}`, { cause: err }));
+        });
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, timedOut: signal === 'SIGKILL' });
+        });
+      });
+    } finally {
+      closeSync(fd);
+    }
+    if (exit.code === 0) return;
+    const text = (await readFile(logFile, 'utf8').catch(() => '')).trim() || (exit.timedOut ? 'timed out after 30 s' : `exit ${exit.code}`);
+    throw new BerthError(/already exists/i.test(text) ? 'AlreadyExists' : 'Internal', `${this.name} create ${id}: ${text}`);
+  }
+
+  /** `features` output; a runtime without the command (or with output that is not a JSON object) is undefined. */
+  async features(): Promise<OciFeatures | undefined> {
+    const r = await this.run(['features']);
+    if (r.exitCode !== 0) return undefined;
+    try {
+      const f: unknown = JSON.parse(r.stdout);
+      return f !== null && typeof f === 'object' && !Array.isArray(f) ? (f as OciFeatures) : undefined;
+    } catch {
+      return undefined; // not the features document: nothing is known from it
+    }
+  }
+
+  async version(): Promise<string> {
+    const r = await this.run(['--version']);
+    const first = (r.stdout || r.stderr).split('\n')[0]?.trim();
+    return r.exitCode === 0 && first ? first : `${this.name} (version unknown: ${first || `exit ${r.exitCode}`})`;
   }
 }
 

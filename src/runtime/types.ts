@@ -250,4 +250,25 @@ export interface OciRuntime {
   exec(id: string, processFile: string, signal?: AbortSignal): Promise<OciRunResult>;
   /** Any subcommand (`run --bundle …` for one-shot containers); `timeoutMs` 0 waits for ever. */
   run(args: string[], opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<OciRunResult>;
+  /**
+   * `create --bundle <bundleDir> <id>` without a monitor: the container's stdio is not berth's
+   * (no pipe is held open), it waits for `start`; AlreadyExists for a known id. Apps are
+   * created by their monitor; this is for containers berth only looks at (idmap-support.ts).
+   */
+  create(id: string, bundleDir: string): Promise<void>;
+  /**
+   * What the runtime says it supports (runtime-spec features.md, `<runtime> features`);
+   * undefined when it has no such command (crun 1.8), which says nothing either way.
+   */
+  features(): Promise<OciFeatures | undefined>;
+  /** The runtime's own name and version (`<runtime> --version`, first line), for messages. */
+  version(): Promise<string>;
+}
+
+/** The part of runtime-spec features.md berth reads; a missing field is "unknown", not "false". */
+export interface OciFeatures {
+  ociVersionMin?: string;
+  ociVersionMax?: string;
+  linux?: { mountExtensions?: { idmap?: { enabled?: boolean } } };
+  annotations?: Record<string, string>;
 }

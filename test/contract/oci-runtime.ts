@@ -100,6 +100,24 @@ export function ociRuntimeContract(name: string, open: () => Promise<OciRuntimeH
       expect(await h.runtime.state(id)).toBeUndefined();
     });
 
+    it('create without a monitor: a created container that waits for start; a second create of the id is AlreadyExists', async () => {
+      const id = h.id('bare');
+      const bundle = await h.oneShotBundle(id, 0);
+      await h.runtime.create(id, bundle);
+      const st = await h.runtime.state(id);
+      expect(st?.status).toBe('created');
+      expect(st?.pid).toBeGreaterThan(0);
+      expect(codeOf(await h.runtime.create(id, bundle).catch((e: unknown) => e))).toBe('AlreadyExists');
+      await h.runtime.delete(id, true);
+      expect(await h.runtime.state(id)).toBeUndefined();
+    });
+
+    it('features is a document or undefined (no such command); version names the runtime', async () => {
+      const f = await h.runtime.features();
+      if (f !== undefined) expect(typeof f).toBe('object');
+      expect(await h.runtime.version()).toContain(h.runtime.name);
+    });
+
     it('run: a one-shot container reports its exit code and leaves nothing behind', async () => {
       const id = h.id('oneshot');
       const r = await h.runtime.run(['run', '--bundle', await h.oneShotBundle(id, 3), id], { timeoutMs: 30_000 });

@@ -6,7 +6,7 @@
  * The contract suite test/contract/oci-runtime.ts runs against it and against crun/runc.
  */
 import { BerthError } from '../../src/common/errors.js';
-import type { OciRunResult, OciRuntime } from '../../src/runtime/types.js';
+import type { OciFeatures, OciRunResult, OciRuntime } from '../../src/runtime/types.js';
 
 export interface FakeOciState {
   status: string;
@@ -29,10 +29,24 @@ export class FakeOciRuntime implements OciRuntime {
   runExitCode = 0;
   private nextPid = 4000;
 
+  /** what `features` answers; undefined: a runtime without the command (crun 1.8) */
+  featuresResult: OciFeatures | undefined = undefined;
+  versionText = 'fake version 0';
+
   /** What `<runtime> create --bundle <bundle> <id>` does (conmon runs it in production). */
-  create(id: string, bundle: string): void {
+  async create(id: string, bundle: string): Promise<void> {
+    this.calls.push(`create ${id}`);
     if (this.states.has(id)) throw new BerthError('AlreadyExists', `fake create ${id}: container already exists`);
     this.states.set(id, { status: 'created', pid: this.nextPid++, bundle });
+  }
+
+  async features(): Promise<OciFeatures | undefined> {
+    this.calls.push('features');
+    return this.featuresResult === undefined ? undefined : structuredClone(this.featuresResult);
+  }
+
+  async version(): Promise<string> {
+    return this.versionText;
   }
 
   private known(verb: string, id: string): FakeOciState {
