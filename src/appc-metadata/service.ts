@@ -25,30 +25,14 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BerthError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { mergeAnnotations, type Annotation } from './pod-manifest.js';
+import { mergeAnnotations } from './pod-manifest.js';
+import type { AppcMetadataService, PodMetadata } from './types.js';
 import { METADATA_WORKER_SOURCE, type WorkerPod, type WorkerCall, type WorkerReply } from './worker.js';
+
+export type { AppcMetadataService, MetadataApp, PodMetadata } from './types.js';
 
 const TEXT = 'text/plain; charset=us-ascii';
 const JSON_TYPE = 'application/json';
-
-export interface MetadataApp {
-  name: string;
-  imageId: string;
-  /** the ACI's manifest as its own bytes */
-  imageManifestText: string;
-  imageAnnotations: Annotation[];
-  /** the RuntimeApp's annotations of the pod manifest (override the image's) */
-  appAnnotations: Annotation[];
-}
-
-export interface PodMetadata {
-  uid: string;
-  /** the pod's IPv4 address on its first network; undefined for hostNetwork pods */
-  podIP?: string | undefined;
-  manifest: Record<string, unknown>;
-  annotations: Annotation[];
-  apps: MetadataApp[];
-}
 
 /** The host's IPv4 address on the network of `ip` (the interface whose subnet holds it). */
 export function hostAddressFor(ip: string): string | undefined {
@@ -89,7 +73,8 @@ export function podResponses(p: PodMetadata): WorkerPod['get'] {
   return get;
 }
 
-export class AppcMetadataService {
+/** The metadata service the agent runs (see above). */
+export class AppcMetadataServer implements AppcMetadataService {
   /** uid → listener address */
   private readonly pods = new Map<string, string>();
   /** address → port, once listening */

@@ -19,6 +19,7 @@ import { createLimiter, ignorePullProgress } from '../reconciler/host.js';
 import { cniCacheDir, type Layout } from '../reconciler/layout.js';
 import { discardEvents, FileEventSink } from '../reconciler/events.js';
 import { IpBridgeManager } from '../reconciler/gc.js';
+import { DisabledAppcMetadataService } from '../appc-metadata/disabled.js';
 import { secureHostDirs } from '../reconciler/host-dirs.js';
 import { lazyPort } from './lazy.js';
 import { DEFAULTS, layoutOf, pidsLimitOf, type GlobalOptions } from './globals.js';
@@ -59,10 +60,10 @@ export async function createHost(
     clock: systemClock,
     log,
     events: opts.readOnly ? discardEvents : new FileEventSink({ layout, clock: systemClock, log }),
-    // listeners open when a pod with ACI apps is registered: a read-only command opens none
-    ...(opts.readOnly
-      ? {}
-      : { appcMetadata: new (await import('../appc-metadata/service.js')).AppcMetadataService({ stateDir: layout.stateDir, log }) }),
+    // listeners open when a pod with ACI apps is registered: a read-only command serves none and refuses to
+    appcMetadata: opts.readOnly
+      ? new DisabledAppcMetadataService('a command that only reads runs none')
+      : new (await import('../appc-metadata/service.js')).AppcMetadataServer({ stateDir: layout.stateDir, log }),
     limit: createLimiter(Math.max(1, Number(o.concurrency) || 4)),
     pullProgress: opts.pullProgress ?? ignorePullProgress,
   };

@@ -4,7 +4,7 @@ import type { Logger } from '../common/logger.js';
 import type { Cni, NetnsManager } from '../cni/types.js';
 import type { ImageService, PullProgress } from '../image/types.js';
 import type { AppRuntime } from '../runtime/types.js';
-import type { AppcMetadataService } from '../appc-metadata/service.js';
+import type { AppcMetadataService } from '../appc-metadata/types.js';
 import type { EventSink } from './events.js';
 import type { BridgeManager } from './gc.js';
 import type { Layout } from './layout.js';
@@ -20,8 +20,11 @@ export interface Host {
   log: Logger;
   /** kubectl-style pod events (Pulling, Started, BackOff…), see events.ts */
   events: EventSink;
-  /** the appc metadata service for pods with ACI apps (appc-metadata/service.ts); the agent closes it when it stops */
-  appcMetadata?: AppcMetadataService;
+  /**
+   * the appc metadata service for pods with ACI apps: the agent's (appc-metadata/service.ts),
+   * which it closes when it stops, or one that refuses to serve (appc-metadata/disabled.ts)
+   */
+  appcMetadata: AppcMetadataService;
   /**
    * bounds how many pods run heavy setup steps and app starts at once; a waiting step of
    * higher `priority` (a pod further along: start over attach over render over pull) goes first

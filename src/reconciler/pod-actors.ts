@@ -255,7 +255,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
   async function serveAppcMetadata(signal?: AbortSignal): Promise<void> {
     const metadata = host.appcMetadata;
     const aci = rec.pod.spec.containers.filter((c) => isAppcReference(c.image));
-    if (!metadata || aci.length === 0) return;
+    if (aci.length === 0) return;
     try {
       for (const c of aci) await imageFor(c, signal);
       await serveAppcPod({ rec, rendered: res.rendered, ips: res.ips, stateDir: layout.stateDir, metadata });
@@ -411,7 +411,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
         log.error({ reason: 'FailedKillPod', err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating
         throw err;
       }
-      await host.appcMetadata?.unregister(rec.uid);
+      await host.appcMetadata.unregister(rec.uid);
       await rm(podLogDir(layout, rec.namespace, rec.name, rec.uid), { recursive: true, force: true });
     }),
 

@@ -22,6 +22,7 @@ import {
   type PodEventInput,
 } from '../../src/reconciler/index.js';
 import { FakeRuntime } from './app-runtime.js';
+import { DisabledAppcMetadataService } from '../../src/appc-metadata/disabled.js';
 
 export { FakeRuntime } from './app-runtime.js';
 
@@ -272,6 +273,7 @@ export function fakeHost(layout: Layout) {
     events,
     limit: createLimiter(4),
     pullProgress: ignorePullProgress,
+    appcMetadata: new DisabledAppcMetadataService('a fake host serves no appc metadata'),
   };
   return { host, images, cni, netns, runtime, bridges, events };
 }

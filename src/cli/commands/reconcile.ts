@@ -140,7 +140,7 @@ export function register(program: Command): void {
           const before = podsOf(await listRecords(host.layout));
           const res = await rec
             .once(timeoutMs)
-            .finally(() => host.appcMetadata?.close())
+            .finally(() => host.appcMetadata.close())
             .finally(() => progress?.finish());
           for (const i of res.issues.filter((x) => x.severity === 'error')) process.stderr.write(`${formatIssue(i)}\n`);
           const summary = summarize(before, res, podsOf(await listRecords(host.layout)));
@@ -164,7 +164,7 @@ export function register(program: Command): void {
         });
         await rec
           .run(ac.signal)
-          .finally(() => host.appcMetadata?.close())
+          .finally(() => host.appcMetadata.close())
           .finally(() => daemon.stop());
         await lock?.release();
         return 0;

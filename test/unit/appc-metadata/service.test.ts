@@ -7,19 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.js';
-import { AppcMetadataService, hostAddressFor } from '../../../src/appc-metadata/service.js';
+import { AppcMetadataServer, hostAddressFor } from '../../../src/appc-metadata/service.js';
 import { buildPodManifest, mergeAnnotations } from '../../../src/appc-metadata/pod-manifest.js';
 
 const UID = '2d3b5bb4-63f0-8d67-bdb6-da1df898fbb3';
 const ID = `sha512-${'ab'.repeat(64)}`;
 const H = { 'Metadata-Flavor': 'AppContainer' };
 
-describe('AppcMetadataService', () => {
+describe('AppcMetadataServer', () => {
   let dir = '';
-  let svc: AppcMetadataService;
+  let svc: AppcMetadataServer;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-appcmd-'));
-    svc = new AppcMetadataService({ stateDir: dir, log: silentLogger() });
+    svc = new AppcMetadataServer({ stateDir: dir, log: silentLogger() });
   });
   afterEach(async () => {
     await svc.close();
@@ -82,7 +82,7 @@ describe('AppcMetadataService', () => {
 
   it('keeps the token across agents (one secret per state dir) and stops answering a pod once unregistered', async () => {
     const url = await register();
-    const again = new AppcMetadataService({ stateDir: dir, log: silentLogger() });
+    const again = new AppcMetadataServer({ stateDir: dir, log: silentLogger() });
     try {
       expect((await again.register({ uid: UID, manifest: {}, annotations: [], apps: [] })).split('/').at(-1)).toBe(url.split('/').at(-1));
     } finally {
