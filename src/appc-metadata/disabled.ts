@@ -13,7 +13,10 @@ export class DisabledAppcMetadataService implements AppcMetadataService {
 
   register(p: PodMetadata): Promise<string> {
     return Promise.reject(
-      new BerthError('FailedPrecondition', `the appc metadata service is not enabled (${this.why}): pod ${p.uid} cannot be served its AC_METADATA_URL`),
+      new BerthError(
+        'FailedPrecondition',
+        `the appc metadata service is not enabled (${this.why}): pod ${p.uid} cannot be served its AC_METADATA_URL`,
+      ),
     );
   }
 

@@ -5,11 +5,16 @@
  * in newer writers), possibly linked to each other by symlinks.
  *
  * The archive has no registry manifest, so berth writes one: an OCI manifest whose config
- * and layer descriptors carry the digests and sizes measured from the archive (a plain tar
- * layer's digest is its DiffID). Two sequential passes over the file: the first measures
- * (sha256 and size of every member, small JSON members kept), the second streams the layers
- * into the content store, which verifies them again. The synthesized manifest is stored
- * too, so the image has a manifest digest and is a store citizen like any other.
+ * and layer descriptors carry the digests and sizes of the archive's members. The image is
+ * resolved from the archive's index before any layer is copied, so that the signature policy
+ * decides (`checkTopLevel`, as for an OCI layout) before a layer blob is written:
+ *   pass 1 reads the tar's entries: their sizes, links and first bytes, and the small JSON
+ *     members (manifest.json, the config) whole; no layer is hashed or kept;
+ *   a plain tar layer's digest is its DiffID (the config's `rootfs.diff_ids`), so for the
+ *     archives `docker save` and skopeo write the manifest's digest is known from pass 1
+ *     alone; a compressed layer (newer writers) is hashed in a pass of its own first;
+ *   the manifest is stored and the policy asked; then the last pass streams the layers not
+ *     stored yet into the content store, which verifies each against its digest.
  *
  * The selector after the path is a reference from RepoTags (`:busybox:latest`) or a
  * zero-based index (`:@0`); without one the archive must hold exactly one image.
@@ -21,7 +26,7 @@ import { Readable } from 'node:stream';
 import { BerthError, errnoOf, silentLogger } from '../common/index.js';
 import type { Logger } from '../common/index.js';
 import type { ContentStore } from './types.js';
-import { digestOf } from './digest.js';
+import { digestOf, isValidDigest } from './digest.js';
 import { MAX_JSON_BODY, MediaType } from './media-types.js';
 import { parseConfig } from './pull.js';
 import { parseDockerReference } from './reference.js';
@@ -31,10 +36,10 @@ import type { Descriptor, PulledImage } from './types.js';
 
 interface Member {
   size: number;
-  digest: string;
   magic: Buffer;
-  /** kept for small .json members */
+  /** kept for small .json members, with their digest */
   body?: Buffer;
+  digest?: string;
   link?: string;
 }
 
@@ -43,6 +48,9 @@ interface ArchiveEntry {
   RepoTags?: string[] | null;
   Layers: string[];
 }
+
+/** enough of a member's first bytes to tell every compression detectCompression knows (xz: 6) */
+const MAGIC = 6;
 
 const clean = (name: string) => posix.normalize(`/${name}`).slice(1);
 
@@ -56,8 +64,8 @@ async function* entries(file: string, signal?: AbortSignal): AsyncGenerator<TarE
   }
 }
 
-/** Pass 1: measure every member. */
-async function measure(file: string, signal?: AbortSignal): Promise<Map<string, Member>> {
+/** Pass 1: the index of the archive: every member's size, link and first bytes; small JSON members whole, with their digest. */
+async function indexArchive(file: string, signal?: AbortSignal): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   let count = 0;
   for await (const { header, body: stream } of entries(file, signal)) {
@@ -66,11 +74,10 @@ async function measure(file: string, signal?: AbortSignal): Promise<Map<string, 
     if (header.type === 'symlink' || header.type === 'link') {
       const target =
         header.type === 'symlink' ? clean(posix.join(posix.dirname(name), header.linkname ?? '')) : clean(header.linkname ?? '');
-      members.set(name, { size: 0, digest: '', magic: Buffer.alloc(0), link: target });
+      members.set(name, { size: 0, magic: Buffer.alloc(0), link: target });
       continue;
     }
     if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
-    const hash = createHash('sha256');
     const keep = name.endsWith('.json') && (header.size ?? 0) <= MAX_JSON_BODY;
     const parts: Buffer[] = [];
     let size = 0;
@@ -83,8 +90,7 @@ async function measure(file: string, signal?: AbortSignal): Promise<Map<string, 
       );
     try {
       for await (const chunk of stream) {
-        if (magic.length < 4) magic = Buffer.concat([magic, chunk.subarray(0, 4 - magic.length)]);
-        hash.update(chunk);
+        if (magic.length < MAGIC) magic = Buffer.concat([magic, chunk.subarray(0, MAGIC - magic.length)]);
         size += chunk.length;
         if (keep) parts.push(chunk);
       }
@@ -94,9 +100,25 @@ async function measure(file: string, signal?: AbortSignal): Promise<Map<string, 
       throw truncated(err);
     }
     if (header.size !== undefined && size < header.size) throw truncated();
-    members.set(name, { size, digest: `sha256:${hash.digest('hex')}`, magic, ...(keep ? { body: Buffer.concat(parts) } : {}) });
+    const body = keep ? Buffer.concat(parts) : undefined;
+    members.set(name, { size, magic, ...(body ? { body, digest: digestOf(body) } : {}) });
   }
   return members;
+}
+
+/** The digests of the named members, read from the archive (compressed layers: their digest is nowhere else). */
+async function hashMembers(file: string, names: Set<string>, signal?: AbortSignal): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (names.size === 0) return out;
+  for await (const { header, body: stream } of entries(file, signal)) {
+    const name = clean(header.name);
+    if (!names.has(name) || header.type !== 'file' || out.has(name)) continue;
+    const hash = createHash('sha256');
+    for await (const chunk of stream) hash.update(chunk);
+    out.set(name, `sha256:${hash.digest('hex')}`);
+    if (out.size === names.size) break;
+  }
+  return out;
 }
 
 function resolveMember(members: Map<string, Member>, name: string, file: string): { name: string; m: Member } {
@@ -148,16 +170,21 @@ export interface DockerArchiveContext {
   store: ContentStore;
   log?: Logger;
   signal?: AbortSignal;
+  /**
+   * The signature policy on the manifest berth writes for the image, called once it is stored
+   * and before any config or layer is; a rejection stops the pull with nothing else written.
+   */
+  checkTopLevel?: (manifestDigest: string) => Promise<void>;
 }
 
-/** Pull an image from a docker-archive tar into the store. */
+/** Pull an image from a docker-archive tar into the store (see the module comment for the order). */
 export async function pullFromDockerArchive(
   file: string,
   ref: { raw: string; tag?: string },
   ctx: DockerArchiveContext,
 ): Promise<PulledImage> {
   const log = ctx.log ?? silentLogger();
-  const members = await measure(file, ctx.signal);
+  const members = await indexArchive(file, ctx.signal);
   const manifestJson = members.get('manifest.json')?.body;
   if (!manifestJson) throw new BerthError('InvalidArgument', `${file}: not a docker archive (no manifest.json)`);
   let list: ArchiveEntry[];
@@ -171,28 +198,59 @@ export async function pullFromDockerArchive(
   }
   const entry = selectEntry(list, ref.tag, file);
   const cfg = resolveMember(members, entry.Config, file);
-  if (!cfg.m.body) throw new BerthError('InvalidArgument', `${file}: config ${entry.Config} is missing or over ${MAX_JSON_BODY} bytes`);
+  if (!cfg.m.body || !cfg.m.digest)
+    throw new BerthError('InvalidArgument', `${file}: config ${entry.Config} is missing or over ${MAX_JSON_BODY} bytes`);
+  const configBody = cfg.m.body;
   const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: cfg.m.digest, size: cfg.m.size };
   const layerMembers = entry.Layers.map((l) => resolveMember(members, l, file));
-  const layers: Descriptor[] = layerMembers.map(({ m }) => ({ mediaType: layerMediaType(m.magic), digest: m.digest, size: m.size }));
-  const config = parseConfig(cfg.m.body, layers, `${ref.raw} config`);
+  const diffIds = diffIdsOf(configBody);
+  const plain = (i: number) => detectCompression(layerMembers[i]!.m.magic) === 'none' && diffIds[i] !== undefined;
+  const hashed = await hashMembers(file, new Set(layerMembers.filter((_, i) => !plain(i)).map((l) => l.name)), ctx.signal);
+  const layers: Descriptor[] = layerMembers.map(({ name, m }, i) => ({
+    mediaType: layerMediaType(m.magic),
+    digest: plain(i) ? diffIds[i]! : hashed.get(name)!,
+    size: m.size,
+  }));
+  const config = parseConfig(configBody, layers, `${ref.raw} config`);
 
-  // Pass 2: stream the layers that are not stored yet into the store (verified again there).
-  const wanted = new Map<string, Member>();
-  for (const { name, m } of layerMembers) if ((await ctx.store.info(m.digest))?.size !== m.size) wanted.set(name, m);
-  if (wanted.size) {
-    for await (const { header, body: stream } of entries(file, ctx.signal)) {
-      const m = wanted.get(clean(header.name));
-      if (!m || header.type !== 'file') continue;
-      await ctx.store.ingest({ digest: m.digest, size: m.size }, Readable.from(stream));
-      wanted.delete(clean(header.name));
-      if (wanted.size === 0) break;
-    }
-  }
-  await ctx.store.ingest({ digest: configDesc.digest, size: configDesc.size }, Readable.from([cfg.m.body]));
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDesc, layers }));
   const manifestDigest = digestOf(manifest);
   await ctx.store.ingest({ digest: manifestDigest, size: manifest.length }, Readable.from([manifest]));
+  await ctx.checkTopLevel?.(manifestDigest);
+
+  // The last pass: the layers that are not stored yet, verified against their digests by the store.
+  const wanted = new Map<string, Descriptor>();
+  for (const [i, { name }] of layerMembers.entries()) {
+    const l = layers[i]!;
+    if ((await ctx.store.info(l.digest))?.size !== l.size) wanted.set(name, l);
+  }
+  if (wanted.size) {
+    for await (const { header, body: stream } of entries(file, ctx.signal)) {
+      const name = clean(header.name);
+      const l = wanted.get(name);
+      if (!l || header.type !== 'file') continue;
+      try {
+        await ctx.store.ingest({ digest: l.digest, size: l.size }, Readable.from(stream));
+      } catch (err) {
+        if (err instanceof BerthError && err.code === 'FailedPrecondition')
+          throw new BerthError('FailedPrecondition', `${file}: layer ${name}: ${err.message}`, { cause: err });
+        throw err;
+      }
+      wanted.delete(name);
+      if (wanted.size === 0) break;
+    }
+  }
+  await ctx.store.ingest({ digest: configDesc.digest, size: configDesc.size }, Readable.from([configBody]));
   log.debug({ digest: manifestDigest, layers: layers.length }, 'docker archive imported');
   return { reference: ref.raw, manifestDigest, configDigest: configDesc.digest, config, layers };
+}
+
+/** The config's `rootfs.diff_ids` where they are digests (parseConfig says what is wrong with them otherwise). */
+function diffIdsOf(body: Buffer): Array<string | undefined> {
+  try {
+    const ids = (JSON.parse(body.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
+    return Array.isArray(ids) ? ids.map((d) => (typeof d === 'string' && isValidDigest(d) ? d : undefined)) : [];
+  } catch {
+    return []; // not JSON: parseConfig refuses it with its reason
+  }
 }

@@ -21,10 +21,10 @@ export interface TransportHarness {
   absent: ImageReference;
   /**
    * when the signature policy sees the image: `before-layers` (the top-level manifest, before
-   * any config or layer is copied), `after-layers` (a source that has no manifest of its own:
-   * docker-archive), `on-import` (appc: trust is checked on the ACI itself, not through checkSource)
+   * any config or layer is copied; for docker-archive the manifest berth writes from the
+   * archive's index), `on-import` (appc: trust is checked on the ACI itself, not through checkSource)
    */
-  sourceCheck: 'before-layers' | 'after-layers' | 'on-import';
+  sourceCheck: 'before-layers' | 'on-import';
   cleanup(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-/** `docker-archive:` (`docker save` / skopeo output): the manifest berth builds from it is what the policy sees. */
+/** `docker-archive:` (`docker save` / skopeo output): the manifest berth builds from its index is what the policy sees, before any layer is copied. */
 import { pullFromDockerArchive } from '../docker-archive.js';
 import type { ContentStore, ImageReference } from '../types.js';
 import type { RefIndex } from './ref-index.js';
@@ -18,9 +18,12 @@ export class DockerArchiveTransport implements Transport {
 
   async fetch(ref: ImageReference, ctx: TransportContext): Promise<Fetched> {
     const r = refOf(ref, this.kind);
-    // the archive carries no manifest of its own: the one berth writes exists only once the layers are copied
-    const image = await pullFromDockerArchive(r.path, r, { store: this.store, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    await ctx.checkSource(r, image.manifestDigest);
+    // the manifest berth writes for the archive is known from its index; the policy sees it before any layer is copied
+    const image = await pullFromDockerArchive(r.path, r, {
+      store: this.store,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      checkTopLevel: (digest) => ctx.checkSource(r, digest),
+    });
     await this.refs.record(image, undefined);
     return { image, sourceDigest: image.manifestDigest };
   }

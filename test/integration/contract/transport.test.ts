@@ -120,7 +120,7 @@ describe.skipIf(!isRoot)('real transports', () => {
     harness(
       () => `docker-archive:${join(base, 'docker.tar')}`,
       () => `docker-archive:${join(base, 'missing.tar')}`,
-      'after-layers',
+      'before-layers',
       (store, refs) => new DockerArchiveTransport(store, refs),
     ),
   );
