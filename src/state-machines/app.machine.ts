@@ -151,6 +151,15 @@ export function toAppError(error: unknown): AppError {
   };
 }
 
+/** The context once waiting for the execution's exit failed: the exit is unknown (-1), the execution gone. */
+const waitFailed = (error: unknown) => ({
+  lastError: toAppError(error),
+  lastExit: { exitCode: -1, finishedAt: 0 },
+  pid: null,
+  ready: false,
+  started: false,
+});
+
 /** How the machine picks up what an earlier agent left (see `adopting`). */
 type Adoption = 'running' | 'redo' | 'counted' | 'backoff' | 'exited' | 'start';
 
@@ -353,24 +362,11 @@ export const appMachine = setup({
         onError: [
           {
             guard: stateIn('#app.running.killing'),
-            actions: assign(({ event }) => ({
-              lastError: toAppError(event.error),
-              lastExit: { exitCode: -1, finishedAt: 0 },
-              pid: null,
-              ready: false,
-              started: false,
-              exitSeen: true,
-            })),
+            actions: assign(({ event }) => ({ ...waitFailed(event.error), exitSeen: true })),
           },
           {
             target: 'exited',
-            actions: assign(({ event }) => ({
-              lastError: toAppError(event.error),
-              lastExit: { exitCode: -1, finishedAt: 0 },
-              pid: null,
-              ready: false,
-              started: false,
-            })),
+            actions: assign(({ event }) => waitFailed(event.error)),
           },
         ],
       },
