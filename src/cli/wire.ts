@@ -60,7 +60,7 @@ export async function createHost(
     clock: systemClock,
     log,
     events: opts.readOnly ? discardEvents : new FileEventSink({ layout, clock: systemClock, log }),
-    // listeners open when a pod with ACI apps is registered: a read-only command serves none and refuses to
+    // the agent opens listeners when a pod with ACI apps is registered; a read-only command serves no pod
     appcMetadata: opts.readOnly
       ? new DisabledAppcMetadataService('a command that only reads runs none')
       : new (await import('../appc-metadata/service.js')).AppcMetadataServer({ stateDir: layout.stateDir, log }),
