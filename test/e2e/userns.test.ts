@@ -166,7 +166,9 @@ describe.skipIf(!isRoot)('hostUsers: false: a user namespace per pod', () => {
       expect(r.exitCode).not.toBe(0);
       const c = (await other.status()).pods.find((p) => p.name === 'userns-c')!;
       if (c.uid) own.add(shortId(c.uid));
-      expect(JSON.stringify(c)).toMatch(/hostUsers: false is not supported by berth: the OCI runtime runc version \S+ makes no idmapped mounts/);
+      expect(JSON.stringify(c)).toMatch(
+        /hostUsers: false is not supported by berth: the OCI runtime runc version \S+ makes no idmapped mounts/,
+      );
       expect(c.apps[0]?.pid ?? null).toBeNull();
     } finally {
       const { code, leaks } = await closeSandbox(other, own);
