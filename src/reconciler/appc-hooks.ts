@@ -100,13 +100,12 @@ export interface AppcLaunchInput {
   /** the pod's IPs */
   ips: string[];
   stateDir: string;
-  metadata: AppcMetadataService | undefined;
-  log: Logger;
+  metadata: AppcMetadataService;
 }
 
 /** Set the launch's pre-start handler and `AC_METADATA_URL` for an ACI app; nothing for OCI apps. */
 export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
-  const { container: c, launch, log } = input;
+  const { container: c, launch } = input;
   const image = input.rendered.get(c.image);
   if (!image?.appc) return;
   const pre = image.appc.app?.eventHandlers?.find((h) => h.name === 'pre-start');
@@ -116,11 +115,7 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
   await mkdir(launch.bundleDir, { recursive: true, mode: 0o700 });
   if (post) await writeFile(join(launch.bundleDir, POST_STOP_EXEC), JSON.stringify(post.exec), { mode: 0o600 });
   else await rm(join(launch.bundleDir, POST_STOP_EXEC), { force: true });
-  if (!input.metadata) {
-    log.warn({ app: c.name }, 'appc metadata service not available in this agent: AC_METADATA_URL is not set');
-    return;
-  }
-  const url = await serveAppcPod({ ...input, metadata: input.metadata }, c.name);
+  const url = await serveAppcPod(input, c.name);
   const env = (launch.image.Env ?? []).filter((e) => !e.startsWith('AC_METADATA_URL='));
   launch.image = { ...launch.image, Env: [...env, `AC_METADATA_URL=${url}`] };
 }
@@ -131,10 +126,7 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
  * secret and the remembered port). Called at every ACI app's launch, and when an agent adopts a
  * running pod, so that its apps keep their metadata without a restart.
  */
-export async function serveAppcPod(
-  input: Omit<AppcLaunchInput, 'container' | 'launch' | 'log'> & { metadata: AppcMetadataService },
-  forApp?: string,
-): Promise<string> {
+export async function serveAppcPod(input: Omit<AppcLaunchInput, 'container' | 'launch'>, forApp?: string): Promise<string> {
   const { rec } = input;
   const apps: AciAppInfo[] = [];
   const served: MetadataApp[] = [];

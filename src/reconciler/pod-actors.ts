@@ -134,7 +134,6 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       ips: res.ips,
       stateDir: layout.stateDir,
       metadata: host.appcMetadata,
-      log,
     });
     return launch;
   }
