@@ -116,7 +116,7 @@ export class FileEventSink implements EventSink {
   /** the first emit sweeps once, so that agents run only with --once drop expired files too */
   private sweeping?: Promise<unknown>;
 
-  constructor(private readonly opts: { layout: Layout; clock: Clock; log: Logger }) {
+  constructor(private readonly opts: { layout: Layout; clock: Pick<Clock, 'now'>; log: Logger }) {
     this.log = opts.log.child({ component: 'events' });
   }
 

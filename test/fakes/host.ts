@@ -22,6 +22,7 @@ import {
   type PodEventInput,
 } from '../../src/reconciler/index.js';
 import { FakeRuntime } from './app-runtime.js';
+import { SimulatedClock, type Timers } from './clock.js';
 
 export { FakeRuntime } from './app-runtime.js';
 
@@ -247,11 +248,12 @@ export class RecordingEvents implements EventSink {
   }
 }
 
-export function fakeHost(layout: Layout) {
+/** A host of fakes on one clock: time moves when the test advances it (`clock.advance`), unless it passes `realTimers`. */
+export function fakeHost(layout: Layout, clock: Timers = new SimulatedClock()) {
   const images = new FakeImages();
   const netns = new FakeNetns();
   const cni = new FakeCni(netns);
-  const runtime = new FakeRuntime();
+  const runtime = new FakeRuntime(clock);
   const bridges = {
     removed: [] as string[],
     async removeIfUnused(name: string) {
@@ -267,13 +269,13 @@ export function fakeHost(layout: Layout) {
     netns,
     runtime,
     bridges,
-    clock: { now: () => Date.now() },
+    clock,
     log: silentLogger(),
     events,
     limit: createLimiter(4),
     pullProgress: ignorePullProgress,
   };
-  return { host, images, cni, netns, runtime, bridges, events };
+  return { host, images, cni, netns, runtime, bridges, events, clock };
 }
 
 /** The one-app pod most reconciler tests run. */
