@@ -10,6 +10,8 @@ export interface ClockHarness {
   clock: Clock;
   /** let at least `ms` of the clock pass, and the timers due by then run */
   advance(ms: number): Promise<void>;
+  /** let the event loop turn a few times without moving a simulated clock */
+  turn(): Promise<void>;
 }
 
 export function clockContract(label: string, open: () => ClockHarness): void {
@@ -47,6 +49,15 @@ export function clockContract(label: string, open: () => ClockHarness): void {
       }, 5);
       await h.advance(30);
       expect(fired).toEqual(['outer', 'inner']);
+    });
+
+    it('runs a timer of 0 ms at a later turn of the event loop without the clock having to move', async () => {
+      const h = open();
+      let fired = false;
+      h.clock.setTimeout(() => (fired = true), 0);
+      expect(fired).toBe(false);
+      await h.turn();
+      expect(fired).toBe(true);
     });
 
     it('does not run a cleared timer', async () => {

@@ -1,7 +1,8 @@
 /**
  * A simulated clock (the Clock port of src/common/clock.ts, test/contract/clock.ts): time
  * moves only when the test calls `advance`, which runs the timers that fell due, in order of
- * their deadlines, with `now()` at each one's deadline. Its timers are what xstate's
+ * their deadlines, with `now()` at each one's deadline. A timer due already (a delay of 0)
+ * runs at the next turn of the event loop, as a real one does, without the clock moving. Its timers are what xstate's
  * `createActor(machine, { clock })` takes, so machine delays run on it too.
  */
 import { systemClock, type Clock, type TimerHandle } from '../../src/common/clock.js';
@@ -41,7 +42,9 @@ export class SimulatedClock implements Timers {
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.seq;
-    this.timers.set(id, { at: this.t + timerMs(ms), fn });
+    const at = this.t + timerMs(ms);
+    this.timers.set(id, { at, fn });
+    if (at <= this.t) setImmediate(() => this.runDue());
     return id;
   }
   clearTimeout(handle: TimerHandle): void {
@@ -57,16 +60,23 @@ export class SimulatedClock implements Timers {
    */
   async advance(ms: number): Promise<void> {
     const end = this.t + timerMs(ms);
-    for (;;) {
-      await settle();
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
+    do await settle();
+    while (this.runNext(end));
     this.t = end;
+  }
+  /** run the earliest timer due by `end` (time moves to its deadline); false when there is none */
+  private runNext(end: number): boolean {
+    let next: [number, { at: number; fn: () => void }] | undefined;
+    for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+    if (!next) return false;
+    this.timers.delete(next[0]);
+    this.t = Math.max(this.t, next[1].at);
+    next[1].fn();
+    return true;
+  }
+  /** every timer due now, in order */
+  private runDue(): void {
+    while (this.runNext(this.t));
   }
   /** how many timers wait */
   get pending(): number {

@@ -22,7 +22,7 @@ import {
   type PodEventInput,
 } from '../../src/reconciler/index.js';
 import { FakeRuntime } from './app-runtime.js';
-import { SimulatedClock, type Timers } from './clock.js';
+import { SimulatedClock } from './clock.js';
 
 export { FakeRuntime } from './app-runtime.js';
 
@@ -248,8 +248,8 @@ export class RecordingEvents implements EventSink {
   }
 }
 
-/** A host of fakes on one clock: time moves when the test advances it (`clock.advance`), unless it passes `realTimers`. */
-export function fakeHost(layout: Layout, clock: Timers = new SimulatedClock()) {
+/** A host of fakes on one simulated clock: time (back-off, grace periods, probe periods) moves when the test calls `clock.advance`. */
+export function fakeHost(layout: Layout, clock = new SimulatedClock()) {
   const images = new FakeImages();
   const netns = new FakeNetns();
   const cni = new FakeCni(netns);
