@@ -14,7 +14,7 @@ import { lstat, open, readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { watch } from 'chokidar';
-import type { Clock, TimerHandle } from '../common/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { errnoOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { parseFile } from '../api/index.js';
@@ -248,7 +248,7 @@ async function identity(file: string): Promise<{ key: string; changedMs: number 
 }
 
 /** Read and parse every spec file of the paths; failed sources and refused files are reported, never dropped. */
-export async function readSources(paths: string[]): Promise<SpecSources> {
+export async function readSources(paths: string[], clock: Pick<Clock, 'now'> = systemClock): Promise<SpecSources> {
   const { files: names, failed } = await listSources(paths);
   const files: ParsedFile[] = [];
   for (const file of names) {
@@ -258,8 +258,8 @@ export async function readSources(paths: string[]): Promise<SpecSources> {
       files.push(structuredClone(last.parsed));
       continue;
     }
-    // the kernel's file times are wall clock: so is this
-    const readAt = Date.now();
+    // compared with the kernel's file times: systemClock is wall clock, as they are
+    const readAt = clock.now();
     const r = await readSpecFile(file);
     if ('gone' in r) continue;
     const parsed = 'issue' in r ? { file, pods: [], networks: [], issues: [r.issue] } : parseFile(r.text, file);
