@@ -8,12 +8,7 @@ import { vi } from 'vitest';
 import type { OnceResult, Reconciler } from '../../../src/reconciler/index.js';
 import type { SimulatedClock } from '../../fakes/clock.js';
 
-export async function onceToDeadline(
-  r: Reconciler,
-  clock: SimulatedClock,
-  timeoutMs: number,
-  reached: () => unknown,
-): Promise<OnceResult> {
+export async function onceToDeadline(r: Reconciler, clock: SimulatedClock, timeoutMs: number, reached: () => unknown): Promise<OnceResult> {
   const res = r.once(timeoutMs);
   await vi.waitFor(reached, { timeout: 10_000, interval: 5 });
   await clock.advance(timeoutMs);
