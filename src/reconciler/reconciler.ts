@@ -541,13 +541,12 @@ export class Reconciler {
    */
   private nextChange(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      let timer: TimerHandle;
       const wake = () => {
         this.host.clock.clearTimeout(timer);
         this.changeWaiters = this.changeWaiters.filter((w) => w !== wake);
         resolve();
       };
-      timer = this.host.clock.setTimeout(wake, ms);
+      const timer = this.host.clock.setTimeout(wake, ms);
       this.changeWaiters.push(wake);
       if (!this.idle()) void this.whenIdle().then(wake);
     });
