@@ -6,7 +6,7 @@
 import { codeOf } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import { every, sleep, type TimerHandle } from '../common/clock.js';
+import { every, sleep, type Clock, type TimerHandle } from '../common/clock.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import type { DesiredSet, LoadedPod, SpecIssue } from '../api/types.js';
@@ -83,6 +83,8 @@ export class Reconciler {
   /** pod state changes seen so far, and who waits for the next one (once()) */
   private changes = 0;
   private changeWaiters: Array<() => void> = [];
+  /** the pod work queued is being waited for (its end counts as a change) */
+  private idleWatch?: Promise<void> | undefined;
 
   constructor(
     private readonly host: Host,
@@ -548,7 +550,11 @@ export class Reconciler {
       };
       const timer = this.host.clock.setTimeout(wake, ms);
       this.changeWaiters.push(wake);
-      if (!this.idle()) void this.whenIdle().then(wake);
+      if (!this.idle())
+        this.idleWatch ??= this.whenIdle().then(() => {
+          this.idleWatch = undefined;
+          this.changed();
+        });
     });
   }
 
@@ -557,9 +563,11 @@ export class Reconciler {
     const clock = this.host.clock;
     const deadline = clock.now() + timeoutMs;
     // `--once` fetches every git source first: what it applies is the tip now
-    const first = new AbortController();
-    await Promise.race([this.refreshSources().then(() => this.sync()), sleep(timeoutMs, first.signal, clock).catch(() => undefined)]);
-    first.abort();
+    await within(
+      clock,
+      timeoutMs,
+      this.refreshSources().then(() => this.sync()),
+    );
     let done = false;
     for (;;) {
       const seen = this.changes;
@@ -608,11 +616,7 @@ export class Reconciler {
     };
     // The first fetch gets a moment before the first sync, so that a fresh host does not
     // report its git sources as failed for an instant; a slow remote does not hold up the rest.
-    if (this.opts.gitSources?.length) {
-      const first = new AbortController();
-      await Promise.race([this.refreshSources(), sleep(10_000, first.signal, clock).catch(() => undefined)]);
-      first.abort();
-    }
+    if (this.opts.gitSources?.length) await within(clock, 10_000, this.refreshSources());
     await this.sync();
     for (const g of this.opts.gitSources ?? []) poll(g);
     this.log.info({ specDirs: this.host.layout.specDirs, git: (this.opts.gitSources ?? []).map((g) => g.label) }, 'watching for changes');
@@ -649,6 +653,16 @@ export class Reconciler {
   private close(): void {
     this.closed = true;
     this.queues.close();
+  }
+}
+
+/** Wait for `work`, at most `ms` of `clock` (its timer cleared either way). */
+async function within(clock: Clock, ms: number, work: Promise<unknown>): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([work, sleep(ms, done.signal, clock)]);
+  } finally {
+    done.abort(); // the sleep rejects into the settled race
   }
 }
 
