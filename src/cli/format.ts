@@ -1,4 +1,5 @@
 /** Output formatting for the operator: kubectl-like tables and JSON. */
+import { systemClock } from '../common/clock.js';
 import type { PodStatusRow } from '../reconciler/index.js';
 import { relaxedPath } from './jsonpath.js';
 
@@ -71,7 +72,7 @@ export function statusHead(o: TableOptions): string[] {
 }
 
 export function statusCells(r: PodStatusRow, o: TableOptions): string[] {
-  const now = o.now ?? Date.now();
+  const now = o.now ?? systemClock.now();
   const line = [r.name, r.ready, r.status, restartsText(r, now), r.createdAt ? kubeAge(now - Date.parse(r.createdAt)) : '<unknown>'];
   if (o.allNamespaces) line.unshift(r.namespace);
   if (o.wide) {

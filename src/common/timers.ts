@@ -29,11 +29,6 @@ export function safeTimeout(fn: () => void, ms: number): NodeJS.Timeout {
   return setTimeout(fn, timerMs(ms));
 }
 
-/** setInterval with a clamped period (at least 1 ms). */
-export function safeInterval(fn: () => void, ms: number): NodeJS.Timeout {
-  return setInterval(fn, Math.max(1, timerMs(ms)));
-}
-
 /**
  * A grace period in whole seconds (a spec's terminationGracePeriodSeconds) as timer ms:
  * `{ ms, clamped }`, clamped when the seconds are longer than a timer can wait.

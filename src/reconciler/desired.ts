@@ -4,6 +4,7 @@
  */
 import { BerthError, errnoOf, errorMessage, hasCode, isNotFound } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import type { Clock } from '../common/clock.js';
 import { loadNetworkConfigLists, parseNetworkConfigList } from '../cni/index.js';
 import type { Cni } from '../cni/types.js';
 import { parseImageReference } from '../image/index.js';
@@ -56,6 +57,7 @@ export async function loadDesired(host: Host, cniConfDirs: string[], log: Logger
     cniConfDirs,
     layout: host.layout,
     log,
+    clock: host.clock,
     git,
     failedNote: () => ': nothing it held is changed',
   });
@@ -87,6 +89,8 @@ export interface InputChecks {
   cniConfDirs: string[];
   layout: Layout;
   log: Logger;
+  /** the time files are read at (their racy window, sources.ts) */
+  clock: Pick<Clock, 'now'>;
   git?: GitSnapshot[];
   /** appended to the message of a source that cannot be read */
   failedNote?: (f: SourceFailure) => string;
@@ -106,7 +110,7 @@ export async function checkInput(
   // commit yet is a failed source (never "no pods").
   const gitDirs = git.filter((g) => g.revision !== null).map((g) => g.specDir);
   const roots = [...c.roots, ...gitDirs];
-  const read = await readSources(roots);
+  const read = await readSources(roots, c.clock);
   const files = [...git.flatMap((g) => (g.revision !== null ? g.refused : [])), ...read.files];
   const failed = [
     ...read.failed,

@@ -23,6 +23,7 @@
  */
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Clock, TimerHandle } from '../common/clock.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs } from '../common/timers.js';
@@ -140,11 +141,17 @@ export function driftDirs(host: Pick<Host, 'layout' | 'netns'>): Array<{ dir: st
  * rendered tree). `onDrift` is called once per burst (debounced by `ms`). A directory that does
  * not exist or cannot be watched is left to the relist. Returns the stop function.
  */
-export function watchDrift(dirs: Array<{ dir: string; match: RegExp }>, onDrift: () => void, log: Logger, ms = 250): () => void {
+export function watchDrift(
+  dirs: Array<{ dir: string; match: RegExp }>,
+  onDrift: () => void,
+  log: Logger,
+  clock: Clock,
+  ms = 250,
+): () => void {
   const watchers: FSWatcher[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   const fire = () => {
-    timer ??= setTimeout(() => {
+    timer ??= clock.setTimeout(() => {
       timer = undefined;
       onDrift();
     }, ms);
@@ -163,7 +170,7 @@ export function watchDrift(dirs: Array<{ dir: string; match: RegExp }>, onDrift:
     }
   }
   return () => {
-    if (timer) clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimeout(timer);
     for (const w of watchers) w.close();
   };
 }

@@ -65,14 +65,14 @@ const UID_RE = /^[0-9a-f-]{36}$/;
 export const eventsPath = (l: Layout, uid: string) => join(eventsDir(l), `${uid}.json`);
 
 /** The events kept for a pod, oldest first, expired ones left out. */
-export async function readPodEvents(l: Layout, uid: string, now = Date.now()): Promise<StoredEvent[]> {
+export async function readPodEvents(l: Layout, uid: string, now: number): Promise<StoredEvent[]> {
   if (!UID_RE.test(uid)) return [];
   const f = await readJsonIfExists<PodEventsFile>(eventsPath(l, uid)).catch(() => undefined); // events are advisory: a corrupt file shows none and is rewritten at the next event
   return (f?.events ?? []).filter((e) => now - e.lastTimestamp < EVENT_TTL_MS);
 }
 
 /** Every pod's kept events (pods deleted within the hour too), by events file. */
-export async function readAllEvents(l: Layout, now = Date.now()): Promise<Array<{ uid: string; podName: string; events: StoredEvent[] }>> {
+export async function readAllEvents(l: Layout, now: number): Promise<Array<{ uid: string; podName: string; events: StoredEvent[] }>> {
   const names = await readdirIfExists(eventsDir(l));
   const out: Array<{ uid: string; podName: string; events: StoredEvent[] }> = [];
   for (const n of names) {
@@ -116,7 +116,7 @@ export class FileEventSink implements EventSink {
   /** the first emit sweeps once, so that agents run only with --once drop expired files too */
   private sweeping?: Promise<unknown>;
 
-  constructor(private readonly opts: { layout: Layout; clock: Clock; log: Logger }) {
+  constructor(private readonly opts: { layout: Layout; clock: Pick<Clock, 'now'>; log: Logger }) {
     this.log = opts.log.child({ component: 'events' });
   }
 

@@ -6,6 +6,7 @@
  */
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { systemClock } from '../common/clock.js';
 import { errnoOf } from '../common/errors.js';
 import { readdirIfExists } from '../common/fs.js';
 import { CACHE_TEMP_NAME, STALE_TEMP_MS } from '../cni/cache.js';
@@ -92,8 +93,8 @@ async function bridgePorts(name: string): Promise<number | undefined> {
 
 export async function scanHost(d: ScanDeps): Promise<ObservedHost> {
   const l = d.layout;
-  // compared with the kernel's file times (stale cache temporaries), which are wall clock: so is this
-  const now = d.now ?? Date.now();
+  // compared with the kernel's file times (stale cache temporaries), which are wall clock: so is systemClock
+  const now = d.now ?? systemClock.now();
   const records: PodRecord[] = [];
   const unreadableRecords: string[] = [];
   const podDirs = await dirsIn(podsDir(l));

@@ -113,6 +113,7 @@ export class PodWorker {
     }
     const machine = podMachine.provide({ actors: createPodActors(this.host, this.rec, this.res, this.log) });
     this.actor = createActor(machine, {
+      clock: this.host.clock,
       input: {
         uid: this.rec.uid,
         key: this.rec.key,

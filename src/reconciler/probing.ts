@@ -9,6 +9,7 @@ import { chmod, mkdir, open, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
+import type { TimerHandle } from '../common/clock.js';
 import { BerthError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
@@ -157,10 +158,10 @@ export function createSupervision(host: Host, rec: PodRecord, log: Logger, byNam
         const t0 = host.clock.now();
         let ok = false;
         let message = '';
-        let timer: NodeJS.Timeout | undefined;
+        let timer: TimerHandle;
         // the handler times itself out; this bounds one that does not (a wedged runtime call)
         const late = new Promise<{ ok: boolean; message: string }>((resolve) => {
-          timer = setTimeout(
+          timer = host.clock.setTimeout(
             () => resolve({ ok: false, message: `probe did not answer within ${input.timeoutMs / 1000}s` }),
             input.timeoutMs + LATE_SLACK_MS,
           );
@@ -172,7 +173,7 @@ export function createSupervision(host: Host, rec: PodRecord, log: Logger, byNam
         } catch (err) {
           message = errorMessage(err);
         } finally {
-          clearTimeout(timer);
+          host.clock.clearTimeout(timer);
         }
         if (!ok && !signal.aborted) {
           log.info({ app: c.name, probe: input.kind, output: message }, 'probe failed');

@@ -6,7 +6,7 @@
 import { codeOf } from '../common/errors.js';
 import { writeJsonAtomic } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
-import { safeInterval, safeTimeout, timerMs } from '../common/timers.js';
+import { every, sleep, type Clock, type TimerHandle } from '../common/clock.js';
 import { cachedConfigList } from '../cni/index.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import type { DesiredSet, LoadedPod, SpecIssue } from '../api/types.js';
@@ -80,6 +80,11 @@ export class Reconciler {
   private readonly heldReported = new Set<string>();
   /** pods held for an unreadable record at the last sync (rows() shows them) */
   private held: HeldRecord[] = [];
+  /** pod state changes seen so far, and who waits for the next one (once()) */
+  private changes = 0;
+  private changeWaiters: Array<() => void> = [];
+  /** the pod work queued is being waited for (its end counts as a change) */
+  private idleWatch?: Promise<void> | undefined;
 
   constructor(
     private readonly host: Host,
@@ -146,7 +151,7 @@ export class Reconciler {
   }
 
   private async startWorker(rec: PodRecord, opts: { stopping?: boolean; fresh?: boolean } = {}): Promise<PodWorker> {
-    const w = new PodWorker(this.host, rec);
+    const w = new PodWorker(this.host, rec, () => this.changed());
     this.workers.set(rec.uid, w);
     await w.start(opts);
     return w;
@@ -526,16 +531,50 @@ export class Reconciler {
     return true;
   }
 
+  private changed(): void {
+    this.changes++;
+    for (const w of this.changeWaiters.splice(0)) w();
+  }
+
+  /**
+   * Resolves at the next pod state change, when the pod work queued now is done, or after
+   * `ms` of the host's clock (what the host shows without a state change: an exit not yet
+   * answered, a --min-ready window passing), whichever comes first.
+   */
+  private nextChange(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        this.host.clock.clearTimeout(timer);
+        this.changeWaiters = this.changeWaiters.filter((w) => w !== wake);
+        resolve();
+      };
+      const timer = this.host.clock.setTimeout(wake, ms);
+      this.changeWaiters.push(wake);
+      if (!this.idle())
+        this.idleWatch ??= this.whenIdle().then(() => {
+          this.idleWatch = undefined;
+          this.changed();
+        });
+    });
+  }
+
   /** `reconcile --once`: converge, wait until settled or the deadline, report. */
   async once(timeoutMs: number): Promise<OnceResult> {
-    const deadline = this.host.clock.now() + timeoutMs;
+    const clock = this.host.clock;
+    const deadline = clock.now() + timeoutMs;
     // `--once` fetches every git source first: what it applies is the tip now
-    await Promise.race([this.refreshSources().then(() => this.sync()), delay(timeoutMs)]);
+    await within(
+      clock,
+      timeoutMs,
+      this.refreshSources().then(() => this.sync()),
+    );
     let done = false;
     for (;;) {
+      const seen = this.changes;
       done = this.idle() && this.settled() && (await this.appsAlive());
-      if (done || this.host.clock.now() >= deadline) break;
-      await delay(25);
+      const left = deadline - clock.now();
+      if (done || left <= 0) break;
+      if (this.changes === seen) await this.nextChange(Math.min(25, left));
     }
     const rows = this.rows();
     const issues = [...(this.lastDesired?.issues ?? []), ...(this.lastDesired?.conflicts ?? [])];
@@ -551,40 +590,41 @@ export class Reconciler {
 
   /** Daemon mode: converge now, on every change of the spec directories, and periodically. */
   async run(signal: AbortSignal): Promise<void> {
-    const stopWatch = watchSpecDirs(this.host.layout.specDirs, () => void this.sync(), this.log);
-    const timer = safeInterval(() => void this.sync(), this.opts.relistMs ?? this.opts.resyncMs ?? 10_000);
+    const stopWatch = watchSpecDirs(this.host.layout.specDirs, () => void this.sync(), this.log, this.host.clock);
+    const clock = this.host.clock;
+    const stopRelist = every(clock, this.opts.relistMs ?? this.opts.resyncMs ?? 10_000, () => void this.sync());
     // host events where there are some (a netns handle or rendered tree removed); the relist otherwise (drift.ts)
-    const stopDrift = watchDrift(driftDirs(this.host), () => void this.sync(), this.log);
+    const stopDrift = watchDrift(driftDirs(this.host), () => void this.sync(), this.log, this.host.clock);
     const checkMs = this.opts.cniCheckMs ?? 60_000;
-    const checkTimer =
+    const stopChecks =
       checkMs > 0
-        ? safeInterval(() => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')), checkMs)
+        ? every(clock, checkMs, () => void this.checkNetworks(signal).catch((err) => this.log.error({ err }, 'cni check round failed')))
         : undefined;
     // Each git source is fetched at once, then every --git-interval (±10 %, so that a fleet
     // started together does not fetch together); a new commit triggers a sync.
-    const polls = new Map<GitSource, NodeJS.Timeout>();
+    const polls = new Map<GitSource, TimerHandle>();
     const poll = (g: GitSource) => {
       void g.refresh(signal).then((changed) => {
         if (changed && !signal.aborted) void this.sync();
         if (signal.aborted) return;
-        const every = this.opts.gitIntervalMs ?? 60_000;
+        const interval = this.opts.gitIntervalMs ?? 60_000;
         polls.set(
           g,
-          safeTimeout(() => poll(g), every * (0.9 + Math.random() * 0.2)),
+          clock.setTimeout(() => poll(g), interval * (0.9 + Math.random() * 0.2)),
         );
       });
     };
     // The first fetch gets a moment before the first sync, so that a fresh host does not
     // report its git sources as failed for an instant; a slow remote does not hold up the rest.
-    if (this.opts.gitSources?.length) await Promise.race([this.refreshSources(), delay(10_000)]);
+    if (this.opts.gitSources?.length) await within(clock, 10_000, this.refreshSources());
     await this.sync();
     for (const g of this.opts.gitSources ?? []) poll(g);
     this.log.info({ specDirs: this.host.layout.specDirs, git: (this.opts.gitSources ?? []).map((g) => g.label) }, 'watching for changes');
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    clearInterval(timer);
+    stopRelist();
     stopDrift();
-    if (checkTimer) clearInterval(checkTimer);
-    for (const t of polls.values()) clearTimeout(t);
+    stopChecks?.();
+    for (const t of polls.values()) clock.clearTimeout(t);
     // no new pod work starts; a teardown under way is left to the next agent (termination is one-way)
     this.close();
     await this.checking?.catch(() => undefined); // a CHECK round cut short by the stop: its pods are checked at the next start
@@ -616,6 +656,16 @@ export class Reconciler {
   }
 }
 
+/** Wait for `work`, at most `ms` of `clock` (its timer cleared either way). */
+async function within(clock: Clock, ms: number, work: Promise<unknown>): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([work, sleep(ms, done.signal, clock)]);
+  } finally {
+    done.abort(); // the sleep rejects into the settled race
+  }
+}
+
 function liveFromRecord(rec: PodRecord) {
   const out: Record<
     string,
@@ -633,5 +683,3 @@ function liveFromRecord(rec: PodRecord) {
   }
   return out;
 }
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, timerMs(ms)));

@@ -14,6 +14,7 @@ import { lstat, open, readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { watch } from 'chokidar';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { errnoOf, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { parseFile } from '../api/index.js';
@@ -247,7 +248,7 @@ async function identity(file: string): Promise<{ key: string; changedMs: number 
 }
 
 /** Read and parse every spec file of the paths; failed sources and refused files are reported, never dropped. */
-export async function readSources(paths: string[]): Promise<SpecSources> {
+export async function readSources(paths: string[], clock: Pick<Clock, 'now'> = systemClock): Promise<SpecSources> {
   const { files: names, failed } = await listSources(paths);
   const files: ParsedFile[] = [];
   for (const file of names) {
@@ -257,8 +258,8 @@ export async function readSources(paths: string[]): Promise<SpecSources> {
       files.push(structuredClone(last.parsed));
       continue;
     }
-    // the kernel's file times are wall clock: so is this
-    const readAt = Date.now();
+    // compared with the kernel's file times: systemClock is wall clock, as they are
+    const readAt = clock.now();
     const r = await readSpecFile(file);
     if ('gone' in r) continue;
     const parsed = 'issue' in r ? { file, pods: [], networks: [], issues: [r.issue] } : parseFile(r.text, file);
@@ -290,19 +291,19 @@ export async function readSpecFiles(paths: string[]): Promise<ParsedFile[]> {
  * Watch the spec directories; `onChange` is called (debounced) after files are added,
  * changed or removed. Returns a function that stops watching.
  */
-export function watchSpecDirs(dirs: string[], onChange: () => void, log: Logger, debounceMs = 100): () => Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+export function watchSpecDirs(dirs: string[], onChange: () => void, log: Logger, clock: Clock, debounceMs = 100): () => Promise<void> {
+  let timer: TimerHandle | undefined;
   const fire = (path: string) => {
     const name = path.split('/').pop() ?? path;
     if (!isSpecFile(name)) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(onChange, debounceMs);
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = clock.setTimeout(onChange, debounceMs);
   };
   const watcher = watch(dirs, { depth: 0, ignoreInitial: true, awaitWriteFinish: false });
   watcher.on('add', fire).on('change', fire).on('unlink', fire);
   watcher.on('error', (err) => log.warn({ err, component: 'sources' }, 'spec directory watch failed'));
   return async () => {
-    if (timer) clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimeout(timer);
     await watcher.close();
   };
 }

@@ -10,7 +10,7 @@
  * start, `unstartable` apps fail with a StartError, `ignoresStop` apps handle no signal.
  *
  * `stop` sends the stop signal (`opts.stopSignal`, else the image's StopSignal, else SIGTERM),
- * waits up to graceMs on `timers` (a ManualClock in tests that move time by hand), then
+ * waits up to graceMs on `timers` (a SimulatedClock in tests that move time by hand), then
  * SIGKILL; every delivered signal is recorded in `signals`.
  */
 import { constants } from 'node:os';

@@ -23,6 +23,7 @@ import {
 } from '../../src/reconciler/index.js';
 import { FakeRuntime } from './app-runtime.js';
 import { DisabledAppcMetadataService } from '../../src/appc-metadata/disabled.js';
+import { SimulatedClock } from './clock.js';
 
 export { FakeRuntime } from './app-runtime.js';
 
@@ -248,11 +249,12 @@ export class RecordingEvents implements EventSink {
   }
 }
 
-export function fakeHost(layout: Layout) {
+/** A host of fakes on one simulated clock: time (back-off, grace periods, probe periods) moves when the test calls `clock.advance`. */
+export function fakeHost(layout: Layout, clock = new SimulatedClock()) {
   const images = new FakeImages();
   const netns = new FakeNetns();
   const cni = new FakeCni(netns);
-  const runtime = new FakeRuntime();
+  const runtime = new FakeRuntime(clock);
   const bridges = {
     removed: [] as string[],
     async removeIfUnused(name: string) {
@@ -268,14 +270,14 @@ export function fakeHost(layout: Layout) {
     netns,
     runtime,
     bridges,
-    clock: { now: () => Date.now() },
+    clock,
     log: silentLogger(),
     events,
     limit: createLimiter(4),
     pullProgress: ignorePullProgress,
     appcMetadata: new DisabledAppcMetadataService('a fake host serves no appc metadata'),
   };
-  return { host, images, cni, netns, runtime, bridges, events };
+  return { host, images, cni, netns, runtime, bridges, events, clock };
 }
 
 /** The one-app pod most reconciler tests run. */

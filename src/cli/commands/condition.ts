@@ -3,6 +3,7 @@
  * readiness gates (spec.readinessGates), which an API server's controllers would set in a
  * cluster. The pod is Ready only when every gate's condition is True (reconciler/pod-conditions.ts).
  */
+import { systemClock } from '../../common/clock.js';
 import type { Command } from 'commander';
 import { parseConditionArg, setGateCondition } from '../../reconciler/pod-conditions.js';
 import { act, examples, findPod, opts } from '../common.js';
@@ -30,7 +31,7 @@ export function register(program: Command): void {
         const o = opts(cmd);
         const { type, status } = parseConditionArg(condition);
         const rec = await findPod(o, pod, cmdOpts.namespace);
-        await setGateCondition(layoutOf(o), rec, type, status, Date.now());
+        await setGateCondition(layoutOf(o), rec, type, status, systemClock.now());
         process.stdout.write(`pod/${rec.name} condition ${type}=${status}\n`);
         return 0;
       }),

@@ -40,7 +40,7 @@ export function register(program: Command): void {
         for (const c of [...(rec.pod.spec.initContainers ?? []), ...rec.pod.spec.containers])
           // no live status (the runtime does not answer): describe shows the record's alone
           live[c.name] = await host.runtime.status(containerId(rec.uid, c.name)).catch(() => undefined);
-        const now = Date.now();
+        const now = host.clock.now();
         const events = await readPodEvents(host.layout, rec.uid, now);
         process.stdout.write(
           formatDescribe({ rec, row, live, events, now, node: nodeLine(), runtime: o.runtime, terminating: row.status === 'Terminating' }),

@@ -1,7 +1,7 @@
 /** `berth events [POD] [-w]`: the pods' events as `kubectl get events` lists them (events.ts keeps them an hour). */
 import type { Command } from 'commander';
 import { readAllEvents, type StoredEvent } from '../../reconciler/events.js';
-import { sleep } from '../../common/clock.js';
+import { sleep, systemClock } from '../../common/clock.js';
 import { layoutOf } from '../globals.js';
 import { act, examples, opts } from '../common.js';
 import { kubeAge, table } from '../format.js';
@@ -58,7 +58,7 @@ export function register(program: Command): void {
             .filter((f) => key === undefined || f.podName === key)
             .flatMap((f) => f.events.map((e) => ({ key: f.podName, uid: f.uid, e })))
             .sort((a, b) => a.e.lastTimestamp - b.e.lastTimestamp);
-        let now = Date.now();
+        let now = systemClock.now();
         const rows = await collect(now);
         const seen = new Map(rows.map((r) => [idOf(r), r.e.lastTimestamp]));
         if (cmdOpts.output === 'json' && !cmdOpts.watch) process.stdout.write(`${JSON.stringify(rows.map(json), null, 2)}\n`);
@@ -68,7 +68,7 @@ export function register(program: Command): void {
         if (!cmdOpts.watch) return 0;
         for (;;) {
           await sleep(1000);
-          now = Date.now();
+          now = systemClock.now();
           for (const r of await collect(now)) {
             const id = idOf(r);
             if ((seen.get(id) ?? -1) >= r.e.lastTimestamp) continue;

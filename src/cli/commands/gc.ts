@@ -128,6 +128,7 @@ export function register(program: Command): void {
             ociRuntimes: ocis,
             iptables,
             specNetworks,
+            now: host.clock.now(),
           });
           const orphans = findOrphans(observed);
           const rows: GcRow[] = [];

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { systemClock } from '../../common/clock.js';
 import type { Command } from 'commander';
 import { BerthError, errnoOf, errorMessage, formatAge, parseDuration } from '../../common/index.js';
 import type { Logger } from '../../common/index.js';
@@ -107,7 +108,7 @@ export async function imageGc(
   svc: BerthImageService,
   graceMs: number,
   dryRun: boolean,
-  now = Date.now(),
+  now = systemClock.now(),
 ): Promise<GcResult> {
   const records = await allRecords(layoutOf(o), 'image gc');
   const refs = await svc.listImages();
@@ -223,7 +224,7 @@ export function register(program: Command): void {
         parseImageReference(reference);
         const tty = Boolean(process.stderr.isTTY);
         const progress = c.quiet ? undefined : progressPrinter(process.stderr, tty);
-        const t0 = Date.now();
+        const t0 = systemClock.now();
         const img = await svc.verify(await svc.pull(reference, { pullPolicy: c.policy as never, onProgress: progress?.onProgress }));
         progress?.finish();
         let rootfs: string | undefined;
@@ -232,7 +233,7 @@ export function register(program: Command): void {
         else {
           const size = img.layers.reduce((a, l) => a + l.size, 0);
           process.stdout.write(
-            `${reference}: ${img.manifestDigest} (${img.layers.length} layers, ${humanBytes(size)}, ${Date.now() - t0} ms)${rootfs ? `\nrendered: ${rootfs}` : ''}\n`,
+            `${reference}: ${img.manifestDigest} (${img.layers.length} layers, ${humanBytes(size)}, ${systemClock.now() - t0} ms)${rootfs ? `\nrendered: ${rootfs}` : ''}\n`,
           );
         }
         return 0;
@@ -270,7 +271,7 @@ export function register(program: Command): void {
         if (c.output === 'json') process.stdout.write(`${JSON.stringify({ images: rows }, null, 2)}\n`);
         else if (rows.length === 0) process.stdout.write('No images.\n');
         else {
-          const now = Date.now();
+          const now = systemClock.now();
           process.stdout.write(
             `${table([
               ['REFERENCE', 'DIGEST', 'SIZE', 'PULLED', 'RENDERED'],

@@ -8,6 +8,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { systemClock } from '../../common/clock.js';
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors.js';
 import { parseDuration } from '../../common/duration.js';
@@ -63,7 +64,7 @@ export function register(program: Command): void {
         if (c.allContainers && c.container !== undefined)
           throw new BerthError('InvalidArgument', '--all-containers and -c (--container) exclude each other');
         let sinceMs: number | undefined;
-        if (c.since !== undefined) sinceMs = Date.now() - parseDuration(c.since);
+        if (c.since !== undefined) sinceMs = systemClock.now() - parseDuration(c.since);
         if (c.sinceTime !== undefined) {
           sinceMs = Date.parse(c.sinceTime);
           if (!Number.isFinite(sinceMs) || !/^\d{4}-\d\d-\d\dT/.test(c.sinceTime))

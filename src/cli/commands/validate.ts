@@ -1,5 +1,6 @@
 /** `berth validate PATH…`: check spec files without touching the host, as `reconcile` would. */
 import type { Command } from 'commander';
+import { systemClock } from '../../common/clock.js';
 import { checkInput } from '../../reconciler/index.js';
 import { formatIssue, type SpecIssue } from '../../api/index.js';
 import { BerthError } from '../../common/errors.js';
@@ -74,6 +75,7 @@ export function register(program: Command): void {
           cniConfDirs: o.cniConfDir,
           layout,
           log,
+          clock: systemClock,
           failedNote: () => hint,
         });
         const issues = [...desired.issues.map((i) => issueJson(i)), ...desired.conflicts.map((i) => issueJson(i, true))];

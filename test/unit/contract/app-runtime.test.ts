@@ -1,10 +1,10 @@
 import { appRuntimeContract } from '../../contract/app-runtime.js';
 import { FakeRuntime } from '../../fakes/app-runtime.js';
-import { ManualClock } from '../../fakes/clock.js';
+import { SimulatedClock } from '../../fakes/clock.js';
 import { Pod } from '../../../src/api/pod.js';
 
 appRuntimeContract('FakeRuntime', async () => {
-  const clock = new ManualClock();
+  const clock = new SimulatedClock();
   const runtime = new FakeRuntime(clock);
   const pod = Pod.parse({
     apiVersion: 'v1',

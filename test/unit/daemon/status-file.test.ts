@@ -2,6 +2,7 @@
 import { readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/common/clock.js';
 import { readAgentInputs, statusFileDoc, StatusFileWriter, statusLine } from '../../../src/daemon/status-file.js';
 import { inputReportPath, type Layout, type PodStatusRow } from '../../../src/reconciler/index.js';
 import { scopeArgs, monitorScopeMode } from '../../../src/runtime/monitor-scope.js';
@@ -93,7 +94,7 @@ describe('daemon status file', () => {
   it('writes status -o json plus agent and sources, atomically, only on change (or when refreshMs passed)', async () => {
     let now = Date.UTC(2026, 11, 2);
     const path = join(layout.runDir, 'status.json');
-    const w = new StatusFileWriter(path, { now: () => now }, 30_000);
+    const w = new StatusFileWriter(path, { ...systemClock, now: () => now }, 30_000);
     const snap = { rows: [row('a', 'Running')], report: undefined, sources: [], readiness: { ready: true, reason: null } };
     const agent = { pid: 42, version: '1.2.3', startedAt: now, state: 'running' as const };
     expect(await w.write(statusFileDoc(snap, agent, now))).toBe(true);

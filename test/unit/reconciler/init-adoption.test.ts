@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collectStatus, containerId, listRecords, Reconciler, writeRecord, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost, tempLayout } from '../../fakes/host.js';
+import { onceToDeadline } from './once-on-clock.js';
 
 const spec = (extra = '') => `apiVersion: v1
 kind: Pod
@@ -32,7 +33,9 @@ describe('agent restarts with init containers and sidecars (fake host)', () => {
 
   it('resumes init where it was: the running sidecar adopted, the running init container waited for, then the app', async () => {
     const f = fakeHost(layout);
-    expect((await reconciler(f).once(2000)).exitCode).toBe(1); // setup still running
+    const first = reconciler(f);
+    const started = () => expect(f.runtime.starts.map((s) => s.appName)).toEqual(['proxy', 'setup']);
+    expect((await onceToDeadline(first, f.clock, 2000, started)).exitCode).toBe(1); // setup still running
     const [rec] = await listRecords(layout);
     expect(f.runtime.starts.map((s) => s.appName)).toEqual(['proxy', 'setup']);
     expect((await collectStatus(f.host))[0]).toMatchObject({ status: 'Init:1/2' });
@@ -49,7 +52,8 @@ describe('agent restarts with init containers and sidecars (fake host)', () => {
   it('keeps a pod that ended at its deadline failed across an agent restart', async () => {
     ({ root, layout } = await tempLayout('berth-initadopt-', { 'web.yaml': spec('  activeDeadlineSeconds: 1\n') }));
     const f = fakeHost(layout);
-    await reconciler(f).once(500);
+    const first = reconciler(f);
+    await onceToDeadline(first, f.clock, 500, () => expect(f.runtime.starts.map((s) => s.appName)).toEqual(['proxy', 'setup']));
     const [rec] = await listRecords(layout);
     // as if it were created long ago: the deadline is past at the next start
     await writeRecord(layout, { ...rec!, createdAt: rec!.createdAt - 10_000 });

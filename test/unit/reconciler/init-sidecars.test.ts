@@ -1,10 +1,10 @@
 /**
  * Init containers, sidecars, termination order and activeDeadlineSeconds (issue 9 items 2, 3,
- * 6): the pod machine with the real pod actors on the fake host, time from a SimulatedClock.
+ * 6): the pod machine with the real pod actors on the fake host, time from its SimulatedClock.
  */
 import { rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock, waitFor, type Actor } from 'xstate';
+import { createActor, waitFor, type Actor } from 'xstate';
 import YAML from 'yaml';
 import { silentLogger } from '../../../src/common/logger.js';
 import { containerId, podStatusRow, type Layout, type PodRecord } from '../../../src/reconciler/index.js';
@@ -43,7 +43,7 @@ function recordOf(yaml: string): PodRecord {
   };
 }
 
-function startPod(f: F, rec: PodRecord, clock: SimulatedClock, extra: { deadlineMs?: number } = {}) {
+function startPod(f: F, rec: PodRecord, clock: F['clock'], extra: { deadlineMs?: number } = {}) {
   const apps: PodAppInput[] = [
     ...(rec.pod.spec.initContainers ?? []).map((c) => ({
       name: c.name,
@@ -113,7 +113,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
 
   it('runs init containers in order, each to completion, before the apps; status says Init:N/M', async () => {
     const rec = recordOf(pod('ordered', `  initContainers:\n${c('one')}${c('two')}  containers:\n${c('app')}`));
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, () => started(f).length === 1);
     expect(started(f)).toEqual(['one']);
@@ -144,7 +144,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
 
   it('restarts a failing init container alone with back-off (restartPolicy Always), not the pod set-up from the top', async () => {
     const rec = recordOf(pod('retry', `  initContainers:\n${c('setup')}  containers:\n${c('app')}`));
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, () => started(f).length === 1);
     f.runtime.exit(containerId(rec.uid, 'setup'), 1);
@@ -153,10 +153,9 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
     await until(actor, (s) => s.context.apps['setup']?.state === 'backoff');
     expect(actor.getSnapshot().context.apps['setup']).toMatchObject({ backoffMs: 10_000, restartCount: 1 });
     expect((await rowOf(f, rec)).status).toBe('Init:CrashLoopBackOff');
-    clock.increment(9_999);
-    await settle();
+    await clock.advance(9_999);
     expect(started(f)).toEqual(['setup', 'setup']);
-    clock.increment(1);
+    await clock.advance(1);
     await until(actor, () => started(f).length === 3);
     f.runtime.exit(containerId(rec.uid, 'setup'), 0);
     await until(actor, (s) => s.context.apps['app']?.state === 'running');
@@ -167,7 +166,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
 
   it('fails the pod when an init container fails under restartPolicy Never: Init:Error, no app started', async () => {
     const rec = recordOf(pod('never', `  initContainers:\n${c('setup')}  containers:\n${c('app')}`, '  restartPolicy: Never\n'));
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, () => started(f).length === 1);
     f.runtime.exit(containerId(rec.uid, 'setup'), 3);
@@ -181,7 +180,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
 
   it('starts sidecars in order, each once started, keeps them beside the apps and restarts a killed one', async () => {
     const rec = recordOf(pod('side', `  initContainers:\n${c('proxy', ', restartPolicy: Always')}${c('setup')}  containers:\n${c('app')}`));
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, () => started(f).length === 2);
     expect(started(f)).toEqual(['proxy', 'setup']);
@@ -202,20 +201,18 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
     const rec = recordOf(pod('gated', `  initContainers:\n${c('proxy', probe)}${c('setup')}  containers:\n${c('app')}`));
     let ok = false;
     f.runtime.execHandler = () => ({ exitCode: ok ? 0 : 1, stdout: '', stderr: '', timedOut: false });
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, (s) => s.context.apps['proxy']?.state === 'running');
     for (let i = 0; i < 3; i++) {
-      clock.increment(1000);
-      await settle();
+      await clock.advance(1000);
     }
     expect(f.runtime.execs.length).toBeGreaterThan(0);
     expect(started(f)).toEqual(['proxy']);
     expect((await rowOf(f, rec)).status).toBe('Init:0/2');
     ok = true;
     for (let i = 0; i < 3 && !started(f).includes('setup'); i++) {
-      clock.increment(1000);
-      await settle();
+      await clock.advance(1000);
     }
     await until(actor, () => started(f).includes('setup'));
     expect(started(f)).toEqual(['proxy', 'setup']);
@@ -228,7 +225,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
         `  initContainers:\n${c('s1', ', restartPolicy: Always')}${c('s2', ', restartPolicy: Always')}  containers:\n${c('a')}${c('b')}`,
       ),
     );
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, (s) => s.context.apps['a']?.state === 'running' && s.context.apps['b']?.state === 'running');
     actor.send({ type: 'pod.stop' });
@@ -248,13 +245,12 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
         '  activeDeadlineSeconds: 30\n',
       ),
     );
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock, { deadlineMs: 30_000 });
     await until(actor, (s) => s.context.apps['app']?.state === 'running');
-    clock.increment(29_999);
-    await settle();
+    await clock.advance(29_999);
     expect(actor.getSnapshot().value).toBe('running');
-    clock.increment(1);
+    await clock.advance(1);
     await until(actor, (s) => s.value === 'failed');
     expect(actor.getSnapshot().context.lastError).toMatchObject({ step: 'deadline', code: 'DeadlineExceeded' });
     expect(f.runtime.running()).toEqual([]);
@@ -269,8 +265,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
     const row = await rowOf(f, rec);
     expect(row).toMatchObject({ status: 'DeadlineExceeded', reason: 'DeadlineExceeded' });
     // a restart is not a second chance
-    clock.increment(60_000);
-    await settle();
+    await clock.advance(60_000);
     expect(f.runtime.starts).toHaveLength(2);
   });
 
@@ -278,7 +273,7 @@ describe('init containers and sidecars (pod machine, fake host)', () => {
     const rec = recordOf(
       pod('job', `  initContainers:\n${c('proxy', ', restartPolicy: Always')}  containers:\n${c('app')}`, '  restartPolicy: OnFailure\n'),
     );
-    const clock = new SimulatedClock();
+    const clock = f.clock;
     actor = startPod(f, rec, clock);
     await until(actor, (s) => s.context.apps['app']?.state === 'running');
     f.runtime.exit(containerId(rec.uid, 'app'), 0);

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Reconciler, type Layout } from '../../../src/reconciler/index.js';
 import type { AppStatus } from '../../../src/runtime/index.js';
 import { fakeHost, tempLayout, WEB_POD } from '../../fakes/host.js';
+import { onceToDeadline } from './once-on-clock.js';
 
 describe('reconcile --once: converged is observed', () => {
   let root: string;
@@ -34,7 +35,8 @@ describe('reconcile --once: converged is observed', () => {
       const st = await status(id);
       return st.state === 'running' ? { containerId: id, state: 'exited', exitCode: 1, finishedAt: Date.now() } : st;
     };
-    const r = await new Reconciler(f.host, { cniConfDirs: [] }).once(600);
+    const rec = new Reconciler(f.host, { cniConfDirs: [] });
+    const r = await onceToDeadline(rec, f.clock, 600, () => expect(f.runtime.running()).toHaveLength(1));
     expect(r.exitCode).toBe(1);
   });
 });

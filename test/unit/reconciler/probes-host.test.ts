@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listRecords, Reconciler } from '../../../src/reconciler/index.js';
 import { fakeHost, tempLayout } from '../../fakes/host.js';
+import { onceToDeadline } from './once-on-clock.js';
 
 const LIVE = `apiVersion: v1
 kind: Pod
@@ -90,8 +91,11 @@ describe('probes and hooks through the reconciler (fake host)', () => {
     const f = fakeHost(t.layout);
     let ok = false;
     f.runtime.execHandler = () => ({ exitCode: ok ? 0 : 1, stdout: '', stderr: '', timedOut: false });
-    const first = await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(2500);
+    const r = new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 });
+    // the readiness probe fails at every period of the clock until the deadline
+    const first = await onceToDeadline(r, f.clock, 2500, () => expect(f.runtime.execs.length).toBeGreaterThan(0));
     expect(first.exitCode).toBe(1);
+    expect(f.runtime.execs.length).toBeGreaterThan(1);
     expect((await listRecords(t.layout))[0]!.apps.main).toMatchObject({ state: 'running', ready: false, started: true });
     ok = true;
     const second = await new Reconciler(f.host, { cniConfDirs: [], minReadyMs: 0 }).once(5000);

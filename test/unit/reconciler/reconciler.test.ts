@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../../../src/common/errors.js';
 import { listRecords, Reconciler, type Layout } from '../../../src/reconciler/index.js';
 import { fakeHost } from '../../fakes/host.js';
+import { onceToDeadline } from './once-on-clock.js';
 
 const pod = (name: string, apps: string[], extra = '') => `apiVersion: v1
 kind: Pod
@@ -103,7 +104,8 @@ describe('Reconciler with fake host interfaces', () => {
     const f = fakeHost(layout);
     f.runtime.crashing.add('main');
     await writeFile(join(specs, 'a.yaml'), pod('a', ['main']));
-    const res = await reconciler(f, 200).once(1500);
+    const r = reconciler(f, 200);
+    const res = await onceToDeadline(r, f.clock, 1500, () => expect(r.rows()[0]).toMatchObject({ status: 'CrashLoopBackOff' }));
     expect(res.exitCode).toBe(1);
     expect(res.rows[0]).toMatchObject({ status: 'CrashLoopBackOff', restarts: 1 });
   });
@@ -112,7 +114,8 @@ describe('Reconciler with fake host interfaces', () => {
     const f = fakeHost(layout);
     f.images.failing.set('oci:/img:latest', new BerthError('NotFound', 'no such layout'));
     await writeFile(join(specs, 'a.yaml'), pod('a', ['main']));
-    const res = await reconciler(f).once(800);
+    const r = reconciler(f);
+    const res = await onceToDeadline(r, f.clock, 800, () => expect(['ErrImagePull', 'ImagePullBackOff']).toContain(r.rows()[0]?.status));
     expect(res.exitCode).toBe(1);
     expect(['ErrImagePull', 'ImagePullBackOff']).toContain(res.rows[0]!.status);
     expect(res.rows[0]!.message).toContain('no such layout');

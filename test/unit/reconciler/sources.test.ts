@@ -9,6 +9,7 @@ import type { PodRecord } from '../../../src/reconciler/records.js';
 import { firstInvalidUtf8, MAX_SPEC_FILE_BYTES, readSources, readSpecFiles } from '../../../src/reconciler/sources.js';
 import { statusRows } from '../../../src/reconciler/status.js';
 import { resolveDesired } from '../../../src/api/index.js';
+import { SimulatedClock } from '../../fakes/clock.js';
 
 const POD = `apiVersion: v1
 kind: Pod
@@ -129,16 +130,18 @@ describe('spec sources', () => {
 
   it('sees every change of a file it read before: at once after a write, and after the file was stable (reused read)', async () => {
     const file = join(dir, 'web.yaml');
-    const names = async () => (await readSources([dir])).files.flatMap((f) => f.pods.map((p) => p.key));
+    // the racy window is measured against the kernel's file times: a simulated clock from now
+    const clock = new SimulatedClock(Date.now());
+    const names = async () => (await readSources([dir], clock)).files.flatMap((f) => f.pods.map((p) => p.key));
     await writeFile(file, POD);
     expect(await names()).toEqual(['default/web']);
     // the same size, written right after the read: seen although times may not have moved
     await writeFile(file, POD.replace('web', 'wab'));
     expect(await names()).toEqual(['default/wab']);
     // stable for longer than the racy window: the next reads reuse the parse, and change nothing
-    await new Promise((r) => setTimeout(r, 2100));
+    await clock.advance(2100);
     expect(await names()).toEqual(['default/wab']);
-    const again = await readSources([dir]);
+    const again = await readSources([dir], clock);
     again.files[0]!.pods.length = 0; // a caller that changes what it got does not change the next read
     expect(await names()).toEqual(['default/wab']);
     await writeFile(file, POD.replace('web', 'wib'));

@@ -33,7 +33,7 @@ describe('stale cached attachments', () => {
   it('after a reboot (namespace and apps gone) every cached attachment is DELeted, then ADDed again', async () => {
     const { f, ip } = await converged();
     f.netns.live.clear();
-    const rebooted = { ...f.host, runtime: new FakeRuntime() };
+    const rebooted = { ...f.host, runtime: new FakeRuntime(f.clock) };
     const res = await new Reconciler(rebooted, { cniConfDirs: [], minReadyMs: 0 }).once(5000);
     expect(res.exitCode).toBe(0);
     expect(calls(f)).toEqual(['DEL berth-loopback lo', 'ADD berth-loopback lo', 'DEL berth eth0', 'ADD berth eth0']);
@@ -124,7 +124,7 @@ describe('stale cached attachments', () => {
     expect(pid).toBeGreaterThan(0);
     expect(attached).toEqual([{ name: netnsName(rec.uid), pid }]);
     f.netns.live.clear();
-    const rebooted = { ...f.host, runtime: new FakeRuntime() };
+    const rebooted = { ...f.host, runtime: new FakeRuntime(f.clock) };
     expect(await reattachSandbox(rebooted, rec, silentLogger())).toBe(false);
     expect(attached).toHaveLength(1);
   });
