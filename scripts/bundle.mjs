@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { lazyBuiltins } from './lazy-builtins.mjs';
 
 // `berth version` reports what was built: package.json's version and the commit, if any.
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
@@ -46,7 +47,7 @@ await build({
   banner: { js: `(function (exports, require, module, __filename, __dirname) {${moduleUrl}` },
   footer: { js: '})' },
   define: { ...define, 'import.meta.url': '__berthModuleUrl' },
-  plugins: [external('openpgp', './openpgp.cjs')],
+  plugins: [external('openpgp', './openpgp.cjs'), lazyBuiltins(['crypto', 'dgram', 'dns', 'http', 'http2', 'https', 'readline', 'tls', 'v8', 'worker_threads', 'zlib'])],
 });
 await build({
   ...common,
