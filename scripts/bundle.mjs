@@ -26,7 +26,8 @@ try {
 // every earlier build's code (the caches' names carry their program's hash; chunks/ was the
 // ESM split), or the package ships them all; berth-pause stays, built only when its source changed
 await mkdir('dist/bundle', { recursive: true });
-for (const f of await readdir('dist/bundle')) if (!f.startsWith('berth-pause')) await rm(`dist/bundle/${f}`, { recursive: true, force: true });
+for (const f of await readdir('dist/bundle'))
+  if (!f.startsWith('berth-pause')) await rm(`dist/bundle/${f}`, { recursive: true, force: true });
 
 const common = { bundle: true, platform: 'node', target: 'node20', legalComments: 'none', logLevel: 'warning' };
 const define = { __BERTH_VERSION__: JSON.stringify(pkg.version), __BERTH_COMMIT__: JSON.stringify(commit) };
@@ -47,7 +48,10 @@ await build({
   banner: { js: `(function (exports, require, module, __filename, __dirname) {${moduleUrl}` },
   footer: { js: '})' },
   define: { ...define, 'import.meta.url': '__berthModuleUrl' },
-  plugins: [external('openpgp', './openpgp.cjs'), lazyBuiltins(['crypto', 'dgram', 'dns', 'http', 'http2', 'https', 'readline', 'tls', 'v8', 'worker_threads', 'zlib'])],
+  plugins: [
+    external('openpgp', './openpgp.cjs'),
+    lazyBuiltins(['crypto', 'dgram', 'dns', 'http', 'http2', 'https', 'readline', 'tls', 'v8', 'worker_threads', 'zlib']),
+  ],
 });
 await build({
   ...common,
@@ -81,7 +85,9 @@ await chmod(entry, 0o755);
 // program (V8 checks only the source's length). Made by running the program once; a build
 // where that fails still works, compiling as Node does.
 try {
-  execFileSync(process.execPath, ['scripts/code-cache.mjs', program, `${program}.${bundleId}.v8cache`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, ['scripts/code-cache.mjs', program, `${program}.${bundleId}.v8cache`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 } catch {
   console.warn(`bundle: no code cache for ${program} (see above): berth works, and compiles its code on every run`);
 }
@@ -107,7 +113,10 @@ function external(name, file) {
     name: `external-${name}`,
     setup(b) {
       b.onResolve({ filter: new RegExp(`^${name}$`) }, () => ({ path: name, namespace: 'external' }));
-      b.onLoad({ filter: /.*/, namespace: 'external' }, () => ({ contents: `module.exports = require(${JSON.stringify(file)});`, loader: 'js' }));
+      b.onLoad({ filter: /.*/, namespace: 'external' }, () => ({
+        contents: `module.exports = require(${JSON.stringify(file)});`,
+        loader: 'js',
+      }));
       b.onResolve({ filter: new RegExp(`^${file.replace(/[.]/g, '\\.')}$`) }, () => ({ path: file, external: true }));
     },
   };

@@ -19,7 +19,8 @@ export function lazyBuiltins(names) {
       );
       b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, ({ path }) => {
         const real = require(`node:${path}`);
-        if (typeof real !== 'object' || real === null) throw new Error(`lazy-builtins: node:${path} exports a ${typeof real}, not an object`);
+        if (typeof real !== 'object' || real === null)
+          throw new Error(`lazy-builtins: node:${path} exports a ${typeof real}, not an object`);
         const keys = JSON.stringify(Object.getOwnPropertyNames(real));
         return {
           loader: 'js',

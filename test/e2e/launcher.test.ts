@@ -49,9 +49,14 @@ async function answers(dir: string) {
     help: await berth('--help'),
     status: await berth(...paths, 'status'),
     unknown: await berth('nosuch'),
-    once: { exitCode: once.exitCode, summary: `${once.stdout}\n${once.stderr}`.split('\n').filter((l) => l.includes('reconcile summary')).length },
+    once: {
+      exitCode: once.exitCode,
+      summary: `${once.stdout}\n${once.stderr}`.split('\n').filter((l) => l.includes('reconcile summary')).length,
+    },
     // openpgp.cjs, required on first use; the fingerprint and the directory differ per run, the line does not
-    trust: (await berth('--config-dir', join(root, 'config'), 'trust', 'add', '--prefix', 'registry.example/x', join(root, 'key.asc'))).stdout
+    trust: (
+      await berth('--config-dir', join(root, 'config'), 'trust', 'add', '--prefix', 'registry.example/x', join(root, 'key.asc'))
+    ).stdout
       .replace(/[0-9a-f]{40}/, 'FPR')
       .replace(root, 'ROOT'),
   };
