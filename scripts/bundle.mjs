@@ -34,7 +34,7 @@ const define = { __BERTH_VERSION__: JSON.stringify(pkg.version), __BERTH_COMMIT_
 
 // The program: the body of a CommonJS module wrapper, which the launcher calls with the
 // require of dist/bundle. Without whitespace and comments it is a third smaller: less to read
-// on every run (stack positions map back through berth.cjs.map).
+// on every run (berth.cjs.map maps stack positions back: CONTRIBUTING.md "Building").
 const program = 'dist/bundle/berth.cjs';
 // import.meta.url of the ES modules bundled into CommonJS (pod-infra.ts finds berth-pause beside it)
 const moduleUrl = "const __berthModuleUrl = require('node:url').pathToFileURL(__filename).href;";

@@ -1,7 +1,7 @@
 // An esbuild plugin for scripts/bundle.mjs: the Node built-ins named are required on first use
 // of one of their exports, not when the module importing them is evaluated. Bundled, each
 // module's imports are evaluated when it is, and for `reconcile --once` of nothing that was
-// http2, tls, zlib, worker_threads and more: Node compiles and runs each (about 40 ms here).
+// http, http2, tls, zlib and more: Node compiles and runs each (about 40 ms here).
 // Only built-ins whose exports are a plain object (a function, as `events` is, could not be
 // stood in for); each export is a getter (and setter) of the real module's, and a name this
 // build's Node did not have goes to the real module through the prototype.
