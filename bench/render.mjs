@@ -71,14 +71,16 @@ try {
   const load0 = loadavg();
   const berth = [];
   const umoci = [];
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const loops = []; // one histogram per render: a re-enabled one would count the pause as one delay
   const runs = {
     berth: async () => {
+      const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
       const t0 = performance.now();
       await svc.render(img);
       berth.push(performance.now() - t0);
       loop.disable();
+      loops.push(loop);
       await svc.removeRendered(key);
     },
     umoci: async (rep) => {
@@ -92,7 +94,8 @@ try {
   for (let rep = 0; rep < REPS; rep++) {
     for (const k of rep % 2 ? ['umoci', 'berth'] : ['berth', 'umoci']) await runs[k](rep);
   }
-  const loopMs = { max: r1(loop.max / 1e6), p99: r1(loop.percentile(99) / 1e6), mean: r1(loop.mean / 1e6) };
+  const worst = (f) => r1(Math.max(...loops.map(f)) / 1e6);
+  const loopMs = { max: worst((h) => h.max), p99: worst((h) => h.percentile(99)), mean: worst((h) => h.mean) };
   const load1 = loadavg();
   const speedup = median(umoci) / median(berth);
   const result = {
@@ -115,7 +118,7 @@ try {
       `  berth render   median ${r1(median(berth))} ms  (min ${r1(Math.min(...berth))}, max ${r1(Math.max(...berth))})\n` +
       `  umoci unpack   median ${r1(median(umoci))} ms  (min ${r1(Math.min(...umoci))}, max ${r1(Math.max(...umoci))})\n` +
       `  speed berth / umoci = ${r1(speedup)}x\n` +
-      `  event-loop delay during berth's renders: max ${loopMs.max} ms, p99 ${loopMs.p99} ms, mean ${loopMs.mean} ms\n  -> ${OUT}\n`,
+      `  event-loop delay during berth's renders (worst render): max ${loopMs.max} ms, p99 ${loopMs.p99} ms, mean ${loopMs.mean} ms\n  -> ${OUT}\n`,
   );
 } finally {
   await cleanup();
