@@ -3,36 +3,18 @@
  * (DESIGN.md §3), implementing the ContentStore port (src/image/types.ts). Verify on commit
  * (IMG-07/08): the digest is validated before it names a file, a writer streams into a temp
  * file under `blobs/.ingest` while hashing, refuses the first byte past the expected size, and
- * only a blob whose size and digest match is made durable (fdatasync) and then renamed into
- * place: a name under `blobs/<alg>/` always holds complete, verified bytes, also after a
- * crash. On mismatch nothing is kept and the error is FailedPrecondition.
- *
- * Bytes are copied into a per-writer buffer of up to 1 MiB and written when it is full: one
- * write per MiB instead of one per network chunk (a thread-pool round trip each). The copy
- * also means a caller may reuse its chunk as soon as `write` returns.
+ * only a blob whose size and digest match is renamed into place. On mismatch nothing is kept
+ * and the error is FailedPrecondition.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { BerthError, errnoOf } from '../common/index.js';
 import type { BlobInfo, ContentStore, ContentWriter, WriterExpectation } from './types.js';
 import { parseDigest } from './digest.js';
 
 type Source = AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
-
-/** `op`, and once more after making `dir` when it failed for want of it (no mkdir per blob). */
-async function ensuringDir<T>(dir: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
-    await mkdir(dir, { recursive: true });
-    return op();
-  }
-}
-
-const WRITE_BUFFER = 1024 * 1024;
 
 function closeSource(source: Source): void {
   const s = source as { destroy?: () => void };
@@ -43,8 +25,6 @@ class FsWriter implements ContentWriter {
   offset = 0;
   private done = false;
   private readonly hash: Hash;
-  private buf: Buffer | undefined;
-  private fill = 0;
 
   constructor(
     private readonly store: FsContentStore,
@@ -71,23 +51,9 @@ class FsWriter implements ContentWriter {
     }
     if (next > maxBytes) throw new BerthError('InvalidArgument', `content larger than ${maxBytes} bytes`);
     this.hash.update(chunk);
+    let off = 0;
+    while (off < chunk.length) off += (await this.fh.write(chunk, off, chunk.length - off)).bytesWritten;
     this.offset = next;
-    for (let off = 0; off < chunk.length; ) {
-      this.buf ??= Buffer.allocUnsafe(Math.min(WRITE_BUFFER, Math.max(size ?? WRITE_BUFFER, 1)));
-      const n = Math.min(chunk.length - off, this.buf.length - this.fill);
-      this.buf.set(chunk.subarray(off, off + n), this.fill);
-      this.fill += n;
-      off += n;
-      if (this.fill === this.buf.length) await this.flush();
-    }
-  }
-
-  /** Write out the buffered bytes. */
-  private async flush(): Promise<void> {
-    const buf = this.buf;
-    if (!buf) return;
-    for (let off = 0; off < this.fill; ) off += (await this.fh.write(buf, off, this.fill - off)).bytesWritten;
-    this.fill = 0;
   }
 
   async commit(): Promise<BlobInfo & { existed: boolean }> {
@@ -106,17 +72,14 @@ class FsWriter implements ContentWriter {
         });
       }
       const present = await this.store.info(actual);
-      if (present?.size !== this.offset) {
-        await this.flush();
-        await this.fh.datasync(); // the bytes are on disk before the name says they are there
-      }
+      await this.fh.sync();
       await this.fh.close();
       this.done = true;
       if (present?.size === this.offset) {
         await rm(this.tmp, { force: true });
         return { ...present, existed: true };
       }
-      await this.store.place(this.tmp, actual);
+      await rename(this.tmp, this.store.blobPath(actual));
       const committed = await this.store.info(actual);
       if (!committed) throw new BerthError('Internal', `blob ${actual} vanished right after its commit`);
       return { ...committed, existed: false };
@@ -181,15 +144,11 @@ export class FsContentStore implements ContentStore {
       want = { maxBytes: expected.maxBytes ?? Number.MAX_SAFE_INTEGER };
     }
     const ingestDir = join(this.root, '.ingest');
+    await mkdir(ingestDir, { recursive: true });
+    await mkdir(join(this.root, algorithm), { recursive: true });
     const name = want.digest ? parseDigest(want.digest).hex.slice(0, 16) : 'computed';
     const tmp = join(ingestDir, `${name}-${randomBytes(6).toString('hex')}`);
-    return new FsWriter(this, await ensuringDir(ingestDir, () => open(tmp, 'wx', 0o644)), tmp, algorithm, want);
-  }
-
-  /** Rename a verified, durable ingest file to its blob name (the directory made on first use). */
-  async place(tmp: string, digest: string): Promise<void> {
-    const path = this.blobPath(digest);
-    await ensuringDir(dirname(path), () => rename(tmp, path));
+    return new FsWriter(this, await open(tmp, 'wx', 0o644), tmp, algorithm, want);
   }
 
   async ingest(expected: WriterExpectation, source: Source): Promise<BlobInfo & { existed: boolean }> {
