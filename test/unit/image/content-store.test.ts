@@ -48,7 +48,7 @@ describe('FsContentStore on disk (IMG-07/08)', () => {
     for (let off = 0; off < data.length; off += chunk.length) {
       const n = data.copy(chunk, 0, off, off + chunk.length);
       await w.write(chunk.subarray(0, n));
-      chunk.fill(0); // the store copied what it kept
+      chunk.fill(0); // the store is done with the chunk once write resolves
     }
     expect(await w.commit()).toMatchObject({ digest: d, size: data.length, existed: false });
     expect((await store.readAll(d)).equals(data)).toBe(true);
