@@ -5,7 +5,9 @@
  * is static busybox with its applets and the others add trees of small files and override
  * some of base's), rendered by berth's appc renderer from the content store (selection by
  * appc's rules, extraction through the safe layer applier), next to plain `tar -x` of the
- * same four uncompressed archives into one directory, bottom-up, in the same run.
+ * same four uncompressed archives into one directory, bottom-up, in the same run, alternating
+ * which goes first (each tree is removed right after its run, so each run follows the removal
+ * of the other's: the file system's deferred work for a removed tree falls on both alike).
  *
  *   npm run build && node bench/aci-render.mjs [--reps 5] [--files 2000] [--out bench/results/aci-render.json]
  *
@@ -13,7 +15,7 @@
  * /tmp/berth-taci-bench-* and is removed at the end (also on failure and SIGINT).
  */
 import { mkdtemp, mkdir, rm, writeFile, copyFile, symlink } from 'node:fs/promises';
-import { cpus, release, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -112,21 +114,30 @@ try {
   const berth = [];
   const plain = [];
   let entries = 0;
+  const runs = {
+    berth: async (rep) => {
+      const a = join(tmp, `render-${rep}`);
+      await mkdir(a);
+      const t0 = performance.now();
+      const r = await renderAciTree(a, flat, (id) => store.blobPath(`sha512:${id.slice(7)}`), {});
+      berth.push(performance.now() - t0);
+      entries = r.selected.reduce((n, s) => n + s.length, 0);
+      await rm(a, { recursive: true, force: true });
+    },
+    tar: async (rep) => {
+      const b = join(tmp, `tar-${rep}`);
+      await mkdir(b);
+      const t0 = performance.now();
+      for (const x of [...chain].reverse()) await must('tar', ['-C', b, '-xf', x.tar, 'rootfs']);
+      plain.push(performance.now() - t0);
+      await rm(b, { recursive: true, force: true });
+    },
+  };
+  const load0 = loadavg();
   for (let rep = 0; rep < REPS; rep++) {
-    const a = join(tmp, `render-${rep}`);
-    await mkdir(a);
-    let t0 = performance.now();
-    const r = await renderAciTree(a, flat, (id) => store.blobPath(`sha512:${id.slice(7)}`), {});
-    berth.push(performance.now() - t0);
-    entries = r.selected.reduce((n, s) => n + s.length, 0);
-    const b = join(tmp, `tar-${rep}`);
-    await mkdir(b);
-    t0 = performance.now();
-    for (const x of [...chain].reverse()) await must('tar', ['-C', b, '-xf', x.tar, 'rootfs']);
-    plain.push(performance.now() - t0);
-    await rm(a, { recursive: true, force: true });
-    await rm(b, { recursive: true, force: true });
+    for (const k of rep % 2 ? ['tar', 'berth'] : ['berth', 'tar']) await runs[k](rep);
   }
+  const load1 = loadavg();
   const bs = stats(berth);
   const ps = stats(plain);
   const ratio = median(berth) / median(plain);
@@ -134,6 +145,7 @@ try {
     benchmark: 'aci-render',
     date: new Date().toISOString(),
     host: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: r1(totalmem() / 1024 ** 3), kernel: release(), node: process.version },
+    loadavg: { before: load0.map(r1), after: load1.map(r1) },
     params: { reps: REPS, filesPerImage: FILES, images: chain.length, dependencies: chain.length - 1, entriesRendered: entries },
     berthRenderMs: bs,
     tarExtractMs: ps,
@@ -144,7 +156,7 @@ try {
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(
-    `aci-render: ${chain.length} images (3 dependencies), ${entries} entries rendered, ${REPS} reps\n` +
+    `aci-render: ${chain.length} images (3 dependencies), ${entries} entries rendered, ${REPS} reps, load average ${load0.map(r1).join(' ')} -> ${load1.map(r1).join(' ')}\n` +
       `  berth render  median ${r1(median(berth))} ms  (min ${r1(Math.min(...berth))}, max ${r1(Math.max(...berth))})\n` +
       `  tar -x        median ${r1(median(plain))} ms  (min ${r1(Math.min(...plain))}, max ${r1(Math.max(...plain))})\n` +
       `  ratio berth / tar = ${r1(ratio)}\n  -> ${OUT}\n`,

@@ -5,6 +5,7 @@
  *
  *   npm run build && node bench/pull.mjs [--reps 3] [--layers 4] [--files 2500] [--out bench/results/pull.json] [--keep]
  *   npm run build && node bench/pull.mjs --pull-only [--reps 5]   (issue 11 item 4: the pull alone)
+ *   [--port N] (BENCH_PULL_PORT): the registry's port on 127.0.0.1 instead of a free one
  *
  * The image is built with umoci from generated files: `--layers` layers (umoci repack after
  * each batch), `--files` files per layer of 1–16 KiB, half random bytes and half text (so
@@ -47,6 +48,7 @@ const filesPerLayer = Number(option('--files', 'BENCH_PULL_FILES', '2500'));
 const pullOnly = process.argv.includes('--pull-only');
 const outFile = resolve(REPO, option('--out', 'BENCH_PULL_OUT', pullOnly ? 'bench/results/pull-only.json' : 'bench/results/pull.json'));
 const keep = process.argv.includes('--keep');
+const fixedPort = Number(option('--port', 'BENCH_PULL_PORT', '0')); // 0: a free port
 
 let sandbox;
 let registry;
@@ -130,7 +132,7 @@ async function main() {
   say(`building the image: ${layers} layers × ${filesPerLayer} files (umoci)`);
   const img = await buildImage(sandbox);
 
-  const port = await freePort();
+  const port = fixedPort || (await freePort());
   const host = `127.0.0.1:${port}`;
   const accessLog = join(sandbox, 'registry.log');
   const logCfg = pullOnly ? 'log: {level: error, accesslog: {disabled: false}}' : 'log: {level: error, accesslog: {disabled: true}}';

@@ -5,8 +5,10 @@
  * (built with umoci: unpack, add files, repack, per layer; gzip layers), pulled once into
  * berth's content store, then rendered by berth's image service (every layer verified,
  * decompressed and applied through the safe applier, the tree published) next to
- * `umoci unpack` of the same layout, alternating, in the same run. Needs root (umoci unpack
- * and berth's render both chown and mknod as root).
+ * `umoci unpack` of the same layout, alternating which goes first, in the same run (each tree is
+ * removed right after its run, so each run follows the removal of the other's). The event-loop
+ * delay of this process during berth's renders (what a daemon's other work waits) is recorded
+ * too. Needs root (umoci unpack and berth's render both chown and mknod as root).
  *
  *   npm run build && flock /tmp/berth-bench.lock node bench/render.mjs [--reps 5] [--layers 4] [--files 10000] [--out bench/results/render.json]
  *
@@ -17,7 +19,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { option } from './lib/common.mjs';
 import { must, median, r1, stats } from './lib/proc.mjs';
@@ -69,17 +71,31 @@ try {
   const load0 = loadavg();
   const berth = [];
   const umoci = [];
+  const loops = []; // one histogram per render: a re-enabled one would count the pause as one delay
+  const runs = {
+    berth: async () => {
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      const t0 = performance.now();
+      await svc.render(img);
+      berth.push(performance.now() - t0);
+      loop.disable();
+      loops.push(loop);
+      await svc.removeRendered(key);
+    },
+    umoci: async (rep) => {
+      const b = join(tmp, `umoci-${rep}`);
+      const t0 = performance.now();
+      await must('umoci', ['unpack', '--image', `${layout}:v1`, b]);
+      umoci.push(performance.now() - t0);
+      await rm(b, { recursive: true, force: true });
+    },
+  };
   for (let rep = 0; rep < REPS; rep++) {
-    let t0 = performance.now();
-    await svc.render(img);
-    berth.push(performance.now() - t0);
-    await svc.removeRendered(key);
-    const b = join(tmp, `umoci-${rep}`);
-    t0 = performance.now();
-    await must('umoci', ['unpack', '--image', `${layout}:v1`, b]);
-    umoci.push(performance.now() - t0);
-    await rm(b, { recursive: true, force: true });
+    for (const k of rep % 2 ? ['umoci', 'berth'] : ['berth', 'umoci']) await runs[k](rep);
   }
+  const worst = (f) => r1(Math.max(...loops.map(f)) / 1e6);
+  const loopMs = { max: worst((h) => h.max), p99: worst((h) => h.percentile(99)), mean: worst((h) => h.mean) };
   const load1 = loadavg();
   const speedup = median(umoci) / median(berth);
   const result = {
@@ -91,6 +107,7 @@ try {
     berthRenderMs: stats(berth),
     umociUnpackMs: stats(umoci),
     speedup: r1(speedup),
+    eventLoopDelayDuringRenderMs: loopMs,
     notes:
       'berth: image service render from the content store (digest and DiffID verified while streaming, gunzip, safe applier, publish by rename); umoci: `umoci unpack` of the same layout into a fresh bundle (its rootfs plus config.json and mtree manifest). speedup = umoci median / berth median.',
   };
@@ -100,7 +117,8 @@ try {
     `render: ${LAYERS} layers, ${FILES} files, ${REPS} reps, load average ${load0.map(r1).join(' ')} -> ${load1.map(r1).join(' ')}\n` +
       `  berth render   median ${r1(median(berth))} ms  (min ${r1(Math.min(...berth))}, max ${r1(Math.max(...berth))})\n` +
       `  umoci unpack   median ${r1(median(umoci))} ms  (min ${r1(Math.min(...umoci))}, max ${r1(Math.max(...umoci))})\n` +
-      `  speed berth / umoci = ${r1(speedup)}x\n  -> ${OUT}\n`,
+      `  speed berth / umoci = ${r1(speedup)}x\n` +
+      `  event-loop delay during berth's renders (worst render): max ${loopMs.max} ms, p99 ${loopMs.p99} ms, mean ${loopMs.mean} ms\n  -> ${OUT}\n`,
   );
 } finally {
   await cleanup();

@@ -157,19 +157,28 @@ export class LayerApplier {
 
   /** Remember a directory's times before this layer changes its children (umoci keeps parent metadata). */
   private saveTimes(dir: string): void {
-    if (this.savedTimes.has(dir)) return;
+    if (this.savedTimes.has(dir) || this.dirTimes.has(dir)) return; // a directory entry of this layer sets its times anyway
     const st = lstatOrUndefined(dir);
     if (st?.isDirectory()) this.savedTimes.set(dir, { atime: st.atime, mtime: st.mtime });
   }
 
-  /** resolveParent (SEC-02) through the per-layer cache of resolved parent directories. */
+  /**
+   * resolveParent (SEC-02) through the per-layer cache of resolved parent directories. A
+   * parent whose own parent is resolved and which this applier knows to be a real directory
+   * (`knownDirs`: made or seen as one, forgotten on any removal) resolves to the name below
+   * that, with no walk: a real directory is not a symlink, so the walk would give the same.
+   */
   private async resolveParent(rel: string): Promise<{ parent: string; path: string }> {
     const parentRel = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
     let parent = this.parents.get(parentRel);
-    if (parent === undefined) {
-      parent = (await resolveParent(this.root, rel)).parent;
-      this.parents.set(parentRel, parent);
+    if (parent === undefined && parentRel !== '') {
+      const up = posix.dirname(parentRel);
+      const above = this.parents.get(up === '.' ? '' : up);
+      const name = posix.basename(parentRel);
+      if (above !== undefined && name !== '..' && this.knownDirs.has(posix.join(above, name))) parent = posix.join(above, name);
     }
+    if (parent === undefined) parent = (await resolveParent(this.root, rel)).parent;
+    this.parents.set(parentRel, parent);
     return { parent, path: posix.join(parent, posix.basename(rel)) };
   }
 
