@@ -1,11 +1,56 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { mkdirSync, statSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename, stat, writeFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoOf } from './errors.js';
 
+/**
+ * `mkdir -p`: `path` and its missing parents, each with `mode`. Returns the first directory it
+ * made, or undefined when `path` was already a directory (as `fs.mkdir` with `recursive`).
+ * Not Node's `recursive: true`: that one loops forever, spinning a core, where a parent exists
+ * but the child cannot be made and the kernel says ENOENT (`mkdir /proc/1/x`: a state dir given
+ * under procfs or sysfs hung berth); here such a child fails with its own error.
+ */
+export async function makeDirs(path: string, mode = 0o777): Promise<string | undefined> {
+  try {
+    await mkdir(path, { mode });
+    return path;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST' && (await stat(path)).isDirectory()) return undefined;
+    if (errnoOf(err) !== 'ENOENT' || dirname(path) === path) throw err;
+  }
+  const first = await makeDirs(dirname(path), mode);
+  try {
+    await mkdir(path, { mode });
+  } catch (err) {
+    // made by someone else meanwhile: as good
+    if (errnoOf(err) === 'EEXIST' && (await stat(path)).isDirectory()) return first;
+    throw err;
+  }
+  return first ?? path;
+}
+
+/** makeDirs for the few places that must not yield (a watcher set up synchronously). */
+export function makeDirsSync(path: string, mode = 0o777): void {
+  try {
+    mkdirSync(path, { mode });
+    return;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST' && statSync(path).isDirectory()) return;
+    if (errnoOf(err) !== 'ENOENT' || dirname(path) === path) throw err;
+  }
+  makeDirsSync(dirname(path), mode);
+  try {
+    mkdirSync(path, { mode });
+  } catch (err) {
+    // made by someone else meanwhile: as good
+    if (!(errnoOf(err) === 'EEXIST' && statSync(path).isDirectory())) throw err;
+  }
+}
+
 /** Write-then-rename, so that readers never see half a file. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path));
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, data, { mode });
