@@ -18,7 +18,7 @@ import { BerthError, errorMessage, codeOf, silentLogger, wrap, type Logger } fro
 import { CniCode, CniError, parsePluginError, PluginExitError, type CniVerb } from './errors.js';
 import { ResultCache } from './cache.js';
 import { pinBridgeMacs } from './host/bridge.js';
-import { listMasquerades, removeIpMasqLeftovers, type Iptables } from './host/ipmasq.js';
+import { listMasquerades, removeIpMasqLeftovers, sharedSaves, type Iptables } from './host/ipmasq.js';
 import { parseNetworkConfigList } from './conf.js';
 import { convertResult, isKnownCniVersion, parseResult, toV1 } from './result.js';
 import type { CachedAttachment, Cni, CniExec, CniResult, GcArgs, NetworkConfigList, PluginConf, RuntimeConf } from './types.js';
@@ -159,7 +159,7 @@ export class CniRuntime implements Cni {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
     this.pinBridges = opts.pinBridges ?? false;
-    this.iptables = opts.iptables;
+    this.iptables = opts.iptables && sharedSaves(opts.iptables); // pods torn down side by side read the nat table once
   }
 
   /** Where the cache entry of an attachment lives (CNI-24). */

@@ -33,6 +33,7 @@ export { IpNetnsManager, DEFAULT_NETNS_DIR, validateNetnsName } from './host/net
 export {
   HostIptables,
   removeIpMasqLeftovers,
+  sharedSaves,
   findLeftovers,
   removalScript,
   ipMasqChainName,

@@ -1,7 +1,7 @@
 /**
- * A pod's CNI attachments: loopback first, then each network of the pod with its
- * capability arguments (CNI-07), the runtime parameters berth passes for them, and the
- * daemon's periodic CHECK with repair.
+ * A pod's CNI attachments: loopback, and each network of the pod with its capability
+ * arguments (CNI-07), the runtime parameters berth passes for them, and the daemon's
+ * periodic CHECK with repair.
  */
 import { BerthError, codeOf, errorMessage } from '../common/errors.js';
 import { pathExists } from '../common/fs.js';
@@ -228,12 +228,15 @@ async function releaseStale(
 }
 
 /**
- * ADD every attachment of the pod, loopback first. An attachment with a cached result is kept
- * as it is (CNI-12: never ADDed again) while it is really there: in a namespace that was just
- * created, or in an adopted one that lacks its interface or address, it is stale and gets DEL
- * from the cache, then a fresh ADD (issue 14 item 1). `adopted`: the sandbox existed before
- * this agent touched it, so an attachment without a cached result may be half made: DEL it
- * first. A DEL follows a failed ADD. Returns the pod's network attachments (loopback left out).
+ * ADD every attachment of the pod. An attachment with a cached result is kept as it is
+ * (CNI-12: never ADDed again) while it is really there: in a namespace that was just created,
+ * or in an adopted one that lacks its interface or address, it is stale and gets DEL from the
+ * cache, then a fresh ADD (issue 14 item 1). `adopted`: the sandbox existed before this agent
+ * touched it, so an attachment without a cached result may be half made: DEL it first. A DEL
+ * follows a failed ADD. Loopback runs beside the pod's networks, which go one after the other
+ * in spec order (as go-cni attaches a sandbox's networks side by side: each list is its own
+ * attachment, and its plugins still run in order); both are waited for, then the first
+ * failure is thrown. Returns the pod's network attachments (loopback left out).
  */
 export async function attachAll(
   host: Host,
@@ -243,7 +246,6 @@ export async function attachAll(
   log: Logger,
   signal?: AbortSignal,
 ): Promise<Attachment[]> {
-  const attachments: Attachment[] = [];
   let present: Record<string, string[]> | undefined;
   if (adopted) {
     present = await host.netns.addresses(netnsName(rec.uid)).catch((err: unknown) => {
@@ -251,7 +253,7 @@ export async function attachAll(
       return undefined;
     });
   }
-  for (const a of attachmentsOf(rec)) {
+  const attachOne = async (a: ReturnType<typeof attachmentsOf>[number]): Promise<CniResult> => {
     const rt = runtimeConf(rec, netns, a.ifName, a.caps);
     const cached = await host.cni.getCachedResult(a.list.name, rt.containerId, a.ifName);
     let result = cached?.result;
@@ -271,21 +273,33 @@ export async function attachAll(
       }
       log.info({ network: a.list.name, ifName: a.ifName, ips: result.ips?.map((i) => i.address) }, 'network attached');
     }
-    if (a.ifName !== 'lo') attachments.push({ network: a.list.name, interface: a.ifName, ips: (result.ips ?? []).map((i) => i.address) });
-  }
+    return result;
+  };
+  const [loopback, ...networks] = attachmentsOf(rec);
+  const attachments: Attachment[] = [];
+  const [lo, rest] = await Promise.allSettled([
+    attachOne(loopback!),
+    (async () => {
+      for (const a of networks) {
+        const result = await attachOne(a);
+        attachments.push({ network: a.list.name, interface: a.ifName, ips: (result.ips ?? []).map((i) => i.address) });
+      }
+    })(),
+  ]);
+  for (const r of [lo, rest]) if (r.status === 'rejected') throw r.reason;
   return attachments;
 }
 
 /**
- * DEL every attachment in reverse, each with the config it was ADDed with (from the cache,
- * even if the Network changed since). Returns the errors; an attachment without a cached
- * result whose DEL fails is only logged: nothing is known to be attached (never ADDed, or
- * DELeted already), and some plugins (host-device, sbr 1.1.1) fail such a DEL, which must
- * not hold the pod forever.
+ * DEL every attachment, each with the config it was ADDed with (from the cache, even if the
+ * Network changed since): the pod's networks in reverse, loopback beside them (attachAll).
+ * Returns the errors; an attachment without a cached result whose DEL fails is only logged:
+ * nothing is known to be attached (never ADDed, or DELeted already), and some plugins
+ * (host-device, sbr 1.1.1) fail such a DEL, which must not hold the pod forever.
  */
 export async function detachAll(host: Host, rec: PodRecord, netns: string, log: Logger): Promise<unknown[]> {
   const errors: unknown[] = [];
-  for (const a of attachmentsOf(rec).reverse()) {
+  const detachOne = async (a: ReturnType<typeof attachmentsOf>[number]): Promise<void> => {
     const rt = runtimeConf(rec, netns, a.ifName, a.caps);
     let cached;
     try {
@@ -297,10 +311,17 @@ export async function detachAll(host: Host, rec: PodRecord, netns: string, log: 
           { network: a.list.name, interface: a.ifName, err },
           'cni del of an attachment without a cached result failed; nothing recorded to clean',
         );
-        continue;
+        return;
       }
       errors.push(err);
     }
-  }
+  };
+  const [loopback, ...networks] = attachmentsOf(rec);
+  await Promise.all([
+    detachOne(loopback!),
+    (async () => {
+      for (const a of networks.reverse()) await detachOne(a);
+    })(),
+  ]);
   return errors;
 }

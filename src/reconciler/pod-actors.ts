@@ -390,21 +390,23 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
       // A handle deleted by hand while the apps still hold the namespace: get it back from a
       // live app before stopping them, or the plugins' DEL cannot undo what they did in it.
       await reattachSandbox(host, rec, log);
+      // the network goes once the apps are stopped, beside their removal (as the kubelet's
+      // StopPodSandbox before RemovePodSandbox): DEL of every attachment, then the namespace handle
+      const network = async (): Promise<unknown[]> => {
+        if (rec.pod.spec.hostNetwork) return [];
+        const errs = await detachAll(host, rec, host.netns.path(netnsName(rec.uid)), log);
+        await host.netns.remove(netnsName(rec.uid)).catch((err: unknown) => errs.push(err));
+        return errs;
+      };
       // apps in parallel, then the sidecars in reverse order (pod-stop.ts)
-      errors.push(...(await stopPodContainers(host, rec, { graceMs: grace, remove: true, log, reason: 'Killing', stopOne })));
+      errors.push(
+        ...(await stopPodContainers(host, rec, { graceMs: grace, remove: true, log, reason: 'Killing', stopOne, whileRemoving: network })),
+      );
       // then the pod infra process and the pod cgroup (pod-infra.ts, runtime/pod-cgroup.ts)
       if (rec.pod.spec.shareProcessNamespace) await removeInfra(host, rec).catch((err: unknown) => errors.push(err));
       if (podCgroup && errors.length === 0) await host.runtime.removePodCgroup(podCgroup).catch((err: unknown) => errors.push(err));
       // the apps are gone: unmount the pinned volume sources (never removed through a mount)
       await releasePodMounts(dir).catch((err: unknown) => errors.push(err));
-      if (!rec.pod.spec.hostNetwork) {
-        errors.push(...(await detachAll(host, rec, host.netns.path(netnsName(rec.uid)), log)));
-        try {
-          await host.netns.remove(netnsName(rec.uid));
-        } catch (err) {
-          errors.push(err);
-        }
-      }
       if (errors.length) {
         const err = new BerthError('Unavailable', `teardown of ${rec.key}: ${errors.map(errorMessage).join('; ')}`, { cause: errors[0] });
         log.error({ reason: 'FailedKillPod', err }, 'teardown failed, will retry'); // the machine retries quietly: say why the pod stays Terminating

@@ -39,11 +39,18 @@ export interface StopOptions {
   sidecarsOnly?: boolean;
   /** stop one container before its deadline (epoch ms); default: runtime.stop with the time left */
   stopOne?: (c: Container, deadline: number) => Promise<void>;
+  /**
+   * Run once every container is stopped, beside the removals (the teardown's network: the
+   * kubelet tears a sandbox's network down once its containers are stopped, before it removes
+   * them); its errors are returned with the others.
+   */
+  whileRemoving?: () => Promise<unknown[]>;
 }
 
 /** Stop the pod's containers in order; resolves with the errors met (a container already gone is none). */
 export async function stopPodContainers(host: Host, rec: PodRecord, opts: StopOptions): Promise<unknown[]> {
   const errors: unknown[] = [];
+  const removals: Array<Promise<void>> = [];
   const start = host.clock.now();
   const deadline = start + opts.graceMs;
   const stopOne =
@@ -56,13 +63,20 @@ export async function stopPodContainers(host: Host, rec: PodRecord, opts: StopOp
     try {
       await stopOne(c, until);
       opts.log.info({ app: c.name, reason: opts.reason }, 'app stopped');
-      if (opts.remove) await host.runtime.remove(id);
     } catch (err) {
       if (!isNotFound(err)) {
         opts.log.warn({ app: c.name, code: codeOf(err), err }, 'app stop failed');
         errors.push(err);
       }
+      return;
     }
+    // a stopped container's removal goes on beside the next stops (nothing of it runs any more)
+    if (opts.remove)
+      removals.push(
+        host.runtime.remove(id).catch((err: unknown) => {
+          if (!isNotFound(err)) errors.push(err);
+        }),
+      );
   };
   const { parallel, sidecars } = stopOrder(rec);
   if (!opts.sidecarsOnly) await Promise.all(parallel.map((c) => one(c, deadline)));
@@ -72,6 +86,9 @@ export async function stopPodContainers(host: Host, rec: PodRecord, opts: StopOp
     opts.log.debug({ app: c.name, graceMs: until - now, reason: opts.reason }, 'stopping sidecar');
     await one(c, until);
   }
+  const along = opts.whileRemoving?.();
+  await Promise.all(removals);
+  if (along) errors.push(...(await along));
   return errors;
 }
 

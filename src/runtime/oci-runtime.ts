@@ -29,23 +29,45 @@ export function isNotExistMessage(text: string): boolean {
   return NOT_EXIST.test(text);
 }
 
-/** OciRuntime over a CLI (crun, runc, or the crun wrapper). */
+/**
+ * OciRuntime over a CLI (crun, runc, or the crun wrapper). `direct`: the runtime's own binary
+ * behind a wrapper, for the verbs that set up no cgroup (state, start, kill, delete, list).
+ * crun's hybrid-mode refusal comes from its cgroup setup (create, run, exec); these verbs
+ * work on the containers the wrapper created (checked on the hybrid host, HOST-NOTES §4a),
+ * and the wrapper's extra unshare, shell and umount are two of the three processes of each
+ * such call (issue 11: about 100 ms per call on the loaded 2-core host).
+ */
 export class CliOciRuntime implements OciRuntime {
   readonly name: string;
   readonly binaryPath: string;
   readonly globalArgs: readonly string[];
   readonly hidesCgroup2: boolean;
+  private readonly direct: string | undefined;
 
-  constructor(name: string, binaryPath: string, opts: { globalArgs?: readonly string[]; hidesCgroup2?: boolean } = {}) {
+  constructor(
+    name: string,
+    binaryPath: string,
+    opts: { globalArgs?: readonly string[]; hidesCgroup2?: boolean; direct?: string } = {},
+  ) {
     if (binaryPath === '') throw new BerthError('InvalidArgument', 'oci runtime binary path is empty');
     this.name = name;
     this.binaryPath = binaryPath;
     this.globalArgs = opts.globalArgs ?? [];
     this.hidesCgroup2 = opts.hidesCgroup2 ?? false;
+    this.direct = opts.direct;
   }
 
   async run(args: string[], opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<OciRunResult> {
-    const r = await execa(this.binaryPath, [...this.globalArgs, ...args], {
+    return this.runWith(this.binaryPath, [...this.globalArgs, ...args], opts);
+  }
+
+  /** A verb that sets up no cgroup: the runtime's own binary when a wrapper stands in front of it. */
+  private runDirect(args: string[], opts: { signal?: AbortSignal } = {}): Promise<OciRunResult> {
+    return this.direct ? this.runWith(this.direct, args, opts) : this.run(args, opts);
+  }
+
+  private async runWith(cmd: string, argv: string[], opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<OciRunResult> {
+    const r = await execa(cmd, argv, {
       reject: false,
       stdin: 'ignore',
       timeout: opts.timeoutMs ?? 30_000,
@@ -60,7 +82,7 @@ export class CliOciRuntime implements OciRuntime {
   }
 
   async state(id: string): Promise<OciState | undefined> {
-    const r = await this.run(['state', id]);
+    const r = await this.runDirect(['state', id]);
     if (r.exitCode !== 0) {
       const text = String(r.stderr);
       if (isNotExistMessage(text)) return undefined;
@@ -71,23 +93,23 @@ export class CliOciRuntime implements OciRuntime {
   }
 
   async start(id: string, signal?: AbortSignal): Promise<void> {
-    const r = await this.run(['start', id], signal ? { signal } : {});
+    const r = await this.runDirect(['start', id], signal ? { signal } : {});
     if (r.exitCode !== 0) this.fail('start', id, r);
   }
 
   async kill(id: string, signal: string): Promise<void> {
-    const r = await this.run(['kill', id, signal]);
+    const r = await this.runDirect(['kill', id, signal]);
     if (r.exitCode !== 0) this.fail('kill', id, r);
   }
 
   /** Tolerates an unknown id (already deleted). */
   async delete(id: string, force = false): Promise<void> {
-    const r = await this.run(['delete', ...(force ? ['--force'] : []), id]);
+    const r = await this.runDirect(['delete', ...(force ? ['--force'] : []), id]);
     if (r.exitCode !== 0 && !isNotExistMessage(String(r.stderr))) this.fail('delete', id, r);
   }
 
   async list(): Promise<string[]> {
-    const r = await this.run(['list', '-q']);
+    const r = await this.runDirect(['list', '-q']);
     if (r.exitCode !== 0) this.fail('list', '', r);
     return String(r.stdout)
       .split('\n')
@@ -218,8 +240,9 @@ export async function resolveOciRuntime(opts: ResolveOciRuntimeOptions): Promise
     return new CliOciRuntime('crun', 'unshare', {
       globalArgs: ['-m', '--propagation', 'private', 'sh', '-c', crunWrapperInner(binary, cg.unifiedMount!), 'crun'],
       hidesCgroup2: true,
+      direct: binary,
     });
   const wrapper = join(opts.runDir, 'bin', 'crun');
   await writeFileAtomic(wrapper, crunWrapperScript(binary, cg.unifiedMount!), 0o755);
-  return new CliOciRuntime('crun', wrapper, { hidesCgroup2: true });
+  return new CliOciRuntime('crun', wrapper, { hidesCgroup2: true, direct: binary });
 }

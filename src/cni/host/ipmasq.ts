@@ -120,6 +120,35 @@ export class HostIptables implements Iptables {
 }
 
 /**
+ * One iptables-save shared by the callers that ask while it has not started yet (the DELs of
+ * pods torn down side by side): each caller still gets a table read after it asked, never an
+ * older one, and a table is read by one save at a time. Restores pass through (each removes
+ * only its own attachment's rules; a transaction that fails is read again by its caller).
+ */
+export function sharedSaves(ipt: Iptables): Iptables {
+  const waiting = new Map<4 | 6, Promise<string>>(); // asked for, not started
+  const running = new Map<4 | 6, Promise<unknown>>();
+  return {
+    restore: (family, script) => ipt.restore(family, script),
+    save(family) {
+      const joined = waiting.get(family);
+      if (joined) return joined;
+      const start = () => {
+        waiting.delete(family);
+        const r = ipt.save(family);
+        const done = r.catch(() => undefined);
+        running.set(family, done);
+        void done.then(() => running.get(family) === done && running.delete(family));
+        return r;
+      };
+      const next = (running.get(family) ?? Promise.resolve()).then(start);
+      waiting.set(family, next);
+      return next;
+    },
+  };
+}
+
+/**
  * Remove the attachment's leftovers from the nat tables of the given families. Returns the
  * rules and chains removed (logged by the caller). A rule that vanishes meanwhile (another
  * writer) fails the transaction: the table is read again, three times at most. No iptables

@@ -15,6 +15,7 @@ import {
   parseNetworkConfigList,
   removalScript,
   removeIpMasqLeftovers,
+  sharedSaves,
   type Iptables,
 } from '../../../src/cni/index.js';
 import { FakeCniExec } from './fake-cni-exec.js';
@@ -103,6 +104,42 @@ describe('ipMasq leftovers', () => {
     expect(removed).toContain(`iptables -t nat -X ${CHAIN}`);
     fails = 5;
     await expect(removeIpMasqLeftovers(ipt, { network: NET, containerId: CID, families: [4] })).rejects.toThrow(/Bad rule/);
+  });
+
+  it('sharedSaves: callers that ask while a save runs share the next one, which starts after it', async () => {
+    const started: number[] = [];
+    const ends: Array<() => void> = [];
+    const ipt: Iptables = {
+      save: (family) => {
+        const n = started.push(family);
+        return new Promise((resolve) => ends.push(() => resolve(`save ${n}`)));
+      },
+      restore: async () => undefined,
+    };
+    const shared = sharedSaves(ipt);
+    const first = shared.save(4);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(started).toEqual([4]); // running
+    const second = shared.save(4);
+    const third = shared.save(4); // asked before the second started: shares it
+    const v6 = shared.save(6); // another table: its own
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toEqual([4, 6]); // the second v4 save waits for the first
+    ends[0]!();
+    expect(await first).toBe('save 1');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toEqual([4, 6, 4]);
+    ends[2]!();
+    ends[1]!();
+    expect(await second).toBe('save 3');
+    expect(await third).toBe('save 3');
+    expect(await v6).toBe('save 2');
+    const after = shared.save(4); // asked after the shared one ended: a new read
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toHaveLength(4);
+    ends[3]!();
+    expect(await after).toBe('save 4');
   });
 
   it('nothing left: no restore', async () => {
