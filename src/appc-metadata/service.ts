@@ -20,7 +20,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BerthError, errorMessage } from '../common/errors.js';
@@ -28,6 +28,7 @@ import type { Logger } from '../common/logger.js';
 import { mergeAnnotations } from './pod-manifest.js';
 import type { AppcMetadataService, PodMetadata } from './types.js';
 import { METADATA_WORKER_SOURCE, type WorkerPod, type WorkerCall, type WorkerReply } from './worker.js';
+import { makeDirs } from '../common/fs.js';
 
 export type { AppcMetadataService, MetadataApp, PodMetadata } from './types.js';
 
@@ -96,7 +97,7 @@ export class AppcMetadataServer implements AppcMetadataService {
       const file = join(this.dir, 'secret');
       const text = await readFile(file, 'utf8').catch(() => undefined);
       if (text && /^[0-9a-f]{64}$/.test(text.trim())) return Buffer.from(text.trim(), 'hex');
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await makeDirs(this.dir, 0o700);
       const s = randomBytes(32);
       await writeFile(file, s.toString('hex'), { mode: 0o600 });
       return s;
@@ -151,7 +152,7 @@ export class AppcMetadataServer implements AppcMetadataService {
         }
         const ports = await this.ports();
         ports[address] = port;
-        await mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await makeDirs(this.dir, 0o700);
         await writeFile(join(this.dir, 'ports.json'), JSON.stringify(ports), { mode: 0o600 });
         this.opts.log.info({ address, port }, 'appc metadata service listening');
         return port;

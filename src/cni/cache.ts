@@ -7,11 +7,12 @@
  * does.) A file without `kind` is a bare legacy result. The cache is the source of truth for
  * CHECK and DEL; it is written only after every ADD plugin succeeded.
  */
-import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { lstat, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, readdirIfExists, writeFileAtomic } from '../common/index.js';
 import { parseResult } from './result.js';
 import type { CachedAttachment, CniResult } from './types.js';
+import { makeDirs } from '../common/fs.js';
 
 export const CNI_CACHE_KIND = 'cniCacheV1';
 
@@ -70,7 +71,7 @@ export class ResultCache {
     if (a.cniArgs.length) file.cniArgs = a.cniArgs;
     if (Object.keys(a.capabilityArgs).length) file.capabilityArgs = a.capabilityArgs;
     file.result = rawResult;
-    await mkdir(this.resultsDir, { recursive: true, mode: 0o700 });
+    await makeDirs(this.resultsDir, 0o700);
     await writeFileAtomic(this.path(a.networkName, a.containerId, a.ifName), JSON.stringify(file), 0o600);
   }
 

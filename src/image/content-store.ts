@@ -8,11 +8,12 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, errnoOf } from '../common/index.js';
 import type { BlobInfo, ContentStore, ContentWriter, WriterExpectation } from './types.js';
 import { parseDigest } from './digest.js';
+import { makeDirs } from '../common/fs.js';
 
 type Source = AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 
@@ -144,8 +145,8 @@ export class FsContentStore implements ContentStore {
       want = { maxBytes: expected.maxBytes ?? Number.MAX_SAFE_INTEGER };
     }
     const ingestDir = join(this.root, '.ingest');
-    await mkdir(ingestDir, { recursive: true });
-    await mkdir(join(this.root, algorithm), { recursive: true });
+    await makeDirs(ingestDir);
+    await makeDirs(join(this.root, algorithm));
     const name = want.digest ? parseDigest(want.digest).hex.slice(0, 16) : 'computed';
     const tmp = join(ingestDir, `${name}-${randomBytes(6).toString('hex')}`);
     return new FsWriter(this, await open(tmp, 'wx', 0o644), tmp, algorithm, want);

@@ -4,9 +4,10 @@
  * leaves a tree that looks complete (`<renderedDir>/<key>/{rootfs,image.json}`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, errnoOf, pathExists, writeJsonAtomic } from '../common/index.js';
+import { makeDirs } from '../common/fs.js';
 
 /** Write `image.json` into `tmp` and rename it to `final`; losing the race to an equal tree is success. */
 async function publish(tmp: string, final: string, image: unknown): Promise<void> {
@@ -36,14 +37,14 @@ export async function renderTree(
   const final = join(renderedDir, key);
   const rootfs = join(final, 'rootfs');
   if (await pathExists(rootfs)) return rootfs;
-  await mkdir(renderedDir, { recursive: true });
+  await makeDirs(renderedDir);
   const tmp = join(renderedDir, `.tmp-${key}-${randomBytes(4).toString('hex')}`);
   if (await pathExists(final)) {
     await rename(final, `${tmp}-rm`);
     await rm(`${tmp}-rm`, { recursive: true, force: true });
   }
   const tmpRoot = join(tmp, 'rootfs');
-  await mkdir(tmpRoot, { recursive: true, mode: 0o755 });
+  await makeDirs(tmpRoot, 0o755);
   try {
     await build(tmpRoot);
     await publish(tmp, final, image);

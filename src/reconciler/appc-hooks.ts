@@ -13,10 +13,10 @@
  *   put in the app's environment (appc-metadata/service.ts).
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, errorMessage } from '../common/errors.js';
-import { readTextIfExists } from '../common/fs.js';
+import { readTextIfExists, makeDirs } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { buildPodManifest, appcAnnotations, type AciAppInfo, type Annotation } from '../appc-metadata/pod-manifest.js';
 import type { AppcMetadataService, MetadataApp } from '../appc-metadata/service.js';
@@ -48,7 +48,7 @@ export async function withImplicitAppcVolumes(
   if (names.length === 0) return pod;
   for (const name of names) {
     const p = emptyDirPath(podDir, name);
-    await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE });
+    await makeDirs(p, EMPTY_DIR_MODE);
     await chmod(p, EMPTY_DIR_MODE);
     log.warn(
       { app: c.name, mountPoint: name, path: mountPoints!.find((m) => m.name === name)!.path },
@@ -112,7 +112,7 @@ export async function prepareAppcLaunch(input: AppcLaunchInput): Promise<void> {
   if (pre) launch.appcPreStart = { exec: pre.exec, timeoutMs: APPC_HANDLER_TIMEOUT_MS };
   // kept with the bundle: an agent that adopts the exited app without rendering its image still runs it
   const post = image.appc.app?.eventHandlers?.find((h) => h.name === 'post-stop');
-  await mkdir(launch.bundleDir, { recursive: true, mode: 0o700 });
+  await makeDirs(launch.bundleDir, 0o700);
   if (post) await writeFile(join(launch.bundleDir, POST_STOP_EXEC), JSON.stringify(post.exec), { mode: 0o600 });
   else await rm(join(launch.bundleDir, POST_STOP_EXEC), { force: true });
   const url = await serveAppcPod(input, c.name);

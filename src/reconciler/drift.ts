@@ -21,7 +21,7 @@
  *
  * Each repair is a Warning event on the pod (MonitorLost, RenderedTreeRemoved, BundleRemoved).
  */
-import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { errorMessage } from '../common/errors.js';
@@ -33,6 +33,7 @@ import { stopApp } from './app-stop.js';
 import { STEP_PRIORITY, type Host } from './host.js';
 import { containerId, netnsName } from './layout.js';
 import type { PodRecord } from './records.js';
+import { makeDirsSync } from '../common/fs.js';
 
 /** What repairAppDrift found and did, app by app (tests, logs). */
 export interface DriftRepair {
@@ -158,7 +159,7 @@ export function watchDrift(
   };
   for (const { dir, match } of dirs) {
     try {
-      mkdirSync(dir, { recursive: true }); // made later by a render or `ip netns`, it would go unwatched
+      makeDirsSync(dir); // made later by a render or `ip netns`, it would go unwatched
       const w = watch(dir, { persistent: false }, (ev, name) => {
         // inotify IN_DELETE / IN_MOVED_FROM of one of ours; names that come are our own work
         if (ev === 'rename' && name !== null && match.test(String(name)) && !existsSync(join(dir, String(name)))) fire();

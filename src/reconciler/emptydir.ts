@@ -17,12 +17,12 @@
  * releasePodMounts). After a reboot the tmpfs is empty again and the disk image is mounted
  * again with its files.
  */
-import { chmod, mkdir, rename, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, rename, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from '../common/process.js';
 import { BerthError, errorMessage } from '../common/errors.js';
-import { pathExists } from '../common/fs.js';
+import { pathExists, makeDirs } from '../common/fs.js';
 import { parseQuantity } from '../runtime/quantity.js';
 import { mountsAtOrBelow, unmountAtOrBelow } from '../runtime/volume-paths.js';
 import type { Pod, Volume } from '../api/pod.js';
@@ -91,7 +91,7 @@ async function mount(args: string[], what: string): Promise<void> {
 
 /** A fresh ext4 image of the given size, made under a temporary name and renamed when complete. */
 async function makeDiskImage(path: string, bytes: number, what: string): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+  await makeDirs(join(path, '..'), 0o700);
   const tmp = `${path}.tmp`;
   await rm(tmp, { force: true });
   await writeFile(tmp, '', { mode: 0o600 });
@@ -121,7 +121,7 @@ export async function ensureEmptyDir(
 ): Promise<{ path: string; fresh: boolean }> {
   const p = emptyDirPath(podDir, v.name);
   const what = `emptyDir volume "${v.name}"`;
-  let fresh = (await mkdir(p, { recursive: true, mode: EMPTY_DIR_MODE })) !== undefined;
+  let fresh = (await makeDirs(p, EMPTY_DIR_MODE)) !== undefined;
   const backing = backingOf(pod, v, opts.nodeAllocatable);
   if (backing.kind !== 'dir' && !(await isMountPoint(p))) {
     fresh = true;
@@ -151,7 +151,7 @@ export async function isSetUp(podDir: string, volume: string): Promise<boolean> 
 }
 
 export async function markSetUp(podDir: string, volume: string): Promise<void> {
-  await mkdir(join(podDir, 'volume-ready'), { recursive: true, mode: 0o700 });
+  await makeDirs(join(podDir, 'volume-ready'), 0o700);
   await writeFile(readyMarker(podDir, volume), '');
 }
 

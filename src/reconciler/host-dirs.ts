@@ -4,9 +4,10 @@
  * overlay upper dirs hold setuid files an image or container root made, emptyDirs hold what
  * apps wrote, logs hold what apps printed. Existing installations are tightened on start.
  */
-import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '../common/errors.js';
+import { makeDirs } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import type { Layout } from './layout.js';
 
@@ -17,7 +18,7 @@ export const PRIVATE_DIR_MODE = 0o700;
 
 /** Create `dir` with `mode`, or tighten it when it exists with more; returns whether it changed. */
 async function ensureMode(dir: string, mode: number): Promise<boolean> {
-  await mkdir(dir, { recursive: true, mode });
+  await makeDirs(dir, mode);
   const st = await stat(dir);
   if ((st.mode & 0o7777) === mode) return false;
   await chmod(dir, mode);

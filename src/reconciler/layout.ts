@@ -3,9 +3,10 @@
  * Every object carries the `berth` prefix so that `berth gc` and tests can find leaks.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '../common/errors.js';
+import { makeDirs } from '../common/fs.js';
 
 export interface Layout {
   configDir: string;
@@ -65,7 +66,7 @@ export async function installationId(l: Layout, opts: { create?: boolean } = {})
     if (errnoOf(err) !== 'ENOENT') throw err;
   }
   if (opts.create === false) return randomBytes(8).toString('hex');
-  await mkdir(l.stateDir, { recursive: true });
+  await makeDirs(l.stateDir);
   const id = randomBytes(8).toString('hex');
   try {
     await writeFile(file, `${id}\n`, { flag: 'wx' });

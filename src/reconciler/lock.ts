@@ -7,10 +7,11 @@
  * included); the descriptor is close-on-exec in berth, so conmon and apps never inherit it.
  * The holder's pid is written into the file, for the message a second agent gives.
  */
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from '../common/process.js';
 import { BerthError } from '../common/errors.js';
+import { makeDirs } from '../common/fs.js';
 
 export const lockPath = (stateDir: string) => join(stateDir, 'berth.lock');
 
@@ -31,7 +32,7 @@ const held = new Set<FileHandle>();
  * "another berth (pid N) holds STATE" at once (never waits).
  */
 export async function acquireAgentLock(stateDir: string): Promise<AgentLock> {
-  await mkdir(stateDir, { recursive: true });
+  await makeDirs(stateDir);
   const path = lockPath(stateDir);
   // 'a+' creates the file without truncating it: the holder's pid must survive a failed attempt.
   const fh = await open(path, 'a+', 0o644);

@@ -3,11 +3,11 @@
  * repeat after a crash at any point. They are provided to the pure machine with
  * `podMachine.provide({ actors: createPodActors(...) })`.
  */
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
 import { BerthError, codeOf, errorMessage, isNotFound } from '../common/errors.js';
-import { pathExists } from '../common/fs.js';
+import { pathExists, makeDirs } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import { gracePeriodMs, MAX_TIMER_MS } from '../common/timers.js';
 import type { ImagePullPolicy, PullProgress, RenderedImage } from '../image/types.js';
@@ -285,7 +285,7 @@ export function createPodActors(host: Host, rec: PodRecord, res: PodResources, l
     }),
 
     createSandbox: fromPromise<SandboxOut, PodStepInput>(async () => {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDirs(dir, 0o700);
       await chmod(dir, 0o700); // private: volumes and upper dirs below (host-dirs.ts)
       await ensureEmptyDirs(rec.pod, dir, volumeContext);
       if (rec.pod.spec.hostNetwork) {

@@ -3,10 +3,9 @@
  * (bind-mounted read-only), and the pod's emptyDir volumes.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { readTextIfExists, writeFileAtomic } from '../common/fs.js';
+import { readTextIfExists, writeFileAtomic, makeDirs } from '../common/fs.js';
 import type { Pod } from '../api/pod.js';
 import { podFqdn, podOwnHostname } from '../api/pod-api-checks.js';
 
@@ -102,7 +101,7 @@ export async function resolvConf(pod: Pod, hostResolv = '/etc/resolv.conf'): Pro
 
 /** Write the pod's etc files under `dir`; returns container path → host path. */
 export async function writeEtcFiles(dir: string, pod: Pod, ips: string[], nodeHostsPath = '/etc/hosts'): Promise<Record<string, string>> {
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const nodeHosts = pod.spec.hostNetwork ? await readTextIfExists(nodeHostsPath) : undefined;
   const files: EtcFiles = {
     '/etc/hosts': hostsFile(pod, ips, nodeHosts),

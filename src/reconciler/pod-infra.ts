@@ -16,7 +16,7 @@
  * teardown stops it after the apps.
  */
 import { createHash } from 'node:crypto';
-import { access, copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { access, copyFile, readFile, rename, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ import type { Host } from './host.js';
 import { infraContainerId, podCgroupName } from './layout.js';
 import { podHostname } from './pod-files.js';
 import type { PodRecord } from './records.js';
+import { makeDirs } from '../common/fs.js';
 
 export const PAUSE_BINARY_ENV = 'BERTH_PAUSE_BINARY';
 export const INFRA_UID = 65534;
@@ -64,7 +65,7 @@ export async function infraRootfs(stateDir: string, binary: string): Promise<str
   const target = join(root, 'pause');
   const have = await stat(target).catch(() => undefined); // not there yet: written below
   if (have?.size === bytes.length) return root;
-  await mkdir(root, { recursive: true, mode: 0o755 });
+  await makeDirs(root, 0o755);
   const tmp = `${target}.tmp-${process.pid}`;
   await copyFile(binary, tmp);
   await rename(tmp, target);

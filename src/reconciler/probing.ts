@@ -5,7 +5,7 @@
  * are. Handlers run through src/probe/handlers.ts (exec inside the app, http/tcp/grpc from
  * the host to the pod IP, as the kubelet's prober does).
  */
-import { chmod, mkdir, open, writeFile } from 'node:fs/promises';
+import { chmod, open, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
@@ -28,6 +28,7 @@ import {
 import { handlerTarget, stopApp } from './app-stop.js';
 import type { Host } from './host.js';
 import type { PodRecord } from './records.js';
+import { makeDirs } from '../common/fs.js';
 
 /** The kubelet's limits (pkg/kubelet/container): 4 KiB of terminationMessagePath, else 80 lines / 2 KiB of log. */
 export const MAX_TERMINATION_MESSAGE_BYTES = 4096;
@@ -63,7 +64,7 @@ export async function terminationMount(
   const dest = c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH;
   if (!dest) return undefined;
   const source = terminationLogPath(podDir, c.name);
-  await mkdir(join(podDir, 'apps', c.name), { recursive: true });
+  await makeDirs(join(podDir, 'apps', c.name));
   await writeFile(source, '', { mode: 0o666 });
   await chmod(source, 0o666);
   return { destination: dest, source, readOnly: false };

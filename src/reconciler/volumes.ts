@@ -16,11 +16,11 @@
  * ownership (runtime/volume-ownership.ts) is set on emptyDir and downwardAPI volumes when
  * they are set up, as the kubelet does; never on hostPath or image volumes.
  */
-import { chmod, mkdir, open, readlink, realpath, statfs } from 'node:fs/promises';
+import { chmod, open, readlink, realpath, statfs } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
-import { readdirIfExists } from '../common/fs.js';
+import { readdirIfExists, makeDirs } from '../common/fs.js';
 import { DATA_DIR_LINK, writeAtomic } from '../runtime/atomic-writer.js';
 import type { AppLaunch } from '../runtime/types.js';
 import { applyFsGroup, fsGroupMode } from '../runtime/volume-ownership.js';
@@ -303,7 +303,7 @@ async function openHostPath(volume: string, path: string, type: string): Promise
   if (!node) {
     if (type === '' || type === 'DirectoryOrCreate') {
       // the kubelet's MkdirAll(path, 0755): every directory made is 0755, whatever berth's umask
-      const first = await mkdir(path, { recursive: true, mode: HOST_DIR_MODE }).catch((err: unknown) => {
+      const first = await makeDirs(path, HOST_DIR_MODE).catch((err: unknown) => {
         throw new BerthError('FailedPrecondition', `${desc}: cannot create the directory: ${errorMessage(err)}`, { cause: err });
       });
       if (first) for (let d = path; d.length >= first.length; d = dirname(d)) await chmod(d, HOST_DIR_MODE);

@@ -14,10 +14,11 @@
  * Their output goes to the app's CRI log (the execution's log file), so `berth logs` shows it
  * next to the app's own output; the caller logs the exit code.
  */
-import { appendFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, writeJsonAtomic } from '../common/index.js';
 import type { OciRuntime } from './types.js';
+import { makeDirs } from '../common/fs.js';
 
 /** The runtime CLI calls these need (OciCli in oci-runtime.ts). */
 /** The runtime calls a handler makes (the OciRuntime port's). */
@@ -136,7 +137,7 @@ export async function runAfterExitInRootfs(
     root: { ...config.root, path: rootfs },
     linux: { ...config.linux, namespaces, ...(config.linux?.cgroupsPath ? { cgroupsPath: `${config.linux.cgroupsPath}-post-stop` } : {}) },
   };
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirs(dir, 0o700);
   await writeJsonAtomic(join(dir, 'config.json'), spec);
   await cli.run(['delete', '--force', hookId]).catch(() => undefined); // a leftover of a killed agent
   try {

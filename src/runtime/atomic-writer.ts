@@ -9,10 +9,11 @@
  * The directory is berth's own (below the private pod dir) and the apps get it read-only,
  * so no app can plant anything in it; the payload's paths are checked again here anyway.
  */
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BerthError, errnoOf } from '../common/errors.js';
 import { pathComponents } from './volume-paths.js';
+import { makeDirs } from '../common/fs.js';
 
 export const DATA_DIR_LINK = '..data';
 
@@ -88,7 +89,7 @@ export async function writeAtomic(
   opts: { what: string; dirMode?: number; now?: Date; extraModeBits?: number },
 ): Promise<boolean> {
   const payload = checkPayload(files, opts.what);
-  await mkdir(dir, { recursive: true, mode: opts.dirMode ?? 0o755 });
+  await makeDirs(dir, opts.dirMode ?? 0o755);
   if (opts.dirMode !== undefined) {
     const st = await stat(dir);
     if ((st.mode & 0o777) !== opts.dirMode) await chmod(dir, (st.mode & 0o7000) | opts.dirMode);
@@ -102,7 +103,7 @@ export async function writeAtomic(
   try {
     for (const f of payload.values()) {
       const p = join(fresh, f.path);
-      await mkdir(dirname(p), { recursive: true, mode: 0o755 });
+      await makeDirs(dirname(p), 0o755);
       await writeFile(p, f.data, { flag: 'wx', mode: f.mode });
       await chmod(p, f.mode); // whatever the umask
     }

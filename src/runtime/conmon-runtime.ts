@@ -21,7 +21,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -76,6 +76,7 @@ import type {
   OciRuntime,
   PodCgroupResources,
 } from './types.js';
+import { makeDirs } from '../common/fs.js';
 
 export interface ContainerMeta {
   containerId: string;
@@ -290,12 +291,8 @@ export class ConmonRuntime implements AppRuntime {
       log.warn({ pod: launch.podUid, podName: `${launch.namespace}/${launch.podName}`, app: launch.appName }, w);
     const ctrDir = this.containerDir(id);
     const persistDir = join(ctrDir, 'persist');
-    await Promise.all([
-      mkdir(this.exitsDir, { recursive: true }),
-      mkdir(this.socksDir, { recursive: true }),
-      mkdir(persistDir, { recursive: true }),
-    ]);
-    await mkdir(join(launch.logPath, '..'), { recursive: true });
+    await Promise.all([makeDirs(this.exitsDir), makeDirs(this.socksDir), makeDirs(persistDir)]);
+    await makeDirs(join(launch.logPath, '..'));
     const meta: ContainerMeta = {
       containerId: id,
       runtime: this.oci.name,
@@ -546,7 +543,7 @@ export class ConmonRuntime implements AppRuntime {
     const meta = await this.readMeta(id);
     const copy = await readTextIfExists(join(this.containerDir(id), 'config.json'));
     if (!meta || copy === undefined) return false;
-    await mkdir(meta.bundleDir, { recursive: true, mode: 0o700 });
+    await makeDirs(meta.bundleDir, 0o700);
     await writeFileAtomic(join(meta.bundleDir, 'config.json'), copy);
     return true;
   }
@@ -577,7 +574,7 @@ export class ConmonRuntime implements AppRuntime {
 
   private waitExitCode(id: string, signal?: AbortSignal): Promise<{ exitCode: number; finishedAt: number }> {
     if (signal?.aborted) return Promise.reject(canceled(signal));
-    return mkdir(this.exitsDir, { recursive: true }).then(
+    return makeDirs(this.exitsDir).then(
       () =>
         new Promise((resolve, reject) => {
           let settled = false;

@@ -15,10 +15,11 @@
  * The probe's container and files are removed afterwards, also when it fails. A probe that
  * cannot be run is a refusal with its reason: berth does not guess.
  */
-import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../common/index.js';
 import type { OciFeatures, OciRuntime } from './types.js';
+import { makeDirs } from '../common/fs.js';
 
 /** The mapping the probe asks for: container 0 is host `PROBE_HOST_ID` (nothing runs with it). */
 const PROBE_HOST_ID = 65536;
@@ -85,7 +86,7 @@ async function probeMountOwner(oci: OciRuntime, opts: IdmapProbeOptions): Promis
   };
   await cleanup(); // what an earlier probe that was killed left
   try {
-    for (const d of [source, join(rootfs, MOUNT_TARGET), join(rootfs, 'dev'), join(rootfs, 'proc')]) await mkdir(d, { recursive: true });
+    for (const d of [source, join(rootfs, MOUNT_TARGET), join(rootfs, 'dev'), join(rootfs, 'proc')]) await makeDirs(d);
     await writeFile(join(rootfs, INIT), '#!/bin/sh\n');
     await chmod(join(rootfs, INIT), 0o755);
     await writeFile(join(bundle, 'config.json'), JSON.stringify(probeConfig(rootfs, source)));

@@ -9,6 +9,7 @@ import { execa } from '../common/process.js';
 import { BerthError, errnoOf, readdirIfExists, sleep } from '../common/index.js';
 import { unescapeMountPath } from './host-facts.js';
 import { resolveInRoot } from './users.js';
+import { makeDirs } from '../common/fs.js';
 
 export interface OverlayPaths {
   merged: string;
@@ -69,9 +70,9 @@ export async function mountOverlay(lower: string, p: OverlayPaths, userns?: Over
     if (UNSAFE_OVERLAY_PATH.test(d)) throw new BerthError('InvalidArgument', `overlay path must not contain , or : (${d})`);
   }
   await rm(p.execDir, { recursive: true, force: true });
-  await mkdir(p.upper, { recursive: true });
-  await mkdir(p.work, { recursive: true });
-  await mkdir(p.merged, { recursive: true });
+  await makeDirs(p.upper);
+  await makeDirs(p.work);
+  await makeDirs(p.merged);
   await unmountAll(p.merged);
   let lowerDir = lower;
   if (userns) {
@@ -123,7 +124,7 @@ export async function ensureMountPoint(
   const dest = posix.normalize(`/${destination}`);
   const parent = resolveInRoot(rootfs, posix.dirname(dest));
   const target = posix.join(parent, posix.basename(dest));
-  const made = await mkdir(parent, { recursive: true });
+  const made = await makeDirs(parent);
   // in a user namespace, what berth makes belongs to the container's root, not to an unmapped host root
   if (made && owner) await chownMade(rootfs, made, parent, owner);
   try {
@@ -132,7 +133,7 @@ export async function ensureMountPoint(
   } catch (err) {
     if (errnoOf(err) !== 'ENOENT') throw err;
   }
-  if (sourceIsDir) await mkdir(target, { recursive: true });
+  if (sourceIsDir) await makeDirs(target);
   else
     await writeFile(target, '', { flag: 'wx' }).catch((err: unknown) => {
       if (errnoOf(err) !== 'EEXIST') throw err;

@@ -10,11 +10,12 @@
  *   memory and pids controllers enabled in cgroup.subtree_control from the root down.
  * The value builders are pure; writePodCgroup and removeCgroupDirs touch /sys/fs/cgroup.
  */
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, sleep } from '../common/index.js';
 import { parseCgroupMounts, unescapeMountPath, type CgroupMode } from './host-facts.js';
 import type { PodCgroupResources } from './types.js';
+import { makeDirs } from '../common/fs.js';
 
 export const CPU_PERIOD_US = 100_000;
 const MIN_SHARES = 2;
@@ -90,7 +91,7 @@ export async function writePodCgroup(mode: CgroupMode, rel: string, res: PodCgro
     // controllers on from the root down to the pod cgroup, so that it and the apps below it have them
     for (let i = 0; i <= parts.length; i++) {
       const dir = join(root, ...parts.slice(0, i));
-      if (i > 0) await mkdir(dir, { recursive: true });
+      if (i > 0) await makeDirs(dir);
       if (i === parts.length) break;
       const available = (await readFile(join(dir, 'cgroup.controllers'), 'utf8')).split(/\s+/);
       const want = ['cpu', 'memory', 'pids'].filter((c) => available.includes(c));
@@ -108,7 +109,7 @@ export async function writePodCgroup(mode: CgroupMode, rel: string, res: PodCgro
       continue;
     }
     const dir = join(mount, rel);
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     for (const [file, v] of files[controller]) await writeFile(join(dir, file), v);
   }
 }

@@ -15,12 +15,13 @@
  * on every architecture (they are newer than the unified syscall table).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { execa } from '../common/process.js';
 import { BerthError, errorMessage, sleep } from '../common/index.js';
 import { isMountPoint } from './overlay.js';
+import { makeDirs } from '../common/fs.js';
 
 /** A pod's range of host IDs: container ID 0 is host ID `hostId`, for `size` IDs (UIDs and GIDs alike). */
 export interface IdRange {
@@ -146,7 +147,7 @@ export async function probeIdmap(dir: string): Promise<string | undefined> {
   };
   try {
     await cleanup();
-    for (const d of [p.src, p.view, p.upper, p.work, p.merged]) await mkdir(d, { recursive: true });
+    for (const d of [p.src, p.view, p.upper, p.work, p.merged]) await makeDirs(d);
     await writeFile(join(p.src, 'f'), '');
     await pinUserns(range, p.ns);
     await idmapMount(p.src, p.view, p.ns);

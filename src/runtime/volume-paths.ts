@@ -35,6 +35,7 @@ import { join, posix } from 'node:path';
 import { execa } from '../common/process.js';
 import { BerthError, errnoOf, errorMessage, sleep } from '../common/index.js';
 import { unescapeMountPath } from './host-facts.js';
+import { makeDirs } from '../common/fs.js';
 
 /** Linux `O_PATH` (Node does not export it): an fd that pins an inode without opening it for I/O. */
 export const O_PATH = 0o10000000;
@@ -208,7 +209,7 @@ function wrapFs(err: unknown, message: string): BerthError {
 export async function pinMount(node: PinnedNode, target: string, what: string, opts: { recursive?: boolean } = {}): Promise<void> {
   if (node.kind === 'Symlink')
     throw new BerthError('FailedPrecondition', `${what} is a symlink: refused (it could point outside the volume)`);
-  await mkdir(posix.dirname(target), { recursive: true, mode: 0o700 });
+  await makeDirs(posix.dirname(target), 0o700);
   await unpinMount(target);
   if (node.kind === 'Directory') await mkdir(target, { mode: 0o700 });
   else await writeFile(target, '', { flag: 'wx', mode: 0o600 });

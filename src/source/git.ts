@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readlink, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
 import { BerthError, errnoOf, errorMessage } from '../common/errors.js';
-import { readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../common/fs.js';
+import { readJsonIfExists, readdirIfExists, writeJsonAtomic, makeDirs } from '../common/fs.js';
 import type { Logger } from '../common/logger.js';
 import type { ParsedFile } from '../api/types.js';
 import { isSpecFile } from '../api/spec-files.js';
@@ -141,7 +141,7 @@ export class GitSource {
     const timeoutMs = this.opts.timeoutMs ?? 120_000;
     const o = { gitDir: this.mirror, timeoutMs, ...(signal ? { signal } : {}) };
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await makeDirs(this.dir, 0o700);
       await writeJsonAtomic(join(this.dir, 'source.json'), { repo: this.config.repo, ref: this.config.ref, path: this.config.path });
       if (!(await isDir(join(this.mirror, 'objects'))))
         await git(['init', '--quiet', '--bare', this.mirror], { timeoutMs, code: 'Internal' });
@@ -185,7 +185,7 @@ export class GitSource {
     const trees = join(this.dir, 'trees');
     const tree = join(trees, sha);
     if (!(await isDir(tree))) {
-      await mkdir(trees, { recursive: true });
+      await makeDirs(trees);
       const tmp = join(trees, `.${sha}.${randomBytes(4).toString('hex')}.tmp`);
       await mkdir(tmp);
       try {

@@ -7,13 +7,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, codeOf, errnoOf, pathExists } from '../../common/index.js';
 import { findRegistry, loadRegistriesConf } from '../config/registries-conf.js';
 import { discover, httpGet, httpOpen, type HttpGetOptions } from './discovery.js';
 import { pickConfirmedKey } from './trust.js';
+import { makeDirs } from '../../common/fs.js';
 
 export const MAX_DOWNLOAD = 16 * 1024 ** 3;
 export const MAX_SIG = 64 * 1024;
@@ -66,7 +67,7 @@ export class AppcFetcher {
       const code = res.status === 401 || res.status === 403 ? 'PermissionDenied' : res.status >= 500 ? 'Unavailable' : 'NotFound';
       throw new BerthError(code, `GET ${url}: HTTP ${res.status}`);
     }
-    await mkdir(this.tmpDir, { recursive: true });
+    await makeDirs(this.tmpDir);
     const file = this.tmpName('dl');
     let n = 0;
     try {
@@ -109,7 +110,7 @@ export class AppcFetcher {
   async file(path: string, raw: string): Promise<FetchedAci> {
     if (!(await pathExists(path))) throw new BerthError('NotFound', `${raw}: no such file`);
     const signature = await readSigFile(`${path}.asc`);
-    await mkdir(this.tmpDir, { recursive: true });
+    await makeDirs(this.tmpDir);
     const copy = this.tmpName('local');
     await copyFile(path, copy);
     return { file: copy, signature, source: path };
