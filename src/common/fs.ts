@@ -48,9 +48,18 @@ export function makeDirsSync(path: string, mode = 0o777): void {
   }
 }
 
-/** Write-then-rename, so that readers never see half a file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await makeDirs(dirname(path));
+/**
+ * Write-then-rename, so that readers never see half a file. `makeParents: false` for a file
+ * that belongs in a directory someone else removes (a pod's record): then a missing directory
+ * is ENOENT instead of being made again.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  o: { makeParents?: boolean } = {},
+): Promise<void> {
+  if (o.makeParents ?? true) await makeDirs(dirname(path));
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, data, { mode });
@@ -61,8 +70,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
 }
 
-export async function writeJsonAtomic(path: string, value: unknown, mode = 0o644): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);
+export async function writeJsonAtomic(path: string, value: unknown, mode = 0o644, o: { makeParents?: boolean } = {}): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, o);
 }
 
 /** JSON of a file, or undefined when it does not exist. */

@@ -16,6 +16,7 @@ import { containerId } from './layout.js';
 import { createPodActors, newResources, type PodResources } from './pod-actors.js';
 import { containerSpecHash } from './pod-changes.js';
 import { PodEventDeriver } from './pod-events.js';
+import { errnoOf } from '../common/errors.js';
 import { removePodDir, writeRecord, type RecordedEvent, type PodRecord } from './records.js';
 import { appFailureReason, stepReason } from './status.js';
 
@@ -46,6 +47,8 @@ export class PodWorker {
   private readonly log: Logger;
   private writes: Promise<void> = Promise.resolve();
   private lastWritten = '';
+  /** set once the teardown is done and the pod's directory is being removed: no more record writes */
+  private removing = false;
   private terminated?: Promise<void>;
   private onChange: () => void;
   private readonly res: PodResources = newResources();
@@ -191,11 +194,16 @@ export class PodWorker {
 
   /** Write the record as it is now, in line with the state writes (an older queued snapshot never overwrites it). */
   private writeNow(): Promise<void> {
+    if (this.removing) return this.writes; // the record goes with the pod's directory
     this.rec.updatedAt = this.host.clock.now();
     const snapshot = JSON.parse(JSON.stringify(this.rec)) as PodRecord;
     this.writes = this.writes
       .then(() => writeRecord(this.host.layout, snapshot))
-      .catch((err) => this.log.error({ err }, 'pod record write failed'));
+      .catch((err: unknown) => {
+        // the directory went with a removal that began after this write was queued
+        if (this.removing && errnoOf(err) === 'ENOENT') return;
+        this.log.error({ err }, 'pod record write failed');
+      });
     return this.writes;
   }
 
@@ -271,6 +279,7 @@ export class PodWorker {
       });
       if (actor.getSnapshot().status === 'done') resolve();
     }).then(async () => {
+      this.removing = true;
       await this.writes;
       await removePodDir(this.host.layout, this.rec.uid);
       this.log.info({ state: 'gone' }, 'pod removed');

@@ -167,7 +167,7 @@ export class Reconciler {
       if (this.closed) return;
       const held = await heldRecord(this.host.layout, rec.uid);
       if (held) return this.reportHeld([held], rec.key);
-      await writeRecord(this.host.layout, rec);
+      await writeRecord(this.host.layout, rec, { create: true });
       await this.startWorker(rec, { fresh: true });
     });
   }
@@ -435,7 +435,7 @@ export class Reconciler {
     for (const a of Object.values(fresh.apps)) Object.assign(a, { state: undefined, pid: null });
     await this.withRecordLock(async () => {
       if (this.closed) return;
-      await writeRecord(this.host.layout, fresh);
+      await writeRecord(this.host.layout, fresh, { create: true });
       await this.startWorker(fresh);
     });
   }

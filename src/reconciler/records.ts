@@ -104,8 +104,14 @@ export async function readRecord(l: Layout, uid: string): Promise<PodRecord | un
   return rec as PodRecord;
 }
 
-export async function writeRecord(l: Layout, rec: PodRecord): Promise<void> {
-  await writeJsonAtomic(recordPath(l, rec.uid), rec, 0o600);
+/**
+ * Write the pod's record. Only the pod's creation (`create`) makes its directory: a write that
+ * comes late, after the teardown removed the directory, fails with ENOENT instead of bringing
+ * a removed pod back (the next relist would tear it down again, and a crash in between left
+ * its directory behind).
+ */
+export async function writeRecord(l: Layout, rec: PodRecord, o: { create?: boolean } = {}): Promise<void> {
+  await writeJsonAtomic(recordPath(l, rec.uid), rec, 0o600, { makeParents: o.create ?? false });
 }
 
 /** Every pod record, and the pods held because their record cannot be read (see HeldRecord). */
