@@ -44,11 +44,7 @@ export class CliOciRuntime implements OciRuntime {
   readonly hidesCgroup2: boolean;
   private readonly direct: string | undefined;
 
-  constructor(
-    name: string,
-    binaryPath: string,
-    opts: { globalArgs?: readonly string[]; hidesCgroup2?: boolean; direct?: string } = {},
-  ) {
+  constructor(name: string, binaryPath: string, opts: { globalArgs?: readonly string[]; hidesCgroup2?: boolean; direct?: string } = {}) {
     if (binaryPath === '') throw new BerthError('InvalidArgument', 'oci runtime binary path is empty');
     this.name = name;
     this.binaryPath = binaryPath;
